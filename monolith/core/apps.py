@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    name = "monolith.core"
+    label = "core"
+    verbose_name = "Shared shop utilities"

@@ -1,0 +1,95 @@
+"""A shopper browses and filters the catalog over /api/v1/products and /api/v1/categories."""
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def skus(response) -> list[str]:
+    return [item["sku"] for item in response.json()["results"]]
+
+
+def test_product_list_is_paginated_in_id_order(api, catalog):
+    response = api.get("/api/v1/products", {"page_size": 2})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 4
+    assert skus(response) == ["TEE-1", "SHIRT-2"]
+    assert body["previous"] is None
+    assert "page=2" in body["next"]
+
+
+def test_product_json_shape_is_the_documented_contract(api, catalog):
+    tee = catalog["tee"]
+    body = api.get(f"/api/v1/products/{tee.id}").json()
+    assert set(body) == {
+        "id",
+        "sku",
+        "slug",
+        "name",
+        "description",
+        "price",
+        "currency",
+        "is_active",
+        "category",
+        "images",
+        "attributes",
+        "created_at",
+        "updated_at",
+    }
+    assert body["price"] == "12.50"
+    assert body["currency"] == "EUR"
+    assert body["category"] == catalog["shirts"].id
+    assert body["images"] == [{"url": "https://img.example/tee.jpg", "alt_text": "", "position": 0}]
+    assert body["attributes"] == [{"name": "colour", "value": "white"}]
+
+
+def test_filter_by_category_price_range_and_activity(api, catalog):
+    shirts = catalog["shirts"].id
+    assert skus(api.get("/api/v1/products", {"category": shirts})) == ["TEE-1", "SHIRT-2"]
+    assert skus(api.get("/api/v1/products", {"category_slug": "books"})) == ["BOOK-1", "BOOK-2"]
+    in_range = api.get("/api/v1/products", {"min_price": "15", "max_price": "40"})
+    assert skus(in_range) == ["BOOK-1", "BOOK-2"]
+    assert skus(api.get("/api/v1/products", {"is_active": "false"})) == ["BOOK-2"]
+
+
+def test_search_and_ordering(api, catalog):
+    assert skus(api.get("/api/v1/products", {"search": "cotton"})) == ["TEE-1"]
+    by_price_desc = api.get("/api/v1/products", {"ordering": "-price"})
+    assert skus(by_price_desc) == ["SHIRT-2", "BOOK-2", "BOOK-1", "TEE-1"]
+
+
+def test_categories_tree_and_filters(api, catalog):
+    roots = api.get("/api/v1/categories", {"root": "true"}).json()["results"]
+    assert [c["slug"] for c in roots] == ["clothing", "books"]
+    children = api.get("/api/v1/categories", {"parent": catalog["clothing"].id}).json()
+    assert children["results"] == [
+        {
+            "id": catalog["shirts"].id,
+            "name": "Shirts",
+            "slug": "shirts",
+            "parent": catalog["clothing"].id,
+            "description": "",
+        }
+    ]
+
+
+def test_anonymous_shopper_cannot_edit_the_catalog(api, catalog):
+    response = api.patch(f"/api/v1/products/{catalog['tee'].id}", {"price": "1.00"})
+    assert response.status_code in (401, 403)
+
+
+def test_unknown_product_is_404(api, catalog):
+    assert api.get("/api/v1/products/999999").status_code == 404
+
+
+def test_healthz_reports_the_database(api, db):
+    response = api.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+
+
+def test_openapi_schema_lists_the_catalog(api, db):
+    response = api.get("/api/v1/schema", {"format": "json"})
+    assert response.status_code == 200
+    assert "/api/v1/products" in response.json()["paths"]
