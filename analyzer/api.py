@@ -1,0 +1,197 @@
+"""Run the whole analysis: walk, facts (cached, parallel), project, proposal, report.
+
+The finished report is cached too, keyed by every file's content hash and the options, so a
+run on an unchanged tree only walks, stats and loads (no parsing, no clustering).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from analyzer.boundaries import Boundaries
+from analyzer.collect import (
+    CACHE_FORMAT,
+    Progress,
+    UnreadableFile,
+    cache_path,
+    code_version,
+    collect,
+    load_cache,
+    save_cache,
+)
+from analyzer.walk import walk_project
+
+REPORT_CODE = ("project", "report", "cluster", "metrics", "weights", "boundaries", "api")
+
+
+class AnalyzeError(Exception):
+    """The input cannot be analyzed; the message says what, where and what to do."""
+
+
+@dataclass(frozen=True)
+class Options:
+    path: str
+    jobs: int = 1
+    cache_dir: str | None = None
+    include_tests: bool = False
+    exclude: tuple[str, ...] = ()
+    boundaries: Boundaries = field(default_factory=Boundaries)
+    git_commits: int = 0
+    timings: bool = False
+
+
+@dataclass
+class Outcome:
+    report: dict
+    seconds: float
+    parsed: int
+    cached: int
+    reused_report: bool
+
+
+def cochange_edges(root: str, module_of_path: dict[str, str], commits: int):
+    """Module pairs changed together in the last ``commits`` commits (``git log``)."""
+    from analyzer.project import Edge
+
+    try:
+        top = subprocess.run(["git", "-C", root, "rev-parse", "--show-toplevel"],
+                             capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+        log = subprocess.run(
+            ["git", "-C", root, "log", f"-n{commits}", "--no-merges", "--name-only",
+             "--format=%x00"], capture_output=True, text=True, timeout=120, check=True).stdout
+    except (OSError, subprocess.SubprocessError) as error:
+        raise AnalyzeError(f"--git: {root} is not inside a readable git repository ({error}); "
+                           "drop --git or run it in a clone") from error
+    prefix = os.path.relpath(os.path.abspath(root), top)
+    pairs: Counter[tuple[str, str]] = Counter()
+    for commit in log.split("\x00"):
+        modules = set()
+        for line in commit.split("\n"):
+            line = line.strip()
+            if not line:
+                continue
+            rel = os.path.relpath(line, prefix) if prefix != "." else line
+            if rel in module_of_path:
+                modules.add(module_of_path[rel])
+        if 1 < len(modules) <= 30:  # huge commits (renames, formatting) say nothing
+            ordered = sorted(modules)
+            for i, a in enumerate(ordered):
+                for b in ordered[i + 1:]:
+                    pairs[(a, b)] += 1
+    path_of = {m: p for p, m in module_of_path.items()}
+    return tuple(
+        Edge(f"module:{a}", f"module:{b}", "cochange", path_of[a], 1,
+             f"{count} commits also changed {path_of[b]}")
+        for (a, b), count in sorted(pairs.items()) if count >= 2
+    )
+
+
+def _report_key(hashes: dict[str, str], options: Options, git_head: str) -> str:
+    b = options.boundaries
+    material = json.dumps({
+        "files": sorted(hashes.items()),
+        "report": code_version(*REPORT_CODE),
+        "boundaries": [repr(b.contexts), repr(b.together), repr(b.apart), b.target,
+                       b.resolution, b.seed, sorted(b.weights.items())],
+        "git": [options.git_commits, git_head],
+        "name": os.path.basename(os.path.abspath(options.path)),
+    }, sort_keys=True)
+    return hashlib.blake2b(material.encode(), digest_size=16).hexdigest()
+
+
+def _git_head(root: str) -> str:
+    try:
+        return subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def analyze(options: Options, progress: Progress | None = None) -> Outcome:
+    """Analyze the Django project at ``options.path`` and return the report (JSON contract)."""
+    started = time.perf_counter()
+    root = os.path.abspath(options.path)
+    if not os.path.isdir(root):
+        raise AnalyzeError(f"{options.path} is not a directory; give the root of a Django "
+                           "project (the folder holding manage.py or your apps)")
+    walk = walk_project(root, include_tests=options.include_tests, exclude=options.exclude)
+    if not walk.files:
+        raise AnalyzeError(f"{options.path} holds no Python files; is this the project root?")
+    store_path = cache_path(options.cache_dir, root) if options.cache_dir else None
+    cache = load_cache(store_path) if store_path else {}
+    try:
+        collected = collect(root, walk.files, jobs=options.jobs, cache=cache, progress=progress)
+    except UnreadableFile as error:
+        raise AnalyzeError(str(error)) from error
+    git_head = _git_head(root) if options.git_commits else ""
+    key = _report_key(collected.hashes, options, git_head)
+    cached_report = cache.get("report")
+    reused = bool(cached_report and cached_report[0] == key)
+    if reused:
+        report = json.loads(cached_report[1])
+    else:
+        report = _build(root, options, walk, collected)
+        cache["report"] = (key, json.dumps(report, sort_keys=True))
+    cache["format"] = CACHE_FORMAT
+    if store_path and (collected.parsed or not reused):
+        try:
+            save_cache(store_path, cache)
+        except OSError as error:
+            raise AnalyzeError(f"cannot write the cache in {options.cache_dir}: "
+                               f"{error.strerror}; pass --cache-dir DIR or --no-cache") from error
+    seconds = time.perf_counter() - started
+    if options.timings:
+        report["stats"]["seconds"] = round(seconds, 3)
+    return Outcome(report, seconds, collected.parsed, collected.cached, reused)
+
+
+def _build(root: str, options: Options, walk, collected) -> dict:
+    from analyzer.boundaries import check_items
+    from analyzer.project import resolve_project
+    from analyzer.report import build_report, propose, weighted_edges
+
+    project = resolve_project(collected.facts)
+    if not project.models and not project.apps and not project.settings_modules:
+        raise AnalyzeError(
+            f"{options.path} does not look like a Django project: no models, AppConfig classes "
+            "or INSTALLED_APPS found in its Python files; point at the folder holding your apps"
+        )
+    problems = check_items(options.boundaries, {a.label for a in project.apps},
+                           {m.key for m in project.models})
+    if problems:
+        raise AnalyzeError("boundaries: " + "; ".join(str(p) for p in problems))
+    extra = ()
+    if options.git_commits:
+        module_of_path = {f.path: f.module for f in collected.facts}
+        extra = cochange_edges(root, module_of_path, options.git_commits)
+    edges = weighted_edges(project, options.boundaries.weights, extra)
+    parts = propose(project, edges, options.boundaries)
+    facts = collected.facts
+    stats = {
+        "files": len(facts),
+        "migrations": sum(1 for f in walk.files if f.is_migration),
+        "lines": sum(f.lines for f in facts),
+        "apps": len(project.apps),
+        "models": len(project.models),
+        "modules": sum(1 for n in parts if n.startswith("module:")),
+        "endpoints": len(project.endpoints),
+        "tasks": len(project.tasks),
+        "seconds": None,
+        "parse_errors": [{"file": n.file, "line": n.line, "message": n.message}
+                         for n in project.parse_errors],
+        "unresolved": [{"file": n.file, "line": n.line, "message": n.message}
+                       for n in project.unresolved],
+        "skipped": [{"path": p, "reason": r} for p, r in walk.skipped],
+    }
+    b = options.boundaries
+    opts = {"resolution": b.resolution, "seed": b.seed, "target_contexts": b.target,
+            "weights": dict(sorted(b.weights.items())), "git_commits": options.git_commits,
+            "include_tests": options.include_tests}
+    return build_report(project, parts, edges, stats, opts,
+                        os.path.basename(root.rstrip(os.sep)))

@@ -1,0 +1,151 @@
+"""Propose contexts: deterministic Louvain community detection under the team's constraints.
+
+Louvain: Blondel et al., "Fast unfolding of communities in large networks", J. Stat. Mech. 2008,
+as implemented by networkx (``louvain_communities`` with a fixed seed).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+
+
+class _UnionFind:
+    def __init__(self, nodes: Sequence[str]) -> None:
+        self.parent = {n: n for n in nodes}
+
+    def find(self, node: str) -> str:
+        while self.parent[node] != node:
+            self.parent[node] = self.parent[self.parent[node]]
+            node = self.parent[node]
+        return node
+
+    def union(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            low, high = sorted((ra, rb))
+            self.parent[high] = low
+
+
+def cluster(
+    nodes: Sequence[str],
+    weights: Mapping[tuple[str, str], float],
+    *,
+    together: Sequence[Sequence[str]] = (),
+    pins: Mapping[str, Sequence[str]] | None = None,
+    apart: Sequence[tuple[Sequence[str], Sequence[str]]] = (),
+    target: int | None = None,
+    resolution: float = 1.0,
+    seed: int = 42,
+) -> dict[str, int]:
+    """Assign every node a community number; same input, same output.
+
+    ``weights`` holds undirected weights keyed by sorted node pairs. ``together`` groups and each
+    pin's nodes stay in one community; nodes of different pins and of ``apart`` pairs never
+    share one; ``target`` merges (or splits, by raising the resolution) to that many.
+    """
+    import networkx as nx
+
+    nodes = sorted(nodes)
+    pins = pins or {}
+    uf = _UnionFind(nodes)
+    for group in [*together, *pins.values()]:
+        group = [n for n in group if n in uf.parent]
+        for other in group[1:]:
+            uf.union(group[0], other)
+    pin_of = {uf.find(n): name for name, group in pins.items() for n in group if n in uf.parent}
+    conflicts: set[frozenset[str]] = set()
+    for left, right in apart:
+        for a in left:
+            for b in right:
+                if a in uf.parent and b in uf.parent and uf.find(a) != uf.find(b):
+                    conflicts.add(frozenset((uf.find(a), uf.find(b))))
+    pinned = sorted(pin_of)
+    for i, a in enumerate(pinned):
+        for b in pinned[i + 1:]:
+            if pin_of[a] != pin_of[b]:
+                conflicts.add(frozenset((a, b)))
+    graph = nx.Graph()
+    graph.add_nodes_from(sorted({uf.find(n) for n in nodes}))
+    contracted: dict[tuple[str, str], float] = defaultdict(float)
+    for (a, b), w in sorted(weights.items()):
+        ra, rb = uf.find(a), uf.find(b)
+        if ra != rb and w > 0:
+            contracted[tuple(sorted((ra, rb)))] += w
+    graph.add_weighted_edges_from((a, b, w) for (a, b), w in sorted(contracted.items()))
+
+    def run(res: float) -> list[set[str]]:
+        found = nx.community.louvain_communities(graph, weight="weight", resolution=res,
+                                                 seed=seed)
+        return _separate([set(c) for c in found], conflicts, contracted)
+
+    communities = run(resolution)
+    if target is not None:
+        res = resolution
+        for _ in range(12):
+            if len(communities) >= target:
+                break
+            res *= 1.6
+            communities = run(res)
+        communities = _merge_down(communities, target, conflicts, contracted)
+    order = sorted(communities, key=lambda c: min(c))
+    super_of = {n: uf.find(n) for n in nodes}
+    index = {s: i for i, c in enumerate(order) for s in c}
+    return {n: index[super_of[n]] for n in nodes}
+
+
+def _link(a: set[str], b: set[str], contracted: Mapping[tuple[str, str], float]) -> float:
+    return sum(w for (x, y), w in contracted.items()
+               if (x in a and y in b) or (x in b and y in a))
+
+
+def _conflicted(a: set[str], b: set[str], conflicts: set[frozenset[str]]) -> bool:
+    return any(frozenset((x, y)) in conflicts for x in a for y in b)
+
+
+def _separate(communities: list[set[str]], conflicts: set[frozenset[str]],
+              contracted: Mapping[tuple[str, str], float]) -> list[set[str]]:
+    """Move nodes out of communities holding a pair that must stay apart."""
+    communities = [set(c) for c in sorted(communities, key=min)]
+    for pair in sorted(conflicts, key=sorted):
+        a, b = sorted(pair)
+        home = next(c for c in communities if a in c)
+        if b not in home:
+            continue
+        home.discard(b)
+        options = [c for c in communities if c is not home
+                   and not _conflicted({b}, c, conflicts)]
+        best = max(options, key=lambda c: (_link({b}, c, contracted), -min(c)), default=None)
+        if best is not None and _link({b}, best, contracted) > 0:
+            best.add(b)
+        else:
+            communities.append({b})
+    return [c for c in communities if c]
+
+
+def _merge_down(communities: list[set[str]], target: int, conflicts: set[frozenset[str]],
+                contracted: Mapping[tuple[str, str], float]) -> list[set[str]]:
+    """Merge the most strongly linked pair of communities (per size) until ``target`` remain."""
+    communities = sorted(communities, key=min)
+    while len(communities) > target:
+        index = {n: i for i, c in enumerate(communities) for n in c}
+        links: dict[tuple[int, int], float] = defaultdict(float)
+        for (x, y), w in contracted.items():
+            i, j = sorted((index[x], index[y]))
+            if i != j:
+                links[(i, j)] += w
+        best = None
+        for i, a in enumerate(communities):
+            for j in range(i + 1, len(communities)):
+                b = communities[j]
+                if _conflicted(a, b, conflicts):
+                    continue
+                score = links.get((i, j), 0.0) / (len(a) * len(b))
+                if best is None or score > best[0]:
+                    best = (score, i, j)
+        if best is None:
+            break
+        _, i, j = best
+        communities[i] = communities[i] | communities[j]
+        del communities[j]
+    return communities

@@ -1,0 +1,143 @@
+"""Extract facts from every file: from the cache when unchanged, else in parallel processes.
+
+The cache is one file per project root holding, per path, the (mtime, size) seen last, the
+content hash and the facts. A file whose mtime and size are unchanged is not even read; one
+whose content hash is unchanged is not parsed. Why one file: a warm run must cost about as
+much as starting Python, and opening hundreds of small files does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from analyzer.facts import FACTS_VERSION, FileFacts
+from analyzer.walk import SourceFile
+
+
+def code_version(*modules: str) -> str:
+    """A digest of the analyzer's own source files, so a changed analyzer never reuses stale
+    cache entries (no version number to forget to bump)."""
+    digest = hashlib.blake2b(str(FACTS_VERSION).encode(), digest_size=8)
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in modules:
+        with open(os.path.join(here, f"{name}.py"), "rb") as handle:
+            digest.update(handle.read())
+    return digest.hexdigest()
+
+
+CACHE_FORMAT = f"strangler-analyze-{code_version('facts', 'extract', 'walk', 'collect')}"
+Progress = Callable[[int, int], None]
+
+
+class UnreadableFile(Exception):
+    """A project file could not be read; the message names it."""
+
+
+@dataclass
+class Collected:
+    facts: list[FileFacts]
+    hashes: dict[str, str]
+    parsed: int
+    cached: int
+
+
+def default_cache_dir() -> str:
+    import platformdirs
+
+    return os.path.join(platformdirs.user_cache_dir("strangler"), "analyze")
+
+
+def cache_path(cache_dir: str, root: str) -> str:
+    key = hashlib.blake2b(os.path.abspath(root).encode(), digest_size=12).hexdigest()
+    return os.path.join(cache_dir, f"{key}.pickle")
+
+
+def load_cache(path: str) -> dict:
+    try:
+        with open(path, "rb") as handle:
+            data = pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError):
+        return {}
+    return data if isinstance(data, dict) and data.get("format") == CACHE_FORMAT else {}
+
+
+def save_cache(path: str, data: dict) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "wb") as handle:
+        pickle.dump(data, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    os.replace(temporary, path)
+
+
+def _extract(task: tuple[SourceFile, bytes]) -> FileFacts:
+    from analyzer.extract import extract_migration, extract_source
+
+    source, data = task
+    if source.is_migration:
+        return extract_migration(source.path, source.module, data)
+    return extract_source(source.path, source.module, source.is_package, data)
+
+
+def _read(root: str, source: SourceFile) -> bytes:
+    try:
+        with open(os.path.join(root, source.path), "rb") as handle:
+            return handle.read()
+    except OSError as error:
+        raise UnreadableFile(
+            f"cannot read {source.path}: {error.strerror}; fix its permissions or exclude it "
+            "with --exclude"
+        ) from error
+
+
+def collect(root: str, files: Iterable[SourceFile], *, jobs: int, cache: dict,
+            progress: Progress | None = None) -> Collected:
+    """Facts for ``files``, reusing and updating ``cache`` (a dict loaded by load_cache)."""
+    entries: dict = cache.setdefault("files", {})
+    results: dict[str, FileFacts] = {}
+    hashes: dict[str, str] = {}
+    todo: list[tuple[SourceFile, bytes, str]] = []
+    files = list(files)
+    for source in files:
+        entry = entries.get(source.path)
+        if entry and entry[0] == (source.mtime_ns, source.size) and entry[3] == source.module:
+            results[source.path], hashes[source.path] = entry[2], entry[1]
+            continue
+        data = _read(root, source)
+        digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+        if entry and entry[1] == digest and entry[3] == source.module:
+            entries[source.path] = ((source.mtime_ns, source.size), digest, entry[2], entry[3])
+            results[source.path], hashes[source.path] = entry[2], digest
+            continue
+        todo.append((source, data, digest))
+    cached = len(files) - len(todo)
+    if progress:
+        progress(cached, len(files))
+    tasks = [(source, data) for source, data, _ in todo]
+    if jobs > 1 and len(tasks) > 8:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            outputs = pool.map(_extract, tasks, chunksize=max(1, len(tasks) // (jobs * 8)))
+            extracted = _track(outputs, cached, len(files), progress)
+    else:
+        extracted = _track(map(_extract, tasks), cached, len(files), progress)
+    for (source, _, digest), facts in zip(todo, extracted, strict=True):
+        entries[source.path] = ((source.mtime_ns, source.size), digest, facts, source.module)
+        results[source.path], hashes[source.path] = facts, digest
+    for stale in set(entries) - {f.path for f in files}:
+        del entries[stale]
+    return Collected([results[f.path] for f in files], hashes, len(todo), cached)
+
+
+def _track(outputs: Iterable[FileFacts], done: int, total: int,
+           progress: Progress | None) -> list[FileFacts]:
+    collected = []
+    for facts in outputs:
+        collected.append(facts)
+        done += 1
+        if progress:
+            progress(done, total)
+    return collected

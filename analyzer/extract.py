@@ -1,0 +1,651 @@
+"""Extract Django facts from one file's source with libcst, in a single pass.
+
+Why a code-generation pass instead of a visitor: libcst's metadata (positions, qualified names)
+costs several times the parse itself. Regenerating the code walks every node once, in source
+order, and counting newlines as tokens are emitted gives each node's line for a fraction of
+that cost. Names are qualified with the file's own imports; nothing is imported or executed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst._nodes.internal import CodegenState
+
+from analyzer.facts import (
+    ClassFact,
+    Endpoint,
+    FileFacts,
+    Located,
+    Receiver,
+    Relation,
+    Task,
+    Use,
+)
+
+RELATION_KINDS = {
+    "ForeignKey": "ForeignKey",
+    "OneToOneField": "OneToOneField",
+    "ManyToManyField": "ManyToManyField",
+    "ParentalKey": "ForeignKey",
+    "ParentalManyToManyField": "ManyToManyField",
+    "TreeForeignKey": "ForeignKey",
+    "GenericForeignKey": "GenericForeignKey",
+}
+MANAGERS = {"objects", "_default_manager", "_base_manager"}
+WRITE_METHODS = {
+    "create", "update", "delete", "bulk_create", "bulk_update", "get_or_create",
+    "update_or_create", "add", "remove", "clear", "set",
+}
+LOOKUP_METHODS = {"filter", "exclude", "get", "select_related", "prefetch_related", "order_by",
+                  "values", "values_list", "annotate", "get_or_create", "update_or_create"}
+TASK_CALLS = {"delay", "apply_async", "s", "si", "signature"}
+URL_FUNCS = {"path", "re_path", "url"}
+RAW_SQL_CALLS = {"execute", "executemany", "raw", "RawSQL", "extra"}
+DYNAMIC_IMPORTS = {"import_module", "import_string"}
+CLASS_LOADERS = {"get_class", "get_classes", "get_model_class"}
+SETTINGS_NAMES = {"INSTALLED_APPS", "AUTH_USER_MODEL"}
+TABLE_RE = re.compile(
+    r"\b(?:FROM|JOIN|INTO|UPDATE|TABLE)\s+[\"`\[]?([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE
+)
+DETAIL_LIMIT = 160
+
+
+def dotted(node: cst.BaseExpression) -> str | None:
+    """``a.b.c`` for a Name/Attribute chain, else None."""
+    parts: list[str] = []
+    while isinstance(node, cst.Attribute):
+        parts.append(node.attr.value)
+        node = node.value
+    if isinstance(node, cst.Name):
+        parts.append(node.value)
+        return ".".join(reversed(parts))
+    return None
+
+
+def literal(node: cst.BaseExpression | None) -> str | None:
+    """The value of a plain or concatenated string literal (not f-strings), else None."""
+    if isinstance(node, cst.SimpleString):
+        value = node.evaluated_value
+        return value if isinstance(value, str) else None
+    if isinstance(node, cst.ConcatenatedString):
+        left, right = literal(node.left), literal(node.right)
+        return None if left is None or right is None else left + right
+    return None
+
+
+def strings_in(node: cst.CSTNode) -> list[str]:
+    """Every string literal inside a list/tuple/concatenation expression, in order."""
+    found: list[str] = []
+    value = literal(node) if isinstance(node, cst.BaseExpression) else None
+    if value is not None:
+        return [value]
+    if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
+        for element in node.elements:
+            found.extend(strings_in(element.value))
+    elif isinstance(node, cst.BinaryOperation):
+        found.extend(strings_in(node.left))
+        found.extend(strings_in(node.right))
+    elif isinstance(node, cst.Call):
+        for arg in node.args:
+            found.extend(strings_in(arg.value))
+    return found
+
+
+def arg(call: cst.Call, position: int, keyword: str | None = None) -> cst.BaseExpression | None:
+    """The argument at a position (among positional ones) or by keyword."""
+    positional = [a for a in call.args if a.keyword is None and not a.star]
+    if keyword:
+        for a in call.args:
+            if a.keyword is not None and a.keyword.value == keyword:
+                return a.value
+    return positional[position].value if position < len(positional) else None
+
+
+def resolve_relative(module: str, is_package: bool, level: int, name: str) -> str:
+    """The absolute module for ``from <dots><name> import ...`` inside ``module``."""
+    parts = module.split(".")
+    if not is_package:
+        parts = parts[:-1]
+    if level > 1:
+        parts = parts[: len(parts) - (level - 1)]
+    return ".".join([*parts, name] if name else parts)
+
+
+@dataclass
+class _ClassBuilder:
+    name: str
+    bases: tuple[str, ...]
+    meta: dict[str, str] = field(default_factory=dict)
+    attrs: dict[str, str] = field(default_factory=dict)
+    relations: list[Relation] = field(default_factory=list)
+    has_fields: bool = False
+    line: int = 0
+
+
+class _Extractor(CodegenState):
+    """A code generator that keeps no code: it counts lines and records facts."""
+
+    def __init__(self, module_node: cst.Module, module: str, is_package: bool) -> None:
+        super().__init__(
+            default_indent=module_node.default_indent, default_newline=module_node.default_newline
+        )
+        self.module = module
+        self.is_package = is_package
+        self.line = 1
+        self.scopes: list[tuple[cst.CSTNode, str, bool]] = []  # node, name, is_function
+        self.pending: dict[int, tuple] = {}
+        self.consumed: set[int] = set()
+        self.aliases: dict[str, str] = {}
+        self.local_names: set[str] = set()
+        self.star: list[str] = []
+        self.imports: list[tuple[str, int]] = []
+        self.classes: list[_ClassBuilder] = []
+        self.uses: list[tuple[str, str, int, str]] = []
+        self.receivers: list[tuple[str, str, str, int]] = []
+        self.tasks: list[tuple[str, str, int]] = []
+        self.endpoints: list[tuple[str, str, int]] = []
+        self.signals: list[tuple[str, int]] = []
+        self.installed_apps: list[str] = []
+        self.auth_user_model = ""
+        self.unresolved: list[tuple[str, int]] = []
+
+    # -- codegen hooks ---------------------------------------------------------------------
+    def add_token(self, value: str) -> None:
+        if "\n" in value:
+            self.line += value.count("\n")
+
+    def add_indent_tokens(self) -> None:
+        pass
+
+    def pop_trailing_newline(self) -> None:
+        pass
+
+    def after_codegen(self, node: cst.CSTNode) -> None:
+        if self.scopes and self.scopes[-1][0] is node:
+            self.scopes.pop()
+
+    def before_codegen(self, node: cst.CSTNode) -> None:
+        waiting = self.pending.pop(id(node), None)
+        if waiting is not None:
+            self._on_pending(waiting)
+        kind = type(node)
+        if kind is cst.Call:
+            if id(node) not in self.consumed:
+                self._on_call(node)  # type: ignore[arg-type]
+        elif kind is cst.ClassDef:
+            self._on_class(node)  # type: ignore[arg-type]
+        elif kind is cst.FunctionDef:
+            self._on_function(node)  # type: ignore[arg-type]
+        elif kind is cst.ImportFrom:
+            self._on_import_from(node)  # type: ignore[arg-type]
+        elif kind is cst.Import:
+            self._on_import(node)  # type: ignore[arg-type]
+        elif kind is cst.Assign or kind is cst.AugAssign or kind is cst.AnnAssign:
+            self._on_assign(node)
+
+    # -- scopes ----------------------------------------------------------------------------
+    @property
+    def scope(self) -> str:
+        return ".".join(name for _, name, _ in self.scopes)
+
+    def _in_function(self) -> bool:
+        return any(is_function for _, _, is_function in self.scopes)
+
+    def _on_function(self, node: cst.FunctionDef) -> None:
+        if not self.scopes:
+            self.local_names.add(node.name.value)
+        self.scopes.append((node, node.name.value, True))
+        for decorator in node.decorators:
+            target = decorator.decorator
+            func = target.func if isinstance(target, cst.Call) else target
+            name = dotted(func) or ""
+            if name.split(".")[-1] in ("task", "shared_task", "periodic_task"):
+                task_name = ""
+                if isinstance(target, cst.Call):
+                    task_name = literal(arg(target, 99, "name")) or ""
+                self.pending[id(node.name)] = ("task", self.scope, task_name)
+
+    def _on_class(self, node: cst.ClassDef) -> None:
+        if self._in_function():
+            self.scopes.append((node, node.name.value, False))
+            return
+        if not self.scopes:
+            self.local_names.add(node.name.value)
+        bases = tuple(name for b in node.bases if (name := dotted(b.value)))
+        builder = _ClassBuilder(name=".".join([self.scope, node.name.value]).lstrip("."),
+                                bases=bases)
+        self.classes.append(builder)
+        self.pending[id(node.name)] = ("class", builder)
+        self.scopes.append((node, node.name.value, False))
+        body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
+        for statement in body:
+            if isinstance(statement, cst.ClassDef) and statement.name.value == "Meta":
+                self._read_meta(builder, statement)
+            elif isinstance(statement, cst.SimpleStatementLine):
+                for small in statement.body:
+                    self._read_class_attr(builder, small)
+
+    def _read_meta(self, builder: _ClassBuilder, meta: cst.ClassDef) -> None:
+        body = meta.body.body if isinstance(meta.body, cst.IndentedBlock) else ()
+        for statement in body:
+            if not isinstance(statement, cst.SimpleStatementLine):
+                continue
+            for small in statement.body:
+                if isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name):
+                    key = small.targets[0].target.value
+                    value = small.value
+                    text = literal(value)
+                    if text is None and isinstance(value, cst.Name):
+                        text = value.value
+                    if key in ("app_label", "db_table", "abstract", "proxy", "managed") and text:
+                        builder.meta[key] = text
+
+    def _read_class_attr(self, builder: _ClassBuilder, small: cst.BaseSmallStatement) -> None:
+        if isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name):
+            name, value = small.targets[0].target.value, small.value
+        elif (isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name)
+              and small.value):
+            name, value = small.target.value, small.value
+        else:
+            return
+        text = literal(value)
+        if text is not None and name in ("name", "label", "verbose_name"):
+            builder.attrs[name] = text
+        if not isinstance(value, cst.Call):
+            return
+        func = dotted(value.func) or ""
+        last = func.split(".")[-1]
+        if last.endswith("Field") or last in RELATION_KINDS:
+            builder.has_fields = True
+        if last in RELATION_KINDS:
+            target = arg(value, 0, "to")
+            ref = "generic" if last == "GenericForeignKey" else self._model_ref(target)
+            self.pending[id(value)] = ("relation", builder, name, RELATION_KINDS[last], ref)
+            self.consumed.add(id(value))
+
+    def _on_pending(self, waiting: tuple) -> None:
+        what = waiting[0]
+        if what == "class":
+            waiting[1].line = self.line
+        elif what == "relation":
+            _, builder, name, kind, ref = waiting
+            builder.relations.append(Relation(name, kind, ref, self.line, ""))
+        elif what == "task":
+            self.tasks.append((waiting[1], waiting[2], self.line))
+
+    # -- imports and assignments -----------------------------------------------------------
+    def _on_import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            name = dotted(alias.name) or ""
+            if alias.asname and isinstance(alias.asname.name, cst.Name):
+                self.aliases[alias.asname.name.value] = name
+            else:
+                self.aliases.setdefault(name.split(".")[0], name.split(".")[0])
+            self.imports.append((name, self.line))
+
+    def _on_import_from(self, node: cst.ImportFrom) -> None:
+        base = dotted(node.module) if node.module else ""
+        level = len(node.relative)
+        if level:
+            base = resolve_relative(self.module, self.is_package, level, base or "")
+        if not base:
+            return
+        if isinstance(node.names, cst.ImportStar):
+            self.star.append(base)
+            self.imports.append((base, self.line))
+            return
+        for alias in node.names:
+            name = dotted(alias.name) or ""
+            bound = name
+            if alias.asname and isinstance(alias.asname.name, cst.Name):
+                bound = alias.asname.name.value
+            self.aliases[bound] = f"{base}.{name}"
+            self.imports.append((f"{base}.{name}", self.line))
+
+    def _on_assign(self, node: cst.CSTNode) -> None:
+        if self.scopes:
+            if not self._in_function() and isinstance(node, cst.Assign):
+                target = node.targets[0].target
+                if isinstance(target, cst.Name) and target.value == "model":
+                    ref = self._model_ref(node.value)
+                    if not ref.startswith("str:"):
+                        self.uses.append(("read", ref, self.line, self.scope))
+            return
+        if isinstance(node, cst.Assign):
+            targets = [t.target for t in node.targets]
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
+            targets = [node.target]
+        else:
+            return
+        value = node.value
+        for target in targets:
+            if not isinstance(target, cst.Name):
+                continue
+            self.local_names.add(target.value)
+            if target.value == "INSTALLED_APPS" and value is not None:
+                self.installed_apps.extend(strings_in(value))
+            elif target.value == "AUTH_USER_MODEL":
+                self.auth_user_model = literal(value) or self.auth_user_model
+            elif isinstance(value, cst.Call):
+                callee = dotted(value.func) or ""
+                if callee.endswith("Signal"):
+                    self.signals.append((target.value, self.line))
+                elif callee.endswith("get_model"):
+                    app, model = literal(arg(value, 0)), literal(arg(value, 1))
+                    if app and model:  # oscar style: Order = get_model("order", "Order")
+                        self.aliases[target.value] = f"str:{app}.{model}"
+
+    # -- calls -----------------------------------------------------------------------------
+    def _model_ref(self, node: cst.BaseExpression | None) -> str:
+        """A model reference as written: class name, "app.Model" string, setting, or call."""
+        if node is None:
+            return "?"
+        text = literal(node)
+        if text is not None:
+            return f"str:{text}"
+        name = dotted(node)
+        if name is not None:
+            if name.endswith("AUTH_USER_MODEL"):
+                return "setting:AUTH_USER_MODEL"
+            return name
+        if isinstance(node, cst.Call) and (dotted(node.func) or "").endswith("get_user_model"):
+            return "setting:AUTH_USER_MODEL"
+        return "?"
+
+    def _use(self, kind: str, target: str) -> None:
+        self.uses.append((kind, target, self.line, self.scope))
+
+    def _note(self, message: str) -> None:
+        self.unresolved.append((message, self.line))
+
+    def _on_call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            if self._on_manager_chain(node):
+                return
+            owner = dotted(func.value)
+            if method in TASK_CALLS and owner:
+                self._use("task_call", owner)
+            elif method == "send_task":
+                name = literal(arg(node, 0, "name"))
+                if name:
+                    self._use("send_task", f"str:{name}")
+            elif method in ("send", "send_robust") and owner:
+                self._use("signal_send", owner)
+            elif method == "connect" and owner:
+                self._on_connect(node, owner)
+            elif method == "register" and owner:
+                self._on_register(node, owner)
+            elif method in RAW_SQL_CALLS:
+                self._on_raw_sql(node)
+            elif method in ("get_model",):
+                self._on_get_model(node)
+            elif method in DYNAMIC_IMPORTS or method in CLASS_LOADERS:
+                self._on_dynamic_import(node, method)
+            return
+        name = dotted(func)
+        if name is None:
+            return
+        if name in URL_FUNCS:
+            self._on_url(node)
+        elif name in ("get_model",):
+            self._on_get_model(node)
+        elif name in ("get_object_or_404", "get_list_or_404"):
+            self._use("read", self._model_ref(arg(node, 0)))
+        elif name == "receiver":
+            self._on_receiver(node)
+        elif name in RAW_SQL_CALLS:
+            self._on_raw_sql(node)
+        elif name in DYNAMIC_IMPORTS or name in CLASS_LOADERS:
+            self._on_dynamic_import(node, name)
+        elif (name == "getattr" and self._is_module_alias(arg(node, 0))
+              and literal(arg(node, 1)) is None):
+            self._note("getattr() on a module with a computed name")
+
+    def _is_module_alias(self, node: cst.BaseExpression | None) -> bool:
+        name = dotted(node) if node is not None else None
+        if not name:
+            return False
+        target = self.aliases.get(name.split(".")[0], "")
+        return target.endswith("models") or target.endswith("views") or target.endswith("tasks")
+
+    def _on_manager_chain(self, node: cst.Call) -> bool:
+        """``Model.objects.filter(...).update(...)``: one read or write use per chain."""
+        methods: list[tuple[str, cst.Call]] = []
+        current: cst.BaseExpression = node
+        base = None
+        while True:
+            if isinstance(current, cst.Call):
+                func = current.func
+                if isinstance(func, cst.Attribute):
+                    if func.attr.value in MANAGERS:
+                        base = func.value
+                        break
+                    methods.append((func.attr.value, current))
+                    current = func.value
+                    continue
+                return False
+            if isinstance(current, cst.Attribute):
+                if current.attr.value in MANAGERS:
+                    base = current.value
+                    break
+                methods.append((current.attr.value, None))  # type: ignore[arg-type]
+                current = current.value
+                continue
+            if isinstance(current, cst.Subscript):
+                current = current.value
+                continue
+            return False
+        ref = self._model_ref(base)
+        if ref == "?":
+            self._note("ORM call on a model that is not a plain name")
+            return True
+        names = {name for name, _ in methods}
+        self._use("write" if names & WRITE_METHODS else "read", ref)
+        lookups: list[str] = []
+        for name, call in methods:
+            if call is None:
+                continue
+            self.consumed.add(id(call))
+            if name in LOOKUP_METHODS:
+                for a in call.args:
+                    if a.keyword is not None and "__" in a.keyword.value:
+                        lookups.append(a.keyword.value)
+                    elif (text := literal(a.value)) and "__" in text:
+                        lookups.append(text.lstrip("-"))
+        for lookup in sorted(set(lookups)):
+            self._use("lookup", f"{ref}#{lookup}")
+        return True
+
+    def _on_connect(self, node: cst.Call, signal: str) -> None:
+        handler = dotted(arg(node, 0, "receiver")) if arg(node, 0, "receiver") else None
+        sender = self._model_ref(arg(node, 1, "sender")) if arg(node, 1, "sender") else ""
+        if handler:
+            self.receivers.append((signal, sender, handler, self.line))
+
+    def _on_receiver(self, node: cst.Call) -> None:
+        first = arg(node, 0, "signal")
+        signals = [first] if first is not None else []
+        if isinstance(first, (cst.List, cst.Tuple)):
+            signals = [e.value for e in first.elements]
+        sender_node = arg(node, 99, "sender")
+        sender = self._model_ref(sender_node) if sender_node is not None else ""
+        handler = f"@{self.scope}"
+        for signal in signals:
+            name = dotted(signal)
+            if name:
+                self.receivers.append((name, sender, handler, self.line))
+
+    def _on_register(self, node: cst.Call, owner: str) -> None:
+        first = arg(node, 0)
+        prefix = literal(first)
+        if prefix is not None:
+            view = dotted(arg(node, 1, "viewset")) if arg(node, 1, "viewset") else None
+            if view:
+                self.endpoints.append((prefix, view, self.line))
+            return
+        if owner.split(".")[-1] in ("site", "admin") or owner.endswith("admin_site"):
+            targets = first.elements if isinstance(first, (cst.List, cst.Tuple)) else []
+            nodes = [e.value for e in targets] or ([first] if first is not None else [])
+            for target in nodes:
+                self._use("admin", self._model_ref(target))
+
+    def _on_url(self, node: cst.Call) -> None:
+        route = literal(arg(node, 0, "route"))
+        view = arg(node, 1, "view")
+        if route is None or view is None:
+            return
+        if isinstance(view, cst.Call):
+            callee = view.func
+            if isinstance(callee, cst.Attribute) and callee.attr.value == "as_view":
+                target = dotted(callee.value)
+            else:
+                return  # include(...) and other computed views
+        else:
+            target = dotted(view)
+        if target:
+            self.endpoints.append((route, target, self.line))
+
+    def _on_get_model(self, node: cst.Call) -> None:
+        first, second = literal(arg(node, 0)), literal(arg(node, 1))
+        if first is not None and second is not None:
+            self._use("read", f"str:{first}.{second}")
+        elif first is not None and "." in first and arg(node, 1) is None:
+            self._use("read", f"str:{first}")
+        elif arg(node, 0) is not None:
+            self._note("get_model() with a computed app or model name")
+
+    def _on_dynamic_import(self, node: cst.Call, name: str) -> None:
+        target = literal(arg(node, 0))
+        if target is None:
+            self._note(f"{name.split('.')[-1]}() with a computed module name")
+        elif name.split(".")[-1] in CLASS_LOADERS:
+            self.imports.append((f"label:{target}", self.line))
+        else:
+            self.imports.append((target, self.line))
+
+    def _on_raw_sql(self, node: cst.Call) -> None:
+        for a in node.args:
+            text = literal(a.value)
+            if text:
+                for table in TABLE_RE.findall(text):
+                    self._use("raw_sql", f"table:{table.lower()}")
+
+    # -- results ---------------------------------------------------------------------------
+    def qualify(self, name: str) -> str:
+        """Qualify a dotted name with this file's imports and top-level definitions."""
+        if not name or name.startswith(("str:", "setting:", "table:", "?", "generic")):
+            return name
+        head, _, rest = name.partition(".")
+        if head in self.aliases:
+            base = self.aliases[head]
+        elif head in self.local_names:
+            base = f"{self.module}.{head}"
+        elif self.star and head not in ("self", "cls"):
+            # Possibly from a star import: let the project stage follow this module's stars.
+            base = f"{self.module}.{head}"
+        else:
+            return f"?{name}"
+        return f"{base}.{rest}" if rest else base
+
+
+def _detail(lines: list[str], line: int) -> str:
+    if 0 < line <= len(lines):
+        return lines[line - 1].strip()[:DETAIL_LIMIT]
+    return ""
+
+
+def extract_source(path: str, module: str, is_package: bool, data: bytes) -> FileFacts:
+    """Parse one file and return its facts; a syntax error becomes ``parse_error``."""
+    text = data.decode("utf-8", errors="replace")
+    lines = text.splitlines()
+    try:
+        tree = cst.parse_module(data)
+    except (cst.ParserSyntaxError, UnicodeDecodeError, SyntaxError, ValueError) as error:
+        line = getattr(error, "raw_line", 0) or getattr(error, "lineno", 0) or 0
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return FileFacts(path, module, is_package, len(lines),
+                         parse_error=Located(message, int(line), _detail(lines, int(line))))
+    x = _Extractor(tree, module, is_package)
+    tree._codegen(x)
+    q = x.qualify
+    mod = module
+    classes = tuple(
+        ClassFact(
+            name=c.name,
+            line=c.line,
+            bases=tuple(q(b) for b in c.bases),
+            meta=tuple(sorted(c.meta.items())),
+            attrs=tuple(sorted(c.attrs.items())),
+            relations=tuple(
+                Relation(r.field, r.kind, q(r.target), r.line, _detail(lines, r.line))
+                for r in c.relations
+            ),
+            has_fields=c.has_fields,
+        )
+        for c in x.classes
+    )
+    return FileFacts(
+        path=path,
+        module=module,
+        is_package=is_package,
+        lines=len(lines),
+        imports=tuple(
+            Located(target, line, _detail(lines, line)) for target, line in x.imports
+        ),
+        aliases=tuple(sorted(x.aliases.items())),
+        star_imports=tuple(x.star),
+        classes=classes,
+        uses=tuple(Use(kind, _qualify_use(q, target), line, scope, _detail(lines, line))
+                   for kind, target, line, scope in x.uses),
+        receivers=tuple(
+            Receiver(q(signal), q(sender),
+                     f"{mod}.{handler[1:]}" if handler.startswith("@") else q(handler),
+                     line, _detail(lines, line))
+            for signal, sender, handler, line in x.receivers
+        ),
+        tasks=tuple(Task(f"{mod}.{name}", task_name, line) for name, task_name, line in x.tasks),
+        endpoints=tuple(Endpoint(route, q(view), line, _detail(lines, line))
+                        for route, view, line in x.endpoints),
+        signals=tuple(Located(f"{mod}.{name}", line, _detail(lines, line))
+                      for name, line in x.signals),
+        installed_apps=tuple(x.installed_apps),
+        auth_user_model=x.auth_user_model,
+        unresolved=tuple(Located(message, line, _detail(lines, line))
+                         for message, line in x.unresolved),
+    )
+
+
+def _qualify_use(q, target: str) -> str:
+    ref, sep, lookup = target.partition("#")
+    return q(ref) + sep + lookup
+
+
+MIGRATION_DEP_RE = re.compile(r"\(\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]\s*,\s*['\"]")
+MIGRATION_BLOCK_RE = re.compile(r"dependencies\s*=\s*[\[(]", re.MULTILINE)
+
+
+def extract_migration(path: str, module: str, data: bytes) -> FileFacts:
+    """Read a migration's ``dependencies`` with a pattern; migrations are generated code.
+
+    Why not parse: migrations are a third or more of a project's files and only this one
+    list matters to the analysis; reading it textually keeps cold runs close to parse cost.
+    """
+    text = data.decode("utf-8", errors="replace")
+    lines = text.splitlines()
+    deps: list[Located] = []
+    block = MIGRATION_BLOCK_RE.search(text)
+    if block:
+        end = text.find("]", block.end())
+        segment_end = end if end != -1 else len(text)
+        for match in MIGRATION_DEP_RE.finditer(text, block.end(), segment_end):
+            line = text.count("\n", 0, match.start()) + 1
+            deps.append(Located(match.group(1), line, _detail(lines, line)))
+        if "swappable_dependency" in text[block.end():segment_end]:
+            line = text.count("\n", 0, text.find("swappable_dependency", block.end())) + 1
+            deps.append(Located("setting:AUTH_USER_MODEL", line, _detail(lines, line)))
+    return FileFacts(path, module, False, len(lines), migration_deps=tuple(deps))

@@ -1,0 +1,229 @@
+"""From a resolved project to the report: graph, partition, dependencies, metrics, order.
+
+The report is a plain dict in the JSON contract of DESIGN.md, with every list sorted so the
+same input always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+
+from analyzer import metrics
+from analyzer.boundaries import Boundaries
+from analyzer.cluster import cluster
+from analyzer.project import Edge, Project
+from analyzer.weights import CUT_SUGGESTIONS
+
+SCHEMA_VERSION = 1
+EVIDENCE_LIMIT = 20
+PROJECT_PART = "(project)"
+
+
+def weighted_edges(project: Project, weights: Mapping[str, float],
+                   extra: tuple[Edge, ...] = ()) -> list[tuple[str, str, float, Edge]]:
+    """Every node-to-node edge with its weight; app-level (migration) edges are left out."""
+    result = []
+    for edge in (*project.edges, *extra):
+        if edge.source.startswith("app:") or edge.source == edge.target:
+            continue
+        weight = weights.get(edge.kind, 0.0)
+        if edge.kind == "cochange":
+            weight *= float(edge.detail.split(" ", 1)[0]) if edge.detail[:1].isdigit() else 1.0
+        if weight > 0:
+            result.append((edge.source, edge.target, weight, edge))
+    return result
+
+
+def baseline_parts(project: Project, nodes: list[str]) -> dict[str, str]:
+    """The layout the team already has: one part per Django app (app-less code together)."""
+    model_app = {f"model:{m.key}": m.app for m in project.models}
+    parts = {}
+    for node in nodes:
+        if node in model_app:
+            parts[node] = model_app[node]
+        else:
+            parts[node] = project.module_app.get(node[7:], "") or PROJECT_PART
+    return parts
+
+
+def _items_to_nodes(project: Project, items: tuple[str, ...], nodes: set[str]) -> list[str]:
+    found = []
+    for item in items:
+        if f"model:{item}" in nodes:
+            found.append(f"model:{item}")
+            continue
+        found.extend(f"model:{m.key}" for m in project.models if m.app == item)
+        found.extend(n for n in sorted(nodes)
+                     if n.startswith("module:") and project.module_app.get(n[7:]) == item)
+    return [n for n in found if n in nodes]
+
+
+def propose(project: Project, edges: list[tuple[str, str, float, Edge]],
+            boundaries: Boundaries) -> dict[str, str]:
+    """Node -> context name for the proposal, honouring boundaries.toml."""
+    nodes = sorted({f"model:{m.key}" for m in project.models}
+                   | {e[0] for e in edges} | {e[1] for e in edges})
+    node_set = set(nodes)
+    undirected: dict[tuple[str, str], float] = defaultdict(float)
+    for s, t, w, _ in edges:
+        undirected[tuple(sorted((s, t)))] += w  # type: ignore[index]
+    pins = {c.name: _items_to_nodes(project, c.items, node_set) for c in boundaries.contexts}
+    together = [_items_to_nodes(project, g, node_set) for g in boundaries.together]
+    apart = []
+    for group in boundaries.apart:
+        expanded = [_items_to_nodes(project, (item,), node_set) for item in group]
+        apart.extend((expanded[i], expanded[j]) for i in range(len(expanded))
+                     for j in range(i + 1, len(expanded)))
+    assignment = cluster(nodes, undirected, together=together, pins=pins, apart=apart,
+                         target=boundaries.target, resolution=boundaries.resolution,
+                         seed=boundaries.seed)
+    return name_contexts(project, assignment, pins)
+
+
+def name_contexts(project: Project, assignment: Mapping[str, int],
+                  pins: Mapping[str, list[str]]) -> dict[str, str]:
+    """Name each community after its pin, else its dominant app, else its dominant module."""
+    members: dict[int, list[str]] = defaultdict(list)
+    for node, community in assignment.items():
+        members[community].append(node)
+    model_app = {f"model:{m.key}": m.app for m in project.models}
+    pin_of = {n: name for name, group in pins.items() for n in group}
+    names: dict[int, str] = {}
+    taken: Counter[str] = Counter()
+    for community in sorted(members):
+        nodes = sorted(members[community])
+        pinned = sorted({pin_of[n] for n in nodes if n in pin_of})
+        if pinned:
+            names[community] = pinned[0]
+            taken[pinned[0]] += 1
+            continue
+        apps = Counter(model_app[n] for n in nodes if n in model_app)
+        if not apps:
+            apps = Counter(project.module_app.get(n[7:], "") or n[7:].split(".")[0]
+                           for n in nodes)
+        best = sorted(apps.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+        names[community] = best
+        taken[best] += 1
+    seen: Counter[str] = Counter()
+    result = {}
+    for community in sorted(members):
+        name = names[community]
+        if taken[name] > 1:
+            seen[name] += 1
+            name = f"{name}-{seen[name]}"
+        for node in members[community]:
+            result[node] = name
+    return result
+
+
+def _context_of_app(project: Project, parts: Mapping[str, str]) -> dict[str, str]:
+    by_app: dict[str, Counter[str]] = defaultdict(Counter)
+    for m in project.models:
+        if f"model:{m.key}" in parts:
+            by_app[m.app][parts[f"model:{m.key}"]] += 1
+    return {app: sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+            for app, c in by_app.items()}
+
+
+def dependencies(project: Project, edges: list[tuple[str, str, float, Edge]],
+                 parts: Mapping[str, str]) -> list[dict]:
+    """Crossing edges grouped by (source context, target context, kind), with evidence."""
+    grouped: dict[tuple[str, str, str], list[tuple[float, Edge]]] = defaultdict(list)
+    for s, t, w, edge in edges:
+        if parts[s] != parts[t]:
+            grouped[(parts[s], parts[t], edge.kind)].append((w, edge))
+    app_context = _context_of_app(project, parts)
+    for edge in project.edges:
+        if edge.kind == "migration":
+            a, b = app_context.get(edge.source[4:]), app_context.get(edge.target[4:])
+            if a and b and a != b:
+                grouped[(a, b, "migration")].append((0.0, edge))
+    result = []
+    for (source, target, kind), found in sorted(grouped.items()):
+        evidence = sorted({(e.file, e.line, e.detail) for _, e in found})
+        result.append({
+            "source": source,
+            "target": target,
+            "kind": kind,
+            "weight": round(sum(w for w, _ in found), 4),
+            "count": len(evidence),
+            "evidence": [{"file": f, "line": line, "detail": d}
+                         for f, line, d in evidence[:EVIDENCE_LIMIT]],
+            "suggestion": CUT_SUGGESTIONS.get(kind, ""),
+        })
+    return result
+
+
+def extraction_order(context_names: list[str], deps: list[dict],
+                     shared: Mapping[str, int]) -> list[dict]:
+    """Contexts easiest-first: lightest inbound dependencies, fewest shared tables."""
+    rows = []
+    for name in context_names:
+        inbound = [d for d in deps if d["target"] == name]
+        outbound = [d for d in deps if d["source"] == name]
+        in_weight = round(sum(d["weight"] for d in inbound), 4)
+        out_weight = round(sum(d["weight"] for d in outbound), 4)
+        callers = sorted({d["source"] for d in inbound})
+        reason = (
+            f"{len(inbound)} inbound dependencies (weight {in_weight:g})"
+            + (f" from {', '.join(callers)}" if callers else "")
+            + f"; {shared.get(name, 0)} shared tables; {len(outbound)} outbound "
+            f"(weight {out_weight:g}) to cut or turn into API calls and events"
+        )
+        rows.append((in_weight, len(inbound), shared.get(name, 0), out_weight, name, reason))
+    rows.sort()
+    return [{"rank": i + 1, "context": name, "inbound_weight": iw, "inbound": n,
+             "shared_tables": st, "outbound_weight": ow, "reason": reason}
+            for i, (iw, n, st, ow, name, reason) in enumerate(rows)]
+
+
+def build_report(project: Project, parts: Mapping[str, str],
+                 edges: list[tuple[str, str, float, Edge]], stats: dict, options: dict,
+                 project_name: str) -> dict:
+    """Assemble the JSON-contract report for one partition."""
+    nodes = sorted(parts)
+    triples = [(s, t, w) for s, t, w, _ in edges]
+    baseline = baseline_parts(project, nodes)
+    deps = dependencies(project, edges, parts)
+    per_part = metrics.part_metrics(triples, parts)
+    models_by_node = {f"model:{m.key}": m for m in project.models}
+    shared: Counter[str] = Counter()
+    for d in deps:
+        if d["kind"] in ("shared_table", "raw_sql"):
+            shared[d["target"]] += d["count"]
+    contexts = []
+    for name in sorted(set(parts.values())):
+        members = [n for n in nodes if parts[n] == name]
+        models = [models_by_node[n] for n in members if n in models_by_node]
+        modules = sorted(n[7:] for n in members if n.startswith("module:"))
+        module_set = set(modules)
+        apps = sorted({m.app for m in models} | {project.module_app[m] for m in modules
+                                                 if project.module_app.get(m)})
+        contexts.append({
+            "name": name,
+            "apps": apps,
+            "models": sorted(m.key for m in models),
+            "modules": modules,
+            "endpoints": sorted({f"{e.route} -> {e.view}" for e in project.endpoints
+                                 if e.module in module_set}),
+            "tasks": sorted(q for q, module in project.tasks if module in module_set),
+            "tables": sorted({m.table for m in models}),
+            "metrics": per_part[name],
+        })
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "project": {
+            "name": project_name,
+            "apps": [{"label": a.label, "name": a.name} for a in project.apps],
+            "settings": list(project.settings_modules),
+        },
+        "options": options,
+        "stats": stats,
+        "contexts": contexts,
+        "dependencies": deps,
+        "metrics": {**metrics.summary(triples, parts),
+                    "baseline": metrics.summary(triples, baseline)},
+        "baseline": {"contexts": sorted(set(baseline.values()))},
+        "extraction_order": extraction_order([c["name"] for c in contexts], deps, shared),
+    }
