@@ -1,0 +1,147 @@
+"""Render a report dict as text, JSON, Markdown, Graphviz dot or Mermaid (pure functions)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+FORMATS = ("text", "json", "md", "html", "dot", "mermaid")
+METRIC_ROWS = (
+    ("modularity", "Newman modularity Q", "higher"),
+    ("icp", "ICP: share of dependency weight crossing contexts", "lower"),
+    ("ifn", "IFN: mean elements used from outside per context", "lower"),
+    ("ned", "NED: share of elements in tiny (<5) or huge (>20) contexts", "lower"),
+    ("sm", "SM: structural modularity", "higher"),
+)
+
+
+def render(report: dict, fmt: str, *, seconds: float | None = None, cache_line: str = "") -> str:
+    if fmt == "json":
+        return render_json(report)
+    if fmt == "md":
+        return render_markdown(report)
+    if fmt == "dot":
+        return render_dot(report)
+    if fmt == "mermaid":
+        return render_mermaid(report)
+    if fmt == "html":
+        from analyzer.html import render_html
+
+        return render_html(report)
+    return render_text(report, seconds=seconds, cache_line=cache_line)
+
+
+def render_json(report: dict) -> str:
+    return json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def context_links(report: dict) -> list[tuple[str, str, float, list[str]]]:
+    """Dependencies folded to one link per (source, target): total weight and kinds."""
+    links: dict[tuple[str, str], list] = defaultdict(lambda: [0.0, set()])
+    for d in report["dependencies"]:
+        link = links[(d["source"], d["target"])]
+        link[0] += d["weight"]
+        link[1].add(d["kind"])
+    return [(s, t, round(w, 4), sorted(kinds)) for (s, t), (w, kinds) in sorted(links.items())]
+
+
+def _top_dependencies(report: dict, count: int) -> list[dict]:
+    return sorted(report["dependencies"], key=lambda d: (-d["weight"], d["source"],
+                                                         d["target"], d["kind"]))[:count]
+
+
+def render_text(report: dict, *, seconds: float | None = None, cache_line: str = "") -> str:
+    s, m, b = report["stats"], report["metrics"], report["metrics"]["baseline"]
+    took = f" in {seconds:.2f} s" if seconds is not None else ""
+    lines = [
+        f"{report['project']['name']}: {s['files']} files, {s['lines']:,} lines, "
+        f"{s['models']} models in {s['apps']} apps{took}" + (f" ({cache_line})" if cache_line
+                                                               else ""),
+        "",
+        f"Proposal: {m['contexts']} contexts (per-app baseline: {b['contexts']})",
+    ]
+    for key, label, better in METRIC_ROWS:
+        lines.append(f"  {label:<62} {m[key]:>8.3f}  baseline {b[key]:>8.3f}  ({better} is "
+                     "better)")
+    lines += ["", "Contexts:"]
+    for c in report["contexts"]:
+        lines.append(f"  {c['name']:<24} {len(c['models']):>3} models {len(c['modules']):>4} "
+                     f"modules {len(c['endpoints']):>3} endpoints {len(c['tasks']):>3} tasks  "
+                     f"apps: {', '.join(c['apps'])}")
+    lines += ["", "Heaviest dependencies between contexts:"]
+    for d in _top_dependencies(report, 12):
+        first = d["evidence"][0] if d["evidence"] else None
+        where = f"  e.g. {first['file']}:{first['line']}  {first['detail']}" if first else ""
+        lines.append(f"  {d['source']} -> {d['target']}  {d['kind']}  weight {d['weight']:g} "
+                     f"({d['count']} sites){where}")
+    lines += ["", "Extraction order (easiest first):"]
+    for e in report["extraction_order"]:
+        lines.append(f"  {e['rank']}. {e['context']}: {e['reason']}")
+    if s["parse_errors"]:
+        lines += ["", f"Files that did not parse ({len(s['parse_errors'])}), skipped:"]
+        lines += [f"  {p['file']}:{p['line']}: {p['message']}" for p in s["parse_errors"][:10]]
+    if s["unresolved"]:
+        lines += ["", f"Unresolved constructs: {len(s['unresolved'])} (see --format json)"]
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(report: dict) -> str:
+    s, m, b = report["stats"], report["metrics"], report["metrics"]["baseline"]
+    out = [
+        f"# Proposed bounded contexts for {report['project']['name']}",
+        "",
+        f"{s['files']} files, {s['lines']:,} lines, {s['models']} models in {s['apps']} apps. "
+        f"Proposal: **{m['contexts']} contexts** (one per app would be {b['contexts']}).",
+        "",
+        "| metric | proposal | per-app baseline | better |",
+        "|---|---:|---:|---|",
+    ]
+    out += [f"| {label} | {m[key]:.3f} | {b[key]:.3f} | {better} |"
+            for key, label, better in METRIC_ROWS]
+    out += ["", "## Contexts", ""]
+    for c in report["contexts"]:
+        out += [f"### {c['name']}", "",
+                f"- apps: {', '.join(c['apps']) or '-'}",
+                f"- models: {', '.join(f'`{x}`' for x in c['models']) or '-'}",
+                f"- tables: {', '.join(f'`{x}`' for x in c['tables']) or '-'}",
+                f"- modules: {len(c['modules'])}, endpoints: {len(c['endpoints'])}, "
+                f"tasks: {', '.join(f'`{x}`' for x in c['tasks']) or '-'}",
+                f"- cohesion {c['metrics']['cohesion']:.3f}, coupling "
+                f"{c['metrics']['coupling']:.3f}, interface {c['metrics']['interface']}", ""]
+    out += ["## Dependencies between contexts", ""]
+    for d in report["dependencies"]:
+        out += [f"### {d['source']} → {d['target']} ({d['kind']}, weight {d['weight']:g}, "
+                f"{d['count']} sites)", "", f"How to cut it: {d['suggestion']}.", ""]
+        out += [f"- `{e['file']}:{e['line']}` `{e['detail']}`" for e in d["evidence"]]
+        if d["count"] > len(d["evidence"]):
+            out.append(f"- … and {d['count'] - len(d['evidence'])} more")
+        out.append("")
+    out += ["## Extraction order", ""]
+    out += [f"{e['rank']}. **{e['context']}**: {e['reason']}" for e in report["extraction_order"]]
+    return "\n".join(out) + "\n"
+
+
+def _dot_id(name: str) -> str:
+    return json.dumps(name)
+
+
+def render_dot(report: dict) -> str:
+    out = ["digraph contexts {", "  rankdir=LR;", '  node [shape=box, style="rounded"];']
+    for c in report["contexts"]:
+        label = f"{c['name']}\\n{len(c['models'])} models, {len(c['modules'])} modules"
+        out.append(f'  {_dot_id(c["name"])} [label="{label}"];')
+    for s, t, w, kinds in context_links(report):
+        out.append(f'  {_dot_id(s)} -> {_dot_id(t)} [label="{", ".join(kinds)} ({w:g})", '
+                   f"penwidth={min(1 + w / 10, 6):.1f}];")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def render_mermaid(report: dict) -> str:
+    ids = {c["name"]: f"c{i}" for i, c in enumerate(report["contexts"])}
+    out = ["graph LR"]
+    for c in report["contexts"]:
+        out.append(f'  {ids[c["name"]]}["{c["name"]}<br/>{len(c["models"])} models"]')
+    for s, t, w, kinds in context_links(report):
+        out.append(f'  {ids[s]} -->|"{", ".join(kinds)} ({w:g})"| {ids[t]}')
+    return "\n".join(out) + "\n"

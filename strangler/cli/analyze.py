@@ -1,0 +1,151 @@
+"""`strangler analyze`: propose bounded contexts for a Django project, with evidence."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from strangler.cli.errors import UsageError
+
+EPILOG = """\
+examples:
+  strangler analyze .                          readable summary (progress bar on a terminal)
+  strangler analyze src --format html -o contexts.html    clickable context map, offline
+  strangler analyze . --json > contexts.json   the JSON contract, byte-identical per input
+  strangler analyze . --boundaries boundaries.toml --format md   with your constraints
+  strangler analyze . --check boundaries.toml  exit 1 if code crosses a declared boundary
+  strangler analyze . --git 500                add co-change from the last 500 commits
+
+boundaries.toml (all sections optional; items are app labels or app_label.Model):
+  [clustering]  contexts = 5   resolution = 1.0   seed = 42
+  [weights]     relation = 5.0   read = 1.0   ...
+  [[context]]   name = "ordering"  apps = ["orders"]  models = ["payments.Refund"]
+                depends_on = ["catalog"]        # checked by --check
+  [[together]]  items = ["orders", "payments"]
+  [[apart]]     items = ["orders", "inventory"]
+
+Nothing of the project is imported or run. Facts are cached per file by content hash in the
+user cache directory (--cache-dir, --no-cache). See docs/analyzer.md for metrics and ids.
+exit codes: 0 ok, 1 --check found violations, 2 bad input.
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "analyze",
+        help="propose bounded contexts, with file:line evidence for every seam",
+        description="Statically analyze a Django project and propose bounded contexts: models "
+                    "and the code that uses them, the dependencies between contexts with "
+                    "evidence and how to cut them, metrics against the one-context-per-app "
+                    "baseline, and an extraction order.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("path", help="root of the Django project (folder holding your apps)")
+    parser.add_argument("--format", "-f", default="text",
+                        choices=("text", "json", "md", "html", "dot", "mermaid"))
+    parser.add_argument("--json", action="store_true", help="same as --format json")
+    parser.add_argument("--output", "-o", metavar="FILE", help="write the result to FILE")
+    parser.add_argument("--boundaries", metavar="TOML", help="constraints and weights")
+    parser.add_argument("--check", metavar="TOML",
+                        help="exit 1 listing dependencies that cross the declared boundaries")
+    parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
+                        help="parallel processes for parsing (default: CPU count)")
+    parser.add_argument("--cache-dir", metavar="DIR", help="where per-file facts are cached")
+    parser.add_argument("--no-cache", action="store_true", help="run cold, write no cache")
+    parser.add_argument("--git", type=int, nargs="?", const=300, default=0, metavar="N",
+                        help="add co-change coupling from the last N commits (default 300)")
+    parser.add_argument("--include-tests", action="store_true", help="analyze test files too")
+    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                        help="skip paths matching GLOB (relative to PATH); repeatable")
+    parser.add_argument("--timings", action="store_true",
+                        help="put stats.seconds in JSON (then it is no longer byte-identical)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bar on stderr (default: when stderr is a terminal)")
+    parser.set_defaults(func=run)
+
+
+def _load_boundaries(path: str):
+    from analyzer.boundaries import parse_boundaries
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from error
+    boundaries, problems = parse_boundaries(text, path)
+    if problems:
+        raise UsageError(f"{path} has {len(problems)} problems: "
+                         + "; ".join(str(p) for p in problems))
+    return boundaries
+
+
+def _progress_bar(enabled: bool):
+    if not enabled:
+        return None
+
+    def show(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // max(total, 1)
+        sys.stderr.write(f"\ranalyzing [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def run(args: argparse.Namespace) -> int:
+    from analyzer.api import AnalyzeError, Options, analyze
+    from analyzer.boundaries import Boundaries
+    from analyzer.collect import default_cache_dir
+    from analyzer.render import render
+
+    fmt = "json" if args.json else args.format
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    if args.boundaries and args.check and args.boundaries != args.check:
+        raise UsageError("--check already reads its file as boundaries; pass one of them")
+    boundaries_file = args.check or args.boundaries
+    boundaries = _load_boundaries(boundaries_file) if boundaries_file else Boundaries()
+    options = Options(
+        path=args.path,
+        jobs=args.jobs,
+        cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
+        include_tests=args.include_tests,
+        exclude=tuple(args.exclude),
+        boundaries=boundaries,
+        git_commits=args.git,
+        timings=args.timings,
+    )
+    show = args.progress if args.progress is not None else (fmt == "text" and sys.stderr.isatty())
+    try:
+        outcome = analyze(options, progress=_progress_bar(bool(show)))
+    except AnalyzeError as error:
+        raise UsageError(str(error)) from error
+    report = outcome.report
+    if args.check:
+        from analyzer.check import render_violations, violations
+
+        found = violations(report, boundaries)
+        text = (json.dumps({"violations": found}, indent=2, sort_keys=True) + "\n"
+                if fmt == "json" else render_violations(found))
+        _write(text, args.output)
+        return 1 if found else 0
+    cache_line = (f"{outcome.parsed} parsed, {outcome.cached} from cache"
+                  + (", report reused" if outcome.reused_report else ""))
+    _write(render(report, fmt, seconds=outcome.seconds, cache_line=cache_line), args.output)
+    return 0
+
+
+def _write(text: str, output: str | None) -> None:
+    if output:
+        try:
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as error:
+            raise UsageError(f"cannot write {output}: {error.strerror}") from error
+    else:
+        sys.stdout.write(text)
