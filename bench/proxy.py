@@ -1,0 +1,310 @@
+"""Benchmark the strangler proxy against nginx's split_clients, side by side, on this machine.
+
+Starts two nginx upstreams answering a 1 KB JSON body, an nginx proxy splitting 90/10 with
+split_clients, and `strangler proxy` at 90/10 sticky on X-User-ID (one worker each), then
+drives direct / nginx / ours with wrk (-c32 for throughput, -c4 for added latency) and
+prints req/s, p50, p99, CPU per request and ratios. The last line is one JSON object.
+
+    .venv/bin/python bench/proxy.py [--duration 5] [--repeats 3]
+
+Needs nginx and wrk: `apt-get install -y nginx wrk` (Debian/Ubuntu).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BODY = json.dumps({"items": [{"id": i, "name": f"product {i:04d}"} for i in range(40)]})[:1024]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+USERS = 1000  # distinct X-User-ID values the load cycles through
+
+WRK_SCRIPT = f"""
+local requests = {{}}
+local n = 0
+init = function(args)
+  for i = 1, {USERS} do
+    requests[i] = wrk.format("GET", "/api/v1/products/1", {{["X-User-ID"] = "user-" .. i}})
+  end
+end
+request = function()
+  n = n % {USERS} + 1
+  return requests[n]
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+def nginx_conf(work: Path, name: str, servers: str) -> Path:
+    conf = work / f"{name}.conf"
+    conf.write_text(f"""
+daemon off;
+worker_processes 1;
+pid {work}/{name}.pid;
+error_log {work}/{name}.error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {work}/{name}_body;
+  proxy_temp_path {work}/{name}_proxy;
+  fastcgi_temp_path {work}/{name}_fcgi;
+  uwsgi_temp_path {work}/{name}_uwsgi;
+  scgi_temp_path {work}/{name}_scgi;
+  keepalive_requests 1000000;
+  {servers}
+}}
+""")
+    return conf
+
+
+def start_nginx(conf: Path, port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        ["nginx", "-p", str(conf.parent), "-c", str(conf)], stderr=subprocess.PIPE
+    )
+    wait_port(port)
+    return proc
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and its children (nginx master + worker)."""
+    pids = [pid]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                pids.append(int(entry.name))
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
+def parse_latency(text: str) -> float:
+    number, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(port: int, connections: int, duration: float, script: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(duration))}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}/api/v1/products/1",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    p50 = parse_latency(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = parse_latency(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    return {
+        "rps": rps,
+        "requests": total,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "errors": int(errors.group(1)) if errors else 0,
+    }
+
+
+def measure(
+    port: int, pids: list[int], connections: int, duration: float, repeats: int, script: Path
+) -> dict[str, float]:
+    runs = []
+    for _ in range(repeats):
+        before = cpu_seconds(pids)
+        result = wrk(port, connections, duration, script)
+        used = cpu_seconds(pids) - before
+        result["cpu_us_per_request"] = used / result["requests"] * 1e6 if pids else 0.0
+        runs.append(result)
+    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
+    args = parser.parse_args()
+    missing = [tool for tool in ("nginx", "wrk") if shutil.which(tool) is None]
+    if missing:
+        print(
+            f"bench/proxy.py needs {' and '.join(missing)} on PATH: install with "
+            f"`apt-get install -y {' '.join(missing)}` (Debian/Ubuntu) and run again."
+        )
+        print(json.dumps({"error": f"missing {', '.join(missing)}"}))
+        return 2
+    procs: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory(prefix="strangler-bench-") as tmp:
+        work = Path(tmp)
+        script = work / "users.lua"
+        script.write_text(WRK_SCRIPT)
+        port_a, port_b, port_nginx = free_port(), free_port(), free_port()
+        body = BODY.replace("'", "")
+        upstream_servers = "\n".join(
+            f"server {{ listen 127.0.0.1:{p}; location / {{ default_type application/json; "
+            f"return 200 '{body}'; }} }}"
+            for p in (port_a, port_b)
+        )
+        try:
+            procs.append(start_nginx(nginx_conf(work, "upstreams", upstream_servers), port_a))
+            split = f"""
+  upstream monolith {{ server 127.0.0.1:{port_a}; keepalive 64; }}
+  upstream catalog {{ server 127.0.0.1:{port_b}; keepalive 64; }}
+  split_clients "${{http_x_user_id}}" $backend {{ 10% catalog; * monolith; }}
+  server {{ listen 127.0.0.1:{port_nginx};
+    location / {{ proxy_pass http://$backend; proxy_http_version 1.1;
+                  proxy_set_header Connection ""; }} }}"""
+            nginx = start_nginx(nginx_conf(work, "split", split), port_nginx)
+            procs.append(nginx)
+            table = {
+                "default_backend": "monolith",
+                "backends": {
+                    "monolith": {"url": f"http://127.0.0.1:{port_a}"},
+                    "catalog": {"url": f"http://127.0.0.1:{port_b}"},
+                },
+                "routes": [
+                    {
+                        "id": "products",
+                        "prefix": "/api/v1/products",
+                        "monolith": "monolith",
+                        "service": "catalog",
+                        "weight": 10,
+                        "sticky": ["header:X-User-ID"],
+                    }
+                ],
+            }
+            (work / "routes.json").write_text(json.dumps(table))
+            ours = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "strangler",
+                    "proxy",
+                    "--config",
+                    str(work / "routes.json"),
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--admin",
+                    "off",
+                    "--access-log",
+                    "off",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                cwd=ROOT,
+                text=True,
+            )
+            procs.append(ours)  # type: ignore[arg-type]
+            port_ours = int(json.loads(ours.stdout.readline())["proxy"].rsplit(":", 1)[1])  # type: ignore[union-attr]
+            targets = {
+                "direct": (port_a, []),
+                "nginx": (port_nginx, process_tree(nginx.pid)),
+                "ours": (port_ours, [ours.pid]),
+            }
+            for port, _ in targets.values():  # warm pools and caches
+                wrk(port, 32, 1, script)
+            results = {}
+            for name, (port, pids) in targets.items():
+                results[name] = {
+                    "c32": measure(port, pids, 32, args.duration, args.repeats, script),
+                    "c4": measure(port, pids, 4, args.duration, args.repeats, script),
+                }
+        finally:
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM if proc is procs[-1] else signal.SIGQUIT)
+            for proc in procs:
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    print(
+        f"{'target':8} {'conns':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'CPU us/req':>10} {'non-2xx':>7}"
+    )
+    for name, by_conns in results.items():
+        for conns, r in by_conns.items():
+            print(
+                f"{name:8} {conns[1:]:>5} {r['rps']:>10.0f} {r['p50_ms']:>8.3f} "
+                f"{r['p99_ms']:>8.3f} {r['cpu_us_per_request']:>10.1f} {r['errors']:>7.0f}"
+            )
+    ours_c32, nginx_c32 = results["ours"]["c32"], results["nginx"]["c32"]
+    summary = {
+        "throughput_ratio_vs_nginx": round(ours_c32["rps"] / nginx_c32["rps"], 3),
+        "added_p50_ms": round(
+            results["ours"]["c4"]["p50_ms"] - results["direct"]["c4"]["p50_ms"], 3
+        ),
+        "nginx_added_p50_ms": round(
+            results["nginx"]["c4"]["p50_ms"] - results["direct"]["c4"]["p50_ms"], 3
+        ),
+        "cpu_ratio_vs_nginx": round(
+            ours_c32["cpu_us_per_request"] / max(nginx_c32["cpu_us_per_request"], 1e-9), 2
+        ),
+        "rps": {n: round(r["c32"]["rps"]) for n, r in results.items()},
+        "p50_ms_c32": {n: r["c32"]["p50_ms"] for n, r in results.items()},
+        "p99_ms_c32": {n: r["c32"]["p99_ms"] for n, r in results.items()},
+        "p50_ms_c4": {n: r["c4"]["p50_ms"] for n, r in results.items()},
+        "cpu_us_per_request": {
+            n: round(r["c32"]["cpu_us_per_request"], 1) for n, r in results.items() if n != "direct"
+        },
+        "duration_s": args.duration,
+        "repeats": args.repeats,
+        "cores": os.cpu_count(),
+    }
+    print(
+        f"ours/nginx throughput: {summary['throughput_ratio_vs_nginx']:.2f} (target >= 0.30); "
+        f"added p50 at 4 connections: ours {summary['added_p50_ms']:.3f} ms "
+        f"(target < 1 ms), nginx {summary['nginx_added_p50_ms']:.3f} ms"
+    )
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""`strangler proxy`: run the strangler proxy in front of the monolith."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from strangler.cli.errors import UsageError
+
+EPILOG = """\
+examples:
+  strangler proxy --config routes.toml
+  strangler proxy --config routes.toml --listen 0.0.0.0:8080 --workers 2
+  STRANGLER_ADMIN_TOKEN=s3cret strangler proxy --database-url postgresql://127.0.0.1/routes
+
+The route table comes from a TOML/JSON file (hot-reloaded when it changes) or from
+PostgreSQL (shared by replicas). Flip weights with `strangler route weight ROUTE N` or the
+admin API (127.0.0.1:8081 by default: /api/..., /metrics, /healthz). The admin API needs
+the token in $STRANGLER_ADMIN_TOKEN (or --admin-token-file); without one it answers 401.
+On start the proxy prints one JSON line: {"event": "listening", "proxy": ..., "admin": ...}.
+SIGTERM or Ctrl-C stops accepting, finishes in-flight requests (up to --grace s), then exits.
+"""
+
+
+def parse_address(value: str, what: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise UsageError(f"{what} {value!r} is not HOST:PORT; e.g. 127.0.0.1:8080")
+    return host, int(port)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "proxy",
+        help="run the strangler proxy",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", help="route table file (.toml or .json)")
+    source.add_argument("--database-url", help="postgresql:// URL of the shared route store")
+    parser.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT for traffic")
+    parser.add_argument(
+        "--admin",
+        default="127.0.0.1:8081",
+        help="HOST:PORT for the admin API and /metrics, or 'off'",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="processes sharing --listen")
+    parser.add_argument(
+        "--access-log", default="-", help="JSON access log: '-' stdout, a file path, or 'off'"
+    )
+    parser.add_argument("--admin-token-file", help="file holding the admin API token")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        help="seconds to let in-flight requests finish on shutdown",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from strangler.control import ValidationFailed
+    from strangler.proxy.runner import ProxyOptions
+    from strangler.proxy.runner import run as run_proxy
+
+    host, port = parse_address(args.listen, "--listen")
+    admin_host, admin_port = (
+        (None, None) if args.admin == "off" else parse_address(args.admin, "--admin")
+    )
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    token = os.environ.get("STRANGLER_ADMIN_TOKEN", "")
+    if args.admin_token_file:
+        try:
+            with open(args.admin_token_file, encoding="utf-8") as f:
+                token = f.read().strip()
+        except OSError as error:
+            raise UsageError(f"cannot read --admin-token-file: {error}") from error
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    options = ProxyOptions(
+        store=args.config or args.database_url,
+        host=host,
+        port=port,
+        admin_host=admin_host or "127.0.0.1",
+        admin_port=admin_port,
+        workers=args.workers,
+        access_log=args.access_log,
+        admin_token=token,
+        grace=args.grace,
+    )
+    try:
+        return run_proxy(options)
+    except ValidationFailed as rejected:
+        raise UsageError(f"route table rejected:\n{rejected}") from rejected
+    except LookupError as missing:
+        raise UsageError(str(missing)) from missing
+    except OSError as error:
+        raise UsageError(f"cannot start: {error}") from error

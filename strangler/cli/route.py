@@ -1,0 +1,182 @@
+"""`strangler route`: show and flip the proxy's route table (versioned, audited)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from strangler.cli.errors import UsageError
+
+EPILOG = """\
+examples:
+  strangler route list --config routes.toml
+  strangler route weight products 25 --config routes.toml --why "canary looks healthy"
+  strangler route show products --config routes.toml --json
+  strangler route set new-routes.toml --config routes.toml --why "add orders route"
+  strangler route set new-routes.toml --config routes.toml --dry-run
+  strangler route history --config routes.toml
+  strangler route rollback 3 --config routes.toml --why "errors on the service"
+  strangler route list --database-url postgresql://127.0.0.1/routes
+
+The store is --config FILE, --database-url URL, or $STRANGLER_ROUTES. Every change is
+validated as a whole first: if anything is wrong, every problem is printed with its id
+(route.E0xx, see docs/control.md), the exit code is 2, and nothing changes. Running proxies
+pick up an accepted change within a second. Exit codes: 0 ok, 1 the table changed under
+you (re-run), 2 bad input.
+"""
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    source = common.add_mutually_exclusive_group()
+    source.add_argument("--config", help="route table file (.toml or .json)")
+    source.add_argument("--database-url", help="postgresql:// URL of the shared route store")
+    common.add_argument("--json", action="store_true", help="machine-readable output")
+    common.add_argument("--who", default="", help="actor for the audit log (default user@host)")
+    common.add_argument("--why", default="", help="reason recorded in the audit log")
+    return common
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "route",
+        help="show and flip route weights",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    common = _common()
+    actions.add_parser("list", parents=[common], help="every route, its state and weight")
+    show = actions.add_parser("show", parents=[common], help="one route in full")
+    show.add_argument("route")
+    set_ = actions.add_parser("set", parents=[common], help="push a whole table from a file")
+    set_.add_argument("file")
+    set_.add_argument("--dry-run", action="store_true", help="validate only")
+    weight = actions.add_parser(
+        "weight", parents=[common], help="set a route's service weight (0-100, two decimals)"
+    )
+    weight.add_argument("route")
+    weight.add_argument("weight")
+    history = actions.add_parser("history", parents=[common], help="versions, newest first")
+    history.add_argument("--limit", type=int, default=20)
+    rollback = actions.add_parser(
+        "rollback", parents=[common], help="make an earlier version current again"
+    )
+    rollback.add_argument("version", type=int)
+    parser.set_defaults(func=run)
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from strangler.control import open_store
+
+    location = args.config or args.database_url or os.environ.get("STRANGLER_ROUTES", "")
+    if not location:
+        raise UsageError(
+            "no route store: pass --config FILE or --database-url URL (or set $STRANGLER_ROUTES)"
+        )
+    if (
+        not location.startswith(("postgresql://", "postgres://"))
+        and args.action != "set"
+        and not Path(location).exists()
+    ):
+        raise UsageError(
+            f"route table file {location} does not exist; create it with "
+            "`strangler route set FILE --config {location}`"
+        )
+    return open_store(location)
+
+
+def _print_routes(number: int, raw: dict[str, Any]) -> None:
+    print(f"route table version {number}; unknown paths go to {raw['default_backend']}")
+    rows = [("ROUTE", "MATCH", "STATE", "WEIGHT", "MONOLITH -> SERVICE")]
+    for r in raw["routes"]:
+        match = r.get("prefix") or f"~{r.get('regex')}"
+        if r.get("methods"):
+            match += f" [{','.join(r['methods'])}]"
+        rows.append(
+            (r["id"], match, r["state"], f"{r['weight']}%", f"{r['monolith']} -> {r['service']}")
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def run(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from strangler.control import ValidationFailed
+    from strangler.control.store import ConcurrentChange, read_table_file, validated
+
+    try:
+        if args.action == "set" and args.dry_run:
+            validated(read_table_file(Path(args.file)))
+            print(json.dumps({"valid": True}) if args.json else f"{args.file}: valid")
+            return 0
+        store = _store(args)
+        return _act(args, store, read_table_file)
+    except ValidationFailed as rejected:
+        if args.json:
+            print(
+                json.dumps(
+                    {"valid": False, "errors": [m.as_dict() for m in rejected.messages]}, indent=2
+                )
+            )
+        for message in rejected.messages:
+            print(f"strangler route: {message}", file=sys.stderr)
+        print("strangler route: nothing changed", file=sys.stderr)
+        return 2
+    except ConcurrentChange as conflict:
+        print(f"strangler route: {conflict}; nothing changed, re-run", file=sys.stderr)
+        return 1
+    except (LookupError, psycopg.OperationalError) as error:
+        raise UsageError(str(error).strip()) from error
+
+
+def _act(args: argparse.Namespace, store: Any, read_table_file: Any) -> int:
+    from strangler.control.admin import version_json
+
+    if args.action in ("list", "show"):
+        current = store.current()
+        if args.action == "show":
+            entry = next((r for r in current.raw["routes"] if r["id"] == args.route), None)
+            if entry is None:
+                raise UsageError(f"no route {args.route!r}; see `strangler route list`")
+            print(json.dumps({"version": current.number, "route": entry}, indent=2))
+        elif args.json:
+            print(json.dumps(version_json(current), indent=2))
+        else:
+            _print_routes(current.number, current.raw)
+        return 0
+    if args.action == "history":
+        versions = store.history(args.limit)
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "versions": [
+                            version_json(v, with_table=False) | {"before": v.before, "after": v.raw}
+                            for v in versions
+                        ]
+                    },
+                    indent=2,
+                )
+            )
+        for v in [] if args.json else versions:
+            print(f"v{v.number}  {v.at}  {v.who}  {v.why}")
+        return 0
+    if args.action == "set":
+        version = store.apply(read_table_file(Path(args.file)), args.who, args.why)
+    elif args.action == "weight":
+        version = store.set_weight(args.route, args.weight, args.who, args.why)
+    else:
+        version = store.rollback(args.version, args.who, args.why)
+    if args.json:
+        print(json.dumps(version.summary()))
+    else:
+        print(f"route table version {version.number} accepted ({version.why or args.action})")
+    return 0

@@ -1,0 +1,157 @@
+"""The route table as immutable facts: backends, routes, settings.
+
+A table is only ever built by `strangler.control.validate.parse_table`, so every instance
+in a running process has passed validation as a whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+ROUTE_STATES = ("monolith", "canary", "service", "retired")
+STICKY_KINDS = ("header", "cookie", "jwt_sub", "client_address")
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An upstream the proxy may forward to; nothing outside the table is ever reachable."""
+
+    name: str
+    url: str
+    host: str
+    port: int
+    connect_timeout: float = 1.0
+    timeout: float = 30.0
+    health_path: str = "/"
+    breaker_failures: int = 5
+    breaker_error_rate: float = 0.5
+    breaker_window: int = 20
+    breaker_cooldown: float = 5.0
+
+
+@dataclass(frozen=True)
+class StickySource:
+    """Where a sticky key comes from: header:NAME, cookie:NAME, jwt_sub or client_address."""
+
+    kind: str
+    name: str = ""
+
+    def spec(self) -> str:
+        return f"{self.kind}:{self.name}" if self.name else self.kind
+
+
+@dataclass(frozen=True)
+class Override:
+    """A header testers send as `ROLE:SECRET` (ROLE = monolith|service) to force a backend."""
+
+    header: str
+    secret: str
+
+
+@dataclass(frozen=True)
+class Route:
+    """Traffic matching prefix/regex (and methods, host) split between monolith and service."""
+
+    id: str
+    monolith: str
+    service: str
+    weight: Decimal
+    state: str
+    prefix: str = ""
+    regex: str = ""
+    methods: tuple[str, ...] = ()
+    host: str = ""
+    sticky: tuple[StickySource, ...] = (StickySource("client_address"),)
+    override: Override | None = None
+
+    @property
+    def threshold(self) -> int:
+        """Buckets below this number (0..10000) go to the service."""
+        return int(self.weight * 100)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Proxy-wide knobs that belong with the table so they are versioned too."""
+
+    backend_header: str = "X-Strangler-Backend"
+    max_header_bytes: int = 16384
+    max_body_bytes: int = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RouteTable:
+    """The whole validated table; the proxy swaps it by replacing one reference."""
+
+    default_backend: str
+    backends: dict[str, Backend] = field(hash=False)
+    routes: tuple[Route, ...]
+    settings: Settings = Settings()
+
+    def route(self, route_id: str) -> Route | None:
+        return next((r for r in self.routes if r.id == route_id), None)
+
+
+def weight_number(weight: Decimal) -> int | float:
+    """A weight as the JSON/TOML number a human wrote: 25 not 25.00, 12.5 stays 12.5."""
+    return int(weight) if weight == weight.to_integral_value() else float(weight)
+
+
+def table_to_dict(table: RouteTable) -> dict[str, Any]:
+    """The table in the documented file format (what parse_table reads back unchanged)."""
+    backends: dict[str, Any] = {}
+    defaults = Backend("", "", "", 0)
+    for name, b in table.backends.items():
+        entry: dict[str, Any] = {"url": b.url}
+        for key in (
+            "connect_timeout",
+            "timeout",
+            "health_path",
+            "breaker_failures",
+            "breaker_error_rate",
+            "breaker_window",
+            "breaker_cooldown",
+        ):
+            if getattr(b, key) != getattr(defaults, key):
+                entry[key] = getattr(b, key)
+        backends[name] = entry
+    routes = []
+    for r in table.routes:
+        entry = {"id": r.id}
+        entry.update({"prefix": r.prefix} if r.prefix else {"regex": r.regex})
+        if r.methods:
+            entry["methods"] = list(r.methods)
+        if r.host:
+            entry["host"] = r.host
+        entry.update(
+            monolith=r.monolith,
+            service=r.service,
+            weight=weight_number(r.weight),
+            state=r.state,
+            sticky=[s.spec() for s in r.sticky],
+        )
+        if r.override:
+            entry["override"] = {"header": r.override.header, "secret": r.override.secret}
+        routes.append(entry)
+    s = table.settings
+    return {
+        "default_backend": table.default_backend,
+        "settings": {
+            "backend_header": s.backend_header,
+            "max_header_bytes": s.max_header_bytes,
+            "max_body_bytes": s.max_body_bytes,
+        },
+        "backends": backends,
+        "routes": routes,
+    }
+
+
+def state_for_weight(weight: Decimal, current: str) -> str:
+    """The state a weight implies: 0 monolith, 100 service (retired stays retired), else canary."""
+    if weight == 0:
+        return "monolith"
+    if weight == 100:
+        return "retired" if current == "retired" else "service"
+    return "canary"

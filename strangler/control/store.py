@@ -1,0 +1,179 @@
+"""What every route store offers: the current version, history, validated changes, rollback.
+
+The file store and the PostgreSQL store implement this same interface and are tested
+with the same tests.
+"""
+
+from __future__ import annotations
+
+import abc
+import getpass
+import json
+import socket
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from strangler.control.messages import Message, ValidationFailed
+from strangler.control.model import RouteTable, state_for_weight, table_to_dict, weight_number
+from strangler.control.validate import parse_table, parse_weight
+
+
+@dataclass(frozen=True)
+class Version:
+    """One accepted table and its audit record: who changed it, when, why, from what."""
+
+    number: int
+    table: RouteTable
+    raw: dict[str, Any]
+    who: str
+    at: str
+    why: str
+    before: dict[str, Any] | None
+
+    def summary(self) -> dict[str, Any]:
+        return {"version": self.number, "who": self.who, "at": self.at, "why": self.why}
+
+
+def default_actor() -> str:
+    """user@host, recorded in the audit log when the caller names no one."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def read_table_file(path: Path) -> Any:
+    """Parse a TOML or JSON table file; syntax errors become route.E000 messages."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ValidationFailed(
+            [Message("route.E000", str(path), f"cannot read: {error}")]
+        ) from error
+    try:
+        if path.suffix == ".json":
+            return json.loads(text)
+        return tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as error:
+        raise ValidationFailed(
+            [
+                Message(
+                    "route.E000",
+                    str(path),
+                    f"syntax error: {error}",
+                    "fix the file; the running table was not changed",
+                )
+            ]
+        ) from error
+
+
+def validated(raw: Any) -> tuple[RouteTable, dict[str, Any]]:
+    """(table, normalized raw) or ValidationFailed with every message."""
+    table, messages = parse_table(raw)
+    if table is None:
+        raise ValidationFailed(messages)
+    return table, table_to_dict(table)
+
+
+class RouteStore(abc.ABC):
+    """A versioned, audited route table; every change is validated as a whole first."""
+
+    @abc.abstractmethod
+    def current(self) -> Version:
+        """The table in force now."""
+
+    @abc.abstractmethod
+    def change_token(self) -> object:
+        """A cheap value proxies poll; when it changes, they re-read `current()`."""
+
+    @abc.abstractmethod
+    def history(self, limit: int = 50) -> list[Version]:
+        """Accepted versions, newest first."""
+
+    @abc.abstractmethod
+    def get(self, number: int) -> Version | None:
+        """One version by number."""
+
+    @abc.abstractmethod
+    def _commit(self, raw: dict[str, Any], who: str, why: str, expect: int | None) -> Version:
+        """Store an already validated table as the next version."""
+
+    def apply(self, raw: Any, who: str = "", why: str = "", expect: int | None = None) -> Version:
+        """Validate and store a whole table; raises ValidationFailed and changes nothing."""
+        _, normalized = validated(raw)
+        return self._commit(normalized, who or default_actor(), why, expect)
+
+    def set_weight(self, route_id: str, weight: Any, who: str = "", why: str = "") -> Version:
+        """Change one route's weight (its state follows: 0 monolith, 100 service, else canary)."""
+        current = self.current()
+        parsed = parse_weight(weight)
+        if parsed is None:
+            raise ValidationFailed(
+                [
+                    Message(
+                        "route.E008",
+                        f"routes ({route_id}).weight",
+                        f"{weight!r} is not a weight",
+                        "a number from 0 to 100 with at most two decimals",
+                    )
+                ]
+            )
+        raw = json.loads(json.dumps(current.raw))
+        for entry in raw["routes"]:
+            if entry["id"] == route_id:
+                if entry.get("state") == "retired" and parsed < 100:
+                    raise ValidationFailed(
+                        [
+                            Message(
+                                "route.E013",
+                                f"routes ({route_id}).state",
+                                "a retired route has no monolith path to send traffic back to",
+                                "set its state to service first with `strangler route set`",
+                            )
+                        ]
+                    )
+                entry["weight"] = weight_number(parsed)
+                entry["state"] = state_for_weight(parsed, entry.get("state", ""))
+                break
+        else:
+            raise ValidationFailed(
+                [
+                    Message(
+                        "route.E022",
+                        "routes",
+                        f"no route {route_id!r}",
+                        "see `strangler route list`",
+                    )
+                ]
+            )
+        return self.apply(
+            raw, who, why or f"weight {route_id} -> {weight_number(parsed)}", expect=current.number
+        )
+
+    def rollback(self, number: int, who: str = "", why: str = "") -> Version:
+        """Make version `number`'s table current again, as a new audited version."""
+        target = self.get(number)
+        if target is None:
+            raise ValidationFailed(
+                [
+                    Message(
+                        "route.E023",
+                        "version",
+                        f"no version {number}",
+                        "see `strangler route history`",
+                    )
+                ]
+            )
+        return self.apply(target.raw, who, why or f"rollback to version {number}")
+
+
+class ConcurrentChange(Exception):
+    """Someone else changed the table between reading and writing; re-read and retry."""

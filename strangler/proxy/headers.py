@@ -1,0 +1,136 @@
+"""Header hygiene as pure functions: what goes upstream, what goes back to the client."""
+
+from __future__ import annotations
+
+import os
+import re
+
+# RFC 9110 7.6.1: connection-specific headers never cross a proxy.
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+# Rewritten by the proxy itself; a client's own values must not pass through unchanged.
+REWRITTEN = frozenset(
+    {b"x-forwarded-proto", b"x-forwarded-host", b"x-request-id", b"content-length", b"expect"}
+)
+RESPONSE_REWRITTEN = frozenset({b"content-length", b"x-request-id"})
+REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    413: "Content Too Large",
+    431: "Request Header Fields Too Large",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
+
+
+def connection_tokens(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
+    """Header names listed in Connection: (also hop-by-hop for this message)."""
+    tokens: set[bytes] = set()
+    for name, value in headers:
+        if name.lower() == b"connection":
+            tokens.update(t.strip().lower() for t in value.split(b","))
+    return frozenset(tokens)
+
+
+def request_id(given: bytes | None) -> bytes:
+    """The client's X-Request-ID when it is sane, else a fresh random one."""
+    if given and REQUEST_ID.match(given):
+        return given
+    return os.urandom(16).hex().encode()
+
+
+def upstream_request_head(
+    method: bytes,
+    target: bytes,
+    headers: list[tuple[bytes, bytes]],
+    drop: frozenset[bytes],
+    client_ip: bytes,
+    host: bytes,
+    req_id: bytes,
+    framing: bytes,
+) -> bytes:
+    """The request head sent to a backend.
+
+    `drop` holds extra lower-case names to remove (Connection tokens, the override header);
+    `framing` is the Content-Length or Transfer-Encoding line to use, or b"".
+    """
+    lines = [method, b" ", target, b" HTTP/1.1\r\n"]
+    forwarded_for = b""
+    for name, value in headers:
+        lower = name.lower()
+        if lower in HOP_BY_HOP or lower in REWRITTEN or lower in drop:
+            continue
+        if lower == b"x-forwarded-for":
+            forwarded_for = forwarded_for + b", " + value if forwarded_for else value
+            continue
+        lines += [name, b": ", value, b"\r\n"]
+    xff = forwarded_for + b", " + client_ip if forwarded_for else client_ip
+    lines += [b"X-Forwarded-For: ", xff, b"\r\nX-Forwarded-Proto: http\r\n"]
+    if host:
+        lines += [b"X-Forwarded-Host: ", host, b"\r\n"]
+    lines += [b"X-Request-ID: ", req_id, b"\r\n", framing, b"\r\n"]
+    return b"".join(lines)
+
+
+def client_response_head(
+    status: int,
+    reason: bytes,
+    headers: list[tuple[bytes, bytes]],
+    framing: bytes,
+    backend_header: bytes,
+    backend: bytes,
+    req_id: bytes,
+    keep_alive: bool,
+) -> bytes:
+    """The response head sent back to the client, with the backend named if configured."""
+    drop = connection_tokens(headers) | {backend_header.lower()}
+    lines = [b"HTTP/1.1 %d " % status, reason or REASONS.get(status, "").encode(), b"\r\n"]
+    for name, value in headers:
+        lower = name.lower()
+        if lower in HOP_BY_HOP or lower in drop or lower in RESPONSE_REWRITTEN:
+            continue
+        lines += [name, b": ", value, b"\r\n"]
+    if backend_header:
+        lines += [backend_header, b": ", backend, b"\r\n"]
+    lines += [b"X-Request-ID: ", req_id, b"\r\n", framing]
+    if not keep_alive:
+        lines.append(b"Connection: close\r\n")
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+def error_response(
+    status: int,
+    body: bytes,
+    req_id: bytes,
+    backend_header: bytes = b"",
+    backend: bytes = b"",
+    keep_alive: bool = False,
+) -> bytes:
+    """A complete response the proxy answers itself (400/413/431/502/503/504)."""
+    head = client_response_head(
+        status,
+        b"",
+        [(b"Content-Type", b"application/json")],
+        b"Content-Length: %d\r\n" % len(body),
+        backend_header,
+        backend,
+        req_id,
+        keep_alive,
+    )
+    return head + body

@@ -1,0 +1,175 @@
+"""Counters and histograms kept in plain dicts and rendered in Prometheus text format.
+
+prometheus_client's labelled metrics take a lock per update; the proxy updates a handful
+per request, so it keeps its own lock-free numbers (one event loop per process) and only
+formats them when /metrics is scraped.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import defaultdict
+
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+OVERHEAD_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025)
+
+
+class Histogram:
+    """Cumulative-on-render histogram over fixed buckets."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+
+def _labels(names: tuple[str, ...], values: tuple[str, ...], extra: str = "") -> str:
+    pairs = [f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True)]
+    if extra:
+        pairs.append(extra)
+    return "{" + ",".join(pairs) + "}" if pairs else ""
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+class ProxyMetrics:
+    """Everything /metrics shows; updated from the event loop thread only."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str, str], int] = defaultdict(int)
+        self.latency: dict[tuple[str, str], Histogram] = {}
+        self.overhead: dict[tuple[str], Histogram] = {}
+        self.fallbacks: dict[tuple[str, str], int] = defaultdict(int)
+        self.retries: dict[tuple[str], int] = defaultdict(int)
+        self.upstream_errors: dict[tuple[str, str], int] = defaultdict(int)
+        self.rejected: dict[tuple[str], int] = defaultdict(int)
+        self.breaker_state: dict[tuple[str], int] = {}
+        self.config_version = 0
+        self.config_rejections = 0
+        self.in_flight = 0
+
+    def observe(
+        self, route: str, backend: str, status: int, duration: float, overhead: float
+    ) -> None:
+        self.requests[(route, backend, str(status))] += 1
+        hist = self.latency.get((route, backend))
+        if hist is None:
+            hist = self.latency[(route, backend)] = Histogram(LATENCY_BUCKETS)
+        hist.observe(duration)
+        ohist = self.overhead.get((route,))
+        if ohist is None:
+            ohist = self.overhead[(route,)] = Histogram(OVERHEAD_BUCKETS)
+        ohist.observe(overhead)
+
+    def render(self) -> str:
+        out: list[str] = []
+
+        def counter(name: str, help_: str, labels: tuple[str, ...], data: dict) -> None:
+            out.extend([f"# HELP {name} {help_}", f"# TYPE {name} counter"])
+            out.extend(f"{name}{_labels(labels, k)} {v}" for k, v in sorted(data.items()))
+
+        def histogram(name: str, help_: str, labels: tuple[str, ...], data: dict) -> None:
+            out.extend([f"# HELP {name} {help_}", f"# TYPE {name} histogram"])
+            for key, hist in sorted(data.items()):
+                running = 0
+                for bound, count in zip((*hist.bounds, "+Inf"), hist.counts, strict=True):
+                    running += count
+                    le = 'le="' + str(bound) + '"'
+                    out.append(f"{name}_bucket{_labels(labels, key, le)} {running}")
+                out.append(f"{name}_sum{_labels(labels, key)} {hist.sum}")
+                out.append(f"{name}_count{_labels(labels, key)} {running}")
+
+        def gauge(name: str, help_: str, labels: tuple[str, ...], data: dict) -> None:
+            out.extend([f"# HELP {name} {help_}", f"# TYPE {name} gauge"])
+            out.extend(f"{name}{_labels(labels, k)} {v}" for k, v in sorted(data.items()))
+
+        counter(
+            "strangler_proxy_requests_total",
+            "Requests answered, by route, backend, status.",
+            ("route", "backend", "status"),
+            self.requests,
+        )
+        histogram(
+            "strangler_proxy_request_duration_seconds",
+            "Time from request headers to the last response byte.",
+            ("route", "backend"),
+            self.latency,
+        )
+        histogram(
+            "strangler_proxy_overhead_seconds",
+            "The proxy's own time per request (not waiting on the backend).",
+            ("route",),
+            self.overhead,
+        )
+        counter(
+            "strangler_proxy_fallbacks_total",
+            "Requests sent to the monolith because the service failed or its breaker was open.",
+            ("route", "reason"),
+            self.fallbacks,
+        )
+        counter(
+            "strangler_proxy_retries_total",
+            "Retries after a connection failure.",
+            ("backend",),
+            self.retries,
+        )
+        counter(
+            "strangler_proxy_upstream_errors_total",
+            "Failed attempts, by backend and reason.",
+            ("backend", "reason"),
+            self.upstream_errors,
+        )
+        counter(
+            "strangler_proxy_rejected_requests_total",
+            "Requests refused by the proxy itself (400, 413, 431).",
+            ("status",),
+            self.rejected,
+        )
+        gauge(
+            "strangler_proxy_breaker_state",
+            "Circuit breaker: 0 closed, 1 half-open, 2 open.",
+            ("backend",),
+            self.breaker_state,
+        )
+        gauge(
+            "strangler_proxy_config_version",
+            "Route table version in force.",
+            (),
+            {(): self.config_version},
+        )
+        counter(
+            "strangler_proxy_config_rejections_total",
+            "Route tables rejected by validation while running.",
+            (),
+            {(): self.config_rejections},
+        )
+        gauge(
+            "strangler_proxy_in_flight_requests",
+            "Requests being proxied now.",
+            (),
+            {(): self.in_flight},
+        )
+        return "\n".join(out) + "\n"

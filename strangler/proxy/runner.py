@@ -1,0 +1,192 @@
+"""Start, run and stop proxy processes: listeners, admin API, store watcher, workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass
+
+import uvloop
+
+from strangler.control import open_store
+from strangler.control.admin import AdminApi, Reply, json_reply, serve_admin
+from strangler.control.watch import StoreWatcher
+from strangler.proxy.server import ClientConnection
+from strangler.proxy.state import ProxyState, open_access_log
+
+log = logging.getLogger("strangler.proxy")
+
+
+@dataclass(frozen=True)
+class ProxyOptions:
+    """Everything `strangler proxy` was asked to do."""
+
+    store: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_host: str = "127.0.0.1"
+    admin_port: int | None = 8081
+    workers: int = 1
+    access_log: str = "-"
+    admin_token: str = ""
+    grace: float = 30.0
+    poll_interval: float = 0.25
+
+
+async def _housekeeping(state: ProxyState, connections: set[ClientConnection]) -> None:
+    """Flush the access log often and close idle or stalled client connections."""
+    tick = 0
+    while True:
+        await asyncio.sleep(0.5)
+        if state.access_log is not None:
+            state.access_log.flush()
+        tick += 1
+        if tick % 10 == 0:
+            now = time.monotonic()
+            for conn in list(connections):
+                conn.close_if_idle(now)
+
+
+async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False) -> None:
+    """One proxy process until SIGTERM/SIGINT, then a graceful drain."""
+    loop = asyncio.get_running_loop()
+    store = open_store(options.store)
+    state_box: list[ProxyState] = []
+
+    def swap(version: object) -> None:
+        state_box[0].swap(version)  # type: ignore[arg-type]
+
+    def rejected(_messages: object) -> None:
+        state_box[0].metrics.config_rejections += 1
+
+    watcher = StoreWatcher(
+        store,
+        lambda v: loop.call_soon_threadsafe(swap, v),
+        lambda m: loop.call_soon_threadsafe(rejected, m),
+        options.poll_interval,
+    )
+    version = watcher.load()
+    state = ProxyState(version, open_access_log(options.access_log))
+    state_box.append(state)
+    connections: set[ClientConnection] = set()
+    server = await loop.create_server(
+        lambda: ClientConnection(state, connections),
+        options.host,
+        options.port,
+        reuse_port=reuse_port,
+        backlog=4096,
+    )
+    admin = None
+    if options.admin_port is not None and worker == 0:
+
+        def metrics() -> Reply:
+            state.breaker_snapshot()
+            return Reply(200, state.metrics.render().encode(), "text/plain; version=0.0.4")
+
+        api = AdminApi(
+            store,
+            options.admin_token,
+            {
+                "/metrics": metrics,
+                "/healthz": lambda: json_reply(
+                    200, {"status": "ok", "version": state.compiled.version}
+                ),
+            },
+        )
+        admin = await serve_admin(api, options.admin_host, options.admin_port)
+    watcher.start()
+    chores = loop.create_task(_housekeeping(state, connections))
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if worker == 0:
+        address = server.sockets[0].getsockname()
+        ready = {
+            "event": "listening",
+            "proxy": f"{address[0]}:{address[1]}",
+            "version": version.number,
+            "workers": options.workers,
+            "pid": os.getpid(),
+        }
+        if admin is not None:
+            a = admin.sockets[0].getsockname()
+            ready["admin"] = f"{a[0]}:{a[1]}"
+        print(json.dumps(ready), flush=True)
+    await stop.wait()
+    await _drain(state, server, connections, options.grace)
+    chores.cancel()
+    watcher.stop()
+    if admin is not None:
+        admin.close()
+    if state.access_log is not None:
+        state.access_log.flush()
+    for pool in state.pools.values():
+        pool.close()
+    close = getattr(store, "close", None)
+    if close is not None:
+        close()
+
+
+async def _drain(
+    state: ProxyState, server: asyncio.Server, connections: set[ClientConnection], grace: float
+) -> None:
+    """Stop accepting, let in-flight requests finish (up to `grace` s), close keep-alives."""
+    server.close()
+    state.draining = True
+    deadline = time.monotonic() + grace
+    while connections and time.monotonic() < deadline:
+        for conn in list(connections):
+            conn.close_if_idle(time.monotonic())
+        await asyncio.sleep(0.05)
+    for conn in list(connections):
+        conn.abort()
+    log.info("proxy stopped")
+
+
+def _reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
+    """Bind (without listening) so every worker can bind the same port with SO_REUSEPORT."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock, sock.getsockname()[1]
+
+
+def run(options: ProxyOptions) -> int:
+    """Run one process, or fork `workers` processes sharing the port via SO_REUSEPORT."""
+    if options.workers <= 1:
+        uvloop.run(serve(options))
+        return 0
+    reserved, port = _reserve_port(options.host, options.port)
+    opts = ProxyOptions(**{**options.__dict__, "port": port})
+    children = []
+    for index in range(options.workers):
+        pid = os.fork()
+        if pid == 0:
+            reserved.close()
+            try:
+                uvloop.run(serve(opts, worker=index, reuse_port=True))
+            finally:
+                os._exit(0)
+        children.append(pid)
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    status = 0
+    for child in children:
+        _, code = os.waitpid(child, 0)
+        status = status or os.waitstatus_to_exitcode(code)
+    reserved.close()
+    sys.stdout.flush()
+    return status

@@ -1,0 +1,175 @@
+"""Keep-alive connections to one backend, parsed with httptools, pooled per backend."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+import httptools
+
+from strangler.control.model import Backend
+
+
+class ResponseSink(Protocol):
+    """What an upstream connection reports to the request it is serving."""
+
+    method: bytes
+
+    def on_response_head(
+        self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]
+    ) -> None: ...
+    def on_response_body(self, body: bytes) -> None: ...
+    def on_response_complete(self, keep_alive: bool) -> None: ...
+    def on_upstream_lost(self, got_bytes: bool) -> None: ...
+    def on_upstream_invalid(self, reason: str) -> None: ...
+    def pause_client(self, paused: bool) -> None: ...
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One HTTP/1.1 connection to a backend, serving one request at a time."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.sink: ResponseSink | None = None
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.reason = b""
+        self.got_bytes = False
+        self.informational = False
+        self.closed = False
+
+    # asyncio callbacks
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        sink, self.sink = self.sink, None
+        if sink is not None:
+            sink.on_upstream_lost(self.got_bytes)
+        else:
+            self.pool.forget(self)
+
+    def pause_writing(self) -> None:
+        if self.sink is not None:
+            self.sink.pause_client(True)
+
+    def resume_writing(self) -> None:
+        if self.sink is not None:
+            self.sink.pause_client(False)
+
+    def data_received(self, data: bytes) -> None:
+        self.got_bytes = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as error:
+            sink, self.sink = self.sink, None
+            self.abort()
+            if sink is not None:
+                sink.on_upstream_invalid(f"invalid HTTP response from backend: {error}")
+
+    # httptools callbacks
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status < 200:  # 1xx interim answers are not forwarded; the final one follows
+            self.informational = True
+            self.headers, self.reason = [], b""
+            return
+        sink = self.sink
+        if sink is None:
+            return
+        sink.on_response_head(status, self.reason, self.headers)
+        if sink.method == b"HEAD":
+            # A HEAD response has no body whatever Content-Length says; llhttp cannot be
+            # told which request it answers, so finish here and parse the next one afresh.
+            self.parser = httptools.HttpResponseParser(self)
+            self.sink = None
+            sink.on_response_complete(True)
+
+    def on_body(self, body: bytes) -> None:
+        if self.sink is not None:
+            self.sink.on_response_body(body)
+
+    def on_message_complete(self) -> None:
+        if self.informational:
+            self.informational = False
+            return
+        sink, self.sink = self.sink, None
+        if sink is not None:
+            sink.on_response_complete(self.parser.should_keep_alive())
+
+    # used by the request
+    def send(self, sink: ResponseSink, data: bytes) -> None:
+        self.sink = sink
+        self.headers, self.reason, self.got_bytes = [], b"", False
+        assert self.transport is not None
+        self.transport.write(data)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    def pause_reading(self, paused: bool) -> None:
+        if self.transport is not None and not self.closed:
+            if paused:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
+
+    def abort(self) -> None:
+        self.sink = None
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class Pool:
+    """Idle keep-alive connections to one backend; new ones opened on demand."""
+
+    def __init__(self, backend: Backend, max_idle: int = 512) -> None:
+        self.backend = backend
+        self.max_idle = max_idle
+        self.idle: list[UpstreamConnection] = []
+        self.closed = False
+
+    def acquire_idle(self) -> UpstreamConnection | None:
+        while self.idle:
+            conn = self.idle.pop()
+            if not conn.closed:
+                return conn
+        return None
+
+    async def connect(self) -> UpstreamConnection:
+        """A new connection within the backend's connect timeout (OSError/TimeoutError)."""
+        loop = asyncio.get_running_loop()
+        _, conn = await asyncio.wait_for(
+            loop.create_connection(
+                lambda: UpstreamConnection(self), self.backend.host, self.backend.port
+            ),
+            self.backend.connect_timeout,
+        )
+        return conn
+
+    def release(self, conn: UpstreamConnection, reusable: bool) -> None:
+        if reusable and not conn.closed and not self.closed and len(self.idle) < self.max_idle:
+            conn.sink = None
+            self.idle.append(conn)
+        else:
+            conn.abort()
+
+    def forget(self, conn: UpstreamConnection) -> None:
+        if conn in self.idle:
+            self.idle.remove(conn)
+
+    def close(self) -> None:
+        self.closed = True
+        for conn in self.idle:
+            conn.abort()
+        self.idle.clear()
