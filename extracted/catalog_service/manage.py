@@ -1,0 +1,15 @@
+"""Command-line utility of the catalog service: `python -m extracted.catalog_service.manage`."""
+
+import os
+import sys
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "extracted.catalog_service.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+
+
+if __name__ == "__main__":
+    main()

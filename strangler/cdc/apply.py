@@ -1,0 +1,174 @@
+"""Idempotent apply of change events to the receiving database.
+
+Each target row's last applied source position lives in `strangler_cdc_position`, written in
+the same transaction as the row, so a duplicate or older event is a no-op and replays converge.
+Rows are written with one multi-row upsert per table (no model signals, no auto_now), inside
+a transaction marked as a replica write so the capture triggers of this database stay silent
+(loop prevention for the reverse flow).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from django.db import connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from strangler.cdc.envelope import Envelope, is_newer, latest_per_key
+from strangler.cdc.mapping import TableMapping
+from strangler.cdc.triggers import ORIGIN_SETTING
+
+CHUNK = 400
+
+
+@contextlib.contextmanager
+def replica_writes(connection: BaseDatabaseWrapper) -> Iterator[None]:
+    """Mark the current transaction as applying replicated changes (triggers skip it)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT set_config(%s, 'replica', true)", [ORIGIN_SETTING])
+            yield
+        else:
+            cursor.execute("INSERT INTO strangler_cdc_suppress (id) VALUES (1)")
+            yield
+            cursor.execute("DELETE FROM strangler_cdc_suppress")
+
+
+def _quote(connection: BaseDatabaseWrapper, name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+def stored_positions(
+    connection: BaseDatabaseWrapper, table: str, keys: Sequence[str]
+) -> dict[str, int]:
+    found: dict[str, int] = {}
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), CHUNK):
+            chunk = list(keys[start : start + CHUNK])
+            marks = ",".join("%s" for _ in chunk)
+            cursor.execute(
+                "SELECT key, seq FROM strangler_cdc_position "
+                f"WHERE source_table = %s AND key IN ({marks})",
+                [table, *chunk],
+            )
+            found.update(cursor.fetchall())
+    return found
+
+
+def _upsert(
+    connection: BaseDatabaseWrapper,
+    db_table: str,
+    conflict: Sequence[str],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE (PostgreSQL and SQLite >= 3.24 share the syntax)."""
+    if not rows:
+        return
+    cols = ", ".join(_quote(connection, c) for c in columns)
+    updates = ", ".join(
+        f"{_quote(connection, c)} = excluded.{_quote(connection, c)}"
+        for c in columns
+        if c not in conflict
+    )
+    action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
+    target = ", ".join(_quote(connection, c) for c in conflict)
+    row_marks = "(" + ", ".join("%s" for _ in columns) + ")"
+    per_chunk = max(1, 30000 // max(1, len(columns)))
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_chunk):
+            chunk = rows[start : start + per_chunk]
+            cursor.execute(
+                f"INSERT INTO {_quote(connection, db_table)} ({cols}) VALUES "
+                + ", ".join(row_marks for _ in chunk)
+                + f" ON CONFLICT ({target}) {action}",
+                [value for row in chunk for value in row],
+            )
+
+
+def _delete(connection: BaseDatabaseWrapper, mapping: TableMapping, keys: Sequence[Any]) -> None:
+    column = _quote(connection, mapping.key_field.column)
+    db_table = _quote(connection, mapping.model._meta.db_table)
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), CHUNK):
+            chunk = keys[start : start + CHUNK]
+            marks = ",".join("%s" for _ in chunk)
+            cursor.execute(f"DELETE FROM {db_table} WHERE {column} IN ({marks})", list(chunk))
+
+
+def _write_rows(
+    connection: BaseDatabaseWrapper, mapping: TableMapping, events: Sequence[Envelope]
+) -> None:
+    """Upsert the row images and delete the deleted keys of one table."""
+    fields = [f for f in mapping.model._meta.concrete_fields if f in mapping.columns.values()]
+    by_attname = {f.attname: f for f in fields}
+    upserts: list[list[Any]] = []
+    columns = [f.column for f in fields]
+    for event in events:
+        if event.op == "d":
+            continue
+        values = mapping.target_values(event.after or {})
+        values.setdefault(mapping.key_field.attname, mapping.target_key(event.key))
+        upserts.append(
+            [
+                by_attname[f.attname].get_db_prep_save(values.get(f.attname), connection)
+                for f in fields
+            ]
+        )
+    deletes = [mapping.target_key(e.key) for e in events if e.op == "d"]
+    _delete(connection, mapping, deletes)
+    _upsert(connection, mapping.model._meta.db_table, [mapping.key_field.column], columns, upserts)
+
+
+def apply_table(
+    connection: BaseDatabaseWrapper,
+    mapping: TableMapping,
+    events: Sequence[Envelope],
+    using: str,
+) -> int:
+    """Apply one table's events (already in the transaction); returns events applied."""
+    if mapping.handler is not None:
+        ordered = sorted(events, key=lambda e: e.seq)
+        stored = stored_positions(connection, mapping.source_table, sorted({e.key for e in events}))
+        todo = []
+        for event in ordered:
+            if is_newer(event, stored.get(event.key)):
+                todo.append(event)
+                stored[event.key] = event.seq
+        for event in todo:
+            mapping.handler(event, mapping, using)
+        latest = list(latest_per_key(todo).values())
+    else:
+        newest = latest_per_key(list(events))
+        stored = stored_positions(connection, mapping.source_table, sorted(newest))
+        latest = [e for e in newest.values() if is_newer(e, stored.get(e.key))]
+        _write_rows(connection, mapping, latest)
+    _upsert(
+        connection,
+        "strangler_cdc_position",
+        ["source_table", "key"],
+        ["source_table", "key", "seq", "op"],
+        [[mapping.source_table, e.key, e.seq, e.op] for e in latest],
+    )
+    return len(latest)
+
+
+def apply_events(
+    mappings: Mapping[str, TableMapping], events: Sequence[Envelope], using: str = "default"
+) -> int:
+    """Apply events of any tables in one transaction; all or nothing."""
+    by_table: dict[str, list[Envelope]] = defaultdict(list)
+    for event in events:
+        by_table[event.table].append(event)
+    connection = connections[using]
+    applied = 0
+    with transaction.atomic(using=using), replica_writes(connection):
+        for table, table_events in by_table.items():
+            mapping = mappings.get(table)
+            if mapping is None:
+                raise LookupError(f"no mapping for source table {table!r}")
+            applied += apply_table(connection, mapping, table_events, using)
+    return applied

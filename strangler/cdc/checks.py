@@ -1,0 +1,109 @@
+"""Django system checks for STRANGLER_CDC: every problem, with a stable id (docs/cdc.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.core import checks
+from django.db import connections
+
+from strangler.cdc import conf, mapping, triggers
+
+
+def register() -> None:
+    checks.register(check_settings, "strangler_cdc")
+    checks.register(check_triggers, "strangler_cdc", checks.Tags.database)
+
+
+def _error(id: str, msg: str, hint: str | None = None) -> checks.CheckMessage:
+    level = checks.Warning if id.startswith("cdc.W") else checks.Error
+    return level(msg, hint=hint, id=id, obj=conf.SETTING)
+
+
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    from django.conf import settings
+
+    raw = getattr(settings, conf.SETTING, None)
+    if raw is None:
+        return []
+    if not isinstance(raw, dict):
+        return [_error("cdc.E001", f"{conf.SETTING} must be a dict, not {type(raw).__name__}.")]
+    found = [
+        _error(
+            "cdc.E001",
+            f"{conf.SETTING} has unknown key {key!r}.",
+            f"Known keys: {', '.join(sorted(conf.TOP_LEVEL_KEYS))}.",
+        )
+        for key in sorted(set(raw) - conf.TOP_LEVEL_KEYS)
+    ]
+    parsed = conf.parse(raw)
+    for spec in parsed.capture:
+        found += _capture_problems(spec)
+    if parsed.consume is not None:
+        for mapping_spec in parsed.consume.mappings:
+            found += [_error(*problem) for problem in mapping.problems(mapping_spec)]
+    if parsed.capture:
+        vendor = connections["default"].vendor
+        if vendor not in triggers.SUPPORTED_VENDORS:
+            found.append(
+                _error(
+                    "cdc.E008",
+                    f"Capture needs PostgreSQL or SQLite; the default database is {vendor}.",
+                    "Capture is done by triggers; other databases are not supported yet.",
+                )
+            )
+    return found
+
+
+def _capture_problems(spec: conf.CaptureSpec) -> list[checks.CheckMessage]:
+    where = f"{conf.SETTING}['capture'][{spec.model!r}]"
+    try:
+        model = apps.get_model(spec.model)
+    except (LookupError, ValueError):
+        return [
+            _error(
+                "cdc.E002",
+                f"{where}: {spec.model!r} is not an installed model.",
+                "Use 'app_label.ModelName' of a model in INSTALLED_APPS.",
+            )
+        ]
+    columns = {f.column for f in model._meta.concrete_fields}
+    found = [
+        _error(
+            "cdc.E003",
+            f"{where} excludes {name!r}, which is not a column of {spec.model}.",
+            f"Columns: {', '.join(sorted(columns))}.",
+        )
+        for name in spec.exclude
+        if name not in columns
+    ]
+    if model._meta.pk.column in spec.exclude:
+        found.append(_error("cdc.E003", f"{where} cannot exclude the primary key."))
+    return found
+
+
+def check_triggers(
+    app_configs: Any = None, databases: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Warn when a captured table can be written without capture (no trigger installed)."""
+    parsed = conf.current()
+    if not parsed.capture or not databases or "default" not in databases:
+        return []
+    if check_settings():
+        return []
+    connection = connections["default"]
+    if connection.vendor not in triggers.SUPPORTED_VENDORS:
+        return []
+    present = triggers.tables_with_triggers(connection)
+    # Before `migrate` created them, tables cannot be written at all: nothing to warn about.
+    existing = set(connection.introspection.table_names())
+    return [
+        _error(
+            "cdc.W001",
+            f"Captured table {table.table!r} has no capture trigger: its writes are not captured.",
+            "Run `manage.py migrate` or `manage.py cdc_triggers` to install the triggers.",
+        )
+        for table in triggers.captured_tables(parsed.capture)
+        if table.table in existing and table.table not in present
+    ]

@@ -1,0 +1,149 @@
+"""The `STRANGLER_CDC` setting, read into frozen dataclasses.
+
+Reading is pure (a dict in, facts out); resolving model labels against the app registry and
+validating them is in `checks`, so a bad setting is reported as Django system check errors.
+
+    STRANGLER_CDC = {
+        "kafka": {"bootstrap_servers": "kafka:9092"},
+        "topic_prefix": "monolith.",                 # topic = prefix + table name
+        "capture": {"catalog.Product": {"exclude": ["secret"]}, "catalog.Category": {}},
+        "relay": {"batch_size": 500, "retention_hours": 24},
+        "consume": {
+            "group_id": "catalog-service",
+            "topic_prefix": "monolith.",
+            "mappings": {"catalog_product": {"model": "catalog.Product",
+                                              "rename": {}, "drop": [], "transform": {}}},
+            "max_attempts": 5,
+            "dead_letter_topic": "catalog-service.dead-letters",
+            "source_database": "source",              # for reconcile; optional
+            "kafka_options": {},                      # extra KafkaConsumer keyword arguments
+        },
+    }
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+SETTING = "STRANGLER_CDC"
+TOP_LEVEL_KEYS = frozenset({"kafka", "topic_prefix", "capture", "relay", "consume", "source"})
+
+
+@dataclass(frozen=True)
+class CaptureSpec:
+    """One captured model: its label ("app_label.ModelName") and the columns left out."""
+
+    model: str
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RelaySpec:
+    batch_size: int = 500
+    poll_interval_s: float = 0.2
+    retention_hours: float = 24.0
+    max_backoff_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    """How one source table lands in one model of the receiving project."""
+
+    source_table: str
+    model: str
+    key: str = "id"
+    rename: Mapping[str, str] = field(default_factory=dict)
+    drop: tuple[str, ...] = ()
+    transform: Mapping[str, str] = field(default_factory=dict)
+    handler: str | None = None
+
+
+@dataclass(frozen=True)
+class ConsumeSpec:
+    group_id: str
+    topic_prefix: str
+    mappings: tuple[MappingSpec, ...]
+    dead_letter_topic: str
+    batch_size: int = 500
+    max_attempts: int = 5
+    backoff_ms: int = 50
+    source_database: str | None = None
+    kafka_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def topic(self, table: str) -> str:
+        return f"{self.topic_prefix}{table}"
+
+
+@dataclass(frozen=True)
+class CdcSettings:
+    bootstrap_servers: str
+    topic_prefix: str
+    capture: tuple[CaptureSpec, ...]
+    relay: RelaySpec
+    consume: ConsumeSpec | None
+    producer_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def topic(self, table: str) -> str:
+        return f"{self.topic_prefix}{table}"
+
+
+def _mapping(table: str, raw: Mapping[str, Any]) -> MappingSpec:
+    return MappingSpec(
+        source_table=table,
+        model=str(raw.get("model", "")),
+        key=str(raw.get("key", "id")),
+        rename=dict(raw.get("rename", {})),
+        drop=tuple(raw.get("drop", ())),
+        transform=dict(raw.get("transform", {})),
+        handler=raw.get("handler"),
+    )
+
+
+def _consume(raw: Mapping[str, Any] | None, default_prefix: str) -> ConsumeSpec | None:
+    if not raw:
+        return None
+    group_id = str(raw.get("group_id", "strangler-cdc"))
+    return ConsumeSpec(
+        group_id=group_id,
+        topic_prefix=str(raw.get("topic_prefix", default_prefix)),
+        mappings=tuple(_mapping(t, m) for t, m in dict(raw.get("mappings", {})).items()),
+        dead_letter_topic=str(raw.get("dead_letter_topic", f"{group_id}.dead-letters")),
+        batch_size=int(raw.get("batch_size", 500)),
+        max_attempts=int(raw.get("max_attempts", 5)),
+        backoff_ms=int(raw.get("backoff_ms", 50)),
+        source_database=raw.get("source_database"),
+        kafka_options=dict(raw.get("kafka_options", {})),
+    )
+
+
+def parse(raw: Mapping[str, Any] | None) -> CdcSettings:
+    """Read the setting's dict (None means "nothing configured")."""
+    raw = raw or {}
+    kafka = dict(raw.get("kafka", {}))
+    prefix = str(raw.get("topic_prefix", "cdc."))
+    relay = dict(raw.get("relay", {}))
+    return CdcSettings(
+        bootstrap_servers=str(kafka.pop("bootstrap_servers", "localhost:9092")),
+        topic_prefix=prefix,
+        capture=tuple(
+            CaptureSpec(model=label, exclude=tuple((spec or {}).get("exclude", ())))
+            for label, spec in dict(raw.get("capture", {})).items()
+        ),
+        relay=RelaySpec(
+            batch_size=int(relay.get("batch_size", 500)),
+            poll_interval_s=float(relay.get("poll_interval_s", 0.2)),
+            retention_hours=float(relay.get("retention_hours", 24.0)),
+            max_backoff_s=float(relay.get("max_backoff_s", 5.0)),
+        ),
+        consume=_consume(raw.get("consume"), prefix),
+        producer_options=kafka,
+    )
+
+
+def current() -> CdcSettings:
+    """The running project's setting."""
+    from django.conf import settings
+
+    return parse(getattr(settings, SETTING, None))

@@ -1,0 +1,298 @@
+"""The consumer loop: Kafka batches -> idempotent apply -> offsets committed after the commit.
+
+A batch is applied in one transaction. If that fails with a database outage the whole batch is
+retried (nothing is committed meanwhile). Any other failure is isolated per key: each key's
+events are retried with backoff, and after `max_attempts` they go to the dead-letter topic
+(and table) and that key is parked; later events of a parked key follow it to the dead
+letters, so the key's order survives a replay. Other keys keep flowing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from django.db import InterfaceError, OperationalError, connections
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from strangler.cdc import kafka
+from strangler.cdc.apply import apply_events
+from strangler.cdc.conf import CdcSettings, ConsumeSpec
+from strangler.cdc.envelope import Envelope, EnvelopeError, decode
+from strangler.cdc.mapping import TableMapping, resolve
+from strangler.cdc.models import DeadLetter
+from strangler.cdc.running import Stopper, backoff
+
+log = logging.getLogger("strangler.cdc.consumer")
+TRANSIENT = (OperationalError, InterfaceError)
+
+
+@dataclass
+class ConsumerMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.applied = Counter(
+            "strangler_cdc_consumer_applied", "Events applied", registry=self.registry
+        )
+        self.dead_lettered = Counter(
+            "strangler_cdc_consumer_dead_lettered", "Events dead-lettered", registry=self.registry
+        )
+        self.lag = Gauge(
+            "strangler_cdc_consumer_lag_messages",
+            "Messages not yet consumed",
+            ["topic", "partition"],
+            registry=self.registry,
+        )
+        self.event_age = Gauge(
+            "strangler_cdc_consumer_event_age_seconds",
+            "Age (source commit to apply) of the last applied event",
+            registry=self.registry,
+        )
+
+
+@dataclass(frozen=True)
+class Received:
+    """One Kafka record and what it decoded to (None when it is not an envelope)."""
+
+    record: ConsumerRecord
+    event: Envelope | None
+    error: str | None = None
+
+    @property
+    def raw(self) -> str:
+        value = self.record.value
+        return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+    @property
+    def key(self) -> str:
+        key = self.record.key
+        return key.decode(errors="replace") if isinstance(key, bytes) else str(key or "")
+
+
+class StopRequested(Exception):
+    """Stop asked while a batch waited for the database; its offsets stay uncommitted."""
+
+
+class Consumer:
+    def __init__(
+        self,
+        settings: CdcSettings,
+        using: str = "default",
+        metrics: ConsumerMetrics | None = None,
+        stopper: Stopper | None = None,
+    ) -> None:
+        if settings.consume is None:
+            raise ValueError("STRANGLER_CDC has no 'consume' section")
+        self.settings = settings
+        self.spec: ConsumeSpec = settings.consume
+        self.using = using
+        self.metrics = metrics or ConsumerMetrics()
+        self.stopper = stopper or Stopper()
+        self.mappings: dict[str, TableMapping] = {
+            m.source_table: resolve(m) for m in self.spec.mappings
+        }
+        self.topic_tables = {self.spec.topic(t): t for t in self.mappings}
+        self._producer: KafkaProducer | None = None
+
+    # -- Kafka ---------------------------------------------------------------------------
+    def client(self) -> KafkaConsumer:
+        return kafka.consumer(
+            self.settings.bootstrap_servers,
+            self.spec.group_id,
+            self.topic_tables,
+            self.spec.batch_size,
+            self.spec.kafka_options,
+        )
+
+    def producer(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = kafka.producer(
+                self.settings.bootstrap_servers, self.settings.producer_options
+            )
+        return self._producer
+
+    # -- one batch -----------------------------------------------------------------------
+    def receive(self, record: ConsumerRecord) -> Received:
+        try:
+            event = decode(record.value, record.key)
+        except EnvelopeError as error:
+            return Received(record, None, str(error))
+        if event.table not in self.mappings:
+            return Received(record, None, f"no mapping for source table {event.table!r}")
+        if not event.key:
+            return Received(record, None, "message has no key")
+        return Received(record, event)
+
+    def parked_keys(self) -> set[tuple[str, str]]:
+        rows = (
+            DeadLetter.objects.using(self.using)
+            .filter(replayed_at__isnull=True)
+            .values_list("source_table", "key")
+            .distinct()
+        )
+        return set(rows)
+
+    def process(self, records: Sequence[ConsumerRecord]) -> None:
+        """Apply a batch; returns once every record is applied, a no-op, or dead-lettered."""
+        received = [self.receive(r) for r in records]
+        poison = [r for r in received if r.event is None]
+        parked = self.parked_keys()
+        flowing: list[Received] = []
+        for item in received:
+            if item.event is None:
+                continue
+            if (item.event.table, item.event.key) in parked:
+                poison.append(
+                    Received(item.record, item.event, "key parked behind an earlier dead letter")
+                )
+            else:
+                flowing.append(item)
+        if poison:
+            self.dead_letter(poison, attempts=1)
+        if not flowing:
+            return
+        try:
+            self._apply_until_database_answers([r.event for r in flowing])
+        except StopRequested:
+            raise
+        except Exception as error:
+            log.warning("consumer: batch failed (%r); isolating keys", error)
+            self._apply_per_key(flowing)
+            return
+        self._observe(flowing)
+
+    def _apply_until_database_answers(self, events: list) -> None:
+        attempt = 0
+        while True:
+            try:
+                self.metrics.applied.inc(apply_events(self.mappings, events, self.using))
+                return
+            except TRANSIENT as error:
+                attempt += 1
+                connections[self.using].close()
+                delay = backoff(attempt, self.spec.backoff_ms / 1000, 5.0)
+                log.warning("consumer: database unavailable (%s); retry in %.1fs", error, delay)
+                if self.stopper.sleep(delay):
+                    raise StopRequested() from error
+
+    def _apply_per_key(self, flowing: list[Received]) -> None:
+        by_key: dict[tuple[str, str], list[Received]] = defaultdict(list)
+        for item in flowing:
+            assert item.event is not None
+            by_key[(item.event.table, item.event.key)].append(item)
+        for items in by_key.values():
+            events = [i.event for i in items]
+            error: Exception | None = None
+            for attempt in range(1, self.spec.max_attempts + 1):
+                try:
+                    self._apply_until_database_answers(events)
+                    error = None
+                    break
+                except StopRequested:
+                    raise
+                except Exception as exc:
+                    error = exc
+                    self.stopper.sleep(backoff(attempt, self.spec.backoff_ms / 1000, 2.0))
+            if error is None:
+                self._observe(items)
+            else:
+                failed = [Received(i.record, i.event, repr(error)) for i in items]
+                self.dead_letter(failed, attempts=self.spec.max_attempts)
+
+    def _observe(self, items: Iterable[Received]) -> None:
+        newest = max((i.event.ts_ms for i in items if i.event), default=None)
+        if newest is not None:
+            self.metrics.event_age.set(max(0.0, time.time() - newest / 1000))
+
+    def dead_letter(self, items: Sequence[Received], attempts: int) -> None:
+        """Record the events (which parks their keys), then publish them to the DLQ topic."""
+        DeadLetter.objects.using(self.using).bulk_create(
+            [
+                DeadLetter(
+                    topic=i.record.topic,
+                    partition=i.record.partition,
+                    offset=i.record.offset,
+                    source_table=i.event.table
+                    if i.event
+                    else self.topic_tables.get(i.record.topic, i.record.topic),
+                    key=i.event.key if i.event else i.key,
+                    seq=i.event.seq if i.event else None,
+                    envelope=i.raw,
+                    error=i.error or "",
+                    attempts=attempts,
+                )
+                for i in items
+            ],
+            ignore_conflicts=True,
+        )
+        producer = self.producer()
+        futures = [
+            producer.send(
+                self.spec.dead_letter_topic,
+                key=i.key.encode(),
+                value=json.dumps(
+                    {
+                        "error": i.error,
+                        "attempts": attempts,
+                        "topic": i.record.topic,
+                        "partition": i.record.partition,
+                        "offset": i.record.offset,
+                        "envelope": i.raw,
+                    }
+                ).encode(),
+            )
+            for i in items
+        ]
+        producer.flush(timeout=30)
+        for future in futures:
+            future.get(timeout=0)
+        self.metrics.dead_lettered.inc(len(items))
+        for i in items:
+            log.error(
+                "consumer: dead-lettered %s[%s]@%s key=%s: %s",
+                i.record.topic,
+                i.record.partition,
+                i.record.offset,
+                i.key,
+                i.error,
+            )
+
+    # -- the loop ------------------------------------------------------------------------
+    def update_lag(self, client: KafkaConsumer) -> None:
+        assigned = list(client.assignment())
+        if not assigned:
+            return
+        ends = client.end_offsets(assigned)
+        for tp in assigned:
+            self.metrics.lag.labels(tp.topic, str(tp.partition)).set(
+                max(0, ends.get(tp, 0) - client.position(tp))
+            )
+
+    def run(self, poll_timeout_ms: int = 500, lag_every_s: float = 2.0) -> None:
+        """Consume until stopped; offsets are committed only after each batch is durable."""
+        client = self.client()
+        next_lag = 0.0
+        try:
+            while not self.stopper.stopped:
+                polled = client.poll(timeout_ms=poll_timeout_ms, max_records=self.spec.batch_size)
+                records = [r for batch in polled.values() for r in batch]
+                if records:
+                    try:
+                        self.process(records)
+                    except StopRequested:
+                        break
+                    client.commit()
+                if time.monotonic() >= next_lag:
+                    self.update_lag(client)
+                    next_lag = time.monotonic() + lag_every_s
+        finally:
+            client.close(autocommit=False)
+            if self._producer is not None:
+                self._producer.close(timeout=5)

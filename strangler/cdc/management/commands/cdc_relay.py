@@ -1,0 +1,42 @@
+"""`manage.py cdc_relay`: publish the outbox to Kafka until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+
+from strangler.cdc import conf
+from strangler.cdc.relay import Relay
+from strangler.cdc.running import Stopper, serve_metrics
+
+
+class Command(BaseCommand):
+    help = (
+        "Publish outbox rows to Kafka (one topic per table, keyed by primary key) until "
+        "stopped. SIGTERM finishes the batch in flight, then exits. Several relays may run "
+        "against PostgreSQL; run one against SQLite."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--database", default="default", help="database alias to relay")
+        parser.add_argument(
+            "--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port"
+        )
+        parser.add_argument(
+            "--once", action="store_true", help="publish what is there now, then exit"
+        )
+
+    def handle(self, *args, database: str, metrics_port: int, once: bool, **options) -> None:
+        relay = Relay(conf.current(), using=database)
+        if once:
+            try:
+                self.stdout.write(f"published {relay.drain()} outbox rows")
+            finally:
+                relay.close()
+            return
+        stopper = Stopper()
+        stopper.install_signal_handlers()
+        serve_metrics(metrics_port, relay.metrics.registry)
+        self.stdout.write("cdc relay running", ending="\n")
+        self.stdout.flush()
+        relay.run(stopper)
+        self.stdout.write("cdc relay stopped")

@@ -1,0 +1,160 @@
+"""Declarative mapping of a source table onto a model of the receiving project.
+
+Source row images carry column names, so a foreign key arrives as its plain id
+(`category_id`); it lands on a field with that attname (a ForeignKey without a database
+constraint, or a plain integer field). `rename` maps a source column to a target field,
+`drop` leaves columns out, `transform` runs a function on one value, `handler` replaces the
+whole apply step for the table.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.apps import apps
+from django.db import models
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from strangler.cdc.conf import MappingSpec
+
+Transform = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class TableMapping:
+    """A resolved mapping: target model, and source column -> target field in order."""
+
+    spec: MappingSpec
+    model: type[models.Model]
+    columns: Mapping[str, models.Field]
+    key_field: models.Field
+    transforms: Mapping[str, Transform]
+    handler: Callable[..., None] | None
+
+    @property
+    def source_table(self) -> str:
+        return self.spec.source_table
+
+    def target_values(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The target field attnames and Python values for a source row image."""
+        values: dict[str, Any] = {}
+        for column, target in self.columns.items():
+            if column not in row:
+                continue
+            value = row[column]
+            transform = self.transforms.get(column)
+            if transform is not None:
+                value = transform(value)
+            values[target.attname] = to_python(target, value)
+        return values
+
+    def target_key(self, key: str) -> Any:
+        return to_python(self.key_field, key)
+
+
+def to_python(field: models.Field, value: Any) -> Any:
+    """Convert a JSON value to the field's Python type (aware datetimes when USE_TZ)."""
+    if value is None:
+        return None
+    if field.is_relation:
+        field = field.target_field
+    if isinstance(field, models.JSONField):
+        return value
+    result = field.to_python(value)
+    if isinstance(result, datetime.datetime) and timezone.is_naive(result):
+        from django.conf import settings
+
+        if settings.USE_TZ:
+            result = timezone.make_aware(result, datetime.UTC)
+    return result
+
+
+def _field(model: type[models.Model], name: str) -> models.Field | None:
+    for field in model._meta.concrete_fields:
+        if name in (field.name, field.attname, field.column):
+            return field
+    return None
+
+
+def problems(spec: MappingSpec) -> list[tuple[str, str, str]]:
+    """Everything wrong with one mapping, as (id, message, hint) triples."""
+    where = f"STRANGLER_CDC['consume']['mappings'][{spec.source_table!r}]"
+    try:
+        model = apps.get_model(spec.model)
+    except (LookupError, ValueError):
+        return [
+            (
+                "cdc.E004",
+                f"{where} maps to model {spec.model!r}, which is not an installed model.",
+                "Use 'app_label.ModelName' of a model in INSTALLED_APPS.",
+            )
+        ]
+    found: list[tuple[str, str, str]] = []
+    for column, target in spec.rename.items():
+        if _field(model, target) is None:
+            found.append(
+                (
+                    "cdc.E005",
+                    f"{where} renames {column!r} to {target!r}, but {spec.model} has no "
+                    f"field {target!r}.",
+                    "Rename to an existing field, or add the field to the model.",
+                )
+            )
+    targets = {spec.rename.get(column, column) for column in spec.transform}
+    for target in targets - set(spec.rename.values()):
+        if _field(model, target) is None:
+            found.append(
+                (
+                    "cdc.E005",
+                    f"{where} transforms {target!r}, but {spec.model} has no field {target!r}.",
+                    "Transform a column that lands on an existing field.",
+                )
+            )
+    key_target = spec.rename.get(spec.key, spec.key)
+    key_field = _field(model, key_target)
+    if key_field is None or not key_field.primary_key:
+        found.append(
+            (
+                "cdc.E006",
+                f"{where}: source key {spec.key!r} must land on {spec.model}'s primary key, "
+                f"but it lands on {key_target!r}.",
+                "Rename the source key column to the target model's primary key field.",
+            )
+        )
+    for path in [*spec.transform.values(), *([spec.handler] if spec.handler else [])]:
+        try:
+            import_string(path)
+        except ImportError as error:
+            found.append(
+                (
+                    "cdc.E007",
+                    f"{where} names {path!r}, which cannot be imported: {error}.",
+                    "Give the dotted path of a function importable by the project.",
+                )
+            )
+    return found
+
+
+def resolve(spec: MappingSpec) -> TableMapping:
+    """Build the mapping; call only when `problems(spec)` is empty."""
+    model = apps.get_model(spec.model)
+    columns: dict[str, models.Field] = {}
+    by_target = {target: column for column, target in spec.rename.items()}
+    for field in model._meta.concrete_fields:
+        column = by_target.get(field.name) or by_target.get(field.attname) or field.attname
+        if column not in spec.drop:
+            columns[column] = field
+    key_field = _field(model, spec.rename.get(spec.key, spec.key))
+    assert key_field is not None
+    return TableMapping(
+        spec=spec,
+        model=model,
+        columns=columns,
+        key_field=key_field,
+        transforms={column: import_string(path) for column, path in spec.transform.items()},
+        handler=import_string(spec.handler) if spec.handler else None,
+    )

@@ -1,0 +1,122 @@
+"""Tables of the change-data machinery, in the capturing and in the receiving database."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class OutboxEvent(models.Model):
+    """One row change, written by a database trigger in the same transaction as the change.
+
+    `id` comes from one sequence and is the event's position (`source.seq`): per key it grows
+    in commit order, because a second writer of a row waits for the first one's row lock.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    app_label = models.CharField(max_length=100)
+    table_name = models.CharField(max_length=200)
+    row_key = models.TextField(db_column="pk")
+    op = models.CharField(max_length=1)
+    txid = models.BigIntegerField(null=True)
+    ts_ms = models.BigIntegerField()
+    before = models.JSONField(null=True)
+    after = models.JSONField(null=True)
+    schema_version = models.SmallIntegerField(default=1)
+    published_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "strangler_cdc_outbox"
+        indexes = [
+            models.Index(
+                fields=["id"],
+                name="strangler_cdc_unpublished",
+                condition=models.Q(published_at__isnull=True),
+            ),
+            models.Index(fields=["published_at"], name="strangler_cdc_published_at"),
+        ]
+
+
+class AppliedPosition(models.Model):
+    """The source position of the last event applied to one target row (kept after deletes)."""
+
+    source_table = models.CharField(max_length=200)
+    key = models.TextField()
+    seq = models.BigIntegerField()
+    op = models.CharField(max_length=1)
+
+    class Meta:
+        db_table = "strangler_cdc_position"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source_table", "key"], name="strangler_cdc_position_once"
+            )
+        ]
+
+
+class DeadLetter(models.Model):
+    """An event that kept failing; while unreplayed, its key is parked."""
+
+    topic = models.CharField(max_length=250)
+    partition = models.IntegerField()
+    offset = models.BigIntegerField()
+    source_table = models.CharField(max_length=200)
+    key = models.TextField()
+    seq = models.BigIntegerField(null=True)
+    envelope = models.TextField()
+    error = models.TextField()
+    attempts = models.IntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    replayed_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "strangler_cdc_dead_letter"
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["topic", "partition", "offset"], name="strangler_cdc_dead_letter_once"
+            )
+        ]
+
+
+class SnapshotProgress(models.Model):
+    """How far the snapshot of one table got, so an interrupted snapshot resumes."""
+
+    table_name = models.CharField(max_length=200, unique=True)
+    last_key = models.TextField(null=True)
+    rows = models.BigIntegerField(default=0)
+    done = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "strangler_cdc_snapshot"
+
+
+class Suppression(models.Model):
+    """SQLite only: a row here (inside the applying transaction) silences capture triggers.
+
+    PostgreSQL uses a transaction-local setting instead; SQLite has no session variables, but it
+    has only one writer at a time, so a row visible only to the writing transaction is as local.
+    """
+
+    id = models.AutoField(primary_key=True)
+
+    class Meta:
+        db_table = "strangler_cdc_suppress"
+
+
+class CapturedTableInfo(models.Model):
+    """What the installed triggers capture for one table, kept in the captured database.
+
+    Snapshot and repair read it to emit events exactly as the triggers would (same app label,
+    same excluded columns), even when they run from the receiving project's side.
+    """
+
+    table_name = models.CharField(max_length=200, primary_key=True)
+    app_label = models.CharField(max_length=100)
+    key_column = models.CharField(max_length=200)
+    columns = models.JSONField()
+    json_columns = models.JSONField(default=list)
+    exclude = models.JSONField(default=list)
+
+    class Meta:
+        db_table = "strangler_cdc_captured"

@@ -1,0 +1,219 @@
+"""The relay: publishes outbox rows to Kafka, one topic per table, keyed by primary key.
+
+A row is marked published only after the broker acknowledged it. On PostgreSQL a batch is
+claimed with `FOR UPDATE SKIP LOCKED` plus a transaction-scoped advisory lock per key shard,
+so several relays share the work without publishing a row twice and without two relays ever
+holding events of the same key at once (which would break per-key order). If a relay dies
+mid-publish its transaction rolls back and the rows are published again (at least once).
+On SQLite run a single relay.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from django.db import DatabaseError, connections, transaction
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from strangler.cdc import kafka
+from strangler.cdc.conf import CdcSettings
+from strangler.cdc.envelope import OutboxRow, encode
+from strangler.cdc.running import Stopper, backoff
+
+log = logging.getLogger("strangler.cdc.relay")
+
+ADVISORY_LOCK_CLASS = 73_001
+KEY_SHARDS = 64
+COLUMNS = "id, app_label, table_name, pk, op, txid, ts_ms, before, after, schema_version"
+PG_CLAIM = f"""
+    SELECT id, app_label, table_name, pk, op, txid, ts_ms, before::text, after::text,
+           schema_version
+    FROM strangler_cdc_outbox
+    WHERE published_at IS NULL
+      AND pg_try_advisory_xact_lock({ADVISORY_LOCK_CLASS},
+                                    hashtext(table_name || ':' || pk) & {KEY_SHARDS - 1})
+    ORDER BY id
+    LIMIT %s
+    FOR UPDATE SKIP LOCKED
+"""
+SQLITE_CLAIM = (
+    f"SELECT {COLUMNS} FROM strangler_cdc_outbox WHERE published_at IS NULL ORDER BY id LIMIT %s"
+)
+
+
+class PublishError(Exception):
+    """The broker did not acknowledge a batch; its rows stay unpublished."""
+
+
+@dataclass
+class RelayMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.backlog = Gauge(
+            "strangler_cdc_outbox_backlog", "Unpublished outbox rows", registry=self.registry
+        )
+        self.oldest_age = Gauge(
+            "strangler_cdc_outbox_oldest_unpublished_seconds",
+            "Age of the oldest unpublished outbox row",
+            registry=self.registry,
+        )
+        self.published = Counter(
+            "strangler_cdc_relay_published", "Outbox rows published", registry=self.registry
+        )
+        self.errors = Counter(
+            "strangler_cdc_relay_errors", "Failed publish attempts", registry=self.registry
+        )
+
+
+@dataclass(frozen=True)
+class Lag:
+    backlog: int
+    oldest_age_s: float
+
+
+class Relay:
+    """Moves outbox rows of one database to Kafka."""
+
+    def __init__(
+        self,
+        settings: CdcSettings,
+        using: str = "default",
+        metrics: RelayMetrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.using = using
+        self.metrics = metrics or RelayMetrics()
+        self._producer: KafkaProducer | None = None
+
+    @property
+    def connection(self):
+        return connections[self.using]
+
+    def producer(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = kafka.producer(
+                self.settings.bootstrap_servers, self.settings.producer_options
+            )
+        return self._producer
+
+    def close(self) -> None:
+        if self._producer is not None:
+            try:
+                self._producer.close(timeout=5)
+            except KafkaError:
+                log.warning("relay: producer did not close cleanly")
+            self._producer = None
+
+    def _send(self, rows: list[OutboxRow]) -> None:
+        try:
+            producer = self.producer()
+            futures = [
+                producer.send(
+                    self.settings.topic(row.table_name), key=row.pk.encode(), value=encode(row)
+                )
+                for row in rows
+            ]
+            producer.flush(timeout=30)
+            for future in futures:
+                future.get(timeout=0)
+        except KafkaError as error:
+            # A producer that failed may hold half-sent batches; start clean next time.
+            self._producer, broken = None, self._producer
+            if broken is not None:
+                broken.close(timeout=0)
+            raise PublishError(str(error)) from error
+
+    def publish_batch(self) -> int:
+        """Publish one batch; returns how many rows it published."""
+        limit = self.settings.relay.batch_size
+        if self.connection.vendor == "postgresql":
+            with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
+                cursor.execute(PG_CLAIM, [limit])
+                rows = [OutboxRow(*r) for r in cursor.fetchall()]
+                if rows:
+                    self._send(rows)
+                    cursor.execute(
+                        "UPDATE strangler_cdc_outbox SET published_at = now() WHERE id = ANY(%s)",
+                        [[row.id for row in rows]],
+                    )
+        else:
+            with self.connection.cursor() as cursor:
+                cursor.execute(SQLITE_CLAIM, [limit])
+                rows = [OutboxRow(*r) for r in cursor.fetchall()]
+            if rows:
+                self._send(rows)
+                with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
+                    marks = ",".join("%s" for _ in rows)
+                    cursor.execute(
+                        "UPDATE strangler_cdc_outbox SET published_at = CURRENT_TIMESTAMP "
+                        f"WHERE id IN ({marks})",
+                        [row.id for row in rows],
+                    )
+        self.metrics.published.inc(len(rows))
+        return len(rows)
+
+    def drain(self, max_batches: int = 1000) -> int:
+        """Publish until the outbox is empty (or max_batches); the Celery task's body."""
+        total = 0
+        for _ in range(max_batches):
+            published = self.publish_batch()
+            total += published
+            if published < self.settings.relay.batch_size:
+                break
+        return total
+
+    def lag(self) -> Lag:
+        with self.connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT COUNT(*), MIN(ts_ms) FROM strangler_cdc_outbox WHERE published_at IS NULL"
+            )
+            count, oldest = cursor.fetchone()
+        age = max(0.0, time.time() - oldest / 1000) if oldest is not None else 0.0
+        self.metrics.backlog.set(count)
+        self.metrics.oldest_age.set(age)
+        return Lag(backlog=int(count), oldest_age_s=age)
+
+    def purge_published(self) -> int:
+        """Delete published rows older than the retention period."""
+        cutoff = time.time() - self.settings.relay.retention_hours * 3600
+        from datetime import UTC, datetime
+
+        with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM strangler_cdc_outbox WHERE published_at IS NOT NULL "
+                "AND published_at < %s",
+                [datetime.fromtimestamp(cutoff, UTC)],
+            )
+            return cursor.rowcount
+
+    def run(self, stopper: Stopper, housekeeping_s: float = 2.0) -> None:
+        """Publish until stopped; a stop request finishes the batch in flight first."""
+        failures = 0
+        next_housekeeping = 0.0
+        spec = self.settings.relay
+        try:
+            while not stopper.stopped:
+                try:
+                    if time.monotonic() >= next_housekeeping:
+                        self.lag()
+                        self.purge_published()
+                        next_housekeeping = time.monotonic() + housekeeping_s
+                    published = self.publish_batch()
+                    failures = 0
+                except (PublishError, DatabaseError) as error:
+                    failures += 1
+                    self.metrics.errors.inc()
+                    delay = backoff(failures, spec.poll_interval_s, spec.max_backoff_s)
+                    log.warning("relay: %s; retrying in %.1fs", error, delay)
+                    self.connection.close()
+                    stopper.sleep(delay)
+                    continue
+                if published < spec.batch_size:
+                    stopper.sleep(spec.poll_interval_s)
+        finally:
+            self.close()

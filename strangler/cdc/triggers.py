@@ -1,0 +1,241 @@
+"""Capture triggers: every insert, update and delete of a captured table writes an outbox row.
+
+Triggers run inside the writing transaction, so a rolled-back change emits nothing and a
+committed one is never lost, whatever wrote it: the ORM, QuerySet.update/delete, bulk_create,
+bulk_update, M2M through tables, or raw SQL. Generated from the setting, installed after every
+`migrate` (and by `manage.py cdc_triggers`). See docs/cdc.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from strangler.cdc.conf import CaptureSpec
+
+SUPPORTED_VENDORS = frozenset({"postgresql", "sqlite"})
+ORIGIN_SETTING = "strangler.cdc_origin"
+PG_TRIGGER = "strangler_cdc"
+
+PG_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION strangler_cdc_capture() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    key_column text := TG_ARGV[0];
+    excluded text[] := TG_ARGV[2]::text[];
+    old_row jsonb;
+    new_row jsonb;
+    now_ms bigint := (extract(epoch from clock_timestamp()) * 1000)::bigint;
+BEGIN
+    -- Changes applied from the other side (reverse flow) must not echo back.
+    IF coalesce(current_setting('{ORIGIN_SETTING}', true), '') = 'replica' THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP <> 'INSERT' THEN old_row := to_jsonb(OLD) - excluded; END IF;
+    IF TG_OP <> 'DELETE' THEN new_row := to_jsonb(NEW) - excluded; END IF;
+    IF TG_OP = 'UPDATE' AND old_row = new_row THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'UPDATE' AND (old_row ->> key_column) IS DISTINCT FROM (new_row ->> key_column) THEN
+        -- A changed primary key is a delete of the old key and a create of the new one.
+        INSERT INTO strangler_cdc_outbox
+            (app_label, table_name, pk, op, txid, ts_ms, before, after, schema_version)
+        VALUES (TG_ARGV[1], TG_TABLE_NAME, old_row ->> key_column, 'd', txid_current(), now_ms,
+                old_row, NULL, 1);
+        old_row := NULL;
+    END IF;
+    INSERT INTO strangler_cdc_outbox
+        (app_label, table_name, pk, op, txid, ts_ms, before, after, schema_version)
+    VALUES (TG_ARGV[1], TG_TABLE_NAME, coalesce(new_row, old_row) ->> key_column,
+            CASE WHEN old_row IS NULL THEN 'c' WHEN new_row IS NULL THEN 'd' ELSE 'u' END,
+            txid_current(), now_ms, old_row, new_row, 1);
+    RETURN NULL;
+END $$;
+"""
+
+SQLITE_NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+SQLITE_OPS = (("i", "INSERT", "c"), ("u", "UPDATE", "u"), ("d", "DELETE", "d"))
+
+
+@dataclass(frozen=True)
+class CapturedTable:
+    """A table the triggers watch, with the facts the SQL needs."""
+
+    app_label: str
+    table: str
+    key_column: str
+    columns: tuple[str, ...]
+    json_columns: frozenset[str]
+    exclude: tuple[str, ...]
+
+
+def captured_tables(specs: Iterable[CaptureSpec]) -> list[CapturedTable]:
+    """Resolve the setting's models, plus their auto-created M2M through tables."""
+    from django.apps import apps
+
+    tables: list[CapturedTable] = []
+    for spec in specs:
+        model = apps.get_model(spec.model)
+        tables.append(_table(model, spec.exclude))
+        for m2m in model._meta.local_many_to_many:
+            through = m2m.remote_field.through
+            if through._meta.auto_created:
+                tables.append(_table(through, ()))
+    return tables
+
+
+def _table(model: type[models.Model], exclude: tuple[str, ...]) -> CapturedTable:
+    fields = [f for f in model._meta.concrete_fields if f.column not in exclude]
+    return CapturedTable(
+        app_label=model._meta.app_label,
+        table=model._meta.db_table,
+        key_column=model._meta.pk.column,
+        columns=tuple(f.column for f in fields),
+        json_columns=frozenset(f.column for f in fields if f.get_internal_type() == "JSONField"),
+        exclude=exclude,
+    )
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def postgresql_sql(table: CapturedTable) -> list[str]:
+    excluded = "{" + ",".join(table.exclude) + "}"
+    args = ", ".join(_literal(a) for a in (table.key_column, table.app_label, excluded))
+    return [
+        f"DROP TRIGGER IF EXISTS {PG_TRIGGER} ON {_quote(table.table)}",
+        f"CREATE TRIGGER {PG_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {_quote(table.table)} "
+        f"FOR EACH ROW EXECUTE FUNCTION strangler_cdc_capture({args})",
+    ]
+
+
+def sqlite_json(table: CapturedTable, row: str) -> str:
+    parts = []
+    for column in table.columns:
+        value = f"{row}.{_quote(column)}"
+        if column in table.json_columns:
+            value = f"json({value})"
+        parts.append(f"{_literal(column)}, {value}")
+    return f"json_object({', '.join(parts)})"
+
+
+def sqlite_sql(table: CapturedTable) -> list[str]:
+    statements = []
+    for suffix, event, op in SQLITE_OPS:
+        name = _quote(f"strangler_cdc_{table.table}_{suffix}")
+        row = "OLD" if op == "d" else "NEW"
+        when = "NOT EXISTS (SELECT 1 FROM strangler_cdc_suppress)"
+        if op == "u":
+            changed = " OR ".join(f"OLD.{_quote(c)} IS NOT NEW.{_quote(c)}" for c in table.columns)
+            when += f" AND ({changed})"
+        before = sqlite_json(table, "OLD") if op != "c" else "NULL"
+        after = sqlite_json(table, "NEW") if op != "d" else "NULL"
+        statements += [
+            f"DROP TRIGGER IF EXISTS {name}",
+            f"CREATE TRIGGER {name} AFTER {event} ON {_quote(table.table)} WHEN {when} BEGIN "
+            "INSERT INTO strangler_cdc_outbox (app_label, table_name, pk, op, txid, ts_ms, "
+            "before, after, schema_version, published_at) VALUES ("
+            f"{_literal(table.app_label)}, {_literal(table.table)}, "
+            f"CAST({row}.{_quote(table.key_column)} AS TEXT), {_literal(op)}, NULL, "
+            f"{SQLITE_NOW_MS}, {before}, {after}, 1, NULL); END",
+        ]
+    return statements
+
+
+def install(connection: BaseDatabaseWrapper, tables: Iterable[CapturedTable]) -> list[str]:
+    """(Re)create the triggers of `tables` that exist in this database; return their names."""
+    existing = set(connection.introspection.table_names())
+    installed = []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(PG_FUNCTION)
+        for table in tables:
+            if table.table not in existing:
+                continue
+            sql = postgresql_sql(table) if connection.vendor == "postgresql" else sqlite_sql(table)
+            for statement in sql:
+                cursor.execute(statement)
+            _record(cursor, table)
+            installed.append(table.table)
+    return installed
+
+
+def _record(cursor, table: CapturedTable) -> None:
+    cursor.execute("DELETE FROM strangler_cdc_captured WHERE table_name = %s", [table.table])
+    cursor.execute(
+        "INSERT INTO strangler_cdc_captured "
+        "(table_name, app_label, key_column, columns, json_columns, exclude) "
+        "VALUES (%s, %s, %s, %s, %s, %s)",
+        [
+            table.table,
+            table.app_label,
+            table.key_column,
+            json.dumps(list(table.columns)),
+            json.dumps(sorted(table.json_columns)),
+            json.dumps(list(table.exclude)),
+        ],
+    )
+
+
+def recorded_table(connection: BaseDatabaseWrapper, table_name: str) -> CapturedTable | None:
+    """The capture facts stored by `install` for a table of this database."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT app_label, key_column, columns, json_columns, exclude "
+            "FROM strangler_cdc_captured WHERE table_name = %s",
+            [table_name],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    app_label, key_column, columns, json_columns, exclude = (
+        json.loads(v) if isinstance(v, str) and i >= 2 else v for i, v in enumerate(row)
+    )
+    return CapturedTable(
+        app_label=app_label,
+        table=table_name,
+        key_column=key_column,
+        columns=tuple(columns),
+        json_columns=frozenset(json_columns),
+        exclude=tuple(exclude),
+    )
+
+
+def tables_with_triggers(connection: BaseDatabaseWrapper) -> set[str]:
+    """Tables of this database that carry capture triggers."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE t.tgname = %s",
+                [PG_TRIGGER],
+            )
+        else:
+            cursor.execute(
+                "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' "
+                "AND name LIKE 'strangler_cdc_%'"
+            )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def install_after_migrate(sender, using: str = "default", **kwargs) -> None:
+    """post_migrate receiver: reinstall once per `migrate`, when our own app's turn comes."""
+    from django.db import connections
+
+    from strangler.cdc import conf
+
+    if getattr(sender, "label", None) != "strangler_cdc":
+        return
+    connection = connections[using]
+    settings = conf.current()
+    if connection.vendor not in SUPPORTED_VENDORS or not settings.capture:
+        return
+    install(connection, captured_tables(settings.capture))
