@@ -6,6 +6,7 @@ nothing installed: SQLite for the database and the Celery broker, console e-mail
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -55,6 +56,16 @@ THIRD_PARTY_APPS = [
 MONOLITH_APPS = [
     "monolith.core",
     "monolith.catalog",
+    "monolith.customers",
+    "monolith.promotions",
+    "monolith.cart",
+    "monolith.orders",
+    "monolith.inventory",
+    "monolith.payments",
+    "monolith.shipping",
+    "monolith.reviews",
+    "monolith.notifications",
+    "monolith.reporting",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + MONOLITH_APPS
 
@@ -125,6 +136,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "PAGE_SIZE": 20,
+    # Money stays a string in JSON even in hand-built report bodies (no float rounding).
+    "DEFAULT_RENDERER_CLASSES": [
+        "monolith.core.renderers.DecimalAsStringJSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Shop monolith API",
@@ -148,7 +164,13 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "monolith"
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "refresh-daily-sales": {"task": "reporting.refresh_daily_sales", "schedule": 15 * 60},
+    "cancel-unpaid-orders": {"task": "orders.cancel_unpaid_orders", "schedule": 60 * 60},
+    "dispatch-due-shipments": {"task": "shipping.dispatch_due_shipments", "schedule": 5 * 60},
+}
+
+PAYMENT_GATEWAY = os.environ.get("PAYMENT_GATEWAY", "monolith.payments.gateway.FakeGateway")
 
 SHOP_CURRENCY = os.environ.get("SHOP_CURRENCY", "EUR")
 
@@ -157,4 +179,36 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+}
+
+# Change-data capture (strangler.cdc, docs/cdc.md): triggers put every change of the catalog's
+# tables into the outbox, in the writing transaction; `manage.py cdc_relay` publishes them.
+INSTALLED_APPS += ["strangler.cdc"]
+STRANGLER_CDC = {
+    "kafka": {"bootstrap_servers": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "localhost:9092")},
+    "topic_prefix": "monolith.",
+    "capture": {
+        "catalog.Category": {},
+        "catalog.Product": {},
+        "catalog.ProductImage": {},
+        "catalog.ProductAttribute": {},
+    },
+    # Reverse flow, after cut-over: the catalog service's writes come back into these tables
+    # (`manage.py cdc_consume`); rows applied from there never produce outbox rows here.
+    "consume": {
+        "group_id": "monolith-from-catalog-service",
+        "topic_prefix": "catalog-service.",
+        "mappings": {
+            table: {"model": f"catalog.{model}"}
+            for table, model in [
+                ("catalog_category", "Category"),
+                ("catalog_product", "Product"),
+                ("catalog_productimage", "ProductImage"),
+                ("catalog_productattribute", "ProductAttribute"),
+            ]
+        },
+        "dead_letter_topic": "monolith.dead-letters",
+        # Extra KafkaConsumer options as JSON; production leaves this empty.
+        "kafka_options": json.loads(os.environ.get("CDC_KAFKA_CONSUMER_OPTIONS") or "{}"),
+    },
 }

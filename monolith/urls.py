@@ -8,6 +8,15 @@ from monolith.core.views import healthz
 
 API_APPS = [
     "monolith.catalog.urls",
+    "monolith.customers.urls",
+    "monolith.cart.urls",
+    "monolith.orders.urls",
+    "monolith.inventory.urls",
+    "monolith.payments.urls",
+    "monolith.shipping.urls",
+    "monolith.reviews.urls",
+    "monolith.notifications.urls",
+    "monolith.reporting.urls",
 ]
 
 urlpatterns = [
