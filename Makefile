@@ -19,9 +19,14 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/strangler demo
 
+# The whole suite on the machine's PostgreSQL, then the monolith's journeys again on SQLite
+# (the embedded default) so both stay green.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/strangler_monolith
+
 test: $(STAMP) system-deps
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest
+	env -u DATABASE_URL $(PY) -m pytest tests/monolith
 
 # Headless Chromium renders the analyzer's HTML report in the tests (Debian package).
 system-deps:
