@@ -87,7 +87,7 @@ def cochange_edges(root: str, module_of_path: dict[str, str], commits: int):
     path_of = {m: p for p, m in module_of_path.items()}
     return tuple(
         Edge(f"module:{a}", f"module:{b}", "cochange", path_of[a], 1,
-             f"{count} commits also changed {path_of[b]}")
+             f"{count} commits also changed {path_of[b]}", min(count, 5) / 5)
         for (a, b), count in sorted(pairs.items()) if count >= 2
     )
 
@@ -120,7 +120,10 @@ def analyze(options: Options, progress: Progress | None = None) -> Outcome:
     if not os.path.isdir(root):
         raise AnalyzeError(f"{options.path} is not a directory; give the root of a Django "
                            "project (the folder holding manage.py or your apps)")
-    walk = walk_project(root, include_tests=options.include_tests, exclude=options.exclude)
+    try:
+        walk = walk_project(root, include_tests=options.include_tests, exclude=options.exclude)
+    except UnreadableFile as error:
+        raise AnalyzeError(str(error)) from error
     if not walk.files:
         raise AnalyzeError(f"{options.path} holds no Python files; is this the project root?")
     store_path = cache_path(options.cache_dir, root) if options.cache_dir else None

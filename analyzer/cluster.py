@@ -37,12 +37,15 @@ def cluster(
     target: int | None = None,
     resolution: float = 1.0,
     seed: int = 42,
+    anchors: frozenset[str] = frozenset(),
 ) -> dict[str, int]:
     """Assign every node a community number; same input, same output.
 
-    ``weights`` holds undirected weights keyed by sorted node pairs. ``together`` groups and each
-    pin's nodes stay in one community; nodes of different pins and of ``apart`` pairs never
-    share one; ``target`` merges (or splits, by raising the resolution) to that many.
+    ``weights`` holds undirected weights keyed by sorted node pairs. ``together`` groups and
+    each pin's nodes stay in one community; nodes of different pins and of ``apart`` pairs
+    never share one; ``target`` merges (or splits, by raising the resolution) to that many.
+    A community holding no ``anchors`` (models: a context must own data) joins the one it is
+    most linked to.
     """
     import networkx as nx
 
@@ -79,14 +82,15 @@ def cluster(
                                                  seed=seed)
         return _separate([set(c) for c in found], conflicts, contracted)
 
-    communities = run(resolution)
+    anchored = {uf.find(n) for n in anchors if n in uf.parent}
+    communities = _absorb(run(resolution), anchored, conflicts, contracted)
     if target is not None:
         res = resolution
         for _ in range(12):
             if len(communities) >= target:
                 break
             res *= 1.6
-            communities = run(res)
+            communities = _absorb(run(res), anchored, conflicts, contracted)
         communities = _merge_down(communities, target, conflicts, contracted)
     order = sorted(communities, key=lambda c: min(c))
     super_of = {n: uf.find(n) for n in nodes}
@@ -113,14 +117,30 @@ def _separate(communities: list[set[str]], conflicts: set[frozenset[str]],
         if b not in home:
             continue
         home.discard(b)
-        options = [c for c in communities if c is not home
-                   and not _conflicted({b}, c, conflicts)]
-        best = max(options, key=lambda c: (_link({b}, c, contracted), -min(c)), default=None)
+        options = sorted((c for c in communities if c is not home and c
+                          and not _conflicted({b}, c, conflicts)), key=min)
+        best = max(options, key=lambda c: _link({b}, c, contracted), default=None)
         if best is not None and _link({b}, best, contracted) > 0:
             best.add(b)
         else:
             communities.append({b})
     return [c for c in communities if c]
+
+
+def _absorb(communities: list[set[str]], anchored: set[str], conflicts: set[frozenset[str]],
+            contracted: Mapping[tuple[str, str], float]) -> list[set[str]]:
+    """Merge each community without an anchor into its most linked anchored community."""
+    if not anchored:
+        return communities
+    keep = [c for c in communities if c & anchored]
+    for loose in sorted((c for c in communities if not c & anchored), key=min):
+        options = sorted((c for c in keep if not _conflicted(loose, c, conflicts)), key=min)
+        best = max(options, key=lambda c: _link(loose, c, contracted), default=None)
+        if best is not None and _link(loose, best, contracted) > 0:
+            best |= loose
+        else:
+            keep.append(loose)
+    return sorted(keep, key=min)
 
 
 def _merge_down(communities: list[set[str]], target: int, conflicts: set[frozenset[str]],

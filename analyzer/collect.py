@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 from analyzer.facts import FACTS_VERSION, FileFacts
-from analyzer.walk import SourceFile
+from analyzer.walk import SourceFile, UnreadableFile
 
 
 def code_version(*modules: str) -> str:
@@ -32,10 +32,6 @@ def code_version(*modules: str) -> str:
 
 CACHE_FORMAT = f"strangler-analyze-{code_version('facts', 'extract', 'walk', 'collect')}"
 Progress = Callable[[int, int], None]
-
-
-class UnreadableFile(Exception):
-    """A project file could not be read; the message names it."""
 
 
 @dataclass

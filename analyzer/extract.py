@@ -559,6 +559,21 @@ def _detail(lines: list[str], line: int) -> str:
     return ""
 
 
+PARSER_AT = re.compile(r"error at (\d+):\d+: ?(.*)")
+
+
+def _syntax_error(error: Exception) -> tuple[int, str]:
+    """Line and message of a parse failure; libcst's native parser puts the exact line in
+    its message, while its ``raw_line`` can point one line further."""
+    text = getattr(error, "message", "") or str(error)
+    found = PARSER_AT.search(text)
+    if found:
+        return int(found.group(1)), f"syntax error: {found.group(2).strip()}"
+    line = getattr(error, "raw_line", 0) or getattr(error, "lineno", 0) or 0
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return int(line), first
+
+
 def extract_source(path: str, module: str, is_package: bool, data: bytes) -> FileFacts:
     """Parse one file and return its facts; a syntax error becomes ``parse_error``."""
     text = data.decode("utf-8", errors="replace")
@@ -566,8 +581,7 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
     try:
         tree = cst.parse_module(data)
     except (cst.ParserSyntaxError, UnicodeDecodeError, SyntaxError, ValueError) as error:
-        line = getattr(error, "raw_line", 0) or getattr(error, "lineno", 0) or 0
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        line, message = _syntax_error(error)
         return FileFacts(path, module, is_package, len(lines),
                          parse_error=Located(message, int(line), _detail(lines, int(line))))
     x = _Extractor(tree, module, is_package)

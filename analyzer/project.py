@@ -49,6 +49,7 @@ class Edge:
     file: str
     line: int
     detail: str
+    scale: float = 1.0  # multiplies the kind's weight (spread or frequency)
 
 
 @dataclass(frozen=True)
@@ -268,7 +269,7 @@ def resolve_project(facts: list[FileFacts]) -> Project:
             elif resolved in abstract:
                 base_module = r.classes[resolved][0].module
                 if base_module != m.module:
-                    edges.append(Edge(f"model:{key}", f"module:{base_module}", "inherits",
+                    edges.append(Edge(f"model:{key}", f"module:{base_module}", "abstract_base",
                                       f.path, m.line,
                                       f"class {cls.name}({base.rsplit('.', 1)[-1]})"))
     for table, owners in sorted(table_owner.items()):
@@ -277,6 +278,17 @@ def resolve_project(facts: list[FileFacts]) -> Project:
             edges.append(Edge(f"model:{other}", f"model:{owners[0]}", "shared_table", m.path,
                               m.line, f"db_table {table} is also used by {owners[0]}"))
 
+    # Code inside an app leans towards that app's models: the team's current layout is a hint.
+    app_models: dict[str, list[Model]] = {}
+    for m in models.values():
+        app_models.setdefault(m.app, []).append(m)
+    for f in facts:
+        own = app_models.get(module_app.get(f.module, ""), [])
+        if f.parse_error is None and not f.migration_deps and not f.is_package:
+            for m in own:
+                if m.module != f.module:
+                    edges.append(Edge(f"module:{f.module}", f"model:{m.key}", "same_app", f.path,
+                                      1, f"module of app {m.app}", 1 / len(own)))
     relations_by_model = _relation_fields(r, models, abstract, model_key)
     tasks = {t.qualname: f.module for f in facts for t in f.tasks}
     task_names = {t.name: t.qualname for f in facts for t in f.tasks if t.name}

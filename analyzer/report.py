@@ -27,9 +27,7 @@ def weighted_edges(project: Project, weights: Mapping[str, float],
     for edge in (*project.edges, *extra):
         if edge.source.startswith("app:") or edge.source == edge.target:
             continue
-        weight = weights.get(edge.kind, 0.0)
-        if edge.kind == "cochange":
-            weight *= float(edge.detail.split(" ", 1)[0]) if edge.detail[:1].isdigit() else 1.0
+        weight = weights.get(edge.kind, 0.0) * edge.scale
         if weight > 0:
             result.append((edge.source, edge.target, weight, edge))
     return result
@@ -77,7 +75,8 @@ def propose(project: Project, edges: list[tuple[str, str, float, Edge]],
                      for j in range(i + 1, len(expanded)))
     assignment = cluster(nodes, undirected, together=together, pins=pins, apart=apart,
                          target=boundaries.target, resolution=boundaries.resolution,
-                         seed=boundaries.seed)
+                         seed=boundaries.seed,
+                         anchors=frozenset(f"model:{m.key}" for m in project.models))
     return name_contexts(project, assignment, pins)
 
 

@@ -10,6 +10,10 @@ SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "dist-packages"}
 TEST_DIR_NAMES = {"tests", "test", "testing"}
 
 
+class UnreadableFile(Exception):
+    """A project file could not be read; the message names it and what to do."""
+
+
 @dataclass(frozen=True)
 class SourceFile:
     """A file to analyze: path relative to the project root, module name, kind."""
@@ -79,8 +83,9 @@ def walk_project(root: str, *, include_tests: bool = False,
             try:
                 stat = os.stat(os.path.join(directory, name))
             except OSError as error:
-                skipped.append((rel, f"unreadable: {error.strerror}"))
-                continue
+                raise UnreadableFile(
+                    f"cannot read {rel}: {error.strerror}; fix it or skip it with --exclude"
+                ) from error
             parts = []
             current = directory
             while packages.get(current) and current != root:

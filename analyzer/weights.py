@@ -8,7 +8,8 @@ from __future__ import annotations
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     "defines": 10.0,       # a module defines the model (models.py and its classes)
-    "inherits": 8.0,       # multi-table/proxy inheritance or an abstract base's module
+    "inherits": 8.0,       # multi-table or proxy inheritance between concrete models
+    "abstract_base": 0.5,  # a model built on an abstract base in another module (code reuse)
     "shared_table": 8.0,   # two models over one table
     "relation": 5.0,       # ForeignKey / OneToOne / ManyToMany between models
     "write": 3.0,          # create/update/delete through the ORM
@@ -18,14 +19,17 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "read": 1.0,           # ORM reads, get_model, lookups across relations
     "admin": 1.0,          # admin registration of a model
     "route": 0.5,          # a URLconf routing to a view module
+    "same_app": 3.0,       # a module and the models of its own app (spread over the models)
     "import": 0.5,         # a plain import of a project module
     "migration": 0.5,      # a migration depending on another app's migration
-    "cochange": 2.0,       # files changed together in git history (scaled by frequency)
+    "cochange": 2.0,       # files changed together in git history (x min(commits, 5) / 5)
 }
 
 CUT_SUGGESTIONS: dict[str, str] = {
     "defines": "move the model together with the module that defines it",
     "inherits": "replace inheritance across contexts with composition or a copy of the fields",
+    "abstract_base": "copy the abstract base into the extracted service or publish it as a "
+                     "small shared library",
     "shared_table": "a shared table needs one owner: give it to one context and let the other "
                     "read through an API or a replicated copy",
     "relation": "turn the foreign key into a plain id column and keep it fresh with change "
@@ -39,6 +43,7 @@ CUT_SUGGESTIONS: dict[str, str] = {
     "read": "replace the read with an API call, or a local read model fed by change events",
     "admin": "move the admin registration to the owning context",
     "route": "route the URL to the owning service at the proxy",
+    "same_app": "this module sits in the app but works for another context: move it there",
     "import": "move the shared code to a library or call the owning context's API",
     "migration": "the migration dependency disappears once the relation above is cut",
     "cochange": "files that change together across contexts: check the boundary is drawn "

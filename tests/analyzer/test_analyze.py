@@ -1,0 +1,170 @@
+"""`strangler analyze` on the fixture shop: the proposal, its evidence, outputs and bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from analyzer.boundaries import parse_boundaries
+
+
+def cli(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "strangler", "analyze", *args],
+                          capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def dependency(report: dict, source: str, target: str, kind: str) -> dict:
+    found = [d for d in report["dependencies"]
+             if (d["source"], d["target"], d["kind"]) == (source, target, kind)]
+    assert found, f"no {kind} dependency {source} -> {target}"
+    return found[0]
+
+
+def evidence(dep: dict) -> set[tuple[str, int]]:
+    return {(e["file"], e["line"]) for e in dep["evidence"]}
+
+
+def test_each_app_becomes_a_context_and_couplings_carry_file_and_line(shop, run_analysis):
+    report = run_analysis(shop).report
+    contexts = {c["name"]: c for c in report["contexts"]}
+    assert set(contexts) == {"catalog", "customers", "inventory", "orders", "payments"}
+    assert contexts["orders"]["models"] == ["orders.Order", "orders.OrderLine"]
+    assert contexts["catalog"]["tables"] == ["catalog_category", "catalog_products"]
+    assert contexts["payments"]["tasks"] == ["payments.tasks.charge"]
+    assert "orders/<int:pk>/ -> orders.views.OrderDetail" in contexts["orders"]["endpoints"]
+    # A string FK, AUTH_USER_MODEL, a custom signal, post_save.connect, .delay and raw SQL.
+    assert ("orders/models.py", 12) in evidence(dependency(report, "orders", "catalog",
+                                                           "relation"))
+    assert ("orders/models.py", 6) in evidence(dependency(report, "orders", "customers",
+                                                          "relation"))
+    signal = dependency(report, "inventory", "orders", "signal")
+    assert {("inventory/receivers.py", 9), ("inventory/receivers.py", 19)} <= evidence(signal)
+    assert "event" in signal["suggestion"]
+    assert ("orders/services.py", 10) in evidence(dependency(report, "orders", "payments",
+                                                             "task"))
+    assert ("inventory/reports.py", 7) in evidence(dependency(report, "inventory", "catalog",
+                                                              "raw_sql"))
+    assert ("orders/migrations/0001_initial.py", 6) in evidence(
+        dependency(report, "orders", "catalog", "migration"))
+    stats = report["stats"]
+    assert stats["parse_errors"] == [{"file": "payments/broken.py", "line": 5,
+                                      "message": stats["parse_errors"][0]["message"]}]
+    assert {"file": "inventory/reports.py", "line": 8,
+            "message": "get_model() with a computed app or model name"} in stats["unresolved"]
+    assert set(report["metrics"]) >= {"modularity", "icp", "ifn", "ned", "sm", "baseline"}
+    order = [e["context"] for e in report["extraction_order"]]
+    assert sorted(order) == sorted(contexts)
+    assert order[-1] in ("orders", "catalog")  # the most depended-upon go last
+
+
+def test_constraints_from_boundaries_toml_shape_the_proposal(shop, run_analysis):
+    boundaries, problems = parse_boundaries(
+        '[[context]]\nname = "fulfilment"\napps = ["orders", "inventory"]\n'
+        '[[together]]\nitems = ["payments", "customers.User"]\n')
+    assert problems == []
+    contexts = {c["name"]: c for c in run_analysis(shop, boundaries).report["contexts"]}
+    assert {"orders.Order", "inventory.Stock"} <= set(contexts["fulfilment"]["models"])
+    holder = next(c for c in contexts.values() if "payments.Payment" in c["models"])
+    assert "customers.User" in holder["models"]
+
+
+def test_json_is_byte_identical_and_warm_runs_reuse_the_cache(shop, tmp_path):
+    cache = str(tmp_path / "c")
+    cold = cli(str(shop), "--json", "--cache-dir", cache, "-j", "2")
+    warm = cli(str(shop), "--json", "--cache-dir", cache)
+    nocache = cli(str(shop), "--json", "--no-cache", "-j", "1")
+    assert cold.returncode == warm.returncode == nocache.returncode == 0, cold.stderr
+    assert cold.stdout == warm.stdout == nocache.stdout
+    assert json.loads(cold.stdout)["stats"]["seconds"] is None
+    assert str(tmp_path) not in cold.stdout  # no absolute paths
+    text = cli(str(shop), "--cache-dir", cache)
+    assert "0 parsed" in text.stdout and "report reused" in text.stdout
+    models = shop / "orders" / "models.py"
+    models.write_text(models.read_text() + "\n\nclass Refund(models.Model):\n"
+                      "    order = models.ForeignKey(Order, on_delete=models.CASCADE)\n")
+    changed = cli(str(shop), "--cache-dir", cache)
+    assert "1 parsed" in changed.stdout, changed.stdout
+    timed = json.loads(cli(str(shop), "--json", "--timings", "--cache-dir", cache).stdout)
+    assert timed["stats"]["seconds"] >= 0
+    assert "orders.Refund" in {m for c in timed["contexts"] for m in c["models"]}
+
+
+def test_every_format_renders_the_context_map(shop, tmp_path):
+    md = cli(str(shop), "--format", "md", "--no-cache").stdout
+    assert md.startswith("# Proposed bounded contexts")
+    assert "`orders/models.py:12`" in md
+    dot = cli(str(shop), "--format", "dot", "--no-cache").stdout
+    assert dot.startswith("digraph contexts {") and '"inventory" -> "orders"' in dot
+    mermaid = cli(str(shop), "--format", "mermaid", "--no-cache").stdout
+    assert mermaid.startswith("graph LR") and "signal" in mermaid
+    out = tmp_path / "report.html"
+    assert cli(str(shop), "--format", "html", "-o", str(out), "--no-cache").returncode == 0
+    page = out.read_text()
+    assert "<script" in page and "http://" not in page.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_check_exits_1_listing_dependencies_across_declared_boundaries(shop, tmp_path):
+    rules = tmp_path / "boundaries.toml"
+    others = "".join(f'[[context]]\nname = "{app}"\napps = ["{app}"]\n'
+                     for app in ("catalog", "orders", "payments", "customers"))
+    rules.write_text('[[context]]\nname = "inventory"\napps = ["inventory"]\n'
+                     'depends_on = ["catalog"]\n' + others)
+    result = cli(str(shop), "--check", str(rules), "--no-cache")
+    assert result.returncode == 1
+    assert "inventory -> orders (signal" in result.stdout
+    assert "inventory/receivers.py:9" in result.stdout
+    rules.write_text(rules.read_text().replace('["catalog"]\n', '["catalog", "orders"]\n', 1))
+    allowed = cli(str(shop), "--check", str(rules), "--no-cache")
+    assert allowed.returncode == 0, allowed.stdout
+
+
+@pytest.mark.parametrize("case", ["missing", "not_django", "bad_toml", "unknown_app",
+                                  "unreadable"])
+def test_bad_input_is_exit_2_with_a_message_and_no_traceback(case, shop, tmp_path):
+    args = [str(shop), "--no-cache"]
+    if case == "missing":
+        args[0] = str(tmp_path / "nowhere")
+    elif case == "not_django":
+        plain = tmp_path / "plain"
+        plain.mkdir()
+        (plain / "script.py").write_text("print('hello')\n")
+        args[0] = str(plain)
+    elif case == "bad_toml":
+        (tmp_path / "b.toml").write_text("[[context]\nname = 1\n")
+        args += ["--boundaries", str(tmp_path / "b.toml")]
+    elif case == "unknown_app":
+        (tmp_path / "b.toml").write_text('[[apart]]\nitems = ["orders", "billing"]\n')
+        args += ["--boundaries", str(tmp_path / "b.toml")]
+    else:  # a dangling link: unreadable even for root, unlike chmod 0
+        (shop / "orders" / "secret.py").symlink_to(tmp_path / "gone.py")
+    result = cli(*args)
+    assert result.returncode == 2, result.stdout
+    assert "Traceback" not in result.stderr
+    message = result.stderr.strip()
+    assert message.startswith("strangler analyze: error:") and len(message.splitlines()) == 1
+    expected = {"missing": "not a directory", "not_django": "does not look like a Django",
+                "bad_toml": "boundaries.E001", "unknown_app": "boundaries.E005",
+                "unreadable": "secret.py"}[case]
+    assert expected in message
+
+
+def test_help_teaches_with_examples():
+    result = cli("--help")
+    assert result.returncode == 0
+    assert "examples:" in result.stdout and "boundaries.toml" in result.stdout
+
+
+def test_progress_bar_goes_to_stderr_only(shop):
+    result = cli(str(shop), "--no-cache", "--progress", "--format", "json")
+    assert "analyzing [" in result.stderr
+    json.loads(result.stdout)
+
+
+def test_fixture_tree_is_not_modified_by_analysis(shop, run_analysis):
+    before = sorted(p.name for p in Path(shop).rglob("*"))
+    run_analysis(shop)
+    assert sorted(p.name for p in Path(shop).rglob("*")) == before

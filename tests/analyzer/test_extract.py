@@ -1,0 +1,121 @@
+"""Facts from single files: what a reviewer would check by opening the file at the line."""
+
+from analyzer.extract import extract_migration, extract_source
+
+
+def facts_of(source: str, module: str = "shop.orders.models", is_package: bool = False):
+    return extract_source("orders/models.py", module, is_package, source.encode())
+
+
+def test_relations_keep_every_way_of_naming_the_target_and_their_line():
+    facts = facts_of(
+        "from django.conf import settings\n"
+        "from django.db import models\n"
+        "from shop.catalog.models import Product\n"
+        "\n"
+        "class Order(models.Model):\n"
+        "    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)\n"
+        "    product = models.ForeignKey(\n"
+        "        Product, on_delete=models.CASCADE)\n"
+        "    parent = models.ForeignKey('self', null=True, on_delete=models.CASCADE)\n"
+        "    tags = models.ManyToManyField('catalog.Tag')\n"
+        "    class Meta:\n"
+        "        app_label = 'sales'\n"
+        "        db_table = 'sales_order'\n"
+    )
+    (order,) = [c for c in facts.classes if c.name == "Order"]
+    assert order.line == 5
+    assert order.bases == ("django.db.models.Model",)
+    assert dict(order.meta) == {"app_label": "sales", "db_table": "sales_order"}
+    assert [(r.field, r.target, r.line) for r in order.relations] == [
+        ("user", "setting:AUTH_USER_MODEL", 6),
+        ("product", "shop.catalog.models.Product", 7),
+        ("parent", "str:self", 9),
+        ("tags", "str:catalog.Tag", 10),
+    ]
+
+
+def test_relative_imports_resolve_against_the_module():
+    facts = facts_of("from .models import Order\nfrom ..catalog import models as cm\n",
+                     module="shop.orders.views")
+    assert dict(facts.aliases) == {"Order": "shop.orders.models.Order",
+                                   "cm": "shop.catalog.models"}
+
+
+def test_orm_reads_writes_lookups_signals_tasks_and_raw_sql_are_found():
+    facts = facts_of(
+        "from shop.catalog.models import Product\n"
+        "from shop.payments.tasks import charge\n"
+        "from shop.orders.signals import order_placed\n"
+        "def place(user):\n"
+        "    Product.objects.filter(category__name='x').update(stock=0)\n"
+        "    n = Product.objects.count()\n"
+        "    charge.delay(1)\n"
+        "    order_placed.send(sender=None)\n"
+        "    cursor.execute('SELECT * FROM inventory_stock')\n"
+        "    apps.get_model('inventory', name)\n",
+        module="shop.orders.services",
+    )
+    uses = {(u.kind, u.target, u.line, u.scope) for u in facts.uses}
+    assert ("write", "shop.catalog.models.Product", 5, "place") in uses
+    assert ("lookup", "shop.catalog.models.Product#category__name", 5, "place") in uses
+    assert ("read", "shop.catalog.models.Product", 6, "place") in uses
+    assert ("task_call", "shop.payments.tasks.charge", 7, "place") in uses
+    assert ("signal_send", "shop.orders.signals.order_placed", 8, "place") in uses
+    assert ("raw_sql", "table:inventory_stock", 9, "place") in uses
+    assert [(n.value, n.line) for n in facts.unresolved] == [
+        ("get_model() with a computed app or model name", 10)]
+
+
+def test_receivers_tasks_endpoints_and_admin_registrations():
+    facts = facts_of(
+        "from django.db.models.signals import post_save\n"
+        "from django.dispatch import receiver\n"
+        "from celery import shared_task\n"
+        "from django.urls import path\n"
+        "from shop.orders.models import Order\n"
+        "from shop.orders import views\n"
+        "@receiver(post_save, sender=Order)\n"
+        "def on_save(sender, **kw):\n"
+        "    pass\n"
+        "@shared_task(name='orders.ship')\n"
+        "def ship(order_id):\n"
+        "    pass\n"
+        "urlpatterns = [path('o/<int:pk>/', views.OrderDetail.as_view())]\n"
+        "admin.site.register(Order)\n",
+        module="shop.orders.receivers",
+    )
+    (rec,) = facts.receivers
+    assert (rec.signal, rec.sender, rec.handler, rec.line) == (
+        "django.db.models.signals.post_save", "shop.orders.models.Order",
+        "shop.orders.receivers.on_save", 7)
+    assert [(t.qualname, t.name, t.line) for t in facts.tasks] == [
+        ("shop.orders.receivers.ship", "orders.ship", 11)]
+    assert [(e.route, e.view, e.line) for e in facts.endpoints] == [
+        ("o/<int:pk>/", "shop.orders.views.OrderDetail", 13)]
+    assert ("admin", "shop.orders.models.Order", 14) in {
+        (u.kind, u.target, u.line) for u in facts.uses}
+
+
+def test_a_file_that_does_not_parse_is_reported_with_its_line():
+    facts = facts_of("x = 1\ny = = 2\nz = 3\n")
+    assert facts.parse_error is not None
+    assert facts.parse_error.line == 2
+    assert facts.classes == ()
+
+
+def test_python_312_syntax_parses_even_on_311():
+    facts = facts_of("type Pair[T] = tuple[T, T]\n\ndef first[T](x: list[T]) -> T:\n"
+                     "    return x[0]\n")
+    assert facts.parse_error is None
+
+
+def test_migration_dependencies_are_read_with_lines():
+    source = (b"class Migration(migrations.Migration):\n"
+              b"    dependencies = [\n"
+              b"        ('catalog', '0001_initial'),\n"
+              b"        migrations.swappable_dependency(settings.AUTH_USER_MODEL),\n"
+              b"    ]\n")
+    facts = extract_migration("orders/migrations/0002.py", "orders.migrations.0002", source)
+    assert [(d.value, d.line) for d in facts.migration_deps] == [
+        ("catalog", 3), ("setting:AUTH_USER_MODEL", 4)]
