@@ -126,7 +126,8 @@ def drop_database(url: str) -> None:
 
 def query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
     with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(sql, params).fetchall()
+        cursor = conn.execute(sql, params or None)
+        return cursor.fetchall() if cursor.description else []
 
 
 @dataclass

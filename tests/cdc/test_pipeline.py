@@ -7,14 +7,18 @@ killed with SIGKILL mid-flight. After every story the two databases hold the sam
 
 from __future__ import annotations
 
+import json
+import time
 from decimal import Decimal
 
 import pytest
 from django.db import connections, transaction
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from monolith.catalog.models import Category, Product, ProductAttribute, ProductImage
+from strangler.cdc.envelope import OutboxRow, encode
 from tests.cdc.conftest import MONOLITH
-from tests.cdc.harness import query
+from tests.cdc.harness import query, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.slow]
 
@@ -83,4 +87,157 @@ def test_orm_bulk_and_raw_sql_changes_reach_the_service(pipeline):
     ) == [(Decimal("9.99"),)]
     # Applied events never echo: the service's own outbox stays empty.
     assert query(pipeline.service_url, "SELECT COUNT(*) FROM strangler_cdc_outbox") == [(0,)]
+    assert_no_drift(pipeline)
+
+
+def wait_consumed(pipeline, timeout: float = 40) -> None:
+    """Wait until the consumer group committed every message of its topics."""
+    admin = KafkaAdminClient(bootstrap_servers=pipeline.broker.bootstrap)
+    probe = KafkaConsumer(bootstrap_servers=pipeline.broker.bootstrap)
+    try:
+
+        def caught_up() -> bool:
+            committed = admin.list_group_offsets("catalog-service").get("catalog-service", {})
+            if not committed:
+                return False
+            ends = probe.end_offsets(list(committed))
+            return all(committed[tp].offset >= ends[tp] for tp in committed)
+
+        wait_for(caught_up, timeout, "the consumer group to catch up", 0.3)
+    finally:
+        admin.close()
+        probe.close()
+
+
+def churn(rounds: int, prefix: str, base: int) -> None:
+    """Many row changes in a few transactions: `rounds` price rewrites of every matching row."""
+    for round_ in range(rounds):
+        products.filter(sku__startswith=prefix).update(price=Decimal(base + round_))
+
+
+def test_consumer_killed_mid_batch_loses_nothing(pipeline):
+    make_products(categories.create(name="Load", slug="load"), "LOAD", 1500)
+    churn(4, "LOAD", 100)
+    wait_for(
+        lambda: query(pipeline.service_url, "SELECT 1 FROM catalog_product WHERE sku LIKE 'LOAD%'"),
+        30,
+        "the first LOAD rows in the service",
+        0.02,
+    )
+    pipeline.consumer.kill9()
+    assert pipeline.differences(), "killed too late: everything was already applied"
+    pipeline.consumer.start()
+    pipeline.wait_converged()
+    assert_no_drift(pipeline)
+
+
+def test_relay_killed_mid_publish_loses_nothing_and_stops_gracefully(pipeline):
+    assert pipeline.relay.stop() == 0  # SIGTERM: finishes its batch, exits cleanly
+    churn(4, "LOAD", 200)
+    total = outbox_backlog(pipeline)
+    assert total >= 6000
+    pipeline.relay.start()
+    wait_for(lambda: outbox_backlog(pipeline) < total, 30, "the relay to start publishing", 0.02)
+    pipeline.relay.kill9()
+    assert outbox_backlog(pipeline) > 0, "killed too late: everything was already published"
+    pipeline.relay.start()
+    pipeline.wait_converged()
+    assert outbox_backlog(pipeline) == 0
+    assert_no_drift(pipeline)
+
+
+def test_broker_unavailable_relay_keeps_rows_and_retries(pipeline):
+    pipeline.broker.pause()
+    try:
+        churn(1, "BOOK", 300)
+        time.sleep(2)
+        assert outbox_backlog(pipeline) == 47, "rows must stay unpublished while the broker is down"
+    finally:
+        pipeline.broker.resume()
+    pipeline.wait_converged(timeout=60)
+    assert outbox_backlog(pipeline) == 0
+    assert_no_drift(pipeline)
+
+
+def test_duplicate_and_out_of_order_delivery_converge(pipeline):
+    first_tee_event = query(
+        pipeline.monolith_url,
+        "SELECT id, app_label, table_name, pk, op, txid, ts_ms, before::text, after::text, "
+        "schema_version FROM strangler_cdc_outbox WHERE table_name = 'catalog_product' "
+        "AND after->>'sku' = 'TEE-1' ORDER BY id LIMIT 1",
+    )[0]
+    # Every event again (duplicates, old ones after newer ones), then the very first TEE-1.
+    query(pipeline.monolith_url, "UPDATE strangler_cdc_outbox SET published_at = NULL")
+    wait_for(lambda: outbox_backlog(pipeline) == 0, 60, "the relay to republish everything")
+    producer = KafkaProducer(bootstrap_servers=pipeline.broker.bootstrap)
+    producer.send(
+        "monolith.catalog_product",
+        key=first_tee_event[3].encode(),
+        value=encode(OutboxRow(*first_tee_event)),
+    )
+    producer.flush()
+    producer.close()
+    wait_consumed(pipeline)
+    assert not pipeline.differences()
+    assert query(pipeline.service_url, "SELECT name FROM catalog_product WHERE sku = 'TEE-1'") == [
+        ("Plain tee",)
+    ]
+    assert_no_drift(pipeline)
+
+
+def dead_letters(pipeline) -> list[dict]:
+    listed = pipeline.service("cdc_deadletters", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    return json.loads(listed.stdout)
+
+
+def test_poison_event_is_dead_lettered_and_other_keys_flow(pipeline):
+    poison = {
+        "id": "catalog_product:999000001",
+        "source": {"app": "catalog", "table": "catalog_product", "txid": 1, "seq": 999000001},
+        "op": "u",
+        "ts_ms": int(time.time() * 1000),
+        "before": None,
+        "after": {"id": 777777, "sku": "POISON", "price": "not-a-number", "category_id": 1},
+        "schema_version": 1,
+    }
+    producer = KafkaProducer(bootstrap_servers=pipeline.broker.bootstrap)
+    producer.send("monolith.catalog_product", key=b"777777", value=json.dumps(poison).encode())
+    producer.flush()
+    products.create(
+        sku="AFTER-POISON", slug="after-poison", name="Still flows", category=categories.first()
+    )
+    pipeline.wait_converged()
+    letters = wait_for(lambda: dead_letters(pipeline), 30, "the poison event's dead letter")
+    assert [(d["table"], d["key"], d["attempts"]) for d in letters] == [
+        ("catalog_product", "777777", 2)
+    ]
+    assert "not-a-number" in letters[0]["error"] or "decimal" in letters[0]["error"].lower()
+
+    # A later event of the parked key follows it to the dead letters, keeping the key's order.
+    later = dict(poison, source=dict(poison["source"], seq=999000002))
+    later["after"] = dict(poison["after"], price="1.00")
+    producer.send("monolith.catalog_product", key=b"777777", value=json.dumps(later).encode())
+    producer.flush()
+    producer.close()
+    wait_for(lambda: len(dead_letters(pipeline)) == 2, 30, "the parked key's second event")
+    assert query(pipeline.service_url, "SELECT 1 FROM catalog_product WHERE id = 777777") == []
+
+    dlq = KafkaConsumer(bootstrap_servers=pipeline.broker.bootstrap, consumer_timeout_ms=3000)
+    partitions = [
+        TopicPartition("catalog-service.dead-letters", p)
+        for p in dlq.partitions_for_topic("catalog-service.dead-letters") or []
+    ]
+    dlq.assign(partitions)
+    dlq.seek_to_beginning()
+    parked = [json.loads(m.value) for m in dlq]
+    dlq.close()
+    assert sorted(json.loads(p["envelope"])["source"]["seq"] for p in parked) == [
+        999000001,
+        999000002,
+    ]
+
+    replayed = pipeline.service("cdc_deadletters", "replay", "--key", "777777", "--discard")
+    assert replayed.returncode == 0, replayed.stderr
+    assert dead_letters(pipeline) == []
     assert_no_drift(pipeline)
