@@ -138,8 +138,8 @@ class _Resolver:
         result = False
         for base in cls.bases:
             resolved = self.symbol(base)
-            if self.is_model(resolved, (*trail, qualname)):
-                result = True
+            if resolved.startswith("str:") or self.is_model(resolved, (*trail, qualname)):
+                result = True  # "str:" bases come from Model = get_model("app", "Model")
                 break
             if resolved.startswith("?") and cls.has_fields and "Model" in resolved:
                 result = True
@@ -229,15 +229,6 @@ def resolve_project(facts: list[FileFacts]) -> Project:
         models[key] = Model(key, qualname, f.module, f.path, cls.line, table, label)
         by_qualname[qualname] = key
     lower_keys = {k.lower(): k for k in models}
-    for qualname, key in list(by_qualname.items()):
-        cls = r.classes[qualname][1]
-        if dict(cls.meta).get("proxy") == "True":
-            parent = _concrete_parent(r, cls, by_qualname)
-            if parent:
-                m = models[key]
-                models[key] = Model(m.key, m.qualname, m.module, m.path, m.line,
-                                    models[parent].table, m.app)
-
     def model_key(ref: str, context_label: str, self_key: str) -> str | None:
         if ref.startswith("str:"):
             text = ref[4:]
@@ -249,6 +240,16 @@ def resolve_project(facts: list[FileFacts]) -> Project:
         if ref == "setting:AUTH_USER_MODEL":
             return lower_keys.get(auth_user_model.lower())
         return by_qualname.get(r.symbol(ref))
+
+    for qualname, key in list(by_qualname.items()):
+        cls = r.classes[qualname][1]
+        if dict(cls.meta).get("proxy") == "True":  # a proxy reads and writes its parent's table
+            parent = next((p for b in cls.bases if (p := model_key(r.symbol(b), "", key))
+                           and p != key), None)
+            if parent:
+                m = models[key]
+                models[key] = Model(m.key, m.qualname, m.module, m.path, m.line,
+                                    models[parent].table, m.app)
 
     table_owner: dict[str, list[str]] = {}
     for key, m in sorted(models.items()):
@@ -263,8 +264,10 @@ def resolve_project(facts: list[FileFacts]) -> Project:
                                   relation.line, relation.detail))
         for base in cls.bases:
             resolved = r.symbol(base)
-            if resolved in by_qualname and by_qualname[resolved] != key:
-                edges.append(Edge(f"model:{key}", f"model:{by_qualname[resolved]}", "inherits",
+            parent = model_key(resolved, m.app, key) if resolved.startswith("str:") else \
+                by_qualname.get(resolved)
+            if parent and parent != key:
+                edges.append(Edge(f"model:{key}", f"model:{parent}", "inherits",
                                   f.path, m.line, f"class {cls.name}({base.rsplit('.', 1)[-1]})"))
             elif resolved in abstract:
                 base_module = r.classes[resolved][0].module
@@ -377,14 +380,6 @@ def _inherited_label(r: _Resolver, cls: ClassFact) -> str:
             if label:
                 return label
     return ""
-
-
-def _concrete_parent(r: _Resolver, cls: ClassFact, by_qualname: dict[str, str]) -> str | None:
-    for base in cls.bases:
-        resolved = r.symbol(base)
-        if resolved in by_qualname:
-            return by_qualname[resolved]
-    return None
 
 
 def _relations_with_inherited(r: _Resolver, qualname: str, abstract: set[str],

@@ -1,0 +1,73 @@
+"""The HTML report rendered by a real browser (headless Chromium): what a reviewer would see."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import pytest
+
+from analyzer.html import render_html
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="headless Chromium not installed (Debian package `chromium`; "
+    "`make test` installs it)")
+
+
+class Page(HTMLParser):
+    """Collects the elements a test asks about: their attributes and text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elements: list[tuple[str, dict[str, str]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.elements.append((tag, {k: v or "" for k, v in attrs}))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def browse(url: str, tmp_path) -> Page:
+    result = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", url],
+        capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stderr[-2000:]
+    page = Page()
+    page.feed(result.stdout)
+    return page
+
+
+def test_the_context_map_draws_every_context_and_opens_evidence(shop, run_analysis, tmp_path):
+    report = run_analysis(shop).report
+    out = tmp_path / "report.html"
+    out.write_text(render_html(report))
+    page = browse(f"file://{out}#context=inventory", tmp_path)
+    drawn = sorted(a["data-name"] for tag, a in page.elements
+                   if tag == "g" and a.get("class", "").startswith("context"))
+    assert drawn == sorted(c["name"] for c in report["contexts"])
+    selected = [a["data-name"] for tag, a in page.elements
+                if tag == "g" and "selected" in a.get("class", "")]
+    assert selected == ["inventory"]
+    pairs = {(d["source"], d["target"]) for d in report["dependencies"]}
+    arrows = {(a["data-source"], a["data-target"]) for tag, a in page.elements
+              if tag == "line" and "link" in a.get("class", "")}
+    assert arrows == pairs
+    details = [a for tag, a in page.elements if a.get("id") == "details"]
+    assert details == [{"id": "details", "data-context": "inventory"}]
+    text = " ".join(page.text)
+    assert "inventory/receivers.py:9" in text  # the signal receiver's line, clickable evidence
+    assert "Context inventory" in text
+    assert re.search(r"inventory \u2192 orders: signal", text)
+
+
+def test_the_page_needs_no_network(shop, run_analysis, tmp_path):
+    page_source = render_html(run_analysis(shop).report)
+    assert not re.search(r"(src|href)=\"https?://", page_source)
+    assert "<link " not in page_source
