@@ -118,7 +118,12 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps({"valid": True}) if args.json else f"{args.file}: valid")
             return 0
         store = _store(args)
-        return _act(args, store, read_table_file)
+        try:
+            return _act(args, store, read_table_file)
+        finally:
+            close = getattr(store, "close", None)
+            if close is not None:
+                close()
     except ValidationFailed as rejected:
         if args.json:
             print(

@@ -458,7 +458,7 @@ class ClientConnection(asyncio.Protocol):
                 route is not None
                 and decision.role == "service"
                 and route.state != "retired"
-                and ex.method in SAFE_METHODS
+                and ex.method_str in SAFE_METHODS
                 and not ex.has_body
             )
             if can_fall_back and (reason is not None or ex.status >= 500):

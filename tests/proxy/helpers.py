@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -13,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httptools
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,9 +35,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             body = self._read_chunked()
         path = self.path.split("?")[0]
-        if path.startswith("/slow/"):
+        if "/slow/" in path:
             time.sleep(float(path.rsplit("/", 1)[1]))
-        status = int(path.rsplit("/", 1)[1]) if path.startswith("/status/") else 200
+        status = int(path.rsplit("/", 1)[1]) if "/status/" in path else 200
         payload = json.dumps(
             {
                 "backend": self.server.name,
@@ -73,33 +75,108 @@ class _Server(ThreadingHTTPServer):
     name = ""
 
 
+def serve_forever(name: str, port: int) -> None:
+    """Entry point of an upstream process: print the port, serve until killed."""
+    server = _Server(("127.0.0.1", port), _Handler)
+    server.name = name
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
 class Upstream:
-    """A real HTTP/1.1 server that answers JSON naming itself; stoppable and restartable."""
+    """A real HTTP/1.1 server in its own process, answering JSON naming itself.
+
+    A process (not a thread) so `kill()` cuts its connections the way a crash would.
+    """
 
     def __init__(self, name: str, port: int = 0) -> None:
         self.name = name
         self.port = port
-        self.server: _Server | None = None
+        self.proc: subprocess.Popen[str] | None = None
         self.start()
 
     def start(self) -> None:
-        self.server = _Server(("127.0.0.1", self.port), _Handler)
-        self.server.name = self.name
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        code = (
+            "from tests.proxy.helpers import serve_forever; "
+            f"serve_forever({self.name!r}, {self.port})"
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT
+        )
+        assert self.proc.stdout is not None
+        self.port = int(self.proc.stdout.readline())
 
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
 
-def table(monolith: str, service: str, weight: float = 0, **route: Any) -> dict[str, Any]:
+def backends_for(
+    url: str,
+    keys: list[str],
+    path: str = "/api/v1/products/1",
+    header: str = "X-User-ID",
+    threads: int = 4,
+    batch: int = 100,
+) -> dict[str, str]:
+    """Which backend answered each key, using pipelined keep-alive requests (fast, real)."""
+    host, port = url.removeprefix("http://").split(":")
+    result: dict[str, str] = {}
+
+    def run(chunk: list[str]) -> None:
+        with socket.create_connection((host, int(port)), timeout=30) as sock:
+            for start in range(0, len(chunk), batch):
+                part = chunk[start : start + batch]
+                sock.sendall(
+                    b"".join(
+                        f"GET {path} HTTP/1.1\r\nHost: x\r\n{header}: {key}\r\n\r\n".encode()
+                        for key in part
+                    )
+                )
+                answers = _read_responses(sock, len(part))
+                for key, (status, backend) in zip(part, answers, strict=True):
+                    assert status == 200, (key, status)
+                    result[key] = backend
+
+    workers = [threading.Thread(target=run, args=(keys[i::threads],)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert len(result) == len(keys)
+    return result
+
+
+def _read_responses(sock: socket.socket, count: int) -> list[tuple[int, str]]:
+    answers: list[tuple[int, str]] = []
+
+    class Sink:
+        backend = ""
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            if name.lower() == b"x-strangler-backend":
+                self.backend = value.decode()
+
+        def on_message_complete(self) -> None:
+            answers.append((parser.get_status_code(), self.backend))
+            self.backend = ""
+
+    parser = httptools.HttpResponseParser(Sink())
+    while len(answers) < count:
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionError("proxy closed the connection")
+        parser.feed_data(data)
+    return answers
+
+
+def table(monolith_url: str, service_url: str, weight: float = 0, **route: Any) -> dict[str, Any]:
     """A one-route table: /api/v1/products split between two backends."""
     entry = {
         "id": "products",
@@ -113,9 +190,9 @@ def table(monolith: str, service: str, weight: float = 0, **route: Any) -> dict[
     return {
         "default_backend": "monolith",
         "backends": {
-            "monolith": {"url": monolith},
+            "monolith": {"url": monolith_url},
             "catalog": {
-                "url": service,
+                "url": service_url,
                 "timeout": 2.0,
                 "connect_timeout": 0.5,
                 "breaker_failures": 3,

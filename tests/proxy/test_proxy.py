@@ -1,0 +1,182 @@
+"""One proxy process in front of real upstreams: hygiene, limits, errors, shutdown, logs."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.proxy.helpers import ProxyProcess, table, write_json
+
+SECRET = "tester-secret-0123456789"
+
+
+@pytest.fixture(scope="module")
+def proxy(upstreams, tmp_path_factory) -> Iterator[ProxyProcess]:
+    monolith, catalog = upstreams
+    work = tmp_path_factory.mktemp("proxy")
+    raw = table(
+        monolith.url, catalog.url, 0, override={"header": "X-Strangler-Force", "secret": SECRET}
+    )
+    raw["backends"]["monolith"]["timeout"] = 1.0
+    raw["backends"]["down"] = {"url": "http://127.0.0.1:9", "connect_timeout": 0.5}
+    raw["routes"].append(
+        {"id": "legacy", "prefix": "/legacy", "monolith": "down", "service": "catalog", "weight": 0}
+    )
+    raw["settings"] = {"max_header_bytes": 4096, "max_body_bytes": 50000}
+    config = write_json(work / "routes.json", raw)
+    process = ProxyProcess("--config", str(config), log_path=work / "access.log")
+    process.log_path = work / "access.log"  # type: ignore[attr-defined]
+    yield process
+    process.stop()
+
+
+def raw_request(proxy: ProxyProcess, data: bytes) -> bytes:
+    host, port = proxy.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def echo(response: httpx.Response) -> dict:
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_forwarding_headers_are_added_and_hop_by_hop_ones_removed(proxy):
+    r = httpx.get(
+        f"{proxy.url}/api/v1/products/1?q=2",
+        headers={
+            "Connection": "keep-alive, X-Hop",
+            "X-Hop": "secret",
+            "Keep-Alive": "300",
+            "X-Forwarded-For": "203.0.113.9",
+            "X-Request-ID": "req-42",
+            "Host": "shop.test",
+        },
+    )
+    seen = echo(r)["headers"]
+    assert seen["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
+    assert seen["x-forwarded-proto"] == "http" and seen["x-forwarded-host"] == "shop.test"
+    assert seen["host"] == "shop.test"
+    assert "x-hop" not in seen and "keep-alive" not in seen
+    assert seen["x-request-id"] == "req-42" and r.headers["x-request-id"] == "req-42"
+    assert echo(r)["path"] == "/api/v1/products/1?q=2"
+    generated = echo(httpx.get(f"{proxy.url}/x"))["headers"]["x-request-id"]
+    assert len(generated) == 32
+
+
+def test_the_host_header_cannot_pick_an_upstream(proxy, upstreams):
+    _, catalog = upstreams
+    r = httpx.get(f"{proxy.url}/anything", headers={"Host": f"127.0.0.1:{catalog.port}"})
+    assert r.headers["x-strangler-backend"] == "monolith"
+    r = httpx.get(f"{proxy.url}/http://127.0.0.1:{catalog.port}/")
+    assert r.headers["x-strangler-backend"] == "monolith"
+
+
+def test_override_forces_a_backend_only_with_the_secret(proxy):
+    forced = httpx.get(
+        f"{proxy.url}/api/v1/products", headers={"X-Strangler-Force": f"service:{SECRET}"}
+    )
+    assert forced.headers["x-strangler-backend"] == "catalog"
+    assert "x-strangler-force" not in echo(forced)["headers"], "the secret never leaves"
+    guessed = httpx.get(
+        f"{proxy.url}/api/v1/products", headers={"X-Strangler-Force": "service:letmein"}
+    )
+    assert guessed.headers["x-strangler-backend"] == "monolith"
+
+
+def test_bodies_stream_both_ways_with_length_or_chunks(proxy):
+    r = httpx.post(f"{proxy.url}/api/v1/products", content=b"x" * 40000)
+    assert echo(r)["body_len"] == 40000
+    r = httpx.post(f"{proxy.url}/api/v1/products", content=iter([b"a" * 1000] * 20))
+    assert echo(r)["body_len"] == 20000
+    head = httpx.head(f"{proxy.url}/api/v1/products")
+    assert head.status_code == 200 and head.content == b""
+
+
+def test_malformed_and_oversized_requests_get_the_right_4xx(proxy):
+    assert raw_request(proxy, b"NOT HTTP AT ALL\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    huge = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 5000 + b"\r\n\r\n"
+    assert raw_request(proxy, huge).startswith(b"HTTP/1.1 431 ")
+    big_body = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n"
+    answer = raw_request(proxy, big_body)
+    assert answer.startswith(b"HTTP/1.1 413 ") and b"50000 bytes" in answer
+    chunked = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"ea60\r\n"
+        + b"z" * 60000
+        + b"\r\n0\r\n\r\n"
+    )
+    assert raw_request(proxy, chunked).startswith(b"HTTP/1.1 413 ")
+    assert httpx.get(f"{proxy.url}/still-up").status_code == 200
+
+
+def test_a_dead_backend_gets_a_clean_502_naming_it(proxy):
+    r = httpx.get(f"{proxy.url}/legacy/page")
+    assert r.status_code == 502
+    body = r.json()
+    assert body["backend"] == "down" and body["reason"] == "connect_failed"
+    assert "cannot connect to backend down" in body["error"]
+    assert body["request_id"] == r.headers["x-request-id"]
+
+
+def test_a_slow_backend_gets_a_504_naming_it(proxy):
+    r = httpx.get(f"{proxy.url}/slow/2", timeout=10)
+    assert r.status_code == 504
+    assert r.json()["reason"] == "timeout" and "within 1.0 s" in r.json()["error"]
+
+
+def test_service_5xx_on_a_get_falls_back_to_the_monolith(proxy):
+    forced = {"X-Strangler-Force": f"service:{SECRET}"}
+    # the override targets the service; a 500 from it is retried on the monolith for a GET
+    r = httpx.get(f"{proxy.url}/api/v1/products/status/500", headers=forced)
+    assert r.status_code == 500 and r.headers["x-strangler-backend"] == "monolith"
+    posted = httpx.post(f"{proxy.url}/api/v1/products/status/500", headers=forced)
+    assert posted.status_code == 500 and posted.headers["x-strangler-backend"] == "catalog"
+
+
+def test_metrics_and_access_log_describe_each_request(proxy):
+    httpx.get(f"{proxy.url}/api/v1/products/9", headers={"X-Request-ID": "log-me"})
+    text = proxy.metrics()
+    assert (
+        'strangler_proxy_requests_total{route="products",backend="monolith",status="200"}' in text
+    )
+    assert 'strangler_proxy_overhead_seconds_bucket{route="products"' in text
+    assert "strangler_proxy_config_version 1" in text
+    assert 'strangler_proxy_breaker_state{backend="catalog"}' in text
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        lines = [json.loads(line) for line in proxy.log_path.read_text().splitlines()]
+        mine = [line for line in lines if line["request_id"] == "log-me"]
+        if mine:
+            break
+        time.sleep(0.1)
+    (entry,) = mine
+    assert (entry["route"], entry["backend"], entry["status"]) == ("products", "monolith", 200)
+    assert entry["duration_ms"] > 0
+
+
+def test_shutdown_finishes_in_flight_requests(upstreams, tmp_path):
+    monolith, catalog = upstreams
+    config = write_json(tmp_path / "routes.json", table(monolith.url, catalog.url, 0))
+    process = ProxyProcess("--config", str(config))
+    answers: list[int] = []
+    client = threading.Thread(
+        target=lambda: answers.append(httpx.get(f"{process.url}/slow/1", timeout=10).status_code)
+    )
+    client.start()
+    time.sleep(0.3)
+    assert process.stop() == 0
+    client.join()
+    assert answers == [200]
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{process.url}/")
