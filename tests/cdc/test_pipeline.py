@@ -8,10 +8,12 @@ killed with SIGKILL mid-flight. After every story the two databases hold the sam
 from __future__ import annotations
 
 import json
+import threading
 import time
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 from django.db import connections, transaction
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
@@ -240,4 +242,81 @@ def test_poison_event_is_dead_lettered_and_other_keys_flow(pipeline):
     replayed = pipeline.service("cdc_deadletters", "replay", "--key", "777777", "--discard")
     assert replayed.returncode == 0, replayed.stderr
     assert dead_letters(pipeline) == []
+    assert_no_drift(pipeline)
+
+
+def test_snapshot_while_writes_continue_converges(pipeline):
+    # A service that never saw the history: empty tables, no positions.
+    assert pipeline.consumer.stop() == 0
+    query(
+        pipeline.service_url,
+        "TRUNCATE catalog_category, catalog_product, catalog_productimage, "
+        "catalog_productattribute, strangler_cdc_position",
+    )
+    pipeline.consumer.start()
+    stop_writing = threading.Event()
+    writes = []
+
+    def keep_writing() -> None:
+        try:
+            for i in range(400):
+                if stop_writing.is_set():
+                    break
+                products.filter(sku=f"LOAD-{(i * 37) % 1500}").update(price=Decimal(1000 + i))
+                if i % 50 == 0:
+                    products.filter(sku=f"LOAD-{1499 - i}").delete()
+                writes.append(i)
+        finally:
+            connections[MONOLITH].close()
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    try:
+        for table in (
+            "catalog_category",
+            "catalog_product",
+            "catalog_productimage",
+            "catalog_productattribute",
+        ):
+            call_command("cdc_snapshot", table, database=MONOLITH, chunk_size=200, verbosity=0)
+    finally:
+        stop_writing.set()
+        writer.join(30)
+    assert writes, "the writer must overlap the snapshot"
+    pipeline.wait_converged(timeout=60)
+    assert_no_drift(pipeline)
+
+
+def test_reconcile_reports_and_repairs_exactly_the_drifted_rows(pipeline):
+    missing, different = (
+        products.get(sku="BOOK-7").pk,
+        products.get(sku="BOOK-8").pk,
+    )
+    query(pipeline.service_url, "DELETE FROM catalog_product WHERE id = %s", (missing,))
+    query(
+        pipeline.service_url,
+        "UPDATE catalog_product SET name = 'tampered' WHERE id = %s",
+        (different,),
+    )
+    query(
+        pipeline.service_url,
+        "INSERT INTO catalog_product (id, sku, slug, name, description, price, currency, "
+        "is_active, category_id, created_at, updated_at) SELECT 888888, 'EXTRA', 'extra', "
+        "'extra', '', 1, 'EUR', true, category_id, created_at, updated_at "
+        "FROM catalog_product WHERE id = %s",
+        (different,),
+    )
+    report = pipeline.reconcile("--chunk-size", "10")
+    drift = {t["table"]: t for t in report["tables"]}["catalog_product"]
+    assert (drift["missing"], drift["extra"], drift["different"]) == (
+        [missing],
+        [888888],
+        [different],
+    )
+    assert report["drifted"] == 3
+    assert drift["ranges_differing"] < drift["ranges"]
+
+    repaired = pipeline.reconcile("--repair")
+    assert repaired["repaired"] == {"catalog_product": [2, 1]}
+    pipeline.wait_converged()
     assert_no_drift(pipeline)
