@@ -133,14 +133,16 @@ def _absorb(communities: list[set[str]], anchored: set[str], conflicts: set[froz
     if not anchored:
         return communities
     keep = [c for c in communities if c & anchored]
+    unlinked: set[str] = set()
     for loose in sorted((c for c in communities if not c & anchored), key=min):
         options = sorted((c for c in keep if not _conflicted(loose, c, conflicts)), key=min)
         best = max(options, key=lambda c: _link(loose, c, contracted), default=None)
         if best is not None and _link(loose, best, contracted) > 0:
             best |= loose
         else:
-            keep.append(loose)
-    return sorted(keep, key=min)
+            unlinked |= loose
+    # Code tied to no model at all (settings, health checks) forms one shared context.
+    return sorted([*keep, unlinked] if unlinked else keep, key=min)
 
 
 def _merge_down(communities: list[set[str]], target: int, conflicts: set[frozenset[str]],

@@ -306,6 +306,10 @@ class _Extractor(CodegenState):
             self.imports.append((f"{base}.{name}", self.line))
 
     def _on_assign(self, node: cst.CSTNode) -> None:
+        if isinstance(node, cst.Assign) and isinstance(node.targets[0].target, cst.Name) and \
+                self._model_ref(node.value) == "setting:AUTH_USER_MODEL":
+            # User = get_user_model(), anywhere in the file
+            self.aliases[node.targets[0].target.value] = "setting:AUTH_USER_MODEL"
         if self.scopes:
             if not self._in_function() and isinstance(node, cst.Assign):
                 target = node.targets[0].target

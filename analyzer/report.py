@@ -99,8 +99,7 @@ def name_contexts(project: Project, assignment: Mapping[str, int],
             continue
         apps = Counter(model_app[n] for n in nodes if n in model_app)
         if not apps:
-            apps = Counter(project.module_app.get(n[7:], "") or n[7:].split(".")[0]
-                           for n in nodes)
+            apps = Counter({"shared": 1})
         best = sorted(apps.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
         names[community] = best
         taken[best] += 1

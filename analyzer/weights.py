@@ -19,7 +19,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "read": 1.0,           # ORM reads, get_model, lookups across relations
     "admin": 1.0,          # admin registration of a model
     "route": 0.5,          # a URLconf routing to a view module
-    "same_app": 3.0,       # a module and the models of its own app (spread over the models)
+    "same_app": 4.0,       # a module and the models of its own app (spread over the models)
     "import": 0.5,         # a plain import of a project module
     "migration": 0.5,      # a migration depending on another app's migration
     "cochange": 2.0,       # files changed together in git history (x min(commits, 5) / 5)
