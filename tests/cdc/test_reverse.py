@@ -56,8 +56,10 @@ def test_service_write_reaches_the_monolith_exactly_once_without_echo(pipeline):
         assert outbox_rows(pipeline.service_url) == 2
 
         wait_for(
-            lambda: Product.objects.using(MONOLITH).filter(sku="SANDAL-1").exists()
-            and Product.objects.using(MONOLITH).get(pk=boot.pk).name == "Boot (service)",
+            lambda: (
+                Product.objects.using(MONOLITH).filter(sku="SANDAL-1").exists()
+                and Product.objects.using(MONOLITH).get(pk=boot.pk).name == "Boot (service)"
+            ),
             40,
             "the service's writes in the monolith",
         )

@@ -1,0 +1,98 @@
+"""Capture on SQLite (the embedded default): triggers see every write path; replica writes
+and rolled-back writes emit nothing; apply is idempotent."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+
+from monolith.catalog.models import Category, Product
+from strangler.cdc import conf
+from strangler.cdc.apply import apply_events
+from strangler.cdc.envelope import OutboxRow, decode, encode
+from strangler.cdc.mapping import resolve
+from strangler.cdc.models import AppliedPosition, OutboxEvent
+from strangler.cdc.relay import SQLITE_CLAIM
+
+pytestmark = pytest.mark.django_db
+
+
+def events() -> list[tuple[str, str, str]]:
+    return list(OutboxEvent.objects.order_by("id").values_list("table_name", "row_key", "op"))
+
+
+def test_every_write_path_is_captured_in_the_same_transaction():
+    category = Category.objects.create(name="Tea", slug="tea")
+    OutboxEvent.objects.all().delete()
+    green, black = Product.objects.bulk_create(
+        [
+            Product(sku="G", slug="g", name="Green", price=Decimal("3.50"), category=category),
+            Product(sku="B", slug="b", name="Black", price=Decimal("2.00"), category=category),
+        ]
+    )
+    Product.objects.filter(sku="G").update(price=Decimal("4.00"))
+    black.name = "Assam"
+    Product.objects.bulk_update([black], ["name"])
+    Product.objects.filter(sku="G").update(price=Decimal("4.00"))  # no change: no event
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM catalog_product WHERE sku = 'B'")
+    with pytest.raises(ValueError), transaction.atomic():
+        Product.objects.filter(sku="G").update(name="never")
+        raise ValueError
+    ids = [str(green.pk), str(black.pk)]
+    assert events() == [
+        ("catalog_product", ids[0], "c"),
+        ("catalog_product", ids[1], "c"),
+        ("catalog_product", ids[0], "u"),
+        ("catalog_product", ids[1], "u"),
+        ("catalog_product", ids[1], "d"),
+    ]
+    update = OutboxEvent.objects.filter(op="u").first()
+    assert Decimal(str(update.after["price"])) == Decimal("4.00")
+    assert update.before["name"] == "Green"
+
+
+def test_applied_events_are_idempotent_and_never_echo():
+    category = Category.objects.create(name="Tea", slug="tea")
+    OutboxEvent.objects.all().delete()
+    mappings = {m.source_table: resolve(m) for m in conf.current().consume.mappings}
+    after = (
+        '{"id": 501, "sku": "S", "slug": "s", "name": "From the service", "description": "", '
+        f'"price": 7.25, "currency": "EUR", "is_active": true, "category_id": {category.pk}, '
+        '"created_at": "2026-01-02T03:04:05+00:00", "updated_at": "2026-01-02T03:04:05+00:00"}'
+    )
+    newer = decode(
+        encode(OutboxRow(9, "catalog", "catalog_product", "501", "c", 1, 1, None, after, 1)), "501"
+    )
+    older = decode(
+        encode(
+            OutboxRow(
+                4,
+                "catalog",
+                "catalog_product",
+                "501",
+                "u",
+                1,
+                1,
+                None,
+                after.replace("From the service", "stale"),
+                1,
+            )
+        ),
+        "501",
+    )
+    assert apply_events(mappings, [newer]) == 1
+    assert apply_events(mappings, [newer, older]) == 0
+    product = Product.objects.get(pk=501)
+    assert (product.name, product.price) == ("From the service", Decimal("7.25"))
+    assert product.created_at.year == 2026 and product.created_at.month == 1
+    assert AppliedPosition.objects.get(source_table="catalog_product", key="501").seq == 9
+    assert events() == []  # applied as a replica: the monolith's triggers stayed silent
+
+    Product.objects.filter(pk=501).update(name="Edited in the monolith")
+    assert events() == [("catalog_product", "501", "u")]
+    with connection.cursor() as cursor:
+        cursor.execute(SQLITE_CLAIM, [10])
+        assert len(cursor.fetchall()) == 1

@@ -1,0 +1,61 @@
+"""Bad STRANGLER_CDC configuration is reported whole, with stable ids, and refused at start."""
+
+from __future__ import annotations
+
+import os
+
+from django.test import override_settings
+
+from strangler.cdc.checks import check_settings
+from tests.cdc.harness import run
+
+
+def ids(messages) -> list[str]:
+    return sorted(m.id for m in messages)
+
+
+def test_every_problem_is_reported_with_its_id():
+    broken = {
+        "captur": {},
+        "capture": {
+            "catalog.Prodcut": {},
+            "catalog.Product": {"exclude": ["no_such_column"]},
+        },
+        "consume": {
+            "mappings": {
+                "catalog_product": {"model": "catalog.Product", "rename": {"name": "title"}},
+                "catalog_thing": {"model": "catalog.Thing"},
+                "catalog_category": {
+                    "model": "catalog.Category",
+                    "transform": {"name": "no.such.function"},
+                },
+            }
+        },
+    }
+    with override_settings(STRANGLER_CDC=broken):
+        messages = check_settings()
+    assert ids(messages) == ["cdc.E001", "cdc.E002", "cdc.E003", "cdc.E004", "cdc.E005", "cdc.E007"]
+    by_id = {m.id: m.msg for m in messages}
+    assert "'catalog.Prodcut' is not an installed model" in by_id["cdc.E002"]
+    assert "'no_such_column'" in by_id["cdc.E003"]
+    assert "catalog.Product has no field 'title'" in by_id["cdc.E005"]
+
+
+def test_the_shipped_settings_are_valid():
+    assert check_settings() == []
+
+
+def test_consumer_with_a_bad_mapping_refuses_to_start(tmp_path):
+    result = run(
+        ["django", "cdc_consume"],
+        {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.cdc.bad_service_settings",
+            "CATALOG_VAR_DIR": str(tmp_path),
+        },
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "cdc.E004" in result.stderr and "catalog.Widget" in result.stderr
+    assert "cdc.E005" in result.stderr and "'headline'" in result.stderr
+    assert "Traceback" not in result.stderr

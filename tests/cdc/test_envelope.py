@@ -1,0 +1,63 @@
+"""The envelope contract and the pure decisions of idempotent apply."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from strangler.cdc.envelope import (
+    EnvelopeError,
+    OutboxRow,
+    decode,
+    encode,
+    is_newer,
+    latest_per_key,
+)
+from strangler.cdc.reconcile import checksum, compare, normalize
+
+
+def row(seq: int, op: str = "u", after: str | None = '{"id": 7, "price": 19.990}') -> OutboxRow:
+    return OutboxRow(seq, "catalog", "catalog_product", "7", op, 42, 1000 + seq, None, after, 1)
+
+
+def test_envelope_carries_the_contract_fields_and_exact_decimals():
+    event = decode(encode(row(5)), b"7")
+    assert json.loads(encode(row(5)))["source"] == {
+        "app": "catalog",
+        "table": "catalog_product",
+        "txid": 42,
+        "seq": 5,
+    }
+    assert (event.op, event.seq, event.key, event.id) == ("u", 5, "7", "catalog_product:5")
+    assert event.after == {"id": 7, "price": Decimal("19.990")}
+    assert event.schema_version == 1
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"not json", b'{"id": 1}', json.dumps({"id": "x", "source": {}, "op": "z"}).encode()],
+)
+def test_anything_else_is_rejected_as_not_an_envelope(value):
+    with pytest.raises(EnvelopeError):
+        decode(value, b"1")
+
+
+def test_update_without_row_image_is_rejected():
+    with pytest.raises(EnvelopeError, match="without an 'after'"):
+        decode(encode(row(3, after=None)), b"7")
+
+
+def test_only_the_newest_event_per_key_matters_and_older_ones_are_no_ops():
+    events = [decode(encode(row(seq)), b"7") for seq in (3, 9, 5)]
+    assert latest_per_key(events)["7"].seq == 9
+    assert is_newer(events[1], None) and is_newer(events[1], 5)
+    assert not is_newer(events[0], 9) and not is_newer(events[1], 9)
+
+
+def test_reconcile_compares_normalized_values_by_key():
+    source = {1: (normalize(Decimal("12.50")),), 2: ("'a'",), 3: ("'b'",)}
+    target = {1: (normalize(Decimal("12.5")),), 2: ("'changed'",), 4: ("'x'",)}
+    assert compare(source, target) == ([3], [4], [2])
+    assert checksum({1: source[1]}) == checksum({1: target[1]})
