@@ -1,0 +1,77 @@
+"""Run the demo's steps in order inside one DemoContext, stopping cleanly on any failure."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import signal
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TextIO
+
+from strangler.demo import STEPS
+from strangler.demo.context import DemoContext, DemoError
+
+MARKER = ".strangler-demo"  # only directories carrying it are ever deleted
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    title: str
+    module: ModuleType
+
+
+def load_steps(names: Sequence[str] = ()) -> list[Step]:
+    """The steps to run, in STEPS order; `names` picks a subset (unknown names: ValueError)."""
+    unknown = sorted(set(names) - set(STEPS))
+    if unknown:
+        raise ValueError(f"unknown step(s) {', '.join(unknown)}; the steps are {', '.join(STEPS)}")
+    chosen = [name for name in STEPS if not names or name in names]
+    modules = [importlib.import_module(f"strangler.demo.{name}") for name in chosen]
+    return [Step(name, module.TITLE, module) for name, module in zip(chosen, modules, strict=True)]
+
+
+def fresh_work_dir(path: Path) -> Path:
+    """Empty `path` for a new run; refuse to touch a directory the demo did not create."""
+    if path.exists():
+        if any(path.iterdir()) and not (path / MARKER).exists():
+            raise ValueError(
+                f"{path} exists and was not made by `strangler demo`; pick another --work-dir"
+            )
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    (path / MARKER).write_text("created by `strangler demo`; deleted on its next run\n")
+    return path.resolve()
+
+
+def _stop_on_sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def run_demo(steps: list[Step], work_dir: Path, out: TextIO) -> tuple[int, dict[str, object]]:
+    """Run `steps`; exit code 0 when all passed, 1 when one failed. Children always stopped."""
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    started = time.monotonic()
+    try:
+        with ExitStack() as stack:
+            ctx = DemoContext(work_dir=work_dir, env=dict(os.environ), stack=stack, out=out)
+            for number, step in enumerate(steps, start=1):
+                print(f"[{number}/{len(steps)}] {step.title}", file=out, flush=True)
+                step_started = time.monotonic()
+                try:
+                    step.module.run(ctx)
+                except DemoError as error:
+                    print(f"      FAILED: {error}", file=out, flush=True)
+                    return 1, ctx.facts
+                ctx.log(f"({time.monotonic() - step_started:.1f}s)")
+            print(f"demo finished in {time.monotonic() - started:.1f}s; "
+                  f"logs in {work_dir / 'logs'}", file=out, flush=True)  # fmt: skip
+            return 0, ctx.facts
+    finally:
+        signal.signal(signal.SIGTERM, previous)

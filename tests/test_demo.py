@@ -1,0 +1,84 @@
+"""`strangler demo` runs the story end to end and leaves nothing running behind it."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def strangler(*args: str, cwd=None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    return subprocess.run(
+        [sys.executable, "-m", "strangler", *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=cwd,
+        env=env,
+    )
+
+
+def test_demo_checks_out_over_http_and_stops_the_monolith(tmp_path):
+    result = strangler("demo", "--work-dir", str(tmp_path / "demo"), "--json")
+
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)["facts"]
+    checkout = facts["checkout"]
+    assert checkout["status"] == "paid"
+    assert checkout["payment"] == "captured"
+    assert checkout["emails"] == ["order_confirmation", "shipment_pending"]
+    assert checkout["shipment"].startswith("TRK")
+    mails = list((tmp_path / "demo" / "mail").iterdir())
+    assert len(mails) == 2
+    assert "Your order " + checkout["order"] in "".join(m.read_text() for m in mails)
+    with pytest.raises(ProcessLookupError):
+        os.kill(facts["monolith_pid"], 0)  # the server was stopped at the end
+
+
+def test_demo_lists_its_steps_in_order():
+    result = strangler("demo", "--list")
+    assert result.returncode == 0
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert names.index("database") < names.index("monolith") < names.index("checkout")
+
+
+def test_unknown_step_is_bad_usage():
+    result = strangler("demo", "--steps", "teleport")
+    assert result.returncode == 2
+    assert "unknown step(s) teleport" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_demo_refuses_to_wipe_a_directory_it_did_not_create(tmp_path):
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("years of work")
+
+    result = strangler("demo", "--work-dir", str(precious))
+
+    assert result.returncode == 2
+    assert (precious / "thesis.txt").exists()
+
+
+def test_a_failing_step_exits_1_and_still_stops_the_monolith(tmp_path):
+    # The gateway class does not exist: checkout fails after the monolith started.
+    env_file = tmp_path / "demo"
+    result = subprocess.run(
+        [sys.executable, "-m", "strangler", "demo", "--work-dir", str(env_file), "--json",
+         "--steps", "database,monolith,checkout"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
+             "PAYMENT_GATEWAY": "monolith.payments.gateway.NoSuchGateway"},
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert "FAILED" in result.stderr
+    facts = json.loads(result.stdout)["facts"]
+    with pytest.raises(ProcessLookupError):
+        os.kill(facts["monolith_pid"], 0)
