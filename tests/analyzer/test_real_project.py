@@ -7,45 +7,23 @@ never committed here. Only its Python files are copied, with one broken file add
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
-import zipfile
-from pathlib import Path
 
 import pytest
 
 from analyzer.api import Options, analyze
-
-OSCAR = "django-oscar==4.2.1"
-CACHE = Path.home() / ".cache" / "strangler-tests"
+from tests.analyzer.projects import oscar_source
 
 
-def oscar_source() -> Path:
-    """Unpacked django-oscar wheel in the shared test cache (downloaded on first use)."""
-    unpacked = CACHE / "django-oscar-4.2.1"
-    if (unpacked / "oscar" / "apps").is_dir():
-        return unpacked
-    wheels = CACHE / "pypi"
-    wheels.mkdir(parents=True, exist_ok=True)
-    found = sorted(wheels.glob("django_oscar-4.2.1-*.whl"))
-    if not found:
-        result = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-             OSCAR, "-d", str(wheels)], capture_output=True, text=True, timeout=240)
-        found = sorted(wheels.glob("django_oscar-4.2.1-*.whl"))
-        if not found:
-            pytest.skip(f"could not download {OSCAR} from PyPI: {result.stderr[-300:]}")
-    temporary = CACHE / "django-oscar-4.2.1.partial"
-    shutil.rmtree(temporary, ignore_errors=True)
-    with zipfile.ZipFile(found[0]) as wheel:
-        wheel.extractall(temporary, [n for n in wheel.namelist() if n.endswith(".py")])
-    temporary.rename(unpacked)
-    return unpacked
+def oscar_or_skip():
+    source, why = oscar_source()
+    if source is None:
+        pytest.skip(why)
+    return source
 
 
 def test_django_oscar_is_analyzed_without_crashing(tmp_path):
     root = tmp_path / "oscar-project"
-    shutil.copytree(oscar_source(), root)
+    shutil.copytree(oscar_or_skip(), root)
     broken = root / "oscar" / "apps" / "order" / "broken_fork.py"
     broken.write_text("ok = 1\nbroken = = 2\n")
     report = analyze(Options(path=str(root), jobs=2, cache_dir=str(tmp_path / "cache"))).report

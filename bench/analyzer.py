@@ -1,0 +1,175 @@
+"""Benchmark `strangler analyze` on django-oscar against peers measured in the same run.
+
+Every figure is a whole process (interpreter start included), the median of several runs:
+  cold      strangler analyze --no-cache, N processes
+  warm      strangler analyze with a primed cache, nothing changed
+  changed   strangler analyze after one file changed (cost of one re-parse over warm)
+  libcst    parse-only pass over the same files with the same N processes
+  ast       ast.parse over the same files, one process
+  grimp     grimp.build_graph of the same package
+Peak memory (max RSS, MB) is taken from separate runs of the cold and warm analysis.
+Last line: one JSON object with the figures and ratios.
+
+Run: .venv/bin/python bench/analyzer.py [--jobs N] [--repeat R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.analyzer.projects import oscar_source  # noqa: E402
+
+PARSE_ONLY = r"""
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from analyzer.walk import walk_project
+
+def parse(path):
+    import libcst
+    with open(path, "rb") as handle:
+        libcst.parse_module(handle.read())
+
+root, jobs = sys.argv[1], int(sys.argv[2])
+paths = [f"{root}/{f.path}" for f in walk_project(root).files if not f.is_migration]
+if jobs > 1:
+    with ProcessPoolExecutor(jobs) as pool:
+        list(pool.map(parse, paths, chunksize=max(1, len(paths) // (jobs * 8))))
+else:
+    list(map(parse, paths))
+print(len(paths))
+"""
+
+AST_ONLY = r"""
+import ast, sys
+from analyzer.walk import walk_project
+root = sys.argv[1]
+for f in walk_project(root).files:
+    if not f.is_migration:
+        with open(f"{root}/{f.path}", "rb") as handle:
+            ast.parse(handle.read())
+"""
+
+GRIMP = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+import grimp
+graph = grimp.build_graph("oscar", cache_dir=None)
+print(len(graph.modules))
+"""
+
+MAXRSS = r"""
+import resource, runpy, sys
+sys.argv = ["strangler", *sys.argv[1:]]
+try:
+    runpy.run_module("strangler", run_name="__main__")
+except SystemExit:
+    pass
+own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(f"MAXRSS {own} {kids}", file=sys.stderr)
+"""
+
+
+def timed(command: list[str], repeat: int, before=None) -> float:
+    runs = []
+    for _ in range(repeat):
+        if before:
+            before()
+        started = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, cwd=REPO)
+        runs.append(time.perf_counter() - started)
+    return statistics.median(runs)
+
+
+def peak_mb(args: list[str]) -> tuple[float, float]:
+    result = subprocess.run([sys.executable, "-c", MAXRSS, *args], capture_output=True,
+                            text=True, check=True, cwd=REPO)
+    line = next(x for x in result.stderr.splitlines() if x.startswith("MAXRSS"))
+    own, kids = (int(v) / 1024 for v in line.split()[1:])
+    return round(own, 1), round(kids, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    source, why = oscar_source()
+    if source is None:
+        sys.exit(f"bench/analyzer.py: {why}")
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch) / "oscar"
+        shutil.copytree(source, root)
+        cache = Path(scratch) / "cache"
+        analyze = [py, "-m", "strangler", "analyze", str(root), "--json", "-j", str(args.jobs)]
+        files = int(subprocess.run([py, "-c", PARSE_ONLY, str(root), "1"], capture_output=True,
+                                   text=True, check=True, cwd=REPO).stdout)
+        lines = sum(len((root / p).read_text().splitlines())
+                    for p in (str(x.relative_to(root)) for x in root.rglob("*.py"))
+                    if "/migrations/" not in p)
+        cold = timed([*analyze, "--no-cache"], args.repeat)
+        libcst = timed([py, "-c", PARSE_ONLY, str(root), str(args.jobs)], args.repeat)
+        ast_s = timed([py, "-c", AST_ONLY, str(root)], args.repeat)
+        grimp_s = timed([py, "-c", GRIMP, str(root)], args.repeat)
+        subprocess.run([*analyze, "--cache-dir", str(cache)], check=True,
+                       stdout=subprocess.DEVNULL, cwd=REPO)
+        warm = timed([*analyze, "--cache-dir", str(cache)], args.repeat)
+        target = root / "oscar" / "apps" / "order" / "utils.py"
+        original = target.read_text()
+        counter = iter(range(10**6))
+
+        def touch() -> None:
+            target.write_text(original + f"\n# edit {next(counter)}\n")
+
+        changed = timed([*analyze, "--cache-dir", str(cache)], args.repeat, before=touch)
+        one_parse = timed([py, "-c", "import sys, libcst; libcst.parse_module("
+                           "open(sys.argv[1], 'rb').read())", str(target)], args.repeat)
+        noop = timed([py, "-c", "import libcst"], args.repeat)
+        cold_mem = peak_mb(["analyze", str(root), "--json", "--no-cache", "-j", str(args.jobs)])
+        warm_mem = peak_mb(["analyze", str(root), "--json", "--cache-dir", str(cache)])
+    figures = {
+        "project": "django-oscar 4.2.1",
+        "files": files,
+        "lines": lines,
+        "jobs": args.jobs,
+        "cold_s": round(cold, 3),
+        "warm_s": round(warm, 3),
+        "one_changed_s": round(changed, 3),
+        "libcst_parse_s": round(libcst, 3),
+        "ast_parse_s": round(ast_s, 3),
+        "grimp_s": round(grimp_s, 3),
+        "one_file_parse_s": round(one_parse - noop, 3),
+        "cold_peak_mb": cold_mem,
+        "warm_peak_mb": warm_mem,
+        "cold_vs_libcst": round(cold / libcst, 2),
+        "warm_vs_grimp": round(warm / grimp_s, 2),
+        "changed_minus_warm_s": round(changed - warm, 3),
+        "cold_vs_ast": round(cold / ast_s, 2),
+    }
+    print(f"django-oscar {figures['files']} files, {lines:,} lines (no migrations), "
+          f"{args.jobs} processes, median of {args.repeat}, whole processes")
+    print(f"  cold analyze        {cold:7.3f} s   vs libcst parse-only {libcst:.3f} s  "
+          f"-> {figures['cold_vs_libcst']}x (target <= 1.5x)")
+    print(f"  warm analyze        {warm:7.3f} s   vs grimp import graph {grimp_s:.3f} s  "
+          f"-> {figures['warm_vs_grimp']}x (target <= 3x)")
+    print(f"  one file changed    {changed:7.3f} s   (+{changed - warm:.3f} s over warm; one "
+          f"file's parse ~{one_parse - noop:.3f} s)")
+    print(f"  ast.parse pass      {ast_s:7.3f} s")
+    print(f"  peak RSS MB (main, largest child): cold {cold_mem}, warm {warm_mem}")
+    print(json.dumps(figures, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
