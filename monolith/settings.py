@@ -163,7 +163,7 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "sqla+" + sqlite_url(
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_TASK_DEFAULT_QUEUE = "monolith"
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "monolith")
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "refresh-daily-sales": {"task": "reporting.refresh_daily_sales", "schedule": 15 * 60},
