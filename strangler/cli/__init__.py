@@ -14,7 +14,7 @@ from strangler import __version__
 from strangler.cli.errors import UsageError
 
 # Each name is a module `strangler.cli.<name>` exposing `add_parser(subparsers)`.
-SUBCOMMANDS: tuple[str, ...] = ("analyze", "route", "proxy", "demo")
+SUBCOMMANDS: tuple[str, ...] = ("analyze", "route", "proxy", "cdc", "demo")
 
 DESCRIPTION = """\
 Strangle a Django monolith into services:

@@ -6,6 +6,7 @@ SQL are driven directly); the service, the relay and the consumer are real proce
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,11 +94,22 @@ class Pipeline:
         wait_for(lambda: not self.differences(), timeout, "service to match the monolith", 0.3)
 
     def reconcile(self, *args: str) -> dict:
-        import json
-
-        result = self.service("cdc_reconcile", "--json", *args)
-        assert result.returncode in (0, 1), result.stderr
-        return json.loads(result.stdout)
+        """`strangler cdc reconcile --json` for the service; exit 1 exactly when drifted."""
+        result = run(
+            [
+                "strangler",
+                "cdc",
+                "--settings",
+                "extracted.catalog_service.settings",
+                "reconcile",
+                "--json",
+                *args,
+            ],
+            self.service_env,
+        )
+        report = json.loads(result.stdout)
+        assert result.returncode == (1 if report["drifted"] else 0), result.stderr
+        return report
 
 
 @pytest.fixture(scope="module")

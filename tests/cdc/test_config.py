@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from django.test import override_settings
 
 from strangler.cdc.checks import check_settings
@@ -45,9 +46,14 @@ def test_the_shipped_settings_are_valid():
     assert check_settings() == []
 
 
-def test_consumer_with_a_bad_mapping_refuses_to_start(tmp_path):
+@pytest.mark.parametrize(
+    "command",
+    [["django", "cdc_consume"], ["strangler", "cdc", "consume"]],
+    ids=["manage.py", "strangler-cli"],
+)
+def test_consumer_with_a_bad_mapping_refuses_to_start(tmp_path, command):
     result = run(
-        ["django", "cdc_consume"],
+        command,
         {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "tests.cdc.bad_service_settings",

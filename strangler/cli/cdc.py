@@ -1,0 +1,115 @@
+"""`strangler cdc`: change-data capture - relay, consume, snapshot, reconcile, dead letters.
+
+A thin shell over the `strangler.cdc` management commands of a Django project: it loads the
+project named by --settings (or $DJANGO_SETTINGS_MODULE) and runs the command there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+
+from strangler.cli.errors import UsageError
+
+EPILOG = """\
+actions (run in the project named by --settings):
+  relay         publish the outbox to Kafka until stopped   (capturing project)
+  snapshot      backfill captured tables as op=r events       (capturing project)
+  triggers      (re)install the capture triggers             (capturing project)
+  consume       apply events to the service database          (receiving project)
+  reconcile     compare source and target, --repair re-emits  (receiving project)
+  dead-letters  list / replay parked keys' events             (receiving project)
+
+examples:
+  strangler cdc --settings monolith.settings snapshot catalog_category catalog_product
+  strangler cdc --settings monolith.settings relay --metrics-port 9108
+  strangler cdc --settings extracted.catalog_service.settings consume
+  strangler cdc --settings extracted.catalog_service.settings reconcile --json
+  strangler cdc --settings extracted.catalog_service.settings reconcile --repair
+  strangler cdc --settings extracted.catalog_service.settings dead-letters list
+  strangler cdc --settings extracted.catalog_service.settings dead-letters replay --key 42
+
+Configuration problems are printed with their ids (cdc.E001..., see docs/cdc.md) and nothing
+starts. Exit codes: 0 ok, 1 drift found / a dead letter still fails, 2 bad usage or config.
+"""
+
+ACTIONS = {
+    "relay": "cdc_relay",
+    "consume": "cdc_consume",
+    "snapshot": "cdc_snapshot",
+    "reconcile": "cdc_reconcile",
+    "dead-letters": "cdc_deadletters",
+    "triggers": "cdc_triggers",
+}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "cdc",
+        help="change-data capture: relay, consume, snapshot, reconcile",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--settings",
+        default=os.environ.get("DJANGO_SETTINGS_MODULE", ""),
+        help="Django settings module of the project (default: $DJANGO_SETTINGS_MODULE)",
+    )
+    parser.add_argument("action", choices=sorted(ACTIONS), metavar="ACTION")
+    parser.add_argument(
+        "arguments",
+        nargs=argparse.REMAINDER,
+        help="passed to the action; `strangler cdc ACTION --help` lists them",
+    )
+    parser.set_defaults(func=run)
+
+
+def _setup(settings_module: str, for_help: bool) -> None:
+    import django
+
+    if not settings_module and for_help:
+        from django.conf import settings
+
+        settings.configure(INSTALLED_APPS=["strangler.cdc"])
+        django.setup()
+        return
+    if not settings_module:
+        raise UsageError(
+            "no Django project: pass --settings MODULE (e.g. monolith.settings) or set "
+            "$DJANGO_SETTINGS_MODULE"
+        )
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # like manage.py: the project is the current directory
+    if importlib.util.find_spec(settings_module.split(".")[0]) is None:
+        raise UsageError(
+            f"settings module {settings_module!r} is not importable from {os.getcwd()}: "
+            "run from the project's directory or fix --settings"
+        )
+    os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
+    django.setup()
+
+
+def run(args: argparse.Namespace) -> int:
+    from django.core.management import CommandError, load_command_class
+
+    wants_help = any(a in ("-h", "--help") for a in args.arguments)
+    _setup(args.settings, wants_help)
+    command = load_command_class("strangler.cdc", ACTIONS[args.action])
+    parser = command.create_parser("strangler cdc", args.action)
+    if wants_help:
+        parser.print_help()
+        return 0
+    options = vars(parser.parse_args(args.arguments))
+    positional = options.pop("args", ())
+    try:
+        command.execute(*positional, **options)
+    except CommandError as error:
+        # SystemCheckError (a CommandError) lists every configuration problem with its id.
+        print(str(error), file=sys.stderr)
+        return 2
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return 0
