@@ -125,7 +125,7 @@ def _context_of_app(project: Project, parts: Mapping[str, str]) -> dict[str, str
 
 
 def dependencies(project: Project, edges: list[tuple[str, str, float, Edge]],
-                 parts: Mapping[str, str]) -> list[dict]:
+                 parts: Mapping[str, str], migration_weight: float) -> list[dict]:
     """Crossing edges grouped by (source context, target context, kind), with evidence."""
     grouped: dict[tuple[str, str, str], list[tuple[float, Edge]]] = defaultdict(list)
     for s, t, w, edge in edges:
@@ -136,7 +136,7 @@ def dependencies(project: Project, edges: list[tuple[str, str, float, Edge]],
         if edge.kind == "migration":
             a, b = app_context.get(edge.source[4:]), app_context.get(edge.target[4:])
             if a and b and a != b:
-                grouped[(a, b, "migration")].append((0.0, edge))
+                grouped[(a, b, "migration")].append((migration_weight, edge))
     result = []
     for (source, target, kind), found in sorted(grouped.items()):
         evidence = sorted({(e.file, e.line, e.detail) for _, e in found})
@@ -179,11 +179,11 @@ def extraction_order(context_names: list[str], deps: list[dict],
 def build_report(project: Project, parts: Mapping[str, str],
                  edges: list[tuple[str, str, float, Edge]], stats: dict, options: dict,
                  project_name: str) -> dict:
-    """Assemble the JSON-contract report for one partition."""
+    """Assemble the JSON-contract report for one partition (``options`` carries weights)."""
     nodes = sorted(parts)
     triples = [(s, t, w) for s, t, w, _ in edges]
     baseline = baseline_parts(project, nodes)
-    deps = dependencies(project, edges, parts)
+    deps = dependencies(project, edges, parts, options.get("weights", {}).get("migration", 0.0))
     per_part = metrics.part_metrics(triples, parts)
     models_by_node = {f"model:{m.key}": m for m in project.models}
     shared: Counter[str] = Counter()
