@@ -70,6 +70,7 @@ MONOLITH_APPS = [
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + MONOLITH_APPS
 
 MIDDLEWARE = [
+    "monolith.core.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

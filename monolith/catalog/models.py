@@ -51,6 +51,18 @@ class Product(TimeStampedModel):
     def __str__(self) -> str:
         return f"{self.sku} {self.name}"
 
+    @property
+    def units_available(self) -> int:
+        """Sellable units over all warehouses (asks inventory; imported here to avoid a cycle)."""
+        from monolith.inventory.services import available_for
+
+        return available_for(self.pk)
+
+    def average_rating(self) -> float | None:
+        """Mean approved review rating, used by the storefront's product cards."""
+        rating = self.reviews.filter(is_approved=True).aggregate(avg=models.Avg("rating"))["avg"]
+        return round(rating, 2) if rating is not None else None
+
 
 class ProductImage(models.Model):
     """A picture of a product, shown in `position` order."""

@@ -26,6 +26,18 @@ class Customer(TimeStampedModel):
     def email(self) -> str:
         return self.user.email
 
+    def lifetime_value(self):
+        """What this customer paid over all orders, net of refunds."""
+        from monolith.payments.models import Payment, Refund
+
+        paid = Payment.objects.filter(
+            order__customer=self, status__in=["captured", "refunded", "partially_refunded"]
+        ).aggregate(s=models.Sum("amount"))["s"]
+        refunded = Refund.objects.filter(payment__order__customer=self).aggregate(
+            s=models.Sum("amount")
+        )["s"]
+        return (paid or 0) - (refunded or 0)
+
 
 class Address(TimeStampedModel):
     """A postal address a customer ships to."""

@@ -51,6 +51,11 @@ class Order(TimeStampedModel):
     def __str__(self) -> str:
         return self.number
 
+    @property
+    def tracking_number(self) -> str | None:
+        shipment = getattr(self, "shipment", None)
+        return shipment.tracking_number if shipment else None
+
 
 class OrderLine(models.Model):
     """One product on an order, with name and price frozen at checkout."""

@@ -52,6 +52,15 @@ class TopProductsView(APIView):
         return Response(queries.top_products(limit))
 
 
+class CustomerReportView(APIView):
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request):
+        limit = min(int(request.query_params.get("limit", 20)), 100)
+        return Response(queries.customer_lifetime_values(limit))
+
+
 class StockReportView(APIView):
     permission_classes = [permissions.IsAdminUser]
 

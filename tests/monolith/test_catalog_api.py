@@ -83,6 +83,13 @@ def test_unknown_product_is_404(api, catalog):
     assert api.get("/api/v1/products/999999").status_code == 404
 
 
+def test_every_response_carries_a_request_id(api, db):
+    minted = api.get("/healthz")["X-Request-ID"]
+    assert len(minted) == 32
+    assert api.get("/healthz", HTTP_X_REQUEST_ID="from-proxy-1")["X-Request-ID"] == "from-proxy-1"
+    assert api.get("/healthz", HTTP_X_REQUEST_ID="bad id\n")["X-Request-ID"] != "bad id\n"
+
+
 def test_healthz_reports_the_database(api, db):
     response = api.get("/healthz")
     assert response.status_code == 200

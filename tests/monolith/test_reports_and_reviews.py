@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from monolith.catalog.models import Product
 from monolith.core.seeding import seed
+from monolith.customers.models import Customer
 from monolith.inventory.models import StockLevel
 from monolith.orders.models import Order, OrderLine
 from monolith.payments.models import Refund
@@ -130,3 +131,24 @@ def test_review_is_verified_only_after_a_purchase(
 
     summary = client.get("/api/v1/reviews/summary", {"product": shop["novel"].id}).json()
     assert summary == [{"product": shop["novel"].id, "sku": "BOOK-1", "reviews": 1, "average": 5.0}]
+
+
+def test_customer_report_agrees_with_each_customers_lifetime_value(seeded, staff_api):
+    rows = staff_api.get("/api/v1/reports/customers", {"limit": 5}).json()
+    assert len(rows) == 5
+    assert [Decimal(r["paid"]) for r in rows] == sorted(
+        (Decimal(r["paid"]) for r in rows), reverse=True
+    )
+    for row in rows:
+        customer = Customer.objects.get(pk=row["id"])
+        assert Decimal(row["net"]) == customer.lifetime_value()
+        assert row["orders"] == customer.orders.count()
+
+
+def test_product_card_figures_come_from_inventory_and_reviews(shop, shopper):
+    shopper["client"].post(
+        "/api/v1/reviews", {"product": shop["tee"].id, "rating": 4, "title": "ok"}
+    )
+    assert shop["tee"].units_available == 13
+    assert shop["tee"].average_rating() == 4.0
+    assert shop["oxford"].average_rating() is None
