@@ -6,6 +6,7 @@ validating them is in `checks`, so a bad setting is reported as Django system ch
     STRANGLER_CDC = {
         "kafka": {"bootstrap_servers": "kafka:9092"},
         "topic_prefix": "monolith.",                 # topic = prefix + table name
+        "topics": {"partitions": 3, "replication_factor": 1},   # for topics the relay creates
         "capture": {"catalog.Product": {"exclude": ["secret"]}, "catalog.Category": {}},
         "relay": {"batch_size": 500, "retention_hours": 24},
         "consume": {
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SETTING = "STRANGLER_CDC"
-TOP_LEVEL_KEYS = frozenset({"kafka", "topic_prefix", "capture", "relay", "consume", "source"})
+TOP_LEVEL_KEYS = frozenset({"kafka", "topic_prefix", "topics", "capture", "relay", "consume"})
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ class CdcSettings:
     relay: RelaySpec
     consume: ConsumeSpec | None
     producer_options: Mapping[str, Any] = field(default_factory=dict)
+    partitions: int = 3
+    replication_factor: int = 1
 
     def topic(self, table: str) -> str:
         return f"{self.topic_prefix}{table}"
@@ -139,6 +142,8 @@ def parse(raw: Mapping[str, Any] | None) -> CdcSettings:
         ),
         consume=_consume(raw.get("consume"), prefix),
         producer_options=kafka,
+        partitions=int(dict(raw.get("topics", {})).get("partitions", 3)),
+        replication_factor=int(dict(raw.get("topics", {})).get("replication_factor", 1)),
     )
 
 

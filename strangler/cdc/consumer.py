@@ -277,6 +277,12 @@ class Consumer:
 
     def run(self, poll_timeout_ms: int = 500, lag_every_s: float = 2.0) -> None:
         """Consume until stopped; offsets are committed only after each batch is durable."""
+        kafka.ensure_topics(
+            self.settings.bootstrap_servers,
+            [self.spec.dead_letter_topic],
+            self.settings.partitions,
+            self.settings.replication_factor,
+        )
         client = self.client()
         next_lag = 0.0
         try:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
 
 
 def producer(bootstrap_servers: str, options: Mapping[str, Any] | None = None) -> KafkaProducer:
@@ -43,3 +46,18 @@ def consumer(
     client = KafkaConsumer(**config)
     client.subscribe(sorted(set(topics)))
     return client
+
+
+def ensure_topics(
+    bootstrap_servers: str, names: Iterable[str], partitions: int, replication_factor: int
+) -> None:
+    """Create missing topics (production brokers usually disable auto-creation)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","))
+    try:
+        missing = sorted(set(names) - set(admin.list_topics()))
+        for name in missing:
+            # Another relay or consumer may create it meanwhile.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics([NewTopic(name, partitions, replication_factor)])
+    finally:
+        admin.close()

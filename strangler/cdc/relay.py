@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from django.db import DatabaseError, connections, transaction
 from kafka import KafkaProducer
@@ -181,8 +182,6 @@ class Relay:
     def purge_published(self) -> int:
         """Delete published rows older than the retention period."""
         cutoff = time.time() - self.settings.relay.retention_hours * 3600
-        from datetime import UTC, datetime
-
         with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
             cursor.execute(
                 "DELETE FROM strangler_cdc_outbox WHERE published_at IS NOT NULL "
@@ -191,21 +190,35 @@ class Relay:
             )
             return cursor.rowcount
 
+    def ensure_topics(self) -> None:
+        from strangler.cdc.triggers import captured_tables
+
+        kafka.ensure_topics(
+            self.settings.bootstrap_servers,
+            {self.settings.topic(t.table) for t in captured_tables(self.settings.capture)},
+            self.settings.partitions,
+            self.settings.replication_factor,
+        )
+
     def run(self, stopper: Stopper, housekeeping_s: float = 2.0) -> None:
         """Publish until stopped; a stop request finishes the batch in flight first."""
         failures = 0
+        topics_ready = False
         next_housekeeping = 0.0
         spec = self.settings.relay
         try:
             while not stopper.stopped:
                 try:
+                    if not topics_ready:
+                        self.ensure_topics()
+                        topics_ready = True
                     if time.monotonic() >= next_housekeeping:
                         self.lag()
                         self.purge_published()
                         next_housekeeping = time.monotonic() + housekeeping_s
                     published = self.publish_batch()
                     failures = 0
-                except (PublishError, DatabaseError) as error:
+                except (PublishError, DatabaseError, KafkaError) as error:
                     failures += 1
                     self.metrics.errors.inc()
                     delay = backoff(failures, spec.poll_interval_s, spec.max_backoff_s)

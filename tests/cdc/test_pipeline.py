@@ -320,3 +320,21 @@ def test_reconcile_reports_and_repairs_exactly_the_drifted_rows(pipeline):
     assert repaired["repaired"] == {"catalog_product": [2, 1]}
     pipeline.wait_converged()
     assert_no_drift(pipeline)
+
+
+def test_celery_beat_task_publishes_the_outbox(pipeline, settings):
+    from strangler.cdc.tasks import relay
+
+    assert pipeline.relay.stop() == 0
+    try:
+        products.filter(sku="TEE-1").update(name="Tee via Celery")
+        assert outbox_backlog(pipeline) == 1
+        settings.STRANGLER_CDC = {
+            **settings.STRANGLER_CDC,
+            "kafka": {"bootstrap_servers": pipeline.broker.bootstrap},
+        }
+        assert relay.apply(kwargs={"using": MONOLITH}).get() == 1
+        assert outbox_backlog(pipeline) == 0
+        pipeline.wait_converged()
+    finally:
+        pipeline.relay.start()
