@@ -154,8 +154,12 @@ def dependencies(project: Project, edges: list[tuple[str, str, float, Edge]],
 
 
 def extraction_order(context_names: list[str], deps: list[dict],
-                     shared: Mapping[str, int]) -> list[dict]:
-    """Contexts easiest-first: lightest inbound dependencies, fewest shared tables."""
+                     shared: Mapping[str, int], dataless: frozenset[str] = frozenset()
+                     ) -> list[dict]:
+    """Contexts easiest-first: lightest inbound dependencies, fewest shared tables.
+
+    Contexts owning no model come last: shared code is not a service to extract.
+    """
     rows = []
     for name in context_names:
         inbound = [d for d in deps if d["target"] == name]
@@ -169,11 +173,14 @@ def extraction_order(context_names: list[str], deps: list[dict],
             + f"; {shared.get(name, 0)} shared tables; {len(outbound)} outbound "
             f"(weight {out_weight:g}) to cut or turn into API calls and events"
         )
-        rows.append((in_weight, len(inbound), shared.get(name, 0), out_weight, name, reason))
+        if name in dataless:
+            reason = "owns no model: shared code to copy or publish as a library, not a service"
+        rows.append((name in dataless, in_weight, len(inbound), shared.get(name, 0), out_weight,
+                     name, reason))
     rows.sort()
     return [{"rank": i + 1, "context": name, "inbound_weight": iw, "inbound": n,
              "shared_tables": st, "outbound_weight": ow, "reason": reason}
-            for i, (iw, n, st, ow, name, reason) in enumerate(rows)]
+            for i, (_, iw, n, st, ow, name, reason) in enumerate(rows)]
 
 
 def build_report(project: Project, parts: Mapping[str, str],
@@ -223,5 +230,7 @@ def build_report(project: Project, parts: Mapping[str, str],
         "metrics": {**metrics.summary(triples, parts),
                     "baseline": metrics.summary(triples, baseline)},
         "baseline": {"contexts": sorted(set(baseline.values()))},
-        "extraction_order": extraction_order([c["name"] for c in contexts], deps, shared),
+        "extraction_order": extraction_order(
+            [c["name"] for c in contexts], deps, shared,
+            frozenset(c["name"] for c in contexts if not c["models"])),
     }

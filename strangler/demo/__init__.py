@@ -7,6 +7,7 @@ the story with a message. Later steps may rely on what earlier ones left in the 
 """
 
 STEPS: list[str] = [
+    "analyze",
     "database",
     "monolith",
     "checkout",
