@@ -39,38 +39,20 @@ def catalog(db) -> dict[str, object]:
     clothing = Category.objects.create(name="Clothing", slug="clothing")
     shirts = Category.objects.create(name="Shirts", slug="shirts", parent=clothing)
     books = Category.objects.create(name="Books", slug="books")
+    rows = [
+        # key, sku, slug, name, price, category, active
+        ("tee", "TEE-1", "plain-tee", "Plain tee", "12.50", shirts, True),
+        ("oxford", "SHIRT-2", "oxford-shirt", "Oxford shirt", "49.00", shirts, True),
+        ("novel", "BOOK-1", "a-novel", "A novel", "18.00", books, True),
+        ("retired", "BOOK-2", "old-atlas", "Old atlas", "30.00", books, False),
+    ]
     products = {
-        "tee": Product.objects.create(
-            sku="TEE-1",
-            slug="plain-tee",
-            name="Plain tee",
-            price=Decimal("12.50"),
-            category=shirts,
-            description="Cotton t-shirt",
-        ),
-        "oxford": Product.objects.create(
-            sku="SHIRT-2",
-            slug="oxford-shirt",
-            name="Oxford shirt",
-            price=Decimal("49.00"),
-            category=shirts,
-        ),
-        "novel": Product.objects.create(
-            sku="BOOK-1",
-            slug="a-novel",
-            name="A novel",
-            price=Decimal("18.00"),
-            category=books,
-        ),
-        "retired": Product.objects.create(
-            sku="BOOK-2",
-            slug="old-atlas",
-            name="Old atlas",
-            price=Decimal("30.00"),
-            category=books,
-            is_active=False,
-        ),
-    }
+        key: Product.objects.create(
+            sku=sku, slug=slug, name=name, price=Decimal(price), category=category,
+            is_active=active, description="Cotton t-shirt" if key == "tee" else "",
+        )
+        for key, sku, slug, name, price, category, active in rows
+    }  # fmt: skip
     ProductImage.objects.create(product=products["tee"], url="https://img.example/tee.jpg")
     ProductAttribute.objects.create(product=products["tee"], name="colour", value="white")
     return {"clothing": clothing, "shirts": shirts, "books": books, **products}
