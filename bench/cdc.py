@@ -1,0 +1,251 @@
+"""Benchmark: change-data events end to end, next to raw kafka-python on the same broker.
+
+    .venv/bin/python bench/cdc.py [--changes 20000] [--rate 1000] [--seconds 10]
+
+Starts a Tansu broker, two PostgreSQL databases (monolith, catalog service), the relay and the
+consumer as real processes. Measures
+  1. throughput: N product rows inserted in the monolith (2,000 per transaction) until all N
+     are in the service database -> changes_per_s;
+  2. lag at a fixed rate: one-row updates at --rate per second; lag = time the row was written
+     in the service database (a bench-only trigger stamps it) minus the time of the write
+     in the monolith -> p50/p99;
+  3. the peer: raw kafka-python, one producer sending N messages of the same size and one
+     consumer reading them, on the same broker -> raw_kafka_per_s.
+The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from strangler.cdc.embedded import CONSUMER_OPTIONS, free_port, start_tansu  # noqa: E402
+
+PG = "postgresql://postgres@127.0.0.1:5432"
+STAMP_TRIGGER = """
+CREATE TABLE bench_applied (id bigint, description text, applied_at double precision);
+CREATE FUNCTION bench_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO bench_applied
+    VALUES (NEW.id, NEW.description, extract(epoch from clock_timestamp()));
+    RETURN NULL;
+END $$;
+CREATE TRIGGER bench_stamp AFTER INSERT OR UPDATE ON catalog_product
+FOR EACH ROW EXECUTE FUNCTION bench_stamp();
+"""
+
+
+def sql(url: str, statement: str, params: tuple | None = None) -> list[tuple]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        cursor = conn.execute(statement, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def manage(module: str, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_until(predicate, timeout: float, what: str, every: float = 0.02) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return time.monotonic()
+        time.sleep(every)
+    raise SystemExit(f"bench: timed out waiting for {what}")
+
+
+def raw_kafka(bootstrap: str, count: int, size: int) -> float:
+    """Messages/s of one kafka-python producer -> one consumer, first send to last receive."""
+    topic = f"bench-raw-{uuid.uuid4().hex[:6]}"
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", linger_ms=5, batch_size=256 * 1024
+    )
+    producer.send(topic, key=b"warm", value=b"x").get(10)
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+    consumer.assign(partitions)
+    consumer.seek_to_end()
+    for tp in partitions:
+        consumer.position(tp)
+    payload = b"x" * size
+    start = time.monotonic()
+    for i in range(count):
+        producer.send(topic, key=str(i).encode(), value=payload)
+    producer.flush()
+    received = 0
+    deadline = time.monotonic() + 120
+    while received < count and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=200, max_records=5000).values():
+            received += len(records)
+    elapsed = time.monotonic() - start
+    producer.close()
+    consumer.close()
+    return received / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--changes", type=int, default=20000)
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+
+    tag = uuid.uuid4().hex[:8]
+    mono_db, svc_db = f"strangler_cdc_bench_{tag}", f"strangler_catalog_service_bench_{tag}"
+    mono_url, svc_url = f"{PG}/{mono_db}", f"{PG}/{svc_db}"
+    port = free_port()
+    broker = start_tansu(port)
+    bootstrap = f"127.0.0.1:{port}"
+    processes: list[subprocess.Popen] = []
+    tmp = Path(tempfile.mkdtemp(prefix="bench-cdc-"))
+    try:
+        for name in (mono_db, svc_db):
+            sql(f"{PG}/postgres", f'CREATE DATABASE "{name}"')
+        env = dict(os.environ) | {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "MONOLITH_VAR_DIR": str(tmp / "monolith"),
+            "CATALOG_VAR_DIR": str(tmp / "catalog"),
+            "CDC_KAFKA_CONSUMER_OPTIONS": json.dumps(CONSUMER_OPTIONS),
+            "DATABASE_URL": mono_url,
+            "CATALOG_DATABASE_URL": svc_url,
+        }
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+        for module in ("monolith.manage", "extracted.catalog_service.manage"):
+            subprocess.run(
+                [sys.executable, "-m", module, "migrate", "-v0"], cwd=REPO, env=env, check=True
+            )
+        sql(svc_url, STAMP_TRIGGER)
+        category = sql(
+            mono_url,
+            "INSERT INTO catalog_category (name, slug, description, created_at, updated_at) "
+            "VALUES ('Bench', 'bench', '', now(), now()) RETURNING id",
+        )[0][0]
+        processes.append(manage("monolith.manage", ["cdc_relay"], env, tmp / "relay.log"))
+        processes.append(
+            manage("extracted.catalog_service.manage", ["cdc_consume"], env, tmp / "consumer.log")
+        )
+        wait_until(lambda: sql(svc_url, "SELECT 1 FROM catalog_category"), 60, "warm-up", 0.1)
+
+        # 1. throughput
+        per_tx = 2000
+        start = time.monotonic()
+        for first in range(0, args.changes, per_tx):
+            last = min(args.changes, first + per_tx)
+            sql(
+                mono_url,
+                "INSERT INTO catalog_product (sku, slug, name, description, price, currency, "
+                "is_active, category_id, created_at, updated_at) "
+                "SELECT 'B-' || i, 'b-' || i, 'Bench product ' || i, 'bench', 9.99 + i, "
+                "'EUR', true, %s, now(), now() FROM generate_series(%s::int, %s::int) AS i",
+                (category, first, last - 1),
+            )
+        done = wait_until(
+            lambda: sql(svc_url, "SELECT COUNT(*) FROM catalog_product")[0][0] >= args.changes,
+            300,
+            "all rows in the service",
+        )
+        changes_per_s = args.changes / (done - start)
+        print(
+            f"end to end: {args.changes} row changes in {done - start:.2f}s = "
+            f"{changes_per_s:,.0f} changes/s"
+        )
+
+        # 2. lag at a fixed rate
+        ids = [row[0] for row in sql(mono_url, "SELECT id FROM catalog_product ORDER BY id")]
+        total = int(args.rate * args.seconds)
+        interval = 1.0 / args.rate
+        with psycopg.connect(mono_url, autocommit=True) as conn:
+            begin = time.monotonic()
+            for i in range(total):
+                target = begin + i * interval
+                pause = target - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                conn.execute(
+                    "UPDATE catalog_product SET description = %s WHERE id = %s",
+                    (f"lag:{time.time():.6f}", ids[i % len(ids)]),
+                )
+            achieved = total / (time.monotonic() - begin)
+        wait_until(
+            lambda: (
+                sql(svc_url, "SELECT COUNT(*) FROM bench_applied WHERE description LIKE 'lag:%%'")[
+                    0
+                ][0]
+                >= total
+            ),
+            120,
+            "every timed update in the service",
+            0.1,
+        )
+        lags = sorted(
+            (applied - float(description[4:])) * 1000
+            for description, applied in sql(
+                svc_url,
+                "SELECT description, applied_at FROM bench_applied WHERE description LIKE 'lag:%%'",
+            )
+        )
+        p50 = statistics.median(lags)
+        p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+        print(
+            f"lag at {achieved:,.0f} changes/s ({total} changes): "
+            f"p50 {p50:.0f} ms, p99 {p99:.0f} ms"
+        )
+
+        # 3. the peer
+        size = len(sql(mono_url, "SELECT after::text FROM strangler_cdc_outbox LIMIT 1")[0][0])
+        raw = raw_kafka(bootstrap, args.changes, size + 120)
+        print(
+            f"raw kafka-python on the same broker: {raw:,.0f} messages/s "
+            f"({size + 120}-byte messages)"
+        )
+        ratio = changes_per_s / raw
+        print(f"ratio end-to-end / raw kafka: {ratio:.3f}")
+        print(
+            json.dumps(
+                {
+                    "changes": args.changes,
+                    "changes_per_s": round(changes_per_s, 1),
+                    "lag_rate_per_s": round(achieved, 1),
+                    "lag_p50_ms": round(p50, 1),
+                    "lag_p99_ms": round(p99, 1),
+                    "raw_kafka_per_s": round(raw, 1),
+                    "ratio_vs_raw_kafka": round(ratio, 4),
+                }
+            )
+        )
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        broker.terminate()
+        broker.wait(5)
+        for name in (mono_db, svc_db):
+            sql(f"{PG}/postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()

