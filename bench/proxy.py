@@ -118,8 +118,9 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def parse_latency(text: str) -> float:
-    number, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    """wrk's '812.00us', '1.45ms', '2.01s' or '1.02m' as milliseconds."""
+    number, unit = re.match(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
 def wrk(port: int, connections: int, duration: float, script: Path) -> dict[str, float]:
@@ -138,6 +139,8 @@ def wrk(port: int, connections: int, duration: float, script: Path) -> dict[str,
         text=True,
         check=True,
     ).stdout
+    if "99%" not in out:
+        raise RuntimeError(f"wrk gave no latency distribution:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)

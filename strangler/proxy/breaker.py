@@ -25,6 +25,7 @@ class CircuitBreaker:
         self.opened_at = 0.0
         self.probing = False
         self.outcomes: deque[bool] = deque(maxlen=window)
+        self.errors = 0  # failures among `outcomes`, kept as they come and go
 
     def configure(self, failures: int, error_rate: float, window: int, cooldown: float) -> None:
         """Apply new thresholds from a reloaded table without forgetting the current state."""
@@ -32,6 +33,7 @@ class CircuitBreaker:
         self.window = window
         if getattr(self, "outcomes", None) is not None and self.outcomes.maxlen != window:
             self.outcomes = deque(self.outcomes, maxlen=window)
+            self.errors = self.outcomes.count(False)
 
     def allow(self, now: float) -> bool:
         """True when a request may go to the backend (in half-open: only the one probe)."""
@@ -51,20 +53,26 @@ class CircuitBreaker:
             if ok:
                 self.state, self.consecutive, self.probing = "closed", 0, False
                 self.outcomes.clear()
+                self.errors = 0
             else:
                 self._open(now)
             return
         if self.state == "open":
             return  # late answers from before the breaker opened change nothing
+        if len(self.outcomes) == self.window and not self.outcomes[0]:
+            self.errors -= 1  # the oldest outcome leaves the window
         self.outcomes.append(ok)
-        self.consecutive = 0 if ok else self.consecutive + 1
-        errors = self.outcomes.count(False)
+        if ok:
+            self.consecutive = 0
+        else:
+            self.consecutive += 1
+            self.errors += 1
         if self.consecutive >= self.failures or (
-            len(self.outcomes) == self.window and errors / self.window >= self.error_rate
+            len(self.outcomes) == self.window and self.errors / self.window >= self.error_rate
         ):
             self._open(now)
 
     def _open(self, now: float) -> None:
         self.state, self.opened_at, self.probing = "open", now, False
         self.outcomes.clear()
-        self.consecutive = 0
+        self.errors = self.consecutive = 0

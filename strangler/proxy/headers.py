@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 
@@ -47,11 +48,19 @@ def connection_tokens(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
     return frozenset(tokens)
 
 
+_ID_PREFIX = os.urandom(8).hex()
+_ID_COUNTER = itertools.count(1)
+
+
 def request_id(given: bytes | None) -> bytes:
-    """The client's X-Request-ID when it is sane, else a fresh random one."""
+    """The client's X-Request-ID when it is sane, else a new unique one.
+
+    New ids are a random per-process prefix plus a counter: unique across replicas without
+    a random-number syscall per request.
+    """
     if given and REQUEST_ID.match(given):
         return given
-    return os.urandom(16).hex().encode()
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}".encode()
 
 
 def upstream_request_head(

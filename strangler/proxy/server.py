@@ -1,15 +1,19 @@
 """The data plane: an asyncio protocol per client connection, httptools for parsing.
 
 Why not an ASGI app: measured here (docs/proxy.md), an ASGI server plus a pooled client
-spends ~160-1,300 us of CPU per proxied request against nginx's ~24 us; working on raw
+spends ~160-1,300 us of CPU per proxied request against nginx's ~10-24 us; working on raw
 bytes with llhttp on both sides, keep-alive upstream pools and decisions precomputed at
 table load keeps the overhead within a small multiple of nginx's. The routing decision,
 breaker and metrics are the same pure pieces an ASGI front end would use.
 
 Per request: headers parsed -> route decided (pure) -> upstream head written on a pooled
 connection -> response head awaited (timeout) -> committed to the client, body bytes
-streamed both ways with back-pressure. Before commit, a failed attempt can be retried or
-fall back to the monolith, because nothing has been sent to the client yet.
+streamed both ways with back-pressure. Nothing reaches the client before the commit, so a
+failed attempt can still be retried or fall back to the monolith.
+
+The common case (an idle pooled connection, breaker closed, backend answers) runs entirely
+in protocol callbacks; anything else (connecting, retry, fallback, errors) continues in a
+coroutine, which costs a task and two futures and so is kept off the fast path.
 """
 
 from __future__ import annotations
@@ -38,18 +42,18 @@ log = logging.getLogger("strangler.proxy")
 RETRYABLE = frozenset({"connect_failed", "connection_lost"})
 NO_BODY_STATUSES = frozenset({204, 304})
 IDLE_TIMEOUT = 75.0
-HEADER_TIMEOUT = 30.0
+BODY_TIMEOUT = 30.0
 
 
 class HeaderTooLarge(Exception):
-    """Raised inside a parser callback to stop parsing an oversized header section."""
+    """Raised inside a parser callback to stop parsing an oversized request."""
 
 
 class Exchange:
     """One request/response pair travelling through the proxy."""
 
     __slots__ = (
-        "attempt_backend",
+        "backend",
         "body_bytes",
         "chunked_in",
         "client",
@@ -57,6 +61,7 @@ class Exchange:
         "decision",
         "done",
         "fallback",
+        "fast",
         "finished",
         "has_body",
         "headers",
@@ -79,8 +84,8 @@ class Exchange:
         "t_upstream",
         "t_upstream_wait",
         "target",
+        "timer",
         "upstream",
-        "upstream_ok",
     )
 
     def __init__(
@@ -97,35 +102,30 @@ class Exchange:
         self.method_str = method.decode("ascii")
         self.target = target
         self.headers = headers
-        self.lower: dict[str, str] = {}
-        for name, value in headers:
-            self.lower[name.decode("latin-1").lower()] = value.decode("latin-1")
+        self.lower = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in headers}
         self.keep_alive = keep_alive
         self.http10 = http10
         self.chunked_in = "chunked" in self.lower.get("transfer-encoding", "").lower()
         self.has_body = self.chunked_in or self.lower.get("content-length", "0") not in ("", "0")
         self.req_id = request_id(self.lower.get("x-request-id", "").encode("latin-1"))
         self.t0 = time.perf_counter()
-        self.t_upstream = 0.0
-        self.t_upstream_wait = 0.0
+        self.t_upstream = self.t_upstream_wait = 0.0
         self.decision: Decision | None = None
+        self.backend: Backend | None = None
         self.pending_body: list[bytes] = []
         self.body_bytes = 0
         self.request_done = False
         self.upstream: UpstreamConnection | None = None
-        self.attempt_backend = ""
         self.fallback = ""
-        self.upstream_ok = False
+        self.fast = False
+        self.timer: asyncio.TimerHandle | None = None
         self.started: asyncio.Future[str] | None = None
         self.done: asyncio.Future[None] | None = None
         self.status = 0
         self.reason = b""
         self.resp_headers: list[tuple[bytes, bytes]] = []
         self.resp_buffer: list[bytes] = []
-        self.response_done = False
-        self.committed = False
-        self.out_chunked = False
-        self.finished = False
+        self.response_done = self.committed = self.out_chunked = self.finished = False
 
     # request body from the client
     def feed_body(self, chunk: bytes) -> None:
@@ -150,7 +150,10 @@ class Exchange:
     ) -> None:
         self.t_upstream_wait = time.perf_counter() - self.t_upstream
         self.status, self.reason, self.resp_headers = status, reason, headers
-        if self.started is not None and not self.started.done():
+        self._cancel_timer()
+        if self.fast:
+            self.client.fast_head(self)
+        elif self.started is not None and not self.started.done():
             self.started.set_result("ok")
 
     def on_response_body(self, body: bytes) -> None:
@@ -163,42 +166,59 @@ class Exchange:
         self.response_done = True
         upstream, self.upstream = self.upstream, None
         if upstream is not None:
-            pool = upstream.pool
-            pool.release(upstream, keep_alive and self.request_done)
+            upstream.pool.release(upstream, keep_alive and self.request_done)
         if self.committed:
             self._finish()
 
     def on_upstream_lost(self, got_bytes: bool) -> None:
         self.upstream = None
-        if self.started is not None and not self.started.done():
-            self.started.set_result("connection_lost" if not got_bytes else "bad_response")
-        elif self.status and not self.response_done and self._until_eof():
+        if not self.status:
+            self._attempt_failed("bad_response" if got_bytes else "connection_lost")
+        elif not self.response_done and self._until_eof():
             self.on_response_complete(False)
         elif not self.response_done:
-            self.response_done = True  # truncated mid-body: the client must see it cut
-            if self.committed:
-                self.client.abort()
-            self._set_done()
+            self._cut()
 
     def on_upstream_invalid(self, reason: str) -> None:
         self.upstream = None
-        if self.started is not None and not self.started.done():
-            self.started.set_result("bad_response")
+        if not self.status:
+            self._attempt_failed("bad_response")
         else:
-            self.response_done = True
-            if self.committed:
-                self.client.abort()
-            self._set_done()
+            self._cut()
 
     def pause_client(self, paused: bool) -> None:
         self.client.pause_reading(paused)
 
+    def cork(self, corked: bool) -> None:
+        self.client.cork(corked)
+
     def on_timeout(self) -> None:
-        if self.started is not None and not self.started.done():
-            self.started.set_result("timeout")
+        self.timer = None
+        if not self.status:
             self.drop_upstream()
+            self._attempt_failed("timeout")
 
     # helpers
+    def _attempt_failed(self, reason: str) -> None:
+        self._cancel_timer()
+        if self.fast:
+            self.fast = False
+            self.client.escalate(self, reason)
+        elif self.started is not None and not self.started.done():
+            self.started.set_result(reason)
+
+    def _cut(self) -> None:
+        """The backend died mid-body: the client must see the response cut, not complete."""
+        self.response_done = True
+        if self.committed:
+            self.client.abort()
+        self._set_done()
+
+    def _cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
     def drop_upstream(self) -> None:
         upstream, self.upstream = self.upstream, None
         if upstream is not None:
@@ -227,8 +247,7 @@ class Exchange:
             framing, self.keep_alive = b"", False  # the end of the body is the close
         else:
             framing, self.out_chunked = b"Transfer-Encoding: chunked\r\n", True
-        keep = self.keep_alive and not state.draining
-        self.keep_alive = keep
+        self.keep_alive = self.keep_alive and not state.draining
         head = client_response_head(
             self.status,
             self.reason,
@@ -237,7 +256,7 @@ class Exchange:
             state.backend_header,
             backend.name.encode(),
             self.req_id,
-            keep,
+            self.keep_alive,
         )
         self.committed = True
         buffered, self.resp_buffer = self.resp_buffer, []
@@ -253,15 +272,21 @@ class Exchange:
         self._set_done()
 
     def _set_done(self) -> None:
-        if self.done is not None and not self.done.done():
+        if self.fast:
+            self.fast = False
+            self.client.fast_done(self)
+        elif self.done is not None and not self.done.done():
             self.done.set_result(None)
 
     def client_gone(self) -> None:
         self.finished = True
+        self.fast = False  # nothing is left to answer
+        self._cancel_timer()
         self.drop_upstream()
         if self.started is not None and not self.started.done():
             self.started.set_result("client_gone")
-        self._set_done()
+        if self.done is not None and not self.done.done():
+            self.done.set_result(None)
 
 
 class ClientConnection(asyncio.Protocol):
@@ -282,6 +307,8 @@ class ClientConnection(asyncio.Protocol):
         self.closing = False
         self.last_active = time.monotonic()
         self.reject_status = 0
+        self.corked = False
+        self.out: list[bytes] = []
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -293,9 +320,15 @@ class ClientConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
         self.connections.discard(self)
-        for exchange in self.queue:
-            exchange.client_gone()
-        self.queue.clear()
+        queued, self.queue = list(self.queue), deque()
+        for exchange in queued:
+            self._abandon(exchange)
+
+    def _abandon(self, ex: Exchange) -> None:
+        """The client is gone or refused; a fast-path exchange has no coroutine to count it."""
+        if ex.fast:
+            self.state.metrics.in_flight -= 1
+        ex.client_gone()
 
     def pause_writing(self) -> None:
         if self.queue and self.queue[0].upstream is not None:
@@ -361,7 +394,7 @@ class ClientConnection(asyncio.Protocol):
         self.parsing = exchange
         self.queue.append(exchange)
         if len(self.queue) == 1:
-            self.loop.create_task(self.serve(exchange))
+            self.start(exchange)
         else:
             self.pause_reading(True)  # pipelined: answer in order, read on when caught up
 
@@ -381,11 +414,21 @@ class ClientConnection(asyncio.Protocol):
 
     # output
     def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.closing:
+        if self.corked:
+            self.out.append(data)
+        elif self.transport is not None and not self.closing:
             self.transport.write(data)
+
+    def cork(self, corked: bool) -> None:
+        """Collect writes while one upstream read is parsed, then send them in one syscall."""
+        self.corked = corked
+        if not corked and self.out:
+            data, self.out = b"".join(self.out), []
+            self.write(data)
 
     def abort(self) -> None:
         self.closing = True
+        self.out = []
         if self.transport is not None:
             self.transport.abort()
 
@@ -405,92 +448,164 @@ class ClientConnection(asyncio.Protocol):
             self.abort()
             return
         if active is not None:
-            active.client_gone()
+            self._abandon(active)
         body = json.dumps({"error": reason, "status": status}).encode() + b"\n"
         self.write(error_response(status, body, request_id(None)))
         self.close()
 
     def close(self) -> None:
+        self.cork(False)
         self.closing = True
         if self.transport is not None:
             self.transport.close()
 
     def close_if_idle(self, now: float) -> None:
-        if (not self.queue and (self.state.draining or now - self.last_active > IDLE_TIMEOUT)) or (
+        """Close when idle too long or draining; also when a request body stalls."""
+        idle = not self.queue and (self.state.draining or now - self.last_active > IDLE_TIMEOUT)
+        stalled = (
             self.parsing is not None
-            and not self.queue[0].committed
-            and (now - self.last_active > HEADER_TIMEOUT)
-        ):
+            and not self.parsing.committed
+            and (now - self.last_active > BODY_TIMEOUT)
+        )
+        if idle or stalled:
             self.close()
 
     # the request's life
-    async def serve(self, exchange: Exchange) -> None:
-        try:
-            await self._proxy(exchange)
-        except Exception:
-            log.exception("request %s failed inside the proxy", exchange.req_id.decode())
-            self.abort()
-            return
-        finally:
-            exchange.finished = True
-        if self.queue and self.queue[0] is exchange:
-            self.queue.popleft()
-        if self.closing:
-            return
-        if not exchange.keep_alive or not exchange.request_done:
-            self.close()
-        elif self.queue:
-            self.pause_reading(False)
-            self.loop.create_task(self.serve(self.queue[0]))
-
-    async def _proxy(self, ex: Exchange) -> None:
+    def start(self, ex: Exchange) -> None:
+        """Decide the backend; send at once on an idle pooled connection, else go async."""
         state = self.state
         compiled = state.compiled
         path = ex.target.split(b"?", 1)[0].decode("latin-1")
-        decision = compiled.decide(ex.method_str, path, ex.lower, self.client_ip.decode())
-        ex.decision = decision
-        route = decision.route
-        backend = compiled.table.backends[decision.backend]
+        ex.decision = compiled.decide(ex.method_str, path, ex.lower, self.client_ip.decode())
+        backend = ex.backend = compiled.table.backends[ex.decision.backend]
         state.metrics.in_flight += 1
-        try:
-            reason = await self._attempt_with_retry(ex, backend, compiled.table.backends)
-            can_fall_back = (
-                route is not None
-                and decision.role == "service"
-                and route.state != "retired"
-                and ex.method_str in SAFE_METHODS
-                and not ex.has_body
-            )
-            if can_fall_back and (reason is not None or ex.status >= 500):
-                assert route is not None
-                if reason is None:
-                    reason = f"status_{ex.status}"
-                    ex.drop_upstream()
-                ex.fallback = reason
-                state.metrics.fallbacks[(route.id, reason)] += 1
-                ex.reset_response()
-                backend = compiled.table.backends[route.monolith]
-                reason = await self._attempt_with_retry(ex, backend, compiled.table.backends)
-            if ex.finished and reason == "client_gone":
+        if state.breakers[backend.name].state == "closed":
+            upstream = state.pool(backend).acquire_idle()
+            if upstream is not None:
+                ex.fast = True
+                self._send(ex, upstream, backend)
                 return
-            if reason is not None:
-                self._fail(ex, backend, reason)
-                return
-            ex.commit(state, backend)
-            if not ex.response_done:
-                await ex.done
-        finally:
-            state.metrics.in_flight -= 1
-        self._record(ex, backend)
+        self.loop.create_task(self._run(ex, self._proxy(ex)))
 
-    async def _attempt_with_retry(
-        self, ex: Exchange, backend: Backend, backends: dict[str, Backend]
-    ) -> str | None:
-        reason = await self._attempt(ex, backend)
-        if reason in RETRYABLE and ex.method_str in IDEMPOTENT_METHODS and not ex.has_body:
+    def fast_head(self, ex: Exchange) -> None:
+        """A response head on the fast path: commit it, or hand a 5xx to the fallback logic."""
+        backend = ex.backend
+        assert backend is not None
+        self.state.breakers[backend.name].record(ex.status < 500, time.monotonic())
+        if ex.status >= 500 and self._can_fall_back(ex):
+            ex.fast = False
+            self.loop.create_task(self._run(ex, self._complete(ex, None, retried=True)))
+            return
+        ex.commit(self.state, backend)
+
+    def fast_done(self, ex: Exchange) -> None:
+        assert ex.backend is not None
+        self.state.metrics.in_flight -= 1
+        self._record(ex, ex.backend)
+        self._exchange_done(ex)
+
+    def escalate(self, ex: Exchange, reason: str) -> None:
+        """A fast-path attempt failed before any answer: retry or fall back in a coroutine."""
+        assert ex.backend is not None
+        self._failed(ex.backend, reason)
+        self.loop.create_task(self._run(ex, self._complete(ex, reason, retried=False)))
+
+    async def _run(self, ex: Exchange, work) -> None:  # type: ignore[no-untyped-def]
+        try:
+            await work
+        except Exception:
+            log.exception("request %s failed inside the proxy", ex.req_id.decode())
+            self.abort()
+        finally:
+            self.state.metrics.in_flight -= 1
+        self._exchange_done(ex)
+
+    def _exchange_done(self, ex: Exchange) -> None:
+        ex.finished = True
+        if self.queue and self.queue[0] is ex:
+            self.queue.popleft()
+        if self.closing:
+            return
+        if not ex.keep_alive or not ex.request_done:
+            self.close()
+        elif self.queue:
+            self.pause_reading(False)
+            self.start(self.queue[0])
+
+    def _can_fall_back(self, ex: Exchange) -> bool:
+        route = ex.decision.route if ex.decision else None
+        return (
+            route is not None
+            and ex.decision is not None
+            and ex.decision.role == "service"
+            and route.state != "retired"
+            and ex.method_str in SAFE_METHODS
+            and not ex.has_body
+        )
+
+    async def _proxy(self, ex: Exchange) -> None:
+        assert ex.backend is not None
+        reason = await self._attempt(ex, ex.backend)
+        await self._complete(ex, reason, retried=False)
+
+    async def _complete(self, ex: Exchange, reason: str | None, retried: bool) -> None:
+        """After a first attempt: retry once, fall back to the monolith, or answer 5xx."""
+        backend = ex.backend
+        assert backend is not None and ex.decision is not None
+        if not retried and self._retryable(ex, reason):
             self.state.metrics.retries[(backend.name,)] += 1
             reason = await self._attempt(ex, backend)
-        return reason
+        if self._can_fall_back(ex) and (reason is not None or ex.status >= 500):
+            route = ex.decision.route
+            assert route is not None
+            if reason is None:
+                reason = f"status_{ex.status}"
+                ex.drop_upstream()
+            ex.fallback = reason
+            self.state.metrics.fallbacks[(route.id, reason)] += 1
+            ex.reset_response()
+            backend = ex.backend = self.state.compiled.table.backends.get(route.monolith, backend)
+            reason = await self._attempt(ex, backend)
+            if self._retryable(ex, reason):
+                self.state.metrics.retries[(backend.name,)] += 1
+                reason = await self._attempt(ex, backend)
+        if ex.finished or reason == "client_gone":
+            return
+        if reason is not None:
+            self._fail(ex, backend, reason)
+            return
+        ex.commit(self.state, backend)
+        if not ex.response_done:
+            assert ex.done is not None
+            await ex.done
+        self._record(ex, backend)
+
+    @staticmethod
+    def _retryable(ex: Exchange, reason: str | None) -> bool:
+        return reason in RETRYABLE and ex.method_str in IDEMPOTENT_METHODS and not ex.has_body
+
+    def _send(self, ex: Exchange, upstream: UpstreamConnection, backend: Backend) -> None:
+        """Write the request head (and any body received so far) to a backend connection."""
+        ex.upstream = upstream
+        ex.t_upstream = time.perf_counter()
+        host = ex.lower.get("host", "").encode("latin-1")
+        drop = connection_tokens(ex.headers) if "connection" in ex.lower else frozenset()
+        route = ex.decision.route if ex.decision else None
+        if route is not None and route.override is not None:
+            drop = drop | {route.override.header.lower().encode()}
+        if ex.chunked_in:
+            framing = b"Transfer-Encoding: chunked\r\n"
+        elif ex.has_body:
+            framing = b"Content-Length: %s\r\n" % ex.lower["content-length"].encode()
+        else:
+            framing = b""
+        head = upstream_request_head(
+            ex.method, ex.target, ex.headers, drop, self.client_ip, host, ex.req_id, framing
+        )
+        upstream.send(ex, head + b"".join(ex.pending_body) if ex.pending_body else head)
+        if ex.request_done:
+            ex.pending_body = []
+        ex.timer = self.loop.call_later(backend.timeout, ex.on_timeout)
 
     async def _attempt(self, ex: Exchange, backend: Backend) -> str | None:
         """One try on one backend; None when a response head arrived, else why not."""
@@ -498,7 +613,6 @@ class ClientConnection(asyncio.Protocol):
         breaker = state.breakers[backend.name]
         if not breaker.allow(time.monotonic()):
             return "breaker_open"
-        ex.attempt_backend = backend.name
         pool = state.pool(backend)
         upstream = pool.acquire_idle()
         if upstream is None:
@@ -512,31 +626,8 @@ class ClientConnection(asyncio.Protocol):
                 return "client_gone"
         ex.started = self.loop.create_future()
         ex.done = self.loop.create_future()
-        ex.upstream = upstream
-        ex.t_upstream = time.perf_counter()
-        host = ex.lower.get("host", "").encode("latin-1")
-        drop = connection_tokens(ex.headers)
-        route = ex.decision.route if ex.decision else None
-        if route is not None and route.override is not None:
-            drop = drop | {route.override.header.lower().encode()}
-        framing = (
-            b"Transfer-Encoding: chunked\r\n"
-            if ex.chunked_in
-            else b"Content-Length: %s\r\n" % ex.lower["content-length"].encode()
-            if ex.has_body
-            else b""
-        )
-        head = upstream_request_head(
-            ex.method, ex.target, ex.headers, drop, self.client_ip, host, ex.req_id, framing
-        )
-        upstream.send(ex, head + b"".join(ex.pending_body))
-        if ex.request_done:
-            ex.pending_body = []  # kept until the request is whole, for nothing else
-        timer = self.loop.call_later(backend.timeout, ex.on_timeout)
-        try:
-            result = await ex.started
-        finally:
-            timer.cancel()
+        self._send(ex, upstream, backend)
+        result = await ex.started
         if result != "ok":
             self._failed(backend, result)
             return result
@@ -571,22 +662,25 @@ class ClientConnection(asyncio.Protocol):
             + b"\n"
         )
         ex.status = status
-        keep = ex.keep_alive and ex.request_done and not self.state.draining
-        ex.keep_alive = keep
+        ex.keep_alive = ex.keep_alive and ex.request_done and not self.state.draining
         ex.committed = True
         self.write(
             error_response(
-                status, body, ex.req_id, self.state.backend_header, backend.name.encode(), keep
+                status,
+                body,
+                ex.req_id,
+                self.state.backend_header,
+                backend.name.encode(),
+                ex.keep_alive,
             )
         )
         self._record(ex, backend)
 
     def _record(self, ex: Exchange, backend: Backend) -> None:
         state = self.state
-        now = time.perf_counter()
-        duration = now - ex.t0
+        duration = time.perf_counter() - ex.t0
         route_id = ex.decision.route.id if ex.decision and ex.decision.route else "(default)"
-        overhead = max(duration - ex.t_upstream_wait, 0.0) if ex.t_upstream_wait else duration
+        overhead = max(duration - ex.t_upstream_wait, 0.0)
         state.metrics.observe(route_id, backend.name, ex.status, duration, overhead)
         if state.access_log is not None:
             record = {

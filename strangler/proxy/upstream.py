@@ -23,6 +23,7 @@ class ResponseSink(Protocol):
     def on_upstream_lost(self, got_bytes: bool) -> None: ...
     def on_upstream_invalid(self, reason: str) -> None: ...
     def pause_client(self, paused: bool) -> None: ...
+    def cork(self, corked: bool) -> None: ...
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -61,13 +62,19 @@ class UpstreamConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.got_bytes = True
+        sink = self.sink
+        if sink is not None:
+            sink.cork(True)  # head and body of a small response leave in one write
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as error:
-            sink, self.sink = self.sink, None
+            current, self.sink = self.sink, None
             self.abort()
+            if current is not None:
+                current.on_upstream_invalid(f"invalid HTTP response from backend: {error}")
+        finally:
             if sink is not None:
-                sink.on_upstream_invalid(f"invalid HTTP response from backend: {error}")
+                sink.cork(False)
 
     # httptools callbacks
     def on_status(self, reason: bytes) -> None:

@@ -38,3 +38,10 @@ def test_successes_reset_the_streak():
     for outcome in (False, False, True, False, False, True):
         breaker.record(outcome, now=0)
     assert breaker.state == "closed"
+
+
+def test_old_failures_leave_the_window():
+    breaker = CircuitBreaker(failures=100, error_rate=0.75, window=4, cooldown=1)
+    for outcome in (False, True, False, True, True, True, False, True):
+        breaker.record(outcome, now=0)
+    assert breaker.state == "closed" and breaker.errors == 1
