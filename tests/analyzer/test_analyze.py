@@ -168,3 +168,27 @@ def test_fixture_tree_is_not_modified_by_analysis(shop, run_analysis):
     before = sorted(p.name for p in Path(shop).rglob("*"))
     run_analysis(shop)
     assert sorted(p.name for p in Path(shop).rglob("*")) == before
+
+
+def test_git_co_change_links_modules_changed_together(shop, run_analysis):
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(shop), *args], check=True, capture_output=True,
+                       env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+                            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+                            "PATH": "/usr/bin:/bin"})
+
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "start")
+    for n in range(3):  # the team keeps changing customers' admin and payments' views together
+        for path in ("customers/admin.py", "payments/views.py"):
+            (shop / path).write_text((shop / path).read_text() + f"\n# change {n}\n")
+        git("commit", "-qam", f"change {n}")
+    report = run_analysis(shop, git_commits=50).report
+    found = [d for d in report["dependencies"] if d["kind"] == "cochange"]
+    assert found, "no co-change dependency"
+    (dep,) = found
+    assert {dep["source"], dep["target"]} == {"customers", "payments"}
+    # three edits plus the first commit, which added both files (it touched under 30 modules)
+    assert "4 commits also changed" in dep["evidence"][0]["detail"]
+    assert report["options"]["git_commits"] == 50
