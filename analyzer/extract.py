@@ -263,7 +263,10 @@ class _Extractor(CodegenState):
         if last in RELATION_KINDS:
             target = arg(value, 0, "to")
             ref = "generic" if last == "GenericForeignKey" else self._model_ref(target)
-            self.pending[id(value)] = ("relation", builder, name, RELATION_KINDS[last], ref)
+            related = literal(arg(value, 99, "related_query_name")) or literal(
+                arg(value, 99, "related_name")) or ""
+            self.pending[id(value)] = ("relation", builder, name, RELATION_KINDS[last], ref,
+                                       related)
             self.consumed.add(id(value))
 
     def _on_pending(self, waiting: tuple) -> None:
@@ -271,8 +274,8 @@ class _Extractor(CodegenState):
         if what == "class":
             waiting[1].line = self.line
         elif what == "relation":
-            _, builder, name, kind, ref = waiting
-            builder.relations.append(Relation(name, kind, ref, self.line, ""))
+            _, builder, name, kind, ref, related = waiting
+            builder.relations.append(Relation(name, kind, ref, self.line, "", related))
         elif what == "task":
             self.tasks.append((waiting[1], waiting[2], self.line))
 
@@ -600,7 +603,8 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
             meta=tuple(sorted(c.meta.items())),
             attrs=tuple(sorted(c.attrs.items())),
             relations=tuple(
-                Relation(r.field, r.kind, q(r.target), r.line, _detail(lines, r.line))
+                Relation(r.field, r.kind, q(r.target), r.line, _detail(lines, r.line),
+                         r.related_name)
                 for r in c.relations
             ),
             has_fields=c.has_fields,

@@ -22,6 +22,7 @@ class Relation:
     target: str
     line: int
     detail: str
+    related_name: str = ""
 
 
 @dataclass(frozen=True)

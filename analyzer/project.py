@@ -395,13 +395,20 @@ def _relations_with_inherited(r: _Resolver, qualname: str, abstract: set[str],
 
 
 def _relation_fields(r, models, abstract, model_key) -> dict[str, dict[str, str]]:
-    """For lookups across relations: model key -> {field name: target model key}."""
+    """For lookups across relations: model key -> {lookup name: model key}, both ways.
+
+    The reverse name is the related_query_name or related_name, else the model's name in
+    lower case, as Django names reverse lookups.
+    """
     fields: dict[str, dict[str, str]] = {}
-    for key, m in models.items():
+    for key, m in sorted(models.items()):
         for _, _, relation in _relations_with_inherited(r, m.qualname, abstract):
             target = model_key(relation.target, m.app, key)
             if target:
                 fields.setdefault(key, {})[relation.field] = target
+                reverse = relation.related_name or key.split(".", 1)[1].lower()
+                if "+" not in reverse and "%" not in reverse:
+                    fields.setdefault(target, {}).setdefault(reverse, key)
     return fields
 
 

@@ -46,14 +46,17 @@ def test_each_app_becomes_a_context_and_couplings_carry_file_and_line(shop, run_
     assert "event" in signal["suggestion"]
     assert ("orders/services.py", 10) in evidence(dependency(report, "orders", "payments",
                                                              "task"))
-    assert ("inventory/reports.py", 7) in evidence(dependency(report, "inventory", "catalog",
+    assert ("inventory/reports.py", 9) in evidence(dependency(report, "inventory", "catalog",
                                                               "raw_sql"))
+    # product__orderline__order__status: a lookup across a reverse and a forward relation
+    assert ("inventory/reports.py", 14) in evidence(dependency(report, "inventory", "orders",
+                                                               "read"))
     assert ("orders/migrations/0001_initial.py", 6) in evidence(
         dependency(report, "orders", "catalog", "migration"))
     stats = report["stats"]
     assert stats["parse_errors"] == [{"file": "payments/broken.py", "line": 5,
                                       "message": stats["parse_errors"][0]["message"]}]
-    assert {"file": "inventory/reports.py", "line": 8,
+    assert {"file": "inventory/reports.py", "line": 10,
             "message": "get_model() with a computed app or model name"} in stats["unresolved"]
     assert set(report["metrics"]) >= {"modularity", "icp", "ifn", "ned", "sm", "baseline"}
     order = [e["context"] for e in report["extraction_order"]]
