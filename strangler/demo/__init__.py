@@ -11,5 +11,6 @@ STEPS: list[str] = [
     "database",
     "monolith",
     "checkout",
+    "cdc",
     "proxy",
 ]
