@@ -28,12 +28,13 @@ def service(*args: str) -> list[str]:
     return ["-m", "extracted.catalog_service.manage", *args, "--settings", SERVICE_SETTINGS]
 
 
-def start_broker(ctx: DemoContext) -> str:
+def start_broker(ctx: DemoContext, pids: list[int]) -> str:
     port = free_port()
     url = f"tcp://127.0.0.1:{port}"
     process = ctx.start("tansu", [str(tansu_binary()), "broker", "--listener-url", url,
                                   "--advertised-listener-url", url,
                                   "--storage-engine", "memory://tansu/"])  # fmt: skip
+    pids.append(process.popen.pid)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if not process.alive():
@@ -46,7 +47,7 @@ def start_broker(ctx: DemoContext) -> str:
     raise DemoError(f"tansu did not listen on port {port} within 10s")
 
 
-def start_service(ctx: DemoContext) -> str:
+def start_service(ctx: DemoContext, pids: list[int]) -> str:
     sock = listening_socket()
     with sock:
         port = sock.getsockname()[1]
@@ -56,6 +57,7 @@ def start_service(ctx: DemoContext) -> str:
             "--bind", f"fd://{sock.fileno()}", "--workers", "1", "--graceful-timeout", "5",
         )  # fmt: skip
         process = ctx.start("catalog-service", argv, pass_fds=[sock.fileno()])
+    pids.append(process.popen.pid)
     url = f"http://127.0.0.1:{port}"
     wait_healthy(url, process)
     return url
@@ -77,7 +79,8 @@ def wait_until(predicate, what: str, timeout: float = SYNC_TIMEOUT) -> float:
 def run(ctx: DemoContext) -> None:
     if not ctx.monolith_url:
         raise DemoError("the cdc step needs the running monolith (run the monolith step first)")
-    bootstrap = start_broker(ctx)
+    pids: list[int] = []  # every process this step starts, all stopped when the demo ends
+    bootstrap = start_broker(ctx, pids)
     ctx.env.update(
         {
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -89,13 +92,13 @@ def run(ctx: DemoContext) -> None:
     )
     ctx.log(f"Tansu broker on {bootstrap} (embedded Kafka protocol, memory storage)")
     ctx.run("catalog-migrate", ctx.python(*service("migrate", "--noinput")))
-    ctx.start("cdc-consumer", ctx.python(*service("cdc_consume")))
-    ctx.start("cdc-relay", ctx.python("-m", "monolith.manage", "cdc_relay"))
+    pids.append(ctx.start("cdc-consumer", ctx.python(*service("cdc_consume"))).popen.pid)
+    pids.append(ctx.start("cdc-relay", ctx.python("-m", "monolith.manage", "cdc_relay")).popen.pid)
     snapshot = ctx.run("cdc-snapshot", ctx.python(
         "-m", "monolith.manage", "cdc_snapshot", *TABLES, "--restart"))  # fmt: skip
     for line in snapshot.strip().splitlines():
         ctx.log(f"snapshot {line}")
-    catalog_url = start_service(ctx)
+    catalog_url = start_service(ctx, pids)
     monolith_rows = count(ctx.monolith_url)
     took = wait_until(lambda: count(catalog_url) == monolith_rows, "the snapshot to arrive")
     ctx.log(f"catalog service {catalog_url}: {monolith_rows} products in sync after {took:.1f}s")
@@ -140,4 +143,5 @@ def run(ctx: DemoContext) -> None:
         "changed_product": pk,
         "change_latency_ms": round(took * 1000),
         "drifted": report["drifted"],
+        "pids": pids,
     }
