@@ -70,7 +70,9 @@ def shop(catalog) -> dict[str, object]:
             product=catalog["novel"], warehouse=near, quantity=50
         ),
     }
-    standard = ShippingMethod.objects.create(code="standard", name="Standard", price="4.90")
+    standard = ShippingMethod.objects.create(
+        code="standard", name="Standard", price=Decimal("4.90")
+    )
     return {**catalog, "near": near, "far": far, "standard": standard, **levels}
 
 
