@@ -35,7 +35,8 @@ def modularity(edges: Edges, parts: Mapping[str, str]) -> float:
         degree[parts[t]] += w
         if parts[s] == parts[t]:
             inside[parts[s]] += w
-    return sum(inside[c] / total - (degree[c] / (2 * total)) ** 2 for c in set(parts.values()))
+    return sum(inside[c] / total - (degree[c] / (2 * total)) ** 2
+               for c in sorted(set(parts.values())))
 
 
 def icp(edges: Edges, parts: Mapping[str, str]) -> float:
@@ -103,10 +104,10 @@ def structural_modularity(edges: Edges, parts: Mapping[str, str]) -> float:
     k = len(sizes)
     if k == 0:
         return 0.0
-    cohesion = sum(inside[p] / sizes[p] ** 2 for p in sizes) / k
+    cohesion = sum(inside[p] / sizes[p] ** 2 for p in sorted(sizes)) / k
     if k == 1:
         return cohesion
-    coupling = sum(n / (2 * sizes[a] * sizes[b]) for (a, b), n in between.items())
+    coupling = sum(n / (2 * sizes[a] * sizes[b]) for (a, b), n in sorted(between.items()))
     return cohesion - coupling / (k * (k - 1) / 2)
 
 

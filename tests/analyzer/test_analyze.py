@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,9 +13,10 @@ import pytest
 from analyzer.boundaries import parse_boundaries
 
 
-def cli(*args: str, cwd: str | None = None) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, seed: str = "0") -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "strangler", "analyze", *args],
-                          capture_output=True, text=True, timeout=120, cwd=cwd)
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONHASHSEED": seed})
 
 
 def dependency(report: dict, source: str, target: str, kind: str) -> dict:
@@ -79,7 +81,7 @@ def test_json_is_byte_identical_and_warm_runs_reuse_the_cache(shop, tmp_path):
     cache = str(tmp_path / "c")
     cold = cli(str(shop), "--json", "--cache-dir", cache, "-j", "2")
     warm = cli(str(shop), "--json", "--cache-dir", cache)
-    nocache = cli(str(shop), "--json", "--no-cache", "-j", "1")
+    nocache = cli(str(shop), "--json", "--no-cache", "-j", "1", seed="12345")
     assert cold.returncode == warm.returncode == nocache.returncode == 0, cold.stderr
     assert cold.stdout == warm.stdout == nocache.stdout
     assert json.loads(cold.stdout)["stats"]["seconds"] is None
