@@ -21,7 +21,7 @@ def test_demo_analyze_step_prints_the_proposal_and_writes_the_map(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "contexts proposed; modularity" in out
-    assert "orders         Order, OrderLine, OrderStatusHistory" in out
+    assert re.search(r"^\s+orders\s+Order, OrderLine", out, re.MULTILINE)
     assert re.search(r"\w+ -> \w+ relation: \w+/models\.py:\d+", out)  # a seam with its line
     assert "extraction order, easiest first:" in out
     page = tmp_path / "demo" / "contexts.html"
