@@ -54,11 +54,14 @@ class Edge:
 
 @dataclass(frozen=True)
 class EndpointInfo:
+    """A route, its view, and the models the view's code reads or writes."""
+
     route: str
     view: str
     module: str
     file: str
     line: int
+    models: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -337,8 +340,9 @@ def resolve_project(facts: list[FileFacts]) -> Project:
         for ep in f.endpoints:
             view = r.symbol(ep.view)
             view_module = r.module_of(view) if not view.startswith("?") else None
+            touched = _view_models(r, view, view_module, module_app, model_key)
             endpoints.append(EndpointInfo(ep.route, view.lstrip("?"), view_module or f.module,
-                                          f.path, ep.line))
+                                          f.path, ep.line, touched))
             if view_module and view_module != f.module:
                 edges.append(Edge(source, f"module:{view_module}", "route", f.path, ep.line,
                                   ep.detail))
@@ -366,6 +370,24 @@ def resolve_project(facts: list[FileFacts]) -> Project:
         parse_errors=tuple(sorted(parse_errors, key=lambda n: (n.file, n.line))),
         settings_modules=tuple(settings_modules),
     )
+
+
+def _view_models(r: _Resolver, view: str, module: str | None, module_app, model_key
+                 ) -> tuple[str, ...]:
+    """Models used inside a view function or class (its methods and attributes included)."""
+    facts = r.by_module.get(module or "")
+    if facts is None or not view.startswith(f"{module}."):
+        return ()
+    name = view[len(module) + 1:]  # type: ignore[arg-type]
+    label = module_app.get(module, "")
+    found = set()
+    for use in facts.uses:
+        if use.kind in ("read", "write") and (use.scope == name
+                                              or use.scope.startswith(f"{name}.")):
+            key = model_key(use.target, label, "")
+            if key:
+                found.add(key)
+    return tuple(sorted(found))
 
 
 def _edge_key(e: Edge) -> tuple:

@@ -210,8 +210,9 @@ def build_report(project: Project, parts: Mapping[str, str],
             "apps": apps,
             "models": sorted(m.key for m in models),
             "modules": modules,
-            "endpoints": sorted({f"{e.route} -> {e.view}" for e in project.endpoints
-                                 if e.module in module_set}),
+            "endpoints": sorted({f"{e.route} -> {e.view}"
+                                 + (f" ({', '.join(e.models)})" if e.models else "")
+                                 for e in project.endpoints if e.module in module_set}),
             "tasks": sorted(q for q, module in project.tasks if module in module_set),
             "tables": sorted({m.table for m in models}),
             "metrics": per_part[name],

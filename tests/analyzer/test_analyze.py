@@ -37,7 +37,11 @@ def test_each_app_becomes_a_context_and_couplings_carry_file_and_line(shop, run_
     assert contexts["orders"]["models"] == ["orders.Order", "orders.OrderLine"]
     assert contexts["catalog"]["tables"] == ["catalog_category", "catalog_products"]
     assert contexts["payments"]["tasks"] == ["payments.tasks.charge"]
-    assert "orders/<int:pk>/ -> orders.views.OrderDetail" in contexts["orders"]["endpoints"]
+    # URL -> view -> the models the view touches (model = Order on a DetailView)
+    assert contexts["orders"]["endpoints"] == [
+        "orders/<int:pk>/ -> orders.views.OrderDetail (orders.Order)"]
+    assert contexts["payments"]["endpoints"] == [
+        "payments -> payments.views.PaymentViewSet (payments.Payment)"]
     # A string FK, AUTH_USER_MODEL, a custom signal, post_save.connect, .delay and raw SQL.
     assert ("orders/models.py", 12) in evidence(dependency(report, "orders", "catalog",
                                                            "relation"))
