@@ -38,6 +38,9 @@ def sqlite_url(filename: str) -> str:
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-dev-key-change-me-in-production")
 DEBUG = env_bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,monolith")
+# Behind the strangler proxy: build absolute URLs (pagination links) from the host the client
+# used, so monolith and extracted service answer the same links. Only behind a trusted proxy.
+USE_X_FORWARDED_HOST = env_bool("DJANGO_USE_X_FORWARDED_HOST", default=False)
 
 DJANGO_APPS = [
     "django.contrib.admin",

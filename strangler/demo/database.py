@@ -18,6 +18,7 @@ def monolith_env(ctx: DemoContext) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{database}",
         "MONOLITH_VAR_DIR": str(ctx.work_dir / "var"),
         "CELERY_TASK_ALWAYS_EAGER": "1",
+        "DJANGO_USE_X_FORWARDED_HOST": "1",  # links name the proxy's host once it is in front
         "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
         "EMAIL_FILE_PATH": str(ctx.work_dir / "mail"),
         "PYTHONUNBUFFERED": "1",

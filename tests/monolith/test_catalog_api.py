@@ -19,6 +19,12 @@ def test_product_list_is_paginated_in_id_order(api, catalog):
     assert "page=2" in body["next"]
 
 
+def test_links_name_the_proxys_host_when_told_to_trust_it(api, catalog, settings):
+    settings.USE_X_FORWARDED_HOST = True
+    body = api.get("/api/v1/products", {"page_size": 1}, HTTP_X_FORWARDED_HOST="localhost:8080")
+    assert body.json()["next"].startswith("http://localhost:8080/api/v1/products?")
+
+
 def test_product_json_shape_is_the_documented_contract(api, catalog):
     tee = catalog["tee"]
     body = api.get(f"/api/v1/products/{tee.id}").json()
