@@ -53,6 +53,7 @@ class Outcome:
     parsed: int
     cached: int
     reused_report: bool
+    kept_partition: bool = False
 
 
 def cochange_edges(root: str, module_of_path: dict[str, str], commits: int):
@@ -136,10 +137,13 @@ def analyze(options: Options, progress: Progress | None = None) -> Outcome:
     key = _report_key(collected.hashes, options, git_head)
     cached_report = cache.get("report")
     reused = bool(cached_report and cached_report[0] == key)
+    kept = reused
     if reused:
         report = json.loads(cached_report[1])
     else:
-        report = _build(root, options, walk, collected)
+        previous = cache.get("partition")
+        report = _build(root, options, walk, collected, cache)
+        kept = previous is not None and cache.get("partition") is previous
         cache["report"] = (key, json.dumps(report, sort_keys=True))
     cache["format"] = CACHE_FORMAT
     if store_path and (collected.parsed or not reused):
@@ -151,10 +155,21 @@ def analyze(options: Options, progress: Progress | None = None) -> Outcome:
     seconds = time.perf_counter() - started
     if options.timings:
         report["stats"]["seconds"] = round(seconds, 3)
-    return Outcome(report, seconds, collected.parsed, collected.cached, reused)
+    return Outcome(report, seconds, collected.parsed, collected.cached, reused, kept)
 
 
-def _build(root: str, options: Options, walk, collected) -> dict:
+def _graph_key(edges, options: Options, models: list[str]) -> str:
+    """Digest of exactly what clustering reads: weighted pairs, models and constraints."""
+    digest = hashlib.blake2b(digest_size=16)
+    b = options.boundaries
+    digest.update(repr((code_version(*REPORT_CODE), b.contexts, b.together, b.apart, b.target,
+                        b.resolution, b.seed, models)).encode())
+    for s, t, w, _ in edges:
+        digest.update(f"{s}\0{t}\0{w!r}\n".encode())
+    return digest.hexdigest()
+
+
+def _build(root: str, options: Options, walk, collected, cache: dict) -> dict:
     from analyzer.boundaries import check_items
     from analyzer.project import resolve_project
     from analyzer.report import build_report, propose, weighted_edges
@@ -174,7 +189,15 @@ def _build(root: str, options: Options, walk, collected) -> dict:
         module_of_path = {f.path: f.module for f in collected.facts}
         extra = cochange_edges(root, module_of_path, options.git_commits)
     edges = weighted_edges(project, options.boundaries.weights, extra)
-    parts = propose(project, edges, options.boundaries)
+    # An edit that leaves the graph as it was (a comment, a body, a moved line) keeps the
+    # proposal: only evidence and stats are rebuilt, without clustering again.
+    key = _graph_key(edges, options, [m.key for m in project.models])
+    previous = cache.get("partition")
+    if previous and previous[0] == key:
+        parts = previous[1]
+    else:
+        parts = propose(project, edges, options.boundaries)
+        cache["partition"] = (key, parts)
     facts = collected.facts
     stats = {
         "files": len(facts),

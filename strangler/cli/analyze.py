@@ -135,7 +135,9 @@ def run(args: argparse.Namespace) -> int:
         _write(text, args.output)
         return 1 if found else 0
     cache_line = (f"{outcome.parsed} parsed, {outcome.cached} from cache"
-                  + (", report reused" if outcome.reused_report else ""))
+                  + (", report reused" if outcome.reused_report else "")
+                  + (", proposal kept" if outcome.kept_partition and not outcome.reused_report
+                     else ""))
     _write(render(report, fmt, seconds=outcome.seconds, cache_line=cache_line), args.output)
     return 0
 

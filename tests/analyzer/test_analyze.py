@@ -92,11 +92,15 @@ def test_json_is_byte_identical_and_warm_runs_reuse_the_cache(shop, tmp_path):
     assert str(tmp_path) not in cold.stdout  # no absolute paths
     text = cli(str(shop), "--cache-dir", cache)
     assert "0 parsed" in text.stdout and "report reused" in text.stdout
+    services = shop / "orders" / "services.py"
+    services.write_text(services.read_text() + "\n# a comment changes no dependency\n")
+    edited = cli(str(shop), "--cache-dir", cache)
+    assert "1 parsed" in edited.stdout and "proposal kept" in edited.stdout, edited.stdout
     models = shop / "orders" / "models.py"
     models.write_text(models.read_text() + "\n\nclass Refund(models.Model):\n"
                       "    order = models.ForeignKey(Order, on_delete=models.CASCADE)\n")
     changed = cli(str(shop), "--cache-dir", cache)
-    assert "1 parsed" in changed.stdout, changed.stdout
+    assert "1 parsed" in changed.stdout and "proposal kept" not in changed.stdout
     timed = json.loads(cli(str(shop), "--json", "--timings", "--cache-dir", cache).stdout)
     assert timed["stats"]["seconds"] >= 0
     assert "orders.Refund" in {m for c in timed["contexts"] for m in c["models"]}
