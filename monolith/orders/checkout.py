@@ -32,6 +32,8 @@ def checkout(cart, customer, address_id: int, shipping_method: str, payment_toke
     payment = charge_order(order, payment_token)
     if payment.status == Payment.Status.FAILED:
         with transaction.atomic():
+            cart.status = type(cart).Status.OPEN  # the shopper may retry with another card
+            cart.save(update_fields=["status", "updated_at"])
             services.set_status(order, Order.Status.PAYMENT_FAILED, payment.failure_reason)
             order_cancelled.send(sender=Order, order=order, reason="payment failed")
     order.refresh_from_db()

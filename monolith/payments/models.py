@@ -1,5 +1,7 @@
 """Money taken for orders, and money given back."""
 
+from decimal import Decimal
+
 from django.db import models
 
 from monolith.core.models import MoneyField, TimeStampedModel, default_currency
@@ -28,7 +30,7 @@ class Payment(TimeStampedModel):
 
     @property
     def refunded_amount(self):
-        return sum((r.amount for r in self.refunds.all()), MoneyField().get_default())
+        return sum((r.amount for r in self.refunds.all()), Decimal("0.00"))
 
 
 class Refund(TimeStampedModel):

@@ -105,6 +105,8 @@ def test_declined_card_gives_the_stock_back(
     assert response.json()["status"] == "payment_failed"
     assert reserved(shop["tee_near"]) == (3, 0)
     assert not Shipment.objects.exists()
+    cart = shopper["client"].get("/api/v1/cart").json()
+    assert [(i["sku"], i["quantity"]) for i in cart["items"]] == [("TEE-1", 2)]  # retry possible
 
 
 def test_checkout_of_vanished_stock_is_a_conflict_and_changes_nothing(
