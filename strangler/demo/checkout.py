@@ -39,8 +39,10 @@ def run(ctx: DemoContext) -> None:
     products = pick_products(anonymous)
     before = {p["id"]: stock_of(anonymous, p["id"]) for p in products}
     for quantity, product in enumerate(products, start=1):
-        api.post("/api/v1/cart/items", {"product": product["id"], "quantity": quantity}, expect=201)
-        ctx.log(f"cart: {quantity} x {product['sku']} {product['name']} @ {product['price']}")
+        item = {"product": product["id"], "quantity": quantity}
+        cart = api.post("/api/v1/cart/items", item, expect=201)
+    for item in cart["items"]:
+        ctx.log(f"cart: {item['quantity']} x {item['sku']} {item['name']} @ {item['unit_price']}")
 
     checkout = {
         "address": address["id"],
