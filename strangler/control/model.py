@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 ROUTE_STATES = ("monolith", "canary", "service", "retired")
@@ -40,6 +41,15 @@ class StickySource:
 
     def spec(self) -> str:
         return f"{self.kind}:{self.name}" if self.name else self.kind
+
+    # Computed once per table load, read on every request.
+    @cached_property
+    def label(self) -> str:
+        return self.spec()
+
+    @cached_property
+    def header_key(self) -> str:
+        return self.name.lower()
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from hashlib import blake2b
+from typing import NamedTuple
 
 from strangler.control.model import Route, RouteTable, StickySource
 
@@ -75,16 +76,17 @@ def sticky_key(
     `headers` keys are lower-case header names.
     """
     for source in sources:
-        if source.kind == "header":
-            value = headers.get(source.name.lower(), "")
-        elif source.kind == "cookie":
+        kind = source.kind
+        if kind == "header":
+            value = headers.get(source.header_key, "")
+        elif kind == "cookie":
             value = cookie_value(headers.get("cookie", ""), source.name)
-        elif source.kind == "jwt_sub":
+        elif kind == "jwt_sub":
             value = jwt_sub(headers.get("authorization", ""))
         else:
             value = client_address
         if value:
-            return source.spec(), value
+            return source.label, value
     return "client_address", client_address
 
 
@@ -103,9 +105,11 @@ def forced_role(route: Route, headers: Mapping[str, str]) -> str | None:
     return role
 
 
-@dataclass(frozen=True)
-class Decision:
-    """Where one request goes, and why (for logs and tests)."""
+class Decision(NamedTuple):
+    """Where one request goes, and why (for logs and tests).
+
+    A NamedTuple, not a frozen dataclass: one is built per request and tuples are cheaper.
+    """
 
     route: Route | None
     backend: str
@@ -131,6 +135,7 @@ class CompiledTable:
     table: RouteTable
     version: int
     matchers: tuple[tuple[Route, Callable[[str], bool], frozenset[str], str], ...]
+    uses_host: bool
 
     @classmethod
     def build(cls, table: RouteTable, version: int) -> CompiledTable:
@@ -138,11 +143,12 @@ class CompiledTable:
             table,
             version,
             tuple((r, _path_matcher(r), frozenset(r.methods), r.host) for r in table.routes),
+            any(r.host for r in table.routes),
         )
 
     def match(self, method: str, path: str, host: str) -> Route | None:
         """The first route whose path, methods and host match; None = default backend."""
-        host = host.rsplit(":", 1)[0].lower() if host else ""
+        host = host.rsplit(":", 1)[0].lower() if host and self.uses_host else ""
         for route, matches, methods, route_host in self.matchers:
             if methods and method not in methods:
                 continue
@@ -159,7 +165,7 @@ class CompiledTable:
         route = self.match(method, path, headers.get("host", ""))
         if route is None:
             return Decision(None, self.table.default_backend, "default")
-        role = forced_role(route, headers)
+        role = forced_role(route, headers) if route.override is not None else None
         if role is not None:
             return Decision(route, getattr(route, role), role, -1, "override")
         source, key = sticky_key(route.sticky, headers, client_address)

@@ -24,6 +24,7 @@ HOP_BY_HOP = frozenset(
 REWRITTEN = frozenset(
     {b"x-forwarded-proto", b"x-forwarded-host", b"x-request-id", b"content-length", b"expect"}
 )
+PLAIN = frozenset({b"keep-alive", b"close"})
 RESPONSE_REWRITTEN = frozenset({b"content-length", b"x-request-id"})
 REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 REASONS = {
@@ -107,7 +108,11 @@ def client_response_head(
     keep_alive: bool,
 ) -> bytes:
     """The response head sent back to the client, with the backend named if configured."""
-    drop = connection_tokens(headers) | {backend_header.lower()}
+    drop = {backend_header.lower()}
+    for name, value in headers:
+        # Connection may list extra hop-by-hop headers; the usual keep-alive/close adds none.
+        if len(name) == 10 and name.lower() == b"connection" and value.lower() not in PLAIN:
+            drop |= connection_tokens(headers)
     lines = [b"HTTP/1.1 %d " % status, reason or REASONS.get(status, "").encode(), b"\r\n"]
     for name, value in headers:
         lower = name.lower()

@@ -41,15 +41,16 @@ class ProxyOptions:
 
 
 async def _housekeeping(state: ProxyState, connections: set[ClientConnection]) -> None:
-    """Flush the access log often and close idle or stalled client connections."""
+    """Time out slow backends (0.1 s resolution), flush the log, close idle connections."""
     tick = 0
     while True:
-        await asyncio.sleep(0.5)
-        if state.access_log is not None:
-            state.access_log.flush()
+        await asyncio.sleep(0.1)
+        now = time.monotonic()
+        state.sweep_timeouts(now)
         tick += 1
-        if tick % 10 == 0:
-            now = time.monotonic()
+        if tick % 5 == 0 and state.access_log is not None:
+            state.access_log.flush()
+        if tick % 50 == 0:
             for conn in list(connections):
                 conn.close_if_idle(now)
 

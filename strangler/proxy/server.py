@@ -58,6 +58,7 @@ class Exchange:
         "chunked_in",
         "client",
         "committed",
+        "deadline",
         "decision",
         "done",
         "fallback",
@@ -84,7 +85,6 @@ class Exchange:
         "t_upstream",
         "t_upstream_wait",
         "target",
-        "timer",
         "upstream",
     )
 
@@ -118,7 +118,7 @@ class Exchange:
         self.upstream: UpstreamConnection | None = None
         self.fallback = ""
         self.fast = False
-        self.timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0  # when the response head is overdue (swept by the state)
         self.started: asyncio.Future[str] | None = None
         self.done: asyncio.Future[None] | None = None
         self.status = 0
@@ -193,7 +193,6 @@ class Exchange:
         self.client.cork(corked)
 
     def on_timeout(self) -> None:
-        self.timer = None
         if not self.status:
             self.drop_upstream()
             self._attempt_failed("timeout")
@@ -215,9 +214,7 @@ class Exchange:
         self._set_done()
 
     def _cancel_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.client.state.waiting.discard(self)
 
     def drop_upstream(self) -> None:
         upstream, self.upstream = self.upstream, None
@@ -605,7 +602,8 @@ class ClientConnection(asyncio.Protocol):
         upstream.send(ex, head + b"".join(ex.pending_body) if ex.pending_body else head)
         if ex.request_done:
             ex.pending_body = []
-        ex.timer = self.loop.call_later(backend.timeout, ex.on_timeout)
+        ex.deadline = time.monotonic() + backend.timeout
+        self.state.waiting.add(ex)
 
     async def _attempt(self, ex: Exchange, backend: Backend) -> str | None:
         """One try on one backend; None when a response head arrived, else why not."""

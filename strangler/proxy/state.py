@@ -53,6 +53,9 @@ class ProxyState:
         self.pools: dict[str, Pool] = {}
         self.breakers: dict[str, CircuitBreaker] = {}
         self.draining = False
+        # Requests waiting for a response head; a sweep times them out, which is cheaper
+        # than a timer handle per request.
+        self.waiting: set[Any] = set()
         self.compiled: CompiledTable
         self.backend_header = b""
         self.max_header_bytes = 0
@@ -92,6 +95,13 @@ class ProxyState:
         if pool is None:
             pool = self.pools[backend.name] = Pool(backend)
         return pool
+
+    def sweep_timeouts(self, now: float) -> None:
+        """Time out every request whose backend has not answered by its deadline."""
+        overdue = [ex for ex in self.waiting if ex.deadline <= now]
+        for ex in overdue:
+            self.waiting.discard(ex)
+            ex.on_timeout()
 
     def breaker_snapshot(self) -> None:
         """Copy breaker states into the metrics (done at scrape time, not per request)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Protocol
 
 import httptools
@@ -39,6 +40,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.got_bytes = False
         self.informational = False
         self.closed = False
+        self.idle_since = 0.0
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -137,6 +139,11 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.abort()
 
 
+# Below gunicorn's default 2 s keep-alive: reusing a connection the backend is about to
+# close would fail requests that cannot be retried (POST).
+IDLE_SECONDS = 1.5
+
+
 class Pool:
     """Idle keep-alive connections to one backend; new ones opened on demand."""
 
@@ -147,10 +154,16 @@ class Pool:
         self.closed = False
 
     def acquire_idle(self) -> UpstreamConnection | None:
-        while self.idle:
-            conn = self.idle.pop()
-            if not conn.closed:
-                return conn
+        """The most recently used idle connection, unless it sat idle too long."""
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            if conn.closed:
+                continue
+            if time.monotonic() - conn.idle_since > IDLE_SECONDS:
+                conn.abort()
+                continue
+            return conn
         return None
 
     async def connect(self) -> UpstreamConnection:
@@ -167,6 +180,7 @@ class Pool:
     def release(self, conn: UpstreamConnection, reusable: bool) -> None:
         if reusable and not conn.closed and not self.closed and len(self.idle) < self.max_idle:
             conn.sink = None
+            conn.idle_since = time.monotonic()
             self.idle.append(conn)
         else:
             conn.abort()
