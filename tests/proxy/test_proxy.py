@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.proxy.helpers import ProxyProcess, table, write_json
+from tests.proxy.helpers import ProxyProcess, backends_for, table, write_json
 
 SECRET = "tester-secret-0123456789"
 
@@ -180,3 +180,14 @@ def test_shutdown_finishes_in_flight_requests(upstreams, tmp_path):
     assert answers == [200]
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{process.url}/")
+
+
+def test_two_workers_share_the_port_and_stop_cleanly(upstreams, tmp_path):
+    monolith, catalog = upstreams
+    config = write_json(tmp_path / "routes.json", table(monolith.url, catalog.url, 50))
+    process = ProxyProcess("--config", str(config), extra=("--workers", "2"))
+    try:
+        seen = backends_for(process.url, [f"user-{i}" for i in range(400)], threads=8)
+        assert set(seen.values()) == {"monolith", "catalog"}
+    finally:
+        assert process.stop() == 0
