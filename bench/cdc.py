@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -72,6 +73,50 @@ def wait_until(predicate, timeout: float, what: str, every: float = 0.02) -> flo
             return time.monotonic()
         time.sleep(every)
     raise SystemExit(f"bench: timed out waiting for {what}")
+
+
+def timed_updates(url: str, ids: list[int], rate: int, total: int, writers: int = 4) -> float:
+    """`total` one-row updates at `rate`/s from `writers` connections; returns the rate achieved.
+
+    Several connections, because one autocommit connection waits for each commit's WAL flush.
+    """
+    interval = 1.0 / rate
+    begin = time.monotonic() + 0.2
+
+    def write(first: int) -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for i in range(first, total, writers):
+                pause = begin + i * interval - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+                conn.execute(
+                    "UPDATE catalog_product SET description = %s WHERE id = %s",
+                    (f"lag:{time.time():.6f}", ids[i % len(ids)]),
+                )
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return total / (time.monotonic() - begin)
+
+
+class Progress:
+    """Samples of (seconds, outbox rows published, rows in the service) while draining."""
+
+    def __init__(self, mono_url: str, svc_url: str, start: float) -> None:
+        self.mono_url, self.svc_url, self.start = mono_url, svc_url, start
+        self.samples: list[tuple[float, int, int]] = []
+
+    def sample(self) -> int:
+        published = sql(
+            self.mono_url,
+            "SELECT COUNT(*) FROM strangler_cdc_outbox WHERE published_at IS NOT NULL",
+        )[0][0]
+        applied = sql(self.svc_url, "SELECT COUNT(*) FROM catalog_product")[0][0]
+        self.samples.append((round(time.monotonic() - self.start, 1), published, applied))
+        return applied
 
 
 def raw_kafka(bootstrap: str, count: int, size: int) -> float:
@@ -159,10 +204,12 @@ def main() -> None:
                 "'EUR', true, %s, now(), now() FROM generate_series(%s::int, %s::int) AS i",
                 (category, first, last - 1),
             )
-        done = wait_until(
-            lambda: sql(svc_url, "SELECT COUNT(*) FROM catalog_product")[0][0] >= args.changes,
-            300,
-            "all rows in the service",
+        written = time.monotonic()
+        progress = Progress(mono_url, svc_url, start)
+        done = wait_until(lambda: progress.sample() >= args.changes, 300, "all rows", 0.25)
+        print(
+            f"  monolith writes took {written - start:.2f}s; "
+            f"(seconds, published, in service): {progress.samples[::4]}"
         )
         changes_per_s = args.changes / (done - start)
         print(
@@ -173,19 +220,7 @@ def main() -> None:
         # 2. lag at a fixed rate
         ids = [row[0] for row in sql(mono_url, "SELECT id FROM catalog_product ORDER BY id")]
         total = int(args.rate * args.seconds)
-        interval = 1.0 / args.rate
-        with psycopg.connect(mono_url, autocommit=True) as conn:
-            begin = time.monotonic()
-            for i in range(total):
-                target = begin + i * interval
-                pause = target - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
-                conn.execute(
-                    "UPDATE catalog_product SET description = %s WHERE id = %s",
-                    (f"lag:{time.time():.6f}", ids[i % len(ids)]),
-                )
-            achieved = total / (time.monotonic() - begin)
+        achieved = timed_updates(mono_url, ids, args.rate, total)
         wait_until(
             lambda: (
                 sql(svc_url, "SELECT COUNT(*) FROM bench_applied WHERE description LIKE 'lag:%%'")[

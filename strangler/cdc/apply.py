@@ -22,6 +22,7 @@ from strangler.cdc.mapping import TableMapping
 from strangler.cdc.triggers import ORIGIN_SETTING
 
 CHUNK = 400
+POSITION_COLUMNS = (("source_table", "text"), ("key", "text"), ("seq", "bigint"), ("op", "text"))
 
 
 @contextlib.contextmanager
@@ -37,8 +38,16 @@ def replica_writes(connection: BaseDatabaseWrapper) -> Iterator[None]:
             cursor.execute("DELETE FROM strangler_cdc_suppress")
 
 
-def _quote(connection: BaseDatabaseWrapper, name: str) -> str:
-    return connection.ops.quote_name(name)
+def _in(connection: BaseDatabaseWrapper, values: Sequence[Any]) -> Iterator[tuple[str, list]]:
+    """`IN (...)` chunks for SQLite; one `= ANY(array)` for PostgreSQL: (sql, params) pairs."""
+    if not values:
+        return
+    if connection.vendor == "postgresql":
+        yield "= ANY(%s)", [list(values)]
+        return
+    for start in range(0, len(values), CHUNK):
+        chunk = list(values[start : start + CHUNK])
+        yield f"IN ({','.join('%s' for _ in chunk)})", chunk
 
 
 def stored_positions(
@@ -46,13 +55,11 @@ def stored_positions(
 ) -> dict[str, int]:
     found: dict[str, int] = {}
     with connection.cursor() as cursor:
-        for start in range(0, len(keys), CHUNK):
-            chunk = list(keys[start : start + CHUNK])
-            marks = ",".join("%s" for _ in chunk)
+        for condition, params in _in(connection, keys):
             cursor.execute(
                 "SELECT key, seq FROM strangler_cdc_position "
-                f"WHERE source_table = %s AND key IN ({marks})",
-                [table, *chunk],
+                f"WHERE source_table = %s AND key {condition}",
+                [table, *params],
             )
             found.update(cursor.fetchall())
     return found
@@ -62,41 +69,46 @@ def _upsert(
     connection: BaseDatabaseWrapper,
     db_table: str,
     conflict: Sequence[str],
-    columns: Sequence[str],
+    columns: Sequence[tuple[str, str]],
     rows: Sequence[Sequence[Any]],
 ) -> None:
-    """INSERT ... ON CONFLICT DO UPDATE (PostgreSQL and SQLite >= 3.24 share the syntax)."""
+    """INSERT ... ON CONFLICT DO UPDATE of many rows; `columns` are (name, database type).
+
+    PostgreSQL gets one statement with one array per column (`unnest`), SQLite one short
+    statement executed per row; neither makes the driver parse a statement of rows x columns
+    placeholders.
+    """
     if not rows:
         return
-    cols = ", ".join(_quote(connection, c) for c in columns)
-    updates = ", ".join(
-        f"{_quote(connection, c)} = excluded.{_quote(connection, c)}"
-        for c in columns
-        if c not in conflict
-    )
+    quote = connection.ops.quote_name
+    names = [name for name, _ in columns]
+    cols = ", ".join(quote(c) for c in names)
+    updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in names if c not in conflict)
     action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
-    target = ", ".join(_quote(connection, c) for c in conflict)
-    row_marks = "(" + ", ".join("%s" for _ in columns) + ")"
-    per_chunk = max(1, 30000 // max(1, len(columns)))
+    target = ", ".join(quote(c) for c in conflict)
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), per_chunk):
-            chunk = rows[start : start + per_chunk]
+        if connection.vendor == "postgresql":
+            arrays = ", ".join(f"%s::{db_type}[]" for _, db_type in columns)
             cursor.execute(
-                f"INSERT INTO {_quote(connection, db_table)} ({cols}) VALUES "
-                + ", ".join(row_marks for _ in chunk)
-                + f" ON CONFLICT ({target}) {action}",
-                [value for row in chunk for value in row],
+                f"INSERT INTO {quote(db_table)} ({cols}) SELECT * FROM unnest({arrays}) "
+                f"ON CONFLICT ({target}) {action}",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+        else:
+            marks = ", ".join("%s" for _ in names)
+            cursor.executemany(
+                f"INSERT INTO {quote(db_table)} ({cols}) VALUES ({marks}) "
+                f"ON CONFLICT ({target}) {action}",
+                [list(row) for row in rows],
             )
 
 
 def _delete(connection: BaseDatabaseWrapper, mapping: TableMapping, keys: Sequence[Any]) -> None:
-    column = _quote(connection, mapping.key_field.column)
-    db_table = _quote(connection, mapping.model._meta.db_table)
+    quote = connection.ops.quote_name
+    column, db_table = quote(mapping.key_field.column), quote(mapping.model._meta.db_table)
     with connection.cursor() as cursor:
-        for start in range(0, len(keys), CHUNK):
-            chunk = keys[start : start + CHUNK]
-            marks = ",".join("%s" for _ in chunk)
-            cursor.execute(f"DELETE FROM {db_table} WHERE {column} IN ({marks})", list(chunk))
+        for condition, params in _in(connection, keys):
+            cursor.execute(f"DELETE FROM {db_table} WHERE {column} {condition}", params)
 
 
 def _write_rows(
@@ -106,7 +118,7 @@ def _write_rows(
     fields = [f for f in mapping.model._meta.concrete_fields if f in mapping.columns.values()]
     by_attname = {f.attname: f for f in fields}
     upserts: list[list[Any]] = []
-    columns = [f.column for f in fields]
+    columns = [(f.column, f.db_type(connection)) for f in fields]
     for event in events:
         if event.op == "d":
             continue
@@ -150,7 +162,7 @@ def apply_table(
         connection,
         "strangler_cdc_position",
         ["source_table", "key"],
-        ["source_table", "key", "seq", "op"],
+        POSITION_COLUMNS,
         [[mapping.source_table, e.key, e.seq, e.op] for e in latest],
     )
     return len(latest)

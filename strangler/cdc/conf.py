@@ -8,7 +8,7 @@ validating them is in `checks`, so a bad setting is reported as Django system ch
         "topic_prefix": "monolith.",                 # topic = prefix + table name
         "topics": {"partitions": 3, "replication_factor": 1},   # for topics the relay creates
         "capture": {"catalog.Product": {"exclude": ["secret"]}, "catalog.Category": {}},
-        "relay": {"batch_size": 500, "retention_hours": 24},
+        "relay": {"batch_size": 2000, "retention_hours": 24},
         "consume": {
             "group_id": "catalog-service",
             "topic_prefix": "monolith.",
@@ -42,8 +42,8 @@ class CaptureSpec:
 
 @dataclass(frozen=True)
 class RelaySpec:
-    batch_size: int = 500
-    poll_interval_s: float = 0.2
+    batch_size: int = 2000
+    poll_interval_s: float = 0.1
     retention_hours: float = 24.0
     max_backoff_s: float = 5.0
 
@@ -67,7 +67,7 @@ class ConsumeSpec:
     topic_prefix: str
     mappings: tuple[MappingSpec, ...]
     dead_letter_topic: str
-    batch_size: int = 500
+    batch_size: int = 2000
     max_attempts: int = 5
     backoff_ms: int = 50
     source_database: str | None = None
@@ -113,7 +113,7 @@ def _consume(raw: Mapping[str, Any] | None, default_prefix: str) -> ConsumeSpec 
         topic_prefix=str(raw.get("topic_prefix", default_prefix)),
         mappings=tuple(_mapping(t, m) for t, m in dict(raw.get("mappings", {})).items()),
         dead_letter_topic=str(raw.get("dead_letter_topic", f"{group_id}.dead-letters")),
-        batch_size=int(raw.get("batch_size", 500)),
+        batch_size=int(raw.get("batch_size", ConsumeSpec.batch_size)),
         max_attempts=int(raw.get("max_attempts", 5)),
         backoff_ms=int(raw.get("backoff_ms", 50)),
         source_database=raw.get("source_database"),
@@ -135,8 +135,8 @@ def parse(raw: Mapping[str, Any] | None) -> CdcSettings:
             for label, spec in dict(raw.get("capture", {})).items()
         ),
         relay=RelaySpec(
-            batch_size=int(relay.get("batch_size", 500)),
-            poll_interval_s=float(relay.get("poll_interval_s", 0.2)),
+            batch_size=int(relay.get("batch_size", RelaySpec.batch_size)),
+            poll_interval_s=float(relay.get("poll_interval_s", RelaySpec.poll_interval_s)),
             retention_hours=float(relay.get("retention_hours", 24.0)),
             max_backoff_s=float(relay.get("max_backoff_s", 5.0)),
         ),

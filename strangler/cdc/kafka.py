@@ -41,6 +41,7 @@ def consumer(
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
         "max_poll_records": batch_size,
+        "fetch_max_wait_ms": 100,  # an idle topic answers within 100 ms: bounds the lag added
     }
     config.update(options or {})
     client = KafkaConsumer(**config)
