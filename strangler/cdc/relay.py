@@ -11,6 +11,7 @@ On SQLite run a single relay.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -200,22 +201,43 @@ class Relay:
             self.settings.replication_factor,
         )
 
+    def watch_lag(self, stopper: Stopper, every_s: float) -> threading.Thread:
+        """Refresh the lag gauges from a thread of its own (own connection), so they keep
+        moving while a publish is stuck on an unavailable broker."""
+
+        def loop() -> None:
+            try:
+                while True:
+                    try:
+                        self.lag()
+                    except DatabaseError as error:
+                        log.warning("relay: lag not measured: %s", error)
+                        connections[self.using].close()
+                    if stopper.sleep(every_s):
+                        return
+            finally:
+                connections[self.using].close()
+
+        thread = threading.Thread(target=loop, name="cdc-relay-lag", daemon=True)
+        thread.start()
+        return thread
+
     def run(self, stopper: Stopper, housekeeping_s: float = 2.0) -> None:
         """Publish until stopped; a stop request finishes the batch in flight first."""
         failures = 0
         topics_ready = False
-        next_housekeeping = 0.0
+        next_purge = 0.0
         spec = self.settings.relay
+        watcher = self.watch_lag(stopper, housekeeping_s)
         try:
             while not stopper.stopped:
                 try:
                     if not topics_ready:
                         self.ensure_topics()
                         topics_ready = True
-                    if time.monotonic() >= next_housekeeping:
-                        self.lag()
+                    if time.monotonic() >= next_purge:
                         self.purge_published()
-                        next_housekeeping = time.monotonic() + housekeeping_s
+                        next_purge = time.monotonic() + housekeeping_s
                     published = self.publish_batch()
                     failures = 0
                 except (PublishError, DatabaseError, KafkaError) as error:
@@ -229,4 +251,6 @@ class Relay:
                 if published < spec.batch_size:
                     stopper.sleep(spec.poll_interval_s)
         finally:
+            stopper.stop()
+            watcher.join(5)
             self.close()

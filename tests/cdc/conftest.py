@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dj_database_url
+import httpx
 import pytest
 from django.core.management import call_command
 from django.db import connections
@@ -22,6 +23,7 @@ from tests.cdc.harness import (
     base_env,
     create_database,
     drop_database,
+    free_port,
     query,
     run,
     wait_for,
@@ -73,6 +75,19 @@ class Pipeline:
     service_env: dict[str, str]
     relay: Proc
     consumer: Proc
+    relay_metrics: str
+    consumer_metrics: str
+
+    def metric(self, url: str, name: str) -> float | None:
+        """One sample of a Prometheus text endpoint (None while it is not there)."""
+        try:
+            text = httpx.get(url, timeout=2).text
+        except httpx.TransportError:
+            return None
+        for line in text.splitlines():
+            if line.startswith(name + " ") or line.startswith(name + "{"):
+                return float(line.rsplit(" ", 1)[1])
+        return None
 
     def service(self, *args: str, timeout: float = 120):
         return run(["extracted.catalog_service.manage", *args], self.service_env, timeout)
@@ -129,13 +144,21 @@ def pipeline(broker, tmp_path_factory, django_db_blocker) -> Iterator[Pipeline]:
         call_command("migrate", database=MONOLITH, verbosity=0)
     migrated = run(["extracted.catalog_service.manage", "migrate", "-v0"], service_env)
     assert migrated.returncode == 0, migrated.stderr
-    relay = Proc(["monolith.manage", "cdc_relay"], monolith_env, tmp / "relay.log").start()
+    relay_port, consumer_port = free_port(), free_port()
+    relay = Proc(
+        ["monolith.manage", "cdc_relay", "--metrics-port", str(relay_port)],
+        monolith_env,
+        tmp / "relay.log",
+    ).start()
     consumer = Proc(
-        ["extracted.catalog_service.manage", "cdc_consume"], service_env, tmp / "consumer.log"
+        ["extracted.catalog_service.manage", "cdc_consume", "--metrics-port", str(consumer_port)],
+        service_env,
+        tmp / "consumer.log",
     ).start()
     pipe = Pipeline(
-        broker, tmp, monolith_url, service_url, monolith_env, service_env, relay, consumer
-    )
+        broker, tmp, monolith_url, service_url, monolith_env, service_env, relay, consumer,
+        f"http://127.0.0.1:{relay_port}/metrics", f"http://127.0.0.1:{consumer_port}/metrics",
+    )  # fmt: skip
     try:
         with django_db_blocker.unblock():
             yield pipe

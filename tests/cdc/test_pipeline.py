@@ -152,13 +152,29 @@ def test_broker_unavailable_relay_keeps_rows_and_retries(pipeline):
     pipeline.broker.pause()
     try:
         churn(1, "BOOK", 300)
-        time.sleep(2)
+        # The relay's gauges keep telling the truth while its publish is stuck.
+        wait_for(
+            lambda: pipeline.metric(pipeline.relay_metrics, "strangler_cdc_outbox_backlog") == 47,
+            15,
+            "the backlog gauge to show the 47 unpublished changes",
+        )
+        time.sleep(1)
         assert outbox_backlog(pipeline) == 47, "rows must stay unpublished while the broker is down"
+        age = pipeline.metric(
+            pipeline.relay_metrics, "strangler_cdc_outbox_oldest_unpublished_seconds"
+        )
+        assert age is not None and age > 0
     finally:
         pipeline.broker.resume()
     pipeline.wait_converged(timeout=60)
     assert outbox_backlog(pipeline) == 0
     assert_no_drift(pipeline)
+    wait_for(
+        lambda: pipeline.metric(pipeline.relay_metrics, "strangler_cdc_outbox_backlog") == 0,
+        15,
+        "the backlog gauge back to 0",
+    )
+    assert pipeline.metric(pipeline.consumer_metrics, "strangler_cdc_consumer_applied_total") > 0
 
 
 def test_duplicate_and_out_of_order_delivery_converge(pipeline):
