@@ -86,7 +86,7 @@ def _store(args: argparse.Namespace) -> Any:
     ):
         raise UsageError(
             f"route table file {location} does not exist; create it with "
-            "`strangler route set FILE --config {location}`"
+            f"`strangler route set FILE --config {location}`"
         )
     return open_store(location)
 

@@ -1,0 +1,47 @@
+"""`strangler route` end to end on a file store: list, show, weight, set, history, rollback."""
+
+from __future__ import annotations
+
+import json
+
+from tests.control.test_validate import base
+from tests.proxy.helpers import strangler, write_json
+
+
+def test_the_route_commands_tell_the_whole_story(tmp_path):
+    store = ("--config", str(tmp_path / "routes.toml"))
+    initial = write_json(tmp_path / "initial.json", base(weight=0))
+    assert strangler("route", "set", str(initial), *store, "--why", "start").returncode == 0
+    flipped = strangler("route", "weight", "products", "12.5", *store, "--json", "--who", "ana")
+    assert json.loads(flipped.stdout)["version"] == 2
+    listed = strangler("route", "list", *store)
+    assert "products" in listed.stdout and "canary" in listed.stdout and "12.5%" in listed.stdout
+    shown = json.loads(strangler("route", "show", "products", *store).stdout)
+    assert shown["route"]["weight"] == 12.5
+    rolled = strangler("route", "rollback", "1", *store, "--why", "too early")
+    assert rolled.returncode == 0
+    history = json.loads(strangler("route", "history", *store, "--json").stdout)["versions"]
+    assert [v["version"] for v in history] == [3, 2, 1]
+    assert history[1]["who"] == "ana" and history[0]["after"]["routes"][0]["weight"] == 0
+
+
+def test_bad_input_exits_2_with_every_message_and_no_traceback(tmp_path):
+    store = ("--config", str(tmp_path / "routes.toml"))
+    initial = write_json(tmp_path / "initial.json", base(weight=0))
+    strangler("route", "set", str(initial), *store)
+    unknown = strangler("route", "weight", "orders", "10", *store)
+    assert unknown.returncode == 2 and "route.E022" in unknown.stderr
+    bad = write_json(tmp_path / "bad.json", base(weight=5, service="ghost", regex="("))
+    dry = strangler("route", "set", str(bad), "--dry-run", "--json")
+    assert dry.returncode == 2
+    assert {e["id"] for e in json.loads(dry.stdout)["errors"]} == {
+        "route.E007",
+        "route.E010",
+        "route.E009",
+    }
+    missing = strangler("route", "list", "--config", str(tmp_path / "nope.toml"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    nowhere = strangler("route", "list", env={"STRANGLER_ROUTES": ""})
+    assert nowhere.returncode == 2 and "--config" in nowhere.stderr
+    for result in (unknown, dry, missing, nowhere):
+        assert "Traceback" not in result.stderr
