@@ -32,6 +32,18 @@ class Backend:
     breaker_cooldown: float = 5.0
 
 
+# Backend fields a table may set besides `url` (everything but the parsed host and port).
+BACKEND_OPTIONS = (
+    "connect_timeout",
+    "timeout",
+    "health_path",
+    "breaker_failures",
+    "breaker_error_rate",
+    "breaker_window",
+    "breaker_cooldown",
+)
+
+
 @dataclass(frozen=True)
 class StickySource:
     """Where a sticky key comes from: header:NAME, cookie:NAME, jwt_sub or client_address."""
@@ -115,15 +127,7 @@ def table_to_dict(table: RouteTable) -> dict[str, Any]:
     defaults = Backend("", "", "", 0)
     for name, b in table.backends.items():
         entry: dict[str, Any] = {"url": b.url}
-        for key in (
-            "connect_timeout",
-            "timeout",
-            "health_path",
-            "breaker_failures",
-            "breaker_error_rate",
-            "breaker_window",
-            "breaker_cooldown",
-        ):
+        for key in BACKEND_OPTIONS:
             if getattr(b, key) != getattr(defaults, key):
                 entry[key] = getattr(b, key)
         backends[name] = entry

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from strangler.control.messages import Message
 from strangler.control.model import (
+    BACKEND_OPTIONS,
     ROUTE_STATES,
     STICKY_KINDS,
     Backend,
@@ -25,16 +26,7 @@ from strangler.control.model import (
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 TOP_KEYS = {"default_backend", "settings", "backends", "routes", "version"}
-BACKEND_KEYS = {
-    "url",
-    "connect_timeout",
-    "timeout",
-    "health_path",
-    "breaker_failures",
-    "breaker_error_rate",
-    "breaker_window",
-    "breaker_cooldown",
-}
+BACKEND_KEYS = {"url", *BACKEND_OPTIONS}
 ROUTE_KEYS = {
     "id",
     "prefix",
