@@ -174,7 +174,10 @@ def test_shutdown_finishes_in_flight_requests(upstreams, tmp_path):
         target=lambda: answers.append(httpx.get(f"{process.url}/slow/1", timeout=10).status_code)
     )
     client.start()
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10
+    while "strangler_proxy_in_flight_requests 1" not in process.metrics():
+        assert time.monotonic() < deadline, "the slow request never reached the proxy"
+        time.sleep(0.05)
     assert process.stop() == 0
     client.join()
     assert answers == [200]

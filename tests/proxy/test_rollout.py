@@ -186,9 +186,11 @@ def test_killed_service_opens_the_breaker_and_gets_fall_back_to_the_monolith(ups
             if metric(proxy.metrics(), "strangler_proxy_breaker_state", backend="catalog") == 0:
                 break
             time.sleep(0.1)
-        before = load.backends["catalog"]
-        time.sleep(0.5)
-        after = load.backends["catalog"]
+        before = after = load.backends["catalog"]
+        deadline = time.monotonic() + 5
+        while after == before and time.monotonic() < deadline:
+            time.sleep(0.1)
+            after = load.backends["catalog"]
     finally:
         load.finish()
         final = proxy.metrics()
