@@ -49,6 +49,18 @@ class _Handler(BaseHTTPRequestHandler):
         ).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
+        if path.endswith("/chunked"):  # framed by chunks, written in three pieces
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for piece in (payload[:10], payload[10:20], payload[20:], b""):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            return
+        if path.endswith("/until-close"):  # no length: the body ends when the connection does
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(payload)
+            self.close_connection = True
+            return
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("Connection", "keep-alive")
         self.send_header("Keep-Alive", "timeout=30")

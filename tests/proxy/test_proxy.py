@@ -103,6 +103,17 @@ def test_bodies_stream_both_ways_with_length_or_chunks(proxy):
     assert head.status_code == 200 and head.content == b""
 
 
+@pytest.mark.parametrize("framing", ["chunked", "until-close"])
+def test_responses_without_a_length_reach_the_client_whole(proxy, framing):
+    with httpx.Client(base_url=proxy.url) as client:
+        for _ in range(2):  # the client connection stays usable afterwards
+            r = client.get(f"/api/v1/products/{framing}")
+            assert r.json()["path"] == f"/api/v1/products/{framing}"
+            assert r.headers["transfer-encoding"] == "chunked"
+    http10 = raw_request(proxy, f"GET /x/{framing} HTTP/1.0\r\n\r\n".encode())
+    assert http10.startswith(b"HTTP/1.1 200 ") and http10.endswith(b"}")
+
+
 def test_malformed_and_oversized_requests_get_the_right_4xx(proxy):
     assert raw_request(proxy, b"NOT HTTP AT ALL\r\n\r\n").startswith(b"HTTP/1.1 400 ")
     huge = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 5000 + b"\r\n\r\n"
