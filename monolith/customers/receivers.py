@@ -10,8 +10,8 @@ from monolith.payments.signals import payment_captured
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="customers.profile")
-def create_profile(sender, instance, created, **kwargs):
-    if created:
+def create_profile(sender, instance, created, raw=False, **kwargs):
+    if created and not raw:  # fixtures (loaddata) bring their own profiles
         Customer.objects.get_or_create(user=instance)
 
 

@@ -15,9 +15,9 @@ def confirm_order(sender, order, **kwargs):
 
 
 @receiver(post_save, sender="shipping.Shipment", dispatch_uid="notifications.shipment")
-def announce_shipment(sender, instance, created, update_fields=None, **kwargs):
-    if not created and "status" not in (update_fields or ()):
-        return
+def announce_shipment(sender, instance, created, update_fields=None, raw=False, **kwargs):
+    if raw or (not created and "status" not in (update_fields or ())):
+        return  # loaddata replays history: no e-mails for it
     shipment_id = instance.pk
     transaction.on_commit(lambda: tasks.send_shipment_notification.delay(shipment_id))
 
