@@ -1,7 +1,10 @@
 """A shopper signs up, gets a token, and uses token or session authentication."""
 
 import pytest
+from django.core.management import call_command
 from rest_framework.test import APIClient
+
+from monolith.customers.models import Customer
 
 pytestmark = pytest.mark.django_db
 
@@ -48,3 +51,16 @@ def test_addresses_are_private_to_their_owner(shopper, staff_api):
     assert created.status_code == 201
     assert shopper["client"].get("/api/v1/addresses").json()["count"] == 2
     assert staff_api.get("/api/v1/addresses").json()["count"] == 0
+
+
+def test_loading_a_fixture_keeps_its_own_customer_profile(db, tmp_path):
+    fixture = tmp_path / "users.json"
+    fixture.write_text(
+        '[{"model": "auth.user", "pk": 900, "fields": {"username": "fixture-user",'
+        ' "password": "!", "email": "f@example.com"}},'
+        ' {"model": "customers.customer", "pk": 900, "fields": {"user": 900, "phone": "123",'
+        ' "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}}]'
+    )
+    call_command("loaddata", str(fixture), verbosity=0)
+    profiles = Customer.objects.filter(user_id=900)
+    assert [(c.pk, c.phone) for c in profiles] == [(900, "123")]
