@@ -1,9 +1,11 @@
 """Benchmark the strangler proxy against nginx's split_clients, side by side, on this machine.
 
 Starts two nginx upstreams answering a 1 KB JSON body, an nginx proxy splitting 90/10 with
-split_clients, and `strangler proxy` at 90/10 sticky on X-User-ID (one worker each), then
-drives direct / nginx / ours with wrk (-c32 for throughput, -c4 for added latency) and
-prints req/s, p50, p99, CPU per request and ratios. The last line is one JSON object.
+split_clients, `strangler proxy` at 90/10 sticky on X-User-ID, and (for the record of why
+the data plane is not ASGI) a minimal ASGI proxy under uvicorn with httpx's pooled client
+at the same split; one worker each. Drives each with wrk (-c32 for throughput, -c4 for
+added latency) and prints req/s, p50, p99, CPU per request and ratios. The last line is
+one JSON object.
 
     .venv/bin/python bench/proxy.py [--duration 5] [--repeats 3]
 
@@ -169,7 +171,178 @@ def measure(
         used = cpu_seconds(pids) - before
         result["cpu_us_per_request"] = used / result["requests"] * 1e6 if pids else 0.0
         runs.append(result)
-    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    return {key: round(statistics.median(r[key] for r in runs), 3) for key in runs[0]}
+
+
+ASGI_APP = """
+import os
+
+import httpx
+
+from strangler.control.routing import bucket
+
+MONOLITH, CATALOG = os.environ["BENCH_MONOLITH"], os.environ["BENCH_CATALOG"]
+HOP = {b"host", b"connection", b"content-length", b"transfer-encoding"}
+clients = []
+
+
+async def app(scope, receive, send):
+    if not clients:
+        clients.append(httpx.AsyncClient(limits=httpx.Limits(max_keepalive_connections=64)))
+    headers = dict(scope["headers"])
+    key = headers.get(b"x-user-id", b"").decode()
+    base = CATALOG if bucket("products", key) < 1000 else MONOLITH
+    upstream = await clients[0].get(base + scope["path"], headers=[
+        (k, v) for k, v in scope["headers"] if k not in HOP])
+    out = [(k.encode(), v.encode()) for k, v in upstream.headers.items()
+           if k.encode() not in HOP]
+    out.append((b"content-length", str(len(upstream.content)).encode()))
+    await send({"type": "http.response.start", "status": upstream.status_code, "headers": out})
+    await send({"type": "http.response.body", "body": upstream.content})
+"""
+
+
+def start_upstreams(work: Path) -> tuple[subprocess.Popen[bytes], int, int]:
+    """One nginx (one worker) serving the 1 KB body on two ports: monolith and catalog."""
+    port_a, port_b = free_port(), free_port()
+    body = BODY.replace("'", "")
+    servers = "\n".join(
+        f"server {{ listen 127.0.0.1:{p}; location / {{ default_type application/json; "
+        f"return 200 '{body}'; }} }}"
+        for p in (port_a, port_b)
+    )
+    return start_nginx(nginx_conf(work, "upstreams", servers), port_a), port_a, port_b
+
+
+def start_nginx_split(work: Path, port_a: int, port_b: int) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    split = f"""
+  upstream monolith {{ server 127.0.0.1:{port_a}; keepalive 64; }}
+  upstream catalog {{ server 127.0.0.1:{port_b}; keepalive 64; }}
+  split_clients "${{http_x_user_id}}" $backend {{ 10% catalog; * monolith; }}
+  server {{ listen 127.0.0.1:{port};
+    location / {{ proxy_pass http://$backend; proxy_http_version 1.1;
+                  proxy_set_header Connection ""; }} }}"""
+    return start_nginx(nginx_conf(work, "split", split), port), port
+
+
+def start_ours(work: Path, port_a: int, port_b: int) -> tuple[subprocess.Popen[bytes], int]:
+    table = {
+        "default_backend": "monolith",
+        "backends": {
+            "monolith": {"url": f"http://127.0.0.1:{port_a}"},
+            "catalog": {"url": f"http://127.0.0.1:{port_b}"},
+        },
+        "routes": [
+            {
+                "id": "products",
+                "prefix": "/api/v1/products",
+                "monolith": "monolith",
+                "service": "catalog",
+                "weight": 10,
+                "sticky": ["header:X-User-ID"],
+            }
+        ],
+    }
+    (work / "routes.json").write_text(json.dumps(table))
+    argv = [
+        sys.executable,
+        "-m",
+        "strangler",
+        "proxy",
+        "--config",
+        str(work / "routes.json"),
+        "--listen",
+        "127.0.0.1:0",
+        "--admin",
+        "off",
+        "--access-log",
+        "off",
+    ]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    assert proc.stdout is not None
+    ready = json.loads(proc.stdout.readline())
+    return proc, int(ready["proxy"].rsplit(":", 1)[1])
+
+
+def start_asgi(work: Path, port_a: int, port_b: int) -> tuple[subprocess.Popen[bytes], int]:
+    (work / "asgi_proxy.py").write_text(ASGI_APP)
+    port = free_port()
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "asgi_proxy:app",
+        "--app-dir",
+        str(work),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--lifespan",
+        "off",
+    ]
+    env = {
+        **os.environ,
+        "BENCH_MONOLITH": f"http://127.0.0.1:{port_a}",
+        "BENCH_CATALOG": f"http://127.0.0.1:{port_b}",
+    }
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return proc, port
+
+
+def stop(proc: subprocess.Popen[bytes], nginx: bool) -> None:
+    proc.send_signal(signal.SIGQUIT if nginx else signal.SIGTERM)  # both: graceful
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def run_all(args: argparse.Namespace) -> dict[str, dict[str, dict[str, float]]]:
+    """Start everything, measure each target at c32 and c4, stop everything."""
+    started: list[tuple[subprocess.Popen[bytes], bool]] = []
+    with tempfile.TemporaryDirectory(prefix="strangler-bench-") as tmp:
+        work = Path(tmp)
+        script = work / "users.lua"
+        script.write_text(WRK_SCRIPT)
+        try:
+            upstreams, port_a, port_b = start_upstreams(work)
+            started.append((upstreams, True))
+            nginx, port_nginx = start_nginx_split(work, port_a, port_b)
+            started.append((nginx, True))
+            ours, port_ours = start_ours(work, port_a, port_b)
+            started.append((ours, False))
+            targets = {
+                "direct": (port_a, []),
+                "nginx": (port_nginx, process_tree(nginx.pid)),
+                "ours": (port_ours, [ours.pid]),
+            }
+            if not args.no_asgi:
+                asgi, port_asgi = start_asgi(work, port_a, port_b)
+                started.append((asgi, False))
+                targets["asgi"] = (port_asgi, [asgi.pid])
+            for port, _ in targets.values():  # warm pools and caches
+                wrk(port, 32, 1, script)
+            return {
+                name: {
+                    "c32": measure(port, pids, 32, args.duration, args.repeats, script),
+                    "c4": measure(port, pids, 4, args.duration, args.repeats, script),
+                }
+                for name, (port, pids) in targets.items()
+            }
+        finally:
+            for proc, is_nginx in reversed(started):
+                stop(proc, is_nginx)
 
 
 def main() -> int:
@@ -178,6 +351,7 @@ def main() -> int:
     )
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--no-asgi", action="store_true", help="skip the ASGI + httpx peer")
     args = parser.parse_args()
     missing = [tool for tool in ("nginx", "wrk") if shutil.which(tool) is None]
     if missing:
@@ -187,90 +361,7 @@ def main() -> int:
         )
         print(json.dumps({"error": f"missing {', '.join(missing)}"}))
         return 2
-    procs: list[subprocess.Popen[bytes]] = []
-    with tempfile.TemporaryDirectory(prefix="strangler-bench-") as tmp:
-        work = Path(tmp)
-        script = work / "users.lua"
-        script.write_text(WRK_SCRIPT)
-        port_a, port_b, port_nginx = free_port(), free_port(), free_port()
-        body = BODY.replace("'", "")
-        upstream_servers = "\n".join(
-            f"server {{ listen 127.0.0.1:{p}; location / {{ default_type application/json; "
-            f"return 200 '{body}'; }} }}"
-            for p in (port_a, port_b)
-        )
-        try:
-            procs.append(start_nginx(nginx_conf(work, "upstreams", upstream_servers), port_a))
-            split = f"""
-  upstream monolith {{ server 127.0.0.1:{port_a}; keepalive 64; }}
-  upstream catalog {{ server 127.0.0.1:{port_b}; keepalive 64; }}
-  split_clients "${{http_x_user_id}}" $backend {{ 10% catalog; * monolith; }}
-  server {{ listen 127.0.0.1:{port_nginx};
-    location / {{ proxy_pass http://$backend; proxy_http_version 1.1;
-                  proxy_set_header Connection ""; }} }}"""
-            nginx = start_nginx(nginx_conf(work, "split", split), port_nginx)
-            procs.append(nginx)
-            table = {
-                "default_backend": "monolith",
-                "backends": {
-                    "monolith": {"url": f"http://127.0.0.1:{port_a}"},
-                    "catalog": {"url": f"http://127.0.0.1:{port_b}"},
-                },
-                "routes": [
-                    {
-                        "id": "products",
-                        "prefix": "/api/v1/products",
-                        "monolith": "monolith",
-                        "service": "catalog",
-                        "weight": 10,
-                        "sticky": ["header:X-User-ID"],
-                    }
-                ],
-            }
-            (work / "routes.json").write_text(json.dumps(table))
-            ours = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "strangler",
-                    "proxy",
-                    "--config",
-                    str(work / "routes.json"),
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--admin",
-                    "off",
-                    "--access-log",
-                    "off",
-                ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                cwd=ROOT,
-                text=True,
-            )
-            procs.append(ours)  # type: ignore[arg-type]
-            port_ours = int(json.loads(ours.stdout.readline())["proxy"].rsplit(":", 1)[1])  # type: ignore[union-attr]
-            targets = {
-                "direct": (port_a, []),
-                "nginx": (port_nginx, process_tree(nginx.pid)),
-                "ours": (port_ours, [ours.pid]),
-            }
-            for port, _ in targets.values():  # warm pools and caches
-                wrk(port, 32, 1, script)
-            results = {}
-            for name, (port, pids) in targets.items():
-                results[name] = {
-                    "c32": measure(port, pids, 32, args.duration, args.repeats, script),
-                    "c4": measure(port, pids, 4, args.duration, args.repeats, script),
-                }
-        finally:
-            for proc in procs:
-                proc.send_signal(signal.SIGTERM if proc is procs[-1] else signal.SIGQUIT)
-            for proc in procs:
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+    results = run_all(args)
     print(
         f"{'target':8} {'conns':>5} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'CPU us/req':>10} {'non-2xx':>7}"
@@ -281,29 +372,36 @@ def main() -> int:
                 f"{name:8} {conns[1:]:>5} {r['rps']:>10.0f} {r['p50_ms']:>8.3f} "
                 f"{r['p99_ms']:>8.3f} {r['cpu_us_per_request']:>10.1f} {r['errors']:>7.0f}"
             )
-    ours_c32, nginx_c32 = results["ours"]["c32"], results["nginx"]["c32"]
-    summary = {
-        "throughput_ratio_vs_nginx": round(ours_c32["rps"] / nginx_c32["rps"], 3),
-        "added_p50_ms": round(
-            results["ours"]["c4"]["p50_ms"] - results["direct"]["c4"]["p50_ms"], 3
-        ),
-        "nginx_added_p50_ms": round(
-            results["nginx"]["c4"]["p50_ms"] - results["direct"]["c4"]["p50_ms"], 3
-        ),
+    direct_c4 = results["direct"]["c4"]["p50_ms"]
+    nginx_c32 = results["nginx"]["c32"]
+    summary: dict[str, object] = {
+        "throughput_ratio_vs_nginx": round(results["ours"]["c32"]["rps"] / nginx_c32["rps"], 3),
+        "added_p50_ms": round(results["ours"]["c4"]["p50_ms"] - direct_c4, 3),
+        "nginx_added_p50_ms": round(results["nginx"]["c4"]["p50_ms"] - direct_c4, 3),
         "cpu_ratio_vs_nginx": round(
-            ours_c32["cpu_us_per_request"] / max(nginx_c32["cpu_us_per_request"], 1e-9), 2
+            results["ours"]["c32"]["cpu_us_per_request"]
+            / max(nginx_c32["cpu_us_per_request"], 1e-9),
+            2,
         ),
-        "rps": {n: round(r["c32"]["rps"]) for n, r in results.items()},
-        "p50_ms_c32": {n: r["c32"]["p50_ms"] for n, r in results.items()},
-        "p99_ms_c32": {n: r["c32"]["p99_ms"] for n, r in results.items()},
-        "p50_ms_c4": {n: r["c4"]["p50_ms"] for n, r in results.items()},
-        "cpu_us_per_request": {
+    }
+    if "asgi" in results:
+        summary["asgi_throughput_ratio_vs_nginx"] = round(
+            results["asgi"]["c32"]["rps"] / nginx_c32["rps"], 3
+        )
+        summary["asgi_added_p50_ms"] = round(results["asgi"]["c4"]["p50_ms"] - direct_c4, 3)
+    summary.update(
+        rps={n: round(r["c32"]["rps"]) for n, r in results.items()},
+        p50_ms_c32={n: r["c32"]["p50_ms"] for n, r in results.items()},
+        p99_ms_c32={n: r["c32"]["p99_ms"] for n, r in results.items()},
+        p50_ms_c4={n: r["c4"]["p50_ms"] for n, r in results.items()},
+        cpu_us_per_request={
             n: round(r["c32"]["cpu_us_per_request"], 1) for n, r in results.items() if n != "direct"
         },
-        "duration_s": args.duration,
-        "repeats": args.repeats,
-        "cores": os.cpu_count(),
-    }
+        duration_s=args.duration,
+        repeats=args.repeats,
+        cores=os.cpu_count(),
+        load_average_after=round(os.getloadavg()[0], 2),
+    )
     print(
         f"ours/nginx throughput: {summary['throughput_ratio_vs_nginx']:.2f} (target >= 0.30); "
         f"added p50 at 4 connections: ours {summary['added_p50_ms']:.3f} ms "
