@@ -51,6 +51,8 @@ SETTINGS_NAMES = {"INSTALLED_APPS", "AUTH_USER_MODEL"}
 TABLE_RE = re.compile(
     r"\b(?:FROM|JOIN|INTO|UPDATE|TABLE)\s+[\"`\[]?([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE
 )
+MODEL_FIELD_HOMES = ("django.db.models", "django.contrib.postgres.fields",
+                     "django.contrib.gis.db.models")
 DETAIL_LIMIT = 160
 _NO_POSITIONS = contextlib.nullcontext()
 
@@ -268,8 +270,9 @@ class _Extractor(CodegenState):
             return
         func = dotted(value.func) or ""
         last = func.split(".")[-1]
-        if last.endswith("Field") or last in RELATION_KINDS:
-            builder.has_fields = True
+        if last in RELATION_KINDS or (last.endswith("Field") and (
+                func.startswith("models.") or self.qualify(func).startswith(MODEL_FIELD_HOMES))):
+            builder.has_fields = True  # Django model fields, not form or serializer fields
         if last in RELATION_KINDS:
             target = arg(value, 0, "to")
             ref = "generic" if last == "GenericForeignKey" else self._model_ref(target)

@@ -144,8 +144,8 @@ class _Resolver:
             if resolved.startswith("str:") or self.is_model(resolved, (*trail, qualname)):
                 result = True  # "str:" bases come from Model = get_model("app", "Model")
                 break
-            if resolved.startswith("?") and cls.has_fields and "Model" in resolved:
-                result = True
+            if cls.has_fields and resolved not in self.classes:
+                result = True  # model fields on a class built on a third-party model base
                 break
         self._model_memo[qualname] = result
         return result
