@@ -1,0 +1,52 @@
+"""Resolving facts across files: which classes are models, and where names really live."""
+
+from analyzer.extract import extract_source
+from analyzer.project import resolve_project
+
+
+def facts(path: str, module: str, source: str, is_package: bool = False):
+    return extract_source(path, module, is_package, source.encode())
+
+
+def test_models_are_told_apart_from_forms_and_serializers():
+    project = resolve_project([
+        facts("blog/models.py", "blog.models",
+              "from django.db import models\n"
+              "from modelcluster.models import ClusterableModel\n"
+              "from .base import Timestamped\n"
+              "class Post(ClusterableModel):\n"
+              "    title = models.CharField(max_length=10)\n"
+              "class Note(Timestamped):\n"
+              "    pass\n"),
+        facts("blog/base.py", "blog.base",
+              "from django.db import models\n"
+              "class Timestamped(models.Model):\n"
+              "    created = models.DateTimeField()\n"
+              "    class Meta:\n"
+              "        abstract = True\n"),
+        facts("blog/forms.py", "blog.forms",
+              "from django import forms\n"
+              "from rest_framework import serializers\n"
+              "class PostForm(forms.Form):\n"
+              "    title = forms.CharField()\n"
+              "class PostSerializer(serializers.Serializer):\n"
+              "    title = serializers.CharField()\n"),
+    ])
+    assert [m.key for m in project.models] == ["blog.Note", "blog.Post"]
+    assert {a.label for a in project.apps} == {"blog"}
+
+
+def test_reexported_models_resolve_to_where_they_are_defined():
+    project = resolve_project([
+        facts("shop/orders/models/__init__.py", "shop.orders.models",
+              "from .order import *\n", is_package=True),
+        facts("shop/orders/models/order.py", "shop.orders.models.order",
+              "from django.db import models\nclass Order(models.Model):\n    pass\n"),
+        facts("shop/billing/models.py", "shop.billing.models",
+              "from django.db import models\n"
+              "from shop.orders.models import Order\n"
+              "class Invoice(models.Model):\n"
+              "    order = models.ForeignKey(Order, on_delete=models.CASCADE)\n"),
+    ])
+    relations = [(e.source, e.target, e.line) for e in project.edges if e.kind == "relation"]
+    assert relations == [("model:billing.Invoice", "model:orders.Order", 4)]
