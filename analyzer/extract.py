@@ -600,12 +600,18 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
     lines = text.splitlines()
     try:
         tree = cst.parse_module(data)
-    except (cst.ParserSyntaxError, UnicodeDecodeError, SyntaxError, ValueError) as error:
+    except (cst.ParserSyntaxError, UnicodeDecodeError, SyntaxError, ValueError,
+            RecursionError) as error:
         line, message = _syntax_error(error)
         return FileFacts(path, module, is_package, len(lines),
                          parse_error=Located(message, int(line), _detail(lines, int(line))))
     x = _Extractor(tree, module, is_package)
-    tree._codegen(x)
+    try:
+        tree._codegen(x)
+    except RecursionError:
+        return FileFacts(path, module, is_package, len(lines), parse_error=Located(
+            "nested too deeply to analyze (Python's recursion limit)", x.line,
+            _detail(lines, x.line)))
     q = x.qualify
     mod = module
     classes = tuple(

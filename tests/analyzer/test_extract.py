@@ -119,3 +119,9 @@ def test_migration_dependencies_are_read_with_lines():
     facts = extract_migration("orders/migrations/0002.py", "orders.migrations.0002", source)
     assert [(d.value, d.line) for d in facts.migration_deps] == [
         ("catalog", 3), ("setting:AUTH_USER_MODEL", 4)]
+
+
+def test_generated_code_nested_too_deep_is_reported_not_fatal():
+    facts = facts_of("ok = 1\nx = " + "+".join(["1"] * 5000) + "\n")
+    assert facts.parse_error is not None
+    assert "nested too deeply" in facts.parse_error.value
