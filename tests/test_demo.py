@@ -2,9 +2,12 @@
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -82,3 +85,31 @@ def test_a_failing_step_exits_1_and_still_stops_the_monolith(tmp_path):
     facts = json.loads(result.stdout)["facts"]
     with pytest.raises(ProcessLookupError):
         os.kill(facts["monolith_pid"], 0)
+
+
+def test_keep_running_serves_until_sigterm_then_stops_everything(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "strangler", "demo", "--work-dir", str(tmp_path / "demo"),
+         "--steps", "database,monolith", "--keep-running"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    lines = []
+    try:
+        for line in demo.stdout:
+            lines.append(line)
+            if line.startswith("still running:"):
+                break
+        assert lines and lines[-1].startswith("still running:"), "".join(lines)
+        url = lines[-1].split()[2]
+        assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=60) == 0
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    pid = int(re.search(r"\(pid (\d+)", "".join(lines)).group(1))
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/healthz", timeout=2)

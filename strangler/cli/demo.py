@@ -20,6 +20,7 @@ examples:
   strangler demo --list                   # what each step does
   strangler demo --steps database,monolith,checkout
   strangler demo --work-dir /tmp/shop --json > facts.json
+  strangler demo --keep-running           # then explore the running stack; Ctrl-C ends it
 
 The work dir is deleted and recreated on each run (only if the demo created it).
 Every process the demo starts is stopped when it ends, also on failure or Ctrl-C.
@@ -43,6 +44,11 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--list", action="store_true", help="list the steps and exit")
     parser.add_argument(
+        "--keep-running",
+        action="store_true",
+        help="after the last step, keep the monolith (and all else) up until Ctrl-C",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print the facts the steps gathered as JSON at the end"
     )
     parser.set_defaults(func=main)
@@ -63,7 +69,7 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise UsageError(f"--work-dir: {error}") from error
     out = sys.stderr if args.json else sys.stdout
-    code, facts = run_demo(steps, work_dir, out)
+    code, facts = run_demo(steps, work_dir, out, keep_running=args.keep_running)
     if args.json:
         print(json.dumps({"ok": code == 0, "facts": facts}, indent=2, sort_keys=True, default=str))
     return code

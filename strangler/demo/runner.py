@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import shutil
@@ -54,8 +55,13 @@ def _stop_on_sigterm(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def run_demo(steps: list[Step], work_dir: Path, out: TextIO) -> tuple[int, dict[str, object]]:
-    """Run `steps`; exit code 0 when all passed, 1 when one failed. Children always stopped."""
+def run_demo(
+    steps: list[Step], work_dir: Path, out: TextIO, keep_running: bool = False
+) -> tuple[int, dict[str, object]]:
+    """Run `steps`; exit code 0 when all passed, 1 when one failed. Children always stopped.
+
+    With `keep_running`, everything started stays up after the last step until Ctrl-C/SIGTERM.
+    """
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     started = time.monotonic()
     try:
@@ -72,6 +78,12 @@ def run_demo(steps: list[Step], work_dir: Path, out: TextIO) -> tuple[int, dict[
                 ctx.log(f"({time.monotonic() - step_started:.1f}s)")
             print(f"demo finished in {time.monotonic() - started:.1f}s; "
                   f"logs in {work_dir / 'logs'}", file=out, flush=True)  # fmt: skip
+            if keep_running:
+                print(f"still running: {ctx.monolith_url or 'nothing'} and the rest; "
+                      "Ctrl-C stops everything", file=out, flush=True)  # fmt: skip
+                with contextlib.suppress(KeyboardInterrupt):
+                    while True:
+                        time.sleep(3600)
             return 0, ctx.facts
     finally:
         signal.signal(signal.SIGTERM, previous)
