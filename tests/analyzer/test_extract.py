@@ -122,6 +122,6 @@ def test_migration_dependencies_are_read_with_lines():
 
 
 def test_generated_code_nested_too_deep_is_reported_not_fatal():
-    facts = facts_of("ok = 1\nx = " + "+".join(["1"] * 5000) + "\n")
+    facts = facts_of("ok = 1\nx = " + "+".join(["1"] * 1500) + "\n")
     assert facts.parse_error is not None
     assert "nested too deeply" in facts.parse_error.value
