@@ -21,10 +21,17 @@ class Api:
         self.client.close()
 
     def get(self, path: str, expect: int = 200, **params) -> dict:
-        return self._check(self.client.get(path, params=params), expect)
+        return self._call("GET", path, expect, params=params)
 
     def post(self, path: str, body: dict, expect: int = 200) -> dict:
-        return self._check(self.client.post(path, json=body), expect)
+        return self._call("POST", path, expect, json=body)
+
+    def _call(self, method: str, path: str, expect: int, **kwargs) -> dict:
+        try:
+            response = self.client.request(method, path, **kwargs)
+        except httpx.TransportError as error:
+            raise DemoError(f"{method} {self.client.base_url}{path}: {error!r}") from error
+        return self._check(response, expect)
 
     @staticmethod
     def _check(response: httpx.Response, expect: int) -> dict:
