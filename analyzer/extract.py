@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -54,6 +55,7 @@ TABLE_RE = re.compile(
 MODEL_FIELD_HOMES = ("django.db.models", "django.contrib.postgres.fields",
                      "django.contrib.gis.db.models")
 DETAIL_LIMIT = 160
+RECURSION_LIMIT = 10_000
 _NO_POSITIONS = contextlib.nullcontext()
 
 
@@ -606,12 +608,16 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
         return FileFacts(path, module, is_package, len(lines),
                          parse_error=Located(message, int(line), _detail(lines, int(line))))
     x = _Extractor(tree, module, is_package)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, RECURSION_LIMIT))  # long generated a+b+c+... chains
     try:
         tree._codegen(x)
     except RecursionError:
         return FileFacts(path, module, is_package, len(lines), parse_error=Located(
             "nested too deeply to analyze (Python's recursion limit)", x.line,
             _detail(lines, x.line)))
+    finally:
+        sys.setrecursionlimit(limit)
     q = x.qualify
     mod = module
     classes = tuple(
