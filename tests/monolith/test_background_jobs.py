@@ -11,6 +11,7 @@ from monolith.notifications.models import Notification
 from monolith.orders.models import Order
 from monolith.orders.services import place_order
 from monolith.orders.tasks import cancel_unpaid_orders
+from monolith.reporting.models import DailySales
 from monolith.shipping.models import Shipment
 from monolith.shipping.tasks import dispatch_due_shipments
 
@@ -35,6 +36,8 @@ def test_unpaid_orders_expire_and_give_their_stock_back(shop, shopper):
     assert order.status == "cancelled"
     assert order.history.last().note == "not paid in time"
     assert StockLevel.objects.get(pk=shop["novel_near"].pk).reserved == 0
+    # reporting recomputed that day (the task was called by name, not imported)
+    assert DailySales.objects.filter(day=order.placed_at.date(), orders=0).exists()
 
 
 def test_recent_unpaid_orders_are_left_alone(shop, shopper):

@@ -10,6 +10,7 @@ from monolith.inventory.models import StockLevel, StockReservation
 from monolith.notifications.models import Notification
 from monolith.orders.models import Order
 from monolith.promotions.models import Voucher
+from monolith.reporting.models import DailySales
 from monolith.shipping.models import Shipment
 
 pytestmark = pytest.mark.django_db
@@ -89,6 +90,9 @@ def test_checkout_reserves_stock_charges_ships_and_emails(
     kinds = {n.kind: n.subject_object for n in Notification.objects.all()}
     assert kinds["order_confirmation"] == order
     assert kinds["shipment_pending"] == shipment
+    # Reporting refreshed the day's materialized figures.
+    today = DailySales.objects.get(day=order.placed_at.date())
+    assert (today.orders, today.items, today.revenue) == (1, 6, Decimal("85.40"))
     # The cart is spent and the customer earned loyalty points.
     assert shopper["client"].get("/api/v1/cart").json()["items"] == []
     assert shopper["client"].get("/api/v1/customers/me").json()["loyalty_points"] == 85
