@@ -148,8 +148,8 @@ def wrk(port: int, connections: int, duration: float, script: Path) -> dict[str,
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     try:
-        p50 = parse_latency(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-        p99 = parse_latency(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+        p50 = parse_latency(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+        p99 = parse_latency(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
     except (AttributeError, ValueError) as error:
         raise RuntimeError(f"cannot read wrk's output ({error}):\n{out}") from error
     return {

@@ -17,19 +17,13 @@ log = logging.getLogger("strangler.control")
 
 
 class StoreWatcher:
-    """Calls `on_version` with each newly accepted version, `on_rejected` with bad tables."""
+    """Polls a store; `start` hands each new valid version to a callback, bad tables to another."""
 
-    def __init__(
-        self,
-        store: RouteStore,
-        on_version: Callable[[Version], None],
-        on_rejected: Callable[[list[Message]], None] | None = None,
-        interval: float = 0.25,
-    ) -> None:
+    def __init__(self, store: RouteStore, interval: float = 0.25) -> None:
         self.store = store
-        self.on_version = on_version
-        self.on_rejected = on_rejected or (lambda messages: None)
         self.interval = interval
+        self.on_version: Callable[[Version], None] = lambda version: None
+        self.on_rejected: Callable[[list[Message]], None] = lambda messages: None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="route-watcher", daemon=True)
         self._token: object = None
@@ -37,12 +31,20 @@ class StoreWatcher:
 
     def load(self) -> Version:
         """Read the current version once (raises if the store has none that is valid)."""
-        self._token = self.store.change_token()
+        self._token = self.store.change_token()  # before reading: a change in between is seen
         version = self.store.current()
         self._number = version.number
         return version
 
-    def start(self) -> None:
+    def start(
+        self,
+        on_version: Callable[[Version], None],
+        on_rejected: Callable[[list[Message]], None] | None = None,
+    ) -> None:
+        """Poll from a daemon thread; the callbacks run in that thread."""
+        self.on_version = on_version
+        if on_rejected is not None:
+            self.on_rejected = on_rejected
         self._thread.start()
 
     def stop(self) -> None:

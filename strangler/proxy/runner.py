@@ -59,23 +59,9 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
     """One proxy process until SIGTERM/SIGINT, then a graceful drain."""
     loop = asyncio.get_running_loop()
     store = open_store(options.store)
-    state_box: list[ProxyState] = []
-
-    def swap(version: object) -> None:
-        state_box[0].swap(version)  # type: ignore[arg-type]
-
-    def rejected(_messages: object) -> None:
-        state_box[0].metrics.config_rejections += 1
-
-    watcher = StoreWatcher(
-        store,
-        lambda v: loop.call_soon_threadsafe(swap, v),
-        lambda m: loop.call_soon_threadsafe(rejected, m),
-        options.poll_interval,
-    )
+    watcher = StoreWatcher(store, options.poll_interval)
     version = watcher.load()
     state = ProxyState(version, open_access_log(options.access_log))
-    state_box.append(state)
     connections: set[ClientConnection] = set()
     server = await loop.create_server(
         lambda: ClientConnection(state, connections),
@@ -102,7 +88,10 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
             },
         )
         admin = await serve_admin(api, options.admin_host, options.admin_port)
-    watcher.start()
+    watcher.start(
+        lambda v: loop.call_soon_threadsafe(state.swap, v),
+        lambda _messages: loop.call_soon_threadsafe(state.count_rejection),
+    )
     chores = loop.create_task(_housekeeping(state, connections))
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -90,6 +90,10 @@ class ProxyState:
         self.metrics.config_version = version.number
         log.info("route table version %s in force (%s routes)", version.number, len(table.routes))
 
+    def count_rejection(self) -> None:
+        """A pushed table failed validation; the one in force keeps serving."""
+        self.metrics.config_rejections += 1
+
     def pool(self, backend: Backend) -> Pool:
         pool = self.pools.get(backend.name)
         if pool is None:
