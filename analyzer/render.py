@@ -104,8 +104,11 @@ def render_markdown(report: dict) -> str:
                 f"- apps: {', '.join(c['apps']) or '-'}",
                 f"- models: {', '.join(f'`{x}`' for x in c['models']) or '-'}",
                 f"- tables: {', '.join(f'`{x}`' for x in c['tables']) or '-'}",
-                f"- modules: {len(c['modules'])}, endpoints: {len(c['endpoints'])}, "
-                f"tasks: {', '.join(f'`{x}`' for x in c['tasks']) or '-'}",
+                f"- tasks: {', '.join(f'`{x}`' for x in c['tasks']) or '-'}",
+                f"- endpoints ({len(c['endpoints'])}): "
+                + (", ".join(f"`{x}`" for x in c["endpoints"][:10]) or "-")
+                + (" …" if len(c["endpoints"]) > 10 else ""),
+                f"- modules: {len(c['modules'])}",
                 f"- cohesion {c['metrics']['cohesion']:.3f}, coupling "
                 f"{c['metrics']['coupling']:.3f}, interface {c['metrics']['interface']}", ""]
     out += ["## Dependencies between contexts", ""]
