@@ -30,6 +30,7 @@ from tests.cdc.harness import (
 )
 
 MONOLITH = "cdc_monolith"
+RELAY_READY, CONSUMER_READY = "cdc relay running", "cdc consumer running"
 TABLES = {
     "catalog_category": "id, name, slug, parent_id, description, created_at, updated_at",
     "catalog_product": (
@@ -149,12 +150,12 @@ def pipeline(broker, tmp_path_factory, django_db_blocker) -> Iterator[Pipeline]:
         ["monolith.manage", "cdc_relay", "--metrics-port", str(relay_port)],
         monolith_env,
         tmp / "relay.log",
-    ).start()
+    ).start(ready=RELAY_READY)
     consumer = Proc(
         ["extracted.catalog_service.manage", "cdc_consume", "--metrics-port", str(consumer_port)],
         service_env,
         tmp / "consumer.log",
-    ).start()
+    ).start(ready=CONSUMER_READY)
     pipe = Pipeline(
         broker, tmp, monolith_url, service_url, monolith_env, service_env, relay, consumer,
         f"http://127.0.0.1:{relay_port}/metrics", f"http://127.0.0.1:{consumer_port}/metrics",

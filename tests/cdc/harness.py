@@ -101,7 +101,9 @@ class Proc:
     log: Path
     process: subprocess.Popen | None = None
 
-    def start(self) -> Proc:
+    def start(self, ready: str | None = None) -> Proc:
+        """Start; with `ready`, wait until the log shows that line (handlers installed)."""
+        seen = self.output().count(ready) if ready else 0
         handle = self.log.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", *self.args],
@@ -110,6 +112,8 @@ class Proc:
             stdout=handle,
             stderr=subprocess.STDOUT,
         )
+        if ready:
+            wait_for(lambda: self.output().count(ready) > seen, 60, f"{self.args[-1]}: {ready}")
         return self
 
     def kill9(self) -> None:

@@ -16,11 +16,12 @@ import pytest
 from django.core.management import call_command
 from django.db import connections, transaction
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.partitioner.default import murmur2
 
 from monolith.catalog.models import Category, Product, ProductAttribute, ProductImage
 from strangler.cdc.envelope import OutboxRow, encode
-from tests.cdc.conftest import MONOLITH
-from tests.cdc.harness import query, wait_for
+from tests.cdc.conftest import CONSUMER_READY, MONOLITH, RELAY_READY
+from tests.cdc.harness import Proc, query, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.slow]
 
@@ -128,7 +129,7 @@ def test_consumer_killed_mid_batch_loses_nothing(pipeline):
     )
     pipeline.consumer.kill9()
     assert pipeline.differences(), "killed too late: everything was already applied"
-    pipeline.consumer.start()
+    pipeline.consumer.start(ready=CONSUMER_READY)
     pipeline.wait_converged()
     assert_no_drift(pipeline)
 
@@ -142,7 +143,7 @@ def test_relay_killed_mid_publish_loses_nothing_and_stops_gracefully(pipeline):
     wait_for(lambda: outbox_backlog(pipeline) < total, 30, "the relay to start publishing", 0.02)
     pipeline.relay.kill9()
     assert outbox_backlog(pipeline) > 0, "killed too late: everything was already published"
-    pipeline.relay.start()
+    pipeline.relay.start(ready=RELAY_READY)
     pipeline.wait_converged()
     assert outbox_backlog(pipeline) == 0
     assert_no_drift(pipeline)
@@ -195,12 +196,38 @@ def test_duplicate_and_out_of_order_delivery_converge(pipeline):
     )
     producer.flush()
     producer.close()
+    # A fresh change of another key in the same partition lands behind the stale event: once
+    # it shows in the service, the stale event was consumed before it - and changed nothing.
+    marker = same_partition_product(pipeline, first_tee_event[3])
+    products.filter(pk=marker).update(name="marker behind the stale event")
+    wait_for(
+        lambda: query(pipeline.service_url, "SELECT name FROM catalog_product WHERE id = %s",
+                      (marker,)) == [("marker behind the stale event",)],
+        30,
+        "the marker change behind the stale event",
+    )  # fmt: skip
     wait_consumed(pipeline)
     assert not pipeline.differences()
     assert query(pipeline.service_url, "SELECT name FROM catalog_product WHERE sku = 'TEE-1'") == [
         ("Plain tee",)
     ]
     assert_no_drift(pipeline)
+
+
+def same_partition_product(pipeline, key: str) -> int:
+    """Another product whose key hashes to the same partition of the product topic."""
+    reader = KafkaConsumer(bootstrap_servers=pipeline.broker.bootstrap)
+    count = len(reader.partitions_for_topic("monolith.catalog_product"))
+    reader.close()
+
+    def partition(value: str) -> int:
+        return (murmur2(value.encode()) & 0x7FFFFFFF) % count
+
+    return next(
+        pk
+        for pk in products.exclude(pk=int(key)).values_list("pk", flat=True)
+        if partition(str(pk)) == partition(key)
+    )
 
 
 def dead_letters(pipeline) -> list[dict]:
@@ -269,7 +296,7 @@ def test_snapshot_while_writes_continue_converges(pipeline):
         "TRUNCATE catalog_category, catalog_product, catalog_productimage, "
         "catalog_productattribute, strangler_cdc_position",
     )
-    pipeline.consumer.start()
+    pipeline.consumer.start(ready=CONSUMER_READY)
     stop_writing = threading.Event()
     writes = []
 
@@ -353,4 +380,44 @@ def test_celery_beat_task_publishes_the_outbox(pipeline, settings):
         assert outbox_backlog(pipeline) == 0
         pipeline.wait_converged()
     finally:
-        pipeline.relay.start()
+        pipeline.relay.start(ready=RELAY_READY)
+
+
+def topic_messages(pipeline, topic: str) -> list[dict]:
+    """Every message of a topic, partition by partition, in offset order."""
+    reader = KafkaConsumer(bootstrap_servers=pipeline.broker.bootstrap, consumer_timeout_ms=2000)
+    partitions = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or []]
+    reader.assign(partitions)
+    reader.seek_to_beginning()
+    messages = [json.loads(m.value) for m in reader]
+    reader.close()
+    return messages
+
+
+def test_two_relays_share_the_outbox_without_publishing_twice(pipeline):
+    assert pipeline.relay.stop() == 0
+    (last_before,) = query(pipeline.monolith_url, "SELECT MAX(id) FROM strangler_cdc_outbox")[0]
+    churn(2, "LOAD", 400)
+    changes = outbox_backlog(pipeline)
+    (last_after,) = query(pipeline.monolith_url, "SELECT MAX(id) FROM strangler_cdc_outbox")[0]
+    second = Proc(
+        ["monolith.manage", "cdc_relay"], pipeline.monolith_env, pipeline.tmp / "relay-2.log"
+    ).start(ready=RELAY_READY)
+    pipeline.relay.start(ready=RELAY_READY)
+    try:
+        wait_for(lambda: outbox_backlog(pipeline) == 0, 60, "both relays to drain the outbox")
+    finally:
+        assert second.stop() == 0
+    published = [
+        m
+        for m in topic_messages(pipeline, "monolith.catalog_product")
+        if last_before < m["source"]["seq"] <= last_after
+    ]
+    seqs = [m["source"]["seq"] for m in published]
+    assert len(seqs) == len(set(seqs)) == changes  # each row exactly once
+    last_seq: dict[str, int] = {}
+    for message in published:  # per partition, in offset order: each key's seq only grows
+        key = str(message["after"]["id"])
+        assert message["source"]["seq"] > last_seq.get(key, 0)
+        last_seq[key] = message["source"]["seq"]
+    pipeline.wait_converged()

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from monolith.catalog.models import Category, Product
-from tests.cdc.conftest import MONOLITH
+from tests.cdc.conftest import CONSUMER_READY, MONOLITH, RELAY_READY
 from tests.cdc.harness import Proc, query, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.slow]
@@ -33,12 +33,12 @@ def test_service_write_reaches_the_monolith_exactly_once_without_echo(pipeline):
         ["extracted.catalog_service.manage", "cdc_relay"],
         pipeline.service_env,
         pipeline.tmp / "service-relay.log",
-    ).start()
+    ).start(ready=RELAY_READY)
     monolith_consumer = Proc(
         ["monolith.manage", "cdc_consume"],
         pipeline.monolith_env,
         pipeline.tmp / "monolith-consumer.log",
-    ).start()
+    ).start(ready=CONSUMER_READY)
     try:
         monolith_outbox = outbox_rows(pipeline.monolith_url)
         wrote = pipeline.service(
