@@ -22,7 +22,7 @@ def test_demo_analyze_step_prints_the_proposal_and_writes_the_map(tmp_path):
     out = result.stdout
     assert "contexts proposed; modularity" in out
     assert re.search(r"^\s+orders\s+Order, OrderLine", out, re.MULTILINE)
-    assert re.search(r"\w+ -> \w+ relation: \w+/models\.py:\d+", out)  # a seam with its line
+    assert re.search(r"\w+ -> \w+ \w+: \w+/\w+\.py:\d+", out)  # a seam with its file:line
     assert "extraction order, easiest first:" in out
     page = tmp_path / "demo" / "contexts.html"
     assert page.read_text().startswith("<!DOCTYPE html>")
