@@ -46,7 +46,15 @@ BODY_TIMEOUT = 30.0
 
 
 class HeaderTooLarge(Exception):
-    """Raised inside a parser callback to stop parsing an oversized request."""
+    """Raised inside a parser callback to stop parsing a request the proxy refuses."""
+
+
+def origin_form(target: bytes) -> bytes:
+    """`http://host/p?q` -> `/p?q`: an absolute-form target never names the upstream."""
+    if target[:7].lower() == b"http://" or target[:8].lower() == b"https://":
+        slash = target.find(b"/", target.find(b"//") + 2)
+        return target[slash:] if slash >= 0 else b"/"
+    return target
 
 
 class Exchange:
@@ -340,7 +348,9 @@ class ClientConnection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self.reject(501, "protocol upgrades (WebSocket) are not proxied")
+            # The Upgrade header is hop-by-hop and dropped: the request is answered as plain
+            # HTTP and the connection closes afterwards, so no upgraded bytes are parsed.
+            pass
         except httptools.HttpParserError as error:
             if self.reject_status:
                 self.reject(self.reject_status, self._reject_reason())
@@ -350,6 +360,8 @@ class ClientConnection(asyncio.Protocol):
     def _reject_reason(self) -> str:
         if self.reject_status == 431:
             return f"request header section larger than {self.state.max_header_bytes} bytes"
+        if self.reject_status == 501:
+            return "CONNECT tunnels are not proxied"
         return f"request body larger than {self.state.max_body_bytes} bytes"
 
     # httptools callbacks
@@ -375,11 +387,14 @@ class ClientConnection(asyncio.Protocol):
         exchange = Exchange(
             self,
             parser.get_method(),
-            self.url,
+            origin_form(self.url),
             self.headers,
             parser.should_keep_alive(),
             parser.get_http_version() == "1.0",
         )
+        if exchange.method == b"CONNECT":
+            self.reject_status = 501
+            raise HeaderTooLarge
         if parser.should_upgrade():
             exchange.keep_alive = False
         length = exchange.lower.get("content-length", "0") or "0"

@@ -114,6 +114,28 @@ def test_responses_without_a_length_reach_the_client_whole(proxy, framing):
     assert http10.startswith(b"HTTP/1.1 200 ") and http10.endswith(b"}")
 
 
+def test_smuggling_shapes_are_refused_and_absolute_targets_made_relative(proxy):
+    for request in (
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+    ):
+        assert raw_request(proxy, request).startswith(b"HTTP/1.1 400 ")
+    tunnel = raw_request(proxy, b"CONNECT catalog:80 HTTP/1.1\r\nHost: catalog:80\r\n\r\n")
+    assert tunnel.startswith(b"HTTP/1.1 501 ")
+    absolute = raw_request(
+        proxy,
+        b"GET http://evil.example/api/v1/products/7 HTTP/1.1\r\nHost: shop\r\n"
+        b"Connection: close\r\n\r\n",
+    )
+    assert b'"path": "/api/v1/products/7"' in absolute
+    upgrade = raw_request(
+        proxy, b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+    )
+    assert upgrade.startswith(b"HTTP/1.1 200 ") and b'"upgrade"' not in upgrade
+
+
 def test_malformed_and_oversized_requests_get_the_right_4xx(proxy):
     assert raw_request(proxy, b"NOT HTTP AT ALL\r\n\r\n").startswith(b"HTTP/1.1 400 ")
     huge = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 5000 + b"\r\n\r\n"
