@@ -9,11 +9,13 @@ import pytest
 from django.db import connection, transaction
 
 from monolith.catalog.models import Category, Product
-from strangler.cdc import conf
+from monolith.promotions.models import Discount
+from strangler.cdc import conf, deadletters, triggers
 from strangler.cdc.apply import apply_events
+from strangler.cdc.conf import CaptureSpec
 from strangler.cdc.envelope import OutboxRow, decode, encode
 from strangler.cdc.mapping import resolve
-from strangler.cdc.models import AppliedPosition, OutboxEvent
+from strangler.cdc.models import AppliedPosition, DeadLetter, OutboxEvent
 from strangler.cdc.relay import SQLITE_CLAIM
 
 pytestmark = pytest.mark.django_db
@@ -96,3 +98,55 @@ def test_applied_events_are_idempotent_and_never_echo():
     with connection.cursor() as cursor:
         cursor.execute(SQLITE_CLAIM, [10])
         assert len(cursor.fetchall()) == 1
+
+
+def product_event(seq: int, pk: int, category: int, name: str) -> str:
+    after = (
+        f'{{"id": {pk}, "sku": "S{pk}", "slug": "s{pk}", "name": "{name}", "description": "", '
+        f'"price": 1.5, "currency": "EUR", "is_active": true, "category_id": {category}, '
+        '"created_at": "2026-01-02 03:04:05", "updated_at": "2026-01-02 03:04:05"}'
+    )
+    row = OutboxRow(seq, "catalog", "catalog_product", str(pk), "u", None, 1, None, after, 1)
+    return encode(row).decode()
+
+
+def test_m2m_changes_of_a_captured_model_are_captured():
+    category = Category.objects.create(name="Tea", slug="tea")
+    tea = Product.objects.create(sku="T", slug="t", name="Tea", category=category)
+    triggers.install(connection, triggers.captured_tables([CaptureSpec("promotions.Discount")]))
+    OutboxEvent.objects.all().delete()
+    sale = Discount.objects.create(name="Sale", percent_off=Decimal("10"))
+    sale.products.add(tea)
+    sale.products.clear()
+    assert [(table, op) for table, _, op in events()] == [
+        ("promotions_discount", "c"),
+        ("promotions_discount_products", "c"),
+        ("promotions_discount_products", "d"),
+    ]
+    link = OutboxEvent.objects.get(table_name="promotions_discount_products", op="c").after
+    assert (link["discount_id"], link["product_id"]) == (sale.pk, tea.pk)
+
+
+def test_replaying_a_parked_key_applies_its_dead_letters_in_order_and_unparks_it():
+    category = Category.objects.create(name="Tea", slug="tea")
+    for offset, (seq, name) in enumerate([(5, "first"), (6, "second")]):
+        DeadLetter.objects.create(
+            topic="monolith.catalog_product",
+            partition=0,
+            offset=offset,
+            source_table="catalog_product",
+            key="601",
+            seq=seq,
+            envelope=product_event(seq, 601, category.pk, name),
+            error="database was read-only",
+            attempts=5,
+        )
+    mappings = {m.source_table: resolve(m) for m in conf.current().consume.mappings}
+
+    outcomes = deadletters.replay(mappings)
+
+    assert [(o.table, o.key, o.events, o.replayed) for o in outcomes] == [
+        ("catalog_product", "601", 2, True)
+    ]
+    assert Product.objects.get(pk=601).name == "second"
+    assert deadletters.pending() == []
