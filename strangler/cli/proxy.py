@@ -63,6 +63,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from strangler.control import ValidationFailed
+    from strangler.control.store import StoreUnavailable
     from strangler.proxy.runner import ProxyOptions
     from strangler.proxy.runner import run as run_proxy
 
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         return run_proxy(options)
     except ValidationFailed as rejected:
         raise UsageError(f"route table rejected:\n{rejected}") from rejected
-    except LookupError as missing:
+    except (LookupError, StoreUnavailable) as missing:
         raise UsageError(str(missing)) from missing
     except OSError as error:
         raise UsageError(f"cannot start: {error}") from error

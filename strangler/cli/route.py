@@ -110,7 +110,12 @@ def run(args: argparse.Namespace) -> int:
     import psycopg
 
     from strangler.control import ValidationFailed
-    from strangler.control.store import ConcurrentChange, read_table_file, validated
+    from strangler.control.store import (
+        ConcurrentChange,
+        StoreUnavailable,
+        read_table_file,
+        validated,
+    )
 
     try:
         if args.action == "set" and args.dry_run:
@@ -138,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     except ConcurrentChange as conflict:
         print(f"strangler route: {conflict}; nothing changed, re-run", file=sys.stderr)
         return 1
-    except (LookupError, psycopg.OperationalError) as error:
+    except (LookupError, StoreUnavailable, psycopg.OperationalError) as error:
         raise UsageError(str(error).strip()) from error
 
 

@@ -13,7 +13,13 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from strangler.control.store import ConcurrentChange, RouteStore, Version, validated
+from strangler.control.store import (
+    ConcurrentChange,
+    RouteStore,
+    StoreUnavailable,
+    Version,
+    validated,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS strangler_route_versions (
@@ -39,8 +45,13 @@ class PostgresStore(RouteStore):
         self.dsn = dsn
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
-        with self._lock:
-            self._connection().execute(SCHEMA)
+        try:
+            with self._lock:
+                self._connection().execute(SCHEMA)
+        except psycopg.OperationalError as error:
+            raise StoreUnavailable(
+                f"cannot reach the PostgreSQL route store: {str(error).strip()}"
+            ) from error
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:

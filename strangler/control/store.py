@@ -175,5 +175,9 @@ class RouteStore(abc.ABC):
         return self.apply(target.raw, who, why or f"rollback to version {number}")
 
 
+class StoreUnavailable(Exception):
+    """The store cannot be reached (database down, wrong URL); the message says which."""
+
+
 class ConcurrentChange(Exception):
     """Someone else changed the table between reading and writing; re-read and retry."""

@@ -45,3 +45,18 @@ def test_bad_input_exits_2_with_every_message_and_no_traceback(tmp_path):
     assert nowhere.returncode == 2 and "--config" in nowhere.stderr
     for result in (unknown, dry, missing, nowhere):
         assert "Traceback" not in result.stderr
+
+
+def test_route_and_proxy_fail_cleanly_when_the_store_is_unusable(tmp_path):
+    missing_db = "postgresql://postgres@127.0.0.1:5432/strangler_control_does_not_exist"
+    for args in (
+        ("route", "list", "--database-url", missing_db),
+        ("proxy", "--database-url", missing_db, "--listen", "127.0.0.1:0"),
+    ):
+        result = strangler(*args)
+        assert result.returncode == 2
+        assert "cannot reach the PostgreSQL route store" in result.stderr
+        assert "Traceback" not in result.stderr
+    broken = write_json(tmp_path / "broken.json", {"backends": {}})
+    started = strangler("proxy", "--config", str(broken), "--listen", "127.0.0.1:0")
+    assert started.returncode == 2 and "route.E002" in started.stderr
