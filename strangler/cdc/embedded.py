@@ -31,31 +31,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_tansu(port: int, timeout_s: float = 10.0) -> subprocess.Popen:
-    """Start a broker on 127.0.0.1:port and return once it accepts connections."""
+def tansu_command(port: int) -> list[str]:
+    """argv of a memory-storage broker listening on (and advertising) 127.0.0.1:port."""
     url = f"tcp://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [
-            str(tansu_binary()),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return [str(tansu_binary()), "broker", "--listener-url", url,
+            "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]  # fmt: skip
+
+
+def wait_listening(port: int, process: subprocess.Popen, timeout_s: float = 10.0) -> None:
+    """Return once the broker accepts connections; raise if it exits or takes too long."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"tansu exited with status {process.returncode} on port {port}")
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return process
+            return
         except OSError:
             time.sleep(0.05)
-    process.kill()
     raise RuntimeError(f"tansu did not listen on port {port} within {timeout_s}s")
+
+
+def start_tansu(port: int, timeout_s: float = 10.0) -> subprocess.Popen:
+    """Start a broker on 127.0.0.1:port and return once it accepts connections."""
+    process = subprocess.Popen(
+        tansu_command(port), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_listening(port, process, timeout_s)
+    except RuntimeError:
+        process.kill()
+        raise
+    return process

@@ -9,12 +9,11 @@ the service over HTTP, and reconcile reports zero drift.
 from __future__ import annotations
 
 import json
-import socket
 import time
 
 import httpx
 
-from strangler.cdc.embedded import CONSUMER_OPTIONS, free_port, tansu_binary
+from strangler.cdc.embedded import CONSUMER_OPTIONS, free_port, tansu_command, wait_listening
 from strangler.demo.context import DemoContext, DemoError
 from strangler.demo.monolith import listening_socket, wait_healthy
 
@@ -30,21 +29,13 @@ def service(*args: str) -> list[str]:
 
 def start_broker(ctx: DemoContext, pids: list[int]) -> str:
     port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    process = ctx.start("tansu", [str(tansu_binary()), "broker", "--listener-url", url,
-                                  "--advertised-listener-url", url,
-                                  "--storage-engine", "memory://tansu/"])  # fmt: skip
+    process = ctx.start("tansu", tansu_command(port))
     pids.append(process.popen.pid)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if not process.alive():
-            raise DemoError(f"tansu exited during start-up:\n{process.log_tail()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return f"127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    raise DemoError(f"tansu did not listen on port {port} within 10s")
+    try:
+        wait_listening(port, process.popen)
+    except RuntimeError as error:
+        raise DemoError(f"{error}:\n{process.log_tail()}") from error
+    return f"127.0.0.1:{port}"
 
 
 def start_service(ctx: DemoContext, pids: list[int]) -> str:
