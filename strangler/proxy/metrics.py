@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
+from typing import Any
 
 LATENCY_BUCKETS = (
     0.0005,
@@ -70,6 +71,40 @@ class ProxyMetrics:
         self.config_version = 0
         self.config_rejections = 0
         self.in_flight = 0
+
+    COUNTERS = ("requests", "fallbacks", "retries", "upstream_errors", "rejected")
+    HISTOGRAMS = ("latency", "overhead")
+
+    def snapshot(self) -> dict[str, Any]:
+        """The numbers as JSON-ready data, so workers can hand them to the one serving /metrics."""
+        data: dict[str, Any] = {
+            name: [[*k, v] for k, v in getattr(self, name).items()] for name in self.COUNTERS
+        }
+        for name in self.HISTOGRAMS:
+            data[name] = [[list(k), h.counts, h.sum] for k, h in getattr(self, name).items()]
+        data["breaker_state"] = [[*k, v] for k, v in self.breaker_state.items()]
+        data["scalars"] = [self.config_version, self.config_rejections, self.in_flight]
+        return data
+
+    def absorb(self, data: dict[str, Any]) -> None:
+        """Add another worker's snapshot: counters and histograms sum, breakers take the worst."""
+        for name in self.COUNTERS:
+            target = getattr(self, name)
+            for *key, value in data[name]:
+                target[tuple(key)] += value
+        for name in self.HISTOGRAMS:
+            target = getattr(self, name)
+            bounds = LATENCY_BUCKETS if name == "latency" else OVERHEAD_BUCKETS
+            for key, counts, total in data[name]:
+                hist = target.setdefault(tuple(key), Histogram(bounds))
+                hist.counts = [a + b for a, b in zip(hist.counts, counts, strict=True)]
+                hist.sum += total
+        for backend, state in data["breaker_state"]:
+            self.breaker_state[(backend,)] = max(self.breaker_state.get((backend,), 0), state)
+        version, rejections, in_flight = data["scalars"]
+        self.config_version = min(self.config_version, version) if self.config_version else version
+        self.config_rejections += rejections
+        self.in_flight += in_flight
 
     def observe(
         self, route: str, backend: str, status: int, duration: float, overhead: float

@@ -7,17 +7,21 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import uvloop
 
 from strangler.control import open_store
 from strangler.control.admin import AdminApi, Reply, json_reply, serve_admin
 from strangler.control.watch import StoreWatcher
+from strangler.proxy.metrics import ProxyMetrics
 from strangler.proxy.server import ClientConnection
 from strangler.proxy.state import ProxyState, open_access_log
 
@@ -38,10 +42,14 @@ class ProxyOptions:
     admin_token: str = ""
     grace: float = 30.0
     poll_interval: float = 0.25
+    metrics_dir: str = ""  # with several workers: where each leaves its numbers for worker 0
 
 
-async def _housekeeping(state: ProxyState, connections: set[ClientConnection]) -> None:
-    """Time out slow backends (0.1 s resolution), flush the log, close idle connections."""
+async def _housekeeping(
+    state: ProxyState, connections: set[ClientConnection], snapshot: Path | None
+) -> None:
+    """Time out slow backends (0.1 s resolution), flush the log, close idle connections,
+    and (in workers other than 0) leave a metrics snapshot every second."""
     tick = 0
     while True:
         await asyncio.sleep(0.1)
@@ -50,9 +58,26 @@ async def _housekeeping(state: ProxyState, connections: set[ClientConnection]) -
         tick += 1
         if tick % 5 == 0 and state.access_log is not None:
             state.access_log.flush()
+        if tick % 10 == 0 and snapshot is not None:
+            state.breaker_snapshot()
+            tmp = snapshot.with_suffix(".tmp")
+            tmp.write_text(json.dumps(state.metrics.snapshot()))
+            os.replace(tmp, snapshot)
         if tick % 50 == 0:
             for conn in list(connections):
                 conn.close_if_idle(now)
+
+
+def _all_workers_metrics(state: ProxyState, metrics_dir: str) -> ProxyMetrics:
+    """This worker's live numbers plus the others' latest snapshots (at most ~1 s old)."""
+    combined = ProxyMetrics()
+    combined.absorb(state.metrics.snapshot())
+    for path in sorted(Path(metrics_dir).glob("worker-*.json")):
+        try:
+            combined.absorb(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue  # a worker that has not written yet, or is being replaced
+    return combined
 
 
 async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False) -> None:
@@ -75,7 +100,10 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
 
         def metrics() -> Reply:
             state.breaker_snapshot()
-            return Reply(200, state.metrics.render().encode(), "text/plain; version=0.0.4")
+            numbers = state.metrics
+            if options.metrics_dir:
+                numbers = _all_workers_metrics(state, options.metrics_dir)
+            return Reply(200, numbers.render().encode(), "text/plain; version=0.0.4")
 
         api = AdminApi(
             store,
@@ -92,7 +120,10 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
         lambda v: loop.call_soon_threadsafe(state.swap, v),
         lambda _messages: loop.call_soon_threadsafe(state.count_rejection),
     )
-    chores = loop.create_task(_housekeeping(state, connections))
+    snapshot = None
+    if options.metrics_dir and worker != 0:
+        snapshot = Path(options.metrics_dir) / f"worker-{worker}.json"
+    chores = loop.create_task(_housekeeping(state, connections, snapshot))
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -154,7 +185,8 @@ def run(options: ProxyOptions) -> int:
         uvloop.run(serve(options))
         return 0
     reserved, port = _reserve_port(options.host, options.port)
-    opts = ProxyOptions(**{**options.__dict__, "port": port})
+    metrics_dir = tempfile.mkdtemp(prefix="strangler-metrics-")
+    opts = ProxyOptions(**{**options.__dict__, "port": port, "metrics_dir": metrics_dir})
     children = []
     for index in range(options.workers):
         pid = os.fork()
@@ -178,5 +210,6 @@ def run(options: ProxyOptions) -> int:
         _, code = os.waitpid(child, 0)
         status = status or os.waitstatus_to_exitcode(code)
     reserved.close()
+    shutil.rmtree(metrics_dir, ignore_errors=True)
     sys.stdout.flush()
     return status

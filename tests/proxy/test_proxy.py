@@ -225,5 +225,19 @@ def test_two_workers_share_the_port_and_stop_cleanly(upstreams, tmp_path):
     try:
         seen = backends_for(process.url, [f"user-{i}" for i in range(400)], threads=8)
         assert set(seen.values()) == {"monolith", "catalog"}
+        # /metrics (served by worker 0) adds up both workers, the other's within ~1 s
+        deadline = time.monotonic() + 5
+        while (counted := requests_counted(process.metrics())) < 400:
+            assert time.monotonic() < deadline, f"metrics count {counted} of 400 requests"
+            time.sleep(0.2)
+        assert counted == 400
     finally:
         assert process.stop() == 0
+
+
+def requests_counted(metrics: str) -> int:
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in metrics.splitlines()
+        if line.startswith("strangler_proxy_requests_total{")
+    )
