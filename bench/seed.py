@@ -39,14 +39,19 @@ def manage(database_url: str, var: Path, *args: str) -> float:
     return time.perf_counter() - started
 
 
+def recreate_pg(name: str, create: bool = True) -> None:
+    with psycopg.connect(PG + "postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if create:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
 def fresh(backend: str, name: str, var: Path) -> str:
     """URL of an empty, migrated database called `name` on `backend`."""
     if backend == "sqlite":
         url = f"sqlite:///{var / name}.sqlite3"
     else:
-        with psycopg.connect(PG + "postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
+        recreate_pg(name)
         url = PG + name
     manage(url, var, "migrate", "--noinput")
     return url
@@ -72,6 +77,8 @@ def main() -> None:
             print(f"{backend:10}  seed {seed_s:6.2f}s   loaddata {load_s:6.2f}s   "
                   f"seed is {load_s / seed_s:.1f}x faster")  # fmt: skip
         objects = len(json.loads(dump.read_text()))
+    for name in ("strangler_monolith_bench_seed", "strangler_monolith_bench_load"):
+        recreate_pg(name, create=False)
     orders = int(float(args.scale) * 1000)
     print(f"{orders} orders, {objects} rows in all")
     print(json.dumps({"bench": "seed", "scale": float(args.scale), "orders": orders,
