@@ -114,25 +114,31 @@ def _delete(connection: BaseDatabaseWrapper, mapping: TableMapping, keys: Sequen
 def _write_rows(
     connection: BaseDatabaseWrapper, mapping: TableMapping, events: Sequence[Envelope]
 ) -> None:
-    """Upsert the row images and delete the deleted keys of one table."""
+    """Upsert the row images and delete the deleted keys of one table.
+
+    Only the fields a row image carries are written (an update never blanks a target field
+    the source does not send); rows are grouped by that field set, normally just one group.
+    """
     fields = [f for f in mapping.model._meta.concrete_fields if f in mapping.columns.values()]
-    by_attname = {f.attname: f for f in fields}
-    upserts: list[list[Any]] = []
-    columns = [(f.column, f.db_type(connection)) for f in fields]
+    groups: dict[tuple[str, ...], list[list[Any]]] = defaultdict(list)
     for event in events:
         if event.op == "d":
             continue
         values = mapping.target_values(event.after or {})
         values.setdefault(mapping.key_field.attname, mapping.target_key(event.key))
-        upserts.append(
+        present = tuple(f.attname for f in fields if f.attname in values)
+        groups[present].append(
             [
-                by_attname[f.attname].get_db_prep_save(values.get(f.attname), connection)
+                f.get_db_prep_save(values[f.attname], connection)
                 for f in fields
+                if f.attname in values
             ]
         )
-    deletes = [mapping.target_key(e.key) for e in events if e.op == "d"]
-    _delete(connection, mapping, deletes)
-    _upsert(connection, mapping.model._meta.db_table, [mapping.key_field.column], columns, upserts)
+    _delete(connection, mapping, [mapping.target_key(e.key) for e in events if e.op == "d"])
+    for present, rows in groups.items():
+        chosen = [f for f in fields if f.attname in present]
+        columns = [(f.column, f.db_type(connection)) for f in chosen]
+        _upsert(connection, mapping.model._meta.db_table, [mapping.key_field.column], columns, rows)
 
 
 def apply_table(

@@ -37,7 +37,18 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         )
         for key in sorted(set(raw) - conf.TOP_LEVEL_KEYS)
     ]
-    parsed = conf.parse(raw)
+    try:
+        parsed = conf.parse(raw)
+    except (TypeError, ValueError, AttributeError) as error:
+        return [
+            *found,
+            _error(
+                "cdc.E001",
+                f"{conf.SETTING} is malformed: {error}.",
+                "Sections are dicts, lists are lists of names, numbers are numbers; "
+                "see docs/cdc.md.",
+            ),
+        ]
     for spec in parsed.capture:
         found += _capture_problems(spec)
     if parsed.consume is not None:

@@ -86,7 +86,8 @@ def run(ctx: DemoContext) -> None:
     pids.append(ctx.start("cdc-consumer", ctx.python(*service("cdc_consume"))).popen.pid)
     pids.append(ctx.start("cdc-relay", ctx.python("-m", "monolith.manage", "cdc_relay")).popen.pid)
     snapshot = ctx.run("cdc-snapshot", ctx.python(
-        "-m", "monolith.manage", "cdc_snapshot", *TABLES, "--restart"))  # fmt: skip
+        "-m", "strangler", "cdc", "--settings", "monolith.settings",
+        "snapshot", *TABLES, "--restart"))  # fmt: skip
     for line in snapshot.strip().splitlines():
         ctx.log(f"snapshot {line}")
     catalog_url = start_service(ctx, pids)

@@ -42,6 +42,13 @@ def test_every_problem_is_reported_with_its_id():
     assert "catalog.Product has no field 'title'" in by_id["cdc.E005"]
 
 
+def test_a_malformed_setting_is_an_error_not_a_crash():
+    with override_settings(STRANGLER_CDC={"capture": ["catalog.Product"], "relay": "fast"}):
+        messages = check_settings()
+    assert ids(messages) == ["cdc.E001"]
+    assert "malformed" in messages[0].msg
+
+
 def test_the_shipped_settings_are_valid():
     assert check_settings() == []
 
