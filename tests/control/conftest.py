@@ -24,7 +24,7 @@ def pg_url() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(params=["file", "postgres"])
+@pytest.fixture(params=["file", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store_location(request: pytest.FixtureRequest, tmp_path) -> str:
     """Where a store lives: a TOML file or a PostgreSQL database (tests run against both)."""
     if request.param == "file":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.control.test_validate import base
 from tests.proxy.helpers import strangler, write_json
 
@@ -47,6 +49,7 @@ def test_bad_input_exits_2_with_every_message_and_no_traceback(tmp_path):
         assert "Traceback" not in result.stderr
 
 
+@pytest.mark.postgres
 def test_route_and_proxy_fail_cleanly_when_the_store_is_unusable(tmp_path):
     missing_db = "postgresql://postgres@127.0.0.1:5432/strangler_control_does_not_exist"
     for args in (

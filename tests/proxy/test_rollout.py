@@ -118,7 +118,8 @@ class Load:
         return len(self.errors) + sum(self.statuses.values())
 
 
-@pytest.mark.parametrize("kind", ["file", "postgres"])
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["file", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_twenty_flips_under_load_fail_no_request(kind, upstreams, tmp_path, request):
     monolith, catalog = upstreams
     initial = write_json(tmp_path / "initial.json", table(monolith.url, catalog.url, 0))
@@ -168,6 +169,7 @@ def metric(text: str, name: str, **labels: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
+@pytest.mark.slow
 def test_killed_service_opens_the_breaker_and_gets_fall_back_to_the_monolith(upstreams, tmp_path):
     monolith, _ = upstreams
     catalog = Upstream("catalog")  # our own, to kill
