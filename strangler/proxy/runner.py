@@ -21,6 +21,7 @@ import uvloop
 from strangler.control import open_store
 from strangler.control.admin import AdminApi, Reply, json_reply, serve_admin
 from strangler.control.watch import StoreWatcher
+from strangler.proxy.health import start_due_probes
 from strangler.proxy.metrics import ProxyMetrics
 from strangler.proxy.server import ClientConnection
 from strangler.proxy.state import ProxyState, open_access_log
@@ -55,6 +56,7 @@ async def _housekeeping(
         await asyncio.sleep(0.1)
         now = time.monotonic()
         state.sweep_timeouts(now)
+        start_due_probes(state, now)
         tick += 1
         if tick % 5 == 0 and state.access_log is not None:
             state.access_log.flush()

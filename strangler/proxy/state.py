@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
 from typing import IO, Any
 
 from strangler.control.model import Backend
@@ -109,10 +108,5 @@ class ProxyState:
 
     def breaker_snapshot(self) -> None:
         """Copy breaker states into the metrics (done at scrape time, not per request)."""
-        now = time.monotonic()
         for name, breaker in self.breakers.items():
-            if breaker.state == "open" and now - breaker.opened_at >= breaker.cooldown:
-                state = "half_open"
-            else:
-                state = breaker.state
-            self.metrics.breaker_state[(name,)] = STATES[state]
+            self.metrics.breaker_state[(name,)] = STATES[breaker.state]

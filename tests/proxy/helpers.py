@@ -209,6 +209,7 @@ def table(monolith_url: str, service_url: str, weight: float = 0, **route: Any) 
                 "connect_timeout": 0.5,
                 "breaker_failures": 3,
                 "breaker_cooldown": 1.0,
+                "health_path": "/healthz",
             },
         },
         "routes": [entry],

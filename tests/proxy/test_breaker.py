@@ -10,18 +10,28 @@ def test_opens_after_consecutive_failures_and_probes_after_cooldown():
     assert breaker.allow(0) and breaker.state == "closed"
     breaker.record(False, now=1)
     assert breaker.state == "open" and not breaker.allow(3)
-    assert breaker.allow(6.5) and breaker.state == "half_open"
-    assert not breaker.allow(6.6), "only one probe while half-open"
-    breaker.record(True, now=6.7)
+    assert not breaker.probe_due(5.9), "no probe before the cooldown"
+    assert breaker.probe_due(6.5) and breaker.state == "half_open"
+    assert not breaker.probe_due(6.6), "one probe at a time"
+    assert not breaker.allow(6.6), "user requests are never the probe"
+    breaker.probe_result(True, now=6.7)
     assert breaker.state == "closed" and breaker.allow(6.8)
 
 
-def test_a_failed_probe_opens_it_again():
+def test_a_failed_probe_opens_it_for_another_cooldown():
     breaker = CircuitBreaker(failures=1, cooldown=2)
     breaker.record(False, now=0)
-    assert breaker.allow(2.5)
-    breaker.record(False, now=2.6)
-    assert breaker.state == "open" and not breaker.allow(4.0) and breaker.allow(4.7)
+    assert breaker.probe_due(2.5)
+    breaker.probe_result(False, now=2.6)
+    assert breaker.state == "open"
+    assert not breaker.probe_due(4.0) and breaker.probe_due(4.7)
+
+
+def test_late_answers_do_not_move_an_open_breaker():
+    breaker = CircuitBreaker(failures=1, cooldown=2)
+    breaker.record(False, now=0)
+    breaker.record(True, now=0.5)
+    assert breaker.state == "open"
 
 
 def test_opens_on_error_rate_without_a_streak():
