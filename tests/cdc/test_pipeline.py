@@ -12,6 +12,7 @@ import threading
 import time
 from decimal import Decimal
 
+import httpx
 import pytest
 from django.core.management import call_command
 from django.db import connections, transaction
@@ -21,7 +22,7 @@ from kafka.partitioner.default import murmur2
 from monolith.catalog.models import Category, Product, ProductAttribute, ProductImage
 from strangler.cdc.envelope import OutboxRow, encode
 from tests.cdc.conftest import CONSUMER_READY, MONOLITH, RELAY_READY
-from tests.cdc.harness import Proc, query, wait_for
+from tests.cdc.harness import Proc, free_port, query, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.slow]
 
@@ -421,3 +422,57 @@ def test_two_relays_share_the_outbox_without_publishing_twice(pipeline):
         assert message["source"]["seq"] > last_seq.get(key, 0)
         last_seq[key] = message["source"]["seq"]
     pipeline.wait_converged()
+
+
+CONTRACT = [
+    "/api/v1/products",
+    "/api/v1/products?page=2&page_size=7",
+    "/api/v1/products?ordering=-price,id&page_size=50",
+    "/api/v1/products?min_price=9&max_price=12&is_active=true",
+    "/api/v1/products?category_slug=books&search=BOOK",
+    "/api/v1/categories",
+    "/api/v1/categories?root=true",
+]
+
+
+def serve(pipeline, name: str, app: str, env: dict[str, str]) -> tuple[Proc, str]:
+    port = free_port()
+    process = Proc(
+        ["gunicorn", app, "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        env,
+        pipeline.tmp / f"{name}.log",
+    ).start()
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_for(healthy, 30, f"{name} to answer /healthz")
+    return process, url
+
+
+def test_service_serves_the_same_catalog_json_as_the_monolith(pipeline):
+    pipeline.wait_converged()
+    monolith, monolith_url = serve(
+        pipeline, "monolith-web", "monolith.wsgi:application", pipeline.monolith_env
+    )
+    service, service_url = serve(
+        pipeline, "catalog-web", "extracted.catalog_service.wsgi:application", pipeline.service_env
+    )
+    try:
+        tee = products.get(sku="TEE-1").pk
+        for path in [*CONTRACT, f"/api/v1/products/{tee}", "/api/v1/products/999999999"]:
+            expected = httpx.get(monolith_url + path, timeout=10)
+            actual = httpx.get(service_url + path, timeout=10)
+            assert actual.status_code == expected.status_code, path
+            body = actual.json()
+            if expected.status_code == 200:
+                assert body == json.loads(expected.text.replace(monolith_url, service_url)), path
+        first_page = httpx.get(service_url + CONTRACT[0], timeout=10).json()
+        assert first_page["count"] > 20 and len(first_page["results"]) == 20
+    finally:
+        monolith.stop()
+        service.stop()
