@@ -14,6 +14,7 @@ from monolith.orders.tasks import cancel_unpaid_orders
 from monolith.reporting.models import DailySales
 from monolith.shipping.models import Shipment
 from monolith.shipping.tasks import dispatch_due_shipments
+from tests.monolith.journeys import check_out, fill_cart
 
 pytestmark = pytest.mark.django_db
 
@@ -61,12 +62,8 @@ def test_customer_can_cancel_an_unpaid_order_but_not_a_paid_one(
 def test_due_shipments_are_dispatched_by_the_beat_job(
     shop, shopper, django_capture_on_commit_callbacks, mailoutbox
 ):
-    shopper["client"].post("/api/v1/cart/items", {"product": shop["novel"].id, "quantity": 3})
-    with django_capture_on_commit_callbacks(execute=True):
-        shopper["client"].post(
-            "/api/v1/checkout",
-            {"address": shopper["address"].id, "shipping_method": "standard", "payment_token": "t"},
-        )
+    fill_cart(shopper["client"], (shop["novel"], 3))
+    check_out(shopper, django_capture_on_commit_callbacks)
     assert dispatch_due_shipments.delay(older_than_minutes=60).get() == 0  # still packing
     Shipment.objects.update(created_at=timezone.now() - timedelta(hours=2))
 
@@ -82,12 +79,8 @@ def test_due_shipments_are_dispatched_by_the_beat_job(
 def test_reserving_below_the_reorder_level_alerts_the_warehouse(
     shop, shopper, django_capture_on_commit_callbacks, mailoutbox
 ):
-    shopper["client"].post("/api/v1/cart/items", {"product": shop["tee"].id, "quantity": 1})
-    with django_capture_on_commit_callbacks(execute=True):
-        shopper["client"].post(
-            "/api/v1/checkout",
-            {"address": shopper["address"].id, "shipping_method": "standard", "payment_token": "t"},
-        )
+    fill_cart(shopper["client"], (shop["tee"], 1))
+    check_out(shopper, django_capture_on_commit_callbacks)
 
     alerts = [m for m in mailoutbox if m.to == ["warehouse@example.com"]]
     assert [m.subject for m in alerts] == ["Low stock: TEE-1 in NEAR"]

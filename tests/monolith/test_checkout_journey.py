@@ -12,6 +12,7 @@ from monolith.orders.models import Order
 from monolith.promotions.models import Voucher
 from monolith.reporting.models import DailySales
 from monolith.shipping.models import Shipment
+from tests.monolith.journeys import check_out, fill_cart
 
 pytestmark = pytest.mark.django_db
 
@@ -19,24 +20,6 @@ pytestmark = pytest.mark.django_db
 def reserved(level) -> tuple[int, int]:
     level = StockLevel.objects.get(pk=level.pk)
     return level.quantity, level.reserved
-
-
-def fill_cart(client, *items) -> dict:
-    response = None
-    for product, quantity in items:
-        response = client.post("/api/v1/cart/items", {"product": product.id, "quantity": quantity})
-        assert response.status_code == 201, response.json()
-    return response.json()
-
-
-def check_out(shopper, capture, token="tok_visa"):
-    payload = {
-        "address": shopper["address"].id,
-        "shipping_method": "standard",
-        "payment_token": token,
-    }
-    with capture(execute=True):
-        return shopper["client"].post("/api/v1/checkout", payload, format="json")
 
 
 def test_cart_prices_items_and_refuses_more_than_stock(shop, shopper):

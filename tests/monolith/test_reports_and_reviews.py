@@ -15,6 +15,7 @@ from monolith.inventory.models import StockLevel
 from monolith.orders.models import Order, OrderLine
 from monolith.payments.models import Refund
 from monolith.reporting.tasks import refresh_daily_sales
+from tests.monolith.journeys import check_out, fill_cart
 
 pytestmark = pytest.mark.django_db
 
@@ -114,12 +115,8 @@ def test_review_is_verified_only_after_a_purchase(
     )
     assert unverified.json()["verified_purchase"] is False
 
-    client.post("/api/v1/cart/items", {"product": shop["novel"].id, "quantity": 1})
-    with django_capture_on_commit_callbacks(execute=True):
-        client.post(
-            "/api/v1/checkout",
-            {"address": shopper["address"].id, "shipping_method": "standard", "payment_token": "t"},
-        )
+    fill_cart(client, (shop["novel"], 1))
+    assert check_out(shopper, django_capture_on_commit_callbacks).status_code == 201
     verified = client.post(
         "/api/v1/reviews", {"product": shop["novel"].id, "rating": 5, "title": "Yes"}
     )
