@@ -15,9 +15,10 @@ examples:
   STRANGLER_ADMIN_TOKEN=s3cret strangler proxy --database-url postgresql://127.0.0.1/routes
 
 The route table comes from a TOML/JSON file (hot-reloaded when it changes) or from
-PostgreSQL (shared by replicas). Flip weights with `strangler route weight ROUTE N` or the
-admin API (127.0.0.1:8081 by default: /api/..., /metrics, /healthz). The admin API needs
-the token in $STRANGLER_ADMIN_TOKEN (or --admin-token-file); without one it answers 401.
+PostgreSQL (shared by replicas); without either option, from $STRANGLER_ROUTES. Flip
+weights with `strangler route weight ROUTE N` or the admin API (127.0.0.1:8081 by
+default: /api/..., /metrics, /healthz). The admin API needs the token in
+$STRANGLER_ADMIN_TOKEN (or --admin-token-file); without one it answers 401.
 On start the proxy prints one JSON line: {"event": "listening", "proxy": ..., "admin": ...}.
 SIGTERM or Ctrl-C stops accepting, finishes in-flight requests (up to --grace s), then exits.
 """
@@ -38,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    source = parser.add_mutually_exclusive_group(required=True)
+    source = parser.add_mutually_exclusive_group()
     source.add_argument("--config", help="route table file (.toml or .json)")
     source.add_argument("--database-url", help="postgresql:// URL of the shared route store")
     parser.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT for traffic")
@@ -67,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
     from strangler.proxy.runner import ProxyOptions
     from strangler.proxy.runner import run as run_proxy
 
+    store = args.config or args.database_url or os.environ.get("STRANGLER_ROUTES", "")
+    if not store:
+        raise UsageError(
+            "no route store: pass --config FILE or --database-url URL (or set $STRANGLER_ROUTES)"
+        )
     host, port = parse_address(args.listen, "--listen")
     admin_host, admin_port = (
         (None, None) if args.admin == "off" else parse_address(args.admin, "--admin")
@@ -82,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot read --admin-token-file: {error}") from error
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     options = ProxyOptions(
-        store=args.config or args.database_url,
+        store=store,
         host=host,
         port=port,
         admin_host=admin_host or "127.0.0.1",

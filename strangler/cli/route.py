@@ -18,6 +18,7 @@ examples:
   strangler route show products --config routes.toml --json
   strangler route set new-routes.toml --config routes.toml --why "add orders route"
   strangler route set new-routes.toml --config routes.toml --dry-run
+  strangler route set seed.toml --database-url postgresql://127.0.0.1/routes --if-empty
   strangler route history --config routes.toml
   strangler route rollback 3 --config routes.toml --why "errors on the service"
   strangler route list --database-url postgresql://127.0.0.1/routes
@@ -57,6 +58,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     set_ = actions.add_parser("set", parents=[common], help="push a whole table from a file")
     set_.add_argument("file")
     set_.add_argument("--dry-run", action="store_true", help="validate only")
+    set_.add_argument(
+        "--if-empty", action="store_true", help="only when the store has no table yet (seeding)"
+    )
     weight = actions.add_parser(
         "weight", parents=[common], help="set a route's service weight (0-100, two decimals)"
     )
@@ -178,6 +182,14 @@ def _act(args: argparse.Namespace, store: Any, read_table_file: Any) -> int:
             )
         for v in [] if args.json else versions:
             print(f"v{v.number}  {v.at}  {v.who}  {v.why}")
+        return 0
+    if args.action == "set" and args.if_empty and not store.is_empty():
+        current = store.current()
+        print(
+            json.dumps({"version": current.number, "changed": False})
+            if args.json
+            else f"route table version {current.number} already stored; nothing changed"
+        )
         return 0
     if args.action == "set":
         version = store.apply(read_table_file(Path(args.file)), args.who, args.why)

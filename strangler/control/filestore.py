@@ -92,6 +92,9 @@ class FileStore(RouteStore):
             last["after"] if last else None,
         )
 
+    def is_empty(self) -> bool:
+        return not self.path.exists() and not self._entries()
+
     def current(self) -> Version:
         return self._on_disk(self._entries())
 

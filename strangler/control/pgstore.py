@@ -81,6 +81,9 @@ class PostgresStore(RouteStore):
     def change_token(self) -> object:
         return self._query("SELECT max(version) FROM strangler_route_versions")[0][0]
 
+    def is_empty(self) -> bool:
+        return self.change_token() is None
+
     def current(self) -> Version:
         rows = self._query(
             f"SELECT {COLUMNS} FROM strangler_route_versions ORDER BY version DESC LIMIT 1"

@@ -95,6 +95,10 @@ class RouteStore(abc.ABC):
         """A cheap value proxies poll; when it changes, they re-read `current()`."""
 
     @abc.abstractmethod
+    def is_empty(self) -> bool:
+        """True when no table was ever stored (so seeding it changes nothing anyone made)."""
+
+    @abc.abstractmethod
     def history(self, limit: int = 50) -> list[Version]:
         """Accepted versions, newest first."""
 

@@ -63,3 +63,14 @@ def test_route_and_proxy_fail_cleanly_when_the_store_is_unusable(tmp_path):
     broken = write_json(tmp_path / "broken.json", {"backends": {}})
     started = strangler("proxy", "--config", str(broken), "--listen", "127.0.0.1:0")
     assert started.returncode == 2 and "route.E002" in started.stderr
+
+
+def test_seeding_with_if_empty_never_overwrites_a_flipped_table(tmp_path):
+    store = ("--config", str(tmp_path / "routes.toml"))
+    seed = write_json(tmp_path / "seed.json", base(weight=0))
+    assert strangler("route", "set", str(seed), "--if-empty", *store).returncode == 0
+    assert strangler("route", "weight", "products", "50", *store).returncode == 0
+    again = strangler("route", "set", str(seed), "--if-empty", *store, "--json")
+    assert again.returncode == 0 and json.loads(again.stdout) == {"version": 2, "changed": False}
+    shown = json.loads(strangler("route", "show", "products", *store).stdout)
+    assert shown["route"]["weight"] == 50

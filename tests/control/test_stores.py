@@ -75,3 +75,10 @@ def test_a_hand_edited_file_is_picked_up_and_recorded(tmp_path):
     store.set_weight("products", 9, who="bo")
     assert [v.number for v in store.history()] == [3, 2, 1]
     assert store.history()[1].raw["routes"][0]["weight"] == 7
+
+
+def test_a_store_is_empty_until_the_first_table(store_location):
+    store = open_store(store_location)
+    assert store.is_empty()
+    store.apply(base(weight=5), who="ana", why="seed")
+    assert not store.is_empty()
