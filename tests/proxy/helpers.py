@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -259,10 +260,12 @@ class ProxyProcess:
             str(log_path) if log_path else "off",
             *extra,
         ]
+        # A file, not a pipe, for the proxy's log: nobody drains a pipe, and a full one blocks.
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by stop()
         self.proc = subprocess.Popen(
             args,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
             text=True,
             cwd=ROOT,
             env={**os.environ, "STRANGLER_ADMIN_TOKEN": token},
@@ -270,7 +273,8 @@ class ProxyProcess:
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"proxy did not start: {self.proc.stderr.read()}")  # type: ignore[union-attr]
+            self.log.seek(0)
+            raise RuntimeError(f"proxy did not start: {self.log.read()}")
         ready = json.loads(line)
         self.url = f"http://{ready['proxy']}"
         self.admin_url = f"http://{ready.get('admin', '')}"
@@ -279,7 +283,9 @@ class ProxyProcess:
     def stop(self) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=15)
+        code = self.proc.wait(timeout=15)
+        self.log.close()
+        return code
 
     def metrics(self) -> str:
         return httpx.get(f"{self.admin_url}/metrics", timeout=5).text
