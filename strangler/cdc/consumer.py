@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from django.db import InterfaceError, OperationalError, connections
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from strangler.cdc import kafka
@@ -294,7 +295,13 @@ class Consumer:
                         self.process(records)
                     except StopRequested:
                         break
-                    client.commit()
+                    try:
+                        client.commit()
+                    except CommitFailedError as error:
+                        # The group rebalanced while we applied (e.g. a batch outlasted
+                        # max_poll_interval_ms). The rows are committed in the database; the
+                        # next owner of these partitions gets the events again, as no-ops.
+                        log.warning("consumer: offsets not committed (%s); rejoining", error)
                 if time.monotonic() >= next_lag:
                     self.update_lag(client)
                     next_lag = time.monotonic() + lag_every_s
