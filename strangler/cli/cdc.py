@@ -21,6 +21,7 @@ actions (run in the project named by --settings):
   consume       apply events to the service database          (receiving project)
   reconcile     compare source and target, --repair re-emits  (receiving project)
   dead-letters  list / replay parked keys' events             (receiving project)
+  status        outbox lag, dead letters, parked keys         (either; gates read it)
 
 examples:
   strangler cdc --settings monolith.settings snapshot catalog_category catalog_product
@@ -30,9 +31,11 @@ examples:
   strangler cdc --settings extracted.catalog_service.settings reconcile --repair
   strangler cdc --settings extracted.catalog_service.settings dead-letters list
   strangler cdc --settings extracted.catalog_service.settings dead-letters replay --key 42
+  strangler cdc --settings monolith.settings status --json
 
 Configuration problems are printed with their ids (cdc.E001..., see docs/cdc.md) and nothing
-starts. Exit codes: 0 ok, 1 drift found / a dead letter still fails, 2 bad usage or config.
+starts. Exit codes: 0 ok, 1 drift found / dead letters pending or still failing, 2 bad usage or
+config.
 """
 
 ACTIONS = {
@@ -42,6 +45,7 @@ ACTIONS = {
     "reconcile": "cdc_reconcile",
     "dead-letters": "cdc_deadletters",
     "triggers": "cdc_triggers",
+    "status": "cdc_status",
 }
 
 

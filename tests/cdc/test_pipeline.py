@@ -22,8 +22,9 @@ from kafka.partitioner.default import murmur2
 from monolith.catalog.models import Category, Product, ProductAttribute, ProductImage
 from strangler.cdc.envelope import OutboxRow, encode
 from tests.cdc.conftest import CONSUMER_READY, MONOLITH, RELAY_READY
-from tests.cdc.harness import Proc, free_port, query, wait_for
+from tests.cdc.harness import Proc, free_port, query, run, wait_for
 
+SERVICE_SETTINGS = "extracted.catalog_service.settings"
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.slow]
 
 products = Product.objects.db_manager(MONOLITH)
@@ -237,6 +238,13 @@ def dead_letters(pipeline) -> list[dict]:
     return json.loads(listed.stdout)
 
 
+def cdc_status(pipeline) -> tuple[int, dict]:
+    """`strangler cdc status --json` in the service: (exit code, figures)."""
+    env = pipeline.service_env | {"DJANGO_SETTINGS_MODULE": SERVICE_SETTINGS}
+    result = run(["strangler", "cdc", "status", "--json"], env)
+    return result.returncode, json.loads(result.stdout)
+
+
 def test_poison_event_is_dead_lettered_and_other_keys_flow(pipeline):
     poison = {
         "id": "catalog_product:999000001",
@@ -267,6 +275,10 @@ def test_poison_event_is_dead_lettered_and_other_keys_flow(pipeline):
     producer.flush()
     producer.close()
     wait_for(lambda: len(dead_letters(pipeline)) == 2, 30, "the parked key's second event")
+    code, reported = cdc_status(pipeline)
+    assert code == 1  # a gate reading it sees the pending dead letters
+    assert (reported["dead_letters"], reported["parked_keys"]) == (2, 1)
+    assert reported["rows_tracked"] > 0
     assert query(pipeline.service_url, "SELECT 1 FROM catalog_product WHERE id = 777777") == []
 
     dlq = KafkaConsumer(bootstrap_servers=pipeline.broker.bootstrap, consumer_timeout_ms=3000)
@@ -286,6 +298,7 @@ def test_poison_event_is_dead_lettered_and_other_keys_flow(pipeline):
     replayed = pipeline.service("cdc_deadletters", "replay", "--key", "777777", "--discard")
     assert replayed.returncode == 0, replayed.stderr
     assert dead_letters(pipeline) == []
+    assert cdc_status(pipeline)[0] == 0
     assert_no_drift(pipeline)
 
 

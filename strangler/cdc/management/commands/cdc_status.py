@@ -1,0 +1,43 @@
+"""`manage.py cdc_status`: what runbook gates read - outbox lag, dead letters, parked keys."""
+
+from __future__ import annotations
+
+import json as _json
+
+from django.core.management.base import BaseCommand
+
+from strangler.cdc import conf
+from strangler.cdc.models import AppliedPosition, DeadLetter
+from strangler.cdc.relay import Relay
+
+
+class Command(BaseCommand):
+    help = (
+        "Print this project's change-data status: for a capturing project the outbox backlog "
+        "and the age of its oldest unpublished row; for a receiving project the pending dead "
+        "letters, parked keys and rows tracked. Exit status 1 when dead letters are pending."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--database", default="default")
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args, database: str, json: bool, **options) -> None:
+        settings = conf.current()
+        status: dict[str, object] = {}
+        if settings.capture:
+            lag = Relay(settings, using=database).lag()
+            status["outbox_backlog"] = lag.backlog
+            status["oldest_unpublished_seconds"] = round(lag.oldest_age_s, 3)
+        if settings.consume is not None:
+            pending = DeadLetter.objects.using(database).filter(replayed_at__isnull=True)
+            status["dead_letters"] = pending.count()
+            status["parked_keys"] = pending.values("source_table", "key").distinct().count()
+            status["rows_tracked"] = AppliedPosition.objects.using(database).count()
+        if json:
+            self.stdout.write(_json.dumps(status, sort_keys=True))
+        else:
+            for name, value in status.items():
+                self.stdout.write(f"{name}: {value}")
+        if status.get("dead_letters"):
+            raise SystemExit(1)
