@@ -14,6 +14,7 @@ from monolith.catalog.models import Category, Product
 from monolith.promotions.models import Discount
 from strangler.cdc import conf, deadletters, triggers
 from strangler.cdc.apply import apply_events
+from strangler.cdc.checks import check_triggers
 from strangler.cdc.conf import CaptureSpec
 from strangler.cdc.envelope import OutboxRow, decode, encode
 from strangler.cdc.mapping import resolve
@@ -197,3 +198,12 @@ def test_published_rows_older_than_the_retention_are_purged():
     assert Relay(settings).purge_published() == 1
     assert list(OutboxEvent.objects.values_list("pk", flat=True)) == [pending.pk]
     assert Relay(settings).lag().backlog == 1
+
+
+def test_a_captured_table_without_triggers_is_reported():
+    with connection.cursor() as cursor:
+        for suffix in "iud":
+            cursor.execute(f'DROP TRIGGER "strangler_cdc_catalog_product_{suffix}"')
+    messages = check_triggers(databases=["default"])
+    assert [(m.id, "'catalog_product'" in m.msg) for m in messages] == [("cdc.W001", True)]
+    assert "cdc_triggers" in messages[0].hint
