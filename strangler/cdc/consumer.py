@@ -278,9 +278,11 @@ class Consumer:
 
     def run(self, poll_timeout_ms: int = 500, lag_every_s: float = 2.0) -> None:
         """Consume until stopped; offsets are committed only after each batch is durable."""
+        # Source topics too: a group subscribed to a topic that does not exist yet would
+        # only notice it on its next metadata refresh (minutes), once the relay creates it.
         kafka.ensure_topics(
             self.settings.bootstrap_servers,
-            [self.spec.dead_letter_topic],
+            [self.spec.dead_letter_topic, *self.topic_tables],
             self.settings.partitions,
             self.settings.replication_factor,
         )
