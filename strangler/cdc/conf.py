@@ -4,7 +4,7 @@ Reading is pure (a dict in, facts out); resolving model labels against the app r
 validating them is in `checks`, so a bad setting is reported as Django system check errors.
 
     STRANGLER_CDC = {
-        "kafka": {"bootstrap_servers": "kafka:9092"},
+        "kafka": {"bootstrap_servers": "kafka:9092"},  # + client options (security...)
         "topic_prefix": "monolith.",                 # topic = prefix + table name
         "topics": {"partitions": 3, "replication_factor": 1},   # for topics the relay creates
         "capture": {"catalog.Product": {"exclude": ["secret"]}, "catalog.Category": {}},
@@ -84,7 +84,7 @@ class CdcSettings:
     capture: tuple[CaptureSpec, ...]
     relay: RelaySpec
     consume: ConsumeSpec | None
-    producer_options: Mapping[str, Any] = field(default_factory=dict)
+    client_options: Mapping[str, Any] = field(default_factory=dict)
     partitions: int = 3
     replication_factor: int = 1
 
@@ -141,7 +141,7 @@ def parse(raw: Mapping[str, Any] | None) -> CdcSettings:
             max_backoff_s=float(relay.get("max_backoff_s", 5.0)),
         ),
         consume=_consume(raw.get("consume"), prefix),
-        producer_options=kafka,
+        client_options=kafka,
         partitions=int(dict(raw.get("topics", {})).get("partitions", 3)),
         replication_factor=int(dict(raw.get("topics", {})).get("replication_factor", 1)),
     )

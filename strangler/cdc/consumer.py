@@ -109,13 +109,14 @@ class Consumer:
             self.spec.group_id,
             self.topic_tables,
             self.spec.batch_size,
+            self.settings.client_options,
             self.spec.kafka_options,
         )
 
     def producer(self) -> KafkaProducer:
         if self._producer is None:
             self._producer = kafka.producer(
-                self.settings.bootstrap_servers, self.settings.producer_options
+                self.settings.bootstrap_servers, self.settings.client_options
             )
         return self._producer
 
@@ -285,6 +286,7 @@ class Consumer:
             [self.spec.dead_letter_topic, *self.topic_tables],
             self.settings.partitions,
             self.settings.replication_factor,
+            self.settings.client_options,
         )
         client = self.client()
         next_lag = 0.0

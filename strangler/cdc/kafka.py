@@ -1,4 +1,9 @@
-"""Kafka clients built from the setting; the only module that constructs them."""
+"""Kafka clients built from the setting; the only module that constructs them.
+
+`options` are the setting's `kafka` entries other than bootstrap_servers (security, client id,
+timeouts...): each client takes the ones it knows, so one dict serves producer, consumer and
+admin client alike.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,11 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
+
+
+def options_for(client: type, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The entries of `options` that this kafka-python client class accepts."""
+    return {k: v for k, v in (options or {}).items() if k in client.DEFAULT_CONFIG}
 
 
 def producer(bootstrap_servers: str, options: Mapping[str, Any] | None = None) -> KafkaProducer:
@@ -23,7 +33,7 @@ def producer(bootstrap_servers: str, options: Mapping[str, Any] | None = None) -
         "request_timeout_ms": 10000,
         "retries": 3,
     }
-    config.update(options or {})
+    config.update(options_for(KafkaProducer, options))
     return KafkaProducer(**config)
 
 
@@ -33,6 +43,7 @@ def consumer(
     topics: Iterable[str],
     batch_size: int,
     options: Mapping[str, Any] | None = None,
+    consumer_options: Mapping[str, Any] | None = None,
 ) -> KafkaConsumer:
     """A group consumer that commits only when told (after the database transaction)."""
     config: dict[str, Any] = {
@@ -43,17 +54,24 @@ def consumer(
         "max_poll_records": batch_size,
         "fetch_max_wait_ms": 100,  # an idle topic answers within 100 ms: bounds the lag added
     }
-    config.update(options or {})
+    config.update(options_for(KafkaConsumer, options))
+    config.update(consumer_options or {})
     client = KafkaConsumer(**config)
     client.subscribe(sorted(set(topics)))
     return client
 
 
 def ensure_topics(
-    bootstrap_servers: str, names: Iterable[str], partitions: int, replication_factor: int
+    bootstrap_servers: str,
+    names: Iterable[str],
+    partitions: int,
+    replication_factor: int,
+    options: Mapping[str, Any] | None = None,
 ) -> None:
     """Create missing topics (production brokers usually disable auto-creation)."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers.split(","))
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap_servers.split(","), **options_for(KafkaAdminClient, options)
+    )
     try:
         missing = sorted(set(names) - set(admin.list_topics()))
         for name in missing:

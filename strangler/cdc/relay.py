@@ -99,7 +99,7 @@ class Relay:
     def producer(self) -> KafkaProducer:
         if self._producer is None:
             self._producer = kafka.producer(
-                self.settings.bootstrap_servers, self.settings.producer_options
+                self.settings.bootstrap_servers, self.settings.client_options
             )
         return self._producer
 
@@ -199,6 +199,7 @@ class Relay:
             {self.settings.topic(t.table) for t in captured_tables(self.settings.capture)},
             self.settings.partitions,
             self.settings.replication_factor,
+            self.settings.client_options,
         )
 
     def watch_lag(self, stopper: Stopper, every_s: float) -> threading.Thread:

@@ -61,3 +61,14 @@ def test_reconcile_compares_normalized_values_by_key():
     target = {1: (normalize(Decimal("12.5")),), 2: ("'changed'",), 4: ("'x'",)}
     assert compare(source, target) == ([3], [4], [2])
     assert checksum({1: source[1]}) == checksum({1: target[1]})
+
+
+def test_each_kafka_client_takes_only_the_options_it_knows():
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+
+    from strangler.cdc.kafka import options_for
+
+    options = {"security_protocol": "SSL", "acks": "all", "group_id": "x"}
+    assert options_for(KafkaProducer, options) == {"security_protocol": "SSL", "acks": "all"}
+    assert options_for(KafkaConsumer, options) == {"security_protocol": "SSL", "group_id": "x"}
+    assert options_for(KafkaAdminClient, options) == {"security_protocol": "SSL"}
