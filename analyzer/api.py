@@ -27,7 +27,8 @@ from analyzer.collect import (
 )
 from analyzer.walk import walk_project
 
-REPORT_CODE = ("project", "report", "cluster", "metrics", "weights", "boundaries", "api")
+REPORT_CODE = ("project", "report", "cluster", "metrics", "weights", "boundaries", "api",
+               "omnipresent")
 
 
 class AnalyzeError(Exception):
@@ -99,7 +100,8 @@ def _report_key(hashes: dict[str, str], options: Options, git_head: str) -> str:
         "files": sorted(hashes.items()),
         "report": code_version(*REPORT_CODE),
         "boundaries": [repr(b.contexts), repr(b.together), repr(b.apart), b.target,
-                       b.resolution, b.seed, sorted(b.weights.items())],
+                       b.resolution, b.seed, sorted(b.weights.items()),
+                       b.omnipresent_min_apps],
         "git": [options.git_commits, git_head],
         "name": os.path.basename(os.path.abspath(options.path)),
     }, sort_keys=True)
@@ -163,7 +165,7 @@ def _graph_key(edges, options: Options, models: list[str]) -> str:
     digest = hashlib.blake2b(digest_size=16)
     b = options.boundaries
     digest.update(repr((code_version(*REPORT_CODE), b.contexts, b.together, b.apart, b.target,
-                        b.resolution, b.seed, models)).encode())
+                        b.resolution, b.seed, b.omnipresent_min_apps, models)).encode())
     for s, t, w, _ in edges:
         digest.update(f"{s}\0{t}\0{w!r}\n".encode())
     return digest.hexdigest()
@@ -171,6 +173,7 @@ def _graph_key(edges, options: Options, models: list[str]) -> str:
 
 def _build(root: str, options: Options, walk, collected, cache: dict) -> dict:
     from analyzer.boundaries import check_items
+    from analyzer.omnipresent import find_omnipresent
     from analyzer.project import resolve_project
     from analyzer.report import build_report, propose, weighted_edges
 
@@ -189,14 +192,20 @@ def _build(root: str, options: Options, walk, collected, cache: dict) -> dict:
         module_of_path = {f.path: f.module for f in collected.facts}
         extra = cochange_edges(root, module_of_path, options.git_commits)
     edges = weighted_edges(project, options.boundaries.weights, extra)
+    omnipresent = find_omnipresent(
+        ((s, t, e.kind) for s, t, _, e in edges), {f"model:{m.key}": m.app for m in project.models},
+        frozenset(f"module:{m.module}" for m in project.models),
+        options.boundaries.omnipresent_min_apps)
+    # Omnipresent units are clustered without: they would pull whichever context they land in.
+    clustered = [e for e in edges if e[0] not in omnipresent and e[1] not in omnipresent]
     # An edit that leaves the graph as it was (a comment, a body, a moved line) keeps the
     # proposal: only evidence and stats are rebuilt, without clustering again.
-    key = _graph_key(edges, options, [m.key for m in project.models])
+    key = _graph_key(clustered, options, [m.key for m in project.models])
     previous = cache.get("partition")
     if previous and previous[0] == key:
         parts = previous[1]
     else:
-        parts = propose(project, edges, options.boundaries)
+        parts = propose(project, clustered, options.boundaries)
         cache["partition"] = (key, parts)
     facts = collected.facts
     stats = {
@@ -205,7 +214,7 @@ def _build(root: str, options: Options, walk, collected, cache: dict) -> dict:
         "lines": sum(f.lines for f in facts),
         "apps": len(project.apps),
         "models": len(project.models),
-        "modules": sum(1 for n in parts if n.startswith("module:")),
+        "modules": sum(1 for n in parts if n.startswith("module:")) + len(omnipresent),
         "endpoints": len(project.endpoints),
         "tasks": len(project.tasks),
         "seconds": None,
@@ -218,6 +227,7 @@ def _build(root: str, options: Options, walk, collected, cache: dict) -> dict:
     b = options.boundaries
     opts = {"resolution": b.resolution, "seed": b.seed, "target_contexts": b.target,
             "weights": dict(sorted(b.weights.items())), "git_commits": options.git_commits,
-            "include_tests": options.include_tests}
+            "include_tests": options.include_tests,
+            "omnipresent_min_apps": b.omnipresent_min_apps}
     return build_report(project, parts, edges, stats, opts,
-                        os.path.basename(root.rstrip(os.sep)))
+                        os.path.basename(root.rstrip(os.sep)), omnipresent)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 
+from analyzer.omnipresent import DEFAULT_MIN_APPS
 from analyzer.weights import DEFAULT_WEIGHTS
 
 
@@ -41,6 +42,7 @@ class Boundaries:
     resolution: float = 1.0
     seed: int = 42
     weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    omnipresent_min_apps: int = DEFAULT_MIN_APPS  # 0: no module is set aside as omnipresent
 
 
 TOP_KEYS = {"clustering", "weights", "context", "together", "apart"}
@@ -72,9 +74,10 @@ def parse_boundaries(
     if not isinstance(clustering, dict):
         problems.append(Problem("boundaries.E002", "[clustering] must be a table"))
         clustering = {}
-    for key in sorted(set(clustering) - {"contexts", "resolution", "seed"}):
+    known = ("contexts", "resolution", "seed", "omnipresent_min_apps")
+    for key in sorted(set(clustering) - set(known)):
         problems.append(Problem("boundaries.E002", f"unknown key clustering.{key}",
-                                "known: contexts, resolution, seed"))
+                                f"known: {', '.join(known)}"))
     if "contexts" in clustering:
         target = clustering["contexts"]
         if not isinstance(target, int) or isinstance(target, bool) or target < 1:
@@ -93,6 +96,11 @@ def parse_boundaries(
         if not isinstance(seed, int) or isinstance(seed, bool):
             problems.append(Problem("boundaries.E008", "clustering.seed must be an integer"))
             seed = 42
+    min_apps = clustering.get("omnipresent_min_apps", DEFAULT_MIN_APPS)
+    if not isinstance(min_apps, int) or isinstance(min_apps, bool) or min_apps < 0:
+        problems.append(Problem("boundaries.E008", "clustering.omnipresent_min_apps must be an "
+                                "integer >= 0", "0 turns omnipresent detection off"))
+        min_apps = DEFAULT_MIN_APPS
     weights = dict(DEFAULT_WEIGHTS)
     raw_weights = data.get("weights", {})
     if not isinstance(raw_weights, dict):
@@ -154,7 +162,8 @@ def parse_boundaries(
             problems.append(Problem("boundaries.E007", f"together items {list(group)} are pinned "
                                     f"to different contexts {sorted(pins)}"))
     result = Boundaries(tuple(contexts), tuple(g for g in together if g),
-                        tuple(g for g in apart if g), target, float(resolution), seed, weights)
+                        tuple(g for g in apart if g), target, float(resolution), seed, weights,
+                        min_apps)
     return result, problems
 
 

@@ -16,7 +16,6 @@ def _asset(name: str) -> str:
     return (files("analyzer") / name).read_text(encoding="utf-8")
 
 
-
 def render_html(report: dict) -> str:
     """One offline HTML page holding the report and a script that draws it."""
     data = json.dumps(report, sort_keys=True, ensure_ascii=False).replace("</", "<\\/")
@@ -33,6 +32,7 @@ Click a context or an arrow to see the evidence.</p>
 <div id="contexts" style="margin:8px 12px"></div>
 <table id="metrics" style="margin:0 12px">
 <tr><th>metric</th><th>proposal</th><th>per-app baseline</th></tr></table>
+<div id="omnipresent" style="margin:8px 12px"></div>
 </div><div id="side"></div>
 <script type="application/json" id="report">{data}</script>
 <script>{_asset("report.js")}</script></body></html>

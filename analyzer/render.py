@@ -45,6 +45,15 @@ def context_links(report: dict) -> list[tuple[str, str, float, list[str]]]:
     return [(s, t, round(w, 4), sorted(kinds)) for (s, t), (w, kinds) in sorted(links.items())]
 
 
+def _omnipresent_heading(report: dict) -> str:
+    return (f"Omnipresent code, in no context (uses the models of "
+            f"{report['options'].get('omnipresent_min_apps', 0)} or more apps)")
+
+
+def _touched(unit: dict) -> str:
+    return ", ".join(f"{c['context']} ({c['count']})" for c in unit["contexts"])
+
+
 def _top_dependencies(report: dict, count: int) -> list[dict]:
     return sorted(report["dependencies"], key=lambda d: (-d["weight"], d["source"],
                                                          d["target"], d["kind"]))[:count]
@@ -68,6 +77,15 @@ def render_text(report: dict, *, seconds: float | None = None, cache_line: str =
         lines.append(f"  {c['name']:<24} {len(c['models']):>3} models {len(c['modules']):>4} "
                      f"modules {len(c['endpoints']):>3} endpoints {len(c['tasks']):>3} tasks  "
                      f"apps: {', '.join(c['apps'])}")
+    omnipresent = report.get("omnipresent", [])
+    if omnipresent:
+        lines += ["", _omnipresent_heading(report) + ":"]
+        for unit in omnipresent:
+            first = unit["contexts"][0]["evidence"][0]
+            lines += [f"  {unit['file']}  {len(unit['apps'])} apps, {len(unit['contexts'])} "
+                      f"contexts, {unit['count']} sites: {_touched(unit)}",
+                      f"    e.g. {first['file']}:{first['line']}  {first['detail']}"]
+        lines.append(f"  suggestion: {omnipresent[0]['suggestion']}")
     lines += ["", "Heaviest dependencies between contexts:"]
     for d in _top_dependencies(report, 12):
         first = d["evidence"][0] if d["evidence"] else None
@@ -111,6 +129,21 @@ def render_markdown(report: dict) -> str:
                 f"- modules: {len(c['modules'])}",
                 f"- cohesion {c['metrics']['cohesion']:.3f}, coupling "
                 f"{c['metrics']['coupling']:.3f}, interface {c['metrics']['interface']}", ""]
+    omnipresent = report.get("omnipresent", [])
+    if omnipresent:
+        out += [f"## {_omnipresent_heading(report)}", "",
+                "Each uses the data of many contexts and belongs to none, so its uses are not "
+                "counted as dependencies between contexts, nor in the metrics. For each: "
+                f"{omnipresent[0]['suggestion']}.", ""]
+    for unit in omnipresent:
+        out += [f"### `{unit['file']}` ({unit['module']})", "",
+                f"Uses the models of {len(unit['apps'])} apps in {len(unit['contexts'])} "
+                f"contexts, {unit['count']} sites.", ""]
+        for c in unit["contexts"]:
+            out.append(f"- **{c['context']}** ({', '.join(c['kinds'])}; "
+                       f"{', '.join(f'`{m}`' for m in c['models'])})")
+            out += [f"  - `{e['file']}:{e['line']}` `{e['detail']}`" for e in c["evidence"]]
+        out.append("")
     out += ["## Dependencies between contexts", ""]
     for d in report["dependencies"]:
         out += [f"### {d['source']} → {d['target']} ({d['kind']}, weight {d['weight']:g}, "
@@ -136,6 +169,12 @@ def render_dot(report: dict) -> str:
     for s, t, w, kinds in context_links(report):
         out.append(f'  {_dot_id(s)} -> {_dot_id(t)} [label="{", ".join(kinds)} ({w:g})", '
                    f"penwidth={min(1 + w / 10, 6):.1f}];")
+    for unit in report.get("omnipresent", []):
+        node = _dot_id(f"omnipresent:{unit['file']}")
+        out.append(f'  {node} [label="{unit["file"]}\\nomnipresent: in no context", '
+                   'shape=note, style=dashed];')
+        out += [f"  {node} -> {_dot_id(c['context'])} [style=dotted, color=gray];"
+                for c in unit["contexts"]]
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -147,4 +186,7 @@ def render_mermaid(report: dict) -> str:
         out.append(f'  {ids[c["name"]]}["{c["name"]}<br/>{len(c["models"])} models"]')
     for s, t, w, kinds in context_links(report):
         out.append(f'  {ids[s]} -->|"{", ".join(kinds)} ({w:g})"| {ids[t]}')
+    for i, unit in enumerate(report.get("omnipresent", [])):
+        out.append(f'  o{i}>"{unit["file"]}<br/>omnipresent: in no context"]')
+        out += [f"  o{i} -.-> {ids[c['context']]}" for c in unit["contexts"]]
     return "\n".join(out) + "\n"

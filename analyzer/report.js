@@ -64,9 +64,32 @@ function showLink(l) { select(null); side.replaceChildren();
 const m = R.metrics, b = m.baseline, table = document.getElementById('metrics');
 ['modularity', 'icp', 'ifn', 'ned', 'sm'].forEach(k => { const tr = el('tr');
   [k, m[k], b[k]].forEach(v => tr.appendChild(el('td', {}, String(v)))); table.appendChild(tr); });
+function showOmnipresent(u) { select(null); side.replaceChildren();
+  const box = el('div', {id: 'details', 'data-omnipresent': u.file});
+  box.appendChild(el('h2', {}, `Omnipresent: ${u.file}`));
+  box.appendChild(el('p', {}, `Uses the models of ${u.apps.length} apps (${u.apps.join(', ')}) ` +
+    `in ${u.contexts.length} contexts, ${u.count} sites; it is in no context and its uses are ` +
+    'not counted as dependencies.'));
+  box.appendChild(el('p', {class: 'muted'}, 'Suggestion: ' + u.suggestion));
+  u.contexts.forEach(c => { const div = el('div', {class: 'dependency'});
+    div.appendChild(el('h3', {}, `${c.context}: ${c.kinds.join(', ')} (${c.count} sites)`));
+    div.appendChild(el('p', {}, c.models.join(', '))); div.appendChild(evidenceList(c));
+    box.appendChild(div); });
+  side.appendChild(box); }
+const omni = document.getElementById('omnipresent');
+if ((R.omnipresent || []).length) {
+  omni.appendChild(el('h2', {}, 'Omnipresent code, in no context'));
+  R.omnipresent.forEach(u => { const btn = el('button', {class: 'omnipresent'},
+    `${u.file} (${u.contexts.length} contexts)`);
+    btn.addEventListener('click', () => { history.replaceState(null, '',
+      '#omnipresent=' + encodeURIComponent(u.file)); showOmnipresent(u); });
+    omni.appendChild(btn); }); }
 const nav = document.getElementById('contexts');
 R.extraction_order.forEach(e => { const btn = el('button', {}, `${e.rank}. ${e.context}`);
   btn.addEventListener('click', () => showContext(e.context)); nav.appendChild(btn); });
 const wanted = decodeURIComponent((location.hash.match(/context=([^&]+)/) || [])[1] || '');
-if (names.includes(wanted)) showContext(wanted);
+const unit = decodeURIComponent((location.hash.match(/omnipresent=([^&]+)/) || [])[1] || '');
+const wantedUnit = (R.omnipresent || []).find(u => u.file === unit);
+if (wantedUnit) showOmnipresent(wantedUnit);
+else if (names.includes(wanted)) showContext(wanted);
 else if (R.extraction_order.length) showContext(R.extraction_order[0].context);

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from analyzer import metrics
 from analyzer.boundaries import Boundaries
 from analyzer.cluster import cluster
-from analyzer.project import Edge, Project
+from analyzer.omnipresent import describe
+from analyzer.project import Edge, EndpointInfo, Project
 from analyzer.weights import CUT_SUGGESTIONS
 
 SCHEMA_VERSION = 1
@@ -183,14 +184,26 @@ def extraction_order(context_names: list[str], deps: list[dict],
             for i, (_, iw, n, st, ow, name, reason) in enumerate(rows)]
 
 
+def _endpoint_label(e: EndpointInfo) -> str:
+    return f"{e.route} -> {e.view}" + (f" ({', '.join(e.models)})" if e.models else "")
+
+
 def build_report(project: Project, parts: Mapping[str, str],
                  edges: list[tuple[str, str, float, Edge]], stats: dict, options: dict,
-                 project_name: str) -> dict:
-    """Assemble the JSON-contract report for one partition (``options`` carries weights)."""
+                 project_name: str,
+                 omnipresent: Mapping[str, tuple[str, ...]] | None = None) -> dict:
+    """Assemble the JSON-contract report for one partition (``options`` carries weights).
+
+    ``omnipresent`` units (module node -> the apps it uses) are in no context: their edges
+    are neither dependencies nor part of the metrics, which proposal and baseline both
+    compute on the graph without them.
+    """
+    omnipresent = omnipresent or {}
+    graph = [e for e in edges if e[0] not in omnipresent and e[1] not in omnipresent]
     nodes = sorted(parts)
-    triples = [(s, t, w) for s, t, w, _ in edges]
+    triples = [(s, t, w) for s, t, w, _ in graph]
     baseline = baseline_parts(project, nodes)
-    deps = dependencies(project, edges, parts, options.get("weights", {}).get("migration", 0.0))
+    deps = dependencies(project, graph, parts, options.get("weights", {}).get("migration", 0.0))
     per_part = metrics.part_metrics(triples, parts)
     models_by_node = {f"model:{m.key}": m for m in project.models}
     shared: Counter[str] = Counter()
@@ -210,9 +223,8 @@ def build_report(project: Project, parts: Mapping[str, str],
             "apps": apps,
             "models": sorted(m.key for m in models),
             "modules": modules,
-            "endpoints": sorted({f"{e.route} -> {e.view}"
-                                 + (f" ({', '.join(e.models)})" if e.models else "")
-                                 for e in project.endpoints if e.module in module_set}),
+            "endpoints": sorted({_endpoint_label(e) for e in project.endpoints
+                                 if e.module in module_set}),
             "tasks": sorted(q for q, module in project.tasks if module in module_set),
             "tables": sorted({m.table for m in models}),
             "metrics": per_part[name],
@@ -234,4 +246,8 @@ def build_report(project: Project, parts: Mapping[str, str],
         "extraction_order": extraction_order(
             [c["name"] for c in contexts], deps, shared,
             frozenset(c["name"] for c in contexts if not c["models"])),
+        "omnipresent": describe(
+            omnipresent, edges, parts, project.module_paths, project.module_app,
+            [(_endpoint_label(e), e.module) for e in project.endpoints], project.tasks,
+            EVIDENCE_LIMIT),
     }

@@ -20,6 +20,7 @@ examples:
 
 boundaries.toml (all sections optional; items are app labels or app_label.Model):
   [clustering]  contexts = 5   resolution = 1.0   seed = 42
+                omnipresent_min_apps = 6   # modules using models of 6+ apps: in no context
   [weights]     relation = 5.0   read = 1.0   ...
   [[context]]   name = "ordering"  apps = ["orders"]  models = ["payments.Refund"]
                 depends_on = ["catalog"]        # checked by --check

@@ -49,6 +49,10 @@ def run(ctx: DemoContext) -> None:
         first = dep["evidence"][0]
         ctx.log(f"  {dep['source']} -> {dep['target']} {dep['kind']}: "
                 f"{first['file']}:{first['line']}  {first['detail'][:60]}")
+    for unit in report["omnipresent"]:
+        ctx.log(f"omnipresent, in no context: {unit['file']} uses the models of "
+                f"{len(unit['contexts'])} contexts ({unit['count']} sites); "
+                f"{unit['suggestion']}")
     order = ", ".join(e["context"] for e in report["extraction_order"])
     ctx.log(f"extraction order, easiest first: {order}")
     page = ctx.work_dir / "contexts.html"

@@ -26,6 +26,29 @@ def shop(tmp_path: Path) -> Path:
     return root
 
 
+SEEDER = """from catalog.models import Product
+from customers.models import Address
+from inventory.models import Stock
+from orders.models import Order
+from payments.models import Payment
+
+
+def seed():
+    Product.objects.bulk_create([])
+    Address.objects.bulk_create([])
+    Stock.objects.bulk_create([])
+    Order.objects.bulk_create([])
+    Payment.objects.create(amount=1)
+"""
+
+
+@pytest.fixture
+def seeded_shop(shop: Path) -> Path:
+    """The shop plus a data seeder writing to all five apps (omnipresent code)."""
+    (shop / "shop" / "seed.py").write_text(SEEDER)
+    return shop
+
+
 @pytest.fixture
 def run_analysis(tmp_path: Path):
     def run(root: Path, boundaries: Boundaries | None = None, **kwargs):

@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import analyzer.boundaries
+from analyzer.omnipresent import DEFAULT_MIN_APPS
 from analyzer.weights import DEFAULT_WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,3 +20,8 @@ def test_every_boundaries_error_id_is_documented():
     source = Path(analyzer.boundaries.__file__).read_text()
     ids = set(re.findall(r"boundaries\.E\d{3}", source))
     assert ids and ids <= set(re.findall(r"boundaries\.E\d{3}", DOC))
+
+
+def test_the_omnipresent_threshold_is_documented_with_its_default():
+    assert f"omnipresent_min_apps = {DEFAULT_MIN_APPS}" in DOC
+    assert f"(default **{DEFAULT_MIN_APPS}**" in DOC

@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 
 import pytest
 
+from analyzer.boundaries import parse_boundaries
 from analyzer.html import render_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -71,3 +72,20 @@ def test_the_page_needs_no_network(shop, run_analysis, tmp_path):
     page_source = render_html(run_analysis(shop).report)
     assert not re.search(r"(src|href)=\"https?://", page_source)
     assert "<link " not in page_source
+
+
+def test_omnipresent_code_is_listed_apart_and_opens_its_evidence(seeded_shop, run_analysis,
+                                                                 tmp_path):
+    boundaries, _ = parse_boundaries("[clustering]\nomnipresent_min_apps = 5\n")
+    report = run_analysis(seeded_shop, boundaries).report
+    out = tmp_path / "report.html"
+    out.write_text(render_html(report))
+    page = browse(f"file://{out}#omnipresent=shop/seed.py", tmp_path)
+    buttons = [a for tag, a in page.elements if tag == "button" and a.get("class") ==
+               "omnipresent"]
+    assert len(buttons) == 1
+    details = [a for tag, a in page.elements if a.get("id") == "details"]
+    assert details == [{"id": "details", "data-omnipresent": "shop/seed.py"}]
+    text = " ".join(page.text)
+    assert "Omnipresent: shop/seed.py" in text and "shop/seed.py:13" in text
+    assert "split it per context" in text

@@ -71,3 +71,19 @@ def test_extraction_order_puts_leaf_contexts_before_the_core(report):
     order = [e["context"] for e in report["extraction_order"]]
     assert order.index("notifications") < order.index("orders")
     assert order.index("reporting") < order.index("catalog")
+
+
+def test_the_seeder_is_omnipresent_and_makes_no_dependency_between_contexts(report):
+    units = {u["file"]: u for u in report["omnipresent"]}
+    seeder = units["core/seeding.py"]
+    assert len(seeder["apps"]) >= 6 and len(seeder["contexts"]) >= 6
+    orders = next(c for c in seeder["contexts"] if c["context"] == "orders")
+    assert {"file": "core/seeding.py",
+            "line": line_of("core/seeding.py", "orders = Order.objects.bulk_create("),
+            "detail": "orders = Order.objects.bulk_create(orders, batch_size=BATCH)",
+            } in orders["evidence"]
+    assert [e for d in report["dependencies"] for e in d["evidence"]
+            if e["file"] == "core/seeding.py"] == []
+    assert all("monolith.core.seeding" not in c["modules"] for c in report["contexts"])
+    # the read sides of the shop are business contexts, not omnipresent code
+    assert {"notifications/tasks.py", "reporting/queries.py"}.isdisjoint(units)
