@@ -15,10 +15,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from analyzer.project import Edge
 
 DEFAULT_MIN_APPS = 6
 NOT_MODEL_USE = frozenset({"defines", "same_app"})  # ownership and layout hints, not uses
@@ -43,53 +39,3 @@ def find_omnipresent(edges: Iterable[tuple[str, str, str]], model_app: Mapping[s
             spans[source].add(model_app[target])
     return {module: tuple(sorted(apps)) for module, apps in sorted(spans.items())
             if len(apps) >= min_apps}
-
-
-def describe(omnipresent: Mapping[str, tuple[str, ...]],
-             edges: Iterable[tuple[str, str, float, Edge]], parts: Mapping[str, str],
-             module_paths: Mapping[str, str], module_app: Mapping[str, str],
-             endpoints: Iterable[tuple[str, str]], tasks: Iterable[tuple[str, str]],
-             evidence_limit: int) -> list[dict]:
-    """The report's ``omnipresent`` entries: each unit, the contexts it touches, with evidence.
-
-    ``edges`` are the weighted graph edges; ``endpoints`` and ``tasks`` are
-    ``(label, module)`` pairs, listed under the unit that defines them.
-    """
-    touched: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    for source, target, weight, edge in edges:
-        if source in omnipresent and target in parts and target.startswith("model:") and \
-                edge.kind not in NOT_MODEL_USE:
-            touched[source][parts[target]].append((weight, target[6:], edge))
-    by_module: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
-    for label, module in endpoints:
-        by_module[module][0].append(label)
-    for label, module in tasks:
-        by_module[module][1].append(label)
-    result = []
-    for node, apps in sorted(omnipresent.items()):
-        module = node[7:]
-        contexts = []
-        for context, found in sorted(touched[node].items()):
-            sites = sorted({(e.file, e.line, e.detail) for _, _, e in found})
-            contexts.append({
-                "context": context,
-                "models": sorted({key for _, key, _ in found}),
-                "kinds": sorted({e.kind for _, _, e in found}),
-                "weight": round(sum(w for w, _, _ in found), 4),
-                "count": len(sites),
-                "evidence": [{"file": f, "line": line, "detail": d}
-                             for f, line, d in sites[:evidence_limit]],
-            })
-        endpoint_labels, task_labels = by_module.get(module, ([], []))
-        result.append({
-            "module": module,
-            "file": module_paths.get(module, ""),
-            "app": module_app.get(module, ""),
-            "apps": list(apps),
-            "contexts": contexts,
-            "count": sum(c["count"] for c in contexts),
-            "endpoints": sorted(endpoint_labels),
-            "tasks": sorted(task_labels),
-            "suggestion": SUGGESTION,
-        })
-    return result

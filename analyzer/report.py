@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from analyzer import metrics
 from analyzer.boundaries import Boundaries
 from analyzer.cluster import cluster
-from analyzer.omnipresent import describe
+from analyzer.omnipresent import NOT_MODEL_USE, SUGGESTION
 from analyzer.project import Edge, EndpointInfo, Project
 from analyzer.weights import CUT_SUGGESTIONS
 
@@ -138,18 +138,46 @@ def dependencies(project: Project, edges: list[tuple[str, str, float, Edge]],
             a, b = app_context.get(edge.source[4:]), app_context.get(edge.target[4:])
             if a and b and a != b:
                 grouped[(a, b, "migration")].append((migration_weight, edge))
-    result = []
-    for (source, target, kind), found in sorted(grouped.items()):
-        evidence = sorted({(e.file, e.line, e.detail) for _, e in found})
-        result.append({
-            "source": source,
-            "target": target,
-            "kind": kind,
-            "weight": round(sum(w for w, _ in found), 4),
-            "count": len(evidence),
+    return [{"source": source, "target": target, "kind": kind, **_evidence(found),
+             "suggestion": CUT_SUGGESTIONS.get(kind, "")}
+            for (source, target, kind), found in sorted(grouped.items())]
+
+
+def _evidence(found: list[tuple[float, Edge]]) -> dict:
+    """Total weight, number of distinct sites, and the first ``EVIDENCE_LIMIT`` of them."""
+    sites = sorted({(e.file, e.line, e.detail) for _, e in found})
+    return {"weight": round(sum(w for w, _ in found), 4), "count": len(sites),
             "evidence": [{"file": f, "line": line, "detail": d}
-                         for f, line, d in evidence[:EVIDENCE_LIMIT]],
-            "suggestion": CUT_SUGGESTIONS.get(kind, ""),
+                         for f, line, d in sites[:EVIDENCE_LIMIT]]}
+
+
+def omnipresent_units(project: Project, edges: list[tuple[str, str, float, Edge]],
+                      parts: Mapping[str, str], omnipresent: Mapping[str, tuple[str, ...]]
+                      ) -> list[dict]:
+    """Each omnipresent unit with the contexts whose models it uses, and the evidence."""
+    touched: dict[str, dict[str, list[tuple[float, Edge]]]] = defaultdict(
+        lambda: defaultdict(list))
+    for s, t, w, edge in edges:
+        if s in omnipresent and t.startswith("model:") and edge.kind not in NOT_MODEL_USE:
+            touched[s][parts[t]].append((w, edge))
+    result = []
+    for node, apps in sorted(omnipresent.items()):
+        module = node[7:]
+        contexts = [{"context": context,
+                     "models": sorted({e.target[6:] for _, e in found}),
+                     "kinds": sorted({e.kind for _, e in found}), **_evidence(found)}
+                    for context, found in sorted(touched[node].items())]
+        result.append({
+            "module": module,
+            "file": project.module_paths.get(module, ""),
+            "app": project.module_app.get(module, ""),
+            "apps": list(apps),
+            "contexts": contexts,
+            "count": sum(c["count"] for c in contexts),
+            "endpoints": sorted({_endpoint_label(e) for e in project.endpoints
+                                 if e.module == module}),
+            "tasks": sorted(q for q, m in project.tasks if m == module),
+            "suggestion": SUGGESTION,
         })
     return result
 
@@ -246,8 +274,5 @@ def build_report(project: Project, parts: Mapping[str, str],
         "extraction_order": extraction_order(
             [c["name"] for c in contexts], deps, shared,
             frozenset(c["name"] for c in contexts if not c["models"])),
-        "omnipresent": describe(
-            omnipresent, edges, parts, project.module_paths, project.module_app,
-            [(_endpoint_label(e), e.module) for e in project.endpoints], project.tasks,
-            EVIDENCE_LIMIT),
+        "omnipresent": omnipresent_units(project, edges, parts, omnipresent),
     }
