@@ -136,13 +136,30 @@ def test_consumer_killed_mid_batch_loses_nothing(pipeline):
     assert_no_drift(pipeline)
 
 
+def relay_in_transaction(pipeline) -> bool:
+    database = pipeline.monolith_url.rsplit("/", 1)[1]
+    return bool(
+        query(
+            pipeline.monolith_url,
+            "SELECT 1 FROM pg_stat_activity WHERE datname = %s AND state = 'idle in transaction'",
+            (database,),
+        )
+    )
+
+
 def test_relay_killed_mid_publish_loses_nothing_and_stops_gracefully(pipeline):
     assert pipeline.relay.stop() == 0  # SIGTERM: finishes its batch, exits cleanly
     churn(4, "LOAD", 200)
     total = outbox_backlog(pipeline)
     assert total >= 6000
     pipeline.relay.start()
-    wait_for(lambda: outbox_backlog(pipeline) < total, 30, "the relay to start publishing", 0.02)
+    # Mid-publish = the relay's claiming transaction is open while it talks to the broker.
+    wait_for(
+        lambda: outbox_backlog(pipeline) < total and relay_in_transaction(pipeline),
+        30,
+        "the relay in the middle of publishing a batch",
+        0.01,
+    )
     pipeline.relay.kill9()
     assert outbox_backlog(pipeline) > 0, "killed too late: everything was already published"
     pipeline.relay.start(ready=RELAY_READY)
