@@ -120,15 +120,28 @@ def churn(rounds: int, prefix: str, base: int) -> None:
         products.filter(sku__startswith=prefix).update(price=Decimal(base + round_))
 
 
+def writing_transaction(url: str) -> bool:
+    """Another session of this database holds an open transaction that has written rows."""
+    return bool(
+        query(
+            url,
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()",
+        )
+    )
+
+
 def test_consumer_killed_mid_batch_loses_nothing(pipeline):
     make_products(categories.create(name="Load", slug="load"), "LOAD", 1500)
     churn(4, "LOAD", 100)
+    # Mid-batch = some LOAD rows are in, and the consumer holds a transaction that has written.
     wait_for(
-        lambda: query(pipeline.service_url, "SELECT 1 FROM catalog_product WHERE sku LIKE 'LOAD%'"),
+        lambda: query(pipeline.service_url, "SELECT 1 FROM catalog_product WHERE sku LIKE 'LOAD%'")
+        and writing_transaction(pipeline.service_url),
         30,
-        "the first LOAD rows in the service",
-        0.02,
-    )
+        "the consumer in the middle of applying a batch",
+        0.01,
+    )  # fmt: skip
     pipeline.consumer.kill9()
     assert pipeline.differences(), "killed too late: everything was already applied"
     pipeline.consumer.start(ready=CONSUMER_READY)
