@@ -98,6 +98,7 @@ def _setup(settings_module: str, for_help: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from django.core.management import CommandError, load_command_class
+    from django.db import DatabaseError
 
     wants_help = any(a in ("-h", "--help") for a in args.arguments)
     _setup(args.settings, wants_help)
@@ -114,6 +115,11 @@ def run(args: argparse.Namespace) -> int:
         # SystemCheckError (a CommandError) lists every configuration problem with its id.
         print(str(error), file=sys.stderr)
         return 2
+    except DatabaseError as error:
+        raise UsageError(
+            f"database error in {args.settings}: {error} - has `migrate` run for this project "
+            "(it creates the strangler_cdc tables and the capture triggers)?"
+        ) from error
     except SystemExit as exit_:
         return int(exit_.code or 0)
     return 0

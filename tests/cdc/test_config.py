@@ -72,3 +72,18 @@ def test_consumer_with_a_bad_mapping_refuses_to_start(tmp_path, command):
     assert "cdc.E004" in result.stderr and "catalog.Widget" in result.stderr
     assert "cdc.E005" in result.stderr and "'headline'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_unmigrated_database_is_a_clear_error_not_a_traceback(tmp_path):
+    result = run(
+        ["strangler", "cdc", "--settings", "monolith.settings", "snapshot", "catalog_product"],
+        {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+            "MONOLITH_VAR_DIR": str(tmp_path),
+        },
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "has `migrate` run for this project" in result.stderr
+    assert "Traceback" not in result.stderr
