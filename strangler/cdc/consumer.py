@@ -174,7 +174,9 @@ class Consumer:
         attempt = 0
         while True:
             try:
-                self.metrics.applied.inc(apply_events(self.mappings, events, self.using))
+                applied = apply_events(self.mappings, events, self.using)
+                self.metrics.applied.inc(applied)
+                log.info("consumer: %d events, %d applied, the rest no-ops", len(events), applied)
                 return
             except TRANSIENT as error:
                 attempt += 1

@@ -157,6 +157,8 @@ class Relay:
                         [row.id for row in rows],
                     )
         self.metrics.published.inc(len(rows))
+        if rows:
+            log.info("relay: published %d outbox rows up to id %d", len(rows), rows[-1].id)
         return len(rows)
 
     def drain(self, max_batches: int = 1000) -> int:

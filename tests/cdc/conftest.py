@@ -147,12 +147,18 @@ def pipeline(broker, tmp_path_factory, django_db_blocker) -> Iterator[Pipeline]:
     assert migrated.returncode == 0, migrated.stderr
     relay_port, consumer_port = free_port(), free_port()
     relay = Proc(
-        ["monolith.manage", "cdc_relay", "--metrics-port", str(relay_port)],
+        ["monolith.manage", "cdc_relay", "--metrics-port", str(relay_port), "--log-json"],
         monolith_env,
         tmp / "relay.log",
     ).start(ready=RELAY_READY)
     consumer = Proc(
-        ["extracted.catalog_service.manage", "cdc_consume", "--metrics-port", str(consumer_port)],
+        [
+            "extracted.catalog_service.manage",
+            "cdc_consume",
+            "--metrics-port",
+            str(consumer_port),
+            "--log-json",
+        ],
         service_env,
         tmp / "consumer.log",
     ).start(ready=CONSUMER_READY)

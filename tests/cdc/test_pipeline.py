@@ -93,6 +93,10 @@ def test_orm_bulk_and_raw_sql_changes_reach_the_service(pipeline):
     # Applied events never echo: the service's own outbox stays empty.
     assert query(pipeline.service_url, "SELECT COUNT(*) FROM strangler_cdc_outbox") == [(0,)]
     assert_no_drift(pipeline)
+    for process, logger in ((pipeline.relay, "strangler.cdc.relay"),
+                            (pipeline.consumer, "strangler.cdc.consumer")):  # fmt: skip
+        lines = [json.loads(line) for line in process.output().splitlines() if line[:1] == "{"]
+        assert any(line["logger"] == logger and line["level"] == "info" for line in lines)
 
 
 def wait_consumed(pipeline, timeout: float = 40) -> None:

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from strangler.cdc import conf
 from strangler.cdc.consumer import Consumer
-from strangler.cdc.running import Stopper, serve_metrics
+from strangler.cdc.running import Stopper, log_json_lines, serve_metrics
 
 
 class Command(BaseCommand):
@@ -20,8 +20,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port"
         )
+        parser.add_argument(
+            "--log-json", action="store_true", help="log as JSON lines on stderr (INFO and up)"
+        )
 
-    def handle(self, *args, database: str, metrics_port: int, **options) -> None:
+    def handle(self, *args, database: str, metrics_port: int, log_json: bool, **options) -> None:
+        if log_json:
+            log_json_lines()
         settings = conf.current()
         if settings.consume is None:
             raise CommandError(

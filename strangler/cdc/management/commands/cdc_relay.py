@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 
 from strangler.cdc import conf
 from strangler.cdc.relay import Relay
-from strangler.cdc.running import Stopper, serve_metrics
+from strangler.cdc.running import Stopper, log_json_lines, serve_metrics
 
 
 class Command(BaseCommand):
@@ -22,10 +22,17 @@ class Command(BaseCommand):
             "--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port"
         )
         parser.add_argument(
+            "--log-json", action="store_true", help="log as JSON lines on stderr (INFO and up)"
+        )
+        parser.add_argument(
             "--once", action="store_true", help="publish what is there now, then exit"
         )
 
-    def handle(self, *args, database: str, metrics_port: int, once: bool, **options) -> None:
+    def handle(
+        self, *args, database: str, metrics_port: int, once: bool, log_json: bool, **options
+    ) -> None:
+        if log_json:
+            log_json_lines()
         relay = Relay(conf.current(), using=database)
         if once:
             try:
