@@ -19,14 +19,15 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/strangler demo
 
-# The whole suite on the machine's PostgreSQL, then the monolith's journeys again on SQLite
-# (the embedded default) so both stay green; its slow tests use their own SQLite files anyway.
+# The whole suite on the machine's PostgreSQL, then the monolith's journeys and the in-process
+# capture tests again on SQLite (the embedded default) so both stay green; the slow tests use
+# their own SQLite files anyway.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/strangler_monolith
 
 test: $(STAMP) system-deps
 	$(VENV)/bin/ruff check .
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest
-	env -u DATABASE_URL $(PY) -m pytest tests/monolith -m "not slow"
+	env -u DATABASE_URL $(PY) -m pytest tests/monolith tests/cdc/test_capture_in_process.py -m "not slow"
 
 # Headless Chromium renders the analyzer's HTML report in the tests (Debian package).
 system-deps:

@@ -27,11 +27,16 @@ POSITION_COLUMNS = (("source_table", "text"), ("key", "text"), ("seq", "bigint")
 
 @contextlib.contextmanager
 def replica_writes(connection: BaseDatabaseWrapper) -> Iterator[None]:
-    """Mark the current transaction as applying replicated changes (triggers skip it)."""
+    """Mark the writes inside this block as replicated changes (the triggers skip them).
+
+    The mark is lifted on the way out, so a caller's own writes later in the same
+    transaction are captured as usual; on error the enclosing atomic block rolls it back.
+    """
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT set_config(%s, 'replica', true)", [ORIGIN_SETTING])
             yield
+            cursor.execute("SELECT set_config(%s, '', true)", [ORIGIN_SETTING])
         else:
             cursor.execute("INSERT INTO strangler_cdc_suppress (id) VALUES (1)")
             yield

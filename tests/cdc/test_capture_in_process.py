@@ -1,5 +1,6 @@
-"""Capture on SQLite (the embedded default): triggers see every write path; replica writes
-and rolled-back writes emit nothing; apply is idempotent."""
+"""Capture in the test database (PostgreSQL in `make test`, SQLite in the embedded default):
+triggers see every write path; replica writes and rolled-back writes emit nothing; apply is
+idempotent."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from strangler.cdc.conf import CaptureSpec
 from strangler.cdc.envelope import OutboxRow, decode, encode
 from strangler.cdc.mapping import resolve
 from strangler.cdc.models import AppliedPosition, DeadLetter, OutboxEvent
-from strangler.cdc.relay import SQLITE_CLAIM, Relay
+from strangler.cdc.relay import PG_CLAIM, SQLITE_CLAIM, Relay
 from strangler.cdc.running import Stopper
 from strangler.cdc.snapshot import snapshot
 
@@ -101,7 +102,7 @@ def test_applied_events_are_idempotent_and_never_echo():
     Product.objects.filter(pk=501).update(name="Edited in the monolith")
     assert events() == [("catalog_product", "501", "u")]
     with connection.cursor() as cursor:
-        cursor.execute(SQLITE_CLAIM, [10])
+        cursor.execute(PG_CLAIM if connection.vendor == "postgresql" else SQLITE_CLAIM, [10])
         assert len(cursor.fetchall()) == 1
 
 
@@ -202,8 +203,11 @@ def test_published_rows_older_than_the_retention_are_purged():
 
 def test_a_captured_table_without_triggers_is_reported():
     with connection.cursor() as cursor:
-        for suffix in "iud":
-            cursor.execute(f'DROP TRIGGER "strangler_cdc_catalog_product_{suffix}"')
+        if connection.vendor == "postgresql":
+            cursor.execute(f"DROP TRIGGER {triggers.PG_TRIGGER} ON catalog_product")
+        else:
+            for suffix in "iud":
+                cursor.execute(f'DROP TRIGGER "strangler_cdc_catalog_product_{suffix}"')
     messages = check_triggers(databases=["default"])
     assert [(m.id, "'catalog_product'" in m.msg) for m in messages] == [("cdc.W001", True)]
     assert "cdc_triggers" in messages[0].hint
