@@ -57,7 +57,6 @@ END $$;
 """
 
 SQLITE_NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
-SQLITE_OPS = (("i", "INSERT", "c"), ("u", "UPDATE", "u"), ("d", "DELETE", "d"))
 
 
 @dataclass(frozen=True)
@@ -128,24 +127,43 @@ def sqlite_json(table: CapturedTable, row: str) -> str:
 
 
 def sqlite_sql(table: CapturedTable) -> list[str]:
+    """Four triggers: insert, update keeping the key, update changing it (a delete of the old
+    key and a create of the new one, as on PostgreSQL), delete."""
+    quiet = "NOT EXISTS (SELECT 1 FROM strangler_cdc_suppress)"
+    key = _quote(table.key_column)
+    changed = " OR ".join(f"OLD.{_quote(c)} IS NOT NEW.{_quote(c)}" for c in table.columns)
+    old, new = sqlite_json(table, "OLD"), sqlite_json(table, "NEW")
+    triggers = (
+        ("i", "INSERT", quiet, [("NEW", "c", "NULL", new)]),
+        (
+            "u",
+            "UPDATE",
+            f"{quiet} AND OLD.{key} IS NEW.{key} AND ({changed})",
+            [("NEW", "u", old, new)],
+        ),
+        (
+            "k",
+            "UPDATE",
+            f"{quiet} AND OLD.{key} IS NOT NEW.{key}",
+            [("OLD", "d", old, "NULL"), ("NEW", "c", "NULL", new)],
+        ),
+        ("d", "DELETE", quiet, [("OLD", "d", old, "NULL")]),
+    )
     statements = []
-    for suffix, event, op in SQLITE_OPS:
+    for suffix, event, when, emits in triggers:
         name = _quote(f"strangler_cdc_{table.table}_{suffix}")
-        row = "OLD" if op == "d" else "NEW"
-        when = "NOT EXISTS (SELECT 1 FROM strangler_cdc_suppress)"
-        if op == "u":
-            changed = " OR ".join(f"OLD.{_quote(c)} IS NOT NEW.{_quote(c)}" for c in table.columns)
-            when += f" AND ({changed})"
-        before = sqlite_json(table, "OLD") if op != "c" else "NULL"
-        after = sqlite_json(table, "NEW") if op != "d" else "NULL"
-        statements += [
-            f"DROP TRIGGER IF EXISTS {name}",
-            f"CREATE TRIGGER {name} AFTER {event} ON {_quote(table.table)} WHEN {when} BEGIN "
+        body = "".join(
             "INSERT INTO strangler_cdc_outbox (app_label, table_name, pk, op, txid, ts_ms, "
             "before, after, schema_version, published_at) VALUES ("
             f"{_literal(table.app_label)}, {_literal(table.table)}, "
-            f"CAST({row}.{_quote(table.key_column)} AS TEXT), {_literal(op)}, NULL, "
-            f"{SQLITE_NOW_MS}, {before}, {after}, 1, NULL); END",
+            f"CAST({row}.{key} AS TEXT), {_literal(op)}, NULL, "
+            f"{SQLITE_NOW_MS}, {before}, {after}, 1, NULL); "
+            for row, op, before, after in emits
+        )
+        statements += [
+            f"DROP TRIGGER IF EXISTS {name}",
+            f"CREATE TRIGGER {name} AFTER {event} ON {_quote(table.table)} WHEN {when} "
+            f"BEGIN {body}END",
         ]
     return statements
 

@@ -206,8 +206,22 @@ def test_a_captured_table_without_triggers_is_reported():
         if connection.vendor == "postgresql":
             cursor.execute(f"DROP TRIGGER {triggers.PG_TRIGGER} ON catalog_product")
         else:
-            for suffix in "iud":
+            for suffix in "iukd":
                 cursor.execute(f'DROP TRIGGER "strangler_cdc_catalog_product_{suffix}"')
     messages = check_triggers(databases=["default"])
     assert [(m.id, "'catalog_product'" in m.msg) for m in messages] == [("cdc.W001", True)]
     assert "cdc_triggers" in messages[0].hint
+
+
+def test_a_product_renumbered_by_its_primary_key_is_a_delete_and_a_create():
+    category = Category.objects.create(name="Tea", slug="tea")
+    tea = Product.objects.create(sku="T", slug="t", name="Tea", category=category)
+    OutboxEvent.objects.all().delete()
+
+    Product.objects.filter(pk=tea.pk).update(id=tea.pk + 1000)
+
+    old, new = str(tea.pk), str(tea.pk + 1000)
+    assert events() == [("catalog_product", old, "d"), ("catalog_product", new, "c")]
+    gone, created = OutboxEvent.objects.order_by("id")
+    assert (gone.before["id"], gone.after) == (tea.pk, None)
+    assert (created.before, created.after["id"], created.after["sku"]) == (None, tea.pk + 1000, "T")
