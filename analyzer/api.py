@@ -13,10 +13,12 @@ import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from analyzer.boundaries import Boundaries
 from analyzer.collect import (
     CACHE_FORMAT,
+    Collected,
     Progress,
     UnreadableFile,
     cache_path,
@@ -25,7 +27,10 @@ from analyzer.collect import (
     load_cache,
     save_cache,
 )
-from analyzer.walk import walk_project
+from analyzer.walk import Walk, walk_project
+
+if TYPE_CHECKING:  # imported where a report is built: a reused report never loads it
+    from analyzer.project import Edge
 
 REPORT_CODE = ("project", "report", "cluster", "metrics", "weights", "boundaries", "api",
                "omnipresent")
@@ -57,7 +62,8 @@ class Outcome:
     kept_partition: bool = False
 
 
-def cochange_edges(root: str, module_of_path: dict[str, str], commits: int):
+def cochange_edges(root: str, module_of_path: dict[str, str], commits: int
+                   ) -> tuple[Edge, ...]:
     """Module pairs changed together in the last ``commits`` commits (``git log``)."""
     from analyzer.project import Edge
 
@@ -137,10 +143,10 @@ def analyze(options: Options, progress: Progress | None = None) -> Outcome:
         raise AnalyzeError(str(error)) from error
     git_head = _git_head(root) if options.git_commits else ""
     key = _report_key(collected.hashes, options, git_head)
-    cached_report = cache.get("report")
-    reused = bool(cached_report and cached_report[0] == key)
+    cached_report: tuple[str, str] | None = cache.get("report")
+    reused = cached_report is not None and cached_report[0] == key
     kept = reused
-    if reused:
+    if cached_report is not None and reused:
         report = json.loads(cached_report[1])
     else:
         previous = cache.get("partition")
@@ -160,7 +166,8 @@ def analyze(options: Options, progress: Progress | None = None) -> Outcome:
     return Outcome(report, seconds, collected.parsed, collected.cached, reused, kept)
 
 
-def _graph_key(edges, options: Options, models: list[str]) -> str:
+def _graph_key(edges: list[tuple[str, str, float, Edge]], options: Options,
+               models: list[str]) -> str:
     """Digest of exactly what clustering reads: weighted pairs, models and constraints."""
     digest = hashlib.blake2b(digest_size=16)
     b = options.boundaries
@@ -171,7 +178,7 @@ def _graph_key(edges, options: Options, models: list[str]) -> str:
     return digest.hexdigest()
 
 
-def _build(root: str, options: Options, walk, collected, cache: dict) -> dict:
+def _build(root: str, options: Options, walk: Walk, collected: Collected, cache: dict) -> dict:
     from analyzer.boundaries import check_items
     from analyzer.omnipresent import find_omnipresent
     from analyzer.project import resolve_project
@@ -187,7 +194,7 @@ def _build(root: str, options: Options, walk, collected, cache: dict) -> dict:
                            {m.key for m in project.models})
     if problems:
         raise AnalyzeError("boundaries: " + "; ".join(str(p) for p in problems))
-    extra = ()
+    extra: tuple[Edge, ...] = ()
     if options.git_commits:
         module_of_path = {f.path: f.module for f in collected.facts}
         extra = cochange_edges(root, module_of_path, options.git_commits)

@@ -157,10 +157,10 @@ def parse_boundaries(
             problems.append(Problem("boundaries.E007", f"apart items {list(group)} are pinned to "
                                     "the same context"))
     for group in together:
-        pins = {pinned[i] for i in group if i in pinned}
-        if len(pins) > 1:
+        together_pins = {pinned[i] for i in group if i in pinned}
+        if len(together_pins) > 1:
             problems.append(Problem("boundaries.E007", f"together items {list(group)} are pinned "
-                                    f"to different contexts {sorted(pins)}"))
+                                    f"to different contexts {sorted(together_pins)}"))
     result = Boundaries(tuple(contexts), tuple(g for g in together if g),
                         tuple(g for g in apart if g), target, float(resolution), seed, weights,
                         min_apps)

@@ -74,7 +74,7 @@ def cluster(
     for (a, b), w in sorted(weights.items()):
         ra, rb = uf.find(a), uf.find(b)
         if ra != rb and w > 0:
-            contracted[tuple(sorted((ra, rb)))] += w
+            contracted[(ra, rb) if ra < rb else (rb, ra)] += w
     graph.add_weighted_edges_from((a, b, w) for (a, b), w in sorted(contracted.items()))
 
     def run(res: float) -> list[set[str]]:

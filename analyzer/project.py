@@ -7,9 +7,13 @@ Nodes are ``model:app_label.Model`` (the unit that must have exactly one owner) 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from analyzer.facts import ClassFact, FileFacts
+from analyzer.facts import ClassFact, FileFacts, Relation, Use
+
+# (reference, app label it appears in, key of the model it appears in) -> model key
+ModelKey = Callable[[str, str, str], str | None]
 
 DJANGO_MODEL_BASES = {
     "django.db.models.Model",
@@ -289,12 +293,12 @@ def resolve_project(facts: list[FileFacts]) -> Project:
     for m in models.values():
         app_models.setdefault(m.app, []).append(m)
     for f in facts:
-        own = app_models.get(module_app.get(f.module, ""), [])
+        own_models = app_models.get(module_app.get(f.module, ""), [])
         if f.parse_error is None and not f.migration_deps and not f.is_package:
-            for m in own:
+            for m in own_models:
                 if m.module != f.module:
                     edges.append(Edge(f"module:{f.module}", f"model:{m.key}", "same_app", f.path,
-                                      1, f"module of app {m.app}", 1 / len(own)))
+                                      1, f"module of app {m.app}", 1 / len(own_models)))
     relations_by_model = _relation_fields(r, models, abstract, model_key)
     tasks = {t.qualname: f.module for f in facts for t in f.tasks}
     task_names = {t.name: t.qualname for f in facts for t in f.tasks if t.name}
@@ -372,15 +376,15 @@ def resolve_project(facts: list[FileFacts]) -> Project:
     )
 
 
-def _view_models(r: _Resolver, view: str, module: str | None, module_app, model_key
-                 ) -> tuple[str, ...]:
+def _view_models(r: _Resolver, view: str, module: str | None, module_app: Mapping[str, str],
+                 model_key: ModelKey) -> tuple[str, ...]:
     """Models used inside a view function or class (its methods and attributes included)."""
-    facts = r.by_module.get(module or "")
-    if facts is None or not view.startswith(f"{module}."):
+    facts = r.by_module.get(module) if module else None
+    if module is None or facts is None or not view.startswith(f"{module}."):
         return ()
-    name = view[len(module) + 1:]  # type: ignore[arg-type]
+    name = view[len(module) + 1:]
     label = module_app.get(module, "")
-    found = set()
+    found: set[str] = set()
     for use in facts.uses:
         if use.kind in ("read", "write") and (use.scope == name
                                               or use.scope.startswith(f"{name}.")):
@@ -390,7 +394,7 @@ def _view_models(r: _Resolver, view: str, module: str | None, module_app, model_
     return tuple(sorted(found))
 
 
-def _edge_key(e: Edge) -> tuple:
+def _edge_key(e: Edge) -> tuple[str, str, str, str, int, str]:
     return (e.source, e.target, e.kind, e.file, e.line, e.detail)
 
 
@@ -405,7 +409,8 @@ def _inherited_label(r: _Resolver, cls: ClassFact) -> str:
 
 
 def _relations_with_inherited(r: _Resolver, qualname: str, abstract: set[str],
-                              trail: tuple[str, ...] = ()):
+                              trail: tuple[str, ...] = ()
+                              ) -> Iterator[tuple[FileFacts, ClassFact, Relation]]:
     """A model's own relation fields plus those declared on its abstract ancestors."""
     f, cls = r.classes[qualname]
     for relation in cls.relations:
@@ -416,7 +421,8 @@ def _relations_with_inherited(r: _Resolver, qualname: str, abstract: set[str],
             yield from _relations_with_inherited(r, resolved, abstract, (*trail, qualname))
 
 
-def _relation_fields(r, models, abstract, model_key) -> dict[str, dict[str, str]]:
+def _relation_fields(r: _Resolver, models: Mapping[str, Model], abstract: set[str],
+                     model_key: ModelKey) -> dict[str, dict[str, str]]:
     """For lookups across relations: model key -> {lookup name: model key}, both ways.
 
     The reverse name is the related_query_name or related_name, else the model's name in
@@ -449,7 +455,10 @@ def _import_target(r: _Resolver, value: str, apps: list[App]) -> str | None:
     return r.module_of(value)
 
 
-def _use_edges(r, f, use, label, model_key, table_owner, tasks, task_names, relations, notes):
+def _use_edges(r: _Resolver, f: FileFacts, use: Use, label: str, model_key: ModelKey,
+               table_owner: Mapping[str, list[str]], tasks: Mapping[str, str],
+               task_names: Mapping[str, str], relations: Mapping[str, dict[str, str]],
+               notes: list[Note]) -> list[Edge]:
     """The edges one use stands for: module -> model, or module -> task module."""
     source = f"module:{f.module}"
     if use.kind in ("read", "write", "admin"):
@@ -465,7 +474,7 @@ def _use_edges(r, f, use, label, model_key, table_owner, tasks, task_names, rela
     if use.kind == "lookup":
         ref, _, lookup = use.target.partition("#")
         key = None if ref.startswith(RECEIVER_SKIP) else model_key(ref, label, "")
-        found = []
+        found: list[Edge] = []
         for part in lookup.split("__"):
             key = relations.get(key or "", {}).get(part)
             if key is None:
@@ -483,9 +492,9 @@ def _use_edges(r, f, use, label, model_key, table_owner, tasks, task_names, rela
         return []
     if use.kind == "send_task":
         name = use.target[4:]
-        task = task_names.get(name) or (name if name in tasks else None)
-        if task and tasks[task] != f.module:
-            return [Edge(source, f"module:{tasks[task]}", "task", f.path, use.line, use.detail)]
-        if task is None:
+        named = task_names.get(name) or (name if name in tasks else None)
+        if named and tasks[named] != f.module:
+            return [Edge(source, f"module:{tasks[named]}", "task", f.path, use.line, use.detail)]
+        if named is None:
             notes.append(Note(f.path, use.line, f"send_task({name!r}) names no task found here"))
     return []

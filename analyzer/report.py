@@ -66,10 +66,10 @@ def propose(project: Project, edges: list[tuple[str, str, float, Edge]],
     node_set = set(nodes)
     undirected: dict[tuple[str, str], float] = defaultdict(float)
     for s, t, w, _ in edges:
-        undirected[tuple(sorted((s, t)))] += w  # type: ignore[index]
+        undirected[(s, t) if s < t else (t, s)] += w
     pins = {c.name: _items_to_nodes(project, c.items, node_set) for c in boundaries.contexts}
     together = [_items_to_nodes(project, g, node_set) for g in boundaries.together]
-    apart = []
+    apart: list[tuple[list[str], list[str]]] = []
     for group in boundaries.apart:
         expanded = [_items_to_nodes(project, (item,), node_set) for item in group]
         apart.extend((expanded[i], expanded[j]) for i in range(len(expanded))
@@ -238,7 +238,7 @@ def build_report(project: Project, parts: Mapping[str, str],
     for d in deps:
         if d["kind"] in ("shared_table", "raw_sql"):
             shared[d["target"]] += d["count"]
-    contexts = []
+    contexts: list[dict] = []
     for name in sorted(set(parts.values())):
         members = [n for n in nodes if parts[n] == name]
         models = [models_by_node[n] for n in members if n in models_by_node]

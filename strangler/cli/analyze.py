@@ -6,8 +6,13 @@ import argparse
 import json
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from strangler.cli.errors import UsageError
+
+if TYPE_CHECKING:  # the analyzer is imported only when the command runs
+    from analyzer.boundaries import Boundaries
+    from analyzer.collect import Progress
 
 EPILOG = """\
 examples:
@@ -68,7 +73,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _load_boundaries(path: str):
+def _load_boundaries(path: str) -> Boundaries:
     from analyzer.boundaries import parse_boundaries
 
     try:
@@ -83,7 +88,7 @@ def _load_boundaries(path: str):
     return boundaries
 
 
-def _progress_bar(enabled: bool):
+def _progress_bar(enabled: bool) -> Progress | None:
     if not enabled:
         return None
 

@@ -28,7 +28,7 @@ Exit codes: 0 every step succeeded, 1 a step failed (its message says why), 2 ba
 """
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="run the whole story on the bundled reference monolith",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from strangler.demo.context import DemoError
@@ -17,16 +19,16 @@ class Api:
     def __enter__(self) -> Api:
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.client.close()
 
-    def get(self, path: str, expect: int = 200, **params) -> dict:
+    def get(self, path: str, expect: int = 200, **params: Any) -> dict:
         return self._call("GET", path, expect, params=params)
 
     def post(self, path: str, body: dict, expect: int = 200) -> dict:
         return self._call("POST", path, expect, json=body)
 
-    def _call(self, method: str, path: str, expect: int, **kwargs) -> dict:
+    def _call(self, method: str, path: str, expect: int, **kwargs: Any) -> dict:
         try:
             response = self.client.request(method, path, **kwargs)
         except httpx.TransportError as error:

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from strangler.demo.context import DemoContext, DemoError
+from strangler.demo.context import DemoContext, DemoError, Process
 
 TITLE = "Start the monolith (gunicorn on a free local port)"
 READY_TIMEOUT = 30.0
@@ -22,7 +22,7 @@ def listening_socket() -> socket.socket:
     return sock
 
 
-def wait_healthy(url: str, process, timeout: float = READY_TIMEOUT) -> dict:
+def wait_healthy(url: str, process: Process, timeout: float = READY_TIMEOUT) -> dict:
     """Poll /healthz until it answers 200, the process dies, or `timeout` passes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
