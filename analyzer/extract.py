@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import libcst as cst
 from libcst._nodes.internal import CodegenState
@@ -59,7 +61,7 @@ RECURSION_LIMIT = 10_000
 _NO_POSITIONS = contextlib.nullcontext()
 
 
-def dotted(node: cst.BaseExpression) -> str | None:
+def dotted(node: cst.BaseExpression | None) -> str | None:
     """``a.b.c`` for a Name/Attribute chain, else None."""
     parts: list[str] = []
     while isinstance(node, cst.Attribute):
@@ -145,6 +147,7 @@ class _Extractor(CodegenState):
         self.pending: dict[int, tuple] = {}
         self.consumed: set[int] = set()
         self.aliases: dict[str, str] = {}
+        self.scoped_aliases: dict[tuple[str, str], str] = {}  # (function scope, name) -> model
         self.local_names: set[str] = set()
         self.star: list[str] = []
         self.imports: list[tuple[str, int]] = []
@@ -157,7 +160,7 @@ class _Extractor(CodegenState):
         self.installed_apps: list[str] = []
         self.auth_user_model = ""
         self.unresolved: list[tuple[str, int]] = []
-        self.handlers = {
+        self.handlers: dict[type[cst.CSTNode], Callable[[Any], None]] = {
             cst.Call: self._on_call_once,
             cst.ClassDef: self._on_class,
             cst.FunctionDef: self._on_function,
@@ -183,7 +186,11 @@ class _Extractor(CodegenState):
         if self.scopes and self.scopes[-1][0] is node:
             self.scopes.pop()
 
-    def record_syntactic_position(self, node, *, start_node=None, end_node=None):
+    # libcst types this as a generator-made context manager; a shared no-op one is cheaper.
+    def record_syntactic_position(  # type: ignore[override]
+        self, node: cst.CSTNode, *, start_node: cst.CSTNode | None = None,
+        end_node: cst.CSTNode | None = None,
+    ) -> contextlib.AbstractContextManager[None]:
         return _NO_POSITIONS  # positions come from counting newlines, not from libcst
 
     def before_codegen(self, node: cst.CSTNode) -> None:
@@ -329,7 +336,9 @@ class _Extractor(CodegenState):
             # User = get_user_model(), anywhere in the file
             self.aliases[node.targets[0].target.value] = "setting:AUTH_USER_MODEL"
         if self.scopes:
-            if not self._in_function() and isinstance(node, cst.Assign):
+            if self._in_function():
+                self._on_local_assign(node)
+            elif isinstance(node, cst.Assign):
                 target = node.targets[0].target
                 if isinstance(target, cst.Name) and target.value == "model":
                     ref = self._model_ref(node.value)
@@ -355,10 +364,15 @@ class _Extractor(CodegenState):
                 callee = dotted(value.func) or ""
                 if callee.endswith("Signal"):
                     self.signals.append((target.value, self.line))
-                elif callee.endswith("get_model"):
-                    app, model = literal(arg(value, 0)), literal(arg(value, 1))
-                    if app and model:  # oscar style: Order = get_model("order", "Order")
-                        self.aliases[target.value] = f"str:{app}.{model}"
+                elif ref := _get_model_ref(value):  # oscar: Order = get_model("order", "Order")
+                    self.aliases[target.value] = ref
+
+    def _on_local_assign(self, node: cst.CSTNode) -> None:
+        """``Membership = apps.get_model("projects", "Membership")`` inside a function."""
+        if isinstance(node, cst.Assign) and isinstance(node.targets[0].target, cst.Name):
+            ref = _get_model_ref(node.value)
+            if ref:
+                self.scoped_aliases[(self.scope, node.targets[0].target.value)] = ref
 
     # -- calls -----------------------------------------------------------------------------
     def _model_ref(self, node: cst.BaseExpression | None) -> str:
@@ -372,10 +386,20 @@ class _Extractor(CodegenState):
         if name is not None:
             if name.endswith("AUTH_USER_MODEL"):
                 return "setting:AUTH_USER_MODEL"
-            return name
+            return self._scoped_alias(name) or name
         if isinstance(node, cst.Call) and (dotted(node.func) or "").endswith("get_user_model"):
             return "setting:AUTH_USER_MODEL"
         return "?"
+
+    def _scoped_alias(self, name: str) -> str | None:
+        """The model a name was bound to by get_model() in this function or one enclosing it."""
+        scope = self.scope
+        while scope:
+            found = self.scoped_aliases.get((scope, name))
+            if found:
+                return found
+            scope = scope.rpartition(".")[0]
+        return None
 
     def _use(self, kind: str, target: str) -> None:
         self.uses.append((kind, target, self.line, self.scope))
@@ -437,7 +461,7 @@ class _Extractor(CodegenState):
 
     def _on_manager_chain(self, node: cst.Call) -> bool:
         """``Model.objects.filter(...).update(...)``: one read or write use per chain."""
-        methods: list[tuple[str, cst.Call]] = []
+        methods: list[tuple[str, cst.Call | None]] = []
         current: cst.BaseExpression = node
         base = None
         while True:
@@ -455,7 +479,7 @@ class _Extractor(CodegenState):
                 if current.attr.value in MANAGERS:
                     base = current.value
                     break
-                methods.append((current.attr.value, None))  # type: ignore[arg-type]
+                methods.append((current.attr.value, None))
                 current = current.value
                 continue
             if isinstance(current, cst.Subscript):
@@ -575,6 +599,14 @@ class _Extractor(CodegenState):
         return f"{base}.{rest}" if rest else base
 
 
+def _get_model_ref(value: cst.BaseExpression | None) -> str | None:
+    """``"str:app.Model"`` for ``get_model("app", "Model")`` with literal names, else None."""
+    if not isinstance(value, cst.Call) or not (dotted(value.func) or "").endswith("get_model"):
+        return None
+    app, model = literal(arg(value, 0)), literal(arg(value, 1))
+    return f"str:{app}.{model}" if app and model else None
+
+
 def _detail(lines: list[str], line: int) -> str:
     if 0 < line <= len(lines):
         return lines[line - 1].strip()[:DETAIL_LIMIT]
@@ -667,7 +699,7 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
     )
 
 
-def _qualify_use(q, target: str) -> str:
+def _qualify_use(q: Callable[[str], str], target: str) -> str:
     ref, sep, lookup = target.partition("#")
     return q(ref) + sep + lookup
 

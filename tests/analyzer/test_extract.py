@@ -128,3 +128,19 @@ def test_long_generated_expressions_are_read(monkeypatch):
     facts = facts_of(source)  # past the limit: reported, not fatal
     assert facts.parse_error is not None
     assert "nested too deeply" in facts.parse_error.value
+
+
+def test_a_model_bound_by_get_model_inside_a_function_is_resolved_there_only():
+    # taiga-back style: Membership = apps.get_model(...) in a function, then its manager.
+    facts = facts_of(
+        "from django.apps import apps\n"
+        "def join(project, user):\n"
+        "    Membership = apps.get_model('projects', 'Membership')\n"
+        "    Membership.objects.create(project=project, user=user)\n"
+        "def other():\n"
+        "    Membership.objects.count()\n",
+        module="taiga.projects.services",
+    )
+    uses = {(u.kind, u.target, u.line, u.scope) for u in facts.uses}
+    assert ("write", "str:projects.Membership", 4, "join") in uses
+    assert ("read", "?Membership", 6, "other") in uses
