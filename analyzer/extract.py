@@ -364,8 +364,8 @@ class _Extractor(CodegenState):
                 callee = dotted(value.func) or ""
                 if callee.endswith("Signal"):
                     self.signals.append((target.value, self.line))
-                elif ref := _get_model_ref(value):  # oscar: Order = get_model("order", "Order")
-                    self.aliases[target.value] = ref
+                elif bound := _get_model_ref(value):  # oscar: Order = get_model("order", "Order")
+                    self.aliases[target.value] = bound
 
     def _on_local_assign(self, node: cst.CSTNode) -> None:
         """``Membership = apps.get_model("projects", "Membership")`` inside a function."""
