@@ -113,6 +113,9 @@ def postgresql_sql(table: CapturedTable) -> list[str]:
         f"DROP TRIGGER IF EXISTS {PG_TRIGGER} ON {_quote(table.table)}",
         f"CREATE TRIGGER {PG_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {_quote(table.table)} "
         f"FOR EACH ROW EXECUTE FUNCTION strangler_cdc_capture({args})",
+        # Also under session_replication_role = replica (bulk loaders, FK-skipping scripts):
+        # our own loop prevention uses ORIGIN_SETTING, not the replication role.
+        f"ALTER TABLE {_quote(table.table)} ENABLE ALWAYS TRIGGER {PG_TRIGGER}",
     ]
 
 
@@ -228,12 +231,12 @@ def recorded_table(connection: BaseDatabaseWrapper, table_name: str) -> Captured
 
 
 def tables_with_triggers(connection: BaseDatabaseWrapper) -> set[str]:
-    """Tables of this database that carry capture triggers."""
+    """Tables of this database that carry enabled capture triggers."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
                 "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                "WHERE t.tgname = %s",
+                "WHERE t.tgname = %s AND t.tgenabled <> 'D'",
                 [PG_TRIGGER],
             )
         else:

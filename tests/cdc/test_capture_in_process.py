@@ -225,3 +225,29 @@ def test_a_product_renumbered_by_its_primary_key_is_a_delete_and_a_create():
     gone, created = OutboxEvent.objects.order_by("id")
     assert (gone.before["id"], gone.after) == (tea.pk, None)
     assert (created.before, created.after["id"], created.after["sku"]) == (None, tea.pk + 1000, "T")
+
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="session_replication_role is PostgreSQL's"
+)
+
+
+@postgres_only
+def test_a_bulk_load_run_as_a_replication_replica_is_still_captured():
+    category = Category.objects.create(name="Tea", slug="tea")
+    OutboxEvent.objects.all().delete()
+    with transaction.atomic(), connection.cursor() as cursor:
+        # What pgloader-style loaders and FK-skipping scripts do; it silences ordinary triggers.
+        cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(
+            "UPDATE catalog_category SET name = 'Green tea' WHERE id = %s", [category.pk]
+        )
+    assert events() == [("catalog_category", str(category.pk), "u")]
+
+
+@postgres_only
+def test_a_disabled_capture_trigger_is_reported():
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER TABLE catalog_product DISABLE TRIGGER {triggers.PG_TRIGGER}")
+    messages = check_triggers(databases=["default"])
+    assert [(m.id, "'catalog_product'" in m.msg) for m in messages] == [("cdc.W001", True)]
