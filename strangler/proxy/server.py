@@ -45,7 +45,7 @@ IDLE_TIMEOUT = 75.0
 BODY_TIMEOUT = 30.0
 
 
-class HeaderTooLarge(Exception):
+class Refused(Exception):
     """Raised inside a parser callback to stop parsing a request the proxy refuses."""
 
 
@@ -307,11 +307,14 @@ class ClientConnection(asyncio.Protocol):
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.header_bytes = 0
+        self.hosts = 0
+        self.codings: list[bytes] = []
         self.parsing: Exchange | None = None
         self.queue: deque[Exchange] = deque()
         self.closing = False
         self.last_active = time.monotonic()
         self.reject_status = 0
+        self.reject_text = ""
         self.corked = False
         self.out: list[bytes] = []
 
@@ -353,20 +356,22 @@ class ClientConnection(asyncio.Protocol):
             pass
         except httptools.HttpParserError as error:
             if self.reject_status:
-                self.reject(self.reject_status, self._reject_reason())
+                self.reject(self.reject_status, self.reject_text)
             else:
                 self.reject(400, f"malformed request: {error}")
 
-    def _reject_reason(self) -> str:
-        if self.reject_status == 431:
-            return f"request header section larger than {self.state.max_header_bytes} bytes"
-        if self.reject_status == 501:
-            return "CONNECT tunnels are not proxied"
-        return f"request body larger than {self.state.max_body_bytes} bytes"
+    def _refuse(self, status: int, text: str) -> None:
+        """Stop parsing; data_received answers `status` with `text` and closes."""
+        self.reject_status, self.reject_text = status, text
+        raise Refused
+
+    def _too_large(self) -> None:
+        self._refuse(413, f"request body larger than {self.state.max_body_bytes} bytes")
 
     # httptools callbacks
     def on_message_begin(self) -> None:
         self.url, self.headers, self.header_bytes = b"", [], 0
+        self.hosts, self.codings = 0, []
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -375,15 +380,32 @@ class ClientConnection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
         self._count(len(name) + len(value) + 4)
+        if len(name) == 4 and name.lower() == b"host":
+            self.hosts += 1
+        elif len(name) == 17 and name.lower() == b"transfer-encoding":
+            self.codings.append(value)
 
     def _count(self, n: int) -> None:
         self.header_bytes += n
         if self.header_bytes > self.state.max_header_bytes:
-            self.reject_status = 431
-            raise HeaderTooLarge
+            self._refuse(
+                431, f"request header section larger than {self.state.max_header_bytes} bytes"
+            )
+
+    def _check_framing(self) -> None:
+        """One Host (RFC 9112 3.2), and no transfer coding the proxy would silently drop."""
+        if self.hosts > 1:
+            self._refuse(400, "more than one Host header")
+        if self.codings:
+            codings = [c.strip().lower() for c in b",".join(self.codings).split(b",")]
+            if codings != [b"chunked"]:
+                shown = b", ".join(codings).decode("latin-1")
+                self._refuse(501, f"Transfer-Encoding {shown!r} is not proxied; only chunked")
 
     def on_headers_complete(self) -> None:
         parser = self.parser
+        if self.hosts > 1 or self.codings:
+            self._check_framing()
         exchange = Exchange(
             self,
             parser.get_method(),
@@ -392,15 +414,16 @@ class ClientConnection(asyncio.Protocol):
             parser.should_keep_alive(),
             parser.get_http_version() == "1.0",
         )
+        # Trailer fields arrive through on_header too; they must not join this request's
+        # header list, which is written upstream later (after a connect, on a retry).
+        self.headers = []
         if exchange.method == b"CONNECT":
-            self.reject_status = 501
-            raise HeaderTooLarge
+            self._refuse(501, "CONNECT tunnels are not proxied")
         if parser.should_upgrade():
             exchange.keep_alive = False
         length = exchange.lower.get("content-length", "0") or "0"
         if length.isdigit() and int(length) > self.state.max_body_bytes:
-            self.reject_status = 413
-            raise HeaderTooLarge
+            self._too_large()
         if exchange.lower.get("expect", "").lower() == "100-continue":
             self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self.parsing = exchange
@@ -415,8 +438,7 @@ class ClientConnection(asyncio.Protocol):
         if exchange is None:
             return
         if exchange.body_bytes + len(body) > self.state.max_body_bytes:
-            self.reject_status = 413
-            raise HeaderTooLarge
+            self._too_large()
         exchange.feed_body(body)
 
     def on_message_complete(self) -> None:

@@ -98,9 +98,12 @@ class UpstreamConnection(asyncio.Protocol):
         if sink.method == b"HEAD":
             # A HEAD response has no body whatever Content-Length says; llhttp cannot be
             # told which request it answers, so finish here and parse the next one afresh.
+            # Whether the connection stays open is still the backend's word (Connection:
+            # close, HTTP/1.0), read before the parser is replaced.
+            keep_alive = self.parser.should_keep_alive()
             self.parser = httptools.HttpResponseParser(self)
             self.sink = None
-            sink.on_response_complete(True)
+            sink.on_response_complete(keep_alive)
 
     def on_body(self, body: bytes) -> None:
         if self.sink is not None:

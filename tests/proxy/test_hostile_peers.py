@@ -1,0 +1,161 @@
+"""Clients and backends that bend HTTP/1.1: the proxy must not be the one that breaks.
+
+The backend here is a scripted raw-socket server, because the behaviours under test
+(announcing `Connection: close` on a HEAD answer but closing late, echoing exactly the
+header lines it received) are what a well-behaved test server would never do.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.proxy.helpers import ProxyProcess, write_json
+
+LATE_CLOSE_SECONDS = 1.0
+
+
+class ScriptedBackend:
+    """One thread per connection; answers by path, echoing the request's header lines."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        buffer = b""
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                head, buffer = buffer.split(b"\r\n\r\n", 1)
+                lines = head.decode("latin-1").split("\r\n")
+                method, path, _ = lines[0].split(" ")
+                headers = [line.split(":", 1)[0].lower() for line in lines[1:]]
+                buffer = self._skip_body(conn, lines[1:], buffer)
+                if path == "/head-close":
+                    # Says close, but closes only later: the proxy must not reuse this one.
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
+                    )
+                    time.sleep(LATE_CLOSE_SECONDS)
+                    return
+                body = json.dumps({"method": method, "path": path, "headers": headers}).encode()
+                conn.sendall(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+
+    @staticmethod
+    def _skip_body(conn: socket.socket, lines: list[str], buffer: bytes) -> bytes:
+        """Consume the request body (length or chunked, trailers included)."""
+        fields = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines)}
+        if "content-length" in fields:
+            need = int(fields["content-length"])
+            while len(buffer) < need:
+                buffer += conn.recv(65536)
+            return buffer[need:]
+        if fields.get("transfer-encoding", "").lower() == "chunked":
+            while not (buffer.startswith(b"0\r\n\r\n") or b"\r\n0\r\n\r\n" in buffer):
+                buffer += conn.recv(65536)
+            return buffer.split(b"0\r\n\r\n", 1)[1]
+        return buffer
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory) -> Iterator[ProxyProcess]:
+    backend = ScriptedBackend()
+    work = tmp_path_factory.mktemp("hostile")
+    raw = {
+        "default_backend": "monolith",
+        "backends": {
+            "monolith": {"url": backend.url, "timeout": 5.0},
+            "fresh": {"url": backend.url},  # its own pool, so its first request connects
+        },
+        "routes": [
+            {"id": "fresh", "prefix": "/fresh", "monolith": "fresh", "service": "monolith"},
+            {
+                "id": "tenant",
+                "prefix": "/",
+                "host": "admin.example",
+                "monolith": "fresh",
+                "service": "monolith",
+                "weight": 100,
+            },
+        ],
+    }
+    process = ProxyProcess("--config", str(write_json(work / "routes.json", raw)))
+    yield process
+    process.stop()
+    backend.close()
+
+
+def raw_request(proxy: ProxyProcess, data: bytes) -> bytes:
+    host, port = proxy.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_a_post_after_a_head_answered_with_connection_close_is_not_sent_on_that_connection(
+    proxy,
+):
+    with httpx.Client(base_url=proxy.url, timeout=10) as client:
+        assert client.head("/head-close").status_code == 200
+        # A POST is never retried; sent on the connection the backend is closing, it fails.
+        r = client.post("/orders", content=b"pay once")
+    assert r.status_code == 200, r.text
+    assert r.json()["method"] == "POST"
+
+
+def test_request_trailers_never_become_request_headers_upstream(proxy):
+    answer = raw_request(
+        proxy,
+        b"POST /fresh/upload HTTP/1.1\r\nHost: shop\r\nTransfer-Encoding: chunked\r\n"
+        b"Connection: close\r\n\r\n5\r\nhello\r\n0\r\nX-Smuggled: yes\r\nHost: evil\r\n\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+    seen = json.loads(answer.split(b"\r\n\r\n", 1)[1])["headers"]
+    assert "x-smuggled" not in seen and seen.count("host") == 1
+
+
+def test_two_host_headers_are_refused_not_routed_by_one_and_forwarded_with_both(proxy):
+    answer = raw_request(
+        proxy,
+        b"GET /secret HTTP/1.1\r\nHost: www.example\r\nHost: admin.example\r\n"
+        b"Connection: close\r\n\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"Host" in answer
+
+
+def test_a_transfer_coding_the_proxy_cannot_pass_on_is_refused_not_silently_dropped(proxy):
+    answer = raw_request(
+        proxy,
+        b"POST /fresh/upload HTTP/1.1\r\nHost: shop\r\nTransfer-Encoding: gzip, chunked\r\n"
+        b"Connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 501 "), answer
