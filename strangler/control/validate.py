@@ -6,6 +6,7 @@ Message ids are stable and documented in docs/control.md.
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -43,6 +44,29 @@ ROUTE_KEYS = {
 SETTINGS_KEYS = {"backend_header", "max_header_bytes", "max_body_bytes"}
 TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
+HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+# Headers that frame or route a message, or that the proxy writes itself: naming one as the
+# override or backend header would drop or duplicate it (e.g. a second Content-Length).
+RESERVED_HEADERS = frozenset(
+    {
+        "connection",
+        "content-length",
+        "expect",
+        "host",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "x-forwarded-proto",
+        "x-request-id",
+    }
+)
 
 
 class _Collector:
@@ -141,11 +165,12 @@ def _parse_backend(c: _Collector, name: str, raw: Any) -> Backend | None:
         ("breaker_cooldown", (int, float), 5.0),
     ):
         value = c.typed(raw, key, kind, where, default=default)
-        if value <= 0 or (key == "breaker_error_rate" and value > 1):
+        if not math.isfinite(value) or value <= 0 or (key == "breaker_error_rate" and value > 1):
             c.error(
                 "route.E016",
                 f"{where}.{key}",
-                f"must be positive{' and at most 1' if 'rate' in key else ''}, got {value!r}",
+                f"must be a finite positive number{' at most 1' if 'rate' in key else ''}, "
+                f"got {value!r}",
             )
         numbers[key] = value
     health = c.typed(raw, "health_path", str, where, default="/")
@@ -219,6 +244,13 @@ def _parse_route(c: _Collector, i: int, raw: Any, backends: dict[str, Backend]) 
                 f"use upper case, one of {', '.join(sorted(METHODS))}",
             )
     host = c.typed(raw, "host", str, where, default="").lower()
+    if host and not HOST_NAME.match(host):
+        c.error(
+            "route.E024",
+            f"{where}.host",
+            f"{host!r} is not a bare host name",
+            "no port, scheme or path: requests match on the Host header without its port",
+        )
     roles = {}
     for role in ("monolith", "service"):
         name = c.typed(raw, role, str, where, required=True)
@@ -272,13 +304,15 @@ def _parse_route(c: _Collector, i: int, raw: Any, backends: dict[str, Backend]) 
             or set(spec) != {"header", "secret"}
             or not isinstance(spec.get("header"), str)
             or not HEADER_NAME.match(spec["header"])
+            or spec["header"].lower() in RESERVED_HEADERS
             or not isinstance(spec.get("secret"), str)
             or len(spec["secret"]) < 16
         ):
             c.error(
                 "route.E017",
                 f"{where}.override",
-                "override needs `header` and a `secret` of at least 16 characters",
+                "override needs `header` (not one HTTP or the proxy uses, such as Host) "
+                "and a `secret` of at least 16 characters",
                 'override = {header = "X-Strangler-Force", secret = "..."}',
             )
         else:
@@ -383,12 +417,13 @@ def _parse_settings(c: _Collector, raw: Any) -> Settings:
         return Settings()
     c.unknown_keys(raw, SETTINGS_KEYS, "settings")
     header = c.typed(raw, "backend_header", str, "settings", default=Settings.backend_header)
-    if header and not HEADER_NAME.match(header):
+    if header and (not HEADER_NAME.match(header) or header.lower() in RESERVED_HEADERS):
         c.error(
             "route.E020",
             "settings.backend_header",
-            f"{header!r} is not a header name",
-            'use "" to turn the header off',
+            f"{header!r} is not a header name of its own",
+            'pick a name such as X-Strangler-Backend (not one HTTP or the proxy uses), or ""'
+            " to turn the header off",
         )
     limits = {}
     for key, floor in (("max_header_bytes", 1024), ("max_body_bytes", 0)):

@@ -118,3 +118,15 @@ def test_backend_urls_timeouts_sticky_and_override_are_checked():
 def test_a_table_that_is_not_a_mapping_is_rejected():
     assert ids([1, 2]) == ["route.E001"]
     assert ids({}) == ["route.E002", "route.E002"]
+
+
+def test_a_table_that_would_make_the_proxy_misbehave_is_rejected():
+    """Each of these used to pass validation, then hung, misrouted or broke framing."""
+    raw = base(host="admin.example:8080")  # never matched: the proxy compares without port
+    raw["backends"]["catalog"]["timeout"] = float("nan")  # a request would wait forever
+    raw["backends"]["monolith"]["connect_timeout"] = float("inf")
+    assert ids(raw) == ["route.E016", "route.E016", "route.E024"]
+    framing = base(override={"header": "Host", "secret": "s" * 16})  # Host dropped upstream
+    framing["settings"] = {"backend_header": "Content-Length"}  # a second length to clients
+    assert ids(framing) == ["route.E017", "route.E020"]
+    assert ids(base(host="Admin.Example")) == []
