@@ -20,6 +20,8 @@ from strangler.control.messages import Message, ValidationFailed
 from strangler.control.model import RouteTable, state_for_weight, table_to_dict, weight_number
 from strangler.control.validate import parse_table, parse_weight
 
+FLIP_ATTEMPTS = 5  # re-reads of the newest table when other flips keep landing first
+
 
 @dataclass(frozen=True)
 class Version:
@@ -116,7 +118,19 @@ class RouteStore(abc.ABC):
         return self._commit(normalized, who or default_actor(), why, expect)
 
     def set_weight(self, route_id: str, weight: Any, who: str = "", why: str = "") -> Version:
-        """Change one route's weight (its state follows: 0 monolith, 100 service, else canary)."""
+        """Change one route's weight (its state follows: 0 monolith, 100 service, else canary).
+
+        A flip edits one field of the newest table, so when another change lands between
+        reading and writing it is re-applied on top of that change instead of failing.
+        """
+        for _ in range(FLIP_ATTEMPTS - 1):
+            try:
+                return self._set_weight(route_id, weight, who, why)
+            except ConcurrentChange:
+                continue
+        return self._set_weight(route_id, weight, who, why)
+
+    def _set_weight(self, route_id: str, weight: Any, who: str, why: str) -> Version:
         current = self.current()
         parsed = parse_weight(weight)
         if parsed is None:

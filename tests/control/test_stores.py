@@ -82,3 +82,33 @@ def test_a_store_is_empty_until_the_first_table(store_location):
     assert store.is_empty()
     store.apply(base(weight=5), who="ana", why="seed")
     assert not store.is_empty()
+
+
+def test_two_operators_flipping_two_routes_at_the_same_moment_both_land(store_location):
+    """Bo's flip lands between Ana's read and write: neither is lost, nor refused."""
+    raw = base(weight=0)
+    raw["routes"].append(
+        {
+            "id": "orders",
+            "prefix": "/api/v1/orders",
+            "monolith": "monolith",
+            "service": "catalog",
+            "weight": 0,
+        }
+    )
+    ana, bo = open_store(store_location), open_store(store_location)
+    ana.apply(raw, who="setup")
+    read_current = ana.current
+
+    def read_then_let_bo_flip():
+        seen = read_current()
+        if ana.current is read_then_let_bo_flip:
+            del ana.current  # only the first read races
+            bo.set_weight("orders", 50, who="bo")
+        return seen
+
+    ana.current = read_then_let_bo_flip
+    flipped = ana.set_weight("products", 25, who="ana")
+    weights = {r["id"]: r["weight"] for r in flipped.raw["routes"]}
+    assert weights == {"products": 25, "orders": 50}
+    assert [(v.number, v.who) for v in ana.history()] == [(3, "ana"), (2, "bo"), (1, "setup")]
