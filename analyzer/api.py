@@ -74,8 +74,10 @@ def cochange_edges(root: str, module_of_path: dict[str, str], commits: int
             ["git", "-C", root, "log", f"-n{commits}", "--no-merges", "--name-only",
              "--format=%x00"], capture_output=True, text=True, timeout=120, check=True).stdout
     except (OSError, subprocess.SubprocessError) as error:
-        raise AnalyzeError(f"--git: {root} is not inside a readable git repository ({error}); "
-                           "drop --git or run it in a clone") from error
+        said = ((getattr(error, "stderr", None) or str(error)).strip().splitlines()
+                or [repr(error)])[0]
+        raise AnalyzeError(f"--git: {root} is not inside a readable git repository "
+                           f"(git: {said}); drop --git or run it in a clone") from error
     prefix = os.path.relpath(os.path.abspath(root), top)
     pairs: Counter[tuple[str, str]] = Counter()
     for commit in log.split("\x00"):

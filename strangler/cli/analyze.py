@@ -112,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
     fmt = "json" if args.json else args.format
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if args.git < 0:
+        raise UsageError("--git N must be 0 (off) or a number of commits; try --git 300")
     if args.boundaries and args.check and args.boundaries != args.check:
         raise UsageError("--check already reads its file as boundaries; pass one of them")
     boundaries_file = args.check or args.boundaries

@@ -135,8 +135,8 @@ def test_check_exits_1_listing_dependencies_across_declared_boundaries(shop, tmp
     assert allowed.returncode == 0, allowed.stdout
 
 
-@pytest.mark.parametrize("case", ["missing", "not_django", "bad_toml", "unknown_app",
-                                  "unreadable"])
+@pytest.mark.parametrize("case", ["missing", "a_file", "not_django", "bad_toml", "unknown_app",
+                                  "unreadable", "jobs_zero", "git_outside", "git_negative"])
 def test_bad_input_is_exit_2_with_a_message_and_no_traceback(case, shop, tmp_path):
     args = [str(shop), "--no-cache"]
     if case == "missing":
@@ -149,6 +149,12 @@ def test_bad_input_is_exit_2_with_a_message_and_no_traceback(case, shop, tmp_pat
     elif case == "bad_toml":
         (tmp_path / "b.toml").write_text("[[context]\nname = 1\n")
         args += ["--boundaries", str(tmp_path / "b.toml")]
+    elif case == "a_file":
+        args[0] = str(shop / "orders" / "models.py")
+    elif case == "jobs_zero":
+        args += ["--jobs", "0"]
+    elif case in ("git_outside", "git_negative"):
+        args += ["--git", "-5" if case == "git_negative" else "10"]
     elif case == "unknown_app":
         (tmp_path / "b.toml").write_text('[[apart]]\nitems = ["orders", "billing"]\n')
         args += ["--boundaries", str(tmp_path / "b.toml")]
@@ -159,10 +165,13 @@ def test_bad_input_is_exit_2_with_a_message_and_no_traceback(case, shop, tmp_pat
     assert "Traceback" not in result.stderr
     message = result.stderr.strip()
     assert message.startswith("strangler analyze: error:") and len(message.splitlines()) == 1
-    expected = {"missing": "not a directory", "not_django": "does not look like a Django",
+    expected = {"missing": "not a directory", "a_file": "not a directory",
+                "not_django": "does not look like a Django",
                 "bad_toml": "boundaries.E001", "unknown_app": "boundaries.E005",
-                "unreadable": "secret.py"}[case]
+                "unreadable": "secret.py", "jobs_zero": "--jobs must be at least 1",
+                "git_outside": "not a git repository", "git_negative": "--git N must be"}[case]
     assert expected in message
+    assert "Command '[" not in message  # say what git said, not how it was called
 
 
 def test_help_teaches_with_examples():
