@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,21 +84,26 @@ def literal(node: cst.BaseExpression | None) -> str | None:
     return None
 
 
-def strings_in(node: cst.CSTNode) -> list[str]:
-    """Every string literal inside a list/tuple/concatenation expression, in order."""
+def strings_in(node: cst.CSTNode, named: Mapping[str, list[str]] | None = None) -> list[str]:
+    """Every string literal inside a list/tuple/concatenation expression, in order.
+
+    ``named`` holds the module's earlier string lists, so ``DJANGO_APPS + LOCAL_APPS`` reads.
+    """
     found: list[str] = []
     value = literal(node) if isinstance(node, cst.BaseExpression) else None
     if value is not None:
         return [value]
+    if isinstance(node, cst.Name) and named:
+        return list(named.get(node.value, ()))
     if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
         for element in node.elements:
-            found.extend(strings_in(element.value))
+            found.extend(strings_in(element.value, named))
     elif isinstance(node, cst.BinaryOperation):
-        found.extend(strings_in(node.left))
-        found.extend(strings_in(node.right))
+        found.extend(strings_in(node.left, named))
+        found.extend(strings_in(node.right, named))
     elif isinstance(node, cst.Call):
         for arg in node.args:
-            found.extend(strings_in(arg.value))
+            found.extend(strings_in(arg.value, named))
     return found
 
 
@@ -158,6 +163,7 @@ class _Extractor(CodegenState):
         self.endpoints: list[tuple[str, str, int]] = []
         self.signals: list[tuple[str, int]] = []
         self.installed_apps: list[str] = []
+        self.string_lists: dict[str, list[str]] = {}  # top-level NAME = ["a", "b"], for settings
         self.auth_user_model = ""
         self.unresolved: list[tuple[str, int]] = []
         self.handlers: dict[type[cst.CSTNode], Callable[[Any], None]] = {
@@ -356,8 +362,13 @@ class _Extractor(CodegenState):
             if not isinstance(target, cst.Name):
                 continue
             self.local_names.add(target.value)
+            if isinstance(value, (cst.List, cst.Tuple, cst.BinaryOperation, cst.Name)):
+                listed = strings_in(value, self.string_lists)
+                if isinstance(node, cst.AugAssign):
+                    listed = self.string_lists.get(target.value, []) + listed
+                self.string_lists[target.value] = listed
             if target.value == "INSTALLED_APPS" and value is not None:
-                self.installed_apps.extend(strings_in(value))
+                self.installed_apps.extend(strings_in(value, self.string_lists))
             elif target.value == "AUTH_USER_MODEL":
                 self.auth_user_model = literal(value) or self.auth_user_model
             elif isinstance(value, cst.Call):
@@ -414,7 +425,11 @@ class _Extractor(CodegenState):
             if self._on_manager_chain(node):
                 return
             owner = dotted(func.value)
-            if method in TASK_CALLS and owner:
+            if owner == "INSTALLED_APPS" and method in ("append", "extend", "insert"):
+                values = node.args[1:] if method == "insert" else node.args
+                self.installed_apps.extend(s for a in values
+                                           for s in strings_in(a.value, self.string_lists))
+            elif method in TASK_CALLS and owner:
                 self._use("task_call", owner)
             elif method == "send_task":
                 name = literal(arg(node, 0, "name"))

@@ -50,3 +50,33 @@ def test_reexported_models_resolve_to_where_they_are_defined():
     ])
     relations = [(e.source, e.target, e.line) for e in project.edges if e.kind == "relation"]
     assert relations == [("model:billing.Invoice", "model:orders.Order", 4)]
+
+
+def test_installed_apps_built_from_named_lists_and_list_methods_are_read():
+    # cookiecutter-django style split settings: DJANGO_APPS + LOCAL_APPS, then appends.
+    project = resolve_project([
+        facts("config/settings/base.py", "config.settings.base",
+              "DJANGO_APPS = ['django.contrib.auth']\n"
+              "LOCAL_APPS = ['shop.orders', 'shop.billing.apps.BillingConfig']\n"
+              "LOCAL_APPS += ['shop.search']\n"
+              "INSTALLED_APPS = DJANGO_APPS + LOCAL_APPS\n"
+              "if True:\n"
+              "    INSTALLED_APPS.append('shop.reports')\n"
+              "INSTALLED_APPS.extend(['shop.audit'])\n"
+              "INSTALLED_APPS.insert(0, 'shop.first')\n", is_package=False),
+        facts("config/settings/local.py", "config.settings.local",
+              "from .base import *\n"
+              "INSTALLED_APPS += ['shop.debugtools']\n"),
+        *(facts(f"shop/{name}/__init__.py", f"shop.{name}", "", is_package=True)
+          for name in ("orders", "billing", "search", "reports", "audit", "first", "debugtools")),
+        facts("shop/billing/apps.py", "shop.billing.apps",
+              "from django.apps import AppConfig\n"
+              "class BillingConfig(AppConfig):\n"
+              "    name = 'shop.billing'\n"
+              "    label = 'payments'\n"),
+    ])
+    assert {(a.label, a.name) for a in project.apps} == {
+        ("orders", "shop.orders"), ("payments", "shop.billing"), ("search", "shop.search"),
+        ("reports", "shop.reports"), ("audit", "shop.audit"), ("first", "shop.first"),
+        ("debugtools", "shop.debugtools")}
+    assert project.settings_modules == ("config.settings.base", "config.settings.local")
