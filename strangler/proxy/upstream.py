@@ -79,6 +79,12 @@ class UpstreamConnection(asyncio.Protocol):
                 sink.cork(False)
 
     # httptools callbacks
+    def on_message_begin(self) -> None:
+        if self.sink is None:
+            # A response nobody asked for (a 408 before closing an idle connection, a body
+            # after a HEAD answer): the framing can no longer be trusted, nor the connection.
+            self.abort()
+
     def on_status(self, reason: bytes) -> None:
         self.reason += reason
 

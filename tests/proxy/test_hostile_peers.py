@@ -59,10 +59,19 @@ class ScriptedBackend:
                     time.sleep(LATE_CLOSE_SECONDS)
                     return
                 body = json.dumps({"method": method, "path": path, "headers": headers}).encode()
-                conn.sendall(
+                answer = (
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
                 )
+                if path == "/then-408":
+                    # An unasked-for answer on an idle keep-alive connection, as servers
+                    # send before closing one; the connection must not serve another request.
+                    conn.sendall(
+                        answer + b"HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n\r\n"
+                    )
+                    time.sleep(LATE_CLOSE_SECONDS)
+                    return
+                conn.sendall(answer)
 
     @staticmethod
     def _skip_body(conn: socket.socket, lines: list[str], buffer: bytes) -> bytes:
@@ -127,6 +136,14 @@ def test_a_post_after_a_head_answered_with_connection_close_is_not_sent_on_that_
     with httpx.Client(base_url=proxy.url, timeout=10) as client:
         assert client.head("/head-close").status_code == 200
         # A POST is never retried; sent on the connection the backend is closing, it fails.
+        r = client.post("/orders", content=b"pay once")
+    assert r.status_code == 200, r.text
+    assert r.json()["method"] == "POST"
+
+
+def test_a_post_after_a_backend_sent_an_unasked_for_408_goes_on_a_fresh_connection(proxy):
+    with httpx.Client(base_url=proxy.url, timeout=10) as client:
+        assert client.get("/then-408").status_code == 200
         r = client.post("/orders", content=b"pay once")
     assert r.status_code == 200, r.text
     assert r.json()["method"] == "POST"
