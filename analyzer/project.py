@@ -469,7 +469,8 @@ def _use_edges(r: _Resolver, f: FileFacts, use: Use, label: str, model_key: Mode
             return [Edge(source, f"model:{key}", use.kind, f.path, use.line, use.detail)]
         if use.target.startswith("?") and len(use.target) > 1:
             notes.append(Note(f.path, use.line,
-                              f"{use.target[1:]} is used as a model but not imported here"))
+                              f"cannot tell which model {use.target[1:]} is: a variable or "
+                              "parameter, not an import or class of this module"))
         return []
     if use.kind == "lookup":
         ref, _, lookup = use.target.partition("#")

@@ -80,3 +80,17 @@ def test_installed_apps_built_from_named_lists_and_list_methods_are_read():
         ("reports", "shop.reports"), ("audit", "shop.audit"), ("first", "shop.first"),
         ("debugtools", "shop.debugtools")}
     assert project.settings_modules == ("config.settings.base", "config.settings.local")
+
+
+def test_a_manager_call_on_a_variable_is_noted_as_unknown_not_as_a_missing_import():
+    project = resolve_project([
+        facts("shop/orders/models.py", "shop.orders.models",
+              "from django.db import models\nclass Order(models.Model):\n    pass\n"),
+        facts("shop/orders/utils.py", "shop.orders.utils",
+              "def unique_slug(model, slug):\n"
+              "    return model.objects.filter(slug=slug).exists()\n"),
+    ])
+    (note,) = [n for n in project.unresolved if n.file == "shop/orders/utils.py"]
+    assert note.line == 2
+    assert note.message.startswith("cannot tell which model model is: a variable or parameter")
+    assert "not imported" not in note.message
