@@ -15,8 +15,10 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+KafkaClient = type[KafkaProducer] | type[KafkaConsumer] | type[KafkaAdminClient]
 
-def options_for(client: type, options: Mapping[str, Any] | None) -> dict[str, Any]:
+
+def options_for(client: KafkaClient, options: Mapping[str, Any] | None) -> dict[str, Any]:
     """The entries of `options` that this kafka-python client class accepts."""
     return {k: v for k, v in (options or {}).items() if k in client.DEFAULT_CONFIG}
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import models
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 
 from strangler.cdc.conf import CaptureSpec
 
@@ -189,7 +191,7 @@ def install(connection: BaseDatabaseWrapper, tables: Iterable[CapturedTable]) ->
     return installed
 
 
-def _record(cursor, table: CapturedTable) -> None:
+def _record(cursor: CursorWrapper, table: CapturedTable) -> None:
     cursor.execute("DELETE FROM strangler_cdc_captured WHERE table_name = %s", [table.table])
     cursor.execute(
         "INSERT INTO strangler_cdc_captured "
@@ -247,7 +249,7 @@ def tables_with_triggers(connection: BaseDatabaseWrapper) -> set[str]:
         return {row[0] for row in cursor.fetchall()}
 
 
-def install_after_migrate(sender, using: str = "default", **kwargs) -> None:
+def install_after_migrate(sender: object, using: str = "default", **kwargs: Any) -> None:
     """post_migrate receiver: reinstall once per `migrate`, when our own app's turn comes."""
     from django.db import connections
 

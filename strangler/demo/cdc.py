@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 
 import httpx
 
@@ -58,7 +59,7 @@ def count(url: str) -> int:
     return httpx.get(f"{url}/api/v1/products", params={"page_size": 1}, timeout=5).json()["count"]
 
 
-def wait_until(predicate, what: str, timeout: float = SYNC_TIMEOUT) -> float:
+def wait_until(predicate: Callable[[], object], what: str, timeout: float = SYNC_TIMEOUT) -> float:
     start = time.monotonic()
     while time.monotonic() - start < timeout:
         if predicate():

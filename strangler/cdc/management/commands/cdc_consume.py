@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from argparse import ArgumentParser
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from strangler.cdc import conf
@@ -15,7 +18,7 @@ class Command(BaseCommand):
         "committed after the database commit. SIGTERM finishes the batch in flight, then exits."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--database", default="default", help="database alias to apply to")
         parser.add_argument(
             "--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port"
@@ -24,7 +27,9 @@ class Command(BaseCommand):
             "--log-json", action="store_true", help="log as JSON lines on stderr (INFO and up)"
         )
 
-    def handle(self, *args, database: str, metrics_port: int, log_json: bool, **options) -> None:
+    def handle(
+        self, *args: Any, database: str, metrics_port: int, log_json: bool, **options: Any
+    ) -> None:
         if log_json:
             log_json_lines()
         settings = conf.current()

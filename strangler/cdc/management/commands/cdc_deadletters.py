@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json as _json
+from argparse import ArgumentParser
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -16,7 +18,7 @@ class Command(BaseCommand):
         "order and unpark it; --discard marks them handled without applying."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("action", choices=["list", "replay"])
         parser.add_argument("--database", default="default")
         parser.add_argument("--table", help="only this source table")
@@ -25,7 +27,18 @@ class Command(BaseCommand):
         parser.add_argument("--discard", action="store_true")
         parser.add_argument("--json", action="store_true")
 
-    def handle(self, *args, action, database, table, key, all, discard, json: bool, **options):
+    def handle(
+        self,
+        *args: Any,
+        action: str,
+        database: str,
+        table: str | None,
+        key: str | None,
+        all: bool,
+        discard: bool,
+        json: bool,
+        **options: Any,
+    ) -> None:
         if action == "list":
             letters = deadletters.pending(database, include_replayed=all)
             rows = [

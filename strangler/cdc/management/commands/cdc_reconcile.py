@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json as _json
+from argparse import ArgumentParser
 from dataclasses import asdict
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
@@ -21,14 +23,23 @@ class Command(BaseCommand):
         "keys through the source's outbox. Exit status 1 when drift was found."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--source", help="alias of the source database (default: setting)")
         parser.add_argument("--table", action="append", help="only these source tables")
         parser.add_argument("--chunk-size", type=int, default=1000)
         parser.add_argument("--repair", action="store_true")
         parser.add_argument("--json", action="store_true")
 
-    def handle(self, *args, source, table, chunk_size, repair: bool, json: bool, **options):
+    def handle(
+        self,
+        *args: Any,
+        source: str | None,
+        table: list[str] | None,
+        chunk_size: int,
+        repair: bool,
+        json: bool,
+        **options: Any,
+    ) -> None:
         settings = conf.current()
         if settings.consume is None:
             raise CommandError("STRANGLER_CDC has no 'consume' section: nothing to reconcile.")

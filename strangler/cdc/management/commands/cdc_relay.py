@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from argparse import ArgumentParser
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
 from strangler.cdc import conf
@@ -16,7 +19,7 @@ class Command(BaseCommand):
         "against PostgreSQL; run one against SQLite."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--database", default="default", help="database alias to relay")
         parser.add_argument(
             "--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port"
@@ -29,7 +32,13 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, database: str, metrics_port: int, once: bool, log_json: bool, **options
+        self,
+        *args: Any,
+        database: str,
+        metrics_port: int,
+        once: bool,
+        log_json: bool,
+        **options: Any,
     ) -> None:
         if log_json:
             log_json_lines()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json as _json
+from argparse import ArgumentParser
 from dataclasses import asdict
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -17,14 +19,23 @@ class Command(BaseCommand):
         "Safe while the application keeps writing; resumes where an interrupted run stopped."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("tables", nargs="+", help="captured table names, e.g. catalog_product")
         parser.add_argument("--database", default="default")
         parser.add_argument("--chunk-size", type=int, default=1000)
         parser.add_argument("--restart", action="store_true", help="start over, not resume")
         parser.add_argument("--json", action="store_true")
 
-    def handle(self, *args, tables, database, chunk_size, restart, json: bool, **options):
+    def handle(
+        self,
+        *args: Any,
+        tables: list[str],
+        database: str,
+        chunk_size: int,
+        restart: bool,
+        json: bool,
+        **options: Any,
+    ) -> None:
         stopper = Stopper()
         stopper.install_signal_handlers()
         results = []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json as _json
+from argparse import ArgumentParser
+from typing import Any
 
 from django.core.management.base import BaseCommand
 
@@ -18,11 +20,11 @@ class Command(BaseCommand):
         "letters, parked keys and rows tracked. Exit status 1 when dead letters are pending."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--database", default="default")
         parser.add_argument("--json", action="store_true")
 
-    def handle(self, *args, database: str, json: bool, **options) -> None:
+    def handle(self, *args: Any, database: str, json: bool, **options: Any) -> None:
         settings = conf.current()
         status: dict[str, object] = {}
         if settings.capture:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from argparse import ArgumentParser
+from typing import Any
+
 from django.core.management.base import BaseCommand
 from django.db import connections
 
@@ -11,10 +14,10 @@ from strangler.cdc import conf, triggers
 class Command(BaseCommand):
     help = "(Re)install capture triggers; `migrate` does this too. Safe to run any time."
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--database", default="default")
 
-    def handle(self, *args, database: str, **options) -> None:
+    def handle(self, *args: Any, database: str, **options: Any) -> None:
         tables = triggers.captured_tables(conf.current().capture)
         installed = triggers.install(connections[database], tables)
         for table in installed:
