@@ -424,8 +424,6 @@ class ClientConnection(asyncio.Protocol):
         length = exchange.lower.get("content-length", "0") or "0"
         if length.isdigit() and int(length) > self.state.max_body_bytes:
             self._too_large()
-        if exchange.lower.get("expect", "").lower() == "100-continue":
-            self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self.parsing = exchange
         self.queue.append(exchange)
         if len(self.queue) == 1:
@@ -507,6 +505,10 @@ class ClientConnection(asyncio.Protocol):
     # the request's life
     def start(self, ex: Exchange) -> None:
         """Decide the backend; send at once on an idle pooled connection, else go async."""
+        if not ex.request_done and ex.lower.get("expect", "").lower() == "100-continue":
+            # Here, not when parsed: a pipelined request's interim answer must not land
+            # inside the response before it.
+            self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         state = self.state
         compiled = state.compiled
         path = ex.target.split(b"?", 1)[0].decode("latin-1")

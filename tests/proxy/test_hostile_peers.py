@@ -63,6 +63,12 @@ class ScriptedBackend:
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
                 )
+                if path == "/drip":  # the body's second half comes a moment later
+                    half = len(answer) - 10
+                    conn.sendall(answer[:half])
+                    time.sleep(0.3)
+                    conn.sendall(answer[half:])
+                    continue
                 if path == "/then-408":
                     # An unasked-for answer on an idle keep-alive connection, as servers
                     # send before closing one; the connection must not serve another request.
@@ -176,3 +182,23 @@ def test_a_transfer_coding_the_proxy_cannot_pass_on_is_refused_not_silently_drop
         b"Connection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
     )
     assert answer.startswith(b"HTTP/1.1 501 "), answer
+
+
+def test_a_pipelined_upload_expecting_100_continue_does_not_split_the_previous_response(proxy):
+    host, port = proxy.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"GET /drip HTTP/1.1\r\nHost: shop\r\n\r\n")
+        received = sock.recv(65536)  # the first response's head and half its body
+        sock.sendall(
+            b"POST /upload HTTP/1.1\r\nHost: shop\r\nExpect: 100-continue\r\n"
+            b"Content-Length: 5\r\nConnection: close\r\n\r\nhello"
+        )
+        while chunk := sock.recv(65536):
+            received += chunk
+    first, rest = received.split(b"\r\n\r\n", 1)
+    length = int(first.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    body, after = rest[:length], rest[length:]
+    assert json.loads(body)["path"] == "/drip"
+    # The whole body arrived already, so no interim answer is owed; any sent comes after.
+    after = after.removeprefix(b"HTTP/1.1 100 Continue\r\n\r\n")
+    assert after.startswith(b"HTTP/1.1 200 ") and b'"path": "/upload"' in after, after
