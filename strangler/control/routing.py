@@ -23,6 +23,7 @@ from strangler.control.model import Route, RouteTable, StickySource
 BUCKETS = 10000
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 IDEMPOTENT_METHODS = SAFE_METHODS | {"PUT", "DELETE", "TRACE"}
+Matcher = Callable[[str], object]  # a path matches when the result is truthy (re.Match too)
 
 
 def bucket(route_id: str, key: str) -> int:
@@ -118,9 +119,9 @@ class Decision(NamedTuple):
     key_source: str = ""
 
 
-def _path_matcher(route: Route) -> Callable[[str], bool]:
+def _path_matcher(route: Route) -> Matcher:
     if route.regex:
-        return re.compile(route.regex).match  # type: ignore[return-value]
+        return re.compile(route.regex).match
     prefix = route.prefix.rstrip("/")
     if not prefix:
         return lambda path: True
@@ -134,7 +135,7 @@ class CompiledTable:
 
     table: RouteTable
     version: int
-    matchers: tuple[tuple[Route, Callable[[str], bool], frozenset[str], str], ...]
+    matchers: tuple[tuple[Route, Matcher, frozenset[str], str], ...]
     uses_host: bool
 
     @classmethod

@@ -22,8 +22,8 @@ class StoreWatcher:
     def __init__(self, store: RouteStore, interval: float = 0.25) -> None:
         self.store = store
         self.interval = interval
-        self.on_version: Callable[[Version], None] = lambda version: None
-        self.on_rejected: Callable[[list[Message]], None] = lambda messages: None
+        self.on_version: Callable[[Version], object] = lambda version: None
+        self.on_rejected: Callable[[list[Message]], object] = lambda messages: None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="route-watcher", daemon=True)
         self._token: object = None
@@ -38,8 +38,8 @@ class StoreWatcher:
 
     def start(
         self,
-        on_version: Callable[[Version], None],
-        on_rejected: Callable[[list[Message]], None] | None = None,
+        on_version: Callable[[Version], object],
+        on_rejected: Callable[[list[Message]], object] | None = None,
     ) -> None:
         """Poll from a daemon thread; the callbacks run in that thread."""
         self.on_version = on_version

@@ -23,6 +23,8 @@ import json
 import logging
 import time
 from collections import deque
+from collections.abc import Awaitable
+from typing import cast
 
 import httptools
 
@@ -320,7 +322,7 @@ class ClientConnection(asyncio.Protocol):
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.client_ip = (peer[0] if peer else "unknown").encode()
         self.connections.add(self)
@@ -546,7 +548,7 @@ class ClientConnection(asyncio.Protocol):
         self._failed(ex.backend, reason)
         self.loop.create_task(self._run(ex, self._complete(ex, reason, retried=False)))
 
-    async def _run(self, ex: Exchange, work) -> None:  # type: ignore[no-untyped-def]
+    async def _run(self, ex: Exchange, work: Awaitable[None]) -> None:
         try:
             await work
         except Exception:
