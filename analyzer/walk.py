@@ -45,8 +45,9 @@ def walk_project(root: str, *, include_tests: bool = False,
                  exclude: tuple[str, ...] = ()) -> Walk:
     """Walk ``root`` and name every ``.py`` file's module by its chain of packages.
 
-    A file's module is its name prefixed by every enclosing directory that holds an
-    ``__init__.py``, so ``src/`` layouts and several top-level packages need no configuration.
+    A file's module is its name prefixed by every enclosing package (a directory holding an
+    ``__init__.py``, or a namespace folder inside one), so ``src/`` layouts and several
+    top-level packages need no configuration.
     """
     found: list[tuple[str, list[str], bool, bool, int, int]] = []
     skipped: list[tuple[str, str]] = []
@@ -69,7 +70,11 @@ def walk_project(root: str, *, include_tests: bool = False,
             else:
                 keep.append(name)
         dirnames[:] = keep
-        packages[directory] = "__init__.py" in filenames
+        # A folder without __init__.py inside a package is a namespace package (Python 3
+        # imports it; Django finds management/commands in one); a top-level folder is not.
+        packages[directory] = "__init__.py" in filenames or (
+            directory != root and packages.get(os.path.dirname(directory), False)
+            and os.path.basename(directory).isidentifier())
         for name in sorted(filenames):
             if not name.endswith(".py"):
                 continue

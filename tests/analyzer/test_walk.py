@@ -43,3 +43,20 @@ def test_modules_follow_packages_and_everything_left_out_says_why(tmp_path):
     }
     with_tests = walk_project(str(tmp_path), include_tests=True)
     assert "src/shop/orders/tests/test_x.py" in {f.path for f in with_tests.files}
+
+
+def test_folders_without_init_inside_a_package_are_namespace_packages(tmp_path):
+    # taiga-back: taiga/importers/jira/ and .../attachments/management/ have no __init__.py,
+    # yet Python 3 imports them as taiga.importers.jira.normal and Django finds the command.
+    write(tmp_path, "shop/__init__.py", "shop/importers/__init__.py",
+          "shop/importers/jira/normal.py", "shop/importers/jira/common.py",
+          "shop/orders/__init__.py", "shop/orders/management/commands/__init__.py",
+          "shop/orders/management/commands/resync.py", "shop/{{ tpl }}/conf.py",
+          "scripts/common.py")
+    modules = {f.path: f.module for f in walk_project(str(tmp_path)).files}
+    assert modules["shop/importers/jira/normal.py"] == "shop.importers.jira.normal"
+    assert modules["shop/importers/jira/common.py"] == "shop.importers.jira.common"
+    assert modules["shop/orders/management/commands/resync.py"] == \
+        "shop.orders.management.commands.resync"
+    assert modules["scripts/common.py"] == "common"  # a top-level folder is not a package
+    assert not modules["shop/{{ tpl }}/conf.py"].startswith("shop.")  # not importable
