@@ -67,6 +67,17 @@ def test_demo_refuses_to_wipe_a_directory_it_did_not_create(tmp_path):
     assert (precious / "thesis.txt").exists()
 
 
+def test_a_work_dir_that_cannot_be_made_is_bad_usage_in_one_line(tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    for work_dir in (a_file, a_file / "demo"):
+        result = strangler("demo", "--work-dir", str(work_dir), "--steps", "analyze")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith("strangler demo: error: --work-dir:")
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert a_file.read_text() == "not a folder"
+
+
 def test_a_failing_step_exits_1_and_still_stops_the_monolith(tmp_path):
     # The gateway class does not exist: checkout fails after the monolith started.
     env_file = tmp_path / "demo"

@@ -40,14 +40,19 @@ def load_steps(names: Sequence[str] = ()) -> list[Step]:
 
 def fresh_work_dir(path: Path) -> Path:
     """Empty `path` for a new run; refuse to touch a directory the demo did not create."""
-    if path.exists():
-        if any(path.iterdir()) and not (path / MARKER).exists():
-            raise ValueError(
-                f"{path} exists and was not made by `strangler demo`; pick another --work-dir"
-            )
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
-    (path / MARKER).write_text("created by `strangler demo`; deleted on its next run\n")
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{path} is a file, not a folder; pick another --work-dir")
+    try:
+        if path.exists():
+            if any(path.iterdir()) and not (path / MARKER).exists():
+                raise ValueError(
+                    f"{path} exists and was not made by `strangler demo`; pick another --work-dir"
+                )
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+        (path / MARKER).write_text("created by `strangler demo`; deleted on its next run\n")
+    except OSError as error:
+        raise ValueError(f"cannot make {path}: {error.strerror}; pick another --work-dir") from error
     return path.resolve()
 
 
