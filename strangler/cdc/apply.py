@@ -58,12 +58,29 @@ def _in(connection: BaseDatabaseWrapper, values: Sequence[Any]) -> Iterator[tupl
 def stored_positions(
     connection: BaseDatabaseWrapper, table: str, keys: Sequence[str]
 ) -> dict[str, int]:
+    """The positions applied so far for `keys` (sorted), locked until the transaction ends.
+
+    On PostgreSQL two appliers of one key may overlap (a consumer that outlived its partitions
+    after a rebalance and their new owner): each key's position row is created if missing and
+    locked, in key order, before it is read, so the second applier waits and then sees the
+    first one's position instead of overwriting a newer row with an older event. (SQLite has
+    one writer at a time.)
+    """
     found: dict[str, int] = {}
+    lock = ""
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and keys:
+            cursor.execute(
+                "INSERT INTO strangler_cdc_position (source_table, key, seq, op) "
+                "SELECT %s, k, 0, '' FROM unnest(%s::text[]) AS k "
+                "ON CONFLICT (source_table, key) DO NOTHING",
+                [table, list(keys)],
+            )
+            lock = " ORDER BY key FOR UPDATE"
         for condition, params in _in(connection, keys):
             cursor.execute(
                 "SELECT key, seq FROM strangler_cdc_position "
-                f"WHERE source_table = %s AND key {condition}",
+                f"WHERE source_table = %s AND key {condition}{lock}",
                 [table, *params],
             )
             found.update(cursor.fetchall())
@@ -189,7 +206,7 @@ def apply_events(
     connection = connections[using]
     applied = 0
     with transaction.atomic(using=using), replica_writes(connection):
-        for table, table_events in by_table.items():
+        for table, table_events in sorted(by_table.items()):  # one lock order for all appliers
             mapping = mappings.get(table)
             if mapping is None:
                 raise LookupError(f"no mapping for source table {table!r}")
