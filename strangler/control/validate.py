@@ -307,6 +307,7 @@ def _parse_route(c: _Collector, i: int, raw: Any, backends: dict[str, Backend]) 
             or spec["header"].lower() in RESERVED_HEADERS
             or not isinstance(spec.get("secret"), str)
             or len(spec["secret"]) < 16
+            or not (spec["secret"].isascii() and spec["secret"].isprintable())
         ):
             c.error(
                 "route.E017",

@@ -579,6 +579,7 @@ class ClientConnection(asyncio.Protocol):
             and route.state != "retired"
             and ex.method_str in SAFE_METHODS
             and not ex.has_body
+            and route.monolith in self.state.compiled.table.backends  # a flip may remove it
         )
 
     async def _proxy(self, ex: Exchange) -> None:
@@ -602,7 +603,7 @@ class ClientConnection(asyncio.Protocol):
             ex.fallback = reason
             self.state.metrics.fallbacks[(route.id, reason)] += 1
             ex.reset_response()
-            backend = ex.backend = self.state.compiled.table.backends.get(route.monolith, backend)
+            backend = ex.backend = self.state.compiled.table.backends[route.monolith]
             reason = await self._attempt(ex, backend)
             if self._retryable(ex, reason):
                 self.state.metrics.retries[(backend.name,)] += 1

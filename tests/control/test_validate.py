@@ -129,4 +129,6 @@ def test_a_table_that_would_make_the_proxy_misbehave_is_rejected():
     framing = base(override={"header": "Host", "secret": "s" * 16})  # Host dropped upstream
     framing["settings"] = {"backend_header": "Content-Length"}  # a second length to clients
     assert ids(framing) == ["route.E017", "route.E020"]
+    # Headers are read as latin-1: a non-ASCII secret could never be matched.
+    assert ids(base(override={"header": "X-Force", "secret": "é" * 16})) == ["route.E017"]
     assert ids(base(host="Admin.Example")) == []
