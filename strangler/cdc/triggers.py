@@ -80,15 +80,15 @@ def captured_tables(specs: Iterable[CaptureSpec]) -> list[CapturedTable]:
     tables: list[CapturedTable] = []
     for spec in specs:
         model = apps.get_model(spec.model)
-        tables.append(_table(model, spec.exclude))
+        tables.append(captured_table(model, spec.exclude))
         for m2m in model._meta.local_many_to_many:
             through = m2m.remote_field.through
             if through._meta.auto_created:
-                tables.append(_table(through, ()))
+                tables.append(captured_table(through, ()))
     return tables
 
 
-def _table(model: type[models.Model], exclude: tuple[str, ...]) -> CapturedTable:
+def captured_table(model: type[models.Model], exclude: tuple[str, ...]) -> CapturedTable:
     fields = [f for f in model._meta.concrete_fields if f.column not in exclude]
     return CapturedTable(
         app_label=model._meta.app_label,
@@ -121,12 +121,19 @@ def postgresql_sql(table: CapturedTable) -> list[str]:
     ]
 
 
+def _exact_real(value: str) -> str:
+    """A REAL that 15 digits (json_object's rendering) would change gets all 17 digits."""
+    return (
+        f"CASE WHEN typeof({value}) = 'real' AND CAST(printf('%!.15g', {value}) AS REAL) <> "
+        f"{value} THEN json(printf('%!.17g', {value})) ELSE {value} END"
+    )
+
+
 def sqlite_json(table: CapturedTable, row: str) -> str:
     parts = []
     for column in table.columns:
         value = f"{row}.{_quote(column)}"
-        if column in table.json_columns:
-            value = f"json({value})"
+        value = f"json({value})" if column in table.json_columns else _exact_real(value)
         parts.append(f"{_literal(column)}, {value}")
     return f"json_object({', '.join(parts)})"
 

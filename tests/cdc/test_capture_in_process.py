@@ -8,7 +8,8 @@ import datetime
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection, models, transaction
+from django.test.utils import isolate_apps
 from django.utils import timezone
 
 from monolith.catalog.models import Category, Product
@@ -251,3 +252,35 @@ def test_a_disabled_capture_trigger_is_reported():
         cursor.execute(f"ALTER TABLE catalog_product DISABLE TRIGGER {triggers.PG_TRIGGER}")
     messages = check_triggers(databases=["default"])
     assert [(m.id, "'catalog_product'" in m.msg) for m in messages] == [("cdc.W001", True)]
+
+
+def test_a_captured_float_keeps_every_digit():
+    with isolate_apps("monolith.catalog"):
+
+        class Reading(models.Model):
+            value = models.FloatField(null=True)
+            price = models.DecimalField(max_digits=10, decimal_places=2, null=True)
+
+            class Meta:
+                app_label = "catalog"
+                db_table = "cdc_test_reading"
+
+    real, decimal = (
+        ("double precision", "numeric(10, 2)")
+        if connection.vendor == "postgresql"
+        else ("real", "decimal")
+    )
+    with connection.cursor() as cursor:  # inside the test's transaction, on either database
+        cursor.execute(
+            f"CREATE TABLE cdc_test_reading (id integer PRIMARY KEY, value {real}, price {decimal})"
+        )
+    triggers.install(connection, [triggers.captured_table(Reading, ())])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO cdc_test_reading (id, value, price) VALUES (1, %s, %s), (2, NULL, NULL)",
+            [0.1 + 0.2, Decimal("0.10")],
+        )
+    images = {e.row_key: e.after for e in OutboxEvent.objects.filter(table_name="cdc_test_reading")}
+    assert images["1"]["value"] == 0.1 + 0.2  # 0.30000000000000004, not 0.3
+    assert Decimal(str(images["1"]["price"])) == Decimal("0.10")
+    assert (images["2"]["value"], images["2"]["price"]) == (None, None)
