@@ -132,15 +132,15 @@ def test_long_generated_expressions_are_read(monkeypatch):
 
 def test_a_model_bound_by_get_model_inside_a_function_is_resolved_there_only():
     # taiga-back style: Membership = apps.get_model(...) in a function, then its manager.
-    facts = facts_of(
-        "from django.apps import apps\n"
-        "def join(project, user):\n"
-        "    Membership = apps.get_model('projects', 'Membership')\n"
-        "    Membership.objects.create(project=project, user=user)\n"
-        "def other():\n"
-        "    Membership.objects.count()\n",
-        module="taiga.projects.services",
-    )
+    source = """\
+from django.apps import apps
+def join(project, user):
+    Membership = apps.get_model('projects', 'Membership')
+    Membership.objects.create(project=project, user=user)
+def other():
+    Membership.objects.count()
+"""
+    facts = facts_of(source, module="taiga.projects.services")
     uses = {(u.kind, u.target, u.line, u.scope) for u in facts.uses}
     assert ("write", "str:projects.Membership", 4, "join") in uses
     assert ("read", "?Membership", 6, "other") in uses
