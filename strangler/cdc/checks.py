@@ -6,7 +6,7 @@ from typing import Any
 
 from django.apps import apps
 from django.core import checks
-from django.db import connections
+from django.db import connections, models
 
 from strangler.cdc import conf, mapping, triggers
 
@@ -79,18 +79,36 @@ def _capture_problems(spec: conf.CaptureSpec) -> list[checks.CheckMessage]:
                 "Use 'app_label.ModelName' of a model in INSTALLED_APPS.",
             )
         ]
+    return model_problems(where, model, spec.exclude)
+
+
+def model_problems(
+    where: str, model: type[models.Model], exclude: tuple[str, ...]
+) -> list[checks.CheckMessage]:
+    """What is wrong with capturing `model` without the `exclude` columns."""
+    label = model._meta.label
     columns = {f.column for f in model._meta.concrete_fields}
     found = [
         _error(
             "cdc.E003",
-            f"{where} excludes {name!r}, which is not a column of {spec.model}.",
+            f"{where} excludes {name!r}, which is not a column of {label}.",
             f"Columns: {', '.join(sorted(columns))}.",
         )
-        for name in spec.exclude
+        for name in exclude
         if name not in columns
     ]
-    if model._meta.pk.column in spec.exclude:
+    if model._meta.pk.column in exclude:
         found.append(_error("cdc.E003", f"{where} cannot exclude the primary key."))
+    found += [
+        _error(
+            "cdc.E009",
+            f"{where}: column {f.column!r} of {label} is binary, which events cannot carry "
+            "(SQLite's trigger would make every write fail; PostgreSQL's would send hex text).",
+            f"Add {f.column!r} to 'exclude'.",
+        )
+        for f in model._meta.concrete_fields
+        if f.get_internal_type() == "BinaryField" and f.column not in exclude
+    ]
     return found
 
 

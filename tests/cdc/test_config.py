@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 
 import pytest
+from django.db import models
 from django.test import override_settings
+from django.test.utils import isolate_apps
 
-from strangler.cdc.checks import check_settings
+from strangler.cdc.checks import check_settings, model_problems
 from tests.cdc.harness import run
 
 
@@ -87,3 +89,19 @@ def test_an_unmigrated_database_is_a_clear_error_not_a_traceback(tmp_path):
     assert result.returncode == 2
     assert "has `migrate` run for this project" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_binary_column_must_be_excluded_from_capture():
+    with isolate_apps("monolith.catalog"):
+
+        class Attachment(models.Model):
+            name = models.CharField(max_length=20)
+            content = models.BinaryField()
+
+            class Meta:
+                app_label = "catalog"
+
+    where = "STRANGLER_CDC['capture']['catalog.Attachment']"
+    messages = model_problems(where, Attachment, ())
+    assert [(m.id, "'content'" in m.msg) for m in messages] == [("cdc.E009", True)]
+    assert model_problems(where, Attachment, ("content",)) == []
