@@ -1,8 +1,9 @@
 """Route table in PostgreSQL, shared by every proxy replica.
 
-Each accepted table is one row (version, who, when, why, before, after). Proxies poll
-`max(version)` every 250 ms, so a flip reaches every replica within a second; a NOTIFY on
-channel `strangler_routes` is also sent for anyone who prefers to LISTEN.
+Each accepted table is one row (version, who, when, why, before, after). Every commit
+sends NOTIFY on channel `strangler_routes`; watchers LISTEN on a connection of their own,
+so a flip reaches every replica at once, and fall back to polling `max(version)` when
+that connection is lost.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ CREATE TABLE IF NOT EXISTS strangler_route_versions (
 )
 """
 LOCK_KEY = 0x5374726E  # advisory lock serialising writers across hosts
+CHANNEL = "strangler_routes"
 COLUMNS = (
     "version, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS+00:00'), "
     "who, why, before, after"
@@ -45,6 +47,7 @@ class PostgresStore(RouteStore):
         self.dsn = dsn
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
+        self._listener: psycopg.Connection[Any] | None = None  # the watcher thread's own
         try:
             with self._lock:
                 self._connection().execute(SCHEMA)
@@ -71,6 +74,24 @@ class PostgresStore(RouteStore):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    def wait_for_change(self, timeout: float) -> bool | None:
+        """Wait on LISTEN for a commit's NOTIFY; None while the database cannot be reached."""
+        try:
+            if self._listener is None or self._listener.closed:
+                listener = psycopg.connect(self.dsn, autocommit=True, connect_timeout=5)
+                listener.execute(f"LISTEN {CHANNEL}")
+                self._listener = listener
+                return True  # a change may have landed before LISTEN: have it checked
+            return any(True for _ in self._listener.notifies(timeout=timeout, stop_after=1))
+        except psycopg.OperationalError:
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
+            return None
 
     @staticmethod
     def _version(row: tuple[Any, ...]) -> Version:
@@ -125,7 +146,7 @@ class PostgresStore(RouteStore):
                         f" VALUES (%s, %s, %s, %s, %s) RETURNING {COLUMNS}",
                         (number + 1, who, why, Jsonb(last[1]) if last else None, Jsonb(raw)),
                     ).fetchone()
-                    conn.execute("SELECT pg_notify('strangler_routes', %s)", (str(number + 1),))
+                    conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(number + 1)))
             except psycopg.OperationalError:
                 self._conn = None
                 raise

@@ -96,6 +96,13 @@ class RouteStore(abc.ABC):
     def change_token(self) -> object:
         """A cheap value proxies poll; when it changes, they re-read `current()`."""
 
+    def wait_for_change(self, timeout: float) -> bool | None:
+        """Block up to `timeout` s for a change notice: True heard, False quiet.
+
+        None means this store sends no notices (or cannot now), so the caller polls.
+        """
+        return None
+
     @abc.abstractmethod
     def is_empty(self) -> bool:
         """True when no table was ever stored (so seeding it changes nothing anyone made)."""

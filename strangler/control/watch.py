@@ -1,27 +1,36 @@
 """Follow a store from a background thread and hand each new valid version to a callback.
 
-Polling a cheap change token every 250 ms keeps a flip's reach under one second for both
-stores; an invalid table never reaches the callback, so the running one keeps serving.
+A store that announces changes (PostgreSQL: LISTEN/NOTIFY) is checked when it does, and
+once a second besides; otherwise (the file store, or while notices are unavailable) a
+cheap change token is polled every 250 ms. Either way a flip's reach stays under one
+second; an invalid table never reaches the callback, so the running one keeps serving.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from strangler.control.messages import Message, ValidationFailed
 from strangler.control.store import RouteStore, Version
 
 log = logging.getLogger("strangler.control")
+RECHECK_SECONDS = 1.0  # with notices: a safety-net check, in case one was ever missed
 
 
 class StoreWatcher:
-    """Polls a store; `start` hands each new valid version to a callback, bad tables to another."""
+    """Follows a store; `start` hands each new valid version to a callback, bad ones to another."""
 
-    def __init__(self, store: RouteStore, interval: float = 0.25) -> None:
+    def __init__(
+        self, store: RouteStore, interval: float = 0.25, recheck: float = RECHECK_SECONDS
+    ) -> None:
         self.store = store
         self.interval = interval
+        self.recheck = recheck
+        self.listening = False  # notices are arriving (for logs and tests)
+        self._last_check = time.monotonic()
         self.on_version: Callable[[Version], object] = lambda version: None
         self.on_rejected: Callable[[list[Message]], object] = lambda messages: None
         self._stop = threading.Event()
@@ -41,7 +50,7 @@ class StoreWatcher:
         on_version: Callable[[Version], object],
         on_rejected: Callable[[list[Message]], object] | None = None,
     ) -> None:
-        """Poll from a daemon thread; the callbacks run in that thread."""
+        """Follow from a daemon thread; the callbacks run in that thread."""
         self.on_version = on_version
         if on_rejected is not None:
             self.on_rejected = on_rejected
@@ -67,9 +76,25 @@ class StoreWatcher:
         self.on_version(version)
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._stop.is_set():
+            if not self._wait():
+                continue
+            self._last_check = time.monotonic()
             try:
                 self.check()
             except Exception:  # a store outage must not kill the watcher; retry next tick
                 log.exception("route store poll failed; still serving version %s", self._number)
                 self._token = None
+
+    def _wait(self) -> bool:
+        """Wait one interval; True when the store should be checked now."""
+        heard = self.store.wait_for_change(self.interval)
+        if heard is None:
+            if self.listening:
+                log.warning("route change notices lost; polling every %s s", self.interval)
+            self.listening = False
+            return not self._stop.wait(self.interval)
+        if not self.listening:
+            log.info("listening for route changes")
+        self.listening = True
+        return heard or time.monotonic() - self._last_check >= self.recheck
