@@ -26,6 +26,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/strangler_monolith
 
 test: $(STAMP) system-deps
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest
 	env -u DATABASE_URL $(PY) -m pytest tests/monolith tests/cdc/test_capture_in_process.py -m "not slow"
 
@@ -38,6 +39,7 @@ system-deps:
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/ruff format --check .
 
 clean:
