@@ -301,3 +301,14 @@ class ProxyProcess:
                 return time.monotonic() - start
             time.sleep(0.02)
         raise AssertionError(f"proxy still on version {self.version()}, wanted {number}")
+
+
+def raw_request(proxy: ProxyProcess, data: bytes) -> bytes:
+    """Send raw bytes to the proxy; everything it answers until it closes the connection."""
+    host, port = proxy.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)

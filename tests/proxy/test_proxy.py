@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.proxy.helpers import ProxyProcess, backends_for, table, write_json
+from tests.proxy.helpers import ProxyProcess, backends_for, raw_request, table, write_json
 
 SECRET = "tester-secret-0123456789"
 
@@ -34,16 +33,6 @@ def proxy(upstreams, tmp_path_factory) -> Iterator[ProxyProcess]:
     process.log_path = work / "access.log"  # type: ignore[attr-defined]
     yield process
     process.stop()
-
-
-def raw_request(proxy: ProxyProcess, data: bytes) -> bytes:
-    host, port = proxy.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=5) as sock:
-        sock.sendall(data)
-        chunks = []
-        while chunk := sock.recv(65536):
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def echo(response: httpx.Response) -> dict:
