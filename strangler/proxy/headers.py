@@ -106,6 +106,7 @@ def client_response_head(
     backend: bytes,
     req_id: bytes,
     keep_alive: bool,
+    http10: bool = False,
 ) -> bytes:
     """The response head sent back to the client, with the backend named if configured."""
     drop = {backend_header.lower()}
@@ -124,6 +125,8 @@ def client_response_head(
     lines += [b"X-Request-ID: ", req_id, b"\r\n", framing]
     if not keep_alive:
         lines.append(b"Connection: close\r\n")
+    elif http10:  # an HTTP/1.0 client closes unless the answer says otherwise
+        lines.append(b"Connection: keep-alive\r\n")
     lines.append(b"\r\n")
     return b"".join(lines)
 
@@ -135,6 +138,7 @@ def error_response(
     backend_header: bytes = b"",
     backend: bytes = b"",
     keep_alive: bool = False,
+    http10: bool = False,
 ) -> bytes:
     """A complete response the proxy answers itself (400/413/431/502/503/504)."""
     head = client_response_head(
@@ -146,5 +150,6 @@ def error_response(
         backend,
         req_id,
         keep_alive,
+        http10,
     )
     return head + body

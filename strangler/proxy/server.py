@@ -264,6 +264,7 @@ class Exchange:
             backend.name.encode(),
             self.req_id,
             self.keep_alive,
+            self.http10,
         )
         self.committed = True
         buffered, self.resp_buffer = self.resp_buffer, []
@@ -712,6 +713,7 @@ class ClientConnection(asyncio.Protocol):
                 self.state.backend_header,
                 backend.name.encode(),
                 ex.keep_alive,
+                ex.http10,
             )
         )
         self._record(ex, backend)

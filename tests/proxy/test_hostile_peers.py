@@ -192,3 +192,21 @@ def test_a_pipelined_upload_expecting_100_continue_does_not_split_the_previous_r
     # The whole body arrived already, so no interim answer is owed; any sent comes after.
     after = after.removeprefix(b"HTTP/1.1 100 Continue\r\n\r\n")
     assert after.startswith(b"HTTP/1.1 200 ") and b'"path": "/upload"' in after, after
+
+
+def test_an_http10_keep_alive_client_is_told_the_connection_stays_open(proxy):
+    """HTTP/1.0 connections close after each answer unless the answer says keep-alive."""
+    host, port = proxy.url.removeprefix("http://").split(":")
+    request = b"GET /one HTTP/1.0\r\nHost: shop\r\nConnection: keep-alive\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        for _ in range(2):
+            sock.sendall(request)
+            received = b""
+            while b"\r\n\r\n" not in received:
+                received += sock.recv(65536)
+            head, body = received.split(b"\r\n\r\n", 1)
+            assert b"\r\nconnection: keep-alive" in head.lower(), head
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            while len(body) < length:
+                body += sock.recv(65536)
+            assert json.loads(body)["path"] == "/one"
