@@ -10,19 +10,28 @@ a transaction marked as a replica write so the capture triggers of this database
 from __future__ import annotations
 
 import contextlib
+import datetime
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.utils import timezone
 
 from strangler.cdc.envelope import Envelope, is_newer, latest_per_key
 from strangler.cdc.mapping import TableMapping
+from strangler.cdc.models import AppliedPosition
 from strangler.cdc.triggers import ORIGIN_SETTING
 
 CHUNK = 400
-POSITION_COLUMNS = (("source_table", "text"), ("key", "text"), ("seq", "bigint"), ("op", "text"))
+POSITION_COLUMNS = (
+    ("source_table", "text"),
+    ("key", "text"),
+    ("seq", "bigint"),
+    ("op", "text"),
+    ("applied_at", "timestamptz"),
+)
 
 
 @contextlib.contextmanager
@@ -186,14 +195,31 @@ def apply_table(
         stored = stored_positions(connection, mapping.source_table, sorted(newest))
         latest = [e for e in newest.values() if is_newer(e, stored.get(e.key))]
         _write_rows(connection, mapping, latest)
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
     _upsert(
         connection,
         "strangler_cdc_position",
         ["source_table", "key"],
         POSITION_COLUMNS,
-        [[mapping.source_table, e.key, e.seq, e.op] for e in latest],
+        [[mapping.source_table, e.key, e.seq, e.op, now] for e in latest],
     )
     return len(latest)
+
+
+def forget_deleted_keys(using: str, older_than_hours: float) -> int:
+    """Delete the positions of keys deleted more than `older_than_hours` ago (apply time).
+
+    Keeps the position table from growing by one row per key ever deleted. The price: a
+    duplicate or late event of such a key arriving after this is applied as new, so a
+    create or update older than the delete would bring the row back. Choose a horizon well
+    beyond the longest redelivery delay (relay outage plus consumer lag).
+    """
+    cutoff = timezone.now() - datetime.timedelta(hours=older_than_hours)
+    with transaction.atomic(using=using):
+        deleted, _ = (
+            AppliedPosition.objects.using(using).filter(op="d", applied_at__lt=cutoff).delete()
+        )
+    return deleted
 
 
 def apply_events(

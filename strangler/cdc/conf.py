@@ -72,6 +72,7 @@ class ConsumeSpec:
     backoff_ms: int = 50
     source_database: str | None = None
     kafka_options: Mapping[str, Any] = field(default_factory=dict)
+    position_retention_hours: float | None = None
 
     def topic(self, table: str) -> str:
         return f"{self.topic_prefix}{table}"
@@ -118,6 +119,11 @@ def _consume(raw: Mapping[str, Any] | None, default_prefix: str) -> ConsumeSpec 
         backoff_ms=int(raw.get("backoff_ms", 50)),
         source_database=raw.get("source_database"),
         kafka_options=dict(raw.get("kafka_options", {})),
+        position_retention_hours=(
+            float(raw["position_retention_hours"])
+            if raw.get("position_retention_hours") is not None
+            else None
+        ),
     )
 
 

@@ -16,14 +16,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from django.db import InterfaceError, OperationalError, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from strangler.cdc import kafka
-from strangler.cdc.apply import apply_events
+from strangler.cdc.apply import apply_events, forget_deleted_keys
 from strangler.cdc.conf import CdcSettings, ConsumeSpec
 from strangler.cdc.envelope import Envelope, EnvelopeError, decode
 from strangler.cdc.mapping import TableMapping, resolve
@@ -279,7 +279,24 @@ class Consumer:
                 max(0, ends.get(tp, 0) - client.position(tp))
             )
 
-    def run(self, poll_timeout_ms: int = 500, lag_every_s: float = 2.0) -> None:
+    def forget_deleted_keys(self) -> None:
+        """Housekeeping: drop positions of long-deleted keys, if a horizon is configured."""
+        hours = self.spec.position_retention_hours
+        if hours is None:
+            return
+        try:
+            forgotten = forget_deleted_keys(self.using, hours)
+        except DatabaseError as error:
+            log.warning("consumer: positions of deleted keys not purged: %s", error)
+            return
+        if forgotten:
+            log.info(
+                "consumer: forgot the positions of %d keys deleted over %sh ago", forgotten, hours
+            )
+
+    def run(
+        self, poll_timeout_ms: int = 500, lag_every_s: float = 2.0, forget_every_s: float = 300.0
+    ) -> None:
         """Consume until stopped; offsets are committed only after each batch is durable."""
         # Source topics too: a group subscribed to a topic that does not exist yet would
         # only notice it on its next metadata refresh (minutes), once the relay creates it.
@@ -291,7 +308,7 @@ class Consumer:
             self.settings.client_options,
         )
         client = self.client()
-        next_lag = 0.0
+        next_lag = next_forget = 0.0
         try:
             while not self.stopper.stopped:
                 polled = client.poll(timeout_ms=poll_timeout_ms, max_records=self.spec.batch_size)
@@ -311,6 +328,9 @@ class Consumer:
                 if time.monotonic() >= next_lag:
                     self.update_lag(client)
                     next_lag = time.monotonic() + lag_every_s
+                if time.monotonic() >= next_forget:
+                    self.forget_deleted_keys()
+                    next_forget = time.monotonic() + forget_every_s
         finally:
             client.close(autocommit=False)
             if self._producer is not None:

@@ -37,18 +37,27 @@ class OutboxEvent(models.Model):
 
 
 class AppliedPosition(models.Model):
-    """The source position of the last event applied to one target row (kept after deletes)."""
+    """The source position of the last event applied to one target row (kept after deletes,
+    until `consume.position_retention_hours` if set)."""
 
     source_table = models.CharField(max_length=200)
     key = models.TextField()
     seq = models.BigIntegerField()
     op = models.CharField(max_length=1)
+    applied_at = models.DateTimeField(null=True)
 
     class Meta:
         db_table = "strangler_cdc_position"
         constraints = [
             models.UniqueConstraint(
                 fields=["source_table", "key"], name="strangler_cdc_position_once"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["applied_at"],
+                name="strangler_cdc_position_gone",
+                condition=models.Q(op="d"),
             )
         ]
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from monolith.catalog.models import Category, Product
 from monolith.promotions.models import Discount
 from strangler.cdc import conf, deadletters, triggers
-from strangler.cdc.apply import apply_events
+from strangler.cdc.apply import apply_events, forget_deleted_keys
 from strangler.cdc.checks import check_triggers
 from strangler.cdc.conf import CaptureSpec
 from strangler.cdc.envelope import OutboxRow, decode, encode
@@ -284,3 +284,34 @@ def test_a_captured_float_keeps_every_digit():
     assert images["1"]["value"] == 0.1 + 0.2  # 0.30000000000000004, not 0.3
     assert Decimal(str(images["1"]["price"])) == Decimal("0.10")
     assert (images["2"]["value"], images["2"]["price"]) == (None, None)
+
+
+def test_positions_of_long_deleted_keys_are_forgotten_after_the_horizon():
+    category = Category.objects.create(name="Tea", slug="tea")
+    mappings = {m.source_table: resolve(m) for m in conf.current().consume.mappings}
+    created = decode(product_event(11, 801, category.pk, "kept").replace('"u"', '"c"'), "801")
+    gone = [
+        decode(product_event(seq, pk, category.pk, "gone"), str(pk))
+        for seq, pk in [(12, 802), (13, 803)]
+    ]
+    deletes = [
+        decode(
+            encode(
+                OutboxRow(seq, "catalog", "catalog_product", str(pk), "d", None, 1, "{}", None, 1)
+            ),
+            str(pk),
+        )
+        for seq, pk in [(14, 802), (15, 803)]
+    ]
+    apply_events(mappings, [created, *gone, *deletes])
+    positions = AppliedPosition.objects.filter(source_table="catalog_product")
+    positions.filter(key__in=["801", "802"]).update(
+        applied_at=timezone.now() - datetime.timedelta(hours=3)
+    )
+
+    assert forget_deleted_keys("default", older_than_hours=2) == 1  # 802: deleted 3 h ago
+    assert sorted(positions.values_list("key", "op")) == [("801", "c"), ("803", "d")]
+    # The documented price: a very late duplicate of 802's update now brings the row back.
+    assert apply_events(mappings, [gone[0]]) == 1
+    assert Product.objects.filter(pk=802).exists()
+    assert apply_events(mappings, [gone[1]]) == 0  # 803 was deleted recently: still remembered
