@@ -109,8 +109,13 @@ def _conflicted(a: set[str], b: set[str], conflicts: set[frozenset[str]]) -> boo
 
 def _separate(communities: list[set[str]], conflicts: set[frozenset[str]],
               contracted: Mapping[tuple[str, str], float]) -> list[set[str]]:
-    """Move nodes out of communities holding a pair that must stay apart."""
+    """Move nodes out of communities holding a pair that must stay apart.
+
+    The other members of a community split this way then join whichever of its parts they
+    are most linked to (ties stay), rather than the part whose pinned node sorts first.
+    """
     communities = [set(c) for c in sorted(communities, key=min)]
+    original = [frozenset(c) for c in communities]
     for pair in sorted(conflicts, key=sorted):
         a, b = sorted(pair)
         home = next(c for c in communities if a in c)
@@ -124,6 +129,23 @@ def _separate(communities: list[set[str]], conflicts: set[frozenset[str]],
             best.add(b)
         else:
             communities.append({b})
+    constrained = {n for pair in conflicts for n in pair}
+    neighbours: dict[str, dict[str, float]] = defaultdict(dict)
+    for (x, y), w in contracted.items():
+        neighbours[x][y] = neighbours[y][x] = w
+    for before in original:
+        parts = [c for c in communities if c & before & constrained]
+        if len(parts) < 2:
+            continue
+        for node in sorted(before - constrained):
+            here = next((c for c in parts if node in c), None)
+            if here is None:
+                continue
+            link = {id(c): sum(w for m, w in neighbours[node].items() if m in c) for c in parts}
+            best = max(parts, key=lambda c: (link[id(c)], c is here))
+            if best is not here:
+                here.discard(node)
+                best.add(node)
     return [c for c in communities if c]
 
 

@@ -78,3 +78,14 @@ def test_broken_boundaries_file_reports_every_problem_with_ids():
                    "boundaries.E008", "boundaries.E009"]
     _, problems = parse_boundaries("[clustering\n")
     assert [p.id for p in problems] == ["boundaries.E001"]
+
+
+def test_code_split_off_with_a_pinned_node_follows_what_it_is_linked_to():
+    # Louvain puts the two pinned models and the module using one of them together; when
+    # the pins are separated, the module goes with the model it uses, not with the first name.
+    w = undirected([("model:a", "model:b", 10), ("module:r", "model:b", 3),
+                    ("module:s", "model:a", 2)])
+    parts = cluster(["model:a", "model:b", "module:r", "module:s"], w,
+                    pins={"one": ["model:a"], "two": ["model:b"]},
+                    anchors=frozenset({"model:a", "model:b"}))
+    assert parts["module:r"] == parts["model:b"] != parts["model:a"] == parts["module:s"]
