@@ -138,6 +138,13 @@ def sqlite_json(table: CapturedTable, row: str) -> str:
     return f"json_object({', '.join(parts)})"
 
 
+SQLITE_SUFFIXES = "iukd"
+
+
+def sqlite_trigger_name(table: str, suffix: str) -> str:
+    return f"strangler_cdc_{table}_{suffix}"
+
+
 def sqlite_sql(table: CapturedTable) -> list[str]:
     """Four triggers: insert, update keeping the key, update changing it (a delete of the old
     key and a create of the new one, as on PostgreSQL), delete."""
@@ -163,7 +170,7 @@ def sqlite_sql(table: CapturedTable) -> list[str]:
     )
     statements = []
     for suffix, event, when, emits in triggers:
-        name = _quote(f"strangler_cdc_{table.table}_{suffix}")
+        name = _quote(sqlite_trigger_name(table.table, suffix))
         body = "".join(
             "INSERT INTO strangler_cdc_outbox (app_label, table_name, pk, op, txid, ts_ms, "
             "before, after, schema_version, published_at) VALUES ("
@@ -248,12 +255,16 @@ def tables_with_triggers(connection: BaseDatabaseWrapper) -> set[str]:
                 "WHERE t.tgname = %s AND t.tgenabled <> 'D'",
                 [PG_TRIGGER],
             )
-        else:
-            cursor.execute(
-                "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' "
-                "AND name LIKE 'strangler_cdc_%'"
-            )
-        return {row[0] for row in cursor.fetchall()}
+            return {row[0] for row in cursor.fetchall()}
+        cursor.execute("SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'")
+        names = cursor.fetchall()
+    found = {(table, name) for table, name in names}
+    # A table counts only with all its triggers (e.g. not one left from an older install).
+    return {
+        table
+        for table, _ in names
+        if all((table, sqlite_trigger_name(table, s)) in found for s in SQLITE_SUFFIXES)
+    }
 
 
 def install_after_migrate(sender: object, using: str = "default", **kwargs: Any) -> None:

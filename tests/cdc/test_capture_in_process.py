@@ -207,8 +207,8 @@ def test_a_captured_table_without_triggers_is_reported():
         if connection.vendor == "postgresql":
             cursor.execute(f"DROP TRIGGER {triggers.PG_TRIGGER} ON catalog_product")
         else:
-            for suffix in "iukd":
-                cursor.execute(f'DROP TRIGGER "strangler_cdc_catalog_product_{suffix}"')
+            # One missing trigger is enough to let some writes through (here: key changes).
+            cursor.execute('DROP TRIGGER "strangler_cdc_catalog_product_k"')
     messages = check_triggers(databases=["default"])
     assert [(m.id, "'catalog_product'" in m.msg) for m in messages] == [("cdc.W001", True)]
     assert "cdc_triggers" in messages[0].hint
