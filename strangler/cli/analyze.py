@@ -81,9 +81,13 @@ def _load_boundaries(path: str) -> Boundaries:
             text = handle.read()
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise UsageError(f"{path} is not UTF-8 (byte {error.start}); TOML files are UTF-8, "
+                         "save it as such") from error
     boundaries, problems = parse_boundaries(text, path)
     if problems:
-        raise UsageError(f"{path} has {len(problems)} problems: "
+        count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")
+        raise UsageError(f"{path} has {count}: "
                          + "; ".join(str(p) for p in problems))
     return boundaries
 

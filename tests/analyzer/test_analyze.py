@@ -136,7 +136,8 @@ def test_check_exits_1_listing_dependencies_across_declared_boundaries(shop, tmp
 
 
 @pytest.mark.parametrize("case", ["missing", "a_file", "not_django", "bad_toml", "unknown_app",
-                                  "unreadable", "jobs_zero", "git_outside", "git_negative"])
+                                  "unreadable", "jobs_zero", "git_outside", "git_negative",
+                                  "toml_not_utf8"])
 def test_bad_input_is_exit_2_with_a_message_and_no_traceback(case, shop, tmp_path):
     args = [str(shop), "--no-cache"]
     if case == "missing":
@@ -149,6 +150,9 @@ def test_bad_input_is_exit_2_with_a_message_and_no_traceback(case, shop, tmp_pat
     elif case == "bad_toml":
         (tmp_path / "b.toml").write_text("[[context]\nname = 1\n")
         args += ["--boundaries", str(tmp_path / "b.toml")]
+    elif case == "toml_not_utf8":
+        (tmp_path / "b.toml").write_bytes(b'[clustering]\n# caf\xe9\n')
+        args += ["--check", str(tmp_path / "b.toml")]
     elif case == "a_file":
         args[0] = str(shop / "orders" / "models.py")
     elif case == "jobs_zero":
@@ -169,7 +173,8 @@ def test_bad_input_is_exit_2_with_a_message_and_no_traceback(case, shop, tmp_pat
                 "not_django": "does not look like a Django",
                 "bad_toml": "boundaries.E001", "unknown_app": "boundaries.E005",
                 "unreadable": "secret.py", "jobs_zero": "--jobs must be at least 1",
-                "git_outside": "not a git repository", "git_negative": "--git N must be"}[case]
+                "git_outside": "not a git repository", "git_negative": "--git N must be",
+                "toml_not_utf8": "b.toml is not UTF-8"}[case]
     assert expected in message
     assert "Command '[" not in message  # say what git said, not how it was called
 
