@@ -40,16 +40,23 @@ def replica_writes(connection: BaseDatabaseWrapper) -> Iterator[None]:
 
     The mark is lifted on the way out, so a caller's own writes later in the same
     transaction are captured as usual; on error the enclosing atomic block rolls it back.
+    Nested blocks leave the mark to the outermost one.
     """
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT set_config(%s, 'replica', true)", [ORIGIN_SETTING])
+            cursor.execute(
+                "SELECT coalesce(current_setting(%s, true), ''), set_config(%s, 'replica', true)",
+                [ORIGIN_SETTING, ORIGIN_SETTING],
+            )
+            previous = cursor.fetchone()[0]
             yield
-            cursor.execute("SELECT set_config(%s, '', true)", [ORIGIN_SETTING])
+            cursor.execute("SELECT set_config(%s, %s, true)", [ORIGIN_SETTING, previous])
         else:
-            cursor.execute("INSERT INTO strangler_cdc_suppress (id) VALUES (1)")
+            cursor.execute("INSERT OR IGNORE INTO strangler_cdc_suppress (id) VALUES (1)")
+            outermost = cursor.rowcount == 1
             yield
-            cursor.execute("DELETE FROM strangler_cdc_suppress")
+            if outermost:
+                cursor.execute("DELETE FROM strangler_cdc_suppress")
 
 
 def _in(connection: BaseDatabaseWrapper, values: Sequence[Any]) -> Iterator[tuple[str, list]]:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from monolith.catalog.models import Category, Product
 from monolith.promotions.models import Discount
 from strangler.cdc import conf, deadletters, triggers
-from strangler.cdc.apply import apply_events, forget_deleted_keys
+from strangler.cdc.apply import apply_events, forget_deleted_keys, replica_writes
 from strangler.cdc.checks import check_triggers
 from strangler.cdc.conf import CaptureSpec
 from strangler.cdc.envelope import OutboxRow, decode, encode
@@ -315,3 +315,17 @@ def test_positions_of_long_deleted_keys_are_forgotten_after_the_horizon():
     assert apply_events(mappings, [gone[0]]) == 1
     assert Product.objects.filter(pk=802).exists()
     assert apply_events(mappings, [gone[1]]) == 0  # 803 was deleted recently: still remembered
+
+
+def test_a_replica_block_nested_in_another_keeps_the_outer_one_silent():
+    # e.g. a custom handler that applies events itself, inside the consumer's apply
+    category = Category.objects.create(name="Tea", slug="tea")
+    OutboxEvent.objects.all().delete()
+    with transaction.atomic():
+        with replica_writes(connection):
+            with replica_writes(connection):
+                Category.objects.filter(pk=category.pk).update(name="inner")
+            Category.objects.filter(pk=category.pk).update(name="outer")
+        Category.objects.filter(pk=category.pk).update(name="own write")
+    assert events() == [("catalog_category", str(category.pk), "u")]
+    assert OutboxEvent.objects.get().after["name"] == "own write"
