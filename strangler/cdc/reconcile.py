@@ -80,9 +80,10 @@ class TableReconciler:
         self.target = target
         self.chunk = chunk
         info = recorded_table(self.source, mapping.source_table)
-        excluded = set(info.exclude) if info else set()
+        # Only what events carry: not excluded columns, not fields only the target has.
+        carried = set(info.columns) if info else set(mapping.columns)
         self.fields = [
-            (column, field) for column, field in mapping.columns.items() if column not in excluded
+            (column, field) for column, field in mapping.columns.items() if column in carried
         ]
 
     def _source_chunks(self) -> Iterator[dict[Any, Row]]:

@@ -17,10 +17,11 @@ from monolith.promotions.models import Discount
 from strangler.cdc import conf, deadletters, triggers
 from strangler.cdc.apply import apply_events, forget_deleted_keys, replica_writes
 from strangler.cdc.checks import check_triggers
-from strangler.cdc.conf import CaptureSpec
+from strangler.cdc.conf import CaptureSpec, MappingSpec
 from strangler.cdc.envelope import OutboxRow, decode, encode
-from strangler.cdc.mapping import resolve
+from strangler.cdc.mapping import TableMapping, resolve
 from strangler.cdc.models import AppliedPosition, DeadLetter, OutboxEvent
+from strangler.cdc.reconcile import reconcile
 from strangler.cdc.relay import PG_CLAIM, SQLITE_CLAIM, Relay
 from strangler.cdc.running import Stopper
 from strangler.cdc.snapshot import snapshot
@@ -329,3 +330,37 @@ def test_a_replica_block_nested_in_another_keeps_the_outer_one_silent():
         Category.objects.filter(pk=category.pk).update(name="own write")
     assert events() == [("catalog_category", str(category.pk), "u")]
     assert OutboxEvent.objects.get().after["name"] == "own write"
+
+
+def test_a_field_only_the_service_has_is_not_drift():
+    with isolate_apps("monolith.catalog"):
+
+        class ServiceCategory(models.Model):
+            name = models.CharField(max_length=120)
+            slug = models.SlugField(max_length=140)
+            rank = models.IntegerField(default=0)  # the service's own field, not in the source
+
+            class Meta:
+                app_label = "catalog"
+                db_table = "cdc_test_service_category"
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE cdc_test_service_category "
+            "(id integer PRIMARY KEY, name varchar(120), slug varchar(140), rank integer)"
+        )
+    tea = Category.objects.create(name="Tea", slug="tea")
+    ServiceCategory.objects.create(id=tea.pk, name="Tea", slug="tea", rank=5)
+    fields = {f.attname: f for f in ServiceCategory._meta.concrete_fields}
+    mapping = TableMapping(
+        MappingSpec("catalog_category", "catalog.ServiceCategory"),
+        ServiceCategory,
+        fields,
+        fields["id"],
+        transforms={},
+        handler=None,
+    )
+
+    (drift,) = reconcile([mapping], source="default", target="default")
+
+    assert (drift.source_rows, drift.target_rows, drift.drifted) == (1, 1, 0)
