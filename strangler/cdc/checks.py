@@ -10,10 +10,12 @@ from django.db import connections, models
 
 from strangler.cdc import conf, mapping, triggers
 
+CHECK_TAG = "strangler_cdc"
+
 
 def register() -> None:
-    checks.register(check_settings, "strangler_cdc")
-    checks.register(check_triggers, "strangler_cdc", checks.Tags.database)
+    checks.register(check_settings, CHECK_TAG)
+    checks.register(check_triggers, CHECK_TAG, checks.Tags.database)
 
 
 def _error(id: str, msg: str, hint: str | None = None) -> checks.CheckMessage:

@@ -5,9 +5,11 @@ idempotent."""
 from __future__ import annotations
 
 import datetime
+import io
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 from django.db import connection, models, transaction
 from django.test.utils import isolate_apps
 from django.utils import timezone
@@ -364,3 +366,15 @@ def test_a_field_only_the_service_has_is_not_drift():
     (drift,) = reconcile([mapping], source="default", target="default")
 
     assert (drift.source_rows, drift.target_rows, drift.drifted) == (1, 1, 0)
+
+
+def test_the_relay_warns_at_start_about_a_table_written_without_capture():
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"DROP TRIGGER {triggers.PG_TRIGGER} ON catalog_category")
+        else:
+            cursor.execute('DROP TRIGGER "strangler_cdc_catalog_category_u"')
+    OutboxEvent.objects.all().delete()  # nothing to publish: no broker needed
+    stderr = io.StringIO()
+    call_command("cdc_relay", once=True, stdout=io.StringIO(), stderr=stderr)
+    assert "cdc.W001" in stderr.getvalue() and "'catalog_category'" in stderr.getvalue()
