@@ -318,6 +318,7 @@ class ClientConnection(asyncio.Protocol):
         self.last_active = time.monotonic()
         self.reject_status = 0
         self.reject_text = ""
+        self.refusal = b""  # an error answer waiting for earlier pipelined answers
         self.corked = False
         self.out: list[bytes] = []
 
@@ -350,6 +351,8 @@ class ClientConnection(asyncio.Protocol):
             self.queue[0].upstream.pause_reading(False)
 
     def data_received(self, data: bytes) -> None:
+        if self.refusal:
+            return  # the parser has failed; nothing after the refused request is read
         self.last_active = time.monotonic()
         try:
             self.parser.feed_data(data)
@@ -476,16 +479,27 @@ class ClientConnection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def reject(self, status: int, reason: str) -> None:
-        """Answer a request the proxy refuses itself, then close the connection."""
+        """Answer a request the proxy refuses itself, then close the connection.
+
+        Requests pipelined before it are answered first: they may have reached a backend.
+        """
         self.state.metrics.rejected[(str(status),)] += 1
-        active = self.queue[0] if self.queue else None
-        if active is not None and active.committed:
-            self.abort()
-            return
-        if active is not None:
-            self._abandon(active)
+        refused, self.parsing = self.parsing, None
+        if refused is not None and refused in self.queue:
+            if refused.committed:  # its answer is under way: only a cut can end it now
+                self.abort()
+                return
+            self.queue.remove(refused)
+            self._abandon(refused)
         body = json.dumps({"error": reason, "status": status}).encode() + b"\n"
-        self.write(error_response(status, body, request_id(None)))
+        self.refusal = error_response(status, body, request_id(None))
+        if self.queue:
+            self.pause_reading(True)
+        else:
+            self._send_refusal()
+
+    def _send_refusal(self) -> None:
+        self.write(self.refusal)
         self.close()
 
     def close(self) -> None:
@@ -570,6 +584,8 @@ class ClientConnection(asyncio.Protocol):
         elif self.queue:
             self.pause_reading(False)
             self.start(self.queue[0])
+        elif self.refusal:
+            self._send_refusal()
 
     def _can_fall_back(self, ex: Exchange) -> bool:
         route = ex.decision.route if ex.decision else None

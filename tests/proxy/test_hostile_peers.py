@@ -210,3 +210,13 @@ def test_an_http10_keep_alive_client_is_told_the_connection_stays_open(proxy):
             while len(body) < length:
                 body += sock.recv(65536)
             assert json.loads(body)["path"] == "/one"
+
+
+def test_a_bad_request_pipelined_behind_a_good_one_does_not_take_its_answer(proxy):
+    """The good request was sent upstream; its real answer comes first, then the 400."""
+    answer = raw_request(proxy, b"GET /drip HTTP/1.1\r\nHost: shop\r\n\r\nNOT HTTP AT ALL\r\n\r\n")
+    first, rest = answer.split(b"\r\n\r\n", 1)
+    assert first.startswith(b"HTTP/1.1 200 "), answer
+    length = int(first.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    assert json.loads(rest[:length])["path"] == "/drip"
+    assert rest[length:].startswith(b"HTTP/1.1 400 "), answer
