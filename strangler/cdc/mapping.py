@@ -64,6 +64,8 @@ def to_python(field: models.Field, value: Any) -> Any:
         field = field.target_field
     if isinstance(field, models.JSONField):
         return value
+    if isinstance(field, models.DurationField) and type(value) is int:
+        return datetime.timedelta(microseconds=value)  # SQLite stores durations as microseconds
     result = field.to_python(value)
     if isinstance(result, datetime.datetime) and timezone.is_naive(result):
         from django.conf import settings

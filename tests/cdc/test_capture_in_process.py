@@ -21,7 +21,7 @@ from strangler.cdc.apply import apply_events, forget_deleted_keys, replica_write
 from strangler.cdc.checks import check_triggers
 from strangler.cdc.conf import CaptureSpec, MappingSpec
 from strangler.cdc.envelope import OutboxRow, decode, encode
-from strangler.cdc.mapping import TableMapping, resolve
+from strangler.cdc.mapping import TableMapping, resolve, to_python
 from strangler.cdc.models import AppliedPosition, DeadLetter, OutboxEvent
 from strangler.cdc.reconcile import reconcile
 from strangler.cdc.relay import PG_CLAIM, SQLITE_CLAIM, Relay
@@ -378,3 +378,24 @@ def test_the_relay_warns_at_start_about_a_table_written_without_capture():
     stderr = io.StringIO()
     call_command("cdc_relay", once=True, stdout=io.StringIO(), stderr=stderr)
     assert "cdc.W001" in stderr.getvalue() and "'catalog_category'" in stderr.getvalue()
+
+
+def test_a_captured_duration_arrives_as_the_same_duration():
+    with isolate_apps("monolith.catalog"):
+
+        class Timer(models.Model):
+            length = models.DurationField()
+
+            class Meta:
+                app_label = "catalog"
+                db_table = "cdc_test_timer"
+
+    column = "interval" if connection.vendor == "postgresql" else "bigint"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE cdc_test_timer (id integer PRIMARY KEY, length {column})")
+    triggers.install(connection, [triggers.captured_table(Timer, ())])
+    length = datetime.timedelta(days=1, hours=2, microseconds=5)
+    Timer.objects.create(id=1, length=length)
+
+    image = OutboxEvent.objects.get(table_name="cdc_test_timer").after
+    assert to_python(Timer._meta.get_field("length"), image["length"]) == length
