@@ -26,6 +26,8 @@ REWRITTEN = frozenset(
 )
 PLAIN = frozenset({b"keep-alive", b"close"})
 RESPONSE_REWRITTEN = frozenset({b"content-length", b"x-request-id"})
+RESPONSE_SKIP = HOP_BY_HOP | RESPONSE_REWRITTEN
+REQUEST_SKIP = HOP_BY_HOP | REWRITTEN
 REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 REASONS = {
     200: "OK",
@@ -81,9 +83,10 @@ def upstream_request_head(
     """
     lines = [method, b" ", target, b" HTTP/1.1\r\n"]
     forwarded_for = b""
+    skip = REQUEST_SKIP | drop if drop else REQUEST_SKIP
     for name, value in headers:
         lower = name.lower()
-        if lower in HOP_BY_HOP or lower in REWRITTEN or lower in drop:
+        if lower in skip:
             continue
         if lower == b"x-forwarded-for":
             forwarded_for = forwarded_for + b", " + value if forwarded_for else value
@@ -109,17 +112,15 @@ def client_response_head(
     http10: bool = False,
 ) -> bytes:
     """The response head sent back to the client, with the backend named if configured."""
-    drop = {backend_header.lower()}
+    skip = RESPONSE_SKIP | {backend_header.lower()} if backend_header else RESPONSE_SKIP
     for name, value in headers:
         # Connection may list extra hop-by-hop headers; the usual keep-alive/close adds none.
         if len(name) == 10 and name.lower() == b"connection" and value.lower() not in PLAIN:
-            drop |= connection_tokens(headers)
+            skip = skip | connection_tokens(headers)
     lines = [b"HTTP/1.1 %d " % status, reason or REASONS.get(status, "").encode(), b"\r\n"]
     for name, value in headers:
-        lower = name.lower()
-        if lower in HOP_BY_HOP or lower in drop or lower in RESPONSE_REWRITTEN:
-            continue
-        lines += [name, b": ", value, b"\r\n"]
+        if name.lower() not in skip:
+            lines += [name, b": ", value, b"\r\n"]
     if backend_header:
         lines += [backend_header, b": ", backend, b"\r\n"]
     lines += [b"X-Request-ID: ", req_id, b"\r\n", framing]

@@ -30,6 +30,9 @@ LATENCY_BUCKETS = (
 OVERHEAD_BUCKETS = (0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025)
 
 
+_STATUS = {code: str(code) for code in range(100, 600)}  # label text without str() per request
+
+
 class Histogram:
     """Cumulative-on-render histogram over fixed buckets."""
 
@@ -39,10 +42,6 @@ class Histogram:
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
 
 
 def _labels(names: tuple[str, ...], values: tuple[str, ...], extra: str = "") -> str:
@@ -71,6 +70,7 @@ class ProxyMetrics:
         self.config_version = 0
         self.config_rejections = 0
         self.in_flight = 0
+        self._children: dict[tuple[str, str], tuple[Histogram, Histogram]] = {}
 
     COUNTERS = ("requests", "fallbacks", "retries", "upstream_errors", "rejected")
     HISTOGRAMS = ("latency", "overhead")
@@ -109,15 +109,26 @@ class ProxyMetrics:
     def observe(
         self, route: str, backend: str, status: int, duration: float, overhead: float
     ) -> None:
-        self.requests[(route, backend, str(status))] += 1
-        hist = self.latency.get((route, backend))
-        if hist is None:
-            hist = self.latency[(route, backend)] = Histogram(LATENCY_BUCKETS)
-        hist.observe(duration)
-        ohist = self.overhead.get((route,))
-        if ohist is None:
-            ohist = self.overhead[(route,)] = Histogram(OVERHEAD_BUCKETS)
-        ohist.observe(overhead)
+        key = (route, backend)
+        hists = self._children.get(key)
+        if hists is None:
+            hists = self._children[key] = self._bind(route, backend)
+        latency, own = hists
+        self.requests[(route, backend, _STATUS.get(status) or str(status))] += 1
+        latency.counts[bisect_left(latency.bounds, duration)] += 1
+        latency.sum += duration
+        own.counts[bisect_left(own.bounds, overhead)] += 1
+        own.sum += overhead
+
+    def _bind(self, route: str, backend: str) -> tuple[Histogram, Histogram]:
+        """The two histograms a (route, backend) pair updates, looked up once."""
+        latency = self.latency.get((route, backend))
+        if latency is None:
+            latency = self.latency[(route, backend)] = Histogram(LATENCY_BUCKETS)
+        own = self.overhead.get((route,))
+        if own is None:
+            own = self.overhead[(route,)] = Histogram(OVERHEAD_BUCKETS)
+        return latency, own
 
     def render(self) -> str:
         out: list[str] = []

@@ -106,18 +106,20 @@ class Exchange:
         headers: list[tuple[bytes, bytes]],
         keep_alive: bool,
         http10: bool,
+        chunked_in: bool,
     ) -> None:
         self.client = client
         self.method = method
         self.method_str = method.decode("ascii")
         self.target = target
         self.headers = headers
-        self.lower = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in headers}
+        lower = self.lower = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in headers}
         self.keep_alive = keep_alive
         self.http10 = http10
-        self.chunked_in = "chunked" in self.lower.get("transfer-encoding", "").lower()
-        self.has_body = self.chunked_in or self.lower.get("content-length", "0") not in ("", "0")
-        self.req_id = request_id(self.lower.get("x-request-id", "").encode("latin-1"))
+        self.chunked_in = chunked_in  # the client has checked the codings are just chunked
+        self.has_body = chunked_in or lower.get("content-length", "0") not in ("", "0")
+        given = lower.get("x-request-id")
+        self.req_id = request_id(given.encode("latin-1") if given else None)
         self.t0 = time.perf_counter()
         self.t_upstream = self.t_upstream_wait = 0.0
         self.decision: Decision | None = None
@@ -241,15 +243,17 @@ class Exchange:
 
     def commit(self, state: ProxyState, backend: Backend) -> None:
         """Send the response head and anything buffered; from now on bytes stream through."""
-        names = {n.lower(): v for n, v in self.resp_headers}
+        length = coding = None
+        for name, value in self.resp_headers:  # the last of each wins, as a dict would
+            size = len(name)
+            if size == 14 and name.lower() == b"content-length":
+                length = value
+            elif size == 17 and name.lower() == b"transfer-encoding":
+                coding = value
         if self.method == b"HEAD" or self.status in NO_BODY_STATUSES:
-            length = names.get(b"content-length")
             framing = b"Content-Length: %s\r\n" % length if length is not None else b""
-        elif (
-            b"content-length" in names
-            and b"chunked" not in names.get(b"transfer-encoding", b"").lower()
-        ):
-            framing = b"Content-Length: %s\r\n" % names[b"content-length"]
+        elif length is not None and (coding is None or b"chunked" not in coding.lower()):
+            framing = b"Content-Length: %s\r\n" % length
         elif self.http10:
             framing, self.keep_alive = b"", False  # the end of the body is the close
         else:
@@ -381,22 +385,23 @@ class ClientConnection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self.url += url
-        self._count(len(url))
+        self.header_bytes += len(url)
+        if self.header_bytes > self.state.max_header_bytes:
+            self._too_many_header_bytes()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
-        self._count(len(name) + len(value) + 4)
-        if len(name) == 4 and name.lower() == b"host":
+        size = len(name)
+        self.header_bytes += size + len(value) + 4
+        if self.header_bytes > self.state.max_header_bytes:
+            self._too_many_header_bytes()
+        if size == 4 and name.lower() == b"host":
             self.hosts += 1
-        elif len(name) == 17 and name.lower() == b"transfer-encoding":
+        elif size == 17 and name.lower() == b"transfer-encoding":
             self.codings.append(value)
 
-    def _count(self, n: int) -> None:
-        self.header_bytes += n
-        if self.header_bytes > self.state.max_header_bytes:
-            self._refuse(
-                431, f"request header section larger than {self.state.max_header_bytes} bytes"
-            )
+    def _too_many_header_bytes(self) -> None:
+        self._refuse(431, f"request header section larger than {self.state.max_header_bytes} bytes")
 
     def _check_framing(self) -> None:
         """One Host (RFC 9112 3.2), and no transfer coding the proxy would silently drop."""
@@ -419,6 +424,7 @@ class ClientConnection(asyncio.Protocol):
             self.headers,
             parser.should_keep_alive(),
             parser.get_http_version() == "1.0",
+            bool(self.codings),
         )
         # Trailer fields arrive through on_header too; they must not join this request's
         # header list, which is written upstream later (after a connect, on a retry).
