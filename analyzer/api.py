@@ -140,7 +140,8 @@ def analyze(options: Options, progress: Progress | None = None) -> Outcome:
     store_path = cache_path(options.cache_dir, root) if options.cache_dir else None
     cache = load_cache(store_path) if store_path else {}
     try:
-        collected = collect(root, walk.files, jobs=options.jobs, cache=cache, progress=progress)
+        collected = collect(root, walk.files, jobs=options.jobs, cache=cache, progress=progress,
+                            while_waiting=_import_report_modules)
     except UnreadableFile as error:
         raise AnalyzeError(str(error)) from error
     git_head = _git_head(root) if options.git_commits else ""
@@ -178,6 +179,13 @@ def _graph_key(edges: list[tuple[str, str, float, Edge]], options: Options,
     for s, t, w, _ in edges:
         digest.update(f"{s}\0{t}\0{w!r}\n".encode())
     return digest.hexdigest()
+
+
+def _import_report_modules() -> None:
+    """Load what building a report needs (networkx most of all) while files are parsed."""
+    import networkx  # noqa: F401
+
+    import analyzer.report  # noqa: F401
 
 
 def _build(root: str, options: Options, walk: Walk, collected: Collected, cache: dict) -> dict:

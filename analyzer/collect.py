@@ -91,8 +91,13 @@ def _read(root: str, source: SourceFile) -> bytes:
 
 
 def collect(root: str, files: Iterable[SourceFile], *, jobs: int, cache: dict,
-            progress: Progress | None = None) -> Collected:
-    """Facts for ``files``, reusing and updating ``cache`` (a dict loaded by load_cache)."""
+            progress: Progress | None = None,
+            while_waiting: Callable[[], None] | None = None) -> Collected:
+    """Facts for ``files``, reusing and updating ``cache`` (a dict loaded by load_cache).
+
+    ``while_waiting`` runs in this process while worker processes parse (when they do), so
+    its work (e.g. imports needed afterwards) overlaps theirs instead of following it.
+    """
     entries: dict = cache.setdefault("files", {})
     results: dict[str, FileFacts] = {}
     hashes: dict[str, str] = {}
@@ -115,9 +120,18 @@ def collect(root: str, files: Iterable[SourceFile], *, jobs: int, cache: dict,
         progress(cached, len(files))
     tasks = [(source, data) for source, data, _ in todo]
     if jobs > 1 and len(tasks) > 8:
+        # Largest files first in small chunks: no process is left parsing a big file alone
+        # at the end while the others idle.
+        order = sorted(range(len(tasks)), key=lambda i: -len(tasks[i][1]))
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            outputs = pool.map(_extract, tasks, chunksize=max(1, len(tasks) // (jobs * 8)))
-            extracted = _track(outputs, cached, len(files), progress)
+            outputs = pool.map(_extract, [tasks[i] for i in order],
+                               chunksize=max(1, len(tasks) // (jobs * 32)))
+            if while_waiting:
+                while_waiting()
+            unordered = _track(outputs, cached, len(files), progress)
+        extracted = [unordered[0]] * len(tasks)
+        for position, index in enumerate(order):
+            extracted[index] = unordered[position]
     else:
         extracted = _track(map(_extract, tasks), cached, len(files), progress)
     for (source, _, digest), facts in zip(todo, extracted, strict=True):
