@@ -53,6 +53,8 @@ class Refused(Exception):
 
 def origin_form(target: bytes) -> bytes:
     """`http://host/p?q` -> `/p?q`: an absolute-form target never names the upstream."""
+    if target[:1] == b"/":
+        return target
     if target[:7].lower() == b"http://" or target[:8].lower() == b"https://":
         slash = target.find(b"/", target.find(b"//") + 2)
         return target[slash:] if slash >= 0 else b"/"
@@ -274,7 +276,7 @@ class Exchange:
         buffered, self.resp_buffer = self.resp_buffer, []
         if self.out_chunked:
             buffered = [b"%x\r\n%s\r\n" % (len(b), b) for b in buffered if b]
-        self.client.write(head + b"".join(buffered))
+        self.client.write(head + b"".join(buffered) if buffered else head)
         if self.response_done:
             self._finish()
 
@@ -311,6 +313,7 @@ class ClientConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.client_ip = b""
+        self.client_address = ""
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.header_bytes = 0
@@ -330,7 +333,8 @@ class ClientConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
-        self.client_ip = (peer[0] if peer else "unknown").encode()
+        self.client_address = peer[0] if peer else "unknown"
+        self.client_ip = self.client_address.encode()
         self.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -467,8 +471,9 @@ class ClientConnection(asyncio.Protocol):
         """Collect writes while one upstream read is parsed, then send them in one syscall."""
         self.corked = corked
         if not corked and self.out:
-            data, self.out = b"".join(self.out), []
-            self.write(data)
+            out, self.out = self.out, []
+            if self.transport is not None and not self.closing:
+                self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def abort(self) -> None:
         self.closing = True
@@ -535,11 +540,12 @@ class ClientConnection(asyncio.Protocol):
         state = self.state
         compiled = state.compiled
         path = ex.target.split(b"?", 1)[0].decode("latin-1")
-        ex.decision = compiled.decide(ex.method_str, path, ex.lower, self.client_ip.decode())
+        ex.decision = compiled.decide(ex.method_str, path, ex.lower, self.client_address)
         backend = ex.backend = compiled.table.backends[ex.decision.backend]
         state.metrics.in_flight += 1
         if state.breakers[backend.name].state == "closed":
-            upstream = state.pool(backend).acquire_idle()
+            pool = state.pools.get(backend.name) or state.pool(backend)
+            upstream = pool.acquire_idle()
             if upstream is not None:
                 ex.fast = True
                 self._send(ex, upstream, backend)
@@ -756,7 +762,7 @@ class ClientConnection(asyncio.Protocol):
                 "backend": backend.name,
                 "status": ex.status,
                 "duration_ms": round(duration * 1000, 3),
-                "client": self.client_ip.decode(),
+                "client": self.client_address,
             }
             if ex.fallback:
                 record["fallback"] = ex.fallback
