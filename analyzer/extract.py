@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
+from libcst._nodes.expression import _BaseParenthesizedNode
 from libcst._nodes.internal import CodegenState
 
 from analyzer.facts import (
@@ -125,6 +126,40 @@ def resolve_relative(module: str, is_package: bool, level: int, name: str) -> st
     if level > 1:
         parts = parts[: len(parts) - (level - 1)]
     return ".".join([*parts, name] if name else parts)
+
+
+class _Parentheses:
+    """libcst's ``_parenthesize`` for a state that records no positions, as a plain context
+    manager: libcst's is a generator one, and enters it for every expression node."""
+
+    __slots__ = ("node", "state")
+
+    def __init__(self, node: _BaseParenthesizedNode, state: CodegenState) -> None:
+        self.node, self.state = node, state
+
+    def __enter__(self) -> None:
+        for lpar in self.node.lpar:
+            lpar._codegen(self.state)
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        if kind is None:
+            for rpar in self.node.rpar:
+                rpar._codegen(self.state)
+
+
+def _parentheses(node: _BaseParenthesizedNode, state: CodegenState) -> _Parentheses:
+    return _Parentheses(node, state)
+
+
+@contextlib.contextmanager
+def _plain_parentheses() -> Iterator[None]:
+    """Generate code with ``_Parentheses`` in place of libcst's own, restoring it after."""
+    original = _BaseParenthesizedNode.__dict__["_parenthesize"]
+    _BaseParenthesizedNode._parenthesize = _parentheses  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        _BaseParenthesizedNode._parenthesize = original  # type: ignore[method-assign]
 
 
 @dataclass
@@ -658,7 +693,8 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, RECURSION_LIMIT))  # long generated a+b+c+... chains
     try:
-        tree._codegen(x)
+        with _plain_parentheses():
+            tree._codegen(x)
     except RecursionError:
         return FileFacts(path, module, is_package, len(lines), parse_error=Located(
             "nested too deeply to analyze (Python's recursion limit)", x.line,
