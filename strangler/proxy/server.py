@@ -164,7 +164,7 @@ class Exchange:
     ) -> None:
         self.t_upstream_wait = time.perf_counter() - self.t_upstream
         self.status, self.reason, self.resp_headers = status, reason, headers
-        self._cancel_timer()
+        self.client.state.waiting.discard(self)  # its head is in: no timeout any more
         if self.fast:
             self.client.fast_head(self)
         elif self.started is not None and not self.started.done():
@@ -202,9 +202,6 @@ class Exchange:
 
     def pause_client(self, paused: bool) -> None:
         self.client.pause_reading(paused)
-
-    def cork(self, corked: bool) -> None:
-        self.client.cork(corked)
 
     def on_timeout(self) -> None:
         if not self.status:

@@ -11,10 +11,21 @@ import httptools
 from strangler.control.model import Backend
 
 
+class Output(Protocol):
+    """The client connection a response goes to; writes are collected while corked."""
+
+    corked: bool
+
+    def cork(self, corked: bool) -> None: ...
+
+
 class ResponseSink(Protocol):
     """What an upstream connection reports to the request it is serving."""
 
     method: bytes
+
+    @property
+    def client(self) -> Output: ...
 
     def on_response_head(
         self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]
@@ -24,7 +35,6 @@ class ResponseSink(Protocol):
     def on_upstream_lost(self, got_bytes: bool) -> None: ...
     def on_upstream_invalid(self, reason: str) -> None: ...
     def pause_client(self, paused: bool) -> None: ...
-    def cork(self, corked: bool) -> None: ...
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -65,8 +75,9 @@ class UpstreamConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.got_bytes = True
         sink = self.sink
-        if sink is not None:
-            sink.cork(True)  # head and body of a small response leave in one write
+        output = sink.client if sink is not None else None
+        if output is not None:
+            output.corked = True  # head and body of a small response leave in one write
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as error:
@@ -75,8 +86,8 @@ class UpstreamConnection(asyncio.Protocol):
             if current is not None:
                 current.on_upstream_invalid(f"invalid HTTP response from backend: {error}")
         finally:
-            if sink is not None:
-                sink.cork(False)
+            if output is not None:
+                output.cork(False)
 
     # httptools callbacks
     def on_message_begin(self) -> None:
