@@ -9,6 +9,7 @@ much as starting Python, and opening hundreds of small files does not.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import pickle
 from collections.abc import Callable, Iterable
@@ -123,7 +124,10 @@ def collect(root: str, files: Iterable[SourceFile], *, jobs: int, cache: dict,
         # Largest files first in small chunks: no process is left parsing a big file alone
         # at the end while the others idle.
         order = sorted(range(len(tasks)), key=lambda i: -len(tasks[i][1]))
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        context = multiprocessing.get_context()
+        if context.get_start_method() == "fork":
+            import analyzer.extract  # noqa: F401  (once here, not once per forked worker)
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             outputs = pool.map(_extract, [tasks[i] for i in order],
                                chunksize=max(1, len(tasks) // (jobs * 32)))
             if while_waiting:
