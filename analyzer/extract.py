@@ -147,8 +147,9 @@ class _Parentheses:
                 rpar._codegen(self.state)
 
 
-def _parentheses(node: _BaseParenthesizedNode, state: CodegenState) -> _Parentheses:
-    return _Parentheses(node, state)
+def _parentheses(node: _BaseParenthesizedNode,
+                 state: CodegenState) -> contextlib.AbstractContextManager[None]:
+    return _Parentheses(node, state) if node.lpar else _NO_POSITIONS
 
 
 @contextlib.contextmanager
