@@ -88,9 +88,9 @@ class Route:
     sticky: tuple[StickySource, ...] = (StickySource("client_address"),)
     override: Override | None = None
 
-    @property
+    @cached_property
     def threshold(self) -> int:
-        """Buckets below this number (0..10000) go to the service."""
+        """Buckets below this number (0..10000) go to the service (computed once per table)."""
         return int(self.weight * 100)
 
 
