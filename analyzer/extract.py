@@ -8,6 +8,7 @@ that cost. Names are qualified with the file's own imports; nothing is imported 
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import re
 import sys
@@ -714,9 +715,19 @@ def _detail(lines: list[str], line: int) -> str:
 PARSER_AT = re.compile(r"error at (\d+):\d+: ?(.*)")
 
 
-def _syntax_error(error: Exception) -> tuple[int, str]:
-    """Line and message of a parse failure; libcst's native parser puts the exact line in
-    its message, while its ``raw_line`` can point one line further."""
+def _syntax_error(error: Exception, data: bytes) -> tuple[int, str]:
+    """Line and message of a parse failure.
+
+    libcst's native parser can name a later line (``class A(B:`` is reported at the next
+    token), so when the running Python rejects the file too, its line and message are used.
+    """
+    try:
+        compile(data, "<analyzed>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as python:
+        if python.lineno:
+            return python.lineno, f"syntax error: {python.msg}"
+    except (ValueError, RecursionError, MemoryError):
+        pass
     text = getattr(error, "message", "") or str(error)
     found = PARSER_AT.search(text)
     if found:
@@ -739,7 +750,7 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
         ValueError,
         RecursionError,
     ) as error:
-        line, message = _syntax_error(error)
+        line, message = _syntax_error(error, data)
         return FileFacts(
             path,
             module,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FACTS_VERSION = 3  # bump when extraction changes, so cached facts are recomputed
+FACTS_VERSION = 4  # bump when extraction changes, so cached facts are recomputed
 
 
 @dataclass(frozen=True)

@@ -152,8 +152,11 @@ def test_check_exits_1_listing_dependencies_across_declared_boundaries(shop, tmp
     assert "inventory -> orders (signal" in result.stdout
     assert "inventory/receivers.py:9" in result.stdout
     rules.write_text(rules.read_text().replace('["catalog"]\n', '["catalog", "orders"]\n', 1))
-    allowed = cli(str(shop), "--check", str(rules), "--no-cache")
+    unreadable = cli(str(shop), "--check", str(rules), "--no-cache")
+    assert unreadable.returncode == 1 and "payments/broken.py:5" in unreadable.stdout
+    allowed = cli(str(shop), "--check", str(rules), "--no-cache", "--exclude", "*/broken.py")
     assert allowed.returncode == 0, allowed.stdout
+    assert "No dependency crosses a declared boundary" in allowed.stdout
 
 
 @pytest.mark.parametrize(
