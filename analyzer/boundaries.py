@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .omnipresent import DEFAULT_MIN_APPS
 from .tomllines import TomlLines
-from .weights import DEFAULT_WEIGHTS
+from .weights import DEFAULT_WEIGHTS, EdgeKind, edge_kind
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Boundaries:
     target: int | None = None
     resolution: float = 1.0
     seed: int = 42
-    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    weights: dict[EdgeKind, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     omnipresent_min_apps: int = DEFAULT_MIN_APPS  # 0: no module is set aside as omnipresent
     source: str = field(default="boundaries.toml", compare=False)
     text: str = field(default="", compare=False, repr=False)
@@ -181,7 +181,7 @@ class _Reader:
             min_apps = DEFAULT_MIN_APPS
         return target, float(resolution), seed, min_apps
 
-    def weights(self, data: dict) -> dict[str, float]:
+    def weights(self, data: dict) -> dict[EdgeKind, float]:
         weights = dict(DEFAULT_WEIGHTS)
         raw = data.get("weights", {})
         if not isinstance(raw, dict):
@@ -192,12 +192,13 @@ class _Reader:
                 self.lines.key("", 0, "weights"),
             )
             return weights
-        for kind, value in sorted(raw.items()):
-            line = self.lines.key("weights", 0, kind)
-            if kind not in DEFAULT_WEIGHTS:
+        for name, value in sorted(raw.items()):
+            line = self.lines.key("weights", 0, name)
+            kind = edge_kind(name)
+            if kind is None:
                 self.problem(
                     "boundaries.E003",
-                    f"unknown edge kind weights.{kind}",
+                    f"unknown edge kind weights.{name}",
                     f"known: {', '.join(sorted(DEFAULT_WEIGHTS))}",
                     line,
                 )

@@ -29,6 +29,7 @@ from .facts import (
     Relation,
     Task,
     Use,
+    UseKind,
 )
 
 RELATION_KINDS = {
@@ -218,7 +219,7 @@ class _Extractor(CodegenState):
         self.star: list[str] = []
         self.imports: list[tuple[str, int]] = []
         self.classes: list[_ClassBuilder] = []
-        self.uses: list[tuple[str, str, int, str]] = []
+        self.uses: list[tuple[UseKind, str, int, str]] = []
         self.receivers: list[tuple[str, str, str, int]] = []
         self.tasks: list[tuple[str, str, int]] = []
         self.endpoints: list[tuple[str, str, int]] = []
@@ -492,7 +493,7 @@ class _Extractor(CodegenState):
             scope = scope.rpartition(".")[0]
         return None
 
-    def _use(self, kind: str, target: str) -> None:
+    def _use(self, kind: UseKind, target: str) -> None:
         self.uses.append((kind, target, self.line, self.scope))
 
     def _note(self, message: str) -> None:

@@ -9,6 +9,11 @@ resolves them against every file's facts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
+
+UseKind = Literal[
+    "read", "write", "raw_sql", "task_call", "send_task", "signal_send", "admin", "lookup"
+]
 
 FACTS_VERSION = 4  # bump when extraction changes, so cached facts are recomputed
 
@@ -40,12 +45,9 @@ class ClassFact:
 
 @dataclass(frozen=True)
 class Use:
-    """One place where code touches something: a model, a task, a signal, a table.
+    """One place where code touches something: a model, a task, a signal, a table."""
 
-    kind is one of read, write, raw_sql, task_call, send_task, signal_send, admin, lookup.
-    """
-
-    kind: str
+    kind: UseKind
     target: str
     line: int
     scope: str

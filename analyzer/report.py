@@ -15,7 +15,7 @@ from .cluster import cluster
 from .omnipresent import NOT_MODEL_USE, SUGGESTION
 from .pins import Pins
 from .project import Edge, EndpointInfo, Project
-from .weights import CUT_SUGGESTIONS
+from .weights import CUT_SUGGESTIONS, EdgeKind
 
 SCHEMA_VERSION = 1
 EVIDENCE_LIMIT = 20
@@ -23,7 +23,7 @@ PROJECT_PART = "(project)"
 
 
 def weighted_edges(
-    project: Project, weights: Mapping[str, float], extra: tuple[Edge, ...] = ()
+    project: Project, weights: Mapping[EdgeKind, float], extra: tuple[Edge, ...] = ()
 ) -> list[tuple[str, str, float, Edge]]:
     """Every node-to-node edge with its weight; app-level (migration) edges are left out."""
     result = []
@@ -126,16 +126,16 @@ def _context_of_app(project: Project, parts: Mapping[str, str]) -> dict[str, str
 
 def _crossing(
     edges: list[tuple[str, str, float, Edge]], parts: Mapping[str, str]
-) -> dict[tuple[str, str, str], list[tuple[float, Edge]]]:
+) -> dict[tuple[str, str, EdgeKind], list[tuple[float, Edge]]]:
     """Edges between two parts, grouped by (source part, target part, kind)."""
-    grouped: dict[tuple[str, str, str], list[tuple[float, Edge]]] = defaultdict(list)
+    grouped: dict[tuple[str, str, EdgeKind], list[tuple[float, Edge]]] = defaultdict(list)
     for s, t, w, edge in edges:
         if s in parts and t in parts and parts[s] != parts[t]:
             grouped[(parts[s], parts[t], edge.kind)].append((w, edge))
     return grouped
 
 
-def _grouped(grouped: Mapping[tuple[str, str, str], list[tuple[float, Edge]]]) -> list[dict]:
+def _grouped(grouped: Mapping[tuple[str, str, EdgeKind], list[tuple[float, Edge]]]) -> list[dict]:
     return [
         {
             "source": source,

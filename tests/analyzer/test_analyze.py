@@ -72,7 +72,7 @@ def test_each_app_becomes_a_context_and_couplings_carry_file_and_line(shop, run_
     )
     stats = report["stats"]
     assert stats["parse_errors"] == [
-        {"file": "payments/broken.py", "line": 5, "message": stats["parse_errors"][0]["message"]}
+        {"file": "payments/broken.py", "line": 5, "message": "syntax error: invalid syntax"}
     ]
     assert {
         "file": "inventory/reports.py",
@@ -120,7 +120,8 @@ def test_json_is_byte_identical_and_warm_runs_reuse_the_cache(shop, tmp_path):
     changed = cli(str(shop), "--cache-dir", cache)
     assert "1 parsed" in changed.stdout and "proposal kept" not in changed.stdout
     timed = json.loads(cli(str(shop), "--json", "--timings", "--cache-dir", cache).stdout)
-    assert timed["stats"]["seconds"] >= 0
+    # --timings puts the run's duration where the byte-identical output has null
+    assert isinstance(timed["stats"]["seconds"], float) and timed["stats"]["seconds"] > 0
     assert "orders.Refund" in {m for c in timed["contexts"] for m in c["models"]}
 
 
