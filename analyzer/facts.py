@@ -15,7 +15,7 @@ UseKind = Literal[
     "read", "write", "raw_sql", "task_call", "send_task", "signal_send", "admin", "lookup"
 ]
 
-FACTS_VERSION = 4  # bump when extraction changes, so cached facts are recomputed
+FACTS_VERSION = 5  # bump when extraction changes, so cached facts are recomputed
 
 
 @dataclass(frozen=True)
@@ -113,5 +113,7 @@ class FileFacts:
     installed_apps: tuple[str, ...] = ()
     auth_user_model: str = ""
     migration_deps: tuple[Located, ...] = ()
+    is_migration: bool = False
+    includes: tuple[Endpoint, ...] = ()  # include("app.urls") under a prefix: route, module
     unresolved: tuple[Located, ...] = ()
     parse_error: Located | None = None

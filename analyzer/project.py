@@ -33,6 +33,7 @@ RECEIVER_SKIP = ("?self", "?cls")
 class App:
     label: str
     name: str
+    installed: bool = True  # False: INSTALLED_APPS is known and does not list it
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,7 @@ class _Resolver:
             if resolved.startswith("str:") or self.is_model(resolved, (*trail, qualname)):
                 result = True  # "str:" bases come from Model = get_model("app", "Model")
                 break
-            if cls.has_fields and resolved not in self.classes:
+            if cls.has_fields and resolved not in self.classes and not _django_class(cls, self):
                 result = True  # model fields on a class built on a third-party model base
                 break
         self._model_memo[qualname] = result
@@ -162,6 +163,11 @@ class _Resolver:
         if found is None or qualname in trail:
             return False
         return any(self.is_appconfig(self.symbol(b), (*trail, qualname)) for b in found[1].bases)
+
+
+def _django_class(cls: ClassFact, r: _Resolver) -> bool:
+    """A class built on one of Django's own non-model classes (Aggregate, Func, Manager...)."""
+    return any(r.symbol(b).startswith("django.") for b in cls.bases)
 
 
 def _app_of(module: str, app_names: list[tuple[str, str]]) -> str:
@@ -185,13 +191,19 @@ def discover_apps(r: _Resolver) -> list[App]:
                 continue
             if entry in r.by_module and entry not in apps:
                 apps[entry] = entry.rsplit(".", 1)[-1]
-    for qualname, (f, _) in sorted(r.classes.items()):
+    for qualname, (f, cls) in sorted(r.classes.items()):
+        meta = dict(cls.meta)
+        if "app_label" in meta or meta.get("abstract") == "True":
+            continue
         if r.is_model(qualname) and ".models" in f.module:
             package = (
                 f.module[: f.module.index(".models")] if not f.module.startswith("models") else ""
             )
-            if package and not any(package == n or package.startswith(n + ".") for n in apps):
+            # A package with its own models is an app of its own, as Django would label it
+            # once installed (not its parent's label).
+            if package and package not in apps:
                 apps[package] = package.rsplit(".", 1)[-1]
+    listed = _installed_names(r)
     labels: dict[str, str] = {}
     result = []
     for name in sorted(apps):
@@ -199,8 +211,18 @@ def discover_apps(r: _Resolver) -> list[App]:
         if label in labels:
             label = name.replace(".", "_")
         labels[label] = name
-        result.append(App(label, name))
+        result.append(App(label, name, not listed or name in listed))
     return result
+
+
+def _installed_names(r: _Resolver) -> set[str]:
+    """App names INSTALLED_APPS lists (an AppConfig path stands for its ``name``)."""
+    names = set()
+    for f in r.facts:
+        for entry in f.installed_apps:
+            config = r.classes.get(entry)
+            names.add(dict(config[1].attrs).get("name", entry) if config else entry)
+    return names
 
 
 @dataclass
@@ -220,6 +242,7 @@ class _Resolution:
     tasks: dict[str, str] = field(default_factory=dict)  # task qualname -> module
     task_names: dict[str, str] = field(default_factory=dict)  # name= -> task qualname
     senders: dict[str, list[tuple[FileFacts, int, str]]] = field(default_factory=dict)
+    includers: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # urls <- (m, route)
     edges: list[Edge] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     endpoints: list[EndpointInfo] = field(default_factory=list)
@@ -248,6 +271,16 @@ class _Resolution:
         if ref == "setting:AUTH_USER_MODEL":
             return self.lower_keys.get(self.auth_user_model.lower())
         return self.by_qualname.get(self.r.symbol(ref))
+
+    def prefixes(self, module: str, trail: tuple[str, ...] = ()) -> list[str]:
+        """The URL prefixes ``include()`` puts before the routes of a URLconf module."""
+        found = [
+            _join_route(prefix, route)
+            for includer, route in self.includers.get(module, [])
+            if includer not in trail
+            for prefix in self.prefixes(includer, (*trail, module))
+        ]
+        return sorted(set(found)) or [""]
 
     def add(
         self,
@@ -363,7 +396,7 @@ def _layout_edges(x: _Resolution) -> None:
         app_models.setdefault(m.app, []).append(m)
     for f in x.r.facts:
         own_models = app_models.get(x.module_app.get(f.module, ""), [])
-        if f.parse_error is None and not f.migration_deps and not f.is_package:
+        if f.parse_error is None and not f.is_migration and not f.is_package:
             for m in own_models:
                 if m.module != f.module:
                     x.add(
@@ -385,6 +418,10 @@ def _index_code(x: _Resolution) -> None:
             x.tasks[t.qualname] = f.module
             if t.name:
                 x.task_names[t.name] = t.qualname
+        for inc in f.includes:
+            target = x.r.module_of(x.r.symbol(inc.view))
+            if target and target != f.module:
+                x.includers.setdefault(target, []).append((f.module, inc.route))
         for use in f.uses:
             if use.kind == "signal_send":
                 x.senders.setdefault(x.r.symbol(use.target), []).append((f, use.line, use.detail))
@@ -441,11 +478,26 @@ def _endpoint_edges(x: _Resolution, f: FileFacts, ep: Endpoint) -> None:
     view = x.r.symbol(ep.view)
     view_module = x.r.module_of(view) if not view.startswith("?") else None
     touched = _view_models(x, view, view_module)
-    x.endpoints.append(
-        EndpointInfo(ep.route, view.lstrip("?"), view_module or f.module, f.path, ep.line, touched)
-    )
+    for prefix in x.prefixes(f.module):
+        x.endpoints.append(
+            EndpointInfo(
+                _join_route(prefix, ep.route),
+                view.lstrip("?"),
+                view_module or f.module,
+                f.path,
+                ep.line,
+                touched,
+            )
+        )
     if view_module and view_module != f.module:
         x.add(f"module:{f.module}", f"module:{view_module}", "route", f.path, ep.line, ep.detail)
+
+
+def _join_route(prefix: str, route: str) -> str:
+    """A route under an include() prefix; regex anchors of the inner route are dropped."""
+    if not prefix:
+        return route
+    return prefix.rstrip("$") + (route[1:] if route.startswith("^") else route)
 
 
 def resolve_project(facts: list[FileFacts]) -> Project:

@@ -356,7 +356,9 @@ def build_report(
         "schema_version": SCHEMA_VERSION,
         "project": {
             "name": project_name,
-            "apps": [{"label": a.label, "name": a.name} for a in project.apps],
+            "apps": [
+                {"label": a.label, "name": a.name, "installed": a.installed} for a in project.apps
+            ],
             "settings": list(project.settings_modules),
         },
         "options": options,

@@ -49,7 +49,7 @@ def test_each_app_becomes_a_context_and_couplings_carry_file_and_line(shop, run_
         "orders/<int:pk>/ -> orders.views.OrderDetail (orders.Order)"
     ]
     assert contexts["payments"]["endpoints"] == [
-        "payments -> payments.views.PaymentViewSet (payments.Payment)"
+        "api/payments -> payments.views.PaymentViewSet (payments.Payment)"  # include() prefix
     ]
     # A string FK, AUTH_USER_MODEL, a custom signal, post_save.connect, .delay and raw SQL.
     assert ("orders/models.py", 12) in evidence(dependency(report, "orders", "catalog", "relation"))
