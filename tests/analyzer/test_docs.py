@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import analyzer.boundaries
+import analyzer.pins
 from analyzer.omnipresent import DEFAULT_MIN_APPS
 from analyzer.weights import DEFAULT_WEIGHTS
 
@@ -17,7 +18,10 @@ def test_every_edge_kind_is_documented_with_its_default_weight():
 
 
 def test_every_boundaries_error_id_is_documented():
-    source = Path(analyzer.boundaries.__file__).read_text()
+    source = (
+        "".join(Path(m.__file__).read_text() for m in (analyzer.boundaries, analyzer.pins))
+        + (ROOT / "strangler" / "cli" / "analyze.py").read_text()
+    )
     ids = set(re.findall(r"boundaries\.E\d{3}", source))
     assert ids and ids <= set(re.findall(r"boundaries\.E\d{3}", DOC))
 
