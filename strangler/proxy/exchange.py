@@ -224,19 +224,18 @@ class Exchange:
     def commit(self, backend: Backend) -> None:
         """Send the response head and anything buffered; from now on bytes stream through."""
         state = self.client.state
-        framing = response_framing(
+        line, self.out_chunked, self.keep_alive = response_framing(
             self.method,
             self.status,
             self.resp_headers,
             self.http10,
             self.keep_alive and not state.draining,
         )
-        self.keep_alive, self.out_chunked = framing.keep_alive, framing.chunked
         head = client_response_head(
             self.status,
             self.reason,
             self.resp_headers,
-            framing.line,
+            line,
             state.backend_header,
             backend.name.encode(),
             self.req_id,

@@ -76,11 +76,11 @@ def test_generated_request_ids_are_unique_and_do_not_count_visibly():
     ids = RequestIds()
     generated = [ids.accept(None) for _ in range(5000)]
     assert len(set(generated)) == len(generated)
-    prefix = {g[:16] for g in generated}
+    prefix = {g[:8] for g in generated}
     assert len(prefix) == 1, "one random prefix per process"
-    tails = [int(g[16:], 16) for g in generated]
+    tails = [int(g[8:], 16) for g in generated]
     steps = {b - a for a, b in itertools.pairwise(tails)}
     assert len(steps) > 4900, "consecutive ids are not a counter plus a constant step"
     increasing = sum(b > a for a, b in itertools.pairwise(tails))
     assert 2000 < increasing < 3000, "about half the steps go up, as for random numbers"
-    assert RequestIds().accept(None)[:16] != ids.accept(None)[:16], "another process, another prefix"
+    assert RequestIds().accept(None)[:8] != ids.accept(None)[:8], "another process, another prefix"
