@@ -13,6 +13,7 @@ HOP_BY_HOP = frozenset(n.encode() for n in HOP_BY_HOP_NAMES)
 # X-Forwarded-For is not skipped but extended, in upstream_request_head.
 REWRITTEN = frozenset(n.encode() for n in (PROXY_WRITTEN | FRAMING) - {"host", "x-forwarded-for"})
 PLAIN = frozenset({b"keep-alive", b"close"})
+NEVER_HOP_BY_HOP = frozenset({b"host"})  # RFC 9112 3.2: the request's target authority
 RESPONSE_REWRITTEN = frozenset({b"content-length", b"x-request-id"})
 RESPONSE_SKIP = HOP_BY_HOP | RESPONSE_REWRITTEN
 REQUEST_SKIP = HOP_BY_HOP | REWRITTEN
@@ -31,12 +32,12 @@ REASONS = {
 
 
 def connection_tokens(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
-    """Header names listed in Connection: (also hop-by-hop for this message)."""
+    """Header names listed in Connection: (also hop-by-hop for this message), never Host."""
     tokens: set[bytes] = set()
     for name, value in headers:
         if name.lower() == b"connection":
             tokens.update(t.strip().lower() for t in value.split(b","))
-    return frozenset(tokens)
+    return frozenset(tokens) - NEVER_HOP_BY_HOP
 
 
 class RequestIds:
