@@ -46,36 +46,67 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "analyze",
         help="propose bounded contexts, with file:line evidence for every seam",
         description="Statically analyze a Django project and propose bounded contexts: models "
-                    "and the code that uses them, the dependencies between contexts with "
-                    "evidence and how to cut them, metrics against the one-context-per-app "
-                    "baseline, and an extraction order.",
+        "and the code that uses them, the dependencies between contexts with "
+        "evidence and how to cut them, metrics against the one-context-per-app "
+        "baseline, and an extraction order.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("path", help="root of the Django project (folder holding your apps)")
-    parser.add_argument("--format", "-f", default="text",
-                        choices=("text", "json", "md", "html", "dot", "mermaid"))
+    parser.add_argument(
+        "--format", "-f", default="text", choices=("text", "json", "md", "html", "dot", "mermaid")
+    )
     parser.add_argument("--json", action="store_true", help="same as --format json")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the result to FILE")
     parser.add_argument("--boundaries", metavar="TOML", help="constraints and weights")
-    parser.add_argument("--check", metavar="TOML",
-                        help="exit 1 listing dependencies that cross the declared boundaries")
-    parser.add_argument("--lock", metavar="TOML",
-                        help="write TOML pinning every model and module where it stands and "
-                             "allowing today's dependencies (then use it with --check)")
-    parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
-                        help="parallel processes for parsing (default: CPU count)")
+    parser.add_argument(
+        "--check",
+        metavar="TOML",
+        help="exit 1 listing dependencies that cross the declared boundaries",
+    )
+    parser.add_argument(
+        "--lock",
+        metavar="TOML",
+        help="write TOML pinning every model and module where it stands and "
+        "allowing today's dependencies (then use it with --check)",
+    )
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="parallel processes for parsing (default: CPU count)",
+    )
     parser.add_argument("--cache-dir", metavar="DIR", help="where per-file facts are cached")
     parser.add_argument("--no-cache", action="store_true", help="run cold, write no cache")
-    parser.add_argument("--git", type=int, nargs="?", const=300, default=0, metavar="N",
-                        help="add co-change coupling from the last N commits (default 300)")
+    parser.add_argument(
+        "--git",
+        type=int,
+        nargs="?",
+        const=300,
+        default=0,
+        metavar="N",
+        help="add co-change coupling from the last N commits (default 300)",
+    )
     parser.add_argument("--include-tests", action="store_true", help="analyze test files too")
-    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                        help="skip paths matching GLOB (relative to PATH); repeatable")
-    parser.add_argument("--timings", action="store_true",
-                        help="put stats.seconds in JSON (then it is no longer byte-identical)")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="progress bar on stderr (default: when stderr is a terminal)")
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="skip paths matching GLOB (relative to PATH); repeatable",
+    )
+    parser.add_argument(
+        "--timings",
+        action="store_true",
+        help="put stats.seconds in JSON (then it is no longer byte-identical)",
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -90,8 +121,9 @@ def _load_boundaries(path: str) -> tuple[Boundaries, list[Problem]]:
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror}") from error
     except UnicodeDecodeError as error:
-        raise UsageError(f"{path} is not UTF-8 (byte {error.start}); TOML files are UTF-8, "
-                         "save it as such") from error
+        raise UsageError(
+            f"{path} is not UTF-8 (byte {error.start}); TOML files are UTF-8, save it as such"
+        ) from error
     boundaries, problems = parse_boundaries(text, path)
     if any(p.id == "boundaries.E001" for p in problems):
         raise BoundariesError(path, problems)
@@ -141,13 +173,19 @@ def _run(args: argparse.Namespace, fmt: str) -> int:
     if args.check and args.lock:
         raise UsageError("--lock writes a boundaries file and --check reads one; run them apart")
     boundaries_file = args.check or args.boundaries
-    boundaries, problems = (_load_boundaries(boundaries_file) if boundaries_file
-                            else (Boundaries(), []))
+    boundaries, problems = (
+        _load_boundaries(boundaries_file) if boundaries_file else (Boundaries(), [])
+    )
     if args.check and not boundaries.checks_anything:
-        problems.append(Problem(
-            "boundaries.E011", "no [[context]] declares depends_on, so --check would check "
-            "nothing", f"write one with: strangler analyze {args.path} --lock {args.check}",
-            args.check, 0))
+        problems.append(
+            Problem(
+                "boundaries.E011",
+                "no [[context]] declares depends_on, so --check would check nothing",
+                f"write one with: strangler analyze {args.path} --lock {args.check}",
+                args.check,
+                0,
+            )
+        )
     options = Options(
         path=args.path,
         jobs=args.jobs,
@@ -171,8 +209,11 @@ def _run(args: argparse.Namespace, fmt: str) -> int:
         from analyzer.check import check, render_check
 
         result = check(report, boundaries)
-        text = (json.dumps(result.as_json(), indent=2, sort_keys=True) + "\n"
-                if fmt == "json" else render_check(result))
+        text = (
+            json.dumps(result.as_json(), indent=2, sort_keys=True) + "\n"
+            if fmt == "json"
+            else render_check(result)
+        )
         _write(text, args.output)
         return 1 if result.failed else 0
     if args.lock:
@@ -180,19 +221,27 @@ def _run(args: argparse.Namespace, fmt: str) -> int:
 
         _write(render_lock(report, boundaries), args.lock, atomic=True)
         locked = locked_contexts(report)
-        summary = {"lock": args.lock, "contexts": len(locked),
-                   "models": sum(len(c["models"]) for c in locked.values()),
-                   "modules": sum(len(c["modules"]) for c in locked.values()),
-                   "allowed": sum(len(c["depends_on"]) for c in locked.values())}
-        _write(json.dumps(summary, sort_keys=True) + "\n" if fmt == "json" else
-               f"locked {summary['contexts']} contexts ({summary['models']} models, "
-               f"{summary['modules']} modules, {summary['allowed']} allowed dependencies) "
-               f"into {args.lock}; check with --check {args.lock}\n", args.output)
+        summary = {
+            "lock": args.lock,
+            "contexts": len(locked),
+            "models": sum(len(c["models"]) for c in locked.values()),
+            "modules": sum(len(c["modules"]) for c in locked.values()),
+            "allowed": sum(len(c["depends_on"]) for c in locked.values()),
+        }
+        _write(
+            json.dumps(summary, sort_keys=True) + "\n"
+            if fmt == "json"
+            else f"locked {summary['contexts']} contexts ({summary['models']} models, "
+            f"{summary['modules']} modules, {summary['allowed']} allowed dependencies) "
+            f"into {args.lock}; check with --check {args.lock}\n",
+            args.output,
+        )
         return 0
-    cache_line = (f"{outcome.parsed} parsed, {outcome.cached} from cache"
-                  + (", report reused" if outcome.reused_report else "")
-                  + (", proposal kept" if outcome.kept_partition and not outcome.reused_report
-                     else ""))
+    cache_line = (
+        f"{outcome.parsed} parsed, {outcome.cached} from cache"
+        + (", report reused" if outcome.reused_report else "")
+        + (", proposal kept" if outcome.kept_partition and not outcome.reused_report else "")
+    )
     _write(render(report, fmt, seconds=outcome.seconds, cache_line=cache_line), args.output)
     return 0
 

@@ -49,8 +49,8 @@ class ProxyOptions:
 async def _housekeeping(
     state: ProxyState, connections: set[ClientConnection], snapshot: Path | None
 ) -> None:
-    """Time out slow backends (0.1 s resolution), flush the log, close idle connections,
-    and (in workers other than 0) leave a metrics snapshot every second."""
+    """Time out slow backends (0.1 s resolution), flush the log, time out slow clients and
+    idle connections (1 s), and (in workers other than 0) leave a metrics snapshot every second."""
     tick = 0
     while True:
         await asyncio.sleep(0.1)
@@ -65,9 +65,9 @@ async def _housekeeping(
             tmp = snapshot.with_suffix(".tmp")
             tmp.write_text(json.dumps(state.metrics.snapshot()))
             os.replace(tmp, snapshot)
-        if tick % 50 == 0:
+        if tick % 10 == 0:
             for conn in list(connections):
-                conn.close_if_idle(now)
+                conn.sweep(now)
 
 
 def _all_workers_metrics(state: ProxyState, metrics_dir: str) -> ProxyMetrics:
@@ -166,7 +166,7 @@ async def _drain(
     deadline = time.monotonic() + grace
     while connections and time.monotonic() < deadline:
         for conn in list(connections):
-            conn.close_if_idle(time.monotonic())
+            conn.sweep(time.monotonic())
         await asyncio.sleep(0.05)
     for conn in list(connections):
         conn.abort()
