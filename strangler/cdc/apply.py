@@ -149,20 +149,33 @@ def _delete(connection: BaseDatabaseWrapper, mapping: TableMapping, keys: Sequen
             cursor.execute(f"DELETE FROM {db_table} WHERE {column} {condition}", params)
 
 
+class Refused(Exception):
+    """Events whose values the target cannot hold exactly; nothing of the batch was written."""
+
+    def __init__(self, reasons: Mapping[tuple[str, str], str]) -> None:
+        super().__init__(f"{len(reasons)} events refused: {next(iter(reasons.values()))}")
+        self.reasons = dict(reasons)
+
+
 def _write_rows(
     connection: BaseDatabaseWrapper, mapping: TableMapping, events: Sequence[Envelope]
-) -> None:
-    """Upsert the row images and delete the deleted keys of one table.
+) -> dict[str, str]:
+    """Upsert the row images and delete the deleted keys of one table; returns refused keys.
 
     Only the fields a row image carries are written (an update never blanks a target field
     the source does not send); rows are grouped by that field set, normally just one group.
+    A row with a value its target column cannot hold exactly is not written: {key: reason}.
     """
     fields = [f for f in mapping.model._meta.concrete_fields if f in mapping.columns.values()]
     groups: dict[tuple[str, ...], list[list[Any]]] = defaultdict(list)
+    refused: dict[str, str] = {}
     for event in events:
         if event.op == "d":
             continue
-        values = mapping.target_values(event.after or {})
+        values, misfits = mapping.exact_values(event.after or {}, connection)
+        if misfits:
+            refused[event.key] = "; ".join(misfits)
+            continue
         values.setdefault(mapping.key_field.attname, mapping.target_key(event.key))
         present = tuple(f.attname for f in fields if f.attname in values)
         groups[present].append(
@@ -177,6 +190,7 @@ def _write_rows(
         chosen = [f for f in fields if f.attname in present]
         columns = [(f.column, f.db_type(connection)) for f in chosen]
         _upsert(connection, mapping.model._meta.db_table, [mapping.key_field.column], columns, rows)
+    return refused
 
 
 def apply_table(
@@ -184,8 +198,9 @@ def apply_table(
     mapping: TableMapping,
     events: Sequence[Envelope],
     using: str,
-) -> int:
-    """Apply one table's events (already in the transaction); returns events applied."""
+) -> tuple[int, dict[str, str]]:
+    """Apply one table's events (already in the transaction): (events applied, refused keys)."""
+    refused: dict[str, str] = {}
     if mapping.handler is not None:
         ordered = sorted(events, key=lambda e: e.seq)
         stored = stored_positions(connection, mapping.source_table, sorted({e.key for e in events}))
@@ -201,7 +216,8 @@ def apply_table(
         newest = latest_per_key(list(events))
         stored = stored_positions(connection, mapping.source_table, sorted(newest))
         latest = [e for e in newest.values() if is_newer(e, stored.get(e.key))]
-        _write_rows(connection, mapping, latest)
+        refused = _write_rows(connection, mapping, latest)
+        latest = [e for e in latest if e.key not in refused]
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     _upsert(
         connection,
@@ -210,7 +226,7 @@ def apply_table(
         POSITION_COLUMNS,
         [[mapping.source_table, e.key, e.seq, e.op, now] for e in latest],
     )
-    return len(latest)
+    return len(latest), refused
 
 
 def forget_deleted_keys(using: str, older_than_hours: float) -> int:
@@ -232,16 +248,25 @@ def forget_deleted_keys(using: str, older_than_hours: float) -> int:
 def apply_events(
     mappings: Mapping[str, TableMapping], events: Sequence[Envelope], using: str = "default"
 ) -> int:
-    """Apply events of any tables in one transaction; all or nothing."""
+    """Apply events of any tables in one transaction; all or nothing.
+
+    Raises `Refused` (writing nothing) when a value cannot be held exactly by its target
+    column: the caller dead-letters those keys and applies the rest again.
+    """
     by_table: dict[str, list[Envelope]] = defaultdict(list)
     for event in events:
         by_table[event.table].append(event)
     connection = connections[using]
     applied = 0
+    refused: dict[tuple[str, str], str] = {}
     with transaction.atomic(using=using), replica_writes(connection):
         for table, table_events in sorted(by_table.items()):  # one lock order for all appliers
             mapping = mappings.get(table)
             if mapping is None:
                 raise LookupError(f"no mapping for source table {table!r}")
-            applied += apply_table(connection, mapping, table_events, using)
+            count, table_refused = apply_table(connection, mapping, table_events, using)
+            applied += count
+            refused.update({(table, key): reason for key, reason in table_refused.items()})
+        if refused:
+            raise Refused(refused)
     return applied
