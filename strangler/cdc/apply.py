@@ -19,12 +19,13 @@ from django.db import connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from strangler.cdc.envelope import Envelope, is_newer, latest_per_key
+from strangler.cdc.envelope import TRUNCATE_KEY, Envelope, is_newer, latest_per_key
 from strangler.cdc.mapping import TableMapping
 from strangler.cdc.models import AppliedPosition
 from strangler.cdc.triggers import ORIGIN_SETTING
 
 CHUNK = 400
+TRUNCATE_LOCK_CLASS = 73_002
 POSITION_COLUMNS = (
     ("source_table", "text"),
     ("key", "text"),
@@ -193,6 +194,50 @@ def _write_rows(
     return refused
 
 
+def truncation_watermark(connection: BaseDatabaseWrapper, table: str, exclusive: bool) -> int:
+    """The position of the last truncate applied to `table` (0 if none); nothing older applies.
+
+    On PostgreSQL a transaction lock of the table is taken before any key's (one lock order
+    everywhere): shared by ordinary batches, exclusive by one applying a truncate, so an older
+    event applied concurrently either commits before the truncate deletes (and is deleted) or
+    sees the new watermark (and is skipped).
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+            cursor.execute(f"SELECT {lock}(%s, hashtext(%s))", [TRUNCATE_LOCK_CLASS, table])
+        cursor.execute(
+            "SELECT seq FROM strangler_cdc_position WHERE source_table = %s AND key = %s",
+            [table, TRUNCATE_KEY],
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _truncate(connection: BaseDatabaseWrapper, mapping: TableMapping, seq: int) -> None:
+    """Delete what a source TRUNCATE at `seq` emptied: every target row but those written by
+    events after it (other partitions may have delivered them first)."""
+    quote = connection.ops.quote_name
+    column, db_table = quote(mapping.key_field.column), quote(mapping.model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT key FROM strangler_cdc_position WHERE source_table = %s AND seq > %s "
+            "AND op IN ('c', 'u', 'r')",
+            [mapping.source_table, seq],
+        )
+        keep = [
+            mapping.key_field.get_db_prep_value(mapping.target_key(key), connection)
+            for (key,) in cursor.fetchall()
+        ]
+        if not keep:
+            cursor.execute(f"DELETE FROM {db_table}")
+        elif connection.vendor == "postgresql":
+            cursor.execute(f"DELETE FROM {db_table} WHERE NOT ({column} = ANY(%s))", [keep])
+        else:
+            marks = ",".join("%s" for _ in keep)
+            cursor.execute(f"DELETE FROM {db_table} WHERE {column} NOT IN ({marks})", keep)
+
+
 def apply_table(
     connection: BaseDatabaseWrapper,
     mapping: TableMapping,
@@ -201,23 +246,32 @@ def apply_table(
 ) -> tuple[int, dict[str, str]]:
     """Apply one table's events (already in the transaction): (events applied, refused keys)."""
     refused: dict[str, str] = {}
+    truncates = [e for e in events if e.op == "t"]
+    watermark = truncation_watermark(connection, mapping.source_table, bool(truncates))
+    rows = [e for e in events if e.op != "t" and e.seq > watermark]
     if mapping.handler is not None:
-        ordered = sorted(events, key=lambda e: e.seq)
-        stored = stored_positions(connection, mapping.source_table, sorted({e.key for e in events}))
+        stored = stored_positions(connection, mapping.source_table, sorted({e.key for e in rows}))
         todo = []
-        for event in ordered:
-            if is_newer(event, stored.get(event.key)):
+        for event in sorted([*truncates, *rows], key=lambda e: e.seq):
+            if event.seq > watermark and is_newer(event, stored.get(event.key)):
                 todo.append(event)
                 stored[event.key] = event.seq
+                watermark = event.seq if event.op == "t" else watermark
         for event in todo:
             mapping.handler(event, mapping, using)
         latest = list(latest_per_key(todo).values())
     else:
-        newest = latest_per_key(list(events))
+        newest_truncate = max(truncates, key=lambda e: e.seq, default=None)
+        emptied = []
+        if newest_truncate is not None and newest_truncate.seq > watermark:
+            _truncate(connection, mapping, newest_truncate.seq)
+            rows = [e for e in rows if e.seq > newest_truncate.seq]
+            emptied = [newest_truncate]
+        newest = latest_per_key(rows)
         stored = stored_positions(connection, mapping.source_table, sorted(newest))
         latest = [e for e in newest.values() if is_newer(e, stored.get(e.key))]
         refused = _write_rows(connection, mapping, latest)
-        latest = [e for e in latest if e.key not in refused]
+        latest = [*emptied, *(e for e in latest if e.key not in refused)]
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     _upsert(
         connection,

@@ -128,7 +128,7 @@ class Consumer:
             return Received(record, None, str(error))
         if event.table not in self.mappings:
             return Received(record, None, f"no mapping for source table {event.table!r}")
-        if not event.key:
+        if not event.key and event.op != "t":
             return Received(record, None, "message has no key")
         return Received(record, event)
 

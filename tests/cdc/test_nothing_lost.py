@@ -86,3 +86,36 @@ def test_a_value_the_service_cannot_hold_is_parked_never_truncated_even_by_repai
     query(mono, "ALTER TABLE catalog_product ALTER price TYPE numeric(12, 2)")
     query(svc, "ALTER TABLE catalog_product ALTER name TYPE varchar(200)")
     query(svc, "ALTER TABLE catalog_product ALTER price TYPE numeric(12, 2)")
+
+
+def test_a_truncated_table_is_emptied_in_the_service_too(pipeline):
+    mono = pipeline.monolith_url
+    query(mono, "INSERT INTO catalog_category (name, slug, description, created_at, updated_at) "
+                "VALUES ('Jam', 'jam', '', now(), now())")  # fmt: skip
+    (category,) = query(mono, "SELECT id FROM catalog_category WHERE slug = 'jam'")[0]
+    query(
+        mono,
+        "INSERT INTO catalog_product (sku, slug, name, description, price, currency, is_active, "
+        "category_id, created_at, updated_at) SELECT 'J-' || i, 'j-' || i, 'Jam ' || i, '', 2, "
+        "'EUR', true, %s, now(), now() FROM generate_series(1, 40) AS i",
+        (category,),
+    )
+    query(mono, "INSERT INTO catalog_productimage (product_id, url, alt_text, position) "
+                "SELECT id, 'https://img/' || id, '', 0 FROM catalog_product")  # fmt: skip
+    pipeline.wait_converged()
+    assert len(pipeline.rows(pipeline.service_url, "catalog_productimage")) == 40
+
+    query(mono, "TRUNCATE catalog_product CASCADE")  # empties the images too
+    query(
+        mono,
+        "INSERT INTO catalog_product (sku, slug, name, description, price, currency, is_active, "
+        "category_id, created_at, updated_at) VALUES ('NEW', 'new', 'New', '', 1, 'EUR', true, "
+        "%s, now(), now())",
+        (category,),
+    )
+
+    pipeline.wait_converged()
+    assert [r[1] for r in pipeline.rows(pipeline.service_url, "catalog_product")] == ["NEW"]
+    assert pipeline.rows(pipeline.service_url, "catalog_productimage") == []
+    assert pipeline.reconcile()["drifted"] == 0
+    query(mono, "DELETE FROM catalog_product")
