@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Headers = tuple[tuple[str, str], ...]
+EXAMPLE_BODY_BYTES = 65536  # body kept with an example pair in the store
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Reply:
         return {
             "status": self.status,
             "headers": [list(h) for h in self.headers],
-            "body": self.body.decode("utf-8", "replace"),
+            "body": self.body[:EXAMPLE_BODY_BYTES].decode("utf-8", "replace"),
             "latency_ms": round(self.latency_ms, 3),
             "error": self.error,
         }

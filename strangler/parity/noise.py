@@ -21,6 +21,9 @@ class NoiseThresholds:
     absolute: float = 0.0003
 
 
+DEFAULT_THRESHOLDS = NoiseThresholds()
+
+
 def expected_noise(noise: int, noise_samples: int, samples: int) -> float:
     """Noise differences expected over `samples` at the rate seen with a secondary."""
     if noise_samples <= 0:
@@ -33,7 +36,7 @@ def is_regression(
     noise: int,
     samples: int,
     noise_samples: int,
-    thresholds: NoiseThresholds = NoiseThresholds(),
+    thresholds: NoiseThresholds = DEFAULT_THRESHOLDS,
 ) -> bool:
     """True when `raw` differences are not explained by the noise learned for the same field."""
     if samples <= 0 or raw <= 0:
