@@ -6,15 +6,17 @@ in a running process has passed validation as a whole.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 if TYPE_CHECKING:
     from strangler.control.shadow import ShadowPolicy
 
-ROUTE_STATES = ("monolith", "canary", "service", "retired")
+RouteState = Literal["monolith", "canary", "service", "retired"]
+ROUTE_STATES: tuple[RouteState, ...] = get_args(RouteState)
+Role = Literal["monolith", "service"]  # which of a route's two backends a request goes to
 STICKY_KINDS = ("header", "cookie", "jwt_sub", "client_address")
 
 
@@ -45,6 +47,10 @@ BACKEND_OPTIONS = (
     "breaker_window",
     "breaker_cooldown",
 )
+# The one place backend defaults are written: the dataclass above.
+BACKEND_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in fields(Backend) if f.name in BACKEND_OPTIONS
+}
 
 
 @dataclass(frozen=True)
@@ -83,7 +89,7 @@ class Route:
     monolith: str
     service: str
     weight: Decimal
-    state: str
+    state: RouteState
     prefix: str = ""
     regex: str = ""
     methods: tuple[str, ...] = ()
@@ -130,11 +136,10 @@ def table_to_dict(table: RouteTable) -> dict[str, Any]:
     from strangler.control.shadow import shadow_to_dict  # shadow.py builds on this module
 
     backends: dict[str, Any] = {}
-    defaults = Backend("", "", "", 0)
     for name, b in table.backends.items():
         entry: dict[str, Any] = {"url": b.url}
         for key in BACKEND_OPTIONS:
-            if getattr(b, key) != getattr(defaults, key):
+            if getattr(b, key) != BACKEND_DEFAULTS[key]:
                 entry[key] = getattr(b, key)
         backends[name] = entry
     routes = []
@@ -170,7 +175,7 @@ def table_to_dict(table: RouteTable) -> dict[str, Any]:
     }
 
 
-def state_for_weight(weight: Decimal, current: str) -> str:
+def state_for_weight(weight: Decimal, current: str) -> RouteState:
     """The state a weight implies: 0 monolith, 100 service (retired stays retired), else canary."""
     if weight == 0:
         return "monolith"
