@@ -66,13 +66,14 @@ class ProxyMetrics:
         self.retries: dict[tuple[str], int] = defaultdict(int)
         self.upstream_errors: dict[tuple[str, str], int] = defaultdict(int)
         self.rejected: dict[tuple[str], int] = defaultdict(int)
+        self.shadow: dict[tuple[str, str], int] = defaultdict(int)
         self.breaker_state: dict[tuple[str], int] = {}
         self.config_version = 0
         self.config_rejections = 0
         self.in_flight = 0
         self._children: dict[tuple[str, str], tuple[Histogram, Histogram]] = {}
 
-    COUNTERS = ("requests", "fallbacks", "retries", "upstream_errors", "rejected")
+    COUNTERS = ("requests", "fallbacks", "retries", "upstream_errors", "rejected", "shadow")
     HISTOGRAMS = ("latency", "overhead")
 
     def snapshot(self) -> dict[str, Any]:
@@ -193,6 +194,14 @@ class ProxyMetrics:
             "Requests refused by the proxy itself (400, 413, 431).",
             ("status",),
             self.rejected,
+        )
+        counter(
+            "strangler_proxy_shadow_total",
+            "Shadowed requests, by route and outcome (sent, dropped_in_flight, "
+            "dropped_hand_off, body_too_large, request_incomplete, candidate_failed, "
+            "secondary_failed).",
+            ("route", "outcome"),
+            self.shadow,
         )
         gauge(
             "strangler_proxy_breaker_state",

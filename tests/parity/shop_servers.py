@@ -24,6 +24,8 @@ class Behaviour:
     price_bug: float = 0.0  # share of items priced differently
     status: int = 200
     sleep: float = 0.0
+    hold: threading.Event | None = None  # when set: answer only once the test releases it
+    arrived: threading.Event = field(default_factory=threading.Event)
     seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
 
 
@@ -48,6 +50,9 @@ def handler(behaviour: Behaviour) -> type[BaseHTTPRequestHandler]:
             if length:
                 self.rfile.read(length)
             behaviour.seen.append((self.command, self.path, dict(self.headers.items())))
+            behaviour.arrived.set()
+            if behaviour.hold is not None:
+                behaviour.hold.wait(timeout=30)
             if behaviour.sleep:
                 time.sleep(behaviour.sleep)
             parts = urlsplit(self.path)
