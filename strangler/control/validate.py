@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -25,8 +24,10 @@ from strangler.control.model import (
     RouteTable,
     Settings,
     StickySource,
+    parse_weight,
 )
 from strangler.control.reserved import RESERVED_HEADERS
+from strangler.control.shadow import parse_shadow
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 TOP_KEYS = {"default_backend", "settings", "backends", "routes", "version"}
@@ -43,6 +44,7 @@ ROUTE_KEYS = {
     "state",
     "sticky",
     "override",
+    "shadow",
 }
 SETTINGS_KEYS = {
     "backend_header",
@@ -102,21 +104,6 @@ class _Collector:
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
-
-
-def parse_weight(value: Any) -> Decimal | None:
-    """A weight 0-100 with at most two decimals, or None if it is not one."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        return None
-    try:
-        weight = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    if not weight.is_finite() or weight < 0 or weight > 100:
-        return None
-    if weight != weight.quantize(Decimal("0.01")):
-        return None
-    return weight.quantize(Decimal("0.01"))
 
 
 def _parse_backend(c: _Collector, name: str, raw: Any) -> Backend | None:
@@ -306,6 +293,12 @@ def _parse_route(c: _Collector, i: int, raw: Any, backends: dict[str, Backend]) 
             )
         else:
             override = Override(spec["header"], spec["secret"])
+    shadow = None
+    if "shadow" in raw:
+        shadow, problems = parse_shadow(
+            raw["shadow"], where, roles["monolith"], roles["service"], backends, METHODS
+        )
+        c.messages.extend(problems)
     if route_id is None or weight is None or None in roles.values():
         return None
     return Route(
@@ -320,6 +313,7 @@ def _parse_route(c: _Collector, i: int, raw: Any, backends: dict[str, Backend]) 
         host=host,
         sticky=sticky,
         override=override,
+        shadow=shadow,
     )
 
 

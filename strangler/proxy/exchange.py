@@ -34,6 +34,7 @@ from strangler.proxy.policy import (
     request_framing,
     response_framing,
 )
+from strangler.proxy.shadow import Capture, shadowed
 from strangler.proxy.upstream import UpstreamConnection
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ class Exchange:
         "backend",
         "body_bytes",
         "broken",
+        "capture",
         "chunked_in",
         "client",
         "committed",
@@ -123,10 +125,13 @@ class Exchange:
         self.resp_buffer: list[bytes] = []
         self.response_done = self.committed = self.out_chunked = self.finished = False
         self.broken = False  # the response broke before anything of it was sent
+        self.capture: Capture | None = None  # set when the request is in its shadow share
 
     # request body from the client
     def feed_body(self, chunk: bytes) -> None:
         self.body_bytes += len(chunk)
+        if self.capture is not None:
+            self.capture.add_request(chunk)
         data = b"%x\r\n%s\r\n" % (len(chunk), chunk) if self.chunked_in else chunk
         if self.upstream is not None:
             self.upstream.write(data)
@@ -165,6 +170,8 @@ class Exchange:
             self.started.set_result("ok")
 
     def on_response_body(self, body: bytes) -> None:
+        if self.capture is not None:
+            self.capture.add_response(body)
         if self.committed:
             self.client.write(b"%x\r\n%s\r\n" % (len(body), body) if self.out_chunked else body)
         else:
@@ -235,6 +242,8 @@ class Exchange:
     def reset_response(self) -> None:
         self.status, self.reason, self.resp_headers, self.resp_buffer = 0, b"", [], []
         self.response_done = self.broken = False
+        if self.capture is not None:
+            self.capture.reset_response()
 
     def commit(self, backend: Backend) -> None:
         """Send the response head and anything buffered; from now on bytes stream through."""
@@ -300,6 +309,11 @@ class Exchange:
         path = self.target.split(b"?", 1)[0].decode("latin-1")
         self.decision = compiled.decide(self.method_str, path, self.lower, client.client_address)
         backend = self.backend = compiled.table.backends[self.decision.backend]
+        route = self.decision.route
+        if route is not None and route.shadow is not None and state.shadow is not None:
+            policy = shadowed(self.decision, self.method_str)
+            if policy is not None:
+                self.capture = Capture(policy)
         state.metrics.in_flight += 1
         if state.breakers[backend.name].state == "closed":
             pool = state.pools.get(backend.name) or state.pool(backend)
@@ -456,6 +470,7 @@ class Exchange:
         self.status = failure_status(reason)
         self.keep_alive = self.keep_alive and self.request_done and not state.draining
         self.committed = True
+        self.capture = None  # the proxy's own error answer is nothing to compare
         body = failure_body(reason, backend, self.req_id)
         self.client.write(
             error_response(
@@ -492,3 +507,5 @@ class Exchange:
             if self.fallback:
                 record["fallback"] = self.fallback
             state.access_log.write(record)
+        if self.capture is not None and state.shadow is not None:
+            state.shadow.fire(self, self.capture, backend, duration)

@@ -68,6 +68,7 @@ class ProxyMetrics:
         self.rejected: dict[tuple[str], int] = defaultdict(int)
         self.client_timeouts: dict[tuple[str], int] = defaultdict(int)
         self.refused_connections: dict[tuple[()], int] = defaultdict(int)
+        self.shadow: dict[tuple[str, str], int] = defaultdict(int)
         self.breaker_state: dict[tuple[str], int] = {}
         self.config_version = 0
         self.config_rejections = 0
@@ -82,6 +83,7 @@ class ProxyMetrics:
         "rejected",
         "client_timeouts",
         "refused_connections",
+        "shadow",
     )
     HISTOGRAMS = ("latency", "overhead")
 
@@ -215,6 +217,14 @@ class ProxyMetrics:
             "Connections answered 503 because the worker was at settings.max_connections.",
             (),
             {(): self.refused_connections[()]},
+        )
+        counter(
+            "strangler_proxy_shadow_total",
+            "Shadowed requests, by route and outcome (sent, dropped_in_flight, "
+            "dropped_hand_off, body_too_large, request_incomplete, candidate_failed, "
+            "secondary_failed).",
+            ("route", "outcome"),
+            self.shadow,
         )
         gauge(
             "strangler_proxy_breaker_state",

@@ -13,6 +13,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from strangler.control.watch import StoreWatcher
 from strangler.proxy.health import start_due_probes
 from strangler.proxy.metrics import ProxyMetrics
 from strangler.proxy.server import ClientConnection
+from strangler.proxy.shadow import Consumer, PairHandOff, Shadower
 from strangler.proxy.state import ProxyState, open_access_log
 
 log = logging.getLogger("strangler.proxy")
@@ -44,6 +46,9 @@ class ProxyOptions:
     grace: float = 30.0
     poll_interval: float = 0.25
     metrics_dir: str = ""  # with several workers: where each leaves its numbers for worker 0
+    # Builds, in each worker, what receives shadowed pairs (parity's embedded consumer or a
+    # Celery publisher); None turns shadowing off whatever the table says.
+    pair_consumer: Callable[[], Consumer] | None = None
 
 
 async def _housekeeping(
@@ -89,6 +94,9 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
     watcher = StoreWatcher(store, options.poll_interval)
     version = watcher.load()
     state = ProxyState(version, open_access_log(options.access_log))
+    hand_off = PairHandOff(options.pair_consumer()) if options.pair_consumer else None
+    if hand_off is not None:
+        state.shadow = Shadower(state.metrics, hand_off)
     connections: set[ClientConnection] = set()
     server = await loop.create_server(
         lambda: ClientConnection(state, connections),
@@ -144,6 +152,10 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
         print(json.dumps(ready), flush=True)
     await stop.wait()
     await _drain(state, server, connections, options.grace)
+    if state.shadow is not None:
+        await state.shadow.close()
+    if hand_off is not None:
+        hand_off.close()
     chores.cancel()
     watcher.stop()
     if admin is not None:

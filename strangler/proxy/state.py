@@ -13,6 +13,7 @@ from strangler.control.store import Version
 from strangler.proxy.breaker import STATES, CircuitBreaker
 from strangler.proxy.headers import RequestIds
 from strangler.proxy.metrics import ProxyMetrics
+from strangler.proxy.shadow import Shadower
 from strangler.proxy.upstream import Pool
 
 log = logging.getLogger("strangler.proxy")
@@ -54,6 +55,7 @@ class ProxyState:
         self.pools: dict[str, Pool] = {}
         self.breakers: dict[str, CircuitBreaker] = {}
         self.draining = False
+        self.shadow: Shadower | None = None  # set by the runner when pairs have a consumer
         # Requests waiting for a response head; a sweep times them out, which is cheaper
         # than a timer handle per request.
         self.waiting: set[Any] = set()
