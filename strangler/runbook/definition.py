@@ -11,7 +11,6 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from strangler.runbook.lines import LineIndex
@@ -30,7 +29,7 @@ ACTIONS: dict[str, dict[str, tuple[str, bool]]] = {
     "wait": {},
     "approve": {},
     "command": {"argv": ("list", True)},
-    "retire_report": {"route": ("string", True)},
+    "retire_report": {"route": ("string", True), "tables": ("list", False)},
 }
 TRAFFIC_ACTIONS = frozenset({"set_weight"})
 
@@ -133,17 +132,6 @@ class Runbook:
 
     def index(self, step_id: str) -> int:
         return next(i for i, s in enumerate(self.steps) if s.id == step_id)
-
-
-def load(path: Path, params: dict[str, str] | None = None) -> Runbook:
-    """Read, validate and (when `params` is given) bind a runbook file; RunbookInvalid if not."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise RunbookInvalid(
-            [Problem("runbook.E000", str(path), f"cannot read: {error.strerror}")]
-        ) from error
-    return parse(text, str(path), params)
 
 
 def parse(text: str, source: str, params: dict[str, str] | None = None) -> Runbook:
