@@ -210,10 +210,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     from strangler.runbook.store import RunStore
 
+    if args.action == "run":
+        return _run(args)
     store = RunStore(args.store or DEFAULT_STORE)
     try:
-        if args.action == "run":
-            return _run(args, store)
         if args.action == "history":
             runs = store.runs(args.limit)
             _print(
@@ -277,7 +277,8 @@ def _who(args: argparse.Namespace) -> str:
     return args.who or default_actor()
 
 
-def _run(args: argparse.Namespace, store: Any) -> int:
+def _run(args: argparse.Namespace) -> int:
+    """Validate and bind everything first; only then open the store and create the run."""
     from strangler.runbook import builtin
     from strangler.runbook.messages import Problem, RunbookInvalid
     from strangler.runbook.sources import Environment
@@ -321,7 +322,24 @@ def _run(args: argparse.Namespace, store: Any) -> int:
             render_plan(runbook) + "\n(dry run: nothing was started)",
         )
         return 0
+    from strangler.runbook.store import RunStore
+
     text, _ = builtin.source(args.runbook)
+    store = RunStore(args.store or DEFAULT_STORE)
+    try:
+        return _start(args, store, runbook, text, params, env)
+    finally:
+        store.close()
+
+
+def _start(
+    args: argparse.Namespace,
+    store: Any,
+    runbook: Any,
+    text: str,
+    params: dict[str, str],
+    env: Any,
+) -> int:
     run = store.create(
         runbook.name,
         runbook.source,

@@ -203,7 +203,10 @@ class Engine:
         except actions.ActionFailed as error:
             self._fail(runbook, step, number, f"action {step.action} failed: {error}", {})
             return None
-        baseline = ProxyReader(env).baseline()
+        proxy = ProxyReader(env)
+        if "version" in result:  # a flip: the window starts once every replica serves it
+            result["in_force_everywhere"] = proxy.wait_for_version(result["version"])
+        baseline = proxy.baseline()
         self._record(
             step.id, number, "action_done", step.action, {"result": result, "baseline": baseline}
         )

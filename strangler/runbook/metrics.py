@@ -20,6 +20,7 @@ REQUESTS = "strangler_proxy_requests_total"
 LATENCY = "strangler_proxy_request_duration_seconds"
 FALLBACKS = "strangler_proxy_fallbacks_total"
 BREAKER = "strangler_proxy_breaker_state"
+VERSION = "strangler_proxy_config_version"
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Scrape:
     buckets: dict[tuple[str, str, float], float] = field(default_factory=dict)  # route, backend, le
     fallbacks: dict[str, float] = field(default_factory=dict)  # route
     breaker: dict[str, float] = field(default_factory=dict)  # backend
+    config_version: float | None = None  # route table version in force (oldest replica's)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -39,6 +41,7 @@ class Scrape:
             "buckets": [[r, b, _le_text(le), v] for (r, b, le), v in sorted(self.buckets.items())],
             "fallbacks": dict(sorted(self.fallbacks.items())),
             "breaker": dict(sorted(self.breaker.items())),
+            "config_version": self.config_version,
         }
 
     @classmethod
@@ -48,6 +51,7 @@ class Scrape:
             buckets={(r, b, float(le)): float(v) for r, b, le, v in data["buckets"]},
             fallbacks={k: float(v) for k, v in data["fallbacks"].items()},
             breaker={k: float(v) for k, v in data["breaker"].items()},
+            config_version=data.get("config_version"),
         )
 
 
@@ -61,6 +65,7 @@ def parse(text: str) -> Scrape:
     buckets: dict[tuple[str, str, float], float] = defaultdict(float)
     fallbacks: dict[str, float] = defaultdict(float)
     breaker: dict[str, float] = {}
+    version: float | None = None
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels = sample.labels
@@ -73,7 +78,9 @@ def parse(text: str) -> Scrape:
                 fallbacks[labels["route"]] += sample.value
             elif sample.name == BREAKER:
                 breaker[labels["backend"]] = max(breaker.get(labels["backend"], 0), sample.value)
-    return Scrape(dict(requests), dict(buckets), dict(fallbacks), breaker)
+            elif sample.name == VERSION:
+                version = sample.value
+    return Scrape(dict(requests), dict(buckets), dict(fallbacks), breaker, version)
 
 
 def delta(now: Scrape, base: Scrape | None) -> Scrape:
@@ -93,6 +100,7 @@ def delta(now: Scrape, base: Scrape | None) -> Scrape:
         {k: v - base.buckets.get(k, 0) for k, v in now.buckets.items()},
         {k: v - base.fallbacks.get(k, 0) for k, v in now.fallbacks.items()},
         dict(now.breaker),
+        now.config_version,
     )
 
 
@@ -102,7 +110,10 @@ def combine(scrapes: Iterable[Scrape]) -> Scrape:
     buckets: dict[tuple[str, str, float], float] = defaultdict(float)
     fallbacks: dict[str, float] = defaultdict(float)
     breaker: dict[str, float] = {}
+    versions: list[float] = []
     for scrape in scrapes:
+        if scrape.config_version is not None:
+            versions.append(scrape.config_version)
         for key, value in scrape.requests.items():
             requests[key] += value
         for bkey, value in scrape.buckets.items():
@@ -111,7 +122,9 @@ def combine(scrapes: Iterable[Scrape]) -> Scrape:
             fallbacks[route] += value
         for backend, state in scrape.breaker.items():
             breaker[backend] = max(breaker.get(backend, 0), state)
-    return Scrape(dict(requests), dict(buckets), dict(fallbacks), breaker)
+    return Scrape(
+        dict(requests), dict(buckets), dict(fallbacks), breaker, min(versions) if versions else None
+    )
 
 
 def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:

@@ -31,7 +31,9 @@ PROMQL = {
     "(increase(strangler_proxy_request_duration_seconds_bucket[{w}s]))",
     "fallbacks": "sum by (route) (increase(strangler_proxy_fallbacks_total[{w}s]))",
     "breaker": "max by (backend) (strangler_proxy_breaker_state)",
+    "version": "min(strangler_proxy_config_version)",
 }
+VERSION_WAIT_S = 10.0
 
 
 class SourceError(Exception):
@@ -111,6 +113,22 @@ class ProxyReader:
             parts.append(metrics.delta(self._scrape(url), Scrape.from_json(base) if base else None))
         return metrics.combine(parts)
 
+    def wait_for_version(self, version: int, timeout: float = VERSION_WAIT_S) -> bool:
+        """Wait until every replica serves route table `version` (a flip takes effect on
+        each proxy within about a second), so a window never starts before the flip."""
+        if not self.env.metrics and not self.env.prometheus:
+            return False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                serving = self.now().config_version
+            except SourceError:
+                serving = None
+            if serving is not None and serving >= version:
+                return True
+            time.sleep(0.1)
+        return False
+
     def now(self) -> Scrape:
         """The current gauges (breaker states)."""
         if self.env.prometheus:
@@ -161,6 +179,7 @@ class ProxyReader:
             },
             fallbacks={i["metric"].get("route", ""): value(i) for i in results["fallbacks"]},
             breaker={i["metric"].get("backend", ""): value(i) for i in results["breaker"]},
+            config_version=min((value(i) for i in results["version"]), default=None),
         )
 
 
