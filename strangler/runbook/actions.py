@@ -8,13 +8,13 @@ which the engine records before and after and never re-runs on its own.
 from __future__ import annotations
 
 import json
-import subprocess
+import sys
 from typing import Any
 
 from strangler.control import ValidationFailed, open_store
 from strangler.control.store import ConcurrentChange, RouteStore, Version
 from strangler.runbook.definition import Step
-from strangler.runbook.sources import Environment, SourceError, strangler_cdc
+from strangler.runbook.sources import Environment, SourceError, run_program, strangler_cdc
 
 FLIP_ATTEMPTS = 5
 
@@ -102,8 +102,6 @@ def perform(step: Step, env: Environment, who: str, why: str) -> dict[str, Any]:
 
 
 def _snapshot(env: Environment, tables: list[str]) -> dict[str, Any]:
-    import sys
-
     if not env.source_settings:
         raise ActionFailed("cdc_snapshot needs --source-settings (the capturing project)")
     argv = [
@@ -116,7 +114,7 @@ def _snapshot(env: Environment, tables: list[str]) -> dict[str, Any]:
         "snapshot",
         *tables,
     ]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=env.command_timeout)
+    result = run_program(argv, env, env.command_timeout)
     if result.returncode != 0:
         raise ActionFailed(
             f"snapshot failed (exit {result.returncode}): "
@@ -128,10 +126,7 @@ def _snapshot(env: Environment, tables: list[str]) -> dict[str, Any]:
 def _command(env: Environment, argv: list[str]) -> dict[str, Any]:
     if not env.allow_commands:
         raise ActionFailed("command steps run only with `--allow-commands` (runbook.E013)")
-    try:
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=env.command_timeout)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise ActionFailed(f"{argv[0]}: {error}") from error
+    result = run_program(argv, env, env.command_timeout)
     if result.returncode != 0:
         raise ActionFailed(
             f"{' '.join(argv)} exited {result.returncode}: "

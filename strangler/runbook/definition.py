@@ -2,7 +2,7 @@
 
 A runbook is a list of steps; each step has one action from a fixed vocabulary, its gates,
 a bake time, a deadline and what to do when a gate fails. Every problem is collected with a
-stable id (runbook.E0xx, see docs/runbooks/README.md) and the file:line it comes from.
+stable id (runbook.E0xx, see docs/runbook.md) and the file:line it comes from.
 """
 
 from __future__ import annotations

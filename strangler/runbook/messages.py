@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem in a runbook file: where, what, and what to do (ids in docs/runbooks.md)."""
+    """One problem in a runbook file: where, what, and what to do (ids in docs/runbook.md)."""
 
     id: str
     where: str

@@ -8,6 +8,7 @@ monolith and the service are two Django projects that cannot share one process.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -52,7 +53,11 @@ class Environment:
     monolith_source: str = ""
     allow_commands: bool = False
     command_timeout: float = 600.0
-    extra: dict[str, str] = field(default_factory=dict)
+    process_env: dict[str, str] = field(default_factory=dict)  # for CDC and command programs
+
+    def child_env(self) -> dict[str, str]:
+        """The environment of the programs a run starts: the runner's, plus the run's own."""
+        return {**os.environ, **self.process_env}
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"metrics": list(self.metrics)}
@@ -190,7 +195,7 @@ def strangler_cdc(env: Environment, settings: str, *args: str, timeout: float = 
             "no Django settings for this CDC reading: pass --source-settings / --target-settings"
         )
     argv = [sys.executable, "-m", "strangler", "cdc", "--settings", settings, *args]
-    result = _run(argv, timeout)
+    result = run_program(argv, env, timeout)
     if result.returncode not in (0, 1):
         raise SourceError(
             f"{' '.join(argv[2:])} failed (exit {result.returncode}): "
@@ -204,9 +209,14 @@ def strangler_cdc(env: Environment, settings: str, *args: str, timeout: float = 
         ) from error
 
 
-def _run(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+def run_program(
+    argv: list[str], env: Environment, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run a program to completion in the run's environment; SourceError if it cannot."""
     try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, env=env.child_env()
+        )
     except subprocess.TimeoutExpired as error:
         raise SourceError(f"{' '.join(argv)} still running after {timeout:.0f}s") from error
     except OSError as error:
@@ -231,7 +241,7 @@ def cdc_check_problems(env: Environment) -> list[str]:
             "--settings",
             settings,
         ]
-        result = _run(argv, 120)
+        result = run_program(argv, env, 120)
         found = CHECK_ID.findall(result.stdout + result.stderr)
         if result.returncode != 0 and not found:
             raise SourceError(f"check in {settings} failed: {result.stderr.strip()[-300:]}")
