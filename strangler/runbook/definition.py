@@ -40,6 +40,11 @@ GATES: dict[str, dict[str, tuple[str, bool]]] = {
         "max_delta": ("fraction", True),
         "min_requests": ("count", True),
     },
+    "service_error_rate": {
+        "route": ("string", True),
+        "max_rate": ("fraction", True),
+        "min_requests": ("count", True),
+    },
     "latency_ratio": {
         "route": ("string", True),
         "max_ratio": ("positive", True),

@@ -93,6 +93,49 @@ def error_rate(
     return Evaluation("error_rate", outcome, reason, source, threshold, readings, samples)
 
 
+def service_error_rate(
+    service: Traffic, max_rate: float, min_requests: int, source: str
+) -> Evaluation:
+    """Service error rate <= max_rate over >= min_requests: for full traffic, when the
+    monolith serves nothing to compare with."""
+    threshold = f"service errors <= {max_rate:g} of >= {min_requests} requests"
+    readings: dict[str, Any] = {"service": asdict(service)}
+    samples = {"service_requests": int(service.requests or 0) if known(service.requests) else 0}
+    if not known(service.requests) or not known(service.errors):
+        return Evaluation(
+            "service_error_rate",
+            "inconclusive",
+            "no service request data",
+            source,
+            threshold,
+            readings,
+            samples,
+        )
+    assert service.requests is not None and service.errors is not None
+    if service.requests < min_requests:
+        return Evaluation(
+            "service_error_rate",
+            "inconclusive",
+            f"service served {service.requests:.0f} requests, fewer than {min_requests}",
+            source,
+            threshold,
+            readings,
+            samples,
+        )
+    rate = service.errors / service.requests
+    readings["service_rate"] = rate
+    outcome: Outcome = "pass" if rate <= max_rate else "fail"
+    return Evaluation(
+        "service_error_rate",
+        outcome,
+        f"service {rate:.2%} ({service.errors:.0f}/{service.requests:.0f}), allowed {max_rate:.2%}",
+        source,
+        threshold,
+        readings,
+        samples,
+    )
+
+
 def latency_ratio(
     service: Traffic, monolith: Traffic, max_ratio: float, min_requests: int, source: str
 ) -> Evaluation:

@@ -268,7 +268,7 @@ def evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
 
 def _evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
     s = gate.settings
-    if gate.kind in ("error_rate", "latency_ratio", "traffic_on_monolith"):
+    if gate.kind in ("error_rate", "service_error_rate", "latency_ratio", "traffic_on_monolith"):
         route, monolith, service = route_and_backends(env, s["route"])
         proxy = ProxyReader(env)
         scrape = proxy.window(window.baseline)
@@ -279,6 +279,10 @@ def _evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
             if ours.requests is None and theirs.requests is not None:
                 ours = Traffic(0.0, 0.0)  # the service has no series: it served nothing
             return gates.traffic_on_monolith(ours, theirs, int(s["min_requests"]), proxy.source)
+        if gate.kind == "service_error_rate":
+            return gates.service_error_rate(
+                ours, float(s["max_rate"]), int(s["min_requests"]), proxy.source
+            )
         if gate.kind == "error_rate":
             return gates.error_rate(
                 ours, theirs, float(s["max_delta"]), int(s["min_requests"]), proxy.source

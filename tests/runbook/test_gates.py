@@ -117,3 +117,12 @@ def test_histogram_quantile_interpolates_like_prometheus():
     assert math.isclose(histogram_quantile(0.99, buckets) or 0, 0.198)
     assert histogram_quantile(0.99, [(0.1, 0.0), (math.inf, 0.0)]) is None
     assert histogram_quantile(0.99, [(0.1, 1.0), (math.inf, 10.0)]) == 0.1
+
+
+def test_full_traffic_is_judged_on_the_service_alone_with_a_minimum():
+    assert gates.service_error_rate(Traffic(10, 0), 0.01, 20, SOURCE).outcome == "inconclusive"
+    assert gates.service_error_rate(Traffic(200, 1), 0.01, 20, SOURCE).outcome == "pass"
+    assert gates.service_error_rate(Traffic(200, 5), 0.01, 20, SOURCE).outcome == "fail"
+    assert gates.service_error_rate(Traffic(None, None), 0.01, 20, SOURCE).outcome == (
+        "inconclusive"
+    )
