@@ -14,7 +14,7 @@ from strangler import __version__
 from strangler.cli.errors import UsageError
 
 # Each name is a module `strangler.cli.<name>` exposing `add_parser(subparsers)`.
-SUBCOMMANDS: tuple[str, ...] = ("analyze", "route", "proxy", "cdc", "parity", "demo")
+SUBCOMMANDS: tuple[str, ...] = ("analyze", "route", "proxy", "cdc", "parity", "runbook", "demo")
 
 DESCRIPTION = """\
 Strangle a Django monolith into services:
@@ -24,6 +24,7 @@ Strangle a Django monolith into services:
   proxy     run the strangler proxy in front of the monolith
   cdc       change-data capture: relay, consume, snapshot, reconcile
   parity    replay traffic, report response parity per endpoint, gate a rollout
+  runbook   run migration runbooks whose gates the toolkit checks (resumable, audited)
   demo      run the whole story on the bundled reference monolith
 
 Every subcommand has --help; most take --json for machine-readable output.
