@@ -26,7 +26,7 @@ def free_port() -> int:
 class DashboardProcess:
     """`strangler dashboard --json` as a real process on a free port; stopped with SIGTERM."""
 
-    def __init__(self, *args: str, token: str = TOKEN) -> None:
+    def __init__(self, *args: str, token: str = TOKEN, env: dict[str, str] | None = None) -> None:
         self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed by stop()
         argv = ["-m", "strangler", "dashboard", "--listen", "127.0.0.1:0", "--json", *args]
         self.proc = subprocess.Popen(
@@ -35,7 +35,7 @@ class DashboardProcess:
             stderr=self.log,
             text=True,
             cwd=ROOT,
-            env={**os.environ, "STRANGLER_ADMIN_TOKEN": token},
+            env={**os.environ, **(env or {}), "STRANGLER_ADMIN_TOKEN": token},
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()

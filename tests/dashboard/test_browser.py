@@ -5,16 +5,21 @@ Screenshots of the main views are written to build/dashboard-screenshots/ (see S
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from tests.dashboard.conftest import CATALOG_SETTINGS
 from tests.dashboard.helpers import SCREENSHOTS, TOKEN, DashboardProcess, Stack, start_stack
 from tests.proxy.helpers import backends_for
 
 CHROMIUM = Path("/usr/bin/chromium")
+REPORT = (
+    "<!doctype html><title>contexts</title><h1>Context map</h1><script>document.title='ok'</script>"
+)
 WAIT_MS = 10_000  # bound on how long the page may take to show a change (it polls every 1 s)
 
 pytestmark = [
@@ -31,9 +36,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="module")
-def dashboard(stack: Stack) -> Iterator[DashboardProcess]:
+def dashboard(stack: Stack, catalog_db: str) -> Iterator[DashboardProcess]:
     admins = [arg for p in stack.proxies for arg in ("--proxy-admin", p.admin_url)]
-    process = DashboardProcess("--config", str(stack.config), *admins)
+    work = stack.config.parent
+    (work / "reconcile.json").write_text(
+        json.dumps({"drifted": 2, "tables": [{"table": "catalog_product", "drifted": 2}]})
+    )
+    (work / "report.html").write_text(REPORT)
+    process = DashboardProcess(
+        "--config", str(stack.config), *admins,
+        "--cdc-settings", CATALOG_SETTINGS,
+        "--reconcile-report", str(work / "reconcile.json"),
+        "--report", str(work / "report.html"),
+        env={"CATALOG_DATABASE_URL": catalog_db},
+    )  # fmt: skip
     yield process
     process.stop()
 
@@ -92,7 +108,12 @@ def test_traffic_through_both_replicas_shows_in_the_live_split(
     expect(card.locator(".backend-1 td").nth(3)).to_have_text(str(on_catalog))
     expect(card.locator(".state")).to_have_text("canary")
     expect(page.locator("#parity")).to_contain_text("No parity results")
-    expect(page.locator("#cdc")).to_contain_text("--cdc-settings")
+    cdc = page.locator("#cdc")
+    pending = cdc.locator("tr", has_text="dead letters pending")
+    expect(pending.locator("td")).to_have_text("1", timeout=WAIT_MS)
+    expect(cdc.locator("tr", has_text="keys parked").locator("td")).to_have_text("1")
+    expect(cdc).to_contain_text(f"strangler cdc --settings {CATALOG_SETTINGS} dead-letters list")
+    expect(cdc).to_contain_text("2 rows drifted (catalog_product 2)")
     expect(card.locator("svg.chart")).to_have_count(3)
     shot(page, "dashboard-1366x768")
     page.set_viewport_size({"width": 1920, "height": 1080})
@@ -190,4 +211,17 @@ def test_the_page_survives_a_proxy_killed_and_restarted(
     backends_for(restarted.url, [f"v{i}" for i in range(30)], path="/other/1")
     expect(unmatched).to_contain_text("130 in 60 s", timeout=WAIT_MS)
     expect(page.locator("#banner")).to_be_hidden()
+    assert errors == []
+
+
+def test_the_analyzer_report_opens_one_click_away(
+    dashboard: DashboardProcess, context: BrowserContext
+) -> None:
+    page, errors = open_page(context, dashboard.url)
+    sign_in(page)
+    with context.expect_page() as opened:
+        page.click("#report a")
+    report = opened.value
+    expect(report.locator("h1")).to_have_text("Context map")
+    expect(report).to_have_title("ok")  # its own inline script runs (sandboxed)
     assert errors == []

@@ -61,7 +61,8 @@ function chart(title, t, lines, unit) {
       if (v === null) { pen = false; return; }
       const x = (i / Math.max(1, t.length - 1)) * w;
       const y = h - pad - (v / top) * (h - 2 * pad - 10);
-      d += `${pen ? "L" : "M"}${x.toFixed(1)},${y.toFixed(1)} `;
+      // A segment starts with a dot, so a lone point (one busy bin) still shows.
+      d += pen ? `L${x.toFixed(1)},${y.toFixed(1)} ` : `M${x.toFixed(1)},${y.toFixed(1)} l0.01,0 `;
       pen = true;
     });
     const path = document.createElementNS(SVG, "path");
@@ -69,6 +70,7 @@ function chart(title, t, lines, unit) {
     path.setAttribute("fill", "none");
     path.setAttribute("stroke", COLORS[index % COLORS.length]);
     path.setAttribute("stroke-width", "1.6");
+    path.setAttribute("stroke-linecap", "round");
     svg.append(path);
   });
   const label = document.createElementNS(SVG, "text");
@@ -280,13 +282,20 @@ function drawCdc(cdc, now) {
   }
   for (const p of cdc.projects) {
     const s = p.status;
-    const rows = [];
-    if ("outbox_backlog" in s) rows.push(["outbox backlog", `${s.outbox_backlog} rows`], ["lag (oldest unpublished)", fmt(s.oldest_unpublished_seconds, 1, " s")]);
-    if ("dead_letters" in s) rows.push(["dead letters pending", `${s.dead_letters} (${s.parked_keys} keys parked)`], ["rows tracked", String(s.rows_tracked)]);
+    const rows = []; // [label, value, alarming]
+    if ("outbox_backlog" in s) {
+      rows.push(["outbox backlog", `${s.outbox_backlog} rows`, false],
+        ["lag (oldest unpublished)", fmt(s.oldest_unpublished_seconds, 1, " s"), false]);
+    }
+    if ("dead_letters" in s) {
+      rows.push(["dead letters pending", String(s.dead_letters), s.dead_letters > 0],
+        ["keys parked", String(s.parked_keys), s.parked_keys > 0],
+        ["rows tracked", String(s.rows_tracked), false]);
+    }
     const body = p.error
       ? el("p", { class: "error", text: `cannot read: ${p.error}` })
       : !p.at ? el("p", { class: "muted", text: "reading…" })
-      : el("table", { class: "kv" }, ...rows.map(([k, v]) => el("tr", {}, el("th", { text: k }), el("td", { class: k.startsWith("dead") && s.dead_letters ? "bad" : "", text: v }))));
+      : el("table", { class: "kv" }, ...rows.map(([k, v, bad]) => el("tr", {}, el("th", { text: k }), el("td", { class: bad ? "bad" : "", text: v }))));
     const project = el("div", { class: "cdc-project" }, el("h3", { text: p.settings }), body);
     if (s.dead_letters) project.append(el("p", { class: "small", text: `see what is parked: strangler cdc --settings ${p.settings} dead-letters list` }));
     parts.push(project);
