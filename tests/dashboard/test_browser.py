@@ -150,6 +150,12 @@ def test_changing_a_weight_in_the_page_changes_the_table_and_the_history(
     expect(row).to_contain_text("products: weight 30 -> 45")
     expect(card.locator(".weight")).to_contain_text("weight 45%")
     stack.proxies[0].wait_for_version(newest["version"])
+    stack.proxies[1].wait_for_version(newest["version"])
+    total = card.locator(".backend-1 td").nth(3)
+    before_burst = total.inner_text()
+    backends_for(stack.proxies[0].url, [f"user-{i}" for i in range(600, 900)])
+    expect(total).not_to_have_text(before_burst, timeout=WAIT_MS)
+    shot(page, "dashboard-after-flip")  # the README's picture: docs/img/dashboard.png
     assert errors == []
 
 
