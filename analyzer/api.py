@@ -15,8 +15,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from analyzer.boundaries import Boundaries
-from analyzer.collect import (
+from strangler_analyzer.boundaries import Boundaries
+from strangler_analyzer.collect import (
     CACHE_FORMAT,
     Collected,
     Progress,
@@ -27,10 +27,10 @@ from analyzer.collect import (
     load_cache,
     save_cache,
 )
-from analyzer.walk import Walk, walk_project
+from strangler_analyzer.walk import Walk, walk_project
 
 if TYPE_CHECKING:  # imported where a report is built: a reused report never loads it
-    from analyzer.project import Edge
+    from strangler_analyzer.project import Edge
 
 REPORT_CODE = ("project", "report", "cluster", "metrics", "weights", "boundaries", "api",
                "omnipresent")
@@ -65,7 +65,7 @@ class Outcome:
 def cochange_edges(root: str, module_of_path: dict[str, str], commits: int
                    ) -> tuple[Edge, ...]:
     """Module pairs changed together in the last ``commits`` commits (``git log``)."""
-    from analyzer.project import Edge
+    from strangler_analyzer.project import Edge
 
     try:
         top = subprocess.run(["git", "-C", root, "rev-parse", "--show-toplevel"],
@@ -185,14 +185,14 @@ def _import_report_modules() -> None:
     """Load what building a report needs (networkx most of all) while files are parsed."""
     import networkx  # noqa: F401
 
-    import analyzer.report  # noqa: F401
+    import strangler_analyzer.report  # noqa: F401
 
 
 def _build(root: str, options: Options, walk: Walk, collected: Collected, cache: dict) -> dict:
-    from analyzer.boundaries import check_items
-    from analyzer.omnipresent import find_omnipresent
-    from analyzer.project import resolve_project
-    from analyzer.report import build_report, propose, weighted_edges
+    from strangler_analyzer.boundaries import check_items
+    from strangler_analyzer.omnipresent import find_omnipresent
+    from strangler_analyzer.project import resolve_project
+    from strangler_analyzer.report import build_report, propose, weighted_edges
 
     project = resolve_project(collected.facts)
     if not project.models and not project.apps and not project.settings_modules:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 
-from analyzer.omnipresent import DEFAULT_MIN_APPS
-from analyzer.weights import DEFAULT_WEIGHTS
+from strangler_analyzer.omnipresent import DEFAULT_MIN_APPS
+from strangler_analyzer.weights import DEFAULT_WEIGHTS
 
 
 @dataclass(frozen=True)

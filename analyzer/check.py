@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analyzer.boundaries import Boundaries
+from strangler_analyzer.boundaries import Boundaries
 
 
 def violations(report: dict, boundaries: Boundaries) -> list[dict]:

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from analyzer.facts import FACTS_VERSION, FileFacts
-from analyzer.walk import SourceFile, UnreadableFile
+from strangler_analyzer.facts import FACTS_VERSION, FileFacts
+from strangler_analyzer.walk import SourceFile, UnreadableFile
 
 
 def code_version(*modules: str) -> str:
@@ -72,7 +72,7 @@ def save_cache(path: str, data: dict) -> None:
 
 
 def _extract(task: tuple[SourceFile, bytes]) -> FileFacts:
-    from analyzer.extract import extract_migration, extract_source
+    from strangler_analyzer.extract import extract_migration, extract_source
 
     source, data = task
     if source.is_migration:
@@ -126,7 +126,7 @@ def collect(root: str, files: Iterable[SourceFile], *, jobs: int, cache: dict,
         order = sorted(range(len(tasks)), key=lambda i: -len(tasks[i][1]))
         context = multiprocessing.get_context()
         if context.get_start_method() == "fork":
-            import analyzer.extract  # noqa: F401  (once here, not once per forked worker)
+            import strangler_analyzer.extract  # noqa: F401  (once here, not once per forked worker)
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
             outputs = pool.map(_extract, [tasks[i] for i in order],
                                chunksize=max(1, len(tasks) // (jobs * 32)))

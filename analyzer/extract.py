@@ -19,7 +19,7 @@ import libcst as cst
 from libcst._nodes.expression import _BaseParenthesizedNode
 from libcst._nodes.internal import CodegenState
 
-from analyzer.facts import (
+from strangler_analyzer.facts import (
     ClassFact,
     Endpoint,
     FileFacts,

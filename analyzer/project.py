@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from analyzer.facts import ClassFact, FileFacts, Relation, Use
+from strangler_analyzer.facts import ClassFact, FileFacts, Relation, Use
 
 # (reference, app label it appears in, key of the model it appears in) -> model key
 ModelKey = Callable[[str, str, str], str | None]

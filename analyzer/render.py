@@ -25,7 +25,7 @@ def render(report: dict, fmt: str, *, seconds: float | None = None, cache_line: 
     if fmt == "mermaid":
         return render_mermaid(report)
     if fmt == "html":
-        from analyzer.html import render_html
+        from strangler_analyzer.html import render_html
 
         return render_html(report)
     return render_text(report, seconds=seconds, cache_line=cache_line)

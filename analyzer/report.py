@@ -1,6 +1,6 @@
 """From a resolved project to the report: graph, partition, dependencies, metrics, order.
 
-The report is a plain dict in the JSON contract of DESIGN.md, with every list sorted so the
+The report is a plain dict of the JSON contract (docs/architecture.md), every list sorted so the
 same input always gives the same bytes.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 
-from analyzer import metrics
-from analyzer.boundaries import Boundaries
-from analyzer.cluster import cluster
-from analyzer.omnipresent import NOT_MODEL_USE, SUGGESTION
-from analyzer.project import Edge, EndpointInfo, Project
-from analyzer.weights import CUT_SUGGESTIONS
+from strangler_analyzer import metrics
+from strangler_analyzer.boundaries import Boundaries
+from strangler_analyzer.cluster import cluster
+from strangler_analyzer.omnipresent import NOT_MODEL_USE, SUGGESTION
+from strangler_analyzer.project import Edge, EndpointInfo, Project
+from strangler_analyzer.weights import CUT_SUGGESTIONS
 
 SCHEMA_VERSION = 1
 EVIDENCE_LIMIT = 20

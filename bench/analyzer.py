@@ -36,7 +36,7 @@ from tests.analyzer.projects import oscar_source  # noqa: E402
 PARSE_ONLY = r"""
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from analyzer.walk import walk_project
+from strangler_analyzer.walk import walk_project
 
 def parse(path):
     import libcst
@@ -55,7 +55,7 @@ print(len(paths))
 
 AST_ONLY = r"""
 import ast, sys
-from analyzer.walk import walk_project
+from strangler_analyzer.walk import walk_project
 root = sys.argv[1]
 for f in walk_project(root).files:
     if not f.is_migration:

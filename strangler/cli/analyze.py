@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from strangler.cli.errors import UsageError
 
 if TYPE_CHECKING:  # the analyzer is imported only when the command runs
-    from analyzer.boundaries import Boundaries
-    from analyzer.collect import Progress
+    from strangler_analyzer.boundaries import Boundaries
+    from strangler_analyzer.collect import Progress
 
 EPILOG = """\
 examples:
@@ -74,7 +74,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load_boundaries(path: str) -> Boundaries:
-    from analyzer.boundaries import parse_boundaries
+    from strangler_analyzer.boundaries import parse_boundaries
 
     try:
         with open(path, encoding="utf-8") as handle:
@@ -108,10 +108,10 @@ def _progress_bar(enabled: bool) -> Progress | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analyzer.api import AnalyzeError, Options, analyze
-    from analyzer.boundaries import Boundaries
-    from analyzer.collect import default_cache_dir
-    from analyzer.render import render
+    from strangler_analyzer.api import AnalyzeError, Options, analyze
+    from strangler_analyzer.boundaries import Boundaries
+    from strangler_analyzer.collect import default_cache_dir
+    from strangler_analyzer.render import render
 
     fmt = "json" if args.json else args.format
     if args.jobs < 1:
@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(error)) from error
     report = outcome.report
     if args.check:
-        from analyzer.check import render_violations, violations
+        from strangler_analyzer.check import render_violations, violations
 
         found = violations(report, boundaries)
         text = (json.dumps({"violations": found}, indent=2, sort_keys=True) + "\n"

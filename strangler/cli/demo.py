@@ -9,6 +9,7 @@ from pathlib import Path
 
 from strangler.cli.errors import UsageError
 from strangler.demo import STEPS
+from strangler.demo.reference import DemoUnavailable, demo_ready
 from strangler.demo.runner import fresh_work_dir, load_steps, run_demo
 
 EPILOG = """\
@@ -65,11 +66,15 @@ def main(args: argparse.Namespace) -> int:
             print(f"{step.name:12} {step.title}")
         return 0
     try:
+        reference = demo_ready()
+    except DemoUnavailable as error:
+        raise UsageError(str(error)) from error
+    try:
         work_dir = fresh_work_dir(args.work_dir)
     except ValueError as error:
         raise UsageError(f"--work-dir: {error}") from error
     out = sys.stderr if args.json else sys.stdout
-    code, facts = run_demo(steps, work_dir, out, keep_running=args.keep_running)
+    code, facts = run_demo(steps, work_dir, out, reference, keep_running=args.keep_running)
     if args.json:
         print(json.dumps({"ok": code == 0, "facts": facts}, indent=2, sort_keys=True, default=str))
     return code
