@@ -56,6 +56,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    try:
+        reference = demo_ready()  # before the steps are imported: they need the [demo] extra
+    except DemoUnavailable as error:
+        raise UsageError(str(error)) from error
     names = [name.strip() for name in args.steps.split(",") if name.strip()]
     try:
         steps = load_steps(names)
@@ -65,10 +69,6 @@ def main(args: argparse.Namespace) -> int:
         for step in steps:
             print(f"{step.name:12} {step.title}")
         return 0
-    try:
-        reference = demo_ready()
-    except DemoUnavailable as error:
-        raise UsageError(str(error)) from error
     try:
         work_dir = fresh_work_dir(args.work_dir)
     except ValueError as error:
