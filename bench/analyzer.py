@@ -17,7 +17,6 @@ Run: .venv/bin/python bench/analyzer.py [--jobs N] [--repeat R]
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import shutil
 import statistics
@@ -219,7 +218,9 @@ def main() -> None:
     print(f"  ... and its graph   {changed_graph:7.3f} s   (a new dependency: re-clustered)")
     print(f"  ast.parse pass      {ast_s:7.3f} s")
     print(f"  peak RSS MB (main, largest child): cold {cold_mem}, warm {warm_mem}")
-    print(json.dumps(figures, sort_keys=True))
+    from record import publish  # the last line, kept in bench/results/analyzer.json
+
+    publish("analyzer", figures)
 
 
 if __name__ == "__main__":
