@@ -15,8 +15,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from strangler_analyzer.boundaries import Boundaries
-from strangler_analyzer.collect import (
+from .boundaries import Boundaries
+from .collect import (
     CACHE_FORMAT,
     Collected,
     Progress,
@@ -27,13 +27,21 @@ from strangler_analyzer.collect import (
     load_cache,
     save_cache,
 )
-from strangler_analyzer.walk import Walk, walk_project
+from .walk import Walk, walk_project
 
 if TYPE_CHECKING:  # imported where a report is built: a reused report never loads it
-    from strangler_analyzer.project import Edge
+    from .project import Edge
 
-REPORT_CODE = ("project", "report", "cluster", "metrics", "weights", "boundaries", "api",
-               "omnipresent")
+REPORT_CODE = (
+    "project",
+    "report",
+    "cluster",
+    "metrics",
+    "weights",
+    "boundaries",
+    "api",
+    "omnipresent",
+)
 
 
 class AnalyzeError(Exception):
@@ -62,22 +70,42 @@ class Outcome:
     kept_partition: bool = False
 
 
-def cochange_edges(root: str, module_of_path: dict[str, str], commits: int
-                   ) -> tuple[Edge, ...]:
+def cochange_edges(root: str, module_of_path: dict[str, str], commits: int) -> tuple[Edge, ...]:
     """Module pairs changed together in the last ``commits`` commits (``git log``)."""
-    from strangler_analyzer.project import Edge
+    from .project import Edge
 
     try:
-        top = subprocess.run(["git", "-C", root, "rev-parse", "--show-toplevel"],
-                             capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+        top = subprocess.run(
+            ["git", "-C", root, "rev-parse", "--show-toplevel"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.strip()
         log = subprocess.run(
-            ["git", "-C", root, "log", f"-n{commits}", "--no-merges", "--name-only",
-             "--format=%x00"], capture_output=True, text=True, timeout=120, check=True).stdout
+            [
+                "git",
+                "-C",
+                root,
+                "log",
+                f"-n{commits}",
+                "--no-merges",
+                "--name-only",
+                "--format=%x00",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
     except (OSError, subprocess.SubprocessError) as error:
-        said = ((getattr(error, "stderr", None) or str(error)).strip().splitlines()
-                or [repr(error)])[0]
-        raise AnalyzeError(f"--git: {root} is not inside a readable git repository "
-                           f"(git: {said}); drop --git or run it in a clone") from error
+        said = (
+            (getattr(error, "stderr", None) or str(error)).strip().splitlines() or [repr(error)]
+        )[0]
+        raise AnalyzeError(
+            f"--git: {root} is not inside a readable git repository "
+            f"(git: {said}); drop --git or run it in a clone"
+        ) from error
     prefix = os.path.relpath(os.path.abspath(root), top)
     pairs: Counter[tuple[str, str]] = Counter()
     for commit in log.split("\x00"):
@@ -92,34 +120,53 @@ def cochange_edges(root: str, module_of_path: dict[str, str], commits: int
         if 1 < len(modules) <= 30:  # huge commits (renames, formatting) say nothing
             ordered = sorted(modules)
             for i, a in enumerate(ordered):
-                for b in ordered[i + 1:]:
+                for b in ordered[i + 1 :]:
                     pairs[(a, b)] += 1
     path_of = {m: p for p, m in module_of_path.items()}
     return tuple(
-        Edge(f"module:{a}", f"module:{b}", "cochange", path_of[a], 1,
-             f"{count} commits also changed {path_of[b]}", min(count, 5) / 5)
-        for (a, b), count in sorted(pairs.items()) if count >= 2
+        Edge(
+            f"module:{a}",
+            f"module:{b}",
+            "cochange",
+            path_of[a],
+            1,
+            f"{count} commits also changed {path_of[b]}",
+            min(count, 5) / 5,
+        )
+        for (a, b), count in sorted(pairs.items())
+        if count >= 2
     )
 
 
 def _report_key(hashes: dict[str, str], options: Options, git_head: str) -> str:
     b = options.boundaries
-    material = json.dumps({
-        "files": sorted(hashes.items()),
-        "report": code_version(*REPORT_CODE),
-        "boundaries": [repr(b.contexts), repr(b.together), repr(b.apart), b.target,
-                       b.resolution, b.seed, sorted(b.weights.items()),
-                       b.omnipresent_min_apps],
-        "git": [options.git_commits, git_head],
-        "name": os.path.basename(os.path.abspath(options.path)),
-    }, sort_keys=True)
+    material = json.dumps(
+        {
+            "files": sorted(hashes.items()),
+            "report": code_version(*REPORT_CODE),
+            "boundaries": [
+                repr(b.contexts),
+                repr(b.together),
+                repr(b.apart),
+                b.target,
+                b.resolution,
+                b.seed,
+                sorted(b.weights.items()),
+                b.omnipresent_min_apps,
+            ],
+            "git": [options.git_commits, git_head],
+            "name": os.path.basename(os.path.abspath(options.path)),
+        },
+        sort_keys=True,
+    )
     return hashlib.blake2b(material.encode(), digest_size=16).hexdigest()
 
 
 def _git_head(root: str) -> str:
     try:
-        return subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True,
-                              text=True, timeout=30).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", root, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=30
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
 
@@ -129,8 +176,10 @@ def analyze(options: Options, progress: Progress | None = None) -> Outcome:
     started = time.perf_counter()
     root = os.path.abspath(options.path)
     if not os.path.isdir(root):
-        raise AnalyzeError(f"{options.path} is not a directory; give the root of a Django "
-                           "project (the folder holding manage.py or your apps)")
+        raise AnalyzeError(
+            f"{options.path} is not a directory; give the root of a Django "
+            "project (the folder holding manage.py or your apps)"
+        )
     try:
         walk = walk_project(root, include_tests=options.include_tests, exclude=options.exclude)
     except UnreadableFile as error:
@@ -140,8 +189,14 @@ def analyze(options: Options, progress: Progress | None = None) -> Outcome:
     store_path = cache_path(options.cache_dir, root) if options.cache_dir else None
     cache = load_cache(store_path) if store_path else {}
     try:
-        collected = collect(root, walk.files, jobs=options.jobs, cache=cache, progress=progress,
-                            while_waiting=_import_report_modules)
+        collected = collect(
+            root,
+            walk.files,
+            jobs=options.jobs,
+            cache=cache,
+            progress=progress,
+            while_waiting=_import_report_modules,
+        )
     except UnreadableFile as error:
         raise AnalyzeError(str(error)) from error
     git_head = _git_head(root) if options.git_commits else ""
@@ -161,21 +216,37 @@ def analyze(options: Options, progress: Progress | None = None) -> Outcome:
         try:
             save_cache(store_path, cache)
         except OSError as error:
-            raise AnalyzeError(f"cannot write the cache in {options.cache_dir}: "
-                               f"{error.strerror}; pass --cache-dir DIR or --no-cache") from error
+            raise AnalyzeError(
+                f"cannot write the cache in {options.cache_dir}: "
+                f"{error.strerror}; pass --cache-dir DIR or --no-cache"
+            ) from error
     seconds = time.perf_counter() - started
     if options.timings:
         report["stats"]["seconds"] = round(seconds, 3)
     return Outcome(report, seconds, collected.parsed, collected.cached, reused, kept)
 
 
-def _graph_key(edges: list[tuple[str, str, float, Edge]], options: Options,
-               models: list[str]) -> str:
+def _graph_key(
+    edges: list[tuple[str, str, float, Edge]], options: Options, models: list[str]
+) -> str:
     """Digest of exactly what clustering reads: weighted pairs, models and constraints."""
     digest = hashlib.blake2b(digest_size=16)
     b = options.boundaries
-    digest.update(repr((code_version(*REPORT_CODE), b.contexts, b.together, b.apart, b.target,
-                        b.resolution, b.seed, b.omnipresent_min_apps, models)).encode())
+    digest.update(
+        repr(
+            (
+                code_version(*REPORT_CODE),
+                b.contexts,
+                b.together,
+                b.apart,
+                b.target,
+                b.resolution,
+                b.seed,
+                b.omnipresent_min_apps,
+                models,
+            )
+        ).encode()
+    )
     for s, t, w, _ in edges:
         digest.update(f"{s}\0{t}\0{w!r}\n".encode())
     return digest.hexdigest()
@@ -185,14 +256,14 @@ def _import_report_modules() -> None:
     """Load what building a report needs (networkx most of all) while files are parsed."""
     import networkx  # noqa: F401
 
-    import strangler_analyzer.report  # noqa: F401
+    from . import report  # noqa: F401
 
 
 def _build(root: str, options: Options, walk: Walk, collected: Collected, cache: dict) -> dict:
-    from strangler_analyzer.boundaries import check_items
-    from strangler_analyzer.omnipresent import find_omnipresent
-    from strangler_analyzer.project import resolve_project
-    from strangler_analyzer.report import build_report, propose, weighted_edges
+    from .boundaries import check_items
+    from .omnipresent import find_omnipresent
+    from .project import resolve_project
+    from .report import build_report, propose, weighted_edges
 
     project = resolve_project(collected.facts)
     if not project.models and not project.apps and not project.settings_modules:
@@ -200,8 +271,9 @@ def _build(root: str, options: Options, walk: Walk, collected: Collected, cache:
             f"{options.path} does not look like a Django project: no models, AppConfig classes "
             "or INSTALLED_APPS found in its Python files; point at the folder holding your apps"
         )
-    problems = check_items(options.boundaries, {a.label for a in project.apps},
-                           {m.key for m in project.models})
+    problems = check_items(
+        options.boundaries, {a.label for a in project.apps}, {m.key for m in project.models}
+    )
     if problems:
         raise AnalyzeError("boundaries: " + "; ".join(str(p) for p in problems))
     extra: tuple[Edge, ...] = ()
@@ -210,9 +282,11 @@ def _build(root: str, options: Options, walk: Walk, collected: Collected, cache:
         extra = cochange_edges(root, module_of_path, options.git_commits)
     edges = weighted_edges(project, options.boundaries.weights, extra)
     omnipresent = find_omnipresent(
-        ((s, t, e.kind) for s, t, _, e in edges), {f"model:{m.key}": m.app for m in project.models},
+        ((s, t, e.kind) for s, t, _, e in edges),
+        {f"model:{m.key}": m.app for m in project.models},
         frozenset(f"module:{m.module}" for m in project.models),
-        options.boundaries.omnipresent_min_apps)
+        options.boundaries.omnipresent_min_apps,
+    )
     # Omnipresent units are clustered without: they would pull whichever context they land in.
     clustered = [e for e in edges if e[0] not in omnipresent and e[1] not in omnipresent]
     # An edit that leaves the graph as it was (a comment, a body, a moved line) keeps the
@@ -235,16 +309,24 @@ def _build(root: str, options: Options, walk: Walk, collected: Collected, cache:
         "endpoints": len(project.endpoints),
         "tasks": len(project.tasks),
         "seconds": None,
-        "parse_errors": [{"file": n.file, "line": n.line, "message": n.message}
-                         for n in project.parse_errors],
-        "unresolved": [{"file": n.file, "line": n.line, "message": n.message}
-                       for n in project.unresolved],
+        "parse_errors": [
+            {"file": n.file, "line": n.line, "message": n.message} for n in project.parse_errors
+        ],
+        "unresolved": [
+            {"file": n.file, "line": n.line, "message": n.message} for n in project.unresolved
+        ],
         "skipped": [{"path": p, "reason": r} for p, r in walk.skipped],
     }
     b = options.boundaries
-    opts = {"resolution": b.resolution, "seed": b.seed, "target_contexts": b.target,
-            "weights": dict(sorted(b.weights.items())), "git_commits": options.git_commits,
-            "include_tests": options.include_tests,
-            "omnipresent_min_apps": b.omnipresent_min_apps}
-    return build_report(project, parts, edges, stats, opts,
-                        os.path.basename(root.rstrip(os.sep)), omnipresent)
+    opts = {
+        "resolution": b.resolution,
+        "seed": b.seed,
+        "target_contexts": b.target,
+        "weights": dict(sorted(b.weights.items())),
+        "git_commits": options.git_commits,
+        "include_tests": options.include_tests,
+        "omnipresent_min_apps": b.omnipresent_min_apps,
+    }
+    return build_report(
+        project, parts, edges, stats, opts, os.path.basename(root.rstrip(os.sep)), omnipresent
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from strangler_analyzer.boundaries import Boundaries
+from .boundaries import Boundaries
 
 
 def violations(report: dict, boundaries: Boundaries) -> list[dict]:
@@ -11,8 +11,13 @@ def violations(report: dict, boundaries: Boundaries) -> list[dict]:
     found = []
     for d in report["dependencies"]:
         if d["source"] in allowed and d["target"] not in allowed[d["source"]]:
-            found.append({**d, "rule": f"context '{d['source']}' may depend only on: "
-                                       f"{', '.join(sorted(allowed[d['source']])) or 'nothing'}"})
+            found.append(
+                {
+                    **d,
+                    "rule": f"context '{d['source']}' may depend only on: "
+                    f"{', '.join(sorted(allowed[d['source']])) or 'nothing'}",
+                }
+            )
     return found
 
 
@@ -21,8 +26,9 @@ def render_violations(found: list[dict]) -> str:
         return "No dependency crosses a declared boundary.\n"
     lines = [f"{len(found)} dependencies cross declared boundaries:"]
     for d in found:
-        lines.append(f"  {d['source']} -> {d['target']} ({d['kind']}, {d['count']} sites): "
-                     f"{d['rule']}")
+        lines.append(
+            f"  {d['source']} -> {d['target']} ({d['kind']}, {d['count']} sites): {d['rule']}"
+        )
         lines += [f"    {e['file']}:{e['line']}  {e['detail']}" for e in d["evidence"]]
         lines.append(f"    how to cut it: {d['suggestion']}")
     return "\n".join(lines) + "\n"

@@ -65,7 +65,7 @@ def cluster(
                     conflicts.add(frozenset((uf.find(a), uf.find(b))))
     pinned = sorted(pin_of)
     for i, a in enumerate(pinned):
-        for b in pinned[i + 1:]:
+        for b in pinned[i + 1 :]:
             if pin_of[a] != pin_of[b]:
                 conflicts.add(frozenset((a, b)))
     graph = nx.Graph()
@@ -78,8 +78,7 @@ def cluster(
     graph.add_weighted_edges_from((a, b, w) for (a, b), w in sorted(contracted.items()))
 
     def run(res: float) -> list[set[str]]:
-        found = nx.community.louvain_communities(graph, weight="weight", resolution=res,
-                                                 seed=seed)
+        found = nx.community.louvain_communities(graph, weight="weight", resolution=res, seed=seed)
         return _separate([set(c) for c in found], conflicts, contracted)
 
     anchored = {uf.find(n) for n in anchors if n in uf.parent}
@@ -99,16 +98,18 @@ def cluster(
 
 
 def _link(a: set[str], b: set[str], contracted: Mapping[tuple[str, str], float]) -> float:
-    return sum(w for (x, y), w in contracted.items()
-               if (x in a and y in b) or (x in b and y in a))
+    return sum(w for (x, y), w in contracted.items() if (x in a and y in b) or (x in b and y in a))
 
 
 def _conflicted(a: set[str], b: set[str], conflicts: set[frozenset[str]]) -> bool:
     return any(frozenset((x, y)) in conflicts for x in a for y in b)
 
 
-def _separate(communities: list[set[str]], conflicts: set[frozenset[str]],
-              contracted: Mapping[tuple[str, str], float]) -> list[set[str]]:
+def _separate(
+    communities: list[set[str]],
+    conflicts: set[frozenset[str]],
+    contracted: Mapping[tuple[str, str], float],
+) -> list[set[str]]:
     """Move nodes out of communities holding a pair that must stay apart.
 
     The other members of a community split this way then join whichever of its parts they
@@ -122,8 +123,10 @@ def _separate(communities: list[set[str]], conflicts: set[frozenset[str]],
         if b not in home:
             continue
         home.discard(b)
-        options = sorted((c for c in communities if c is not home and c
-                          and not _conflicted({b}, c, conflicts)), key=min)
+        options = sorted(
+            (c for c in communities if c is not home and c and not _conflicted({b}, c, conflicts)),
+            key=min,
+        )
         best = max(options, key=lambda c: _link({b}, c, contracted), default=None)
         if best is not None and _link({b}, best, contracted) > 0:
             best.add(b)
@@ -149,8 +152,12 @@ def _separate(communities: list[set[str]], conflicts: set[frozenset[str]],
     return [c for c in communities if c]
 
 
-def _absorb(communities: list[set[str]], anchored: set[str], conflicts: set[frozenset[str]],
-            contracted: Mapping[tuple[str, str], float]) -> list[set[str]]:
+def _absorb(
+    communities: list[set[str]],
+    anchored: set[str],
+    conflicts: set[frozenset[str]],
+    contracted: Mapping[tuple[str, str], float],
+) -> list[set[str]]:
     """Merge each community without an anchor into its most linked anchored community."""
     if not anchored:
         return communities
@@ -167,8 +174,12 @@ def _absorb(communities: list[set[str]], anchored: set[str], conflicts: set[froz
     return sorted([*keep, unlinked] if unlinked else keep, key=min)
 
 
-def _merge_down(communities: list[set[str]], target: int, conflicts: set[frozenset[str]],
-                contracted: Mapping[tuple[str, str], float]) -> list[set[str]]:
+def _merge_down(
+    communities: list[set[str]],
+    target: int,
+    conflicts: set[frozenset[str]],
+    contracted: Mapping[tuple[str, str], float],
+) -> list[set[str]]:
     """Merge the most strongly linked pair of communities (per size) until ``target`` remain."""
     communities = sorted(communities, key=min)
     while len(communities) > target:

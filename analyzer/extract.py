@@ -19,7 +19,7 @@ import libcst as cst
 from libcst._nodes.expression import _BaseParenthesizedNode
 from libcst._nodes.internal import CodegenState
 
-from strangler_analyzer.facts import (
+from .facts import (
     ClassFact,
     Endpoint,
     FileFacts,
@@ -41,11 +41,31 @@ RELATION_KINDS = {
 }
 MANAGERS = {"objects", "_default_manager", "_base_manager"}
 WRITE_METHODS = {
-    "create", "update", "delete", "bulk_create", "bulk_update", "get_or_create",
-    "update_or_create", "add", "remove", "clear", "set",
+    "create",
+    "update",
+    "delete",
+    "bulk_create",
+    "bulk_update",
+    "get_or_create",
+    "update_or_create",
+    "add",
+    "remove",
+    "clear",
+    "set",
 }
-LOOKUP_METHODS = {"filter", "exclude", "get", "select_related", "prefetch_related", "order_by",
-                  "values", "values_list", "annotate", "get_or_create", "update_or_create"}
+LOOKUP_METHODS = {
+    "filter",
+    "exclude",
+    "get",
+    "select_related",
+    "prefetch_related",
+    "order_by",
+    "values",
+    "values_list",
+    "annotate",
+    "get_or_create",
+    "update_or_create",
+}
 TASK_CALLS = {"delay", "apply_async", "s", "si", "signature"}
 URL_FUNCS = {"path", "re_path", "url"}
 RAW_SQL_CALLS = {"execute", "executemany", "raw", "RawSQL", "extra"}
@@ -55,8 +75,11 @@ SETTINGS_NAMES = {"INSTALLED_APPS", "AUTH_USER_MODEL"}
 TABLE_RE = re.compile(
     r"\b(?:FROM|JOIN|INTO|UPDATE|TABLE)\s+[\"`\[]?([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE
 )
-MODEL_FIELD_HOMES = ("django.db.models", "django.contrib.postgres.fields",
-                     "django.contrib.gis.db.models")
+MODEL_FIELD_HOMES = (
+    "django.db.models",
+    "django.contrib.postgres.fields",
+    "django.contrib.gis.db.models",
+)
 DETAIL_LIMIT = 160
 RECURSION_LIMIT = 10_000
 _NO_POSITIONS = contextlib.nullcontext()
@@ -147,8 +170,9 @@ class _Parentheses:
                 rpar._codegen(self.state)
 
 
-def _parentheses(node: _BaseParenthesizedNode,
-                 state: CodegenState) -> contextlib.AbstractContextManager[None]:
+def _parentheses(
+    node: _BaseParenthesizedNode, state: CodegenState
+) -> contextlib.AbstractContextManager[None]:
     return _Parentheses(node, state) if node.lpar else _NO_POSITIONS
 
 
@@ -230,7 +254,10 @@ class _Extractor(CodegenState):
 
     # libcst types this as a generator-made context manager; a shared no-op one is cheaper.
     def record_syntactic_position(  # type: ignore[override]
-        self, node: cst.CSTNode, *, start_node: cst.CSTNode | None = None,
+        self,
+        node: cst.CSTNode,
+        *,
+        start_node: cst.CSTNode | None = None,
         end_node: cst.CSTNode | None = None,
     ) -> contextlib.AbstractContextManager[None]:
         return _NO_POSITIONS  # positions come from counting newlines, not from libcst
@@ -278,8 +305,9 @@ class _Extractor(CodegenState):
         if not self.scopes:
             self.local_names.add(node.name.value)
         bases = tuple(name for b in node.bases if (name := dotted(b.value)))
-        builder = _ClassBuilder(name=".".join([self.scope, node.name.value]).lstrip("."),
-                                bases=bases)
+        builder = _ClassBuilder(
+            name=".".join([self.scope, node.name.value]).lstrip("."), bases=bases
+        )
         self.classes.append(builder)
         self.pending[id(node.name)] = ("class", builder)
         self.scopes.append((node, node.name.value, False))
@@ -309,8 +337,9 @@ class _Extractor(CodegenState):
     def _read_class_attr(self, builder: _ClassBuilder, small: cst.BaseSmallStatement) -> None:
         if isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name):
             name, value = small.targets[0].target.value, small.value
-        elif (isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name)
-              and small.value):
+        elif (
+            isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.value
+        ):
             name, value = small.target.value, small.value
         else:
             return
@@ -321,16 +350,27 @@ class _Extractor(CodegenState):
             return
         func = dotted(value.func) or ""
         last = func.split(".")[-1]
-        if last in RELATION_KINDS or (last.endswith("Field") and (
-                func.startswith("models.") or self.qualify(func).startswith(MODEL_FIELD_HOMES))):
+        if last in RELATION_KINDS or (
+            last.endswith("Field")
+            and (func.startswith("models.") or self.qualify(func).startswith(MODEL_FIELD_HOMES))
+        ):
             builder.has_fields = True  # Django model fields, not form or serializer fields
         if last in RELATION_KINDS:
             target = arg(value, 0, "to")
             ref = "generic" if last == "GenericForeignKey" else self._model_ref(target)
-            related = literal(arg(value, 99, "related_query_name")) or literal(
-                arg(value, 99, "related_name")) or ""
-            self.pending[id(value)] = ("relation", builder, name, RELATION_KINDS[last], ref,
-                                       related)
+            related = (
+                literal(arg(value, 99, "related_query_name"))
+                or literal(arg(value, 99, "related_name"))
+                or ""
+            )
+            self.pending[id(value)] = (
+                "relation",
+                builder,
+                name,
+                RELATION_KINDS[last],
+                ref,
+                related,
+            )
             self.consumed.add(id(value))
 
     def _on_pending(self, waiting: tuple) -> None:
@@ -373,8 +413,11 @@ class _Extractor(CodegenState):
             self.imports.append((f"{base}.{name}", self.line))
 
     def _on_assign(self, node: cst.CSTNode) -> None:
-        if isinstance(node, cst.Assign) and isinstance(node.targets[0].target, cst.Name) and \
-                self._model_ref(node.value) == "setting:AUTH_USER_MODEL":
+        if (
+            isinstance(node, cst.Assign)
+            and isinstance(node.targets[0].target, cst.Name)
+            and self._model_ref(node.value) == "setting:AUTH_USER_MODEL"
+        ):
             # User = get_user_model(), anywhere in the file
             self.aliases[node.targets[0].target.value] = "setting:AUTH_USER_MODEL"
         if self.scopes:
@@ -463,8 +506,9 @@ class _Extractor(CodegenState):
             owner = dotted(func.value)
             if owner == "INSTALLED_APPS" and method in ("append", "extend", "insert"):
                 values = node.args[1:] if method == "insert" else node.args
-                self.installed_apps.extend(s for a in values
-                                           for s in strings_in(a.value, self.string_lists))
+                self.installed_apps.extend(
+                    s for a in values for s in strings_in(a.value, self.string_lists)
+                )
             elif method in TASK_CALLS and owner:
                 self._use("task_call", owner)
             elif method == "send_task":
@@ -499,8 +543,11 @@ class _Extractor(CodegenState):
             self._on_raw_sql(node)
         elif name in DYNAMIC_IMPORTS or name in CLASS_LOADERS:
             self._on_dynamic_import(node, name)
-        elif (name == "getattr" and self._is_module_alias(arg(node, 0))
-              and literal(arg(node, 1)) is None):
+        elif (
+            name == "getattr"
+            and self._is_module_alias(arg(node, 0))
+            and literal(arg(node, 1)) is None
+        ):
             self._note("getattr() on a module with a computed name")
 
     def _is_module_alias(self, node: cst.BaseExpression | None) -> bool:
@@ -685,11 +732,21 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
     lines = text.splitlines()
     try:
         tree = cst.parse_module(data)
-    except (cst.ParserSyntaxError, UnicodeDecodeError, SyntaxError, ValueError,
-            RecursionError) as error:
+    except (
+        cst.ParserSyntaxError,
+        UnicodeDecodeError,
+        SyntaxError,
+        ValueError,
+        RecursionError,
+    ) as error:
         line, message = _syntax_error(error)
-        return FileFacts(path, module, is_package, len(lines),
-                         parse_error=Located(message, int(line), _detail(lines, int(line))))
+        return FileFacts(
+            path,
+            module,
+            is_package,
+            len(lines),
+            parse_error=Located(message, int(line), _detail(lines, int(line))),
+        )
     x = _Extractor(tree, module, is_package)
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, RECURSION_LIMIT))  # long generated a+b+c+... chains
@@ -697,9 +754,17 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
         with _plain_parentheses():
             tree._codegen(x)
     except RecursionError:
-        return FileFacts(path, module, is_package, len(lines), parse_error=Located(
-            "nested too deeply to analyze (Python's recursion limit)", x.line,
-            _detail(lines, x.line)))
+        return FileFacts(
+            path,
+            module,
+            is_package,
+            len(lines),
+            parse_error=Located(
+                "nested too deeply to analyze (Python's recursion limit)",
+                x.line,
+                _detail(lines, x.line),
+            ),
+        )
     finally:
         sys.setrecursionlimit(limit)
     q = x.qualify
@@ -712,8 +777,9 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
             meta=tuple(sorted(c.meta.items())),
             attrs=tuple(sorted(c.attrs.items())),
             relations=tuple(
-                Relation(r.field, r.kind, q(r.target), r.line, _detail(lines, r.line),
-                         r.related_name)
+                Relation(
+                    r.field, r.kind, q(r.target), r.line, _detail(lines, r.line), r.related_name
+                )
                 for r in c.relations
             ),
             has_fields=c.has_fields,
@@ -725,29 +791,37 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
         module=module,
         is_package=is_package,
         lines=len(lines),
-        imports=tuple(
-            Located(target, line, _detail(lines, line)) for target, line in x.imports
-        ),
+        imports=tuple(Located(target, line, _detail(lines, line)) for target, line in x.imports),
         aliases=tuple(sorted(x.aliases.items())),
         star_imports=tuple(x.star),
         classes=classes,
-        uses=tuple(Use(kind, _qualify_use(q, target), line, scope, _detail(lines, line))
-                   for kind, target, line, scope in x.uses),
+        uses=tuple(
+            Use(kind, _qualify_use(q, target), line, scope, _detail(lines, line))
+            for kind, target, line, scope in x.uses
+        ),
         receivers=tuple(
-            Receiver(q(signal), q(sender),
-                     f"{mod}.{handler[1:]}" if handler.startswith("@") else q(handler),
-                     line, _detail(lines, line))
+            Receiver(
+                q(signal),
+                q(sender),
+                f"{mod}.{handler[1:]}" if handler.startswith("@") else q(handler),
+                line,
+                _detail(lines, line),
+            )
             for signal, sender, handler, line in x.receivers
         ),
         tasks=tuple(Task(f"{mod}.{name}", task_name, line) for name, task_name, line in x.tasks),
-        endpoints=tuple(Endpoint(route, q(view), line, _detail(lines, line))
-                        for route, view, line in x.endpoints),
-        signals=tuple(Located(f"{mod}.{name}", line, _detail(lines, line))
-                      for name, line in x.signals),
+        endpoints=tuple(
+            Endpoint(route, q(view), line, _detail(lines, line))
+            for route, view, line in x.endpoints
+        ),
+        signals=tuple(
+            Located(f"{mod}.{name}", line, _detail(lines, line)) for name, line in x.signals
+        ),
         installed_apps=tuple(x.installed_apps),
         auth_user_model=x.auth_user_model,
-        unresolved=tuple(Located(message, line, _detail(lines, line))
-                         for message, line in x.unresolved),
+        unresolved=tuple(
+            Located(message, line, _detail(lines, line)) for message, line in x.unresolved
+        ),
     )
 
 
@@ -776,7 +850,7 @@ def extract_migration(path: str, module: str, data: bytes) -> FileFacts:
         for match in MIGRATION_DEP_RE.finditer(text, block.end(), segment_end):
             line = text.count("\n", 0, match.start()) + 1
             deps.append(Located(match.group(1), line, _detail(lines, line)))
-        if "swappable_dependency" in text[block.end():segment_end]:
+        if "swappable_dependency" in text[block.end() : segment_end]:
             line = text.count("\n", 0, text.find("swappable_dependency", block.end())) + 1
             deps.append(Located("setting:AUTH_USER_MODEL", line, _detail(lines, line)))
     return FileFacts(path, module, False, len(lines), migration_deps=tuple(deps))

@@ -26,8 +26,8 @@ def render_html(report: dict) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>{_asset("report.css")}</style></head>
 <body><div id="map"><h1>{title}</h1>
-<p style="margin:0 12px">{m['contexts']} contexts proposed
-(one per app: {m['baseline']['contexts']}).
+<p style="margin:0 12px">{m["contexts"]} contexts proposed
+(one per app: {m["baseline"]["contexts"]}).
 Click a context or an arrow to see the evidence.</p>
 <div id="contexts" style="margin:8px 12px"></div>
 <table id="metrics" style="margin:0 12px">

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from strangler_analyzer.facts import ClassFact, FileFacts, Relation, Use
+from .facts import ClassFact, FileFacts, Relation, Use
 
 # (reference, app label it appears in, key of the model it appears in) -> model key
 ModelKey = Callable[[str, str, str], str | None]
@@ -123,7 +123,7 @@ class _Resolver:
         module = self.module_of(qualname)
         if module is None or module == qualname:
             return qualname
-        head, _, rest = qualname[len(module) + 1:].partition(".")
+        head, _, rest = qualname[len(module) + 1 :].partition(".")
         target = self.aliases.get(module, {}).get(head)
         if target and target != qualname:
             return self.symbol(f"{target}.{rest}" if rest else target, depth + 1)
@@ -186,8 +186,9 @@ def discover_apps(r: _Resolver) -> list[App]:
                 apps[entry] = entry.rsplit(".", 1)[-1]
     for qualname, (f, _) in sorted(r.classes.items()):
         if r.is_model(qualname) and ".models" in f.module:
-            package = f.module[: f.module.index(".models")] if not f.module.startswith(
-                "models") else ""
+            package = (
+                f.module[: f.module.index(".models")] if not f.module.startswith("models") else ""
+            )
             if package and not any(package == n or package.startswith(n + ".") for n in apps):
                 apps[package] = package.rsplit(".", 1)[-1]
     labels: dict[str, str] = {}
@@ -229,13 +230,19 @@ def resolve_project(facts: list[FileFacts]) -> Project:
             label = parts[-2] if parts[-1] == "models" and len(parts) > 1 else parts[-1]
         key = f"{label}.{cls.name}"
         if key in models:
-            notes.append(Note(f.path, cls.line, f"model {key} is defined twice; kept "
-                                                f"{models[key].path}:{models[key].line}"))
+            notes.append(
+                Note(
+                    f.path,
+                    cls.line,
+                    f"model {key} is defined twice; kept {models[key].path}:{models[key].line}",
+                )
+            )
             continue
         table = meta.get("db_table") or f"{label}_{cls.name.lower()}"
         models[key] = Model(key, qualname, f.module, f.path, cls.line, table, label)
         by_qualname[qualname] = key
     lower_keys = {k.lower(): k for k in models}
+
     def model_key(ref: str, context_label: str, self_key: str) -> str | None:
         if ref.startswith("str:"):
             text = ref[4:]
@@ -251,42 +258,81 @@ def resolve_project(facts: list[FileFacts]) -> Project:
     for qualname, key in list(by_qualname.items()):
         cls = r.classes[qualname][1]
         if dict(cls.meta).get("proxy") == "True":  # a proxy reads and writes its parent's table
-            parent = next((p for b in cls.bases if (p := model_key(r.symbol(b), "", key))
-                           and p != key), None)
+            parent = next(
+                (p for b in cls.bases if (p := model_key(r.symbol(b), "", key)) and p != key), None
+            )
             if parent:
                 m = models[key]
-                models[key] = Model(m.key, m.qualname, m.module, m.path, m.line,
-                                    models[parent].table, m.app)
+                models[key] = Model(
+                    m.key, m.qualname, m.module, m.path, m.line, models[parent].table, m.app
+                )
 
     table_owner: dict[str, list[str]] = {}
     for key, m in sorted(models.items()):
         table_owner.setdefault(m.table.lower(), []).append(key)
         f, cls = r.classes[m.qualname]
-        edges.append(Edge(f"module:{m.module}", f"model:{key}", "defines", f.path, m.line,
-                          f"class {cls.name}"))
+        edges.append(
+            Edge(
+                f"module:{m.module}", f"model:{key}", "defines", f.path, m.line, f"class {cls.name}"
+            )
+        )
         for base_fact, _, relation in _relations_with_inherited(r, m.qualname, abstract):
             target = model_key(relation.target, m.app, key)
             if target and target != key:
-                edges.append(Edge(f"model:{key}", f"model:{target}", "relation", base_fact.path,
-                                  relation.line, relation.detail))
+                edges.append(
+                    Edge(
+                        f"model:{key}",
+                        f"model:{target}",
+                        "relation",
+                        base_fact.path,
+                        relation.line,
+                        relation.detail,
+                    )
+                )
         for base in cls.bases:
             resolved = r.symbol(base)
-            parent = model_key(resolved, m.app, key) if resolved.startswith("str:") else \
-                by_qualname.get(resolved)
+            parent = (
+                model_key(resolved, m.app, key)
+                if resolved.startswith("str:")
+                else by_qualname.get(resolved)
+            )
             if parent and parent != key:
-                edges.append(Edge(f"model:{key}", f"model:{parent}", "inherits",
-                                  f.path, m.line, f"class {cls.name}({base.rsplit('.', 1)[-1]})"))
+                edges.append(
+                    Edge(
+                        f"model:{key}",
+                        f"model:{parent}",
+                        "inherits",
+                        f.path,
+                        m.line,
+                        f"class {cls.name}({base.rsplit('.', 1)[-1]})",
+                    )
+                )
             elif resolved in abstract:
                 base_module = r.classes[resolved][0].module
                 if base_module != m.module:
-                    edges.append(Edge(f"model:{key}", f"module:{base_module}", "abstract_base",
-                                      f.path, m.line,
-                                      f"class {cls.name}({base.rsplit('.', 1)[-1]})"))
+                    edges.append(
+                        Edge(
+                            f"model:{key}",
+                            f"module:{base_module}",
+                            "abstract_base",
+                            f.path,
+                            m.line,
+                            f"class {cls.name}({base.rsplit('.', 1)[-1]})",
+                        )
+                    )
     for table, owners in sorted(table_owner.items()):
         for other in owners[1:]:
             m = models[other]
-            edges.append(Edge(f"model:{other}", f"model:{owners[0]}", "shared_table", m.path,
-                              m.line, f"db_table {table} is also used by {owners[0]}"))
+            edges.append(
+                Edge(
+                    f"model:{other}",
+                    f"model:{owners[0]}",
+                    "shared_table",
+                    m.path,
+                    m.line,
+                    f"db_table {table} is also used by {owners[0]}",
+                )
+            )
 
     # Code inside an app leans towards that app's models: the team's current layout is a hint.
     app_models: dict[str, list[Model]] = {}
@@ -297,8 +343,17 @@ def resolve_project(facts: list[FileFacts]) -> Project:
         if f.parse_error is None and not f.migration_deps and not f.is_package:
             for m in own_models:
                 if m.module != f.module:
-                    edges.append(Edge(f"module:{f.module}", f"model:{m.key}", "same_app", f.path,
-                                      1, f"module of app {m.app}", 1 / len(own_models)))
+                    edges.append(
+                        Edge(
+                            f"module:{f.module}",
+                            f"model:{m.key}",
+                            "same_app",
+                            f.path,
+                            1,
+                            f"module of app {m.app}",
+                            1 / len(own_models),
+                        )
+                    )
     relations_by_model = _relation_fields(r, models, abstract, model_key)
     tasks = {t.qualname: f.module for f in facts for t in f.tasks}
     task_names = {t.name: t.qualname for f in facts for t in f.tasks if t.name}
@@ -307,7 +362,8 @@ def resolve_project(facts: list[FileFacts]) -> Project:
         for use in f.uses:
             if use.kind == "signal_send":
                 signal_senders.setdefault(r.symbol(use.target), []).append(
-                    (f, use.line, use.detail))
+                    (f, use.line, use.detail)
+                )
     endpoints: list[EndpointInfo] = []
     for f in facts:
         source = f"module:{f.module}"
@@ -318,11 +374,24 @@ def resolve_project(facts: list[FileFacts]) -> Project:
         for imp in f.imports:
             target = _import_target(r, imp.value, apps)
             if target and target != f.module:
-                edges.append(Edge(source, f"module:{target}", "import", f.path, imp.line,
-                                  imp.detail))
+                edges.append(
+                    Edge(source, f"module:{target}", "import", f.path, imp.line, imp.detail)
+                )
         for use in f.uses:
-            edges.extend(_use_edges(r, f, use, module_app.get(f.module, ""), model_key,
-                                    table_owner, tasks, task_names, relations_by_model, notes))
+            edges.extend(
+                _use_edges(
+                    r,
+                    f,
+                    use,
+                    module_app.get(f.module, ""),
+                    model_key,
+                    table_owner,
+                    tasks,
+                    task_names,
+                    relations_by_model,
+                    notes,
+                )
+            )
         for rec in f.receivers:
             signal = r.symbol(rec.signal)
             handler_module = r.module_of(rec.handler) or f.module
@@ -333,23 +402,41 @@ def resolve_project(facts: list[FileFacts]) -> Project:
             if rec.sender and not rec.sender.startswith(RECEIVER_SKIP):
                 sender = model_key(rec.sender, module_app.get(f.module, ""), "")
                 if sender:
-                    edges.append(Edge(handler_source, f"model:{sender}", "signal", f.path,
-                                      rec.line, rec.detail))
+                    edges.append(
+                        Edge(
+                            handler_source,
+                            f"model:{sender}",
+                            "signal",
+                            f.path,
+                            rec.line,
+                            rec.detail,
+                        )
+                    )
             for sender_file, line, detail in signal_senders.get(signal, []):
                 if sender_file.module != handler_module:
-                    edges.append(Edge(handler_source, f"module:{sender_file.module}", "signal",
-                                      f.path, rec.line,
-                                      f"{rec.detail}  (sent at {sender_file.path}:{line}: "
-                                      f"{detail})"))
+                    edges.append(
+                        Edge(
+                            handler_source,
+                            f"module:{sender_file.module}",
+                            "signal",
+                            f.path,
+                            rec.line,
+                            f"{rec.detail}  (sent at {sender_file.path}:{line}: {detail})",
+                        )
+                    )
         for ep in f.endpoints:
             view = r.symbol(ep.view)
             view_module = r.module_of(view) if not view.startswith("?") else None
             touched = _view_models(r, view, view_module, module_app, model_key)
-            endpoints.append(EndpointInfo(ep.route, view.lstrip("?"), view_module or f.module,
-                                          f.path, ep.line, touched))
+            endpoints.append(
+                EndpointInfo(
+                    ep.route, view.lstrip("?"), view_module or f.module, f.path, ep.line, touched
+                )
+            )
             if view_module and view_module != f.module:
-                edges.append(Edge(source, f"module:{view_module}", "route", f.path, ep.line,
-                                  ep.detail))
+                edges.append(
+                    Edge(source, f"module:{view_module}", "route", f.path, ep.line, ep.detail)
+                )
         if f.migration_deps:
             own = module_app.get(f.module, "")
             for dep in f.migration_deps:
@@ -357,8 +444,11 @@ def resolve_project(facts: list[FileFacts]) -> Project:
                 if label == "setting:AUTH_USER_MODEL":
                     label = auth_user_model.split(".")[0]
                 if own and label != own and any(a.label == label for a in apps):
-                    edges.append(Edge(f"app:{own}", f"app:{label}", "migration", f.path,
-                                      dep.line, dep.detail))
+                    edges.append(
+                        Edge(
+                            f"app:{own}", f"app:{label}", "migration", f.path, dep.line, dep.detail
+                        )
+                    )
     parse_errors = tuple(
         Note(f.path, f.parse_error.line, f.parse_error.value) for f in facts if f.parse_error
     )
@@ -376,18 +466,20 @@ def resolve_project(facts: list[FileFacts]) -> Project:
     )
 
 
-def _view_models(r: _Resolver, view: str, module: str | None, module_app: Mapping[str, str],
-                 model_key: ModelKey) -> tuple[str, ...]:
+def _view_models(
+    r: _Resolver, view: str, module: str | None, module_app: Mapping[str, str], model_key: ModelKey
+) -> tuple[str, ...]:
     """Models used inside a view function or class (its methods and attributes included)."""
     facts = r.by_module.get(module) if module else None
     if module is None or facts is None or not view.startswith(f"{module}."):
         return ()
-    name = view[len(module) + 1:]
+    name = view[len(module) + 1 :]
     label = module_app.get(module, "")
     found: set[str] = set()
     for use in facts.uses:
-        if use.kind in ("read", "write") and (use.scope == name
-                                              or use.scope.startswith(f"{name}.")):
+        if use.kind in ("read", "write") and (
+            use.scope == name or use.scope.startswith(f"{name}.")
+        ):
             key = model_key(use.target, label, "")
             if key:
                 found.add(key)
@@ -408,9 +500,9 @@ def _inherited_label(r: _Resolver, cls: ClassFact) -> str:
     return ""
 
 
-def _relations_with_inherited(r: _Resolver, qualname: str, abstract: set[str],
-                              trail: tuple[str, ...] = ()
-                              ) -> Iterator[tuple[FileFacts, ClassFact, Relation]]:
+def _relations_with_inherited(
+    r: _Resolver, qualname: str, abstract: set[str], trail: tuple[str, ...] = ()
+) -> Iterator[tuple[FileFacts, ClassFact, Relation]]:
     """A model's own relation fields plus those declared on its abstract ancestors."""
     f, cls = r.classes[qualname]
     for relation in cls.relations:
@@ -421,8 +513,9 @@ def _relations_with_inherited(r: _Resolver, qualname: str, abstract: set[str],
             yield from _relations_with_inherited(r, resolved, abstract, (*trail, qualname))
 
 
-def _relation_fields(r: _Resolver, models: Mapping[str, Model], abstract: set[str],
-                     model_key: ModelKey) -> dict[str, dict[str, str]]:
+def _relation_fields(
+    r: _Resolver, models: Mapping[str, Model], abstract: set[str], model_key: ModelKey
+) -> dict[str, dict[str, str]]:
     """For lookups across relations: model key -> {lookup name: model key}, both ways.
 
     The reverse name is the related_query_name or related_name, else the model's name in
@@ -455,10 +548,18 @@ def _import_target(r: _Resolver, value: str, apps: list[App]) -> str | None:
     return r.module_of(value)
 
 
-def _use_edges(r: _Resolver, f: FileFacts, use: Use, label: str, model_key: ModelKey,
-               table_owner: Mapping[str, list[str]], tasks: Mapping[str, str],
-               task_names: Mapping[str, str], relations: Mapping[str, dict[str, str]],
-               notes: list[Note]) -> list[Edge]:
+def _use_edges(
+    r: _Resolver,
+    f: FileFacts,
+    use: Use,
+    label: str,
+    model_key: ModelKey,
+    table_owner: Mapping[str, list[str]],
+    tasks: Mapping[str, str],
+    task_names: Mapping[str, str],
+    relations: Mapping[str, dict[str, str]],
+    notes: list[Note],
+) -> list[Edge]:
     """The edges one use stands for: module -> model, or module -> task module."""
     source = f"module:{f.module}"
     if use.kind in ("read", "write", "admin"):
@@ -468,9 +569,14 @@ def _use_edges(r: _Resolver, f: FileFacts, use: Use, label: str, model_key: Mode
         if key:
             return [Edge(source, f"model:{key}", use.kind, f.path, use.line, use.detail)]
         if use.target.startswith("?") and len(use.target) > 1:
-            notes.append(Note(f.path, use.line,
-                              f"cannot tell which model {use.target[1:]} is: a variable or "
-                              "parameter, not an import or class of this module"))
+            notes.append(
+                Note(
+                    f.path,
+                    use.line,
+                    f"cannot tell which model {use.target[1:]} is: a variable or "
+                    "parameter, not an import or class of this module",
+                )
+            )
         return []
     if use.kind == "lookup":
         ref, _, lookup = use.target.partition("#")
@@ -484,8 +590,11 @@ def _use_edges(r: _Resolver, f: FileFacts, use: Use, label: str, model_key: Mode
         return found
     if use.kind == "raw_sql":
         owners = table_owner.get(use.target[6:], [])
-        return [Edge(source, f"model:{owners[0]}", "raw_sql", f.path, use.line, use.detail)] \
-            if owners else []
+        return (
+            [Edge(source, f"model:{owners[0]}", "raw_sql", f.path, use.line, use.detail)]
+            if owners
+            else []
+        )
     if use.kind == "task_call":
         task = r.symbol(use.target)
         if task in tasks and tasks[task] != f.module:

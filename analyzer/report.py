@@ -9,20 +9,21 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 
-from strangler_analyzer import metrics
-from strangler_analyzer.boundaries import Boundaries
-from strangler_analyzer.cluster import cluster
-from strangler_analyzer.omnipresent import NOT_MODEL_USE, SUGGESTION
-from strangler_analyzer.project import Edge, EndpointInfo, Project
-from strangler_analyzer.weights import CUT_SUGGESTIONS
+from . import metrics
+from .boundaries import Boundaries
+from .cluster import cluster
+from .omnipresent import NOT_MODEL_USE, SUGGESTION
+from .project import Edge, EndpointInfo, Project
+from .weights import CUT_SUGGESTIONS
 
 SCHEMA_VERSION = 1
 EVIDENCE_LIMIT = 20
 PROJECT_PART = "(project)"
 
 
-def weighted_edges(project: Project, weights: Mapping[str, float],
-                   extra: tuple[Edge, ...] = ()) -> list[tuple[str, str, float, Edge]]:
+def weighted_edges(
+    project: Project, weights: Mapping[str, float], extra: tuple[Edge, ...] = ()
+) -> list[tuple[str, str, float, Edge]]:
     """Every node-to-node edge with its weight; app-level (migration) edges are left out."""
     result = []
     for edge in (*project.edges, *extra):
@@ -53,16 +54,21 @@ def _items_to_nodes(project: Project, items: tuple[str, ...], nodes: set[str]) -
             found.append(f"model:{item}")
             continue
         found.extend(f"model:{m.key}" for m in project.models if m.app == item)
-        found.extend(n for n in sorted(nodes)
-                     if n.startswith("module:") and project.module_app.get(n[7:]) == item)
+        found.extend(
+            n
+            for n in sorted(nodes)
+            if n.startswith("module:") and project.module_app.get(n[7:]) == item
+        )
     return [n for n in found if n in nodes]
 
 
-def propose(project: Project, edges: list[tuple[str, str, float, Edge]],
-            boundaries: Boundaries) -> dict[str, str]:
+def propose(
+    project: Project, edges: list[tuple[str, str, float, Edge]], boundaries: Boundaries
+) -> dict[str, str]:
     """Node -> context name for the proposal, honouring boundaries.toml."""
-    nodes = sorted({f"model:{m.key}" for m in project.models}
-                   | {e[0] for e in edges} | {e[1] for e in edges})
+    nodes = sorted(
+        {f"model:{m.key}" for m in project.models} | {e[0] for e in edges} | {e[1] for e in edges}
+    )
     node_set = set(nodes)
     undirected: dict[tuple[str, str], float] = defaultdict(float)
     for s, t, w, _ in edges:
@@ -72,17 +78,28 @@ def propose(project: Project, edges: list[tuple[str, str, float, Edge]],
     apart: list[tuple[list[str], list[str]]] = []
     for group in boundaries.apart:
         expanded = [_items_to_nodes(project, (item,), node_set) for item in group]
-        apart.extend((expanded[i], expanded[j]) for i in range(len(expanded))
-                     for j in range(i + 1, len(expanded)))
-    assignment = cluster(nodes, undirected, together=together, pins=pins, apart=apart,
-                         target=boundaries.target, resolution=boundaries.resolution,
-                         seed=boundaries.seed,
-                         anchors=frozenset(f"model:{m.key}" for m in project.models))
+        apart.extend(
+            (expanded[i], expanded[j])
+            for i in range(len(expanded))
+            for j in range(i + 1, len(expanded))
+        )
+    assignment = cluster(
+        nodes,
+        undirected,
+        together=together,
+        pins=pins,
+        apart=apart,
+        target=boundaries.target,
+        resolution=boundaries.resolution,
+        seed=boundaries.seed,
+        anchors=frozenset(f"model:{m.key}" for m in project.models),
+    )
     return name_contexts(project, assignment, pins)
 
 
-def name_contexts(project: Project, assignment: Mapping[str, int],
-                  pins: Mapping[str, list[str]]) -> dict[str, str]:
+def name_contexts(
+    project: Project, assignment: Mapping[str, int], pins: Mapping[str, list[str]]
+) -> dict[str, str]:
     """Name each community after its pin, else its dominant app, else its dominant module."""
     members: dict[int, list[str]] = defaultdict(list)
     for node, community in assignment.items():
@@ -121,12 +138,17 @@ def _context_of_app(project: Project, parts: Mapping[str, str]) -> dict[str, str
     for m in project.models:
         if f"model:{m.key}" in parts:
             by_app[m.app][parts[f"model:{m.key}"]] += 1
-    return {app: sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-            for app, c in by_app.items()}
+    return {
+        app: sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))[0][0] for app, c in by_app.items()
+    }
 
 
-def dependencies(project: Project, edges: list[tuple[str, str, float, Edge]],
-                 parts: Mapping[str, str], migration_weight: float) -> list[dict]:
+def dependencies(
+    project: Project,
+    edges: list[tuple[str, str, float, Edge]],
+    parts: Mapping[str, str],
+    migration_weight: float,
+) -> list[dict]:
     """Crossing edges grouped by (source context, target context, kind), with evidence."""
     grouped: dict[tuple[str, str, str], list[tuple[float, Edge]]] = defaultdict(list)
     for s, t, w, edge in edges:
@@ -138,53 +160,77 @@ def dependencies(project: Project, edges: list[tuple[str, str, float, Edge]],
             a, b = app_context.get(edge.source[4:]), app_context.get(edge.target[4:])
             if a and b and a != b:
                 grouped[(a, b, "migration")].append((migration_weight, edge))
-    return [{"source": source, "target": target, "kind": kind, **_evidence(found),
-             "suggestion": CUT_SUGGESTIONS.get(kind, "")}
-            for (source, target, kind), found in sorted(grouped.items())]
+    return [
+        {
+            "source": source,
+            "target": target,
+            "kind": kind,
+            **_evidence(found),
+            "suggestion": CUT_SUGGESTIONS.get(kind, ""),
+        }
+        for (source, target, kind), found in sorted(grouped.items())
+    ]
 
 
 def _evidence(found: list[tuple[float, Edge]]) -> dict:
     """Total weight, number of distinct sites, and the first ``EVIDENCE_LIMIT`` of them."""
     sites = sorted({(e.file, e.line, e.detail) for _, e in found})
-    return {"weight": round(sum(w for w, _ in found), 4), "count": len(sites),
-            "evidence": [{"file": f, "line": line, "detail": d}
-                         for f, line, d in sites[:EVIDENCE_LIMIT]]}
+    return {
+        "weight": round(sum(w for w, _ in found), 4),
+        "count": len(sites),
+        "evidence": [
+            {"file": f, "line": line, "detail": d} for f, line, d in sites[:EVIDENCE_LIMIT]
+        ],
+    }
 
 
-def omnipresent_units(project: Project, edges: list[tuple[str, str, float, Edge]],
-                      parts: Mapping[str, str], omnipresent: Mapping[str, tuple[str, ...]]
-                      ) -> list[dict]:
+def omnipresent_units(
+    project: Project,
+    edges: list[tuple[str, str, float, Edge]],
+    parts: Mapping[str, str],
+    omnipresent: Mapping[str, tuple[str, ...]],
+) -> list[dict]:
     """Each omnipresent unit with the contexts whose models it uses, and the evidence."""
-    touched: dict[str, dict[str, list[tuple[float, Edge]]]] = defaultdict(
-        lambda: defaultdict(list))
+    touched: dict[str, dict[str, list[tuple[float, Edge]]]] = defaultdict(lambda: defaultdict(list))
     for s, t, w, edge in edges:
         if s in omnipresent and t.startswith("model:") and edge.kind not in NOT_MODEL_USE:
             touched[s][parts[t]].append((w, edge))
     result = []
     for node, apps in sorted(omnipresent.items()):
         module = node[7:]
-        contexts = [{"context": context,
-                     "models": sorted({e.target[6:] for _, e in found}),
-                     "kinds": sorted({e.kind for _, e in found}), **_evidence(found)}
-                    for context, found in sorted(touched[node].items())]
-        result.append({
-            "module": module,
-            "file": project.module_paths.get(module, ""),
-            "app": project.module_app.get(module, ""),
-            "apps": list(apps),
-            "contexts": contexts,
-            "count": sum(c["count"] for c in contexts),
-            "endpoints": sorted({_endpoint_label(e) for e in project.endpoints
-                                 if e.module == module}),
-            "tasks": sorted(q for q, m in project.tasks if m == module),
-            "suggestion": SUGGESTION,
-        })
+        contexts = [
+            {
+                "context": context,
+                "models": sorted({e.target[6:] for _, e in found}),
+                "kinds": sorted({e.kind for _, e in found}),
+                **_evidence(found),
+            }
+            for context, found in sorted(touched[node].items())
+        ]
+        result.append(
+            {
+                "module": module,
+                "file": project.module_paths.get(module, ""),
+                "app": project.module_app.get(module, ""),
+                "apps": list(apps),
+                "contexts": contexts,
+                "count": sum(c["count"] for c in contexts),
+                "endpoints": sorted(
+                    {_endpoint_label(e) for e in project.endpoints if e.module == module}
+                ),
+                "tasks": sorted(q for q, m in project.tasks if m == module),
+                "suggestion": SUGGESTION,
+            }
+        )
     return result
 
 
-def extraction_order(context_names: list[str], deps: list[dict],
-                     shared: Mapping[str, int], dataless: frozenset[str] = frozenset()
-                     ) -> list[dict]:
+def extraction_order(
+    context_names: list[str],
+    deps: list[dict],
+    shared: Mapping[str, int],
+    dataless: frozenset[str] = frozenset(),
+) -> list[dict]:
     """Contexts easiest-first: lightest inbound dependencies, fewest shared tables.
 
     Contexts owning no model come last: shared code is not a service to extract.
@@ -204,22 +250,45 @@ def extraction_order(context_names: list[str], deps: list[dict],
         )
         if name in dataless:
             reason = "owns no model: shared code to copy or publish as a library, not a service"
-        rows.append((name in dataless, in_weight, len(inbound), shared.get(name, 0), out_weight,
-                     name, reason))
+        rows.append(
+            (
+                name in dataless,
+                in_weight,
+                len(inbound),
+                shared.get(name, 0),
+                out_weight,
+                name,
+                reason,
+            )
+        )
     rows.sort()
-    return [{"rank": i + 1, "context": name, "inbound_weight": iw, "inbound": n,
-             "shared_tables": st, "outbound_weight": ow, "reason": reason}
-            for i, (_, iw, n, st, ow, name, reason) in enumerate(rows)]
+    return [
+        {
+            "rank": i + 1,
+            "context": name,
+            "inbound_weight": iw,
+            "inbound": n,
+            "shared_tables": st,
+            "outbound_weight": ow,
+            "reason": reason,
+        }
+        for i, (_, iw, n, st, ow, name, reason) in enumerate(rows)
+    ]
 
 
 def _endpoint_label(e: EndpointInfo) -> str:
     return f"{e.route} -> {e.view}" + (f" ({', '.join(e.models)})" if e.models else "")
 
 
-def build_report(project: Project, parts: Mapping[str, str],
-                 edges: list[tuple[str, str, float, Edge]], stats: dict, options: dict,
-                 project_name: str,
-                 omnipresent: Mapping[str, tuple[str, ...]] | None = None) -> dict:
+def build_report(
+    project: Project,
+    parts: Mapping[str, str],
+    edges: list[tuple[str, str, float, Edge]],
+    stats: dict,
+    options: dict,
+    project_name: str,
+    omnipresent: Mapping[str, tuple[str, ...]] | None = None,
+) -> dict:
     """Assemble the JSON-contract report for one partition (``options`` carries weights).
 
     ``omnipresent`` units (module node -> the apps it uses) are in no context: their edges
@@ -244,19 +313,24 @@ def build_report(project: Project, parts: Mapping[str, str],
         models = [models_by_node[n] for n in members if n in models_by_node]
         modules = sorted(n[7:] for n in members if n.startswith("module:"))
         module_set = set(modules)
-        apps = sorted({m.app for m in models} | {project.module_app[m] for m in modules
-                                                 if project.module_app.get(m)})
-        contexts.append({
-            "name": name,
-            "apps": apps,
-            "models": sorted(m.key for m in models),
-            "modules": modules,
-            "endpoints": sorted({_endpoint_label(e) for e in project.endpoints
-                                 if e.module in module_set}),
-            "tasks": sorted(q for q, module in project.tasks if module in module_set),
-            "tables": sorted({m.table for m in models}),
-            "metrics": per_part[name],
-        })
+        apps = sorted(
+            {m.app for m in models}
+            | {project.module_app[m] for m in modules if project.module_app.get(m)}
+        )
+        contexts.append(
+            {
+                "name": name,
+                "apps": apps,
+                "models": sorted(m.key for m in models),
+                "modules": modules,
+                "endpoints": sorted(
+                    {_endpoint_label(e) for e in project.endpoints if e.module in module_set}
+                ),
+                "tasks": sorted(q for q, module in project.tasks if module in module_set),
+                "tables": sorted({m.table for m in models}),
+                "metrics": per_part[name],
+            }
+        )
     return {
         "schema_version": SCHEMA_VERSION,
         "project": {
@@ -268,11 +342,16 @@ def build_report(project: Project, parts: Mapping[str, str],
         "stats": stats,
         "contexts": contexts,
         "dependencies": deps,
-        "metrics": {**metrics.summary(triples, parts),
-                    "baseline": metrics.summary(triples, baseline)},
+        "metrics": {
+            **metrics.summary(triples, parts),
+            "baseline": metrics.summary(triples, baseline),
+        },
         "baseline": {"contexts": sorted(set(baseline.values()))},
         "extraction_order": extraction_order(
-            [c["name"] for c in contexts], deps, shared,
-            frozenset(c["name"] for c in contexts if not c["models"])),
+            [c["name"] for c in contexts],
+            deps,
+            shared,
+            frozenset(c["name"] for c in contexts if not c["models"]),
+        ),
         "omnipresent": omnipresent_units(project, edges, parts, omnipresent),
     }

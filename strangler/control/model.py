@@ -6,12 +6,14 @@ in a running process has passed validation as a whole.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal, get_args
 
-ROUTE_STATES = ("monolith", "canary", "service", "retired")
+RouteState = Literal["monolith", "canary", "service", "retired"]
+ROUTE_STATES: tuple[RouteState, ...] = get_args(RouteState)
+Role = Literal["monolith", "service"]  # which of a route's two backends a request goes to
 STICKY_KINDS = ("header", "cookie", "jwt_sub", "client_address")
 
 
@@ -42,6 +44,10 @@ BACKEND_OPTIONS = (
     "breaker_window",
     "breaker_cooldown",
 )
+# The one place backend defaults are written: the dataclass above.
+BACKEND_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in fields(Backend) if f.name in BACKEND_OPTIONS
+}
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ class Route:
     monolith: str
     service: str
     weight: Decimal
-    state: str
+    state: RouteState
     prefix: str = ""
     regex: str = ""
     methods: tuple[str, ...] = ()
@@ -124,11 +130,10 @@ def weight_number(weight: Decimal) -> int | float:
 def table_to_dict(table: RouteTable) -> dict[str, Any]:
     """The table in the documented file format (what parse_table reads back unchanged)."""
     backends: dict[str, Any] = {}
-    defaults = Backend("", "", "", 0)
     for name, b in table.backends.items():
         entry: dict[str, Any] = {"url": b.url}
         for key in BACKEND_OPTIONS:
-            if getattr(b, key) != getattr(defaults, key):
+            if getattr(b, key) != BACKEND_DEFAULTS[key]:
                 entry[key] = getattr(b, key)
         backends[name] = entry
     routes = []
@@ -162,7 +167,7 @@ def table_to_dict(table: RouteTable) -> dict[str, Any]:
     }
 
 
-def state_for_weight(weight: Decimal, current: str) -> str:
+def state_for_weight(weight: Decimal, current: str) -> RouteState:
     """The state a weight implies: 0 monolith, 100 service (retired stays retired), else canary."""
     if weight == 0:
         return "monolith"

@@ -9,21 +9,24 @@ from __future__ import annotations
 import math
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from strangler.control.messages import Message
 from strangler.control.model import (
+    BACKEND_DEFAULTS,
     BACKEND_OPTIONS,
     ROUTE_STATES,
     STICKY_KINDS,
     Backend,
     Override,
     Route,
+    RouteState,
     RouteTable,
     Settings,
     StickySource,
 )
+from strangler.control.reserved import RESERVED_HEADERS
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 TOP_KEYS = {"default_backend", "settings", "backends", "routes", "version"}
@@ -45,28 +48,6 @@ SETTINGS_KEYS = {"backend_header", "max_header_bytes", "max_body_bytes"}
 TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
 HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
-# Headers that frame or route a message, or that the proxy writes itself: naming one as the
-# override or backend header would drop or duplicate it (e.g. a second Content-Length).
-RESERVED_HEADERS = frozenset(
-    {
-        "connection",
-        "content-length",
-        "expect",
-        "host",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "x-forwarded-for",
-        "x-forwarded-host",
-        "x-forwarded-proto",
-        "x-request-id",
-    }
-)
 
 
 class _Collector:
@@ -156,15 +137,15 @@ def _parse_backend(c: _Collector, name: str, raw: Any) -> Backend | None:
                 "use http://HOST:PORT (no path); TLS to backends is not supported yet",
             )
     numbers = {}
-    for key, kind, default in (
-        ("connect_timeout", (int, float), 1.0),
-        ("timeout", (int, float), 30.0),
-        ("breaker_failures", int, 5),
-        ("breaker_error_rate", (int, float), 0.5),
-        ("breaker_window", int, 20),
-        ("breaker_cooldown", (int, float), 5.0),
+    for key, kind in (
+        ("connect_timeout", (int, float)),
+        ("timeout", (int, float)),
+        ("breaker_failures", int),
+        ("breaker_error_rate", (int, float)),
+        ("breaker_window", int),
+        ("breaker_cooldown", (int, float)),
     ):
-        value = c.typed(raw, key, kind, where, default=default)
+        value = c.typed(raw, key, kind, where, default=BACKEND_DEFAULTS[key])
         if not math.isfinite(value) or value <= 0 or (key == "breaker_error_rate" and value > 1):
             c.error(
                 "route.E016",
@@ -173,7 +154,7 @@ def _parse_backend(c: _Collector, name: str, raw: Any) -> Backend | None:
                 f"got {value!r}",
             )
         numbers[key] = value
-    health = c.typed(raw, "health_path", str, where, default="/")
+    health = c.typed(raw, "health_path", str, where, default=BACKEND_DEFAULTS["health_path"])
     if not health.startswith("/"):
         c.error("route.E010", f"{where}.health_path", "must start with '/'")
     return Backend(name=name, url=url or "", host=host, port=port, health_path=health, **numbers)
@@ -325,7 +306,7 @@ def _parse_route(c: _Collector, i: int, raw: Any, backends: dict[str, Backend]) 
         monolith=roles["monolith"],
         service=roles["service"],
         weight=weight,
-        state=state,
+        state=cast(RouteState, state),  # checked against ROUTE_STATES above
         prefix=prefix,
         regex=regex,
         methods=tuple(methods),

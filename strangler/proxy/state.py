@@ -11,6 +11,7 @@ from strangler.control.model import Backend
 from strangler.control.routing import CompiledTable
 from strangler.control.store import Version
 from strangler.proxy.breaker import STATES, CircuitBreaker
+from strangler.proxy.headers import RequestIds
 from strangler.proxy.metrics import ProxyMetrics
 from strangler.proxy.upstream import Pool
 
@@ -49,6 +50,7 @@ class ProxyState:
     def __init__(self, version: Version, access_log: AccessLog | None = None) -> None:
         self.metrics = ProxyMetrics()
         self.access_log = access_log
+        self.request_ids = RequestIds()
         self.pools: dict[str, Pool] = {}
         self.breakers: dict[str, CircuitBreaker] = {}
         self.draining = False

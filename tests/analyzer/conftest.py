@@ -52,8 +52,13 @@ def seeded_shop(shop: Path) -> Path:
 @pytest.fixture
 def run_analysis(tmp_path: Path):
     def run(root: Path, boundaries: Boundaries | None = None, **kwargs):
-        options = Options(path=str(root), jobs=1, cache_dir=str(tmp_path / "cache"),
-                          boundaries=boundaries or Boundaries(), **kwargs)
+        options = Options(
+            path=str(root),
+            jobs=1,
+            cache_dir=str(tmp_path / "cache"),
+            boundaries=boundaries or Boundaries(),
+            **kwargs,
+        )
         return analyze(options)
 
     return run

@@ -36,10 +36,11 @@ def test_relations_keep_every_way_of_naming_the_target_and_their_line():
 
 
 def test_relative_imports_resolve_against_the_module():
-    facts = facts_of("from .models import Order\nfrom ..catalog import models as cm\n",
-                     module="shop.orders.views")
-    assert dict(facts.aliases) == {"Order": "shop.orders.models.Order",
-                                   "cm": "shop.catalog.models"}
+    facts = facts_of(
+        "from .models import Order\nfrom ..catalog import models as cm\n",
+        module="shop.orders.views",
+    )
+    assert dict(facts.aliases) == {"Order": "shop.orders.models.Order", "cm": "shop.catalog.models"}
 
 
 def test_orm_reads_writes_lookups_signals_tasks_and_raw_sql_are_found():
@@ -64,7 +65,8 @@ def test_orm_reads_writes_lookups_signals_tasks_and_raw_sql_are_found():
     assert ("signal_send", "shop.orders.signals.order_placed", 8, "place") in uses
     assert ("raw_sql", "table:inventory_stock", 9, "place") in uses
     assert [(n.value, n.line) for n in facts.unresolved] == [
-        ("get_model() with a computed app or model name", 10)]
+        ("get_model() with a computed app or model name", 10)
+    ]
 
 
 def test_receivers_tasks_endpoints_and_admin_registrations():
@@ -87,14 +89,20 @@ def test_receivers_tasks_endpoints_and_admin_registrations():
     )
     (rec,) = facts.receivers
     assert (rec.signal, rec.sender, rec.handler, rec.line) == (
-        "django.db.models.signals.post_save", "shop.orders.models.Order",
-        "shop.orders.receivers.on_save", 7)
+        "django.db.models.signals.post_save",
+        "shop.orders.models.Order",
+        "shop.orders.receivers.on_save",
+        7,
+    )
     assert [(t.qualname, t.name, t.line) for t in facts.tasks] == [
-        ("shop.orders.receivers.ship", "orders.ship", 11)]
+        ("shop.orders.receivers.ship", "orders.ship", 11)
+    ]
     assert [(e.route, e.view, e.line) for e in facts.endpoints] == [
-        ("o/<int:pk>/", "shop.orders.views.OrderDetail", 13)]
+        ("o/<int:pk>/", "shop.orders.views.OrderDetail", 13)
+    ]
     assert ("admin", "shop.orders.models.Order", 14) in {
-        (u.kind, u.target, u.line) for u in facts.uses}
+        (u.kind, u.target, u.line) for u in facts.uses
+    }
 
 
 def test_a_file_that_does_not_parse_is_reported_with_its_line():
@@ -105,20 +113,25 @@ def test_a_file_that_does_not_parse_is_reported_with_its_line():
 
 
 def test_python_312_syntax_parses_even_on_311():
-    facts = facts_of("type Pair[T] = tuple[T, T]\n\ndef first[T](x: list[T]) -> T:\n"
-                     "    return x[0]\n")
+    facts = facts_of(
+        "type Pair[T] = tuple[T, T]\n\ndef first[T](x: list[T]) -> T:\n    return x[0]\n"
+    )
     assert facts.parse_error is None
 
 
 def test_migration_dependencies_are_read_with_lines():
-    source = (b"class Migration(migrations.Migration):\n"
-              b"    dependencies = [\n"
-              b"        ('catalog', '0001_initial'),\n"
-              b"        migrations.swappable_dependency(settings.AUTH_USER_MODEL),\n"
-              b"    ]\n")
+    source = (
+        b"class Migration(migrations.Migration):\n"
+        b"    dependencies = [\n"
+        b"        ('catalog', '0001_initial'),\n"
+        b"        migrations.swappable_dependency(settings.AUTH_USER_MODEL),\n"
+        b"    ]\n"
+    )
     facts = extract_migration("orders/migrations/0002.py", "orders.migrations.0002", source)
     assert [(d.value, d.line) for d in facts.migration_deps] == [
-        ("catalog", 3), ("setting:AUTH_USER_MODEL", 4)]
+        ("catalog", 3),
+        ("setting:AUTH_USER_MODEL", 4),
+    ]
 
 
 def test_long_generated_expressions_are_read(monkeypatch):

@@ -14,8 +14,9 @@ from strangler_analyzer.html import render_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="headless Chromium not installed (Debian package `chromium`; "
-    "`make test` installs it)")
+    CHROMIUM is None,
+    reason="headless Chromium not installed (Debian package `chromium`; `make test` installs it)",
+)
 
 
 class Page(HTMLParser):
@@ -35,10 +36,23 @@ class Page(HTMLParser):
 
 def browse(url: str, tmp_path) -> Page:
     result = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", url],
-        capture_output=True, text=True, timeout=90)
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     page = Page()
     page.feed(result.stdout)
@@ -50,15 +64,24 @@ def test_the_context_map_draws_every_context_and_opens_evidence(shop, run_analys
     out = tmp_path / "report.html"
     out.write_text(render_html(report))
     page = browse(f"file://{out}#context=inventory", tmp_path)
-    drawn = sorted(a["data-name"] for tag, a in page.elements
-                   if tag == "g" and a.get("class", "").startswith("context"))
+    drawn = sorted(
+        a["data-name"]
+        for tag, a in page.elements
+        if tag == "g" and a.get("class", "").startswith("context")
+    )
     assert drawn == sorted(c["name"] for c in report["contexts"])
-    selected = [a["data-name"] for tag, a in page.elements
-                if tag == "g" and "selected" in a.get("class", "")]
+    selected = [
+        a["data-name"]
+        for tag, a in page.elements
+        if tag == "g" and "selected" in a.get("class", "")
+    ]
     assert selected == ["inventory"]
     pairs = {(d["source"], d["target"]) for d in report["dependencies"]}
-    arrows = {(a["data-source"], a["data-target"]) for tag, a in page.elements
-              if tag == "line" and "link" in a.get("class", "")}
+    arrows = {
+        (a["data-source"], a["data-target"])
+        for tag, a in page.elements
+        if tag == "line" and "link" in a.get("class", "")
+    }
     assert arrows == pairs
     details = [a for tag, a in page.elements if a.get("id") == "details"]
     assert details == [{"id": "details", "data-context": "inventory"}]
@@ -74,15 +97,15 @@ def test_the_page_needs_no_network(shop, run_analysis, tmp_path):
     assert "<link " not in page_source
 
 
-def test_omnipresent_code_is_listed_apart_and_opens_its_evidence(seeded_shop, run_analysis,
-                                                                 tmp_path):
+def test_omnipresent_code_is_listed_apart_and_opens_its_evidence(
+    seeded_shop, run_analysis, tmp_path
+):
     boundaries, _ = parse_boundaries("[clustering]\nomnipresent_min_apps = 5\n")
     report = run_analysis(seeded_shop, boundaries).report
     out = tmp_path / "report.html"
     out.write_text(render_html(report))
     page = browse(f"file://{out}#omnipresent=shop/seed.py", tmp_path)
-    buttons = [a for tag, a in page.elements if tag == "button" and a.get("class") ==
-               "omnipresent"]
+    buttons = [a for tag, a in page.elements if tag == "button" and a.get("class") == "omnipresent"]
     assert len(buttons) == 1
     details = [a for tag, a in page.elements if a.get("id") == "details"]
     assert details == [{"id": "details", "data-omnipresent": "shop/seed.py"}]

@@ -1,6 +1,8 @@
 """Header hygiene: hop-by-hop removed, forwarding headers added, ids kept or generated."""
 
-from strangler.proxy.headers import client_response_head, request_id, upstream_request_head
+import itertools
+
+from strangler.proxy.headers import RequestIds, client_response_head, upstream_request_head
 
 
 def parse(head: bytes) -> tuple[bytes, dict[bytes, bytes]]:
@@ -64,6 +66,21 @@ def test_response_head_names_the_backend_and_hides_its_framing():
 
 
 def test_request_ids_are_kept_when_sane_and_generated_otherwise():
-    assert request_id(b"abc-123") == b"abc-123"
-    generated = request_id(b"bad id\x00")
-    assert len(generated) == 32 and generated != request_id(None)
+    ids = RequestIds()
+    assert ids.accept(b"abc-123") == b"abc-123"
+    generated = ids.accept(b"bad id\x00")
+    assert len(generated) == 32 and generated != ids.accept(None)
+
+
+def test_generated_request_ids_are_unique_and_do_not_count_visibly():
+    ids = RequestIds()
+    generated = [ids.accept(None) for _ in range(5000)]
+    assert len(set(generated)) == len(generated)
+    prefix = {g[:16] for g in generated}
+    assert len(prefix) == 1, "one random prefix per process"
+    tails = [int(g[16:], 16) for g in generated]
+    steps = {b - a for a, b in itertools.pairwise(tails)}
+    assert len(steps) > 4900, "consecutive ids are not a counter plus a constant step"
+    increasing = sum(b > a for a, b in itertools.pairwise(tails))
+    assert 2000 < increasing < 3000, "about half the steps go up, as for random numbers"
+    assert RequestIds().accept(None)[:16] != ids.accept(None)[:16], "another process, another prefix"
