@@ -40,9 +40,11 @@ system-deps:
 check: $(STAMP)
 	env -u DATABASE_URL $(PY) -m pytest --fast -q
 
-# ruff, mypy and the layers contract of docs/architecture.md (pyproject [tool.importlinter]).
+# ruff (lint and format), mypy and the layers contract of docs/architecture.md
+# (pyproject [tool.importlinter]).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 

@@ -43,33 +43,61 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "analyze",
         help="propose bounded contexts, with file:line evidence for every seam",
         description="Statically analyze a Django project and propose bounded contexts: models "
-                    "and the code that uses them, the dependencies between contexts with "
-                    "evidence and how to cut them, metrics against the one-context-per-app "
-                    "baseline, and an extraction order.",
+        "and the code that uses them, the dependencies between contexts with "
+        "evidence and how to cut them, metrics against the one-context-per-app "
+        "baseline, and an extraction order.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("path", help="root of the Django project (folder holding your apps)")
-    parser.add_argument("--format", "-f", default="text",
-                        choices=("text", "json", "md", "html", "dot", "mermaid"))
+    parser.add_argument(
+        "--format", "-f", default="text", choices=("text", "json", "md", "html", "dot", "mermaid")
+    )
     parser.add_argument("--json", action="store_true", help="same as --format json")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the result to FILE")
     parser.add_argument("--boundaries", metavar="TOML", help="constraints and weights")
-    parser.add_argument("--check", metavar="TOML",
-                        help="exit 1 listing dependencies that cross the declared boundaries")
-    parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
-                        help="parallel processes for parsing (default: CPU count)")
+    parser.add_argument(
+        "--check",
+        metavar="TOML",
+        help="exit 1 listing dependencies that cross the declared boundaries",
+    )
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="parallel processes for parsing (default: CPU count)",
+    )
     parser.add_argument("--cache-dir", metavar="DIR", help="where per-file facts are cached")
     parser.add_argument("--no-cache", action="store_true", help="run cold, write no cache")
-    parser.add_argument("--git", type=int, nargs="?", const=300, default=0, metavar="N",
-                        help="add co-change coupling from the last N commits (default 300)")
+    parser.add_argument(
+        "--git",
+        type=int,
+        nargs="?",
+        const=300,
+        default=0,
+        metavar="N",
+        help="add co-change coupling from the last N commits (default 300)",
+    )
     parser.add_argument("--include-tests", action="store_true", help="analyze test files too")
-    parser.add_argument("--exclude", action="append", default=[], metavar="GLOB",
-                        help="skip paths matching GLOB (relative to PATH); repeatable")
-    parser.add_argument("--timings", action="store_true",
-                        help="put stats.seconds in JSON (then it is no longer byte-identical)")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="progress bar on stderr (default: when stderr is a terminal)")
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="skip paths matching GLOB (relative to PATH); repeatable",
+    )
+    parser.add_argument(
+        "--timings",
+        action="store_true",
+        help="put stats.seconds in JSON (then it is no longer byte-identical)",
+    )
+    parser.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar on stderr (default: when stderr is a terminal)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -82,13 +110,13 @@ def _load_boundaries(path: str) -> Boundaries:
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror}") from error
     except UnicodeDecodeError as error:
-        raise UsageError(f"{path} is not UTF-8 (byte {error.start}); TOML files are UTF-8, "
-                         "save it as such") from error
+        raise UsageError(
+            f"{path} is not UTF-8 (byte {error.start}); TOML files are UTF-8, save it as such"
+        ) from error
     boundaries, problems = parse_boundaries(text, path)
     if problems:
         count = f"{len(problems)} problem" + ("s" if len(problems) > 1 else "")
-        raise UsageError(f"{path} has {count}: "
-                         + "; ".join(str(p) for p in problems))
+        raise UsageError(f"{path} has {count}: " + "; ".join(str(p) for p in problems))
     return boundaries
 
 
@@ -142,14 +170,18 @@ def run(args: argparse.Namespace) -> int:
         from strangler_analyzer.check import render_violations, violations
 
         found = violations(report, boundaries)
-        text = (json.dumps({"violations": found}, indent=2, sort_keys=True) + "\n"
-                if fmt == "json" else render_violations(found))
+        text = (
+            json.dumps({"violations": found}, indent=2, sort_keys=True) + "\n"
+            if fmt == "json"
+            else render_violations(found)
+        )
         _write(text, args.output)
         return 1 if found else 0
-    cache_line = (f"{outcome.parsed} parsed, {outcome.cached} from cache"
-                  + (", report reused" if outcome.reused_report else "")
-                  + (", proposal kept" if outcome.kept_partition and not outcome.reused_report
-                     else ""))
+    cache_line = (
+        f"{outcome.parsed} parsed, {outcome.cached} from cache"
+        + (", report reused" if outcome.reused_report else "")
+        + (", proposal kept" if outcome.kept_partition and not outcome.reused_report else "")
+    )
     _write(render(report, fmt, seconds=outcome.seconds, cache_line=cache_line), args.output)
     return 0
 

@@ -83,4 +83,6 @@ def test_generated_request_ids_are_unique_and_do_not_count_visibly():
     assert len(steps) > 4900, "consecutive ids are not a counter plus a constant step"
     increasing = sum(b > a for a, b in itertools.pairwise(tails))
     assert 2000 < increasing < 3000, "about half the steps go up, as for random numbers"
-    assert RequestIds().accept(None)[:16] != ids.accept(None)[:16], "another process, another prefix"
+    assert RequestIds().accept(None)[:16] != ids.accept(None)[:16], (
+        "another process, another prefix"
+    )
