@@ -9,6 +9,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from strangler.cli.errors import UsageError
+from strangler_analyzer.render import FORMATS  # pure and light: json and collections only
 
 if TYPE_CHECKING:  # the analyzer is imported only when the command runs
     from strangler_analyzer.boundaries import Boundaries
@@ -50,9 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("path", help="root of the Django project (folder holding your apps)")
-    parser.add_argument(
-        "--format", "-f", default="text", choices=("text", "json", "md", "html", "dot", "mermaid")
-    )
+    parser.add_argument("--format", "-f", default="text", choices=FORMATS)
     parser.add_argument("--json", action="store_true", help="same as --format json")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the result to FILE")
     parser.add_argument("--boundaries", metavar="TOML", help="constraints and weights")

@@ -1,4 +1,7 @@
-"""The layers contract catches what docs/architecture.md forbids, on a copy of the tree."""
+"""The gate checks what we claim: `make test` runs each check, and each check catches its case.
+
+The layers contract is tried on a copy of the tree with one forbidden import added.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,37 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+BIN = Path(sys.executable).parent
+LINT_IMPORTS = BIN / "lint-imports"
+TYPO = """\
+from typing import Literal
+
+State = Literal["monolith", "canary", "service", "retired"]
+
+
+def is_canary(state: State) -> bool:
+    return state == "canery"
+"""
+
+
+def test_make_test_runs_the_formatter_the_type_checker_and_the_layers_contract():
+    dry_run = subprocess.run(
+        ["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    commands = dry_run.stdout
+    for check in ("ruff check .", "ruff format --check .", "mypy", "lint-imports", "pytest"):
+        assert check in commands, f"make test does not run {check}"
+
+
+def test_mypy_with_our_settings_catches_a_literal_compared_with_a_typo(tmp_path):
+    (tmp_path / "typo.py").write_text(TYPO)
+    result = subprocess.run(
+        [str(BIN / "mypy"), "--config-file", str(ROOT / "pyproject.toml"), "--no-incremental",
+         str(tmp_path / "typo.py")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Non-overlapping equality check" in result.stdout
 
 
 def copy_tree(target: Path) -> Path:
