@@ -7,6 +7,7 @@ so a wheel that shadowed them (or that they shadowed) is caught.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import venv
@@ -18,6 +19,10 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
+# What a build must not see or write into: the checkout's own venv, caches and build output.
+NOT_SOURCE = shutil.ignore_patterns(
+    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", "var", ".demo", ".*_cache"
+)
 DECOY = 'raise ImportError("the user\'s own {name} package was imported")\n'
 
 
@@ -29,7 +34,9 @@ def run(argv: list[str], cwd: Path, timeout: float = 300) -> subprocess.Complete
 def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """(wheel, the fresh venv's python, a user's project folder) with the core install only."""
     base = tmp_path_factory.mktemp("wheel")
-    built = run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q",
+    source = base / "source"  # a copy, so the build leaves nothing in the checkout
+    shutil.copytree(ROOT, source, symlinks=True, ignore=NOT_SOURCE)
+    built = run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q",
                  "-w", str(base / "dist")], cwd=base)  # fmt: skip
     assert built.returncode == 0, built.stderr
     (wheel,) = (base / "dist").glob("django_strangler-*.whl")
