@@ -86,6 +86,7 @@ def publish(name: str, figures: dict[str, object], results: Path = RESULTS) -> d
 
 
 def lookup(record: dict[str, object], key: str) -> object:
+    """The value at a dotted key (`postgresql.loaddata_over_seed`), None when absent."""
     value: object = record
     for part in key.split("."):
         value = value.get(part) if isinstance(value, dict) else None
@@ -93,9 +94,14 @@ def lookup(record: dict[str, object], key: str) -> object:
 
 
 def figure(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
-    return "-" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
+    """A figure as README shows it: three significant digits below 100, else whole numbers."""
+    if value is None:
+        return "-"
+    if isinstance(value, float) and abs(value) < 100:
+        return f"{value:,.3g}"
+    if isinstance(value, int | float):
+        return f"{value:,.0f}"
+    return str(value)
 
 
 def table(results: Path = RESULTS) -> str:
