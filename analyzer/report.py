@@ -1,6 +1,6 @@
 """From a resolved project to the report: graph, partition, dependencies, metrics, order.
 
-The report is a plain dict in the JSON contract of DESIGN.md, with every list sorted so the
+The report is a plain dict of the JSON contract (docs/architecture.md), every list sorted so the
 same input always gives the same bytes.
 """
 

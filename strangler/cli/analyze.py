@@ -9,10 +9,11 @@ import sys
 from typing import TYPE_CHECKING
 
 from strangler.cli.errors import UsageError
+from strangler_analyzer.render import FORMATS  # pure and light: json and collections only
 
 if TYPE_CHECKING:  # the analyzer is imported only when the command runs
-    from analyzer.boundaries import Boundaries, Problem
-    from analyzer.collect import Progress
+    from strangler_analyzer.boundaries import Boundaries, Problem
+    from strangler_analyzer.collect import Progress
 
 EPILOG = """\
 examples:
@@ -53,9 +54,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("path", help="root of the Django project (folder holding your apps)")
-    parser.add_argument(
-        "--format", "-f", default="text", choices=("text", "json", "md", "html", "dot", "mermaid")
-    )
+    parser.add_argument("--format", "-f", default="text", choices=FORMATS)
     parser.add_argument("--json", action="store_true", help="same as --format json")
     parser.add_argument("--output", "-o", metavar="FILE", help="write the result to FILE")
     parser.add_argument("--boundaries", metavar="TOML", help="constraints and weights")
@@ -112,8 +111,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _load_boundaries(path: str) -> tuple[Boundaries, list[Problem]]:
     """The parsed file and its shape problems; a file that is not TOML at all stops here."""
-    from analyzer.api import BoundariesError
-    from analyzer.boundaries import parse_boundaries
+    from strangler_analyzer.api import BoundariesError
+    from strangler_analyzer.boundaries import parse_boundaries
 
     try:
         with open(path, encoding="utf-8") as handle:
@@ -146,7 +145,7 @@ def _progress_bar(enabled: bool) -> Progress | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analyzer.api import BoundariesError
+    from strangler_analyzer.api import BoundariesError
 
     fmt = "json" if args.json else args.format
     try:
@@ -159,10 +158,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, fmt: str) -> int:
-    from analyzer.api import AnalyzeError, BoundariesError, Options, analyze
-    from analyzer.boundaries import Boundaries, Problem
-    from analyzer.collect import default_cache_dir
-    from analyzer.render import render
+    from strangler_analyzer.api import AnalyzeError, BoundariesError, Options, analyze
+    from strangler_analyzer.boundaries import Boundaries, Problem
+    from strangler_analyzer.collect import default_cache_dir
+    from strangler_analyzer.render import render
 
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
@@ -206,7 +205,7 @@ def _run(args: argparse.Namespace, fmt: str) -> int:
         raise UsageError(str(error)) from error
     report = outcome.report
     if args.check:
-        from analyzer.check import check, render_check
+        from strangler_analyzer.check import check, render_check
 
         result = check(report, boundaries)
         text = (
@@ -217,7 +216,7 @@ def _run(args: argparse.Namespace, fmt: str) -> int:
         _write(text, args.output)
         return 1 if result.failed else 0
     if args.lock:
-        from analyzer.lock import locked_contexts, render_lock
+        from strangler_analyzer.lock import locked_contexts, render_lock
 
         _write(render_lock(report, boundaries), args.lock, atomic=True)
         locked = locked_contexts(report)
