@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from strangler.cdc.models import event_fingerprint
 from tests.proxy.helpers import ROOT
 
 CATALOG_SETTINGS = "extracted.catalog_service.settings"
@@ -37,8 +38,8 @@ def park(path: Path, key: str) -> None:
     with sqlite3.connect(path) as db:
         db.execute(
             'INSERT INTO strangler_cdc_dead_letter (topic, partition, "offset", source_table,'
-            " key, seq, envelope, error, attempts, created_at) VALUES"
-            " ('monolith.catalog_product', 0, ?, 'catalog_product', ?, 1, '{}', 'boom', 5,"
+            " key, seq, envelope, fingerprint, error, attempts, created_at) VALUES"
+            " ('monolith.catalog_product', 0, ?, 'catalog_product', ?, 1, '{}', ?, 'boom', 5,"
             " '2026-01-01 00:00:00')",
-            (int(key), key),
+            (int(key), key, event_fingerprint(key, "{}")),
         )
