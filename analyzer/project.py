@@ -91,6 +91,7 @@ class Project:
     unresolved: tuple[Note, ...]
     parse_errors: tuple[Note, ...]
     settings_modules: tuple[str, ...]
+    external: tuple[Edge, ...] = ()  # to ``external:app.Model``: models the project uses only
 
 
 class _Resolver:
@@ -153,8 +154,20 @@ class _Resolver:
             if cls.has_fields and resolved not in self.classes and not _django_class(cls, self):
                 result = True  # model fields on a class built on a third-party model base
                 break
+        if not result and ".models" in found[0].module and cls.bases:
+            result = all(self._third_party_model_base(b) for b in cls.bases)
         self._model_memo[qualname] = result
         return result
+
+    def _third_party_model_base(self, base: str) -> bool:
+        """A base from another package's models module (``taggit.models.TaggedItemBase``)."""
+        name = self.symbol(base)
+        return (
+            ".models." in name
+            and name[:1] != "?"
+            and not name.startswith(("django.", "str:", "setting:"))
+            and self.module_of(name) is None
+        )
 
     def is_appconfig(self, qualname: str, trail: tuple[str, ...] = ()) -> bool:
         if qualname in APPCONFIG_BASES:
@@ -244,6 +257,7 @@ class _Resolution:
     senders: dict[str, list[tuple[FileFacts, int, str]]] = field(default_factory=dict)
     includers: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # urls <- (m, route)
     edges: list[Edge] = field(default_factory=list)
+    external: list[Edge] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     endpoints: list[EndpointInfo] = field(default_factory=list)
 
@@ -271,6 +285,20 @@ class _Resolution:
         if ref == "setting:AUTH_USER_MODEL":
             return self.lower_keys.get(self.auth_user_model.lower())
         return self.by_qualname.get(self.r.symbol(ref))
+
+    def external_key(self, ref: str) -> str | None:
+        """``app.Model`` for a reference to a model the project does not define, else None."""
+        if ref.startswith("str:"):
+            text = ref[4:]
+            return text if "." in text and text.lower() not in self.lower_keys else None
+        if ref == "setting:AUTH_USER_MODEL":
+            known = self.auth_user_model.lower() in self.lower_keys
+            return None if known else self.auth_user_model
+        name = self.r.symbol(ref)
+        if name[:1] == "?" or self.r.module_of(name) or ".models." not in name:
+            return None
+        package, _, model = name.rpartition(".models.")
+        return f"{package.rpartition('.')[2]}.{model}" if "." not in model else None
 
     def prefixes(self, module: str, trail: tuple[str, ...] = ()) -> list[str]:
         """The URL prefixes ``include()`` puts before the routes of a URLconf module."""
@@ -318,6 +346,15 @@ def _find_models(x: _Resolution) -> None:
                 )
             )
             continue
+        if not cls.has_fields and all(r._third_party_model_base(b) for b in cls.bases):
+            x.notes.append(
+                Note(
+                    f.path,
+                    cls.line,
+                    f"{cls.name} counted as model {key}: it builds only on third-party model "
+                    f"bases ({', '.join(r.symbol(b) for b in cls.bases)})",
+                )
+            )
         table = meta.get("db_table") or f"{label}_{cls.name.lower()}"
         x.models[key] = Model(key, qualname, f.module, f.path, cls.line, table, label)
         x.by_qualname[qualname] = key
@@ -350,6 +387,18 @@ def _model_edges(x: _Resolution) -> None:
         x.add(f"module:{m.module}", f"model:{key}", "defines", f.path, m.line, f"class {cls.name}")
         for base_fact, _, relation in _relations_with_inherited(r, m.qualname, x.abstract):
             target = x.model_key(relation.target, m.app, key)
+            outside = None if target else x.external_key(relation.target)
+            if outside:
+                x.external.append(
+                    Edge(
+                        f"model:{key}",
+                        f"external:{outside}",
+                        "relation",
+                        base_fact.path,
+                        relation.line,
+                        relation.detail,
+                    )
+                )
             if target and target != key:
                 x.add(
                     f"model:{key}",
@@ -525,6 +574,7 @@ def resolve_project(facts: list[FileFacts]) -> Project:
         unresolved=tuple(sorted(set(x.notes), key=lambda n: (n.file, n.line, n.message))),
         parse_errors=tuple(sorted(parse_errors, key=lambda n: (n.file, n.line))),
         settings_modules=tuple(sorted(f.module for f in facts if f.installed_apps)),
+        external=tuple(sorted(set(x.external), key=_edge_key)),
     )
 
 
@@ -618,7 +668,12 @@ def _use_edges(x: _Resolution, f: FileFacts, use: Use) -> list[Edge]:
         key = x.model_key(use.target, label, "")
         if key:
             return [Edge(source, f"model:{key}", use.kind, f.path, use.line, use.detail)]
-        if use.target.startswith("?") and len(use.target) > 1:
+        outside = x.external_key(use.target)
+        if outside:
+            x.external.append(
+                Edge(source, f"external:{outside}", use.kind, f.path, use.line, use.detail)
+            )
+        elif use.target.startswith("?") and len(use.target) > 1:
             x.notes.append(
                 Note(
                     f.path,

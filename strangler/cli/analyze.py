@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -14,6 +15,7 @@ if TYPE_CHECKING:  # the analyzer is imported only when the command runs
     from analyzer.boundaries import Boundaries, Problem
     from analyzer.collect import Progress
 
+SWEEP = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 EPILOG = """\
 examples:
   strangler analyze .                          readable summary (progress bar on a terminal)
@@ -23,6 +25,8 @@ examples:
   strangler analyze . --lock boundaries.toml   pin today's contexts and dependencies
   strangler analyze . --check boundaries.toml  exit 1 if code crosses a declared boundary
   strangler analyze . --git 500                add co-change from the last 500 commits
+  strangler analyze . --sweep                  contexts and metrics across resolutions
+  strangler analyze . --contexts 10            ask for 10 contexts
 
 boundaries.toml (all sections optional; items are app labels or app_label.Model):
   [clustering]  contexts = 5   resolution = 1.0   seed = 42
@@ -60,6 +64,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--boundaries", metavar="TOML", help="constraints and weights")
     parser.add_argument("--check", metavar="TOML",
                         help="exit 1 listing dependencies that cross the declared boundaries")
+    parser.add_argument("--contexts", type=int, metavar="N",
+                        help="propose N contexts (overrides [clustering] contexts)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="also compare Louvain resolutions 0.25-3: contexts and metrics for "
+                             "each, to choose [clustering] resolution or --contexts")
     parser.add_argument("--lock", metavar="TOML",
                         help="write TOML pinning every model and module where it stands and "
                              "allowing today's dependencies (then use it with --check)")
@@ -138,11 +147,15 @@ def _run(args: argparse.Namespace, fmt: str) -> int:
         raise UsageError("--git N must be 0 (off) or a number of commits; try --git 300")
     if args.boundaries and args.check and args.boundaries != args.check:
         raise UsageError("--check already reads its file as boundaries; pass one of them")
+    if args.contexts is not None and args.contexts < 1:
+        raise UsageError("--contexts N must be at least 1")
     if args.check and args.lock:
         raise UsageError("--lock writes a boundaries file and --check reads one; run them apart")
     boundaries_file = args.check or args.boundaries
     boundaries, problems = (_load_boundaries(boundaries_file) if boundaries_file
                             else (Boundaries(), []))
+    if args.contexts is not None:
+        boundaries = dataclasses.replace(boundaries, target=args.contexts)
     if args.check and not boundaries.checks_anything:
         problems.append(Problem(
             "boundaries.E011", "no [[context]] declares depends_on, so --check would check "
@@ -158,6 +171,7 @@ def _run(args: argparse.Namespace, fmt: str) -> int:
         git_commits=args.git,
         timings=args.timings,
         boundary_problems=tuple(problems),
+        sweep=SWEEP if args.sweep else (),
     )
     show = args.progress if args.progress is not None else (fmt == "text" and sys.stderr.isatty())
     try:
