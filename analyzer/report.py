@@ -6,6 +6,7 @@ same input always gives the same bytes.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 
@@ -20,6 +21,7 @@ from .weights import CUT_SUGGESTIONS, EdgeKind
 SCHEMA_VERSION = 1
 EVIDENCE_LIMIT = 20
 PROJECT_PART = "(project)"
+API_ROOTS = ("api", "v1", "v2", "graphql", "dashboard")  # prefixes that name no capability
 
 
 def weighted_edges(
@@ -351,6 +353,20 @@ def extraction_order(
     ]
 
 
+def route_prefix(route: str) -> str:
+    r"""The literal path prefix a route lives under, as a proxy route would match it.
+
+    ``api/orders/<int:pk>/`` -> ``/api/orders/``; ``^shop/(?P<pk>\d+)/$`` -> ``/shop/``; the
+    first segment, or the first two under ``api``-like roots.
+    """
+    literal = re.split(r"[<(\[?*+$\\]", route.lstrip("^"), maxsplit=1)[0]
+    segments = [s for s in literal.split("/") if s]
+    depth = 2 if segments[:1] and segments[0] in API_ROOTS else 1
+    kept = segments[:depth]
+    slash = "/" if kept and (len(segments) > len(kept) or literal.endswith("/")) else ""
+    return "/" + "/".join(kept) + slash
+
+
 def _endpoint_label(e: EndpointInfo) -> str:
     return f"{e.route} -> {e.view}" + (f" ({', '.join(e.models)})" if e.models else "")
 
@@ -408,6 +424,9 @@ def build_report(
                 ),
                 "tasks": sorted(q for q, module in project.tasks if module in module_set),
                 "tables": sorted({m.table for m in models}),
+                "url_prefixes": sorted(
+                    {route_prefix(e.route) for e in project.endpoints if e.module in module_set}
+                ),
                 "metrics": per_part[name],
             }
         )
