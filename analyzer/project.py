@@ -230,12 +230,18 @@ def discover_apps(r: _Resolver) -> list[App]:
 
 def _installed_names(r: _Resolver) -> set[str]:
     """App names INSTALLED_APPS lists (an AppConfig path stands for its ``name``)."""
-    names = set()
-    for f in r.facts:
-        for entry in f.installed_apps:
-            config = r.classes.get(entry)
-            names.add(dict(config[1].attrs).get("name", entry) if config else entry)
-    return names
+    return {_config_name(r, entry) or entry for f in r.facts for entry in f.installed_apps}
+
+
+def _config_name(r: _Resolver, qualname: str, depth: int = 0) -> str:
+    """The ``name`` an AppConfig class declares or inherits ("" if it is not a class here)."""
+    found = r.classes.get(qualname)
+    if found is None or depth > 8:
+        return ""
+    own = dict(found[1].attrs).get("name", "")
+    return own or next(
+        (n for b in found[1].bases if (n := _config_name(r, r.symbol(b), depth + 1))), ""
+    )
 
 
 @dataclass
