@@ -9,17 +9,15 @@ that cost. Names are qualified with the file's own imports; nothing is imported 
 from __future__ import annotations
 
 import ast
-import contextlib
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
-from libcst._nodes.expression import _BaseParenthesizedNode
-from libcst._nodes.internal import CodegenState
 
+from .codegen import LineCounter, walk
 from .facts import (
     ClassFact,
     Endpoint,
@@ -96,7 +94,6 @@ QUERYSET_METHODS = {
 WRITE_VERBS = ("create", "update", "delete", "remove", "add", "set", "bulk", "mark", "save")
 DETAIL_LIMIT = 160
 RECURSION_LIMIT = 10_000
-_NO_POSITIONS = contextlib.nullcontext()
 
 
 def dotted(node: cst.BaseExpression | None) -> str | None:
@@ -165,42 +162,6 @@ def resolve_relative(module: str, is_package: bool, level: int, name: str) -> st
     return ".".join([*parts, name] if name else parts)
 
 
-class _Parentheses:
-    """libcst's ``_parenthesize`` for a state that records no positions, as a plain context
-    manager: libcst's is a generator one, and enters it for every expression node."""
-
-    __slots__ = ("node", "state")
-
-    def __init__(self, node: _BaseParenthesizedNode, state: CodegenState) -> None:
-        self.node, self.state = node, state
-
-    def __enter__(self) -> None:
-        for lpar in self.node.lpar:
-            lpar._codegen(self.state)
-
-    def __exit__(self, kind: object, *_: object) -> None:
-        if kind is None:
-            for rpar in self.node.rpar:
-                rpar._codegen(self.state)
-
-
-def _parentheses(
-    node: _BaseParenthesizedNode, state: CodegenState
-) -> contextlib.AbstractContextManager[None]:
-    return _Parentheses(node, state) if node.lpar else _NO_POSITIONS
-
-
-@contextlib.contextmanager
-def _plain_parentheses() -> Iterator[None]:
-    """Generate code with ``_Parentheses`` in place of libcst's own, restoring it after."""
-    original = _BaseParenthesizedNode.__dict__["_parenthesize"]
-    _BaseParenthesizedNode._parenthesize = _parentheses  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        _BaseParenthesizedNode._parenthesize = original  # type: ignore[method-assign]
-
-
 @dataclass
 class _ClassBuilder:
     name: str
@@ -212,16 +173,13 @@ class _ClassBuilder:
     line: int = 0
 
 
-class _Extractor(CodegenState):
-    """A code generator that keeps no code: it counts lines and records facts."""
+class _Extractor(LineCounter):
+    """A line-counting code generator that records facts as it meets the nodes."""
 
     def __init__(self, module_node: cst.Module, module: str, is_package: bool) -> None:
-        super().__init__(
-            default_indent=module_node.default_indent, default_newline=module_node.default_newline
-        )
+        super().__init__(module_node)
         self.module = module
         self.is_package = is_package
-        self.line = 1
         self.scopes: list[tuple[cst.CSTNode, str, bool]] = []  # node, name, is_function
         self.pending: dict[int, tuple] = {}
         self.consumed: set[int] = set()
@@ -253,29 +211,9 @@ class _Extractor(CodegenState):
         }
 
     # -- codegen hooks ---------------------------------------------------------------------
-    def add_token(self, value: str) -> None:
-        if "\n" in value:
-            self.line += value.count("\n")
-
-    def add_indent_tokens(self) -> None:
-        pass
-
-    def pop_trailing_newline(self) -> None:
-        pass
-
     def after_codegen(self, node: cst.CSTNode) -> None:
         if self.scopes and self.scopes[-1][0] is node:
             self.scopes.pop()
-
-    # libcst types this as a generator-made context manager; a shared no-op one is cheaper.
-    def record_syntactic_position(  # type: ignore[override]
-        self,
-        node: cst.CSTNode,
-        *,
-        start_node: cst.CSTNode | None = None,
-        end_node: cst.CSTNode | None = None,
-    ) -> contextlib.AbstractContextManager[None]:
-        return _NO_POSITIONS  # positions come from counting newlines, not from libcst
 
     def before_codegen(self, node: cst.CSTNode) -> None:
         # Called for each of the ~13 nodes per line: keep the common path to two lookups.
@@ -812,8 +750,7 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, RECURSION_LIMIT))  # long generated a+b+c+... chains
     try:
-        with _plain_parentheses():
-            tree._codegen(x)
+        walk(tree, x)
     except RecursionError:
         return FileFacts(
             path,
