@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -250,13 +251,71 @@ def test_admin_api_needs_the_token_and_flips_with_it(upstreams, tmp_path):
             f"{api}/routes/products/weight", json={"weight": 100, "why": "go"}, headers=auth
         )
         assert r.status_code == 200 and r.json()["version"] == 2
-        assert proxy.wait_for_version(2) < 1.0, "a flip reaches the proxy within a second"
-        assert httpx.get(f"{proxy.url}/api/v1/products").headers["x-strangler-backend"] == "catalog"
+        proxy.wait_for_version(2)
+        answer = httpx.get(f"{proxy.url}/api/v1/products")
+        assert answer.headers["x-strangler-backend"] == "catalog", "the flip is in force"
+        assert proxy.version() == 2, "and the version in force is the flip's"
         bad = httpx.post(f"{api}/routes/products/weight", json={"weight": 1000}, headers=auth)
         assert bad.status_code == 422 and bad.json()["errors"][0]["id"] == "route.E008"
         history = httpx.get(f"{api}/history", headers=auth).json()["versions"]
         assert (history[0]["who"], history[0]["why"]) == ("ops", "go")
         r = httpx.post(f"{api}/rollback", json={"version": 1, "why": "back"}, headers=auth)
         assert r.status_code == 200 and r.json()["version"] == 3
+    finally:
+        proxy.stop()
+
+
+def test_admin_api_pushes_tables_shows_routes_and_says_409_when_the_table_moved(
+    upstreams, tmp_path
+):
+    monolith, catalog = upstreams
+    config = write_json(tmp_path / "routes.json", table(monolith.url, catalog.url, 0))
+    proxy = ProxyProcess("--config", str(config))
+    try:
+        api = f"{proxy.admin_url}/api"
+        auth = {"Authorization": f"Bearer {proxy.token}", "X-Strangler-Actor": "ops"}
+        r = httpx.get(f"{api}/routes/products", headers=auth)
+        assert r.status_code == 200
+        assert (r.json()["version"], r.json()["route"]["weight"]) == (1, 0)
+        assert httpx.get(f"{api}/routes/nope", headers=auth).status_code == 404
+        pushed = table(monolith.url, catalog.url, 40)
+        r = httpx.put(
+            f"{api}/routes", json={"table": pushed, "why": "40%", "expect": 1}, headers=auth
+        )
+        assert r.status_code == 200 and r.json()["version"] == 2, r.text
+        assert httpx.get(f"{api}/routes/products", headers=auth).json()["route"]["weight"] == 40
+        stale = httpx.put(f"{api}/routes", json={"table": pushed, "expect": 1}, headers=auth)
+        assert stale.status_code == 409 and "version 2, not 1" in stale.json()["error"]
+        broken = httpx.put(f"{api}/routes", json={"table": {"routes": []}}, headers=auth)
+        assert broken.status_code == 422 and broken.json()["errors"][0]["id"].startswith("route.E")
+        current = httpx.get(f"{api}/routes", headers=auth).json()
+        assert (current["version"], current["who"], current["why"]) == (2, "ops", "40%")
+        proxy.wait_for_version(2)
+        assert proxy.version() == 2, "neither the stale nor the broken push took effect"
+    finally:
+        proxy.stop()
+
+
+def test_parallel_api_flips_of_different_routes_all_land(upstreams, tmp_path):
+    monolith, catalog = upstreams
+    raw = table(monolith.url, catalog.url, 0)
+    route = raw["routes"][0]
+    raw["routes"] = [{**route, "id": f"r{i}", "prefix": f"/api/v1/r{i}"} for i in range(10)]
+    proxy = ProxyProcess("--config", str(write_json(tmp_path / "routes.json", raw)))
+    try:
+        auth = {"Authorization": f"Bearer {proxy.token}"}
+
+        def flip(i: int) -> int:
+            url = f"{proxy.admin_url}/api/routes/r{i}/weight"
+            return httpx.post(url, json={"weight": 10 + i}, headers=auth, timeout=30).status_code
+
+        with ThreadPoolExecutor(10) as pool:
+            statuses = list(pool.map(flip, range(10)))
+        assert statuses == [200] * 10
+        current = httpx.get(f"{proxy.admin_url}/api/routes", headers=auth).json()
+        assert {r["id"]: r["weight"] for r in current["table"]["routes"]} == {
+            f"r{i}": 10 + i for i in range(10)
+        }
+        assert current["version"] == 11
     finally:
         proxy.stop()
