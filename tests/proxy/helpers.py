@@ -275,7 +275,7 @@ class ProxyProcess:
         if not line:
             self.log.seek(0)
             raise RuntimeError(f"proxy did not start: {self.log.read()}")
-        ready = json.loads(line)
+        ready = self.ready = json.loads(line)
         self.url = f"http://{ready['proxy']}"
         self.admin_url = f"http://{ready.get('admin', '')}"
         self.token = token
@@ -284,8 +284,16 @@ class ProxyProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout=15)
-        self.log.close()
+        if not self.log.closed:  # stopped once already
+            self.stderr = self.stderr_so_far()
+            self.log.close()
         return code
+
+    def stderr_so_far(self) -> str:
+        """What the proxy has logged (stderr) up to now."""
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
 
     def metrics(self) -> str:
         return httpx.get(f"{self.admin_url}/metrics", timeout=5).text

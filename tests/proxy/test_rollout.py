@@ -319,3 +319,33 @@ def test_parallel_api_flips_of_different_routes_all_land(upstreams, tmp_path):
         assert current["version"] == 11
     finally:
         proxy.stop()
+
+
+def test_healthz_says_degraded_while_the_route_file_cannot_be_read(upstreams, tmp_path):
+    monolith, catalog = upstreams
+    config = write_json(tmp_path / "routes.json", table(monolith.url, catalog.url, 0))
+    proxy = ProxyProcess("--config", str(config))
+    health = f"{proxy.admin_url}/healthz"
+    try:
+        assert httpx.get(health).json() == {"status": "ok", "version": 1}
+        text = config.read_text()
+        config.unlink()
+        degraded = poll(lambda: httpx.get(health).json(), lambda h: h["status"] == "degraded")
+        assert degraded["version"] == 1 and "cannot read" in degraded["problem"]
+        assert "strangler_proxy_route_store_healthy 0" in proxy.metrics()
+        served = httpx.get(f"{proxy.url}/api/v1/products/1")
+        assert served.status_code == 200, "the last good table keeps serving"
+        config.write_text(text)
+        assert poll(lambda: httpx.get(health).json(), lambda h: h["status"] == "ok")["version"] == 1
+    finally:
+        proxy.stop()
+
+
+def poll(read, done, attempts: int = 100):
+    """Read until `done(value)`, at most `attempts` times 0.05 s apart; fails the test after."""
+    for _ in range(attempts):
+        value = read()
+        if done(value):
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"still {value!r}")
