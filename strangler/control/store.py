@@ -185,8 +185,9 @@ class RouteStore(abc.ABC):
         delay = FLIP_BACKOFF
         for _ in range(FLIP_ATTEMPTS - 1):
             latest = self.current()
+            raw = edit(latest)  # may refuse (RouteChanged): that is final, not retried
             try:
-                return self.apply(edit(latest), who, why, expect=latest.number)
+                return self.apply(raw, who, why, expect=latest.number)
             except ConcurrentChange:
                 time.sleep(random.uniform(0, delay))
                 delay = min(delay * 2, FLIP_BACKOFF_MAX)

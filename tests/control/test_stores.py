@@ -177,7 +177,11 @@ def test_readers_never_see_a_half_written_change(tmp_path):
     assert len(seen) > 1
 
 
-def test_a_flip_of_a_route_someone_changed_meanwhile_is_refused_and_says_by_whom(store_location):
+def test_a_flip_of_a_route_someone_changed_meanwhile_is_refused_and_says_by_whom(
+    store_location, monkeypatch
+):
+    backoffs: list[float] = []
+    monkeypatch.setattr("strangler.control.store.time.sleep", backoffs.append)
     ana, bo = open_store(store_location), open_store(store_location)
     ana.apply(base(weight=0), who="setup")
     read_current = ana.current
@@ -193,6 +197,7 @@ def test_a_flip_of_a_route_someone_changed_meanwhile_is_refused_and_says_by_whom
         ana.set_weight("products", 25, who="ana")
     assert "route products was changed by version 2 (bo: 'half')" in str(refused.value)
     assert isinstance(refused.value, ConcurrentChange)
+    assert backoffs == [], "refused at once, not retried"
     assert open_store(store_location).current().raw["routes"][0]["weight"] == 50
 
 

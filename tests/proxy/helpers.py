@@ -320,3 +320,23 @@ def raw_request(proxy: ProxyProcess, data: bytes) -> bytes:
         while chunk := sock.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+def proxy_for(upstreams: tuple[Upstream, Upstream], tmp_path: Path, *extra: str) -> ProxyProcess:
+    """A proxy on a file store holding the one-route table at weight 0."""
+    monolith, catalog = upstreams
+    config = write_json(tmp_path / "routes.json", table(monolith.url, catalog.url, 0))
+    return ProxyProcess("--config", str(config), extra=extra)
+
+
+def wait_in_flight(proxy: ProxyProcess, count: int, timeout: float = 10.0) -> None:
+    """Wait (bounded) until the proxy reports `count` requests in flight."""
+    deadline = time.monotonic() + timeout
+    while f"strangler_proxy_in_flight_requests {count}" not in proxy.metrics():
+        assert time.monotonic() < deadline, f"never {count} requests in flight"
+        time.sleep(0.05)
+
+
+def children_of(pid: int) -> list[int]:
+    """Live child processes of `pid` (Linux /proc)."""
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]

@@ -8,12 +8,20 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.proxy.helpers import ProxyProcess, backends_for, raw_request, table, write_json
+from tests.proxy.helpers import (
+    ProxyProcess,
+    backends_for,
+    children_of,
+    proxy_for,
+    raw_request,
+    table,
+    wait_in_flight,
+    write_json,
+)
 
 SECRET = "tester-secret-0123456789"
 
@@ -276,9 +284,7 @@ def test_every_answer_the_proxy_gives_itself_is_in_the_access_log(proxy):
 
 
 def test_grace_running_out_exits_1_and_says_how_many_were_cut(upstreams, tmp_path):
-    monolith, catalog = upstreams
-    config = write_json(tmp_path / "routes.json", table(monolith.url, catalog.url, 0))
-    process = ProxyProcess("--config", str(config), extra=("--grace", "0.5"))
+    process = proxy_for(upstreams, tmp_path, "--grace", "0.5")
     outcome: list[str] = []
 
     def slow_request() -> None:
@@ -290,10 +296,7 @@ def test_grace_running_out_exits_1_and_says_how_many_were_cut(upstreams, tmp_pat
 
     client = threading.Thread(target=slow_request)
     client.start()
-    deadline = time.monotonic() + 10
-    while "strangler_proxy_in_flight_requests 1" not in process.metrics():
-        assert time.monotonic() < deadline, "the slow request never reached the proxy"
-        time.sleep(0.05)
+    wait_in_flight(process, 1)
     assert process.stop() == 1
     client.join()
     assert outcome == ["cut"]
@@ -301,9 +304,7 @@ def test_grace_running_out_exits_1_and_says_how_many_were_cut(upstreams, tmp_pat
 
 
 def test_a_killed_worker_is_restarted_logged_and_counted(upstreams, tmp_path):
-    monolith, catalog = upstreams
-    config = write_json(tmp_path / "routes.json", table(monolith.url, catalog.url, 0))
-    process = ProxyProcess("--config", str(config), extra=("--workers", "2"))
+    process = proxy_for(upstreams, tmp_path, "--workers", "2")
     try:
         assert process.ready["pid"] == process.proc.pid, "the pid printed is the supervisor's"
         workers = sorted(children_of(process.proc.pid))
@@ -319,18 +320,3 @@ def test_a_killed_worker_is_restarted_logged_and_counted(upstreams, tmp_path):
         assert set(seen.values()) == {"monolith"}
     finally:
         assert process.stop() == 0
-
-
-def children_of(pid: int) -> list[int]:
-    """Live child processes of `pid`, from /proc."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid and fields[0] != "Z":
-                found.append(int(entry.name))
-    return found

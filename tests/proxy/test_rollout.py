@@ -16,6 +16,7 @@ from tests.proxy.helpers import (
     ProxyProcess,
     Upstream,
     backends_for,
+    proxy_for,
     strangler,
     table,
     write_json,
@@ -269,8 +270,7 @@ def test_admin_api_pushes_tables_shows_routes_and_says_409_when_the_table_moved(
     upstreams, tmp_path
 ):
     monolith, catalog = upstreams
-    config = write_json(tmp_path / "routes.json", table(monolith.url, catalog.url, 0))
-    proxy = ProxyProcess("--config", str(config))
+    proxy = proxy_for(upstreams, tmp_path)
     try:
         api = f"{proxy.admin_url}/api"
         auth = {"Authorization": f"Bearer {proxy.token}", "X-Strangler-Actor": "ops"}
@@ -322,9 +322,8 @@ def test_parallel_api_flips_of_different_routes_all_land(upstreams, tmp_path):
 
 
 def test_healthz_says_degraded_while_the_route_file_cannot_be_read(upstreams, tmp_path):
-    monolith, catalog = upstreams
-    config = write_json(tmp_path / "routes.json", table(monolith.url, catalog.url, 0))
-    proxy = ProxyProcess("--config", str(config))
+    proxy = proxy_for(upstreams, tmp_path)
+    config = tmp_path / "routes.json"
     health = f"{proxy.admin_url}/healthz"
     try:
         assert httpx.get(health).json() == {"status": "ok", "version": 1}
