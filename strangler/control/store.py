@@ -205,14 +205,15 @@ class RouteStore(abc.ABC):
             return raw
 
         delay = FLIP_BACKOFF
-        latest = base
         for _ in range(FLIP_ATTEMPTS - 1):
+            latest = self.current()
+            raw = edited(latest)  # may refuse (RouteChanged): that is final, not retried
             try:
-                return self.apply(edited(latest), who, why, expect=latest.number)
+                return self.apply(raw, who, why, expect=latest.number)
             except ConcurrentChange:
                 time.sleep(random.uniform(0, delay))
                 delay = min(delay * 2, FLIP_BACKOFF_MAX)
-                latest = self.current()
+        latest = self.current()
         return self.apply(edited(latest), who, why, expect=latest.number)
 
     def rollback(self, number: int, who: str = "", why: str = "") -> Version:
