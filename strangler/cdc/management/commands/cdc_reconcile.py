@@ -77,6 +77,7 @@ class Command(BaseCommand):
                     f"{d.table} -> {d.model}: {d.source_rows} source rows, {d.target_rows} "
                     f"target rows, {d.ranges_differing}/{d.ranges} ranges differ; missing "
                     f"{list(d.missing)}, extra {list(d.extra)}, different {list(d.different)}"
+                    + (f" (columns {', '.join(d.different_columns)})" if d.different else "")
                 )
             if resolved:
                 self.stdout.write(f"log gaps resolved: {resolved}")
