@@ -93,8 +93,11 @@ def test_a_candidate_answering_500_is_recorded_never_a_client_error(shadowing, t
     assert endpoint.fields[0].path == "status" and endpoint.fields[0].regression
 
 
-def test_noise_is_learned_and_a_real_difference_reported_with_an_example(shadowing, tmp_path):
-    proxy = shadowing(Behaviour(), Behaviour(price_bug=0.3))
+@pytest.mark.parametrize("noise_percent", [100, 50])
+def test_noise_is_learned_and_a_real_difference_reported_with_an_example(
+    shadowing, tmp_path, noise_percent
+):
+    proxy = shadowing(Behaviour(), Behaviour(price_bug=0.3), noise_percent=noise_percent)
     with httpx.Client(base_url=proxy.url, timeout=10) as client:
         for n in range(40):
             assert client.get(f"/api/v1/products?page={n}", headers={"X-User-ID": f"u{n}"}
@@ -105,12 +108,17 @@ def test_noise_is_learned_and_a_real_difference_reported_with_an_example(shadowi
     assert fields["results[*].price"].regression
     assert fields["results[*].price"].example["candidate"]["body"].count(".99") > 0
     assert not fields["request_id"].regression and not fields["generated_at"].regression
-    assert endpoint.noise_samples == 40  # the second monolith call, for noise
+    # The second monolith call goes out for noise_percent of the shadowed requests; noise
+    # counts are scaled to all of them, so the same fields are learned from a sample.
+    if noise_percent == 100:
+        assert endpoint.noise_samples == 40
+    else:
+        assert 0 < endpoint.noise_samples < 40
 
 
 def test_shadow_requests_are_marked_and_clients_cannot_forge_the_mark(shadowing, tmp_path):
     monolith, candidate = Behaviour(), Behaviour()
-    proxy = shadowing(monolith, candidate)
+    proxy = shadowing(monolith, candidate, noise_percent=100)
     httpx.get(f"{proxy.url}/api/v1/products/1", timeout=10,
               headers={"X-User-ID": "u", "X-Strangler-Shadow": "1"})  # fmt: skip
     wait_for_samples(tmp_path, 1)
