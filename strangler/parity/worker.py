@@ -198,6 +198,10 @@ def celery_consumer(broker_url: str) -> Callable[[list[Pair]], None]:
     app = make_app(broker_url)
 
     def publish(batch: list[Pair]) -> None:
-        app.send_task("strangler.parity.compare_pairs", args=[[pair_to_json(p) for p in batch]])
+        app.send_task(
+            "strangler.parity.compare_pairs",
+            args=[[pair_to_json(p) for p in batch]],
+            queue=app.conf.task_default_queue,
+        )
 
     return publish
