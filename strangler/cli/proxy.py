@@ -19,7 +19,7 @@ examples:
 
 Routes with a shadow policy (`strangler route shadow ROUTE PERCENT`) also send that share of
 their requests to the candidate after the client has its answer; the pairs are compared in
-this process into --parity-store (embedded default), or published to Celery workers with
+a local worker process into --parity-store (embedded default), or published to Celery with
 --parity-broker (`celery -A strangler.parity.tasks worker`, store in $STRANGLER_PARITY_STORE).
 
 The route table comes from a TOML/JSON file (hot-reloaded when it changes) or from
@@ -88,13 +88,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _pair_consumer(args: argparse.Namespace) -> Any:
     """What each proxy worker hands shadowed pairs to (built after the workers fork)."""
-    from strangler.parity.worker import PairConsumer, celery_consumer
+    from strangler.parity.worker import LocalWorker, celery_consumer
 
     if args.parity_broker:
         broker = args.parity_broker
         return lambda: celery_consumer(broker)
     store, har = args.parity_store, args.record_har
-    return lambda: PairConsumer(store, har)
+    return lambda: LocalWorker(store, har)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,5 +12,6 @@ STEPS: list[str] = [
     "monolith",
     "checkout",
     "cdc",
+    "parity",
     "proxy",
 ]
