@@ -13,4 +13,5 @@ STEPS: list[str] = [
     "checkout",
     "cdc",
     "proxy",
+    "migrate",
 ]
