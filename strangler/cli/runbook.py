@@ -295,6 +295,10 @@ def _run(args: argparse.Namespace) -> int:
                 "pass --routes FILE|URL or set $STRANGLER_ROUTES",
             )
         )
+    else:
+        problems += route_problems(runbook, args.routes)
+    if args.lease_seconds < 1:
+        raise UsageError(f"--lease-seconds {args.lease_seconds:g}: at least 1 second")
     if any(s.action == "command" for s in runbook.steps) and not args.allow_commands:
         problems.append(
             Problem(
@@ -330,6 +334,44 @@ def _run(args: argparse.Namespace) -> int:
         return _start(args, store, runbook, text, params, env)
     finally:
         store.close()
+
+
+def route_problems(runbook: Any, routes: str) -> list[Any]:
+    """runbook.E012/E015: the route store cannot be read, or lacks a route the runbook moves."""
+    from strangler.control import open_store
+    from strangler.runbook.messages import Problem
+
+    named = sorted(
+        {s.settings["route"] for s in runbook.steps if "route" in s.settings}
+        | {g.settings["route"] for s in runbook.steps for g in s.gates if "route" in g.settings}
+    )
+    if not named:
+        return []
+    try:
+        store = open_store(routes)
+        try:
+            table = store.current().table
+        finally:
+            getattr(store, "close", lambda: None)()
+    except Exception as error:  # whatever the store says, the run must not start
+        return [
+            Problem(
+                "runbook.E012",
+                "--routes",
+                f"cannot read the route store {routes}: {error}",
+                "check the path or URL (`strangler route list`)",
+            )
+        ]
+    return [
+        Problem(
+            "runbook.E015",
+            "--routes",
+            f"route {name!r} is not in the route table",
+            "add it with `strangler route set` or fix the route param",
+        )
+        for name in named
+        if table.route(name) is None
+    ]
 
 
 def _start(
@@ -442,7 +484,7 @@ def _rollback(args: argparse.Namespace, store: Any, run: Any, who: str) -> int:
     if step.action != "set_weight" and not traffic:
         raise UsageError(f"run {run.id} ({runbook.name}) moves no traffic; nothing to roll back")
     anchor = step if step.action == "set_weight" else traffic[0]
-    passed = {e.step for e in store.events(run.id) if e.kind == "step_passed"}
+    passed = {e.step for e in store.events(run.id, "step_passed")}
     route, weight = rollback_target(runbook, anchor, passed - {step.id})
     try:
         version = actions.set_weight(

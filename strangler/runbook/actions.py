@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from strangler.control import ValidationFailed, open_store
-from strangler.control.store import ConcurrentChange, RouteStore, Version
+from strangler.control.store import ConcurrentChange, RouteStore, StoreUnavailable, Version
 from strangler.runbook.definition import Step
 from strangler.runbook.sources import Environment, SourceError, run_program, strangler_cdc
 
@@ -41,7 +41,7 @@ def set_weight(env: Environment, route: str, weight: float, who: str, why: str) 
     store = _with_store(env)
     try:
         return store.set_weight(route, weight, who, why)
-    except ValidationFailed as error:
+    except (ValidationFailed, ConcurrentChange, StoreUnavailable) as error:
         raise ActionFailed(str(error)) from error
     finally:
         _close(store)
@@ -68,7 +68,7 @@ def set_state(env: Environment, route: str, state: str, who: str, why: str) -> V
                 if attempt == FLIP_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
-    except (ValidationFailed, ConcurrentChange) as error:
+    except (ValidationFailed, ConcurrentChange, StoreUnavailable) as error:
         raise ActionFailed(str(error)) from error
     finally:
         _close(store)

@@ -264,6 +264,14 @@ def evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
         return _evaluate(gate, env, window)
     except SourceError as error:
         return Evaluation(gate.kind, "inconclusive", str(error), "(unreadable)", gate.describe())
+    except Exception as error:  # any failure to read is no reading: never a pass, never a crash
+        return Evaluation(
+            gate.kind,
+            "inconclusive",
+            f"{type(error).__name__}: {error}",
+            "(unreadable)",
+            gate.describe(),
+        )
 
 
 def _evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:

@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.proxy.helpers import ROOT
+from strangler.control import open_store
+from tests.proxy.helpers import ROOT, table
 
 INVALID = """\
 name = "two problems"
@@ -69,14 +70,21 @@ def test_plan_shows_every_step_with_its_gates_and_thresholds():
     assert "error_rate(max_delta=0.01, min_requests=50, route=products)" in canary["gates"]
 
 
+def seeded(tmp_path: Path) -> Path:
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:9", "http://127.0.0.1:10"), "t", "seed")
+    return routes
+
+
 def test_dry_run_validates_and_starts_nothing(tmp_path):
+    seeded(tmp_path)
     result = cli(
         "run",
         "rollback-route",
         "-p",
         "route=products",
         "--routes",
-        "r.toml",
+        "routes.toml",
         "--store",
         "runs.db",
         "--dry-run",
@@ -84,6 +92,37 @@ def test_dry_run_validates_and_starts_nothing(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "dry run: nothing was started" in result.stdout
+    assert not (tmp_path / "runs.db").exists()
+
+
+def test_a_route_missing_from_the_table_or_an_unreadable_table_starts_nothing(tmp_path):
+    seeded(tmp_path)
+    result = cli(
+        "run",
+        "rollback-route",
+        "-p",
+        "route=orders",
+        "--routes",
+        "routes.toml",
+        "--store",
+        "runs.db",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "runbook.E015 --routes: route 'orders' is not in the route table" in result.stderr
+    result = cli(
+        "run",
+        "rollback-route",
+        "-p",
+        "route=products",
+        "--routes",
+        "nowhere.toml",
+        "--store",
+        "runs.db",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert "runbook.E012 --routes: cannot read the route store nowhere.toml" in result.stderr
     assert not (tmp_path / "runs.db").exists()
 
 
