@@ -52,8 +52,9 @@ def fresh_work_dir(path: Path) -> Path:
         path.mkdir(parents=True)
         (path / MARKER).write_text("created by `strangler demo`; deleted on its next run\n")
     except OSError as error:
-        raise ValueError(f"cannot make {path}: {error.strerror}; pick another --work-dir"
-                         ) from error
+        raise ValueError(
+            f"cannot make {path}: {error.strerror}; pick another --work-dir"
+        ) from error
     return path.resolve()
 
 

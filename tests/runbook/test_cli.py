@@ -76,20 +76,25 @@ def seeded(tmp_path: Path) -> Path:
     return routes
 
 
-def test_dry_run_validates_and_starts_nothing(tmp_path):
-    seeded(tmp_path)
-    result = cli(
+def rollback_route(tmp_path: Path, route: str, routes: str, *extra: str):
+    """`strangler runbook run rollback-route` in tmp_path, its runs kept in runs.db."""
+    return cli(
         "run",
         "rollback-route",
         "-p",
-        "route=products",
+        f"route={route}",
         "--routes",
-        "routes.toml",
+        routes,
         "--store",
         "runs.db",
-        "--dry-run",
+        *extra,
         cwd=tmp_path,
     )
+
+
+def test_dry_run_validates_and_starts_nothing(tmp_path):
+    seeded(tmp_path)
+    result = rollback_route(tmp_path, "products", "routes.toml", "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "dry run: nothing was started" in result.stdout
     assert not (tmp_path / "runs.db").exists()
@@ -97,30 +102,10 @@ def test_dry_run_validates_and_starts_nothing(tmp_path):
 
 def test_a_route_missing_from_the_table_or_an_unreadable_table_starts_nothing(tmp_path):
     seeded(tmp_path)
-    result = cli(
-        "run",
-        "rollback-route",
-        "-p",
-        "route=orders",
-        "--routes",
-        "routes.toml",
-        "--store",
-        "runs.db",
-        cwd=tmp_path,
-    )
+    result = rollback_route(tmp_path, "orders", "routes.toml")
     assert result.returncode == 2
     assert "runbook.E015 --routes: route 'orders' is not in the route table" in result.stderr
-    result = cli(
-        "run",
-        "rollback-route",
-        "-p",
-        "route=products",
-        "--routes",
-        "nowhere.toml",
-        "--store",
-        "runs.db",
-        cwd=tmp_path,
-    )
+    result = rollback_route(tmp_path, "products", "nowhere.toml")
     assert result.returncode == 2
     assert "runbook.E012 --routes: cannot read the route store nowhere.toml" in result.stderr
     assert not (tmp_path / "runs.db").exists()
