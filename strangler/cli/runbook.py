@@ -19,7 +19,7 @@ examples:
       --routes routes.toml --metrics http://127.0.0.1:8081/metrics \\
       --metrics http://10.0.0.2:8081/metrics \\
       --source-settings monolith.settings --target-settings extracted.catalog_service.settings \\
-      --monolith-source ./monolith --why "extract the catalog"
+      --parity-store parity.sqlite3 --monolith-source ./monolith --why "extract the catalog"
   strangler runbook run rollback-route -p route=products --routes routes.toml \\
       --prometheus http://prometheus:9090 --why "5xx on the service"
   strangler runbook run my-runbook.toml ... --dry-run         # validate, bind, show; run nothing
@@ -116,6 +116,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="",
         metavar="PATH",
         help="the monolith's code, for the retire report (read, never run)",
+    )
+    run.add_argument(
+        "--parity-store",
+        default=os.environ.get("STRANGLER_PARITY_STORE", ""),
+        metavar="LOCATION",
+        help="where the proxies compare shadowed pairs (their --parity-store), for parity gates",
     )
     run.add_argument(
         "--allow-commands",
@@ -317,6 +323,7 @@ def _run(args: argparse.Namespace) -> int:
         source_settings=args.source_settings,
         target_settings=args.target_settings,
         monolith_source=args.monolith_source,
+        parity_store=args.parity_store,
         allow_commands=args.allow_commands,
     )
     if args.dry_run:

@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 from strangler.demo.context import DemoContext, DemoError
 
 TITLE = "Analyze the monolith: proposed bounded contexts, seams with evidence, extraction order"
 
 
-def monolith_source() -> Path:
-    """Where the monolith's code is, found without importing (and so running) it."""
-    spec = importlib.util.find_spec("monolith")
-    if spec and spec.submodule_search_locations:
-        return Path(next(iter(spec.submodule_search_locations)))
-    candidate = Path.cwd() / "monolith"
-    if candidate.is_dir():
-        return candidate
-    raise DemoError(
-        "cannot find the monolith's source: install the project (pip install -e .) "
-        "or run the demo from the repository root"
-    )
-
-
 def run(ctx: DemoContext) -> None:
-    from analyzer.api import AnalyzeError, Options, analyze
-    from analyzer.html import render_html
+    from strangler_analyzer.api import AnalyzeError, Options, analyze
+    from strangler_analyzer.html import render_html
 
-    source = monolith_source()
+    source = ctx.reference / "monolith"  # read as files: nothing is imported or run
     try:
         outcome = analyze(
             Options(path=str(source), jobs=1, cache_dir=str(ctx.work_dir / "analyze-cache"))

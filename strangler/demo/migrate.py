@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 
-from strangler.demo.analyze import monolith_source
 from strangler.demo.cdc import SERVICE_SETTINGS, TABLES, service, start_service, wait_until
 from strangler.demo.context import DemoContext, DemoError, Process
 from strangler.demo.proxy import Shoppers
@@ -36,6 +35,8 @@ PARAMS = {
     "bake_s": "4",
     "min_requests": "10",
     "max_p99_ratio": "4",  # two gunicorns on a shared laptop: p99 is noisy at this traffic
+    "shadow_percent": "50",
+    "min_parity_samples": "50",
 }
 
 
@@ -152,7 +153,8 @@ def run(ctx: DemoContext) -> None:
         metrics=(f"{proxy['admin_url']}/metrics",),
         source_settings="monolith.settings",
         target_settings=SERVICE_SETTINGS,
-        monolith_source=str(monolith_source()),
+        monolith_source=str(ctx.reference / "monolith"),
+        parity_store=proxy["parity_store"],
         process_env=added,
     )
     text, source = builtin.source("extract-context")
@@ -206,7 +208,8 @@ def run(ctx: DemoContext) -> None:
     ctx.log(
         f"client: {client['requests']} requests, {client['monolith']} answered by the "
         f"monolith, {client['catalog']} by the catalog; {client['failed_outside_fault']} "
-        f"failed outside the fault, {client['failed_in_fault']} during it"
+        f"failed outside the fault, {client['failed_in_fault']} during it; the proxy "
+        f"answered {client['fallbacks']} requests the catalog failed from the monolith"
     )
     if client["failed_outside_fault"]:
         raise DemoError(

@@ -16,6 +16,7 @@ from collections import Counter
 
 import httpx
 
+from strangler.demo import dashboard
 from strangler.demo.context import DemoContext, DemoError
 from strangler.demo.monolith import listening_socket, wait_healthy
 
@@ -129,11 +130,12 @@ def run(ctx: DemoContext) -> None:
     port, admin_port = free_port(), free_port()
     ctx.start("proxy", ctx.python(
         "-m", "strangler", "proxy", "--config", str(config), "--listen", f"127.0.0.1:{port}",
-        "--admin", f"127.0.0.1:{admin_port}",
+        "--admin", f"127.0.0.1:{admin_port}", "--parity-store", str(work / "parity.sqlite3"),
         "--access-log", str(ctx.log_dir / "proxy-access.log")))  # fmt: skip
     proxy_url, admin_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
     wait_for_version(admin_url, 1, timeout=15)
     ctx.log(f"proxy {proxy_url} (admin and /metrics on {admin_url}), route table {config}")
+    dashboard.start(ctx, config, admin_url, free_port())
     shoppers = Shoppers(proxy_url)
     ctx.stack.callback(shoppers.finish)
     ctx.live["shoppers"] = shoppers
@@ -145,4 +147,5 @@ def run(ctx: DemoContext) -> None:
     if shoppers.failed:
         raise DemoError(f"{len(shoppers.failed)} requests failed through the proxy, e.g. "
                         f"{shoppers.failed[0][1]}")  # fmt: skip
-    ctx.facts["proxy"] = {"url": proxy_url, "admin_url": admin_url, "config": str(config)}
+    ctx.facts["proxy"] = {"url": proxy_url, "admin_url": admin_url, "config": str(config),
+                          "parity_store": str(work / "parity.sqlite3")}  # fmt: skip

@@ -47,6 +47,17 @@ def set_weight(env: Environment, route: str, weight: float, who: str, why: str) 
         _close(store)
 
 
+def set_shadow(env: Environment, route: str, percent: float, who: str, why: str) -> Version:
+    """The share of a route's requests shadowed to its service, for parity (`route shadow`)."""
+    store = _with_store(env)
+    try:
+        return store.set_shadow(route, percent, who, why)
+    except (ValidationFailed, ConcurrentChange, StoreUnavailable) as error:
+        raise ActionFailed(str(error)) from error
+    finally:
+        _close(store)
+
+
 def set_state(env: Environment, route: str, state: str, who: str, why: str) -> Version:
     """A route's state (retired, service...) as a new audited version of the table."""
     store = _with_store(env)
@@ -81,6 +92,9 @@ def perform(step: Step, env: Environment, who: str, why: str) -> dict[str, Any]:
         if step.action == "set_weight":
             version = set_weight(env, s["route"], s["weight"], who, why)
             return {"route": s["route"], "weight": s["weight"], "version": version.number}
+        if step.action == "set_shadow":
+            version = set_shadow(env, s["route"], s["percent"], who, why)
+            return {"route": s["route"], "shadow": s["percent"], "version": version.number}
         if step.action == "set_state":
             version = set_state(env, s["route"], s["state"], who, why)
             return {"route": s["route"], "state": s["state"], "version": version.number}

@@ -23,6 +23,7 @@ ParamType = Literal["string", "number", "list"]
 ACTIONS: dict[str, dict[str, tuple[str, bool]]] = {
     "set_weight": {"route": ("string", True), "weight": ("weight", True)},
     "set_state": {"route": ("string", True), "state": ("state", True)},
+    "set_shadow": {"route": ("string", True), "percent": ("weight", True)},
     "cdc_snapshot": {"tables": ("list", True)},
     "reconcile": {"repair": ("bool", False)},
     "check": {},
@@ -31,7 +32,7 @@ ACTIONS: dict[str, dict[str, tuple[str, bool]]] = {
     "command": {"argv": ("list", True)},
     "retire_report": {"route": ("string", True), "tables": ("list", False)},
 }
-TRAFFIC_ACTIONS = frozenset({"set_weight"})
+TRAFFIC_ACTIONS = frozenset({"set_weight"})  # what on_fail = "rollback" can undo
 
 # Each gate's fields, like ACTIONS.
 GATES: dict[str, dict[str, tuple[str, bool]]] = {
@@ -54,6 +55,11 @@ GATES: dict[str, dict[str, tuple[str, bool]]] = {
     "breaker_closed": {"route": ("string", True)},
     "service_healthy": {"route": ("string", True)},
     "traffic_on_monolith": {"route": ("string", True), "min_requests": ("count", True)},
+    "parity": {
+        "route": ("string", True),
+        "min_parity": ("percent", True),
+        "min_samples": ("count", True),
+    },
     "cdc_lag": {"max_seconds": ("positive", True)},
     "dead_letters": {},
     "drift": {},
@@ -537,6 +543,7 @@ def check_kind(kind: str, value: Any) -> tuple[str, str] | None:
     limits = {
         "weight": (0 <= value <= 100 and round(value, 2) == value, "from 0 to 100, two decimals"),
         "fraction": (0 <= value <= 1, "from 0 to 1"),
+        "percent": (0 < value <= 100, "above 0, at most 100"),
         "positive": (value > 0, "above 0"),
         "count": (value >= 1 and int(value) == value, "a whole number of at least 1"),
         "seconds": (0 <= value <= 86400, "from 0 to 86400 seconds"),

@@ -40,7 +40,7 @@ def report(env: Environment, route_id: str, tables: list[str]) -> dict[str, Any]
     """Analyze the monolith's source (nothing imported or run) and summarize for the route."""
     if not env.monolith_source:
         raise SourceError("retire_report needs --monolith-source PATH (the monolith's code)")
-    from analyzer.api import AnalyzeError, Options, analyze
+    from strangler_analyzer.api import AnalyzeError, Options, analyze
 
     route, _, _ = route_and_backends(env, route_id)
     try:
