@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from typing import Any
 
@@ -218,7 +219,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.action == "run":
         return _run(args)
-    store = RunStore(args.store or DEFAULT_STORE)
+    store = RunStore(args.store or DEFAULT_STORE, create=False)
     try:
         if args.action == "history":
             runs = store.runs(args.limit)
@@ -411,6 +412,10 @@ def _start(
     return _drive(args, store, run.id)
 
 
+def _stop(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops a runner like Ctrl-C: lease released, resumable
+
+
 def _drive(args: argparse.Namespace, store: Any, run_id: str) -> int:
     from strangler.runbook.engine import Engine
 
@@ -422,7 +427,11 @@ def _drive(args: argparse.Namespace, store: Any, run_id: str) -> int:
         lambda line: print(line, file=out, flush=True),
         lease_seconds=args.lease_seconds,
     )
-    run = engine.run()
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        run = engine.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if args.json:
         print(json.dumps(_status(store, run_id), indent=2, default=str))
     return 0 if run.state == "done" else 1

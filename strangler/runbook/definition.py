@@ -84,6 +84,7 @@ ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_DEADLINE = 120.0
 DEFAULT_INTERVAL = 2.0
+MIN_INTERVAL = 0.1
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,7 @@ class _Checker:
         self.lines = lines
         self.problems: list[Problem] = []
         self.declared: set[str] = set()
+        self.binding = False  # True while checking the runbook with its params substituted
 
     def add(self, id_: str, line: int, message: str, hint: str = "") -> None:
         self.problems.append(Problem(id_, f"{self.source}:{line}", message, hint))
@@ -291,6 +293,13 @@ class _Checker:
         bake = self.seconds(raw, "bake", 0.0, index, label)
         deadline = self.seconds(raw, "deadline", max(DEFAULT_DEADLINE, bake * 2), index, label)
         interval = self.seconds(raw, "interval", DEFAULT_INTERVAL, index, label)
+        if interval < MIN_INTERVAL:
+            self.add(
+                "runbook.E010",
+                self.lines.in_step(index, "interval"),
+                f"{label}: interval {interval:g}s is below {MIN_INTERVAL:g}s",
+                "gates read real sources; evaluate them at most 10 times a second",
+            )
         if deadline < bake:
             self.add(
                 "runbook.E011",
@@ -396,13 +405,23 @@ class _Checker:
     def references(self, value: Any, declared: set[str], line: int, label: str) -> bool:
         """True when `value` holds placeholders; undeclared ones are reported."""
         names = placeholders(value)
+        if self.binding:  # a value that still holds a placeholder was given one as its value
+            declared = set()
         for name in sorted(names - declared):
-            self.add(
-                "runbook.E008",
-                line,
-                f"{label}: {{{name}}} is not a declared param",
-                f"add [params.{name}] or fix the spelling",
-            )
+            if self.binding:
+                self.add(
+                    "runbook.E008",
+                    line,
+                    f"{label}: {{{name}}} is left after binding",
+                    "a --param value may not hold a {placeholder}",
+                )
+            else:
+                self.add(
+                    "runbook.E008",
+                    line,
+                    f"{label}: {{{name}}} is not a declared param",
+                    f"add [params.{name}] or fix the spelling",
+                )
         return bool(names)
 
     def seconds(
@@ -474,6 +493,7 @@ class _Checker:
         if self.problems:
             return None
         raw = substitute(runbook.raw, values)
+        self.binding = True
         bound = self.runbook(raw)
         if bound is None:
             return None

@@ -122,9 +122,16 @@ RUN_COLUMNS = (
 class RunStore:
     """Runs and their events in one SQL database (sqlite3 or psycopg, `%s` placeholders)."""
 
-    def __init__(self, location: str) -> None:
+    def __init__(self, location: str, create: bool = True) -> None:
+        """Open (and with `create`, make) the store; reading commands pass create=False so a
+        mistyped path is an error, not a new empty store."""
         self.location = location
         self.postgres = location.startswith(("postgresql://", "postgres://"))
+        if not create and not self.postgres and not Path(location).is_file():
+            raise StoreError(
+                f"no run store at {location}: runs are created by `strangler runbook run` "
+                "(pass the same --store, or set $STRANGLER_RUNBOOK_STORE)"
+            )
         try:
             if self.postgres:
                 import psycopg

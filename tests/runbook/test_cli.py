@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from strangler.control import open_store
+from strangler.runbook.store import RunStore
 from tests.proxy.helpers import ROOT, table
 
 INVALID = """\
@@ -111,8 +112,21 @@ def test_a_route_missing_from_the_table_or_an_unreadable_table_starts_nothing(tm
     assert not (tmp_path / "runs.db").exists()
 
 
-def test_an_unknown_run_is_bad_usage_in_one_line(tmp_path):
+def test_an_unknown_run_or_store_is_bad_usage_in_one_line(tmp_path):
+    missing = cli("status", "nope", "--store", str(tmp_path / "typo.db"))
+    assert missing.returncode == 2
+    assert missing.stderr.startswith(f"strangler runbook: error: no run store at {tmp_path}")
+    assert not (tmp_path / "typo.db").exists()  # reading never creates a store
+    RunStore(str(tmp_path / "runs.db")).close()
     result = cli("status", "nope", "--store", str(tmp_path / "runs.db"))
     assert result.returncode == 2
     assert result.stderr.startswith("strangler runbook: error: no run 'nope'")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_file_that_is_not_text_is_one_clear_problem(tmp_path):
+    (tmp_path / "binary.toml").write_bytes(b'name = "x"\n\xff\xfe\x00')
+    result = cli("validate", str(tmp_path / "binary.toml"))
+    assert result.returncode == 2
+    assert "runbook.E000" in result.stderr and "not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.stderr
