@@ -280,9 +280,11 @@ async def json_body(request: Request) -> dict[str, Any] | Response:
     """The request's JSON object, or the 4xx answer saying what is wrong with it."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return problem(415, "send the body as application/json")
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        return problem(413, f"body larger than {MAX_BODY} bytes")
+    raw = b""
+    async for chunk in request.stream():  # stop reading at the limit, before sign-in too
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            return problem(413, f"body larger than {MAX_BODY} bytes")
     try:
         body = json.loads(raw)
     except ValueError:

@@ -43,28 +43,49 @@ class Tick:
 
 
 def parse_scrape(text: str) -> Scrape:
-    """Read the strangler proxy's Prometheus text; ValueError when it is not Prometheus text."""
+    """Read a strangler proxy's /metrics; ValueError saying why when the text is not that.
+
+    Every count must be a finite number >= 0: a page fed NaN or negative counts by some
+    other server would show nonsense (and JSON has no NaN).
+    """
+    try:
+        scrape = _parse(text)
+    except ValueError as error:  # the parser quotes the offending text: keep the line short
+        raise ValueError(f"not a strangler proxy's /metrics: {str(error)[:80]}") from error
+    except (KeyError, IndexError, TypeError, OverflowError) as error:
+        raise ValueError(f"not a strangler proxy's /metrics ({type(error).__name__})") from error
+    if scrape is None:
+        raise ValueError("not a strangler proxy's /metrics (no strangler_proxy_config_version)")
+    return scrape
+
+
+def _parse(text: str) -> Scrape | None:
     requests: dict[RequestKey, float] = {}
     buckets: dict[PairKey, dict[float, float]] = {}
     fallbacks: dict[PairKey, float] = {}
     breakers: dict[str, int] = {}
-    version = 0
+    version: int | None = None
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            labels = sample.labels
+            labels, value = sample.labels, sample.value
+            if not sample.name.startswith("strangler_proxy_"):
+                continue
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{sample.name} is {value}, not a count")
             match sample.name:
                 case "strangler_proxy_requests_total":
-                    key = (labels["route"], labels["backend"], labels["status"])
-                    requests[key] = sample.value
+                    requests[(labels["route"], labels["backend"], labels["status"])] = value
                 case "strangler_proxy_request_duration_seconds_bucket":
                     pair = (labels["route"], labels["backend"])
-                    buckets.setdefault(pair, {})[float(labels["le"])] = sample.value
+                    buckets.setdefault(pair, {})[float(labels["le"])] = value
                 case "strangler_proxy_fallbacks_total":
-                    fallbacks[(labels["route"], labels["reason"])] = sample.value
+                    fallbacks[(labels["route"], labels["reason"])] = value
                 case "strangler_proxy_breaker_state":
-                    breakers[labels["backend"]] = int(sample.value)
+                    breakers[labels["backend"]] = int(value)
                 case "strangler_proxy_config_version":
-                    version = int(sample.value)
+                    version = int(value)
+    if version is None:
+        return None
     bounds = tuple(sorted({le for per in buckets.values() for le in per}))
     latency = {pair: tuple(per.get(le, 0.0) for le in bounds) for pair, per in buckets.items()}
     return Scrape(requests, latency, bounds, fallbacks, breakers, version)

@@ -8,6 +8,7 @@ never shows as negative traffic.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import httpx
 from strangler.dashboard.metrics import Scrape, Tick, add_ticks, difference, parse_scrape
 
 KEEP_S = 600  # ten minutes of one-second ticks
+log = logging.getLogger("strangler.dashboard")
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,10 @@ class MetricsCollector:
         async with httpx.AsyncClient(timeout=min(2.0, self.interval * 0.9)) as client:
             while True:
                 started = time.monotonic()
-                await self.scrape_once(client)
+                try:
+                    await self.scrape_once(client)
+                except Exception:  # one bad round must not stop the scraping for good
+                    log.exception("scraping the proxies failed; trying again")
                 await asyncio.sleep(max(0.05, self.interval - (time.monotonic() - started)))
 
     async def scrape_once(self, client: httpx.AsyncClient) -> None:

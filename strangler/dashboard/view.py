@@ -44,9 +44,11 @@ def _breakers(replicas: Sequence[Replica]) -> dict[str, str]:
     return {backend: BREAKER.get(state, str(state)) for backend, state in worst.items()}
 
 
-def _route(entry: dict[str, Any], src: Sources, breakers: dict[str, str]) -> dict[str, Any]:
+def _route(
+    entry: dict[str, Any], counts: traffic.Traffic, breakers: dict[str, str]
+) -> dict[str, Any]:
     backends = [entry["monolith"], entry["service"]]
-    stats = traffic.backend_stats(src.ticks, entry["id"], backends, src.now)
+    stats = traffic.backend_stats(counts, entry["id"], backends)
     match = entry.get("prefix") or f"~{entry.get('regex')}"
     return {
         "id": entry["id"],
@@ -59,8 +61,8 @@ def _route(entry: dict[str, Any], src: Sources, breakers: dict[str, str]) -> dic
         "monolith": entry["monolith"],
         "service": entry["service"],
         "backends": [asdict(s) | {"breaker": breakers.get(s.backend, "closed")} for s in stats],
-        "fallbacks": traffic.fallbacks(src.ticks, entry["id"], src.now),
-        "series": traffic.series(src.ticks, entry["id"], backends, src.now),
+        "fallbacks": counts.fallbacks.get(entry["id"], {}),
+        "series": traffic.series(counts, entry["id"], backends),
     }
 
 
@@ -70,14 +72,15 @@ def _table(src: Sources) -> dict[str, Any]:
     current = src.table.current
     breakers = _breakers([r for r in src.replicas if r.up])
     default = current.raw["default_backend"]
+    counts = traffic.index(src.ticks, src.now)
     return {
         "version": current.number,
         "who": current.who,
         "at": current.at,
         "why": current.why,
         "default_backend": default,
-        "routes": [_route(entry, src, breakers) for entry in current.raw["routes"]],
-        "unmatched": asdict(traffic.backend_stats(src.ticks, DEFAULT_ROUTE, [default], src.now)[0]),
+        "routes": [_route(entry, counts, breakers) for entry in current.raw["routes"]],
+        "unmatched": asdict(traffic.backend_stats(counts, DEFAULT_ROUTE, [default])[0]),
         "history": [
             {
                 "version": v.number,

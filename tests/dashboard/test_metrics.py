@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from strangler.dashboard.metrics import Scrape, add_ticks, difference, parse_scrape, quantile
-from strangler.dashboard.traffic import backend_stats, fallbacks, series
+from strangler.dashboard.traffic import backend_stats, index, series
 from strangler.proxy.metrics import ProxyMetrics
 
 
@@ -33,9 +33,28 @@ def test_a_scrape_reads_counts_histograms_breakers_and_version() -> None:
     assert scrape.latency[("products", "catalog")][-1] == 2.0
 
 
-def test_text_that_is_not_prometheus_is_refused() -> None:
-    with pytest.raises(ValueError):
-        parse_scrape("<html>login</html>\n")
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("<html>login</html>\n", None),
+        ('{"backend": "monolith"}\n', None),
+        ("node_load1 0.5\n", "no strangler_proxy_config_version"),
+        ("strangler_proxy_config_version 1\nstrangler_proxy_requests_total 3\n", "KeyError"),
+        (
+            "strangler_proxy_config_version 1\n"
+            'strangler_proxy_requests_total{route="a",backend="b",status="200"} NaN\n',
+            "not a count",
+        ),
+        (
+            "strangler_proxy_config_version 1\n"
+            'strangler_proxy_fallbacks_total{route="a",reason="x"} -4\n',
+            "not a count",
+        ),
+    ],
+)
+def test_text_that_is_not_a_strangler_proxys_metrics_is_refused(text: str, why: str | None) -> None:
+    with pytest.raises(ValueError, match=why):
+        parse_scrape(text)
 
 
 def test_the_first_requests_after_an_idle_start_carry_their_latency() -> None:
@@ -81,15 +100,22 @@ def test_the_split_errors_and_latency_of_a_route() -> None:
         fallback=2,
     )
     ticks = [difference(empty, busy, at=100.0, seconds=1.0)]
-    mono, svc = backend_stats(ticks, "products", ["monolith", "catalog"], now=100.5)
+    now = index(ticks, now=100.5)
+    mono, svc = backend_stats(now, "products", ["monolith", "catalog"])
     assert (mono.requests, svc.requests) == (6, 4)
     assert (mono.share, svc.share) == (0.6, 0.4)
+    assert (mono.rps, svc.rps) == (6.0, 4.0)  # one second of ticks so far
     assert (svc.errors, svc.error_rate, mono.error_rate) == (1, 0.25, 0.0)
     assert mono.p50_ms is not None and 2.5 < mono.p50_ms <= 5.0
-    assert fallbacks(ticks, "products", now=100.5) == {"service_failed": 2}
-    # Ten seconds on, the split is empty, errors and latency still count (60 s window).
-    later = backend_stats(ticks, "products", ["monolith", "catalog"], now=111.0)
-    assert (later[0].share, later[0].rps, later[0].requests) == (None, 0.0, 6)
-    drawn = series(ticks, "products", ["monolith", "catalog"], now=100.5)
+    assert now.fallbacks == {"products": {"service_failed": 2}}
+    drawn = series(now, "products", ["monolith", "catalog"])
     assert drawn["catalog"]["rps"][-1] == 0.8  # type: ignore[index]
     assert drawn["catalog"]["error_rate"][0] is None  # type: ignore[index]
+    # Eleven seconds on, the split is empty; errors and latency still count (60 s window).
+    later = backend_stats(index(ticks, now=111.0), "products", ["monolith", "catalog"])
+    assert (later[0].share, later[0].rps, later[0].requests) == (None, 0.0, 6)
+    # Past a minute, only the charts still show it.
+    gone = index(ticks, now=161.0)
+    assert backend_stats(gone, "products", ["monolith"])[0].requests == 0
+    assert gone.fallbacks == {}
+    assert sum(series(gone, "products", ["monolith"])["monolith"]["rps"]) > 0  # type: ignore[index]

@@ -372,6 +372,11 @@ async function signOut() {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("sign-in-form").addEventListener("submit", signIn);
+  // Enter in the reason field confirms; without this the dialog form would just close.
+  $("confirm").querySelector("form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    $("confirm-ok").click();
+  });
   $("sign-out").addEventListener("click", signOut);
   poll();
   setInterval(poll, POLL_MS);
