@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from strangler.cli.errors import UsageError
 from strangler.cli.proxy import parse_address
+from strangler.cli.store import add_store_options, store_location
 
 if TYPE_CHECKING:
     from strangler.control import RouteStore
@@ -46,9 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--config", help="route table file (.toml or .json)")
-    source.add_argument("--database-url", help="postgresql:// URL of the shared route store")
+    add_store_options(parser)
     parser.add_argument(
         "--proxy-admin",
         action="append",
@@ -110,13 +109,16 @@ def run(args: argparse.Namespace) -> int:
     from strangler.control.store import StoreUnavailable
 
     problems = [p for p in map(admin_url_problem, args.proxy_admin) if p]
-    location = args.config or args.database_url or os.environ.get("STRANGLER_ROUTES", "")
-    if not location:
-        problems.append(
-            "no route store: pass --config FILE or --database-url URL (or set $STRANGLER_ROUTES)"
-        )
-    elif not location.startswith(("postgresql://", "postgres://")) and not Path(location).exists():
-        problems.append(f"route table file {location} does not exist")
+    try:
+        location = store_location(args)
+        if (
+            not location.startswith(("postgresql://", "postgres://"))
+            and not Path(location).exists()
+        ):
+            problems.append(f"route table file {location} does not exist")
+    except UsageError as missing:
+        location = ""
+        problems.append(str(missing))
     if args.report is not None and not args.report.is_file():
         problems.append(f"--report {args.report} is not a file (write it with `strangler analyze`)")
     token = read_token(args.admin_token_file)
