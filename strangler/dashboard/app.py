@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -47,7 +48,8 @@ REPORT_CSP = (
     "img-src data:; sandbox allow-scripts"
 )
 MAX_BODY = 64 * 1024
-STORE_ERRORS = (StoreUnavailable, LookupError, ValidationFailed, OSError)
+# What a store raises when it cannot be read: gone file, empty or unreachable database.
+STORE_ERRORS = (StoreUnavailable, LookupError, ValidationFailed, OSError, psycopg.OperationalError)
 
 
 @dataclass(frozen=True)
@@ -242,8 +244,9 @@ class Dashboard:
             return problem(422, "rejected; the route table was not changed", errors=messages)
         except ConcurrentChange as conflict:
             return problem(409, f"{conflict}; nothing changed", "reload and try again")
-        except StoreUnavailable as down:
-            return problem(503, f"{down}; nothing changed")
+        except (StoreUnavailable, psycopg.OperationalError) as down:
+            reason = str(down).strip().splitlines()[0] if str(down).strip() else "unreachable"
+            return problem(503, f"the route store cannot be reached: {reason}; nothing changed")
         return JSONResponse(version.summary())
 
     async def report(self, request: Request) -> Response:

@@ -1,4 +1,4 @@
-"""A migrated SQLite database of the extracted catalog service, for the CDC panel's readings."""
+"""Fixtures: a migrated catalog-service database for the CDC panel, a PostgreSQL route store."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.control.conftest import pg_url  # noqa: F401 - the PostgreSQL store fixture
 from tests.proxy.helpers import ROOT
 
 CATALOG_SETTINGS = "extracted.catalog_service.settings"

@@ -11,12 +11,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from strangler.control import FileStore
+from strangler.control import FileStore, RouteStore
+from strangler.control.pgstore import PostgresStore
 from strangler.dashboard import DashboardConfig, create_app
 from strangler.dashboard.auth import COOKIE, LIFETIME_S, Sessions
+from tests.control.conftest import ADMIN_DSN
 from tests.dashboard.helpers import TOKEN, free_port
 from tests.proxy.helpers import table
 
@@ -33,7 +36,7 @@ def store(tmp_path: Path) -> FileStore:
     return store
 
 
-def client_for(store: FileStore, hosts: list[str] | None = None) -> TestClient:
+def client_for(store: RouteStore, hosts: list[str] | None = None) -> TestClient:
     config = DashboardConfig(
         store=store,
         token=TOKEN,
@@ -183,3 +186,24 @@ def test_bound_to_loopback_it_refuses_other_host_names(store: FileStore) -> None
     with client_for(store, hosts=["127.0.0.1", "localhost"]) as c:
         assert c.get("/healthz").status_code == 400  # Host: testserver (DNS rebinding)
         assert c.get("/healthz", headers={"Host": "127.0.0.1:8082"}).status_code == 200
+
+
+@pytest.mark.postgres
+def test_on_the_postgres_store_a_flip_is_audited_and_a_lost_database_is_said(
+    pg_url: str,
+) -> None:
+    store = PostgresStore(pg_url)
+    store.apply(table("http://127.0.0.1:1", "http://127.0.0.1:2", weight=0), "seed", "seed")
+    with client_for(store) as client:
+        csrf = signed_in(client, "carol")
+        assert weight(client, csrf, weight=5, why="first canary")[0] == 200
+        newest = store.history(1)[0]
+        assert (newest.number, newest.who, newest.why) == (2, "carol via dashboard", "first canary")
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{pg_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        state = client.get("/api/state").json()
+        assert "cannot read the route table" in state["table"]["error"]
+        status, body = weight(client, csrf, weight=50, why="while it is gone")
+        assert status == 503
+        assert "nothing changed" in body["error"]
+    store.close()
