@@ -244,7 +244,9 @@ class Dashboard:
             return problem(422, "rejected; the route table was not changed", errors=messages)
         except ConcurrentChange as conflict:
             return problem(409, f"{conflict}; nothing changed", "reload and try again")
-        except (StoreUnavailable, psycopg.OperationalError) as down:
+        except LookupError as missing:  # an empty PostgreSQL store
+            return problem(404, f"{missing}; nothing changed")
+        except (StoreUnavailable, psycopg.OperationalError, OSError) as down:
             reason = str(down).strip().splitlines()[0] if str(down).strip() else "unreachable"
             return problem(503, f"the route store cannot be reached: {reason}; nothing changed")
         return JSONResponse(version.summary())

@@ -207,3 +207,27 @@ def test_on_the_postgres_store_a_flip_is_audited_and_a_lost_database_is_said(
         assert status == 503
         assert "nothing changed" in body["error"]
     store.close()
+
+
+def test_a_flip_on_a_table_file_gone_from_disk_changes_nothing_and_says_so(
+    client: TestClient, store: FileStore
+) -> None:
+    csrf = signed_in(client)
+    Path(store.path).unlink()
+    status, body = weight(client, csrf, weight=50, why="file gone")
+    assert (status, body["errors"][0]["id"]) == (422, "route.E000")  # cannot read
+    assert "not changed" in body["error"]
+    assert not Path(store.path).exists()
+    assert "cannot read the route table" in client.get("/api/state").json()["table"]["error"]
+
+
+@pytest.mark.postgres
+def test_an_empty_postgres_store_says_how_to_seed_it(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    with client_for(store) as client:
+        csrf = signed_in(client)
+        assert "strangler route set" in client.get("/api/state").json()["table"]["error"]
+        status, body = weight(client, csrf, weight=5, why="nothing there")
+        assert status == 404
+        assert "strangler route set" in body["error"] and "nothing changed" in body["error"]
+    store.close()
