@@ -48,6 +48,7 @@ REPORT_CSP = (
     "img-src data:; sandbox allow-scripts"
 )
 MAX_BODY = 64 * 1024
+STATE_TTL_S = 0.5  # every open page polls each second; they share one computation
 # What a store raises when it cannot be read: gone file, empty or unreachable database.
 STORE_ERRORS = (StoreUnavailable, LookupError, ValidationFailed, OSError, psycopg.OperationalError)
 
@@ -110,6 +111,7 @@ class Dashboard:
         self.control = ControlPath(config.store)
         self.metrics = MetricsCollector(config.proxy_admin_urls, config.scrape_interval)
         self.cdc = CdcWatcher(config.cdc_settings)
+        self._state: tuple[float, dict[str, Any]] | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -140,6 +142,19 @@ class Dashboard:
         session = self.session(request)
         if session is None:  # a 200, so the sign-in page loads without a console error
             return JSONResponse(signed_out_body())
+        data = await self.shared_state()
+        data = data | {
+            "signed_in": True,
+            "actor": session.actor,
+            "csrf": self.sessions.csrf_token(session),
+        }
+        return JSONResponse(data)
+
+    async def shared_state(self) -> dict[str, Any]:
+        """The page state of this moment, computed at most every STATE_TTL_S for all viewers."""
+        now = time.time()
+        if self._state is not None and now - self._state[0] < STATE_TTL_S:
+            return self._state[1]
         try:
             table, error = await run_in_threadpool(self.control.view), ""
         except STORE_ERRORS as failure:
@@ -153,15 +168,11 @@ class Dashboard:
             list(self.cdc.readings.values()),
             await run_in_threadpool(read_reconcile, reconcile) if reconcile else None,
             self.config.analyzer_report is not None,
-            time.time(),
+            now,
         )
         data = await run_in_threadpool(view.state, sources)
-        data |= {
-            "signed_in": True,
-            "actor": session.actor,
-            "csrf": self.sessions.csrf_token(session),
-        }
-        return JSONResponse(data)
+        self._state = (now, data)
+        return data
 
     async def sign_in(self, request: Request) -> Response:
         if not self.same_origin(request):
@@ -249,6 +260,8 @@ class Dashboard:
         except (StoreUnavailable, psycopg.OperationalError, OSError) as down:
             reason = str(down).strip().splitlines()[0] if str(down).strip() else "unreachable"
             return problem(503, f"the route store cannot be reached: {reason}; nothing changed")
+        finally:
+            self._state = None  # the next poll shows the table as it is now, changed or not
         return JSONResponse(version.summary())
 
     async def report(self, request: Request) -> Response:

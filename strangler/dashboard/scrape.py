@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import httpx
 
 from strangler.dashboard.metrics import Scrape, Tick, add_ticks, difference, parse_scrape
+from strangler.dashboard.traffic import SERIES_BINS, fold
 
-KEEP_S = 600  # ten minutes of one-second ticks
 log = logging.getLogger("strangler.dashboard")
 
 
@@ -39,7 +39,7 @@ class MetricsCollector:
     def __init__(self, admin_urls: list[str], interval: float = 1.0) -> None:
         self.admin_urls = admin_urls
         self.interval = interval
-        self.ticks: deque[Tick] = deque(maxlen=int(KEEP_S / interval))
+        self.ticks: deque[Tick] = deque(maxlen=SERIES_BINS + 1)  # one per 5 s: the charts' span
         self.replicas: dict[str, Replica] = {
             url: Replica(url, False, "not scraped yet", 0, {}, 0.0) for url in admin_urls
         }
@@ -68,7 +68,7 @@ class MetricsCollector:
             if previous is not None:
                 ticks.append(difference(previous[1], scrape, now, now - previous[0]))
         if ticks:
-            self.ticks.append(add_ticks(ticks, now, max(t.seconds for t in ticks)))
+            fold(self.ticks, add_ticks(ticks, now, max(t.seconds for t in ticks)))
 
     async def _fetch(self, client: httpx.AsyncClient, url: str) -> Scrape | None:
         old = self.replicas[url]

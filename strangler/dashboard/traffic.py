@@ -1,21 +1,23 @@
 """Per-route traffic over recent ticks: the live split, error rates, latency, small time series.
 
-The ticks are put into SERIES_STEP_S bins once per page state (one pass over every count),
-and every figure is read from the bins: the live split is the last 10 s of them, errors
-and latency the last 60 s, the charts all of them. Pure functions, tested without a proxy.
-Errors are 5xx answers (the proxy's own 502/504 for a backend count as that backend's).
+The collector folds its one-second ticks into one tick per SERIES_STEP_S of wall-clock time
+as they arrive (`fold`); a page state puts those into bins ending now (`index`), and every
+figure is read from the bins: the live split from the last 10 s of them, errors and latency
+the last 60 s, the charts all of them. Pure functions, tested without a proxy. Errors are
+5xx answers (the proxy's own 502/504 for a backend count as that backend's).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from strangler.dashboard.metrics import Tick, quantile
+from strangler.dashboard.metrics import Tick, add_ticks, quantile
 
 SERIES_STEP_S = 5.0
 SERIES_BINS = 60  # five minutes of charts
-SPLIT_BINS = 2  # the live split: last 10 s, recent enough to see a flip within seconds
+SPLIT_BINS = 2  # the live split: last 10-15 s, recent enough to see a flip within seconds
 STATS_BINS = 12  # error rate and latency: last 60 s, enough requests to mean something
 
 
@@ -50,7 +52,19 @@ class Traffic:
     bins: dict[tuple[str, str], Bins]
     fallbacks: dict[str, dict[str, int]]  # route -> reason -> count in the stats window
     bounds: tuple[float, ...]
-    covered_s: float  # seconds of ticks in the split window (less just after a start)
+    covered_s: float  # seconds the split window's ticks cover (periods make it 10-15 s)
+
+
+def fold(periods: deque[Tick], tick: Tick) -> None:
+    """Add a tick to the newest period when it falls in the same SERIES_STEP_S, else append.
+
+    So a page state reads at most SERIES_BINS + 1 ticks however often the proxies are scraped.
+    """
+    last = periods[-1] if periods else None
+    if last is not None and int(last.at // SERIES_STEP_S) == int(tick.at // SERIES_STEP_S):
+        periods[-1] = add_ticks([last, tick], tick.at, last.seconds + tick.seconds)
+    else:
+        periods.append(tick)
 
 
 def index(ticks: Sequence[Tick], now: float) -> Traffic:
@@ -67,13 +81,13 @@ def index(ticks: Sequence[Tick], now: float) -> Traffic:
         if slot >= SERIES_BINS - SPLIT_BINS:
             covered += tick.seconds
         for (route, backend, status), count in tick.requests.items():
-            entry = bins.setdefault((route, backend), Bins())
+            entry = bins.get((route, backend)) or bins.setdefault((route, backend), Bins())
             entry.requests[slot] += count
             if status.startswith("5"):
                 entry.errors[slot] += count
         bounds = bounds or tick.bounds
         for pair, counts in tick.latency.items() if tick.bounds == bounds else ():
-            entry = bins.setdefault(pair, Bins())
+            entry = bins.get(pair) or bins.setdefault(pair, Bins())
             old = entry.latency[slot]
             entry.latency[slot] = (
                 list(counts) if old is None else [a + b for a, b in zip(old, counts, strict=True)]
@@ -82,8 +96,7 @@ def index(ticks: Sequence[Tick], now: float) -> Traffic:
             for (route, reason), count in tick.fallbacks.items():
                 per_route = fallbacks.setdefault(route, {})
                 per_route[reason] = per_route.get(reason, 0) + int(count)
-    split_s = SERIES_STEP_S * SPLIT_BINS
-    return Traffic(now, bins, fallbacks, bounds, min(split_s, covered) or split_s)
+    return Traffic(now, bins, fallbacks, bounds, covered or SERIES_STEP_S * SPLIT_BINS)
 
 
 def _quantile_ms(bounds: tuple[float, ...], counts: list[float], q: float) -> float | None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 import pytest
 
 from strangler.dashboard.metrics import Scrape, add_ticks, difference, parse_scrape, quantile
-from strangler.dashboard.traffic import backend_stats, index, series
+from strangler.dashboard.traffic import backend_stats, fold, index, series
 from strangler.proxy.metrics import ProxyMetrics
 
 
@@ -119,3 +121,16 @@ def test_the_split_errors_and_latency_of_a_route() -> None:
     assert backend_stats(gone, "products", ["monolith"])[0].requests == 0
     assert gone.fallbacks == {}
     assert sum(series(gone, "products", ["monolith"])["monolith"]["rps"]) > 0  # type: ignore[index]
+
+
+def test_one_second_ticks_fold_into_five_second_periods() -> None:
+    empty = rendered()
+    one = rendered(("products", "catalog", 200, 0.01))
+    periods: deque = deque(maxlen=61)
+    for second in range(12):  # 100..111: periods 100-104, 105-109, 110-111
+        fold(periods, difference(empty, one, at=100.0 + second, seconds=1.0))
+    assert [p.requests[("products", "catalog", "200")] for p in periods] == [5.0, 5.0, 2.0]
+    assert [p.seconds for p in periods] == [5.0, 5.0, 2.0]
+    assert sum(periods[0].latency[("products", "catalog")]) == 5.0
+    mono = backend_stats(index(periods, now=111.5), "products", ["catalog"])[0]
+    assert (mono.requests, mono.rps) == (12, 1.0)  # the split's periods cover all 12 s
