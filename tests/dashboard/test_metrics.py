@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from strangler.dashboard.metrics import Scrape, add_ticks, difference, parse_scrape, quantile
 from strangler.dashboard.traffic import backend_stats, fold, index, series
@@ -41,7 +42,15 @@ def test_a_scrape_reads_counts_histograms_breakers_and_version() -> None:
         ("<html>login</html>\n", None),
         ('{"backend": "monolith"}\n', None),
         ("node_load1 0.5\n", "no strangler_proxy_config_version"),
-        ("strangler_proxy_config_version 1\nstrangler_proxy_requests_total 3\n", "KeyError"),
+        (
+            "strangler_proxy_config_version 1\nstrangler_proxy_requests_total 3\n",
+            "no 'route' label",
+        ),
+        (
+            "strangler_proxy_config_version 1\nstrangler_proxy_requests_total{route=x} 3\n",
+            "bad labels",
+        ),
+        ("strangler_proxy_config_version one\n", "line 1"),
         (
             "strangler_proxy_config_version 1\n"
             'strangler_proxy_requests_total{route="a",backend="b",status="200"} NaN\n',
@@ -57,6 +66,27 @@ def test_a_scrape_reads_counts_histograms_breakers_and_version() -> None:
 def test_text_that_is_not_a_strangler_proxys_metrics_is_refused(text: str, why: str | None) -> None:
     with pytest.raises(ValueError, match=why):
         parse_scrape(text)
+
+
+def test_our_parser_reads_what_prometheus_client_reads() -> None:
+    metrics = ProxyMetrics()
+    metrics.observe('odd"route\\x', "back\nend", 200, 0.003, 0.0001)
+    metrics.observe("products", "catalog", 504, 7.5, 0.0001)
+    metrics.fallbacks[("products", "service_failed")] += 3
+    text = metrics.render()
+    ours = parse_scrape(text)
+    theirs = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert ours.requests[('odd"route\\x', "back\nend", "200")] == 1.0
+    for (route, backend, status), value in ours.requests.items():
+        key = ("strangler_proxy_requests_total",
+               (("backend", backend), ("route", route), ("status", status)))  # fmt: skip
+        assert theirs[key] == value
+    assert ours.fallbacks == {("products", "service_failed"): 3.0}
+    assert ours.latency[("products", "catalog")][-2:] == (1.0, 1.0)  # cumulative: 10 s, +Inf
 
 
 def test_the_first_requests_after_an_idle_start_carry_their_latency() -> None:
