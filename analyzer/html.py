@@ -13,7 +13,7 @@ from importlib.resources import files
 
 
 def _asset(name: str) -> str:
-    return (files("analyzer") / name).read_text(encoding="utf-8")
+    return (files("strangler_analyzer") / name).read_text(encoding="utf-8")
 
 
 def render_html(report: dict) -> str:

@@ -25,6 +25,7 @@ class DemoContext:
     work_dir: Path
     env: dict[str, str]
     stack: ExitStack
+    reference: Path  # holds the reference `monolith/` and `extracted/` (see demo/reference.py)
     out: TextIO = sys.stdout
     monolith_url: str = ""
     facts: dict[str, object] = field(default_factory=dict)
