@@ -30,10 +30,10 @@ from starlette.types import Message as AsgiMessage
 
 from strangler.control import Message, RouteStore, ValidationFailed
 from strangler.control.store import ConcurrentChange, StoreUnavailable
-from strangler.dashboard import view
+from strangler.dashboard import runbooks, view
 from strangler.dashboard.auth import COOKIE, LIFETIME_S, Session, Sessions, actor_problem
 from strangler.dashboard.cdc import CdcWatcher, read_reconcile
-from strangler.dashboard.control import ControlPath
+from strangler.dashboard.control import ControlPath, who
 from strangler.dashboard.scrape import MetricsCollector
 
 STATIC = Path(__file__).parent / "static"
@@ -63,6 +63,7 @@ class DashboardConfig:
     cdc_settings: list[str] = field(default_factory=list)
     reconcile_report: Path | None = None
     analyzer_report: Path | None = None
+    runbook_store: str = ""
     allowed_hosts: list[str] = field(default_factory=lambda: ["*"])
     scrape_interval: float = 1.0
 
@@ -111,11 +112,17 @@ class Dashboard:
         self.control = ControlPath(config.store)
         self.metrics = MetricsCollector(config.proxy_admin_urls, config.scrape_interval)
         self.cdc = CdcWatcher(config.cdc_settings)
+        self.runbooks = (
+            runbooks.RunbookWatcher(config.runbook_store) if config.runbook_store else None
+        )
         self._state: tuple[float, dict[str, Any]] | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(self.metrics.run()), asyncio.create_task(self.cdc.run())]
+        loops = [self.metrics.run(), self.cdc.run()]
+        if self.runbooks is not None:
+            loops.append(self.runbooks.run())
+        tasks = [asyncio.create_task(loop) for loop in loops]
         try:
             yield
         finally:
@@ -169,6 +176,7 @@ class Dashboard:
             await run_in_threadpool(read_reconcile, reconcile) if reconcile else None,
             self.config.analyzer_report is not None,
             now,
+            None if self.runbooks is None else self.runbooks.reading,
         )
         data = await run_in_threadpool(view.state, sources)
         self._state = (now, data)
@@ -227,10 +235,8 @@ class Dashboard:
 
         return await self.change(request, act)
 
-    async def change(
-        self, request: Request, act: Callable[[dict[str, Any], str, str], Any]
-    ) -> Response:
-        """Check session, CSRF and reason, then run `act` in a thread; errors as the CLI's."""
+    async def checked(self, request: Request) -> tuple[Session, dict[str, Any], str] | Response:
+        """Session, CSRF token, origin, JSON body and a reason: what every action needs."""
         session = self.session(request)
         if session is None:
             return signed_out()
@@ -248,6 +254,36 @@ class Dashboard:
         why = str(body.get("why", "")).strip()
         if not why:
             return problem(400, "say why: the reason is recorded in the audit log", field="why")
+        return session, body, why
+
+    async def run_action(self, request: Request) -> Response:
+        """Approve or abort a runbook run, by `strangler runbook` itself."""
+        if self.runbooks is None:
+            return problem(404, "no run store: start the dashboard with --runbook-store")
+        checked = await self.checked(request)
+        if isinstance(checked, Response):
+            return checked
+        session, _, why = checked
+        action, run_id = request.path_params["action"], request.path_params["run_id"]
+        if action not in runbooks.ACTIONS or not runbooks.RUN_ID.fullmatch(run_id):
+            return problem(404, f"no such action {action!r} on run {run_id!r}")
+        done, said = await run_in_threadpool(
+            runbooks.act, self.runbooks.location, action, run_id, who(session.actor), why
+        )
+        await self.runbooks.refresh()
+        self._state = None
+        if not done:
+            return problem(409, f"{action} refused: {said}", "the run is as it was")
+        return JSONResponse({"done": action, "run": run_id, "said": said})
+
+    async def change(
+        self, request: Request, act: Callable[[dict[str, Any], str, str], Any]
+    ) -> Response:
+        """A route table change: checked, then `act` in a thread; errors as the CLI's."""
+        checked = await self.checked(request)
+        if isinstance(checked, Response):
+            return checked
+        session, body, why = checked
         try:
             version = await run_in_threadpool(act, body, session.actor, why)
         except ValidationFailed as rejected:
@@ -325,6 +361,7 @@ def create_app(config: DashboardConfig) -> Starlette:
         ("/api/session", board.sign_out, ["DELETE"]),
         ("/api/routes/{route_id}/weight", board.weight, ["POST"]),
         ("/api/rollback", board.rollback, ["POST"]),
+        ("/api/runs/{run_id}/{action:str}", board.run_action, ["POST"]),
     ]
     return Starlette(
         routes=[Route(path, handler, methods=methods) for path, handler, methods in routes]

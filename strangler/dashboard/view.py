@@ -15,6 +15,7 @@ from strangler.dashboard.cdc import CdcReading
 from strangler.dashboard.control import TableView
 from strangler.dashboard.history import changes, redact
 from strangler.dashboard.metrics import Tick
+from strangler.dashboard.runbooks import RunsReading
 from strangler.dashboard.scrape import Replica
 
 DEFAULT_ROUTE = "(default)"  # the proxy's route label for paths no route matches
@@ -33,6 +34,7 @@ class Sources:
     reconcile: dict[str, Any] | None
     has_report: bool
     now: float
+    runbooks: RunsReading | None = None  # None: no run store configured
 
 
 def _breakers(replicas: Sequence[Replica]) -> dict[str, str]:
@@ -107,4 +109,5 @@ def state(src: Sources) -> dict[str, Any]:
             "reconcile": src.reconcile,
         },
         "report": src.has_report,
+        "runbooks": None if src.runbooks is None else asdict(src.runbooks),
     }

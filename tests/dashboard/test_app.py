@@ -231,3 +231,37 @@ def test_an_empty_postgres_store_says_how_to_seed_it(pg_url: str) -> None:
         assert status == 404
         assert "strangler route set" in body["error"] and "nothing changed" in body["error"]
     store.close()
+
+
+def test_runbook_actions_are_only_approve_and_abort_on_a_plain_run_id(
+    store: FileStore, tmp_path: Path
+) -> None:
+    config = DashboardConfig(
+        store=store,
+        token=TOKEN,
+        proxy_admin_urls=[],
+        runbook_store=str(tmp_path / "runs.sqlite3"),
+        allowed_hosts=["testserver"],
+    )
+    with TestClient(create_app(config)) as client:
+        csrf = signed_in(client)
+        headers = {"X-CSRF-Token": csrf, "Origin": HERE}
+        for path in ("/api/runs/abc/resume", "/api/runs/--store=x/abort", "/api/runs/-h/approve"):
+            answer = client.post(path, json={"why": "x"}, headers=headers)
+            assert answer.status_code == 404, path
+        missing = client.post("/api/runs/nope/abort", json={"why": "x"}, headers=headers)
+        assert missing.status_code == 409
+        assert "nope" in missing.json()["error"]
+        assert client.post("/api/runs/nope/abort", json={"why": "x"}).status_code == 403
+
+
+def test_without_a_run_store_the_runbook_panel_is_empty_and_actions_refused(
+    client: TestClient,
+) -> None:
+    csrf = signed_in(client)
+    assert client.get("/api/state").json()["runbooks"] is None
+    answer = client.post(
+        "/api/runs/r1/abort", json={"why": "x"}, headers={"X-CSRF-Token": csrf, "Origin": HERE}
+    )
+    assert answer.status_code == 404
+    assert "--runbook-store" in answer.json()["error"]

@@ -6,6 +6,9 @@ Screenshots of the main views are written to build/dashboard-screenshots/ (see S
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_play
 
 from tests.dashboard.conftest import CATALOG_SETTINGS
 from tests.dashboard.helpers import SCREENSHOTS, TOKEN, DashboardProcess, Stack, start_stack
-from tests.proxy.helpers import backends_for
+from tests.proxy.helpers import ROOT, backends_for, strangler
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPORT = (
@@ -48,6 +51,7 @@ def dashboard(stack: Stack, catalog_db: str) -> Iterator[DashboardProcess]:
         "--cdc-settings", CATALOG_SETTINGS,
         "--reconcile-report", str(work / "reconcile.json"),
         "--report", str(work / "report.html"),
+        "--runbook-store", str(work / "runs.sqlite3"),
         env={"CATALOG_DATABASE_URL": catalog_db},
     )  # fmt: skip
     yield process
@@ -173,6 +177,135 @@ def test_rolling_back_from_the_page_restores_the_version(
     newest = stack.history()[0]
     assert (newest["who"], newest["why"]) == ("bob via dashboard", "service p99 regressed")
     expect(page.locator("#history tbody tr").first).to_contain_text("service p99 regressed")
+    assert errors == []
+
+
+GATE_RUNBOOK = """
+name = "dashboard-gate"
+title = "A gate that fails on purpose"
+
+[params.route]
+type = "string"
+
+[[steps]]
+id = "all-on-monolith"
+title = "Check that the service serves none of the route"
+action = "check"
+gates = [{ gate = "traffic_on_monolith", route = "{route}", min_requests = 10 }]
+bake = 0
+deadline = 4
+interval = 1
+on_fail = "pause"
+"""
+APPROVE_RUNBOOK = """
+name = "dashboard-approve"
+title = "Wait for a person"
+
+[[steps]]
+id = "sign-off"
+title = "A person signs off"
+action = "approve"
+gates = [{ gate = "approval" }]
+deadline = 120
+interval = 0.5
+"""
+
+
+def start_run(stack: Stack, text: str, *args: str) -> subprocess.Popen[str]:
+    """`strangler runbook run` on the stack's route table and proxies, as a real process."""
+    work = stack.config.parent
+    definition = work / f"runbook-{abs(hash(text))}.toml"
+    definition.write_text(text)
+    metrics = [arg for p in stack.proxies for arg in ("--metrics", f"{p.admin_url}/metrics")]
+    store = str(work / "runs.sqlite3")
+    argv = ["runbook", "run", str(definition), *args, "--routes", str(stack.config), *metrics,
+            "--store", store, "--who", "runner", "--why", "dashboard test"]  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "strangler", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def run_status(stack: Stack) -> dict:
+    """The newest run, as `strangler runbook status --json` reports it."""
+    store = str(stack.config.parent / "runs.sqlite3")
+    listed = strangler("runbook", "history", "--store", store, "--json")
+    assert listed.returncode == 0, listed.stderr
+    newest = json.loads(listed.stdout)["runs"][0]["id"]
+    done = strangler("runbook", "status", newest, "--store", store, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_failed_runbook_gate_shows_its_readings_and_the_run_is_aborted_from_the_page(
+    stack: Stack, dashboard: DashboardProcess, context: BrowserContext
+) -> None:
+    page, errors = open_page(context, dashboard.url)
+    sign_in(page, "dana")
+    runner = start_run(stack, GATE_RUNBOOK, "-p", "route=products")
+    try:
+        batch = 0
+        while runner.poll() is None and batch < 200:  # traffic while the gate watches
+            backends_for(stack.proxies[batch % 2].url, [f"rb-{batch}-{i}" for i in range(20)])
+            batch += 1
+            time.sleep(0.2)
+        assert runner.wait(timeout=60) == 1, runner.stdout.read() if runner.stdout else ""
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    report = run_status(stack)
+    assert report["state"] == "paused"
+    gate = report["steps"][0]["gates"][0]
+    assert (gate["gate"], gate["outcome"]) == ("traffic_on_monolith", "fail")
+    run = page.locator(f"#run-{report['id']}")
+    expect(run.locator(".state")).to_have_text("paused", timeout=WAIT_MS)
+    row = run.locator("tr.gate")
+    expect(row.locator(".outcome")).to_have_text("fail")
+    expect(row.locator(".reason")).to_have_text(gate["reason"])
+    samples = ", ".join(f"{k} {v}" for k, v in gate["samples"].items())
+    expect(row.locator("td").nth(4)).to_have_text(samples)
+    row.locator("summary").click()
+    expect(row.locator("pre")).to_contain_text('"service"')
+    shot(page, "dashboard-runbook-failed-gate")
+    run.locator("button.run-abort").click()
+    expect(page.locator("#confirm")).to_contain_text("stops run")
+    page.fill("#confirm-why", "canary plan changed")
+    page.click("#confirm-ok")
+    expect(run.locator(".state")).to_have_text("aborted", timeout=WAIT_MS)
+    aborted = run_status(stack)
+    decision = next(d for d in aborted["decisions"] if d["kind"] == "aborted")
+    assert (decision["who"], decision["why"]) == ("dana via dashboard", "canary plan changed")
+    assert errors == []
+
+
+def test_approving_a_step_from_the_page_lets_the_run_finish(
+    stack: Stack, dashboard: DashboardProcess, context: BrowserContext
+) -> None:
+    page, errors = open_page(context, dashboard.url)
+    sign_in(page, "erin")
+    runner = start_run(stack, APPROVE_RUNBOOK)
+    try:
+        approve = page.locator(".run button.run-approve")
+        expect(approve).to_have_count(1, timeout=WAIT_MS)
+        approve.click()
+        expect(page.locator("#confirm")).to_contain_text("sign-off")
+        page.fill("#confirm-why", "reverse CDC checked by hand")
+        page.click("#confirm-ok")
+        assert runner.wait(timeout=60) == 0
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    report = run_status(stack)
+    assert report["state"] == "done"
+    expect(page.locator(f"#run-{report['id']} .state")).to_have_text("done", timeout=WAIT_MS)
+    approved = next(d for d in report["decisions"] if d["kind"] == "approved")
+    assert (approved["who"], approved["why"]) == (
+        "erin via dashboard",
+        "reverse CDC checked by hand",
+    )
     assert errors == []
 
 

@@ -307,6 +307,79 @@ function drawCdc(cdc, now) {
   box.replaceChildren(...parts);
 }
 
+const MARKS = { passed: "ok", failed: "FAIL", paused: "PAUSE", current: ">>", pending: "··" };
+
+function gateRow(gate) {
+  const readings = el("details", {}, el("summary", { text: "readings" }),
+    el("pre", { text: JSON.stringify({ readings: gate.readings, samples: gate.samples }, null, 1) }));
+  const samples = Object.entries(gate.samples || {}).map(([k, v]) => `${k} ${v}`).join(", ");
+  return el("tr", { class: `gate gate-${gate.outcome}` },
+    el("td", { class: `outcome outcome-${gate.outcome}`, text: gate.outcome }),
+    el("td", { text: gate.gate }),
+    el("td", { class: "reason", text: gate.reason }),
+    el("td", { text: gate.threshold || "" }),
+    el("td", { text: samples || "–" }),
+    el("td", {}, readings));
+}
+
+function runCard(run) {
+  const active = run.state === "running" || run.state === "paused";
+  const current = run.steps.find((s) => s.id === run.step);
+  const head = el("div", { class: "run-head" },
+    el("h3", { text: `${run.runbook} · ${run.id}` }),
+    el("span", { class: `state state-run-${run.state}`, text: run.state }),
+    el("span", { class: "muted small", text: Object.entries(run.params).map(([k, v]) => `${k}=${v}`).join(" ") }));
+  const act = (action, label, text) => {
+    const button = el("button", { type: "button", class: `run-${action}`, text: label });
+    button.addEventListener("click", () => confirmChange(`${label} run ${run.id}`, text,
+      (why) => api("POST", `/api/runs/${encodeURIComponent(run.id)}/${action}`, { why })));
+    head.append(button);
+  };
+  if (active && current && current.action === "approve") {
+    act("approve", "Approve", `Approving step ${current.id} ("${current.title}") lets the run go on to its next steps, which may move traffic.`);
+  }
+  if (active) act("abort", "Abort", `Aborting stops run ${run.id} for good where it is; the route table stays as it is now.`);
+  const card = el("article", { class: "run", id: `run-${run.id}` }, head);
+  if (run.reason) card.append(el("p", { class: run.state === "paused" ? "bad" : "muted", text: run.reason }));
+  for (const [index, step] of run.steps.entries()) {
+    const tries = step.attempts > 1 ? ` (attempt ${step.attempts})` : "";
+    card.append(el("div", { class: `step step-${step.state}`, "data-step": step.id },
+      el("span", { class: "mark", text: MARKS[step.state] || step.state }),
+      ` ${index + 1}. ${step.id} · ${step.title}${tries}`));
+    if (step.gates.length) {
+      card.append(el("table", { class: "gates", "data-step": step.id },
+        el("tr", {}, ...["verdict", "gate", "why", "threshold", "samples", ""].map((h) => el("th", { text: h }))),
+        ...step.gates.map(gateRow)));
+    }
+  }
+  const shown = ["rolled_back", "paused", "approved", "aborted", "manual_rollback"];
+  for (const d of run.decisions.filter((d) => shown.includes(d.kind))) {
+    card.append(el("p", { class: "small decision", text: `${d.at.replace("T", " ").slice(0, 19)} ${d.kind} ${d.step} by ${d.who}: ${d.why}` }));
+  }
+  return card;
+}
+
+function drawRunbooks(reading) {
+  const box = $("runbooks");
+  if (!reading) {
+    box.replaceChildren(el("p", { class: "empty", text: "No run store: start the dashboard with --runbook-store strangler-runs.sqlite3 (where `strangler runbook run` keeps its runs) to follow runs and their gate readings, and approve or abort them." }));
+  } else if (reading.error) {
+    box.replaceChildren(el("p", { class: "error", text: reading.error }));
+  } else if (!reading.runs.length) {
+    box.replaceChildren(el("p", { class: "empty", text: reading.at ? "No runbook runs yet: start one with `strangler runbook run extract-context -p route=ROUTE ...` (see docs/runbook.md)." : "reading…" }));
+  } else {
+    // Redrawn every poll: keep the "readings" a person opened open.
+    const open = new Set([...box.querySelectorAll("details[open]")].map(keyOf));
+    box.replaceChildren(...reading.runs.map(runCard));
+    for (const d of box.querySelectorAll("details")) if (open.has(keyOf(d))) d.open = true;
+  }
+}
+
+function keyOf(details) {
+  const row = details.closest("tr");
+  return `${details.closest(".run")?.id}/${details.closest("table")?.dataset.step}/${row ? row.rowIndex : ""}`;
+}
+
 function drawReport(hasReport) {
   $("report").replaceChildren(hasReport
     ? el("a", { href: "/report", target: "_blank", rel: "noopener", text: "Open the analyzer's context map (HTML report)" })
@@ -348,6 +421,7 @@ async function poll() {
   drawHistory(data.table);
   drawCdc(data.cdc, data.now);
   drawReport(data.report);
+  drawRunbooks(data.runbooks);
 }
 
 async function signIn(event) {
