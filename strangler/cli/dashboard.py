@@ -27,12 +27,12 @@ examples:
   strangler dashboard --database-url postgresql://127.0.0.1/routes \\
       --cdc-settings monolith.settings --cdc-settings extracted.catalog_service.settings \\
       --reconcile-report reconcile.json --report report.html --listen 127.0.0.1:8082 \\
-      --runbook-store strangler-runs.sqlite3
+      --runbook-store strangler-runs.sqlite3 --parity-store parity.sqlite3
 
 Open the printed URL and sign in with the admin token (the one the proxy's admin API uses)
 and your name, which the audit log records with every change. The page reads every
---proxy-admin replica's /metrics (summed), the route table and its history, CDC status and
-runbook runs; weight changes and rollbacks go through the same validated, audited path as
+--proxy-admin replica's /metrics (summed), the route table and its history, CDC status,
+parity and runbook runs; weight changes and rollbacks go through the same validated, audited path as
 `strangler route`, approving or aborting a run through `strangler runbook`. Bound to
 127.0.0.1 by default. On start it prints where it listens (one JSON line with --json).
 Exit codes: 0 stopped cleanly, 2 bad usage or bad input.
@@ -78,6 +78,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="LOCATION",
         help="runbook runs to show (SQLite file or postgresql:// URL; "
         "default $STRANGLER_RUNBOOK_STORE)",
+    )
+    parser.add_argument(
+        "--parity-store",
+        default=os.environ.get("STRANGLER_PARITY_STORE", ""),
+        metavar="LOCATION",
+        help="parity results to show (SQLite file or postgresql:// URL; "
+        "default $STRANGLER_PARITY_STORE)",
     )
     parser.add_argument("--json", action="store_true", help="print the start line as JSON")
     parser.set_defaults(func=run)
@@ -174,6 +181,7 @@ def serve(args: argparse.Namespace, store: RouteStore, token: str, sock: socket.
         reconcile_report=args.reconcile_report,
         analyzer_report=args.report,
         runbook_store=args.runbook_store,
+        parity_store=args.parity_store,
         allowed_hosts=LOOPBACK_HOSTS if loopback else ["*"],
     )
     url = f"http://{host}:{port}/"

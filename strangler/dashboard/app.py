@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -34,7 +35,9 @@ from strangler.dashboard import runbooks, view
 from strangler.dashboard.auth import COOKIE, LIFETIME_S, Session, Sessions, actor_problem
 from strangler.dashboard.cdc import CdcWatcher, read_reconcile
 from strangler.dashboard.control import ControlPath, who
+from strangler.dashboard.parity import ParityWatcher
 from strangler.dashboard.scrape import MetricsCollector
+from strangler.parity import StoreError
 
 STATIC = Path(__file__).parent / "static"
 PAGE_CSP = (
@@ -64,6 +67,7 @@ class DashboardConfig:
     reconcile_report: Path | None = None
     analyzer_report: Path | None = None
     runbook_store: str = ""
+    parity_store: str = ""
     allowed_hosts: list[str] = field(default_factory=lambda: ["*"])
     scrape_interval: float = 1.0
 
@@ -115,6 +119,9 @@ class Dashboard:
         self.runbooks = (
             runbooks.RunbookWatcher(config.runbook_store) if config.runbook_store else None
         )
+        self.parity = (
+            ParityWatcher(config.parity_store, self.route_ids) if config.parity_store else None
+        )
         self._state: tuple[float, dict[str, Any]] | None = None
 
     @contextlib.asynccontextmanager
@@ -122,6 +129,8 @@ class Dashboard:
         loops = [self.metrics.run(), self.cdc.run()]
         if self.runbooks is not None:
             loops.append(self.runbooks.run())
+        if self.parity is not None:
+            loops.append(self.parity.run())
         tasks = [asyncio.create_task(loop) for loop in loops]
         try:
             yield
@@ -129,6 +138,13 @@ class Dashboard:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def route_ids(self) -> list[str]:
+        """The table's route ids (none while the store cannot be read)."""
+        try:
+            return [r["id"] for r in self.control.view().current.raw["routes"]]
+        except STORE_ERRORS:
+            return []
 
     def session(self, request: Request) -> Session | None:
         return self.sessions.verify(request.cookies.get(COOKIE, ""), time.time())
@@ -177,6 +193,7 @@ class Dashboard:
             self.config.analyzer_report is not None,
             now,
             None if self.runbooks is None else self.runbooks.reading,
+            None if self.parity is None else self.parity.reading,
         )
         data = await run_in_threadpool(view.state, sources)
         self._state = (now, data)
@@ -300,6 +317,22 @@ class Dashboard:
             self._state = None  # the next poll shows the table as it is now, changed or not
         return JSONResponse(version.summary())
 
+    async def parity_example(self, request: Request) -> Response:
+        """One stored example pair (primary and candidate side by side in the page)."""
+        if self.session(request) is None:
+            return signed_out()
+        if self.parity is None:
+            return problem(404, "no parity store: start the dashboard with --parity-store")
+        query = request.query_params
+        wanted = (query.get("route", ""), query.get("endpoint", ""), query.get("field", ""))
+        try:
+            pair = await run_in_threadpool(self.parity.example, *wanted)
+        except (StoreError, sqlite3.Error, psycopg.Error) as error:
+            return problem(503, f"cannot read the parity store: {error}")
+        if pair is None:
+            return problem(404, "no example kept for that field (examples expire with the store)")
+        return JSONResponse(pair)
+
     async def report(self, request: Request) -> Response:
         if self.session(request) is None:
             return Response(
@@ -362,6 +395,7 @@ def create_app(config: DashboardConfig) -> Starlette:
         ("/api/routes/{route_id}/weight", board.weight, ["POST"]),
         ("/api/rollback", board.rollback, ["POST"]),
         ("/api/runs/{run_id}/{action:str}", board.run_action, ["POST"]),
+        ("/api/parity/example", board.parity_example, ["GET"]),
     ]
     return Starlette(
         routes=[Route(path, handler, methods=methods) for path, handler, methods in routes]

@@ -15,6 +15,7 @@ from strangler.dashboard.cdc import CdcReading
 from strangler.dashboard.control import TableView
 from strangler.dashboard.history import changes, redact
 from strangler.dashboard.metrics import Tick
+from strangler.dashboard.parity import ParityReading
 from strangler.dashboard.runbooks import RunsReading
 from strangler.dashboard.scrape import Replica
 
@@ -35,6 +36,7 @@ class Sources:
     has_report: bool
     now: float
     runbooks: RunsReading | None = None  # None: no run store configured
+    parity: ParityReading | None = None  # None: no parity store configured
 
 
 def _breakers(replicas: Sequence[Replica]) -> dict[str, str]:
@@ -59,7 +61,7 @@ def _route(
         "host": entry.get("host", ""),
         "state": entry.get("state", ""),
         "weight": entry.get("weight", 0),
-        "shadow": entry.get("shadow"),
+        "shadow": (entry.get("shadow") or {}).get("percent"),
         "monolith": entry["monolith"],
         "service": entry["service"],
         "backends": [asdict(s) | {"breaker": breakers.get(s.backend, "closed")} for s in stats],
@@ -110,4 +112,5 @@ def state(src: Sources) -> dict[str, Any]:
         },
         "report": src.has_report,
         "runbooks": None if src.runbooks is None else asdict(src.runbooks),
+        "parity": None if src.parity is None else asdict(src.parity),
     }

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from strangler import parity
 from tests.dashboard.conftest import CATALOG_SETTINGS
 from tests.dashboard.helpers import SCREENSHOTS, TOKEN, DashboardProcess, Stack, start_stack
+from tests.parity.conftest import shop_traffic
 from tests.proxy.helpers import ROOT, backends_for, strangler
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -52,6 +54,7 @@ def dashboard(stack: Stack, catalog_db: str) -> Iterator[DashboardProcess]:
         "--reconcile-report", str(work / "reconcile.json"),
         "--report", str(work / "report.html"),
         "--runbook-store", str(work / "runs.sqlite3"),
+        "--parity-store", str(work / "parity.sqlite3"),
         env={"CATALOG_DATABASE_URL": catalog_db},
     )  # fmt: skip
     yield process
@@ -111,7 +114,6 @@ def test_traffic_through_both_replicas_shows_in_the_live_split(
     expect(card.locator(".backend-0 td").nth(3)).to_have_text(str(600 - on_catalog))
     expect(card.locator(".backend-1 td").nth(3)).to_have_text(str(on_catalog))
     expect(card.locator(".state")).to_have_text("canary")
-    expect(page.locator("#parity")).to_contain_text("No parity results")
     cdc = page.locator("#cdc")
     pending = cdc.locator("tr", has_text="dead letters pending")
     expect(pending.locator("td")).to_have_text("1", timeout=WAIT_MS)
@@ -306,6 +308,37 @@ def test_approving_a_step_from_the_page_lets_the_run_finish(
         "erin via dashboard",
         "reverse CDC checked by hand",
     )
+    assert errors == []
+
+
+def test_parity_per_endpoint_and_an_example_pair_side_by_side(
+    stack: Stack, dashboard: DashboardProcess, context: BrowserContext
+) -> None:
+    store = parity.open_store(str(stack.config.parent / "parity.sqlite3"))
+    comparer = parity.Comparer()
+    traffic = shop_traffic(300, price_bug=0.3, at=time.time() - 60)
+    parity.record(store, (comparer.compare(exchange) for exchange in traffic))
+    expected = parity.summary(store, "products", since=time.time() - 3600)
+    store.close()
+    page, errors = open_page(context, dashboard.url)
+    sign_in(page)
+    card = page.locator("#parity-products")
+    expect(card).to_contain_text("300 samples", timeout=WAIT_MS)
+    expect(card.locator("h3")).to_contain_text(f"parity {expected.parity:.2f}%")
+    row = card.locator("tr[data-endpoint='GET /api/v1/products']")
+    expect(row.locator("td").nth(1)).to_have_text("300")
+    expect(row.locator("td").nth(4)).to_have_text("200/200: 300")
+    price = row.locator("button.field.regression", has_text="results[*].price")
+    expect(price).to_have_count(1)
+    expect(row.locator("button.field.noise", has_text="request_id")).to_have_count(1)
+    price.click()
+    example = page.locator("#example")
+    expect(example).to_contain_text("results[*].price")
+    sides = example.locator(".side pre")
+    expect(sides).to_have_count(2)
+    assert sides.nth(0).inner_text() != sides.nth(1).inner_text()
+    expect(sides.nth(1)).to_contain_text(".99")
+    shot(page, "dashboard-parity-example")
     assert errors == []
 
 

@@ -168,7 +168,7 @@ function drawRoute(card, route) {
   q(".state").textContent = route.state;
   q(".state").className = `state state-${route.state}`;
   q(".weight").textContent = `weight ${route.weight}% to ${route.service}` +
-    (route.shadow ? ` · shadow ${route.shadow}%` : "");
+    (route.shadow ? ` · shadow ${route.shadow}% to parity` : "");
   const [mono, svc] = route.backends;
   const total = mono.rps + svc.rps;
   const split = q(".split");
@@ -307,6 +307,75 @@ function drawCdc(cdc, now) {
   box.replaceChildren(...parts);
 }
 
+function statusText(statuses) {
+  return statuses.map(([p, c, n]) => `${p}/${c}: ${n}`).join(", ");
+}
+
+async function showExample(route, endpoint, field) {
+  const box = $("example");
+  box.hidden = false;
+  box.replaceChildren(el("p", { class: "muted", text: `loading the example of ${field}…` }));
+  const query = new URLSearchParams({ route, endpoint, field });
+  const { status, data } = await api("GET", `/api/parity/example?${query}`);
+  if (status !== 200) { box.replaceChildren(el("p", { class: "error", text: explain(data) })); return; }
+  const side = (name, reply) => el("div", { class: "side" },
+    el("h4", { text: `${name}: ${reply.status || reply.error} · ${fmt(reply.latency_ms, 1, " ms")}` }),
+    el("pre", { text: prettyBody(reply.body) }));
+  const close = el("button", { type: "button", text: "Close" });
+  close.addEventListener("click", () => { box.hidden = true; });
+  box.replaceChildren(
+    el("div", { class: "example-head" }, el("h3", { text: `${data.method} ${data.path} · ${field}` }), close),
+    el("div", { class: "sides" }, side("monolith (primary)", data.primary), side("service (candidate)", data.candidate)));
+}
+
+function prettyBody(body) {
+  try { return JSON.stringify(JSON.parse(body), null, 1); } catch (_) { return body; }
+}
+
+function parityRoute(summary, windowS) {
+  const card = el("article", { class: "parity-route", id: `parity-${summary.route}` });
+  const head = `${summary.route}: ${summary.samples} samples in the last ${Math.round(windowS / 60)} min`;
+  if (!summary.samples) {
+    card.append(el("h3", { text: summary.route }), el("p", { class: "empty", text: `No parity samples for ${summary.route} in the last hour: set a shadow share with \`strangler route shadow ${summary.route} 10\` (or replay a HAR with \`strangler parity replay\`).` }));
+    return card;
+  }
+  card.append(el("h3", {},
+    el("span", { class: summary.parity < 99 ? "bad" : "", text: `parity ${fmt(summary.parity, 2, "%")}` }),
+    ` · raw ${fmt(summary.raw_parity, 2, "%")} · ${head}`));
+  if (summary.data) card.append(el("p", { class: summary.data.drifted ? "bad small" : "small", text: `data: ${summary.data.rows_compared} rows compared, ${summary.data.drifted} drifted (${summary.data.tables.join(", ")})` }));
+  const rows = [el("tr", {}, ...["endpoint", "samples", "parity", "raw", "statuses monolith/service: count", "p99 monolith / service", "top differing fields"].map((h) => el("th", { text: h })))];
+  for (const e of summary.endpoints) {
+    const fields = el("td", { class: "fields" });
+    for (const f of e.fields) {
+      const button = el("button", { type: "button", class: `field ${f.regression ? "regression" : "noise"}`, title: `${f.kind}: ${f.raw} differing, ${fmt(f.noise, 1)} expected from noise`, text: `${f.path} ${f.raw}${f.regression ? " ✗" : ""}` });
+      button.addEventListener("click", () => showExample(summary.route, e.endpoint, f.path));
+      fields.append(button, " ");
+    }
+    if (!e.fields.length) fields.append(el("span", { class: "muted", text: "none" }));
+    rows.push(el("tr", { "data-endpoint": e.endpoint },
+      el("td", { class: "match", text: e.endpoint }), el("td", { text: String(e.samples) }),
+      el("td", { class: e.parity < 99 ? "bad" : "", text: fmt(e.parity, 2, "%") }),
+      el("td", { text: fmt(e.raw_parity, 2, "%") }), el("td", { text: statusText(e.statuses) }),
+      el("td", { text: `${fmt(e.primary_latency.p99_ms, 1)} / ${fmt(e.candidate_latency.p99_ms, 1)} ms` }),
+      fields));
+  }
+  card.append(el("table", { class: "endpoints" }, ...rows));
+  return card;
+}
+
+function drawParity(reading) {
+  const box = $("parity");
+  if (!reading) {
+    box.replaceChildren(el("p", { class: "empty", text: "No parity store: start the dashboard with --parity-store parity.sqlite3 (where shadow traffic and `strangler parity replay` record comparisons) to see parity per route and endpoint." }));
+  } else if (reading.error) {
+    box.replaceChildren(el("p", { class: "error", text: reading.error }));
+  } else if (!reading.at) {
+    box.replaceChildren(el("p", { class: "muted", text: "reading…" }));
+  } else {
+    box.replaceChildren(...reading.routes.map((r) => parityRoute(r, reading.window_s)));
+  }
+}
+
 const MARKS = { passed: "ok", failed: "FAIL", paused: "PAUSE", current: ">>", pending: "··" };
 
 function gateRow(gate) {
@@ -422,6 +491,7 @@ async function poll() {
   drawCdc(data.cdc, data.now);
   drawReport(data.report);
   drawRunbooks(data.runbooks);
+  drawParity(data.parity);
 }
 
 async function signIn(event) {
