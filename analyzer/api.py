@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .boundaries import Boundaries
+from .boundaries import Boundaries, Problem
 from .collect import (
     CACHE_FORMAT,
     Collected,
@@ -48,6 +48,16 @@ class AnalyzeError(Exception):
     """The input cannot be analyzed; the message says what, where and what to do."""
 
 
+class BoundariesError(AnalyzeError):
+    """boundaries.toml does not fit the project: every problem found, with its line."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        listed = "\n".join(f"  {p}" for p in problems)
+        one = len(problems) == 1
+        super().__init__(str(problems[0]) if one else f"{len(problems)} problems:\n{listed}")
+        self.problems = problems
+
+
 @dataclass(frozen=True)
 class Options:
     path: str
@@ -58,6 +68,7 @@ class Options:
     boundaries: Boundaries = field(default_factory=Boundaries)
     git_commits: int = 0
     timings: bool = False
+    boundary_problems: tuple[Problem, ...] = ()  # found in the file, reported with the rest
 
 
 @dataclass
@@ -202,7 +213,7 @@ def analyze(options: Options, progress: Progress | None = None) -> Outcome:
     git_head = _git_head(root) if options.git_commits else ""
     key = _report_key(collected.hashes, options, git_head)
     cached_report: tuple[str, str] | None = cache.get("report")
-    reused = cached_report is not None and cached_report[0] == key
+    reused = cached_report is not None and cached_report[0] == key and not options.boundary_problems
     kept = reused
     if cached_report is not None and reused:
         report = json.loads(cached_report[1])
@@ -260,8 +271,8 @@ def _import_report_modules() -> None:
 
 
 def _build(root: str, options: Options, walk: Walk, collected: Collected, cache: dict) -> dict:
-    from .boundaries import check_items
     from .omnipresent import find_omnipresent
+    from .pins import Layout, resolve_pins
     from .project import resolve_project
     from .report import build_report, propose, weighted_edges
 
@@ -271,11 +282,14 @@ def _build(root: str, options: Options, walk: Walk, collected: Collected, cache:
             f"{options.path} does not look like a Django project: no models, AppConfig classes "
             "or INSTALLED_APPS found in its Python files; point at the folder holding your apps"
         )
-    problems = check_items(
-        options.boundaries, {a.label for a in project.apps}, {m.key for m in project.models}
-    )
-    if problems:
-        raise AnalyzeError("boundaries: " + "; ".join(str(p) for p in problems))
+    app_models: dict[str, tuple[str, ...]] = {a.label: () for a in project.apps}
+    for m in project.models:
+        app_models[m.app] = (*app_models.get(m.app, ()), m.key)
+    broken = tuple((n.file, n.line, n.message) for n in project.parse_errors)
+    layout = Layout(app_models, project.module_app, broken)
+    pins, problems = resolve_pins(options.boundaries, layout)
+    if options.boundary_problems or problems:
+        raise BoundariesError(options.boundaries.source, [*options.boundary_problems, *problems])
     extra: tuple[Edge, ...] = ()
     if options.git_commits:
         module_of_path = {f.path: f.module for f in collected.facts}
@@ -296,7 +310,7 @@ def _build(root: str, options: Options, walk: Walk, collected: Collected, cache:
     if previous and previous[0] == key:
         parts = previous[1]
     else:
-        parts = propose(project, clustered, options.boundaries)
+        parts = propose(project, clustered, pins, options.boundaries)
         cache["partition"] = (key, parts)
     facts = collected.facts
     stats = {
@@ -328,5 +342,5 @@ def _build(root: str, options: Options, walk: Walk, collected: Collected, cache:
         "omnipresent_min_apps": b.omnipresent_min_apps,
     }
     return build_report(
-        project, parts, edges, stats, opts, os.path.basename(root.rstrip(os.sep)), omnipresent
+        project, parts, edges, stats, opts, os.path.basename(root.rstrip(os.sep)), omnipresent, pins
     )

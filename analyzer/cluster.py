@@ -81,7 +81,8 @@ def cluster(
         found = nx.community.louvain_communities(graph, weight="weight", resolution=res, seed=seed)
         return _separate([set(c) for c in found], conflicts, contracted)
 
-    anchored = {uf.find(n) for n in anchors if n in uf.parent}
+    # A pinned context is kept even when it owns no model: the team declared it.
+    anchored = {uf.find(n) for n in anchors if n in uf.parent} | set(pin_of)
     communities = _absorb(run(resolution), anchored, conflicts, contracted)
     if target is not None:
         res = resolution

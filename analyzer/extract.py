@@ -8,6 +8,7 @@ that cost. Names are qualified with the file's own imports; nothing is imported 
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import re
 import sys
@@ -28,6 +29,7 @@ from .facts import (
     Relation,
     Task,
     Use,
+    UseKind,
 )
 
 RELATION_KINDS = {
@@ -79,7 +81,19 @@ MODEL_FIELD_HOMES = (
     "django.db.models",
     "django.contrib.postgres.fields",
     "django.contrib.gis.db.models",
+    "django.contrib.contenttypes.fields",
 )
+RELATION_HOMES = (*MODEL_FIELD_HOMES, "modelcluster.", "mptt.", "treebeard.")
+QUERYSET_METHODS = {
+    *LOOKUP_METHODS,
+    *WRITE_METHODS,
+    "all", "none", "first", "last", "count", "exists", "aggregate", "distinct", "only",
+    "defer", "using", "iterator", "in_bulk", "latest", "earliest", "reverse", "extra",
+    "raw", "select_for_update", "dates", "datetimes", "union", "intersection",
+    "difference", "alias", "contains", "explain", "get_queryset", "model", "db",
+    "complex_filter", "get_by_natural_key",
+}  # fmt: skip
+WRITE_VERBS = ("create", "update", "delete", "remove", "add", "set", "bulk", "mark", "save")
 DETAIL_LIMIT = 160
 RECURSION_LIMIT = 10_000
 _NO_POSITIONS = contextlib.nullcontext()
@@ -217,10 +231,11 @@ class _Extractor(CodegenState):
         self.star: list[str] = []
         self.imports: list[tuple[str, int]] = []
         self.classes: list[_ClassBuilder] = []
-        self.uses: list[tuple[str, str, int, str]] = []
+        self.uses: list[tuple[UseKind, str, int, str]] = []
         self.receivers: list[tuple[str, str, str, int]] = []
         self.tasks: list[tuple[str, str, int]] = []
         self.endpoints: list[tuple[str, str, int]] = []
+        self.includes: list[tuple[str, str, int]] = []
         self.signals: list[tuple[str, int]] = []
         self.installed_apps: list[str] = []
         self.string_lists: dict[str, list[str]] = {}  # top-level NAME = ["a", "b"], for settings
@@ -318,6 +333,17 @@ class _Extractor(CodegenState):
             elif isinstance(statement, cst.SimpleStatementLine):
                 for small in statement.body:
                     self._read_class_attr(builder, small)
+            elif isinstance(statement, cst.FunctionDef) and statement.name.value in SETTINGS_NAMES:
+                self._read_settings_method(statement)
+
+    def _read_settings_method(self, method: cst.FunctionDef) -> None:
+        """``def INSTALLED_APPS(self): return [...]`` on a class-based settings class."""
+        body = method.body.body if isinstance(method.body, cst.IndentedBlock) else ()
+        for statement in body:
+            if isinstance(statement, cst.SimpleStatementLine):
+                for small in statement.body:
+                    if isinstance(small, cst.Return) and small.value is not None:
+                        self.installed_apps.extend(strings_in(small.value, self.string_lists))
 
     def _read_meta(self, builder: _ClassBuilder, meta: cst.ClassDef) -> None:
         body = meta.body.body if isinstance(meta.body, cst.IndentedBlock) else ()
@@ -346,16 +372,20 @@ class _Extractor(CodegenState):
         text = literal(value)
         if text is not None and name in ("name", "label", "verbose_name"):
             builder.attrs[name] = text
+        if name == "INSTALLED_APPS":  # class-based settings (django-configurations)
+            self.installed_apps.extend(strings_in(value, self.string_lists))
         if not isinstance(value, cst.Call):
             return
         func = dotted(value.func) or ""
         last = func.split(".")[-1]
-        if last in RELATION_KINDS or (
-            last.endswith("Field")
-            and (func.startswith("models.") or self.qualify(func).startswith(MODEL_FIELD_HOMES))
-        ):
-            builder.has_fields = True  # Django model fields, not form or serializer fields
-        if last in RELATION_KINDS:
+        # Django model fields, not form, serializer or tastypie fields of the same name.
+        home = func.startswith("models.") or self.qualify(func).startswith(MODEL_FIELD_HOMES)
+        relation = last in RELATION_KINDS and (
+            home or func == last or self.qualify(func).startswith(RELATION_HOMES)
+        )
+        if relation or (last.endswith("Field") and home):
+            builder.has_fields = True
+        if relation:
             target = arg(value, 0, "to")
             ref = "generic" if last == "GenericForeignKey" else self._model_ref(target)
             related = (
@@ -491,7 +521,7 @@ class _Extractor(CodegenState):
             scope = scope.rpartition(".")[0]
         return None
 
-    def _use(self, kind: str, target: str) -> None:
+    def _use(self, kind: UseKind, target: str) -> None:
         self.uses.append((kind, target, self.line, self.scope))
 
     def _note(self, message: str) -> None:
@@ -589,7 +619,12 @@ class _Extractor(CodegenState):
             self._note("ORM call on a model that is not a plain name")
             return True
         names = {name for name, _ in methods}
-        self._use("write" if names & WRITE_METHODS else "read", ref)
+        custom = sorted(n for n in names if not _queryset_method(n))
+        write = bool(names & WRITE_METHODS) or any(c.startswith(WRITE_VERBS) for c in custom)
+        self._use("write" if write else "read", ref)
+        for name in custom:
+            kind = "write" if name.startswith(WRITE_VERBS) else "read"
+            self._note(f"custom manager method {name}() counted as a {kind}: a guess from its name")
         lookups: list[str] = []
         for name, call in methods:
             if call is None:
@@ -647,12 +682,23 @@ class _Extractor(CodegenState):
             callee = view.func
             if isinstance(callee, cst.Attribute) and callee.attr.value == "as_view":
                 target = dotted(callee.value)
+            elif (dotted(callee) or "").split(".")[-1] == "include":
+                self._on_include(route, arg(view, 0))
+                return
             else:
-                return  # include(...) and other computed views
+                return  # other computed views
         else:
             target = dotted(view)
         if target:
             self.endpoints.append((route, target, self.line))
+
+    def _on_include(self, route: str, urls: cst.BaseExpression | None) -> None:
+        """``include("app.urls")`` or ``include(app.urls)``: that URLconf's routes get ``route``."""
+        text = literal(urls)
+        if text is not None:
+            self.includes.append((route, f"str:{text}", self.line))
+        elif (name := dotted(urls)) is not None:
+            self.includes.append((route, name, self.line))
 
     def _on_get_model(self, node: cst.Call) -> None:
         first, second = literal(arg(node, 0)), literal(arg(node, 1))
@@ -697,6 +743,11 @@ class _Extractor(CodegenState):
         return f"{base}.{rest}" if rest else base
 
 
+def _queryset_method(name: str) -> bool:
+    """A QuerySet/Manager method of Django's, or its async twin (``acount``, ``aget``)."""
+    return name in QUERYSET_METHODS or (name[:1] == "a" and name[1:] in QUERYSET_METHODS)
+
+
 def _get_model_ref(value: cst.BaseExpression | None) -> str | None:
     """``"str:app.Model"`` for ``get_model("app", "Model")`` with literal names, else None."""
     if not isinstance(value, cst.Call) or not (dotted(value.func) or "").endswith("get_model"):
@@ -714,9 +765,19 @@ def _detail(lines: list[str], line: int) -> str:
 PARSER_AT = re.compile(r"error at (\d+):\d+: ?(.*)")
 
 
-def _syntax_error(error: Exception) -> tuple[int, str]:
-    """Line and message of a parse failure; libcst's native parser puts the exact line in
-    its message, while its ``raw_line`` can point one line further."""
+def _syntax_error(error: Exception, data: bytes) -> tuple[int, str]:
+    """Line and message of a parse failure.
+
+    libcst's native parser can name a later line (``class A(B:`` is reported at the next
+    token), so when the running Python rejects the file too, its line and message are used.
+    """
+    try:
+        compile(data, "<analyzed>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as python:
+        if python.lineno:
+            return python.lineno, f"syntax error: {python.msg}"
+    except (ValueError, RecursionError, MemoryError):
+        pass
     text = getattr(error, "message", "") or str(error)
     found = PARSER_AT.search(text)
     if found:
@@ -739,7 +800,7 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
         ValueError,
         RecursionError,
     ) as error:
-        line, message = _syntax_error(error)
+        line, message = _syntax_error(error, data)
         return FileFacts(
             path,
             module,
@@ -817,6 +878,10 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
         signals=tuple(
             Located(f"{mod}.{name}", line, _detail(lines, line)) for name, line in x.signals
         ),
+        includes=tuple(
+            Endpoint(route, urls[4:] if urls.startswith("str:") else q(urls), line, "")
+            for route, urls, line in x.includes
+        ),
         installed_apps=tuple(x.installed_apps),
         auth_user_model=x.auth_user_model,
         unresolved=tuple(
@@ -853,4 +918,4 @@ def extract_migration(path: str, module: str, data: bytes) -> FileFacts:
         if "swappable_dependency" in text[block.end() : segment_end]:
             line = text.count("\n", 0, text.find("swappable_dependency", block.end())) + 1
             deps.append(Located("setting:AUTH_USER_MODEL", line, _detail(lines, line)))
-    return FileFacts(path, module, False, len(lines), migration_deps=tuple(deps))
+    return FileFacts(path, module, False, len(lines), migration_deps=tuple(deps), is_migration=True)

@@ -9,8 +9,13 @@ resolves them against every file's facts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-FACTS_VERSION = 3  # bump when extraction changes, so cached facts are recomputed
+UseKind = Literal[
+    "read", "write", "raw_sql", "task_call", "send_task", "signal_send", "admin", "lookup"
+]
+
+FACTS_VERSION = 5  # bump when extraction changes, so cached facts are recomputed
 
 
 @dataclass(frozen=True)
@@ -40,12 +45,9 @@ class ClassFact:
 
 @dataclass(frozen=True)
 class Use:
-    """One place where code touches something: a model, a task, a signal, a table.
+    """One place where code touches something: a model, a task, a signal, a table."""
 
-    kind is one of read, write, raw_sql, task_call, send_task, signal_send, admin, lookup.
-    """
-
-    kind: str
+    kind: UseKind
     target: str
     line: int
     scope: str
@@ -111,5 +113,7 @@ class FileFacts:
     installed_apps: tuple[str, ...] = ()
     auth_user_model: str = ""
     migration_deps: tuple[Located, ...] = ()
+    is_migration: bool = False
+    includes: tuple[Endpoint, ...] = ()  # include("app.urls") under a prefix: route, module
     unresolved: tuple[Located, ...] = ()
     parse_error: Located | None = None

@@ -13,8 +13,9 @@ from . import metrics
 from .boundaries import Boundaries
 from .cluster import cluster
 from .omnipresent import NOT_MODEL_USE, SUGGESTION
+from .pins import Pins
 from .project import Edge, EndpointInfo, Project
-from .weights import CUT_SUGGESTIONS
+from .weights import CUT_SUGGESTIONS, EdgeKind
 
 SCHEMA_VERSION = 1
 EVIDENCE_LIMIT = 20
@@ -22,7 +23,7 @@ PROJECT_PART = "(project)"
 
 
 def weighted_edges(
-    project: Project, weights: Mapping[str, float], extra: tuple[Edge, ...] = ()
+    project: Project, weights: Mapping[EdgeKind, float], extra: tuple[Edge, ...] = ()
 ) -> list[tuple[str, str, float, Edge]]:
     """Every node-to-node edge with its weight; app-level (migration) edges are left out."""
     result = []
@@ -47,23 +48,8 @@ def baseline_parts(project: Project, nodes: list[str]) -> dict[str, str]:
     return parts
 
 
-def _items_to_nodes(project: Project, items: tuple[str, ...], nodes: set[str]) -> list[str]:
-    found = []
-    for item in items:
-        if f"model:{item}" in nodes:
-            found.append(f"model:{item}")
-            continue
-        found.extend(f"model:{m.key}" for m in project.models if m.app == item)
-        found.extend(
-            n
-            for n in sorted(nodes)
-            if n.startswith("module:") and project.module_app.get(n[7:]) == item
-        )
-    return [n for n in found if n in nodes]
-
-
 def propose(
-    project: Project, edges: list[tuple[str, str, float, Edge]], boundaries: Boundaries
+    project: Project, edges: list[tuple[str, str, float, Edge]], pins: Pins, boundaries: Boundaries
 ) -> dict[str, str]:
     """Node -> context name for the proposal, honouring boundaries.toml."""
     nodes = sorted(
@@ -73,28 +59,23 @@ def propose(
     undirected: dict[tuple[str, str], float] = defaultdict(float)
     for s, t, w, _ in edges:
         undirected[(s, t) if s < t else (t, s)] += w
-    pins = {c.name: _items_to_nodes(project, c.items, node_set) for c in boundaries.contexts}
-    together = [_items_to_nodes(project, g, node_set) for g in boundaries.together]
-    apart: list[tuple[list[str], list[str]]] = []
-    for group in boundaries.apart:
-        expanded = [_items_to_nodes(project, (item,), node_set) for item in group]
-        apart.extend(
-            (expanded[i], expanded[j])
-            for i in range(len(expanded))
-            for j in range(i + 1, len(expanded))
-        )
+
+    def present(group: tuple[str, ...]) -> list[str]:
+        return [n for n in group if n in node_set]
+
+    pinned = {name: present(group) for name, group in pins.contexts.items()}
     assignment = cluster(
         nodes,
         undirected,
-        together=together,
-        pins=pins,
-        apart=apart,
+        together=[present(g) for g in pins.together],
+        pins=pinned,
+        apart=[(present(a), present(b)) for a, b in pins.apart],
         target=boundaries.target,
         resolution=boundaries.resolution,
         seed=boundaries.seed,
         anchors=frozenset(f"model:{m.key}" for m in project.models),
     )
-    return name_contexts(project, assignment, pins)
+    return name_contexts(project, assignment, pinned)
 
 
 def name_contexts(
@@ -143,23 +124,18 @@ def _context_of_app(project: Project, parts: Mapping[str, str]) -> dict[str, str
     }
 
 
-def dependencies(
-    project: Project,
-    edges: list[tuple[str, str, float, Edge]],
-    parts: Mapping[str, str],
-    migration_weight: float,
-) -> list[dict]:
-    """Crossing edges grouped by (source context, target context, kind), with evidence."""
-    grouped: dict[tuple[str, str, str], list[tuple[float, Edge]]] = defaultdict(list)
+def _crossing(
+    edges: list[tuple[str, str, float, Edge]], parts: Mapping[str, str]
+) -> dict[tuple[str, str, EdgeKind], list[tuple[float, Edge]]]:
+    """Edges between two parts, grouped by (source part, target part, kind)."""
+    grouped: dict[tuple[str, str, EdgeKind], list[tuple[float, Edge]]] = defaultdict(list)
     for s, t, w, edge in edges:
-        if parts[s] != parts[t]:
+        if s in parts and t in parts and parts[s] != parts[t]:
             grouped[(parts[s], parts[t], edge.kind)].append((w, edge))
-    app_context = _context_of_app(project, parts)
-    for edge in project.edges:
-        if edge.kind == "migration":
-            a, b = app_context.get(edge.source[4:]), app_context.get(edge.target[4:])
-            if a and b and a != b:
-                grouped[(a, b, "migration")].append((migration_weight, edge))
+    return grouped
+
+
+def _grouped(grouped: Mapping[tuple[str, str, EdgeKind], list[tuple[float, Edge]]]) -> list[dict]:
     return [
         {
             "source": source,
@@ -170,6 +146,41 @@ def dependencies(
         }
         for (source, target, kind), found in sorted(grouped.items())
     ]
+
+
+def dependencies(
+    project: Project,
+    edges: list[tuple[str, str, float, Edge]],
+    parts: Mapping[str, str],
+    migration_weight: float,
+) -> list[dict]:
+    """Crossing edges grouped by (source context, target context, kind), with evidence."""
+    grouped = _crossing(edges, parts)
+    app_context = _context_of_app(project, parts)
+    for edge in project.edges:
+        if edge.kind == "migration":
+            a, b = app_context.get(edge.source[4:]), app_context.get(edge.target[4:])
+            if a and b and a != b:
+                grouped[(a, b, "migration")].append((migration_weight, edge))
+    return _grouped(grouped)
+
+
+def omnipresent_homes(
+    project: Project,
+    parts: Mapping[str, str],
+    omnipresent: Mapping[str, tuple[str, ...]],
+    pins: Pins,
+) -> dict[str, str]:
+    """The context that answers for each omnipresent unit under --check: its pin, else its app's.
+
+    Omnipresence keeps a unit out of the clustering; it never exempts it from a declared
+    boundary. A unit outside every app and pin has no home ("").
+    """
+    app_context = _context_of_app(project, parts)
+    return {
+        node: pins.context_of(node) or app_context.get(project.module_app.get(node[7:], ""), "")
+        for node in omnipresent
+    }
 
 
 def _evidence(found: list[tuple[float, Edge]]) -> dict:
@@ -189,8 +200,13 @@ def omnipresent_units(
     edges: list[tuple[str, str, float, Edge]],
     parts: Mapping[str, str],
     omnipresent: Mapping[str, tuple[str, ...]],
+    homes: Mapping[str, str],
 ) -> list[dict]:
-    """Each omnipresent unit with the contexts whose models it uses, and the evidence."""
+    """Each omnipresent unit with the contexts whose models it uses, and the evidence.
+
+    ``dependencies`` are the unit's crossings seen from its home context, for --check.
+    """
+    placed = {**parts, **{n: h for n, h in homes.items() if h}}
     touched: dict[str, dict[str, list[tuple[float, Edge]]]] = defaultdict(lambda: defaultdict(list))
     for s, t, w, edge in edges:
         if s in omnipresent and t.startswith("model:") and edge.kind not in NOT_MODEL_USE:
@@ -220,6 +236,10 @@ def omnipresent_units(
                 ),
                 "tasks": sorted(q for q, m in project.tasks if m == module),
                 "suggestion": SUGGESTION,
+                "context": homes.get(node, ""),
+                "dependencies": _grouped(
+                    _crossing([e for e in edges if node in (e[0], e[1])], placed)
+                ),
             }
         )
     return result
@@ -288,6 +308,7 @@ def build_report(
     options: dict,
     project_name: str,
     omnipresent: Mapping[str, tuple[str, ...]] | None = None,
+    pins: Pins | None = None,
 ) -> dict:
     """Assemble the JSON-contract report for one partition (``options`` carries weights).
 
@@ -335,7 +356,9 @@ def build_report(
         "schema_version": SCHEMA_VERSION,
         "project": {
             "name": project_name,
-            "apps": [{"label": a.label, "name": a.name} for a in project.apps],
+            "apps": [
+                {"label": a.label, "name": a.name, "installed": a.installed} for a in project.apps
+            ],
             "settings": list(project.settings_modules),
         },
         "options": options,
@@ -353,5 +376,11 @@ def build_report(
             shared,
             frozenset(c["name"] for c in contexts if not c["models"]),
         ),
-        "omnipresent": omnipresent_units(project, edges, parts, omnipresent),
+        "omnipresent": omnipresent_units(
+            project,
+            edges,
+            parts,
+            omnipresent,
+            omnipresent_homes(project, parts, omnipresent, pins or Pins({}, (), ())),
+        ),
     }

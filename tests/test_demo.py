@@ -40,6 +40,9 @@ def test_demo_checks_out_over_http_and_stops_the_monolith(tmp_path):
     assert "Your order " + checkout["order"] in "".join(m.read_text() for m in mails)
     with pytest.raises(ProcessLookupError):
         os.kill(facts["monolith_pid"], 0)  # the server was stopped at the end
+    assert f"dashboard {facts['dashboard']['url']}" in result.stderr  # told where to look
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{facts['dashboard']['url']}healthz", timeout=2)  # and stopped with the rest
 
 
 def test_demo_lists_its_steps_in_order():

@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError
+from kafka.errors import CommitFailedError, KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from strangler.cdc import kafka
-from strangler.cdc.apply import apply_events, forget_deleted_keys
+from strangler.cdc.apply import Refused, apply_events, forget_deleted_keys
 from strangler.cdc.conf import CdcSettings, ConsumeSpec
 from strangler.cdc.envelope import Envelope, EnvelopeError, decode
 from strangler.cdc.mapping import TableMapping, resolve
-from strangler.cdc.models import DeadLetter
+from strangler.cdc.models import DeadLetter, event_fingerprint
 from strangler.cdc.running import Stopper, backoff
 
 log = logging.getLogger("strangler.cdc.consumer")
@@ -128,7 +128,7 @@ class Consumer:
             return Received(record, None, str(error))
         if event.table not in self.mappings:
             return Received(record, None, f"no mapping for source table {event.table!r}")
-        if not event.key:
+        if not event.key and event.op != "t":
             return Received(record, None, "message has no key")
         return Received(record, event)
 
@@ -158,17 +158,34 @@ class Consumer:
                 flowing.append(item)
         if poison:
             self.dead_letter(poison, attempts=1)
-        if not flowing:
+        while flowing:
+            try:
+                self._apply_until_database_answers([r.event for r in flowing])
+            except StopRequested:
+                raise
+            except Refused as refused:
+                flowing = self._refuse(flowing, refused)
+                continue
+            except Exception as error:
+                log.warning("consumer: batch failed (%r); isolating keys", error)
+                self._apply_per_key(flowing)
+                return
+            self._observe(flowing)
             return
-        try:
-            self._apply_until_database_answers([r.event for r in flowing])
-        except StopRequested:
-            raise
-        except Exception as error:
-            log.warning("consumer: batch failed (%r); isolating keys", error)
-            self._apply_per_key(flowing)
-            return
-        self._observe(flowing)
+
+    def _refuse(self, items: list[Received], refused: Refused) -> list[Received]:
+        """Dead-letter the refused keys' events at once (a value that does not fit never
+        will: no retries) and return the others, to be applied again."""
+        kept, gone = [], []
+        for item in items:
+            assert item.event is not None
+            reason = refused.reasons.get((item.event.table, item.event.key))
+            if reason is None:
+                kept.append(item)
+            else:
+                gone.append(Received(item.record, item.event, f"refused: {reason}"))
+        self.dead_letter(gone, attempts=1)
+        return kept
 
     def _apply_until_database_answers(self, events: list) -> None:
         attempt = 0
@@ -201,11 +218,15 @@ class Consumer:
                     break
                 except StopRequested:
                     raise
+                except Refused as refused:
+                    self._refuse(items, refused)
+                    items = []
+                    break
                 except Exception as exc:
                     error = exc
                     self.stopper.sleep(backoff(attempt, self.spec.backoff_ms / 1000, 2.0))
             if error is None:
-                self._observe(items)
+                self._observe(items)  # nothing when refused: already dead-lettered
             else:
                 failed = [Received(i.record, i.event, repr(error)) for i in items]
                 self.dead_letter(failed, attempts=self.spec.max_attempts)
@@ -216,7 +237,11 @@ class Consumer:
             self.metrics.event_age.set(max(0.0, time.time() - newest / 1000))
 
     def dead_letter(self, items: Sequence[Received], attempts: int) -> None:
-        """Record the events (which parks their keys), then publish them to the DLQ topic."""
+        """Record the events (which parks their keys), then publish them to the DLQ topic.
+
+        The same event recorded twice (redelivered before its offset was committed) stays one
+        dead letter; a different event at the same coordinates is another one.
+        """
         DeadLetter.objects.using(self.using).bulk_create(
             [
                 DeadLetter(
@@ -229,6 +254,7 @@ class Consumer:
                     key=i.event.key if i.event else i.key,
                     seq=i.event.seq if i.event else None,
                     envelope=i.raw,
+                    fingerprint=event_fingerprint(i.event.key if i.event else i.key, i.raw),
                     error=i.error or "",
                     attempts=attempts,
                 )
@@ -236,12 +262,29 @@ class Consumer:
             ],
             ignore_conflicts=True,
         )
-        producer = self.producer()
-        futures = [
-            producer.send(
-                self.spec.dead_letter_topic,
-                key=i.key.encode(),
-                value=json.dumps(
+        self._publish_dead_letters(items, attempts)
+        self.metrics.dead_lettered.inc(len(items))
+        for i in items:
+            log.error(
+                "consumer: dead-lettered %s[%s]@%s key=%s: %s",
+                i.record.topic,
+                i.record.partition,
+                i.record.offset,
+                i.key,
+                i.error,
+            )
+
+    def _publish_dead_letters(self, items: Sequence[Received], attempts: int) -> None:
+        """Publish to the DLQ topic until the broker acknowledges (as the relay does).
+
+        A failed producer (e.g. UnknownProducerIdError after a broker restart) is replaced; the
+        dead letters are already recorded, so a stop meanwhile loses nothing (the batch's
+        offsets stay uncommitted and its redelivery finds them recorded).
+        """
+        messages = [
+            (
+                i.key.encode(),
+                json.dumps(
                     {
                         "error": i.error,
                         "attempts": attempts,
@@ -254,19 +297,31 @@ class Consumer:
             )
             for i in items
         ]
-        producer.flush(timeout=30)
-        for future in futures:
-            future.get(timeout=0)
-        self.metrics.dead_lettered.inc(len(items))
-        for i in items:
-            log.error(
-                "consumer: dead-lettered %s[%s]@%s key=%s: %s",
-                i.record.topic,
-                i.record.partition,
-                i.record.offset,
-                i.key,
-                i.error,
-            )
+        failures = 0
+        while True:
+            try:
+                producer = self.producer()
+                futures = [
+                    producer.send(self.spec.dead_letter_topic, key=key, value=value)
+                    for key, value in messages
+                ]
+                producer.flush(timeout=5)
+                for future in futures:
+                    future.get(timeout=0)
+                return
+            except KafkaError as error:
+                failures += 1
+                kafka.discard(self._producer)
+                self._producer = None
+                delay = backoff(failures, self.spec.backoff_ms / 1000, 5.0)
+                log.warning(
+                    "consumer: dead-letter topic %s not acknowledged (%r); retry in %.1fs",
+                    self.spec.dead_letter_topic,
+                    error,
+                    delay,
+                )
+                if self.stopper.sleep(delay):
+                    raise StopRequested() from error
 
     # -- the loop ------------------------------------------------------------------------
     def update_lag(self, client: KafkaConsumer) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 KafkaClient = type[KafkaProducer] | type[KafkaConsumer] | type[KafkaAdminClient]
 
@@ -37,6 +37,17 @@ def producer(bootstrap_servers: str, options: Mapping[str, Any] | None = None) -
     }
     config.update(options_for(KafkaProducer, options))
     return KafkaProducer(**config)
+
+
+def discard(client: KafkaProducer | None) -> None:
+    """Close a producer that failed without waiting for what it still holds.
+
+    Its unacknowledged records are the caller's to send again (a fresh producer gets a fresh
+    producer id: after a broker restart the old one is unknown and would be retried forever).
+    """
+    if client is not None:
+        with contextlib.suppress(KafkaError):
+            client.close(timeout=0)
 
 
 def consumer(

@@ -126,9 +126,8 @@ class Relay:
                 future.get(timeout=0)
         except KafkaError as error:
             # A producer that failed may hold half-sent batches; start clean next time.
-            self._producer, broken = None, self._producer
-            if broken is not None:
-                broken.close(timeout=0)
+            kafka.discard(self._producer)
+            self._producer = None
             raise PublishError(str(error)) from error
 
     def publish_batch(self) -> int:

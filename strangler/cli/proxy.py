@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from typing import Any
 
 from strangler.cli.errors import UsageError
 
@@ -13,6 +14,13 @@ examples:
   strangler proxy --config routes.toml
   strangler proxy --config routes.toml --listen 0.0.0.0:8080 --workers 2
   STRANGLER_ADMIN_TOKEN=s3cret strangler proxy --database-url postgresql://127.0.0.1/routes
+  strangler proxy --config routes.toml --parity-store parity.sqlite3 --record-har shadow.har
+  strangler proxy --config routes.toml --parity-broker redis://127.0.0.1:6379/0
+
+Routes with a shadow policy (`strangler route shadow ROUTE PERCENT`) also send that share of
+their requests to the candidate after the client has its answer; the pairs are compared in
+this process into --parity-store (embedded default), or published to Celery workers with
+--parity-broker (`celery -A strangler.parity.tasks worker`, store in $STRANGLER_PARITY_STORE).
 
 The route table comes from a TOML/JSON file (hot-reloaded when it changes) or from
 PostgreSQL (shared by replicas); without either option, from $STRANGLER_ROUTES. Flip
@@ -59,7 +67,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=30.0,
         help="seconds to let in-flight requests finish on shutdown",
     )
+    parity = parser.add_mutually_exclusive_group()
+    parity.add_argument(
+        "--parity-store",
+        default=os.environ.get("STRANGLER_PARITY_STORE", "parity.sqlite3"),
+        help="where shadowed pairs are compared into (SQLite file or postgresql:// URL)",
+    )
+    parity.add_argument(
+        "--parity-broker", default="", help="redis:// URL: publish pairs to Celery workers"
+    )
+    parser.add_argument(
+        "--record-har", default="", help="append the routes' record_percent share to this HAR"
+    )
     parser.set_defaults(func=run)
+
+
+def _pair_consumer(args: argparse.Namespace) -> Any:
+    """What each proxy worker hands shadowed pairs to (built after the workers fork)."""
+    from strangler.parity.worker import PairConsumer, celery_consumer
+
+    if args.parity_broker:
+        broker = args.parity_broker
+        return lambda: celery_consumer(broker)
+    store, har = args.parity_store, args.record_har
+    return lambda: PairConsumer(store, har)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
                 token = f.read().strip()
         except OSError as error:
             raise UsageError(f"cannot read --admin-token-file: {error}") from error
+    if args.record_har and args.parity_broker:
+        raise UsageError("--record-har works with --parity-store (the embedded consumer)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     options = ProxyOptions(
         store=store,
@@ -97,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         access_log=args.access_log,
         admin_token=token,
         grace=args.grace,
+        pair_consumer=_pair_consumer(args),
     )
     try:
         return run_proxy(options)

@@ -127,6 +127,12 @@ class AdminApi:
                     return json_reply(400, {"error": 'body needs {"weight": N}'})
                 version = self.store.set_weight(route_id, payload["weight"], who, why)
                 return json_reply(200, version_json(version))
+            case "POST", ["routes", route_id, "shadow"]:
+                if "percent" not in payload:
+                    return json_reply(400, {"error": 'body needs {"percent": N}'})
+                policy = {k: payload[k] for k in ("candidate", "secondary") if k in payload}
+                version = self.store.set_shadow(route_id, payload["percent"], who, why, **policy)
+                return json_reply(200, version_json(version))
             case "GET", ["history"]:
                 limit = int(query.get("limit", ["50"])[0])
                 return json_reply(

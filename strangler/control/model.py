@@ -7,9 +7,12 @@ in a running process has passed validation as a whole.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from functools import cached_property
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+if TYPE_CHECKING:
+    from strangler.control.shadow import ShadowPolicy
 
 RouteState = Literal["monolith", "canary", "service", "retired"]
 ROUTE_STATES: tuple[RouteState, ...] = get_args(RouteState)
@@ -93,6 +96,7 @@ class Route:
     host: str = ""
     sticky: tuple[StickySource, ...] = (StickySource("client_address"),)
     override: Override | None = None
+    shadow: ShadowPolicy | None = None
 
     @cached_property
     def threshold(self) -> int:
@@ -107,6 +111,9 @@ class Settings:
     backend_header: str = "X-Strangler-Backend"
     max_header_bytes: int = 16384
     max_body_bytes: int = 10 * 1024 * 1024
+    client_header_timeout: float = 15.0  # s from a request's first byte to its last header
+    client_body_timeout: float = 30.0  # s a request body may go without a byte arriving
+    max_connections: int = 4096  # open client connections per worker; more get a 503
 
 
 @dataclass(frozen=True)
@@ -129,6 +136,8 @@ def weight_number(weight: Decimal) -> int | float:
 
 def table_to_dict(table: RouteTable) -> dict[str, Any]:
     """The table in the documented file format (what parse_table reads back unchanged)."""
+    from strangler.control.shadow import shadow_to_dict  # shadow.py builds on this module
+
     backends: dict[str, Any] = {}
     for name, b in table.backends.items():
         entry: dict[str, Any] = {"url": b.url}
@@ -153,6 +162,8 @@ def table_to_dict(table: RouteTable) -> dict[str, Any]:
         )
         if r.override:
             entry["override"] = {"header": r.override.header, "secret": r.override.secret}
+        if r.shadow:
+            entry["shadow"] = shadow_to_dict(r.shadow, r.service)
         routes.append(entry)
     s = table.settings
     return {
@@ -161,6 +172,9 @@ def table_to_dict(table: RouteTable) -> dict[str, Any]:
             "backend_header": s.backend_header,
             "max_header_bytes": s.max_header_bytes,
             "max_body_bytes": s.max_body_bytes,
+            "client_header_timeout": s.client_header_timeout,
+            "client_body_timeout": s.client_body_timeout,
+            "max_connections": s.max_connections,
         },
         "backends": backends,
         "routes": routes,
@@ -174,3 +188,18 @@ def state_for_weight(weight: Decimal, current: str) -> RouteState:
     if weight == 100:
         return "retired" if current == "retired" else "service"
     return "canary"
+
+
+def parse_weight(value: Any) -> Decimal | None:
+    """A weight 0-100 with at most two decimals, or None if it is not one."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        return None
+    try:
+        weight = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    if not weight.is_finite() or weight < 0 or weight > 100:
+        return None
+    if weight != weight.quantize(Decimal("0.01")):
+        return None
+    return weight.quantize(Decimal("0.01"))

@@ -21,9 +21,12 @@ HOP_BY_HOP = frozenset(
     }
 )
 # Written by the proxy itself; a client's own values never pass through unchanged.
+# X-Strangler-Shadow marks shadow requests (services skip side effects on it), so a client
+# must never be able to send it on a real request.
 PROXY_WRITTEN = frozenset(
-    {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id"}
-)
+    {"x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-request-id",
+     "x-strangler-shadow"}
+)  # fmt: skip
 # Frame or route the message; `Connection: host` must never make Host hop-by-hop.
 FRAMING = frozenset({"content-length", "expect", "host"})
 RESERVED_HEADERS = HOP_BY_HOP | PROXY_WRITTEN | FRAMING

@@ -11,6 +11,7 @@ import getpass
 import json
 import socket
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,15 +131,6 @@ class RouteStore(abc.ABC):
         A flip edits one field of the newest table, so when another change lands between
         reading and writing it is re-applied on top of that change instead of failing.
         """
-        for _ in range(FLIP_ATTEMPTS - 1):
-            try:
-                return self._set_weight(route_id, weight, who, why)
-            except ConcurrentChange:
-                continue
-        return self._set_weight(route_id, weight, who, why)
-
-    def _set_weight(self, route_id: str, weight: Any, who: str, why: str) -> Version:
-        current = self.current()
         parsed = parse_weight(weight)
         if parsed is None:
             raise ValidationFailed(
@@ -151,37 +143,67 @@ class RouteStore(abc.ABC):
                     )
                 ]
             )
-        raw = json.loads(json.dumps(current.raw))
-        for entry in raw["routes"]:
-            if entry["id"] == route_id:
-                if entry.get("state") == "retired" and parsed < 100:
-                    raise ValidationFailed(
-                        [
-                            Message(
-                                "route.E013",
-                                f"routes ({route_id}).state",
-                                "a retired route has no monolith path to send traffic back to",
-                                "set its state to service first with `strangler route set`",
-                            )
-                        ]
-                    )
-                entry["weight"] = weight_number(parsed)
-                entry["state"] = state_for_weight(parsed, entry.get("state", ""))
-                break
-        else:
-            raise ValidationFailed(
-                [
-                    Message(
-                        "route.E022",
-                        "routes",
-                        f"no route {route_id!r}",
-                        "see `strangler route list`",
-                    )
-                ]
-            )
-        return self.apply(
-            raw, who, why or f"weight {route_id} -> {weight_number(parsed)}", expect=current.number
+
+        def edit(entry: dict[str, Any]) -> None:
+            if entry.get("state") == "retired" and parsed < 100:
+                raise ValidationFailed(
+                    [
+                        Message(
+                            "route.E013",
+                            f"routes ({route_id}).state",
+                            "a retired route has no monolith path to send traffic back to",
+                            "set its state to service first with `strangler route set`",
+                        )
+                    ]
+                )
+            entry["weight"] = weight_number(parsed)
+            entry["state"] = state_for_weight(parsed, entry.get("state", ""))
+
+        return self._edit_route(
+            route_id, edit, who, why or f"weight {route_id} -> {weight_number(parsed)}"
         )
+
+    def set_shadow(
+        self, route_id: str, percent: Any, who: str = "", why: str = "", **policy: Any
+    ) -> Version:
+        """Set the share of a route's requests shadowed (0 keeps the policy, shadowing none).
+
+        `policy` sets other fields of the route's shadow table (candidate, secondary, ...);
+        the whole table is validated as usual (route.E040-E047).
+        """
+
+        def edit(entry: dict[str, Any]) -> None:
+            shadow = dict(entry.get("shadow") or {})
+            shadow.update(policy, percent=percent)
+            entry["shadow"] = shadow
+
+        return self._edit_route(route_id, edit, who, why or f"shadow {route_id} -> {percent}%")
+
+    def _edit_route(
+        self, route_id: str, edit: Callable[[dict[str, Any]], None], who: str, why: str
+    ) -> Version:
+        """Apply `edit` to one route of the newest table; when another change lands between
+        reading and writing, it is re-applied on top of that change (FLIP_ATTEMPTS times)."""
+        for _ in range(FLIP_ATTEMPTS - 1):
+            try:
+                return self._edit_once(route_id, edit, who, why)
+            except ConcurrentChange:
+                continue
+        return self._edit_once(route_id, edit, who, why)
+
+    def _edit_once(
+        self, route_id: str, edit: Callable[[dict[str, Any]], None], who: str, why: str
+    ) -> Version:
+        current = self.current()
+        raw = json.loads(json.dumps(current.raw))
+        entry = next((e for e in raw["routes"] if e["id"] == route_id), None)
+        if entry is None:
+            raise ValidationFailed(
+                [Message("route.E022", "routes", f"no route {route_id!r}",
+                         "see `strangler route list`")]
+            )  # fmt: skip
+        edit(entry)
+        return self.apply(raw, who, why, expect=current.number)
 
     def rollback(self, number: int, who: str = "", why: str = "") -> Version:
         """Make version `number`'s table current again, as a new audited version."""

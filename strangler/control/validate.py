@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 from urllib.parse import urlsplit
 
@@ -25,8 +24,10 @@ from strangler.control.model import (
     RouteTable,
     Settings,
     StickySource,
+    parse_weight,
 )
 from strangler.control.reserved import RESERVED_HEADERS
+from strangler.control.shadow import parse_shadow
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 TOP_KEYS = {"default_backend", "settings", "backends", "routes", "version"}
@@ -43,8 +44,16 @@ ROUTE_KEYS = {
     "state",
     "sticky",
     "override",
+    "shadow",
 }
-SETTINGS_KEYS = {"backend_header", "max_header_bytes", "max_body_bytes"}
+SETTINGS_KEYS = {
+    "backend_header",
+    "max_header_bytes",
+    "max_body_bytes",
+    "client_header_timeout",
+    "client_body_timeout",
+    "max_connections",
+}
 TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
 HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
@@ -95,21 +104,6 @@ class _Collector:
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
-
-
-def parse_weight(value: Any) -> Decimal | None:
-    """A weight 0-100 with at most two decimals, or None if it is not one."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        return None
-    try:
-        weight = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    if not weight.is_finite() or weight < 0 or weight > 100:
-        return None
-    if weight != weight.quantize(Decimal("0.01")):
-        return None
-    return weight.quantize(Decimal("0.01"))
 
 
 def _parse_backend(c: _Collector, name: str, raw: Any) -> Backend | None:
@@ -299,6 +293,12 @@ def _parse_route(c: _Collector, i: int, raw: Any, backends: dict[str, Backend]) 
             )
         else:
             override = Override(spec["header"], spec["secret"])
+    shadow = None
+    if "shadow" in raw:
+        shadow, problems = parse_shadow(
+            raw["shadow"], where, roles["monolith"], roles["service"], backends, METHODS
+        )
+        c.messages.extend(problems)
     if route_id is None or weight is None or None in roles.values():
         return None
     return Route(
@@ -313,6 +313,7 @@ def _parse_route(c: _Collector, i: int, raw: Any, backends: dict[str, Backend]) 
         host=host,
         sticky=sticky,
         override=override,
+        shadow=shadow,
     )
 
 
@@ -407,10 +408,19 @@ def _parse_settings(c: _Collector, raw: Any) -> Settings:
             'pick a name such as X-Strangler-Backend (not one HTTP or the proxy uses), or ""'
             " to turn the header off",
         )
-    limits = {}
-    for key, floor in (("max_header_bytes", 1024), ("max_body_bytes", 0)):
+    limits: dict[str, Any] = {}
+    for key, floor in (("max_header_bytes", 1024), ("max_body_bytes", 0), ("max_connections", 1)):
         value = c.typed(raw, key, int, "settings", default=getattr(Settings, key))
         if value < floor:
             c.error("route.E020", f"settings.{key}", f"must be at least {floor}, got {value}")
         limits[key] = value
+    for key in ("client_header_timeout", "client_body_timeout"):
+        value = c.typed(raw, key, (int, float), "settings", default=getattr(Settings, key))
+        if not math.isfinite(value) or value < 0.1:
+            c.error(
+                "route.E020",
+                f"settings.{key}",
+                f"must be a number of seconds of at least 0.1, got {value!r}",
+            )
+        limits[key] = float(value)
     return Settings(backend_header=header, **limits)

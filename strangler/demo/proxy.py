@@ -15,6 +15,7 @@ from collections import Counter
 
 import httpx
 
+from strangler.demo import dashboard
 from strangler.demo.context import DemoContext, DemoError
 from strangler.demo.monolith import listening_socket, wait_healthy
 
@@ -126,6 +127,7 @@ def run(ctx: DemoContext) -> None:
     proxy_url, admin_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
     wait_for_version(admin_url, 1, timeout=15)
     ctx.log(f"proxy {proxy_url} (admin and /metrics on {admin_url}), route table {config}")
+    dashboard.start(ctx, config, admin_url, free_port())
     shoppers = Shoppers(proxy_url)
     phases = []
     try:

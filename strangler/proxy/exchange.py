@@ -34,6 +34,7 @@ from strangler.proxy.policy import (
     request_framing,
     response_framing,
 )
+from strangler.proxy.shadow import Capture, shadowed
 from strangler.proxy.upstream import UpstreamConnection
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ class Exchange:
     __slots__ = (
         "backend",
         "body_bytes",
+        "broken",
+        "capture",
         "chunked_in",
         "client",
         "committed",
@@ -121,14 +124,18 @@ class Exchange:
         self.resp_headers: list[tuple[bytes, bytes]] = []
         self.resp_buffer: list[bytes] = []
         self.response_done = self.committed = self.out_chunked = self.finished = False
+        self.broken = False  # the response broke before anything of it was sent
+        self.capture: Capture | None = None  # set when the request is in its shadow share
 
     # request body from the client
     def feed_body(self, chunk: bytes) -> None:
         self.body_bytes += len(chunk)
+        if self.capture is not None:
+            self.capture.add_request(chunk)
         data = b"%x\r\n%s\r\n" % (len(chunk), chunk) if self.chunked_in else chunk
         if self.upstream is not None:
             self.upstream.write(data)
-        else:
+        elif not self.response_done:  # else answered already: the rest is dropped
             self.pending_body.append(data)
 
     def end_body(self) -> None:
@@ -138,6 +145,17 @@ class Exchange:
                 self.upstream.write(b"0\r\n\r\n")
             else:
                 self.pending_body.append(b"0\r\n\r\n")
+        if self.upstream is not None and not self.status:
+            self._arm_timeout()
+
+    def _arm_timeout(self) -> None:
+        """The backend's `timeout` for the response head runs once the request is all sent.
+
+        Before that a slow client is the one keeping it waiting (settings.client_body_timeout).
+        """
+        assert self.backend is not None
+        self.deadline = time.monotonic() + self.backend.timeout
+        self.client.state.waiting.add(self)
 
     # ResponseSink: called by the upstream connection
     def on_response_head(
@@ -152,6 +170,8 @@ class Exchange:
             self.started.set_result("ok")
 
     def on_response_body(self, body: bytes) -> None:
+        if self.capture is not None:
+            self.capture.add_response(body)
         if self.committed:
             self.client.write(b"%x\r\n%s\r\n" % (len(body), body) if self.out_chunked else body)
         else:
@@ -203,6 +223,8 @@ class Exchange:
         self.response_done = True
         if self.committed:
             self.client.abort()
+        else:
+            self.broken = True  # nothing sent yet: the client gets a 502 instead
         self._set_done()
 
     def _cancel_timer(self) -> None:
@@ -219,24 +241,25 @@ class Exchange:
 
     def reset_response(self) -> None:
         self.status, self.reason, self.resp_headers, self.resp_buffer = 0, b"", [], []
-        self.response_done = False
+        self.response_done = self.broken = False
+        if self.capture is not None:
+            self.capture.reset_response()
 
     def commit(self, backend: Backend) -> None:
         """Send the response head and anything buffered; from now on bytes stream through."""
         state = self.client.state
-        framing = response_framing(
+        line, self.out_chunked, self.keep_alive = response_framing(
             self.method,
             self.status,
             self.resp_headers,
             self.http10,
             self.keep_alive and not state.draining,
         )
-        self.keep_alive, self.out_chunked = framing.keep_alive, framing.chunked
         head = client_response_head(
             self.status,
             self.reason,
             self.resp_headers,
-            framing.line,
+            line,
             state.backend_header,
             backend.name.encode(),
             self.req_id,
@@ -286,6 +309,11 @@ class Exchange:
         path = self.target.split(b"?", 1)[0].decode("latin-1")
         self.decision = compiled.decide(self.method_str, path, self.lower, client.client_address)
         backend = self.backend = compiled.table.backends[self.decision.backend]
+        route = self.decision.route
+        if route is not None and route.shadow is not None and state.shadow is not None:
+            policy = shadowed(self.decision, self.method_str)
+            if policy is not None:
+                self.capture = Capture(policy)
         state.metrics.in_flight += 1
         if state.breakers[backend.name].state == "closed":
             pool = state.pools.get(backend.name) or state.pool(backend)
@@ -362,6 +390,9 @@ class Exchange:
                 reason = await self._attempt(backend)
         if self.finished or reason == "client_gone":
             return
+        if reason is None and self.broken:
+            reason = "bad_response"
+            self._failed(backend, reason)
         if reason is not None:
             self._fail(backend, reason)
             return
@@ -396,8 +427,7 @@ class Exchange:
         upstream.send(self, head + b"".join(self.pending_body) if self.pending_body else head)
         if self.request_done:
             self.pending_body = []
-        self.deadline = time.monotonic() + backend.timeout
-        client.state.waiting.add(self)
+            self._arm_timeout()
 
     async def _attempt(self, backend: Backend) -> str | None:
         """One try on one backend; None when a response head arrived, else why not."""
@@ -440,6 +470,7 @@ class Exchange:
         self.status = failure_status(reason)
         self.keep_alive = self.keep_alive and self.request_done and not state.draining
         self.committed = True
+        self.capture = None  # the proxy's own error answer is nothing to compare
         body = failure_body(reason, backend, self.req_id)
         self.client.write(
             error_response(
@@ -476,3 +507,5 @@ class Exchange:
             if self.fallback:
                 record["fallback"] = self.fallback
             state.access_log.write(record)
+        if self.capture is not None and state.shadow is not None:
+            state.shadow.fire(self, self.capture, backend, duration)

@@ -66,13 +66,25 @@ class ProxyMetrics:
         self.retries: dict[tuple[str], int] = defaultdict(int)
         self.upstream_errors: dict[tuple[str, str], int] = defaultdict(int)
         self.rejected: dict[tuple[str], int] = defaultdict(int)
+        self.client_timeouts: dict[tuple[str], int] = defaultdict(int)
+        self.refused_connections: dict[tuple[()], int] = defaultdict(int)
+        self.shadow: dict[tuple[str, str], int] = defaultdict(int)
         self.breaker_state: dict[tuple[str], int] = {}
         self.config_version = 0
         self.config_rejections = 0
         self.in_flight = 0
         self._children: dict[tuple[str, str], tuple[Histogram, Histogram]] = {}
 
-    COUNTERS = ("requests", "fallbacks", "retries", "upstream_errors", "rejected")
+    COUNTERS = (
+        "requests",
+        "fallbacks",
+        "retries",
+        "upstream_errors",
+        "rejected",
+        "client_timeouts",
+        "refused_connections",
+        "shadow",
+    )
     HISTOGRAMS = ("latency", "overhead")
 
     def snapshot(self) -> dict[str, Any]:
@@ -190,9 +202,29 @@ class ProxyMetrics:
         )
         counter(
             "strangler_proxy_rejected_requests_total",
-            "Requests refused by the proxy itself (400, 413, 431).",
+            "Requests refused by the proxy itself (400, 408, 413, 431, 501).",
             ("status",),
             self.rejected,
+        )
+        counter(
+            "strangler_proxy_client_timeouts_total",
+            "Clients too slow with a request's header section or body (answered 408).",
+            ("phase",),
+            self.client_timeouts,
+        )
+        counter(
+            "strangler_proxy_refused_connections_total",
+            "Connections answered 503 because the worker was at settings.max_connections.",
+            (),
+            {(): self.refused_connections[()]},
+        )
+        counter(
+            "strangler_proxy_shadow_total",
+            "Shadowed requests, by route and outcome (sent, dropped_in_flight, "
+            "dropped_hand_off, body_too_large, request_incomplete, candidate_failed, "
+            "secondary_failed).",
+            ("route", "outcome"),
+            self.shadow,
         )
         gauge(
             "strangler_proxy_breaker_state",

@@ -13,6 +13,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from strangler.control.watch import StoreWatcher
 from strangler.proxy.health import start_due_probes
 from strangler.proxy.metrics import ProxyMetrics
 from strangler.proxy.server import ClientConnection
+from strangler.proxy.shadow import Consumer, PairHandOff, Shadower
 from strangler.proxy.state import ProxyState, open_access_log
 
 log = logging.getLogger("strangler.proxy")
@@ -44,13 +46,16 @@ class ProxyOptions:
     grace: float = 30.0
     poll_interval: float = 0.25
     metrics_dir: str = ""  # with several workers: where each leaves its numbers for worker 0
+    # Builds, in each worker, what receives shadowed pairs (parity's embedded consumer or a
+    # Celery publisher); None turns shadowing off whatever the table says.
+    pair_consumer: Callable[[], Consumer] | None = None
 
 
 async def _housekeeping(
     state: ProxyState, connections: set[ClientConnection], snapshot: Path | None
 ) -> None:
-    """Time out slow backends (0.1 s resolution), flush the log, close idle connections,
-    and (in workers other than 0) leave a metrics snapshot every second."""
+    """Time out slow backends (0.1 s resolution), flush the log, time out slow clients and
+    idle connections (1 s), and (in workers other than 0) leave a metrics snapshot every second."""
     tick = 0
     while True:
         await asyncio.sleep(0.1)
@@ -65,9 +70,9 @@ async def _housekeeping(
             tmp = snapshot.with_suffix(".tmp")
             tmp.write_text(json.dumps(state.metrics.snapshot()))
             os.replace(tmp, snapshot)
-        if tick % 50 == 0:
+        if tick % 10 == 0:
             for conn in list(connections):
-                conn.close_if_idle(now)
+                conn.sweep(now)
 
 
 def _all_workers_metrics(state: ProxyState, metrics_dir: str) -> ProxyMetrics:
@@ -89,6 +94,9 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
     watcher = StoreWatcher(store, options.poll_interval)
     version = watcher.load()
     state = ProxyState(version, open_access_log(options.access_log))
+    hand_off = PairHandOff(options.pair_consumer()) if options.pair_consumer else None
+    if hand_off is not None:
+        state.shadow = Shadower(state.metrics, hand_off)
     connections: set[ClientConnection] = set()
     server = await loop.create_server(
         lambda: ClientConnection(state, connections),
@@ -144,6 +152,10 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
         print(json.dumps(ready), flush=True)
     await stop.wait()
     await _drain(state, server, connections, options.grace)
+    if state.shadow is not None:
+        await state.shadow.close()
+    if hand_off is not None:
+        hand_off.close()
     chores.cancel()
     watcher.stop()
     if admin is not None:
@@ -166,7 +178,7 @@ async def _drain(
     deadline = time.monotonic() + grace
     while connections and time.monotonic() < deadline:
         for conn in list(connections):
-            conn.close_if_idle(time.monotonic())
+            conn.sweep(time.monotonic())
         await asyncio.sleep(0.05)
     for conn in list(connections):
         conn.abort()

@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import strangler_analyzer.boundaries
+import strangler_analyzer.pins
 from strangler_analyzer.omnipresent import DEFAULT_MIN_APPS
 from strangler_analyzer.weights import DEFAULT_WEIGHTS
 
@@ -17,7 +18,13 @@ def test_every_edge_kind_is_documented_with_its_default_weight():
 
 
 def test_every_boundaries_error_id_is_documented():
-    source = Path(strangler_analyzer.boundaries.__file__).read_text()
+    source = (
+        "".join(
+            Path(m.__file__).read_text()
+            for m in (strangler_analyzer.boundaries, strangler_analyzer.pins)
+        )
+        + (ROOT / "strangler" / "cli" / "analyze.py").read_text()
+    )
     ids = set(re.findall(r"boundaries\.E\d{3}", source))
     assert ids and ids <= set(re.findall(r"boundaries\.E\d{3}", DOC))
 

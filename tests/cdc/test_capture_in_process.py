@@ -22,7 +22,7 @@ from strangler.cdc.checks import check_triggers
 from strangler.cdc.conf import CaptureSpec, MappingSpec
 from strangler.cdc.envelope import OutboxRow, decode, encode
 from strangler.cdc.mapping import TableMapping, resolve, to_python
-from strangler.cdc.models import AppliedPosition, DeadLetter, OutboxEvent
+from strangler.cdc.models import AppliedPosition, DeadLetter, OutboxEvent, event_fingerprint
 from strangler.cdc.reconcile import reconcile
 from strangler.cdc.relay import PG_CLAIM, SQLITE_CLAIM, Relay
 from strangler.cdc.running import Stopper
@@ -148,6 +148,7 @@ def test_replaying_a_parked_key_applies_its_dead_letters_in_order_and_unparks_it
             key="601",
             seq=seq,
             envelope=product_event(seq, 601, category.pk, name),
+            fingerprint=event_fingerprint("601", product_event(seq, 601, category.pk, name)),
             error="database was read-only",
             attempts=5,
         )

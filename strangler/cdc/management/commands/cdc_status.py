@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from strangler.cdc import conf
+from strangler.cdc.envelope import TRUNCATE_KEY
 from strangler.cdc.models import AppliedPosition, DeadLetter
 from strangler.cdc.relay import Relay
 
@@ -35,7 +36,9 @@ class Command(BaseCommand):
             pending = DeadLetter.objects.using(database).filter(replayed_at__isnull=True)
             status["dead_letters"] = pending.count()
             status["parked_keys"] = pending.values("source_table", "key").distinct().count()
-            status["rows_tracked"] = AppliedPosition.objects.using(database).count()
+            status["rows_tracked"] = (
+                AppliedPosition.objects.using(database).exclude(key=TRUNCATE_KEY).count()
+            )
         if json:
             self.stdout.write(_json.dumps(status, sort_keys=True))
         else:

@@ -1,0 +1,143 @@
+"""The proxy's /metrics as data: one scrape's totals, the counts between two scrapes, summed.
+
+Pure functions over plain dataclasses so the arithmetic (counter resets on a proxy restart,
+replicas summed, quantiles from histogram buckets) is tested without any server.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from prometheus_client.parser import text_string_to_metric_families
+
+RequestKey = tuple[str, str, str]  # route, backend, status
+PairKey = tuple[str, str]  # route, backend  or  route, reason
+K = TypeVar("K")
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """One replica's /metrics at one moment: counters as running totals, gauges as read."""
+
+    requests: dict[RequestKey, float] = field(default_factory=dict)
+    latency: dict[PairKey, tuple[float, ...]] = field(default_factory=dict)  # cumulative buckets
+    bounds: tuple[float, ...] = ()  # the buckets' upper bounds, +Inf last
+    fallbacks: dict[PairKey, float] = field(default_factory=dict)
+    breakers: dict[str, int] = field(default_factory=dict)  # backend -> 0 closed, 1 half, 2 open
+    config_version: int = 0
+
+
+@dataclass(frozen=True)
+class Tick:
+    """What happened between two scrapes (all replicas added up): counts, not totals."""
+
+    at: float  # unix time of the newer scrape
+    seconds: float  # how long the interval was
+    requests: dict[RequestKey, float] = field(default_factory=dict)
+    latency: dict[PairKey, tuple[float, ...]] = field(default_factory=dict)  # per-bucket counts
+    fallbacks: dict[PairKey, float] = field(default_factory=dict)
+    bounds: tuple[float, ...] = ()
+
+
+def parse_scrape(text: str) -> Scrape:
+    """Read the strangler proxy's Prometheus text; ValueError when it is not Prometheus text."""
+    requests: dict[RequestKey, float] = {}
+    buckets: dict[PairKey, dict[float, float]] = {}
+    fallbacks: dict[PairKey, float] = {}
+    breakers: dict[str, int] = {}
+    version = 0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = sample.labels
+            match sample.name:
+                case "strangler_proxy_requests_total":
+                    key = (labels["route"], labels["backend"], labels["status"])
+                    requests[key] = sample.value
+                case "strangler_proxy_request_duration_seconds_bucket":
+                    pair = (labels["route"], labels["backend"])
+                    buckets.setdefault(pair, {})[float(labels["le"])] = sample.value
+                case "strangler_proxy_fallbacks_total":
+                    fallbacks[(labels["route"], labels["reason"])] = sample.value
+                case "strangler_proxy_breaker_state":
+                    breakers[labels["backend"]] = int(sample.value)
+                case "strangler_proxy_config_version":
+                    version = int(sample.value)
+    bounds = tuple(sorted({le for per in buckets.values() for le in per}))
+    latency = {pair: tuple(per.get(le, 0.0) for le in bounds) for pair, per in buckets.items()}
+    return Scrape(requests, latency, bounds, fallbacks, breakers, version)
+
+
+def _growth(before: Mapping[K, float], after: Mapping[K, float]) -> dict[K, float]:
+    """Each counter's growth; a smaller value means the process restarted and counts from 0."""
+    grown = {key: value - before.get(key, 0.0) for key, value in after.items()}
+    return {key: (g if g >= 0 else after[key]) for key, g in grown.items() if g}
+
+
+def difference(before: Scrape, after: Scrape, at: float, seconds: float) -> Tick:
+    """The counts between two scrapes of one replica, counter resets included."""
+    latency: dict[PairKey, tuple[float, ...]] = {}
+    # No bounds before = no histogram yet (no request so far): everything since is new.
+    if before.bounds in ((), after.bounds):
+        for pair, cumulative in after.latency.items():
+            old = before.latency.get(pair, (0.0,) * len(cumulative))
+            if any(b > a for b, a in zip(old, cumulative, strict=True)):
+                old = (0.0,) * len(cumulative)  # restarted: everything since is new
+            latency[pair] = _per_bucket([a - b for a, b in zip(cumulative, old, strict=True)])
+    return Tick(
+        at,
+        seconds,
+        _growth(before.requests, after.requests),
+        {pair: counts for pair, counts in latency.items() if any(counts)},
+        _growth(before.fallbacks, after.fallbacks),
+        after.bounds,
+    )
+
+
+def _per_bucket(cumulative: list[float]) -> tuple[float, ...]:
+    return tuple(c - p for c, p in zip(cumulative, [0.0, *cumulative[:-1]], strict=True))
+
+
+def add_ticks(ticks: Iterable[Tick], at: float, seconds: float) -> Tick:
+    """Several replicas' ticks over the same interval as one (counts summed)."""
+    requests: dict[RequestKey, float] = {}
+    latency: dict[PairKey, tuple[float, ...]] = {}
+    fallbacks: dict[PairKey, float] = {}
+    bounds: tuple[float, ...] = ()
+    for tick in ticks:
+        for key, value in tick.requests.items():
+            requests[key] = requests.get(key, 0.0) + value
+        bounds = bounds or tick.bounds
+        # A replica with other buckets (another version) counts in requests, not in latency.
+        for pair, counts in tick.latency.items() if tick.bounds == bounds else ():
+            old = latency.get(pair)
+            latency[pair] = (
+                counts if old is None else tuple(a + b for a, b in zip(old, counts, strict=True))
+            )
+        for pair, value in tick.fallbacks.items():
+            fallbacks[pair] = fallbacks.get(pair, 0.0) + value
+    return Tick(at, seconds, requests, latency, fallbacks, bounds)
+
+
+def quantile(q: float, bounds: tuple[float, ...], counts: Iterable[float]) -> float | None:
+    """The q-quantile of a bucketed distribution, interpolated inside its bucket.
+
+    The same estimate as Prometheus' histogram_quantile(); None without observations. In the
+    +Inf bucket the answer is the largest finite bound (nothing better is known).
+    """
+    counts = list(counts)
+    total = sum(counts)
+    if not total or len(counts) != len(bounds):
+        return None
+    rank = q * total
+    seen = 0.0
+    for index, (bound, count) in enumerate(zip(bounds, counts, strict=True)):
+        if count and seen + count >= rank:
+            if math.isinf(bound):
+                return bounds[index - 1] if index else None
+            lower = bounds[index - 1] if index else 0.0
+            return lower + (bound - lower) * (rank - seen) / count
+        seen += count
+    return bounds[-2] if len(bounds) > 1 else None

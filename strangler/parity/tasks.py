@@ -1,0 +1,37 @@
+"""Celery workers for parity comparisons (production): the proxy publishes pair batches,
+`celery -A strangler.parity.tasks worker` compares them into $STRANGLER_PARITY_STORE."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from celery import Celery
+
+from strangler.parity.worker import PairConsumer, pair_from_json
+
+DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
+
+
+def make_app(broker_url: str = "") -> Celery:
+    app = Celery(
+        "strangler.parity",
+        broker=broker_url or os.environ.get("STRANGLER_PARITY_BROKER", DEFAULT_BROKER),
+    )
+    app.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True)
+
+    consumers: dict[str, PairConsumer] = {}
+
+    @app.task(name="strangler.parity.compare_pairs")
+    def compare_pairs(batch: list[dict[str, Any]]) -> int:
+        location = os.environ.get("STRANGLER_PARITY_STORE", "parity.sqlite3")
+        consumer = consumers.get(location)
+        if consumer is None:
+            consumer = consumers[location] = PairConsumer(location)
+        consumer([pair_from_json(p) for p in batch])
+        return len(batch)
+
+    return app
+
+
+app = make_app()
