@@ -32,9 +32,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 import orjson
 
 from strangler.control.compare import CompareConfig
@@ -43,6 +40,7 @@ from strangler.parity.exchange import Exchange, Reply
 from strangler.parity.store import ParityStore
 from strangler.parity.summary import summary
 
+ROOT = Path(__file__).resolve().parents[1]
 JSON = (("content-type", "application/json"),)
 
 
