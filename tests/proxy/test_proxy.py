@@ -325,8 +325,8 @@ def test_a_killed_worker_is_restarted_logged_and_counted(upstreams, tmp_path):
 
 def test_workers_do_not_outlive_a_killed_supervisor(upstreams, tmp_path):
     process = proxy_for(upstreams, tmp_path, "--workers", "2")
+    workers = children_of(process.proc.pid)
     try:
-        workers = children_of(process.proc.pid)
         assert len(workers) == 2
         process.proc.kill()  # kill -9: no chance to stop its workers itself
         process.proc.wait(timeout=10)
@@ -338,6 +338,9 @@ def test_workers_do_not_outlive_a_killed_supervisor(upstreams, tmp_path):
             httpx.get(f"{process.url}/")
     finally:
         process.stop()
+        for pid in workers:  # should the test fail, leave no orphan behind
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def running(pid: int) -> bool:
