@@ -397,3 +397,29 @@ def test_the_analyzer_report_opens_one_click_away(
     expect(report.locator("h1")).to_have_text("Context map")
     expect(report).to_have_title("ok")  # its own inline script runs (sandboxed)
     assert errors == []
+
+
+def test_a_fresh_install_says_what_to_do_in_every_panel(browser: Browser, tmp_path: Path) -> None:
+    empty = {"default_backend": "monolith", "backends": {"monolith": {"url": "http://127.0.0.1:1"}}}
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps(empty | {"routes": []}))
+    config = tmp_path / "routes.json"
+    assert strangler("route", "set", str(seed), "--config", str(config)).returncode == 0
+    process = DashboardProcess("--config", str(config), "--proxy-admin", "http://127.0.0.1:1")
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    try:
+        page, errors = open_page(context, process.url)
+        sign_in(page)
+        expect(page.locator("#routes")).to_contain_text("No routes yet", timeout=WAIT_MS)
+        expect(page.locator("#banner")).to_contain_text("not answering")
+        expect(page.locator("#parity")).to_contain_text("--parity-store")
+        expect(page.locator("#runbooks")).to_contain_text("--runbook-store")
+        expect(page.locator("#cdc")).to_contain_text("--cdc-settings")
+        expect(page.locator("#report")).to_contain_text("strangler analyze")
+        page.wait_for_timeout(1500)  # a second poll must not drop the empty states
+        expect(page.locator("#routes")).to_contain_text("No routes yet")
+        shot(page, "dashboard-fresh-install")
+        assert errors == []
+    finally:
+        context.close()
+        process.stop()

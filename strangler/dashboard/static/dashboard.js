@@ -218,9 +218,6 @@ function drawRoutes(table, now) {
     return;
   }
   $("table-line").textContent = `route table v${table.version} · ${table.who} · ${table.at}${table.why ? ` · “${table.why}”` : ""}`;
-  if (!table.routes.length) {
-    box.replaceChildren(el("p", { class: "empty", text: "No routes yet: every path goes to the monolith. Add one with `strangler route set FILE`." }));
-  }
   const wanted = table.routes.map((r) => `route-${r.id}`);
   for (const child of [...box.children]) if (!wanted.includes(child.id)) child.remove();
   table.routes.forEach((route, index) => {
@@ -229,6 +226,9 @@ function drawRoutes(table, now) {
     if (box.children[index] !== card) box.insertBefore(card, box.children[index] || null);
     drawRoute(card, route);
   });
+  if (!table.routes.length) {
+    box.replaceChildren(el("p", { class: "empty", text: `No routes yet: every path goes to ${table.default_backend}. Add one with \`strangler route set FILE\`.` }));
+  }
   const u = table.unmatched;
   $("unmatched").textContent = `paths no route matches go to ${table.default_backend}: ${fmt(u.rps, 1)} req/s, ${u.requests} in 60 s, 5xx ${pct(u.error_rate)}`;
 }
@@ -464,7 +464,7 @@ function showSignIn(why) {
 }
 
 async function poll() {
-  if (polling) return;
+  if (polling || document.hidden) return; // a tab nobody looks at asks for nothing
   polling = true;
   let result;
   try {
@@ -522,6 +522,7 @@ document.addEventListener("DOMContentLoaded", () => {
     $("confirm-ok").click();
   });
   $("sign-out").addEventListener("click", signOut);
+  document.addEventListener("visibilitychange", poll);
   poll();
   setInterval(poll, POLL_MS);
 });
