@@ -161,7 +161,7 @@ def test_changing_a_weight_in_the_page_changes_the_table_and_the_history(
     before_burst = total.inner_text()
     backends_for(stack.proxies[0].url, [f"user-{i}" for i in range(600, 900)])
     expect(total).not_to_have_text(before_burst, timeout=WAIT_MS)
-    shot(page, "dashboard-after-flip")  # the README's picture: docs/img/dashboard.png
+    shot(page, "dashboard-after-flip")
     assert errors == []
 
 
@@ -339,6 +339,9 @@ def test_parity_per_endpoint_and_an_example_pair_side_by_side(
     assert sides.nth(0).inner_text() != sides.nth(1).inner_text()
     expect(sides.nth(1)).to_contain_text(".99")
     shot(page, "dashboard-parity-example")
+    backends_for(stack.proxies[0].url, [f"tour-{i}" for i in range(400)])
+    expect(page.locator("#route-products .split-text")).to_contain_text("req/s", timeout=WAIT_MS)
+    shot(page, "dashboard-overview")  # the README's picture: docs/img/dashboard.png
     assert errors == []
 
 
