@@ -151,9 +151,12 @@ def test_changing_a_weight_in_the_page_changes_the_table_and_the_history(
         "alice via dashboard",
         "canary error rate flat for an hour",
     )
+    before, after = newest["before"], newest["after"]
+    assert after["routes"][0].pop("weight") == 45 and before["routes"][0].pop("weight") == 30
+    assert after == before  # nothing else in the table moved
     row = page.locator("#history tbody tr").first
     expect(row).to_contain_text("canary error rate flat for an hour", timeout=WAIT_MS)
-    expect(row).to_contain_text("products: weight 30 -> 45")
+    expect(row.locator("td").nth(4).locator("div").first).to_have_text("products: weight 30 -> 45")
     expect(card.locator(".weight")).to_contain_text("weight 45%")
     stack.proxies[0].wait_for_version(newest["version"])
     stack.proxies[1].wait_for_version(newest["version"])
@@ -178,6 +181,9 @@ def test_rolling_back_from_the_page_restores_the_version(
     assert stack.route()["weight"] == 30
     newest = stack.history()[0]
     assert (newest["who"], newest["why"]) == ("bob via dashboard", "service p99 regressed")
+    assert newest["after"] == stack.history()[-1]["after"]  # exactly version 1's table
+    for proxy in stack.proxies:
+        proxy.wait_for_version(newest["version"])
     expect(page.locator("#history tbody tr").first).to_contain_text("service p99 regressed")
     assert errors == []
 
