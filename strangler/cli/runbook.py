@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from typing import Any
 
@@ -19,7 +20,7 @@ examples:
       --routes routes.toml --metrics http://127.0.0.1:8081/metrics \\
       --metrics http://10.0.0.2:8081/metrics \\
       --source-settings monolith.settings --target-settings extracted.catalog_service.settings \\
-      --monolith-source ./monolith --why "extract the catalog"
+      --parity-store parity.sqlite3 --monolith-source ./monolith --why "extract the catalog"
   strangler runbook run rollback-route -p route=products --routes routes.toml \\
       --prometheus http://prometheus:9090 --why "5xx on the service"
   strangler runbook run my-runbook.toml ... --dry-run         # validate, bind, show; run nothing
@@ -118,6 +119,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="the monolith's code, for the retire report (read, never run)",
     )
     run.add_argument(
+        "--parity-store",
+        default=os.environ.get("STRANGLER_PARITY_STORE", ""),
+        metavar="LOCATION",
+        help="where the proxies compare shadowed pairs (their --parity-store), for parity gates",
+    )
+    run.add_argument(
         "--allow-commands",
         action="store_true",
         help="let `command` steps run their programs (opt-in)",
@@ -212,7 +219,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
     if args.action == "run":
         return _run(args)
-    store = RunStore(args.store or DEFAULT_STORE)
+    store = RunStore(args.store or DEFAULT_STORE, create=False)
     try:
         if args.action == "history":
             runs = store.runs(args.limit)
@@ -295,6 +302,10 @@ def _run(args: argparse.Namespace) -> int:
                 "pass --routes FILE|URL or set $STRANGLER_ROUTES",
             )
         )
+    else:
+        problems += route_problems(runbook, args.routes)
+    if args.lease_seconds < 1:
+        raise UsageError(f"--lease-seconds {args.lease_seconds:g}: at least 1 second")
     if any(s.action == "command" for s in runbook.steps) and not args.allow_commands:
         problems.append(
             Problem(
@@ -313,6 +324,7 @@ def _run(args: argparse.Namespace) -> int:
         source_settings=args.source_settings,
         target_settings=args.target_settings,
         monolith_source=args.monolith_source,
+        parity_store=args.parity_store,
         allow_commands=args.allow_commands,
     )
     if args.dry_run:
@@ -330,6 +342,44 @@ def _run(args: argparse.Namespace) -> int:
         return _start(args, store, runbook, text, params, env)
     finally:
         store.close()
+
+
+def route_problems(runbook: Any, routes: str) -> list[Any]:
+    """runbook.E012/E015: the route store cannot be read, or lacks a route the runbook moves."""
+    from strangler.control import open_store
+    from strangler.runbook.messages import Problem
+
+    named = sorted(
+        {s.settings["route"] for s in runbook.steps if "route" in s.settings}
+        | {g.settings["route"] for s in runbook.steps for g in s.gates if "route" in g.settings}
+    )
+    if not named:
+        return []
+    try:
+        store = open_store(routes)
+        try:
+            table = store.current().table
+        finally:
+            getattr(store, "close", lambda: None)()
+    except Exception as error:  # whatever the store says, the run must not start
+        return [
+            Problem(
+                "runbook.E012",
+                "--routes",
+                f"cannot read the route store {routes}: {error}",
+                "check the path or URL (`strangler route list`)",
+            )
+        ]
+    return [
+        Problem(
+            "runbook.E015",
+            "--routes",
+            f"route {name!r} is not in the route table",
+            "add it with `strangler route set` or fix the route param",
+        )
+        for name in named
+        if table.route(name) is None
+    ]
 
 
 def _start(
@@ -362,6 +412,10 @@ def _start(
     return _drive(args, store, run.id)
 
 
+def _stop(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops a runner like Ctrl-C: lease released, resumable
+
+
 def _drive(args: argparse.Namespace, store: Any, run_id: str) -> int:
     from strangler.runbook.engine import Engine
 
@@ -373,7 +427,11 @@ def _drive(args: argparse.Namespace, store: Any, run_id: str) -> int:
         lambda line: print(line, file=out, flush=True),
         lease_seconds=args.lease_seconds,
     )
-    run = engine.run()
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        run = engine.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if args.json:
         print(json.dumps(_status(store, run_id), indent=2, default=str))
     return 0 if run.state == "done" else 1
@@ -442,7 +500,7 @@ def _rollback(args: argparse.Namespace, store: Any, run: Any, who: str) -> int:
     if step.action != "set_weight" and not traffic:
         raise UsageError(f"run {run.id} ({runbook.name}) moves no traffic; nothing to roll back")
     anchor = step if step.action == "set_weight" else traffic[0]
-    passed = {e.step for e in store.events(run.id) if e.kind == "step_passed"}
+    passed = {e.step for e in store.events(run.id, "step_passed")}
     route, weight = rollback_target(runbook, anchor, passed - {step.id})
     try:
         version = actions.set_weight(

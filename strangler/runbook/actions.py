@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from strangler.control import ValidationFailed, open_store
-from strangler.control.store import ConcurrentChange, RouteStore, Version
+from strangler.control.store import ConcurrentChange, RouteStore, StoreUnavailable, Version
 from strangler.runbook.definition import Step
 from strangler.runbook.sources import Environment, SourceError, run_program, strangler_cdc
 
@@ -41,7 +41,18 @@ def set_weight(env: Environment, route: str, weight: float, who: str, why: str) 
     store = _with_store(env)
     try:
         return store.set_weight(route, weight, who, why)
-    except ValidationFailed as error:
+    except (ValidationFailed, ConcurrentChange, StoreUnavailable) as error:
+        raise ActionFailed(str(error)) from error
+    finally:
+        _close(store)
+
+
+def set_shadow(env: Environment, route: str, percent: float, who: str, why: str) -> Version:
+    """The share of a route's requests shadowed to its service, for parity (`route shadow`)."""
+    store = _with_store(env)
+    try:
+        return store.set_shadow(route, percent, who, why)
+    except (ValidationFailed, ConcurrentChange, StoreUnavailable) as error:
         raise ActionFailed(str(error)) from error
     finally:
         _close(store)
@@ -68,7 +79,7 @@ def set_state(env: Environment, route: str, state: str, who: str, why: str) -> V
                 if attempt == FLIP_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
-    except (ValidationFailed, ConcurrentChange) as error:
+    except (ValidationFailed, ConcurrentChange, StoreUnavailable) as error:
         raise ActionFailed(str(error)) from error
     finally:
         _close(store)
@@ -81,6 +92,9 @@ def perform(step: Step, env: Environment, who: str, why: str) -> dict[str, Any]:
         if step.action == "set_weight":
             version = set_weight(env, s["route"], s["weight"], who, why)
             return {"route": s["route"], "weight": s["weight"], "version": version.number}
+        if step.action == "set_shadow":
+            version = set_shadow(env, s["route"], s["percent"], who, why)
+            return {"route": s["route"], "shadow": s["percent"], "version": version.number}
         if step.action == "set_state":
             version = set_state(env, s["route"], s["state"], who, why)
             return {"route": s["route"], "state": s["state"], "version": version.number}

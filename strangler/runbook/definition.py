@@ -23,6 +23,7 @@ ParamType = Literal["string", "number", "list"]
 ACTIONS: dict[str, dict[str, tuple[str, bool]]] = {
     "set_weight": {"route": ("string", True), "weight": ("weight", True)},
     "set_state": {"route": ("string", True), "state": ("state", True)},
+    "set_shadow": {"route": ("string", True), "percent": ("weight", True)},
     "cdc_snapshot": {"tables": ("list", True)},
     "reconcile": {"repair": ("bool", False)},
     "check": {},
@@ -31,7 +32,7 @@ ACTIONS: dict[str, dict[str, tuple[str, bool]]] = {
     "command": {"argv": ("list", True)},
     "retire_report": {"route": ("string", True), "tables": ("list", False)},
 }
-TRAFFIC_ACTIONS = frozenset({"set_weight"})
+TRAFFIC_ACTIONS = frozenset({"set_weight"})  # what on_fail = "rollback" can undo
 
 # Each gate's fields, like ACTIONS.
 GATES: dict[str, dict[str, tuple[str, bool]]] = {
@@ -54,6 +55,11 @@ GATES: dict[str, dict[str, tuple[str, bool]]] = {
     "breaker_closed": {"route": ("string", True)},
     "service_healthy": {"route": ("string", True)},
     "traffic_on_monolith": {"route": ("string", True), "min_requests": ("count", True)},
+    "parity": {
+        "route": ("string", True),
+        "min_parity": ("percent", True),
+        "min_samples": ("count", True),
+    },
     "cdc_lag": {"max_seconds": ("positive", True)},
     "dead_letters": {},
     "drift": {},
@@ -78,6 +84,7 @@ ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_DEADLINE = 120.0
 DEFAULT_INTERVAL = 2.0
+MIN_INTERVAL = 0.1
 
 
 @dataclass(frozen=True)
@@ -164,6 +171,7 @@ class _Checker:
         self.lines = lines
         self.problems: list[Problem] = []
         self.declared: set[str] = set()
+        self.binding = False  # True while checking the runbook with its params substituted
 
     def add(self, id_: str, line: int, message: str, hint: str = "") -> None:
         self.problems.append(Problem(id_, f"{self.source}:{line}", message, hint))
@@ -285,6 +293,13 @@ class _Checker:
         bake = self.seconds(raw, "bake", 0.0, index, label)
         deadline = self.seconds(raw, "deadline", max(DEFAULT_DEADLINE, bake * 2), index, label)
         interval = self.seconds(raw, "interval", DEFAULT_INTERVAL, index, label)
+        if interval < MIN_INTERVAL:
+            self.add(
+                "runbook.E010",
+                self.lines.in_step(index, "interval"),
+                f"{label}: interval {interval:g}s is below {MIN_INTERVAL:g}s",
+                "gates read real sources; evaluate them at most 10 times a second",
+            )
         if deadline < bake:
             self.add(
                 "runbook.E011",
@@ -390,13 +405,23 @@ class _Checker:
     def references(self, value: Any, declared: set[str], line: int, label: str) -> bool:
         """True when `value` holds placeholders; undeclared ones are reported."""
         names = placeholders(value)
+        if self.binding:  # a value that still holds a placeholder was given one as its value
+            declared = set()
         for name in sorted(names - declared):
-            self.add(
-                "runbook.E008",
-                line,
-                f"{label}: {{{name}}} is not a declared param",
-                f"add [params.{name}] or fix the spelling",
-            )
+            if self.binding:
+                self.add(
+                    "runbook.E008",
+                    line,
+                    f"{label}: {{{name}}} is left after binding",
+                    "a --param value may not hold a {placeholder}",
+                )
+            else:
+                self.add(
+                    "runbook.E008",
+                    line,
+                    f"{label}: {{{name}}} is not a declared param",
+                    f"add [params.{name}] or fix the spelling",
+                )
         return bool(names)
 
     def seconds(
@@ -468,6 +493,7 @@ class _Checker:
         if self.problems:
             return None
         raw = substitute(runbook.raw, values)
+        self.binding = True
         bound = self.runbook(raw)
         if bound is None:
             return None
@@ -537,6 +563,7 @@ def check_kind(kind: str, value: Any) -> tuple[str, str] | None:
     limits = {
         "weight": (0 <= value <= 100 and round(value, 2) == value, "from 0 to 100, two decimals"),
         "fraction": (0 <= value <= 1, "from 0 to 1"),
+        "percent": (0 < value <= 100, "above 0, at most 100"),
         "positive": (value > 0, "above 0"),
         "count": (value >= 1 and int(value) == value, "a whole number of at least 1"),
         "seconds": (0 <= value <= 86400, "from 0 to 86400 seconds"),

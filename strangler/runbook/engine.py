@@ -281,9 +281,7 @@ class Engine:
             self.sleep(max(0.05, min(waits)))
 
     def _window(self, step: Step, done: Event) -> Window:
-        approvals = [
-            e for e in self.store.events(self.run_id) if e.kind == "approved" and e.step == step.id
-        ]
+        approvals = [e for e in self.store.events(self.run_id, "approved") if e.step == step.id]
         last = approvals[-1] if approvals else None
         return Window(
             done.data.get("baseline", {}), last.who if last else None, last.why if last else ""
@@ -297,31 +295,39 @@ class Engine:
             self.out(f"      FAILED: {why}")
         reason = f"step {step.id} failed: {why}"
         if step.on_fail == "rollback":
-            route, weight = rollback_target(runbook, step, self._passed_steps())
-            result = actions.set_weight(
-                Environment.from_json(self.store.get(self.run_id).env),
-                route,
-                weight,
-                self.actor,
-                f"runbook {runbook.name} run {self.run_id}: automatic rollback, {reason}",
-            )
-            self._record(
-                step.id,
-                number,
-                "rolled_back",
-                why,
-                {"route": route, "weight": weight, "version": result.number},
-            )
-            self.out(
-                f"      rolled back: {route} -> {weight}% (route table version {result.number})"
-            )
-            reason += f"; rolled back to {weight}%"
+            reason += self._roll_back(runbook, step, number, reason)
         self._record(step.id, number, "paused", reason, state="paused", reason=reason)
         self.out(f"      paused: fix the cause, then `strangler runbook resume {self.run_id}`")
         return "paused"
 
+    def _roll_back(self, runbook: Runbook, step: Step, number: int, reason: str) -> str:
+        """Put the route back through the control path; what happened, for the pause reason."""
+        route, weight = rollback_target(runbook, step, self._passed_steps())
+        env = Environment.from_json(self.store.get(self.run_id).env)
+        why = f"runbook {runbook.name} run {self.run_id}: automatic rollback, {reason}"
+        try:
+            result = actions.set_weight(env, route, weight, self.actor, why)
+        except actions.ActionFailed as error:
+            self._record(
+                step.id, number, "rollback_failed", str(error), {"route": route, "weight": weight}
+            )
+            self.out(f"      ROLLBACK FAILED: {error}")
+            return (
+                f"; AUTOMATIC ROLLBACK FAILED ({error}): set it by hand, "
+                f"`strangler runbook rollback {self.run_id}`"
+            )
+        self._record(
+            step.id,
+            number,
+            "rolled_back",
+            reason,
+            {"route": route, "weight": weight, "version": result.number},
+        )
+        self.out(f"      rolled back: {route} -> {weight}% (route table version {result.number})")
+        return f"; rolled back to {weight}%"
+
     def _passed_steps(self) -> set[str]:
-        return {e.step for e in self.store.events(self.run_id) if e.kind == "step_passed"}
+        return {e.step for e in self.store.events(self.run_id, "step_passed")}
 
 
 def rollback_target(runbook: Runbook, step: Step, passed: set[str]) -> tuple[str, float]:

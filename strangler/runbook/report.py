@@ -39,6 +39,11 @@ def status(runbook: Runbook, run: Run, events: list[Event]) -> dict[str, Any]:
         else:
             state = "pending"
         final = ended.data.get("evaluations") if ended else None
+        failures = [
+            {"attempt": e.attempt, "at": e.at, "why": e.why, "gates": e.data.get("evaluations", [])}
+            for e in mine
+            if e.kind == "step_failed"
+        ]
         steps.append(
             {
                 "id": step.id,
@@ -52,6 +57,7 @@ def status(runbook: Runbook, run: Run, events: list[Event]) -> dict[str, Any]:
                 if final is not None
                 else (rounds[-1].data["evaluations"] if rounds else []),
                 "evaluations": len(rounds),
+                "failures": failures,
             }
         )
     return run.summary() | {

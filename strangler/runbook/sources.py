@@ -51,6 +51,7 @@ class Environment:
     source_settings: str = ""
     target_settings: str = ""
     monolith_source: str = ""
+    parity_store: str = ""
     allow_commands: bool = False
     command_timeout: float = 600.0
     process_env: dict[str, str] = field(default_factory=dict)  # for CDC and command programs
@@ -249,6 +250,39 @@ def cdc_check_problems(env: Environment) -> list[str]:
     return problems
 
 
+def parity(
+    env: Environment, route: str, min_parity: float, min_samples: int, window: Window
+) -> Evaluation:
+    """strangler.parity's own gate over the comparisons stored since the window began."""
+    from strangler.parity import evaluate_gate, open_store, summary
+
+    if not env.parity_store:
+        raise SourceError("no parity store: pass --parity-store (the proxies' --parity-store)")
+    store = open_store(env.parity_store)
+    try:
+        found = summary(store, route, since=window.baseline.get("at"))
+    finally:
+        store.close()
+    result = evaluate_gate(found, min_parity, min_samples)
+    readings = {
+        "parity": found.parity,
+        "raw_parity": found.raw_parity,
+        "endpoints": [
+            {"endpoint": e.endpoint, "samples": e.samples, "parity": e.parity}
+            for e in found.endpoints
+        ],
+    }
+    return Evaluation(
+        "parity",
+        result.outcome,
+        result.line.split(": ", 1)[-1],
+        f"parity store {env.parity_store}",
+        f"parity >= {min_parity:g}% over >= {min_samples} comparisons",
+        readings,
+        {"comparisons": found.samples},
+    )
+
+
 @dataclass(frozen=True)
 class Window:
     """What a step's gates need besides their settings: when the window began, approvals."""
@@ -264,6 +298,14 @@ def evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
         return _evaluate(gate, env, window)
     except SourceError as error:
         return Evaluation(gate.kind, "inconclusive", str(error), "(unreadable)", gate.describe())
+    except Exception as error:  # any failure to read is no reading: never a pass, never a crash
+        return Evaluation(
+            gate.kind,
+            "inconclusive",
+            f"{type(error).__name__}: {error}",
+            "(unreadable)",
+            gate.describe(),
+        )
 
 
 def _evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
@@ -303,6 +345,8 @@ def _evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
             return gates.service_healthy(httpx.get(url, timeout=5).status_code, "", url)
         except httpx.HTTPError as error:
             return gates.service_healthy(None, repr(error), url)
+    if gate.kind == "parity":
+        return parity(env, s["route"], float(s["min_parity"]), int(s["min_samples"]), window)
     if gate.kind == "cdc_lag":
         status = strangler_cdc(env, env.source_settings, "status", "--json")
         return gates.cdc_lag(

@@ -122,9 +122,16 @@ RUN_COLUMNS = (
 class RunStore:
     """Runs and their events in one SQL database (sqlite3 or psycopg, `%s` placeholders)."""
 
-    def __init__(self, location: str) -> None:
+    def __init__(self, location: str, create: bool = True) -> None:
+        """Open (and with `create`, make) the store; reading commands pass create=False so a
+        mistyped path is an error, not a new empty store."""
         self.location = location
         self.postgres = location.startswith(("postgresql://", "postgres://"))
+        if not create and not self.postgres and not Path(location).is_file():
+            raise StoreError(
+                f"no run store at {location}: runs are created by `strangler runbook run` "
+                "(pass the same --store, or set $STRANGLER_RUNBOOK_STORE)"
+            )
         try:
             if self.postgres:
                 import psycopg
@@ -219,11 +226,13 @@ class RunStore:
         ).fetchall()
         return [_run(row) for row in rows]
 
-    def events(self, run_id: str, after: int = 0) -> list[Event]:
+    def events(self, run_id: str, kind: str = "") -> list[Event]:
+        """The run's events in order; only those of `kind` when given."""
+        where = " AND kind = %s" if kind else ""
         rows = self._execute(
             "SELECT id, run_id, at, step, attempt, kind, who, why, data "
-            "FROM strangler_runbook_events WHERE run_id = %s AND id > %s ORDER BY id",
-            (run_id, after),
+            f"FROM strangler_runbook_events WHERE run_id = %s{where} ORDER BY id",
+            (run_id, kind) if kind else (run_id,),
         ).fetchall()
         return [
             Event(
@@ -262,8 +271,10 @@ class RunStore:
         """
         with self._transaction():
             if owner is not None:
+                lock = " FOR UPDATE" if self.postgres else ""  # SQLite: BEGIN IMMEDIATE locks
                 held = self._execute(
-                    "SELECT lease_owner FROM strangler_runbook_runs WHERE id = %s", (run_id,)
+                    f"SELECT lease_owner FROM strangler_runbook_runs WHERE id = %s{lock}",
+                    (run_id,),
                 ).fetchone()
                 if held is None or held[0] != owner:
                     raise LeaseHeld(f"run {run_id}: this runner lost its lease")
@@ -283,21 +294,24 @@ class RunStore:
                 )
 
     def acquire(self, run_id: str, owner: str, ttl: float) -> None:
-        """Take the run's lease, or raise LeaseHeld while another live runner has it."""
+        """Take the run's lease, or raise LeaseHeld while another live runner has it.
+
+        One conditional UPDATE, so two runners starting at the same moment cannot both win.
+        """
         now = time.time()
-        with self._transaction():
-            run = self.get(run_id)
-            until = run.lease_until or 0.0
-            if run.lease_owner and until > now and run.lease_owner != owner:
-                raise LeaseHeld(
-                    f"run {run_id} is being run by {run.lease_owner} (lease valid "
-                    f"{until - now:.0f}s more; it expires if that runner died)"
-                )
-            self._execute(
-                "UPDATE strangler_runbook_runs SET lease_owner = %s, lease_until = %s "
-                "WHERE id = %s",
-                (owner, now + ttl, run_id),
-            )
+        cursor = self._execute(
+            "UPDATE strangler_runbook_runs SET lease_owner = %s, lease_until = %s "
+            "WHERE id = %s AND (lease_owner IS NULL OR lease_owner = %s OR lease_until < %s)",
+            (owner, now + ttl, run_id, owner, now),
+        )
+        if cursor.rowcount == 1:
+            return
+        run = self.get(run_id)  # NoSuchRun when there is no such run
+        until = run.lease_until or now
+        raise LeaseHeld(
+            f"run {run_id} is being run by {run.lease_owner} (lease valid "
+            f"{until - now:.0f}s more; it expires if that runner died)"
+        )
 
     def renew(self, run_id: str, owner: str, ttl: float) -> Run:
         """Extend the lease; LeaseHeld if someone else took it meanwhile."""

@@ -68,6 +68,7 @@ class Stack:
     catalog: Upstream
     proxy: ProxyProcess
     routes: Path
+    parity: Path  # where the proxy compares shadowed pairs
 
     @property
     def metrics_url(self) -> str:
@@ -85,9 +86,10 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     monolith, catalog = Upstream("monolith"), Upstream("catalog")
     routes = tmp_path / "routes.toml"
     open_store(str(routes)).apply(table(monolith.url, catalog.url), "test", "seed")
-    proxy = ProxyProcess("--config", str(routes))
+    parity = tmp_path / "parity.sqlite3"
+    proxy = ProxyProcess("--config", str(routes), extra=("--parity-store", str(parity)))
     try:
-        yield Stack(monolith, catalog, proxy, routes)
+        yield Stack(monolith, catalog, proxy, routes, parity)
     finally:
         proxy.stop()
         monolith.kill()

@@ -93,3 +93,13 @@ def test_builtin_runbooks_validate_and_bind():
     weights = [s.settings["weight"] for s in runbook.steps if s.action == "set_weight"]
     assert weights == [5, 25, 50, 100]
     assert all(s.on_fail == "rollback" for s in runbook.steps if s.action == "set_weight")
+
+
+def test_a_param_value_holding_a_placeholder_is_not_taken_for_one():
+    found = problems(builtin.text("rollback-route"), {"route": "{route}"})
+    assert found and {id_ for id_, _ in found} == {"runbook.E008"}
+
+
+def test_gates_are_not_evaluated_more_than_ten_times_a_second():
+    text = 'name = "fast"\n[[steps]]\nid = "a"\naction = "wait"\ninterval = 0.01\n'
+    assert problems(text) == [("runbook.E010", "bad.toml:5")]

@@ -25,6 +25,10 @@ def source(name_or_path: str) -> tuple[str, str]:
         return text(name_or_path), f"builtin:{name_or_path}"
     try:
         return Path(name_or_path).read_text(encoding="utf-8"), name_or_path
+    except UnicodeDecodeError as error:
+        raise RunbookInvalid(
+            [Problem("runbook.E000", name_or_path, f"not UTF-8 text (byte {error.start})")]
+        ) from error
     except OSError as error:
         raise RunbookInvalid(
             [
