@@ -33,7 +33,7 @@ from strangler.control import Message, RouteStore, ValidationFailed
 from strangler.control.store import ConcurrentChange, StoreUnavailable
 from strangler.dashboard import runbooks, view
 from strangler.dashboard.auth import COOKIE, LIFETIME_S, Session, Sessions, actor_problem
-from strangler.dashboard.cdc import CdcWatcher, read_reconcile
+from strangler.dashboard.cdc import CdcWatcher, read_dead_letters, read_reconcile
 from strangler.dashboard.control import ControlPath, who
 from strangler.dashboard.parity import ParityWatcher
 from strangler.dashboard.scrape import MetricsCollector
@@ -317,6 +317,18 @@ class Dashboard:
             self._state = None  # the next poll shows the table as it is now, changed or not
         return JSONResponse(version.summary())
 
+    async def dead_letters(self, request: Request) -> Response:
+        """What is parked in one of the configured projects (never another settings module)."""
+        if self.session(request) is None:
+            return signed_out()
+        settings = request.query_params.get("settings", "")
+        if settings not in self.config.cdc_settings:
+            return problem(404, f"{settings!r} is not one of the dashboard's --cdc-settings")
+        letters, error = await run_in_threadpool(read_dead_letters, settings)
+        if error:
+            return problem(503, f"cannot list the dead letters of {settings}: {error}")
+        return JSONResponse({"settings": settings, "dead_letters": letters})
+
     async def parity_example(self, request: Request) -> Response:
         """One stored example pair (primary and candidate side by side in the page)."""
         if self.session(request) is None:
@@ -396,6 +408,7 @@ def create_app(config: DashboardConfig) -> Starlette:
         ("/api/rollback", board.rollback, ["POST"]),
         ("/api/runs/{run_id}/{action:str}", board.run_action, ["POST"]),
         ("/api/parity/example", board.parity_example, ["GET"]),
+        ("/api/cdc/dead-letters", board.dead_letters, ["GET"]),
     ]
     return Starlette(
         routes=[Route(path, handler, methods=methods) for path, handler, methods in routes]

@@ -6,6 +6,7 @@ Screenshots of the main views are written to build/dashboard-screenshots/ (see S
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -119,6 +120,9 @@ def test_traffic_through_both_replicas_shows_in_the_live_split(
     expect(pending.locator("td")).to_have_text("1", timeout=WAIT_MS)
     expect(cdc.locator("tr", has_text="keys parked").locator("td")).to_have_text("1")
     expect(cdc).to_contain_text(f"strangler cdc --settings {CATALOG_SETTINGS} dead-letters list")
+    cdc.locator("button.show-parked").click()
+    parked = page.locator("#parked tr").nth(1).locator("td")
+    expect(parked).to_have_text(["catalog_product", "42", "5", "boom"] + [re.compile(".")] * 2)
     expect(cdc).to_contain_text("2 rows drifted (catalog_product 2)")
     expect(card.locator("svg.chart")).to_have_count(3)
     shot(page, "dashboard-1366x768")

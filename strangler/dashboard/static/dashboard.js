@@ -297,7 +297,11 @@ function drawCdc(cdc, now) {
       : !p.at ? el("p", { class: "muted", text: "reading…" })
       : el("table", { class: "kv" }, ...rows.map(([k, v, bad]) => el("tr", {}, el("th", { text: k }), el("td", { class: bad ? "bad" : "", text: v }))));
     const project = el("div", { class: "cdc-project" }, el("h3", { text: p.settings }), body);
-    if (s.dead_letters) project.append(el("p", { class: "small", text: `see what is parked: strangler cdc --settings ${p.settings} dead-letters list` }));
+    if (s.dead_letters) {
+      const show = el("button", { type: "button", class: "show-parked", text: "Show what is parked" });
+      show.addEventListener("click", () => showParked(p.settings));
+      project.append(el("p", { class: "small" }, show, ` or \`strangler cdc --settings ${p.settings} dead-letters list\``));
+    }
     parts.push(project);
   }
   const r = cdc.reconcile;
@@ -447,6 +451,24 @@ function drawRunbooks(reading) {
 function keyOf(details) {
   const row = details.closest("tr");
   return `${details.closest(".run")?.id}/${details.closest("table")?.dataset.step}/${row ? row.rowIndex : ""}`;
+}
+
+async function showParked(settings) {
+  const box = $("parked");
+  box.hidden = false;
+  box.replaceChildren(el("p", { class: "muted", text: `listing the dead letters of ${settings}…` }));
+  const { status, data } = await api("GET", `/api/cdc/dead-letters?${new URLSearchParams({ settings })}`);
+  if (status !== 200) { box.replaceChildren(el("p", { class: "error", text: explain(data) })); return; }
+  const close = el("button", { type: "button", text: "Close" });
+  close.addEventListener("click", () => { box.hidden = true; });
+  const rows = data.dead_letters.map((d) => el("tr", {},
+    ...[d.table, d.key, String(d.attempts), d.error, `${d.topic}[${d.partition}]@${d.offset}`, d.created_at.replace("T", " ").slice(0, 19)].map((v) => el("td", { text: v }))));
+  box.replaceChildren(
+    el("div", { class: "example-head" }, el("h3", { text: `parked in ${settings}: ${data.dead_letters.length}` }), close),
+    el("table", { class: "parked" },
+      el("tr", {}, ...["table", "key", "attempts", "error", "where", "parked at (UTC)"].map((h) => el("th", { text: h }))),
+      ...rows),
+    el("p", { class: "small muted", text: `replay after a fix: strangler cdc --settings ${settings} dead-letters replay --key KEY` }));
 }
 
 function drawReport(hasReport) {
