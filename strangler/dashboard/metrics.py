@@ -27,6 +27,7 @@ class Scrape:
     fallbacks: dict[PairKey, float] = field(default_factory=dict)
     breakers: dict[str, int] = field(default_factory=dict)  # backend -> 0 closed, 1 half, 2 open
     config_version: int = 0
+    store_healthy: bool = True  # False while the proxy cannot read its route store
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ def parse_scrape(text: str) -> Scrape:
     fallbacks: dict[PairKey, float] = {}
     breakers: dict[str, int] = {}
     version: int | None = None
+    store_healthy = True
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.startswith("strangler_proxy_"):
             continue
@@ -81,6 +83,8 @@ def parse_scrape(text: str) -> Scrape:
                     breakers[labels["backend"]] = int(value)
                 case "strangler_proxy_config_version":
                     version = int(value)
+                case "strangler_proxy_route_store_healthy":
+                    store_healthy = value != 0
         except KeyError as missing:
             raise ValueError(
                 f"not a strangler proxy's /metrics: line {number}: no {missing} label"
@@ -91,7 +95,7 @@ def parse_scrape(text: str) -> Scrape:
         raise ValueError("not a strangler proxy's /metrics (no strangler_proxy_config_version)")
     bounds = tuple(sorted({le for per in buckets.values() for le in per}))
     latency = {pair: tuple(per.get(le, 0.0) for le in bounds) for pair, per in buckets.items()}
-    return Scrape(requests, latency, bounds, fallbacks, breakers, version)
+    return Scrape(requests, latency, bounds, fallbacks, breakers, version, store_healthy)
 
 
 def _labels(text: str) -> dict[str, str]:

@@ -399,6 +399,25 @@ def test_the_page_survives_a_proxy_killed_and_restarted(
     assert errors == []
 
 
+def test_a_route_file_broken_by_hand_shows_on_every_replica_and_in_the_table(
+    stack: Stack, dashboard: DashboardProcess, context: BrowserContext
+) -> None:
+    page, errors = open_page(context, dashboard.url)
+    sign_in(page)
+    expect(page.locator(".replica.up")).to_have_count(2, timeout=WAIT_MS)
+    good = stack.config.read_text()
+    try:
+        stack.config.write_text(good[: len(good) // 2])  # a hand edit saved half-way
+        expect(page.locator(".replica.stale")).to_have_count(2, timeout=WAIT_MS)
+        expect(page.locator("#banner")).to_contain_text("cannot read the route store")
+        expect(page.locator("#routes")).to_contain_text("cannot read the route table")
+    finally:
+        stack.config.write_text(good)
+    expect(page.locator(".replica.up")).to_have_count(2, timeout=WAIT_MS)
+    expect(page.locator("#route-products")).to_be_visible()
+    assert errors == []
+
+
 def test_the_analyzer_report_opens_one_click_away(
     dashboard: DashboardProcess, context: BrowserContext
 ) -> None:

@@ -32,6 +32,11 @@ def test_a_scrape_reads_counts_histograms_breakers_and_version() -> None:
     }
     assert scrape.breakers == {"catalog": 2}
     assert scrape.config_version == 7
+    assert scrape.store_healthy
+    unhealthy = parse_scrape(
+        "strangler_proxy_config_version 3\nstrangler_proxy_route_store_healthy 0\n"
+    )
+    assert (unhealthy.config_version, unhealthy.store_healthy) == (3, False)
     assert scrape.bounds[-1] == float("inf")
     assert scrape.latency[("products", "catalog")][-1] == 2.0
 

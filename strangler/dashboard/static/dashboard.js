@@ -266,12 +266,14 @@ function drawReplicas(replicas, now) {
     return;
   }
   box.replaceChildren(...replicas.map((r) => el("span", {
-    class: `replica ${r.up ? "up" : "down"}`,
+    class: `replica ${r.up ? (r.store_healthy ? "up" : "stale") : "down"}`,
     title: r.up ? `table v${r.config_version}` : `not answering: ${r.error}`,
-    text: `${r.url.replace("http://", "")} ${r.up ? `up · v${r.config_version}` : `down (${ago(r.last_ok, now)})`}`,
+    text: `${r.url.replace("http://", "")} ${r.up ? `up · v${r.config_version}${r.store_healthy ? "" : " · store unreadable"}` : `down (${ago(r.last_ok, now)})`}`,
   })));
   const down = replicas.filter((r) => !r.up);
+  const stale = replicas.filter((r) => r.up && !r.store_healthy);
   if (down.length) banner(`Proxy ${down.map((r) => r.url).join(", ")} not answering (${down[0].error}); its traffic is missing from the figures until it is back.`);
+  else if (stale.length) banner(`Proxy ${stale.map((r) => r.url).join(", ")} cannot read the route store: it keeps serving table v${stale[0].config_version}, and changes made here do not reach it until it can.`);
 }
 
 function drawCdc(cdc, now) {
