@@ -18,6 +18,7 @@ import statistics
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -60,8 +61,7 @@ def main() -> None:
     periods: deque[Tick] = deque(maxlen=traffic.SERIES_BINS + 1)
     for second in range(SECONDS):
         at = now - SECONDS + second + 1
-        traffic.fold(periods, Tick(at, 1.0, one_second.requests, one_second.latency,
-                                   one_second.fallbacks, one_second.bounds))  # fmt: skip
+        traffic.fold(periods, replace(one_second, at=at))
     names = [f"route-{r}" for r in range(args.routes)]
 
     def page_state() -> str:

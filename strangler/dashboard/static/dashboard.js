@@ -202,6 +202,8 @@ function drawRoute(card, route) {
   q(".fallbacks").textContent = fb.length
     ? `fallbacks to ${route.monolith} (60 s): ${fb.map(([reason, n]) => `${reason} ${n}`).join(", ")}`
     : "no fallbacks to the monolith in the last 60 s";
+  const shadowed = Object.entries(route.shadow_outcomes);
+  if (shadowed.length) q(".fallbacks").textContent += ` · shadow copies (60 s): ${shadowed.map(([outcome, n]) => `${outcome} ${n}`).join(", ")}`;
   const s = route.series;
   const pick = (key, scale = 1) => [mono, svc].map((b) => ({ values: s[b.backend][key].map((v) => (v === null ? null : v * scale)) }));
   q(".charts").replaceChildren(
