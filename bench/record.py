@@ -58,10 +58,6 @@ HEADLINES: dict[str, tuple[Headline, ...]] = {
         Headline("pairs_per_s", "~1 KB JSON pairs compared per second, one process", "-"),
         Headline("ratio_vs_deepdiff", "pairs/s / DeepDiff on the same pairs", "> 1"),
     ),
-    "dashboard": (
-        Headline("parse_vs_peer_parse", "our /metrics parse / prometheus_client's parser", "-"),
-        Headline("page_state_ms", "page state of every route, ms (computed every 0.5 s)", "< 500"),
-    ),
     "seed": (
         Headline("postgresql.loaddata_over_seed", "loaddata time / seed time, PostgreSQL", "> 1"),
     ),
