@@ -30,7 +30,7 @@ from .collect import (
 from .walk import Walk, walk_project
 
 if TYPE_CHECKING:  # imported where a report is built: a reused report never loads it
-    from .project import Edge
+    from .project import Edge, Weighted
 
 REPORT_CODE = (
     "project",
@@ -241,9 +241,7 @@ def analyze(options: Options, progress: Progress | None = None) -> Outcome:
     return Outcome(report, seconds, collected.parsed, collected.cached, reused, kept)
 
 
-def _graph_key(
-    edges: list[tuple[str, str, float, Edge]], options: Options, models: list[str]
-) -> str:
+def _graph_key(edges: list[Weighted], options: Options, models: list[str]) -> str:
     """Digest of exactly what clustering reads: weighted pairs, models and constraints."""
     digest = hashlib.blake2b(digest_size=16)
     b = options.boundaries
@@ -343,7 +341,9 @@ def _build(root: str, options: Options, walk: Walk, collected: Collected, cache:
         resolution_row(
             project,
             measured,
-            propose(project, clustered, pins, replace(options.boundaries, resolution=res))
+            propose(
+                project, clustered, pins, replace(options.boundaries, resolution=res, target=None)
+            )
             | {n: KERNEL for n in kernel},
             res,
         )

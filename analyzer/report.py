@@ -15,7 +15,7 @@ from .boundaries import Boundaries
 from .cluster import cluster
 from .omnipresent import NOT_MODEL_USE, SUGGESTION
 from .pins import Pins
-from .project import Edge, EndpointInfo, Project
+from .project import Edge, EndpointInfo, Project, Weighted
 from .weights import CUT_SUGGESTIONS, EdgeKind
 
 SCHEMA_VERSION = 1
@@ -26,7 +26,7 @@ API_ROOTS = ("api", "v1", "v2", "graphql", "dashboard")  # prefixes that name no
 
 def weighted_edges(
     project: Project, weights: Mapping[EdgeKind, float], extra: tuple[Edge, ...] = ()
-) -> list[tuple[str, str, float, Edge]]:
+) -> list[Weighted]:
     """Every node-to-node edge with its weight; app-level (migration) edges are left out.
 
     The imports of one module from another weigh one import together, however they are
@@ -43,7 +43,7 @@ def weighted_edges(
         share = 1 / imports[(edge.source, edge.target)] if edge.kind == "import" else 1.0
         weight = weights.get(edge.kind, 0.0) * edge.scale * share
         if weight > 0:
-            result.append((edge.source, edge.target, weight, edge))
+            result.append(Weighted(edge.source, edge.target, weight, edge))
     return result
 
 
@@ -60,7 +60,7 @@ def baseline_parts(project: Project, nodes: list[str]) -> dict[str, str]:
 
 
 def propose(
-    project: Project, edges: list[tuple[str, str, float, Edge]], pins: Pins, boundaries: Boundaries
+    project: Project, edges: list[Weighted], pins: Pins, boundaries: Boundaries
 ) -> dict[str, str]:
     """Node -> context name for the proposal, honouring boundaries.toml."""
     nodes = sorted(
@@ -91,7 +91,7 @@ def propose(
 
 def resolution_row(
     project: Project,
-    edges: list[tuple[str, str, float, Edge]],
+    edges: list[Weighted],
     parts: Mapping[str, str],
     resolution: float,
 ) -> dict:
@@ -182,7 +182,7 @@ def _context_of_app(project: Project, parts: Mapping[str, str]) -> dict[str, str
 
 
 def _crossing(
-    edges: list[tuple[str, str, float, Edge]], parts: Mapping[str, str]
+    edges: list[Weighted], parts: Mapping[str, str]
 ) -> dict[tuple[str, str, EdgeKind], list[tuple[float, Edge]]]:
     """Edges between two parts, grouped by (source part, target part, kind)."""
     grouped: dict[tuple[str, str, EdgeKind], list[tuple[float, Edge]]] = defaultdict(list)
@@ -207,7 +207,7 @@ def _grouped(grouped: Mapping[tuple[str, str, EdgeKind], list[tuple[float, Edge]
 
 def dependencies(
     project: Project,
-    edges: list[tuple[str, str, float, Edge]],
+    edges: list[Weighted],
     parts: Mapping[str, str],
     migration_weight: float,
 ) -> list[dict]:
@@ -254,7 +254,7 @@ def _evidence(found: list[tuple[float, Edge]]) -> dict:
 
 def omnipresent_units(
     project: Project,
-    edges: list[tuple[str, str, float, Edge]],
+    edges: list[Weighted],
     parts: Mapping[str, str],
     omnipresent: Mapping[str, tuple[str, ...]],
     homes: Mapping[str, str],
@@ -374,7 +374,7 @@ def _endpoint_label(e: EndpointInfo) -> str:
 def build_report(
     project: Project,
     parts: Mapping[str, str],
-    edges: list[tuple[str, str, float, Edge]],
+    edges: list[Weighted],
     stats: dict,
     options: dict,
     project_name: str,

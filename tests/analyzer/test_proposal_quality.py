@@ -7,6 +7,7 @@ from pathlib import Path
 
 from analyzer.api import Options, analyze
 from analyzer.cluster import cluster
+from analyzer.render import render_markdown, render_text
 from tests.analyzer.test_analyze import cli
 from tests.analyzer.test_reading_real_projects import write
 
@@ -66,6 +67,8 @@ def test_the_reference_monoliths_core_package_is_an_explicit_shared_kernel(tmp_p
     assert contexts["payments"]["models"] and contexts["orders"]["models"]
     order = [e["context"] for e in report["extraction_order"]]
     assert order[-1] == "shared-kernel" or contexts[order[-1]]["models"] == []
+    for text in (render_text(report), render_markdown(report)):
+        assert "Shared kernel (owns no model" in text and "core/money.py" in text
 
 
 def test_hubs_are_shared_reference_and_contrib_models_are_listed(tmp_path):
@@ -139,13 +142,17 @@ def test_split_contexts_are_named_after_their_central_model(tmp_path):
 
 
 def test_contexts_n_and_the_resolution_sweep(tmp_path):
-    asked = json.loads(cli(str(MONOLITH), "--json", "--no-cache", "--contexts", "6").stdout)
+    asked = json.loads(
+        cli(str(MONOLITH), "--json", "--no-cache", "--contexts", "6", "--sweep").stdout
+    )
     assert asked["metrics"]["contexts"] == 6
     assert all(c["models"] or c["modules"] for c in asked["contexts"])  # never an empty context
-    swept = json.loads(cli(str(MONOLITH), "--json", "--no-cache", "--sweep").stdout)
-    rows = swept["resolutions"]
+    rows = asked["resolutions"]  # what each resolution gives when no count is asked for
     assert [r["resolution"] for r in rows] == [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0]
     assert rows[0]["contexts"] < rows[-1]["contexts"]
+    default = report_of(MONOLITH, tmp_path)["metrics"]
     at_one = next(r for r in rows if r["resolution"] == 1.0)
-    assert at_one["modularity"] == swept["metrics"]["modularity"]
-    assert at_one["contexts"] == swept["metrics"]["contexts"]
+    assert (at_one["contexts"], at_one["modularity"]) == (
+        default["contexts"],
+        default["modularity"],
+    )
