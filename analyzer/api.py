@@ -43,6 +43,8 @@ REPORT_CODE = (
     "omnipresent",
     "pins",
     "kernel",
+    "findings",
+    "unionfind",
 )
 
 
