@@ -279,7 +279,7 @@ def _build(root: str, options: Options, walk: Walk, collected: Collected, cache:
     from .omnipresent import find_omnipresent
     from .pins import Layout, resolve_pins
     from .project import resolve_project
-    from .report import build_report, propose, resolution_row, weighted_edges
+    from .report import Placement, build_report, propose, resolution_row, weighted_edges
 
     project = resolve_project(collected.facts)
     if not project.models and not project.apps and not project.settings_modules:
@@ -379,17 +379,9 @@ def _build(root: str, options: Options, walk: Walk, collected: Collected, cache:
         "include_tests": options.include_tests,
         "omnipresent_min_apps": b.omnipresent_min_apps,
     }
+    placement = Placement(parts, omnipresent, wiring, kernel, pins)
     report = build_report(
-        project,
-        parts,
-        edges,
-        stats,
-        opts,
-        os.path.basename(root.rstrip(os.sep)),
-        omnipresent,
-        pins,
-        wiring,
-        kernel,
+        project, placement, edges, stats, opts, os.path.basename(root.rstrip(os.sep))
     )
     if resolutions:
         report["resolutions"] = resolutions

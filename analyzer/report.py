@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from . import findings, metrics
 from .boundaries import Boundaries
@@ -371,26 +372,32 @@ def _endpoint_label(e: EndpointInfo) -> str:
     return f"{e.route} -> {e.view}" + (f" ({', '.join(e.models)})" if e.models else "")
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where every node went: its context, or set aside as omnipresent, wiring or kernel."""
+
+    parts: Mapping[str, str]  # node -> context (kernel modules included, as shared-kernel)
+    omnipresent: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # -> its apps
+    wiring: frozenset[str] = frozenset()
+    kernel: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # -> importing apps
+    pins: Pins = field(default_factory=lambda: Pins({}, (), ()))
+
+
 def build_report(
     project: Project,
-    parts: Mapping[str, str],
+    placement: Placement,
     edges: list[Weighted],
     stats: dict,
     options: dict,
     project_name: str,
-    omnipresent: Mapping[str, tuple[str, ...]] | None = None,
-    pins: Pins | None = None,
-    wiring: frozenset[str] = frozenset(),
-    kernel: Mapping[str, tuple[str, ...]] | None = None,
 ) -> dict:
     """Assemble the JSON-contract report for one partition (``options`` carries weights).
 
-    ``omnipresent`` units (module node -> the apps it uses) are in no context: their edges
-    are neither dependencies nor part of the metrics, which proposal and baseline both
-    compute on the graph without them.
+    Omnipresent units and wiring are in no context: their edges are neither dependencies nor
+    part of the metrics, which proposal and baseline both compute on the graph without them.
     """
-    omnipresent = omnipresent or {}
-    aside = set(omnipresent) | wiring
+    parts, omnipresent, kernel = placement.parts, placement.omnipresent, placement.kernel
+    aside = set(omnipresent) | placement.wiring
     graph = [e for e in edges if e[0] not in aside and e[1] not in aside and e[0] in parts]
     graph = [e for e in graph if e[1] in parts]
     nodes = sorted(parts)
@@ -463,7 +470,8 @@ def build_report(
             summary["icp"],
         ),
         "project_wiring": [
-            {"module": n[7:], "file": project.module_paths.get(n[7:], "")} for n in sorted(wiring)
+            {"module": n[7:], "file": project.module_paths.get(n[7:], "")}
+            for n in sorted(placement.wiring)
         ],
         "shared_kernel": [
             {
@@ -472,13 +480,13 @@ def build_report(
                 "context": parts.get(n, ""),
                 "imported_by_apps": list(apps),
             }
-            for n, apps in sorted((kernel or {}).items())
+            for n, apps in sorted(kernel.items())
         ],
         "omnipresent": omnipresent_units(
             project,
             edges,
             parts,
             omnipresent,
-            omnipresent_homes(project, parts, omnipresent, pins or Pins({}, (), ())),
+            omnipresent_homes(project, parts, omnipresent, placement.pins),
         ),
     }
