@@ -172,3 +172,18 @@ def test_a_check_file_without_depends_on_says_it_checks_nothing(shop, tmp_path):
         result = cli(str(shop), "--check", str(rules), "--no-cache")
         assert result.returncode == 2
         assert "boundaries.E011" in result.stderr and "check nothing" in result.stderr
+
+
+def test_modules_are_pinned_by_glob_and_a_glob_matching_nothing_is_an_error(shop, tmp_path):
+    rules = tmp_path / "b.toml"
+    rules.write_text(
+        '[[context]]\nname = "payments"\napps = ["payments"]\nmodules = ["orders.serv*"]\n'
+        '[[context]]\nname = "ordering"\napps = ["orders"]\n'
+    )
+    report = json.loads(cli(str(shop), "--json", "--boundaries", str(rules), "--no-cache").stdout)
+    placed = {m: c["name"] for c in report["contexts"] for m in c["modules"]}
+    assert placed["orders.services"] == "payments"  # the glob wins over the orders app
+    assert placed["orders.views"] == "ordering"
+    rules.write_text('[[context]]\nname = "payments"\nmodules = ["billing.*"]\n')
+    result = cli(str(shop), "--boundaries", str(rules), "--no-cache")
+    assert result.returncode == 2 and f"{rules}:3: boundaries.E010" in result.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from analyzer import findings
 from analyzer.api import Options, analyze
 from analyzer.cluster import cluster
 from analyzer.render import render_markdown, render_text
@@ -156,3 +157,14 @@ def test_contexts_n_and_the_resolution_sweep(tmp_path):
         default["contexts"],
         default["modularity"],
     )
+
+
+def test_a_proposal_without_clean_seams_says_so_with_the_figures():
+    owners = ["a", "b", "c", "d"]
+    everyone = [{"source": s, "target": t} for s in owners for t in owners if s != t]
+    dense = findings.seams(everyone, owners, icp=0.45)
+    assert dense["clean"] is False and dense["density"] == 1.0
+    assert dense["message"].startswith("No clean seams: 12 of 12 ordered pairs")
+    assert "ICP 0.450" in dense["message"]
+    sparse = findings.seams(everyone[:2], owners, icp=0.1)
+    assert sparse["clean"] is True and sparse["message"].startswith("Seams:")
