@@ -1,7 +1,7 @@
 """From a resolved project to the report: graph, partition, dependencies, metrics, order.
 
-The report is a plain dict in the JSON contract (docs/analyzer.md), with every list sorted so
-the same input always gives the same bytes.
+The report is a plain dict of the JSON contract (docs/architecture.md), every list sorted so the
+same input always gives the same bytes.
 """
 
 from __future__ import annotations

@@ -21,13 +21,18 @@ examples:
   strangler route set seed.toml --database-url postgresql://127.0.0.1/routes --if-empty
   strangler route history --config routes.toml
   strangler route rollback 3 --config routes.toml --why "errors on the service"
+  strangler route shadow products 10 --config routes.toml --why "parity before the canary"
+  strangler route shadow products 5 --secondary monolith-b --config routes.toml
+  strangler route shadow products 0 --config routes.toml      # stop shadowing
   strangler route list --database-url postgresql://127.0.0.1/routes
 
 The store is --config FILE, --database-url URL, or $STRANGLER_ROUTES. Every change is
 validated as a whole first: if anything is wrong, every problem is printed with its id
 (route.E0xx, see docs/control.md), the exit code is 2, and nothing changes. Running proxies
-pick up an accepted change within a second. Exit codes: 0 ok, 1 the table changed under
-you (re-run), 2 bad input.
+pick up an accepted change within a second. A weight flip lands on top of changes to other
+routes made meanwhile; if someone changed the same route since it was read, it is refused
+with the version that did it. Exit codes: 0 ok, 1 the table (or the flipped route) changed
+under you (re-run), 2 bad input.
 """
 
 
@@ -66,6 +71,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     weight.add_argument("route")
     weight.add_argument("weight")
+    shadow = actions.add_parser(
+        "shadow",
+        parents=[common],
+        help="set the share of a route's requests also sent to its candidate (0-100)",
+    )
+    shadow.add_argument("route")
+    shadow.add_argument("percent")
+    shadow.add_argument("--candidate", help="backend to shadow onto (default: the service)")
+    shadow.add_argument(
+        "--secondary", help="second monolith backend for noise (default: a second monolith call)"
+    )
     history = actions.add_parser("history", parents=[common], help="versions, newest first")
     history.add_argument("--limit", type=int, default=20)
     rollback = actions.add_parser(
@@ -195,6 +211,9 @@ def _act(args: argparse.Namespace, store: Any, read_table_file: Any) -> int:
         version = store.apply(read_table_file(Path(args.file)), args.who, args.why)
     elif args.action == "weight":
         version = store.set_weight(args.route, args.weight, args.who, args.why)
+    elif args.action == "shadow":
+        policy = {k: getattr(args, k) for k in ("candidate", "secondary") if getattr(args, k)}
+        version = store.set_shadow(args.route, args.percent, args.who, args.why, **policy)
     else:
         version = store.rollback(args.version, args.who, args.why)
     if args.json:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.boundaries import parse_boundaries
+from strangler_analyzer.boundaries import parse_boundaries
 
 
 def cli(*args: str, seed: str = "0") -> subprocess.CompletedProcess[str]:

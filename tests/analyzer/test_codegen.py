@@ -10,7 +10,7 @@ from libcst._nodes.expression import _BaseParenthesizedNode
 from libcst._nodes.internal import CodegenState
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from analyzer.codegen import LineCounter, plain_parentheses, walk
+from strangler_analyzer.codegen import LineCounter, plain_parentheses, walk
 
 SOURCE = '''import os
 value = (

@@ -1,7 +1,7 @@
 """Facts from single files: what a reviewer would check by opening the file at the line."""
 
-from analyzer.extract import extract_migration, extract_source
-from analyzer.facts import Ref
+from strangler_analyzer.extract import extract_migration, extract_source
+from strangler_analyzer.facts import Ref
 
 
 def facts_of(source: str, module: str = "shop.orders.models", is_package: bool = False):
@@ -142,7 +142,7 @@ def test_migration_dependencies_are_read_with_lines():
 def test_long_generated_expressions_are_read(monkeypatch):
     source = "ok = 1\nx = " + "+".join(["1"] * 1500) + "\n"
     assert facts_of(source).parse_error is None
-    monkeypatch.setattr("analyzer.extract.RECURSION_LIMIT", 1000)
+    monkeypatch.setattr("strangler_analyzer.extract.RECURSION_LIMIT", 1000)
     facts = facts_of(source)  # past the limit: reported, not fatal
     assert facts.parse_error is not None
     assert "nested too deeply" in facts.parse_error.value

@@ -9,8 +9,8 @@ from html.parser import HTMLParser
 
 import pytest
 
-from analyzer.boundaries import parse_boundaries
-from analyzer.html import render_html
+from strangler_analyzer.boundaries import parse_boundaries
+from strangler_analyzer.html import render_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(

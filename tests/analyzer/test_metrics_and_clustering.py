@@ -3,9 +3,9 @@
 import networkx as nx
 import pytest
 
-from analyzer import metrics
-from analyzer.boundaries import parse_boundaries
-from analyzer.cluster import cluster
+from strangler_analyzer import metrics
+from strangler_analyzer.boundaries import parse_boundaries
+from strangler_analyzer.cluster import cluster
 
 # Two triangles joined by one weak edge: the textbook two-community graph.
 EDGES = [

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from analyzer import findings
-from analyzer.api import Options, analyze
-from analyzer.cluster import cluster
-from analyzer.render import render_markdown, render_text
+from strangler_analyzer import findings
+from strangler_analyzer.api import Options, analyze
+from strangler_analyzer.cluster import cluster
+from strangler_analyzer.render import render_markdown, render_text
 from tests.analyzer.test_analyze import cli
 from tests.analyzer.test_reading_real_projects import write
 

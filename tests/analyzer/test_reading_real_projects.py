@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.api import Options, analyze
-from analyzer.extract import extract_migration, extract_source
-from analyzer.project import resolve_project
+from strangler_analyzer.api import Options, analyze
+from strangler_analyzer.extract import extract_migration, extract_source
+from strangler_analyzer.project import resolve_project
 
 SETTINGS = (
     "INSTALLED_APPS = ['django.contrib.auth', 'shop', 'shop.orders']\nROOT_URLCONF = 'shop.urls'\n"

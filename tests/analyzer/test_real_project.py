@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from analyzer.api import Options, analyze
+from strangler_analyzer.api import Options, analyze
 from tests.analyzer.projects import oscar_source
 
 
