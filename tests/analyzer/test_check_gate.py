@@ -98,6 +98,7 @@ def test_lock_then_check_passes_unchanged_and_fails_on_a_new_crossing(project, s
     lock = tmp_path / "boundaries.toml"
     locked = cli(str(root), "--lock", str(lock), "--no-cache")
     assert locked.returncode == 0, locked.stderr
+    assert "do not parse" not in locked.stdout
     assert lock.read_text().count("[[context]]") >= 5
     again = cli(str(root), "--check", str(lock), "--no-cache")
     assert again.returncode == 0, again.stdout  # the unchanged tree passes
@@ -187,3 +188,10 @@ def test_modules_are_pinned_by_glob_and_a_glob_matching_nothing_is_an_error(shop
     rules.write_text('[[context]]\nname = "payments"\nmodules = ["billing.*"]\n')
     result = cli(str(shop), "--boundaries", str(rules), "--no-cache")
     assert result.returncode == 2 and f"{rules}:3: boundaries.E010" in result.stderr
+
+
+def test_lock_warns_that_files_which_do_not_parse_will_fail_the_check(shop, tmp_path):
+    lock = tmp_path / "boundaries.toml"
+    locked = cli(str(shop), "--lock", str(lock), "--no-cache")
+    assert locked.returncode == 0 and lock.exists()
+    assert "1 file does not parse (payments/broken.py:5...)" in locked.stdout
