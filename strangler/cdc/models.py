@@ -141,6 +141,7 @@ class CapturedTableInfo(models.Model):
     columns = models.JSONField()
     json_columns = models.JSONField(default=list)
     exclude = models.JSONField(default=list)
+    content_type_columns = models.JSONField(default=list)
 
     class Meta:
         db_table = "strangler_cdc_captured"
