@@ -175,7 +175,10 @@ def _write_rows(
         if event.op == "d":
             continue
         image, unmapped = generic.remap(
-            mapping.model._meta.label, mapping.columns, event.after or {}, connection.alias
+            mapping.model._meta.label,
+            mapping.content_type_fields,
+            event.after or {},
+            connection.alias,
         )
         values, misfits = mapping.exact_values(image, connection)
         misfits = unmapped + misfits

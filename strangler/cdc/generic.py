@@ -23,17 +23,22 @@ def points_at_content_type(field: models.Field) -> bool:
     return meta is not None and meta.label == "contenttypes.ContentType"
 
 
+def content_type_fields(columns: Mapping[str, models.Field]) -> dict[str, models.Field]:
+    """The columns of a mapping whose target field is a foreign key to ContentType."""
+    return {column: f for column, f in columns.items() if points_at_content_type(f)}
+
+
 def remap(
-    label: str, columns: Mapping[str, models.Field], row: Mapping[str, Any], using: str
-) -> tuple[dict[str, Any], list[str]]:
-    """`row` with its content type ids replaced by the receiving database's, and the problems."""
-    fields = [(column, field) for column, field in columns.items() if points_at_content_type(field)]
+    label: str, fields: Mapping[str, models.Field], row: Mapping[str, Any], using: str
+) -> tuple[Mapping[str, Any], list[str]]:
+    """`row` with the content type ids of `fields` (see `content_type_fields`) replaced by the
+    receiving database's, and the problems."""
     if not fields:
-        return dict(row), []
+        return row, []
     from django.contrib.contenttypes.models import ContentType
 
     remapped, problems = dict(row), []
-    for column, field in fields:
+    for column, field in fields.items():
         if remapped.get(column) is None:
             continue
         natural = remapped.get(column + NATURAL_SUFFIX)

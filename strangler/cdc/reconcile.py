@@ -133,19 +133,19 @@ class TableReconciler:
         return self._natural
 
     def _row(self, source_row: Mapping[str, Any]) -> Row:
-        columns = self.mapping.columns
-        if any(generic.points_at_content_type(f) for f in columns.values()):
+        fields = self.mapping.content_type_fields
+        if fields:
             natural = self._source_content_types()
             source_row = {
                 **source_row,
                 **{
                     c + generic.NATURAL_SUFFIX: natural.get(source_row[c])
-                    for c, f in columns.items()
-                    if generic.points_at_content_type(f) and source_row.get(c) is not None
+                    for c in fields
+                    if source_row.get(c) is not None
                 },
             }
             source_row, _ = generic.remap(
-                self.mapping.model._meta.label, columns, source_row, self.target
+                self.mapping.model._meta.label, fields, source_row, self.target
             )
         values = self.mapping.target_values(source_row)
         return tuple(self._normal(field, values.get(field.attname)) for _, field in self.fields)
