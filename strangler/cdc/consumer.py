@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -368,6 +368,12 @@ class Consumer:
 
     # -- the loop ------------------------------------------------------------------------
     def update_lag(self, client: KafkaConsumer) -> None:
+        try:
+            self._update_lag(client)
+        except KafkaError as error:
+            log.warning("consumer: lag not measured: %r", error)
+
+    def _update_lag(self, client: KafkaConsumer) -> None:
         assigned = list(client.assignment())
         if not assigned:
             return
@@ -380,6 +386,23 @@ class Consumer:
             self.metrics.lag.labels(tp.topic, str(tp.partition)).set(
                 max(0, (ends.get(tp) or 0) - client.position(tp))
             )
+
+    def checked(self, client: KafkaConsumer, records: list[ConsumerRecord] | None) -> bool:
+        """Check the broker's log before a batch (see `continuity`); False when the broker
+        could not answer, and the batch is then read again rather than applied unchecked
+        (applying would move the offsets the check compares against)."""
+        try:
+            self.watch.check(client, records)
+            return True
+        except KafkaError as error:
+            log.warning("consumer: broker log not checked (%r); reading the batch again", error)
+            firsts: dict[TopicPartition, int] = {}
+            for record in records or ():
+                firsts.setdefault(TopicPartition(record.topic, record.partition), record.offset)
+            for tp, offset in firsts.items():
+                client.seek(tp, offset)
+            self.stopper.sleep(1.0)
+            return False
 
     def retry_missing_parents(self) -> None:
         """Housekeeping: replay keys parked because a parent row had not arrived yet."""
@@ -430,7 +453,8 @@ class Consumer:
                 polled = client.poll(timeout_ms=poll_timeout_ms, max_records=self.spec.batch_size)
                 records = [r for batch in polled.values() for r in batch]
                 if records:
-                    self.watch.check(client, records)
+                    if not self.checked(client, records):
+                        continue
                     try:
                         self.process(records)
                     except StopRequested:
@@ -445,7 +469,7 @@ class Consumer:
                         log.warning("consumer: offsets not committed (%s); rejoining", error)
                 if time.monotonic() >= next_lag:
                     self.update_lag(client)
-                    self.watch.check(client, None)
+                    self.checked(client, None)
                     next_lag = time.monotonic() + lag_every_s
                 if time.monotonic() >= next_retry:
                     self.retry_missing_parents()
