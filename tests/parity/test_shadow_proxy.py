@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -235,3 +237,22 @@ def test_pairs_go_to_celery_workers_over_redis(shadowing, tmp_path, monkeypatch)
     (endpoint,) = result.endpoints
     assert endpoint.samples == 10 and endpoint.noise_samples == 10
     assert any(f.path == "price" for f in endpoint.fields)
+
+
+def test_a_killed_parity_worker_is_started_again(shadowing, tmp_path):
+    proxy = shadowing(Behaviour(), Behaviour())
+    with httpx.Client(base_url=proxy.url, timeout=10) as client:
+        client.get("/api/v1/products/1", headers={"X-User-ID": "a"})
+        wait_for_samples(tmp_path, 1)
+        proc = Path(f"/proc/{proxy.proc.pid}/task/{proxy.proc.pid}/children")
+        children = [int(pid) for pid in proc.read_text().split()]
+        (worker,) = [pid for pid in children
+                     if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]  # fmt: skip
+        os.kill(worker, signal.SIGKILL)
+        for n in range(2, 12):
+            assert (
+                client.get(f"/api/v1/products/{n}", headers={"X-User-ID": "a"}).status_code == 200
+            )
+            time.sleep(0.05)  # spread over several hand-off batches
+    # The first batch after the kill finds the worker gone and starts another one.
+    assert wait_for_samples(tmp_path, 11).samples == 11
