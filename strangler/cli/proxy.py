@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from strangler.cli.errors import UsageError
@@ -119,6 +120,12 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot read --admin-token-file: {error}") from error
     if args.record_har and args.parity_broker:
         raise UsageError("--record-har works with --parity-store (the embedded consumer)")
+    for option, path in (("--parity-store", args.parity_store), ("--record-har", args.record_har)):
+        folder = Path(path).resolve().parent
+        if path and not path.startswith(("postgres://", "postgresql://")) and not (
+            folder.is_dir() and os.access(folder, os.W_OK)
+        ):
+            raise UsageError(f"{option} {path}: folder {folder} is missing or not writable")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     options = ProxyOptions(
         store=store,

@@ -171,7 +171,11 @@ def _serve_pairs(reader: Connection, store_location: str, har_path: str) -> None
                 return
             if not data:
                 return
-            consumer(pickle.loads(data))
+            batch = pickle.loads(data)
+            try:
+                consumer(batch)
+            except Exception:  # a store that cannot be written loses this batch, not the next
+                log.exception("parity worker: %d pairs not recorded", len(batch))
     finally:
         consumer.close()
 
