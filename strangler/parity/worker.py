@@ -114,9 +114,12 @@ class LocalWorker:
     writes never hold the proxy's GIL; batches go over a pipe, pickled in one piece. A child
     that died (killed, crashed) is started again with the next batch."""
 
-    def __init__(self, store_location: str, har_path: str = "") -> None:
+    def __init__(
+        self, store_location: str, har_path: str = "", metrics: tuple[str, int] | None = None
+    ) -> None:
         self.store_location = store_location
         self.har_path = har_path
+        self.metrics = metrics  # (host, port) the child serves its /metrics on
         self.restarts = 0
         self._start()
 
@@ -125,7 +128,7 @@ class LocalWorker:
         reader, self.writer = context.Pipe(duplex=False)
         self.process = context.Process(
             target=_serve_pairs,
-            args=(reader, self.store_location, self.har_path),
+            args=(reader, self.store_location, self.har_path, self.metrics),
             name="strangler-parity-worker",
             daemon=True,
         )
@@ -160,9 +163,13 @@ class LocalWorker:
             self.process.terminate()
 
 
-def _serve_pairs(reader: Connection, store_location: str, har_path: str) -> None:
+def _serve_pairs(
+    reader: Connection, store_location: str, har_path: str, metrics: tuple[str, int] | None
+) -> None:
     """The child's loop: until an empty message, or the proxy gone (EOF on the pipe)."""
     consumer = PairConsumer(store_location, har_path)
+    if metrics is not None:
+        consumer.metrics.serve(*metrics)
     try:
         while True:
             try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -256,3 +257,18 @@ def test_a_killed_parity_worker_is_started_again(shadowing, tmp_path):
             time.sleep(0.05)  # spread over several hand-off batches
     # The first batch after the kill finds the worker gone and starts another one.
     assert wait_for_samples(tmp_path, 11).samples == 11
+
+
+def test_the_parity_worker_counts_comparisons_on_its_metrics_port(shadowing, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proxy = shadowing(Behaviour(), Behaviour(status=500), "--parity-metrics", f"127.0.0.1:{port}")
+    for n in range(3):
+        httpx.get(f"{proxy.url}/api/v1/products/{n}", headers={"X-User-ID": "m"}, timeout=10)
+    wait_for_samples(tmp_path, 3)
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert (
+        'strangler_parity_comparisons_total{endpoint="GET /api/v1/products/{id}",'
+        'outcome="different",route="products"} 3.0'
+    ) in text
