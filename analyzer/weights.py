@@ -6,7 +6,35 @@ data ownership, not just replacing a call. Override any of them in boundaries.to
 
 from __future__ import annotations
 
-DEFAULT_WEIGHTS: dict[str, float] = {
+from typing import Literal, get_args
+
+EdgeKind = Literal[
+    "defines",
+    "inherits",
+    "abstract_base",
+    "shared_table",
+    "relation",
+    "write",
+    "raw_sql",
+    "signal",
+    "task",
+    "read",
+    "admin",
+    "route",
+    "same_app",
+    "import",
+    "migration",
+    "cochange",
+]
+EDGE_KINDS: tuple[EdgeKind, ...] = get_args(EdgeKind)
+
+
+def edge_kind(name: str) -> EdgeKind | None:
+    """The edge kind spelled ``name`` (from a user's file), or None."""
+    return next((kind for kind in EDGE_KINDS if kind == name), None)
+
+
+DEFAULT_WEIGHTS: dict[EdgeKind, float] = {
     "defines": 10.0,  # a module defines the model (models.py and its classes)
     "inherits": 8.0,  # multi-table or proxy inheritance between concrete models
     "abstract_base": 0.5,  # a model built on an abstract base in another module (code reuse)
@@ -25,7 +53,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "cochange": 2.0,  # files changed together in git history (x min(commits, 5) / 5)
 }
 
-CUT_SUGGESTIONS: dict[str, str] = {
+CUT_SUGGESTIONS: dict[EdgeKind, str] = {
     "defines": "move the model together with the module that defines it",
     "inherits": "replace inheritance across contexts with composition or a copy of the fields",
     "abstract_base": "copy the abstract base into the extracted service or publish it as a "

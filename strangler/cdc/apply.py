@@ -15,16 +15,18 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from strangler.cdc.envelope import Envelope, is_newer, latest_per_key
+from strangler.cdc import jsontext
+from strangler.cdc.envelope import TRUNCATE_KEY, Envelope, is_newer, latest_per_key
 from strangler.cdc.mapping import TableMapping
 from strangler.cdc.models import AppliedPosition
 from strangler.cdc.triggers import ORIGIN_SETTING
 
 CHUNK = 400
+TRUNCATE_LOCK_CLASS = 73_002
 POSITION_COLUMNS = (
     ("source_table", "text"),
     ("key", "text"),
@@ -149,25 +151,40 @@ def _delete(connection: BaseDatabaseWrapper, mapping: TableMapping, keys: Sequen
             cursor.execute(f"DELETE FROM {db_table} WHERE {column} {condition}", params)
 
 
+class Refused(Exception):
+    """Events whose values the target cannot hold exactly; nothing of the batch was written."""
+
+    def __init__(self, reasons: Mapping[tuple[str, str], str]) -> None:
+        super().__init__(f"{len(reasons)} events refused: {next(iter(reasons.values()))}")
+        self.reasons = dict(reasons)
+
+
 def _write_rows(
     connection: BaseDatabaseWrapper, mapping: TableMapping, events: Sequence[Envelope]
-) -> None:
-    """Upsert the row images and delete the deleted keys of one table.
+) -> dict[str, str]:
+    """Upsert the row images and delete the deleted keys of one table; returns refused keys.
 
     Only the fields a row image carries are written (an update never blanks a target field
     the source does not send); rows are grouped by that field set, normally just one group.
+    A row with a value its target column cannot hold exactly is not written: {key: reason}.
     """
     fields = [f for f in mapping.model._meta.concrete_fields if f in mapping.columns.values()]
     groups: dict[tuple[str, ...], list[list[Any]]] = defaultdict(list)
+    refused: dict[str, str] = {}
     for event in events:
         if event.op == "d":
             continue
-        values = mapping.target_values(event.after or {})
+        values, misfits = mapping.exact_values(event.after or {}, connection)
+        if misfits:
+            refused[event.key] = "; ".join(misfits)
+            continue
         values.setdefault(mapping.key_field.attname, mapping.target_key(event.key))
         present = tuple(f.attname for f in fields if f.attname in values)
         groups[present].append(
             [
-                f.get_db_prep_save(values[f.attname], connection)
+                jsontext.db_value(f, values[f.attname])
+                if isinstance(f, models.JSONField)
+                else f.get_db_prep_save(values[f.attname], connection)
                 for f in fields
                 if f.attname in values
             ]
@@ -177,6 +194,51 @@ def _write_rows(
         chosen = [f for f in fields if f.attname in present]
         columns = [(f.column, f.db_type(connection)) for f in chosen]
         _upsert(connection, mapping.model._meta.db_table, [mapping.key_field.column], columns, rows)
+    return refused
+
+
+def truncation_watermark(connection: BaseDatabaseWrapper, table: str, exclusive: bool) -> int:
+    """The position of the last truncate applied to `table` (0 if none); nothing older applies.
+
+    On PostgreSQL a transaction lock of the table is taken before any key's (one lock order
+    everywhere): shared by ordinary batches, exclusive by one applying a truncate, so an older
+    event applied concurrently either commits before the truncate deletes (and is deleted) or
+    sees the new watermark (and is skipped).
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+            cursor.execute(f"SELECT {lock}(%s, hashtext(%s))", [TRUNCATE_LOCK_CLASS, table])
+        cursor.execute(
+            "SELECT seq FROM strangler_cdc_position WHERE source_table = %s AND key = %s",
+            [table, TRUNCATE_KEY],
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _truncate(connection: BaseDatabaseWrapper, mapping: TableMapping, seq: int) -> None:
+    """Delete what a source TRUNCATE at `seq` emptied: every target row but those written by
+    events after it (other partitions may have delivered them first)."""
+    quote = connection.ops.quote_name
+    column, db_table = quote(mapping.key_field.column), quote(mapping.model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT key FROM strangler_cdc_position WHERE source_table = %s AND seq > %s "
+            "AND op IN ('c', 'u', 'r')",
+            [mapping.source_table, seq],
+        )
+        keep = [
+            mapping.key_field.get_db_prep_value(mapping.target_key(key), connection)
+            for (key,) in cursor.fetchall()
+        ]
+        if not keep:
+            cursor.execute(f"DELETE FROM {db_table}")
+        elif connection.vendor == "postgresql":
+            cursor.execute(f"DELETE FROM {db_table} WHERE NOT ({column} = ANY(%s))", [keep])
+        else:
+            marks = ",".join("%s" for _ in keep)
+            cursor.execute(f"DELETE FROM {db_table} WHERE {column} NOT IN ({marks})", keep)
 
 
 def apply_table(
@@ -184,24 +246,35 @@ def apply_table(
     mapping: TableMapping,
     events: Sequence[Envelope],
     using: str,
-) -> int:
-    """Apply one table's events (already in the transaction); returns events applied."""
+) -> tuple[int, dict[str, str]]:
+    """Apply one table's events (already in the transaction): (events applied, refused keys)."""
+    refused: dict[str, str] = {}
+    truncates = [e for e in events if e.op == "t"]
+    watermark = truncation_watermark(connection, mapping.source_table, bool(truncates))
+    rows = [e for e in events if e.op != "t" and e.seq > watermark]
     if mapping.handler is not None:
-        ordered = sorted(events, key=lambda e: e.seq)
-        stored = stored_positions(connection, mapping.source_table, sorted({e.key for e in events}))
+        stored = stored_positions(connection, mapping.source_table, sorted({e.key for e in rows}))
         todo = []
-        for event in ordered:
-            if is_newer(event, stored.get(event.key)):
+        for event in sorted([*truncates, *rows], key=lambda e: e.seq):
+            if event.seq > watermark and is_newer(event, stored.get(event.key)):
                 todo.append(event)
                 stored[event.key] = event.seq
+                watermark = event.seq if event.op == "t" else watermark
         for event in todo:
             mapping.handler(event, mapping, using)
         latest = list(latest_per_key(todo).values())
     else:
-        newest = latest_per_key(list(events))
+        newest_truncate = max(truncates, key=lambda e: e.seq, default=None)
+        emptied = []
+        if newest_truncate is not None and newest_truncate.seq > watermark:
+            _truncate(connection, mapping, newest_truncate.seq)
+            rows = [e for e in rows if e.seq > newest_truncate.seq]
+            emptied = [newest_truncate]
+        newest = latest_per_key(rows)
         stored = stored_positions(connection, mapping.source_table, sorted(newest))
         latest = [e for e in newest.values() if is_newer(e, stored.get(e.key))]
-        _write_rows(connection, mapping, latest)
+        refused = _write_rows(connection, mapping, latest)
+        latest = [*emptied, *(e for e in latest if e.key not in refused)]
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     _upsert(
         connection,
@@ -210,7 +283,7 @@ def apply_table(
         POSITION_COLUMNS,
         [[mapping.source_table, e.key, e.seq, e.op, now] for e in latest],
     )
-    return len(latest)
+    return len(latest), refused
 
 
 def forget_deleted_keys(using: str, older_than_hours: float) -> int:
@@ -232,16 +305,25 @@ def forget_deleted_keys(using: str, older_than_hours: float) -> int:
 def apply_events(
     mappings: Mapping[str, TableMapping], events: Sequence[Envelope], using: str = "default"
 ) -> int:
-    """Apply events of any tables in one transaction; all or nothing."""
+    """Apply events of any tables in one transaction; all or nothing.
+
+    Raises `Refused` (writing nothing) when a value cannot be held exactly by its target
+    column: the caller dead-letters those keys and applies the rest again.
+    """
     by_table: dict[str, list[Envelope]] = defaultdict(list)
     for event in events:
         by_table[event.table].append(event)
     connection = connections[using]
     applied = 0
+    refused: dict[tuple[str, str], str] = {}
     with transaction.atomic(using=using), replica_writes(connection):
         for table, table_events in sorted(by_table.items()):  # one lock order for all appliers
             mapping = mappings.get(table)
             if mapping is None:
                 raise LookupError(f"no mapping for source table {table!r}")
-            applied += apply_table(connection, mapping, table_events, using)
+            count, table_refused = apply_table(connection, mapping, table_events, using)
+            applied += count
+            refused.update({(table, key): reason for key, reason in table_refused.items()})
+        if refused:
+            raise Refused(refused)
     return applied

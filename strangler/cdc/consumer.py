@@ -19,15 +19,16 @@ from dataclasses import dataclass, field
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
-from kafka.errors import CommitFailedError
+from kafka.errors import CommitFailedError, KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from strangler.cdc import kafka
-from strangler.cdc.apply import apply_events, forget_deleted_keys
+from strangler.cdc.apply import Refused, apply_events, forget_deleted_keys
 from strangler.cdc.conf import CdcSettings, ConsumeSpec
+from strangler.cdc.continuity import Watch
 from strangler.cdc.envelope import Envelope, EnvelopeError, decode
 from strangler.cdc.mapping import TableMapping, resolve
-from strangler.cdc.models import DeadLetter
+from strangler.cdc.models import DeadLetter, event_fingerprint
 from strangler.cdc.running import Stopper, backoff
 
 log = logging.getLogger("strangler.cdc.consumer")
@@ -49,6 +50,11 @@ class ConsumerMetrics:
             "strangler_cdc_consumer_lag_messages",
             "Messages not yet consumed",
             ["topic", "partition"],
+            registry=self.registry,
+        )
+        self.log_gaps = Counter(
+            "strangler_cdc_consumer_log_gaps",
+            "Partitions whose broker log lost events before they were applied",
             registry=self.registry,
         )
         self.event_age = Gauge(
@@ -100,6 +106,7 @@ class Consumer:
             m.source_table: resolve(m) for m in self.spec.mappings
         }
         self.topic_tables = {self.spec.topic(t): t for t in self.mappings}
+        self.watch = Watch(using, self.topic_tables, self.metrics.log_gaps)
         self._producer: KafkaProducer | None = None
 
     # -- Kafka ---------------------------------------------------------------------------
@@ -128,7 +135,7 @@ class Consumer:
             return Received(record, None, str(error))
         if event.table not in self.mappings:
             return Received(record, None, f"no mapping for source table {event.table!r}")
-        if not event.key:
+        if not event.key and event.op != "t":
             return Received(record, None, "message has no key")
         return Received(record, event)
 
@@ -158,17 +165,34 @@ class Consumer:
                 flowing.append(item)
         if poison:
             self.dead_letter(poison, attempts=1)
-        if not flowing:
+        while flowing:
+            try:
+                self._apply_until_database_answers([r.event for r in flowing])
+            except StopRequested:
+                raise
+            except Refused as refused:
+                flowing = self._refuse(flowing, refused)
+                continue
+            except Exception as error:
+                log.warning("consumer: batch failed (%r); isolating keys", error)
+                self._apply_per_key(flowing)
+                return
+            self._observe(flowing)
             return
-        try:
-            self._apply_until_database_answers([r.event for r in flowing])
-        except StopRequested:
-            raise
-        except Exception as error:
-            log.warning("consumer: batch failed (%r); isolating keys", error)
-            self._apply_per_key(flowing)
-            return
-        self._observe(flowing)
+
+    def _refuse(self, items: list[Received], refused: Refused) -> list[Received]:
+        """Dead-letter the refused keys' events at once (a value that does not fit never
+        will: no retries) and return the others, to be applied again."""
+        kept, gone = [], []
+        for item in items:
+            assert item.event is not None
+            reason = refused.reasons.get((item.event.table, item.event.key))
+            if reason is None:
+                kept.append(item)
+            else:
+                gone.append(Received(item.record, item.event, f"refused: {reason}"))
+        self.dead_letter(gone, attempts=1)
+        return kept
 
     def _apply_until_database_answers(self, events: list) -> None:
         attempt = 0
@@ -201,11 +225,15 @@ class Consumer:
                     break
                 except StopRequested:
                     raise
+                except Refused as refused:
+                    self._refuse(items, refused)
+                    items = []
+                    break
                 except Exception as exc:
                     error = exc
                     self.stopper.sleep(backoff(attempt, self.spec.backoff_ms / 1000, 2.0))
             if error is None:
-                self._observe(items)
+                self._observe(items)  # nothing when refused: already dead-lettered
             else:
                 failed = [Received(i.record, i.event, repr(error)) for i in items]
                 self.dead_letter(failed, attempts=self.spec.max_attempts)
@@ -216,7 +244,11 @@ class Consumer:
             self.metrics.event_age.set(max(0.0, time.time() - newest / 1000))
 
     def dead_letter(self, items: Sequence[Received], attempts: int) -> None:
-        """Record the events (which parks their keys), then publish them to the DLQ topic."""
+        """Record the events (which parks their keys), then publish them to the DLQ topic.
+
+        The same event recorded twice (redelivered before its offset was committed) stays one
+        dead letter; a different event at the same coordinates is another one.
+        """
         DeadLetter.objects.using(self.using).bulk_create(
             [
                 DeadLetter(
@@ -229,6 +261,7 @@ class Consumer:
                     key=i.event.key if i.event else i.key,
                     seq=i.event.seq if i.event else None,
                     envelope=i.raw,
+                    fingerprint=event_fingerprint(i.event.key if i.event else i.key, i.raw),
                     error=i.error or "",
                     attempts=attempts,
                 )
@@ -236,12 +269,29 @@ class Consumer:
             ],
             ignore_conflicts=True,
         )
-        producer = self.producer()
-        futures = [
-            producer.send(
-                self.spec.dead_letter_topic,
-                key=i.key.encode(),
-                value=json.dumps(
+        self._publish_dead_letters(items, attempts)
+        self.metrics.dead_lettered.inc(len(items))
+        for i in items:
+            log.error(
+                "consumer: dead-lettered %s[%s]@%s key=%s: %s",
+                i.record.topic,
+                i.record.partition,
+                i.record.offset,
+                i.key,
+                i.error,
+            )
+
+    def _publish_dead_letters(self, items: Sequence[Received], attempts: int) -> None:
+        """Publish to the DLQ topic until the broker acknowledges (as the relay does).
+
+        A failed producer (e.g. UnknownProducerIdError after a broker restart) is replaced; the
+        dead letters are already recorded, so a stop meanwhile loses nothing (the batch's
+        offsets stay uncommitted and its redelivery finds them recorded).
+        """
+        messages = [
+            (
+                i.key.encode(),
+                json.dumps(
                     {
                         "error": i.error,
                         "attempts": attempts,
@@ -254,29 +304,62 @@ class Consumer:
             )
             for i in items
         ]
-        producer.flush(timeout=30)
-        for future in futures:
-            future.get(timeout=0)
-        self.metrics.dead_lettered.inc(len(items))
-        for i in items:
-            log.error(
-                "consumer: dead-lettered %s[%s]@%s key=%s: %s",
-                i.record.topic,
-                i.record.partition,
-                i.record.offset,
-                i.key,
-                i.error,
+        failures = 0
+        while True:
+            try:
+                producer = self.producer()
+                futures = [
+                    producer.send(self.spec.dead_letter_topic, key=key, value=value)
+                    for key, value in messages
+                ]
+                producer.flush(timeout=5)
+                for future in futures:
+                    future.get(timeout=0)
+                return
+            except KafkaError as error:
+                failures += 1
+                kafka.discard(self._producer)
+                self._producer = None
+                self.ensure_topics([self.spec.dead_letter_topic], retried=True)
+                delay = backoff(failures, self.spec.backoff_ms / 1000, 5.0)
+                log.warning(
+                    "consumer: dead-letter topic %s not acknowledged (%r); retry in %.1fs",
+                    self.spec.dead_letter_topic,
+                    error,
+                    delay,
+                )
+                if self.stopper.sleep(delay):
+                    raise StopRequested() from error
+
+    def ensure_topics(self, names: Sequence[str], retried: bool = False) -> None:
+        """Create missing topics; when `retried` by the caller, a broker still down is only
+        logged."""
+        try:
+            kafka.ensure_topics(
+                self.settings.bootstrap_servers,
+                names,
+                self.settings.partitions,
+                self.settings.replication_factor,
+                self.settings.client_options,
             )
+        except KafkaError as error:
+            if not retried:
+                raise
+            log.warning("consumer: topics %s not ensured: %r", ", ".join(names), error)
 
     # -- the loop ------------------------------------------------------------------------
     def update_lag(self, client: KafkaConsumer) -> None:
         assigned = list(client.assignment())
         if not assigned:
             return
-        ends = client.end_offsets(assigned)
+        # The high watermark of the last fetch; ListOffsets only before the first one (Tansu
+        # answers ListOffsets with 1 whatever the log holds).
+        ends = {tp: client.highwater(tp) for tp in assigned}
+        unknown = [tp for tp, end in ends.items() if end is None]
+        ends.update(client.end_offsets(unknown) if unknown else {})
         for tp in assigned:
             self.metrics.lag.labels(tp.topic, str(tp.partition)).set(
-                max(0, ends.get(tp, 0) - client.position(tp))
+                max(0, (ends.get(tp) or 0) - client.position(tp))
             )
 
     def forget_deleted_keys(self) -> None:
@@ -300,13 +383,7 @@ class Consumer:
         """Consume until stopped; offsets are committed only after each batch is durable."""
         # Source topics too: a group subscribed to a topic that does not exist yet would
         # only notice it on its next metadata refresh (minutes), once the relay creates it.
-        kafka.ensure_topics(
-            self.settings.bootstrap_servers,
-            [self.spec.dead_letter_topic, *self.topic_tables],
-            self.settings.partitions,
-            self.settings.replication_factor,
-            self.settings.client_options,
-        )
+        self.ensure_topics([self.spec.dead_letter_topic, *self.topic_tables])
         client = self.client()
         next_lag = next_forget = 0.0
         try:
@@ -314,10 +391,12 @@ class Consumer:
                 polled = client.poll(timeout_ms=poll_timeout_ms, max_records=self.spec.batch_size)
                 records = [r for batch in polled.values() for r in batch]
                 if records:
+                    self.watch.check(client, records)
                     try:
                         self.process(records)
                     except StopRequested:
                         break
+                    self.watch.remember(client, records)
                     try:
                         client.commit()
                     except CommitFailedError as error:
@@ -327,6 +406,7 @@ class Consumer:
                         log.warning("consumer: offsets not committed (%s); rejoining", error)
                 if time.monotonic() >= next_lag:
                     self.update_lag(client)
+                    self.watch.check(client, None)
                     next_lag = time.monotonic() + lag_every_s
                 if time.monotonic() >= next_forget:
                     self.forget_deleted_keys()

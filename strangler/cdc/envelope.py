@@ -1,14 +1,18 @@
-"""The change event envelope (DESIGN.md): encoding from outbox rows, decoding for consumers."""
+"""The change event envelope of docs/architecture.md: encoding outbox rows, decoding messages."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal, cast, get_args
 
 SCHEMA_VERSION = 1
-OPS = frozenset({"c", "u", "d", "r"})
+# create, update, delete, read (snapshot or repair), truncate (every row of the table).
+Op = Literal["c", "u", "d", "r", "t"]
+OPS: frozenset[str] = frozenset(get_args(Op))
+ROW_OPS = frozenset({"c", "u", "r"})  # the ops that carry the row's new image
+TRUNCATE_KEY = ""  # a truncate event's key: it is about the table, not one row
 
 
 class EnvelopeError(ValueError):
@@ -24,7 +28,7 @@ class Envelope:
     table: str
     txid: int | None
     seq: int
-    op: str
+    op: Op
     ts_ms: int
     before: dict[str, Any] | None
     after: dict[str, Any] | None
@@ -34,7 +38,7 @@ class Envelope:
     @property
     def row(self) -> dict[str, Any] | None:
         """The row image the target should end up with (None for a delete)."""
-        return None if self.op == "d" else self.after
+        return self.after if self.op in ROW_OPS else None
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,7 @@ def decode(value: bytes | str, key: bytes | str | None) -> Envelope:
         op = data["op"]
         if op not in OPS:
             raise EnvelopeError(f"unknown op {op!r}")
-        image = data.get("after") if op != "d" else data.get("before")
-        if op != "d" and not isinstance(image, dict):
+        if op in ROW_OPS and not isinstance(data.get("after"), dict):
             raise EnvelopeError(f"op {op!r} without an 'after' row image")
         if isinstance(key, bytes):
             key = key.decode()
@@ -87,7 +90,7 @@ def decode(value: bytes | str, key: bytes | str | None) -> Envelope:
             table=str(source["table"]),
             txid=source.get("txid"),
             seq=int(source["seq"]),
-            op=op,
+            op=cast(Op, op),
             ts_ms=int(data["ts_ms"]),
             before=data.get("before"),
             after=data.get("after"),

@@ -10,16 +10,18 @@ whole apply step for the table.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from django.apps import apps
 from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from strangler.cdc.conf import MappingSpec
+from strangler.cdc.exact import misfit
 
 Transform = Callable[[Any], Any]
 
@@ -41,7 +43,23 @@ class TableMapping:
 
     def target_values(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """The target field attnames and Python values for a source row image."""
+        return {target.attname: value for target, _, value in self._converted(row)}
+
+    def exact_values(
+        self, row: Mapping[str, Any], connection: BaseDatabaseWrapper
+    ) -> tuple[dict[str, Any], list[str]]:
+        """`target_values`, and why each value the target columns cannot hold exactly fails."""
         values: dict[str, Any] = {}
+        refused: list[str] = []
+        for target, source, value in self._converted(row):
+            values[target.attname] = value
+            reason = misfit(target, source, value, connection)
+            if reason is not None:
+                refused.append(f"{self.model._meta.label}.{target.name}: {reason}")
+        return values, refused
+
+    def _converted(self, row: Mapping[str, Any]) -> Iterator[tuple[models.Field, Any, Any]]:
+        """(target field, value after the transform, Python value) for each mapped column."""
         for column, target in self.columns.items():
             if column not in row:
                 continue
@@ -49,8 +67,7 @@ class TableMapping:
             transform = self.transforms.get(column)
             if transform is not None:
                 value = transform(value)
-            values[target.attname] = to_python(target, value)
-        return values
+            yield target, value, to_python(target, value)
 
     def target_key(self, key: str) -> Any:
         return to_python(self.key_field, key)

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.db import models
+
+
+def event_fingerprint(key: str, envelope: str) -> str:
+    """A dead letter's identity: the hash of its key and message (see DeadLetter)."""
+    return hashlib.sha256(f"{key}\0{envelope}".encode()).hexdigest()
 
 
 class OutboxEvent(models.Model):
@@ -63,7 +70,12 @@ class AppliedPosition(models.Model):
 
 
 class DeadLetter(models.Model):
-    """An event that kept failing; while unreplayed, its key is parked."""
+    """An event that kept failing; while unreplayed, its key is parked.
+
+    Its identity is the event (table, key and a hash of the message), not where the broker
+    kept it: offsets restart at 0 when a topic is recreated, and a new poison event at an old
+    one's coordinates must not be taken for it. The same event delivered twice is one row.
+    """
 
     topic = models.CharField(max_length=250)
     partition = models.IntegerField()
@@ -72,6 +84,7 @@ class DeadLetter(models.Model):
     key = models.TextField()
     seq = models.BigIntegerField(null=True)
     envelope = models.TextField()
+    fingerprint = models.CharField(max_length=64, default="")
     error = models.TextField()
     attempts = models.IntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -82,7 +95,9 @@ class DeadLetter(models.Model):
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["topic", "partition", "offset"], name="strangler_cdc_dead_letter_once"
+                fields=["source_table", "key", "fingerprint"],
+                condition=models.Q(replayed_at__isnull=True),
+                name="strangler_cdc_dead_letter_pending_once",
             )
         ]
 
@@ -129,3 +144,42 @@ class CapturedTableInfo(models.Model):
 
     class Meta:
         db_table = "strangler_cdc_captured"
+
+
+class PartitionProgress(models.Model):
+    """The last offset applied from one topic partition, and what was there (receiving side).
+
+    Compared with what the broker reports, it tells a log that lost records (offsets going
+    backwards, a recreated topic, retention that deleted unread records) from a redelivery.
+    """
+
+    topic = models.CharField(max_length=250)
+    partition = models.IntegerField()
+    topic_id = models.CharField(max_length=64, default="")
+    offset = models.BigIntegerField()
+    seq = models.BigIntegerField(null=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "strangler_cdc_partition"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["topic", "partition"], name="strangler_cdc_partition_once"
+            )
+        ]
+
+
+class LogGap(models.Model):
+    """Events the broker lost before this consumer read them; pending until reconcile repairs
+    the table (`strangler cdc status` exits 1 meanwhile)."""
+
+    topic = models.CharField(max_length=250)
+    partition = models.IntegerField()
+    source_table = models.CharField(max_length=200)
+    reason = models.TextField()
+    detected_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "strangler_cdc_log_gap"
+        ordering = ["id"]

@@ -58,6 +58,23 @@ BEGIN
 END $$;
 """
 
+PG_TRUNCATE_TRIGGER = "strangler_cdc_truncate"
+PG_TRUNCATE_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION strangler_cdc_capture_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF coalesce(current_setting('{ORIGIN_SETTING}', true), '') = 'replica' THEN
+        RETURN NULL;
+    END IF;
+    -- One event for the whole table (TRUNCATE fires no row triggers); CASCADE fires this
+    -- trigger on every captured table it empties.
+    INSERT INTO strangler_cdc_outbox
+        (app_label, table_name, pk, op, txid, ts_ms, before, after, schema_version)
+    VALUES (TG_ARGV[0], TG_TABLE_NAME, '', 't', txid_current(),
+            (extract(epoch from clock_timestamp()) * 1000)::bigint, NULL, NULL, 1);
+    RETURN NULL;
+END $$;
+"""
+
 SQLITE_NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
 
 
@@ -111,13 +128,19 @@ def _literal(text: str) -> str:
 def postgresql_sql(table: CapturedTable) -> list[str]:
     excluded = "{" + ",".join(table.exclude) + "}"
     args = ", ".join(_literal(a) for a in (table.key_column, table.app_label, excluded))
+    name = _quote(table.table)
     return [
-        f"DROP TRIGGER IF EXISTS {PG_TRIGGER} ON {_quote(table.table)}",
-        f"CREATE TRIGGER {PG_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {_quote(table.table)} "
+        f"DROP TRIGGER IF EXISTS {PG_TRIGGER} ON {name}",
+        f"CREATE TRIGGER {PG_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {name} "
         f"FOR EACH ROW EXECUTE FUNCTION strangler_cdc_capture({args})",
+        f"DROP TRIGGER IF EXISTS {PG_TRUNCATE_TRIGGER} ON {name}",
+        f"CREATE TRIGGER {PG_TRUNCATE_TRIGGER} AFTER TRUNCATE ON {name} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION strangler_cdc_capture_truncate("
+        f"{_literal(table.app_label)})",
         # Also under session_replication_role = replica (bulk loaders, FK-skipping scripts):
         # our own loop prevention uses ORIGIN_SETTING, not the replication role.
-        f"ALTER TABLE {_quote(table.table)} ENABLE ALWAYS TRIGGER {PG_TRIGGER}",
+        f"ALTER TABLE {name} ENABLE ALWAYS TRIGGER {PG_TRIGGER}",
+        f"ALTER TABLE {name} ENABLE ALWAYS TRIGGER {PG_TRUNCATE_TRIGGER}",
     ]
 
 
@@ -194,6 +217,7 @@ def install(connection: BaseDatabaseWrapper, tables: Iterable[CapturedTable]) ->
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(PG_FUNCTION)
+            cursor.execute(PG_TRUNCATE_FUNCTION)
         for table in tables:
             if table.table not in existing:
                 continue
@@ -250,10 +274,13 @@ def tables_with_triggers(connection: BaseDatabaseWrapper) -> set[str]:
     """Tables of this database that carry enabled capture triggers."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # Both triggers: rows and TRUNCATE (an install older than the truncate one counts
+            # as missing, and `migrate` completes it).
             cursor.execute(
                 "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-                "WHERE t.tgname = %s AND t.tgenabled <> 'D'",
-                [PG_TRIGGER],
+                "WHERE t.tgname IN (%s, %s) AND t.tgenabled <> 'D' "
+                "GROUP BY c.relname HAVING COUNT(*) = 2",
+                [PG_TRIGGER, PG_TRUNCATE_TRIGGER],
             )
             return {row[0] for row in cursor.fetchall()}
         cursor.execute("SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'")

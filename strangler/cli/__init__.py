@@ -14,7 +14,16 @@ from strangler import __version__
 from strangler.cli.errors import UsageError
 
 # Each name is a module `strangler.cli.<name>` exposing `add_parser(subparsers)`.
-SUBCOMMANDS: tuple[str, ...] = ("analyze", "route", "proxy", "cdc", "parity", "demo")
+SUBCOMMANDS: tuple[str, ...] = (
+    "analyze",
+    "route",
+    "proxy",
+    "dashboard",
+    "cdc",
+    "parity",
+    "runbook",
+    "demo",
+)
 
 DESCRIPTION = """\
 Strangle a Django monolith into services:
@@ -22,8 +31,10 @@ Strangle a Django monolith into services:
   analyze   propose bounded contexts, with file:line evidence for every seam
   route     show and flip the strangler proxy's route weights (versioned, audited)
   proxy     run the strangler proxy in front of the monolith
+  dashboard the migration dashboard: routes, live split, CDC, history; flip from the page
   cdc       change-data capture: relay, consume, snapshot, reconcile
   parity    replay traffic, report response parity per endpoint, gate a rollout
+  runbook   run migration runbooks whose gates the toolkit checks (resumable, audited)
   demo      run the whole story on the bundled reference monolith
 
 Every subcommand has --help; most take --json for machine-readable output.

@@ -28,8 +28,12 @@ PostgreSQL (shared by replicas); without either option, from $STRANGLER_ROUTES. 
 weights with `strangler route weight ROUTE N` or the admin API (127.0.0.1:8081 by
 default: /api/..., /metrics, /healthz). The admin API needs the token in
 $STRANGLER_ADMIN_TOKEN (or --admin-token-file); without one it answers 401.
-On start the proxy prints one JSON line: {"event": "listening", "proxy": ..., "admin": ...}.
-SIGTERM or Ctrl-C stops accepting, finishes in-flight requests (up to --grace s), then exits.
+On start the proxy prints one JSON line: {"event": "listening", "proxy": ..., "admin": ...,
+"pid": ...}; with --workers the pid is the supervisor's, which restarts a worker that dies.
+SIGTERM or Ctrl-C stops accepting, finishes in-flight requests (up to --grace s), then exits:
+0, or 1 when the grace period ran out and requests were cut (the log says how many).
+Client timeouts and the per-worker connection limit are the table's settings
+(client_header_timeout, client_body_timeout, max_connections; docs/proxy.md).
 """
 
 

@@ -111,6 +111,9 @@ class Settings:
     backend_header: str = "X-Strangler-Backend"
     max_header_bytes: int = 16384
     max_body_bytes: int = 10 * 1024 * 1024
+    client_header_timeout: float = 15.0  # s from a request's first byte to its last header
+    client_body_timeout: float = 30.0  # s a request body may go without a byte arriving
+    max_connections: int = 4096  # open client connections per worker; more get a 503
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,9 @@ def table_to_dict(table: RouteTable) -> dict[str, Any]:
             "backend_header": s.backend_header,
             "max_header_bytes": s.max_header_bytes,
             "max_body_bytes": s.max_body_bytes,
+            "client_header_timeout": s.client_header_timeout,
+            "client_body_timeout": s.client_body_timeout,
+            "max_connections": s.max_connections,
         },
         "backends": backends,
         "routes": routes,

@@ -46,7 +46,14 @@ ROUTE_KEYS = {
     "override",
     "shadow",
 }
-SETTINGS_KEYS = {"backend_header", "max_header_bytes", "max_body_bytes"}
+SETTINGS_KEYS = {
+    "backend_header",
+    "max_header_bytes",
+    "max_body_bytes",
+    "client_header_timeout",
+    "client_body_timeout",
+    "max_connections",
+}
 TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
 HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
@@ -401,10 +408,19 @@ def _parse_settings(c: _Collector, raw: Any) -> Settings:
             'pick a name such as X-Strangler-Backend (not one HTTP or the proxy uses), or ""'
             " to turn the header off",
         )
-    limits = {}
-    for key, floor in (("max_header_bytes", 1024), ("max_body_bytes", 0)):
+    limits: dict[str, Any] = {}
+    for key, floor in (("max_header_bytes", 1024), ("max_body_bytes", 0), ("max_connections", 1)):
         value = c.typed(raw, key, int, "settings", default=getattr(Settings, key))
         if value < floor:
             c.error("route.E020", f"settings.{key}", f"must be at least {floor}, got {value}")
         limits[key] = value
+    for key in ("client_header_timeout", "client_body_timeout"):
+        value = c.typed(raw, key, (int, float), "settings", default=getattr(Settings, key))
+        if not math.isfinite(value) or value < 0.1:
+            c.error(
+                "route.E020",
+                f"settings.{key}",
+                f"must be a number of seconds of at least 0.1, got {value!r}",
+            )
+        limits[key] = float(value)
     return Settings(backend_header=header, **limits)

@@ -14,4 +14,5 @@ STEPS: list[str] = [
     "cdc",
     "parity",
     "proxy",
+    "migrate",
 ]

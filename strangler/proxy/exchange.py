@@ -49,6 +49,7 @@ class Exchange:
     __slots__ = (
         "backend",
         "body_bytes",
+        "broken",
         "capture",
         "chunked_in",
         "client",
@@ -123,6 +124,7 @@ class Exchange:
         self.resp_headers: list[tuple[bytes, bytes]] = []
         self.resp_buffer: list[bytes] = []
         self.response_done = self.committed = self.out_chunked = self.finished = False
+        self.broken = False  # the response broke before anything of it was sent
         self.capture: Capture | None = None  # set when the request is in its shadow share
 
     # request body from the client
@@ -133,7 +135,7 @@ class Exchange:
         data = b"%x\r\n%s\r\n" % (len(chunk), chunk) if self.chunked_in else chunk
         if self.upstream is not None:
             self.upstream.write(data)
-        else:
+        elif not self.response_done:  # else answered already: the rest is dropped
             self.pending_body.append(data)
 
     def end_body(self) -> None:
@@ -143,6 +145,17 @@ class Exchange:
                 self.upstream.write(b"0\r\n\r\n")
             else:
                 self.pending_body.append(b"0\r\n\r\n")
+        if self.upstream is not None and not self.status:
+            self._arm_timeout()
+
+    def _arm_timeout(self) -> None:
+        """The backend's `timeout` for the response head runs once the request is all sent.
+
+        Before that a slow client is the one keeping it waiting (settings.client_body_timeout).
+        """
+        assert self.backend is not None
+        self.deadline = time.monotonic() + self.backend.timeout
+        self.client.state.waiting.add(self)
 
     # ResponseSink: called by the upstream connection
     def on_response_head(
@@ -210,6 +223,8 @@ class Exchange:
         self.response_done = True
         if self.committed:
             self.client.abort()
+        else:
+            self.broken = True  # nothing sent yet: the client gets a 502 instead
         self._set_done()
 
     def _cancel_timer(self) -> None:
@@ -226,26 +241,25 @@ class Exchange:
 
     def reset_response(self) -> None:
         self.status, self.reason, self.resp_headers, self.resp_buffer = 0, b"", [], []
-        self.response_done = False
+        self.response_done = self.broken = False
         if self.capture is not None:
             self.capture.reset_response()
 
     def commit(self, backend: Backend) -> None:
         """Send the response head and anything buffered; from now on bytes stream through."""
         state = self.client.state
-        framing = response_framing(
+        line, self.out_chunked, self.keep_alive = response_framing(
             self.method,
             self.status,
             self.resp_headers,
             self.http10,
             self.keep_alive and not state.draining,
         )
-        self.keep_alive, self.out_chunked = framing.keep_alive, framing.chunked
         head = client_response_head(
             self.status,
             self.reason,
             self.resp_headers,
-            framing.line,
+            line,
             state.backend_header,
             backend.name.encode(),
             self.req_id,
@@ -376,6 +390,9 @@ class Exchange:
                 reason = await self._attempt(backend)
         if self.finished or reason == "client_gone":
             return
+        if reason is None and self.broken:
+            reason = "bad_response"
+            self._failed(backend, reason)
         if reason is not None:
             self._fail(backend, reason)
             return
@@ -410,8 +427,7 @@ class Exchange:
         upstream.send(self, head + b"".join(self.pending_body) if self.pending_body else head)
         if self.request_done:
             self.pending_body = []
-        self.deadline = time.monotonic() + backend.timeout
-        client.state.waiting.add(self)
+            self._arm_timeout()
 
     async def _attempt(self, backend: Backend) -> str | None:
         """One try on one backend; None when a response head arrived, else why not."""

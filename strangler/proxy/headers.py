@@ -13,6 +13,7 @@ HOP_BY_HOP = frozenset(n.encode() for n in HOP_BY_HOP_NAMES)
 # X-Forwarded-For is not skipped but extended, in upstream_request_head.
 REWRITTEN = frozenset(n.encode() for n in (PROXY_WRITTEN | FRAMING) - {"host", "x-forwarded-for"})
 PLAIN = frozenset({b"keep-alive", b"close"})
+NEVER_HOP_BY_HOP = frozenset({b"host"})  # RFC 9112 3.2: the request's target authority
 RESPONSE_REWRITTEN = frozenset({b"content-length", b"x-request-id"})
 RESPONSE_SKIP = HOP_BY_HOP | RESPONSE_REWRITTEN
 REQUEST_SKIP = HOP_BY_HOP | REWRITTEN
@@ -31,40 +32,39 @@ REASONS = {
 
 
 def connection_tokens(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
-    """Header names listed in Connection: (also hop-by-hop for this message)."""
+    """Header names listed in Connection: (also hop-by-hop for this message), never Host."""
     tokens: set[bytes] = set()
     for name, value in headers:
         if name.lower() == b"connection":
             tokens.update(t.strip().lower() for t in value.split(b","))
-    return frozenset(tokens)
-
-
-MASK64 = (1 << 64) - 1
+    return frozenset(tokens) - NEVER_HOP_BY_HOP
 
 
 class RequestIds:
-    """Request ids that are unique per process and do not reveal how many came before.
+    """Request ids that cannot be guessed and do not reveal how many came before.
 
-    A random per-process prefix plus a counter run through a keyed 64-bit mixer (a
-    bijection, so no two collide): cheap, with no random-number syscall per request.
+    A random per-process prefix (to group a process's lines) plus 96 random bits, taken
+    from a batch of os.urandom so no request pays for a system call.
     """
 
-    __slots__ = ("count", "key_in", "key_out", "prefix")
+    __slots__ = ("at", "batch", "prefix")
+
+    BATCH = 4096  # random bytes per refill: 170 ids
 
     def __init__(self) -> None:
-        self.prefix = os.urandom(8).hex()
-        self.key_in, self.key_out = (int.from_bytes(os.urandom(8), "big") for _ in "io")
-        self.count = 0
+        self.prefix = os.urandom(4).hex().encode()
+        self.batch = b""
+        self.at = 0
 
     def accept(self, given: bytes | None) -> bytes:
         """The client's X-Request-ID when it is sane (1-128 of A-Za-z0-9._:-), else a new one."""
         if given and REQUEST_ID.match(given):
             return given
-        self.count += 1
-        z = (self.count + self.key_in) & MASK64  # splitmix64's finaliser, keyed on both sides
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-        return b"%s%016x" % (self.prefix.encode(), z ^ (z >> 31) ^ self.key_out)
+        at = self.at
+        if at + 24 > len(self.batch):
+            self.batch, at = os.urandom(self.BATCH).hex().encode(), 0
+        self.at = at + 24
+        return self.prefix + self.batch[at : at + 24]
 
 
 def upstream_request_head(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Literal, NamedTuple
+from typing import Literal
 
 from strangler.control.model import Backend
 from strangler.control.routing import IDEMPOTENT_METHODS, SAFE_METHODS, Decision
@@ -84,12 +84,10 @@ def rejection_body(status: int, text: str, req_id: bytes) -> bytes:
     )
 
 
-class Framing(NamedTuple):
-    """How a response's body is delimited towards the client."""
-
-    line: bytes  # the Content-Length or Transfer-Encoding header line, or b""
-    chunked: bool  # the proxy re-chunks the body
-    keep_alive: bool  # the connection may serve another request afterwards
+# How a response's body is delimited towards the client: (the Content-Length or
+# Transfer-Encoding line or b"", whether the proxy re-chunks the body, whether the connection
+# may serve another request afterwards). A plain tuple: one is built per request.
+Framing = tuple[bytes, bool, bool]
 
 
 def response_framing(
@@ -113,12 +111,12 @@ def response_framing(
             coding = value
     if method == b"HEAD" or status in NO_BODY_STATUSES:
         line = b"Content-Length: %s\r\n" % length if length is not None else b""
-        return Framing(line, False, keep_alive)
+        return line, False, keep_alive
     if length is not None and (coding is None or b"chunked" not in coding.lower()):
-        return Framing(b"Content-Length: %s\r\n" % length, False, keep_alive)
+        return b"Content-Length: %s\r\n" % length, False, keep_alive
     if http10:
-        return Framing(b"", False, False)
-    return Framing(b"Transfer-Encoding: chunked\r\n", True, keep_alive)
+        return b"", False, False
+    return b"Transfer-Encoding: chunked\r\n", True, keep_alive
 
 
 def request_framing(chunked: bool, content_length: str | None) -> bytes:

@@ -23,8 +23,8 @@ from strangler.proxy.headers import error_response
 from strangler.proxy.policy import rejection_body
 from strangler.proxy.state import ProxyState
 
-IDLE_TIMEOUT = 75.0
-BODY_TIMEOUT = 30.0
+IDLE_TIMEOUT = 75.0  # s a keep-alive connection may wait for its next request
+LINGER_SECONDS = 1.0  # a connection refused at the limit is read (and dropped) this long
 
 
 class Refused(Exception):
@@ -60,7 +60,10 @@ class ClientConnection(asyncio.Protocol):
         self.parsing: Exchange | None = None
         self.queue: deque[Exchange] = deque()
         self.closing = False
+        self.paused = False  # reading held back by the proxy (pipelining, back-pressure)
         self.last_active = time.monotonic()
+        # When the request head being read began (0.0: none is); a new connection counts.
+        self.head_since = self.last_active
         self.reject_status = 0
         self.reject_text = ""
         self.refusal = b""  # an error answer waiting for earlier pipelined answers
@@ -73,7 +76,27 @@ class ClientConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.client_address = peer[0] if peer else "unknown"
         self.client_ip = self.client_address.encode()
+        if len(self.connections) >= self.state.max_connections:
+            self._refuse_connection()
+            return
         self.connections.add(self)
+
+    def _refuse_connection(self) -> None:
+        """At the worker's connection limit: answer 503 at once, then close shortly after.
+
+        The client's request is read and dropped for a moment first, so closing with unread
+        bytes does not reset the connection before the client has read the answer.
+        """
+        state = self.state
+        state.metrics.refused_connections[()] += 1
+        text = f"proxy worker at its limit of {state.max_connections} connections; retry shortly"
+        self.refusal = self._refusal(503, text)
+        self.write(self.refusal)
+        assert self.transport is not None
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.closing = True
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -98,7 +121,7 @@ class ClientConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.refusal:
-            return  # the parser has failed; nothing after the refused request is read
+            return  # refused: nothing after the refused request is read
         self.last_active = time.monotonic()
         try:
             self.parser.feed_data(data)
@@ -124,6 +147,7 @@ class ClientConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self.url, self.headers, self.header_bytes = b"", [], 0
         self.hosts, self.codings = 0, []
+        self.head_since = self.last_active  # the header timeout runs from the first byte
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -149,6 +173,8 @@ class ClientConnection(asyncio.Protocol):
         """One Host (RFC 9112 3.2), and no transfer coding the proxy would silently drop."""
         if self.hosts > 1:
             self._refuse(400, "more than one Host header")
+        if self.hosts == 0 and self.parser.get_http_version() != "1.0":
+            self._refuse(400, "an HTTP/1.1 request needs a Host header (RFC 9112 3.2)")
         if self.codings:
             codings = [c.strip().lower() for c in b",".join(self.codings).split(b",")]
             if codings != [b"chunked"]:
@@ -157,7 +183,8 @@ class ClientConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         parser = self.parser
-        if self.hosts > 1 or self.codings:
+        self.head_since = 0.0
+        if self.hosts != 1 or self.codings:
             self._check_framing()
         exchange = Exchange(
             self,
@@ -194,9 +221,12 @@ class ClientConnection(asyncio.Protocol):
         exchange.feed_body(body)
 
     def on_message_complete(self) -> None:
-        if self.parsing is not None:
-            self.parsing.end_body()
+        exchange = self.parsing
+        if exchange is not None:
+            exchange.end_body()
             self.parsing = None
+            if exchange.finished and not self.closing:
+                self._next()  # answered early; the rest of its body has now been read
 
     # output
     def write(self, data: bytes) -> None:
@@ -222,9 +252,11 @@ class ClientConnection(asyncio.Protocol):
     def pause_reading(self, paused: bool) -> None:
         if self.transport is None or self.closing:
             return
+        self.paused = paused
         if paused:
             self.transport.pause_reading()
         else:
+            self.last_active = time.monotonic()  # the client was not the one waiting
             self.transport.resume_reading()
 
     def reject(self, status: int, reason: str) -> None:
@@ -232,7 +264,6 @@ class ClientConnection(asyncio.Protocol):
 
         Requests pipelined before it are answered first: they may have reached a backend.
         """
-        self.state.metrics.rejected[(str(status),)] += 1
         refused, self.parsing = self.parsing, None
         if refused is not None and refused in self.queue:
             if refused.committed:  # its answer is under way: only a cut can end it now
@@ -240,12 +271,35 @@ class ClientConnection(asyncio.Protocol):
                 return
             self.queue.remove(refused)
             self._abandon(refused)
-        req_id = self.state.request_ids.accept(None)
-        self.refusal = error_response(status, rejection_body(status, reason, req_id), req_id)
+        self.refusal = self._refusal(status, reason, refused)
         if self.queue:
             self.pause_reading(True)
         else:
             self._send_refusal()
+
+    def _refusal(self, status: int, reason: str, refused: Exchange | None = None) -> bytes:
+        """The JSON answer to a refused request, counted and written to the access log."""
+        state = self.state
+        state.metrics.rejected[(str(status),)] += 1
+        req_id = refused.req_id if refused is not None else state.request_ids.accept(None)
+        if state.access_log is not None:
+            state.access_log.write(
+                {
+                    "ts": round(time.time(), 3),
+                    "request_id": req_id.decode(),
+                    "method": refused.method_str if refused is not None else "-",
+                    "path": (refused.target if refused is not None else self.url)[:512].decode(
+                        "latin-1"
+                    ),
+                    "route": "(refused)",
+                    "backend": "-",
+                    "status": status,
+                    "duration_ms": 0.0,
+                    "client": self.client_address,
+                    "error": reason,
+                }
+            )
+        return error_response(status, rejection_body(status, reason, req_id), req_id)
 
     def _send_refusal(self) -> None:
         self.write(self.refusal)
@@ -257,15 +311,34 @@ class ClientConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def close_if_idle(self, now: float) -> None:
-        """Close when idle too long or draining; also when a request body stalls."""
-        idle = not self.queue and (self.state.draining or now - self.last_active > IDLE_TIMEOUT)
-        stalled = (
-            self.parsing is not None
-            and not self.parsing.committed
-            and (now - self.last_active > BODY_TIMEOUT)
-        )
-        if idle or stalled:
+    def sweep(self, now: float) -> None:
+        """Close idle (or, when draining, every unused) connection; 408 a too slow client.
+
+        Time the proxy itself holds reading back (pipelining, a backend slow to take the
+        body) never counts against the client.
+        """
+        state = self.state
+        if self.closing or self.refusal:
+            return
+        if self.head_since and now - self.head_since > state.header_timeout:
+            if self.header_bytes or self.url:
+                state.metrics.client_timeouts[("header",)] += 1
+                self.reject(
+                    408, f"request header section not received within {state.header_timeout} s"
+                )
+            else:
+                self.close()  # a connection that never sent a byte gets no answer
+            return
+        parsing = self.parsing
+        if parsing is not None:
+            if not self.paused and now - self.last_active > state.body_timeout:
+                state.metrics.client_timeouts[("body",)] += 1
+                if parsing.committed:  # answered early: nothing can be said any more
+                    self.abort()
+                else:
+                    self.reject(408, f"request body stalled for {state.body_timeout} s")
+            return
+        if not self.queue and (state.draining or now - self.last_active > IDLE_TIMEOUT):
             self.close()
 
     def exchange_done(self, ex: Exchange) -> None:
@@ -275,9 +348,16 @@ class ClientConnection(asyncio.Protocol):
             self.queue.popleft()
         if self.closing:
             return
-        if not ex.keep_alive or not ex.request_done:
+        if not ex.keep_alive:
             self.close()
-        elif self.queue:
+        elif ex.request_done:
+            self._next()
+        # else the backend answered before the whole body came: the rest is read and
+        # dropped, and on_message_complete goes on with the connection
+
+    def _next(self) -> None:
+        """Start the next pipelined request, or send a refusal that waited for its turn."""
+        if self.queue:
             self.pause_reading(False)
             self.queue[0].start()
         elif self.refusal:

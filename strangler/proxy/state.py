@@ -61,8 +61,8 @@ class ProxyState:
         self.waiting: set[Any] = set()
         self.compiled: CompiledTable
         self.backend_header = b""
-        self.max_header_bytes = 0
-        self.max_body_bytes = 0
+        self.max_header_bytes = self.max_body_bytes = self.max_connections = 0
+        self.header_timeout = self.body_timeout = 0.0
         self.swap(version)
 
     def swap(self, version: Version) -> None:
@@ -89,6 +89,9 @@ class ProxyState:
         self.backend_header = table.settings.backend_header.encode()
         self.max_header_bytes = table.settings.max_header_bytes
         self.max_body_bytes = table.settings.max_body_bytes
+        self.max_connections = table.settings.max_connections
+        self.header_timeout = table.settings.client_header_timeout
+        self.body_timeout = table.settings.client_body_timeout
         self.compiled = CompiledTable.build(table, version.number)
         self.metrics.config_version = version.number
         log.info("route table version %s in force (%s routes)", version.number, len(table.routes))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.api import Options, analyze
-from analyzer.boundaries import Boundaries
+from strangler_analyzer.api import Options, analyze
+from strangler_analyzer.boundaries import Boundaries
 
 FIXTURE = Path(__file__).parent / "fixtures" / "shop"
 BROKEN = "def ok():\n    return 1\n\n\nvalue = = 2\n"

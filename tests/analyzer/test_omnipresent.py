@@ -7,9 +7,9 @@ import os
 import subprocess
 import sys
 
-from analyzer.boundaries import Boundaries, parse_boundaries
-from analyzer.omnipresent import DEFAULT_MIN_APPS, find_omnipresent
-from analyzer.render import render
+from strangler_analyzer.boundaries import Boundaries, parse_boundaries
+from strangler_analyzer.omnipresent import DEFAULT_MIN_APPS, find_omnipresent
+from strangler_analyzer.render import render
 
 MODEL_APP = {f"model:{app}.M{i}": app for app in ("a", "b", "c", "d", "e") for i in (1, 2)}
 # A seeder writing to four apps; a dashboard reading five but also defining a model; a view

@@ -1,7 +1,7 @@
 """Resolving facts across files: which classes are models, and where names really live."""
 
-from analyzer.extract import extract_source
-from analyzer.project import resolve_project
+from strangler_analyzer.extract import extract_source
+from strangler_analyzer.project import resolve_project
 
 
 def facts(path: str, module: str, source: str, is_package: bool = False):

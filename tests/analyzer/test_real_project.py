@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from analyzer.api import Options, analyze
+from strangler_analyzer.api import Options, analyze
 from tests.analyzer.projects import oscar_source
 
 
@@ -34,10 +34,20 @@ def test_django_oscar_is_analyzed_without_crashing(tmp_path):
         {
             "file": "oscar/apps/order/broken_fork.py",
             "line": 2,
-            "message": stats["parse_errors"][0]["message"],
+            "message": "syntax error: invalid syntax",
         }
     ]
-    assert all(set(u) == {"file", "line", "message"} for u in stats["unresolved"])
+    # What cannot be read statically is listed where it is, not guessed: oscar's own loader.
+    assert {
+        "file": "oscar/core/loading.py",
+        "line": 45,
+        "message": "import_string() with a computed module name",
+    } in stats["unresolved"]
+    assert {
+        "file": "oscar/core/compat.py",
+        "line": 33,
+        "message": "get_model() with a computed app or model name",
+    } in stats["unresolved"]
     models = {m: c["name"] for c in report["contexts"] for m in c["models"]}
     assert {"order.Order", "catalogue.Product", "basket.Basket", "partner.StockRecord"} <= set(
         models

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.api import Options, analyze
+from strangler_analyzer.api import Options, analyze
 
 MONOLITH = Path(__file__).resolve().parents[2] / "monolith"
 DOMAINS = ("orders", "inventory", "payments", "shipping", "catalog", "cart", "customers")

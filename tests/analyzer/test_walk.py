@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from analyzer.walk import walk_project
+from strangler_analyzer.walk import walk_project
 
 
 def write(root: Path, *paths: str) -> None:

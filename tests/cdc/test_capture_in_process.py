@@ -22,7 +22,7 @@ from strangler.cdc.checks import check_triggers
 from strangler.cdc.conf import CaptureSpec, MappingSpec
 from strangler.cdc.envelope import OutboxRow, decode, encode
 from strangler.cdc.mapping import TableMapping, resolve, to_python
-from strangler.cdc.models import AppliedPosition, DeadLetter, OutboxEvent
+from strangler.cdc.models import AppliedPosition, DeadLetter, OutboxEvent, event_fingerprint
 from strangler.cdc.reconcile import reconcile
 from strangler.cdc.relay import PG_CLAIM, SQLITE_CLAIM, Relay
 from strangler.cdc.running import Stopper
@@ -148,6 +148,7 @@ def test_replaying_a_parked_key_applies_its_dead_letters_in_order_and_unparks_it
             key="601",
             seq=seq,
             envelope=product_event(seq, 601, category.pk, name),
+            fingerprint=event_fingerprint("601", product_event(seq, 601, category.pk, name)),
             error="database was read-only",
             attempts=5,
         )
@@ -399,3 +400,22 @@ def test_a_captured_duration_arrives_as_the_same_duration():
 
     image = OutboxEvent.objects.get(table_name="cdc_test_timer").after
     assert to_python(Timer._meta.get_field("length"), image["length"]) == length
+
+
+def test_no_missing_trigger_warning_before_our_own_migrations_ran():
+    # A project adding strangler.cdc: its tables exist, ours and the triggers not yet, and the
+    # check runs at the start of the very `migrate` that installs them.
+    drop_capture_trigger("catalog_product", "k")
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE strangler_cdc_captured")
+    assert check_triggers(databases=["default"]) == []
+
+
+def test_a_snapshot_accepts_the_model_label_as_well_as_the_table():
+    Category.objects.create(name="Tea", slug="tea")
+    OutboxEvent.objects.all().delete()
+
+    result = snapshot("default", "catalog.Category")
+
+    assert (result.table, result.rows, result.done) == ("catalog_category", 1, True)
+    assert events() == [("catalog_category", str(Category.objects.get().pk), "r")]

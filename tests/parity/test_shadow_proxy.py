@@ -23,6 +23,7 @@ from tests.parity.shop_servers import Behaviour, serve
 from tests.proxy.helpers import ProxyProcess, write_json
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+pytestmark = pytest.mark.slow  # real proxy processes, a worker process each
 
 
 def routes(monolith: str, candidate: str, **shadow) -> dict:

@@ -2,7 +2,12 @@
 
 import itertools
 
-from strangler.proxy.headers import RequestIds, client_response_head, upstream_request_head
+from strangler.proxy.headers import (
+    RequestIds,
+    client_response_head,
+    connection_tokens,
+    upstream_request_head,
+)
 
 
 def parse(head: bytes) -> tuple[bytes, dict[bytes, bytes]]:
@@ -76,11 +81,20 @@ def test_generated_request_ids_are_unique_and_do_not_count_visibly():
     ids = RequestIds()
     generated = [ids.accept(None) for _ in range(5000)]
     assert len(set(generated)) == len(generated)
-    prefix = {g[:16] for g in generated}
+    prefix = {g[:8] for g in generated}
     assert len(prefix) == 1, "one random prefix per process"
-    tails = [int(g[16:], 16) for g in generated]
+    tails = [int(g[8:], 16) for g in generated]
     steps = {b - a for a, b in itertools.pairwise(tails)}
     assert len(steps) > 4900, "consecutive ids are not a counter plus a constant step"
     increasing = sum(b > a for a, b in itertools.pairwise(tails))
     assert 2000 < increasing < 3000, "about half the steps go up, as for random numbers"
-    assert RequestIds().accept(None)[:16] != ids.accept(None)[:16], "another process, another prefix"
+    assert RequestIds().accept(None)[:8] != ids.accept(None)[:8], "another process, another prefix"
+
+
+def test_connection_cannot_make_host_hop_by_hop():
+    headers = [(b"Host", b"shop"), (b"Connection", b"Host, X-Hop"), (b"X-Hop", b"1")]
+    head = upstream_request_head(
+        b"GET", b"/", headers, connection_tokens(headers), b"10.0.0.9", b"shop", b"rid", b""
+    )
+    _, fields = parse(head)
+    assert fields[b"host"] == b"shop" and b"x-hop" not in fields

@@ -110,7 +110,7 @@ def test_response_framing_keeps_a_length_chunks_the_unknown_and_closes_for_http1
     )
     assert response_framing(b"GET", 200, [], True, True) == (b"", False, False), "HTTP/1.0: close"
     both = length + chunked  # chunked wins over a length (RFC 9112 6.3)
-    assert response_framing(b"GET", 200, both, False, True).chunked
+    assert response_framing(b"GET", 200, both, False, True)[1], "re-chunked"
 
 
 def test_bodiless_answers_keep_their_announced_length_but_send_no_body() -> None:
@@ -121,7 +121,7 @@ def test_bodiless_answers_keep_their_announced_length_but_send_no_body() -> None
         True,
     )
     assert response_framing(b"GET", 304, [], False, True) == (b"", False, True)
-    assert response_framing(b"GET", 204, [], False, False).keep_alive is False
+    assert response_framing(b"GET", 204, [], False, False) == (b"", False, False)
 
 
 def test_request_framing_rechunks_chunks_and_keeps_a_length() -> None:

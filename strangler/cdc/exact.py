@@ -1,0 +1,72 @@
+"""Whether a target column holds a value exactly: checked before the consumer writes a row.
+
+PostgreSQL's explicit casts in the upsert (`varchar(n)`, `numeric(p, s)`) truncate strings and
+round numbers without an error, and `int()` drops a fraction: a value that would change is
+refused (the event is dead-lettered with the reason) instead of being written altered.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+INTEGER_TYPES = frozenset(
+    {
+        "SmallIntegerField",
+        "IntegerField",
+        "BigIntegerField",
+        "PositiveSmallIntegerField",
+        "PositiveIntegerField",
+        "PositiveBigIntegerField",
+        "SmallAutoField",
+        "AutoField",
+        "BigAutoField",
+    }
+)
+
+
+def decimal_shape(value: Decimal) -> tuple[int, int]:
+    """(digits before the point, digits after it) of a finite decimal, trailing zeros dropped."""
+    _, digits, exponent = value.as_tuple()
+    assert isinstance(exponent, int)
+    trimmed = list(digits)
+    while exponent < 0 and len(trimmed) > 1 and trimmed[-1] == 0:
+        trimmed.pop()
+        exponent += 1
+    if not any(trimmed):
+        return 0, 0
+    significant = len(trimmed) - next(i for i, d in enumerate(trimmed) if d)
+    return max(0, significant + exponent), max(0, -exponent)
+
+
+def misfit(
+    field: models.Field, source: Any, value: Any, connection: BaseDatabaseWrapper
+) -> str | None:
+    """Why `field`'s column cannot hold `value` (converted from `source`) exactly, or None."""
+    if value is None:
+        return None
+    if field.is_relation:
+        field = field.target_field
+    kind = field.get_internal_type()
+    if isinstance(field, models.DecimalField) and isinstance(value, Decimal) and value.is_finite():
+        whole, scale = decimal_shape(value)
+        capacity = f"numeric({field.max_digits}, {field.decimal_places})"
+        if scale > field.decimal_places:
+            return f"{value} has {scale} decimal places; {capacity} would round it"
+        if whole > field.max_digits - field.decimal_places:
+            return f"{value} has {whole} digits before the point; {capacity} cannot hold it"
+        return None
+    if kind in INTEGER_TYPES:
+        if isinstance(source, Decimal | float) and source != value:
+            return f"{source} is not an integer; the {kind} would drop its fraction"
+        low, high = connection.ops.integer_field_range(kind)
+        if (low is not None and value < low) or (high is not None and value > high):
+            return f"{value} is outside the {kind} range [{low}, {high}]"
+        return None
+    max_length = getattr(field, "max_length", None)
+    if max_length and isinstance(value, str) and len(value) > max_length:
+        return f"{len(value)} characters; varchar({max_length}) would truncate it"
+    return None

@@ -1,0 +1,107 @@
+"""Broker faults: a dead letter is the event itself (never dropped for sitting at an old one's
+coordinates) and is published even after the producer lost its broker session; the relay
+refuses a topic whose partition count is not the plan's.
+
+In the test database with the monolith's consume side and a real Tansu broker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.consumer.fetcher import ConsumerRecord
+
+from monolith.catalog.models import Category
+from strangler.cdc import conf, deadletters
+from strangler.cdc.consumer import Consumer
+from strangler.cdc.envelope import OutboxRow, encode
+from strangler.cdc.models import OutboxEvent
+from strangler.cdc.relay import PartitionMismatch, Relay
+from tests.cdc.harness import Tansu
+
+pytestmark = [pytest.mark.django_db, pytest.mark.kafka]
+TOPIC = "catalog-service.catalog_product"
+
+
+def record(offset: int, name: str, seq: int, key: str = "42") -> ConsumerRecord:
+    """What the broker hands the consumer: a product event for key 42 at `offset`."""
+    after = json.dumps({"id": int(key), "sku": "S", "slug": "s", "name": name, "category_id": 1})
+    value = encode(OutboxRow(seq, "catalog", TOPIC.split(".")[1], key, "u", 1, 1, None, after, 1))
+    return ConsumerRecord(
+        TOPIC, 0, -1, offset, 0, 0, key.encode(), value, [], None, 2, len(value), 0
+    )
+
+
+def consumer(bootstrap: str) -> Consumer:
+    return Consumer(dataclasses.replace(conf.current(), bootstrap_servers=bootstrap))
+
+
+def dead_letter_topic(bootstrap: str, topic: str) -> list[dict]:
+    reader = KafkaConsumer(bootstrap_servers=bootstrap, consumer_timeout_ms=2000)
+    reader.assign([TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or []])
+    reader.seek_to_beginning()
+    found = [json.loads(m.value) for m in reader]
+    reader.close()
+    return found
+
+
+def test_a_new_poison_event_at_an_old_ones_offset_is_still_dead_lettered(broker):
+    applier = consumer(broker.bootstrap)
+    first = record(5, "x" * 300, seq=100)  # too long for varchar(200): refused
+
+    applier.process([first])
+    applier.process([first])  # redelivered before its offset was committed: the same event
+    assert [d.seq for d in deadletters.pending()] == [100]
+    deadletters.replay(applier.mappings, discard=True)
+
+    # The topic was recreated: offsets restart and a new poison event lands at offset 5 again.
+    applier.process([record(5, "y" * 300, seq=7)])
+
+    letters = deadletters.pending()
+    assert [(d.offset, d.seq, "y" * 300 in d.envelope) for d in letters] == [(5, 7, True)]
+    assert "varchar(200) would truncate it" in letters[0].error
+
+
+def test_a_dead_letter_producer_that_lost_its_broker_session_recovers():
+    tansu = Tansu().start()
+    try:
+        applier = consumer(tansu.bootstrap)
+        applier.process([record(1, "x" * 300, seq=100)])
+        tansu.stop()  # memory storage: the restarted broker has never heard of our producer id
+        tansu.start()
+
+        applier.process([record(2, "y" * 300, seq=101, key="43")])
+
+        assert sorted(d.seq for d in deadletters.pending()) == [100, 101]
+        published = dead_letter_topic(tansu.bootstrap, applier.spec.dead_letter_topic)
+        assert [json.loads(p["envelope"])["source"]["seq"] for p in published] == [101]
+    finally:
+        tansu.stop()
+
+
+def test_the_relay_refuses_a_topic_whose_partition_count_is_not_the_plan(broker):
+    settings = dataclasses.replace(
+        conf.current(), bootstrap_servers=broker.bootstrap, topic_prefix=f"p{uuid.uuid4().hex}."
+    )
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    # e.g. auto-created by a restarted broker with its own default
+    admin.create_topics([NewTopic(settings.topic("catalog_category"), 4, 1)])
+    admin.close()
+    Category.objects.create(name="Tea", slug="tea")
+    relay = Relay(settings)
+
+    with pytest.raises(PartitionMismatch, match=r"has 4 partitions but .* plans 3"):
+        relay.publish_batch()
+
+    relay.close()
+    assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 1
+    topic = settings.topic("catalog_category")
+    mismatch = relay.metrics.registry.get_sample_value(
+        "strangler_cdc_relay_topic_partition_mismatch", {"topic": topic}
+    )
+    assert mismatch == 1

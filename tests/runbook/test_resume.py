@@ -1,0 +1,151 @@
+"""kill -9 at any moment, then resume: no completed action repeated, none skipped, one runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from strangler.control import open_store
+from strangler.runbook.store import LeaseHeld, RunStore
+from tests.proxy.helpers import ROOT, table
+
+LEASE = "1.5"
+RUNBOOK = """
+name = "crashy"
+
+[[steps]]
+id = "first"
+action = "command"
+argv = ["sh", "-c", "echo first >> actions.log"]
+
+[[steps]]
+id = "to-10"
+action = "set_weight"
+route = "products"
+weight = 10
+
+[[steps]]
+id = "bake"
+action = "wait"
+bake = 3
+
+[[steps]]
+id = "slow"
+action = "command"
+argv = ["sh", "-c", "echo slow-start >> actions.log; sleep 2; echo slow-end >> actions.log"]
+
+[[steps]]
+id = "to-30"
+action = "set_weight"
+route = "products"
+weight = 30
+"""
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "strangler", "runbook", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def runner(run_id: str, store: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "strangler",
+            "runbook",
+            "resume",
+            run_id,
+            "--store",
+            store,
+            "--lease-seconds",
+            LEASE,
+        ],
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_for_event(store: str, run_id: str, step: str, kind: str, timeout: float = 30) -> None:
+    runs = RunStore(store)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(e.step == step and e.kind == kind for e in runs.events(run_id)):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"no {kind} of {step} within {timeout}s")
+    finally:
+        runs.close()
+
+
+def test_killed_mid_step_resume_repeats_no_completed_action_and_skips_none(tmp_path, run_store):
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:9", "http://127.0.0.1:10"), "t", "seed")
+    (tmp_path / "crashy.toml").write_text(RUNBOOK)
+    created = cli(
+        "run",
+        "crashy.toml",
+        "--routes",
+        str(routes),
+        "--store",
+        run_store,
+        "--allow-commands",
+        "--detach",
+        "--json",
+        cwd=tmp_path,
+    )
+    assert created.returncode == 0, created.stderr
+    run_id = json.loads(created.stdout)["id"]
+
+    first = runner(run_id, run_store, tmp_path)
+    wait_for_event(run_store, run_id, "bake", "action_done")
+    second = cli("resume", run_id, "--store", run_store, cwd=tmp_path)
+    assert second.returncode == 1  # a second runner is refused while the first one lives
+    assert "is being run by" in second.stderr
+
+    os.killpg(first.pid, signal.SIGKILL)  # mid-bake, with everything it started
+    first.wait()
+    runs = RunStore(run_store)
+    with pytest.raises(LeaseHeld):  # the lease outlives its holder's crash until it expires
+        runs.acquire(run_id, "someone-else", 1.0)
+    runs.close()
+
+    time.sleep(float(LEASE) + 0.2)
+    again = runner(run_id, run_store, tmp_path)
+    wait_for_event(run_store, run_id, "slow", "action_started")
+    time.sleep(0.5)
+    os.killpg(again.pid, signal.SIGKILL)  # in the middle of the command
+    again.wait()
+    time.sleep(float(LEASE) + 0.2)
+
+    interrupted = cli("resume", run_id, "--store", run_store, cwd=tmp_path)
+    assert interrupted.returncode == 1  # an interrupted command is not re-run on its own
+    status = json.loads(cli("status", run_id, "--store", run_store, "--json", cwd=tmp_path).stdout)
+    assert status["state"] == "paused" and "interrupted" in status["reason"]
+
+    finished = cli("resume", run_id, "--store", run_store, "--why", "checked the log", cwd=tmp_path)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    log = (tmp_path / "actions.log").read_text().split()
+    assert log == ["first", "slow-start", "slow-start", "slow-end"]  # re-run after a human check
+    weights = [v.table.route("products").weight for v in open_store(str(routes)).history(10)]
+    assert [float(w) for w in reversed(weights)] == [0, 10, 30]  # each flip exactly once
+    status = json.loads(cli("status", run_id, "--store", run_store, "--json", cwd=tmp_path).stdout)
+    assert status["state"] == "done"
+    assert [s["state"] for s in status["steps"]] == ["passed"] * 5
