@@ -14,9 +14,10 @@ from strangler.cli.errors import UsageError
 EPILOG = """\
 examples:
   strangler runbook validate extract-context                 # a built-in, or a .toml file
-  strangler runbook plan extract-context -p route=products -p tables=catalog_product
+  strangler runbook plan extract-context -p route=products -p tables=catalog_product \\
+      -p boundaries=boundaries.toml
   strangler runbook run extract-context -p route=products \\
-      -p tables=catalog_category,catalog_product \\
+      -p tables=catalog_category,catalog_product -p boundaries=boundaries.toml \\
       --routes routes.toml --metrics http://127.0.0.1:8081/metrics \\
       --metrics http://10.0.0.2:8081/metrics \\
       --source-settings monolith.settings --target-settings extracted.catalog_service.settings \\

@@ -63,7 +63,17 @@ def test_missing_params_are_named_with_what_to_pass():
 
 
 def test_plan_shows_every_step_with_its_gates_and_thresholds():
-    result = cli("plan", "extract-context", "-p", "route=products", "-p", "tables=a,b", "--json")
+    result = cli(
+        "plan",
+        "extract-context",
+        "-p",
+        "route=products",
+        "-p",
+        "tables=a,b",
+        "-p",
+        "boundaries=b.toml",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     canary = next(s for s in plan["steps"] if s["id"] == "canary-25")

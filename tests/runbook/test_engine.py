@@ -46,8 +46,16 @@ weight = 60
 def start(store: RunStore, stack: Stack) -> str:
     runbook = parse(CANARY, "canary.toml", {})
     env = Environment(routes=str(stack.routes), metrics=(stack.metrics_url,))
-    run = store.create(runbook.name, "canary.toml", CANARY, {}, env.to_json(),
-                       runbook.steps[0].id, "tester", "test the canary")  # fmt: skip
+    run = store.create(
+        runbook.name,
+        "canary.toml",
+        CANARY,
+        {},
+        env.to_json(),
+        runbook.steps[0].id,
+        "tester",
+        "test the canary",
+    )
     return run.id
 
 
@@ -91,8 +99,11 @@ def test_a_failing_gate_rolls_back_to_the_last_passed_weight_and_resume_goes_on(
         done = Engine(store, run_id, "tester", lines.append).run()
         assert done.state == "done", "\n".join(lines)
         assert stack.weight() == 60
-        attempts = [e.attempt for e in store.events(run_id)
-                    if e.kind == "step_started" and e.step == "canary-60"]  # fmt: skip
+        attempts = [
+            e.attempt
+            for e in store.events(run_id)
+            if e.kind == "step_started" and e.step == "canary-60"
+        ]
         assert attempts == [1, 2]
     finally:
         shoppers.finish()
