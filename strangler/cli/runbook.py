@@ -28,7 +28,7 @@ examples:
   strangler runbook status RUN_ID                              # steps, gate readings, decisions
   strangler runbook approve RUN_ID --why "reverse CDC deployed and healthy"
   strangler runbook resume RUN_ID                              # after a pause, a fix or a crash
-  strangler runbook rollback RUN_ID --why "latency spike"      # traffic back, run paused
+  strangler runbook rollback RUN_ID --why "latency spike"      # undo the latest flip, pause
   strangler runbook abort RUN_ID --why "postponed"
   strangler runbook history
 
@@ -137,7 +137,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ("resume", "continue a paused, interrupted or crashed run"),
         ("approve", "approve the step waiting for a human"),
         ("abort", "stop a run for good"),
-        ("rollback", "put the run's route back to its last passed weight; pause"),
+        ("rollback", "undo the run's latest flip (the weight before it) and pause there"),
     ):
         sub = actions.add_parser(name, parents=[_common()], help=help_)
         sub.add_argument("run_id")
@@ -490,45 +490,53 @@ def _on_run(args: argparse.Namespace, store: Any) -> int:
 
 
 def _rollback(args: argparse.Namespace, store: Any, run: Any, who: str) -> int:
+    """Undo the run's latest traffic change: the route goes back to the weight before it, and
+    the run pauses at that step, so `resume` takes the step again with its gates."""
     from strangler.runbook import actions
     from strangler.runbook.definition import parse
     from strangler.runbook.engine import rollback_target
     from strangler.runbook.sources import Environment
 
     runbook = parse(run.definition, run.source, run.params)
-    step = runbook.step(run.step)
-    traffic = [s for s in runbook.steps if s.action == "set_weight"]
-    if step.action != "set_weight" and not traffic:
-        raise UsageError(f"run {run.id} ({runbook.name}) moves no traffic; nothing to roll back")
-    anchor = step if step.action == "set_weight" else traffic[0]
+    started = {e.step for e in store.events(run.id, "step_started")}
+    reached = runbook.steps[: runbook.index(run.step) + 1] if run.step else runbook.steps
+    anchor = next(
+        (s for s in reversed(reached) if s.action == "set_weight" and s.id in started), None
+    )
+    if anchor is None:
+        raise UsageError(f"run {run.id} has moved no traffic yet; nothing to roll back")
     passed = {e.step for e in store.events(run.id, "step_passed")}
-    route, weight = rollback_target(runbook, anchor, passed - {step.id})
+    route, weight = rollback_target(runbook, anchor, passed - {anchor.id})
     try:
         version = actions.set_weight(
             Environment.from_json(run.env),
             route,
             weight,
             f"runbook {run.id} ({who})",
-            f"manual rollback of run {run.id}: {args.why}",
+            f"manual rollback of run {run.id}, undoing step {anchor.id}: {args.why}",
         )
     except actions.ActionFailed as error:
         raise UsageError(str(error)) from error
-    reason = f"rolled back by {who} to {weight}%: {args.why}"
-    attempt = max((e.attempt for e in store.events(run.id) if e.step == run.step), default=0)
+    reason = f"rolled back by {who} to {weight}% (undoing {anchor.id}): {args.why}"
+    attempt = max((e.attempt for e in store.events(run.id) if e.step == anchor.id), default=0)
+    data = {"route": route, "weight": weight, "version": version.number}
+    store.record(run.id, anchor.id, attempt, "manual_rollback", who, args.why, data)
+    # a paused attempt makes `resume` start the step again, its action included
     store.record(
         run.id,
-        run.step,
+        anchor.id,
         attempt,
-        "manual_rollback",
+        "paused",
         who,
-        args.why,
-        {"route": route, "weight": weight, "version": version.number},
+        reason,
+        state="paused",
+        reason=reason,
+        move_to=anchor.id,
     )
-    # a paused attempt makes `resume` start the step again, its action included
-    store.record(run.id, run.step, attempt, "paused", who, reason, state="paused", reason=reason)
     _print(
         args,
-        {"route": route, "weight": weight, "version": version.number},
-        f"{route} -> {weight}% (route table version {version.number}); run {run.id} paused",
+        data | {"step": anchor.id},
+        f"{route} -> {weight}% (route table version {version.number}); run {run.id} paused "
+        f"at {anchor.id}",
     )
     return 0

@@ -30,12 +30,12 @@ def status(runbook: Runbook, run: Run, events: list[Event]) -> dict[str, Any]:
         started = [e for e in mine if e.kind == "step_started"]
         rounds = [e for e in mine if e.kind == "gates"]
         ended = next((e for e in reversed(mine) if e.kind in ("step_passed", "step_failed")), None)
-        if any(e.kind == "step_passed" for e in mine):
-            state = "passed"
-        elif run.step == step.id and run.state in ("running", "paused"):
+        if run.step == step.id and run.state in ("running", "paused"):
             state = "failed" if ended and ended.kind == "step_failed" else "current"
             if run.state == "paused" and state == "current":
-                state = "paused"
+                state = "paused"  # by a human, or by a rollback that undid this step
+        elif any(e.kind == "step_passed" for e in mine):
+            state = "passed"
         else:
             state = "pending"
         final = ended.data.get("evaluations") if ended else None

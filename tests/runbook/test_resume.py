@@ -149,3 +149,55 @@ def test_killed_mid_step_resume_repeats_no_completed_action_and_skips_none(tmp_p
     status = json.loads(cli("status", run_id, "--store", run_store, "--json", cwd=tmp_path).stdout)
     assert status["state"] == "done"
     assert [s["state"] for s in status["steps"]] == ["passed"] * 5
+
+
+BAKING = """
+name = "baking"
+
+[[steps]]
+id = "to-10"
+action = "set_weight"
+route = "products"
+weight = 10
+
+[[steps]]
+id = "watch"
+action = "wait"
+bake = 60
+"""
+
+
+def test_a_manual_rollback_undoes_the_latest_flip_and_pauses_there(tmp_path):
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:9", "http://127.0.0.1:10"), "t", "seed")
+    (tmp_path / "baking.toml").write_text(BAKING)
+    store = str(tmp_path / "runs.sqlite3")
+    created = cli(
+        "run",
+        "baking.toml",
+        "--routes",
+        str(routes),
+        "--store",
+        store,
+        "--detach",
+        "--json",
+        cwd=tmp_path,
+    )
+    run_id = json.loads(created.stdout)["id"]
+    runner_ = runner(run_id, store, tmp_path)
+    try:
+        wait_for_event(store, run_id, "watch", "action_done")
+        rolled = cli(
+            "rollback", run_id, "--store", store, "--who", "oncall", "--why", "p99 up", cwd=tmp_path
+        )
+        assert rolled.returncode == 0, rolled.stderr
+        assert runner_.wait(timeout=30) == 1  # the runner saw the pause and stopped
+    finally:
+        if runner_.poll() is None:
+            os.killpg(runner_.pid, signal.SIGKILL)
+    newest = open_store(str(routes)).history(1)[0]
+    assert float(newest.table.route("products").weight) == 0
+    assert newest.who == f"runbook {run_id} (oncall)" and "p99 up" in newest.why
+    status = json.loads(cli("status", run_id, "--store", store, "--json", cwd=tmp_path).stdout)
+    assert (status["state"], status["step"]) == ("paused", "to-10")
+    assert [s["state"] for s in status["steps"]] == ["paused", "pending"]
