@@ -176,6 +176,10 @@ def _print(args: argparse.Namespace, data: Any, text: str) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    import psycopg
+
     from strangler.runbook.messages import RunbookInvalid
     from strangler.runbook.store import LeaseHeld, NoSuchRun, StoreError
 
@@ -199,6 +203,11 @@ def main(args: argparse.Namespace) -> int:
         return 1
     except (NoSuchRun, StoreError) as error:
         raise UsageError(str(error)) from error
+    except (sqlite3.Error, psycopg.Error) as error:  # the run store went away mid-command
+        raise UsageError(
+            f"run store {args.store or DEFAULT_STORE}: {str(error).strip()}; a run being driven "
+            "stays where it was: `strangler runbook resume` it once the store is back"
+        ) from error
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -223,6 +232,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     store = RunStore(args.store or DEFAULT_STORE, create=False)
     try:
         if args.action == "history":
+            if args.limit < 1:
+                raise UsageError(f"--limit {args.limit}: at least 1")
             runs = store.runs(args.limit)
             _print(
                 args,
@@ -447,6 +458,7 @@ def _status(store: Any, run_id: str) -> dict[str, Any]:
 
 
 def _on_run(args: argparse.Namespace, store: Any) -> int:
+    from strangler.runbook.definition import parse
     from strangler.runbook.report import render
 
     run = store.get(args.run_id)
@@ -461,6 +473,8 @@ def _on_run(args: argparse.Namespace, store: Any) -> int:
         return _drive(args, store, run.id)
     if args.action == "approve":
         step = args.step or run.step
+        if step not in {s.id for s in parse(run.definition, run.source, run.params).steps}:
+            raise UsageError(f"run {run.id} has no step {step!r}; see `strangler runbook status`")
         store.record(run.id, step, 0, "approved", who, args.why)
         _print(
             args,

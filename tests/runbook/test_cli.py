@@ -140,3 +140,12 @@ def test_a_file_that_is_not_text_is_one_clear_problem(tmp_path):
     assert result.returncode == 2
     assert "runbook.E000" in result.stderr and "not UTF-8 text" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_approving_a_step_the_run_does_not_have_is_refused(tmp_path):
+    seeded(tmp_path)
+    created = rollback_route(tmp_path, "products", "routes.toml", "--detach", "--json")
+    run_id = json.loads(created.stdout)["id"]
+    result = cli("approve", run_id, "--step", "flip-writez", "--store", "runs.db", cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"run {run_id} has no step 'flip-writez'" in result.stderr
