@@ -12,7 +12,7 @@ import os
 import subprocess
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from .boundaries import Boundaries, Problem
@@ -41,6 +41,8 @@ REPORT_CODE = (
     "boundaries",
     "api",
     "omnipresent",
+    "pins",
+    "kernel",
 )
 
 
@@ -69,6 +71,7 @@ class Options:
     git_commits: int = 0
     timings: bool = False
     boundary_problems: tuple[Problem, ...] = ()  # found in the file, reported with the rest
+    sweep: tuple[float, ...] = ()  # resolutions to compare in report["resolutions"]
 
 
 @dataclass
@@ -166,6 +169,7 @@ def _report_key(hashes: dict[str, str], options: Options, git_head: str) -> str:
                 b.omnipresent_min_apps,
             ],
             "git": [options.git_commits, git_head],
+            "sweep": list(options.sweep),
             "name": os.path.basename(os.path.abspath(options.path)),
         },
         sort_keys=True,
@@ -271,10 +275,11 @@ def _import_report_modules() -> None:
 
 
 def _build(root: str, options: Options, walk: Walk, collected: Collected, cache: dict) -> dict:
+    from .kernel import KERNEL, find_kernel, project_wiring
     from .omnipresent import find_omnipresent
     from .pins import Layout, resolve_pins
     from .project import resolve_project
-    from .report import build_report, propose, weighted_edges
+    from .report import build_report, propose, resolution_row, weighted_edges
 
     project = resolve_project(collected.facts)
     if not project.models and not project.apps and not project.settings_modules:
@@ -295,14 +300,27 @@ def _build(root: str, options: Options, walk: Walk, collected: Collected, cache:
         module_of_path = {f.path: f.module for f in collected.facts}
         extra = cochange_edges(root, module_of_path, options.git_commits)
     edges = weighted_edges(project, options.boundaries.weights, extra)
+    wiring = project_wiring(project.settings_modules, project.module_app)
     omnipresent = find_omnipresent(
-        ((s, t, e.kind) for s, t, _, e in edges),
+        ((s, t, e.kind) for s, t, _, e in edges if s not in wiring),
         {f"model:{m.key}": m.app for m in project.models},
         frozenset(f"module:{m.module}" for m in project.models),
         options.boundaries.omnipresent_min_apps,
     )
-    # Omnipresent units are clustered without: they would pull whichever context they land in.
-    clustered = [e for e in edges if e[0] not in omnipresent and e[1] not in omnipresent]
+    node_app = {f"model:{m.key}": m.app for m in project.models} | {
+        f"module:{m}": app for m, app in project.module_app.items()
+    }
+    kernel = find_kernel(
+        ((s, t, e.kind) for s, t, _, e in edges),
+        node_app,
+        frozenset(f"module:{m.module}" for m in project.models),
+        frozenset(omnipresent) | wiring,
+    )
+    kernel = {n: apps for n, apps in kernel.items() if pins.context_of(n) is None}
+    # Omnipresent units, wiring and the shared kernel are clustered without: they would pull
+    # whichever context they land in. The kernel is a context of its own (the user's pins win).
+    aside = set(omnipresent) | wiring | set(kernel)
+    clustered = [e for e in edges if e[0] not in aside and e[1] not in aside]
     # An edit that leaves the graph as it was (a comment, a body, a moved line) keeps the
     # proposal: only evidence and stats are rebuilt, without clustering again.
     key = _graph_key(clustered, options, [m.key for m in project.models])
@@ -310,16 +328,34 @@ def _build(root: str, options: Options, walk: Walk, collected: Collected, cache:
     if previous and previous[0] == key:
         parts = previous[1]
     else:
-        parts = propose(project, clustered, pins, options.boundaries)
+        b = options.boundaries
+        if kernel and b.target:  # the kernel is one of the N contexts asked for
+            b = replace(b, target=max(1, b.target - 1))
+        parts = propose(project, clustered, pins, b)
+        parts.update({n: KERNEL for n in kernel})
         cache["partition"] = (key, parts)
     facts = collected.facts
+    # Metrics on the graph the report measures: the kernel is in it, as a context of its own.
+    measured = [
+        e for e in edges if e[0] not in aside - set(kernel) and e[1] not in aside - set(kernel)
+    ]
+    resolutions = [
+        resolution_row(
+            project,
+            measured,
+            propose(project, clustered, pins, replace(options.boundaries, resolution=res))
+            | {n: KERNEL for n in kernel},
+            res,
+        )
+        for res in options.sweep
+    ]
     stats = {
         "files": len(facts),
         "migrations": sum(1 for f in walk.files if f.is_migration),
         "lines": sum(f.lines for f in facts),
         "apps": len(project.apps),
         "models": len(project.models),
-        "modules": sum(1 for n in parts if n.startswith("module:")) + len(omnipresent),
+        "modules": sum(1 for n in parts if n.startswith("module:")) + len(aside) - len(kernel),
         "endpoints": len(project.endpoints),
         "tasks": len(project.tasks),
         "seconds": None,
@@ -341,6 +377,18 @@ def _build(root: str, options: Options, walk: Walk, collected: Collected, cache:
         "include_tests": options.include_tests,
         "omnipresent_min_apps": b.omnipresent_min_apps,
     }
-    return build_report(
-        project, parts, edges, stats, opts, os.path.basename(root.rstrip(os.sep)), omnipresent, pins
+    report = build_report(
+        project,
+        parts,
+        edges,
+        stats,
+        opts,
+        os.path.basename(root.rstrip(os.sep)),
+        omnipresent,
+        pins,
+        wiring,
+        kernel,
     )
+    if resolutions:
+        report["resolutions"] = resolutions
+    return report

@@ -9,6 +9,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
+MIN_CONTEXTS = 8  # an architect's 8-15 business capabilities
+MAX_CONTEXTS = 15
+TINY_SHARE = 0.03  # a context with fewer than 3% of the models (at least 2) is tiny
+TINY_FROM_MODELS = 40
+
 
 class _UnionFind:
     def __init__(self, nodes: Sequence[str]) -> None:
@@ -84,7 +89,11 @@ def cluster(
     # A pinned context is kept even when it owns no model: the team declared it.
     anchored = {uf.find(n) for n in anchors if n in uf.parent} | set(pin_of)
     communities = _absorb(run(resolution), anchored, conflicts, contracted)
-    if target is not None:
+    if target is None:
+        models = {uf.find(n) for n in anchors if n in uf.parent}
+        communities = _merge_tiny(communities, models, set(pin_of), conflicts, contracted)
+        communities = _merge_down(communities, MAX_CONTEXTS, conflicts, contracted)
+    else:
         res = resolution
         for _ in range(12):
             if len(communities) >= target:
@@ -173,6 +182,60 @@ def _absorb(
             unlinked |= loose
     # Code tied to no model at all (settings, health checks) forms one shared context.
     return sorted([*keep, unlinked] if unlinked else keep, key=min)
+
+
+def _merge_tiny(
+    communities: list[set[str]],
+    models: set[str],
+    pinned: set[str],
+    conflicts: set[frozenset[str]],
+    contracted: Mapping[tuple[str, str], float],
+) -> list[set[str]]:
+    """Merge each tiny context into the one it is most coupled with, unless it is isolated.
+
+    Tiny: fewer than ``TINY_SHARE`` of the models (at least 2), in a project of
+    ``TINY_FROM_MODELS`` models or more (in a small one, a one-model context can be a real
+    capability), while more than ``MIN_CONTEXTS`` remain; a pinned context stays.
+    """
+    limit = max(2, round(len(models) * TINY_SHARE))
+    communities = sorted(communities, key=min)
+    while len(communities) > MIN_CONTEXTS and len(models) >= TINY_FROM_MODELS:
+        sizes = [len(c & models) for c in communities]
+        tiny = sorted(
+            (i for i, c in enumerate(communities) if 0 < sizes[i] < limit and not c & pinned),
+            key=lambda i: (sizes[i], min(communities[i])),
+        )
+        links = _links(communities, contracted)
+        merged = False
+        for i in tiny:
+            options = [
+                j
+                for j, c in enumerate(communities)
+                if j != i and c & models and not _conflicted(communities[i], c, conflicts)
+            ]
+            best = max(options, key=lambda j: (links.get((i, j), 0.0), -j), default=None)
+            if best is not None and links.get((i, best), 0.0) > 0:
+                communities[best] |= communities[i]
+                del communities[i]
+                merged = True
+                break
+        if not merged:
+            break
+    return communities
+
+
+def _links(
+    communities: list[set[str]], contracted: Mapping[tuple[str, str], float]
+) -> dict[tuple[int, int], float]:
+    """Total weight between each pair of communities, both ways round: (i, j) and (j, i)."""
+    index = {n: i for i, c in enumerate(communities) for n in c}
+    links: dict[tuple[int, int], float] = defaultdict(float)
+    for (x, y), w in contracted.items():
+        i, j = index[x], index[y]
+        if i != j:
+            links[(i, j)] += w
+            links[(j, i)] += w
+    return links
 
 
 def _merge_down(

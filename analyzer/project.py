@@ -10,11 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from .facts import ClassFact, Endpoint, FileFacts, Receiver, Relation, Use
+from .facts import (
+    AUTH_USER,
+    ClassFact,
+    Endpoint,
+    FileFacts,
+    Import,
+    Receiver,
+    Ref,
+    Relation,
+    Use,
+)
 from .weights import EdgeKind
 
 # (reference, app label it appears in, key of the model it appears in) -> model key
-ModelKey = Callable[[str, str, str], str | None]
+ModelKey = Callable[[Ref, str, str], str | None]
 
 DJANGO_MODEL_BASES = {
     "django.db.models.Model",
@@ -26,7 +36,7 @@ DJANGO_MODEL_BASES = {
 }
 APPCONFIG_BASES = {"django.apps.AppConfig", "django.apps.config.AppConfig"}
 DJANGO_SIGNALS = "django.db.models.signals."
-RECEIVER_SKIP = ("?self", "?cls")
+SELF_NAMES = ("self", "cls")  # self.model, cls.objects: which model cannot be told here
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,7 @@ class Project:
     unresolved: tuple[Note, ...]
     parse_errors: tuple[Note, ...]
     settings_modules: tuple[str, ...]
+    external: tuple[Edge, ...] = ()  # to ``external:app.Model``: models the project uses only
 
 
 class _Resolver:
@@ -118,22 +129,34 @@ class _Resolver:
                 return candidate
         return None
 
-    def symbol(self, qualname: str, depth: int = 0) -> str:
-        """Follow re-exports (``from .x import Y`` in a package) to where a name is defined."""
-        if qualname in self.known or depth > 6 or not qualname or qualname[0] == "?":
-            return qualname
+    def symbol(self, qualname: str, depth: int = 0) -> Ref:
+        """Follow re-exports (``from .x import Y`` in a package) to where a name is defined;
+        a name bound to ``get_model(...)`` or ``get_user_model()`` gives that model."""
+        here = Ref("name", qualname)
+        if qualname in self.known or depth > 6 or not qualname:
+            return here
         module = self.module_of(qualname)
         if module is None or module == qualname:
-            return qualname
+            return here
         head, _, rest = qualname[len(module) + 1 :].partition(".")
         target = self.aliases.get(module, {}).get(head)
-        if target and target != qualname:
-            return self.symbol(f"{target}.{rest}" if rest else target, depth + 1)
+        if target is not None and target.kind != "name":
+            return here if rest else target
+        if target is not None and target.value != qualname:
+            return self.symbol(f"{target.value}.{rest}" if rest else target.value, depth + 1)
         for star in self.by_module[module].star_imports:
             candidate = self.symbol(f"{star}.{head}", depth + 1)
-            if candidate in self.known:
-                return f"{candidate}.{rest}" if rest else candidate
-        return qualname
+            if candidate.kind == "name" and candidate.value in self.known:
+                return Ref("name", f"{candidate.value}.{rest}" if rest else candidate.value)
+        return here
+
+    def resolve(self, ref: Ref) -> Ref:
+        return self.symbol(ref.value) if ref.kind == "name" else ref
+
+    def name_of(self, ref: Ref) -> str:
+        """The qualified name a reference resolves to, "" when it is no name."""
+        resolved = self.resolve(ref)
+        return resolved.value if resolved.kind == "name" else ""
 
     def is_model(self, qualname: str, trail: tuple[str, ...] = ()) -> bool:
         if qualname in self._model_memo:
@@ -146,15 +169,26 @@ class _Resolver:
         _, cls = found
         result = False
         for base in cls.bases:
-            resolved = self.symbol(base)
-            if resolved.startswith("str:") or self.is_model(resolved, (*trail, qualname)):
-                result = True  # "str:" bases come from Model = get_model("app", "Model")
+            resolved = self.resolve(base)
+            if resolved.kind == "model" or self.is_model(resolved.value, (*trail, qualname)):
+                result = True  # a "model" base comes from Model = get_model("app", "Model")
                 break
-            if cls.has_fields and resolved not in self.classes and not _django_class(cls, self):
+            if (
+                cls.has_fields
+                and resolved.value not in self.classes
+                and not _django_class(cls, self)
+            ):
                 result = True  # model fields on a class built on a third-party model base
                 break
+        if not result and ".models" in found[0].module and cls.bases:
+            result = all(self._third_party_model_base(b) for b in cls.bases)
         self._model_memo[qualname] = result
         return result
+
+    def _third_party_model_base(self, base: Ref) -> bool:
+        """A base from another package's models module (``taggit.models.TaggedItemBase``)."""
+        name = self.name_of(base)
+        return ".models." in name and not name.startswith("django.") and not self.module_of(name)
 
     def is_appconfig(self, qualname: str, trail: tuple[str, ...] = ()) -> bool:
         if qualname in APPCONFIG_BASES:
@@ -162,12 +196,12 @@ class _Resolver:
         found = self.classes.get(qualname)
         if found is None or qualname in trail:
             return False
-        return any(self.is_appconfig(self.symbol(b), (*trail, qualname)) for b in found[1].bases)
+        return any(self.is_appconfig(self.name_of(b), (*trail, qualname)) for b in found[1].bases)
 
 
 def _django_class(cls: ClassFact, r: _Resolver) -> bool:
     """A class built on one of Django's own non-model classes (Aggregate, Func, Manager...)."""
-    return any(r.symbol(b).startswith("django.") for b in cls.bases)
+    return any(r.name_of(b).startswith("django.") for b in cls.bases)
 
 
 def _app_of(module: str, app_names: list[tuple[str, str]]) -> str:
@@ -217,12 +251,18 @@ def discover_apps(r: _Resolver) -> list[App]:
 
 def _installed_names(r: _Resolver) -> set[str]:
     """App names INSTALLED_APPS lists (an AppConfig path stands for its ``name``)."""
-    names = set()
-    for f in r.facts:
-        for entry in f.installed_apps:
-            config = r.classes.get(entry)
-            names.add(dict(config[1].attrs).get("name", entry) if config else entry)
-    return names
+    return {_config_name(r, entry) or entry for f in r.facts for entry in f.installed_apps}
+
+
+def _config_name(r: _Resolver, qualname: str, depth: int = 0) -> str:
+    """The ``name`` an AppConfig class declares or inherits ("" if it is not a class here)."""
+    found = r.classes.get(qualname)
+    if found is None or depth > 8:
+        return ""
+    own = dict(found[1].attrs).get("name", "")
+    return own or next(
+        (n for b in found[1].bases if (n := _config_name(r, r.name_of(b), depth + 1))), ""
+    )
 
 
 @dataclass
@@ -244,6 +284,7 @@ class _Resolution:
     senders: dict[str, list[tuple[FileFacts, int, str]]] = field(default_factory=dict)
     includers: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # urls <- (m, route)
     edges: list[Edge] = field(default_factory=list)
+    external: list[Edge] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     endpoints: list[EndpointInfo] = field(default_factory=list)
 
@@ -259,18 +300,32 @@ class _Resolution:
             next((f.auth_user_model for f in facts if f.auth_user_model), "auth.User"),
         )
 
-    def model_key(self, ref: str, context_label: str, self_key: str) -> str | None:
+    def model_key(self, ref: Ref, context_label: str, self_key: str) -> str | None:
         """The model key a reference names, read in the app ``context_label``, or None."""
-        if ref.startswith("str:"):
-            text = ref[4:]
-            if text == "self":
+        ref = self.r.resolve(ref)
+        if ref.kind == "model":
+            if ref.value == "self":
                 return self_key
-            if "." not in text:
-                text = f"{context_label}.{text}"
+            text = ref.value if "." in ref.value else f"{context_label}.{ref.value}"
             return self.lower_keys.get(text.lower())
-        if ref == "setting:AUTH_USER_MODEL":
+        if ref == AUTH_USER:
             return self.lower_keys.get(self.auth_user_model.lower())
-        return self.by_qualname.get(self.r.symbol(ref))
+        return self.by_qualname.get(ref.value) if ref.kind == "name" else None
+
+    def external_key(self, ref: Ref) -> str | None:
+        """``app.Model`` for a reference to a model the project does not define, else None."""
+        ref = self.r.resolve(ref)
+        if ref.kind == "model":
+            text = ref.value
+            return text if "." in text and text.lower() not in self.lower_keys else None
+        if ref == AUTH_USER:
+            known = self.auth_user_model.lower() in self.lower_keys
+            return None if known else self.auth_user_model
+        name = ref.value if ref.kind == "name" else ""
+        if not name or self.r.module_of(name) or ".models." not in name:
+            return None
+        package, _, model = name.rpartition(".models.")
+        return f"{package.rpartition('.')[2]}.{model}" if "." not in model else None
 
     def prefixes(self, module: str, trail: tuple[str, ...] = ()) -> list[str]:
         """The URL prefixes ``include()`` puts before the routes of a URLconf module."""
@@ -318,6 +373,15 @@ def _find_models(x: _Resolution) -> None:
                 )
             )
             continue
+        if not cls.has_fields and all(r._third_party_model_base(b) for b in cls.bases):
+            x.notes.append(
+                Note(
+                    f.path,
+                    cls.line,
+                    f"{cls.name} counted as model {key}: it builds only on third-party model "
+                    f"bases ({', '.join(r.name_of(b) for b in cls.bases)})",
+                )
+            )
         table = meta.get("db_table") or f"{label}_{cls.name.lower()}"
         x.models[key] = Model(key, qualname, f.module, f.path, cls.line, table, label)
         x.by_qualname[qualname] = key
@@ -331,7 +395,7 @@ def _proxy_tables(x: _Resolution) -> None:
         if dict(cls.meta).get("proxy") != "True":
             continue
         parent = next(
-            (p for b in cls.bases if (p := x.model_key(x.r.symbol(b), "", key)) and p != key),
+            (p for b in cls.bases if (p := x.model_key(b, "", key)) and p != key),
             None,
         )
         if parent:
@@ -350,6 +414,18 @@ def _model_edges(x: _Resolution) -> None:
         x.add(f"module:{m.module}", f"model:{key}", "defines", f.path, m.line, f"class {cls.name}")
         for base_fact, _, relation in _relations_with_inherited(r, m.qualname, x.abstract):
             target = x.model_key(relation.target, m.app, key)
+            outside = None if target else x.external_key(relation.target)
+            if outside:
+                x.external.append(
+                    Edge(
+                        f"model:{key}",
+                        f"external:{outside}",
+                        "relation",
+                        base_fact.path,
+                        relation.line,
+                        relation.detail,
+                    )
+                )
             if target and target != key:
                 x.add(
                     f"model:{key}",
@@ -360,17 +436,17 @@ def _model_edges(x: _Resolution) -> None:
                     relation.detail,
                 )
         for base in cls.bases:
-            resolved = r.symbol(base)
+            resolved = r.resolve(base)
             parent = (
                 x.model_key(resolved, m.app, key)
-                if resolved.startswith("str:")
-                else x.by_qualname.get(resolved)
+                if resolved.kind == "model"
+                else x.by_qualname.get(resolved.value)
             )
-            detail = f"class {cls.name}({base.rsplit('.', 1)[-1]})"
+            detail = f"class {cls.name}({base.value.rsplit('.', 1)[-1]})"
             if parent and parent != key:
                 x.add(f"model:{key}", f"model:{parent}", "inherits", f.path, m.line, detail)
-            elif resolved in x.abstract:
-                base_module = r.classes[resolved][0].module
+            elif resolved.value in x.abstract:
+                base_module = r.classes[resolved.value][0].module
                 if base_module != m.module:
                     x.add(
                         f"model:{key}", f"module:{base_module}", "abstract_base", f.path, m.line,
@@ -419,12 +495,14 @@ def _index_code(x: _Resolution) -> None:
             if t.name:
                 x.task_names[t.name] = t.qualname
         for inc in f.includes:
-            target = x.r.module_of(x.r.symbol(inc.view))
+            urls = inc.view.value if inc.view.kind == "text" else x.r.name_of(inc.view)
+            target = x.r.module_of(urls)
             if target and target != f.module:
                 x.includers.setdefault(target, []).append((f.module, inc.route))
         for use in f.uses:
             if use.kind == "signal_send":
-                x.senders.setdefault(x.r.symbol(use.target), []).append((f, use.line, use.detail))
+                signal = x.r.name_of(use.target)
+                x.senders.setdefault(signal, []).append((f, use.line, use.detail))
 
 
 def _code_edges(x: _Resolution, f: FileFacts) -> None:
@@ -433,7 +511,7 @@ def _code_edges(x: _Resolution, f: FileFacts) -> None:
     for note in f.unresolved:
         x.notes.append(Note(f.path, note.line, note.value))
     for imp in f.imports:
-        target = _import_target(x.r, imp.value, x.apps)
+        target = _import_target(x.r, imp, x.apps)
         if target and target != f.module:
             x.add(source, f"module:{target}", "import", f.path, imp.line, imp.detail)
     for use in f.uses:
@@ -444,21 +522,19 @@ def _code_edges(x: _Resolution, f: FileFacts) -> None:
         _endpoint_edges(x, f, ep)
     own = x.module_app.get(f.module, "")
     for dep in f.migration_deps:
-        label = dep.value
-        if label == "setting:AUTH_USER_MODEL":
-            label = x.auth_user_model.split(".")[0]
+        label = dep.app or x.auth_user_model.split(".")[0]
         if own and label != own and any(a.label == label for a in x.apps):
             x.add(f"app:{own}", f"app:{label}", "migration", f.path, dep.line, dep.detail)
 
 
 def _receiver_edges(x: _Resolution, f: FileFacts, rec: Receiver) -> None:
     """A receiver depends on the sender model and on every module sending a custom signal."""
-    signal = x.r.symbol(rec.signal)
+    signal = x.r.name_of(rec.signal)
     handler_module = x.r.module_of(rec.handler) or f.module
     handler_source = f"module:{handler_module}"
-    if not signal.startswith(DJANGO_SIGNALS) and signal not in x.r.known:
+    if not signal or (not signal.startswith(DJANGO_SIGNALS) and signal not in x.r.known):
         return
-    if rec.sender and not rec.sender.startswith(RECEIVER_SKIP):
+    if rec.sender is not None and not _on_self(rec.sender):
         sender = x.model_key(rec.sender, x.module_app.get(f.module, ""), "")
         if sender:
             x.add(handler_source, f"model:{sender}", "signal", f.path, rec.line, rec.detail)
@@ -475,14 +551,15 @@ def _receiver_edges(x: _Resolution, f: FileFacts, rec: Receiver) -> None:
 
 
 def _endpoint_edges(x: _Resolution, f: FileFacts, ep: Endpoint) -> None:
-    view = x.r.symbol(ep.view)
-    view_module = x.r.module_of(view) if not view.startswith("?") else None
+    resolved = x.r.resolve(ep.view)
+    view = resolved.value
+    view_module = x.r.module_of(view) if resolved.kind == "name" else None
     touched = _view_models(x, view, view_module)
     for prefix in x.prefixes(f.module):
         x.endpoints.append(
             EndpointInfo(
                 _join_route(prefix, ep.route),
-                view.lstrip("?"),
+                view,
                 view_module or f.module,
                 f.path,
                 ep.line,
@@ -525,6 +602,7 @@ def resolve_project(facts: list[FileFacts]) -> Project:
         unresolved=tuple(sorted(set(x.notes), key=lambda n: (n.file, n.line, n.message))),
         parse_errors=tuple(sorted(parse_errors, key=lambda n: (n.file, n.line))),
         settings_modules=tuple(sorted(f.module for f in facts if f.installed_apps)),
+        external=tuple(sorted(set(x.external), key=_edge_key)),
     )
 
 
@@ -552,7 +630,7 @@ def _edge_key(e: Edge) -> tuple[str, str, str, str, int, str]:
 
 def _inherited_label(r: _Resolver, cls: ClassFact) -> str:
     for base in cls.bases:
-        found = r.classes.get(r.symbol(base))
+        found = r.classes.get(r.name_of(base))
         if found:
             label = dict(found[1].meta).get("app_label") or _inherited_label(r, found[1])
             if label:
@@ -568,7 +646,7 @@ def _relations_with_inherited(
     for relation in cls.relations:
         yield f, cls, relation
     for base in cls.bases:
-        resolved = r.symbol(base)
+        resolved = r.name_of(base)
         if resolved in abstract and resolved not in trail:
             yield from _relations_with_inherited(r, resolved, abstract, (*trail, qualname))
 
@@ -593,11 +671,15 @@ def _relation_fields(
     return fields
 
 
-def _import_target(r: _Resolver, value: str, apps: list[App]) -> str | None:
-    if value.startswith("label:"):
+def _on_self(ref: Ref) -> bool:
+    return ref.kind == "unknown" and ref.value.partition(".")[0] in SELF_NAMES
+
+
+def _import_target(r: _Resolver, imp: Import, apps: list[App]) -> str | None:
+    if imp.app_relative:
         # Class loaders like django-oscar's get_class("order.utils", ...) name app-relative
         # modules; map the first part to an app by its label or last name part.
-        head, _, rest = value[6:].partition(".")
+        head, _, rest = imp.target.partition(".")
         for app in apps:
             if head in (app.label, app.name.rsplit(".", 1)[-1]):
                 candidate = f"{app.name}.{rest}" if rest else app.name
@@ -605,7 +687,7 @@ def _import_target(r: _Resolver, value: str, apps: list[App]) -> str | None:
                 if module:
                     return module
         return None
-    return r.module_of(value)
+    return r.module_of(imp.target)
 
 
 def _use_edges(x: _Resolution, f: FileFacts, use: Use) -> list[Edge]:
@@ -613,24 +695,29 @@ def _use_edges(x: _Resolution, f: FileFacts, use: Use) -> list[Edge]:
     source = f"module:{f.module}"
     label = x.module_app.get(f.module, "")
     if use.kind in ("read", "write", "admin"):
-        if use.target.startswith(RECEIVER_SKIP):
+        if _on_self(use.target):
             return []
         key = x.model_key(use.target, label, "")
         if key:
             return [Edge(source, f"model:{key}", use.kind, f.path, use.line, use.detail)]
-        if use.target.startswith("?") and len(use.target) > 1:
+        outside = x.external_key(use.target)
+        if outside:
+            x.external.append(
+                Edge(source, f"external:{outside}", use.kind, f.path, use.line, use.detail)
+            )
+        elif use.target.kind == "unknown" and use.target.value:
             x.notes.append(
                 Note(
                     f.path,
                     use.line,
-                    f"cannot tell which model {use.target[1:]} is: a variable or "
+                    f"cannot tell which model {use.target.value} is: a variable or "
                     "parameter, not an import or class of this module",
                 )
             )
         return []
     if use.kind == "lookup":
-        ref, _, lookup = use.target.partition("#")
-        key = None if ref.startswith(RECEIVER_SKIP) else x.model_key(ref, label, "")
+        ref, lookup = use.target, use.lookup
+        key = None if _on_self(ref) else x.model_key(ref, label, "")
         found: list[Edge] = []
         for part in lookup.split("__"):
             key = x.relations.get(key or "", {}).get(part)
@@ -639,19 +726,19 @@ def _use_edges(x: _Resolution, f: FileFacts, use: Use) -> list[Edge]:
             found.append(Edge(source, f"model:{key}", "read", f.path, use.line, use.detail))
         return found
     if use.kind == "raw_sql":
-        owners = x.table_owner.get(use.target[6:], [])
+        owners = x.table_owner.get(use.target.value, [])
         return (
             [Edge(source, f"model:{owners[0]}", "raw_sql", f.path, use.line, use.detail)]
             if owners
             else []
         )
     if use.kind == "task_call":
-        task = x.r.symbol(use.target)
+        task = x.r.name_of(use.target)
         if task in x.tasks and x.tasks[task] != f.module:
             return [Edge(source, f"module:{x.tasks[task]}", "task", f.path, use.line, use.detail)]
         return []
     if use.kind == "send_task":
-        name = use.target[4:]
+        name = use.target.value
         named = x.task_names.get(name) or (name if name in x.tasks else None)
         if named and x.tasks[named] != f.module:
             return [Edge(source, f"module:{x.tasks[named]}", "task", f.path, use.line, use.detail)]

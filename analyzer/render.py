@@ -74,6 +74,16 @@ def render_text(report: dict, *, seconds: float | None = None, cache_line: str =
     ]
     for key, label, better in METRIC_ROWS:
         lines.append(f"  {label:<62} {m[key]:>8.3f}  baseline {b[key]:>8.3f}  ({better} is better)")
+    if report.get("resolutions"):
+        lines += ["", "Across resolutions (pick one with [clustering] resolution or --contexts N):"]
+        lines.append("  resolution  contexts  modularity    ICP    NED")
+        lines += [
+            f"  {r['resolution']:>10g}  {r['contexts']:>8}  {r['modularity']:>10.3f}"
+            f"  {r['icp']:.3f}  {r['ned']:.3f}"
+            for r in report["resolutions"]
+        ]
+    if "seams" in report:
+        lines += ["", report["seams"]["message"]]
     lines += ["", "Contexts:"]
     for c in report["contexts"]:
         lines.append(
@@ -92,6 +102,7 @@ def render_text(report: dict, *, seconds: float | None = None, cache_line: str =
                 f"    e.g. {first['file']}:{first['line']}  {first['detail']}",
             ]
         lines.append(f"  suggestion: {omnipresent[0]['suggestion']}")
+    lines += _findings_text(report)
     lines += ["", "Heaviest dependencies between contexts:"]
     for d in _top_dependencies(report, 12):
         first = d["evidence"][0] if d["evidence"] else None
@@ -109,6 +120,43 @@ def render_text(report: dict, *, seconds: float | None = None, cache_line: str =
     if s["unresolved"]:
         lines += ["", f"Unresolved constructs: {len(s['unresolved'])} (see --format json)"]
     return "\n".join(lines) + "\n"
+
+
+def _findings_text(report: dict) -> list[str]:
+    """Shared kernel, shared reference models, external models and project wiring."""
+    lines = []
+    kernel = report.get("shared_kernel", [])
+    if kernel:
+        lines += ["", "Shared kernel (owns no model, imported by the code of many apps):"]
+        lines += [
+            f"  {k['file']}  imported by {len(k['imported_by_apps'])} apps: "
+            f"{', '.join(k['imported_by_apps'])}"
+            for k in kernel
+        ]
+        lines.append(
+            "  publish it as a library the services share; to split it, move each part to "
+            "the one context that uses it (see the dependencies out of shared-kernel)"
+        )
+    hubs = report.get("shared_reference", [])
+    if hubs:
+        lines += ["", "Shared reference models (related to from 3+ other contexts):"]
+        lines += [
+            f"  {h['model']} ({h['context']}): referenced by {', '.join(h['referenced_by'])}"
+            for h in hubs
+        ]
+        lines.append(f"  suggestion: {hubs[0]['suggestion']}")
+    external = report.get("external_models", [])
+    if external:
+        lines += ["", "External models (Django contrib, packages) and who uses them:"]
+        lines += [
+            f"  {x['model']}: "
+            + ", ".join(f"{u['context'] or '-'} ({u['count']})" for u in x["used_by"])
+            for x in external
+        ]
+    wiring = report.get("project_wiring", [])
+    if wiring:
+        lines += ["", "Project wiring, in no context: " + ", ".join(w["file"] for w in wiring)]
+    return lines
 
 
 def render_markdown(report: dict) -> str:

@@ -6,10 +6,11 @@ same input always gives the same bytes.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 
-from . import metrics
+from . import findings, metrics
 from .boundaries import Boundaries
 from .cluster import cluster
 from .omnipresent import NOT_MODEL_USE, SUGGESTION
@@ -20,17 +21,27 @@ from .weights import CUT_SUGGESTIONS, EdgeKind
 SCHEMA_VERSION = 1
 EVIDENCE_LIMIT = 20
 PROJECT_PART = "(project)"
+API_ROOTS = ("api", "v1", "v2", "graphql", "dashboard")  # prefixes that name no capability
 
 
 def weighted_edges(
     project: Project, weights: Mapping[EdgeKind, float], extra: tuple[Edge, ...] = ()
 ) -> list[tuple[str, str, float, Edge]]:
-    """Every node-to-node edge with its weight; app-level (migration) edges are left out."""
+    """Every node-to-node edge with its weight; app-level (migration) edges are left out.
+
+    The imports of one module from another weigh one import together, however they are
+    written (one statement per name, or one for all): weights do not depend on formatting.
+    """
+    kept = [
+        e
+        for e in (*project.edges, *extra)
+        if not e.source.startswith("app:") and e.source != e.target
+    ]
+    imports = Counter((e.source, e.target) for e in kept if e.kind == "import")
     result = []
-    for edge in (*project.edges, *extra):
-        if edge.source.startswith("app:") or edge.source == edge.target:
-            continue
-        weight = weights.get(edge.kind, 0.0) * edge.scale
+    for edge in kept:
+        share = 1 / imports[(edge.source, edge.target)] if edge.kind == "import" else 1.0
+        weight = weights.get(edge.kind, 0.0) * edge.scale * share
         if weight > 0:
             result.append((edge.source, edge.target, weight, edge))
     return result
@@ -75,43 +86,89 @@ def propose(
         seed=boundaries.seed,
         anchors=frozenset(f"model:{m.key}" for m in project.models),
     )
-    return name_contexts(project, assignment, pinned)
+    return name_contexts(project, assignment, pinned, undirected)
+
+
+def resolution_row(
+    project: Project,
+    edges: list[tuple[str, str, float, Edge]],
+    parts: Mapping[str, str],
+    resolution: float,
+) -> dict:
+    """How many contexts one Louvain resolution gives, and their quality metrics."""
+    summary = metrics.summary(
+        [(s, t, w) for s, t, w, _ in edges if s in parts and t in parts], parts
+    )
+    owners = {parts[f"model:{m.key}"] for m in project.models if f"model:{m.key}" in parts}
+    return {"resolution": resolution, "data_owning_contexts": len(owners), **summary}
 
 
 def name_contexts(
-    project: Project, assignment: Mapping[str, int], pins: Mapping[str, list[str]]
+    project: Project,
+    assignment: Mapping[str, int],
+    pins: Mapping[str, list[str]],
+    weights: Mapping[tuple[str, str], float],
 ) -> dict[str, str]:
-    """Name each community after its pin, else its dominant app, else its dominant module."""
+    """Name each community after its pin, else its dominant app, else its dominant module.
+
+    When one app dominates several communities, the one holding most of its models keeps the
+    app's name and each other is named after its central model (``projects-membership``),
+    the model with the most weight inside it: a name that says what the context is about.
+    """
     members: dict[int, list[str]] = defaultdict(list)
     for node, community in assignment.items():
         members[community].append(node)
     model_app = {f"model:{m.key}": m.app for m in project.models}
     pin_of = {n: name for name, group in pins.items() for n in group}
     names: dict[int, str] = {}
-    taken: Counter[str] = Counter()
+    share: dict[int, int] = {}
     for community in sorted(members):
         nodes = sorted(members[community])
         pinned = sorted({pin_of[n] for n in nodes if n in pin_of})
         if pinned:
-            names[community] = pinned[0]
-            taken[pinned[0]] += 1
+            names[community], share[community] = pinned[0], len(nodes) + 10**9
             continue
-        apps = Counter(model_app[n] for n in nodes if n in model_app)
-        if not apps:
-            apps = Counter({"shared": 1})
-        best = sorted(apps.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
-        names[community] = best
-        taken[best] += 1
-    seen: Counter[str] = Counter()
+        apps = Counter(model_app[n] for n in nodes if n in model_app) or Counter({"shared": 0})
+        names[community], share[community] = min(apps.items(), key=lambda kv: (-kv[1], kv[0]))
+    holders: dict[str, list[int]] = defaultdict(list)
+    for community, name in names.items():
+        holders[name].append(community)
     result = {}
-    for community in sorted(members):
-        name = names[community]
-        if taken[name] > 1:
-            seen[name] += 1
-            name = f"{name}-{seen[name]}"
-        for node in members[community]:
-            result[node] = name
+    used = set(names.values())
+    for name, communities in sorted(holders.items()):
+        ranked = sorted(communities, key=lambda c: (-share[c], c))
+        for rank, community in enumerate(ranked):
+            label = name
+            if rank:
+                label = _central_name(name, members[community], model_app, weights, used)
+                used.add(label)
+            for node in members[community]:
+                result[node] = label
     return result
+
+
+def _central_name(
+    app: str,
+    nodes: list[str],
+    model_app: Mapping[str, str],
+    weights: Mapping[tuple[str, str], float],
+    used: set[str],
+) -> str:
+    """``app-model`` after the community's most connected model of ``app``; unique."""
+    inside = set(nodes)
+    degree: dict[str, float] = defaultdict(float)
+    for (a, b), w in weights.items():
+        if a in inside and b in inside:
+            degree[a] += w
+            degree[b] += w
+    models = [n for n in sorted(nodes) if model_app.get(n) == app] or sorted(nodes)
+    central = max(models, key=lambda n: (degree[n], n == models[0]))
+    base = f"{app}-{central.rpartition('.')[2].rpartition(':')[2].lower()}"
+    label, count = base, 1
+    while label in used:
+        count += 1
+        label = f"{base}-{count}"
+    return label
 
 
 def _context_of_app(project: Project, parts: Mapping[str, str]) -> dict[str, str]:
@@ -296,6 +353,20 @@ def extraction_order(
     ]
 
 
+def route_prefix(route: str) -> str:
+    r"""The literal path prefix a route lives under, as a proxy route would match it.
+
+    ``api/orders/<int:pk>/`` -> ``/api/orders/``; ``^shop/(?P<pk>\d+)/$`` -> ``/shop/``; the
+    first segment, or the first two under ``api``-like roots.
+    """
+    literal = re.split(r"[<(\[?*+$\\]", route.lstrip("^"), maxsplit=1)[0]
+    segments = [s for s in literal.split("/") if s]
+    depth = 2 if segments[:1] and segments[0] in API_ROOTS else 1
+    kept = segments[:depth]
+    slash = "/" if kept and (len(segments) > len(kept) or literal.endswith("/")) else ""
+    return "/" + "/".join(kept) + slash
+
+
 def _endpoint_label(e: EndpointInfo) -> str:
     return f"{e.route} -> {e.view}" + (f" ({', '.join(e.models)})" if e.models else "")
 
@@ -309,6 +380,8 @@ def build_report(
     project_name: str,
     omnipresent: Mapping[str, tuple[str, ...]] | None = None,
     pins: Pins | None = None,
+    wiring: frozenset[str] = frozenset(),
+    kernel: Mapping[str, tuple[str, ...]] | None = None,
 ) -> dict:
     """Assemble the JSON-contract report for one partition (``options`` carries weights).
 
@@ -317,7 +390,9 @@ def build_report(
     compute on the graph without them.
     """
     omnipresent = omnipresent or {}
-    graph = [e for e in edges if e[0] not in omnipresent and e[1] not in omnipresent]
+    aside = set(omnipresent) | wiring
+    graph = [e for e in edges if e[0] not in aside and e[1] not in aside and e[0] in parts]
+    graph = [e for e in graph if e[1] in parts]
     nodes = sorted(parts)
     triples = [(s, t, w) for s, t, w, _ in graph]
     baseline = baseline_parts(project, nodes)
@@ -349,9 +424,13 @@ def build_report(
                 ),
                 "tasks": sorted(q for q, module in project.tasks if module in module_set),
                 "tables": sorted({m.table for m in models}),
+                "url_prefixes": sorted(
+                    {route_prefix(e.route) for e in project.endpoints if e.module in module_set}
+                ),
                 "metrics": per_part[name],
             }
         )
+    summary = metrics.summary(triples, parts)
     return {
         "schema_version": SCHEMA_VERSION,
         "project": {
@@ -366,7 +445,7 @@ def build_report(
         "contexts": contexts,
         "dependencies": deps,
         "metrics": {
-            **metrics.summary(triples, parts),
+            **summary,
             "baseline": metrics.summary(triples, baseline),
         },
         "baseline": {"contexts": sorted(set(baseline.values()))},
@@ -376,6 +455,25 @@ def build_report(
             shared,
             frozenset(c["name"] for c in contexts if not c["models"]),
         ),
+        "shared_reference": findings.shared_references(graph, parts),
+        "external_models": findings.external_models(project.external, parts),
+        "seams": findings.seams(
+            deps,
+            [c["name"] for c in contexts if c["models"]],
+            summary["icp"],
+        ),
+        "project_wiring": [
+            {"module": n[7:], "file": project.module_paths.get(n[7:], "")} for n in sorted(wiring)
+        ],
+        "shared_kernel": [
+            {
+                "module": n[7:],
+                "file": project.module_paths.get(n[7:], ""),
+                "context": parts.get(n, ""),
+                "imported_by_apps": list(apps),
+            }
+            for n, apps in sorted((kernel or {}).items())
+        ],
         "omnipresent": omnipresent_units(
             project,
             edges,

@@ -1,12 +1,19 @@
-"""Benchmark parity comparisons: ~1 KB JSON pairs parsed, normalized, diffed and counted.
+"""Benchmark parity: comparison throughput, and the proxy's throughput while it shadows.
 
-Compares `strangler.parity` against DeepDiff on the same pairs in the same run, and shows the
-parse floor of the standard json module and of orjson (the parser was picked by this).
-One process, no I/O. The last line is one JSON object (`pairs_per_s`, `ratio_vs_deepdiff`).
+1. ~1 KB JSON pairs parsed, normalized, diffed and counted by `strangler.parity`, against
+   DeepDiff on the same pairs in the same run, with the parse floor of the standard json
+   module and of orjson (the parser was picked by this). One process, no I/O.
+2. `strangler proxy` with 10% of requests shadowed (candidate plus a second monolith call,
+   compared in-process into SQLite) against the same proxy with shadowing off, in the same
+   run and the same setup as bench/proxy.py (nginx upstreams, wrk -c32, 1,000 users).
 
-    .venv/bin/python bench/parity.py [--pairs 5000] [--repeats 3]
+The last line is one JSON object (`pairs_per_s`, `ratio_vs_deepdiff`,
+`shadow_throughput_ratio`).
 
-The peer is a dev-only install: `.venv/bin/pip install deepdiff`.
+    .venv/bin/python bench/parity.py [--pairs 5000] [--repeats 3] [--duration 5] [--no-proxy]
+
+The peer is a dev-only install: `.venv/bin/pip install deepdiff`. Part 2 needs nginx and wrk
+(`apt-get install -y nginx wrk`).
 """
 
 from __future__ import annotations
@@ -14,21 +21,26 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from typing import Any
 
 import orjson
 
 from strangler.control.compare import CompareConfig
 from strangler.parity.compare import Comparer
 from strangler.parity.exchange import Exchange, Reply
+from strangler.parity.store import ParityStore
+from strangler.parity.summary import summary
 
+ROOT = Path(__file__).resolve().parents[1]
 JSON = (("content-type", "application/json"),)
 
 
@@ -71,10 +83,79 @@ def rate(run: Callable[[], object], count: int, repeats: int) -> float:
     return statistics.median(results)
 
 
+def start_proxy(work: Path, port_a: int, port_b: int, shadow: float) -> tuple[Any, int]:
+    """`strangler proxy` as bench/proxy.py runs it, with `shadow` percent shadowed."""
+    route: dict[str, Any] = {"id": "products", "prefix": "/api/v1/products",
+                             "monolith": "monolith", "service": "catalog", "weight": 10,
+                             "sticky": ["header:X-User-ID"]}  # fmt: skip
+    if shadow:
+        route["shadow"] = {"percent": shadow}
+    table = {
+        "default_backend": "monolith",
+        "backends": {"monolith": {"url": f"http://127.0.0.1:{port_a}"},
+                     "catalog": {"url": f"http://127.0.0.1:{port_b}"}},
+        "routes": [route],
+    }  # fmt: skip
+    config = work / f"routes-{shadow}.json"
+    config.write_text(json.dumps(table))
+    argv = [sys.executable, "-m", "strangler", "proxy", "--config", str(config),
+            "--listen", "127.0.0.1:0", "--admin", "off", "--access-log", "off",
+            "--parity-store", str(work / f"parity-{shadow}.sqlite3")]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    assert proc.stdout is not None
+    ready = json.loads(proc.stdout.readline())
+    return proc, int(ready["proxy"].rsplit(":", 1)[1])
+
+
+def proxy_figures(duration: float, repeats: int) -> dict[str, Any]:
+    """req/s and CPU per request of the proxy with shadowing off and at 10%, same run."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import proxy as setup  # bench/proxy.py: the same upstreams, load and measurement
+
+    started: list[tuple[Any, bool]] = []
+    with tempfile.TemporaryDirectory(prefix="strangler-bench-parity-") as tmp:
+        work = Path(tmp)
+        script = work / "users.lua"
+        script.write_text(setup.WRK_SCRIPT)
+        try:
+            upstreams, port_a, port_b = setup.start_upstreams(work)
+            started.append((upstreams, True))
+            targets = {}
+            for name, share in (("off", 0.0), ("shadow_10", 10.0)):
+                proc, port = start_proxy(work, port_a, port_b, share)
+                started.append((proc, False))
+                targets[name] = (port, [proc.pid])
+            for port, _ in targets.values():
+                setup.wrk(port, 32, 1, script)
+            results = {
+                name: setup.measure(port, pids, 32, duration, repeats, script)
+                for name, (port, pids) in targets.items()
+            }
+            store = ParityStore(str(work / "parity-10.0.sqlite3"))
+            compared = summary(store, "products", since=0).samples
+            store.close()
+        finally:
+            for proc, is_nginx in reversed(started):
+                setup.stop(proc, is_nginx)
+    print(f"proxy at wrk -c32, {duration:.0f} s x {repeats} (median):")
+    for name, r in results.items():
+        print(f"  {name:10} {r['rps']:>10,.0f} req/s  {r['cpu_us_per_request']:>6.1f} us CPU/req"
+              f"  p99 {r['p99_ms']:.2f} ms  non-2xx {r['errors']:.0f}")  # fmt: skip
+    print(f"  pairs compared into the store while shadowing: {compared:,}")
+    return {
+        "shadow_throughput_ratio": round(results["shadow_10"]["rps"] / results["off"]["rps"], 3),
+        "proxy_rps": {n: round(r["rps"]) for n, r in results.items()},
+        "proxy_cpu_us_per_request": {n: r["cpu_us_per_request"] for n, r in results.items()},
+        "shadow_pairs_compared": compared,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    parser.add_argument("--no-proxy", action="store_true", help="comparisons only")
     args = parser.parse_args()
     try:
         from deepdiff import DeepDiff
@@ -119,7 +200,19 @@ def main() -> None:
                  "orjson_parse_pairs_per_s"):  # fmt: skip
         print(f"  {name:28} {figures[name]:>10,}")
     print(f"  ratio vs DeepDiff             {figures['ratio_vs_deepdiff']:>10}x")
-    print(json.dumps(figures))
+    result: dict[str, Any] = dict(figures)
+    missing = [tool for tool in ("nginx", "wrk") if shutil.which(tool) is None]
+    if args.no_proxy or missing:
+        if missing:
+            print(
+                f"proxy part skipped: needs {' and '.join(missing)} (apt-get install -y nginx wrk)"
+            )
+        result["shadow_throughput_ratio"] = None
+    else:
+        result.update(proxy_figures(args.duration, args.repeats))
+    from record import publish  # the last line, kept in bench/results/parity.json
+
+    publish("parity", result)
 
 
 if __name__ == "__main__":

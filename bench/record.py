@@ -50,6 +50,14 @@ HEADLINES: dict[str, tuple[Headline, ...]] = {
         Headline("ratio_vs_raw_kafka", "end to end / raw kafka-python produce→consume", "-"),
         Headline("lag_p99_ms", "lag p99 at a steady rate, ms", "< 1,000"),
     ),
+    "proxy_instructions": (
+        Headline("instructions_per_request", "instructions per proxied request (callgrind)", "-"),
+        Headline("ratio_vs_peer", "instructions / the same at the peer revision", "≤ 1"),
+    ),
+    "parity": (
+        Headline("pairs_per_s", "~1 KB JSON pairs compared per second, one process", "-"),
+        Headline("ratio_vs_deepdiff", "pairs/s / DeepDiff on the same pairs", "> 1"),
+    ),
     "seed": (
         Headline("postgresql.loaddata_over_seed", "loaddata time / seed time, PostgreSQL", "> 1"),
     ),

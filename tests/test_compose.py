@@ -28,6 +28,7 @@ ENV_READ = re.compile(
 )
 DJANGO_COMMAND = re.compile(r"\b([A-Za-z_][\w.]*?)\.(?:manage|wsgi|asgi)\b")
 CELERY_COMMAND = re.compile(r"\bcelery\s+(?:-A|--app)[ =]([\w.]+)")
+RESTART_POLICIES = {"always", "unless-stopped", "no"}  # plus on-failure[:N]
 UNSET_INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -140,6 +141,12 @@ def compose_problems(doc: dict, raw: str, root: Path) -> list[str]:
                 problems.append(f"{name}: build needs {context / dockerfile}, which is missing")
         if "healthcheck" not in service:
             problems.append(f"{name}: has no healthcheck")
+        restart = str(service.get("restart", ""))
+        if restart not in RESTART_POLICIES and not restart.startswith("on-failure"):
+            problems.append(
+                f"{name}: has no restart policy (a crash or a host reboot leaves it down); "
+                'set restart: unless-stopped, or restart: "no" for a one-shot job'
+            )
         for target, options in dependencies(service).items():
             if target not in services:
                 problems.append(f"{name}: depends_on {target!r}, which is not a service")
@@ -224,6 +231,7 @@ def test_checker_reports_each_kind_of_mistake(tmp_path):
                 "ports": ["8000:8000"],
                 "volumes": ["data:/data"],
                 "depends_on": {"db": {"condition": "service_healthy"}, "cache": {}},
+                "restart": "unless-stopped",
             },
             "db": {"image": "postgres", "ports": ["127.0.0.1:8000:5432"]},
         },
@@ -241,6 +249,7 @@ def test_checker_reports_each_kind_of_mistake(tmp_path):
         "db: image 'postgres' is not pinned",
         "db: has no healthcheck",
         "db: host port 8000/tcp is already published by web",
+        "db: has no restart policy",
         "volume 'unused' is declared but no service uses it",
         "${SECRET} has no default",
     ]

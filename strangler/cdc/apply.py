@@ -15,10 +15,11 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
+from strangler.cdc import jsontext
 from strangler.cdc.envelope import TRUNCATE_KEY, Envelope, is_newer, latest_per_key
 from strangler.cdc.mapping import TableMapping
 from strangler.cdc.models import AppliedPosition
@@ -181,7 +182,9 @@ def _write_rows(
         present = tuple(f.attname for f in fields if f.attname in values)
         groups[present].append(
             [
-                f.get_db_prep_save(values[f.attname], connection)
+                jsontext.db_value(f, values[f.attname])
+                if isinstance(f, models.JSONField)
+                else f.get_db_prep_save(values[f.attname], connection)
                 for f in fields
                 if f.attname in values
             ]

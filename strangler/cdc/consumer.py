@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from strangler.cdc import kafka
 from strangler.cdc.apply import Refused, apply_events, forget_deleted_keys
 from strangler.cdc.conf import CdcSettings, ConsumeSpec
+from strangler.cdc.continuity import Watch
 from strangler.cdc.envelope import Envelope, EnvelopeError, decode
 from strangler.cdc.mapping import TableMapping, resolve
 from strangler.cdc.models import DeadLetter, event_fingerprint
@@ -49,6 +50,11 @@ class ConsumerMetrics:
             "strangler_cdc_consumer_lag_messages",
             "Messages not yet consumed",
             ["topic", "partition"],
+            registry=self.registry,
+        )
+        self.log_gaps = Counter(
+            "strangler_cdc_consumer_log_gaps",
+            "Partitions whose broker log lost events before they were applied",
             registry=self.registry,
         )
         self.event_age = Gauge(
@@ -100,6 +106,7 @@ class Consumer:
             m.source_table: resolve(m) for m in self.spec.mappings
         }
         self.topic_tables = {self.spec.topic(t): t for t in self.mappings}
+        self.watch = Watch(using, self.topic_tables, self.metrics.log_gaps)
         self._producer: KafkaProducer | None = None
 
     # -- Kafka ---------------------------------------------------------------------------
@@ -313,6 +320,7 @@ class Consumer:
                 failures += 1
                 kafka.discard(self._producer)
                 self._producer = None
+                self.ensure_topics([self.spec.dead_letter_topic], retried=True)
                 delay = backoff(failures, self.spec.backoff_ms / 1000, 5.0)
                 log.warning(
                     "consumer: dead-letter topic %s not acknowledged (%r); retry in %.1fs",
@@ -323,15 +331,35 @@ class Consumer:
                 if self.stopper.sleep(delay):
                     raise StopRequested() from error
 
+    def ensure_topics(self, names: Sequence[str], retried: bool = False) -> None:
+        """Create missing topics; when `retried` by the caller, a broker still down is only
+        logged."""
+        try:
+            kafka.ensure_topics(
+                self.settings.bootstrap_servers,
+                names,
+                self.settings.partitions,
+                self.settings.replication_factor,
+                self.settings.client_options,
+            )
+        except KafkaError as error:
+            if not retried:
+                raise
+            log.warning("consumer: topics %s not ensured: %r", ", ".join(names), error)
+
     # -- the loop ------------------------------------------------------------------------
     def update_lag(self, client: KafkaConsumer) -> None:
         assigned = list(client.assignment())
         if not assigned:
             return
-        ends = client.end_offsets(assigned)
+        # The high watermark of the last fetch; ListOffsets only before the first one (Tansu
+        # answers ListOffsets with 1 whatever the log holds).
+        ends = {tp: client.highwater(tp) for tp in assigned}
+        unknown = [tp for tp, end in ends.items() if end is None]
+        ends.update(client.end_offsets(unknown) if unknown else {})
         for tp in assigned:
             self.metrics.lag.labels(tp.topic, str(tp.partition)).set(
-                max(0, ends.get(tp, 0) - client.position(tp))
+                max(0, (ends.get(tp) or 0) - client.position(tp))
             )
 
     def forget_deleted_keys(self) -> None:
@@ -355,13 +383,7 @@ class Consumer:
         """Consume until stopped; offsets are committed only after each batch is durable."""
         # Source topics too: a group subscribed to a topic that does not exist yet would
         # only notice it on its next metadata refresh (minutes), once the relay creates it.
-        kafka.ensure_topics(
-            self.settings.bootstrap_servers,
-            [self.spec.dead_letter_topic, *self.topic_tables],
-            self.settings.partitions,
-            self.settings.replication_factor,
-            self.settings.client_options,
-        )
+        self.ensure_topics([self.spec.dead_letter_topic, *self.topic_tables])
         client = self.client()
         next_lag = next_forget = 0.0
         try:
@@ -369,10 +391,12 @@ class Consumer:
                 polled = client.poll(timeout_ms=poll_timeout_ms, max_records=self.spec.batch_size)
                 records = [r for batch in polled.values() for r in batch]
                 if records:
+                    self.watch.check(client, records)
                     try:
                         self.process(records)
                     except StopRequested:
                         break
+                    self.watch.remember(client, records)
                     try:
                         client.commit()
                     except CommitFailedError as error:
@@ -382,6 +406,7 @@ class Consumer:
                         log.warning("consumer: offsets not committed (%s); rejoining", error)
                 if time.monotonic() >= next_lag:
                     self.update_lag(client)
+                    self.watch.check(client, None)
                     next_lag = time.monotonic() + lag_every_s
                 if time.monotonic() >= next_forget:
                     self.forget_deleted_keys()

@@ -32,6 +32,9 @@ def producer(bootstrap_servers: str, options: Mapping[str, Any] | None = None) -
         "linger_ms": 5,
         "batch_size": 256 * 1024,
         "max_block_ms": 5000,
+        # A topic the broker would create on first use gets the broker's partition count,
+        # not the plan's: topics are created by ensure_topics only.
+        "allow_auto_create_topics": False,
         "request_timeout_ms": 10000,
         "retries": 3,
     }
@@ -66,12 +69,23 @@ def consumer(
         "auto_offset_reset": "earliest",
         "max_poll_records": batch_size,
         "fetch_max_wait_ms": 100,  # an idle topic answers within 100 ms: bounds the lag added
+        "allow_auto_create_topics": False,
     }
     config.update(options_for(KafkaConsumer, options))
     config.update(consumer_options or {})
     client = KafkaConsumer(**config)
     client.subscribe(sorted(set(topics)))
     return client
+
+
+def topic_id(client: KafkaConsumer, topic: str) -> str:
+    """The broker's id of `topic` as last seen in metadata ('' when the broker has none).
+
+    kafka-python keeps it in the client's cluster metadata, which the consumer does not
+    expose publicly.
+    """
+    found = client._client.cluster.topic_id(topic)
+    return str(found) if found else ""
 
 
 def ensure_topics(

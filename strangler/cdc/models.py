@@ -144,3 +144,42 @@ class CapturedTableInfo(models.Model):
 
     class Meta:
         db_table = "strangler_cdc_captured"
+
+
+class PartitionProgress(models.Model):
+    """The last offset applied from one topic partition, and what was there (receiving side).
+
+    Compared with what the broker reports, it tells a log that lost records (offsets going
+    backwards, a recreated topic, retention that deleted unread records) from a redelivery.
+    """
+
+    topic = models.CharField(max_length=250)
+    partition = models.IntegerField()
+    topic_id = models.CharField(max_length=64, default="")
+    offset = models.BigIntegerField()
+    seq = models.BigIntegerField(null=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "strangler_cdc_partition"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["topic", "partition"], name="strangler_cdc_partition_once"
+            )
+        ]
+
+
+class LogGap(models.Model):
+    """Events the broker lost before this consumer read them; pending until reconcile repairs
+    the table (`strangler cdc status` exits 1 meanwhile)."""
+
+    topic = models.CharField(max_length=250)
+    partition = models.IntegerField()
+    source_table = models.CharField(max_length=200)
+    reason = models.TextField()
+    detected_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True)
+
+    class Meta:
+        db_table = "strangler_cdc_log_gap"
+        ordering = ["id"]

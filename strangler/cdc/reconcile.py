@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import connections
+from django.db import connections, models
+from django.db.models.functions import Cast
 
+from strangler.cdc import jsontext
 from strangler.cdc.mapping import TableMapping
 from strangler.cdc.snapshot import reemit
 from strangler.cdc.triggers import recorded_table
@@ -37,6 +39,7 @@ class TableDrift:
     missing: tuple[Any, ...]
     extra: tuple[Any, ...]
     different: tuple[Any, ...]
+    different_columns: tuple[str, ...] = ()  # target fields that differ in `different` rows
 
     @property
     def drifted(self) -> int:
@@ -69,6 +72,18 @@ def compare(
     extra = sorted(k for k in target if k not in source)
     different = sorted(k for k in source if k in target and source[k] != target[k])
     return missing, extra, different
+
+
+def differing_columns(
+    names: Sequence[str], source: Mapping[Any, Row], target: Mapping[Any, Row], keys: list[Any]
+) -> set[str]:
+    """The names of the row positions where source and target differ, over `keys`."""
+    return {
+        name
+        for key in keys
+        for name, left, right in zip(names, source[key], target[key], strict=True)
+        if left != right
+    }
 
 
 class TableReconciler:
@@ -109,7 +124,14 @@ class TableReconciler:
 
     def _row(self, source_row: Mapping[str, Any]) -> Row:
         values = self.mapping.target_values(source_row)
-        return tuple(normalize(values.get(field.attname)) for _, field in self.fields)
+        return tuple(self._normal(field, values.get(field.attname)) for _, field in self.fields)
+
+    @staticmethod
+    def _normal(field: Any, value: Any) -> str:
+        """The comparable text of one value; JSON columns are read as JSON text on both sides."""
+        if isinstance(field, models.JSONField):
+            return "SQL NULL" if value is None else jsontext.canonical(value, parse=True)
+        return normalize(value)
 
     def _target(self, low: Any, high: Any) -> dict[Any, Row]:
         pk = self.mapping.key_field.attname
@@ -118,16 +140,29 @@ class TableReconciler:
             query = query.filter(**{f"{pk}__gt": low})
         if high is not None:
             query = query.filter(**{f"{pk}__lte": high})
-        attnames = [field.attname for _, field in self.fields]
+        # JSON columns as their text, like the source's: the ORM would parse numbers as floats.
+        as_text = {
+            f"_cdc_text_{field.attname}": Cast(field.attname, models.TextField())
+            for _, field in self.fields
+            if isinstance(field, models.JSONField)
+        }
+        query = query.annotate(**as_text)
+        selected = [
+            f"_cdc_text_{field.attname}" if isinstance(field, models.JSONField) else field.attname
+            for _, field in self.fields
+        ]
+        fields = [field for _, field in self.fields]
         return {
-            values[0]: tuple(normalize(v) for v in values[1:])
-            for values in query.values_list(pk, *attnames).iterator(chunk_size=self.chunk)
+            values[0]: tuple(self._normal(f, v) for f, v in zip(fields, values[1:], strict=True))
+            for values in query.values_list(pk, *selected).iterator(chunk_size=self.chunk)
         }
 
     def run(self) -> TableDrift:
         missing: list[Any] = []
         extra: list[Any] = []
         different: list[Any] = []
+        columns: set[str] = set()
+        names = [field.name for _, field in self.fields]
         ranges = differing = source_rows = target_rows = 0
         low = None
         for source in self._source_chunks():
@@ -142,6 +177,7 @@ class TableReconciler:
                 missing += m
                 extra += e
                 different += d
+                columns |= differing_columns(names, source, target, d)
             low = high
         tail = self._target(low, None)
         if tail:
@@ -159,6 +195,7 @@ class TableReconciler:
             missing=tuple(missing),
             extra=tuple(extra),
             different=tuple(different),
+            different_columns=tuple(sorted(columns)),
         )
 
 

@@ -52,6 +52,11 @@ class PublishError(Exception):
     """The broker did not acknowledge a batch; its rows stay unpublished."""
 
 
+class PartitionMismatch(PublishError):
+    """A topic's partition count is not the plan's: publishing would move keys between
+    partitions and break per-key order, so nothing is published until it is fixed."""
+
+
 @dataclass
 class RelayMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
@@ -70,6 +75,17 @@ class RelayMetrics:
         )
         self.errors = Counter(
             "strangler_cdc_relay_errors", "Failed publish attempts", registry=self.registry
+        )
+        self.partition_mismatch = Gauge(
+            "strangler_cdc_relay_topic_partition_mismatch",
+            "1 while a topic's partition count differs from the plan (publishing refused)",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.log_resets = Counter(
+            "strangler_cdc_relay_log_resets",
+            "Acknowledged offsets that went backwards (the broker lost its log)",
+            registry=self.registry,
         )
 
 
@@ -92,6 +108,7 @@ class Relay:
         self.using = using
         self.metrics = metrics or RelayMetrics()
         self._producer: KafkaProducer | None = None
+        self._acked: dict[tuple[str, int], int] = {}
 
     @property
     def connection(self) -> BaseDatabaseWrapper:
@@ -112,9 +129,42 @@ class Relay:
                 log.warning("relay: producer did not close cleanly")
             self._producer = None
 
+    def check_partitions(self, producer: KafkaProducer, topics: set[str]) -> None:
+        """Refuse a batch for a topic whose partition count differs from the plan."""
+        for topic in sorted(topics):
+            found = len(producer.partitions_for(topic) or ())
+            wrong = found != self.settings.partitions
+            self.metrics.partition_mismatch.labels(topic).set(int(wrong))
+            if wrong:
+                raise PartitionMismatch(
+                    f"topic {topic} has {found} partitions but STRANGLER_CDC['topics'] plans "
+                    f"{self.settings.partitions}: keys would move between partitions and lose "
+                    "their order, so nothing is published. Recreate the topic with the planned "
+                    "count (then snapshot its table) or change the plan."
+                )
+
+    def _watch_offsets(self, acked: list[tuple[str, int, int]]) -> None:
+        """Say loudly when the broker acknowledges an offset at or below one it acknowledged
+        before: it lost its log, and what it held may never reach consumers."""
+        for topic, partition, offset in acked:
+            before = self._acked.get((topic, partition))
+            if before is not None and offset <= before:
+                self.metrics.log_resets.inc()
+                log.error(
+                    "relay: %s[%d] acknowledged offset %d after %d: the broker lost its log; "
+                    "events published before may never be consumed. Run `strangler cdc "
+                    "reconcile --repair` in the receiving projects.",
+                    topic,
+                    partition,
+                    offset,
+                    before,
+                )
+            self._acked[(topic, partition)] = offset
+
     def _send(self, rows: list[OutboxRow]) -> None:
         try:
             producer = self.producer()
+            self.check_partitions(producer, {self.settings.topic(r.table_name) for r in rows})
             futures = [
                 producer.send(
                     self.settings.topic(row.table_name), key=row.pk.encode(), value=encode(row)
@@ -122,8 +172,8 @@ class Relay:
                 for row in rows
             ]
             producer.flush(timeout=30)
-            for future in futures:
-                future.get(timeout=0)
+            acked = [future.get(timeout=0) for future in futures]
+            self._watch_offsets([(m.topic, m.partition, m.offset) for m in acked])
         except KafkaError as error:
             # A producer that failed may hold half-sent batches; start clean next time.
             kafka.discard(self._producer)
@@ -245,9 +295,15 @@ class Relay:
                     failures = 0
                 except (PublishError, DatabaseError, KafkaError) as error:
                     failures += 1
+                    # A restarted broker may have lost the topics: create them again (with
+                    # the planned partitions) before the next attempt.
+                    topics_ready = False
                     self.metrics.errors.inc()
                     delay = backoff(failures, spec.poll_interval_s, spec.max_backoff_s)
-                    log.warning("relay: %s; retrying in %.1fs", error, delay)
+                    level = (
+                        logging.ERROR if isinstance(error, PartitionMismatch) else logging.WARNING
+                    )
+                    log.log(level, "relay: %s; retrying in %.1fs", error, delay)
                     self.connection.close()
                     stopper.sleep(delay)
                     continue

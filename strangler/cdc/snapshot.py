@@ -46,11 +46,26 @@ def _q(connection: BaseDatabaseWrapper, name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-def captured(connection: BaseDatabaseWrapper, table_name: str) -> CapturedTable:
+def table_of(name: str) -> str:
+    """The table of a model label ("catalog.Product"); a table name is returned as is."""
+    from django.apps import apps
+
+    if "." not in name:
+        return name
+    try:
+        return str(apps.get_model(name)._meta.db_table)
+    except (LookupError, ValueError):
+        return name
+
+
+def captured(connection: BaseDatabaseWrapper, name: str) -> CapturedTable:
+    """The capture facts of a table, named by table or by model label."""
+    table_name = table_of(name)
     table = recorded_table(connection, table_name)
     if table is None:
+        named = table_name if table_name == name else f"{table_name} ({name})"
         raise SnapshotError(
-            f"table {table_name!r} is not captured in database {connection.alias!r}: add its "
+            f"table {named!r} is not captured in database {connection.alias!r}: add its "
             "model to STRANGLER_CDC['capture'] and run `manage.py migrate` (or cdc_triggers)."
         )
     return table
@@ -155,6 +170,7 @@ def snapshot(
     """Emit every row of a captured table as op=r events, chunk by chunk, resumably."""
     connection = connections[using]
     table = captured(connection, table_name)
+    table_name = table.table
     progress, _ = SnapshotProgress.objects.using(using).get_or_create(table_name=table_name)
     if restart or progress.done:
         progress.last_key, progress.rows, progress.done = None, 0, False

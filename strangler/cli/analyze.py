@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -15,6 +16,7 @@ if TYPE_CHECKING:  # the analyzer is imported only when the command runs
     from strangler_analyzer.boundaries import Boundaries, Problem
     from strangler_analyzer.collect import Progress
 
+SWEEP = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)
 EPILOG = """\
 examples:
   strangler analyze .                          readable summary (progress bar on a terminal)
@@ -24,6 +26,8 @@ examples:
   strangler analyze . --lock boundaries.toml   pin today's contexts and dependencies
   strangler analyze . --check boundaries.toml  exit 1 if code crosses a declared boundary
   strangler analyze . --git 500                add co-change from the last 500 commits
+  strangler analyze . --sweep                  contexts and metrics across resolutions
+  strangler analyze . --contexts 10            ask for 10 contexts
 
 boundaries.toml (all sections optional; items are app labels or app_label.Model):
   [clustering]  contexts = 5   resolution = 1.0   seed = 42
@@ -62,6 +66,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--check",
         metavar="TOML",
         help="exit 1 listing dependencies that cross the declared boundaries",
+    )
+    parser.add_argument(
+        "--contexts",
+        type=int,
+        metavar="N",
+        help="propose N contexts (overrides [clustering] contexts)",
+    )
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="also compare Louvain resolutions 0.25-3: contexts and metrics for "
+        "each, to choose [clustering] resolution or --contexts",
     )
     parser.add_argument(
         "--lock",
@@ -169,12 +185,16 @@ def _run(args: argparse.Namespace, fmt: str) -> int:
         raise UsageError("--git N must be 0 (off) or a number of commits; try --git 300")
     if args.boundaries and args.check and args.boundaries != args.check:
         raise UsageError("--check already reads its file as boundaries; pass one of them")
+    if args.contexts is not None and args.contexts < 1:
+        raise UsageError("--contexts N must be at least 1")
     if args.check and args.lock:
         raise UsageError("--lock writes a boundaries file and --check reads one; run them apart")
     boundaries_file = args.check or args.boundaries
     boundaries, problems = (
         _load_boundaries(boundaries_file) if boundaries_file else (Boundaries(), [])
     )
+    if args.contexts is not None:
+        boundaries = dataclasses.replace(boundaries, target=args.contexts)
     if args.check and not boundaries.checks_anything:
         problems.append(
             Problem(
@@ -195,6 +215,7 @@ def _run(args: argparse.Namespace, fmt: str) -> int:
         git_commits=args.git,
         timings=args.timings,
         boundary_problems=tuple(problems),
+        sweep=SWEEP if args.sweep else (),
     )
     show = args.progress if args.progress is not None else (fmt == "text" and sys.stderr.isatty())
     try:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from strangler.cli.errors import UsageError
 from strangler.cli.proxy import parse_address
+from strangler.cli.store import add_store_options, store_location
 
 if TYPE_CHECKING:
     from strangler.control import RouteStore
@@ -25,14 +26,16 @@ examples:
       --proxy-admin http://10.0.0.7:8081 --admin-token-file token.txt
   strangler dashboard --database-url postgresql://127.0.0.1/routes \\
       --cdc-settings monolith.settings --cdc-settings extracted.catalog_service.settings \\
-      --reconcile-report reconcile.json --report report.html --listen 127.0.0.1:8082
+      --reconcile-report reconcile.json --report report.html --listen 127.0.0.1:8082 \\
+      --runbook-store strangler-runs.sqlite3 --parity-store parity.sqlite3
 
 Open the printed URL and sign in with the admin token (the one the proxy's admin API uses)
 and your name, which the audit log records with every change. The page reads every
---proxy-admin replica's /metrics (summed), the route table and its history, and CDC status;
-weight changes and rollbacks go through the same validated, audited path as `strangler
-route`. Bound to 127.0.0.1 by default. On start it prints where it listens (one JSON line
-with --json). Exit codes: 0 stopped cleanly, 2 bad usage or bad input.
+--proxy-admin replica's /metrics (summed), the route table and its history, CDC status,
+parity and runbook runs; weight changes and rollbacks go through the same validated, audited path as
+`strangler route`, approving or aborting a run through `strangler runbook`. Bound to
+127.0.0.1 by default. On start it prints where it listens (one JSON line with --json).
+Exit codes: 0 stopped cleanly, 2 bad usage or bad input.
 """
 
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost"]
@@ -46,9 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--config", help="route table file (.toml or .json)")
-    source.add_argument("--database-url", help="postgresql:// URL of the shared route store")
+    add_store_options(parser)
     parser.add_argument(
         "--proxy-admin",
         action="append",
@@ -71,6 +72,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="file where `strangler cdc reconcile --json` output is kept",
     )
     parser.add_argument("--report", type=Path, help="the analyzer's HTML report")
+    parser.add_argument(
+        "--runbook-store",
+        default=os.environ.get("STRANGLER_RUNBOOK_STORE", ""),
+        metavar="LOCATION",
+        help="runbook runs to show (SQLite file or postgresql:// URL; "
+        "default $STRANGLER_RUNBOOK_STORE)",
+    )
+    parser.add_argument(
+        "--parity-store",
+        default=os.environ.get("STRANGLER_PARITY_STORE", ""),
+        metavar="LOCATION",
+        help="parity results to show (SQLite file or postgresql:// URL; "
+        "default $STRANGLER_PARITY_STORE)",
+    )
     parser.add_argument("--json", action="store_true", help="print the start line as JSON")
     parser.set_defaults(func=run)
 
@@ -110,13 +125,16 @@ def run(args: argparse.Namespace) -> int:
     from strangler.control.store import StoreUnavailable
 
     problems = [p for p in map(admin_url_problem, args.proxy_admin) if p]
-    location = args.config or args.database_url or os.environ.get("STRANGLER_ROUTES", "")
-    if not location:
-        problems.append(
-            "no route store: pass --config FILE or --database-url URL (or set $STRANGLER_ROUTES)"
-        )
-    elif not location.startswith(("postgresql://", "postgres://")) and not Path(location).exists():
-        problems.append(f"route table file {location} does not exist")
+    try:
+        location = store_location(args)
+        if (
+            not location.startswith(("postgresql://", "postgres://"))
+            and not Path(location).exists()
+        ):
+            problems.append(f"route table file {location} does not exist")
+    except UsageError as missing:
+        location = ""
+        problems.append(str(missing))
     if args.report is not None and not args.report.is_file():
         problems.append(f"--report {args.report} is not a file (write it with `strangler analyze`)")
     token = read_token(args.admin_token_file)
@@ -162,6 +180,8 @@ def serve(args: argparse.Namespace, store: RouteStore, token: str, sock: socket.
         cdc_settings=args.cdc_settings,
         reconcile_report=args.reconcile_report,
         analyzer_report=args.report,
+        runbook_store=args.runbook_store,
+        parity_store=args.parity_store,
         allowed_hosts=LOOPBACK_HOSTS if loopback else ["*"],
     )
     url = f"http://{host}:{port}/"

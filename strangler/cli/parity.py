@@ -232,13 +232,20 @@ def _replay(
     def keep(comparison: Any) -> None:
         tally.add(comparison)
 
-    result = asyncio.run(
-        replay(
-            requests, targets, comparer, args.route, keep,
-            concurrency=args.concurrency, rate=args.rate, timeout=args.timeout,
-            progress=None if args.json else lambda d, t: _progress(d, t, started, last),
-        )
-    )  # fmt: skip
+    try:
+        result = asyncio.run(
+            replay(
+                requests, targets, comparer, args.route, keep,
+                concurrency=args.concurrency, rate=args.rate, timeout=args.timeout,
+                progress=None if args.json else lambda d, t: _progress(d, t, started, last),
+            )
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        if tally:
+            store.write(tally)  # what was compared before Ctrl-C is kept
+        print(f"\ninterrupted: {tally.comparisons} comparisons kept in {args.store}",
+              file=sys.stderr)  # fmt: skip
+        return 130
     if tally:
         store.write(tally)
     figures = {"entries": result.entries, "compared": result.compared, "skipped": result.skipped}
@@ -257,6 +264,10 @@ def _report(args: argparse.Namespace, store: Any) -> int:
     from strangler.parity.report import render_html, render_json, render_text
 
     since = parse_since(args.since, time.time())
+    if args.gate is not None and not 0 <= args.gate <= 100:
+        raise UsageError(f"--gate {args.gate}: a parity percentage from 0 to 100")
+    if args.min_samples < 1 or (args.max_drift is not None and args.max_drift < 0):
+        raise UsageError("--min-samples must be at least 1 and --max-drift at least 0")
     known = store.routes(0)
     if args.route and args.route not in known:
         raise UsageError(
@@ -282,7 +293,10 @@ def _report(args: argparse.Namespace, store: Any) -> int:
     else:
         text = render_text(summaries) + (f"\n{gate_line}" if gate_line else "")
     if args.output:
-        Path(args.output).write_text(text + "\n", encoding="utf-8")
+        try:
+            Path(args.output).write_text(text + "\n", encoding="utf-8")
+        except OSError as error:
+            raise UsageError(f"cannot write -o {args.output}: {error.strerror}") from error
         if gate_line:
             print(gate_line)
     else:
@@ -298,8 +312,17 @@ def _record_data(args: argparse.Namespace, store: Any) -> int:
         raise UsageError(
             f"{args.file}: not JSON ({error}); pass `cdc reconcile --json` output"
         ) from error
-    if not isinstance(result, dict) or not isinstance(result.get("tables"), list):
-        raise UsageError(f"{args.file}: no `tables` list; pass `cdc reconcile --json` output")
+    tables = result.get("tables") if isinstance(result, dict) else None
+    if not isinstance(tables, list) or not all(
+        isinstance(t, dict)
+        and isinstance(t.get("table"), str)
+        and isinstance(t.get("source_rows"), int)
+        for t in tables
+    ):
+        raise UsageError(
+            f"{args.file}: expected `tables` as a list of {{table, source_rows, ...}}; "
+            "pass `strangler cdc reconcile --json` output"
+        )
     store.record_data(args.route, result)
     drifted = result.get("drifted", 0)
     print(json.dumps({"route": args.route, "drifted": drifted}) if args.json

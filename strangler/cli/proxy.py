@@ -19,7 +19,7 @@ examples:
 
 Routes with a shadow policy (`strangler route shadow ROUTE PERCENT`) also send that share of
 their requests to the candidate after the client has its answer; the pairs are compared in
-this process into --parity-store (embedded default), or published to Celery workers with
+a local worker process into --parity-store (embedded default), or published to Celery with
 --parity-broker (`celery -A strangler.parity.tasks worker`, store in $STRANGLER_PARITY_STORE).
 
 The route table comes from a TOML/JSON file (hot-reloaded when it changes) or from
@@ -27,8 +27,12 @@ PostgreSQL (shared by replicas); without either option, from $STRANGLER_ROUTES. 
 weights with `strangler route weight ROUTE N` or the admin API (127.0.0.1:8081 by
 default: /api/..., /metrics, /healthz). The admin API needs the token in
 $STRANGLER_ADMIN_TOKEN (or --admin-token-file); without one it answers 401.
-On start the proxy prints one JSON line: {"event": "listening", "proxy": ..., "admin": ...}.
-SIGTERM or Ctrl-C stops accepting, finishes in-flight requests (up to --grace s), then exits.
+On start the proxy prints one JSON line: {"event": "listening", "proxy": ..., "admin": ...,
+"pid": ...}; with --workers the pid is the supervisor's, which restarts a worker that dies.
+SIGTERM or Ctrl-C stops accepting, finishes in-flight requests (up to --grace s), then exits:
+0, or 1 when the grace period ran out and requests were cut (the log says how many).
+Client timeouts and the per-worker connection limit are the table's settings
+(client_header_timeout, client_body_timeout, max_connections; docs/proxy.md).
 """
 
 
@@ -84,13 +88,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _pair_consumer(args: argparse.Namespace) -> Any:
     """What each proxy worker hands shadowed pairs to (built after the workers fork)."""
-    from strangler.parity.worker import PairConsumer, celery_consumer
+    from strangler.parity.worker import LocalWorker, celery_consumer
 
     if args.parity_broker:
         broker = args.parity_broker
         return lambda: celery_consumer(broker)
     store, har = args.parity_store, args.record_har
-    return lambda: PairConsumer(store, har)
+    return lambda: LocalWorker(store, har)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -29,8 +29,10 @@ examples:
 The store is --config FILE, --database-url URL, or $STRANGLER_ROUTES. Every change is
 validated as a whole first: if anything is wrong, every problem is printed with its id
 (route.E0xx, see docs/control.md), the exit code is 2, and nothing changes. Running proxies
-pick up an accepted change within a second. Exit codes: 0 ok, 1 the table changed under
-you (re-run), 2 bad input.
+pick up an accepted change within a second. A weight flip lands on top of changes to other
+routes made meanwhile; if someone changed the same route since it was read, it is refused
+with the version that did it. Exit codes: 0 ok, 1 the table (or the flipped route) changed
+under you (re-run), 2 bad input.
 """
 
 

@@ -114,7 +114,10 @@ class AdminApi:
             case "GET", ["routes"]:
                 return json_reply(200, version_json(self.store.current()))
             case "PUT", ["routes"]:
-                version = self.store.apply(payload.get("table"), who, why)
+                expect = payload.get("expect")
+                if expect is not None and (isinstance(expect, bool) or not isinstance(expect, int)):
+                    return json_reply(400, {"error": '"expect" is a version number'})
+                version = self.store.apply(payload.get("table"), who, why, expect=expect)
                 return json_reply(200, version_json(version))
             case "GET", ["routes", route_id]:
                 current = self.store.current()

@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from strangler.control.compare import CompareConfig, compare_to_dict, parse_compare
@@ -29,6 +30,7 @@ SHADOW_KEYS = {
     "max_in_flight",
     "max_body_bytes",
     "record_percent",
+    "noise_percent",
     "redact",
     "compare",
 }
@@ -48,12 +50,16 @@ class ShadowPolicy:
     max_in_flight: int = 64
     max_body_bytes: int = 65536
     record_percent: Decimal = Decimal(0)
+    # Share of shadowed requests that also get the secondary (noise) call. The noise model
+    # scales noise counts to all comparisons, so a sample learns the same fields while
+    # adding a quarter of the load on the monolith.
+    noise_percent: Decimal = Decimal(25)
     redact: tuple[str, ...] = ()
     compare: CompareConfig = field(default_factory=CompareConfig)
 
-    @property
+    @cached_property
     def threshold(self) -> int:
-        """Request buckets (0..10000) below this are shadowed."""
+        """The shadow share in buckets (0..10000), computed once per table."""
         return int(self.percent * 100)
 
 
@@ -80,8 +86,8 @@ def parse_shadow(
             )
         )
     percents = {}
-    for key in ("percent", "record_percent"):
-        value = parse_weight(raw.get(key, 0))
+    for key, fallback_percent in (("percent", 0), ("record_percent", 0), ("noise_percent", 25)):
+        value = parse_weight(raw.get(key, fallback_percent))
         if value is None:
             out.append(
                 Message(
@@ -91,7 +97,7 @@ def parse_shadow(
                     "a number from 0 to 100 with at most two decimals",
                 )
             )
-        percents[key] = value or Decimal(0)
+        percents[key] = Decimal(fallback_percent) if value is None else value
     names = {}
     for key, fallback in (("candidate", service or ""), ("secondary", ""), ("sandbox", "")):
         name = raw.get(key, fallback)
@@ -196,6 +202,7 @@ def parse_shadow(
         max_in_flight=limits["max_in_flight"],
         max_body_bytes=limits["max_body_bytes"],
         record_percent=percents["record_percent"],
+        noise_percent=percents["noise_percent"],
         redact=tuple(redact),
         compare=compare,
     )
@@ -213,6 +220,8 @@ def shadow_to_dict(policy: ShadowPolicy, service: str) -> dict[str, Any]:
         out["methods"] = list(policy.methods)
     if policy.record_percent:
         out["record_percent"] = weight_number(policy.record_percent)
+    if policy.noise_percent != default.noise_percent:
+        out["noise_percent"] = weight_number(policy.noise_percent)
     if policy.redact:
         out["redact"] = list(policy.redact)
     compare = compare_to_dict(policy.compare)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -29,11 +31,13 @@ from starlette.types import Message as AsgiMessage
 
 from strangler.control import Message, RouteStore, ValidationFailed
 from strangler.control.store import ConcurrentChange, StoreUnavailable
-from strangler.dashboard import view
+from strangler.dashboard import runbooks, view
 from strangler.dashboard.auth import COOKIE, LIFETIME_S, Session, Sessions, actor_problem
 from strangler.dashboard.cdc import CdcWatcher, read_reconcile
-from strangler.dashboard.control import ControlPath
+from strangler.dashboard.control import ControlPath, who
+from strangler.dashboard.parity import ParityWatcher
 from strangler.dashboard.scrape import MetricsCollector
+from strangler.parity import StoreError
 
 STATIC = Path(__file__).parent / "static"
 PAGE_CSP = (
@@ -47,7 +51,9 @@ REPORT_CSP = (
     "img-src data:; sandbox allow-scripts"
 )
 MAX_BODY = 64 * 1024
-STORE_ERRORS = (StoreUnavailable, LookupError, ValidationFailed, OSError)
+STATE_TTL_S = 0.5  # every open page polls each second; they share one computation
+# What a store raises when it cannot be read: gone file, empty or unreachable database.
+STORE_ERRORS = (StoreUnavailable, LookupError, ValidationFailed, OSError, psycopg.OperationalError)
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,8 @@ class DashboardConfig:
     cdc_settings: list[str] = field(default_factory=list)
     reconcile_report: Path | None = None
     analyzer_report: Path | None = None
+    runbook_store: str = ""
+    parity_store: str = ""
     allowed_hosts: list[str] = field(default_factory=lambda: ["*"])
     scrape_interval: float = 1.0
 
@@ -108,16 +116,35 @@ class Dashboard:
         self.control = ControlPath(config.store)
         self.metrics = MetricsCollector(config.proxy_admin_urls, config.scrape_interval)
         self.cdc = CdcWatcher(config.cdc_settings)
+        self.runbooks = (
+            runbooks.RunbookWatcher(config.runbook_store) if config.runbook_store else None
+        )
+        self.parity = (
+            ParityWatcher(config.parity_store, self.route_ids) if config.parity_store else None
+        )
+        self._state: tuple[float, dict[str, Any]] | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(self.metrics.run()), asyncio.create_task(self.cdc.run())]
+        loops = [self.metrics.run(), self.cdc.run()]
+        if self.runbooks is not None:
+            loops.append(self.runbooks.run())
+        if self.parity is not None:
+            loops.append(self.parity.run())
+        tasks = [asyncio.create_task(loop) for loop in loops]
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def route_ids(self) -> list[str]:
+        """The table's route ids (none while the store cannot be read)."""
+        try:
+            return [r["id"] for r in self.control.view().current.raw["routes"]]
+        except STORE_ERRORS:
+            return []
 
     def session(self, request: Request) -> Session | None:
         return self.sessions.verify(request.cookies.get(COOKIE, ""), time.time())
@@ -138,6 +165,19 @@ class Dashboard:
         session = self.session(request)
         if session is None:  # a 200, so the sign-in page loads without a console error
             return JSONResponse(signed_out_body())
+        data = await self.shared_state()
+        data = data | {
+            "signed_in": True,
+            "actor": session.actor,
+            "csrf": self.sessions.csrf_token(session),
+        }
+        return JSONResponse(data)
+
+    async def shared_state(self) -> dict[str, Any]:
+        """The page state of this moment, computed at most every STATE_TTL_S for all viewers."""
+        now = time.time()
+        if self._state is not None and now - self._state[0] < STATE_TTL_S:
+            return self._state[1]
         try:
             table, error = await run_in_threadpool(self.control.view), ""
         except STORE_ERRORS as failure:
@@ -151,15 +191,13 @@ class Dashboard:
             list(self.cdc.readings.values()),
             await run_in_threadpool(read_reconcile, reconcile) if reconcile else None,
             self.config.analyzer_report is not None,
-            time.time(),
+            now,
+            None if self.runbooks is None else self.runbooks.reading,
+            None if self.parity is None else self.parity.reading,
         )
         data = await run_in_threadpool(view.state, sources)
-        data |= {
-            "signed_in": True,
-            "actor": session.actor,
-            "csrf": self.sessions.csrf_token(session),
-        }
-        return JSONResponse(data)
+        self._state = (now, data)
+        return data
 
     async def sign_in(self, request: Request) -> Response:
         if not self.same_origin(request):
@@ -214,10 +252,8 @@ class Dashboard:
 
         return await self.change(request, act)
 
-    async def change(
-        self, request: Request, act: Callable[[dict[str, Any], str, str], Any]
-    ) -> Response:
-        """Check session, CSRF and reason, then run `act` in a thread; errors as the CLI's."""
+    async def checked(self, request: Request) -> tuple[Session, dict[str, Any], str] | Response:
+        """Session, CSRF token, origin, JSON body and a reason: what every action needs."""
         session = self.session(request)
         if session is None:
             return signed_out()
@@ -235,6 +271,36 @@ class Dashboard:
         why = str(body.get("why", "")).strip()
         if not why:
             return problem(400, "say why: the reason is recorded in the audit log", field="why")
+        return session, body, why
+
+    async def run_action(self, request: Request) -> Response:
+        """Approve or abort a runbook run, by `strangler runbook` itself."""
+        if self.runbooks is None:
+            return problem(404, "no run store: start the dashboard with --runbook-store")
+        checked = await self.checked(request)
+        if isinstance(checked, Response):
+            return checked
+        session, _, why = checked
+        action, run_id = request.path_params["action"], request.path_params["run_id"]
+        if action not in runbooks.ACTIONS or not runbooks.RUN_ID.fullmatch(run_id):
+            return problem(404, f"no such action {action!r} on run {run_id!r}")
+        done, said = await run_in_threadpool(
+            runbooks.act, self.runbooks.location, action, run_id, who(session.actor), why
+        )
+        await self.runbooks.refresh()
+        self._state = None
+        if not done:
+            return problem(409, f"{action} refused: {said}", "the run is as it was")
+        return JSONResponse({"done": action, "run": run_id, "said": said})
+
+    async def change(
+        self, request: Request, act: Callable[[dict[str, Any], str, str], Any]
+    ) -> Response:
+        """A route table change: checked, then `act` in a thread; errors as the CLI's."""
+        checked = await self.checked(request)
+        if isinstance(checked, Response):
+            return checked
+        session, body, why = checked
         try:
             version = await run_in_threadpool(act, body, session.actor, why)
         except ValidationFailed as rejected:
@@ -242,9 +308,30 @@ class Dashboard:
             return problem(422, "rejected; the route table was not changed", errors=messages)
         except ConcurrentChange as conflict:
             return problem(409, f"{conflict}; nothing changed", "reload and try again")
-        except StoreUnavailable as down:
-            return problem(503, f"{down}; nothing changed")
+        except LookupError as missing:  # an empty PostgreSQL store
+            return problem(404, f"{missing}; nothing changed")
+        except (StoreUnavailable, psycopg.OperationalError, OSError) as down:
+            reason = str(down).strip().splitlines()[0] if str(down).strip() else "unreachable"
+            return problem(503, f"the route store cannot be reached: {reason}; nothing changed")
+        finally:
+            self._state = None  # the next poll shows the table as it is now, changed or not
         return JSONResponse(version.summary())
+
+    async def parity_example(self, request: Request) -> Response:
+        """One stored example pair (primary and candidate side by side in the page)."""
+        if self.session(request) is None:
+            return signed_out()
+        if self.parity is None:
+            return problem(404, "no parity store: start the dashboard with --parity-store")
+        query = request.query_params
+        wanted = (query.get("route", ""), query.get("endpoint", ""), query.get("field", ""))
+        try:
+            pair = await run_in_threadpool(self.parity.example, *wanted)
+        except (StoreError, sqlite3.Error, psycopg.Error) as error:
+            return problem(503, f"cannot read the parity store: {error}")
+        if pair is None:
+            return problem(404, "no example kept for that field (examples expire with the store)")
+        return JSONResponse(pair)
 
     async def report(self, request: Request) -> Response:
         if self.session(request) is None:
@@ -280,9 +367,11 @@ async def json_body(request: Request) -> dict[str, Any] | Response:
     """The request's JSON object, or the 4xx answer saying what is wrong with it."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return problem(415, "send the body as application/json")
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        return problem(413, f"body larger than {MAX_BODY} bytes")
+    raw = b""
+    async for chunk in request.stream():  # stop reading at the limit, before sign-in too
+        raw += chunk
+        if len(raw) > MAX_BODY:
+            return problem(413, f"body larger than {MAX_BODY} bytes")
     try:
         body = json.loads(raw)
     except ValueError:
@@ -305,6 +394,8 @@ def create_app(config: DashboardConfig) -> Starlette:
         ("/api/session", board.sign_out, ["DELETE"]),
         ("/api/routes/{route_id}/weight", board.weight, ["POST"]),
         ("/api/rollback", board.rollback, ["POST"]),
+        ("/api/runs/{run_id}/{action:str}", board.run_action, ["POST"]),
+        ("/api/parity/example", board.parity_example, ["GET"]),
     ]
     return Starlette(
         routes=[Route(path, handler, methods=methods) for path, handler, methods in routes]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from typing import Any
 
 STATUS_EVERY_S = 5.0
 STATUS_TIMEOUT_S = 30.0
+log = logging.getLogger("strangler.dashboard")
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,11 @@ class CdcWatcher:
     async def run(self) -> None:
         """Read forever (cancel the task to stop)."""
         while True:
-            for reading in await asyncio.gather(
-                *(asyncio.to_thread(read_status, name) for name in self.readings)
-            ):
-                self.readings[reading.settings] = reading
+            try:
+                for reading in await asyncio.gather(
+                    *(asyncio.to_thread(read_status, name) for name in self.readings)
+                ):
+                    self.readings[reading.settings] = reading
+            except Exception:  # one bad round (no fds, no memory) must not stop it for good
+                log.exception("reading CDC status failed; trying again")
             await asyncio.sleep(STATUS_EVERY_S)

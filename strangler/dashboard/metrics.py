@@ -7,11 +7,10 @@ replicas summed, quantiles from histogram buckets) is tested without any server.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
-
-from prometheus_client.parser import text_string_to_metric_families
 
 RequestKey = tuple[str, str, str]  # route, backend, status
 PairKey = tuple[str, str]  # route, backend  or  route, reason
@@ -42,32 +41,64 @@ class Tick:
     bounds: tuple[float, ...] = ()
 
 
+SAMPLE = re.compile(r"(strangler_proxy_[a-z_]+)(?:\{(.*)\})?[ \t]+(\S+)(?:[ \t]+\S+)?")
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)",?')
+UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+
+
 def parse_scrape(text: str) -> Scrape:
-    """Read the strangler proxy's Prometheus text; ValueError when it is not Prometheus text."""
+    """Read a strangler proxy's /metrics; ValueError saying why when the text is not that.
+
+    Only the strangler_proxy_* samples are read, with a parser for exactly the Prometheus
+    text the proxy writes (prometheus_client's general one takes several times longer, and
+    this runs for every replica every second). Every count must be a finite number >= 0:
+    a page fed NaN or negative counts by some other server would show nonsense.
+    """
     requests: dict[RequestKey, float] = {}
     buckets: dict[PairKey, dict[float, float]] = {}
     fallbacks: dict[PairKey, float] = {}
     breakers: dict[str, int] = {}
-    version = 0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = sample.labels
-            match sample.name:
+    version: int | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.startswith("strangler_proxy_"):
+            continue
+        sample = SAMPLE.fullmatch(line)
+        try:
+            if sample is None:
+                raise ValueError("not a sample line")
+            name, labels, value = sample[1], _labels(sample[2] or ""), float(sample[3])
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} is {sample[3]}, not a count")
+            match name:
                 case "strangler_proxy_requests_total":
-                    key = (labels["route"], labels["backend"], labels["status"])
-                    requests[key] = sample.value
+                    requests[(labels["route"], labels["backend"], labels["status"])] = value
                 case "strangler_proxy_request_duration_seconds_bucket":
                     pair = (labels["route"], labels["backend"])
-                    buckets.setdefault(pair, {})[float(labels["le"])] = sample.value
+                    buckets.setdefault(pair, {})[float(labels["le"])] = value
                 case "strangler_proxy_fallbacks_total":
-                    fallbacks[(labels["route"], labels["reason"])] = sample.value
+                    fallbacks[(labels["route"], labels["reason"])] = value
                 case "strangler_proxy_breaker_state":
-                    breakers[labels["backend"]] = int(sample.value)
+                    breakers[labels["backend"]] = int(value)
                 case "strangler_proxy_config_version":
-                    version = int(sample.value)
+                    version = int(value)
+        except KeyError as missing:
+            raise ValueError(
+                f"not a strangler proxy's /metrics: line {number}: no {missing} label"
+            ) from missing
+        except ValueError as error:
+            raise ValueError(f"not a strangler proxy's /metrics: line {number}: {error}") from error
+    if version is None:
+        raise ValueError("not a strangler proxy's /metrics (no strangler_proxy_config_version)")
     bounds = tuple(sorted({le for per in buckets.values() for le in per}))
     latency = {pair: tuple(per.get(le, 0.0) for le in bounds) for pair, per in buckets.items()}
     return Scrape(requests, latency, bounds, fallbacks, breakers, version)
+
+
+def _labels(text: str) -> dict[str, str]:
+    found = LABEL.findall(text)
+    if sum(len(n) + len(v) + 4 for n, v in found) < len(text.rstrip(",")):
+        raise ValueError(f"bad labels {{{text[:60]}}}")
+    return {name: re.sub(r'\\[\\"n]', lambda m: UNESCAPE[m[0]], value) for name, value in found}
 
 
 def _growth(before: Mapping[K, float], after: Mapping[K, float]) -> dict[K, float]:

@@ -8,6 +8,7 @@ never shows as negative traffic.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -15,8 +16,9 @@ from dataclasses import dataclass
 import httpx
 
 from strangler.dashboard.metrics import Scrape, Tick, add_ticks, difference, parse_scrape
+from strangler.dashboard.traffic import SERIES_BINS, fold
 
-KEEP_S = 600  # ten minutes of one-second ticks
+log = logging.getLogger("strangler.dashboard")
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class MetricsCollector:
     def __init__(self, admin_urls: list[str], interval: float = 1.0) -> None:
         self.admin_urls = admin_urls
         self.interval = interval
-        self.ticks: deque[Tick] = deque(maxlen=int(KEEP_S / interval))
+        self.ticks: deque[Tick] = deque(maxlen=SERIES_BINS + 1)  # one per 5 s: the charts' span
         self.replicas: dict[str, Replica] = {
             url: Replica(url, False, "not scraped yet", 0, {}, 0.0) for url in admin_urls
         }
@@ -48,7 +50,10 @@ class MetricsCollector:
         async with httpx.AsyncClient(timeout=min(2.0, self.interval * 0.9)) as client:
             while True:
                 started = time.monotonic()
-                await self.scrape_once(client)
+                try:
+                    await self.scrape_once(client)
+                except Exception:  # one bad round must not stop the scraping for good
+                    log.exception("scraping the proxies failed; trying again")
                 await asyncio.sleep(max(0.05, self.interval - (time.monotonic() - started)))
 
     async def scrape_once(self, client: httpx.AsyncClient) -> None:
@@ -63,7 +68,7 @@ class MetricsCollector:
             if previous is not None:
                 ticks.append(difference(previous[1], scrape, now, now - previous[0]))
         if ticks:
-            self.ticks.append(add_ticks(ticks, now, max(t.seconds for t in ticks)))
+            fold(self.ticks, add_ticks(ticks, now, max(t.seconds for t in ticks)))
 
     async def _fetch(self, client: httpx.AsyncClient, url: str) -> Scrape | None:
         old = self.replicas[url]

@@ -1,20 +1,33 @@
 """Per-route traffic over recent ticks: the live split, error rates, latency, small time series.
 
-Pure functions of the ticks the collector kept, so what the page shows is tested without a
-proxy. Errors are 5xx answers (the proxy's own 502/504 for a backend count as that backend's).
+The collector folds its one-second ticks into one tick per SERIES_STEP_S of wall-clock time
+as they arrive (`fold`); a page state puts those into bins ending now (`index`), and every
+figure is read from the bins: the live split from the last 10 s of them, errors and latency
+the last 60 s, the charts all of them. Pure functions, tested without a proxy. Errors are
+5xx answers (the proxy's own 502/504 for a backend count as that backend's).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from strangler.dashboard.metrics import Tick, quantile
+from strangler.dashboard.metrics import Tick, add_ticks, quantile
 
-SPLIT_WINDOW_S = 10.0  # the live split: recent enough to see a flip within seconds
-STATS_WINDOW_S = 60.0  # error rate and latency need more requests to mean something
-SERIES_SPAN_S = 300.0
 SERIES_STEP_S = 5.0
+SERIES_BINS = 60  # five minutes of charts
+SPLIT_BINS = 2  # the live split: last 10-15 s, recent enough to see a flip within seconds
+STATS_BINS = 12  # error rate and latency: last 60 s, enough requests to mean something
+
+
+@dataclass
+class Bins:
+    """One (route, backend)'s counts per bin, oldest first."""
+
+    requests: list[float] = field(default_factory=lambda: [0.0] * SERIES_BINS)
+    errors: list[float] = field(default_factory=lambda: [0.0] * SERIES_BINS)
+    latency: list[list[float] | None] = field(default_factory=lambda: [None] * SERIES_BINS)
 
 
 @dataclass(frozen=True)
@@ -31,92 +44,116 @@ class BackendStats:
     p99_ms: float | None
 
 
-def _within(ticks: Sequence[Tick], now: float, window: float) -> list[Tick]:
-    return [t for t in ticks if now - window < t.at <= now]
+@dataclass(frozen=True)
+class Traffic:
+    """Every route's counts in bins ending now; read with the functions below."""
+
+    now: float
+    bins: dict[tuple[str, str], Bins]
+    fallbacks: dict[str, dict[str, int]]  # route -> reason -> count in the stats window
+    bounds: tuple[float, ...]
+    covered_s: float  # seconds the split window's ticks cover (periods make it 10-15 s)
 
 
-def _covered(ticks: Sequence[Tick], window: float) -> float:
-    """Seconds the ticks cover (less than the window just after the dashboard started)."""
-    return min(window, sum(t.seconds for t in ticks)) or window
+def fold(periods: deque[Tick], tick: Tick) -> None:
+    """Add a tick to the newest period when it falls in the same SERIES_STEP_S, else append.
+
+    So a page state reads at most SERIES_BINS + 1 ticks however often the proxies are scraped.
+    """
+    last = periods[-1] if periods else None
+    if last is not None and int(last.at // SERIES_STEP_S) == int(tick.at // SERIES_STEP_S):
+        periods[-1] = add_ticks([last, tick], tick.at, last.seconds + tick.seconds)
+    else:
+        periods.append(tick)
 
 
-def _counts(ticks: Sequence[Tick], route: str, backend: str) -> tuple[int, int]:
-    total = errors = 0.0
-    for tick in ticks:
-        for (r, b, status), value in tick.requests.items():
-            if r == route and b == backend:
-                total += value
-                errors += value if status.startswith("5") else 0
-    return int(total), int(errors)
-
-
-def _latency_ms(ticks: Sequence[Tick], route: str, backend: str, q: float) -> float | None:
+def index(ticks: Sequence[Tick], now: float) -> Traffic:
+    """Put every tick within the last SERIES_BINS bins into its bin."""
+    start = now - SERIES_STEP_S * SERIES_BINS
+    bins: dict[tuple[str, str], Bins] = {}
+    fallbacks: dict[str, dict[str, int]] = {}
     bounds: tuple[float, ...] = ()
-    counts: list[float] = []
+    covered = 0.0
     for tick in ticks:
-        found = tick.latency.get((route, backend))
-        if found is None or (bounds and tick.bounds != bounds):
+        if not start < tick.at <= now:
             continue
-        bounds = tick.bounds
-        counts = [a + b for a, b in zip(counts or [0.0] * len(found), found, strict=True)]
+        slot = min(SERIES_BINS - 1, int((tick.at - start) / SERIES_STEP_S))
+        if slot >= SERIES_BINS - SPLIT_BINS:
+            covered += tick.seconds
+        for (route, backend, status), count in tick.requests.items():
+            entry = bins.get((route, backend)) or bins.setdefault((route, backend), Bins())
+            entry.requests[slot] += count
+            if status.startswith("5"):
+                entry.errors[slot] += count
+        bounds = bounds or tick.bounds
+        for pair, counts in tick.latency.items() if tick.bounds == bounds else ():
+            entry = bins.get(pair) or bins.setdefault(pair, Bins())
+            old = entry.latency[slot]
+            entry.latency[slot] = (
+                list(counts) if old is None else [a + b for a, b in zip(old, counts, strict=True)]
+            )
+        if slot >= SERIES_BINS - STATS_BINS:
+            for (route, reason), count in tick.fallbacks.items():
+                per_route = fallbacks.setdefault(route, {})
+                per_route[reason] = per_route.get(reason, 0) + int(count)
+    return Traffic(now, bins, fallbacks, bounds, covered or SERIES_STEP_S * SPLIT_BINS)
+
+
+def _quantile_ms(bounds: tuple[float, ...], counts: list[float], q: float) -> float | None:
     value = quantile(q, bounds, counts) if counts else None
     return None if value is None else round(value * 1000, 2)
 
 
-def backend_stats(
-    ticks: Sequence[Tick], route: str, backends: Sequence[str], now: float
-) -> list[BackendStats]:
+def _latency_ms(traffic: Traffic, entry: Bins, first: int, q: float) -> float | None:
+    """The q-quantile over the bins from `first` on, in milliseconds."""
+    counts: list[float] = []
+    for found in entry.latency[first:]:
+        if found is not None:
+            counts = [a + b for a, b in zip(counts or [0.0] * len(found), found, strict=True)]
+    return _quantile_ms(traffic.bounds, counts, q)
+
+
+def backend_stats(traffic: Traffic, route: str, backends: Sequence[str]) -> list[BackendStats]:
     """The split, error rate and p50/p99 of each of a route's backends."""
-    split = _within(ticks, now, SPLIT_WINDOW_S)
-    stats = _within(ticks, now, STATS_WINDOW_S)
-    seconds = _covered(split, SPLIT_WINDOW_S)
-    recent = {b: _counts(split, route, b)[0] for b in backends}
-    all_recent = sum(recent.values())
+    split_from, stats_from = SERIES_BINS - SPLIT_BINS, SERIES_BINS - STATS_BINS
+    entries = [traffic.bins.get((route, b), Bins()) for b in backends]
+    recent = [sum(e.requests[split_from:]) for e in entries]
+    all_recent = sum(recent)
     result = []
-    for backend in backends:
-        total, errors = _counts(stats, route, backend)
+    for backend, entry, count in zip(backends, entries, recent, strict=True):
+        total, errors = sum(entry.requests[stats_from:]), sum(entry.errors[stats_from:])
         result.append(
             BackendStats(
                 backend,
-                round(recent[backend] / seconds, 2),
-                recent[backend] / all_recent if all_recent else None,
-                total,
-                errors,
+                round(count / traffic.covered_s, 2),
+                count / all_recent if all_recent else None,
+                int(total),
+                int(errors),
                 errors / total if total else None,
-                _latency_ms(stats, route, backend, 0.5),
-                _latency_ms(stats, route, backend, 0.99),
+                _latency_ms(traffic, entry, stats_from, 0.5),
+                _latency_ms(traffic, entry, stats_from, 0.99),
             )
         )
     return result
 
 
-def fallbacks(ticks: Sequence[Tick], route: str, now: float) -> dict[str, int]:
-    """Requests sent back to the monolith in the stats window, by reason."""
-    counts: dict[str, int] = {}
-    for tick in _within(ticks, now, STATS_WINDOW_S):
-        for (r, reason), value in tick.fallbacks.items():
-            if r == route:
-                counts[reason] = counts.get(reason, 0) + int(value)
-    return counts
-
-
-def series(
-    ticks: Sequence[Tick], route: str, backends: Sequence[str], now: float
-) -> dict[str, object]:
-    """Requests/s, error share and p99 per backend in SERIES_STEP_S bins over SERIES_SPAN_S.
+def series(traffic: Traffic, route: str, backends: Sequence[str]) -> dict[str, object]:
+    """Requests/s, error share and p99 per backend for each bin, for the charts.
 
     `t` is each bin's end in seconds before now (negative); a bin without requests has
     None for error share and p99 (a gap in the chart, not a zero).
     """
-    bins = int(SERIES_SPAN_S / SERIES_STEP_S)
-    ends = [now - SERIES_SPAN_S + (i + 1) * SERIES_STEP_S for i in range(bins)]
-    grouped = [_within(ticks, end, SERIES_STEP_S) for end in ends]
-    out: dict[str, object] = {"t": [round(end - now) for end in ends], "step_s": SERIES_STEP_S}
+    out: dict[str, object] = {
+        "t": [round(SERIES_STEP_S * (i + 1 - SERIES_BINS)) for i in range(SERIES_BINS)],
+        "step_s": SERIES_STEP_S,
+    }
     for backend in backends:
-        counts = [_counts(group, route, backend) for group in grouped]
+        entry = traffic.bins.get((route, backend), Bins())
         out[backend] = {
-            "rps": [round(total / SERIES_STEP_S, 2) for total, _ in counts],
-            "error_rate": [errors / total if total else None for total, errors in counts],
-            "p99_ms": [_latency_ms(group, route, backend, 0.99) for group in grouped],
+            "rps": [round(n / SERIES_STEP_S, 2) for n in entry.requests],
+            "error_rate": [
+                e / n if n else None for n, e in zip(entry.requests, entry.errors, strict=True)
+            ],
+            "p99_ms": [_quantile_ms(traffic.bounds, c or [], 0.99) for c in entry.latency],
         }
     return out

@@ -15,6 +15,8 @@ from strangler.dashboard.cdc import CdcReading
 from strangler.dashboard.control import TableView
 from strangler.dashboard.history import changes, redact
 from strangler.dashboard.metrics import Tick
+from strangler.dashboard.parity import ParityReading
+from strangler.dashboard.runbooks import RunsReading
 from strangler.dashboard.scrape import Replica
 
 DEFAULT_ROUTE = "(default)"  # the proxy's route label for paths no route matches
@@ -33,6 +35,8 @@ class Sources:
     reconcile: dict[str, Any] | None
     has_report: bool
     now: float
+    runbooks: RunsReading | None = None  # None: no run store configured
+    parity: ParityReading | None = None  # None: no parity store configured
 
 
 def _breakers(replicas: Sequence[Replica]) -> dict[str, str]:
@@ -44,9 +48,11 @@ def _breakers(replicas: Sequence[Replica]) -> dict[str, str]:
     return {backend: BREAKER.get(state, str(state)) for backend, state in worst.items()}
 
 
-def _route(entry: dict[str, Any], src: Sources, breakers: dict[str, str]) -> dict[str, Any]:
+def _route(
+    entry: dict[str, Any], counts: traffic.Traffic, breakers: dict[str, str]
+) -> dict[str, Any]:
     backends = [entry["monolith"], entry["service"]]
-    stats = traffic.backend_stats(src.ticks, entry["id"], backends, src.now)
+    stats = traffic.backend_stats(counts, entry["id"], backends)
     match = entry.get("prefix") or f"~{entry.get('regex')}"
     return {
         "id": entry["id"],
@@ -55,12 +61,12 @@ def _route(entry: dict[str, Any], src: Sources, breakers: dict[str, str]) -> dic
         "host": entry.get("host", ""),
         "state": entry.get("state", ""),
         "weight": entry.get("weight", 0),
-        "shadow": entry.get("shadow"),
+        "shadow": (entry.get("shadow") or {}).get("percent"),
         "monolith": entry["monolith"],
         "service": entry["service"],
         "backends": [asdict(s) | {"breaker": breakers.get(s.backend, "closed")} for s in stats],
-        "fallbacks": traffic.fallbacks(src.ticks, entry["id"], src.now),
-        "series": traffic.series(src.ticks, entry["id"], backends, src.now),
+        "fallbacks": counts.fallbacks.get(entry["id"], {}),
+        "series": traffic.series(counts, entry["id"], backends),
     }
 
 
@@ -70,14 +76,15 @@ def _table(src: Sources) -> dict[str, Any]:
     current = src.table.current
     breakers = _breakers([r for r in src.replicas if r.up])
     default = current.raw["default_backend"]
+    counts = traffic.index(src.ticks, src.now)
     return {
         "version": current.number,
         "who": current.who,
         "at": current.at,
         "why": current.why,
         "default_backend": default,
-        "routes": [_route(entry, src, breakers) for entry in current.raw["routes"]],
-        "unmatched": asdict(traffic.backend_stats(src.ticks, DEFAULT_ROUTE, [default], src.now)[0]),
+        "routes": [_route(entry, counts, breakers) for entry in current.raw["routes"]],
+        "unmatched": asdict(traffic.backend_stats(counts, DEFAULT_ROUTE, [default])[0]),
         "history": [
             {
                 "version": v.number,
@@ -104,4 +111,6 @@ def state(src: Sources) -> dict[str, Any]:
             "reconcile": src.reconcile,
         },
         "report": src.has_report,
+        "runbooks": None if src.runbooks is None else asdict(src.runbooks),
+        "parity": None if src.parity is None else asdict(src.parity),
     }

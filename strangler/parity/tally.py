@@ -20,6 +20,10 @@ MAX_SIGNATURES = 64
 OVERFLOW = "*"
 LATENCY_BASE = 1.1  # latency histogram buckets grow by 10%, so percentiles are within 10%
 EXAMPLES_PER_FIELD = 5  # example pairs kept per route, endpoint and field (newest win)
+# Endpoints kept apart per route and window; paths a folding rule missed (slugs, junk a
+# client sends) beyond this count as one, so the store cannot be flooded with endpoints.
+MAX_ENDPOINTS = 200
+OTHER_ENDPOINTS = "(other endpoints)"
 
 WindowKey = tuple[str, str, int]
 
@@ -60,12 +64,19 @@ class Tally:
     windows: dict[WindowKey, WindowCounts] = field(default_factory=dict)
     examples: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = field(default_factory=dict)
     comparisons: int = 0
+    endpoints: Counter[tuple[str, int]] = field(default_factory=Counter)
 
     def add(self, c: Comparison) -> None:
-        key = (c.route, c.endpoint, int(c.at // WINDOW_SECONDS * WINDOW_SECONDS))
+        window = int(c.at // WINDOW_SECONDS * WINDOW_SECONDS)
+        key = (c.route, c.endpoint, window)
         counts = self.windows.get(key)
+        if counts is None and self.endpoints[(c.route, window)] >= MAX_ENDPOINTS:
+            method = c.endpoint.split(" ", 1)[0]
+            key = (c.route, f"{method} {OTHER_ENDPOINTS}", window)
+            counts = self.windows.get(key)
         if counts is None:
             counts = self.windows[key] = WindowCounts()
+            self.endpoints[(c.route, window)] += 1
         self.comparisons += 1
         counts.samples += 1
         raw_fields = c.raw_fields
@@ -90,7 +101,7 @@ class Tally:
         counts.latency[("candidate", latency_bucket(c.candidate_ms))] += 1
         if c.exchange is not None:
             for path in raw_fields:
-                self.examples[(c.route, c.endpoint, path)] = (c.at, c.exchange.as_dict())
+                self.examples[(c.route, key[1], path)] = (c.at, c.exchange.as_dict())
 
     def __bool__(self) -> bool:
         return self.comparisons > 0

@@ -1,5 +1,6 @@
 """Celery workers for parity comparisons (production): the proxy publishes pair batches,
-`celery -A strangler.parity.tasks worker` compares them into $STRANGLER_PARITY_STORE."""
+`celery -A strangler.parity.tasks worker -Q strangler-parity` compares them into
+$STRANGLER_PARITY_STORE. Broker: $STRANGLER_PARITY_BROKER; queue: $STRANGLER_PARITY_QUEUE."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from celery import Celery
 from strangler.parity.worker import PairConsumer, pair_from_json
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
+DEFAULT_QUEUE = "strangler-parity"  # its own queue: a monolith's workers never pick these up
 
 
 def make_app(broker_url: str = "") -> Celery:
@@ -18,7 +20,12 @@ def make_app(broker_url: str = "") -> Celery:
         "strangler.parity",
         broker=broker_url or os.environ.get("STRANGLER_PARITY_BROKER", DEFAULT_BROKER),
     )
-    app.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_default_queue=os.environ.get("STRANGLER_PARITY_QUEUE", DEFAULT_QUEUE),
+    )
 
     consumers: dict[str, PairConsumer] = {}
 

@@ -8,9 +8,13 @@ A pair is plain data (docs/parity.md), so the proxy needs nothing of this packag
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import multiprocessing
+import pickle
 import threading
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +29,19 @@ from strangler.parity.tally import Tally
 Pair = dict[str, Any]
 
 
+def _text(value: str | bytes) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
+def _headers(raw: Any) -> tuple[tuple[str, str], ...]:
+    """Header pairs as text; the proxy hands them over as the bytes it parsed."""
+    return tuple((_text(k), _text(v)) for k, v in raw)
+
+
 def _reply(raw: dict[str, Any]) -> Reply:
     return Reply(
         status=int(raw["status"]),
-        headers=tuple((str(k), str(v)) for k, v in raw["headers"]),
+        headers=_headers(raw["headers"]),
         body=raw["body"],
         latency_ms=float(raw["latency_ms"]),
         base_url=str(raw.get("base_url", "")),
@@ -46,7 +59,7 @@ def exchange_from_pair(pair: Pair) -> Exchange:
         primary=_reply(pair["primary"]),
         candidate=_reply(pair["candidate"]),
         secondary=_reply(secondary) if secondary else None,
-        request_headers=tuple((str(k), str(v)) for k, v in pair["request_headers"]),
+        request_headers=_headers(pair["request_headers"]),
         request_body=pair.get("request_body", b""),
         at=float(pair["at"]),
     )
@@ -94,6 +107,51 @@ class PairConsumer:
             self._store.close()
 
 
+class LocalWorker:
+    """A PairConsumer in a child process (the embedded default), so comparisons and store
+    writes never hold the proxy's GIL; batches go over a pipe, pickled in one piece."""
+
+    def __init__(self, store_location: str, har_path: str = "") -> None:
+        context = multiprocessing.get_context("spawn")  # never fork a running event loop
+        reader, self.writer = context.Pipe(duplex=False)
+        self.process = context.Process(
+            target=_serve_pairs,
+            args=(reader, store_location, har_path),
+            name="strangler-parity-worker",
+            daemon=True,
+        )
+        self.process.start()
+        reader.close()
+
+    def __call__(self, batch: list[Pair]) -> None:
+        # Blocks while the child is behind: the proxy's bounded hand-off then drops and counts.
+        self.writer.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Let the child write what it has, then stop it."""
+        with contextlib.suppress(OSError):
+            self.writer.send_bytes(b"")
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.terminate()
+
+
+def _serve_pairs(reader: Connection, store_location: str, har_path: str) -> None:
+    """The child's loop: until an empty message, or the proxy gone (EOF on the pipe)."""
+    consumer = PairConsumer(store_location, har_path)
+    try:
+        while True:
+            try:
+                data = reader.recv_bytes()
+            except (EOFError, OSError):
+                return
+            if not data:
+                return
+            consumer(pickle.loads(data))
+    finally:
+        consumer.close()
+
+
 def append_har(path: Path, entries: list[dict[str, Any]]) -> None:
     """Add entries to a HAR file (created if missing), rewritten atomically."""
     doc = har_document([])
@@ -109,9 +167,14 @@ def pair_to_json(pair: Pair) -> dict[str, Any]:
     """A pair as JSON-safe data for a Celery message: bodies in base64, compare as a table."""
     out = dict(pair)
     out["request_body"] = base64.b64encode(pair.get("request_body", b"")).decode()
+    out["request_headers"] = _headers(pair["request_headers"])
     for side in ("primary", "candidate", "secondary"):
         if pair.get(side):
-            out[side] = {**pair[side], "body": base64.b64encode(pair[side]["body"]).decode()}
+            out[side] = {
+                **pair[side],
+                "headers": _headers(pair[side]["headers"]),
+                "body": base64.b64encode(pair[side]["body"]).decode(),
+            }
     out["compare"] = compare_to_dict(pair.get("compare") or CompareConfig())
     out["redact"] = list(pair.get("redact", ()))
     return out
@@ -135,6 +198,10 @@ def celery_consumer(broker_url: str) -> Callable[[list[Pair]], None]:
     app = make_app(broker_url)
 
     def publish(batch: list[Pair]) -> None:
-        app.send_task("strangler.parity.compare_pairs", args=[[pair_to_json(p) for p in batch]])
+        app.send_task(
+            "strangler.parity.compare_pairs",
+            args=[[pair_to_json(p) for p in batch]],
+            queue=app.conf.task_default_queue,
+        )
 
     return publish

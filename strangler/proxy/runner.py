@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import uvloop
@@ -23,7 +23,7 @@ from strangler.control import open_store
 from strangler.control.admin import AdminApi, Reply, json_reply, serve_admin
 from strangler.control.watch import StoreWatcher
 from strangler.proxy.health import start_due_probes
-from strangler.proxy.metrics import ProxyMetrics
+from strangler.proxy.metrics import ProcessMetrics, ProxyMetrics, route_gauges
 from strangler.proxy.server import ClientConnection
 from strangler.proxy.shadow import Consumer, PairHandOff, Shadower
 from strangler.proxy.state import ProxyState, open_access_log
@@ -49,6 +49,11 @@ class ProxyOptions:
     # Builds, in each worker, what receives shadowed pairs (parity's embedded consumer or a
     # Celery publisher); None turns shadowing off whatever the table says.
     pair_consumer: Callable[[], Consumer] | None = None
+    supervisor_pid: int = 0  # with several workers: the pid the "listening" line names
+    announce: bool = True  # print the "listening" line (a restarted worker does not)
+
+
+RESTARTS_FILE = "supervisor.json"  # the supervisor's restart count, read by worker 0
 
 
 async def _housekeeping(
@@ -84,11 +89,17 @@ def _all_workers_metrics(state: ProxyState, metrics_dir: str) -> ProxyMetrics:
             combined.absorb(json.loads(path.read_text()))
         except (OSError, ValueError):
             continue  # a worker that has not written yet, or is being replaced
+    with contextlib.suppress(OSError, ValueError):
+        combined.worker_restarts = json.loads((Path(metrics_dir) / RESTARTS_FILE).read_text())
+    combined.store_healthy = state.metrics.store_healthy
     return combined
 
 
-async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False) -> None:
-    """One proxy process until SIGTERM/SIGINT, then a graceful drain."""
+async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False) -> int:
+    """One proxy process until SIGTERM/SIGINT, then a graceful drain.
+
+    Exit code 0, or 1 when the grace period ran out with requests still in flight.
+    """
     loop = asyncio.get_running_loop()
     store = open_store(options.store)
     watcher = StoreWatcher(store, options.poll_interval)
@@ -107,24 +118,25 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
     )
     admin = None
     if options.admin_port is not None and worker == 0:
+        process = ProcessMetrics()
 
         def metrics() -> Reply:
             state.breaker_snapshot()
+            state.metrics.store_healthy = 0 if watcher.problem else 1
             numbers = state.metrics
             if options.metrics_dir:
                 numbers = _all_workers_metrics(state, options.metrics_dir)
-            return Reply(200, numbers.render().encode(), "text/plain; version=0.0.4")
+            text = numbers.render() + route_gauges(state.compiled.table) + process.render()
+            return Reply(200, text.encode(), "text/plain; version=0.0.4")
 
-        api = AdminApi(
-            store,
-            options.admin_token,
-            {
-                "/metrics": metrics,
-                "/healthz": lambda: json_reply(
-                    200, {"status": "ok", "version": state.compiled.version}
-                ),
-            },
-        )
+        def healthz() -> Reply:
+            """200 either way (the last good table keeps serving); the body says degraded."""
+            health = {"status": "ok", "version": state.compiled.version}
+            if watcher.problem:
+                health.update(status="degraded", problem=watcher.problem)
+            return json_reply(200, health)
+
+        api = AdminApi(store, options.admin_token, {"/metrics": metrics, "/healthz": healthz})
         admin = await serve_admin(api, options.admin_host, options.admin_port)
     watcher.start(
         lambda v: loop.call_soon_threadsafe(state.swap, v),
@@ -137,21 +149,21 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    if worker == 0:
+    if worker == 0 and options.announce:
         address = server.sockets[0].getsockname()
         ready = {
             "event": "listening",
             "proxy": f"{address[0]}:{address[1]}",
             "version": version.number,
             "workers": options.workers,
-            "pid": os.getpid(),
+            "pid": options.supervisor_pid or os.getpid(),  # the one to signal
         }
         if admin is not None:
             a = admin.sockets[0].getsockname()
             ready["admin"] = f"{a[0]}:{a[1]}"
         print(json.dumps(ready), flush=True)
     await stop.wait()
-    await _drain(state, server, connections, options.grace)
+    cut = await _drain(state, server, connections, options.grace)
     if state.shadow is not None:
         await state.shadow.close()
     if hand_off is not None:
@@ -167,12 +179,16 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
     close = getattr(store, "close", None)
     if close is not None:
         close()
+    return 1 if cut else 0
 
 
 async def _drain(
     state: ProxyState, server: asyncio.Server, connections: set[ClientConnection], grace: float
-) -> None:
-    """Stop accepting, let in-flight requests finish (up to `grace` s), close keep-alives."""
+) -> int:
+    """Stop accepting, let in-flight requests finish (up to `grace` s), close keep-alives.
+
+    Returns how many requests were still unanswered when the grace period ran out.
+    """
     server.close()
     state.draining = True
     deadline = time.monotonic() + grace
@@ -180,9 +196,13 @@ async def _drain(
         for conn in list(connections):
             conn.sweep(time.monotonic())
         await asyncio.sleep(0.05)
+    cut = sum(len(conn.queue) for conn in connections)
     for conn in list(connections):
         conn.abort()
+    if cut:
+        log.error("grace period of %s s ran out: %d requests in flight were cut", grace, cut)
     log.info("proxy stopped")
+    return cut
 
 
 def _reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
@@ -194,36 +214,87 @@ def _reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
 
 
 def run(options: ProxyOptions) -> int:
-    """Run one process, or fork `workers` processes sharing the port via SO_REUSEPORT."""
+    """Run one process, or supervise `workers` processes sharing the port via SO_REUSEPORT."""
     if options.workers <= 1:
-        uvloop.run(serve(options))
-        return 0
+        return uvloop.run(serve(options))
     reserved, port = _reserve_port(options.host, options.port)
     metrics_dir = tempfile.mkdtemp(prefix="strangler-metrics-")
-    opts = ProxyOptions(**{**options.__dict__, "port": port, "metrics_dir": metrics_dir})
-    children = []
+    opts = replace(options, port=port, metrics_dir=metrics_dir, supervisor_pid=os.getpid())
+    try:
+        return _supervise(opts, reserved)
+    finally:
+        reserved.close()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        sys.stdout.flush()
+
+
+def _spawn(options: ProxyOptions, index: int, reserved: socket.socket) -> int:
+    """Fork worker `index`; returns its pid in the supervisor."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):  # the loop installs its own handlers
+            signal.signal(sig, signal.SIG_DFL)
+        reserved.close()
+        code = uvloop.run(serve(options, worker=index, reuse_port=True))
+    finally:
+        sys.stdout.flush()
+        os._exit(code)
+
+
+def _supervise(options: ProxyOptions, reserved: socket.socket) -> int:
+    """Start the workers, start again any that dies, and on SIGTERM/SIGINT stop them all.
+
+    Exit code: 0, or the first non-zero one a worker stopped with during shutdown.
+    """
+    children: dict[int, tuple[int, float]] = {}  # pid -> (worker index, started at)
     for index in range(options.workers):
-        pid = os.fork()
-        if pid == 0:
-            reserved.close()
-            try:
-                uvloop.run(serve(opts, worker=index, reuse_port=True))
-            finally:
-                os._exit(0)
-        children.append(pid)
+        children[_spawn(options, index, reserved)] = (index, time.monotonic())
+    quiet = replace(options, announce=False)
+    stopping: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
+        stopping.append(signum)
         for child in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    status = 0
-    for child in children:
-        _, code = os.waitpid(child, 0)
-        status = status or os.waitstatus_to_exitcode(code)
-    reserved.close()
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    sys.stdout.flush()
+    status, restarts = 0, 0
+    while children:
+        try:
+            pid, code = os.wait()
+        except ChildProcessError:
+            break
+        index, started = children.pop(pid)
+        exit_code = os.waitstatus_to_exitcode(code)
+        if stopping:
+            status = status or (exit_code if exit_code > 0 else 0)
+            continue
+        if time.monotonic() - started < 1.0:
+            time.sleep(1.0)  # one that dies at once is not restarted in a tight loop
+        if stopping:
+            continue
+        new_pid = _spawn(quiet, index, reserved)
+        children[new_pid] = (index, time.monotonic())
+        if stopping:  # the signal came while forking: this one was not told
+            os.kill(new_pid, signal.SIGTERM)
+        restarts += 1
+        print(
+            json.dumps(
+                {
+                    "event": "worker_restarted",
+                    "worker": index,
+                    "pid": pid,
+                    "exit": exit_code,
+                    "new_pid": new_pid,
+                }
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
+        (Path(options.metrics_dir) / RESTARTS_FILE).write_text(str(restarts))
     return status

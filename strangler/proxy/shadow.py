@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from strangler.control.model import Backend, Route
 from strangler.control.routing import BUCKETS, Decision
-from strangler.control.shadow import SHADOW_HEADER, ShadowPolicy
+from strangler.control.shadow import SAFE_METHODS, SHADOW_HEADER, ShadowPolicy
 from strangler.proxy.headers import connection_tokens, upstream_request_head
-from strangler.proxy.upstream import Pool
+from strangler.proxy.upstream import Pool, UpstreamConnection
 
 if TYPE_CHECKING:
     from strangler.proxy.exchange import Exchange
@@ -41,8 +41,9 @@ ShadowOutcome = Literal[
 ]
 Pair = dict[str, Any]
 Consumer = Callable[[list[Pair]], None]
-HAND_OFF_SIZE = 2000  # pairs waiting for the consumer thread; more are dropped and counted
-BATCH = 200  # pairs handed to the consumer at once
+HAND_OFF_SIZE = 5000  # pairs waiting for the consumer thread; more are dropped and counted
+BATCH = 500  # pairs handed to the consumer at once, at most
+BATCH_SECONDS = 0.25  # how often the consumer thread looks for pairs
 SHADOW_MARK = SHADOW_HEADER.encode() + b": 1\r\n"
 
 
@@ -101,23 +102,57 @@ _MUTED = _Muted()
 
 
 class ShadowCall:
-    """The ResponseSink of one shadow request: keeps status, headers and capped body."""
+    """One shadow request on one backend, driven by the upstream connection's callbacks.
+
+    No task or future on the common path (an idle pooled connection): the request is written
+    at once and the answer settles the call; a timer handle enforces the shadow timeout.
+    """
 
     client = _MUTED
 
-    def __init__(self, method: bytes, cap: int, done: asyncio.Future[str]) -> None:
+    def __init__(self, group: ShadowGroup, side: str, pool: Pool, method: bytes) -> None:
+        self.group = group
+        self.side = side
+        self.pool = pool
         self.method = method
-        self.cap = cap
-        self.done = done
+        self.cap = group.policy.max_body_bytes
+        self.conn: UpstreamConnection | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.started = time.perf_counter()
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
         self.size = 0
-        self.keep_alive = False
+        self.settled = False
 
-    def _settle(self, outcome: str) -> None:
-        if not self.done.done():
-            self.done.set_result(outcome)
+    def send(
+        self, conn: UpstreamConnection, request: bytes, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.conn = conn
+        self.timer = loop.call_later(self.group.policy.timeout, self.on_timeout)
+        conn.send(self, request)
+
+    def settle(self, error: str, keep_alive: bool = False) -> None:
+        if self.settled:
+            return
+        self.settled = True
+        if self.timer is not None:
+            self.timer.cancel()
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            if error:
+                conn.abort()
+            else:
+                self.pool.release(conn, keep_alive)
+        latency = time.perf_counter() - self.started
+        body = b"".join(self.body) if not error else b""
+        reply = _reply(self.status if not error else 0, self.headers if not error else [],
+                       body, latency, self.pool.backend.url, error)  # fmt: skip
+        self.group.settled(self.side, reply)
+
+    def on_timeout(self) -> None:
+        self.timer = None
+        self.settle(f"timeout after {self.group.policy.timeout} s")
 
     def on_response_head(
         self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]
@@ -130,17 +165,37 @@ class ShadowCall:
         self.size += len(body)
 
     def on_response_complete(self, keep_alive: bool) -> None:
-        self.keep_alive = keep_alive
-        self._settle("ok")
+        self.settle("", keep_alive)
 
     def on_upstream_lost(self, got_bytes: bool) -> None:
-        self._settle("bad_response" if got_bytes else "connection_lost")
+        self.conn = None
+        self.settle("bad_response" if got_bytes else "connection_lost")
 
     def on_upstream_invalid(self, reason: str) -> None:
-        self._settle("bad_response")
+        self.conn = None
+        self.settle("bad_response")
 
     def pause_client(self, paused: bool) -> None:
         pass
+
+
+class ShadowGroup:
+    """The shadow calls of one request (candidate, maybe secondary) and the pair they fill."""
+
+    def __init__(
+        self, shadower: Shadower, route: Route, policy: ShadowPolicy, pair: Pair, calls: int
+    ) -> None:
+        self.shadower = shadower
+        self.route = route
+        self.policy = policy
+        self.pair = pair
+        self.pending = calls
+
+    def settled(self, side: str, reply: dict[str, Any]) -> None:
+        self.pair[side] = reply
+        self.pending -= 1
+        if self.pending == 0:
+            self.shadower.complete(self)
 
 
 def _reply(
@@ -153,7 +208,7 @@ def _reply(
 ) -> dict[str, Any]:
     return {
         "status": status,
-        "headers": tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers),
+        "headers": headers,  # bytes pairs: decoded off the event loop, by the consumer
         "body": body,
         "latency_ms": latency * 1000,
         "base_url": base_url,
@@ -162,53 +217,45 @@ def _reply(
 
 
 class PairHandOff:
-    """Bounded queue from the event loop to one consumer thread; full means drop and count."""
+    """Bounded hand-off from the event loop to one consumer thread; full means drop and count.
+
+    The thread wakes every BATCH_SECONDS and takes what is there, instead of being woken per
+    pair: a thread woken a thousand times a second takes the GIL from the event loop as often.
+    """
 
     def __init__(self, consumer: Consumer, size: int = HAND_OFF_SIZE) -> None:
         self.consumer = consumer
-        self.queue: queue.Queue[Pair | None] = queue.Queue(size)
+        self.size = size
+        self.pairs: deque[Pair] = deque()  # append and popleft are atomic: no lock needed
+        self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._drain, name="shadow-pairs", daemon=True)
         self.thread.start()
 
     def offer(self, pair: Pair) -> bool:
-        try:
-            self.queue.put_nowait(pair)
-        except queue.Full:
+        if len(self.pairs) >= self.size:
             return False
+        self.pairs.append(pair)
         return True
 
     def _drain(self) -> None:
-        stop = False
-        while not stop:
-            first = self.queue.get()
-            batch = [first] if first is not None else []
-            stop = first is None
-            while len(batch) < BATCH and not stop:
-                try:
-                    item = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    stop = True
-                else:
-                    batch.append(item)
-            if batch:
+        while True:
+            stopping = self.stopping.wait(BATCH_SECONDS)
+            while self.pairs:
+                batch = [self.pairs.popleft() for _ in range(min(BATCH, len(self.pairs)))]
                 try:
                     self.consumer(batch)
                 except Exception:  # a consumer failure loses this batch, never the proxy
                     log.exception("shadow pair consumer failed; %d pairs lost", len(batch))
+            if stopping:
+                return
 
     def close(self, timeout: float = 10.0) -> None:
-        """Let the consumer finish what is queued (up to `timeout` s), then stop it."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.queue.put(None, timeout=max(0.0, deadline - time.monotonic()))
-                break
-            except queue.Full:
-                if time.monotonic() >= deadline:
-                    return
-        self.thread.join(max(0.0, deadline - time.monotonic()))
+        """Let the consumer take what is queued (up to `timeout` s), then stop it."""
+        self.stopping.set()
+        self.thread.join(timeout)
+        close = getattr(self.consumer, "close", None)
+        if close is not None:
+            close()
 
 
 class Shadower:
@@ -245,7 +292,8 @@ class Shadower:
         if candidate is None:
             return
         secondary = None
-        if ex.method_str in ("GET", "HEAD", "OPTIONS"):  # never repeat a write on the monolith
+        # Never repeat a write on the monolith; the noise call goes out for a sample only.
+        if ex.method_str in SAFE_METHODS and random.random() * 100 < policy.noise_percent:
             secondary = backends.get(policy.secondary or route.monolith)
         body = b"".join(capture.request)
         drop = connection_tokens(ex.headers) if "connection" in ex.lower else frozenset()
@@ -271,86 +319,70 @@ class Shadower:
             "method": ex.method_str,
             "path": ex.target.decode("latin-1"),
             "at": time.time(),
-            "request_headers": tuple(
-                (k.decode("latin-1"), v.decode("latin-1")) for k, v in ex.headers
-            ),
+            "request_headers": ex.headers,
             "request_body": body,
             "primary": primary,
             "compare": policy.compare,
             "record": random.random() * 100 < policy.record_percent,
             "redact": policy.redact,
         }
+        group = ShadowGroup(self, route, policy, pair, 2 if secondary is not None else 1)
+        pair["secondary"] = None
         self.in_flight += 1
-        task = asyncio.get_running_loop().create_task(
-            self._shadow(pair, route, policy, head + body, ex.method, candidate, secondary)
-        )
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        request = head + body
+        self._start(group, "candidate", candidate, request, ex.method)
+        if secondary is not None:
+            self._start(group, "secondary", secondary, request, ex.method)
 
-    async def _shadow(
-        self,
-        pair: Pair,
-        route: Route,
-        policy: ShadowPolicy,
-        request: bytes,
-        method: bytes,
-        candidate: Backend,
-        secondary: Backend | None,
-    ) -> None:
-        try:
-            calls = [self._call(candidate, request, method, policy)]
-            if secondary is not None:
-                calls.append(self._call(secondary, request, method, policy))
-            replies = await asyncio.gather(*calls)
-            pair["candidate"] = replies[0]
-            pair["secondary"] = replies[1] if secondary is not None else None
-            self.count(route, "sent")
-            if replies[0]["error"]:
-                self.count(route, "candidate_failed")
-            if secondary is not None and replies[1]["error"]:
-                self.count(route, "secondary_failed")
-                pair["secondary"] = None  # no noise reading beats a wrong one
-            if self.hand_off is not None and not self.hand_off.offer(pair):
-                self.count(route, "dropped_hand_off")
-        finally:
-            self.in_flight -= 1
-
-    async def _call(
-        self, backend: Backend, request: bytes, method: bytes, policy: ShadowPolicy
-    ) -> dict[str, Any]:
-        """One shadow request on this worker's own pool for the backend; errors are values."""
+    def _pool(self, backend: Backend, policy: ShadowPolicy) -> Pool:
+        """This worker's own pool for shadow calls to a backend (never the clients' pool)."""
         pool = self.pools.get(backend.name)
         if pool is None or pool.backend.url != backend.url:
             if pool is not None:
                 pool.close()
             pool = self.pools[backend.name] = Pool(backend, max_idle=policy.max_in_flight)
-        started = time.perf_counter()
+        return pool
+
+    def _start(
+        self, group: ShadowGroup, side: str, backend: Backend, request: bytes, method: bytes
+    ) -> None:
+        pool = self._pool(backend, group.policy)
+        call = ShadowCall(group, side, pool, method)
+        loop = asyncio.get_running_loop()
         conn = pool.acquire_idle()
-        if conn is None:
-            try:
-                conn = await pool.connect()
-            except (OSError, TimeoutError):
-                return _reply(0, [], b"", time.perf_counter() - started, backend.url,
-                              "connect_failed")  # fmt: skip
-        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        call = ShadowCall(method, policy.max_body_bytes, done)
-        conn.send(call, request)
+        if conn is not None:
+            call.send(conn, request, loop)
+            return
+        task = loop.create_task(self._connect_and_send(call, pool, request))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _connect_and_send(self, call: ShadowCall, pool: Pool, request: bytes) -> None:
         try:
-            outcome = await asyncio.wait_for(done, policy.timeout)
-        except TimeoutError:
-            conn.abort()
-            return _reply(0, [], b"", time.perf_counter() - started, backend.url,
-                          f"timeout after {policy.timeout} s")  # fmt: skip
-        latency = time.perf_counter() - started
-        if outcome != "ok":
-            conn.abort()
-            return _reply(0, [], b"", latency, backend.url, outcome)
-        pool.release(conn, call.keep_alive)
-        return _reply(call.status, call.headers, b"".join(call.body), latency, backend.url)
+            conn = await pool.connect()
+        except (OSError, TimeoutError):
+            call.settle("connect_failed")
+            return
+        call.send(conn, request, asyncio.get_running_loop())
+
+    def complete(self, group: ShadowGroup) -> None:
+        """Every call of a request has settled: count, and hand the pair off."""
+        self.in_flight -= 1
+        route, pair = group.route, group.pair
+        self.count(route, "sent")
+        if pair["candidate"]["error"]:
+            self.count(route, "candidate_failed")
+        secondary = pair.get("secondary")
+        if secondary is not None and secondary["error"]:
+            self.count(route, "secondary_failed")
+            pair["secondary"] = None  # no noise reading beats a wrong one
+        if self.hand_off is not None and not self.hand_off.offer(pair):
+            self.count(route, "dropped_hand_off")
 
     async def close(self, timeout: float = 5.0) -> None:
         """Wait for shadow calls in flight (their own timeouts bound this), then close pools."""
-        if self.tasks:
-            await asyncio.wait(set(self.tasks), timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while self.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         for pool in self.pools.values():
             pool.close()

@@ -34,10 +34,11 @@ class Page(HTMLParser):
         self.text.append(data)
 
 
-def browse(url: str, tmp_path) -> Page:
+def browse(url: str, tmp_path, *extra: str) -> Page:
     result = subprocess.run(
         [
             CHROMIUM,
+            *extra,
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
@@ -80,7 +81,7 @@ def test_the_context_map_draws_every_context_and_opens_evidence(shop, run_analys
     arrows = {
         (a["data-source"], a["data-target"])
         for tag, a in page.elements
-        if tag == "line" and "link" in a.get("class", "")
+        if tag == "path" and "link" in a.get("class", "")
     }
     assert arrows == pairs
     details = [a for tag, a in page.elements if a.get("id") == "details"]
@@ -112,3 +113,31 @@ def test_omnipresent_code_is_listed_apart_and_opens_its_evidence(
     text = " ".join(page.text)
     assert "Omnipresent: shop/seed.py" in text and "shop/seed.py:13" in text
     assert "split it per context" in text
+
+
+def test_the_map_reads_as_a_context_map_with_filters_stats_search_and_prefixes(
+    shop, run_analysis, tmp_path
+):
+    report = run_analysis(shop).report
+    out = tmp_path / "report.html"
+    out.write_text(render_html(report))
+    shot = tmp_path / "map.png"
+    browse(f"file://{out}#context=payments", tmp_path, "--window-size=1400,1000",
+           f"--screenshot={shot}")  # fmt: skip
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    page = browse(f"file://{out}#context=payments&find=order", tmp_path)
+    kinds = sorted(
+        a["data-kind"] for tag, a in page.elements if tag == "input" and "data-kind" in a
+    )
+    assert kinds == sorted({d["kind"] for d in report["dependencies"]})
+    assert [a["id"] for tag, a in page.elements if a.get("type") == "range"] == ["min-weight"]
+    widths = [float(a["stroke-width"]) for tag, a in page.elements if "link" in a.get("class", "")]
+    assert len(set(widths)) > 1  # edge width follows weight
+    text = " ".join(page.text)
+    assert "URL prefixes it would take over at the proxy: /api/payments" in text
+    assert "share of dependency weight that crosses contexts" in text  # metrics explained
+    assert f"parse errors {len(report['stats']['parse_errors'])}" in " ".join(text.split())
+    hits = {a["data-context"] for tag, a in page.elements if a.get("class") == "hit"}
+    assert hits == {"orders"}  # orders.Order, orders.OrderLine and the orders modules
+    heavy = [a for tag, a in page.elements if tag == "tr" and a.get("class") == "heavy"]
+    assert len(heavy) == min(10, len(report["dependencies"]))

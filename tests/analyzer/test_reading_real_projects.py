@@ -128,3 +128,26 @@ def test_endpoints_carry_their_include_prefix_and_manager_guesses_are_said(tmp_p
             "a guess from its name",
         }
     ]
+
+
+def test_an_installed_appconfig_that_inherits_its_name_installs_the_app():
+    # django-oscar: INSTALLED_APPS lists CatalogueConfig, whose name comes from its base.
+    apps = extract_source(
+        "shop/catalogue/apps.py",
+        "shop.catalogue.apps",
+        False,
+        b"from django.apps import AppConfig\n"
+        b"class CatalogueOnlyConfig(AppConfig):\n"
+        b"    label = 'catalogue'\n"
+        b"    name = 'shop.catalogue'\n"
+        b"class CatalogueConfig(CatalogueOnlyConfig):\n"
+        b"    pass\n",
+    )
+    settings = extract_source(
+        "settings.py",
+        "settings",
+        False,
+        b"INSTALLED_APPS = ['shop.catalogue.apps.CatalogueConfig']\n",
+    )
+    project = resolve_project([apps, settings])
+    assert [(a.label, a.installed) for a in project.apps] == [("catalogue", True)]

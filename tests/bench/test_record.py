@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -50,3 +51,13 @@ def test_a_changed_result_makes_the_readme_check_fail(tmp_path):
     after = record.block(tmp_path)
     assert before != after
     assert "| 5,194 |" in after
+
+
+def test_every_benchmark_publishes_its_figures_and_readme_shows_them():
+    record = load_record()
+    benches = sorted(p for p in (ROOT / "bench").glob("*.py") if p.name != "record.py")
+    assert benches
+    for path in benches:
+        called = re.search(rf'publish\(\s*"{path.stem}"', path.read_text())
+        assert called, f"{path} does not end with publish({path.stem!r}, figures)"
+        assert path.stem in record.HEADLINES, f"bench/record.py HEADLINES has no {path.stem}"

@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from tests.cdc.conftest import CONSUMER_READY
 from tests.cdc.harness import query, run, wait_for
 
 SERVICE_SETTINGS = "extracted.catalog_service.settings"
@@ -27,6 +28,11 @@ def cdc_status(pipeline) -> tuple[int, dict]:
     env = pipeline.service_env | {"DJANGO_SETTINGS_MODULE": SERVICE_SETTINGS}
     result = run(["strangler", "cdc", "status", "--json"], env)
     return result.returncode, json.loads(result.stdout)
+
+
+def outbox_backlog(pipeline) -> int:
+    sql = "SELECT COUNT(*) FROM strangler_cdc_outbox WHERE published_at IS NULL"
+    return query(pipeline.monolith_url, sql)[0][0]
 
 
 def service_product(pipeline, pk: int) -> tuple | None:
@@ -119,3 +125,46 @@ def test_a_truncated_table_is_emptied_in_the_service_too(pipeline):
     assert pipeline.rows(pipeline.service_url, "catalog_productimage") == []
     assert pipeline.reconcile()["drifted"] == 0
     query(mono, "DELETE FROM catalog_product")
+
+
+def consumer_log_gaps(pipeline) -> float | None:
+    return pipeline.metric(pipeline.consumer_metrics, "strangler_cdc_consumer_log_gaps_total")
+
+
+def test_events_the_broker_lost_before_they_were_read_are_detected_and_repaired(pipeline):
+    mono = pipeline.monolith_url
+    query(mono, "INSERT INTO catalog_category (name, slug, description, created_at, updated_at) "
+                "VALUES ('Oil', 'oil', '', now(), now())")  # fmt: skip
+    (category,) = query(mono, "SELECT id FROM catalog_category WHERE slug = 'oil'")[0]
+    query(
+        mono,
+        "INSERT INTO catalog_product (sku, slug, name, description, price, currency, is_active, "
+        "category_id, created_at, updated_at) SELECT 'O-' || i, 'o-' || i, 'Oil ' || i, '', 2, "
+        "'EUR', true, %s, now(), now() FROM generate_series(1, 30) AS i",
+        (category,),
+    )
+    pipeline.wait_converged()
+    assert cdc_status(pipeline)[1]["log_gaps"] == 0
+
+    pipeline.consumer.stop()
+    query(mono, "UPDATE catalog_product SET name = name || ' (lost)'")
+    wait_for(lambda: not outbox_backlog(pipeline), 30, "the relay to publish the updates")
+    pipeline.broker.stop()  # memory storage: the published, unread updates are gone
+    pipeline.broker.start()
+    pipeline.consumer.start(ready=CONSUMER_READY)
+    query(mono, "UPDATE catalog_category SET name = 'Olive oil' WHERE id = %s", (category,))
+
+    wait_for(lambda: cdc_status(pipeline)[1]["log_gaps"], 60, "the lost events to be reported")
+    code, status = cdc_status(pipeline)
+    assert code == 1 and "catalog_product" in status["log_gap_tables"]
+    assert wait_for(lambda: consumer_log_gaps(pipeline), 10, "the log-gap metric") >= 1
+    log = pipeline.consumer.output()
+    assert "were lost by the broker" in log
+    assert "strangler cdc reconcile --repair --table catalog_product" in log
+    assert "catalog_product" in pipeline.differences()  # the loss is real: repair is needed
+
+    report = pipeline.reconcile("--repair")
+    assert report["drifted"] >= 30 and report["log_gaps_resolved"] >= 1
+    pipeline.wait_converged(timeout=60)
+    code, status = cdc_status(pipeline)
+    assert (code, status["log_gaps"]) == (0, 0)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from tests.control.test_validate import base
-from tests.proxy.helpers import strangler, write_json
+from tests.proxy.helpers import ROOT, strangler, write_json
 
 
 def test_the_route_commands_tell_the_whole_story(tmp_path):
@@ -74,3 +76,28 @@ def test_seeding_with_if_empty_never_overwrites_a_flipped_table(tmp_path):
     assert again.returncode == 0 and json.loads(again.stdout) == {"version": 2, "changed": False}
     shown = json.loads(strangler("route", "show", "products", *store).stdout)
     assert shown["route"]["weight"] == 50
+
+
+def test_overlapping_cli_flips_of_different_routes_all_exit_0(tmp_path):
+    raw = base(weight=0)
+    route = raw["routes"][0]
+    raw["routes"] = [{**route, "id": f"r{i}", "prefix": f"/api/v1/r{i}"} for i in range(16)]
+    store = ("--config", str(tmp_path / "routes.toml"))
+    assert (
+        strangler("route", "set", str(write_json(tmp_path / "t.json", raw)), *store).returncode == 0
+    )
+    flips = [
+        subprocess.Popen(
+            [sys.executable, "-m", "strangler", "route", "weight", f"r{i}", "30", *store],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(16)
+    ]
+    outcomes = [(p.wait(timeout=60), p.stderr.read() if p.stderr else "") for p in flips]
+    assert [code for code, _ in outcomes] == [0] * 16, outcomes
+    shown = json.loads(strangler("route", "list", *store, "--json").stdout)
+    assert shown["version"] == 17
+    assert {r["weight"] for r in shown["table"]["routes"]} == {30}

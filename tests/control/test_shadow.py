@@ -50,6 +50,7 @@ def test_a_shadow_policy_builds_with_safe_defaults_and_round_trips():
         ({"percent": 101}, ["route.E040"]),
         ({"percent": 10.001}, ["route.E040"]),
         ({"percent": 10, "record_percent": -1}, ["route.E040"]),
+        ({"percent": 10, "noise_percent": 100.5}, ["route.E040"]),
         ({"percent": 10, "candidate": "ghost"}, ["route.E041"]),
         ({"percent": 10, "candidate": "monolith"}, ["route.E041"]),
         ({"percent": 10, "secondary": "catalog"}, ["route.E041"]),

@@ -11,12 +11,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from starlette.testclient import TestClient
 
-from strangler.control import FileStore
+from strangler.control import FileStore, RouteStore
+from strangler.control.pgstore import PostgresStore
 from strangler.dashboard import DashboardConfig, create_app
 from strangler.dashboard.auth import COOKIE, LIFETIME_S, Sessions
+from tests.control.conftest import ADMIN_DSN
 from tests.dashboard.helpers import TOKEN, free_port
 from tests.proxy.helpers import table
 
@@ -33,7 +36,7 @@ def store(tmp_path: Path) -> FileStore:
     return store
 
 
-def client_for(store: FileStore, hosts: list[str] | None = None) -> TestClient:
+def client_for(store: RouteStore, hosts: list[str] | None = None) -> TestClient:
     config = DashboardConfig(
         store=store,
         token=TOKEN,
@@ -183,3 +186,82 @@ def test_bound_to_loopback_it_refuses_other_host_names(store: FileStore) -> None
     with client_for(store, hosts=["127.0.0.1", "localhost"]) as c:
         assert c.get("/healthz").status_code == 400  # Host: testserver (DNS rebinding)
         assert c.get("/healthz", headers={"Host": "127.0.0.1:8082"}).status_code == 200
+
+
+@pytest.mark.postgres
+def test_on_the_postgres_store_a_flip_is_audited_and_a_lost_database_is_said(
+    pg_url: str,
+) -> None:
+    store = PostgresStore(pg_url)
+    store.apply(table("http://127.0.0.1:1", "http://127.0.0.1:2", weight=0), "seed", "seed")
+    with client_for(store) as client:
+        csrf = signed_in(client, "carol")
+        assert weight(client, csrf, weight=5, why="first canary")[0] == 200
+        newest = store.history(1)[0]
+        assert (newest.number, newest.who, newest.why) == (2, "carol via dashboard", "first canary")
+        with psycopg.connect(ADMIN_DSN, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{pg_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        state = client.get("/api/state").json()
+        assert "cannot read the route table" in state["table"]["error"]
+        status, body = weight(client, csrf, weight=50, why="while it is gone")
+        assert status == 503
+        assert "nothing changed" in body["error"]
+    store.close()
+
+
+def test_a_flip_on_a_table_file_gone_from_disk_changes_nothing_and_says_so(
+    client: TestClient, store: FileStore
+) -> None:
+    csrf = signed_in(client)
+    Path(store.path).unlink()
+    status, body = weight(client, csrf, weight=50, why="file gone")
+    assert (status, body["errors"][0]["id"]) == (422, "route.E000")  # cannot read
+    assert "not changed" in body["error"]
+    assert not Path(store.path).exists()
+    assert "cannot read the route table" in client.get("/api/state").json()["table"]["error"]
+
+
+@pytest.mark.postgres
+def test_an_empty_postgres_store_says_how_to_seed_it(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    with client_for(store) as client:
+        csrf = signed_in(client)
+        assert "strangler route set" in client.get("/api/state").json()["table"]["error"]
+        status, body = weight(client, csrf, weight=5, why="nothing there")
+        assert status == 404
+        assert "strangler route set" in body["error"] and "nothing changed" in body["error"]
+    store.close()
+
+
+def test_runbook_actions_are_only_approve_and_abort_on_a_plain_run_id(
+    store: FileStore, tmp_path: Path
+) -> None:
+    config = DashboardConfig(
+        store=store,
+        token=TOKEN,
+        proxy_admin_urls=[],
+        runbook_store=str(tmp_path / "runs.sqlite3"),
+        allowed_hosts=["testserver"],
+    )
+    with TestClient(create_app(config)) as client:
+        csrf = signed_in(client)
+        headers = {"X-CSRF-Token": csrf, "Origin": HERE}
+        for path in ("/api/runs/abc/resume", "/api/runs/--store=x/abort", "/api/runs/-h/approve"):
+            answer = client.post(path, json={"why": "x"}, headers=headers)
+            assert answer.status_code == 404, path
+        missing = client.post("/api/runs/nope/abort", json={"why": "x"}, headers=headers)
+        assert missing.status_code == 409
+        assert "nope" in missing.json()["error"]
+        assert client.post("/api/runs/nope/abort", json={"why": "x"}).status_code == 403
+
+
+def test_without_a_run_store_the_runbook_panel_is_empty_and_actions_refused(
+    client: TestClient,
+) -> None:
+    csrf = signed_in(client)
+    assert client.get("/api/state").json()["runbooks"] is None
+    answer = client.post(
+        "/api/runs/r1/abort", json={"why": "x"}, headers={"X-CSRF-Token": csrf, "Origin": HERE}
+    )
+    assert answer.status_code == 404
+    assert "--runbook-store" in answer.json()["error"]

@@ -6,15 +6,20 @@ Screenshots of the main views are written to build/dashboard-screenshots/ (see S
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
+from strangler import parity
 from tests.dashboard.conftest import CATALOG_SETTINGS
 from tests.dashboard.helpers import SCREENSHOTS, TOKEN, DashboardProcess, Stack, start_stack
-from tests.proxy.helpers import backends_for
+from tests.parity.conftest import shop_traffic
+from tests.proxy.helpers import ROOT, backends_for, strangler
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPORT = (
@@ -48,6 +53,8 @@ def dashboard(stack: Stack, catalog_db: str) -> Iterator[DashboardProcess]:
         "--cdc-settings", CATALOG_SETTINGS,
         "--reconcile-report", str(work / "reconcile.json"),
         "--report", str(work / "report.html"),
+        "--runbook-store", str(work / "runs.sqlite3"),
+        "--parity-store", str(work / "parity.sqlite3"),
         env={"CATALOG_DATABASE_URL": catalog_db},
     )  # fmt: skip
     yield process
@@ -107,7 +114,6 @@ def test_traffic_through_both_replicas_shows_in_the_live_split(
     expect(card.locator(".backend-0 td").nth(3)).to_have_text(str(600 - on_catalog))
     expect(card.locator(".backend-1 td").nth(3)).to_have_text(str(on_catalog))
     expect(card.locator(".state")).to_have_text("canary")
-    expect(page.locator("#parity")).to_contain_text("No parity results")
     cdc = page.locator("#cdc")
     pending = cdc.locator("tr", has_text="dead letters pending")
     expect(pending.locator("td")).to_have_text("1", timeout=WAIT_MS)
@@ -173,6 +179,166 @@ def test_rolling_back_from_the_page_restores_the_version(
     newest = stack.history()[0]
     assert (newest["who"], newest["why"]) == ("bob via dashboard", "service p99 regressed")
     expect(page.locator("#history tbody tr").first).to_contain_text("service p99 regressed")
+    assert errors == []
+
+
+GATE_RUNBOOK = """
+name = "dashboard-gate"
+title = "A gate that fails on purpose"
+
+[params.route]
+type = "string"
+
+[[steps]]
+id = "all-on-monolith"
+title = "Check that the service serves none of the route"
+action = "check"
+gates = [{ gate = "traffic_on_monolith", route = "{route}", min_requests = 10 }]
+bake = 0
+deadline = 4
+interval = 1
+on_fail = "pause"
+"""
+APPROVE_RUNBOOK = """
+name = "dashboard-approve"
+title = "Wait for a person"
+
+[[steps]]
+id = "sign-off"
+title = "A person signs off"
+action = "approve"
+gates = [{ gate = "approval" }]
+deadline = 120
+interval = 0.5
+"""
+
+
+def start_run(stack: Stack, text: str, *args: str) -> subprocess.Popen[str]:
+    """`strangler runbook run` on the stack's route table and proxies, as a real process."""
+    work = stack.config.parent
+    definition = work / f"runbook-{abs(hash(text))}.toml"
+    definition.write_text(text)
+    metrics = [arg for p in stack.proxies for arg in ("--metrics", f"{p.admin_url}/metrics")]
+    store = str(work / "runs.sqlite3")
+    argv = ["runbook", "run", str(definition), *args, "--routes", str(stack.config), *metrics,
+            "--store", store, "--who", "runner", "--why", "dashboard test"]  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "strangler", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
+
+
+def run_status(stack: Stack) -> dict:
+    """The newest run, as `strangler runbook status --json` reports it."""
+    store = str(stack.config.parent / "runs.sqlite3")
+    listed = strangler("runbook", "history", "--store", store, "--json")
+    assert listed.returncode == 0, listed.stderr
+    newest = json.loads(listed.stdout)["runs"][0]["id"]
+    done = strangler("runbook", "status", newest, "--store", store, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_failed_runbook_gate_shows_its_readings_and_the_run_is_aborted_from_the_page(
+    stack: Stack, dashboard: DashboardProcess, context: BrowserContext
+) -> None:
+    page, errors = open_page(context, dashboard.url)
+    sign_in(page, "dana")
+    runner = start_run(stack, GATE_RUNBOOK, "-p", "route=products")
+    try:
+        batch = 0
+        while runner.poll() is None and batch < 200:  # traffic while the gate watches
+            backends_for(stack.proxies[batch % 2].url, [f"rb-{batch}-{i}" for i in range(20)])
+            batch += 1
+            time.sleep(0.2)
+        assert runner.wait(timeout=60) == 1, runner.stdout.read() if runner.stdout else ""
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    report = run_status(stack)
+    assert report["state"] == "paused"
+    gate = report["steps"][0]["gates"][0]
+    assert (gate["gate"], gate["outcome"]) == ("traffic_on_monolith", "fail")
+    run = page.locator(f"#run-{report['id']}")
+    expect(run.locator(".state")).to_have_text("paused", timeout=WAIT_MS)
+    row = run.locator("tr.gate")
+    expect(row.locator(".outcome")).to_have_text("fail")
+    expect(row.locator(".reason")).to_have_text(gate["reason"])
+    samples = ", ".join(f"{k} {v}" for k, v in gate["samples"].items())
+    expect(row.locator("td").nth(4)).to_have_text(samples)
+    row.locator("summary").click()
+    expect(row.locator("pre")).to_contain_text('"service"')
+    shot(page, "dashboard-runbook-failed-gate")
+    run.locator("button.run-abort").click()
+    expect(page.locator("#confirm")).to_contain_text("stops run")
+    page.fill("#confirm-why", "canary plan changed")
+    page.click("#confirm-ok")
+    expect(run.locator(".state")).to_have_text("aborted", timeout=WAIT_MS)
+    aborted = run_status(stack)
+    decision = next(d for d in aborted["decisions"] if d["kind"] == "aborted")
+    assert (decision["who"], decision["why"]) == ("dana via dashboard", "canary plan changed")
+    assert errors == []
+
+
+def test_approving_a_step_from_the_page_lets_the_run_finish(
+    stack: Stack, dashboard: DashboardProcess, context: BrowserContext
+) -> None:
+    page, errors = open_page(context, dashboard.url)
+    sign_in(page, "erin")
+    runner = start_run(stack, APPROVE_RUNBOOK)
+    try:
+        approve = page.locator(".run button.run-approve")
+        expect(approve).to_have_count(1, timeout=WAIT_MS)
+        approve.click()
+        expect(page.locator("#confirm")).to_contain_text("sign-off")
+        page.fill("#confirm-why", "reverse CDC checked by hand")
+        page.click("#confirm-ok")
+        assert runner.wait(timeout=60) == 0
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    report = run_status(stack)
+    assert report["state"] == "done"
+    expect(page.locator(f"#run-{report['id']} .state")).to_have_text("done", timeout=WAIT_MS)
+    approved = next(d for d in report["decisions"] if d["kind"] == "approved")
+    assert (approved["who"], approved["why"]) == (
+        "erin via dashboard",
+        "reverse CDC checked by hand",
+    )
+    assert errors == []
+
+
+def test_parity_per_endpoint_and_an_example_pair_side_by_side(
+    stack: Stack, dashboard: DashboardProcess, context: BrowserContext
+) -> None:
+    store = parity.open_store(str(stack.config.parent / "parity.sqlite3"))
+    comparer = parity.Comparer()
+    traffic = shop_traffic(300, price_bug=0.3, at=time.time() - 60)
+    parity.record(store, (comparer.compare(exchange) for exchange in traffic))
+    expected = parity.summary(store, "products", since=time.time() - 3600)
+    store.close()
+    page, errors = open_page(context, dashboard.url)
+    sign_in(page)
+    card = page.locator("#parity-products")
+    expect(card).to_contain_text("300 samples", timeout=WAIT_MS)
+    expect(card.locator("h3")).to_contain_text(f"parity {expected.parity:.2f}%")
+    row = card.locator("tr[data-endpoint='GET /api/v1/products']")
+    expect(row.locator("td").nth(1)).to_have_text("300")
+    expect(row.locator("td").nth(4)).to_have_text("200/200: 300")
+    price = row.locator("button.field.regression", has_text="results[*].price")
+    expect(price).to_have_count(1)
+    expect(row.locator("button.field.noise", has_text="request_id")).to_have_count(1)
+    price.click()
+    example = page.locator("#example")
+    expect(example).to_contain_text("results[*].price")
+    sides = example.locator(".side pre")
+    expect(sides).to_have_count(2)
+    assert sides.nth(0).inner_text() != sides.nth(1).inner_text()
+    expect(sides.nth(1)).to_contain_text(".99")
+    shot(page, "dashboard-parity-example")
     assert errors == []
 
 

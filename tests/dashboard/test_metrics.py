@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from strangler.dashboard.metrics import Scrape, add_ticks, difference, parse_scrape, quantile
-from strangler.dashboard.traffic import backend_stats, fallbacks, series
+from strangler.dashboard.traffic import backend_stats, fold, index, series
 from strangler.proxy.metrics import ProxyMetrics
 
 
@@ -33,9 +36,57 @@ def test_a_scrape_reads_counts_histograms_breakers_and_version() -> None:
     assert scrape.latency[("products", "catalog")][-1] == 2.0
 
 
-def test_text_that_is_not_prometheus_is_refused() -> None:
-    with pytest.raises(ValueError):
-        parse_scrape("<html>login</html>\n")
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("<html>login</html>\n", None),
+        ('{"backend": "monolith"}\n', None),
+        ("node_load1 0.5\n", "no strangler_proxy_config_version"),
+        (
+            "strangler_proxy_config_version 1\nstrangler_proxy_requests_total 3\n",
+            "no 'route' label",
+        ),
+        (
+            "strangler_proxy_config_version 1\nstrangler_proxy_requests_total{route=x} 3\n",
+            "bad labels",
+        ),
+        ("strangler_proxy_config_version one\n", "line 1"),
+        (
+            "strangler_proxy_config_version 1\n"
+            'strangler_proxy_requests_total{route="a",backend="b",status="200"} NaN\n',
+            "not a count",
+        ),
+        (
+            "strangler_proxy_config_version 1\n"
+            'strangler_proxy_fallbacks_total{route="a",reason="x"} -4\n',
+            "not a count",
+        ),
+    ],
+)
+def test_text_that_is_not_a_strangler_proxys_metrics_is_refused(text: str, why: str | None) -> None:
+    with pytest.raises(ValueError, match=why):
+        parse_scrape(text)
+
+
+def test_our_parser_reads_what_prometheus_client_reads() -> None:
+    metrics = ProxyMetrics()
+    metrics.observe('odd"route\\x', "back\nend", 200, 0.003, 0.0001)
+    metrics.observe("products", "catalog", 504, 7.5, 0.0001)
+    metrics.fallbacks[("products", "service_failed")] += 3
+    text = metrics.render()
+    ours = parse_scrape(text)
+    theirs = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert ours.requests[('odd"route\\x', "back\nend", "200")] == 1.0
+    for (route, backend, status), value in ours.requests.items():
+        key = ("strangler_proxy_requests_total",
+               (("backend", backend), ("route", route), ("status", status)))  # fmt: skip
+        assert theirs[key] == value
+    assert ours.fallbacks == {("products", "service_failed"): 3.0}
+    assert ours.latency[("products", "catalog")][-2:] == (1.0, 1.0)  # cumulative: 10 s, +Inf
 
 
 def test_the_first_requests_after_an_idle_start_carry_their_latency() -> None:
@@ -81,15 +132,35 @@ def test_the_split_errors_and_latency_of_a_route() -> None:
         fallback=2,
     )
     ticks = [difference(empty, busy, at=100.0, seconds=1.0)]
-    mono, svc = backend_stats(ticks, "products", ["monolith", "catalog"], now=100.5)
+    now = index(ticks, now=100.5)
+    mono, svc = backend_stats(now, "products", ["monolith", "catalog"])
     assert (mono.requests, svc.requests) == (6, 4)
     assert (mono.share, svc.share) == (0.6, 0.4)
+    assert (mono.rps, svc.rps) == (6.0, 4.0)  # one second of ticks so far
     assert (svc.errors, svc.error_rate, mono.error_rate) == (1, 0.25, 0.0)
     assert mono.p50_ms is not None and 2.5 < mono.p50_ms <= 5.0
-    assert fallbacks(ticks, "products", now=100.5) == {"service_failed": 2}
-    # Ten seconds on, the split is empty, errors and latency still count (60 s window).
-    later = backend_stats(ticks, "products", ["monolith", "catalog"], now=111.0)
-    assert (later[0].share, later[0].rps, later[0].requests) == (None, 0.0, 6)
-    drawn = series(ticks, "products", ["monolith", "catalog"], now=100.5)
+    assert now.fallbacks == {"products": {"service_failed": 2}}
+    drawn = series(now, "products", ["monolith", "catalog"])
     assert drawn["catalog"]["rps"][-1] == 0.8  # type: ignore[index]
     assert drawn["catalog"]["error_rate"][0] is None  # type: ignore[index]
+    # Eleven seconds on, the split is empty; errors and latency still count (60 s window).
+    later = backend_stats(index(ticks, now=111.0), "products", ["monolith", "catalog"])
+    assert (later[0].share, later[0].rps, later[0].requests) == (None, 0.0, 6)
+    # Past a minute, only the charts still show it.
+    gone = index(ticks, now=161.0)
+    assert backend_stats(gone, "products", ["monolith"])[0].requests == 0
+    assert gone.fallbacks == {}
+    assert sum(series(gone, "products", ["monolith"])["monolith"]["rps"]) > 0  # type: ignore[index]
+
+
+def test_one_second_ticks_fold_into_five_second_periods() -> None:
+    empty = rendered()
+    one = rendered(("products", "catalog", 200, 0.01))
+    periods: deque = deque(maxlen=61)
+    for second in range(12):  # 100..111: periods 100-104, 105-109, 110-111
+        fold(periods, difference(empty, one, at=100.0 + second, seconds=1.0))
+    assert [p.requests[("products", "catalog", "200")] for p in periods] == [5.0, 5.0, 2.0]
+    assert [p.seconds for p in periods] == [5.0, 5.0, 2.0]
+    assert sum(periods[0].latency[("products", "catalog")]) == 5.0
+    mono = backend_stats(index(periods, now=111.5), "products", ["catalog"])[0]
+    assert (mono.requests, mono.rps) == (12, 1.0)  # the split's periods cover all 12 s

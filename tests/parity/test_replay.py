@@ -204,3 +204,27 @@ def test_the_html_report_shows_an_example_pair_side_by_side_offline(shop, capsys
     title = result.stdout.split("<title>", 1)[1].split("</title>", 1)[0]
     assert title == "results[*].price|results[*].price|primary:true,candidate:true"
     assert "http://" not in page.read_text().split("<body>", 1)[0]  # nothing fetched
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--gate", "101"], "--gate 101.0: a parity percentage from 0 to 100"),
+        (["--gate", "99", "--min-samples", "0"], "--min-samples must be at least 1"),
+        (["-o", "/nonexistent/dir/report.html"], "cannot write -o /nonexistent/dir/report.html"),
+        (["--since", "yesterday"], "--since 'yesterday': not a time span"),
+    ],
+)
+def test_bad_report_options_are_one_line_exit_2(shop, capsys, tmp_path, argv, message):
+    replay(shop, capsys, tmp_path, traffic(pages=1, details=0))
+    code, _, err = run(capsys, "parity", "report", "--route", "products", "--store",
+                       shop["store"], *argv)  # fmt: skip
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_reconcile_result_that_is_not_one_is_refused(shop, capsys, tmp_path):
+    bad = tmp_path / "reconcile.json"
+    bad.write_text('{"tables": [1, 2]}')
+    code, _, err = run(capsys, "parity", "record-data", "--route", "products", str(bad),
+                       "--store", shop["store"])  # fmt: skip
+    assert code == 2 and "expected `tables` as a list" in err

@@ -4,8 +4,12 @@ bounded when the candidate is slow, and every shadowed pair compared into the pa
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
+import uuid
 
 import httpx
 import pytest
@@ -14,6 +18,8 @@ from strangler.parity import open_store, summary
 from strangler.proxy.shadow import PairHandOff
 from tests.parity.shop_servers import Behaviour, serve
 from tests.proxy.helpers import ProxyProcess, write_json
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 def routes(monolith: str, candidate: str, **shadow) -> dict:
@@ -35,8 +41,12 @@ def shadowing(tmp_path):
         servers = [serve(monolith), serve(candidate)]
         urls = [s.__enter__() for s in servers]
         config = write_json(tmp_path / "routes.json", routes(*urls, **shadow))
-        proxy = ProxyProcess("--config", str(config), extra=(
-            "--parity-store", str(tmp_path / "parity.sqlite3"), *extra))  # fmt: skip
+        sink = (
+            ()
+            if "--parity-broker" in extra
+            else ("--parity-store", str(tmp_path / "parity.sqlite3"))
+        )
+        proxy = ProxyProcess("--config", str(config), extra=(*sink, *extra))
         started.append((proxy, servers))
         return proxy
 
@@ -93,8 +103,11 @@ def test_a_candidate_answering_500_is_recorded_never_a_client_error(shadowing, t
     assert endpoint.fields[0].path == "status" and endpoint.fields[0].regression
 
 
-def test_noise_is_learned_and_a_real_difference_reported_with_an_example(shadowing, tmp_path):
-    proxy = shadowing(Behaviour(), Behaviour(price_bug=0.3))
+@pytest.mark.parametrize("noise_percent", [100, 50])
+def test_noise_is_learned_and_a_real_difference_reported_with_an_example(
+    shadowing, tmp_path, noise_percent
+):
+    proxy = shadowing(Behaviour(), Behaviour(price_bug=0.3), noise_percent=noise_percent)
     with httpx.Client(base_url=proxy.url, timeout=10) as client:
         for n in range(40):
             assert client.get(f"/api/v1/products?page={n}", headers={"X-User-ID": f"u{n}"}
@@ -105,12 +118,17 @@ def test_noise_is_learned_and_a_real_difference_reported_with_an_example(shadowi
     assert fields["results[*].price"].regression
     assert fields["results[*].price"].example["candidate"]["body"].count(".99") > 0
     assert not fields["request_id"].regression and not fields["generated_at"].regression
-    assert endpoint.noise_samples == 40  # the second monolith call, for noise
+    # The second monolith call goes out for noise_percent of the shadowed requests; noise
+    # counts are scaled to all of them, so the same fields are learned from a sample.
+    if noise_percent == 100:
+        assert endpoint.noise_samples == 40
+    else:
+        assert 0 < endpoint.noise_samples < 40
 
 
 def test_shadow_requests_are_marked_and_clients_cannot_forge_the_mark(shadowing, tmp_path):
     monolith, candidate = Behaviour(), Behaviour()
-    proxy = shadowing(monolith, candidate)
+    proxy = shadowing(monolith, candidate, noise_percent=100)
     httpx.get(f"{proxy.url}/api/v1/products/1", timeout=10,
               headers={"X-User-ID": "u", "X-Strangler-Shadow": "1"})  # fmt: skip
     wait_for_samples(tmp_path, 1)
@@ -183,3 +201,37 @@ def test_a_recorded_share_goes_to_a_har_with_secrets_redacted(shadowing, tmp_pat
     assert headers["authorization"] == "[redacted]"
     body = json.loads(entry["response"]["content"]["text"])
     assert body["request_id"] == "[redacted]" and body["id"] == 3
+
+
+def test_pairs_go_to_celery_workers_over_redis(shadowing, tmp_path, monkeypatch):
+    """Production wiring: the proxy publishes pair batches to Redis; a real Celery worker
+    compares them into the store (the machine's Redis; a queue of the test's own)."""
+    redis = pytest.importorskip("redis")
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except redis.RedisError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    queue = f"strangler-parity-test-{uuid.uuid4().hex[:8]}"
+    store = tmp_path / "parity.sqlite3"
+    env = {**os.environ, "STRANGLER_PARITY_BROKER": REDIS_URL, "STRANGLER_PARITY_QUEUE": queue,
+           "STRANGLER_PARITY_STORE": str(store)}  # fmt: skip
+    monkeypatch.setenv("STRANGLER_PARITY_QUEUE", queue)  # read by the proxy's publisher
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "strangler.parity.tasks", "worker", "--pool",
+         "solo", "-Q", queue, "--loglevel", "warning", "--without-heartbeat", "--without-gossip",
+         "--without-mingle"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        proxy = shadowing(Behaviour(), Behaviour(price_bug=0.5), "--parity-broker", REDIS_URL,
+                          noise_percent=100)  # fmt: skip
+        with httpx.Client(base_url=proxy.url, timeout=10) as client:
+            for n in range(10):
+                client.get(f"/api/v1/products/{n}", headers={"X-User-ID": f"u{n}"})
+        result = wait_for_samples(tmp_path, 10)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    (endpoint,) = result.endpoints
+    assert endpoint.samples == 10 and endpoint.noise_samples == 10
+    assert any(f.path == "price" for f in endpoint.fields)

@@ -115,3 +115,19 @@ def test_data_parity_is_the_latest_reconcile_result(parity_store):
     assert (data.tables, data.rows_compared, data.drifted) == (("catalog_product",), 12, 0)
     gate = evaluate_gate(summary(parity_store, "products", since=0), 99.5, 10, max_drift=0)
     assert gate.passed
+
+
+def test_a_flood_of_unfolded_paths_cannot_flood_the_store(parity_store):
+    from strangler.parity import Exchange, Reply
+    from strangler.parity.tally import MAX_ENDPOINTS
+
+    comparer, tally = Comparer(), Tally()
+    ok = Reply(200, (("content-type", "application/json"),), b"{}")
+    for n in range(MAX_ENDPOINTS + 50):
+        tally.add(comparer.compare(Exchange("products", "GET", f"/p/slug-{n}-x", ok, ok, at=AT)))
+    parity_store.write(tally, now=AT)
+    result = summary(parity_store, "products", since=AT - 60)
+    assert len(result.endpoints) == MAX_ENDPOINTS + 1
+    assert result.samples == MAX_ENDPOINTS + 50
+    other = next(e for e in result.endpoints if e.endpoint == "GET (other endpoints)")
+    assert other.samples == 50

@@ -168,7 +168,7 @@ function drawRoute(card, route) {
   q(".state").textContent = route.state;
   q(".state").className = `state state-${route.state}`;
   q(".weight").textContent = `weight ${route.weight}% to ${route.service}` +
-    (route.shadow ? ` · shadow ${route.shadow}%` : "");
+    (route.shadow ? ` · shadow ${route.shadow}% to parity` : "");
   const [mono, svc] = route.backends;
   const total = mono.rps + svc.rps;
   const split = q(".split");
@@ -307,6 +307,148 @@ function drawCdc(cdc, now) {
   box.replaceChildren(...parts);
 }
 
+function statusText(statuses) {
+  return statuses.map(([p, c, n]) => `${p}/${c}: ${n}`).join(", ");
+}
+
+async function showExample(route, endpoint, field) {
+  const box = $("example");
+  box.hidden = false;
+  box.replaceChildren(el("p", { class: "muted", text: `loading the example of ${field}…` }));
+  const query = new URLSearchParams({ route, endpoint, field });
+  const { status, data } = await api("GET", `/api/parity/example?${query}`);
+  if (status !== 200) { box.replaceChildren(el("p", { class: "error", text: explain(data) })); return; }
+  const side = (name, reply) => el("div", { class: "side" },
+    el("h4", { text: `${name}: ${reply.status || reply.error} · ${fmt(reply.latency_ms, 1, " ms")}` }),
+    el("pre", { text: prettyBody(reply.body) }));
+  const close = el("button", { type: "button", text: "Close" });
+  close.addEventListener("click", () => { box.hidden = true; });
+  box.replaceChildren(
+    el("div", { class: "example-head" }, el("h3", { text: `${data.method} ${data.path} · ${field}` }), close),
+    el("div", { class: "sides" }, side("monolith (primary)", data.primary), side("service (candidate)", data.candidate)));
+}
+
+function prettyBody(body) {
+  try { return JSON.stringify(JSON.parse(body), null, 1); } catch (_) { return body; }
+}
+
+function parityRoute(summary, windowS) {
+  const card = el("article", { class: "parity-route", id: `parity-${summary.route}` });
+  const head = `${summary.route}: ${summary.samples} samples in the last ${Math.round(windowS / 60)} min`;
+  if (!summary.samples) {
+    card.append(el("h3", { text: summary.route }), el("p", { class: "empty", text: `No parity samples for ${summary.route} in the last hour: set a shadow share with \`strangler route shadow ${summary.route} 10\` (or replay a HAR with \`strangler parity replay\`).` }));
+    return card;
+  }
+  card.append(el("h3", {},
+    el("span", { class: summary.parity < 99 ? "bad" : "", text: `parity ${fmt(summary.parity, 2, "%")}` }),
+    ` · raw ${fmt(summary.raw_parity, 2, "%")} · ${head}`));
+  if (summary.data) card.append(el("p", { class: summary.data.drifted ? "bad small" : "small", text: `data: ${summary.data.rows_compared} rows compared, ${summary.data.drifted} drifted (${summary.data.tables.join(", ")})` }));
+  const rows = [el("tr", {}, ...["endpoint", "samples", "parity", "raw", "statuses monolith/service: count", "p99 monolith / service", "top differing fields"].map((h) => el("th", { text: h })))];
+  for (const e of summary.endpoints) {
+    const fields = el("td", { class: "fields" });
+    for (const f of e.fields) {
+      const button = el("button", { type: "button", class: `field ${f.regression ? "regression" : "noise"}`, title: `${f.kind}: ${f.raw} differing, ${fmt(f.noise, 1)} expected from noise`, text: `${f.path} ${f.raw}${f.regression ? " ✗" : ""}` });
+      button.addEventListener("click", () => showExample(summary.route, e.endpoint, f.path));
+      fields.append(button, " ");
+    }
+    if (!e.fields.length) fields.append(el("span", { class: "muted", text: "none" }));
+    rows.push(el("tr", { "data-endpoint": e.endpoint },
+      el("td", { class: "match", text: e.endpoint }), el("td", { text: String(e.samples) }),
+      el("td", { class: e.parity < 99 ? "bad" : "", text: fmt(e.parity, 2, "%") }),
+      el("td", { text: fmt(e.raw_parity, 2, "%") }), el("td", { text: statusText(e.statuses) }),
+      el("td", { text: `${fmt(e.primary_latency.p99_ms, 1)} / ${fmt(e.candidate_latency.p99_ms, 1)} ms` }),
+      fields));
+  }
+  card.append(el("table", { class: "endpoints" }, ...rows));
+  return card;
+}
+
+function drawParity(reading) {
+  const box = $("parity");
+  if (!reading) {
+    box.replaceChildren(el("p", { class: "empty", text: "No parity store: start the dashboard with --parity-store parity.sqlite3 (where shadow traffic and `strangler parity replay` record comparisons) to see parity per route and endpoint." }));
+  } else if (reading.error) {
+    box.replaceChildren(el("p", { class: "error", text: reading.error }));
+  } else if (!reading.at) {
+    box.replaceChildren(el("p", { class: "muted", text: "reading…" }));
+  } else {
+    box.replaceChildren(...reading.routes.map((r) => parityRoute(r, reading.window_s)));
+  }
+}
+
+const MARKS = { passed: "ok", failed: "FAIL", paused: "PAUSE", current: ">>", pending: "··" };
+
+function gateRow(gate) {
+  const readings = el("details", {}, el("summary", { text: "readings" }),
+    el("pre", { text: JSON.stringify({ readings: gate.readings, samples: gate.samples }, null, 1) }));
+  const samples = Object.entries(gate.samples || {}).map(([k, v]) => `${k} ${v}`).join(", ");
+  return el("tr", { class: `gate gate-${gate.outcome}` },
+    el("td", { class: `outcome outcome-${gate.outcome}`, text: gate.outcome }),
+    el("td", { text: gate.gate }),
+    el("td", { class: "reason", text: gate.reason }),
+    el("td", { text: gate.threshold || "" }),
+    el("td", { text: samples || "–" }),
+    el("td", {}, readings));
+}
+
+function runCard(run) {
+  const active = run.state === "running" || run.state === "paused";
+  const current = run.steps.find((s) => s.id === run.step);
+  const head = el("div", { class: "run-head" },
+    el("h3", { text: `${run.runbook} · ${run.id}` }),
+    el("span", { class: `state state-run-${run.state}`, text: run.state }),
+    el("span", { class: "muted small", text: Object.entries(run.params).map(([k, v]) => `${k}=${v}`).join(" ") }));
+  const act = (action, label, text) => {
+    const button = el("button", { type: "button", class: `run-${action}`, text: label });
+    button.addEventListener("click", () => confirmChange(`${label} run ${run.id}`, text,
+      (why) => api("POST", `/api/runs/${encodeURIComponent(run.id)}/${action}`, { why })));
+    head.append(button);
+  };
+  if (active && current && current.action === "approve") {
+    act("approve", "Approve", `Approving step ${current.id} ("${current.title}") lets the run go on to its next steps, which may move traffic.`);
+  }
+  if (active) act("abort", "Abort", `Aborting stops run ${run.id} for good where it is; the route table stays as it is now.`);
+  const card = el("article", { class: "run", id: `run-${run.id}` }, head);
+  if (run.reason) card.append(el("p", { class: run.state === "paused" ? "bad" : "muted", text: run.reason }));
+  for (const [index, step] of run.steps.entries()) {
+    const tries = step.attempts > 1 ? ` (attempt ${step.attempts})` : "";
+    card.append(el("div", { class: `step step-${step.state}`, "data-step": step.id },
+      el("span", { class: "mark", text: MARKS[step.state] || step.state }),
+      ` ${index + 1}. ${step.id} · ${step.title}${tries}`));
+    if (step.gates.length) {
+      card.append(el("table", { class: "gates", "data-step": step.id },
+        el("tr", {}, ...["verdict", "gate", "why", "threshold", "samples", ""].map((h) => el("th", { text: h }))),
+        ...step.gates.map(gateRow)));
+    }
+  }
+  const shown = ["rolled_back", "paused", "approved", "aborted", "manual_rollback"];
+  for (const d of run.decisions.filter((d) => shown.includes(d.kind))) {
+    card.append(el("p", { class: "small decision", text: `${d.at.replace("T", " ").slice(0, 19)} ${d.kind} ${d.step} by ${d.who}: ${d.why}` }));
+  }
+  return card;
+}
+
+function drawRunbooks(reading) {
+  const box = $("runbooks");
+  if (!reading) {
+    box.replaceChildren(el("p", { class: "empty", text: "No run store: start the dashboard with --runbook-store strangler-runs.sqlite3 (where `strangler runbook run` keeps its runs) to follow runs and their gate readings, and approve or abort them." }));
+  } else if (reading.error) {
+    box.replaceChildren(el("p", { class: "error", text: reading.error }));
+  } else if (!reading.runs.length) {
+    box.replaceChildren(el("p", { class: "empty", text: reading.at ? "No runbook runs yet: start one with `strangler runbook run extract-context -p route=ROUTE ...` (see docs/runbook.md)." : "reading…" }));
+  } else {
+    // Redrawn every poll: keep the "readings" a person opened open.
+    const open = new Set([...box.querySelectorAll("details[open]")].map(keyOf));
+    box.replaceChildren(...reading.runs.map(runCard));
+    for (const d of box.querySelectorAll("details")) if (open.has(keyOf(d))) d.open = true;
+  }
+}
+
+function keyOf(details) {
+  const row = details.closest("tr");
+  return `${details.closest(".run")?.id}/${details.closest("table")?.dataset.step}/${row ? row.rowIndex : ""}`;
+}
+
 function drawReport(hasReport) {
   $("report").replaceChildren(hasReport
     ? el("a", { href: "/report", target: "_blank", rel: "noopener", text: "Open the analyzer's context map (HTML report)" })
@@ -348,6 +490,8 @@ async function poll() {
   drawHistory(data.table);
   drawCdc(data.cdc, data.now);
   drawReport(data.report);
+  drawRunbooks(data.runbooks);
+  drawParity(data.parity);
 }
 
 async function signIn(event) {
@@ -372,6 +516,11 @@ async function signOut() {
 
 document.addEventListener("DOMContentLoaded", () => {
   $("sign-in-form").addEventListener("submit", signIn);
+  // Enter in the reason field confirms; without this the dialog form would just close.
+  $("confirm").querySelector("form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    $("confirm-ok").click();
+  });
   $("sign-out").addEventListener("click", signOut);
   poll();
   setInterval(poll, POLL_MS);

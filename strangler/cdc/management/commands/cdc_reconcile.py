@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
 from strangler.cdc import conf
+from strangler.cdc.continuity import resolve_gaps
 from strangler.cdc.mapping import resolve
 from strangler.cdc.reconcile import reconcile
 from strangler.cdc.reconcile import repair as repair_drift
@@ -55,6 +56,9 @@ class Command(BaseCommand):
         drifts = reconcile(mappings, source, chunk=chunk_size)
         repaired = repair_drift(drifts, source) if repair else {}
         total = sum(d.drifted for d in drifts)
+        # A table the broker lost events of is back in sync once it shows no drift or its
+        # drift was re-emitted.
+        resolved = resolve_gaps("default", [d.table for d in drifts if repair or not d.drifted])
         if json:
             self.stdout.write(
                 _json.dumps(
@@ -62,6 +66,7 @@ class Command(BaseCommand):
                         "drifted": total,
                         "tables": [asdict(d) | {"drifted": d.drifted} for d in drifts],
                         "repaired": repaired,
+                        "log_gaps_resolved": resolved,
                     },
                     default=str,
                 )
@@ -72,7 +77,10 @@ class Command(BaseCommand):
                     f"{d.table} -> {d.model}: {d.source_rows} source rows, {d.target_rows} "
                     f"target rows, {d.ranges_differing}/{d.ranges} ranges differ; missing "
                     f"{list(d.missing)}, extra {list(d.extra)}, different {list(d.different)}"
+                    + (f" (columns {', '.join(d.different_columns)})" if d.different else "")
                 )
+            if resolved:
+                self.stdout.write(f"log gaps resolved: {resolved}")
             for table_name, (reads, deletes) in repaired.items():
                 self.stdout.write(
                     f"repair: re-emitted {reads} rows, {deletes} deletes of {table_name}"

@@ -20,7 +20,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        parser.add_argument("tables", nargs="+", help="captured table names, e.g. catalog_product")
+        parser.add_argument(
+            "tables",
+            nargs="+",
+            help="captured tables: table names (catalog_product) or model labels (catalog.Product)",
+        )
         parser.add_argument("--database", default="default")
         parser.add_argument("--chunk-size", type=int, default=1000)
         parser.add_argument("--restart", action="store_true", help="start over, not resume")

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from strangler.cdc import conf
+from strangler.cdc.continuity import pending_gaps
 from strangler.cdc.envelope import TRUNCATE_KEY
 from strangler.cdc.models import AppliedPosition, DeadLetter
 from strangler.cdc.relay import Relay
@@ -18,7 +19,8 @@ class Command(BaseCommand):
     help = (
         "Print this project's change-data status: for a capturing project the outbox backlog "
         "and the age of its oldest unpublished row; for a receiving project the pending dead "
-        "letters, parked keys and rows tracked. Exit status 1 when dead letters are pending."
+        "letters, parked keys, rows tracked and the tables whose events the broker lost (log gaps, "
+        "until reconcile repairs them). Exit status 1 when dead letters or log gaps are pending."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -36,6 +38,9 @@ class Command(BaseCommand):
             pending = DeadLetter.objects.using(database).filter(replayed_at__isnull=True)
             status["dead_letters"] = pending.count()
             status["parked_keys"] = pending.values("source_table", "key").distinct().count()
+            gaps = pending_gaps(database)
+            status["log_gaps"] = len(gaps)
+            status["log_gap_tables"] = sorted({g.source_table for g in gaps})
             status["rows_tracked"] = (
                 AppliedPosition.objects.using(database).exclude(key=TRUNCATE_KEY).count()
             )
@@ -44,5 +49,5 @@ class Command(BaseCommand):
         else:
             for name, value in status.items():
                 self.stdout.write(f"{name}: {value}")
-        if status.get("dead_letters"):
+        if status.get("dead_letters") or status.get("log_gaps"):
             raise SystemExit(1)

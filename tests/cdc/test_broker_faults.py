@@ -1,5 +1,6 @@
-"""A dead letter is the event itself: never dropped for sitting at an old one's coordinates, and
-recorded even when the dead-letter producer lost its broker session.
+"""Broker faults: a dead letter is the event itself (never dropped for sitting at an old one's
+coordinates) and is published even after the producer lost its broker session; the relay
+refuses a topic whose partition count is not the plan's.
 
 In the test database with the monolith's consume side and a real Tansu broker.
 """
@@ -8,14 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 
+from monolith.catalog.models import Category
 from strangler.cdc import conf, deadletters
 from strangler.cdc.consumer import Consumer
 from strangler.cdc.envelope import OutboxRow, encode
+from strangler.cdc.models import OutboxEvent
+from strangler.cdc.relay import PartitionMismatch, Relay
 from tests.cdc.harness import Tansu
 
 pytestmark = [pytest.mark.django_db, pytest.mark.kafka]
@@ -76,3 +82,26 @@ def test_a_dead_letter_producer_that_lost_its_broker_session_recovers():
         assert [json.loads(p["envelope"])["source"]["seq"] for p in published] == [101]
     finally:
         tansu.stop()
+
+
+def test_the_relay_refuses_a_topic_whose_partition_count_is_not_the_plan(broker):
+    settings = dataclasses.replace(
+        conf.current(), bootstrap_servers=broker.bootstrap, topic_prefix=f"p{uuid.uuid4().hex}."
+    )
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    # e.g. auto-created by a restarted broker with its own default
+    admin.create_topics([NewTopic(settings.topic("catalog_category"), 4, 1)])
+    admin.close()
+    Category.objects.create(name="Tea", slug="tea")
+    relay = Relay(settings)
+
+    with pytest.raises(PartitionMismatch, match=r"has 4 partitions but .* plans 3"):
+        relay.publish_batch()
+
+    relay.close()
+    assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 1
+    topic = settings.topic("catalog_category")
+    mismatch = relay.metrics.registry.get_sample_value(
+        "strangler_cdc_relay_topic_partition_mismatch", {"topic": topic}
+    )
+    assert mismatch == 1
