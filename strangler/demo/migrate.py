@@ -10,6 +10,7 @@ step runs all along; its failures are counted, split by whether the fault window
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -31,14 +32,18 @@ TITLE = "Migrate /api/v1/products with the extract-context runbook (fault, rollb
 FAULT_STEP = "canary-25"
 # The catalog's seams the team keeps for now, each to be cut through an API later; the
 # preflight's `strangler analyze --check` refuses any other dependency of the catalog.
-BOUNDARIES = """\
-[[context]]
-name = "catalog"
-apps = ["catalog"]
-depends_on = ["customers", "inventory", "notifications", "orders", "reporting"]
-""" + "".join(
-    f'\n[[context]]\nname = "{app}"\napps = ["{app}"]\n'
-    for app in ("customers", "inventory", "notifications", "orders", "reporting")
+KEPT_SEAMS = (  # (context, its app)
+    ("customers", "customers"),
+    ("inventory", "inventory"),
+    ("notifications", "notifications"),
+    ("orders", "orders"),
+    ("reporting", "reporting"),
+    ("shared-kernel", "core"),
+)
+BOUNDARIES = (
+    '[[context]]\nname = "catalog"\napps = ["catalog"]\n'
+    f"depends_on = {json.dumps([name for name, _ in KEPT_SEAMS])}\n"
+    + "".join(f'\n[[context]]\nname = "{name}"\napps = ["{app}"]\n' for name, app in KEPT_SEAMS)
 )
 PARAMS = {
     "route": "products",
@@ -193,7 +198,8 @@ def run(ctx: DemoContext) -> None:
     paused = Engine(store, run_.id, "demo", story.progress).run()
     if paused.state != "paused" or not story.fault:
         raise DemoError(
-            f"expected the fault to pause the run, it is {paused.state}: {paused.reason}"
+            f"the run stopped at {paused.step or 'its end'} before the fault "
+            f"({paused.state}): {paused.reason}"
         )
     ctx.log(f"run paused: {paused.reason}")
     story.repair()
