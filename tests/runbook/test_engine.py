@@ -115,3 +115,33 @@ def stack_history(stack: Stack) -> list:
     from strangler.control import open_store
 
     return open_store(str(stack.routes)).history(5)
+
+
+QUIET = """
+name = "quiet"
+
+[[steps]]
+id = "canary-10"
+action = "set_weight"
+route = "products"
+weight = 10
+gates = [{ gate = "error_rate", route = "products", max_delta = 0.01, min_requests = 10 }]
+bake = 0.5
+interval = 0.3
+deadline = 3
+on_fail = "rollback"
+"""
+
+
+def test_no_traffic_waits_until_the_deadline_then_fails_never_passes(stack: Stack, tmp_path):
+    store = RunStore(str(tmp_path / "runs.sqlite3"))
+    env = Environment(routes=str(stack.routes), metrics=(stack.metrics_url,))
+    run = store.create("quiet", "quiet.toml", QUIET, {}, env.to_json(), "canary-10", "t", "")
+    paused = Engine(store, run.id, "tester").run()
+    rounds = [e.data["evaluations"][0] for e in store.events(run.id, "gates")]
+    store.close()
+    assert paused.state == "paused"
+    assert "deadline 3s reached: error_rate inconclusive" in paused.reason
+    assert len(rounds) > 1 and {r["outcome"] for r in rounds} == {"inconclusive"}
+    assert rounds[-1]["samples"] == {"service_requests": 0, "monolith_requests": 0}
+    assert stack.weight() == 0  # the failed step was rolled back

@@ -201,3 +201,64 @@ def test_a_manual_rollback_undoes_the_latest_flip_and_pauses_there(tmp_path):
     status = json.loads(cli("status", run_id, "--store", store, "--json", cwd=tmp_path).stdout)
     assert (status["state"], status["step"]) == ("paused", "to-10")
     assert [s["state"] for s in status["steps"]] == ["paused", "pending"]
+
+
+WAITING = """
+name = "waiting"
+
+[[steps]]
+id = "flip-writes"
+action = "approve"
+gates = [{ gate = "approval" }]
+interval = 0.2
+deadline = 60
+
+[[steps]]
+id = "to-10"
+action = "set_weight"
+route = "products"
+weight = 10
+"""
+
+
+def test_a_waiting_runner_goes_on_when_someone_approves(tmp_path):
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:9", "http://127.0.0.1:10"), "t", "seed")
+    (tmp_path / "waiting.toml").write_text(WAITING)
+    store = str(tmp_path / "runs.sqlite3")
+    created = cli(
+        "run",
+        "waiting.toml",
+        "--routes",
+        str(routes),
+        "--store",
+        store,
+        "--detach",
+        "--json",
+        cwd=tmp_path,
+    )
+    run_id = json.loads(created.stdout)["id"]
+    waiting = runner(run_id, store, tmp_path)
+    try:
+        wait_for_event(store, run_id, "flip-writes", "gates")
+        approved = cli(
+            "approve",
+            run_id,
+            "--store",
+            store,
+            "--who",
+            "alice",
+            "--why",
+            "reverse CDC healthy",
+            cwd=tmp_path,
+        )
+        assert approved.returncode == 0, approved.stderr
+        assert waiting.wait(timeout=30) == 0
+    finally:
+        if waiting.poll() is None:
+            os.killpg(waiting.pid, signal.SIGKILL)
+    status = json.loads(cli("status", run_id, "--store", store, "--json", cwd=tmp_path).stdout)
+    assert status["state"] == "done"
+    gate = status["steps"][0]["gates"][0]
+    assert (gate["outcome"], gate["readings"]["who"]) == ("pass", "alice")
+    assert float(open_store(str(routes)).current().table.route("products").weight) == 10
