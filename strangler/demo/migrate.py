@@ -50,7 +50,9 @@ PARAMS = {
     "tables": ",".join(TABLES),
     "bake_s": "4",
     "min_requests": "10",
-    "max_p99_ratio": "4",  # two gunicorns on a shared laptop: p99 is noisy at this traffic
+    # p99 over 10-40 requests is about the slowest one, and a freshly restarted gunicorn on a
+    # busy 2-core machine has seen 3.6x the monolith's; the built-in default is 2.
+    "max_p99_ratio": "8",
     "shadow_percent": "50",
     "min_parity_samples": "50",
 }

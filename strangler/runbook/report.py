@@ -39,6 +39,7 @@ def status(runbook: Runbook, run: Run, events: list[Event]) -> dict[str, Any]:
         else:
             state = "pending"
         final = ended.data.get("evaluations") if ended else None
+        acted = [e for e in mine if e.kind == "action_done"]
         failures = [
             {"attempt": e.attempt, "at": e.at, "why": e.why, "gates": e.data.get("evaluations", [])}
             for e in mine
@@ -58,6 +59,7 @@ def status(runbook: Runbook, run: Run, events: list[Event]) -> dict[str, Any]:
                 else (rounds[-1].data["evaluations"] if rounds else []),
                 "evaluations": len(rounds),
                 "failures": failures,
+                "result": acted[-1].data.get("result", {}) if acted else None,
             }
         )
     return run.summary() | {
@@ -82,6 +84,16 @@ def render(report: dict[str, Any]) -> str:
         lines.append(
             f"{marks[step['state']]:>5} {number:2}. {step['id']:<15} {step['title']}{tries}"
         )
+        if step["action"] == "retire_report" and step["result"]:
+            lines += [
+                f"             unreachable now: {e}"
+                for e in step["result"]["unreachable_endpoints"]
+            ]
+            lines += [
+                f"             still in the monolith: {e}"
+                for e in step["result"]["still_served_by_the_monolith"]
+                + step["result"]["tasks_still_in_the_monolith"]
+            ]
         for gate in step["gates"]:
             lines.append(
                 f"             {gate['outcome'].upper():12} {gate['gate']}: {gate['reason']}"
