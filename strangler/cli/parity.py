@@ -101,6 +101,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default="",
         help="a second monolith for noise (default: call --primary twice)",
     )
+    replay.add_argument(
+        "--host",
+        default="",
+        help="Host header to send (default: the one each request was recorded with)",
+    )
     replay.add_argument("--route", default="replay", help="route name the results count under")
     replay.add_argument("--compare", default="", help="TOML file of normalizers (docs/parity.md)")
     replay.add_argument("--concurrency", type=int, default=8, help="requests in flight (8)")
@@ -150,7 +155,10 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "replay":
             return _replay(args, store, *inputs)
         if args.action == "report":
-            return _report(args, store)
+            try:
+                return _report(args, store)
+            except StoreError as error:
+                raise UsageError(str(error)) from error
         if args.action == "record-data":
             return _record_data(args, store)
         deleted = store.prune()
@@ -200,7 +208,11 @@ def _replay_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     except HarError as error:
         raise UsageError(str(error)) from error
     comparer = Comparer({args.route: _load_compare(args.compare)})
-    return requests, comparer, Targets(primary, candidate, secondary, sandbox)
+    if args.host and not re.fullmatch(
+        r"[A-Za-z0-9.-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?", args.host
+    ):
+        raise UsageError(f"--host {args.host!r}: a host name, optionally with :PORT")
+    return requests, comparer, Targets(primary, candidate, secondary, sandbox, args.host)
 
 
 def _progress(done: int, total: int, started: float, last: list[float]) -> None:
@@ -248,15 +260,45 @@ def _replay(
         return 130
     if tally:
         store.write(tally)
-    figures = {"entries": result.entries, "compared": result.compared, "skipped": result.skipped}
+    notes = _replay_notes(result)
+    figures = {
+        "entries": result.entries,
+        "compared": result.compared,
+        "skipped": result.skipped,
+        "failures": dict(result.failures),
+        "redacted_headers_dropped": dict(result.redacted),
+        "notes": notes,
+    }
     if args.json:
         print(json.dumps(figures))
     else:
         skipped = ", ".join(f"{n} {why}" for why, n in result.skipped.items()) or "none"
         print(f"{result.compared} of {result.entries} requests compared under route "
               f"{args.route}; skipped: {skipped}")  # fmt: skip
-        print(f"see `strangler parity report --route {args.route} --store {args.store}`")
-    return 0
+        for note in notes:
+            print(note)
+        if result.compared:
+            print(f"see `strangler parity report --route {args.route} --store {args.store}`")
+    return 0 if result.compared else 1
+
+
+def _replay_notes(result: Any) -> list[str]:
+    """Lines a user must read: nothing compared, failures with their text, headers dropped."""
+    notes = []
+    if not result.compared:
+        notes.append(f"nothing compared: none of the {result.entries} requests gave a pair")
+    for failure, n in result.failures.most_common(5):
+        notes.append(f"{n} x {failure}")
+    if result.redacted:
+        names = ", ".join(sorted(result.redacted))
+        notes.append(f"warning: recorded as [redacted], not sent: {names} (requests needing "
+                     "them answer as if anonymous)")  # fmt: skip
+    statuses = result.primary_statuses
+    if statuses and not any(0 < s < 400 for s in statuses):
+        seen = ", ".join(f"{n} x {s}" for s, n in sorted(statuses.items()))
+        notes.append(f"warning: the primary answered no request below 400 ({seen}); the "
+                     "same error on both sides is not parity (a gate is inconclusive)")  # fmt: skip
+    return notes
 
 
 def _report(args: argparse.Namespace, store: Any) -> int:
@@ -305,6 +347,8 @@ def _report(args: argparse.Namespace, store: Any) -> int:
 
 
 def _record_data(args: argparse.Namespace, store: Any) -> int:
+    from strangler.parity.summary import reconcile_problems
+
     source = sys.stdin.read() if args.file == "-" else _read(args.file)
     try:
         result = json.loads(source)
@@ -312,19 +356,13 @@ def _record_data(args: argparse.Namespace, store: Any) -> int:
         raise UsageError(
             f"{args.file}: not JSON ({error}); pass `cdc reconcile --json` output"
         ) from error
-    tables = result.get("tables") if isinstance(result, dict) else None
-    if not isinstance(tables, list) or not all(
-        isinstance(t, dict)
-        and isinstance(t.get("table"), str)
-        and isinstance(t.get("source_rows"), int)
-        for t in tables
-    ):
+    problems = reconcile_problems(result)
+    if problems:
         raise UsageError(
-            f"{args.file}: expected `tables` as a list of {{table, source_rows, ...}}; "
-            "pass `strangler cdc reconcile --json` output"
+            f"{args.file}: not `strangler cdc reconcile --json` output: {'; '.join(problems)}"
         )
     store.record_data(args.route, result)
-    drifted = result.get("drifted", 0)
+    drifted = result["drifted"]
     print(json.dumps({"route": args.route, "drifted": drifted}) if args.json
           else f"recorded reconcile result for route {args.route}: {drifted} drifted")  # fmt: skip
     return 0

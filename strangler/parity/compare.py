@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from strangler.control.compare import CompareConfig
-from strangler.parity.diff import Difference, diff_json
+from strangler.parity.diff import Difference, SkipReason, Uncomparable, diff_json
 from strangler.parity.endpoint import compile_templates, endpoint_of
 from strangler.parity.exchange import Exchange, Reply
 from strangler.parity.normalize import Normalizer, compile_config
@@ -21,7 +21,8 @@ MAX_DECODED_BYTES = 8 * 1024 * 1024  # a compressed body inflates at most to thi
 
 @dataclass(frozen=True)
 class Comparison:
-    """The outcome of one exchange; `noise` is None when there was no secondary answer."""
+    """The outcome of one exchange; `noise` is None when there was no usable secondary answer;
+    `skipped` names why the exchange could not be compared (then `raw` and `noise` are empty)."""
 
     route: str
     endpoint: str
@@ -33,6 +34,7 @@ class Comparison:
     primary_ms: float
     candidate_ms: float
     exchange: Exchange | None = None
+    skipped: SkipReason | None = None
 
     @property
     def raw_fields(self) -> frozenset[str]:
@@ -53,15 +55,20 @@ def _is_json(media_type: str) -> bool:
 
 def _decoded(reply: Reply) -> bytes:
     """The body without its gzip/deflate content coding (two servers' gzip bytes differ even
-    for the same content); a body that does not decode (cut at the capture cap) stays as is."""
+    for the same content); a body that does not decode stays as is, one that inflates beyond
+    MAX_DECODED_BYTES is Uncomparable."""
     coding = reply.header("content-encoding").strip().lower()
     if coding not in ("gzip", "x-gzip", "deflate") or not reply.body:
         return reply.body
     wbits = 16 + zlib.MAX_WBITS if coding != "deflate" else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
     try:
-        return zlib.decompressobj(wbits).decompress(reply.body, MAX_DECODED_BYTES)
+        body = inflater.decompress(reply.body, MAX_DECODED_BYTES)
     except zlib.error:
         return reply.body
+    if inflater.unconsumed_tail:
+        raise Uncomparable("body_too_large")
+    return body
 
 
 def _rebased(reply: Reply) -> bytes:
@@ -81,9 +88,14 @@ def _text(body: bytes) -> bytes:
 
 
 def compare_replies(primary: Reply, candidate: Reply, norm: Normalizer) -> list[Difference]:
-    """Every difference between two answers to the same request, as (field path, kind)."""
+    """Every difference between two answers to the same request, as (field path, kind).
+
+    A side that did not answer always differs (`error`); a cut body raises Uncomparable.
+    """
+    if primary.truncated or candidate.truncated:
+        raise Uncomparable("body_too_large")
     if primary.error or candidate.error:
-        return [("status", "status")] if primary.error != candidate.error else []
+        return [("error", "error")]
     out: list[Difference] = []
     if primary.status != candidate.status:
         out.append(("status", "status"))
@@ -148,12 +160,22 @@ class Comparer:
         return endpoint_of(method, path, templates)
 
     def compare(self, exchange: Exchange) -> Comparison:
+        """Raw and noise differences; an exchange that cannot be compared comes back with
+        `skipped` set. A secondary that failed or was cut gives no noise reading: a wrong
+        one would cancel real differences."""
         endpoint = self.endpoint(exchange.route, exchange.method, exchange.path)
         norm = self.normalizer(exchange.route, endpoint)
-        raw = compare_replies(exchange.primary, exchange.candidate, norm)
+        try:
+            raw = compare_replies(exchange.primary, exchange.candidate, norm)
+        except Uncomparable as error:
+            return skipped(exchange, endpoint, error.reason)
         noise = None
-        if exchange.secondary is not None:
-            noise = tuple(compare_replies(exchange.primary, exchange.secondary, norm))
+        secondary = exchange.secondary
+        if secondary is not None and not secondary.error:
+            try:
+                noise = tuple(compare_replies(exchange.primary, secondary, norm))
+            except Uncomparable:
+                noise = None
         return Comparison(
             route=exchange.route,
             endpoint=endpoint,
@@ -166,3 +188,19 @@ class Comparer:
             candidate_ms=exchange.candidate.latency_ms,
             exchange=exchange,
         )
+
+
+def skipped(exchange: Exchange, endpoint: str, reason: SkipReason) -> Comparison:
+    """An exchange counted as not compared, for `reason`."""
+    return Comparison(
+        route=exchange.route,
+        endpoint=endpoint,
+        at=exchange.at,
+        raw=(),
+        noise=None,
+        primary_status=exchange.primary.status,
+        candidate_status=exchange.candidate.status,
+        primary_ms=exchange.primary.latency_ms,
+        candidate_ms=exchange.candidate.latency_ms,
+        skipped=reason,
+    )

@@ -14,11 +14,24 @@ import orjson
 from strangler.parity.normalize import Normalizer, truncate_timestamp
 
 DiffKind = Literal[
-    "value", "type", "missing", "extra", "status", "header", "text", "content-type", "invalid"
-]
+    "value", "type", "missing", "extra", "status", "header", "text", "content-type", "invalid",
+    "error",
+]  # fmt: skip
 Difference = tuple[str, DiffKind]
+SkipReason = Literal["body_too_large", "too_deep", "compare_failed"]
+# Containers nested deeper than this are not compared: no API answers like that, and a walk
+# (or orjson.dumps, limited to 254) would otherwise run out of stack on a hostile body.
+MAX_DEPTH = 100
 
 _NUMBERS = (int, float)
+
+
+class Uncomparable(Exception):
+    """An exchange that cannot be compared as it is; counted as skipped, never as a match."""
+
+    def __init__(self, reason: SkipReason) -> None:
+        super().__init__(reason)
+        self.reason: SkipReason = reason
 
 
 def _child(path: str, key: str) -> str:
@@ -61,10 +74,15 @@ def _scalars(a: Any, b: Any, path: str, norm: Normalizer, out: list[Difference])
 
 
 def _canonical(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as error:  # nested deeper than orjson writes
+        raise Uncomparable("too_deep") from error
 
 
-def _lists(a: list[Any], b: list[Any], path: str, norm: Normalizer, out: list[Difference]) -> None:
+def _lists(
+    a: list[Any], b: list[Any], path: str, norm: Normalizer, out: list[Difference], depth: int
+) -> None:
     items = f"{path}[*]"
     if norm.unordered is not None and norm.unordered.match(path):
         if sorted(map(_canonical, a)) != sorted(map(_canonical, b)):
@@ -79,26 +97,32 @@ def _lists(a: list[Any], b: list[Any], path: str, norm: Normalizer, out: list[Di
         if right.keys() - left.keys():
             out.append((items, "extra"))
         for k in left.keys() & right.keys():
-            walk(left[k], right[k], items, norm, out)
+            walk(left[k], right[k], items, norm, out, depth)
         return
     for x, y in zip(a, b, strict=False):
-        walk(x, y, items, norm, out)
+        walk(x, y, items, norm, out, depth)
     if len(a) > len(b):
         out.append((items, "missing"))
     elif len(b) > len(a):
         out.append((items, "extra"))
 
 
-def walk(a: Any, b: Any, path: str, norm: Normalizer, out: list[Difference]) -> None:
+def walk(
+    a: Any, b: Any, path: str, norm: Normalizer, out: list[Difference], depth: int = 0
+) -> None:
     """Append every difference between `a` (primary) and `b` (candidate) under `path`.
 
     Scalars are compared with their types (JSON `true` is not `1`), so no container-level
-    `==` shortcut is taken: Python's `True == 1` would hide that difference.
+    `==` shortcut is taken: Python's `True == 1` would hide that difference. Raises
+    Uncomparable("too_deep") below MAX_DEPTH nested containers.
     """
     ta = type(a)
     if ta is not type(b):
         _scalars(a, b, path, norm, out)
     elif ta is dict:
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise Uncomparable("too_deep")
         missing = 0
         for key, va in a.items():
             if key not in b:
@@ -109,11 +133,14 @@ def walk(a: Any, b: Any, path: str, norm: Normalizer, out: list[Difference]) -> 
             tv = type(va)
             if tv is type(vb) and tv is not dict and tv is not list and va == vb:
                 continue
-            walk(va, vb, _child(path, key), norm, out)
+            walk(va, vb, _child(path, key), norm, out, depth)
         if len(b) > len(a) - missing:
             out.extend((_child(path, key), "extra") for key in b if key not in a)
     elif ta is list:
-        _lists(a, b, path, norm, out)
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise Uncomparable("too_deep")
+        _lists(a, b, path, norm, out, depth)
     elif a != b:
         _scalars(a, b, path, norm, out)
 

@@ -11,7 +11,8 @@ EXAMPLE_BODY_BYTES = 65536  # body kept with an example pair in the store
 
 @dataclass(frozen=True)
 class Reply:
-    """One backend's answer; `status` 0 with `error` set when there was no answer at all."""
+    """One backend's answer; `status` 0 with `error` set when there was no answer at all;
+    `truncated` when `body` is only the first bytes of a longer answer (the capture cap)."""
 
     status: int
     headers: Headers = ()
@@ -19,6 +20,7 @@ class Reply:
     latency_ms: float = 0.0
     base_url: str = ""
     error: str = ""
+    truncated: bool = False
 
     def header(self, name: str) -> str:
         """The values of header `name` (lower case), joined by ", " as HTTP allows."""

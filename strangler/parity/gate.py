@@ -5,6 +5,7 @@ Too few samples is inconclusive, and inconclusive is never a pass.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,14 +30,31 @@ def evaluate_gate(
     summary: ParitySummary, gate: float, min_samples: int, max_drift: int | None = None
 ) -> GateResult:
     """Pass when at least `min_samples` comparisons show noise-cancelled parity >= `gate` %
-    (and, with `max_drift`, the latest reconcile found at most that many drifted rows)."""
+    (and, with `max_drift`, the latest reconcile found at most that many drifted rows).
+
+    Exchanges that could not be compared count as unknowns: a pass needs the parity to hold
+    even if every one of them differed. A window where the primary never answered below 400
+    compared nothing a user gets (the same 4xx on both sides is not parity): inconclusive.
+    """
     where = f"route {summary.route}"
+    not_compared = (
+        f"; {summary.skipped} not compared ({_reasons(summary)})" if summary.skipped else ""
+    )
+
+    def result(outcome: Outcome, line: str) -> GateResult:
+        return GateResult(outcome, line, summary.parity, summary.samples)
+
     if summary.samples < min_samples or summary.parity is None:
-        return GateResult(
+        return result(
             "inconclusive",
-            f"inconclusive: {summary.samples} samples on {where}, {min_samples} needed",
-            summary.parity,
-            summary.samples,
+            f"inconclusive: {summary.samples} samples on {where}, {min_samples} needed"
+            + not_compared,
+        )
+    if not summary.primary_answered:
+        return result(
+            "inconclusive",
+            f"inconclusive: the primary answered none of the {summary.samples} samples on "
+            f"{where} below 400, so nothing a user gets was compared",
         )
     if summary.parity < gate:
         worst = min(summary.endpoints, key=lambda e: e.parity if e.parity is not None else 100)
@@ -44,31 +62,38 @@ def evaluate_gate(
         detail = f"; worst {worst.endpoint} at {worst.parity:.2f}%" + (
             f" ({field})" if field else ""
         )
-        return GateResult(
+        return result(
             "fail",
             f"fail: parity {summary.parity:.2f}% < {gate:.2f}% on {where} "
             f"({summary.samples} samples){detail}",
-            summary.parity,
-            summary.samples,
         )
+    if summary.skipped:
+        floor = summary.parity * summary.samples / (summary.samples + summary.skipped)
+        if floor < gate:
+            return result(
+                "inconclusive",
+                f"inconclusive: parity {summary.parity:.2f}% on {where} ({summary.samples} "
+                f"samples), but {summary.skipped} exchanges were not compared "
+                f"({_reasons(summary)}): {floor:.2f}% if they all differed, < {gate:.2f}%",
+            )
     if max_drift is not None:
         if summary.data is None:
-            return GateResult(
-                "inconclusive",
-                f"inconclusive: no reconcile result recorded for {where}",
-                summary.parity,
-                summary.samples,
-            )
+            return result("inconclusive", f"inconclusive: no reconcile result recorded for {where}")
         if summary.data.drifted > max_drift:
-            return GateResult(
+            return result(
                 "fail",
                 f"fail: {summary.data.drifted} rows drifted (at most {max_drift}) on {where}",
-                summary.parity,
-                summary.samples,
             )
-    return GateResult(
+    return result(
         "pass",
-        f"pass: parity {summary.parity:.2f}% >= {gate:.2f}% on {where} ({summary.samples} samples)",
-        summary.parity,
-        summary.samples,
+        f"pass: parity {summary.parity:.2f}% >= {gate:.2f}% on {where} "
+        f"({summary.samples} samples{not_compared})",
     )
+
+
+def _reasons(summary: ParitySummary) -> str:
+    counts: Counter[str] = Counter()
+    for e in summary.endpoints:
+        for reason, n in e.skipped:
+            counts[reason] += n
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items()))

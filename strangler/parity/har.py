@@ -34,6 +34,7 @@ class HarRequest:
     headers: Headers
     body: bytes
     recorded: Reply | None
+    host: str = ""  # the Host the request was made to (its Host header, else the URL's)
 
 
 def _headers(raw: Any, where: str) -> Headers:
@@ -90,12 +91,15 @@ def parse_har(text: str, source: str) -> list[HarRequest]:
             raise HarError(f"{where}.request.url: {url!r} is not a URL")
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         post = request.get("postData")
+        headers = _headers(request.get("headers", []), f"{where}.request.headers")
+        host = next((v for k, v in headers if k.lower() == "host"), parts.netloc)
         out.append(
             HarRequest(
                 index=i,
                 method=method.upper(),
                 path=path,
-                headers=_headers(request.get("headers", []), f"{where}.request.headers"),
+                headers=headers,
+                host=host,
                 body=_content(post, "text", f"{where}.request.postData")
                 if isinstance(post, dict)
                 else b"",
@@ -137,12 +141,13 @@ def har_entry(exchange: Exchange, redact: Iterable[str] = ()) -> dict[str, Any]:
     fields = frozenset(r for r in redact if not r.lower().startswith("header:"))
     headers = [r.split(":", 1)[1] for r in redact if r.lower().startswith("header:")]
     reply = exchange.primary
+    host = next((v for k, v in exchange.request_headers if k.lower() == "host"), "strangler")
     return {
         "startedDateTime": _iso(exchange.at),
         "time": round(reply.latency_ms, 3),
         "request": {
             "method": exchange.method,
-            "url": f"http://strangler{exchange.path}",
+            "url": f"http://{host}{exchange.path}",
             "httpVersion": "HTTP/1.1",
             "headers": redact_headers(exchange.request_headers, headers),
             "queryString": [],

@@ -11,12 +11,16 @@ from typing import Literal
 from prometheus_client import CollectorRegistry, Counter, generate_latest, start_http_server
 
 from strangler.parity.compare import Comparison
+from strangler.parity.diff import SkipReason
 
-Outcome = Literal["same", "different", "candidate_error"]
+Outcome = Literal["same", "different", "candidate_error"] | SkipReason
 
 
 def outcome_of(c: Comparison) -> Outcome:
-    """`same` without any raw difference; `candidate_error` when the candidate did not answer."""
+    """`same` without any raw difference; `candidate_error` when the candidate did not answer;
+    the skip reason when the exchange was not compared."""
+    if c.skipped is not None:
+        return c.skipped
     if c.candidate_status == 0:
         return "candidate_error"
     return "different" if c.raw else "same"
@@ -31,6 +35,12 @@ class ParityMetrics:
             "strangler_parity_comparisons",
             "Shadowed or replayed exchanges compared, by outcome (before noise cancelling).",
             ["route", "endpoint", "outcome"],
+            registry=self.registry,
+        )
+        self.lost = Counter(
+            "strangler_parity_lost_pairs",
+            "Captured pairs that reached this worker but were not recorded (store failure).",
+            ["route"],
             registry=self.registry,
         )
 

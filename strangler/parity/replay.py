@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import httpx
 
 from strangler.parity.compare import Comparer, Comparison
-from strangler.parity.exchange import Exchange, Reply
-from strangler.parity.har import SAFE_METHODS, HarRequest
+from strangler.parity.exchange import Exchange, Headers, Reply
+from strangler.parity.har import REDACTED, SAFE_METHODS, HarRequest
 
 SHADOW_HEADER = "X-Strangler-Shadow"  # marks a request whose answer no client will see
 NOT_FORWARDED = frozenset(
@@ -26,32 +27,53 @@ NOT_FORWARDED = frozenset(
 
 @dataclass(frozen=True)
 class Targets:
-    """Where a replay sends requests; `sandbox` (= the candidate) allows writes."""
+    """Where a replay sends requests; `sandbox` (= the candidate) allows writes; `host`
+    replaces the Host each request was recorded with."""
 
     primary: str
     candidate: str
     secondary: str = ""
     sandbox: str = ""
+    host: str = ""
 
 
 @dataclass
 class ReplayResult:
+    """What a replay did: entries, comparisons, what it skipped, dropped and saw fail."""
+
     entries: int = 0
     compared: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    redacted: Counter[str] = field(default_factory=Counter)  # header name -> requests
+    failures: Counter[str] = field(default_factory=Counter)  # "candidate: error" -> count
+    primary_statuses: Counter[int] = field(default_factory=Counter)
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 
-async def _send(client: httpx.AsyncClient, base: str, req: HarRequest, marked: bool) -> Reply:
-    headers = [(k, v) for k, v in req.headers if k.lower() not in NOT_FORWARDED]
-    if marked:
-        headers.append((SHADOW_HEADER, "replay"))
+def forwarded(req: HarRequest, host: str, result: ReplayResult) -> Headers:
+    """The headers a replayed request is sent with: hop-by-hop ones dropped, the recorded (or
+    given) Host kept, and `[redacted]` placeholders dropped and counted, never sent."""
+    out = []
+    for name, value in req.headers:
+        if value == REDACTED:
+            result.redacted[name] += 1
+        elif name.lower() not in NOT_FORWARDED:
+            out.append((name, value))
+    if host or req.host:
+        out.append(("Host", host or req.host))
+    return tuple(out)
+
+
+async def _send(
+    client: httpx.AsyncClient, base: str, req: HarRequest, headers: Headers, marked: bool
+) -> Reply:
+    sent = [*headers, (SHADOW_HEADER, "replay")] if marked else list(headers)
     started = time.perf_counter()
     try:
         response = await client.request(
-            req.method, base + req.path, headers=headers, content=req.body or None
+            req.method, base + req.path, headers=sent, content=req.body or None
         )
     except httpx.HTTPError as error:
         return Reply(0, latency_ms=(time.perf_counter() - started) * 1000, base_url=base,
@@ -91,8 +113,12 @@ async def replay(
                     await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
                 exchange = await _exchange(client, req, targets, route, result)
             if exchange is not None:
-                on_comparison(comparer.compare(exchange))
-                result.compared += 1
+                comparison = comparer.compare(exchange)
+                on_comparison(comparison)
+                if comparison.skipped is None:
+                    result.compared += 1
+                else:
+                    result.skip(f"not compared ({comparison.skipped})")
             done += 1
             if progress is not None:
                 progress(done, len(requests))
@@ -112,16 +138,27 @@ async def _exchange(
         if req.recorded is None:
             result.skip("write without a recorded response")
             return None
-        candidate = await _send(client, targets.sandbox, req, marked=True)
+        headers = forwarded(req, targets.host, result)
+        candidate = await _send(client, targets.sandbox, req, headers, marked=True)
+        _failed(result, "candidate", candidate)
         return Exchange(route, req.method, req.path, req.recorded, candidate,
                         request_headers=req.headers, request_body=req.body, at=at)  # fmt: skip
+    headers = forwarded(req, targets.host, result)
     primary, candidate, secondary = await asyncio.gather(
-        _send(client, targets.primary, req, marked=False),
-        _send(client, targets.candidate, req, marked=True),
-        _send(client, targets.secondary or targets.primary, req, marked=True),
+        _send(client, targets.primary, req, headers, marked=False),
+        _send(client, targets.candidate, req, headers, marked=True),
+        _send(client, targets.secondary or targets.primary, req, headers, marked=True),
     )
+    for side, reply in (("primary", primary), ("candidate", candidate), ("secondary", secondary)):
+        _failed(result, side, reply)
     if primary.error:
         result.skip("primary did not answer")
         return None
+    result.primary_statuses[primary.status] += 1
     return Exchange(route, req.method, req.path, primary, candidate, secondary,
                     request_headers=req.headers, request_body=req.body, at=at)  # fmt: skip
+
+
+def _failed(result: ReplayResult, side: str, reply: Reply) -> None:
+    if reply.error:
+        result.failures[f"{side}: {reply.error}"] += 1

@@ -24,7 +24,16 @@ def _when(epoch: float) -> str:
 
 
 def _verdict(f: FieldSummary) -> str:
-    return "REGRESSION" if f.regression else "noise" if f.noise else "below thresholds"
+    verdict = "REGRESSION" if f.regression else "noise" if f.noise else "below thresholds"
+    return f"{verdict} ({f.detail})" if f.detail else verdict
+
+
+def _skipped(skipped: tuple[tuple[str, int], ...]) -> str:
+    """`; 3 not compared (3 body_too_large)`, or "" when every exchange was compared."""
+    if not skipped:
+        return ""
+    reasons = ", ".join(f"{n} {reason}" for reason, n in skipped)
+    return f"; {sum(n for _, n in skipped)} not compared ({reasons})"
 
 
 def render_json(summaries: Sequence[ParitySummary]) -> str:
@@ -37,13 +46,17 @@ def render_text(summaries: Sequence[ParitySummary]) -> str:
         lines.append(
             f"route {s.route} since {_when(s.since)}: {s.samples} comparisons, "
             f"parity {_pct(s.parity)} (raw {_pct(s.raw_parity)})"
+            + (f"; {s.skipped} not compared" if s.skipped else "")
         )
+        if s.samples and not s.primary_answered:
+            lines.append("  warning: the primary answered no request below 400")
         for e in s.endpoints:
             lines.append(
                 f"  {e.endpoint}: {e.samples} samples, parity {_pct(e.parity)} "
                 f"(raw {_pct(e.raw_parity)}), latency p50/p99 ms primary "
                 f"{_ms(e.primary_latency.p50_ms)}/{_ms(e.primary_latency.p99_ms)} candidate "
                 f"{_ms(e.candidate_latency.p50_ms)}/{_ms(e.candidate_latency.p99_ms)}"
+                + _skipped(e.skipped)
             )
             statuses = ", ".join(f"{p}->{c}: {n}" for p, c, n in e.statuses)
             lines.append(f"    status primary->candidate: {statuses}")
@@ -99,7 +112,7 @@ def _endpoint_html(e: EndpointSummary) -> str:
     rows = "".join(
         f'<tr class="{"regression" if f.regression else ""}" data-field="{escape(f.path)}">'
         f"<td>{escape(f.path)}</td><td>{f.kind}</td><td>{f.raw}</td><td>{f.noise:.1f}</td>"
-        f"<td>{_verdict(f)}</td></tr>"
+        f"<td>{escape(_verdict(f))}</td></tr>"
         for f in e.fields
     )
     matrix = "".join(f"<tr><td>{p}</td><td>{c}</td><td>{n}</td></tr>" for p, c, n in e.statuses)
@@ -110,7 +123,8 @@ def _endpoint_html(e: EndpointSummary) -> str:
         f'<p>{e.samples} samples, parity <b class="parity">{_pct(e.parity)}</b> '
         f"(raw {_pct(e.raw_parity)}); latency p50/p99 ms primary "
         f"{_ms(e.primary_latency.p50_ms)}/{_ms(e.primary_latency.p99_ms)}, candidate "
-        f"{_ms(e.candidate_latency.p50_ms)}/{_ms(e.candidate_latency.p99_ms)}</p>"
+        f"{_ms(e.candidate_latency.p50_ms)}/{_ms(e.candidate_latency.p99_ms)}"
+        f'<span class="skipped">{escape(_skipped(e.skipped))}</span></p>'
         f"<table><tr><th>primary status</th><th>candidate status</th><th>count</th></tr>"
         f"{matrix}</table>"
         f"<table><tr><th>field</th><th>kind</th><th>differ</th><th>noise</th><th>verdict</th>"

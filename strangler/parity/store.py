@@ -10,7 +10,7 @@ import json
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,10 @@ SCHEMA = (
         route TEXT NOT NULL, endpoint TEXT NOT NULL, window_start BIGINT NOT NULL,
         side TEXT NOT NULL, bucket INTEGER NOT NULL, count BIGINT NOT NULL,
         PRIMARY KEY (route, endpoint, window_start, side, bucket))""",
+    """CREATE TABLE IF NOT EXISTS parity_skipped (
+        route TEXT NOT NULL, endpoint TEXT NOT NULL, window_start BIGINT NOT NULL,
+        reason TEXT NOT NULL, count BIGINT NOT NULL,
+        PRIMARY KEY (route, endpoint, window_start, reason))""",
     """CREATE TABLE IF NOT EXISTS parity_examples (
         route TEXT NOT NULL, endpoint TEXT NOT NULL, field TEXT NOT NULL, slot INTEGER NOT NULL,
         at DOUBLE PRECISION NOT NULL, pair TEXT NOT NULL,
@@ -55,6 +59,7 @@ WINDOW_TABLES = (
     "parity_signatures",
     "parity_statuses",
     "parity_latency",
+    "parity_skipped",
 )
 
 
@@ -79,6 +84,7 @@ UPSERTS = {
     "signatures": _add("parity_signatures", f"{WINDOW_KEY}, signature", "count"),
     "statuses": _add("parity_statuses", f"{WINDOW_KEY}, primary_status, candidate_status", "count"),
     "latency": _add("parity_latency", f"{WINDOW_KEY}, side, bucket", "count"),
+    "skipped": _add("parity_skipped", f"{WINDOW_KEY}, reason", "count"),
     "fields": _add("parity_fields", f"{WINDOW_KEY}, field", "raw, noise", labels="kind"),
 }
 
@@ -96,6 +102,7 @@ class StoredCounts:
     signatures: list[tuple[str, str, int]]
     statuses: list[tuple[str, int, int, int]]
     latency: list[tuple[str, str, int, int]]  # endpoint, side, bucket, count
+    skipped: list[tuple[str, str, int]] = field(default_factory=list)  # endpoint, reason, count
 
 
 class _Transaction:
@@ -172,6 +179,7 @@ class ParityStore:
             rows["signatures"] += [(*key, s, n) for s, n in c.signatures.items()]
             rows["statuses"] += [(*key, p, q, n) for (p, q), n in c.statuses.items()]
             rows["latency"] += [(*key, side, b, n) for (side, b), n in c.latency.items()]
+            rows["skipped"] += [(*key, r, n) for r, n in c.skipped.items()]
         with self._transaction() as tx:
             for name, sql in UPSERTS.items():
                 tx.executemany(sql, rows[name])
@@ -241,13 +249,13 @@ class ParityStore:
         with self._transaction() as tx:
             rows = tx.execute(
                 "SELECT DISTINCT route FROM parity_windows WHERE window_start >= ? ORDER BY route",
-                (_window(since),),
+                (window_start(since),),
             ).fetchall()
         return [r for (r,) in rows]
 
     def counts(self, route: str, since: float = 0.0) -> StoredCounts:
-        """Every count of `route` in windows starting at or after `since`'s window."""
-        args = (route, _window(since))
+        """Every count of `route` in the windows starting at or after `since`."""
+        args = (route, window_start(since))
         where = "WHERE route = ? AND window_start >= ?"
         with self._transaction() as tx:
 
@@ -276,6 +284,10 @@ class ParityStore:
                     "SELECT endpoint, side, bucket, SUM(count) "
                     f"FROM parity_latency {where} GROUP BY endpoint, side, bucket"
                 ),
+                skipped=q(
+                    "SELECT endpoint, reason, SUM(count) "
+                    f"FROM parity_skipped {where} GROUP BY endpoint, reason"
+                ),
             )
 
     def example(self, route: str, endpoint: str, path: str) -> dict[str, Any] | None:
@@ -293,8 +305,10 @@ class ParityStore:
             self._conn.close()
 
 
-def _window(since: float) -> int:
-    return int(since // WINDOW_SECONDS * WINDOW_SECONDS)
+def window_start(since: float) -> int:
+    """The first whole window starting at or after `since`: counts are kept per window, and
+    the partial one before would bring in comparisons from before `since`."""
+    return int(-(-since // WINDOW_SECONDS) * WINDOW_SECONDS)
 
 
 def open_store(location: str, retention_days: float = DEFAULT_RETENTION_DAYS) -> ParityStore:

@@ -17,7 +17,7 @@ from strangler.parity.noise import (
     expected_noise,
     is_regression,
 )
-from strangler.parity.store import ParityStore, StoredCounts
+from strangler.parity.store import ParityStore, StoredCounts, StoreError, window_start
 from strangler.parity.tally import OVERFLOW, bucket_upper_ms
 
 TOP_FIELDS = 10  # differing fields listed per endpoint, most frequent first
@@ -33,6 +33,7 @@ class FieldSummary:
     noise: float
     regression: bool
     example: dict[str, Any] | None = None
+    detail: str = ""  # for `error`: what the side that did not answer failed with (newest)
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class EndpointSummary:
     primary_latency: Latency
     candidate_latency: Latency
     fields: tuple[FieldSummary, ...]
+    skipped: tuple[tuple[str, int], ...] = ()  # (reason, count) of exchanges not compared
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class ParitySummary:
     raw_parity: float | None
     endpoints: tuple[EndpointSummary, ...]
     data: DataParity | None = None
+    skipped: int = 0  # exchanges not compared (too large, too deep): never counted as matches
+    primary_answered: int = 0  # comparisons where the primary answered below 400
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,14 +102,45 @@ def _percentile(buckets: dict[int, int], share: float) -> float | None:
     return None
 
 
+def _is_count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def reconcile_problems(result: Any) -> list[str]:
+    """Every way `result` is not `strangler cdc reconcile --json` output ([] when it is one).
+
+    A missing `drifted` is a problem, never 0: an absent count must not pass a drift gate.
+    """
+    if not isinstance(result, dict):
+        return ["expected an object with `tables` and `drifted`"]
+    problems = []
+    tables = result.get("tables")
+    if not isinstance(tables, list):
+        problems.append("`tables`: expected a list of {table, source_rows, drifted}")
+        tables = []
+    for i, table in enumerate(tables):
+        if not isinstance(table, dict):
+            problems.append(f"tables[{i}]: expected an object {{table, source_rows, drifted}}")
+            continue
+        if not isinstance(table.get("table"), str) or not table["table"]:
+            problems.append(f"tables[{i}].table: expected a table name")
+        if not _is_count(table.get("source_rows")):
+            problems.append(f"tables[{i}].source_rows: {table.get('source_rows')!r} is not a count")
+        if "drifted" in table and not _is_count(table["drifted"]):
+            problems.append(f"tables[{i}].drifted: {table['drifted']!r} is not a count")
+    if not _is_count(result.get("drifted")):
+        problems.append(f"drifted: {result.get('drifted')!r} is not a count")
+    return problems
+
+
 def data_parity(at: float, result: dict[str, Any]) -> DataParity:
-    """DataParity from `strangler cdc reconcile --json` output."""
-    tables = result.get("tables", [])
+    """DataParity from `strangler cdc reconcile --json` output (see reconcile_problems)."""
+    tables = result["tables"]
     return DataParity(
         at=at,
-        tables=tuple(str(t.get("table", "")) for t in tables),
-        rows_compared=sum(int(t.get("source_rows", 0)) for t in tables),
-        drifted=int(result.get("drifted", sum(int(t.get("drifted", 0)) for t in tables))),
+        tables=tuple(t["table"] for t in tables),
+        rows_compared=sum(t["source_rows"] for t in tables),
+        drifted=result["drifted"],
     )
 
 
@@ -130,13 +165,19 @@ def summarize(
     latency: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
     for endpoint, side, bucket, n in counts.latency:
         latency[(endpoint, side)][int(bucket)] = int(n)
+    skipped: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for endpoint, reason, n in counts.skipped:
+        skipped[endpoint].append((reason, int(n)))
     endpoints = []
     total = clean_total = raw_clean_total = 0
     for endpoint, samples, raw_clean, noise_samples in counts.windows:
         samples, raw_clean, noise_samples = int(samples), int(raw_clean), int(noise_samples)
         verdicts = []
         for path, kind, raw, noise in fields[endpoint]:
-            regression = is_regression(raw, noise, samples, noise_samples, thresholds)
+            # A candidate that did not answer is never noise, whatever the thresholds say.
+            regression = (kind == "error" and raw > 0) or is_regression(
+                raw, noise, samples, noise_samples, thresholds
+            )
             noise_expected = round(expected_noise(noise, noise_samples, samples), 1)
             verdicts.append(FieldSummary(path, kind, raw, noise_expected, regression))
         regressions = {f.path for f in verdicts if f.regression}
@@ -163,6 +204,7 @@ def summarize(
                     _percentile(latency[(endpoint, "candidate")], 0.99),
                 ),
                 fields=tuple(f for f in verdicts if f.raw)[:TOP_FIELDS],
+                skipped=tuple(sorted(skipped[endpoint])),
             )
         )
         total += samples
@@ -176,6 +218,8 @@ def summarize(
         raw_parity=_percent(raw_clean_total, total),
         endpoints=tuple(endpoints),
         data=data,
+        skipped=sum(n for e in endpoints for _, n in e.skipped),
+        primary_answered=sum(n for e in endpoints for p, _, n in e.statuses if 0 < p < 400),
     )
 
 
@@ -186,23 +230,41 @@ def summary(
     thresholds: NoiseThresholds = DEFAULT_THRESHOLDS,
     examples: bool = False,
 ) -> ParitySummary:
-    """The parity of `route` since `since` (epoch seconds; default the last hour).
+    """The parity of `route` since `since` (epoch seconds; default the last hour), read in
+    whole minute windows from the first one starting at or after it (the summary's `since`).
 
     With `examples`, each listed field carries its newest stored example pair.
     """
-    since = time.time() - 3600 if since is None else since
+    since = window_start(time.time() - 3600 if since is None else since)
     latest = store.latest_data(route)
-    data = data_parity(*latest) if latest else None
+    data = None
+    if latest is not None:
+        problems = reconcile_problems(latest[1])
+        if problems:
+            raise StoreError(
+                f"{store.location}: the reconcile result recorded for route {route} is not "
+                f"one: {'; '.join(problems)}"
+            )
+        data = data_parity(*latest)
     result = summarize(route, since, store.counts(route, since), thresholds, data)
-    if not examples:
-        return result
+
+    def read(e: EndpointSummary, f: FieldSummary) -> FieldSummary:
+        if not examples and f.kind != "error":
+            return f
+        pair = store.example(route, e.endpoint, f.path)
+        detail = _error_of(pair) if f.kind == "error" else ""
+        return replace(f, example=pair if examples else None, detail=detail)
+
     endpoints = tuple(
-        replace(
-            e,
-            fields=tuple(
-                replace(f, example=store.example(route, e.endpoint, f.path)) for f in e.fields
-            ),
-        )
-        for e in result.endpoints
+        replace(e, fields=tuple(read(e, f) for f in e.fields)) for e in result.endpoints
     )
     return replace(result, endpoints=endpoints)
+
+
+def _error_of(pair: dict[str, Any] | None) -> str:
+    """Which side of a stored pair did not answer, and why."""
+    for side in ("candidate", "primary"):
+        error = (pair or {}).get(side, {}).get("error")
+        if error:
+            return f"{side}: {error}"
+    return ""

@@ -55,6 +55,7 @@ class WindowCounts:
     signatures: Counter[str] = field(default_factory=Counter)
     statuses: Counter[tuple[int, int]] = field(default_factory=Counter)
     latency: Counter[tuple[str, int]] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)  # not compared, by reason
 
 
 @dataclass
@@ -78,6 +79,9 @@ class Tally:
             counts = self.windows[key] = WindowCounts()
             self.endpoints[(c.route, window)] += 1
         self.comparisons += 1
+        if c.skipped is not None:  # never a sample: neither a match nor a difference
+            counts.skipped[c.skipped] += 1
+            return
         counts.samples += 1
         raw_fields = c.raw_fields
         if not raw_fields:

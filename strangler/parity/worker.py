@@ -14,13 +14,14 @@ import logging
 import multiprocessing
 import pickle
 import threading
+from collections import Counter
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from strangler.control.compare import CompareConfig, compare_to_dict, parse_compare
-from strangler.parity.compare import Comparer
+from strangler.parity.compare import Comparer, Comparison, skipped
 from strangler.parity.exchange import Exchange, Reply
 from strangler.parity.har import har_document, har_entry
 from strangler.parity.metrics import ParityMetrics
@@ -41,13 +42,16 @@ def _headers(raw: Any) -> tuple[tuple[str, str], ...]:
 
 
 def _reply(raw: dict[str, Any]) -> Reply:
+    """A side of a pair; `size` (the whole body's length) beyond the captured body marks it cut."""
+    body = raw["body"]
     return Reply(
         status=int(raw["status"]),
         headers=_headers(raw["headers"]),
-        body=raw["body"],
+        body=body,
         latency_ms=float(raw["latency_ms"]),
         base_url=str(raw.get("base_url", "")),
         error=str(raw.get("error", "")),
+        truncated=int(raw.get("size", len(body))) > len(body),
     )
 
 
@@ -92,17 +96,33 @@ class PairConsumer:
         recorded = []
         with self._lock:
             for pair in batch:
-                config = pair.get("compare") or CompareConfig()
-                comparison = self.comparer(pair["route"], config).compare(exchange_from_pair(pair))
+                comparison = self._compare(pair)
                 tally.add(comparison)
                 self.metrics.observe(comparison)
                 if pair.get("record") and comparison.exchange is not None:
                     recorded.append(har_entry(comparison.exchange, pair.get("redact", ())))
-            if self._store is None:
-                self._store = ParityStore(self.store_location)
-            self._store.write(tally)
+            try:
+                if self._store is None:
+                    self._store = ParityStore(self.store_location)
+                self._store.write(tally)
+            except Exception:
+                for route, n in Counter(str(p["route"]) for p in batch).items():
+                    self.metrics.lost.labels(route).inc(n)
+                raise
             if recorded and self.har_path:
                 append_har(Path(self.har_path), recorded)
+
+    def _compare(self, pair: Pair) -> Comparison:
+        """One pair compared; a pair the comparison fails on is counted as `compare_failed`
+        (logged), so it cannot take the rest of its batch, or the worker, with it."""
+        exchange = exchange_from_pair(pair)
+        comparer = self.comparer(exchange.route, pair.get("compare") or CompareConfig())
+        try:
+            return comparer.compare(exchange)
+        except Exception:
+            log.exception("parity worker: %s %s not compared", exchange.method, exchange.path)
+            endpoint = comparer.endpoint(exchange.route, exchange.method, exchange.path)
+            return skipped(exchange, endpoint, "compare_failed")
 
     def close(self) -> None:
         if self._store is not None:

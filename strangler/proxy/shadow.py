@@ -35,6 +35,7 @@ ShadowOutcome = Literal[
     "dropped_in_flight",
     "dropped_hand_off",
     "body_too_large",
+    "response_too_large",
     "request_incomplete",
     "candidate_failed",
     "secondary_failed",
@@ -147,7 +148,8 @@ class ShadowCall:
         latency = time.perf_counter() - self.started
         body = b"".join(self.body) if not error else b""
         reply = _reply(self.status if not error else 0, self.headers if not error else [],
-                       body, latency, self.pool.backend.url, error)  # fmt: skip
+                       body, latency, self.pool.backend.url, error,
+                       self.size if not error else 0)  # fmt: skip
         self.group.settled(self.side, reply)
 
     def on_timeout(self) -> None:
@@ -205,11 +207,15 @@ def _reply(
     latency: float,
     base_url: str,
     error: str = "",
+    size: int = -1,
 ) -> dict[str, Any]:
+    """One side of a pair; `size` is the whole body's length, more than `body` when it was cut
+    at the cap (the consumer then never compares it as if it were whole)."""
     return {
         "status": status,
         "headers": headers,  # bytes pairs: decoded off the event loop, by the consumer
         "body": body,
+        "size": len(body) if size < 0 else size,
         "latency_ms": latency * 1000,
         "base_url": base_url,
         "error": error,
@@ -313,7 +319,7 @@ class Shadower:
             SHADOW_MARK + framing,
         )
         primary = _reply(ex.status, ex.resp_headers, b"".join(capture.response), latency,
-                         backend.url)  # fmt: skip
+                         backend.url, size=capture.response_size)  # fmt: skip
         pair: Pair = {
             "route": route.id,
             "method": ex.method_str,
@@ -372,6 +378,8 @@ class Shadower:
         self.count(route, "sent")
         if pair["candidate"]["error"]:
             self.count(route, "candidate_failed")
+        if any(r["size"] > len(r["body"]) for r in (pair["primary"], pair["candidate"])):
+            self.count(route, "response_too_large")  # handed off all the same, counted there
         secondary = pair.get("secondary")
         if secondary is not None and secondary["error"]:
             self.count(route, "secondary_failed")

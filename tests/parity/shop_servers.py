@@ -25,16 +25,18 @@ class Behaviour:
     status: int = 200
     sleep: float = 0.0
     hold: threading.Event | None = None  # when set: answer only once the test releases it
+    padding: int = 0  # bytes of description per product (answers beyond the capture cap)
     arrived: threading.Event = field(default_factory=threading.Event)
     seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
 
 
-def product(pk: int, bug: bool) -> dict:
+def product(pk: int, bug: bool, padding: int = 0) -> dict:
     return {
         "id": pk,
         "name": f"Product {pk}",
         "price": f"{pk}.99" if bug else f"{pk}.00",
         "updated_at": "2026-01-01T10:00:00Z",
+        **({"description": "x" * padding} if padding else {}),
     }
 
 
@@ -65,16 +67,21 @@ def handler(behaviour: Behaviour) -> type[BaseHTTPRequestHandler]:
                 body = {
                     "count": 1000,
                     "next": f"http://{host}/api/v1/products?page={page + 1}",
-                    "results": [product(i, bug.random() < behaviour.price_bug) for i in ids],
+                    "results": [
+                        product(i, bug.random() < behaviour.price_bug, behaviour.padding)
+                        for i in ids
+                    ],
                 }
             elif parts.path.startswith("/api/v1/products/"):
                 pk = int(parts.path.rstrip("/").rsplit("/", 1)[1])
                 body = product(pk, bug.random() < behaviour.price_bug)
             else:
                 body = {"created": rng.randint(1, 9)}
-            body["request_id"] = uuid.uuid4().hex
-            body["generated_at"] = f"{time.time():.6f}"
+            # The noise first, as a monolith's envelope would have it: in the first bytes.
+            body = {"request_id": uuid.uuid4().hex, "generated_at": f"{time.time():.6f}", **body}
             data = json.dumps(body).encode()
+            if "deep" in parse_qs(parts.query):  # a hostile answer: 1000 nested lists
+                data = data[:-1] + b', "tree": ' + b"[" * 1000 + b"1" + b"]" * 1000 + b"}"
             self.send_response(behaviour.status)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(data)))

@@ -7,7 +7,7 @@ import pytest
 
 from strangler.control.compare import CompareConfig, parse_compare
 from strangler.parity.compare import Comparer, compare_replies
-from strangler.parity.diff import diff_json
+from strangler.parity.diff import Uncomparable, diff_json
 from strangler.parity.endpoint import endpoint_of
 from strangler.parity.exchange import Exchange, Reply
 from strangler.parity.noise import is_regression
@@ -127,9 +127,58 @@ def test_non_json_bodies_compare_as_normalized_text_and_broken_json_is_named():
     assert compare_replies(json_reply({"a": 1}), broken, PLAIN) == [("body", "invalid")]
 
 
-def test_a_candidate_without_an_answer_is_a_status_difference():
+def test_a_side_without_an_answer_is_always_an_error_difference():
     failed = Reply(0, error="timeout after 2.0s")
-    assert compare_replies(json_reply({}), failed, PLAIN) == [("status", "status")]
+    assert compare_replies(json_reply({}), failed, PLAIN) == [("error", "error")]
+    assert compare_replies(failed, failed, PLAIN) == [("error", "error")]
+
+
+def test_a_failed_secondary_supplies_no_noise():
+    """A dead secondary must not make a dead (or 500) candidate look like noise."""
+    failed = Reply(0, error="ConnectError: refused")
+    for candidate in (failed, json_reply({}, status=500)):
+        comparison = Comparer().compare(
+            Exchange("r", "GET", "/p", json_reply({}), candidate, secondary=failed)
+        )
+        assert comparison.raw and comparison.noise is None
+
+
+def test_a_body_cut_at_the_capture_cap_is_never_compared():
+    whole = json_reply({"price": "1.00"})
+    cut = Reply(200, whole.headers, b'{"pri', truncated=True)
+    for primary, candidate in ((cut, whole), (whole, cut), (cut, cut)):
+        comparison = Comparer().compare(Exchange("r", "GET", "/p", primary, candidate, cut))
+        assert comparison.skipped == "body_too_large" and comparison.raw == ()
+    # A cut secondary only loses the noise reading.
+    comparison = Comparer().compare(Exchange("r", "GET", "/p", whole, whole, cut))
+    assert comparison.skipped is None and comparison.noise is None
+
+
+def test_a_gzip_body_inflating_beyond_the_limit_is_too_large():
+    import gzip
+
+    from strangler.parity.compare import MAX_DECODED_BYTES
+
+    head = (("content-type", "application/json"), ("content-encoding", "gzip"))
+    bomb = gzip.compress(b"[" + b"0," * (MAX_DECODED_BYTES // 2) + b"0]")
+    other = gzip.compress(b"[1]")
+    comparison = Comparer().compare(
+        Exchange("r", "GET", "/p", Reply(200, head, bomb), Reply(200, head, other))
+    )
+    assert comparison.skipped == "body_too_large"
+
+
+@pytest.mark.parametrize("opener", [b"[", b'{"a":'])
+def test_json_nested_beyond_the_depth_bound_is_too_deep_not_a_crash(opener):
+    closer = b"]" if opener == b"[" else b"}"
+    deep = opener * 1000 + b"1" + closer * 1000
+    primary = Reply(200, (("content-type", "application/json"),), b'{"t":1,"x":' + deep + b"}")
+    candidate = Reply(200, primary.headers, b'{"t":2,"x":' + deep + b"}")
+    comparison = Comparer().compare(Exchange("r", "GET", "/p", primary, candidate, candidate))
+    assert comparison.skipped == "too_deep"
+    unordered = norm(unordered=["x"])
+    with pytest.raises(Uncomparable, match="too_deep"):
+        compare_replies(primary, candidate, unordered)
 
 
 @pytest.mark.parametrize(

@@ -222,14 +222,6 @@ def test_bad_report_options_are_one_line_exit_2(shop, capsys, tmp_path, argv, me
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
-def test_a_reconcile_result_that_is_not_one_is_refused(shop, capsys, tmp_path):
-    bad = tmp_path / "reconcile.json"
-    bad.write_text('{"tables": [1, 2]}')
-    code, _, err = run(capsys, "parity", "record-data", "--route", "products", str(bad),
-                       "--store", shop["store"])  # fmt: skip
-    assert code == 2 and "expected `tables` as a list" in err
-
-
 def test_since_takes_spans_iso_times_in_utc_and_epoch_seconds():
     from strangler.cli.parity import parse_since
 
@@ -244,3 +236,115 @@ def test_the_proxy_refuses_a_parity_store_it_could_not_write(capsys, tmp_path):
                  "--parity-store", "/nonexistent/dir/parity.sqlite3"])  # fmt: skip
     assert code == 2
     assert "--parity-store /nonexistent/dir/parity.sqlite3: folder" in capsys.readouterr().err
+
+
+def dead_url() -> str:
+    """An address nothing listens on (bound, then closed)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("candidate_status", [None, 500])
+def test_a_dead_secondary_never_makes_a_broken_candidate_look_like_noise(
+    capsys, tmp_path, candidate_status
+):
+    """Candidate down (or answering 500) and secondary down: never a pass."""
+    with serve(Behaviour()) as primary, serve(Behaviour(status=candidate_status or 200)) as live:
+        candidate = live if candidate_status else dead_url()
+        shop = {"primary": primary, "candidate_url": candidate,
+                "store": str(tmp_path / "p.sqlite3")}  # fmt: skip
+        replay(shop, capsys, tmp_path, traffic(pages=21, details=10), "--secondary", dead_url())
+    code, out, _ = run(capsys, "parity", "report", "--route", "products", "--store",
+                       shop["store"], "--gate", "99.5", "--min-samples", "30")  # fmt: skip
+    assert code == 1
+    assert out.strip().splitlines()[-1].startswith("fail: parity 0.00% < 99.50%")
+
+
+def test_nothing_compared_exits_1_and_a_dead_candidate_is_shown_with_its_error(capsys, tmp_path):
+    with serve(Behaviour()) as primary:
+        shop = {"primary": dead_url(), "candidate_url": primary,
+                "store": str(tmp_path / "p.sqlite3")}  # fmt: skip
+        code, out, _ = replay(shop, capsys, tmp_path, traffic(pages=3, details=0))
+        assert code == 1
+        assert "nothing compared: none of the 3 requests gave a pair" in out
+        assert "3 x primary: ConnectError" in out
+        shop["primary"], shop["candidate_url"] = primary, dead_url()
+        code, out, _ = replay(shop, capsys, tmp_path, traffic(pages=3, details=0))
+    assert code == 0 and "3 x candidate: ConnectError" in out
+    code, out, _ = run(capsys, "parity", "report", "--route", "products", "--store", shop["store"])
+    assert "200->0: 3" in out
+    (line,) = [x for x in out.splitlines() if x.strip().startswith("error ")]
+    assert "REGRESSION (candidate: ConnectError" in line
+
+
+def test_a_deeply_nested_answer_is_not_compared_and_no_traceback(capsys, tmp_path):
+    with serve(Behaviour()) as primary, serve(Behaviour()) as candidate:
+        shop = {"primary": primary, "candidate_url": candidate,
+                "store": str(tmp_path / "p.sqlite3")}  # fmt: skip
+        code, out, err = replay(
+            shop, capsys, tmp_path, [("GET", "http://shop.example.com/api/v1/products?deep=1")]
+        )
+    assert code == 1 and "Traceback" not in err  # fmt: skip
+    assert "skipped: 1 not compared (too_deep)" in out
+
+
+def test_the_recorded_host_is_sent_and_redacted_headers_are_not(capsys, tmp_path):
+    monolith, service = Behaviour(), Behaviour()
+    requests = har(traffic(pages=2, details=0))
+    for entry in requests["log"]["entries"]:
+        entry["request"]["headers"].append({"name": "Authorization", "value": "[redacted]"})
+    path = tmp_path / "traffic.har"
+    path.write_text(json.dumps(requests))
+    with serve(monolith) as primary, serve(service) as candidate:
+        argv = ["parity", "replay", str(path), "--primary", primary, "--candidate", candidate,
+                "--store", str(tmp_path / "p.sqlite3")]  # fmt: skip
+        code, out, _ = run(capsys, *argv)
+        assert code == 0 and "recorded as [redacted], not sent: Authorization" in out
+        seen = monolith.seen + service.seen
+        assert len(seen) == 6 and {h.get("Host") for _, _, h in seen} == {"shop.example.com"}
+        monolith.seen.clear()
+        service.seen.clear()
+        run(capsys, *argv, "--host", "shop.internal:8443")
+    again = monolith.seen + service.seen
+    assert len(again) == 6 and {h.get("Host") for _, _, h in again} == {"shop.internal:8443"}
+    assert not [h for _, _, h in seen + again if "Authorization" in h]
+
+
+def test_the_same_4xx_on_both_sides_warns_and_the_gate_is_inconclusive(capsys, tmp_path):
+    with serve(Behaviour(status=403)) as primary, serve(Behaviour(status=403)) as candidate:
+        shop = {"primary": primary, "candidate_url": candidate,
+                "store": str(tmp_path / "p.sqlite3")}  # fmt: skip
+        code, out, _ = replay(shop, capsys, tmp_path, traffic(pages=30, details=0))
+    assert code == 0 and "warning: the primary answered no request below 400 (30 x 403)" in out
+    code, out, _ = run(capsys, "parity", "report", "--route", "products", "--store",
+                       shop["store"], "--gate", "99.5", "--min-samples", "30")  # fmt: skip
+    assert code == 1 and out.strip().splitlines()[-1].startswith("inconclusive: the primary")
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ('{"tables": [{"table": "t", "source_rows": 100}], "drifted": "lots"}',
+         "drifted: 'lots' is not a count"),
+        ('{"tables": [{"table": "t", "source_rows": 100}]}', "drifted: None is not a count"),
+        ('{"tables": [{"table": "t", "source_rows": -1, "drifted": true}], "drifted": 0}',
+         "tables[0].source_rows: -1 is not a count; tables[0].drifted: True is not a count"),
+        ('{"tables": [1, 2]}', "tables[0]: expected an object"),
+    ],
+)  # fmt: skip
+def test_a_reconcile_result_is_validated_whole_and_nothing_recorded(
+    shop, capsys, tmp_path, document, message
+):
+    replay(shop, capsys, tmp_path, traffic(pages=1, details=0))
+    bad = tmp_path / "reconcile.json"
+    bad.write_text(document)
+    code, _, err = run(capsys, "parity", "record-data", "--route", "products", str(bad),
+                       "--store", shop["store"])  # fmt: skip
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert str(bad) in err
+    code, out, _ = run(capsys, "parity", "report", "--route", "products", "--store",
+                       shop["store"])  # fmt: skip
+    assert code == 0 and "data parity: no reconcile result recorded" in out
