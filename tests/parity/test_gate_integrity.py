@@ -1,0 +1,65 @@
+"""What the gate must never call parity: exchanges not compared, a candidate that did not
+answer, the same error on both sides, comparisons from before the window (SQLite and PG)."""
+
+from __future__ import annotations
+
+from strangler.parity import Exchange, Reply
+from strangler.parity.gate import evaluate_gate
+from strangler.parity.summary import summary
+from tests.parity.test_store import AT, record
+
+
+def _exchanges(count, at=AT, **sides):
+    """`count` identical-answer exchanges, sides replaced by `sides` (Reply per side)."""
+    ok = Reply(200, (("content-type", "application/json"),), b'{"id": 1}')
+    replies = {"primary": ok, "candidate": ok, "secondary": ok, **sides}
+    return [Exchange("products", "GET", f"/p/{n}", at=at + n * 0.001, **replies)
+            for n in range(count)]  # fmt: skip
+
+
+def test_the_window_starts_at_since_never_before_it(parity_store):
+    # A comparison from 20 s before the window asked for (an earlier attempt, a previous
+    # candidate) is in the same minute as the window's start: it must not be counted.
+    record(parity_store, _exchanges(10, at=AT + 10))
+    record(parity_store, _exchanges(20, at=AT + 70))
+    assert summary(parity_store, "products", since=AT + 30).samples == 20
+    assert summary(parity_store, "products", since=AT + 30).since == AT + 60
+    assert summary(parity_store, "products", since=AT).samples == 30
+    assert parity_store.routes(AT + 61) == []
+
+
+def test_exchanges_not_compared_are_counted_and_never_pass_the_gate(parity_store):
+    cut = Reply(200, (("content-type", "application/json"),), b'{"id', truncated=True)
+    record(parity_store, _exchanges(100) + _exchanges(10, candidate=cut))
+    result = summary(parity_store, "products", since=0)
+    assert (result.samples, result.skipped, result.parity) == (100, 10, 100.0)
+    assert result.endpoints[0].skipped == (("body_too_large", 10),)
+    gate = evaluate_gate(result, 99.5, min_samples=50)
+    assert gate.outcome == "inconclusive"
+    assert "10 exchanges were not compared (10 body_too_large)" in gate.line
+    # Only cut answers: nothing compared at all.
+    record(parity_store, _exchanges(5, at=AT + 3600, primary=cut))
+    assert evaluate_gate(summary(parity_store, "products", since=AT + 3600), 99.5, 1).outcome == (
+        "inconclusive"
+    )
+    # A few among many: the gate holds even if they all differed, and says so.
+    record(parity_store, _exchanges(5000, at=AT + 7200))
+    record(parity_store, _exchanges(1, at=AT + 7200, candidate=cut))
+    gate = evaluate_gate(summary(parity_store, "products", since=AT + 7200), 99.5, 500)
+    assert gate.passed and gate.line.endswith("(5000 samples; 1 not compared (1 body_too_large))")
+
+
+def test_a_candidate_that_did_not_answer_is_a_regression_however_rare(parity_store):
+    down = Reply(0, error="ConnectError: [Errno 111] Connection refused")
+    record(parity_store, _exchanges(5000) + _exchanges(1, at=AT + 10, candidate=down))
+    result = summary(parity_store, "products", since=0)
+    (error,) = [f for f in result.endpoints[0].fields if f.path == "error"]
+    assert error.regression and error.raw == 1 and result.parity < 100
+    assert error.detail == "candidate: ConnectError: [Errno 111] Connection refused"
+
+
+def test_the_same_error_on_both_sides_is_not_parity(parity_store):
+    denied = Reply(403, (("content-type", "application/json"),), b'{"detail": "no"}')
+    record(parity_store, _exchanges(100, primary=denied, candidate=denied, secondary=denied))
+    gate = evaluate_gate(summary(parity_store, "products", since=0), 99.5, 50)
+    assert gate.outcome == "inconclusive" and "answered none of the 100 samples" in gate.line
