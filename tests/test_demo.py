@@ -40,6 +40,7 @@ def test_demo_checks_out_over_http_and_stops_the_monolith(tmp_path):
     assert "Your order " + checkout["order"] in "".join(m.read_text() for m in mails)
     parity = facts["parity"]  # shadowed onto the catalog before the weight moved
     assert parity["gate"] == "pass" and parity["samples"] >= 100 and parity["parity"] == 100.0
+    assert parity["noise"] == ["generated_at"]  # learned from the traffic, not configured
     with pytest.raises(ProcessLookupError):
         os.kill(facts["monolith_pid"], 0)  # the server was stopped at the end
     assert f"dashboard {facts['dashboard']['url']}" in result.stderr  # told where to look

@@ -2,11 +2,12 @@
 
 A proxy at weight 0 shadows every list and detail request onto the extracted catalog (the
 candidate) and, for noise, a second call to the monolith. Real noise is learned, not
-configured: the Date header differs whenever two calls straddle a second. A real
-representational difference is handled by configuration: the read-only service answers
-`Allow: GET, HEAD, OPTIONS` and `Vary: Accept` where the monolith (with writes and
-session cookies) says `Allow: GET, POST, ...` and `Vary: Accept, Cookie` (docs/parity.md).
-Needs the cdc step (the running catalog service); leaves `ctx.facts["parity"]`.
+configured: every list page carries `generated_at` (when it was read), which differs between
+two monolith calls as often as against the service. A real representational difference is
+handled by configuration: the read-only service answers `Allow: GET, HEAD, OPTIONS` and
+`Vary: Accept` where the monolith (with writes and session cookies) says `Allow: GET, POST,
+...` and `Vary: Accept, Cookie` (docs/parity.md). Needs the cdc step (the running catalog
+service); leaves `ctx.facts["parity"]`.
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ TITLE = "Parity tests: shadow /api/v1/products onto the catalog service, report 
 PAGES = 60  # list requests (pages of 5) and as many detail requests
 GATE, MIN_SAMPLES = 99.5, 100
 COMPARE = {
-    # Caching semantics matter to a catalog behind a CDN, so Date, Vary and Allow are compared
+    # Caching semantics matter to a catalog behind a CDN, so Vary and Allow are compared
     # besides the defaults.
-    "headers": ["content-type", "location", "cache-control", "set-cookie", "date", "vary",
-                "allow"],
+    "headers": ["content-type", "location", "cache-control", "set-cookie", "vary", "allow"],
     # The service is read-only and cookie-less: it allows fewer methods and varies on fewer
     # headers, on purpose. Clients of these GET endpoints act on neither.
     "ignore": ["header:allow", "header:vary"],
@@ -87,7 +87,8 @@ def run(ctx: DemoContext) -> None:
         "--parity-store", store))  # fmt: skip
     wait_for_version(f"http://127.0.0.1:{admin_port}", 1, timeout=15)
     ctx.log(f"proxy 127.0.0.1:{port} at weight 0, shadowing 100% of /api/v1/products onto "
-            f"{catalog_url} (noise: a second monolith call)")  # fmt: skip
+            f"{catalog_url}; noise: a second monolith call for every shadowed request "
+            "(noise_percent 100 here; the default 25 samples a quarter)")  # fmt: skip
     for name, url in (("monolith", ctx.monolith_url), ("catalog", catalog_url)):
         head = httpx.get(f"{url}/api/v1/products/1", timeout=10).headers
         ctx.log(f"{name:8} answers Allow: {head.get('allow')!r}, Vary: {head.get('vary')!r}")
@@ -116,7 +117,12 @@ def run(ctx: DemoContext) -> None:
     ctx.log(f"gate --gate {GATE} --min-samples {MIN_SAMPLES}: {outcome['gate']['line']}")
     ctx.log(f"HTML report: {work / 'report.html'}")
     route = outcome["routes"][0]
-    ctx.facts["parity"] = {"store": store, "samples": route["samples"],
+    learned = sorted({f["path"] for e in route["endpoints"] for f in e["fields"]
+                      if f["noise"] and not f["regression"]})  # fmt: skip
+    if not learned:
+        raise DemoError("no noise learned from the traffic (expected generated_at)")
+    ctx.log(f"learned as noise from the traffic, nothing configured: {', '.join(learned)}")
+    ctx.facts["parity"] = {"store": store, "samples": route["samples"], "noise": learned,
                            "parity": route["parity"], "raw_parity": route["raw_parity"],
                            "gate": outcome["gate"]["outcome"],
                            "report": str(work / "report.html")}  # fmt: skip

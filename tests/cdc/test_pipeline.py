@@ -517,7 +517,11 @@ def test_service_serves_the_same_catalog_json_as_the_monolith(pipeline):
             assert actual.status_code == expected.status_code, path
             body = actual.json()
             if expected.status_code == 200:
-                assert body == json.loads(expected.text.replace(monolith_url, service_url)), path
+                want = json.loads(expected.text.replace(monolith_url, service_url))
+                # When each page was read: differs on every call, on each side alike.
+                for page in (body, want):
+                    assert page.pop("generated_at", "") or "results" not in page, path
+                assert body == want, path
         first_page = httpx.get(service_url + CONTRACT[0], timeout=10).json()
         assert first_page["count"] > 20 and len(first_page["results"]) == 20
     finally:

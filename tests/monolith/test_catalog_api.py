@@ -1,5 +1,7 @@
 """A shopper browses and filters the catalog over /api/v1/products and /api/v1/categories."""
 
+from datetime import datetime
+
 import pytest
 
 pytestmark = pytest.mark.django_db
@@ -17,6 +19,10 @@ def test_product_list_is_paginated_in_id_order(api, catalog):
     assert skus(response) == ["TEE-1", "SHIRT-2"]
     assert body["previous"] is None
     assert "page=2" in body["next"]
+    # When the page was read: differs on every call (a real noise source for parity tests).
+    again = api.get("/api/v1/products", {"page_size": 2}).json()
+    assert body["generated_at"] < again["generated_at"]
+    assert datetime.fromisoformat(again["generated_at"]).tzinfo is not None
 
 
 def test_links_name_the_proxys_host_when_told_to_trust_it(api, catalog, settings):
