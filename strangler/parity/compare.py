@@ -176,31 +176,31 @@ class Comparer:
                 noise = tuple(compare_replies(exchange.primary, secondary, norm))
             except Uncomparable:
                 noise = None
-        return Comparison(
-            route=exchange.route,
-            endpoint=endpoint,
-            at=exchange.at,
-            raw=tuple(raw),
-            noise=noise,
-            primary_status=exchange.primary.status,
-            candidate_status=exchange.candidate.status,
-            primary_ms=exchange.primary.latency_ms,
-            candidate_ms=exchange.candidate.latency_ms,
-            exchange=exchange,
-        )
+        return _comparison(exchange, endpoint, tuple(raw), noise, None)
 
 
 def skipped(exchange: Exchange, endpoint: str, reason: SkipReason) -> Comparison:
     """An exchange counted as not compared, for `reason`."""
+    return _comparison(exchange, endpoint, (), None, reason)
+
+
+def _comparison(
+    exchange: Exchange,
+    endpoint: str,
+    raw: tuple[Difference, ...],
+    noise: tuple[Difference, ...] | None,
+    reason: SkipReason | None,
+) -> Comparison:
     return Comparison(
         route=exchange.route,
         endpoint=endpoint,
         at=exchange.at,
-        raw=(),
-        noise=None,
+        raw=raw,
+        noise=noise,
         primary_status=exchange.primary.status,
         candidate_status=exchange.candidate.status,
         primary_ms=exchange.primary.latency_ms,
         candidate_ms=exchange.candidate.latency_ms,
+        exchange=exchange if reason is None else None,
         skipped=reason,
     )
