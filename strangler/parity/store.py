@@ -1,7 +1,8 @@
 """Where comparison counts live: SQLite (embedded default) or PostgreSQL, with the same SQL.
 
-Counts are kept per route, endpoint and minute window; up to EXAMPLES_PER_FIELD example pairs
-per differing field; windows older than the retention are deleted as new ones are written.
+Counts are kept per route, endpoint and second, folded into minutes after an hour; up to
+EXAMPLES_PER_FIELD example pairs per differing field; windows older than the retention are
+deleted as new ones are written.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from strangler.parity.tally import EXAMPLES_PER_FIELD, WINDOW_SECONDS, Tally
 
 DEFAULT_RETENTION_DAYS = 7.0
 PRUNE_EVERY_SECONDS = 60.0
+# Counts are written per second, so a gate's window starts where it began; after an hour
+# they are folded into minute windows (a report over days reads 60 times fewer rows).
+FINE_SECONDS = 3600
+ROLLUP_SECONDS = 60
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS parity_windows (
         route TEXT NOT NULL, endpoint TEXT NOT NULL, window_start BIGINT NOT NULL,
         samples BIGINT NOT NULL, raw_clean BIGINT NOT NULL, noise_samples BIGINT NOT NULL,
         PRIMARY KEY (route, endpoint, window_start))""",
-    "CREATE INDEX IF NOT EXISTS parity_windows_start ON parity_windows (window_start)",
     """CREATE TABLE IF NOT EXISTS parity_fields (
         route TEXT NOT NULL, endpoint TEXT NOT NULL, window_start BIGINT NOT NULL,
         field TEXT NOT NULL, kind TEXT NOT NULL, raw BIGINT NOT NULL, noise BIGINT NOT NULL,
@@ -45,6 +49,17 @@ SCHEMA = (
         route TEXT NOT NULL, endpoint TEXT NOT NULL, window_start BIGINT NOT NULL,
         reason TEXT NOT NULL, count BIGINT NOT NULL,
         PRIMARY KEY (route, endpoint, window_start, reason))""",
+    *(
+        f"CREATE INDEX IF NOT EXISTS {t}_start ON {t} (window_start)"
+        for t in (
+            "parity_windows",
+            "parity_fields",
+            "parity_signatures",
+            "parity_statuses",
+            "parity_latency",
+            "parity_skipped",
+        )
+    ),
     """CREATE TABLE IF NOT EXISTS parity_examples (
         route TEXT NOT NULL, endpoint TEXT NOT NULL, field TEXT NOT NULL, slot INTEGER NOT NULL,
         at DOUBLE PRECISION NOT NULL, pair TEXT NOT NULL,
@@ -53,39 +68,63 @@ SCHEMA = (
         route TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, result TEXT NOT NULL,
         PRIMARY KEY (route, at))""",
 )
-WINDOW_TABLES = (
-    "parity_windows",
-    "parity_fields",
-    "parity_signatures",
-    "parity_statuses",
-    "parity_latency",
-    "parity_skipped",
-)
 
 
-def _add(table: str, keys: str, values: str, labels: str = "") -> str:
-    """An upsert adding `values` columns onto an existing row with the same `keys`.
+@dataclass(frozen=True)
+class Counted:
+    """A table of counts keyed by route, endpoint, window and `keys`; `values` add up, `labels`
+    are written with a new row but are not part of its key."""
 
-    `labels` are columns written with a new row but not part of its key.
-    """
-    cols = ", ".join(c for c in (keys, labels, values) if c)
-    marks = ", ".join("?" for _ in cols.split(","))
-    sets = ", ".join(
-        f"{c.strip()} = {table}.{c.strip()} + excluded.{c.strip()}" for c in values.split(",")
-    )
-    return (
-        f"INSERT INTO {table} ({cols}) VALUES ({marks}) ON CONFLICT ({keys}) DO UPDATE SET {sets}"
-    )
+    table: str
+    keys: str
+    values: str
+    labels: str = ""
+
+    def _sets(self) -> str:
+        t = self.table
+        return ", ".join(f"{c} = {t}.{c} + excluded.{c}" for c in _names(self.values))
+
+    def _key(self) -> str:
+        return ", ".join(c for c in (WINDOW_KEY, self.keys) if c)
+
+    def upsert(self) -> str:
+        """Add one row's values onto the row with the same key (or insert it)."""
+        cols = ", ".join(c for c in (self._key(), self.labels, self.values) if c)
+        marks = ", ".join("?" for _ in _names(cols))
+        return (
+            f"INSERT INTO {self.table} ({cols}) VALUES ({marks}) "
+            f"ON CONFLICT ({self._key()}) DO UPDATE SET {self._sets()}"
+        )
+
+    def rollup(self) -> str:
+        """Fold the second windows before `?` into their minute windows (then delete them)."""
+        minute = f"window_start - window_start % {ROLLUP_SECONDS}"
+        keys = ", ".join(c for c in ("route, endpoint", minute, self.keys) if c)
+        labels = ", ".join(f"MIN({c})" for c in _names(self.labels))
+        sums = ", ".join(f"SUM({c})" for c in _names(self.values))
+        cols = ", ".join(c for c in (self._key(), self.labels, self.values) if c)
+        picked = ", ".join(c for c in (keys, labels, sums) if c)
+        return (
+            f"INSERT INTO {self.table} ({cols}) SELECT {picked} FROM {self.table} "
+            f"WHERE {FINE_WINDOWS} GROUP BY {keys} "
+            f"ON CONFLICT ({self._key()}) DO UPDATE SET {self._sets()}"
+        )
+
+
+def _names(columns: str) -> list[str]:
+    return [c.strip() for c in columns.split(",") if c.strip()]
 
 
 WINDOW_KEY = "route, endpoint, window_start"
-UPSERTS = {
-    "windows": _add("parity_windows", WINDOW_KEY, "samples, raw_clean, noise_samples"),
-    "signatures": _add("parity_signatures", f"{WINDOW_KEY}, signature", "count"),
-    "statuses": _add("parity_statuses", f"{WINDOW_KEY}, primary_status, candidate_status", "count"),
-    "latency": _add("parity_latency", f"{WINDOW_KEY}, side, bucket", "count"),
-    "skipped": _add("parity_skipped", f"{WINDOW_KEY}, reason", "count"),
-    "fields": _add("parity_fields", f"{WINDOW_KEY}, field", "raw, noise", labels="kind"),
+# Second windows older than `?` that are not yet minute windows.
+FINE_WINDOWS = f"window_start < ? AND window_start % {ROLLUP_SECONDS} <> 0"
+COUNTED = {
+    "windows": Counted("parity_windows", "", "samples, raw_clean, noise_samples"),
+    "signatures": Counted("parity_signatures", "signature", "count"),
+    "statuses": Counted("parity_statuses", "primary_status, candidate_status", "count"),
+    "latency": Counted("parity_latency", "side, bucket", "count"),
+    "skipped": Counted("parity_skipped", "reason", "count"),
+    "fields": Counted("parity_fields", "field", "raw, noise", labels="kind"),
 }
 
 
@@ -162,14 +201,14 @@ class ParityStore:
                 cur.execute(statement)
 
     def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self.postgres else sql
+        return sql.replace("%", "%%").replace("?", "%s") if self.postgres else sql
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self)
 
     def write(self, tally: Tally, now: float | None = None) -> None:
         """Add a tally's counts and examples in one transaction."""
-        rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in UPSERTS}
+        rows: dict[str, list[tuple[Any, ...]]] = {name: [] for name in COUNTED}
         for (route, endpoint, window), c in tally.windows.items():
             key = (route, endpoint, window)
             rows["windows"].append((*key, c.samples, c.raw_clean, c.noise_samples))
@@ -181,8 +220,8 @@ class ParityStore:
             rows["latency"] += [(*key, side, b, n) for (side, b), n in c.latency.items()]
             rows["skipped"] += [(*key, r, n) for r, n in c.skipped.items()]
         with self._transaction() as tx:
-            for name, sql in UPSERTS.items():
-                tx.executemany(sql, rows[name])
+            for name, counted in COUNTED.items():
+                tx.executemany(counted.upsert(), rows[name])
             for (route, endpoint, path), (at, pair) in tally.examples.items():
                 self._keep_example(tx, route, endpoint, path, at, pair)
         now = time.time() if now is None else now
@@ -215,14 +254,18 @@ class ParityStore:
         )
 
     def prune(self, now: float | None = None) -> int:
-        """Delete windows and examples older than the retention; returns rows deleted."""
+        """Delete windows and examples older than the retention, and fold second windows older
+        than FINE_SECONDS into minute windows; returns rows deleted."""
         now = time.time() if now is None else now
         cutoff = now - self.retention_seconds
+        fine = int(now - FINE_SECONDS)
         deleted = 0
         with self._transaction() as tx:
-            for table in WINDOW_TABLES:
+            for counted in COUNTED.values():
+                tx.execute(counted.rollup(), (fine,))
+                tx.execute(f"DELETE FROM {counted.table} WHERE {FINE_WINDOWS}", (fine,))
                 deleted += tx.execute(
-                    f"DELETE FROM {table} WHERE window_start < ?", (int(cutoff),)
+                    f"DELETE FROM {counted.table} WHERE window_start < ?", (int(cutoff),)
                 ).rowcount
             deleted += tx.execute("DELETE FROM parity_examples WHERE at < ?", (cutoff,)).rowcount
             deleted += tx.execute("DELETE FROM parity_data WHERE at < ?", (cutoff,)).rowcount

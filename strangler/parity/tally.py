@@ -1,4 +1,4 @@
-"""Counts of comparisons per route, endpoint and minute, accumulated in memory between writes.
+"""Counts of comparisons per route, endpoint and second, accumulated in memory between writes.
 
 A store writes a Tally in one transaction, so the request path and the comparison loop never
 wait on a database per comparison.
@@ -13,16 +13,17 @@ from typing import Any
 
 from strangler.parity.compare import Comparison
 
-WINDOW_SECONDS = 60
-# Distinct sets of differing fields kept per endpoint and window; more collapse into OVERFLOW,
+WINDOW_SECONDS = 1  # a gate's window is exact to the second (the store folds old ones)
+# Distinct sets of differing fields kept per endpoint and second; more collapse into OVERFLOW,
 # which counts as a mismatch (never silently as a match).
 MAX_SIGNATURES = 64
 OVERFLOW = "*"
 LATENCY_BASE = 1.1  # latency histogram buckets grow by 10%, so percentiles are within 10%
 EXAMPLES_PER_FIELD = 5  # example pairs kept per route, endpoint and field (newest win)
-# Endpoints kept apart per route and window; paths a folding rule missed (slugs, junk a
+# Endpoints kept apart per route and minute; paths a folding rule missed (slugs, junk a
 # client sends) beyond this count as one, so the store cannot be flooded with endpoints.
 MAX_ENDPOINTS = 200
+ENDPOINTS_SPAN = 60  # seconds over which MAX_ENDPOINTS applies
 OTHER_ENDPOINTS = "(other endpoints)"
 
 WindowKey = tuple[str, str, int]
@@ -65,19 +66,21 @@ class Tally:
     windows: dict[WindowKey, WindowCounts] = field(default_factory=dict)
     examples: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = field(default_factory=dict)
     comparisons: int = 0
-    endpoints: Counter[tuple[str, int]] = field(default_factory=Counter)
+    endpoints: dict[tuple[str, int], set[str]] = field(default_factory=dict)  # per minute
 
     def add(self, c: Comparison) -> None:
         window = int(c.at // WINDOW_SECONDS * WINDOW_SECONDS)
-        key = (c.route, c.endpoint, window)
+        endpoint = c.endpoint
+        seen = self.endpoints.setdefault((c.route, window - window % ENDPOINTS_SPAN), set())
+        if endpoint not in seen:
+            if len(seen) >= MAX_ENDPOINTS:
+                endpoint = f"{endpoint.split(' ', 1)[0]} {OTHER_ENDPOINTS}"
+            else:
+                seen.add(endpoint)
+        key = (c.route, endpoint, window)
         counts = self.windows.get(key)
-        if counts is None and self.endpoints[(c.route, window)] >= MAX_ENDPOINTS:
-            method = c.endpoint.split(" ", 1)[0]
-            key = (c.route, f"{method} {OTHER_ENDPOINTS}", window)
-            counts = self.windows.get(key)
         if counts is None:
             counts = self.windows[key] = WindowCounts()
-            self.endpoints[(c.route, window)] += 1
         self.comparisons += 1
         if c.skipped is not None:  # never a sample: neither a match nor a difference
             counts.skipped[c.skipped] += 1

@@ -18,14 +18,16 @@ def _exchanges(count, at=AT, **sides):
 
 
 def test_the_window_starts_at_since_never_before_it(parity_store):
-    # A comparison from 20 s before the window asked for (an earlier attempt, a previous
-    # candidate) is in the same minute as the window's start: it must not be counted.
+    # Comparisons from 20 s before the window asked for (an earlier attempt, a previous
+    # candidate) are in the same minute as the window's start: they must not be counted.
     record(parity_store, _exchanges(10, at=AT + 10))
-    record(parity_store, _exchanges(20, at=AT + 70))
+    record(parity_store, _exchanges(20, at=AT + 30))
     assert summary(parity_store, "products", since=AT + 30).samples == 20
-    assert summary(parity_store, "products", since=AT + 30).since == AT + 60
+    assert summary(parity_store, "products", since=AT + 30).since == AT + 30
+    # Within a second: the partial second is left out, never counted.
+    assert summary(parity_store, "products", since=AT + 10.005).samples == 20
     assert summary(parity_store, "products", since=AT).samples == 30
-    assert parity_store.routes(AT + 61) == []
+    assert parity_store.routes(AT + 31) == []
 
 
 def test_exchanges_not_compared_are_counted_and_never_pass_the_gate(parity_store):
@@ -63,3 +65,32 @@ def test_the_same_error_on_both_sides_is_not_parity(parity_store):
     record(parity_store, _exchanges(100, primary=denied, candidate=denied, secondary=denied))
     gate = evaluate_gate(summary(parity_store, "products", since=0), 99.5, 50)
     assert gate.outcome == "inconclusive" and "answered none of the 100 samples" in gate.line
+
+
+def test_second_windows_are_folded_into_minutes_after_an_hour(parity_store):
+    record(parity_store, _exchanges(50, at=AT + 5) + _exchanges(30, at=AT + 65))
+    record(parity_store, _exchanges(7, at=AT + 30, candidate=Reply(0, error="refused")))
+
+    def rows():
+        with parity_store._transaction() as tx:
+            return tx.execute("SELECT COUNT(*) FROM parity_windows").fetchone()[0]
+
+    before = summary(parity_store, "products", since=AT)
+    assert rows() > 2  # one per second written
+    parity_store.prune(now=AT + 2 * 3600)
+    assert rows() == 2  # one per minute
+    after = summary(parity_store, "products", since=AT)
+    assert (after.samples, after.parity, after.endpoints[0].fields) == (
+        before.samples,
+        before.parity,
+        before.endpoints[0].fields,
+    )
+    assert after.samples == 87 and summary(parity_store, "products", since=AT + 1).samples == 30
+
+
+def test_one_endpoint_over_many_seconds_stays_one_endpoint(parity_store):
+    """A replay's one tally spans minutes: its seconds are not 'other endpoints'."""
+    exchanges = [e for n in range(300) for e in _exchanges(1, at=AT + n)]
+    record(parity_store, exchanges, batch=300)
+    (endpoint,) = summary(parity_store, "products", since=AT).endpoints
+    assert endpoint.endpoint == "GET /p/{id}" and endpoint.samples == 300
