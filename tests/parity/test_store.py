@@ -131,3 +131,20 @@ def test_a_flood_of_unfolded_paths_cannot_flood_the_store(parity_store):
     assert result.samples == MAX_ENDPOINTS + 50
     other = next(e for e in result.endpoints if e.endpoint == "GET (other endpoints)")
     assert other.samples == 50
+
+
+def test_a_flood_of_differing_fields_is_bounded(parity_store):
+    import orjson
+
+    from strangler.parity import Exchange, Reply
+    from strangler.parity.tally import MAX_FIELDS
+
+    head = (("content-type", "application/json"),)
+    primary = Reply(200, head, orjson.dumps({f"k{n}": 1 for n in range(MAX_FIELDS + 30)}))
+    candidate = Reply(200, head, orjson.dumps({f"k{n}": 2 for n in range(MAX_FIELDS + 30)}))
+    tally = Tally()
+    tally.add(Comparer().compare(Exchange("products", "GET", "/p", primary, candidate, at=AT)))
+    parity_store.write(tally, now=AT)
+    with parity_store._transaction() as tx:
+        (fields,) = tx.execute("SELECT COUNT(*) FROM parity_fields").fetchone()
+    assert fields == MAX_FIELDS + 1  # the rest under "(other fields)"
