@@ -7,7 +7,7 @@ the page state (live split, errors, p50/p99 and 60-bin charts for every route) f
 minutes of traffic. Both are timed here on the same data: ROUTES routes, two backends each,
 answering 200 and 503 with latencies in every bucket. The peer is prometheus_client's own
 text parser reading one scrape of those routes (the floor of what reading a proxy costs).
-Medians of REPEATS. The last line is one JSON object.
+Medians of REPEATS. The last line is one JSON object, also kept in bench/results/dashboard.json.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import statistics
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -60,8 +61,7 @@ def main() -> None:
     periods: deque[Tick] = deque(maxlen=traffic.SERIES_BINS + 1)
     for second in range(SECONDS):
         at = now - SECONDS + second + 1
-        traffic.fold(periods, Tick(at, 1.0, one_second.requests, one_second.latency,
-                                   one_second.fallbacks, one_second.bounds))  # fmt: skip
+        traffic.fold(periods, replace(one_second, at=at))
     names = [f"route-{r}" for r in range(args.routes)]
 
     def page_state() -> str:
@@ -82,17 +82,18 @@ def main() -> None:
     print(f"  page state (split, errors, p50/p99, charts): {state_s * 1000:8.1f} ms")
     print(f"  parse one replica's /metrics (ours):         {parse_s * 1000:8.1f} ms")
     print(f"  prometheus_client text parser (peer):        {peer_s * 1000:8.1f} ms")
-    print(
-        json.dumps(
-            {
-                "routes": args.routes,
-                "page_state_ms": round(state_s * 1000, 2),
-                "parse_ms": round(parse_s * 1000, 2),
-                "peer_parse_ms": round(peer_s * 1000, 2),
-                "page_state_vs_peer_parse": round(state_s / peer_s, 2),
-                "parse_vs_peer_parse": round(parse_s / peer_s, 2),
-            }
-        )
+    from record import publish  # the last line, kept in bench/results/dashboard.json
+
+    publish(
+        "dashboard",
+        {
+            "routes": args.routes,
+            "page_state_ms": round(state_s * 1000, 2),
+            "parse_ms": round(parse_s * 1000, 2),
+            "peer_parse_ms": round(peer_s * 1000, 2),
+            "page_state_vs_peer_parse": round(state_s / peer_s, 2),
+            "parse_vs_peer_parse": round(parse_s / peer_s, 2),
+        },
     )
 
 

@@ -111,7 +111,11 @@ def main() -> int:
     )
     parser.add_argument("--duration", type=float, default=4.0, help="seconds of wrk -c8 load")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
-    parser.add_argument("--peer", default="main", help="git revision to compare against")
+    parser.add_argument(
+        "--peer",
+        default="main",
+        help="git revision to compare against (its code must run in this venv)",
+    )
     args = parser.parse_args()
     missing = [tool for tool in ("valgrind", "nginx", "wrk") if shutil.which(tool) is None]
     if missing:

@@ -68,6 +68,10 @@ HEADLINES: dict[str, tuple[Headline, ...]] = {
     "seed": (
         Headline("postgresql.loaddata_over_seed", "loaddata time / seed time, PostgreSQL", "> 1"),
     ),
+    "dashboard": (
+        Headline("page_state_ms", "page state for 50 busy routes, ms", "-"),
+        Headline("parse_vs_peer_parse", "/metrics read / prometheus_client's parser", "< 1"),
+    ),
 }
 
 

@@ -18,6 +18,7 @@ examples:
   strangler route show products --config routes.toml --json
   strangler route set new-routes.toml --config routes.toml --why "add orders route"
   strangler route set new-routes.toml --config routes.toml --dry-run
+  strangler route set new-routes.toml --config routes.toml --expect 7   # only over version 7
   strangler route set seed.toml --database-url postgresql://127.0.0.1/routes --if-empty
   strangler route history --config routes.toml
   strangler route rollback 3 --config routes.toml --why "errors on the service"
@@ -65,6 +66,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     set_.add_argument("--dry-run", action="store_true", help="validate only")
     set_.add_argument(
         "--if-empty", action="store_true", help="only when the store has no table yet (seeding)"
+    )
+    set_.add_argument(
+        "--expect",
+        type=int,
+        metavar="VERSION",
+        help="only if the table is still at VERSION (exit 1 and nothing changed otherwise)",
     )
     weight = actions.add_parser(
         "weight", parents=[common], help="set a route's service weight (0-100, two decimals)"
@@ -161,6 +168,8 @@ def run(args: argparse.Namespace) -> int:
         print("strangler route: nothing changed", file=sys.stderr)
         return 2
     except ConcurrentChange as conflict:
+        if args.json:
+            print(json.dumps({"changed": False, "conflict": str(conflict)}))
         print(f"strangler route: {conflict}; nothing changed, re-run", file=sys.stderr)
         return 1
     except (LookupError, StoreUnavailable, psycopg.OperationalError) as error:
@@ -208,7 +217,9 @@ def _act(args: argparse.Namespace, store: Any, read_table_file: Any) -> int:
         )
         return 0
     if args.action == "set":
-        version = store.apply(read_table_file(Path(args.file)), args.who, args.why)
+        version = store.apply(
+            read_table_file(Path(args.file)), args.who, args.why, expect=args.expect
+        )
     elif args.action == "weight":
         version = store.set_weight(args.route, args.weight, args.who, args.why)
     elif args.action == "shadow":

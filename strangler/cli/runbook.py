@@ -14,9 +14,10 @@ from strangler.cli.errors import UsageError
 EPILOG = """\
 examples:
   strangler runbook validate extract-context                 # a built-in, or a .toml file
-  strangler runbook plan extract-context -p route=products -p tables=catalog_product
+  strangler runbook plan extract-context -p route=products -p tables=catalog_product \\
+      -p boundaries=boundaries.toml
   strangler runbook run extract-context -p route=products \\
-      -p tables=catalog_category,catalog_product \\
+      -p tables=catalog_category,catalog_product -p boundaries=boundaries.toml \\
       --routes routes.toml --metrics http://127.0.0.1:8081/metrics \\
       --metrics http://10.0.0.2:8081/metrics \\
       --source-settings monolith.settings --target-settings extracted.catalog_service.settings \\
@@ -27,7 +28,7 @@ examples:
   strangler runbook status RUN_ID                              # steps, gate readings, decisions
   strangler runbook approve RUN_ID --why "reverse CDC deployed and healthy"
   strangler runbook resume RUN_ID                              # after a pause, a fix or a crash
-  strangler runbook rollback RUN_ID --why "latency spike"      # traffic back, run paused
+  strangler runbook rollback RUN_ID --why "latency spike"      # undo the latest flip, pause
   strangler runbook abort RUN_ID --why "postponed"
   strangler runbook history
 
@@ -136,7 +137,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ("resume", "continue a paused, interrupted or crashed run"),
         ("approve", "approve the step waiting for a human"),
         ("abort", "stop a run for good"),
-        ("rollback", "put the run's route back to its last passed weight; pause"),
+        ("rollback", "undo the run's latest flip (the weight before it) and pause there"),
     ):
         sub = actions.add_parser(name, parents=[_common()], help=help_)
         sub.add_argument("run_id")
@@ -175,6 +176,10 @@ def _print(args: argparse.Namespace, data: Any, text: str) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    import psycopg
+
     from strangler.runbook.messages import RunbookInvalid
     from strangler.runbook.store import LeaseHeld, NoSuchRun, StoreError
 
@@ -198,6 +203,11 @@ def main(args: argparse.Namespace) -> int:
         return 1
     except (NoSuchRun, StoreError) as error:
         raise UsageError(str(error)) from error
+    except (sqlite3.Error, psycopg.Error) as error:  # the run store went away mid-command
+        raise UsageError(
+            f"run store {args.store or DEFAULT_STORE}: {str(error).strip()}; a run being driven "
+            "stays where it was: `strangler runbook resume` it once the store is back"
+        ) from error
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -222,6 +232,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     store = RunStore(args.store or DEFAULT_STORE, create=False)
     try:
         if args.action == "history":
+            if args.limit < 1:
+                raise UsageError(f"--limit {args.limit}: at least 1")
             runs = store.runs(args.limit)
             _print(
                 args,
@@ -446,6 +458,7 @@ def _status(store: Any, run_id: str) -> dict[str, Any]:
 
 
 def _on_run(args: argparse.Namespace, store: Any) -> int:
+    from strangler.runbook.definition import parse
     from strangler.runbook.report import render
 
     run = store.get(args.run_id)
@@ -460,6 +473,8 @@ def _on_run(args: argparse.Namespace, store: Any) -> int:
         return _drive(args, store, run.id)
     if args.action == "approve":
         step = args.step or run.step
+        if step not in {s.id for s in parse(run.definition, run.source, run.params).steps}:
+            raise UsageError(f"run {run.id} has no step {step!r}; see `strangler runbook status`")
         store.record(run.id, step, 0, "approved", who, args.why)
         _print(
             args,
@@ -489,45 +504,53 @@ def _on_run(args: argparse.Namespace, store: Any) -> int:
 
 
 def _rollback(args: argparse.Namespace, store: Any, run: Any, who: str) -> int:
+    """Undo the run's latest traffic change: the route goes back to the weight before it, and
+    the run pauses at that step, so `resume` takes the step again with its gates."""
     from strangler.runbook import actions
     from strangler.runbook.definition import parse
     from strangler.runbook.engine import rollback_target
     from strangler.runbook.sources import Environment
 
     runbook = parse(run.definition, run.source, run.params)
-    step = runbook.step(run.step)
-    traffic = [s for s in runbook.steps if s.action == "set_weight"]
-    if step.action != "set_weight" and not traffic:
-        raise UsageError(f"run {run.id} ({runbook.name}) moves no traffic; nothing to roll back")
-    anchor = step if step.action == "set_weight" else traffic[0]
+    started = {e.step for e in store.events(run.id, "step_started")}
+    reached = runbook.steps[: runbook.index(run.step) + 1] if run.step else runbook.steps
+    anchor = next(
+        (s for s in reversed(reached) if s.action == "set_weight" and s.id in started), None
+    )
+    if anchor is None:
+        raise UsageError(f"run {run.id} has moved no traffic yet; nothing to roll back")
     passed = {e.step for e in store.events(run.id, "step_passed")}
-    route, weight = rollback_target(runbook, anchor, passed - {step.id})
+    route, weight = rollback_target(runbook, anchor, passed - {anchor.id})
     try:
         version = actions.set_weight(
             Environment.from_json(run.env),
             route,
             weight,
             f"runbook {run.id} ({who})",
-            f"manual rollback of run {run.id}: {args.why}",
+            f"manual rollback of run {run.id}, undoing step {anchor.id}: {args.why}",
         )
     except actions.ActionFailed as error:
         raise UsageError(str(error)) from error
-    reason = f"rolled back by {who} to {weight}%: {args.why}"
-    attempt = max((e.attempt for e in store.events(run.id) if e.step == run.step), default=0)
+    reason = f"rolled back by {who} to {weight}% (undoing {anchor.id}): {args.why}"
+    attempt = max((e.attempt for e in store.events(run.id) if e.step == anchor.id), default=0)
+    data = {"route": route, "weight": weight, "version": version.number}
+    store.record(run.id, anchor.id, attempt, "manual_rollback", who, args.why, data)
+    # a paused attempt makes `resume` start the step again, its action included
     store.record(
         run.id,
-        run.step,
+        anchor.id,
         attempt,
-        "manual_rollback",
+        "paused",
         who,
-        args.why,
-        {"route": route, "weight": weight, "version": version.number},
+        reason,
+        state="paused",
+        reason=reason,
+        move_to=anchor.id,
     )
-    # a paused attempt makes `resume` start the step again, its action included
-    store.record(run.id, run.step, attempt, "paused", who, reason, state="paused", reason=reason)
     _print(
         args,
-        {"route": route, "weight": weight, "version": version.number},
-        f"{route} -> {weight}% (route table version {version.number}); run {run.id} paused",
+        data | {"step": anchor.id},
+        f"{route} -> {weight}% (route table version {version.number}); run {run.id} paused "
+        f"at {anchor.id}",
     )
     return 0

@@ -196,6 +196,8 @@ class FileStore(RouteStore):
             number = entries[-1]["version"] + 1 if entries else 1
         table, _ = validated(raw)
         version = Version(number, table, raw, who, now_iso(), why, before)
-        self._append(version, raw)
+        # The file first: a writer killed between the two leaves a table in force that the
+        # next reader records as a hand edit, never a history entry for a table that was not.
         self._write_file(raw)
+        self._append(version, raw)
         return version

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from strangler.control.messages import Message, ValidationFailed
 from strangler.control.store import RouteStore, Version
@@ -37,6 +38,8 @@ class StoreWatcher:
         self._thread = threading.Thread(target=self._run, name="route-watcher", daemon=True)
         self._token: object = None
         self._number = -1
+        # Same number, other table: only a hand edit a read-only reader could not record.
+        self._raw: dict[str, Any] = {}
         # Why the store's newest table is not the one in force ("" when it is): the file
         # cannot be read, is invalid, or the store cannot be reached. /healthz reports it.
         self.problem = ""
@@ -45,7 +48,7 @@ class StoreWatcher:
         """Read the current version once (raises if the store has none that is valid)."""
         self._token = self.store.change_token()  # before reading: a change in between is seen
         version = self.store.current()
-        self._number = version.number
+        self._number, self._raw = version.number, version.raw
         return version
 
     def start(
@@ -77,15 +80,17 @@ class StoreWatcher:
             self.on_rejected(rejected.messages)
             return
         self.problem = ""
-        if version.number <= self._number:
-            if version.number < self._number:  # never step back to an older table
-                log.warning(
-                    "store reported version %s after %s; keeping %s",
-                    version.number,
-                    self._number,
-                    self._number,
-                )
+        if version.number < self._number:  # never step back to an older table
+            log.warning(
+                "store reported version %s after %s; keeping %s",
+                version.number,
+                self._number,
+                self._number,
+            )
             return
+        if version.number == self._number and version.raw == self._raw:
+            return  # the same version read again (a touched file, a recheck)
+        self._raw = version.raw
         self._number = version.number
         self.on_version(version)
 

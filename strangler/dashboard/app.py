@@ -1,15 +1,15 @@
-"""The dashboard as a Starlette app: the page, its JSON state, sign-in, and the two actions.
+"""The dashboard as a Starlette app: the page, its JSON state, sign-in, and the actions.
 
 Every /api call but sign-in needs the session cookie; every change also needs the
 session's CSRF token in X-CSRF-Token and, when the browser sends one, an Origin of this
-very dashboard. Actions go through strangler.control exactly like the CLI's.
+very dashboard. Route changes go through strangler.control exactly like the CLI's; runbook
+approve and abort are `strangler runbook`'s own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,31 +26,26 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
-from starlette.types import Message as AsgiMessage
 
 from strangler.control import Message, RouteStore, ValidationFailed
 from strangler.control.store import ConcurrentChange, StoreUnavailable
 from strangler.dashboard import runbooks, view
 from strangler.dashboard.auth import COOKIE, LIFETIME_S, Session, Sessions, actor_problem
-from strangler.dashboard.cdc import CdcWatcher, read_reconcile
+from strangler.dashboard.cdc import CdcWatcher, read_dead_letters, read_reconcile
 from strangler.dashboard.control import ControlPath, who
+from strangler.dashboard.http import (
+    SecurityHeaders,
+    json_body,
+    problem,
+    same_origin,
+    signed_out,
+    signed_out_body,
+)
 from strangler.dashboard.parity import ParityWatcher
 from strangler.dashboard.scrape import MetricsCollector
 from strangler.parity import StoreError
 
 STATIC = Path(__file__).parent / "static"
-PAGE_CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
-# The analyzer's report is one self-contained file with inline script and style; sandboxed
-# it runs in an opaque origin, so its script can never call this dashboard's API.
-REPORT_CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
-    "img-src data:; sandbox allow-scripts"
-)
-MAX_BODY = 64 * 1024
 STATE_TTL_S = 0.5  # every open page polls each second; they share one computation
 # What a store raises when it cannot be read: gone file, empty or unreachable database.
 STORE_ERRORS = (StoreUnavailable, LookupError, ValidationFailed, OSError, psycopg.OperationalError)
@@ -70,41 +65,6 @@ class DashboardConfig:
     parity_store: str = ""
     allowed_hosts: list[str] = field(default_factory=lambda: ["*"])
     scrape_interval: float = 1.0
-
-
-def problem(status: int, error: str, hint: str = "", **extra: Any) -> JSONResponse:
-    """An error the page shows as is: what was wrong and what to do."""
-    return JSONResponse({"error": error, "hint": hint, **extra}, status_code=status)
-
-
-class SecurityHeaders:
-    """Adds the page's CSP and no-sniff/no-referrer headers; API answers are never cached."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path = scope["path"]
-
-        async def with_headers(message: AsgiMessage) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                csp = REPORT_CSP if path == "/report" else PAGE_CSP
-                headers += [
-                    (b"content-security-policy", csp.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"x-frame-options", b"DENY"),
-                ]
-                if not path.startswith("/static/"):
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
 
 
 class Dashboard:
@@ -148,12 +108,6 @@ class Dashboard:
 
     def session(self, request: Request) -> Session | None:
         return self.sessions.verify(request.cookies.get(COOKIE, ""), time.time())
-
-    @staticmethod
-    def same_origin(request: Request) -> bool:
-        """False when the browser says the request comes from another site's page."""
-        origin = request.headers.get("origin")
-        return origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
 
     async def page(self, request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
@@ -200,7 +154,7 @@ class Dashboard:
         return data
 
     async def sign_in(self, request: Request) -> Response:
-        if not self.same_origin(request):
+        if not same_origin(request):
             return problem(403, "sign-in from another site's page refused")
         body = await json_body(request)
         if isinstance(body, Response):
@@ -226,7 +180,7 @@ class Dashboard:
         return response
 
     async def sign_out(self, request: Request) -> Response:
-        if not self.same_origin(request):
+        if not same_origin(request):
             return problem(403, "sign-out from another site's page refused")
         response = JSONResponse({"signed_out": True})
         response.delete_cookie(COOKIE, httponly=True, samesite="strict")
@@ -257,7 +211,7 @@ class Dashboard:
         session = self.session(request)
         if session is None:
             return signed_out()
-        if not self.same_origin(request) or not self.sessions.csrf_matches(
+        if not same_origin(request) or not self.sessions.csrf_matches(
             session, request.headers.get("x-csrf-token", "")
         ):
             return problem(
@@ -317,6 +271,18 @@ class Dashboard:
             self._state = None  # the next poll shows the table as it is now, changed or not
         return JSONResponse(version.summary())
 
+    async def dead_letters(self, request: Request) -> Response:
+        """What is parked in one of the configured projects (never another settings module)."""
+        if self.session(request) is None:
+            return signed_out()
+        settings = request.query_params.get("settings", "")
+        if settings not in self.config.cdc_settings:
+            return problem(404, f"{settings!r} is not one of the dashboard's --cdc-settings")
+        letters, error = await run_in_threadpool(read_dead_letters, settings)
+        if error:
+            return problem(503, f"cannot list the dead letters of {settings}: {error}")
+        return JSONResponse({"settings": settings, "dead_letters": letters})
+
     async def parity_example(self, request: Request) -> Response:
         """One stored example pair (primary and candidate side by side in the page)."""
         if self.session(request) is None:
@@ -351,36 +317,6 @@ class Dashboard:
         return FileResponse(path, media_type="text/html")
 
 
-def signed_out_body() -> dict[str, Any]:
-    return {
-        "signed_in": False,
-        "error": "not signed in: nothing can be read or changed without the admin token",
-        "hint": "sign in with the admin token ($STRANGLER_ADMIN_TOKEN of the proxy)",
-    }
-
-
-def signed_out() -> JSONResponse:
-    return JSONResponse(signed_out_body(), status_code=401)
-
-
-async def json_body(request: Request) -> dict[str, Any] | Response:
-    """The request's JSON object, or the 4xx answer saying what is wrong with it."""
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        return problem(415, "send the body as application/json")
-    raw = b""
-    async for chunk in request.stream():  # stop reading at the limit, before sign-in too
-        raw += chunk
-        if len(raw) > MAX_BODY:
-            return problem(413, f"body larger than {MAX_BODY} bytes")
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        return problem(400, "the body is not JSON")
-    if not isinstance(body, dict):
-        return problem(400, "the body must be a JSON object")
-    return body
-
-
 def create_app(config: DashboardConfig) -> Starlette:
     """The ASGI app `strangler dashboard` serves with uvicorn."""
     board = Dashboard(config)
@@ -396,6 +332,7 @@ def create_app(config: DashboardConfig) -> Starlette:
         ("/api/rollback", board.rollback, ["POST"]),
         ("/api/runs/{run_id}/{action:str}", board.run_action, ["POST"]),
         ("/api/parity/example", board.parity_example, ["GET"]),
+        ("/api/cdc/dead-letters", board.dead_letters, ["GET"]),
     ]
     return Starlette(
         routes=[Route(path, handler, methods=methods) for path, handler, methods in routes]

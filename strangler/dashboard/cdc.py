@@ -33,23 +33,41 @@ class CdcReading:
     at: float = 0.0  # unix time of the reading, 0 = not read yet
 
 
-def read_status(settings: str) -> CdcReading:
-    """Run `strangler cdc --settings SETTINGS status --json` (exit 1 = dead letters pending)."""
-    argv = [sys.executable, "-m", "strangler", "cdc", "--settings", settings, "status", "--json"]
+def cdc_json(settings: str, *action: str) -> tuple[Any, str]:
+    """Run `strangler cdc --settings SETTINGS ACTION... --json`: (its JSON, '') or (None, why).
+
+    Exit status 1 still carries the JSON (dead letters pending is an answer, not a failure).
+    """
+    argv = [sys.executable, "-m", "strangler", "cdc", "--settings", settings, *action, "--json"]
     try:
         done = subprocess.run(
             argv, capture_output=True, text=True, timeout=STATUS_TIMEOUT_S, env=dict(os.environ)
         )
     except subprocess.TimeoutExpired:
-        return CdcReading(settings, error=f"no answer in {STATUS_TIMEOUT_S:.0f} s", at=time.time())
+        return None, f"no answer in {STATUS_TIMEOUT_S:.0f} s"
     lines = done.stdout.strip().splitlines()
     if done.returncode in (0, 1) and lines:
         try:
-            return CdcReading(settings, json.loads(lines[-1]), at=time.time())
+            return json.loads(lines[-1]), ""
         except ValueError:
             pass
-    problem = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-    return CdcReading(settings, error=problem, at=time.time())
+    return None, (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+
+
+def read_status(settings: str) -> CdcReading:
+    """What `strangler cdc status` reports for one project, when."""
+    status, error = cdc_json(settings, "status")
+    if not isinstance(status, dict):
+        return CdcReading(settings, error=error or "not the JSON of cdc status", at=time.time())
+    return CdcReading(settings, status, at=time.time())
+
+
+def read_dead_letters(settings: str) -> tuple[list[dict[str, Any]], str]:
+    """The pending dead letters of a receiving project, as `dead-letters list` gives them."""
+    letters, error = cdc_json(settings, "dead-letters", "list")
+    if not isinstance(letters, list):
+        return [], error or "not the JSON of dead-letters list"
+    return letters, ""
 
 
 def read_reconcile(path: Path) -> dict[str, Any]:

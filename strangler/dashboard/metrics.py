@@ -27,6 +27,8 @@ class Scrape:
     fallbacks: dict[PairKey, float] = field(default_factory=dict)
     breakers: dict[str, int] = field(default_factory=dict)  # backend -> 0 closed, 1 half, 2 open
     config_version: int = 0
+    store_healthy: bool = True  # False while the proxy cannot read its route store
+    shadow: dict[PairKey, float] = field(default_factory=dict)  # route, outcome
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Tick:
     latency: dict[PairKey, tuple[float, ...]] = field(default_factory=dict)  # per-bucket counts
     fallbacks: dict[PairKey, float] = field(default_factory=dict)
     bounds: tuple[float, ...] = ()
+    shadow: dict[PairKey, float] = field(default_factory=dict)  # route, outcome
 
 
 SAMPLE = re.compile(r"(strangler_proxy_[a-z_]+)(?:\{(.*)\})?[ \t]+(\S+)(?:[ \t]+\S+)?")
@@ -59,6 +62,8 @@ def parse_scrape(text: str) -> Scrape:
     fallbacks: dict[PairKey, float] = {}
     breakers: dict[str, int] = {}
     version: int | None = None
+    store_healthy = True
+    shadow: dict[PairKey, float] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.startswith("strangler_proxy_"):
             continue
@@ -81,6 +86,10 @@ def parse_scrape(text: str) -> Scrape:
                     breakers[labels["backend"]] = int(value)
                 case "strangler_proxy_config_version":
                     version = int(value)
+                case "strangler_proxy_shadow_total":
+                    shadow[(labels["route"], labels["outcome"])] = value
+                case "strangler_proxy_route_store_healthy":
+                    store_healthy = value != 0
         except KeyError as missing:
             raise ValueError(
                 f"not a strangler proxy's /metrics: line {number}: no {missing} label"
@@ -91,7 +100,7 @@ def parse_scrape(text: str) -> Scrape:
         raise ValueError("not a strangler proxy's /metrics (no strangler_proxy_config_version)")
     bounds = tuple(sorted({le for per in buckets.values() for le in per}))
     latency = {pair: tuple(per.get(le, 0.0) for le in bounds) for pair, per in buckets.items()}
-    return Scrape(requests, latency, bounds, fallbacks, breakers, version)
+    return Scrape(requests, latency, bounds, fallbacks, breakers, version, store_healthy, shadow)
 
 
 def _labels(text: str) -> dict[str, str]:
@@ -124,6 +133,7 @@ def difference(before: Scrape, after: Scrape, at: float, seconds: float) -> Tick
         {pair: counts for pair, counts in latency.items() if any(counts)},
         _growth(before.fallbacks, after.fallbacks),
         after.bounds,
+        _growth(before.shadow, after.shadow),
     )
 
 
@@ -136,10 +146,12 @@ def add_ticks(ticks: Iterable[Tick], at: float, seconds: float) -> Tick:
     requests: dict[RequestKey, float] = {}
     latency: dict[PairKey, tuple[float, ...]] = {}
     fallbacks: dict[PairKey, float] = {}
+    shadow: dict[PairKey, float] = {}
     bounds: tuple[float, ...] = ()
     for tick in ticks:
-        for key, value in tick.requests.items():
-            requests[key] = requests.get(key, 0.0) + value
+        _add_into(requests, tick.requests)
+        _add_into(fallbacks, tick.fallbacks)
+        _add_into(shadow, tick.shadow)
         bounds = bounds or tick.bounds
         # A replica with other buckets (another version) counts in requests, not in latency.
         for pair, counts in tick.latency.items() if tick.bounds == bounds else ():
@@ -147,9 +159,12 @@ def add_ticks(ticks: Iterable[Tick], at: float, seconds: float) -> Tick:
             latency[pair] = (
                 counts if old is None else tuple(a + b for a, b in zip(old, counts, strict=True))
             )
-        for pair, value in tick.fallbacks.items():
-            fallbacks[pair] = fallbacks.get(pair, 0.0) + value
-    return Tick(at, seconds, requests, latency, fallbacks, bounds)
+    return Tick(at, seconds, requests, latency, fallbacks, bounds, shadow)
+
+
+def _add_into(total: dict[K, float], more: Mapping[K, float]) -> None:
+    for key, value in more.items():
+        total[key] = total.get(key, 0.0) + value
 
 
 def quantile(q: float, bounds: tuple[float, ...], counts: Iterable[float]) -> float | None:

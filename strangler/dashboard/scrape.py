@@ -31,6 +31,7 @@ class Replica:
     config_version: int
     breakers: dict[str, int]
     last_ok: float  # unix time, 0 = never
+    store_healthy: bool = True  # the proxy reads its route store (else it serves the last table)
 
 
 class MetricsCollector:
@@ -81,6 +82,6 @@ class MetricsCollector:
             self.replicas[url] = Replica(url, False, reason, old.config_version, {}, old.last_ok)
             return None
         self.replicas[url] = Replica(
-            url, True, "", scrape.config_version, scrape.breakers, time.time()
+            url, True, "", scrape.config_version, scrape.breakers, time.time(), scrape.store_healthy
         )
         return scrape

@@ -51,6 +51,7 @@ class Traffic:
     now: float
     bins: dict[tuple[str, str], Bins]
     fallbacks: dict[str, dict[str, int]]  # route -> reason -> count in the stats window
+    shadow: dict[str, dict[str, int]]  # route -> outcome -> count in the stats window
     bounds: tuple[float, ...]
     covered_s: float  # seconds the split window's ticks cover (periods make it 10-15 s)
 
@@ -72,6 +73,7 @@ def index(ticks: Sequence[Tick], now: float) -> Traffic:
     start = now - SERIES_STEP_S * SERIES_BINS
     bins: dict[tuple[str, str], Bins] = {}
     fallbacks: dict[str, dict[str, int]] = {}
+    shadow: dict[str, dict[str, int]] = {}
     bounds: tuple[float, ...] = ()
     covered = 0.0
     for tick in ticks:
@@ -93,10 +95,17 @@ def index(ticks: Sequence[Tick], now: float) -> Traffic:
                 list(counts) if old is None else [a + b for a, b in zip(old, counts, strict=True)]
             )
         if slot >= SERIES_BINS - STATS_BINS:
-            for (route, reason), count in tick.fallbacks.items():
-                per_route = fallbacks.setdefault(route, {})
-                per_route[reason] = per_route.get(reason, 0) + int(count)
-    return Traffic(now, bins, fallbacks, bounds, covered or SERIES_STEP_S * SPLIT_BINS)
+            _by_route(fallbacks, tick.fallbacks)
+            _by_route(shadow, tick.shadow)
+    split_s = SERIES_STEP_S * SPLIT_BINS
+    return Traffic(now, bins, fallbacks, shadow, bounds, covered or split_s)
+
+
+def _by_route(total: dict[str, dict[str, int]], counts: dict[tuple[str, str], float]) -> None:
+    """Add (route, reason) counts into route -> reason -> count."""
+    for (route, reason), count in counts.items():
+        per_route = total.setdefault(route, {})
+        per_route[reason] = per_route.get(reason, 0) + int(count)
 
 
 def _quantile_ms(bounds: tuple[float, ...], counts: list[float], q: float) -> float | None:

@@ -66,6 +66,7 @@ def _route(
         "service": entry["service"],
         "backends": [asdict(s) | {"breaker": breakers.get(s.backend, "closed")} for s in stats],
         "fallbacks": counts.fallbacks.get(entry["id"], {}),
+        "shadow_outcomes": counts.shadow.get(entry["id"], {}),
         "series": traffic.series(counts, entry["id"], backends),
     }
 

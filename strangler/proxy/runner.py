@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import logging
 import os
@@ -54,6 +55,7 @@ class ProxyOptions:
 
 
 RESTARTS_FILE = "supervisor.json"  # the supervisor's restart count, read by worker 0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 async def _housekeeping(
@@ -228,6 +230,15 @@ def run(options: ProxyOptions) -> int:
         sys.stdout.flush()
 
 
+def _drain_when_orphaned(supervisor: int) -> None:
+    """Have the kernel send this worker SIGTERM when its supervisor dies (even by kill -9),
+    so no orphaned worker keeps serving a port nobody supervises (Linux prctl)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor:  # it died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _spawn(options: ProxyOptions, index: int, reserved: socket.socket) -> int:
     """Fork worker `index`; returns its pid in the supervisor."""
     pid = os.fork()
@@ -237,6 +248,7 @@ def _spawn(options: ProxyOptions, index: int, reserved: socket.socket) -> int:
     try:
         for sig in (signal.SIGTERM, signal.SIGINT):  # the loop installs its own handlers
             signal.signal(sig, signal.SIG_DFL)
+        _drain_when_orphaned(options.supervisor_pid)
         reserved.close()
         code = uvloop.run(serve(options, worker=index, reuse_port=True))
     finally:

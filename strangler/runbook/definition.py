@@ -64,6 +64,7 @@ GATES: dict[str, dict[str, tuple[str, bool]]] = {
     "dead_letters": {},
     "drift": {},
     "cdc_checks": {},
+    "boundaries_clean": {"boundaries": ("string", True)},
     "approval": {},
 }
 STEP_KEYS = {

@@ -195,9 +195,10 @@ class Engine:
         self, runbook: Runbook, step: Step, number: int, env: Environment
     ) -> dict[str, Any] | None:
         self._record(step.id, number, "action_started", step.action, step.settings)
-        why = f"runbook {runbook.name} run {self.run_id} step {step.id}: {step.title}" + (
-            "" if runbook.index(step.id) == 0 else "; every earlier step's gates passed"
-        )
+        why = f"runbook {runbook.name} run {self.run_id} step {step.id}: {step.title}"
+        index = runbook.index(step.id)
+        if index:
+            why += f"; {self._verdicts(runbook.steps[index - 1].id)}"
         try:
             result = actions.perform(step, env, self.actor, why)
         except actions.ActionFailed as error:
@@ -325,6 +326,13 @@ class Engine:
         )
         self.out(f"      rolled back: {route} -> {weight}% (route table version {result.number})")
         return f"; rolled back to {weight}%"
+
+    def _verdicts(self, step_id: str) -> str:
+        """How the step before passed, for the audit log of the change this step makes."""
+        passed = [e for e in self.store.events(self.run_id, "step_passed") if e.step == step_id]
+        found = passed[-1].data.get("evaluations", []) if passed else []
+        shown = ", ".join(f"{e['gate']} {e['outcome']}" for e in found) or "no gates"
+        return f"{step_id} passed ({shown})"
 
     def _passed_steps(self) -> set[str]:
         return {e.step for e in self.store.events(self.run_id, "step_passed")}

@@ -336,6 +336,35 @@ def cdc_checks(problems: list[str] | None, source: str) -> Evaluation:
     return Evaluation("cdc_checks", outcome, reason, source, threshold, {"problems": problems})
 
 
+def boundaries_clean(report: dict[str, Any] | None, source: str) -> Evaluation:
+    """`strangler analyze --check`: no dependency crosses a declared boundary and every file
+    parsed (a file that does not parse hides its dependencies)."""
+    threshold = "0 violations, 0 unparsed files"
+    if report is None or "violations" not in report:
+        return Evaluation(
+            "boundaries_clean", "inconclusive", "the check gave no answer", source, threshold
+        )
+    violations, unparsed = report["violations"], report.get("parse_errors", [])
+    readings = {
+        "violations": [f"{v['source']} -> {v['target']} {v['kind']}" for v in violations],
+        "parse_errors": [f"{e['file']}:{e['line']}" for e in unparsed],
+    }
+    outcome: Outcome = "fail" if violations or unparsed else "pass"
+    first = violations[0]["evidence"][0] if violations else None
+    reason = f"{len(violations)} crossings, {len(unparsed)} unparsed files" + (
+        f"; first {first['file']}:{first['line']} {first['detail']}" if first else ""
+    )
+    return Evaluation(
+        "boundaries_clean",
+        outcome,
+        reason,
+        source,
+        threshold,
+        readings,
+        {"violations": len(violations)},
+    )
+
+
 def approval(approved_by: str | None, why: str, source: str) -> Evaluation:
     """A human said go (`strangler runbook approve`); until then the step waits."""
     threshold = "an approval recorded for this step"

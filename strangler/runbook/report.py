@@ -30,15 +30,16 @@ def status(runbook: Runbook, run: Run, events: list[Event]) -> dict[str, Any]:
         started = [e for e in mine if e.kind == "step_started"]
         rounds = [e for e in mine if e.kind == "gates"]
         ended = next((e for e in reversed(mine) if e.kind in ("step_passed", "step_failed")), None)
-        if any(e.kind == "step_passed" for e in mine):
-            state = "passed"
-        elif run.step == step.id and run.state in ("running", "paused"):
+        if run.step == step.id and run.state in ("running", "paused"):
             state = "failed" if ended and ended.kind == "step_failed" else "current"
             if run.state == "paused" and state == "current":
-                state = "paused"
+                state = "paused"  # by a human, or by a rollback that undid this step
+        elif any(e.kind == "step_passed" for e in mine):
+            state = "passed"
         else:
             state = "pending"
         final = ended.data.get("evaluations") if ended else None
+        acted = [e for e in mine if e.kind == "action_done"]
         failures = [
             {"attempt": e.attempt, "at": e.at, "why": e.why, "gates": e.data.get("evaluations", [])}
             for e in mine
@@ -58,6 +59,7 @@ def status(runbook: Runbook, run: Run, events: list[Event]) -> dict[str, Any]:
                 else (rounds[-1].data["evaluations"] if rounds else []),
                 "evaluations": len(rounds),
                 "failures": failures,
+                "result": acted[-1].data.get("result", {}) if acted else None,
             }
         )
     return run.summary() | {
@@ -82,6 +84,16 @@ def render(report: dict[str, Any]) -> str:
         lines.append(
             f"{marks[step['state']]:>5} {number:2}. {step['id']:<15} {step['title']}{tries}"
         )
+        if step["action"] == "retire_report" and step["result"]:
+            lines += [
+                f"             unreachable now: {e}"
+                for e in step["result"]["unreachable_endpoints"]
+            ]
+            lines += [
+                f"             still in the monolith: {e}"
+                for e in step["result"]["still_served_by_the_monolith"]
+                + step["result"]["tasks_still_in_the_monolith"]
+            ]
         for gate in step["gates"]:
             lines.append(
                 f"             {gate['outcome'].upper():12} {gate['gate']}: {gate['reason']}"

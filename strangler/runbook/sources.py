@@ -224,6 +224,35 @@ def run_program(
         raise SourceError(f"cannot run {argv[0]}: {error}") from error
 
 
+def analyze_check(env: Environment, boundaries: str) -> dict[str, Any]:
+    """`strangler analyze SOURCE --check FILE --json` on the monolith's code (read, not run)."""
+    if not env.monolith_source:
+        raise SourceError("boundaries_clean needs --monolith-source PATH (the monolith's code)")
+    argv = [
+        sys.executable,
+        "-m",
+        "strangler",
+        "analyze",
+        env.monolith_source,
+        "--check",
+        boundaries,
+        "--json",
+        "--jobs",
+        "1",
+    ]
+    result = run_program(argv, env, 600)
+    if result.returncode not in (0, 1):
+        raise SourceError(
+            f"strangler analyze --check failed (exit {result.returncode}): "
+            f"{result.stderr.strip()[-300:]}"
+        )
+    try:
+        found: dict[str, Any] = json.loads(result.stdout)
+    except ValueError as error:
+        raise SourceError(f"strangler analyze --check printed no JSON: {error}") from error
+    return found
+
+
 def cdc_check_problems(env: Environment) -> list[str]:
     """Django's system checks of the CDC app (with the database) in both projects."""
     problems = []
@@ -365,6 +394,10 @@ def _evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
     if gate.kind == "drift":
         report = strangler_cdc(env, env.target_settings, "reconcile", "--json")
         return gates.drift(report, f"strangler cdc --settings {env.target_settings} reconcile")
+    if gate.kind == "boundaries_clean":
+        return gates.boundaries_clean(
+            analyze_check(env, s["boundaries"]), f"strangler analyze --check {s['boundaries']}"
+        )
     if gate.kind == "cdc_checks":
         return gates.cdc_checks(cdc_check_problems(env), "django check --tag strangler_cdc")
     if gate.kind == "approval":

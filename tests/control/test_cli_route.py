@@ -101,3 +101,19 @@ def test_overlapping_cli_flips_of_different_routes_all_exit_0(tmp_path):
     shown = json.loads(strangler("route", "list", *store, "--json").stdout)
     assert shown["version"] == 17
     assert {r["weight"] for r in shown["table"]["routes"]} == {30}
+
+
+def test_a_push_over_a_table_that_moved_exits_1_saying_so_and_changes_nothing(tmp_path):
+    store = ("--config", str(tmp_path / "routes.toml"))
+    pushed = str(write_json(tmp_path / "t.json", base(weight=0)))
+    assert strangler("route", "set", pushed, *store).returncode == 0
+    assert strangler("route", "weight", "products", "20", *store).returncode == 0
+    stale = strangler("route", "set", pushed, *store, "--expect", "1", "--json")
+    assert stale.returncode == 1
+    assert json.loads(stale.stdout) == {
+        "changed": False,
+        "conflict": "table is at version 2, not 1",
+    }
+    assert "nothing changed, re-run" in stale.stderr and "Traceback" not in stale.stderr
+    shown = json.loads(strangler("route", "show", "products", *store).stdout)
+    assert (shown["version"], shown["route"]["weight"]) == (2, 20)

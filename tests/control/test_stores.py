@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from strangler.control import ValidationFailed, open_store
+from strangler.control import FileStore, ValidationFailed, open_store
 from strangler.control.store import ConcurrentChange, RouteChanged
 from tests.control.test_validate import base
 
@@ -211,3 +211,30 @@ def test_two_hand_edits_get_two_version_numbers(tmp_path):
     second = open_store(str(path)).current()
     assert (first.number, second.number) == (2, 3)
     assert [v.raw["routes"][0]["weight"] for v in store.history()] == [8, 7, 5]
+
+
+@pytest.mark.parametrize("dies_in", ["replace", "_append"])
+def test_a_writer_killed_midway_leaves_no_history_entry_for_a_table_never_in_force(
+    tmp_path, monkeypatch, dies_in
+):
+    location = str(tmp_path / "routes.toml")
+    open_store(location).apply(base(weight=0), who="ana")
+
+    def die(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # stands for kill -9 at this point of the write
+
+    with monkeypatch.context() as patch:
+        if dies_in == "replace":  # the new file would have taken effect here
+            patch.setattr("strangler.control.filestore.os.replace", die)
+        else:  # the new file is in force, its history entry not yet written
+            patch.setattr(FileStore, "_append", die)
+        with pytest.raises(KeyboardInterrupt):
+            open_store(location).set_weight("products", 30, who="bo")
+    reader = open_store(location)
+    in_force = reader.current().raw["routes"][0]["weight"]
+    history = reader.history()
+    assert history[0].raw["routes"][0]["weight"] == in_force, "the newest entry is what serves"
+    if in_force == 0:
+        assert [v.number for v in history] == [1], "nothing recorded for the table never written"
+    else:
+        assert [(v.number, v.who) for v in history] == [(2, "(edited on disk)"), (1, "ana")]

@@ -265,3 +265,11 @@ def test_without_a_run_store_the_runbook_panel_is_empty_and_actions_refused(
     )
     assert answer.status_code == 404
     assert "--runbook-store" in answer.json()["error"]
+
+
+def test_dead_letters_are_listed_only_for_the_configured_projects(client: TestClient) -> None:
+    signed_in(client)
+    # Listing runs the named settings module: a name from the query string must never do that.
+    answer = client.get("/api/cdc/dead-letters", params={"settings": "monolith.settings"})
+    assert answer.status_code == 404
+    assert "--cdc-settings" in answer.json()["error"]

@@ -6,6 +6,7 @@ Screenshots of the main views are written to build/dashboard-screenshots/ (see S
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -119,6 +120,9 @@ def test_traffic_through_both_replicas_shows_in_the_live_split(
     expect(pending.locator("td")).to_have_text("1", timeout=WAIT_MS)
     expect(cdc.locator("tr", has_text="keys parked").locator("td")).to_have_text("1")
     expect(cdc).to_contain_text(f"strangler cdc --settings {CATALOG_SETTINGS} dead-letters list")
+    cdc.locator("button.show-parked").click()
+    parked = page.locator("#parked tr").nth(1).locator("td")
+    expect(parked).to_have_text(["catalog_product", "42", "5", "boom"] + [re.compile(".")] * 2)
     expect(cdc).to_contain_text("2 rows drifted (catalog_product 2)")
     expect(card.locator("svg.chart")).to_have_count(3)
     shot(page, "dashboard-1366x768")
@@ -151,9 +155,12 @@ def test_changing_a_weight_in_the_page_changes_the_table_and_the_history(
         "alice via dashboard",
         "canary error rate flat for an hour",
     )
+    before, after = newest["before"], newest["after"]
+    assert after["routes"][0].pop("weight") == 45 and before["routes"][0].pop("weight") == 30
+    assert after == before  # nothing else in the table moved
     row = page.locator("#history tbody tr").first
     expect(row).to_contain_text("canary error rate flat for an hour", timeout=WAIT_MS)
-    expect(row).to_contain_text("products: weight 30 -> 45")
+    expect(row.locator("td").nth(4).locator("div").first).to_have_text("products: weight 30 -> 45")
     expect(card.locator(".weight")).to_contain_text("weight 45%")
     stack.proxies[0].wait_for_version(newest["version"])
     stack.proxies[1].wait_for_version(newest["version"])
@@ -161,7 +168,7 @@ def test_changing_a_weight_in_the_page_changes_the_table_and_the_history(
     before_burst = total.inner_text()
     backends_for(stack.proxies[0].url, [f"user-{i}" for i in range(600, 900)])
     expect(total).not_to_have_text(before_burst, timeout=WAIT_MS)
-    shot(page, "dashboard-after-flip")  # the README's picture: docs/img/dashboard.png
+    shot(page, "dashboard-after-flip")
     assert errors == []
 
 
@@ -178,6 +185,9 @@ def test_rolling_back_from_the_page_restores_the_version(
     assert stack.route()["weight"] == 30
     newest = stack.history()[0]
     assert (newest["who"], newest["why"]) == ("bob via dashboard", "service p99 regressed")
+    assert newest["after"] == stack.history()[-1]["after"]  # exactly version 1's table
+    for proxy in stack.proxies:
+        proxy.wait_for_version(newest["version"])
     expect(page.locator("#history tbody tr").first).to_contain_text("service p99 regressed")
     assert errors == []
 
@@ -339,6 +349,9 @@ def test_parity_per_endpoint_and_an_example_pair_side_by_side(
     assert sides.nth(0).inner_text() != sides.nth(1).inner_text()
     expect(sides.nth(1)).to_contain_text(".99")
     shot(page, "dashboard-parity-example")
+    backends_for(stack.proxies[0].url, [f"tour-{i}" for i in range(400)])
+    expect(page.locator("#route-products .split-text")).to_contain_text("req/s", timeout=WAIT_MS)
+    shot(page, "dashboard-overview")  # the README's picture: docs/img/dashboard.png
     assert errors == []
 
 
@@ -386,6 +399,25 @@ def test_the_page_survives_a_proxy_killed_and_restarted(
     assert errors == []
 
 
+def test_a_route_file_broken_by_hand_shows_on_every_replica_and_in_the_table(
+    stack: Stack, dashboard: DashboardProcess, context: BrowserContext
+) -> None:
+    page, errors = open_page(context, dashboard.url)
+    sign_in(page)
+    expect(page.locator(".replica.up")).to_have_count(2, timeout=WAIT_MS)
+    good = stack.config.read_text()
+    try:
+        stack.config.write_text(good[: len(good) // 2])  # a hand edit saved half-way
+        expect(page.locator(".replica.stale")).to_have_count(2, timeout=WAIT_MS)
+        expect(page.locator("#banner")).to_contain_text("cannot read the route store")
+        expect(page.locator("#routes")).to_contain_text("cannot read the route table")
+    finally:
+        stack.config.write_text(good)
+    expect(page.locator(".replica.up")).to_have_count(2, timeout=WAIT_MS)
+    expect(page.locator("#route-products")).to_be_visible()
+    assert errors == []
+
+
 def test_the_analyzer_report_opens_one_click_away(
     dashboard: DashboardProcess, context: BrowserContext
 ) -> None:
@@ -397,3 +429,29 @@ def test_the_analyzer_report_opens_one_click_away(
     expect(report.locator("h1")).to_have_text("Context map")
     expect(report).to_have_title("ok")  # its own inline script runs (sandboxed)
     assert errors == []
+
+
+def test_a_fresh_install_says_what_to_do_in_every_panel(browser: Browser, tmp_path: Path) -> None:
+    empty = {"default_backend": "monolith", "backends": {"monolith": {"url": "http://127.0.0.1:1"}}}
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps(empty | {"routes": []}))
+    config = tmp_path / "routes.json"
+    assert strangler("route", "set", str(seed), "--config", str(config)).returncode == 0
+    process = DashboardProcess("--config", str(config), "--proxy-admin", "http://127.0.0.1:1")
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    try:
+        page, errors = open_page(context, process.url)
+        sign_in(page)
+        expect(page.locator("#routes")).to_contain_text("No routes yet", timeout=WAIT_MS)
+        expect(page.locator("#banner")).to_contain_text("not answering")
+        expect(page.locator("#parity")).to_contain_text("--parity-store")
+        expect(page.locator("#runbooks")).to_contain_text("--runbook-store")
+        expect(page.locator("#cdc")).to_contain_text("--cdc-settings")
+        expect(page.locator("#report")).to_contain_text("strangler analyze")
+        page.wait_for_timeout(1500)  # a second poll must not drop the empty states
+        expect(page.locator("#routes")).to_contain_text("No routes yet")
+        shot(page, "dashboard-fresh-install")
+        assert errors == []
+    finally:
+        context.close()
+        process.stop()

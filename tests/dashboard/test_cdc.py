@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from strangler.dashboard.cdc import read_reconcile, read_status
+from strangler.dashboard.cdc import read_dead_letters, read_reconcile, read_status
 from tests.dashboard.conftest import CATALOG_SETTINGS
 
 
@@ -18,6 +18,17 @@ def test_status_of_a_receiving_project_counts_its_parked_dead_letters(
     reading = read_status(CATALOG_SETTINGS)  # exit status 1 (pending) is still a reading
     assert reading.error == ""
     assert (reading.status["dead_letters"], reading.status["parked_keys"]) == (1, 1)
+
+
+def test_the_parked_dead_letters_are_listed_as_the_cli_lists_them(
+    catalog_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CATALOG_DATABASE_URL", catalog_db)
+    letters, error = read_dead_letters(CATALOG_SETTINGS)
+    assert error == ""
+    assert [(d["table"], d["key"], d["attempts"]) for d in letters] == [
+        ("catalog_product", "42", 5)
+    ]
 
 
 def test_a_project_that_cannot_load_says_why() -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.dashboard.helpers import DashboardProcess
+from tests.dashboard.helpers import TOKEN, DashboardProcess, free_port
 from tests.proxy.helpers import strangler, table, write_json
 
 
@@ -57,3 +58,29 @@ def test_garbage_and_foreign_hosts_are_refused_and_it_keeps_serving(
 def test_nothing_is_served_from_outside_the_static_folder(dashboard: DashboardProcess) -> None:
     for path in ("/static/../app.py", "/static/%2e%2e/app.py", "/static/..%2fauth.py"):
         assert httpx.get(f"{dashboard.url}{path}", timeout=5).status_code == 404
+
+
+def test_a_session_outlives_a_dashboard_killed_with_9_but_not_a_new_token(
+    tmp_path: Path,
+) -> None:
+    seed = write_json(tmp_path / "seed.json", table("http://127.0.0.1:1", "http://127.0.0.1:2"))
+    config = tmp_path / "routes.json"
+    assert strangler("route", "set", str(seed), "--config", str(config)).returncode == 0
+    args = ("--config", str(config), "--proxy-admin", "http://127.0.0.1:1",
+            "--listen", f"127.0.0.1:{free_port()}")  # fmt: skip
+    first = DashboardProcess(*args)
+    client = httpx.Client(base_url=first.url, timeout=5)
+    assert client.post("/api/session", json={"token": TOKEN, "actor": "fay"}).status_code == 200
+    first.proc.kill()  # -9: nothing saved on the way out, and nothing needs to be
+    first.stop()
+    again = DashboardProcess(*args)
+    try:
+        assert client.get("/api/state").json()["signed_in"] is True
+    finally:
+        again.stop()
+    rotated = DashboardProcess(*args, token="a-new-token-0123456789")
+    try:
+        assert client.get("/api/state").json()["signed_in"] is False
+    finally:
+        rotated.stop()
+        client.close()

@@ -12,13 +12,17 @@ from strangler.dashboard.traffic import backend_stats, fold, index, series
 from strangler.proxy.metrics import ProxyMetrics
 
 
-def rendered(*requests: tuple[str, str, int, float], fallback: int = 0) -> Scrape:
+def rendered(
+    *requests: tuple[str, str, int, float], fallback: int = 0, shadowed: int = 0
+) -> Scrape:
     """A scrape of what a real ProxyMetrics renders after these requests."""
     metrics = ProxyMetrics()
     for route, backend, status, seconds in requests:
         metrics.observe(route, backend, status, seconds, 0.0001)
     for _ in range(fallback):
         metrics.fallbacks[("products", "service_failed")] += 1
+    for _ in range(shadowed):
+        metrics.shadow[("products", "sent")] += 1
     metrics.breaker_state[("catalog",)] = 2
     metrics.config_version = 7
     return parse_scrape(metrics.render())
@@ -32,6 +36,11 @@ def test_a_scrape_reads_counts_histograms_breakers_and_version() -> None:
     }
     assert scrape.breakers == {"catalog": 2}
     assert scrape.config_version == 7
+    assert scrape.store_healthy
+    unhealthy = parse_scrape(
+        "strangler_proxy_config_version 3\nstrangler_proxy_route_store_healthy 0\n"
+    )
+    assert (unhealthy.config_version, unhealthy.store_healthy) == (3, False)
     assert scrape.bounds[-1] == float("inf")
     assert scrape.latency[("products", "catalog")][-1] == 2.0
 
@@ -130,6 +139,7 @@ def test_the_split_errors_and_latency_of_a_route() -> None:
         *[("products", "catalog", 200, 0.004)] * 3,
         ("products", "catalog", 503, 0.004),
         fallback=2,
+        shadowed=4,
     )
     ticks = [difference(empty, busy, at=100.0, seconds=1.0)]
     now = index(ticks, now=100.5)
@@ -140,6 +150,7 @@ def test_the_split_errors_and_latency_of_a_route() -> None:
     assert (svc.errors, svc.error_rate, mono.error_rate) == (1, 0.25, 0.0)
     assert mono.p50_ms is not None and 2.5 < mono.p50_ms <= 5.0
     assert now.fallbacks == {"products": {"service_failed": 2}}
+    assert now.shadow == {"products": {"sent": 4}}
     drawn = series(now, "products", ["monolith", "catalog"])
     assert drawn["catalog"]["rps"][-1] == 0.8  # type: ignore[index]
     assert drawn["catalog"]["error_rate"][0] is None  # type: ignore[index]

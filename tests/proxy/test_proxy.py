@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -320,3 +321,31 @@ def test_a_killed_worker_is_restarted_logged_and_counted(upstreams, tmp_path):
         assert set(seen.values()) == {"monolith"}
     finally:
         assert process.stop() == 0
+
+
+def test_workers_do_not_outlive_a_killed_supervisor(upstreams, tmp_path):
+    process = proxy_for(upstreams, tmp_path, "--workers", "2")
+    workers = children_of(process.proc.pid)
+    try:
+        assert len(workers) == 2
+        process.proc.kill()  # kill -9: no chance to stop its workers itself
+        process.proc.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while any(running(pid) for pid in workers):
+            assert time.monotonic() < deadline, "orphaned workers still running"
+            time.sleep(0.1)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{process.url}/")
+    finally:
+        process.stop()
+        for pid in workers:  # should the test fail, leave no orphan behind
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def running(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

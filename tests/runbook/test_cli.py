@@ -63,7 +63,17 @@ def test_missing_params_are_named_with_what_to_pass():
 
 
 def test_plan_shows_every_step_with_its_gates_and_thresholds():
-    result = cli("plan", "extract-context", "-p", "route=products", "-p", "tables=a,b", "--json")
+    result = cli(
+        "plan",
+        "extract-context",
+        "-p",
+        "route=products",
+        "-p",
+        "tables=a,b",
+        "-p",
+        "boundaries=b.toml",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     canary = next(s for s in plan["steps"] if s["id"] == "canary-25")
@@ -130,3 +140,12 @@ def test_a_file_that_is_not_text_is_one_clear_problem(tmp_path):
     assert result.returncode == 2
     assert "runbook.E000" in result.stderr and "not UTF-8 text" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_approving_a_step_the_run_does_not_have_is_refused(tmp_path):
+    seeded(tmp_path)
+    created = rollback_route(tmp_path, "products", "routes.toml", "--detach", "--json")
+    run_id = json.loads(created.stdout)["id"]
+    result = cli("approve", run_id, "--step", "flip-writez", "--store", "runs.db", cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"run {run_id} has no step 'flip-writez'" in result.stderr

@@ -74,20 +74,22 @@ def test_parameters_are_bound_at_run_with_their_types_checked():
         builtin.text("extract-context"), {"tables": "a", "bake_s": "soon", "colour": "red"}
     )
     ids = sorted(id_ for id_, _ in found)
-    assert ids == ["runbook.E009"] * 3  # route missing, bake_s not a number, colour unknown
+    assert ids == ["runbook.E009"] * 4  # route, boundaries missing; bake_s not a number; colour
 
 
 def test_a_bound_value_out_of_range_is_caught_after_binding():
     found = problems(
         builtin.text("extract-context"),
-        {"route": "products", "tables": "a", "max_error_delta": "7"},
+        {"route": "products", "tables": "a", "boundaries": "b.toml", "max_error_delta": "7"},
     )
     assert found and all(id_ == "runbook.E010" for id_, _ in found)
 
 
 def test_builtin_runbooks_validate_and_bind():
     assert builtin.names() == ["extract-context", "rollback-route"]
-    runbook = builtin.resolve("extract-context", {"route": "products", "tables": "t1,t2"})
+    runbook = builtin.resolve(
+        "extract-context", {"route": "products", "tables": "t1,t2", "boundaries": "b.toml"}
+    )
     snapshot = runbook.step("snapshot")
     assert snapshot.settings["tables"] == ["t1", "t2"]
     weights = [s.settings["weight"] for s in runbook.steps if s.action == "set_weight"]

@@ -46,8 +46,16 @@ weight = 60
 def start(store: RunStore, stack: Stack) -> str:
     runbook = parse(CANARY, "canary.toml", {})
     env = Environment(routes=str(stack.routes), metrics=(stack.metrics_url,))
-    run = store.create(runbook.name, "canary.toml", CANARY, {}, env.to_json(),
-                       runbook.steps[0].id, "tester", "test the canary")  # fmt: skip
+    run = store.create(
+        runbook.name,
+        "canary.toml",
+        CANARY,
+        {},
+        env.to_json(),
+        runbook.steps[0].id,
+        "tester",
+        "test the canary",
+    )
     return run.id
 
 
@@ -91,8 +99,11 @@ def test_a_failing_gate_rolls_back_to_the_last_passed_weight_and_resume_goes_on(
         done = Engine(store, run_id, "tester", lines.append).run()
         assert done.state == "done", "\n".join(lines)
         assert stack.weight() == 60
-        attempts = [e.attempt for e in store.events(run_id)
-                    if e.kind == "step_started" and e.step == "canary-60"]  # fmt: skip
+        attempts = [
+            e.attempt
+            for e in store.events(run_id)
+            if e.kind == "step_started" and e.step == "canary-60"
+        ]
         assert attempts == [1, 2]
     finally:
         shoppers.finish()
@@ -104,3 +115,33 @@ def stack_history(stack: Stack) -> list:
     from strangler.control import open_store
 
     return open_store(str(stack.routes)).history(5)
+
+
+QUIET = """
+name = "quiet"
+
+[[steps]]
+id = "canary-10"
+action = "set_weight"
+route = "products"
+weight = 10
+gates = [{ gate = "error_rate", route = "products", max_delta = 0.01, min_requests = 10 }]
+bake = 0.5
+interval = 0.3
+deadline = 3
+on_fail = "rollback"
+"""
+
+
+def test_no_traffic_waits_until_the_deadline_then_fails_never_passes(stack: Stack, tmp_path):
+    store = RunStore(str(tmp_path / "runs.sqlite3"))
+    env = Environment(routes=str(stack.routes), metrics=(stack.metrics_url,))
+    run = store.create("quiet", "quiet.toml", QUIET, {}, env.to_json(), "canary-10", "t", "")
+    paused = Engine(store, run.id, "tester").run()
+    rounds = [e.data["evaluations"][0] for e in store.events(run.id, "gates")]
+    store.close()
+    assert paused.state == "paused"
+    assert "deadline 3s reached: error_rate inconclusive" in paused.reason
+    assert len(rounds) > 1 and {r["outcome"] for r in rounds} == {"inconclusive"}
+    assert rounds[-1]["samples"] == {"service_requests": 0, "monolith_requests": 0}
+    assert stack.weight() == 0  # the failed step was rolled back

@@ -126,3 +126,18 @@ def test_full_traffic_is_judged_on_the_service_alone_with_a_minimum():
     assert gates.service_error_rate(Traffic(None, None), 0.01, 20, SOURCE).outcome == (
         "inconclusive"
     )
+
+
+def test_boundaries_are_clean_only_with_no_crossing_and_every_file_parsed():
+    crossing = {
+        "source": "catalog",
+        "target": "orders",
+        "kind": "import",
+        "evidence": [{"file": "catalog/models.py", "line": 3, "detail": "import x"}],
+    }
+    assert gates.boundaries_clean({"violations": [], "parse_errors": []}, SOURCE).outcome == "pass"
+    failed = gates.boundaries_clean({"violations": [crossing], "parse_errors": []}, SOURCE)
+    assert failed.outcome == "fail" and "catalog/models.py:3" in failed.reason
+    unparsed = {"violations": [], "parse_errors": [{"file": "a.py", "line": 1}]}
+    assert gates.boundaries_clean(unparsed, SOURCE).outcome == "fail"
+    assert gates.boundaries_clean(None, SOURCE).outcome == "inconclusive"

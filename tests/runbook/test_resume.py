@@ -95,24 +95,29 @@ def wait_for_event(store: str, run_id: str, step: str, kind: str, timeout: float
         runs.close()
 
 
-def test_killed_mid_step_resume_repeats_no_completed_action_and_skips_none(tmp_path, run_store):
+def detached(tmp_path: Path, text: str, store: str, *extra: str) -> tuple[Path, str]:
+    """A route table at weight 0 and a run of `text` created but not driven: (routes, run id)."""
     routes = tmp_path / "routes.toml"
     open_store(str(routes)).apply(table("http://127.0.0.1:9", "http://127.0.0.1:10"), "t", "seed")
-    (tmp_path / "crashy.toml").write_text(RUNBOOK)
+    (tmp_path / "runbook.toml").write_text(text)
     created = cli(
         "run",
-        "crashy.toml",
+        "runbook.toml",
         "--routes",
         str(routes),
         "--store",
-        run_store,
-        "--allow-commands",
+        store,
         "--detach",
         "--json",
+        *extra,
         cwd=tmp_path,
     )
     assert created.returncode == 0, created.stderr
-    run_id = json.loads(created.stdout)["id"]
+    return routes, json.loads(created.stdout)["id"]
+
+
+def test_killed_mid_step_resume_repeats_no_completed_action_and_skips_none(tmp_path, run_store):
+    routes, run_id = detached(tmp_path, RUNBOOK, run_store, "--allow-commands")
 
     first = runner(run_id, run_store, tmp_path)
     wait_for_event(run_store, run_id, "bake", "action_done")
@@ -149,3 +154,78 @@ def test_killed_mid_step_resume_repeats_no_completed_action_and_skips_none(tmp_p
     status = json.loads(cli("status", run_id, "--store", run_store, "--json", cwd=tmp_path).stdout)
     assert status["state"] == "done"
     assert [s["state"] for s in status["steps"]] == ["passed"] * 5
+
+
+BAKING = """
+name = "baking"
+
+[[steps]]
+id = "to-10"
+action = "set_weight"
+route = "products"
+weight = 10
+
+[[steps]]
+id = "watch"
+action = "wait"
+bake = 60
+"""
+
+
+def while_running(
+    tmp_path: Path, store: str, run_id: str, step: str, kind: str, *action: str
+) -> int:
+    """With a runner on the run, once `step` recorded `kind`, run `strangler runbook ACTION`;
+    the runner's exit code."""
+    driving = runner(run_id, store, tmp_path)
+    try:
+        wait_for_event(store, run_id, step, kind)
+        done = cli(*action, run_id, "--store", store, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        return driving.wait(timeout=30)
+    finally:
+        if driving.poll() is None:
+            os.killpg(driving.pid, signal.SIGKILL)
+
+
+def test_a_manual_rollback_undoes_the_latest_flip_and_pauses_there(tmp_path):
+    store = str(tmp_path / "runs.sqlite3")
+    routes, run_id = detached(tmp_path, BAKING, store)
+    rollback = ("rollback", "--who", "oncall", "--why", "p99 up")
+    assert while_running(tmp_path, store, run_id, "watch", "action_done", *rollback) == 1
+    newest = open_store(str(routes)).history(1)[0]
+    assert float(newest.table.route("products").weight) == 0
+    assert newest.who == f"runbook {run_id} (oncall)" and "p99 up" in newest.why
+    status = json.loads(cli("status", run_id, "--store", store, "--json", cwd=tmp_path).stdout)
+    assert (status["state"], status["step"]) == ("paused", "to-10")
+    assert [s["state"] for s in status["steps"]] == ["paused", "pending"]
+
+
+WAITING = """
+name = "waiting"
+
+[[steps]]
+id = "flip-writes"
+action = "approve"
+gates = [{ gate = "approval" }]
+interval = 0.2
+deadline = 60
+
+[[steps]]
+id = "to-10"
+action = "set_weight"
+route = "products"
+weight = 10
+"""
+
+
+def test_a_waiting_runner_goes_on_when_someone_approves(tmp_path):
+    store = str(tmp_path / "runs.sqlite3")
+    routes, run_id = detached(tmp_path, WAITING, store)
+    approve = ("approve", "--who", "alice", "--why", "reverse CDC healthy")
+    assert while_running(tmp_path, store, run_id, "flip-writes", "gates", *approve) == 0
+    status = json.loads(cli("status", run_id, "--store", store, "--json", cwd=tmp_path).stdout)
+    assert status["state"] == "done"
+    gate = status["steps"][0]["gates"][0]
+    assert (gate["outcome"], gate["readings"]["who"]) == ("pass", "alice")
+    assert float(open_store(str(routes)).current().table.route("products").weight) == 10

@@ -202,6 +202,8 @@ function drawRoute(card, route) {
   q(".fallbacks").textContent = fb.length
     ? `fallbacks to ${route.monolith} (60 s): ${fb.map(([reason, n]) => `${reason} ${n}`).join(", ")}`
     : "no fallbacks to the monolith in the last 60 s";
+  const shadowed = Object.entries(route.shadow_outcomes);
+  if (shadowed.length) q(".fallbacks").textContent += ` · shadow copies (60 s): ${shadowed.map(([outcome, n]) => `${outcome} ${n}`).join(", ")}`;
   const s = route.series;
   const pick = (key, scale = 1) => [mono, svc].map((b) => ({ values: s[b.backend][key].map((v) => (v === null ? null : v * scale)) }));
   q(".charts").replaceChildren(
@@ -218,9 +220,6 @@ function drawRoutes(table, now) {
     return;
   }
   $("table-line").textContent = `route table v${table.version} · ${table.who} · ${table.at}${table.why ? ` · “${table.why}”` : ""}`;
-  if (!table.routes.length) {
-    box.replaceChildren(el("p", { class: "empty", text: "No routes yet: every path goes to the monolith. Add one with `strangler route set FILE`." }));
-  }
   const wanted = table.routes.map((r) => `route-${r.id}`);
   for (const child of [...box.children]) if (!wanted.includes(child.id)) child.remove();
   table.routes.forEach((route, index) => {
@@ -229,6 +228,9 @@ function drawRoutes(table, now) {
     if (box.children[index] !== card) box.insertBefore(card, box.children[index] || null);
     drawRoute(card, route);
   });
+  if (!table.routes.length) {
+    box.replaceChildren(el("p", { class: "empty", text: `No routes yet: every path goes to ${table.default_backend}. Add one with \`strangler route set FILE\`.` }));
+  }
   const u = table.unmatched;
   $("unmatched").textContent = `paths no route matches go to ${table.default_backend}: ${fmt(u.rps, 1)} req/s, ${u.requests} in 60 s, 5xx ${pct(u.error_rate)}`;
 }
@@ -266,12 +268,14 @@ function drawReplicas(replicas, now) {
     return;
   }
   box.replaceChildren(...replicas.map((r) => el("span", {
-    class: `replica ${r.up ? "up" : "down"}`,
+    class: `replica ${r.up ? (r.store_healthy ? "up" : "stale") : "down"}`,
     title: r.up ? `table v${r.config_version}` : `not answering: ${r.error}`,
-    text: `${r.url.replace("http://", "")} ${r.up ? `up · v${r.config_version}` : `down (${ago(r.last_ok, now)})`}`,
+    text: `${r.url.replace("http://", "")} ${r.up ? `up · v${r.config_version}${r.store_healthy ? "" : " · store unreadable"}` : `down (${ago(r.last_ok, now)})`}`,
   })));
   const down = replicas.filter((r) => !r.up);
+  const stale = replicas.filter((r) => r.up && !r.store_healthy);
   if (down.length) banner(`Proxy ${down.map((r) => r.url).join(", ")} not answering (${down[0].error}); its traffic is missing from the figures until it is back.`);
+  else if (stale.length) banner(`Proxy ${stale.map((r) => r.url).join(", ")} cannot read the route store: it keeps serving table v${stale[0].config_version}, and changes made here do not reach it until it can.`);
 }
 
 function drawCdc(cdc, now) {
@@ -297,7 +301,11 @@ function drawCdc(cdc, now) {
       : !p.at ? el("p", { class: "muted", text: "reading…" })
       : el("table", { class: "kv" }, ...rows.map(([k, v, bad]) => el("tr", {}, el("th", { text: k }), el("td", { class: bad ? "bad" : "", text: v }))));
     const project = el("div", { class: "cdc-project" }, el("h3", { text: p.settings }), body);
-    if (s.dead_letters) project.append(el("p", { class: "small", text: `see what is parked: strangler cdc --settings ${p.settings} dead-letters list` }));
+    if (s.dead_letters) {
+      const show = el("button", { type: "button", class: "show-parked", text: "Show what is parked" });
+      show.addEventListener("click", () => showParked(p.settings));
+      project.append(el("p", { class: "small" }, show, ` or \`strangler cdc --settings ${p.settings} dead-letters list\``));
+    }
     parts.push(project);
   }
   const r = cdc.reconcile;
@@ -449,6 +457,24 @@ function keyOf(details) {
   return `${details.closest(".run")?.id}/${details.closest("table")?.dataset.step}/${row ? row.rowIndex : ""}`;
 }
 
+async function showParked(settings) {
+  const box = $("parked");
+  box.hidden = false;
+  box.replaceChildren(el("p", { class: "muted", text: `listing the dead letters of ${settings}…` }));
+  const { status, data } = await api("GET", `/api/cdc/dead-letters?${new URLSearchParams({ settings })}`);
+  if (status !== 200) { box.replaceChildren(el("p", { class: "error", text: explain(data) })); return; }
+  const close = el("button", { type: "button", text: "Close" });
+  close.addEventListener("click", () => { box.hidden = true; });
+  const rows = data.dead_letters.map((d) => el("tr", {},
+    ...[d.table, d.key, String(d.attempts), d.error, `${d.topic}[${d.partition}]@${d.offset}`, d.created_at.replace("T", " ").slice(0, 19)].map((v) => el("td", { text: v }))));
+  box.replaceChildren(
+    el("div", { class: "example-head" }, el("h3", { text: `parked in ${settings}: ${data.dead_letters.length}` }), close),
+    el("table", { class: "parked" },
+      el("tr", {}, ...["table", "key", "attempts", "error", "where", "parked at (UTC)"].map((h) => el("th", { text: h }))),
+      ...rows),
+    el("p", { class: "small muted", text: `replay after a fix: strangler cdc --settings ${settings} dead-letters replay --key KEY` }));
+}
+
 function drawReport(hasReport) {
   $("report").replaceChildren(hasReport
     ? el("a", { href: "/report", target: "_blank", rel: "noopener", text: "Open the analyzer's context map (HTML report)" })
@@ -464,7 +490,7 @@ function showSignIn(why) {
 }
 
 async function poll() {
-  if (polling) return;
+  if (polling || document.hidden) return; // a tab nobody looks at asks for nothing
   polling = true;
   let result;
   try {
@@ -522,6 +548,7 @@ document.addEventListener("DOMContentLoaded", () => {
     $("confirm-ok").click();
   });
   $("sign-out").addEventListener("click", signOut);
+  document.addEventListener("visibilitychange", poll);
   poll();
   setInterval(poll, POLL_MS);
 });
