@@ -104,7 +104,8 @@ class Tally:
             counts.noise_samples += 1
             counts.noise.update(_bounded(counts, c.noise))
         sig = signature(raw_fields)
-        if sig in counts.signatures or len(counts.signatures) < MAX_SIGNATURES:
+        # A clean comparison ("") is always counted as one, whatever came before it.
+        if not sig or sig in counts.signatures or len(counts.signatures) < MAX_SIGNATURES:
             counts.signatures[sig] += 1
         else:
             counts.signatures[OVERFLOW] += 1
