@@ -173,9 +173,11 @@ class ParityStore:
             rows["statuses"] += [(*key, p, q, n) for (p, q), n in c.statuses.items()]
             rows["latency"] += [(*key, side, b, n) for (side, b), n in c.latency.items()]
         with self._transaction() as tx:
+            # Rows in key order: two workers adding to the same rows then lock them in the
+            # same order, so PostgreSQL never has to break a deadlock by failing a batch.
             for name, sql in UPSERTS.items():
-                tx.executemany(sql, rows[name])
-            for (route, endpoint, path), (at, pair) in tally.examples.items():
+                tx.executemany(sql, sorted(rows[name]))
+            for (route, endpoint, path), (at, pair) in sorted(tally.examples.items()):
                 self._keep_example(tx, route, endpoint, path, at, pair)
         now = time.time() if now is None else now
         if now - self._pruned >= PRUNE_EVERY_SECONDS:
@@ -198,11 +200,12 @@ class ParityStore:
         used = [s for (s,) in slots]
         free = [s for s in range(EXAMPLES_PER_FIELD) if s not in used]
         slot = free[0] if free else used[0]
-        tx.execute(f"DELETE FROM parity_examples WHERE {where} AND slot = ?",
-                   (route, endpoint, path, slot))  # fmt: skip
+        # An upsert, not delete-then-insert: two workers picking the same slot at once must
+        # not fail a batch on the primary key (one of the two pairs wins, both are examples).
         tx.execute(
             "INSERT INTO parity_examples (route, endpoint, field, slot, at, pair) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (route, endpoint, field, slot) "
+            "DO UPDATE SET at = excluded.at, pair = excluded.pair",
             (route, endpoint, path, slot, at, json.dumps(pair)),
         )
 

@@ -3,8 +3,14 @@ with an example pair, on SQLite and PostgreSQL alike; the gate's three outcomes.
 
 from __future__ import annotations
 
+import threading
+import time
+
+import pytest
+
 from strangler.parity import Comparer
 from strangler.parity.gate import evaluate_gate
+from strangler.parity.store import ParityStore
 from strangler.parity.summary import summary
 from strangler.parity.tally import EXAMPLES_PER_FIELD, Tally
 from tests.parity.conftest import shop_traffic
@@ -171,3 +177,36 @@ def test_field_sets_past_the_cap_count_as_mismatches_never_as_matches(parity_sto
     # after the cap still count as matches.
     assert result.samples == MAX_SIGNATURES + 20
     assert result.parity == round(100 * (MAX_SIGNATURES + 10) / (MAX_SIGNATURES + 20), 3)
+
+
+@pytest.mark.postgres
+def test_two_workers_keeping_an_example_in_the_same_slot_both_succeed(pg_url):
+    """A writes an example and has not committed; B picks the same free slot meanwhile.
+    B must wait for A and then succeed, not fail its whole batch on the primary key."""
+    first, second = ParityStore(pg_url), ParityStore(pg_url)
+    comparer = Comparer()
+    tally = Tally()
+    tally.add(comparer.compare(shop_traffic(1, price_bug=1.0)[0]))
+    errors: list[Exception] = []
+
+    def write_second() -> None:
+        try:
+            second.write(tally, now=AT)
+        except Exception as error:  # the test reports what the second writer hit
+            errors.append(error)
+
+    try:
+        with first._transaction() as tx:
+            key = ("products", "GET /api/v1/products", "results[*].price")
+            first._keep_example(tx, *key, AT, {"n": 1})
+            other = threading.Thread(target=write_second)
+            other.start()
+            time.sleep(0.5)  # the second writer reaches the same slot and waits on it
+        other.join(timeout=30)
+        assert errors == []
+        with first._transaction() as tx:
+            rows = tx.execute("SELECT COUNT(*) FROM parity_examples").fetchone()[0]
+        assert rows >= 1
+    finally:
+        first.close()
+        second.close()
