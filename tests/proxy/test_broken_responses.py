@@ -18,7 +18,12 @@ import pytest
 
 from strangler.runbook.metrics import parse, traffic
 from tests.proxy.helpers import ProxyProcess, write_json
-from tests.proxy.test_hostile_peers import connect, read_until_closed, responses
+from tests.proxy.test_hostile_peers import (
+    connect,
+    read_head,
+    read_until_closed,
+    responses,
+)
 
 BREAK_AFTER_S = 0.5  # the first part of the body is surely forwarded (committed) by then
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -36,13 +41,8 @@ def _serve(conn: socket.socket) -> None:
     """Answer `/ok` and keep the connection; answer the others broken, then close."""
     buffer = b""
     with conn:
-        while True:
-            while b"\r\n\r\n" not in buffer:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                buffer += data
-            head, buffer = buffer.split(b"\r\n\r\n", 1)
+        while (read := read_head(conn, buffer)) is not None:
+            head, buffer = read
             name = head.split(b" ", 2)[1].decode().rsplit("/", 1)[-1]
             if name not in BROKEN:
                 conn.sendall(OK)
