@@ -42,6 +42,28 @@ Exit codes: 0 done / ok, 1 the run paused (a gate failed) or was aborted, 2 bad 
 DEFAULT_STORE = "strangler-runs.sqlite3"
 
 
+def _examples(action: str) -> str:
+    """The epilog of `strangler runbook ACTION --help`: its lines of the examples above."""
+    lines = EPILOG.split("\n\n", 1)[0].splitlines()[1:]
+    picked, keep = [], False
+    for line in lines:
+        if line.startswith("  strangler runbook "):
+            keep = line.split()[2] == action
+        if keep:
+            picked.append(line)
+    return "examples:\n" + "\n".join(picked)
+
+
+def _action(actions: Any, name: str, parent: argparse.ArgumentParser, help_: str) -> Any:
+    return actions.add_parser(
+        name,
+        parents=[parent],
+        help=help_,
+        epilog=_examples(name),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def _common(with_params: bool = False, with_store: bool = True) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
@@ -79,9 +101,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ("validate", "check a runbook whole; every problem with file:line"),
         ("plan", "show the steps, actions, gates and thresholds"),
     ):
-        sub = actions.add_parser(name, parents=[_common(True, False)], help=help_)
+        sub = _action(actions, name, _common(True, False), help_)
         sub.add_argument("runbook", help="built-in name or a .toml file")
-    run = actions.add_parser("run", parents=[_common(True)], help="start a run and drive it")
+    run = _action(actions, "run", _common(True), "start a run and drive it")
     run.add_argument("runbook", help="built-in name or a .toml file")
     run.add_argument(
         "--routes",
@@ -139,7 +161,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ("abort", "stop a run for good"),
         ("rollback", "undo the run's latest flip (the weight before it) and pause there"),
     ):
-        sub = actions.add_parser(name, parents=[_common()], help=help_)
+        sub = _action(actions, name, _common(), help_)
         sub.add_argument("run_id")
         if name == "approve":
             sub.add_argument("--step", default="", help="step to approve (default: the current)")
@@ -156,7 +178,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=15.0,
         help="how long the runner's lock outlives a crash (default 15)",
     )
-    history = actions.add_parser("history", parents=[_common()], help="runs, newest first")
+    history = _action(actions, "history", _common(), "runs, newest first")
     history.add_argument("--limit", type=int, default=20)
     parser.set_defaults(func=main)
 
