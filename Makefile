@@ -35,7 +35,7 @@ system-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "note: install Debian's chromium to run the HTML report test"; fi; }
 
-# The pure tests in about a minute: PostgreSQL, broker and slow tests are skipped, each with a
+# The pure tests (about 75 s of CPU): PostgreSQL, broker and slow tests are skipped, each with a
 # reason (under CI=true such a skip fails: CI runs `make test`).
 check: $(STAMP)
 	env -u DATABASE_URL $(PY) -m pytest --fast -q

@@ -30,7 +30,7 @@ from .collect import (
 from .walk import Walk, walk_project
 
 if TYPE_CHECKING:  # imported where a report is built: a reused report never loads it
-    from .project import Edge
+    from .project import Edge, Weighted
 
 REPORT_CODE = (
     "project",
@@ -43,6 +43,8 @@ REPORT_CODE = (
     "omnipresent",
     "pins",
     "kernel",
+    "findings",
+    "unionfind",
 )
 
 
@@ -241,9 +243,7 @@ def analyze(options: Options, progress: Progress | None = None) -> Outcome:
     return Outcome(report, seconds, collected.parsed, collected.cached, reused, kept)
 
 
-def _graph_key(
-    edges: list[tuple[str, str, float, Edge]], options: Options, models: list[str]
-) -> str:
+def _graph_key(edges: list[Weighted], options: Options, models: list[str]) -> str:
     """Digest of exactly what clustering reads: weighted pairs, models and constraints."""
     digest = hashlib.blake2b(digest_size=16)
     b = options.boundaries
@@ -279,7 +279,7 @@ def _build(root: str, options: Options, walk: Walk, collected: Collected, cache:
     from .omnipresent import find_omnipresent
     from .pins import Layout, resolve_pins
     from .project import resolve_project
-    from .report import build_report, propose, resolution_row, weighted_edges
+    from .report import Placement, build_report, propose, resolution_row, weighted_edges
 
     project = resolve_project(collected.facts)
     if not project.models and not project.apps and not project.settings_modules:
@@ -343,7 +343,9 @@ def _build(root: str, options: Options, walk: Walk, collected: Collected, cache:
         resolution_row(
             project,
             measured,
-            propose(project, clustered, pins, replace(options.boundaries, resolution=res))
+            propose(
+                project, clustered, pins, replace(options.boundaries, resolution=res, target=None)
+            )
             | {n: KERNEL for n in kernel},
             res,
         )
@@ -377,17 +379,9 @@ def _build(root: str, options: Options, walk: Walk, collected: Collected, cache:
         "include_tests": options.include_tests,
         "omnipresent_min_apps": b.omnipresent_min_apps,
     }
+    placement = Placement(parts, omnipresent, wiring, kernel, pins)
     report = build_report(
-        project,
-        parts,
-        edges,
-        stats,
-        opts,
-        os.path.basename(root.rstrip(os.sep)),
-        omnipresent,
-        pins,
-        wiring,
-        kernel,
+        project, placement, edges, stats, opts, os.path.basename(root.rstrip(os.sep))
     )
     if resolutions:
         report["resolutions"] = resolutions

@@ -51,9 +51,14 @@ def check(report: dict, boundaries: Boundaries) -> CheckResult:
 def render_check(result: CheckResult) -> str:
     lines = []
     if result.parse_errors:
+        count = len(result.parse_errors)
         lines.append(
-            f"{len(result.parse_errors)} files do not parse, so their dependencies are unknown "
-            "(fix them, or --exclude them to check without them):"
+            (
+                "1 file does not parse, so its"
+                if count == 1
+                else f"{count} files do not parse, so their"
+            )
+            + " dependencies are unknown (fix them, or --exclude them to check without them):"
         )
         lines += [f"  {e['file']}:{e['line']}  {e['message']}" for e in result.parse_errors]
     if result.violations:

@@ -9,27 +9,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
+from .unionfind import UnionFind
+
 MIN_CONTEXTS = 8  # an architect's 8-15 business capabilities
 MAX_CONTEXTS = 15
 TINY_SHARE = 0.03  # a context with fewer than 3% of the models (at least 2) is tiny
 TINY_FROM_MODELS = 40
-
-
-class _UnionFind:
-    def __init__(self, nodes: Sequence[str]) -> None:
-        self.parent = {n: n for n in nodes}
-
-    def find(self, node: str) -> str:
-        while self.parent[node] != node:
-            self.parent[node] = self.parent[self.parent[node]]
-            node = self.parent[node]
-        return node
-
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            low, high = sorted((ra, rb))
-            self.parent[high] = low
 
 
 def cluster(
@@ -56,17 +41,17 @@ def cluster(
 
     nodes = sorted(nodes)
     pins = pins or {}
-    uf = _UnionFind(nodes)
+    uf = UnionFind(nodes)
     for group in [*together, *pins.values()]:
-        group = [n for n in group if n in uf.parent]
+        group = [n for n in group if n in uf]
         for other in group[1:]:
             uf.union(group[0], other)
-    pin_of = {uf.find(n): name for name, group in pins.items() for n in group if n in uf.parent}
+    pin_of = {uf.find(n): name for name, group in pins.items() for n in group if n in uf}
     conflicts: set[frozenset[str]] = set()
     for left, right in apart:
         for a in left:
             for b in right:
-                if a in uf.parent and b in uf.parent and uf.find(a) != uf.find(b):
+                if a in uf and b in uf and uf.find(a) != uf.find(b):
                     conflicts.add(frozenset((uf.find(a), uf.find(b))))
     pinned = sorted(pin_of)
     for i, a in enumerate(pinned):
@@ -87,10 +72,10 @@ def cluster(
         return _separate([set(c) for c in found], conflicts, contracted)
 
     # A pinned context is kept even when it owns no model: the team declared it.
-    anchored = {uf.find(n) for n in anchors if n in uf.parent} | set(pin_of)
+    anchored = {uf.find(n) for n in anchors if n in uf} | set(pin_of)
     communities = _absorb(run(resolution), anchored, conflicts, contracted)
     if target is None:
-        models = {uf.find(n) for n in anchors if n in uf.parent}
+        models = {uf.find(n) for n in anchors if n in uf}
         communities = _merge_tiny(communities, models, set(pin_of), conflicts, contracted)
         communities = _merge_down(communities, MAX_CONTEXTS, conflicts, contracted)
     else:

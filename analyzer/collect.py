@@ -31,7 +31,7 @@ def code_version(*modules: str) -> str:
     return digest.hexdigest()
 
 
-CACHE_FORMAT = f"strangler-analyze-{code_version('facts', 'extract', 'walk', 'collect')}"
+CACHE_FORMAT = f"strangler-analyze-{code_version('facts', 'extract', 'codegen', 'walk', 'collect')}"
 Progress = Callable[[int, int], None]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from .project import Edge
+from .project import Edge, Weighted
 
 HUB_MIN_CONTEXTS = 3  # a model related to from this many other contexts is shared reference
 SEAMLESS_DENSITY = 0.6  # share of context pairs that depend on each other
@@ -31,9 +31,7 @@ def _sites(edges: Sequence[Edge], limit: int = 20) -> dict:
     }
 
 
-def shared_references(
-    edges: Sequence[tuple[str, str, float, Edge]], parts: Mapping[str, str]
-) -> list[dict]:
+def shared_references(edges: Sequence[Weighted], parts: Mapping[str, str]) -> list[dict]:
     """Models that models of ``HUB_MIN_CONTEXTS`` or more other contexts relate to."""
     referrers: dict[str, dict[str, list[Edge]]] = defaultdict(lambda: defaultdict(list))
     for s, t, _, edge in edges:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .boundaries import Boundaries, Problem
+from .unionfind import UnionFind
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,10 @@ def expand(item: str, layout: Layout) -> tuple[str, ...]:
 
 def match_modules(pattern: str, layout: Layout) -> tuple[str, ...]:
     """Modules named by a glob (``shop.utils.*``) or an exact dotted name."""
+    if not any(c in pattern for c in "*?["):  # a locked file lists thousands of exact names
+        return (f"module:{pattern}",) if pattern in layout.module_app else ()
     return tuple(
-        f"module:{m}"
-        for m in sorted(layout.module_app)
-        if m == pattern or fnmatch.fnmatchcase(m, pattern)
+        f"module:{m}" for m in sorted(layout.module_app) if fnmatch.fnmatchcase(m, pattern)
     )
 
 
@@ -153,18 +154,8 @@ class _Checker:
 
     def contradictions(self, pins: Mapping[str, tuple[str, ...]]) -> Pins:
         """Together groups that join two pins, apart items that pins or groups hold together."""
-        parent: dict[str, str] = {}
-
-        def find(node: str) -> str:
-            while parent.get(node, node) != node:
-                node = parent[node]
-            return node
-
-        def union(a: str, b: str) -> None:
-            ra, rb = find(a), find(b)
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-
+        sets = UnionFind()
+        find, union = sets.find, sets.union
         for name, nodes in pins.items():
             for node in nodes:
                 union(f"context:{name}", node)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .facts import (
     AUTH_USER,
@@ -66,6 +67,15 @@ class Edge:
     line: int
     detail: str
     scale: float = 1.0  # multiplies the kind's weight (spread or frequency)
+
+
+class Weighted(NamedTuple):
+    """An edge with the weight its kind (and scale) gives it under the current weights."""
+
+    source: str
+    target: str
+    weight: float
+    edge: Edge
 
 
 @dataclass(frozen=True)

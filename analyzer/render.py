@@ -174,6 +174,13 @@ def render_markdown(report: dict) -> str:
         f"| {label} | {m[key]:.3f} | {b[key]:.3f} | {better} |"
         for key, label, better in METRIC_ROWS
     ]
+    if "seams" in report:
+        out += [
+            "",
+            f"**{report['seams']['message']}**"
+            if not report["seams"]["clean"]
+            else report["seams"]["message"],
+        ]
     out += ["", "## Contexts", ""]
     for c in report["contexts"]:
         out += [
@@ -216,7 +223,14 @@ def render_markdown(report: dict) -> str:
             )
             out += [f"  - `{e['file']}:{e['line']}` `{e['detail']}`" for e in c["evidence"]]
         out.append("")
-    out += ["## Dependencies between contexts", ""]
+    for line in _findings_text(report):  # the same findings as the text output, as lists
+        if line.startswith("  "):
+            out.append(f"- {line.strip()}")
+        elif line:
+            out += [f"## {line.rstrip(':')}", ""]
+        else:
+            out.append("")
+    out += ["", "## Dependencies between contexts", ""]
     for d in report["dependencies"]:
         out += [
             f"### {d['source']} → {d['target']} ({d['kind']}, weight {d['weight']:g}, "

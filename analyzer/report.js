@@ -55,10 +55,16 @@ for (let step = 0; step < 500; step++) {
     move[a].x += dx * f; move[a].y += dy * f; move[b].x -= dx * f; move[b].y -= dy * f; }
   names.forEach(n => { const m = move[n], len = Math.hypot(m.x, m.y), cap = 30 * cool + 1;
     const k = len > cap ? cap / len : 1; pos[n].x += m.x * k; pos[n].y += m.y * k; }); }
-const xs = names.map(n => pos[n].x), ys = names.map(n => pos[n].y);
+// Contexts linked to nothing would stretch the picture: they go in a row along the bottom.
+const linked = new Set(Object.values(links).flatMap(l => [l.source, l.target]));
+const placed = names.filter(n => linked.has(n)), alone = names.filter(n => !linked.has(n));
+const bottom = alone.length ? 90 : 0;
+const xs = placed.map(n => pos[n].x), ys = placed.map(n => pos[n].y);
 const minX = Math.min(...xs), maxX = Math.max(...xs), minY = Math.min(...ys), maxY = Math.max(...ys);
-const scale = Math.min((size - 160) / Math.max(maxX - minX, 1), (size - 160) / Math.max(maxY - minY, 1));
-names.forEach(n => { pos[n] = {x: 80 + (pos[n].x - minX) * scale, y: 80 + (pos[n].y - minY) * scale}; });
+const scale = Math.min((size - 160) / Math.max(maxX - minX, 1),
+  (size - 160 - bottom) / Math.max(maxY - minY, 1));
+placed.forEach(n => { pos[n] = {x: 80 + (pos[n].x - minX) * scale, y: 80 + (pos[n].y - minY) * scale}; });
+alone.forEach((n, i) => { pos[n] = {x: 60 + (i + 0.5) * (size - 120) / alone.length, y: size - 60}; });
 
 const svg = sv('svg', {width: size, height: size, viewBox: `0 0 ${size} ${size}`, id: 'contextmap'});
 const defs = sv('defs'), marker = sv('marker', {id: 'arrow', viewBox: '0 0 10 10', refX: 9,

@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from . import findings, metrics
 from .boundaries import Boundaries
 from .cluster import cluster
 from .omnipresent import NOT_MODEL_USE, SUGGESTION
 from .pins import Pins
-from .project import Edge, EndpointInfo, Project
+from .project import Edge, EndpointInfo, Project, Weighted
 from .weights import CUT_SUGGESTIONS, EdgeKind
 
 SCHEMA_VERSION = 1
@@ -26,7 +27,7 @@ API_ROOTS = ("api", "v1", "v2", "graphql", "dashboard")  # prefixes that name no
 
 def weighted_edges(
     project: Project, weights: Mapping[EdgeKind, float], extra: tuple[Edge, ...] = ()
-) -> list[tuple[str, str, float, Edge]]:
+) -> list[Weighted]:
     """Every node-to-node edge with its weight; app-level (migration) edges are left out.
 
     The imports of one module from another weigh one import together, however they are
@@ -43,7 +44,7 @@ def weighted_edges(
         share = 1 / imports[(edge.source, edge.target)] if edge.kind == "import" else 1.0
         weight = weights.get(edge.kind, 0.0) * edge.scale * share
         if weight > 0:
-            result.append((edge.source, edge.target, weight, edge))
+            result.append(Weighted(edge.source, edge.target, weight, edge))
     return result
 
 
@@ -60,7 +61,7 @@ def baseline_parts(project: Project, nodes: list[str]) -> dict[str, str]:
 
 
 def propose(
-    project: Project, edges: list[tuple[str, str, float, Edge]], pins: Pins, boundaries: Boundaries
+    project: Project, edges: list[Weighted], pins: Pins, boundaries: Boundaries
 ) -> dict[str, str]:
     """Node -> context name for the proposal, honouring boundaries.toml."""
     nodes = sorted(
@@ -91,7 +92,7 @@ def propose(
 
 def resolution_row(
     project: Project,
-    edges: list[tuple[str, str, float, Edge]],
+    edges: list[Weighted],
     parts: Mapping[str, str],
     resolution: float,
 ) -> dict:
@@ -182,7 +183,7 @@ def _context_of_app(project: Project, parts: Mapping[str, str]) -> dict[str, str
 
 
 def _crossing(
-    edges: list[tuple[str, str, float, Edge]], parts: Mapping[str, str]
+    edges: list[Weighted], parts: Mapping[str, str]
 ) -> dict[tuple[str, str, EdgeKind], list[tuple[float, Edge]]]:
     """Edges between two parts, grouped by (source part, target part, kind)."""
     grouped: dict[tuple[str, str, EdgeKind], list[tuple[float, Edge]]] = defaultdict(list)
@@ -207,7 +208,7 @@ def _grouped(grouped: Mapping[tuple[str, str, EdgeKind], list[tuple[float, Edge]
 
 def dependencies(
     project: Project,
-    edges: list[tuple[str, str, float, Edge]],
+    edges: list[Weighted],
     parts: Mapping[str, str],
     migration_weight: float,
 ) -> list[dict]:
@@ -254,7 +255,7 @@ def _evidence(found: list[tuple[float, Edge]]) -> dict:
 
 def omnipresent_units(
     project: Project,
-    edges: list[tuple[str, str, float, Edge]],
+    edges: list[Weighted],
     parts: Mapping[str, str],
     omnipresent: Mapping[str, tuple[str, ...]],
     homes: Mapping[str, str],
@@ -371,26 +372,32 @@ def _endpoint_label(e: EndpointInfo) -> str:
     return f"{e.route} -> {e.view}" + (f" ({', '.join(e.models)})" if e.models else "")
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where every node went: its context, or set aside as omnipresent, wiring or kernel."""
+
+    parts: Mapping[str, str]  # node -> context (kernel modules included, as shared-kernel)
+    omnipresent: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # -> its apps
+    wiring: frozenset[str] = frozenset()
+    kernel: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # -> importing apps
+    pins: Pins = field(default_factory=lambda: Pins({}, (), ()))
+
+
 def build_report(
     project: Project,
-    parts: Mapping[str, str],
-    edges: list[tuple[str, str, float, Edge]],
+    placement: Placement,
+    edges: list[Weighted],
     stats: dict,
     options: dict,
     project_name: str,
-    omnipresent: Mapping[str, tuple[str, ...]] | None = None,
-    pins: Pins | None = None,
-    wiring: frozenset[str] = frozenset(),
-    kernel: Mapping[str, tuple[str, ...]] | None = None,
 ) -> dict:
     """Assemble the JSON-contract report for one partition (``options`` carries weights).
 
-    ``omnipresent`` units (module node -> the apps it uses) are in no context: their edges
-    are neither dependencies nor part of the metrics, which proposal and baseline both
-    compute on the graph without them.
+    Omnipresent units and wiring are in no context: their edges are neither dependencies nor
+    part of the metrics, which proposal and baseline both compute on the graph without them.
     """
-    omnipresent = omnipresent or {}
-    aside = set(omnipresent) | wiring
+    parts, omnipresent, kernel = placement.parts, placement.omnipresent, placement.kernel
+    aside = set(omnipresent) | placement.wiring
     graph = [e for e in edges if e[0] not in aside and e[1] not in aside and e[0] in parts]
     graph = [e for e in graph if e[1] in parts]
     nodes = sorted(parts)
@@ -463,7 +470,8 @@ def build_report(
             summary["icp"],
         ),
         "project_wiring": [
-            {"module": n[7:], "file": project.module_paths.get(n[7:], "")} for n in sorted(wiring)
+            {"module": n[7:], "file": project.module_paths.get(n[7:], "")}
+            for n in sorted(placement.wiring)
         ],
         "shared_kernel": [
             {
@@ -472,13 +480,13 @@ def build_report(
                 "context": parts.get(n, ""),
                 "imported_by_apps": list(apps),
             }
-            for n, apps in sorted((kernel or {}).items())
+            for n, apps in sorted(kernel.items())
         ],
         "omnipresent": omnipresent_units(
             project,
             edges,
             parts,
             omnipresent,
-            omnipresent_homes(project, parts, omnipresent, pins or Pins({}, (), ())),
+            omnipresent_homes(project, parts, omnipresent, placement.pins),
         ),
     }

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?")
 KEY = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
+STRING = re.compile(r'"[^"\\]*"|\'[^\']*\'')  # plain TOML strings, as boundaries.toml uses
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class TomlLines:
                 start = number
         blocks.append(Block(name, index, start, len(self.lines)))
         self.blocks = {(b.name, b.index): b for b in blocks}
+        self.strings: dict[tuple[str, int, str], dict[str, int]] = {}
 
     def table(self, name: str, index: int = 0) -> int:
         block = self.blocks.get((name, index))
@@ -60,14 +62,21 @@ class TomlLines:
     def value(self, name: str, index: int, key: str, value: str) -> int:
         """The line holding the string ``value`` of ``key`` in the table, else the key's line."""
         start = self.key(name, index, key)
+        return self._strings(name, index, key, start).get(value, start)
+
+    def _strings(self, name: str, index: int, key: str, start: int) -> dict[str, int]:
+        """Each string of one key's value -> its first line (read once per key)."""
+        cached = self.strings.get((name, index, key))
+        if cached is not None:
+            return cached
+        found: dict[str, int] = {}
         block = self.blocks.get((name, index))
-        if block is None or start == 0:
-            return start
-        quoted = (f'"{value}"', f"'{value}'")
-        for number in range(start, block.end + 1):
+        end = block.end if block and start else start - 1
+        for number in range(start, end + 1):
             line = self.lines[number - 1]
             if number > start and KEY.match(line):
                 break
-            if any(q in line for q in quoted):
-                return number
-        return start
+            for text in STRING.findall(line):
+                found.setdefault(text[1:-1], number)
+        self.strings[(name, index, key)] = found
+        return found

@@ -55,8 +55,12 @@ HEADLINES: dict[str, tuple[Headline, ...]] = {
         Headline("ratio_vs_peer", "instructions / the same at the peer revision", "≤ 1"),
     ),
     "parity": (
-        Headline("pairs_per_s", "~1 KB JSON pairs compared per second, one process", "-"),
-        Headline("ratio_vs_deepdiff", "pairs/s / DeepDiff on the same pairs", "> 1"),
+        Headline(
+            "pairs_per_s", "~1 KB JSON pairs compared per CPU second, one process", "≥ 10,000"
+        ),
+        Headline("ratio_vs_deepdiff", "pairs/s / DeepDiff on the same pairs", "≥ 20"),
+        Headline("shadow_throughput_ratio", "proxy req/s, 10% shadowed / shadowing off", "≥ 0.85"),
+        Headline("shadow_cpu_ratio", "proxy CPU per request, off / 10% shadowed", "-"),
     ),
     "seed": (
         Headline("postgresql.loaddata_over_seed", "loaddata time / seed time, PostgreSQL", "> 1"),

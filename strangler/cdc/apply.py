@@ -19,7 +19,7 @@ from django.db import connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
-from strangler.cdc import jsontext
+from strangler.cdc import generic, jsontext
 from strangler.cdc.envelope import TRUNCATE_KEY, Envelope, is_newer, latest_per_key
 from strangler.cdc.mapping import TableMapping
 from strangler.cdc.models import AppliedPosition
@@ -174,7 +174,14 @@ def _write_rows(
     for event in events:
         if event.op == "d":
             continue
-        values, misfits = mapping.exact_values(event.after or {}, connection)
+        image, unmapped = generic.remap(
+            mapping.model._meta.label,
+            mapping.content_type_fields,
+            event.after or {},
+            connection.alias,
+        )
+        values, misfits = mapping.exact_values(image, connection)
+        misfits = unmapped + misfits
         if misfits:
             refused[event.key] = "; ".join(misfits)
             continue

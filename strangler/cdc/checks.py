@@ -9,6 +9,7 @@ from django.core import checks
 from django.db import connections, models
 
 from strangler.cdc import conf, mapping, triggers
+from strangler.cdc.generic import points_at_content_type
 
 CHECK_TAG = "strangler_cdc"
 CAPTURE_FACTS_TABLE = "strangler_cdc_captured"  # created by our migrations
@@ -102,6 +103,19 @@ def model_problems(
     ]
     if model._meta.pk.column in exclude:
         found.append(_error("cdc.E003", f"{where} cannot exclude the primary key."))
+    found += [
+        _error(
+            "cdc.W002",
+            f"{where}: column {f.column!r} of {label} points at ContentType, whose ids differ "
+            "between databases.",
+            "Events carry (app_label, model) next to the id and the consumer writes the "
+            "service's id for it, if the service's field is a ForeignKey to ContentType (an "
+            "integer field would get the monolith's id: another model there). The generic "
+            "relation's object ids must be rows the service has too.",
+        )
+        for f in model._meta.concrete_fields
+        if points_at_content_type(f) and f.column not in exclude
+    ]
     found += [
         _error(
             "cdc.E009",

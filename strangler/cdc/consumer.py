@@ -17,12 +17,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from strangler.cdc import kafka
+from strangler.cdc import deadletters, kafka
 from strangler.cdc.apply import Refused, apply_events, forget_deleted_keys
 from strangler.cdc.conf import CdcSettings, ConsumeSpec
 from strangler.cdc.continuity import Watch
@@ -121,7 +121,10 @@ class Consumer:
         )
 
     def producer(self) -> KafkaProducer:
+        """The dead-letter producer; its topic is ensured with each new one (nothing creates
+        topics on first use)."""
         if self._producer is None:
+            self.ensure_topics([self.spec.dead_letter_topic], retried=True)
             self._producer = kafka.producer(
                 self.settings.bootstrap_servers, self.settings.client_options
             )
@@ -165,20 +168,10 @@ class Consumer:
                 flowing.append(item)
         if poison:
             self.dead_letter(poison, attempts=1)
-        while flowing:
-            try:
-                self._apply_until_database_answers([r.event for r in flowing])
-            except StopRequested:
-                raise
-            except Refused as refused:
-                flowing = self._refuse(flowing, refused)
-                continue
-            except Exception as error:
-                log.warning("consumer: batch failed (%r); isolating keys", error)
-                self._apply_per_key(flowing)
-                return
-            self._observe(flowing)
-            return
+        error = self._try(flowing)
+        if error is not None:
+            log.warning("consumer: batch failed (%r); isolating keys", error)
+            self._isolate(flowing, error)
 
     def _refuse(self, items: list[Received], refused: Refused) -> list[Received]:
         """Dead-letter the refused keys' events at once (a value that does not fit never
@@ -210,33 +203,60 @@ class Consumer:
                 if self.stopper.sleep(delay):
                     raise StopRequested() from error
 
-    def _apply_per_key(self, flowing: list[Received]) -> None:
+    def _try(self, items: list[Received]) -> Exception | None:
+        """Apply `items` in one transaction; the error when it fails (refused keys are
+        dead-lettered on the way and the rest applied)."""
+        while items:
+            try:
+                self._apply_until_database_answers([i.event for i in items])
+            except StopRequested:
+                raise
+            except Refused as refused:
+                items = self._refuse(items, refused)
+                continue
+            except Exception as error:
+                return error
+            self._observe(items)
+            return None
+        return None
+
+    def _isolate(self, flowing: list[Received], error: Exception) -> None:
+        """Find the keys that make a batch fail by bisection, so every other key (and table)
+        is applied after about log2(keys) transactions per bad key, without waiting.
+
+        Then only the bad keys are retried, all of them once per round with one backoff
+        between rounds (a poison event holds the others up for one backoff schedule, however
+        many there are), and dead-lettered after `max_attempts`.
+        """
         by_key: dict[tuple[str, str], list[Received]] = defaultdict(list)
         for item in flowing:
             assert item.event is not None
             by_key[(item.event.table, item.event.key)].append(item)
-        for items in by_key.values():
-            events = [i.event for i in items]
-            error: Exception | None = None
-            for attempt in range(1, self.spec.max_attempts + 1):
-                try:
-                    self._apply_until_database_answers(events)
-                    error = None
-                    break
-                except StopRequested:
-                    raise
-                except Refused as refused:
-                    self._refuse(items, refused)
-                    items = []
-                    break
-                except Exception as exc:
-                    error = exc
-                    self.stopper.sleep(backoff(attempt, self.spec.backoff_ms / 1000, 2.0))
-            if error is None:
-                self._observe(items)  # nothing when refused: already dead-lettered
+        failing: dict[tuple[str, str], Exception] = {}
+        pending: list[tuple[list[tuple[str, str]], Exception | None]] = [(list(by_key), error)]
+        while pending:
+            keys, failed = pending.pop()
+            failed = failed or self._try([i for k in keys for i in by_key[k]])
+            if failed is None:
+                continue
+            if len(keys) == 1:
+                failing[keys[0]] = failed
             else:
-                failed = [Received(i.record, i.event, repr(error)) for i in items]
-                self.dead_letter(failed, attempts=self.spec.max_attempts)
+                pending += [(keys[len(keys) // 2 :], None), (keys[: len(keys) // 2], None)]
+        for attempt in range(2, self.spec.max_attempts + 1):
+            if not failing:
+                return
+            if self.stopper.sleep(backoff(attempt - 1, self.spec.backoff_ms / 1000, 2.0)):
+                raise StopRequested()
+            for key in list(failing):
+                again = self._try(by_key[key])
+                if again is None:
+                    del failing[key]
+                else:
+                    failing[key] = again
+        for key, last in failing.items():
+            letters = [Received(i.record, i.event, repr(last)) for i in by_key[key]]
+            self.dead_letter(letters, attempts=self.spec.max_attempts)
 
     def _observe(self, items: Iterable[Received]) -> None:
         newest = max((i.event.ts_ms for i in items if i.event), default=None)
@@ -320,7 +340,6 @@ class Consumer:
                 failures += 1
                 kafka.discard(self._producer)
                 self._producer = None
-                self.ensure_topics([self.spec.dead_letter_topic], retried=True)
                 delay = backoff(failures, self.spec.backoff_ms / 1000, 5.0)
                 log.warning(
                     "consumer: dead-letter topic %s not acknowledged (%r); retry in %.1fs",
@@ -349,6 +368,12 @@ class Consumer:
 
     # -- the loop ------------------------------------------------------------------------
     def update_lag(self, client: KafkaConsumer) -> None:
+        try:
+            self._update_lag(client)
+        except KafkaError as error:
+            log.warning("consumer: lag not measured: %r", error)
+
+    def _update_lag(self, client: KafkaConsumer) -> None:
         assigned = list(client.assignment())
         if not assigned:
             return
@@ -360,6 +385,38 @@ class Consumer:
         for tp in assigned:
             self.metrics.lag.labels(tp.topic, str(tp.partition)).set(
                 max(0, (ends.get(tp) or 0) - client.position(tp))
+            )
+
+    def checked(self, client: KafkaConsumer, records: list[ConsumerRecord] | None) -> bool:
+        """Check the broker's log before a batch (see `continuity`); False when the broker
+        could not answer, and the batch is then read again rather than applied unchecked
+        (applying would move the offsets the check compares against)."""
+        try:
+            self.watch.check(client, records)
+            return True
+        except KafkaError as error:
+            log.warning("consumer: broker log not checked (%r); reading the batch again", error)
+            firsts: dict[TopicPartition, int] = {}
+            for record in records or ():
+                firsts.setdefault(TopicPartition(record.topic, record.partition), record.offset)
+            for tp, offset in firsts.items():
+                client.seek(tp, offset)
+            self.stopper.sleep(1.0)
+            return False
+
+    def retry_missing_parents(self) -> None:
+        """Housekeeping: replay keys parked because a parent row had not arrived yet."""
+        try:
+            outcomes = deadletters.retry_missing_parents(self.mappings, self.using)
+        except DatabaseError as error:
+            log.warning("consumer: parked keys not retried: %s", error)
+            return
+        unparked = [o for o in outcomes if o.replayed]
+        if unparked:
+            log.info(
+                "consumer: %d keys parked for a missing parent applied and unparked: %s",
+                len(unparked),
+                ", ".join(f"{o.table}[{o.key}]" for o in unparked[:10]),
             )
 
     def forget_deleted_keys(self) -> None:
@@ -378,7 +435,11 @@ class Consumer:
             )
 
     def run(
-        self, poll_timeout_ms: int = 500, lag_every_s: float = 2.0, forget_every_s: float = 300.0
+        self,
+        poll_timeout_ms: int = 500,
+        lag_every_s: float = 2.0,
+        forget_every_s: float = 300.0,
+        retry_parked_every_s: float = 5.0,
     ) -> None:
         """Consume until stopped; offsets are committed only after each batch is durable."""
         # Source topics too: a group subscribed to a topic that does not exist yet would
@@ -386,12 +447,14 @@ class Consumer:
         self.ensure_topics([self.spec.dead_letter_topic, *self.topic_tables])
         client = self.client()
         next_lag = next_forget = 0.0
+        next_retry = time.monotonic() + retry_parked_every_s
         try:
             while not self.stopper.stopped:
                 polled = client.poll(timeout_ms=poll_timeout_ms, max_records=self.spec.batch_size)
                 records = [r for batch in polled.values() for r in batch]
                 if records:
-                    self.watch.check(client, records)
+                    if not self.checked(client, records):
+                        continue
                     try:
                         self.process(records)
                     except StopRequested:
@@ -406,8 +469,11 @@ class Consumer:
                         log.warning("consumer: offsets not committed (%s); rejoining", error)
                 if time.monotonic() >= next_lag:
                     self.update_lag(client)
-                    self.watch.check(client, None)
+                    self.checked(client, None)
                     next_lag = time.monotonic() + lag_every_s
+                if time.monotonic() >= next_retry:
+                    self.retry_missing_parents()
+                    next_retry = time.monotonic() + retry_parked_every_s
                 if time.monotonic() >= next_forget:
                     self.forget_deleted_keys()
                     next_forget = time.monotonic() + forget_every_s

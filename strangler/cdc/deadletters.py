@@ -14,6 +14,13 @@ from strangler.cdc.envelope import EnvelopeError, decode
 from strangler.cdc.mapping import TableMapping
 from strangler.cdc.models import DeadLetter
 
+# How PostgreSQL (psycopg) and SQLite word a foreign-key violation.
+MISSING_PARENT = (
+    "ForeignKeyViolation",
+    "violates foreign key constraint",
+    "FOREIGN KEY constraint",
+)
+
 
 @dataclass(frozen=True)
 class ReplayOutcome:
@@ -63,4 +70,24 @@ def replay(
             outcomes.append(ReplayOutcome(source_table, row_key, len(group), True))
         except (EnvelopeError, LookupError, Exception) as error:
             outcomes.append(ReplayOutcome(source_table, row_key, len(group), False, repr(error)))
+    return outcomes
+
+
+def missing_parent_keys(using: str = "default", limit: int = 500) -> list[tuple[str, str]]:
+    """Parked keys whose first dead letter failed for a row its foreign key points at (a
+    parent that may have arrived since, from another topic), oldest first."""
+    first: dict[tuple[str, str], DeadLetter] = {}
+    for letter in pending(using):
+        first.setdefault((letter.source_table, letter.key), letter)
+    keys = [k for k, letter in first.items() if any(m in letter.error for m in MISSING_PARENT)]
+    return keys[:limit]
+
+
+def retry_missing_parents(
+    mappings: Mapping[str, TableMapping], using: str = "default"
+) -> list[ReplayOutcome]:
+    """Replay the keys parked for a missing parent; those still missing one stay parked."""
+    outcomes = []
+    for table, key in missing_parent_keys(using):
+        outcomes += replay(mappings, using, table, key)
     return outcomes

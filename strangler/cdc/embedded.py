@@ -7,8 +7,10 @@ everything is gone when it stops. Consumers against it need a short max_poll_int
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -63,3 +65,28 @@ def start_tansu(port: int, timeout_s: float = 10.0) -> subprocess.Popen:
         process.kill()
         raise
     return process
+
+
+def serve(port: int, started: threading.Event | None = None) -> int:
+    """Run a broker on 127.0.0.1:port until SIGTERM/SIGINT; returns the exit status.
+
+    `started` is set once it accepts connections (for the caller's announcement).
+    """
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    process = start_tansu(port)
+    if started is not None:
+        started.set()
+    try:
+        while not stop.wait(0.5):
+            if process.poll() is not None:
+                return 1
+        return 0
+    finally:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)

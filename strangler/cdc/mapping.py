@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from django.apps import apps
@@ -22,6 +23,7 @@ from django.utils.module_loading import import_string
 
 from strangler.cdc.conf import MappingSpec
 from strangler.cdc.exact import misfit
+from strangler.cdc.generic import content_type_fields
 
 Transform = Callable[[Any], Any]
 
@@ -40,6 +42,11 @@ class TableMapping:
     @property
     def source_table(self) -> str:
         return self.spec.source_table
+
+    @cached_property
+    def content_type_fields(self) -> dict[str, models.Field]:
+        """Columns landing on a foreign key to ContentType (remapped, see `generic`)."""
+        return content_type_fields(self.columns)
 
     def target_values(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """The target field attnames and Python values for a source row image."""

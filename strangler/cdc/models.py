@@ -30,10 +30,17 @@ class OutboxEvent(models.Model):
     after = models.JSONField(null=True)
     schema_version = models.SmallIntegerField(default=1)
     published_at = models.DateTimeField(null=True)
+    # Why the relay could not publish it (too big for the broker); its key waits behind it.
+    parked = models.TextField(null=True)
 
     class Meta:
         db_table = "strangler_cdc_outbox"
         indexes = [
+            models.Index(
+                fields=["table_name", "row_key"],
+                name="strangler_cdc_outbox_parked",
+                condition=models.Q(parked__isnull=False),
+            ),
             models.Index(
                 fields=["id"],
                 name="strangler_cdc_unpublished",
@@ -141,6 +148,7 @@ class CapturedTableInfo(models.Model):
     columns = models.JSONField()
     json_columns = models.JSONField(default=list)
     exclude = models.JSONField(default=list)
+    content_type_columns = models.JSONField(default=list)
 
     class Meta:
         db_table = "strangler_cdc_captured"

@@ -18,7 +18,7 @@ from typing import Any
 from django.db import connections, models
 from django.db.models.functions import Cast
 
-from strangler.cdc import jsontext
+from strangler.cdc import generic, jsontext
 from strangler.cdc.mapping import TableMapping
 from strangler.cdc.snapshot import reemit
 from strangler.cdc.triggers import recorded_table
@@ -94,6 +94,7 @@ class TableReconciler:
         self.source = connections[source]
         self.target = target
         self.chunk = chunk
+        self._natural: dict[int, list[str]] | None = None
         info = recorded_table(self.source, mapping.source_table)
         # Only what events carry: not excluded columns, not fields only the target has.
         carried = set(info.columns) if info else set(mapping.columns)
@@ -122,7 +123,30 @@ class TableReconciler:
                 self.mapping.target_key(str(r[self.mapping.spec.key])): self._row(r) for r in rows
             }
 
+    def _source_content_types(self) -> dict[int, list[str]]:
+        """id -> [app_label, model] in the source, to compare generic relations as apply
+        writes them (see `generic`)."""
+        if self._natural is None:
+            with self.source.cursor() as cursor:
+                cursor.execute("SELECT id, app_label, model FROM django_content_type")
+                self._natural = {pk: [app, model] for pk, app, model in cursor.fetchall()}
+        return self._natural
+
     def _row(self, source_row: Mapping[str, Any]) -> Row:
+        fields = self.mapping.content_type_fields
+        if fields:
+            natural = self._source_content_types()
+            source_row = {
+                **source_row,
+                **{
+                    c + generic.NATURAL_SUFFIX: natural.get(source_row[c])
+                    for c in fields
+                    if source_row.get(c) is not None
+                },
+            }
+            source_row, _ = generic.remap(
+                self.mapping.model._meta.label, fields, source_row, self.target
+            )
         values = self.mapping.target_values(source_row)
         return tuple(self._normal(field, values.get(field.attname)) for _, field in self.fields)
 

@@ -10,6 +10,7 @@ On SQLite run a single relay.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -18,8 +19,9 @@ from datetime import UTC, datetime
 
 from django.db import DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, MessageSizeTooLargeError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from strangler.cdc import kafka
@@ -32,11 +34,17 @@ log = logging.getLogger("strangler.cdc.relay")
 ADVISORY_LOCK_CLASS = 73_001
 KEY_SHARDS = 64
 COLUMNS = "id, app_label, table_name, pk, op, txid, ts_ms, before, after, schema_version"
+# A parked row (too big for the broker) holds its key's later rows back: per-key order.
+NOT_HELD = """NOT EXISTS (
+        SELECT 1 FROM strangler_cdc_outbox held
+        WHERE held.parked IS NOT NULL AND held.published_at IS NULL
+          AND held.table_name = strangler_cdc_outbox.table_name
+          AND held.pk = strangler_cdc_outbox.pk)"""
 PG_CLAIM = f"""
     SELECT id, app_label, table_name, pk, op, txid, ts_ms, before::text, after::text,
            schema_version
     FROM strangler_cdc_outbox
-    WHERE published_at IS NULL
+    WHERE published_at IS NULL AND {NOT_HELD}
       AND pg_try_advisory_xact_lock({ADVISORY_LOCK_CLASS},
                                     hashtext(table_name || ':' || pk) & {KEY_SHARDS - 1})
     ORDER BY id
@@ -44,7 +52,8 @@ PG_CLAIM = f"""
     FOR UPDATE SKIP LOCKED
 """
 SQLITE_CLAIM = (
-    f"SELECT {COLUMNS} FROM strangler_cdc_outbox WHERE published_at IS NULL ORDER BY id LIMIT %s"
+    f"SELECT {COLUMNS} FROM strangler_cdc_outbox WHERE published_at IS NULL AND {NOT_HELD} "
+    "ORDER BY id LIMIT %s"
 )
 
 
@@ -82,6 +91,11 @@ class RelayMetrics:
             ["topic"],
             registry=self.registry,
         )
+        self.parked = Gauge(
+            "strangler_cdc_outbox_parked",
+            "Outbox rows too big for the broker, parked with their keys' later rows",
+            registry=self.registry,
+        )
         self.log_resets = Counter(
             "strangler_cdc_relay_log_resets",
             "Acknowledged offsets that went backwards (the broker lost its log)",
@@ -93,6 +107,7 @@ class RelayMetrics:
 class Lag:
     backlog: int
     oldest_age_s: float
+    parked: int = 0  # rows too big for the broker, holding their keys back
 
 
 class Relay:
@@ -161,24 +176,70 @@ class Relay:
                 )
             self._acked[(topic, partition)] = offset
 
-    def _send(self, rows: list[OutboxRow]) -> None:
+    def _send(self, rows: list[OutboxRow]) -> tuple[list[OutboxRow], dict[int, str]]:
+        """Publish `rows`; returns the rows acknowledged and {row id: why it is parked}.
+
+        A row bigger than the producer's `max_request_size` is parked, and its key's later
+        rows in the batch are left unpublished behind it; every other key flows.
+        """
         try:
             producer = self.producer()
             self.check_partitions(producer, {self.settings.topic(r.table_name) for r in rows})
-            futures = [
-                producer.send(
-                    self.settings.topic(row.table_name), key=row.pk.encode(), value=encode(row)
-                )
-                for row in rows
-            ]
+            futures, sent, parked = [], [], {}
+            held: set[tuple[str, str]] = set()
+            for row in rows:
+                if (row.table_name, row.pk) in held:
+                    continue
+                value = encode(row)
+                try:
+                    futures.append(
+                        producer.send(
+                            self.settings.topic(row.table_name), key=row.pk.encode(), value=value
+                        )
+                    )
+                except MessageSizeTooLargeError:
+                    held.add((row.table_name, row.pk))
+                    parked[row.id] = self._too_large(row, len(value), producer)
+                    continue
+                sent.append(row)
             producer.flush(timeout=30)
             acked = [future.get(timeout=0) for future in futures]
             self._watch_offsets([(m.topic, m.partition, m.offset) for m in acked])
+            return sent, parked
         except KafkaError as error:
             # A producer that failed may hold half-sent batches; start clean next time.
             kafka.discard(self._producer)
             self._producer = None
             raise PublishError(str(error)) from error
+
+    def _too_large(self, row: OutboxRow, size: int, producer: KafkaProducer) -> str:
+        limit = producer.config["max_request_size"]
+        reason = (
+            f"{size} bytes, over the producer's max_request_size of {limit}: raise "
+            "STRANGLER_CDC['kafka']['max_request_size'] (and the broker's message.max.bytes or "
+            "the topic's max.message.bytes), then restart the relay"
+        )
+        log.error(
+            "relay: outbox row %d (%s key %s) parked, its key held behind it: %s",
+            row.id,
+            row.table_name,
+            row.pk,
+            reason,
+        )
+        return reason
+
+    def _mark(self, cursor: CursorWrapper, sent: list[OutboxRow], parked: dict[int, str]) -> None:
+        now = "now()" if self.connection.vendor == "postgresql" else "CURRENT_TIMESTAMP"
+        ids = [row.id for row in sent]
+        if ids:
+            marks = ",".join("%s" for _ in ids)
+            cursor.execute(
+                f"UPDATE strangler_cdc_outbox SET published_at = {now} WHERE id IN ({marks})", ids
+            )
+        for row_id, reason in parked.items():
+            cursor.execute(
+                "UPDATE strangler_cdc_outbox SET parked = %s WHERE id = %s", [reason, row_id]
+            )
 
     def publish_batch(self) -> int:
         """Publish one batch; returns how many rows it published."""
@@ -187,29 +248,28 @@ class Relay:
             with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
                 cursor.execute(PG_CLAIM, [limit])
                 rows = [OutboxRow(*r) for r in cursor.fetchall()]
-                if rows:
-                    self._send(rows)
-                    cursor.execute(
-                        "UPDATE strangler_cdc_outbox SET published_at = now() WHERE id = ANY(%s)",
-                        [[row.id for row in rows]],
-                    )
+                sent, parked = self._send(rows) if rows else ([], {})
+                self._mark(cursor, sent, parked)
         else:
             with self.connection.cursor() as cursor:
                 cursor.execute(SQLITE_CLAIM, [limit])
                 rows = [OutboxRow(*r) for r in cursor.fetchall()]
-            if rows:
-                self._send(rows)
-                with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
-                    marks = ",".join("%s" for _ in rows)
-                    cursor.execute(
-                        "UPDATE strangler_cdc_outbox SET published_at = CURRENT_TIMESTAMP "
-                        f"WHERE id IN ({marks})",
-                        [row.id for row in rows],
-                    )
-        self.metrics.published.inc(len(rows))
-        if rows:
-            log.info("relay: published %d outbox rows up to id %d", len(rows), rows[-1].id)
-        return len(rows)
+            sent, parked = self._send(rows) if rows else ([], {})
+            with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
+                self._mark(cursor, sent, parked)
+        self.metrics.published.inc(len(sent))
+        if sent:
+            log.info("relay: published %d outbox rows up to id %d", len(sent), sent[-1].id)
+        return len(sent)
+
+    def unpark(self) -> int:
+        """Give parked rows another chance (at start: the limits may have been raised)."""
+        with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE strangler_cdc_outbox SET parked = NULL "
+                "WHERE parked IS NOT NULL AND published_at IS NULL"
+            )
+            return cursor.rowcount
 
     def drain(self, max_batches: int = 1000) -> int:
         """Publish until the outbox is empty (or max_batches); the Celery task's body."""
@@ -224,13 +284,15 @@ class Relay:
     def lag(self) -> Lag:
         with self.connection.cursor() as cursor:
             cursor.execute(
-                "SELECT COUNT(*), MIN(ts_ms) FROM strangler_cdc_outbox WHERE published_at IS NULL"
+                "SELECT COUNT(*), MIN(ts_ms), COUNT(parked) FROM strangler_cdc_outbox "
+                "WHERE published_at IS NULL"
             )
-            count, oldest = cursor.fetchone()
+            count, oldest, parked = cursor.fetchone()
         age = max(0.0, time.time() - oldest / 1000) if oldest is not None else 0.0
         self.metrics.backlog.set(count)
         self.metrics.oldest_age.set(age)
-        return Lag(backlog=int(count), oldest_age_s=age)
+        self.metrics.parked.set(parked)
+        return Lag(backlog=int(count), oldest_age_s=age, parked=int(parked))
 
     def purge_published(self) -> int:
         """Delete published rows older than the retention period."""
@@ -283,6 +345,9 @@ class Relay:
         spec = self.settings.relay
         watcher = self.watch_lag(stopper, housekeeping_s)
         try:
+            with contextlib.suppress(DatabaseError):
+                if unparked := self.unpark():
+                    log.info("relay: %d parked outbox rows will be tried again", unparked)
             while not stopper.stopped:
                 try:
                     if not topics_ready:

@@ -112,9 +112,14 @@ def emit_reads(connection: BaseDatabaseWrapper, table: CapturedTable, keys: Sequ
     if connection.vendor == "postgresql":
         select = (
             f"SELECT %s, %s, {key}::text, 'r', txid_current(), {PG_NOW_MS}, NULL, "
-            "to_jsonb(t) - %s::text[], 1"
+            "strangler_cdc_natural(to_jsonb(t) - %s::text[], %s::text[]), 1"
         )
-        params: list[Any] = [table.app_label, table.table, list(table.exclude)]
+        params: list[Any] = [
+            table.app_label,
+            table.table,
+            list(table.exclude),
+            list(table.content_type_columns),
+        ]
     else:
         select = (
             f"SELECT %s, %s, CAST({key} AS TEXT), 'r', NULL, {SQLITE_NOW_MS}, NULL, "

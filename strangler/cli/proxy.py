@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 from strangler.cli.errors import UsageError
@@ -83,6 +84,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--record-har", default="", help="append the routes' record_percent share to this HAR"
     )
+    parser.add_argument(
+        "--parity-metrics",
+        default="",
+        metavar="HOST:PORT",
+        help="where the local parity worker serves /metrics (worker N of --workers: PORT+N)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -92,9 +99,12 @@ def _pair_consumer(args: argparse.Namespace) -> Any:
 
     if args.parity_broker:
         broker = args.parity_broker
-        return lambda: celery_consumer(broker)
+        return lambda worker: celery_consumer(broker)
     store, har = args.parity_store, args.record_har
-    return lambda: LocalWorker(store, har)
+    if not args.parity_metrics:
+        return lambda worker: LocalWorker(store, har)
+    host, port = parse_address(args.parity_metrics, "--parity-metrics")
+    return lambda worker: LocalWorker(store, har, (host, port + worker))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,6 +133,14 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot read --admin-token-file: {error}") from error
     if args.record_har and args.parity_broker:
         raise UsageError("--record-har works with --parity-store (the embedded consumer)")
+    for option, path in (("--parity-store", args.parity_store), ("--record-har", args.record_har)):
+        folder = Path(path).resolve().parent
+        if (
+            path
+            and not path.startswith(("postgres://", "postgresql://"))
+            and not (folder.is_dir() and os.access(folder, os.W_OK))
+        ):
+            raise UsageError(f"{option} {path}: folder {folder} is missing or not writable")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     options = ProxyOptions(
         store=store,

@@ -3,6 +3,7 @@ primary vs secondary (noise), each reduced to the field paths that differ."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ from strangler.parity.exchange import Exchange, Reply
 from strangler.parity.normalize import Normalizer, compile_config
 
 BASE_PLACEHOLDER = b"{base}"
+MAX_DECODED_BYTES = 8 * 1024 * 1024  # a compressed body inflates at most to this (zip bombs)
 
 
 @dataclass(frozen=True)
@@ -49,11 +51,25 @@ def _is_json(media_type: str) -> bool:
     return media_type == "application/json" or media_type.endswith("+json")
 
 
+def _decoded(reply: Reply) -> bytes:
+    """The body without its gzip/deflate content coding (two servers' gzip bytes differ even
+    for the same content); a body that does not decode (cut at the capture cap) stays as is."""
+    coding = reply.header("content-encoding").strip().lower()
+    if coding not in ("gzip", "x-gzip", "deflate") or not reply.body:
+        return reply.body
+    wbits = 16 + zlib.MAX_WBITS if coding != "deflate" else zlib.MAX_WBITS
+    try:
+        return zlib.decompressobj(wbits).decompress(reply.body, MAX_DECODED_BYTES)
+    except zlib.error:
+        return reply.body
+
+
 def _rebased(reply: Reply) -> bytes:
-    """The body with the backend's own base URL replaced, so absolute links compare equal."""
-    if reply.base_url and reply.base_url.encode() in reply.body:
-        return reply.body.replace(reply.base_url.encode(), BASE_PLACEHOLDER)
-    return reply.body
+    """The decoded body with the backend's own base URL replaced, so links compare equal."""
+    body = _decoded(reply)
+    if reply.base_url and reply.base_url.encode() in body:
+        return body.replace(reply.base_url.encode(), BASE_PLACEHOLDER)
+    return body
 
 
 def _cookie_names(reply: Reply) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 Headers = tuple[tuple[str, str], ...]
@@ -47,7 +47,6 @@ class Exchange:
     request_headers: Headers = ()
     request_body: bytes = b""
     at: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         """The pair as stored for a report's side-by-side example."""

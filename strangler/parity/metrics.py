@@ -1,10 +1,14 @@
-"""Prometheus counters for parity: comparisons by route, endpoint and outcome, and drops."""
+"""Prometheus counters for parity: comparisons by route, endpoint and outcome.
+
+Kept by whatever compares (the local worker, a Celery worker) and served by it on a port of
+its own; what the proxy drops before comparing is counted on the proxy's /metrics.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, generate_latest, start_http_server
 
 from strangler.parity.compare import Comparison
 
@@ -29,18 +33,13 @@ class ParityMetrics:
             ["route", "endpoint", "outcome"],
             registry=self.registry,
         )
-        self.dropped = Counter(
-            "strangler_parity_dropped",
-            "Exchanges not compared because a bounded queue was full, by stage.",
-            ["route", "stage"],
-            registry=self.registry,
-        )
 
     def observe(self, c: Comparison) -> None:
         self.comparisons.labels(c.route, c.endpoint, outcome_of(c)).inc()
 
-    def drop(self, route: str, stage: str, count: int = 1) -> None:
-        self.dropped.labels(route, stage).inc(count)
-
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def serve(self, host: str, port: int) -> None:
+        """Serve /metrics from a daemon thread (prometheus_client's own HTTP server)."""
+        start_http_server(port, addr=host, registry=self.registry)

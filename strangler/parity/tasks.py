@@ -1,6 +1,7 @@
 """Celery workers for parity comparisons (production): the proxy publishes pair batches,
 `celery -A strangler.parity.tasks worker -Q strangler-parity` compares them into
-$STRANGLER_PARITY_STORE. Broker: $STRANGLER_PARITY_BROKER; queue: $STRANGLER_PARITY_QUEUE."""
+$STRANGLER_PARITY_STORE. Broker: $STRANGLER_PARITY_BROKER; queue: $STRANGLER_PARITY_QUEUE;
+/metrics on 127.0.0.1:$STRANGLER_PARITY_METRICS_PORT when set."""
 
 from __future__ import annotations
 
@@ -35,6 +36,9 @@ def make_app(broker_url: str = "") -> Celery:
         consumer = consumers.get(location)
         if consumer is None:
             consumer = consumers[location] = PairConsumer(location)
+            port = os.environ.get("STRANGLER_PARITY_METRICS_PORT", "")
+            if port.isdigit():
+                consumer.metrics.serve("127.0.0.1", int(port))
         consumer([pair_from_json(p) for p in batch])
         return len(batch)
 

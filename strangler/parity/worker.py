@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import logging
 import multiprocessing
 import pickle
 import threading
@@ -27,6 +28,7 @@ from strangler.parity.store import ParityStore
 from strangler.parity.tally import Tally
 
 Pair = dict[str, Any]
+log = logging.getLogger("strangler.parity")
 
 
 def _text(value: str | bytes) -> str:
@@ -109,14 +111,24 @@ class PairConsumer:
 
 class LocalWorker:
     """A PairConsumer in a child process (the embedded default), so comparisons and store
-    writes never hold the proxy's GIL; batches go over a pipe, pickled in one piece."""
+    writes never hold the proxy's GIL; batches go over a pipe, pickled in one piece. A child
+    that died (killed, crashed) is started again with the next batch."""
 
-    def __init__(self, store_location: str, har_path: str = "") -> None:
+    def __init__(
+        self, store_location: str, har_path: str = "", metrics: tuple[str, int] | None = None
+    ) -> None:
+        self.store_location = store_location
+        self.har_path = har_path
+        self.metrics = metrics  # (host, port) the child serves its /metrics on
+        self.restarts = 0
+        self._start()
+
+    def _start(self) -> None:
         context = multiprocessing.get_context("spawn")  # never fork a running event loop
         reader, self.writer = context.Pipe(duplex=False)
         self.process = context.Process(
             target=_serve_pairs,
-            args=(reader, store_location, har_path),
+            args=(reader, self.store_location, self.har_path, self.metrics),
             name="strangler-parity-worker",
             daemon=True,
         )
@@ -124,8 +136,23 @@ class LocalWorker:
         reader.close()
 
     def __call__(self, batch: list[Pair]) -> None:
-        # Blocks while the child is behind: the proxy's bounded hand-off then drops and counts.
-        self.writer.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+        data = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+        if not self.process.is_alive():
+            self._restart()
+        try:
+            # Blocks while the child is behind: the proxy's bounded hand-off then drops.
+            self.writer.send_bytes(data)
+        except OSError:  # it died since the check: once more, with a new one
+            self._restart()
+            self.writer.send_bytes(data)
+
+    def _restart(self) -> None:
+        log.warning("parity worker (pid %s) is gone; starting another", self.process.pid)
+        with contextlib.suppress(OSError):
+            self.writer.close()
+        self.process.join(1)
+        self.restarts += 1
+        self._start()
 
     def close(self, timeout: float = 10.0) -> None:
         """Let the child write what it has, then stop it."""
@@ -136,9 +163,13 @@ class LocalWorker:
             self.process.terminate()
 
 
-def _serve_pairs(reader: Connection, store_location: str, har_path: str) -> None:
+def _serve_pairs(
+    reader: Connection, store_location: str, har_path: str, metrics: tuple[str, int] | None
+) -> None:
     """The child's loop: until an empty message, or the proxy gone (EOF on the pipe)."""
     consumer = PairConsumer(store_location, har_path)
+    if metrics is not None:
+        consumer.metrics.serve(*metrics)
     try:
         while True:
             try:
@@ -147,7 +178,11 @@ def _serve_pairs(reader: Connection, store_location: str, har_path: str) -> None
                 return
             if not data:
                 return
-            consumer(pickle.loads(data))
+            batch = pickle.loads(data)
+            try:
+                consumer(batch)
+            except Exception:  # a store that cannot be written loses this batch, not the next
+                log.exception("parity worker: %d pairs not recorded", len(batch))
     finally:
         consumer.close()
 

@@ -47,9 +47,9 @@ class ProxyOptions:
     grace: float = 30.0
     poll_interval: float = 0.25
     metrics_dir: str = ""  # with several workers: where each leaves its numbers for worker 0
-    # Builds, in each worker, what receives shadowed pairs (parity's embedded consumer or a
-    # Celery publisher); None turns shadowing off whatever the table says.
-    pair_consumer: Callable[[], Consumer] | None = None
+    # Builds, in each worker (called with its index), what receives shadowed pairs (parity's
+    # local worker or a Celery publisher); None turns shadowing off whatever the table says.
+    pair_consumer: Callable[[int], Consumer] | None = None
     supervisor_pid: int = 0  # with several workers: the pid the "listening" line names
     announce: bool = True  # print the "listening" line (a restarted worker does not)
 
@@ -107,7 +107,7 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
     watcher = StoreWatcher(store, options.poll_interval)
     version = watcher.load()
     state = ProxyState(version, open_access_log(options.access_log))
-    hand_off = PairHandOff(options.pair_consumer()) if options.pair_consumer else None
+    hand_off = PairHandOff(options.pair_consumer(worker)) if options.pair_consumer else None
     if hand_off is not None:
         state.shadow = Shadower(state.metrics, hand_off)
     connections: set[ClientConnection] = set()

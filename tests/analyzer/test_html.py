@@ -6,9 +6,11 @@ import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
+from strangler_analyzer.api import Options, analyze
 from strangler_analyzer.boundaries import parse_boundaries
 from strangler_analyzer.html import render_html
 
@@ -141,3 +143,23 @@ def test_the_map_reads_as_a_context_map_with_filters_stats_search_and_prefixes(
     assert hits == {"orders"}  # orders.Order, orders.OrderLine and the orders modules
     heavy = [a for tag, a in page.elements if tag == "tr" and a.get("class") == "heavy"]
     assert len(heavy) == min(10, len(report["dependencies"]))
+
+
+def test_the_reference_monoliths_map_keeps_every_context_apart_and_inside(tmp_path):
+    monolith = Path(__file__).resolve().parents[2] / "monolith"
+    report = analyze(Options(path=str(monolith), cache_dir=str(tmp_path / "c"))).report
+    out = tmp_path / "report.html"
+    out.write_text(render_html(report))
+    page = browse(f"file://{out}", tmp_path)
+    (svg,) = [a for tag, a in page.elements if tag == "svg" and a.get("id") == "contextmap"]
+    size = float(svg["width"])
+    circles = [
+        (float(a["cx"]), float(a["cy"]), float(a["r"]))
+        for tag, a in page.elements
+        if tag == "circle"
+    ]
+    assert len(circles) == len(report["contexts"])
+    for i, (x, y, r) in enumerate(circles):
+        assert r <= x <= size - r and r <= y <= size - r
+        for x2, y2, r2 in circles[i + 1 :]:
+            assert ((x - x2) ** 2 + (y - y2) ** 2) ** 0.5 > r + r2  # no two circles overlap

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from strangler_analyzer import findings
 from strangler_analyzer.api import Options, analyze
 from strangler_analyzer.cluster import cluster
+from strangler_analyzer.render import render_markdown, render_text
 from tests.analyzer.test_analyze import cli
 from tests.analyzer.test_reading_real_projects import write
 
@@ -66,6 +68,8 @@ def test_the_reference_monoliths_core_package_is_an_explicit_shared_kernel(tmp_p
     assert contexts["payments"]["models"] and contexts["orders"]["models"]
     order = [e["context"] for e in report["extraction_order"]]
     assert order[-1] == "shared-kernel" or contexts[order[-1]]["models"] == []
+    for text in (render_text(report), render_markdown(report)):
+        assert "Shared kernel (owns no model" in text and "core/money.py" in text
 
 
 def test_hubs_are_shared_reference_and_contrib_models_are_listed(tmp_path):
@@ -139,13 +143,28 @@ def test_split_contexts_are_named_after_their_central_model(tmp_path):
 
 
 def test_contexts_n_and_the_resolution_sweep(tmp_path):
-    asked = json.loads(cli(str(MONOLITH), "--json", "--no-cache", "--contexts", "6").stdout)
+    asked = json.loads(
+        cli(str(MONOLITH), "--json", "--no-cache", "--contexts", "6", "--sweep").stdout
+    )
     assert asked["metrics"]["contexts"] == 6
     assert all(c["models"] or c["modules"] for c in asked["contexts"])  # never an empty context
-    swept = json.loads(cli(str(MONOLITH), "--json", "--no-cache", "--sweep").stdout)
-    rows = swept["resolutions"]
+    rows = asked["resolutions"]  # what each resolution gives when no count is asked for
     assert [r["resolution"] for r in rows] == [0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0]
     assert rows[0]["contexts"] < rows[-1]["contexts"]
+    default = report_of(MONOLITH, tmp_path)["metrics"]
     at_one = next(r for r in rows if r["resolution"] == 1.0)
-    assert at_one["modularity"] == swept["metrics"]["modularity"]
-    assert at_one["contexts"] == swept["metrics"]["contexts"]
+    assert (at_one["contexts"], at_one["modularity"]) == (
+        default["contexts"],
+        default["modularity"],
+    )
+
+
+def test_a_proposal_without_clean_seams_says_so_with_the_figures():
+    owners = ["a", "b", "c", "d"]
+    everyone = [{"source": s, "target": t} for s in owners for t in owners if s != t]
+    dense = findings.seams(everyone, owners, icp=0.45)
+    assert dense["clean"] is False and dense["density"] == 1.0
+    assert dense["message"].startswith("No clean seams: 12 of 12 ordered pairs")
+    assert "ICP 0.450" in dense["message"]
+    sparse = findings.seams(everyone[:2], owners, icp=0.1)
+    assert sparse["clean"] is True and sparse["message"].startswith("Seams:")

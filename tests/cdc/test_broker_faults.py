@@ -105,3 +105,35 @@ def test_the_relay_refuses_a_topic_whose_partition_count_is_not_the_plan(broker)
         "strangler_cdc_relay_topic_partition_mismatch", {"topic": topic}
     )
     assert mismatch == 1
+
+
+def test_a_row_too_big_for_the_broker_is_parked_and_holds_only_its_own_key(broker):
+    small_limit = dataclasses.replace(
+        conf.current(),
+        bootstrap_servers=broker.bootstrap,
+        topic_prefix=f"p{uuid.uuid4().hex}.",
+        client_options={"max_request_size": 4000},
+    )
+    big = Category.objects.create(name="Big", slug="big", description="x" * 6000)
+    other = Category.objects.create(name="Other", slug="other")
+    Category.objects.filter(pk=big.pk).update(name="Big, renamed")  # waits behind the first
+    relay = Relay(small_limit)
+    relay.ensure_topics()
+
+    assert relay.publish_batch() == 1  # only the other key flowed
+
+    rows = {(r.row_key, r.op): r for r in OutboxEvent.objects.all()}
+    first, later = rows[(str(big.pk), "c")], rows[(str(big.pk), "u")]
+    assert rows[(str(other.pk), "c")].published_at is not None
+    assert "over the producer's max_request_size of 4000" in first.parked
+    assert (first.published_at, later.published_at, later.parked) == (None, None, None)
+    assert relay.lag().parked == 1
+    assert relay.metrics.registry.get_sample_value("strangler_cdc_outbox_parked") == 1
+    assert relay.publish_batch() == 0  # still held: per-key order
+    relay.close()
+
+    raised = Relay(dataclasses.replace(small_limit, client_options={}))
+    assert raised.unpark() == 1  # what a restart does, after the limit was raised
+    assert raised.publish_batch() == 2
+    raised.close()
+    assert not OutboxEvent.objects.filter(published_at__isnull=True).exists()

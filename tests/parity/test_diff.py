@@ -209,3 +209,16 @@ def test_bad_normalizer_config_is_rejected_with_its_id(raw, problem):
 def test_every_problem_is_reported_at_once():
     _, problems = parse_compare({"ignore": [""], "numeric_tolerance": -1, "x": 1}, "c")
     assert sorted(p.id for p in problems) == ["route.E021", "route.E045", "route.E046"]
+
+
+def test_gzip_bodies_compare_by_their_content_not_their_bytes():
+    import gzip
+
+    body = orjson.dumps({"a": 1, "b": [1, 2]})
+    head = (("content-type", "application/json"), ("content-encoding", "gzip"))
+    one = Reply(200, head, gzip.compress(body, mtime=1))
+    two = Reply(200, head, gzip.compress(body, mtime=2))
+    assert one.body != two.body
+    assert compare_replies(one, two, PLAIN) == []
+    other = Reply(200, head, gzip.compress(orjson.dumps({"a": 2, "b": [1, 2]})))
+    assert compare_replies(one, other, PLAIN) == [("a", "value")]

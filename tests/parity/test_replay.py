@@ -228,3 +228,19 @@ def test_a_reconcile_result_that_is_not_one_is_refused(shop, capsys, tmp_path):
     code, _, err = run(capsys, "parity", "record-data", "--route", "products", str(bad),
                        "--store", shop["store"])  # fmt: skip
     assert code == 2 and "expected `tables` as a list" in err
+
+
+def test_since_takes_spans_iso_times_in_utc_and_epoch_seconds():
+    from strangler.cli.parity import parse_since
+
+    now = 1_800_000_000.0
+    assert parse_since("30m", now) == now - 1800
+    assert parse_since("2026-01-01T00:00:00", now) == parse_since("2026-01-01T00:00:00+00:00", now)
+    assert parse_since("1700000000", now) == 1_700_000_000.0
+
+
+def test_the_proxy_refuses_a_parity_store_it_could_not_write(capsys, tmp_path):
+    code = main(["proxy", "--config", str(tmp_path / "routes.toml"),
+                 "--parity-store", "/nonexistent/dir/parity.sqlite3"])  # fmt: skip
+    assert code == 2
+    assert "--parity-store /nonexistent/dir/parity.sqlite3: folder" in capsys.readouterr().err

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -20,6 +23,7 @@ from tests.parity.shop_servers import Behaviour, serve
 from tests.proxy.helpers import ProxyProcess, write_json
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+pytestmark = pytest.mark.slow  # real proxy processes, a worker process each
 
 
 def routes(monolith: str, candidate: str, **shadow) -> dict:
@@ -235,3 +239,37 @@ def test_pairs_go_to_celery_workers_over_redis(shadowing, tmp_path, monkeypatch)
     (endpoint,) = result.endpoints
     assert endpoint.samples == 10 and endpoint.noise_samples == 10
     assert any(f.path == "price" for f in endpoint.fields)
+
+
+def test_a_killed_parity_worker_is_started_again(shadowing, tmp_path):
+    proxy = shadowing(Behaviour(), Behaviour())
+    with httpx.Client(base_url=proxy.url, timeout=10) as client:
+        client.get("/api/v1/products/1", headers={"X-User-ID": "a"})
+        wait_for_samples(tmp_path, 1)
+        proc = Path(f"/proc/{proxy.proc.pid}/task/{proxy.proc.pid}/children")
+        children = [int(pid) for pid in proc.read_text().split()]
+        (worker,) = [pid for pid in children
+                     if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]  # fmt: skip
+        os.kill(worker, signal.SIGKILL)
+        for n in range(2, 12):
+            assert (
+                client.get(f"/api/v1/products/{n}", headers={"X-User-ID": "a"}).status_code == 200
+            )
+            time.sleep(0.05)  # spread over several hand-off batches
+    # The first batch after the kill finds the worker gone and starts another one.
+    assert wait_for_samples(tmp_path, 11).samples == 11
+
+
+def test_the_parity_worker_counts_comparisons_on_its_metrics_port(shadowing, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proxy = shadowing(Behaviour(), Behaviour(status=500), "--parity-metrics", f"127.0.0.1:{port}")
+    for n in range(3):
+        httpx.get(f"{proxy.url}/api/v1/products/{n}", headers={"X-User-ID": "m"}, timeout=10)
+    wait_for_samples(tmp_path, 3)
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert (
+        'strangler_parity_comparisons_total{endpoint="GET /api/v1/products/{id}",'
+        'outcome="different",route="products"} 3.0'
+    ) in text

@@ -17,10 +17,11 @@ from strangler.cdc.relay import Relay
 
 class Command(BaseCommand):
     help = (
-        "Print this project's change-data status: for a capturing project the outbox backlog "
-        "and the age of its oldest unpublished row; for a receiving project the pending dead "
-        "letters, parked keys, rows tracked and the tables whose events the broker lost (log gaps, "
-        "until reconcile repairs them). Exit status 1 when dead letters or log gaps are pending."
+        "Print this project's change-data status: for a capturing project the outbox "
+        "backlog, the age of its oldest unpublished row and the rows parked as too big for "
+        "the broker; for a receiving project the pending dead letters, parked keys, rows "
+        "tracked and the tables whose events the broker lost (log gaps, until reconcile "
+        "repairs them). Exit status 1 when dead letters, log gaps or parked rows are pending."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -34,6 +35,7 @@ class Command(BaseCommand):
             lag = Relay(settings, using=database).lag()
             status["outbox_backlog"] = lag.backlog
             status["oldest_unpublished_seconds"] = round(lag.oldest_age_s, 3)
+            status["outbox_parked"] = lag.parked
         if settings.consume is not None:
             pending = DeadLetter.objects.using(database).filter(replayed_at__isnull=True)
             status["dead_letters"] = pending.count()
@@ -49,5 +51,5 @@ class Command(BaseCommand):
         else:
             for name, value in status.items():
                 self.stdout.write(f"{name}: {value}")
-        if status.get("dead_letters") or status.get("log_gaps"):
+        if status.get("dead_letters") or status.get("log_gaps") or status.get("outbox_parked"):
             raise SystemExit(1)

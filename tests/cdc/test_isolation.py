@@ -1,0 +1,94 @@
+"""One bad row does not stall the rest: a failing batch is bisected, every good key is applied,
+and the bad keys share one backoff schedule however many there are.
+
+In the test database with the monolith's consume side and a real Tansu broker (dead letters).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from django.db import connection
+from kafka.consumer.fetcher import ConsumerRecord
+
+from monolith.catalog.models import Category, Product
+from strangler.cdc import conf, deadletters
+from strangler.cdc.consumer import Consumer
+from strangler.cdc.envelope import OutboxRow, encode
+from strangler.cdc.running import Stopper, backoff
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.kafka,
+    pytest.mark.skipif(
+        connection.vendor != "postgresql", reason="deferred FK checks made immediate"
+    ),
+]
+TOPIC = "catalog-service.catalog_product"
+
+
+class RecordedSleeps(Stopper):
+    """Never stops; keeps the delays the consumer waited (the backoff schedule it used)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> bool:
+        self.slept.append(seconds)
+        return False
+
+
+def record(offset: int, pk: int, category: int) -> ConsumerRecord:
+    stamp = "2026-01-02T03:04:05+00:00"
+    after = json.dumps({"id": pk, "sku": f"S{pk}", "slug": f"s{pk}", "name": "Tea",
+                        "description": "", "price": "1.00", "currency": "EUR",
+                        "is_active": True, "category_id": category, "created_at": stamp,
+                        "updated_at": stamp})  # fmt: skip
+    value = encode(OutboxRow(offset + 1, "catalog", "catalog_product", str(pk), "c", 1, 1, None,
+                             after, 1))  # fmt: skip
+    return ConsumerRecord(TOPIC, 0, -1, offset, 0, 0, str(pk).encode(), value, [], None, 2,
+                          len(value), 0)  # fmt: skip
+
+
+def test_a_batch_with_bad_rows_applies_every_good_row_and_parks_only_the_bad_ones(broker):
+    with connection.cursor() as cursor:  # as at a real commit: the test's transaction never ends
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    tea = Category.objects.create(name="Tea", slug="tea")
+    orphans = {907, 923, 931}  # their category does not exist: a foreign-key violation
+    records = [record(i, 900 + i, 424242 if 900 + i in orphans else tea.pk) for i in range(40)]
+    stopper = RecordedSleeps()
+    settings = dataclasses.replace(conf.current(), bootstrap_servers=broker.bootstrap)
+    consumer = Consumer(settings, stopper=stopper)
+
+    consumer.process(records)
+
+    applied = set(Product.objects.values_list("pk", flat=True))
+    assert applied == {900 + i for i in range(40)} - orphans
+    letters = deadletters.pending()
+    assert {int(d.key) for d in letters} == orphans
+    assert {d.attempts for d in letters} == {consumer.spec.max_attempts}
+    assert all("foreign key" in d.error.lower() for d in letters)
+    # One backoff schedule for all three, not one per bad key.
+    base = consumer.spec.backoff_ms / 1000
+    schedule = [backoff(a, base, 2.0) for a in range(1, consumer.spec.max_attempts)]
+    assert stopper.slept == schedule
+
+
+def test_a_key_parked_for_a_missing_parent_is_applied_once_the_parent_arrives(broker):
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    settings = dataclasses.replace(conf.current(), bootstrap_servers=broker.bootstrap)
+    consumer = Consumer(settings, stopper=RecordedSleeps())
+    consumer.process([record(0, 950, 434343)])  # its category is on another topic, later
+    assert [d.key for d in deadletters.pending()] == ["950"]
+
+    consumer.retry_missing_parents()  # still no parent: stays parked, nothing lost
+    assert [d.key for d in deadletters.pending()] == ["950"]
+    Category.objects.create(id=434343, name="Late", slug="late")
+    consumer.retry_missing_parents()
+
+    assert Product.objects.get(pk=950).category_id == 434343
+    assert deadletters.pending() == []
