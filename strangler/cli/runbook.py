@@ -203,7 +203,8 @@ def main(args: argparse.Namespace) -> int:
     import psycopg
 
     from strangler.runbook.messages import RunbookInvalid
-    from strangler.runbook.store import LeaseHeld, NoSuchRun, StoreError
+    from strangler.runbook.runs import Refused
+    from strangler.runbook.store import LeaseHeld, NoSuchRun, RouteClaimed, StoreError
 
     try:
         return _dispatch(args)
@@ -220,10 +221,10 @@ def main(args: argparse.Namespace) -> int:
             f"strangler runbook: {len(invalid.problems)} problem(s); nothing ran", file=sys.stderr
         )
         return 2
-    except LeaseHeld as held:
+    except (LeaseHeld, RouteClaimed) as held:
         print(f"strangler runbook: {held}", file=sys.stderr)
         return 1
-    except (NoSuchRun, StoreError) as error:
+    except (NoSuchRun, StoreError, Refused) as error:
         raise UsageError(str(error)) from error
     except (sqlite3.Error, psycopg.Error) as error:  # the run store went away mid-command
         raise UsageError(
@@ -424,16 +425,12 @@ def _start(
     params: dict[str, str],
     env: Any,
 ) -> int:
-    run = store.create(
-        runbook.name,
-        runbook.source,
-        text,
-        params,
-        env.to_json(),
-        runbook.steps[0].id,
-        _who(args),
-        args.why,
-    )
+    from strangler.runbook import actions, runs
+
+    try:
+        run = runs.start(store, runbook, text, params, env, _who(args), args.why)
+    except actions.ActionFailed as error:
+        raise UsageError(str(error)) from error
     out = sys.stderr if args.json else sys.stdout
     print(f"run {run.id} of {runbook.name} (store {store.location})", file=out, flush=True)
     if args.detach:
@@ -480,7 +477,7 @@ def _status(store: Any, run_id: str) -> dict[str, Any]:
 
 
 def _on_run(args: argparse.Namespace, store: Any) -> int:
-    from strangler.runbook.definition import parse
+    from strangler.runbook import runs
     from strangler.runbook.report import render
 
     run = store.get(args.run_id)
@@ -494,10 +491,7 @@ def _on_run(args: argparse.Namespace, store: Any) -> int:
     if args.action == "resume":
         return _drive(args, store, run.id)
     if args.action == "approve":
-        step = args.step or run.step
-        if step not in {s.id for s in parse(run.definition, run.source, run.params).steps}:
-            raise UsageError(f"run {run.id} has no step {step!r}; see `strangler runbook status`")
-        store.record(run.id, step, 0, "approved", who, args.why)
+        step = runs.approve(store, run.id, who, args.why, args.step)
         _print(
             args,
             {"approved": step, "who": who},
@@ -510,16 +504,7 @@ def _on_run(args: argparse.Namespace, store: Any) -> int:
         )
         return 0
     if args.action == "abort":
-        store.record(
-            run.id,
-            run.step,
-            0,
-            "aborted",
-            who,
-            args.why,
-            state="aborted",
-            reason=f"aborted by {who}: {args.why}",
-        )
+        runs.abort(store, run.id, who, args.why)
         _print(args, {"aborted": run.id}, f"run {run.id} aborted")
         return 0
     return _rollback(args, store, run, who)
