@@ -361,6 +361,7 @@ def _run(args: argparse.Namespace) -> int:
         monolith_source=args.monolith_source,
         parity_store=args.parity_store,
         allow_commands=args.allow_commands,
+        cwd=os.getcwd(),  # the run's programs run where it was started, whoever resumes it
     )
     if args.dry_run:
         _print(

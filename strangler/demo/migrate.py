@@ -174,6 +174,7 @@ def run(ctx: DemoContext) -> None:
         monolith_source=str(ctx.reference / "monolith"),
         parity_store=proxy["parity_store"],
         process_env=added,
+        cwd=str(ctx.work_dir),  # like the demo's own processes: not the user's project folder
     )
     boundaries = ctx.work_dir / "boundaries.toml"
     boundaries.write_text(BOUNDARIES)
