@@ -196,6 +196,8 @@ class Engine:
             done = self._attempt(step).has("action_done")  # type: ignore[union-attr]
             assert done is not None
             return self._watch(runbook, step, attempt, env, done, epoch(done.at))
+        # a resumed watch: nobody watched while the runner was down, so the bake starts over
+        self._record(step.id, attempt.number, "bake_restarted", "resumed: only watched time bakes")
         return self._watch(runbook, step, attempt, env, done, time.time())
 
     def _act(

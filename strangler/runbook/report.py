@@ -15,6 +15,7 @@ DECISIONS = (
     "rolled_back",
     "paused",
     "resumed",
+    "bake_restarted",
     "approved",
     "aborted",
     "manual_rollback",
