@@ -10,7 +10,9 @@ consumer as real processes. Measures
      in the service database (a bench-only trigger stamps it) minus the time of the write
      in the monolith -> p50/p99;
   3. the peer: raw kafka-python, one producer sending N messages of the same size and one
-     consumer reading them, on the same broker -> raw_kafka_per_s.
+     consumer reading them, on the same broker -> raw_kafka_per_s;
+  4. the broker restarted (memory storage: everything on it is gone): one update in the
+     monolith until it is in the service -> first_change_after_broker_restart_s.
 The last line is one JSON object.
 """
 
@@ -255,6 +257,25 @@ def main() -> None:
         )
         ratio = changes_per_s / raw
         print(f"ratio end-to-end / raw kafka: {ratio:.3f}")
+
+        # 4. the broker restarts (memory storage: its log, topics and group offsets are gone)
+        broker.terminate()
+        broker.wait(5)
+        broker = start_tansu(port)
+        restarted = time.monotonic()
+        sql(mono_url, "UPDATE catalog_product SET name = 'after restart' WHERE id = %s", (ids[0],))
+        wait_until(
+            lambda: sql(
+                svc_url,
+                "SELECT 1 FROM catalog_product WHERE id = %s AND name = 'after restart'",
+                (ids[0],),
+            ),
+            120,
+            "the first change after the broker restart",
+            0.05,
+        )
+        after_restart = time.monotonic() - restarted
+        print(f"first change after a broker restart: in the service after {after_restart:.1f}s")
         print(
             json.dumps(
                 {
@@ -265,6 +286,7 @@ def main() -> None:
                     "lag_p99_ms": round(p99, 1),
                     "raw_kafka_per_s": round(raw, 1),
                     "ratio_vs_raw_kafka": round(ratio, 4),
+                    "first_change_after_broker_restart_s": round(after_restart, 2),
                 }
             )
         )
