@@ -439,6 +439,8 @@ class Exchange:
             self.req_id,
             framing,
         )
+        if self.capture is not None:
+            self.capture.head = head
         upstream.send(self, head + b"".join(self.pending_body) if self.pending_body else head)
         if self.request_done:
             self.pending_body = []

@@ -222,3 +222,12 @@ def test_gzip_bodies_compare_by_their_content_not_their_bytes():
     assert compare_replies(one, two, PLAIN) == []
     other = Reply(200, head, gzip.compress(orjson.dumps({"a": 2, "b": [1, 2]})))
     assert compare_replies(one, other, PLAIN) == [("a", "value")]
+
+
+def test_maps_keyed_by_id_count_as_one_field():
+    primary = {"stock": {"17": 1, "18": 2, "550e8400-e29b-41d4-a716-446655440000": 3}}
+    candidate = {"stock": {"17": 0, "18": 0, "550e8400-e29b-41d4-a716-446655440000": 0}}
+    assert sorted(diff_json(primary, candidate, PLAIN)) == [
+        ("stock.{id}", "value"),
+        ("stock.{uuid}", "value"),
+    ]

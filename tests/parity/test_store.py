@@ -131,3 +131,43 @@ def test_a_flood_of_unfolded_paths_cannot_flood_the_store(parity_store):
     assert result.samples == MAX_ENDPOINTS + 50
     other = next(e for e in result.endpoints if e.endpoint == "GET (other endpoints)")
     assert other.samples == 50
+
+
+def test_a_flood_of_differing_fields_is_bounded(parity_store):
+    import orjson
+
+    from strangler.parity import Exchange, Reply
+    from strangler.parity.tally import MAX_FIELDS
+
+    head = (("content-type", "application/json"),)
+    primary = Reply(200, head, orjson.dumps({f"k{n}": 1 for n in range(MAX_FIELDS + 30)}))
+    candidate = Reply(200, head, orjson.dumps({f"k{n}": 2 for n in range(MAX_FIELDS + 30)}))
+    tally = Tally()
+    tally.add(Comparer().compare(Exchange("products", "GET", "/p", primary, candidate, at=AT)))
+    parity_store.write(tally, now=AT)
+    with parity_store._transaction() as tx:
+        (fields,) = tx.execute("SELECT COUNT(*) FROM parity_fields").fetchone()
+    assert fields == MAX_FIELDS + 1  # the rest under "(other fields)"
+
+
+def test_field_sets_past_the_cap_count_as_mismatches_never_as_matches(parity_store):
+    import orjson
+
+    from strangler.parity import Exchange, Reply
+    from strangler.parity.tally import MAX_SIGNATURES
+
+    head = (("content-type", "application/json"),)
+    same = Reply(200, head, orjson.dumps({"a": 1}))
+    comparer, tally = Comparer(), Tally()
+    for n in range(MAX_SIGNATURES + 10):  # each differs in a field set of its own, as noise
+        odd = Reply(200, head, orjson.dumps({"a": 1, f"extra_{n}": 1}))
+        tally.add(comparer.compare(Exchange("products", "GET", "/p", same, odd, odd, at=AT)))
+    for _ in range(10):
+        tally.add(comparer.compare(Exchange("products", "GET", "/p", same, same, at=AT)))
+    parity_store.write(tally, now=AT)
+    result = summary(parity_store, "products", since=AT - 60)
+    # Every field differs as often against the secondary: noise, no regression. The 10 field
+    # sets past the cap are not known, so they count as mismatches; the clean ones that came
+    # after the cap still count as matches.
+    assert result.samples == MAX_SIGNATURES + 20
+    assert result.parity == round(100 * (MAX_SIGNATURES + 10) / (MAX_SIGNATURES + 20), 3)
