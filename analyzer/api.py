@@ -30,7 +30,8 @@ from .collect import (
 from .walk import Walk, walk_project
 
 if TYPE_CHECKING:  # imported where a report is built: a reused report never loads it
-    from .project import Edge, Weighted
+    from .pins import Pins
+    from .project import Edge, Project, Weighted
 
 REPORT_CODE = (
     "project",
@@ -274,9 +275,39 @@ def _import_report_modules() -> None:
     from . import report  # noqa: F401
 
 
-def _build(root: str, options: Options, walk: Walk, collected: Collected, cache: dict) -> dict:
-    from .kernel import KERNEL, find_kernel, project_wiring
+def _set_aside(
+    project: Project, edges: list[Weighted], pins: Pins, boundaries: Boundaries
+) -> tuple[frozenset[str], dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """Project wiring, omnipresent units (-> the apps they use) and the shared kernel
+    (-> the apps importing it), found before clustering; a pinned module is never kernel."""
+    from .kernel import find_kernel, project_wiring
     from .omnipresent import find_omnipresent
+
+    wiring = project_wiring(project.settings_modules, project.module_app)
+    model_app = {f"model:{m.key}": m.app for m in project.models}
+    definers = frozenset(f"module:{m.module}" for m in project.models)
+    omnipresent = find_omnipresent(
+        ((s, t, e.kind) for s, t, _, e in edges if s not in wiring),
+        model_app,
+        definers,
+        boundaries.omnipresent_min_apps,
+    )
+    node_app = model_app | {f"module:{m}": app for m, app in project.module_app.items()}
+    kernel = find_kernel(
+        ((s, t, e.kind) for s, t, _, e in edges),
+        node_app,
+        definers,
+        frozenset(omnipresent) | wiring,
+    )
+    return (
+        wiring,
+        omnipresent,
+        {n: apps for n, apps in kernel.items() if pins.context_of(n) is None},
+    )
+
+
+def _build(root: str, options: Options, walk: Walk, collected: Collected, cache: dict) -> dict:
+    from .kernel import KERNEL
     from .pins import Layout, resolve_pins
     from .project import resolve_project
     from .report import Placement, build_report, propose, resolution_row, weighted_edges
@@ -300,23 +331,7 @@ def _build(root: str, options: Options, walk: Walk, collected: Collected, cache:
         module_of_path = {f.path: f.module for f in collected.facts}
         extra = cochange_edges(root, module_of_path, options.git_commits)
     edges = weighted_edges(project, options.boundaries.weights, extra)
-    wiring = project_wiring(project.settings_modules, project.module_app)
-    omnipresent = find_omnipresent(
-        ((s, t, e.kind) for s, t, _, e in edges if s not in wiring),
-        {f"model:{m.key}": m.app for m in project.models},
-        frozenset(f"module:{m.module}" for m in project.models),
-        options.boundaries.omnipresent_min_apps,
-    )
-    node_app = {f"model:{m.key}": m.app for m in project.models} | {
-        f"module:{m}": app for m, app in project.module_app.items()
-    }
-    kernel = find_kernel(
-        ((s, t, e.kind) for s, t, _, e in edges),
-        node_app,
-        frozenset(f"module:{m.module}" for m in project.models),
-        frozenset(omnipresent) | wiring,
-    )
-    kernel = {n: apps for n, apps in kernel.items() if pins.context_of(n) is None}
+    wiring, omnipresent, kernel = _set_aside(project, edges, pins, options.boundaries)
     # Omnipresent units, wiring and the shared kernel are clustered without: they would pull
     # whichever context they land in. The kernel is a context of its own (the user's pins win).
     aside = set(omnipresent) | wiring | set(kernel)

@@ -3,9 +3,12 @@
 1. ~1 KB JSON pairs parsed, normalized, diffed and counted by `strangler.parity`, against
    DeepDiff on the same pairs in the same run, with the parse floor of the standard json
    module and of orjson (the parser was picked by this). One process, no I/O.
-2. `strangler proxy` with 10% of requests shadowed (candidate plus a second monolith call,
-   compared in-process into SQLite) against the same proxy with shadowing off, in the same
-   run and the same setup as bench/proxy.py (nginx upstreams, wrk -c32, 1,000 users).
+2. `strangler proxy` with 10% of requests shadowed (candidate plus the noise sample's second
+   monolith call, compared by the local worker process into SQLite) against the same proxy
+   with shadowing off, in the same run and the same setup as bench/proxy.py (nginx
+   upstreams, wrk -c32, 1,000 users); and the same shadowing with the pairs discarded after
+   the hand-off (`shadow_proxy_only_ratio`: the proxy's own cost, as when Celery workers on
+   other machines compare).
 
 The last line is one JSON object (`pairs_per_s`, `ratio_vs_deepdiff`,
 `shadow_throughput_ratio`).
@@ -86,7 +89,19 @@ def rate(run: Callable[[], object], count: int, repeats: int) -> float:
     return statistics.median(results)
 
 
-def start_proxy(work: Path, port_a: int, port_b: int, shadow: float) -> tuple[Any, int]:
+# The proxy with its pairs discarded after the hand-off: what shadowing costs the proxy itself
+# when the comparisons run elsewhere (Celery workers on other machines), not on its cores.
+DISCARDING_PROXY = """
+import sys
+from strangler.proxy.runner import ProxyOptions, run
+run(ProxyOptions(store=sys.argv[1], port=0, admin_port=None, access_log="off",
+                 pair_consumer=lambda worker: (lambda batch: None)))
+"""
+
+
+def start_proxy(
+    work: Path, port_a: int, port_b: int, shadow: float, discard: bool = False
+) -> tuple[Any, int]:
     """`strangler proxy` as bench/proxy.py runs it, with `shadow` percent shadowed."""
     route: dict[str, Any] = {"id": "products", "prefix": "/api/v1/products",
                              "monolith": "monolith", "service": "catalog", "weight": 10,
@@ -99,11 +114,13 @@ def start_proxy(work: Path, port_a: int, port_b: int, shadow: float) -> tuple[An
                      "catalog": {"url": f"http://127.0.0.1:{port_b}"}},
         "routes": [route],
     }  # fmt: skip
-    config = work / f"routes-{shadow}.json"
+    config = work / f"routes-{shadow}-{discard}.json"
     config.write_text(json.dumps(table))
     argv = [sys.executable, "-m", "strangler", "proxy", "--config", str(config),
             "--listen", "127.0.0.1:0", "--admin", "off", "--access-log", "off",
             "--parity-store", str(work / f"parity-{shadow}.sqlite3")]  # fmt: skip
+    if discard:
+        argv = [sys.executable, "-c", DISCARDING_PROXY, str(config)]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
     assert proc.stdout is not None
     ready = json.loads(proc.stdout.readline())
@@ -124,8 +141,12 @@ def proxy_figures(duration: float, repeats: int) -> dict[str, Any]:
             upstreams, port_a, port_b = setup.start_upstreams(work)
             started.append((upstreams, True))
             targets = {}
-            for name, share in (("off", 0.0), ("shadow_10", 10.0)):
-                proc, port = start_proxy(work, port_a, port_b, share)
+            for name, share, discard in (
+                ("off", 0.0, False),
+                ("shadow_10", 10.0, False),
+                ("shadow_10_discard", 10.0, True),
+            ):
+                proc, port = start_proxy(work, port_a, port_b, share, discard)
                 started.append((proc, False))
                 targets[name] = (port, [proc.pid])
             for port, _ in targets.values():
@@ -153,6 +174,9 @@ def proxy_figures(duration: float, repeats: int) -> dict[str, Any]:
     return {
         "shadow_throughput_ratio": round(results["shadow_10"]["rps"] / results["off"]["rps"], 3),
         "shadow_cpu_ratio": round(cpu["off"] / cpu["shadow_10"], 3),
+        "shadow_proxy_only_ratio": round(
+            results["shadow_10_discard"]["rps"] / results["off"]["rps"], 3
+        ),
         "proxy_rps": {n: round(r["rps"]) for n, r in results.items()},
         "proxy_cpu_us_per_request": {n: r["cpu_us_per_request"] for n, r in results.items()},
         "shadow_pairs_compared": compared,
@@ -220,9 +244,12 @@ def main() -> None:
         result["shadow_throughput_ratio"] = None
     else:
         result.update(proxy_figures(args.duration, args.repeats))
-    from record import publish  # the last line, kept in bench/results/parity.json
+    from record import machine, publish  # the last line, kept in bench/results/parity.json
 
-    publish("parity", result)
+    if result["shadow_throughput_ratio"] is None:  # a partial run never replaces a full one
+        print(json.dumps({**result, "bench": "parity", "machine": machine()}, sort_keys=True))
+    else:
+        publish("parity", result)
 
 
 if __name__ == "__main__":

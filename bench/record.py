@@ -61,6 +61,9 @@ HEADLINES: dict[str, tuple[Headline, ...]] = {
         Headline("ratio_vs_deepdiff", "pairs/s / DeepDiff on the same pairs", "≥ 20"),
         Headline("shadow_throughput_ratio", "proxy req/s, 10% shadowed / shadowing off", "≥ 0.85"),
         Headline("shadow_cpu_ratio", "proxy CPU per request, off / 10% shadowed", "-"),
+        Headline(
+            "shadow_proxy_only_ratio", "proxy req/s, 10% shadowed, pairs discarded / off", "-"
+        ),
     ),
     "seed": (
         Headline("postgresql.loaddata_over_seed", "loaddata time / seed time, PostgreSQL", "> 1"),

@@ -332,9 +332,7 @@ class Consumer:
                     producer.send(self.spec.dead_letter_topic, key=key, value=value)
                     for key, value in messages
                 ]
-                producer.flush(timeout=5)
-                for future in futures:
-                    future.get(timeout=0)
+                kafka.await_delivery(producer, futures)
                 return
             except KafkaError as error:
                 failures += 1

@@ -8,12 +8,12 @@ admin client alike.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 KafkaClient = type[KafkaProducer] | type[KafkaConsumer] | type[KafkaAdminClient]
 
@@ -51,6 +51,26 @@ def discard(client: KafkaProducer | None) -> None:
     if client is not None:
         with contextlib.suppress(KafkaError):
             client.close(timeout=0)
+
+
+def await_delivery(producer: KafkaProducer, futures: Sequence[Any], stall_s: float = 3.0) -> list:
+    """Wait for every future's acknowledgement while the producer makes progress.
+
+    A producer that acknowledges nothing for `stall_s` is stuck (after a broker restart it
+    retries an unknown producer id forever): KafkaTimeoutError, so the caller replaces it
+    within seconds instead of waiting out a long flush; a long batch that keeps being
+    acknowledged is given the time it needs.
+    """
+    done = sum(1 for future in futures if future.is_done)
+    while True:
+        try:
+            producer.flush(timeout=stall_s)
+            return [future.get(timeout=0) for future in futures]
+        except KafkaTimeoutError:
+            now = sum(1 for future in futures if future.is_done)
+            if now == done:
+                raise
+            done = now
 
 
 def consumer(

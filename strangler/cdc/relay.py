@@ -202,8 +202,7 @@ class Relay:
                     parked[row.id] = self._too_large(row, len(value), producer)
                     continue
                 sent.append(row)
-            producer.flush(timeout=30)
-            acked = [future.get(timeout=0) for future in futures]
+            acked = kafka.await_delivery(producer, futures)
             self._watch_offsets([(m.topic, m.partition, m.offset) for m in acked])
             return sent, parked
         except KafkaError as error:

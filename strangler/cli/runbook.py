@@ -42,6 +42,28 @@ Exit codes: 0 done / ok, 1 the run paused (a gate failed) or was aborted, 2 bad 
 DEFAULT_STORE = "strangler-runs.sqlite3"
 
 
+def _examples(action: str) -> str:
+    """The epilog of `strangler runbook ACTION --help`: its lines of the examples above."""
+    lines = EPILOG.split("\n\n", 1)[0].splitlines()[1:]
+    picked, keep = [], False
+    for line in lines:
+        if line.startswith("  strangler runbook "):
+            keep = line.split()[2] == action
+        if keep:
+            picked.append(line)
+    return "examples:\n" + "\n".join(picked)
+
+
+def _action(actions: Any, name: str, parent: argparse.ArgumentParser, help_: str) -> Any:
+    return actions.add_parser(
+        name,
+        parents=[parent],
+        help=help_,
+        epilog=_examples(name),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def _common(with_params: bool = False, with_store: bool = True) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--json", action="store_true", help="machine-readable output")
@@ -79,9 +101,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ("validate", "check a runbook whole; every problem with file:line"),
         ("plan", "show the steps, actions, gates and thresholds"),
     ):
-        sub = actions.add_parser(name, parents=[_common(True, False)], help=help_)
+        sub = _action(actions, name, _common(True, False), help_)
         sub.add_argument("runbook", help="built-in name or a .toml file")
-    run = actions.add_parser("run", parents=[_common(True)], help="start a run and drive it")
+    run = _action(actions, "run", _common(True), "start a run and drive it")
     run.add_argument("runbook", help="built-in name or a .toml file")
     run.add_argument(
         "--routes",
@@ -139,7 +161,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ("abort", "stop a run for good"),
         ("rollback", "undo the run's latest flip (the weight before it) and pause there"),
     ):
-        sub = actions.add_parser(name, parents=[_common()], help=help_)
+        sub = _action(actions, name, _common(), help_)
         sub.add_argument("run_id")
         if name == "approve":
             sub.add_argument("--step", default="", help="step to approve (default: the current)")
@@ -156,7 +178,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=15.0,
         help="how long the runner's lock outlives a crash (default 15)",
     )
-    history = actions.add_parser("history", parents=[_common()], help="runs, newest first")
+    history = _action(actions, "history", _common(), "runs, newest first")
     history.add_argument("--limit", type=int, default=20)
     parser.set_defaults(func=main)
 
@@ -181,7 +203,8 @@ def main(args: argparse.Namespace) -> int:
     import psycopg
 
     from strangler.runbook.messages import RunbookInvalid
-    from strangler.runbook.store import LeaseHeld, NoSuchRun, StoreError
+    from strangler.runbook.runs import Refused
+    from strangler.runbook.store import LeaseHeld, NoSuchRun, RouteClaimed, StoreError
 
     try:
         return _dispatch(args)
@@ -198,10 +221,10 @@ def main(args: argparse.Namespace) -> int:
             f"strangler runbook: {len(invalid.problems)} problem(s); nothing ran", file=sys.stderr
         )
         return 2
-    except LeaseHeld as held:
+    except (LeaseHeld, RouteClaimed) as held:
         print(f"strangler runbook: {held}", file=sys.stderr)
         return 1
-    except (NoSuchRun, StoreError) as error:
+    except (NoSuchRun, StoreError, Refused) as error:
         raise UsageError(str(error)) from error
     except (sqlite3.Error, psycopg.Error) as error:  # the run store went away mid-command
         raise UsageError(
@@ -338,6 +361,7 @@ def _run(args: argparse.Namespace) -> int:
         monolith_source=args.monolith_source,
         parity_store=args.parity_store,
         allow_commands=args.allow_commands,
+        cwd=os.getcwd(),  # the run's programs run where it was started, whoever resumes it
     )
     if args.dry_run:
         _print(
@@ -402,16 +426,12 @@ def _start(
     params: dict[str, str],
     env: Any,
 ) -> int:
-    run = store.create(
-        runbook.name,
-        runbook.source,
-        text,
-        params,
-        env.to_json(),
-        runbook.steps[0].id,
-        _who(args),
-        args.why,
-    )
+    from strangler.runbook import actions, runs
+
+    try:
+        run = runs.start(store, runbook, text, params, env, _who(args), args.why)
+    except actions.ActionFailed as error:
+        raise UsageError(str(error)) from error
     out = sys.stderr if args.json else sys.stdout
     print(f"run {run.id} of {runbook.name} (store {store.location})", file=out, flush=True)
     if args.detach:
@@ -458,7 +478,7 @@ def _status(store: Any, run_id: str) -> dict[str, Any]:
 
 
 def _on_run(args: argparse.Namespace, store: Any) -> int:
-    from strangler.runbook.definition import parse
+    from strangler.runbook import runs
     from strangler.runbook.report import render
 
     run = store.get(args.run_id)
@@ -472,10 +492,7 @@ def _on_run(args: argparse.Namespace, store: Any) -> int:
     if args.action == "resume":
         return _drive(args, store, run.id)
     if args.action == "approve":
-        step = args.step or run.step
-        if step not in {s.id for s in parse(run.definition, run.source, run.params).steps}:
-            raise UsageError(f"run {run.id} has no step {step!r}; see `strangler runbook status`")
-        store.record(run.id, step, 0, "approved", who, args.why)
+        step = runs.approve(store, run.id, who, args.why, args.step)
         _print(
             args,
             {"approved": step, "who": who},
@@ -488,16 +505,7 @@ def _on_run(args: argparse.Namespace, store: Any) -> int:
         )
         return 0
     if args.action == "abort":
-        store.record(
-            run.id,
-            run.step,
-            0,
-            "aborted",
-            who,
-            args.why,
-            state="aborted",
-            reason=f"aborted by {who}: {args.why}",
-        )
+        runs.abort(store, run.id, who, args.why)
         _print(args, {"aborted": run.id}, f"run {run.id} aborted")
         return 0
     return _rollback(args, store, run, who)

@@ -62,6 +62,15 @@ class ShadowPolicy:
         """The shadow share in buckets (0..10000), computed once per table."""
         return int(self.percent * 100)
 
+    @cached_property
+    def noise_share(self) -> float:
+        """noise_percent as a 0-1 float, for a per-request draw without Decimal arithmetic."""
+        return float(self.noise_percent) / 100
+
+    @cached_property
+    def record_share(self) -> float:
+        return float(self.record_percent) / 100
+
 
 def parse_shadow(
     raw: Any,

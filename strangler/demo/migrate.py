@@ -21,7 +21,7 @@ import httpx
 from strangler.demo.cdc import SERVICE_SETTINGS, TABLES, service, start_service, wait_until
 from strangler.demo.context import DemoContext, DemoError, Process
 from strangler.demo.proxy import Shoppers
-from strangler.runbook import builtin
+from strangler.runbook import builtin, runs
 from strangler.runbook.engine import Engine
 from strangler.runbook.metrics import parse
 from strangler.runbook.report import status
@@ -174,23 +174,17 @@ def run(ctx: DemoContext) -> None:
         monolith_source=str(ctx.reference / "monolith"),
         parity_store=proxy["parity_store"],
         process_env=added,
+        cwd=str(ctx.work_dir),  # like the demo's own processes: not the user's project folder
     )
     boundaries = ctx.work_dir / "boundaries.toml"
     boundaries.write_text(BOUNDARIES)
     params = PARAMS | {"boundaries": str(boundaries)}
-    text, source = builtin.source("extract-context")
+    text, _ = builtin.source("extract-context")
     runbook = builtin.resolve("extract-context", params)
     store = RunStore(str(ctx.work_dir / "runs.sqlite3"))
     ctx.stack.callback(store.close)
-    run_ = store.create(
-        runbook.name,
-        source,
-        text,
-        params,
-        env.to_json(),
-        runbook.steps[0].id,
-        "demo",
-        "strangle the catalog out of the monolith",
+    run_ = runs.start(
+        store, runbook, text, params, env, "demo", "strangle the catalog out of the monolith"
     )
     ctx.log(
         f"run {run_.id} of extract-context ({len(runbook.steps)} steps), store "

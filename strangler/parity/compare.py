@@ -145,11 +145,13 @@ class Comparer:
     )
 
     def normalizer(self, route: str, endpoint: str) -> Normalizer:
-        key = (route, endpoint)
+        """Compiled once per route, and once per endpoint the config refines (only those:
+        a flood of distinct paths must not grow the cache)."""
+        config = self.configs.get(route, CompareConfig())
+        key = (route, endpoint if any(k == endpoint for k, _ in config.endpoints) else "")
         norm = self._compiled.get(key)
         if norm is None:
-            config = self.configs.get(route, CompareConfig()).for_endpoint(endpoint)
-            norm = self._compiled[key] = compile_config(config)
+            norm = self._compiled[key] = compile_config(config.for_endpoint(endpoint))
         return norm
 
     def endpoint(self, route: str, method: str, path: str) -> str:

@@ -1,7 +1,8 @@
 """Structural JSON diff: the field paths where two parsed bodies differ, after normalizers.
 
-Paths are generic (`results[*].price`, list positions folded to `[*]`) so differences count
-per field, not per item. Pure functions over parsed JSON; no I/O.
+Paths are generic (`results[*].price`: list positions folded to `[*]`, id-like keys to
+`{id}`, `{uuid}`...) so differences count per field, not per item. Pure functions over
+parsed JSON; no I/O.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any, Literal
 
 import orjson
 
+from strangler.parity.endpoint import fold_segment
 from strangler.parity.normalize import Normalizer, truncate_timestamp
 
 DiffKind = Literal[
@@ -35,6 +37,10 @@ class Uncomparable(Exception):
 
 
 def _child(path: str, key: str) -> str:
+    """The path of a key under `path`; keys that are ids (maps keyed by id) fold like path
+    segments, so {"17": ..., "18": ...} counts as one field `{id}`, not one per id."""
+    if key[:1].isdigit() or len(key) >= 16:
+        key = fold_segment(key)
     return f"{path}.{key}" if path else key
 
 

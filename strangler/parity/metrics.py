@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest, start
 
 from strangler.parity.compare import Comparison
 from strangler.parity.diff import SkipReason
+from strangler.parity.tally import MAX_ENDPOINTS, OTHER_ENDPOINTS
 
 Outcome = Literal["same", "different", "candidate_error"] | SkipReason
 
@@ -31,6 +32,7 @@ class ParityMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self.endpoints: dict[str, set[str]] = {}  # endpoint labels per route, at most MAX
         self.comparisons = Counter(
             "strangler_parity_comparisons",
             "Shadowed or replayed exchanges compared, by outcome (before noise cancelling).",
@@ -45,7 +47,14 @@ class ParityMetrics:
         )
 
     def observe(self, c: Comparison) -> None:
-        self.comparisons.labels(c.route, c.endpoint, outcome_of(c)).inc()
+        seen = self.endpoints.setdefault(c.route, set())
+        endpoint = c.endpoint
+        if endpoint not in seen:
+            if len(seen) >= MAX_ENDPOINTS:  # label values are series: keep them bounded
+                endpoint = f"{endpoint.split(' ', 1)[0]} {OTHER_ENDPOINTS}"
+            else:
+                seen.add(endpoint)
+        self.comparisons.labels(c.route, endpoint, outcome_of(c)).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

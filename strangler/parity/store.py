@@ -220,9 +220,11 @@ class ParityStore:
             rows["latency"] += [(*key, side, b, n) for (side, b), n in c.latency.items()]
             rows["skipped"] += [(*key, r, n) for r, n in c.skipped.items()]
         with self._transaction() as tx:
+            # Rows in key order: two workers adding to the same rows then lock them in the
+            # same order, so PostgreSQL never has to break a deadlock by failing a batch.
             for name, counted in COUNTED.items():
-                tx.executemany(counted.upsert(), rows[name])
-            for (route, endpoint, path), (at, pair) in tally.examples.items():
+                tx.executemany(counted.upsert(), sorted(rows[name]))
+            for (route, endpoint, path), (at, pair) in sorted(tally.examples.items()):
                 self._keep_example(tx, route, endpoint, path, at, pair)
         now = time.time() if now is None else now
         if now - self._pruned >= PRUNE_EVERY_SECONDS:
@@ -245,11 +247,12 @@ class ParityStore:
         used = [s for (s,) in slots]
         free = [s for s in range(EXAMPLES_PER_FIELD) if s not in used]
         slot = free[0] if free else used[0]
-        tx.execute(f"DELETE FROM parity_examples WHERE {where} AND slot = ?",
-                   (route, endpoint, path, slot))  # fmt: skip
+        # An upsert, not delete-then-insert: two workers picking the same slot at once must
+        # not fail a batch on the primary key (one of the two pairs wins, both are examples).
         tx.execute(
             "INSERT INTO parity_examples (route, endpoint, field, slot, at, pair) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (route, endpoint, field, slot) "
+            "DO UPDATE SET at = excluded.at, pair = excluded.pair",
             (route, endpoint, path, slot, at, json.dumps(pair)),
         )
 
@@ -261,6 +264,8 @@ class ParityStore:
         fine = int(now - FINE_SECONDS)
         deleted = 0
         with self._transaction() as tx:
+            if self.postgres:  # two workers folding the same seconds at once would add twice
+                tx.execute("SELECT pg_advisory_xact_lock(hashtext('strangler_parity_prune'))")
             for counted in COUNTED.values():
                 tx.execute(counted.rollup(), (fine,))
                 tx.execute(f"DELETE FROM {counted.table} WHERE {FINE_WINDOWS}", (fine,))

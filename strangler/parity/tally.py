@@ -25,6 +25,10 @@ EXAMPLES_PER_FIELD = 5  # example pairs kept per route, endpoint and field (newe
 MAX_ENDPOINTS = 200
 ENDPOINTS_SPAN = 60  # seconds over which MAX_ENDPOINTS applies
 OTHER_ENDPOINTS = "(other endpoints)"
+# The same for fields, per endpoint and window of one tally (a batch): differences beyond it
+# count under one path.
+MAX_FIELDS = 200
+OTHER_FIELDS = "(other fields)"
 
 WindowKey = tuple[str, str, int]
 
@@ -59,6 +63,19 @@ class WindowCounts:
     skipped: Counter[str] = field(default_factory=Counter)  # not compared, by reason
 
 
+def _bounded(counts: WindowCounts, differences: tuple[tuple[str, str], ...]) -> frozenset[str]:
+    """The differing fields, with their kinds noted; new ones past MAX_FIELDS as one."""
+    kinds = counts.kinds
+    fields = set()
+    for path, kind in differences:
+        if path not in kinds:
+            if len(kinds) >= MAX_FIELDS:
+                path, kind = OTHER_FIELDS, "value"
+            kinds.setdefault(path, kind)
+        fields.add(path)
+    return frozenset(fields)
+
+
 @dataclass
 class Tally:
     """Accumulates comparisons; `examples` keeps the newest pair per differing field."""
@@ -86,29 +103,26 @@ class Tally:
             counts.skipped[c.skipped] += 1
             return
         counts.samples += 1
-        raw_fields = c.raw_fields
+        raw_fields = _bounded(counts, c.raw)
         if not raw_fields:
             counts.raw_clean += 1
         counts.raw.update(raw_fields)
-        for path, kind in c.raw:
-            counts.kinds.setdefault(path, kind)
         if c.noise is not None:
             counts.noise_samples += 1
-            noise_fields = c.noise_fields
-            counts.noise.update(noise_fields)
-            for path, kind in c.noise:
-                counts.kinds.setdefault(path, kind)
+            counts.noise.update(_bounded(counts, c.noise))
         sig = signature(raw_fields)
-        if sig in counts.signatures or len(counts.signatures) < MAX_SIGNATURES:
+        # A clean comparison ("") is always counted as one, whatever came before it.
+        if not sig or sig in counts.signatures or len(counts.signatures) < MAX_SIGNATURES:
             counts.signatures[sig] += 1
         else:
             counts.signatures[OVERFLOW] += 1
         counts.statuses[(c.primary_status, c.candidate_status)] += 1
         counts.latency[("primary", latency_bucket(c.primary_ms))] += 1
         counts.latency[("candidate", latency_bucket(c.candidate_ms))] += 1
-        if c.exchange is not None:
+        if c.exchange is not None and raw_fields:
+            pair = (c.at, c.exchange.as_dict())
             for path in raw_fields:
-                self.examples[(c.route, key[1], path)] = (c.at, c.exchange.as_dict())
+                self.examples[(c.route, key[1], path)] = pair
 
     def __bool__(self) -> bool:
         return self.comparisons > 0

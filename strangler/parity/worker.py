@@ -61,7 +61,7 @@ def exchange_from_pair(pair: Pair) -> Exchange:
     return Exchange(
         route=pair["route"],
         method=pair["method"],
-        path=pair["path"],
+        path=_text(pair["path"]),
         primary=_reply(pair["primary"]),
         candidate=_reply(pair["candidate"]),
         secondary=_reply(secondary) if secondary else None,
@@ -223,6 +223,7 @@ def pair_to_json(pair: Pair) -> dict[str, Any]:
     out = dict(pair)
     out["request_body"] = base64.b64encode(pair.get("request_body", b"")).decode()
     out["request_headers"] = _headers(pair["request_headers"])
+    out["path"] = _text(pair["path"])
     for side in ("primary", "candidate", "secondary"):
         if pair.get(side):
             out[side] = {

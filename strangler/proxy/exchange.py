@@ -57,6 +57,7 @@ class Exchange:
         "deadline",
         "decision",
         "done",
+        "error",
         "fallback",
         "fast",
         "finished",
@@ -115,6 +116,7 @@ class Exchange:
         self.request_done = False
         self.upstream: UpstreamConnection | None = None
         self.fallback = ""
+        self.error = ""  # set when the response was cut after its head went to the client
         self.fast = False
         self.deadline = 0.0  # when the response head is overdue (swept by the state)
         self.started: asyncio.Future[str] | None = None
@@ -179,6 +181,9 @@ class Exchange:
 
     def on_response_complete(self, keep_alive: bool) -> None:
         self.response_done = True
+        if self.status < 500 and self.backend is not None:
+            # An answer below 500 counts as a success once whole (a 5xx counted at its head).
+            self.client.state.breakers[self.backend.name].record(True, time.monotonic())
         upstream, self.upstream = self.upstream, None
         if upstream is not None:
             upstream.pool.release(upstream, keep_alive and self.request_done)
@@ -219,9 +224,18 @@ class Exchange:
             self.started.set_result(reason)
 
     def _cut(self) -> None:
-        """The backend died mid-body: the client must see the response cut, not complete."""
+        """The backend broke mid-body: the client must see the response cut, not complete,
+        and the backend's breaker and error counts must see a failure."""
         self.response_done = True
         if self.committed:
+            backend = self.backend
+            assert backend is not None
+            state = self.client.state
+            self.error = "broken_response"
+            self.capture = None  # a cut answer is nothing to compare
+            state.metrics.upstream_errors[(backend.name, self.error)] += 1
+            if self.status < 500:  # a 5xx head was counted against the breaker already
+                state.breakers[backend.name].record(False, time.monotonic())
             self.client.abort()
         else:
             self.broken = True  # nothing sent yet: the client gets a 502 instead
@@ -328,11 +342,12 @@ class Exchange:
         """A response head on the fast path: commit it, or hand a 5xx to the fallback logic."""
         backend = self.backend
         assert backend is not None
-        self.client.state.breakers[backend.name].record(self.status < 500, time.monotonic())
-        if self.status >= 500 and self._can_fall_back():
-            self.fast = False
-            self.client.loop.create_task(self._run(self._complete(None, retried=True)))
-            return
+        if self.status >= 500:
+            self.client.state.breakers[backend.name].record(False, time.monotonic())
+            if self._can_fall_back():
+                self.fast = False
+                self.client.loop.create_task(self._run(self._complete(None, retried=True)))
+                return
         self.commit(backend)
 
     def _fast_done(self) -> None:
@@ -424,6 +439,8 @@ class Exchange:
             self.req_id,
             framing,
         )
+        if self.capture is not None:
+            self.capture.head = head
         upstream.send(self, head + b"".join(self.pending_body) if self.pending_body else head)
         if self.request_done:
             self.pending_body = []
@@ -454,7 +471,8 @@ class Exchange:
         if result != "ok":
             self._failed(backend, result)
             return result
-        breaker.record(self.status < 500, time.monotonic())
+        if self.status >= 500:  # else counted when the answer is whole (or cut)
+            breaker.record(False, time.monotonic())
         return None
 
     def _failed(self, backend: Backend, reason: str) -> None:
@@ -491,7 +509,10 @@ class Exchange:
         decision = self.decision
         route_id = decision.route.id if decision and decision.route else "(default)"
         overhead = max(duration - self.t_upstream_wait, 0.0)
-        state.metrics.observe(route_id, backend.name, self.status, duration, overhead)
+        # A cut answer is counted as the 502 it would have been had it broken before its head
+        # went out, so error rates read from the status label see it.
+        status = 502 if self.error else self.status
+        state.metrics.observe(route_id, backend.name, status, duration, overhead)
         if state.access_log is not None:
             record = {
                 "ts": round(time.time(), 3),
@@ -506,6 +527,8 @@ class Exchange:
             }
             if self.fallback:
                 record["fallback"] = self.fallback
+            if self.error:
+                record["error"] = self.error
             state.access_log.write(record)
         if self.capture is not None and state.shadow is not None:
             state.shadow.fire(self, self.capture, backend, duration)

@@ -109,7 +109,7 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
     state = ProxyState(version, open_access_log(options.access_log))
     hand_off = PairHandOff(options.pair_consumer(worker)) if options.pair_consumer else None
     if hand_off is not None:
-        state.shadow = Shadower(state.metrics, hand_off)
+        state.shadow = Shadower(state.metrics, hand_off, state.waiting)
     connections: set[ClientConnection] = set()
     server = await loop.create_server(
         lambda: ClientConnection(state, connections),

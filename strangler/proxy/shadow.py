@@ -67,7 +67,7 @@ def shadowed(decision: Decision, method: str) -> ShadowPolicy | None:
 class Capture:
     """Request and primary response bytes of one shadowed exchange, each up to a cap."""
 
-    __slots__ = ("cap", "policy", "request", "request_size", "response", "response_size")
+    __slots__ = ("cap", "head", "policy", "request", "request_size", "response", "response_size")
 
     def __init__(self, policy: ShadowPolicy) -> None:
         self.policy = policy
@@ -75,6 +75,7 @@ class Capture:
         self.request: list[bytes] = []
         self.response: list[bytes] = []
         self.request_size = self.response_size = 0
+        self.head = b""  # the head the primary was sent, reused when there is no body
 
     def add_request(self, chunk: bytes) -> None:
         self.request_size += len(chunk)
@@ -105,40 +106,43 @@ _MUTED = _Muted()
 class ShadowCall:
     """One shadow request on one backend, driven by the upstream connection's callbacks.
 
-    No task or future on the common path (an idle pooled connection): the request is written
-    at once and the answer settles the call; a timer handle enforces the shadow timeout.
+    No task, future or timer on the common path (an idle pooled connection): the request is
+    written at once and the answer settles the call; the timeout is a deadline the proxy's
+    100 ms sweep enforces, as it does for client requests.
     """
 
+    __slots__ = ("body", "cap", "conn", "deadline", "group", "headers", "method", "pool",
+                 "settled", "side", "size", "started", "status", "waiting")  # fmt: skip
     client = _MUTED
 
-    def __init__(self, group: ShadowGroup, side: str, pool: Pool, method: bytes) -> None:
+    def __init__(
+        self, group: ShadowGroup, side: str, pool: Pool, method: bytes, waiting: set[Any]
+    ) -> None:
         self.group = group
+        self.waiting = waiting
         self.side = side
         self.pool = pool
         self.method = method
         self.cap = group.policy.max_body_bytes
         self.conn: UpstreamConnection | None = None
-        self.timer: asyncio.TimerHandle | None = None
         self.started = time.perf_counter()
+        self.deadline = time.monotonic() + group.policy.timeout
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
         self.size = 0
         self.settled = False
 
-    def send(
-        self, conn: UpstreamConnection, request: bytes, loop: asyncio.AbstractEventLoop
-    ) -> None:
+    def send(self, conn: UpstreamConnection, request: bytes) -> None:
         self.conn = conn
-        self.timer = loop.call_later(self.group.policy.timeout, self.on_timeout)
+        self.waiting.add(self)
         conn.send(self, request)
 
     def settle(self, error: str, keep_alive: bool = False) -> None:
         if self.settled:
             return
         self.settled = True
-        if self.timer is not None:
-            self.timer.cancel()
+        self.waiting.discard(self)
         conn, self.conn = self.conn, None
         if conn is not None:
             if error:
@@ -153,7 +157,7 @@ class ShadowCall:
         self.group.settled(self.side, reply)
 
     def on_timeout(self) -> None:
-        self.timer = None
+        """Called by the sweep once `deadline` has passed (the set no longer holds it)."""
         self.settle(f"timeout after {self.group.policy.timeout} s")
 
     def on_response_head(
@@ -183,6 +187,8 @@ class ShadowCall:
 
 class ShadowGroup:
     """The shadow calls of one request (candidate, maybe secondary) and the pair they fill."""
+
+    __slots__ = ("pair", "pending", "policy", "route", "shadower")
 
     def __init__(
         self, shadower: Shadower, route: Route, policy: ShadowPolicy, pair: Pair, calls: int
@@ -267,9 +273,12 @@ class PairHandOff:
 class Shadower:
     """Starts the shadow calls of one worker and hands the captured pairs off."""
 
-    def __init__(self, metrics: ProxyMetrics, hand_off: PairHandOff | None) -> None:
+    def __init__(
+        self, metrics: ProxyMetrics, hand_off: PairHandOff | None, waiting: set[Any]
+    ) -> None:
         self.metrics = metrics
         self.hand_off = hand_off
+        self.waiting = waiting  # the proxy's set of deadlines, swept every 100 ms
         self.in_flight = 0
         self.pools: dict[str, Pool] = {}
         self.tasks: set[asyncio.Task[None]] = set()
@@ -299,37 +308,41 @@ class Shadower:
             return
         secondary = None
         # Never repeat a write on the monolith; the noise call goes out for a sample only.
-        if ex.method_str in SAFE_METHODS and random.random() * 100 < policy.noise_percent:
+        if ex.method_str in SAFE_METHODS and random.random() < policy.noise_share:
             secondary = backends.get(policy.secondary or route.monolith)
         body = b"".join(capture.request)
-        drop = connection_tokens(ex.headers) if "connection" in ex.lower else frozenset()
-        if route.override is not None:
-            drop = drop | {route.override.header.lower().encode()}
-        framing = b"Content-Length: %d\r\n" % len(body) if body else b""
-        # The mark rides with the framing line: a client's own X-Strangler-Shadow is one of the
-        # headers upstream_request_head removes.
-        head = upstream_request_head(
-            ex.method,
-            ex.target,
-            ex.headers,
-            drop,
-            ex.client.client_ip,
-            ex.lower.get("host", "").encode("latin-1"),
-            ex.req_id,
-            SHADOW_MARK + framing,
-        )
+        if not body and not ex.chunked_in and capture.head.endswith(b"\r\n\r\n"):
+            # The primary's own head, marked: the mark goes last, before the blank line.
+            head = capture.head[:-2] + SHADOW_MARK + b"\r\n"
+        else:
+            drop = connection_tokens(ex.headers) if "connection" in ex.lower else frozenset()
+            if route.override is not None:
+                drop = drop | {route.override.header.lower().encode()}
+            framing = b"Content-Length: %d\r\n" % len(body) if body else b""
+            # The mark rides with the framing line: a client's own X-Strangler-Shadow is one
+            # of the headers upstream_request_head removes.
+            head = upstream_request_head(
+                ex.method,
+                ex.target,
+                ex.headers,
+                drop,
+                ex.client.client_ip,
+                ex.lower.get("host", "").encode("latin-1"),
+                ex.req_id,
+                SHADOW_MARK + framing,
+            )
         primary = _reply(ex.status, ex.resp_headers, b"".join(capture.response), latency,
                          backend.url, size=capture.response_size)  # fmt: skip
         pair: Pair = {
             "route": route.id,
             "method": ex.method_str,
-            "path": ex.target.decode("latin-1"),
+            "path": ex.target,  # bytes, like the headers: decoded by the consumer
             "at": time.time(),
             "request_headers": ex.headers,
             "request_body": body,
             "primary": primary,
             "compare": policy.compare,
-            "record": random.random() * 100 < policy.record_percent,
+            "record": bool(policy.record_share) and random.random() < policy.record_share,
             "redact": policy.redact,
         }
         group = ShadowGroup(self, route, policy, pair, 2 if secondary is not None else 1)
@@ -353,13 +366,12 @@ class Shadower:
         self, group: ShadowGroup, side: str, backend: Backend, request: bytes, method: bytes
     ) -> None:
         pool = self._pool(backend, group.policy)
-        call = ShadowCall(group, side, pool, method)
-        loop = asyncio.get_running_loop()
+        call = ShadowCall(group, side, pool, method, self.waiting)
         conn = pool.acquire_idle()
         if conn is not None:
-            call.send(conn, request, loop)
+            call.send(conn, request)
             return
-        task = loop.create_task(self._connect_and_send(call, pool, request))
+        task = asyncio.get_running_loop().create_task(self._connect_and_send(call, pool, request))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -369,7 +381,7 @@ class Shadower:
         except (OSError, TimeoutError):
             call.settle("connect_failed")
             return
-        call.send(conn, request, asyncio.get_running_loop())
+        call.send(conn, request)
 
     def complete(self, group: ShadowGroup) -> None:
         """Every call of a request has settled: count, and hand the pair off."""

@@ -17,6 +17,7 @@ from strangler.runbook.definition import Step
 from strangler.runbook.sources import Environment, SourceError, run_program, strangler_cdc
 
 FLIP_ATTEMPTS = 5
+HISTORY_LIMIT = 1000  # versions read back to tell a run's own route changes from others'
 
 
 class ActionFailed(Exception):
@@ -34,6 +35,25 @@ def _close(store: RouteStore) -> None:
     close = getattr(store, "close", None)
     if close is not None:
         close()
+
+
+def current_version(env: Environment) -> Version:
+    """The route table as it is now."""
+    return history_since(env, 1 << 62)[0]
+
+
+def history_since(env: Environment, since: int) -> list[Version]:
+    """The route table's versions from `since` (at most HISTORY_LIMIT) to now, newest first."""
+    store = _with_store(env)
+    try:
+        current = store.current()  # records a hand edit of a table file as its own version
+        if current.number <= since:
+            return [current]
+        return store.history(min(HISTORY_LIMIT, current.number - since + 1))
+    except StoreUnavailable as error:
+        raise ActionFailed(str(error)) from error
+    finally:
+        _close(store)
 
 
 def set_weight(env: Environment, route: str, weight: float, who: str, why: str) -> Version:

@@ -5,7 +5,9 @@ window's baseline), one `gates` event per evaluation round, then step_passed (wh
 run to the next step in the same transaction) or step_failed -> [rolled_back] -> paused. After
 a crash (kill -9 at any point) the events say what completed: a completed action is never
 repeated; an idempotent action that started but did not finish is done again; an interrupted
-`command` is not re-run without a human (the step fails and the run pauses).
+`command` is not re-run without a human (the step fails and the run pauses). A resumed
+watch bakes afresh: only watched time counts. Before every action and gate round the engine
+checks that nobody else changed the routes it moves since it last set them, and pauses if so.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from strangler.runbook import actions
+from strangler.runbook import actions, runs
 from strangler.runbook.definition import Runbook, Step, parse
 from strangler.runbook.gates import Evaluation
 from strangler.runbook.sources import Environment, ProxyReader, Window, evaluate
@@ -136,8 +138,12 @@ class Engine:
         run = self.store.get(self.run_id)
         runbook = parse(run.definition, run.source, run.params)
         env = Environment.from_json(run.env)
-        if run.state == "paused":
-            self._record(run.step, 0, "resumed", "resume", state="running", reason="")
+        if run.state == "paused":  # a human's decision: the routes are accepted as they are
+            now = self._version_now(env)
+            routes = dict.fromkeys(runs.moved_routes(runbook), now) if now else {}
+            self._record(
+                run.step, 0, "resumed", "resume", {"routes": routes}, state="running", reason=""
+            )
         index = runbook.index(run.step) if run.step else len(runbook.steps)
         while index < len(runbook.steps):
             if self._step(runbook, index, env) != "passed":
@@ -189,11 +195,18 @@ class Engine:
                 return "paused"
             done = self._attempt(step).has("action_done")  # type: ignore[union-attr]
             assert done is not None
-        return self._watch(runbook, step, attempt, env, done)
+            return self._watch(runbook, step, attempt, env, done, epoch(done.at))
+        # a resumed watch: nobody watched while the runner was down, so the bake starts over
+        self._record(step.id, attempt.number, "bake_restarted", "resumed: only watched time bakes")
+        return self._watch(runbook, step, attempt, env, done, time.time())
 
     def _act(
         self, runbook: Runbook, step: Step, number: int, env: Environment
     ) -> dict[str, Any] | None:
+        moved = self._moved_by_others(env)
+        if moved:
+            self._pause(step, number, moved)
+            return None
         self._record(step.id, number, "action_started", step.action, step.settings)
         why = f"runbook {runbook.name} run {self.run_id} step {step.id}: {step.title}"
         index = runbook.index(step.id)
@@ -216,15 +229,28 @@ class Engine:
         return result
 
     def _watch(
-        self, runbook: Runbook, step: Step, attempt: Attempt, env: Environment, done: Event
+        self,
+        runbook: Runbook,
+        step: Step,
+        attempt: Attempt,
+        env: Environment,
+        done: Event,
+        baked_from: float,
     ) -> StepOutcome:
-        baked_from = epoch(done.at)
+        """Evaluate the gates until the step passes, fails or is stopped; the bake counts
+        from `baked_from` (the action, or this runner's start when it resumed the watch)."""
         shown: tuple[str, ...] = ()
+        # the deadline counts from the step's start, but always leaves a resumed watch its bake
+        deadline_at = max(attempt.started_at + step.deadline, baked_from + step.bake)
         while True:
             run = self.store.get(self.run_id)
             if run.state != "running":
                 self.out(f"      run is {run.state}: {run.reason}")
                 return "stopped"
+            moved = self._moved_by_others(env)
+            if moved:
+                self._pause(step, attempt.number, moved)
+                return "paused"
             window = self._window(step, done)
             evaluations = [evaluate(gate, env, window) for gate in step.gates]
             now = time.time()
@@ -236,7 +262,8 @@ class Engine:
                     "",
                     {
                         "evaluations": [e.as_dict() for e in evaluations],
-                        "window_s": round(now - baked_from, 3),
+                        "window_s": round(now - epoch(done.at), 3),
+                        "baked_s": round(now - baked_from, 3),
                     },
                 )
                 summary = tuple(f"{e.gate}={e.outcome}" for e in evaluations)
@@ -267,7 +294,7 @@ class Engine:
                 )
                 self.out(f"      passed after {now - attempt.started_at:.1f}s")
                 return "passed"
-            if now - attempt.started_at >= step.deadline:
+            if now >= deadline_at:
                 not_passed = [e for e in evaluations if e.outcome != "pass"]
                 return self._fail(
                     runbook,
@@ -276,7 +303,7 @@ class Engine:
                     f"deadline {step.deadline:g}s reached: {_why(not_passed)}",
                     {"evaluations": [e.as_dict() for e in evaluations]},
                 )
-            waits = [step.interval, step.deadline - (now - attempt.started_at)]
+            waits = [step.interval, deadline_at - now]
             if now - baked_from < step.bake:
                 waits.append(step.bake - (now - baked_from))
             self.sleep(max(0.05, min(waits)))
@@ -296,10 +323,52 @@ class Engine:
             self.out(f"      FAILED: {why}")
         reason = f"step {step.id} failed: {why}"
         if step.on_fail == "rollback":
-            reason += self._roll_back(runbook, step, number, reason)
-        self._record(step.id, number, "paused", reason, state="paused", reason=reason)
-        self.out(f"      paused: fix the cause, then `strangler runbook resume {self.run_id}`")
+            env = Environment.from_json(self.store.get(self.run_id).env)
+            moved = self._moved_by_others(env)
+            reason += (
+                f"; not rolled back: {moved}"
+                if moved
+                else self._roll_back(runbook, step, number, reason)
+            )
+        self._pause(step, number, reason, "fix the cause")
         return "paused"
+
+    def _pause(self, step: Step, number: int, reason: str, then: str = "check") -> None:
+        self._record(step.id, number, "paused", reason, state="paused", reason=reason)
+        if not reason.startswith(f"step {step.id} failed"):
+            self.out(f"      PAUSED: {reason}")
+        self.out(f"      paused: {then}, then `strangler runbook resume {self.run_id}`")
+
+    def _version_now(self, env: Environment) -> int:
+        """The route table's version now (0 when the store cannot be read: then the next
+        check compares against the run's earlier record)."""
+        try:
+            return actions.current_version(env).number
+        except actions.ActionFailed:
+            return 0
+
+    def _moved_by_others(self, env: Environment) -> str:
+        """Why the run must not act: a route it moves was changed by someone else since the
+        run last set (or a human accepted) it; "" when none was, or the table is unreadable
+        (the action or gate reading it then says so)."""
+        expected = runs.expected_versions(self.store.events(self.run_id))
+        expected = {route: number for route, number in expected.items() if number > 0}
+        if not expected:
+            return ""
+        try:
+            history = actions.history_since(env, min(expected.values()))
+        except actions.ActionFailed:
+            return ""
+        for route, since in sorted(expected.items()):
+            change = runs.foreign_change(history, route, since, self.run_id)
+            if change is not None:
+                return (
+                    f"route {route} was changed by someone else after this run left it at "
+                    f"table version {since}: version {change.number} by {change.who} "
+                    f"({change.why!r}); check the route (`strangler route history`), then "
+                    "resume: the run goes on from the route as it is then"
+                )
+        return ""
 
     def _roll_back(self, runbook: Runbook, step: Step, number: int, reason: str) -> str:
         """Put the route back through the control path; what happened, for the pause reason."""

@@ -15,6 +15,7 @@ DECISIONS = (
     "rolled_back",
     "paused",
     "resumed",
+    "bake_restarted",
     "approved",
     "aborted",
     "manual_rollback",
@@ -30,10 +31,11 @@ def status(runbook: Runbook, run: Run, events: list[Event]) -> dict[str, Any]:
         started = [e for e in mine if e.kind == "step_started"]
         rounds = [e for e in mine if e.kind == "gates"]
         ended = next((e for e in reversed(mine) if e.kind in ("step_passed", "step_failed")), None)
-        if run.step == step.id and run.state in ("running", "paused"):
+        if run.step == step.id and run.state != "done":
             state = "failed" if ended and ended.kind == "step_failed" else "current"
-            if run.state == "paused" and state == "current":
-                state = "paused"  # by a human, or by a rollback that undid this step
+            if run.state != "running" and state == "current":
+                # paused by a human or a rollback that undid this step, or aborted there
+                state = run.state
         elif any(e.kind == "step_passed" for e in mine):
             state = "passed"
         else:
@@ -78,7 +80,14 @@ def render(report: dict[str, Any]) -> str:
     ]
     if report.get("runner"):
         lines.append(f"runner: {report['runner']}")
-    marks = {"passed": "ok", "failed": "FAIL", "paused": "PAUSE", "current": ">>", "pending": ".."}
+    marks = {
+        "passed": "ok",
+        "failed": "FAIL",
+        "paused": "PAUSE",
+        "aborted": "ABORT",
+        "current": ">>",
+        "pending": "..",
+    }
     for number, step in enumerate(report["steps"], start=1):
         tries = f" (attempt {step['attempts']})" if step["attempts"] > 1 else ""
         lines.append(

@@ -55,6 +55,8 @@ class Environment:
     allow_commands: bool = False
     command_timeout: float = 600.0
     process_env: dict[str, str] = field(default_factory=dict)  # for CDC and command programs
+    # where those programs run ("" = the runner's own); `python -m` puts it first on sys.path
+    cwd: str = ""
 
     def child_env(self) -> dict[str, str]:
         """The environment of the programs a run starts: the runner's, plus the run's own."""
@@ -216,7 +218,12 @@ def run_program(
     """Run a program to completion in the run's environment; SourceError if it cannot."""
     try:
         return subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, env=env.child_env()
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env.child_env(),
+            cwd=env.cwd or None,
         )
     except subprocess.TimeoutExpired as error:
         raise SourceError(f"{' '.join(argv)} still running after {timeout:.0f}s") from error

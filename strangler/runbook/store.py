@@ -2,7 +2,8 @@
 
 A run row holds the definition it was started with, its parameters and where it is; the
 events table holds every action (before and after), gate evaluation, approval and decision.
-The lease (owner + expiry) refuses a second runner and expires when its holder dies.
+The lease (owner + expiry) refuses a second runner and expires when its holder dies; a
+claim per route (route store + route id) refuses a second active run moving the same route.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,7 +34,11 @@ SCHEMA = (
         data TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS strangler_runbook_events_run "
     "ON strangler_runbook_events (run_id, id)",
+    """CREATE TABLE IF NOT EXISTS strangler_runbook_claims (
+        routes TEXT NOT NULL, route TEXT NOT NULL, run_id TEXT NOT NULL,
+        PRIMARY KEY (routes, route))""",
 )
+FINISHED = ("done", "aborted")
 
 
 class StoreError(Exception):
@@ -42,6 +47,10 @@ class StoreError(Exception):
 
 class LeaseHeld(Exception):
     """Another runner holds this run's lease; the message says who and until when."""
+
+
+class RouteClaimed(Exception):
+    """Another active run (running or paused) moves this route; the message names it."""
 
 
 class NoSuchRun(LookupError):
@@ -183,30 +192,70 @@ class RunStore:
         first_step: str,
         who: str,
         why: str,
+        routes: str = "",
+        claims: Mapping[str, int] | None = None,
     ) -> Run:
-        """A new run at its first step, recorded with who started it and why."""
+        """A new run at its first step, recorded with who started it and why.
+
+        `claims` maps each route of the route store `routes` the run moves to the table
+        version it starts from; RouteClaimed if another active run holds one of them.
+        """
         run_id = uuid.uuid4().hex[:12]
         at = now_iso()
-        with self._transaction():
-            self._execute(
-                f"INSERT INTO strangler_runbook_runs ({RUN_COLUMNS}) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, NULL)",
-                (
-                    run_id,
-                    runbook,
-                    source,
-                    definition,
-                    json.dumps(params),
-                    json.dumps(env),
-                    "running",
-                    first_step,
-                    "",
-                    at,
-                    at,
-                ),
-            )
-            self._event(run_id, first_step, 0, "run_created", who, why, {"params": params})
+        claimed = dict(claims or {})
+        row = (run_id, runbook, source, definition, json.dumps(params), json.dumps(env))
+        try:
+            with self._transaction():
+                self._execute(
+                    f"INSERT INTO strangler_runbook_runs ({RUN_COLUMNS}) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, NULL)",
+                    (*row, "running", first_step, "", at, at),
+                )
+                self._claim(run_id, routes, sorted(claimed))
+                data = {"params": params, "routes": claimed}
+                self._event(run_id, first_step, 0, "run_created", who, why, data)
+        except Exception as error:
+            if _unique_violation(error):  # a run claiming the same route committed first
+                held = self._claimed(routes, sorted(claimed))
+                raise held or RouteClaimed(f"{sorted(claimed)}: claimed meanwhile") from error
+            raise
         return self.get(run_id)
+
+    def _claim(self, run_id: str, routes: str, names: list[str]) -> None:
+        """Claim `names` for `run_id` (inside create's transaction); RouteClaimed if held."""
+        if not names:
+            return
+        self._execute(
+            "DELETE FROM strangler_runbook_claims WHERE run_id IN (SELECT id FROM "
+            "strangler_runbook_runs WHERE state IN ('done', 'aborted'))"
+        )
+        held = self._claimed(routes, names)
+        if held is not None:
+            raise held
+        for name in names:
+            self._execute(
+                "INSERT INTO strangler_runbook_claims (routes, route, run_id) VALUES (%s, %s, %s)",
+                (routes, name, run_id),
+            )
+
+    def _claimed(self, routes: str, names: list[str]) -> RouteClaimed | None:
+        """The refusal naming the active run that holds one of `names`, if any does."""
+        marks = ", ".join(["%s"] * len(names))
+        row = self._execute(
+            "SELECT c.route, r.id, r.runbook, r.state, r.step FROM strangler_runbook_claims c "
+            "JOIN strangler_runbook_runs r ON r.id = c.run_id WHERE c.routes = %s AND "
+            f"c.route IN ({marks}) AND r.state NOT IN ('done', 'aborted') ORDER BY c.route",
+            (routes, *names),
+        ).fetchone()
+        if row is None:
+            return None
+        route, other, runbook, state, step = row
+        return RouteClaimed(
+            f"route {route} is being moved by run {other} ({runbook}, {state} at {step}): "
+            f"one active run per route; finish it with `strangler runbook resume {other}`, "
+            f"undo its traffic with `strangler runbook rollback {other}`, or stop it with "
+            f"`strangler runbook abort {other}`"
+        )
 
     def get(self, run_id: str) -> Run:
         row = self._execute(
@@ -292,6 +341,10 @@ class RunStore:
                         run_id,
                     ),
                 )
+                if state in FINISHED:  # its routes are free for the next run
+                    self._execute(
+                        "DELETE FROM strangler_runbook_claims WHERE run_id = %s", (run_id,)
+                    )
 
     def acquire(self, run_id: str, owner: str, ttl: float) -> None:
         """Take the run's lease, or raise LeaseHeld while another live runner has it.
@@ -329,6 +382,11 @@ class RunStore:
             "WHERE id = %s AND lease_owner = %s",
             (run_id, owner),
         )
+
+
+def _unique_violation(error: Exception) -> bool:
+    """A primary key taken by a concurrent insert (sqlite3 or psycopg, without importing it)."""
+    return isinstance(error, sqlite3.IntegrityError) or type(error).__name__ == "UniqueViolation"
 
 
 def _run(row: Sequence[Any]) -> Run:

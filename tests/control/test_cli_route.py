@@ -117,3 +117,27 @@ def test_a_push_over_a_table_that_moved_exits_1_saying_so_and_changes_nothing(tm
     assert "nothing changed, re-run" in stale.stderr and "Traceback" not in stale.stderr
     shown = json.loads(strangler("route", "show", "products", *store).stdout)
     assert (shown["version"], shown["route"]["weight"]) == (2, 20)
+
+
+def test_a_shadow_share_the_weight_leaves_no_room_for_is_flagged_and_listed(tmp_path):
+    """Only requests the monolith answers are shadowed: at weight 100 none can be."""
+    store = ("--config", str(tmp_path / "routes.toml"))
+    assert (
+        strangler(
+            "route", "set", str(write_json(tmp_path / "t.json", base(weight=100))), *store
+        ).returncode
+        == 0
+    )
+    useless = strangler("route", "shadow", "products", "10", *store)
+    assert useless.returncode == 0, useless.stderr
+    assert "warning" in useless.stderr and "shadows nothing" in useless.stderr
+    assert "10% (0% reachable)" in strangler("route", "list", *store).stdout
+    assert strangler("route", "weight", "products", "95", *store).returncode == 0
+    partial = json.loads(strangler("route", "shadow", "products", "10", *store, "--json").stdout)
+    assert "at most 5% of its requests" in partial["warning"]
+    (row,) = json.loads(strangler("route", "list", *store, "--json").stdout)["routes"]
+    assert (row["shadow_percent"], row["shadow_reachable_percent"]) == (10, 5)
+    assert strangler("route", "weight", "products", "0", *store).returncode == 0
+    fine = strangler("route", "shadow", "products", "10", *store)
+    assert fine.returncode == 0 and "warning" not in fine.stderr
+    assert " 10%  " in strangler("route", "list", *store).stdout

@@ -28,6 +28,7 @@ class Behaviour:
     padding: int = 0  # bytes of description per product (answers beyond the capture cap)
     arrived: threading.Event = field(default_factory=threading.Event)
     seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    bodies: list[bytes] = field(default_factory=list)
 
 
 def product(pk: int, bug: bool, padding: int = 0) -> dict:
@@ -49,9 +50,10 @@ def handler(behaviour: Behaviour) -> type[BaseHTTPRequestHandler]:
 
         def _answer(self) -> None:
             length = int(self.headers.get("content-length") or 0)
-            if length:
-                self.rfile.read(length)
-            behaviour.seen.append((self.command, self.path, dict(self.headers.items())))
+            sent = self.rfile.read(length) if length else b""
+            headers = dict(self.headers.items())
+            behaviour.seen.append((self.command, self.path, headers))
+            behaviour.bodies.append(sent)
             behaviour.arrived.set()
             if behaviour.hold is not None:
                 behaviour.hold.wait(timeout=30)

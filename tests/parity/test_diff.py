@@ -271,3 +271,37 @@ def test_gzip_bodies_compare_by_their_content_not_their_bytes():
     assert compare_replies(one, two, PLAIN) == []
     other = Reply(200, head, gzip.compress(orjson.dumps({"a": 2, "b": [1, 2]})))
     assert compare_replies(one, other, PLAIN) == [("a", "value")]
+
+
+def test_maps_keyed_by_id_count_as_one_field():
+    primary = {"stock": {"17": 1, "18": 2, "550e8400-e29b-41d4-a716-446655440000": 3}}
+    candidate = {"stock": {"17": 0, "18": 0, "550e8400-e29b-41d4-a716-446655440000": 0}}
+    assert sorted(diff_json(primary, candidate, PLAIN)) == [
+        ("stock.{id}", "value"),
+        ("stock.{uuid}", "value"),
+    ]
+
+
+def test_the_normalizer_cache_does_not_grow_with_distinct_paths():
+    config, _ = parse_compare({"endpoints": {"GET /p/{slug}": {"ignore": ["x"]}}}, "c")
+    comparer = Comparer({"r": config})
+    ok = json_reply({})
+    for n in range(500):
+        comparer.compare(Exchange("r", "GET", f"/junk-{n}/x", ok, ok))
+    comparer.compare(Exchange("r", "GET", "/p/red", ok, ok))
+    assert len(comparer._compiled) == 2  # the route's, and the one refined endpoint's
+
+
+def test_comparison_metrics_keep_endpoint_labels_bounded():
+    from strangler.parity.metrics import ParityMetrics
+    from strangler.parity.tally import MAX_ENDPOINTS
+
+    metrics, comparer, ok = ParityMetrics(), Comparer(), json_reply({})
+    for n in range(MAX_ENDPOINTS + 20):
+        metrics.observe(comparer.compare(Exchange("r", "GET", f"/junk-{n}/x", ok, ok)))
+    text = metrics.render().decode()
+    series = [
+        line for line in text.splitlines() if line.startswith("strangler_parity_comparisons_total{")
+    ]
+    assert len(series) == MAX_ENDPOINTS + 1
+    assert 'endpoint="GET (other endpoints)",outcome="same",route="r"} 20.0' in text

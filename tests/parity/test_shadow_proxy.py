@@ -273,3 +273,17 @@ def test_the_parity_worker_counts_comparisons_on_its_metrics_port(shadowing, tmp
         'strangler_parity_comparisons_total{endpoint="GET /api/v1/products/{id}",'
         'outcome="different",route="products"} 3.0'
     ) in text
+
+
+def test_a_write_is_mirrored_with_its_body_to_a_named_sandbox_only(shadowing, tmp_path):
+    monolith, sandbox = Behaviour(), Behaviour()
+    proxy = shadowing(monolith, sandbox, methods=["GET", "POST"], sandbox="catalog",
+                      noise_percent=100)  # fmt: skip
+    body = json.dumps({"sku": "X-1", "qty": 2}).encode()
+    answer = httpx.post(f"{proxy.url}/api/v1/products", content=body, timeout=10,
+                        headers={"X-User-ID": "w", "content-type": "application/json"})  # fmt: skip
+    assert answer.status_code == 200
+    wait_for_samples(tmp_path, 1)
+    assert [m for m, _, _ in sandbox.seen] == ["POST"] and sandbox.bodies == [body]
+    assert sandbox.seen[0][2]["X-Strangler-Shadow"] == "1"
+    assert [m for m, _, _ in monolith.seen] == ["POST"]  # never a second write for noise

@@ -33,6 +33,17 @@ CANNED = {
 }
 
 
+def read_head(conn: socket.socket, buffer: bytes) -> tuple[bytes, bytes] | None:
+    """The next request head received on `conn` and the bytes after it; None once closed."""
+    while b"\r\n\r\n" not in buffer:
+        data = conn.recv(65536)
+        if not data:
+            return None
+        buffer += data
+    head, rest = buffer.split(b"\r\n\r\n", 1)
+    return head, rest
+
+
 class ScriptedBackend:
     """One thread per connection; answers by path, echoing the request's header lines."""
 
@@ -53,12 +64,10 @@ class ScriptedBackend:
         buffer = b""
         with conn:
             while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, buffer = buffer.split(b"\r\n\r\n", 1)
+                read = read_head(conn, buffer)
+                if read is None:
+                    return
+                head, buffer = read
                 lines = head.decode("latin-1").split("\r\n")
                 method, path, _ = lines[0].split(" ")
                 headers = [line.split(":", 1)[0].lower() for line in lines[1:]]

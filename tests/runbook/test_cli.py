@@ -149,3 +149,23 @@ def test_approving_a_step_the_run_does_not_have_is_refused(tmp_path):
     result = cli("approve", run_id, "--step", "flip-writez", "--store", "runs.db", cwd=tmp_path)
     assert result.returncode == 2
     assert f"run {run_id} has no step 'flip-writez'" in result.stderr
+
+
+def test_every_action_has_help_with_its_examples():
+    from strangler.cli import build_parser
+
+    top = build_parser()._subparsers._group_actions[0].choices["runbook"]
+    actions = top._subparsers._group_actions[0].choices
+    assert set(actions) == {
+        "validate",
+        "plan",
+        "run",
+        "status",
+        "resume",
+        "approve",
+        "abort",
+        "rollback",
+        "history",
+    }
+    for name, parser in actions.items():
+        assert f"examples:\n  strangler runbook {name}" in parser.format_help(), name

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -228,4 +229,39 @@ def test_a_waiting_runner_goes_on_when_someone_approves(tmp_path):
     assert status["state"] == "done"
     gate = status["steps"][0]["gates"][0]
     assert (gate["outcome"], gate["readings"]["who"]) == ("pass", "alice")
+    assert float(open_store(str(routes)).current().table.route("products").weight) == 10
+
+
+HOLD = """
+name = "hold"
+
+[[steps]]
+id = "hold"
+action = "wait"
+bake = 3
+
+[[steps]]
+id = "to-10"
+action = "set_weight"
+route = "products"
+weight = 10
+"""
+
+
+def test_after_a_crash_the_bake_counts_only_watched_time(tmp_path):
+    store = str(tmp_path / "runs.sqlite3")
+    routes, run_id = detached(tmp_path, HOLD, store)
+    first = runner(run_id, store, tmp_path)
+    wait_for_event(store, run_id, "hold", "action_done")
+    os.killpg(first.pid, signal.SIGKILL)  # at once: the hold was watched for ~0 s
+    first.wait()
+    time.sleep(3.5)  # longer than the bake: the time nobody watched must not count
+    resumed = cli("resume", run_id, "--store", store, "--lease-seconds", LEASE, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    runs = RunStore(store)
+    events = {e.kind: e for e in runs.events(run_id) if e.step == "hold"}
+    runs.close()
+    restarted, passed = events["bake_restarted"], events["step_passed"]
+    watched = datetime.fromisoformat(passed.at) - datetime.fromisoformat(restarted.at)
+    assert watched.total_seconds() >= 3  # the whole bake was watched after the resume
     assert float(open_store(str(routes)).current().table.route("products").weight) == 10
