@@ -41,7 +41,8 @@ class ParityMetrics:
         )
         self.lost = Counter(
             "strangler_parity_lost_pairs",
-            "Captured pairs that reached this worker but were not recorded (store failure).",
+            "Captured pairs handed to this worker but not recorded: a store failure, or a "
+            "previous worker process that died holding them.",
             ["route"],
             registry=self.registry,
         )

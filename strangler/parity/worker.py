@@ -14,7 +14,7 @@ import logging
 import multiprocessing
 import pickle
 import threading
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -132,7 +132,8 @@ class PairConsumer:
 class LocalWorker:
     """A PairConsumer in a child process (the embedded default), so comparisons and store
     writes never hold the proxy's GIL; batches go over a pipe, pickled in one piece. A child
-    that died (killed, crashed) is started again with the next batch."""
+    that died (killed, crashed) is started again with the next batch, and counts the pairs
+    the dead one had been sent but not finished as lost (`strangler_parity_lost_pairs_total`)."""
 
     def __init__(
         self, store_location: str, har_path: str = "", metrics: tuple[str, int] | None = None
@@ -141,14 +142,17 @@ class LocalWorker:
         self.har_path = har_path
         self.metrics = metrics  # (host, port) the child serves its /metrics on
         self.restarts = 0
-        self._start()
+        self._start(Counter())
 
-    def _start(self) -> None:
+    def _start(self, lost: Counter[str]) -> None:
         context = multiprocessing.get_context("spawn")  # never fork a running event loop
         reader, self.writer = context.Pipe(duplex=False)
+        self.done = context.Value("q", 0)  # batches the child has finished
+        self.unfinished: deque[tuple[int, Counter[str]]] = deque()  # (number, pairs per route)
+        self.sent = 0
         self.process = context.Process(
             target=_serve_pairs,
-            args=(reader, self.store_location, self.har_path, self.metrics),
+            args=(reader, self.store_location, self.har_path, self.metrics, self.done, lost),
             name="strangler-parity-worker",
             daemon=True,
         )
@@ -157,22 +161,36 @@ class LocalWorker:
 
     def __call__(self, batch: list[Pair]) -> None:
         data = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+        routes = Counter(str(p["route"]) for p in batch)
         if not self.process.is_alive():
-            self._restart()
+            self._restart(Counter())
         try:
             # Blocks while the child is behind: the proxy's bounded hand-off then drops.
             self.writer.send_bytes(data)
         except OSError:  # it died since the check: once more, with a new one
-            self._restart()
-            self.writer.send_bytes(data)
+            self._restart(Counter())
+            try:
+                self.writer.send_bytes(data)
+            except OSError:
+                self._restart(routes)  # the next child counts this batch as lost
+                raise
+        self.sent += 1
+        self.unfinished.append((self.sent, routes))
+        while self.unfinished and self.unfinished[0][0] <= self.done.value:
+            self.unfinished.popleft()
 
-    def _restart(self) -> None:
-        log.warning("parity worker (pid %s) is gone; starting another", self.process.pid)
+    def _restart(self, lost: Counter[str]) -> None:
+        """Start another child, telling it what the dead one was sent but did not finish."""
         with contextlib.suppress(OSError):
             self.writer.close()
         self.process.join(1)
+        for number, routes in self.unfinished:
+            if number > self.done.value:
+                lost.update(routes)
+        log.warning("parity worker (pid %s) is gone, %d pairs lost with it; starting another",
+                    self.process.pid, lost.total())  # fmt: skip
         self.restarts += 1
-        self._start()
+        self._start(lost)
 
     def close(self, timeout: float = 10.0) -> None:
         """Let the child write what it has, then stop it."""
@@ -184,10 +202,18 @@ class LocalWorker:
 
 
 def _serve_pairs(
-    reader: Connection, store_location: str, har_path: str, metrics: tuple[str, int] | None
+    reader: Connection,
+    store_location: str,
+    har_path: str,
+    metrics: tuple[str, int] | None,
+    done: Any,
+    lost: Counter[str],
 ) -> None:
-    """The child's loop: until an empty message, or the proxy gone (EOF on the pipe)."""
+    """The child's loop: until an empty message, or the proxy gone (EOF on the pipe).
+    `done` counts the batches finished; `lost` is what a previous child took with it."""
     consumer = PairConsumer(store_location, har_path)
+    for route, n in lost.items():
+        consumer.metrics.lost.labels(route).inc(n)
     if metrics is not None:
         consumer.metrics.serve(*metrics)
     try:
@@ -203,6 +229,8 @@ def _serve_pairs(
                 consumer(batch)
             except Exception:  # a store that cannot be written loses this batch, not the next
                 log.exception("parity worker: %d pairs not recorded", len(batch))
+            with done.get_lock():
+                done.value += 1
     finally:
         consumer.close()
 

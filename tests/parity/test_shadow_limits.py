@@ -57,3 +57,38 @@ def test_a_deeply_nested_answer_is_skipped_and_its_batch_still_recorded(shadowin
     # The worker is alive and keeps comparing.
     httpx.get(f"{proxy.url}/api/v1/products/7", headers={"X-User-ID": "z"}, timeout=10)
     assert wait_for_samples(tmp_path, 6).samples == 5
+
+
+def test_pairs_a_killed_worker_held_are_counted_as_lost(shadowing, tmp_path):
+    import os
+    import signal
+    import socket
+    import sqlite3
+    import time
+    from pathlib import Path
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proxy = shadowing(Behaviour(), Behaviour(), "--parity-metrics", f"127.0.0.1:{port}")
+    store = tmp_path / "parity.sqlite3"
+    with httpx.Client(base_url=proxy.url, timeout=10) as client:
+        client.get("/api/v1/products/1", headers={"X-User-ID": "a"})
+        wait_for_samples(tmp_path, 1)
+        children = Path(f"/proc/{proxy.proc.pid}/task/{proxy.proc.pid}/children").read_text()
+        (worker,) = [int(pid) for pid in children.split()
+                     if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]  # fmt: skip
+        lock = sqlite3.connect(store, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")  # the worker now waits to write what it is sent
+        try:
+            for n in range(2, 5):
+                client.get(f"/api/v1/products/{n}", headers={"X-User-ID": "a"})
+            time.sleep(1.5)  # a few hand-off rounds (0.25 s each): the three pairs are sent
+            os.kill(worker, signal.SIGKILL)
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        client.get("/api/v1/products/9", headers={"X-User-ID": "a"})
+        assert wait_for_samples(tmp_path, 2).samples == 2  # a new worker, the three lost
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    assert 'strangler_parity_lost_pairs_total{route="products"} 3.0' in text
