@@ -22,6 +22,8 @@ examples:
       --candidate http://127.0.0.1:8100 --route products --concurrency 8 --rate 200
   strangler parity replay writes.har --primary http://127.0.0.1:8000 \\
       --candidate http://127.0.0.1:8200 --allow-writes http://127.0.0.1:8200
+  strangler parity replay shadow.har --primary http://10.0.0.5:8000 \\
+      --candidate http://10.0.0.9:8100 --host shop.example.com
   strangler parity report --route products --since 1h
   strangler parity report --route products -f html -o parity.html
   strangler parity report --route products --since 24h --gate 99.5 --min-samples 500

@@ -308,6 +308,8 @@ def test_the_recorded_host_is_sent_and_redacted_headers_are_not(capsys, tmp_path
         monolith.seen.clear()
         service.seen.clear()
         run(capsys, *argv, "--host", "shop.internal:8443")
+        code, _, err = run(capsys, *argv, "--host", "bad host/")
+        assert code == 2 and "--host 'bad host/': a host name" in err
     again = monolith.seen + service.seen
     assert len(again) == 6 and {h.get("Host") for _, _, h in again} == {"shop.internal:8443"}
     assert not [h for _, _, h in seen + again if "Authorization" in h]
