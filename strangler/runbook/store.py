@@ -275,13 +275,13 @@ class RunStore:
         ).fetchall()
         return [_run(row) for row in rows]
 
-    def events(self, run_id: str, kind: str = "") -> list[Event]:
-        """The run's events in order; only those of `kind` when given."""
-        where = " AND kind = %s" if kind else ""
+    def events(self, run_id: str, *kinds: str) -> list[Event]:
+        """The run's events in order; only those of `kinds` when given."""
+        where = f" AND kind IN ({', '.join(['%s'] * len(kinds))})" if kinds else ""
         rows = self._execute(
             "SELECT id, run_id, at, step, attempt, kind, who, why, data "
             f"FROM strangler_runbook_events WHERE run_id = %s{where} ORDER BY id",
-            (run_id, kind) if kind else (run_id,),
+            (run_id, *kinds),
         ).fetchall()
         return [
             Event(
