@@ -39,6 +39,7 @@ SCHEMA = (
         PRIMARY KEY (routes, route))""",
 )
 FINISHED = ("done", "aborted")
+SCHEMA_LOCK = 0x5275_6E62  # advisory lock key taken while PostgreSQL creates the tables
 
 
 class StoreError(Exception):
@@ -151,8 +152,11 @@ class RunStore:
                 self.conn = sqlite3.connect(location, timeout=30, isolation_level=None)
                 self.conn.execute("PRAGMA journal_mode=WAL")
             serial = "BIGSERIAL" if self.postgres else "INTEGER"
-            for statement in SCHEMA:
-                self._execute(statement.format(serial=serial))
+            with self._transaction():
+                if self.postgres:  # concurrent CREATE ... IF NOT EXISTS can still collide
+                    self._execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                for statement in SCHEMA:
+                    self._execute(statement.format(serial=serial))
         except (OSError, sqlite3.Error) as error:
             raise StoreError(f"cannot open the run store {location}: {error}") from error
         except Exception as error:  # psycopg.Error without importing psycopg for SQLite users
