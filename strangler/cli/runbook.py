@@ -36,7 +36,8 @@ Runs are kept in --store (SQLite file, default ./strangler-runs.sqlite3 or
 $STRANGLER_RUNBOOK_STORE; a postgresql:// URL for a shared store). Built-in runbooks:
 extract-context, rollback-route (docs/runbooks/). Definition problems are printed with their
 ids (runbook.E0xx, see docs/runbook.md) and nothing runs.
-Exit codes: 0 done / ok, 1 the run paused (a gate failed) or was aborted, 2 bad usage or input.
+Exit codes: 0 done / ok, 1 the run paused (a gate failed, or someone else changed its route)
+or was aborted, or another active run moves the same route, 2 bad usage or input.
 """
 
 DEFAULT_STORE = "strangler-runs.sqlite3"

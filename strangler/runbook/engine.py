@@ -351,7 +351,7 @@ class Engine:
         """Why the run must not act: a route it moves was changed by someone else since the
         run last set (or a human accepted) it; "" when none was, or the table is unreadable
         (the action or gate reading it then says so)."""
-        expected = runs.expected_versions(self.store.events(self.run_id))
+        expected = runs.expected_versions(self.store.events(self.run_id, *runs.VERSION_EVENTS))
         expected = {route: number for route, number in expected.items() if number > 0}
         if not expected:
             return ""

@@ -62,6 +62,9 @@ def start(
     )
 
 
+VERSION_EVENTS = ("run_created", "resumed", "action_done", "rolled_back", "manual_rollback")
+
+
 def expected_versions(events: list[Event]) -> dict[str, int]:
     """Each route's table version as the run last set or accepted it, read from its events."""
     found: dict[str, int] = {}

@@ -39,6 +39,7 @@ SCHEMA = (
         PRIMARY KEY (routes, route))""",
 )
 FINISHED = ("done", "aborted")
+SCHEMA_LOCK = 0x5275_6E62  # advisory lock key taken while PostgreSQL creates the tables
 
 
 class StoreError(Exception):
@@ -151,8 +152,11 @@ class RunStore:
                 self.conn = sqlite3.connect(location, timeout=30, isolation_level=None)
                 self.conn.execute("PRAGMA journal_mode=WAL")
             serial = "BIGSERIAL" if self.postgres else "INTEGER"
-            for statement in SCHEMA:
-                self._execute(statement.format(serial=serial))
+            with self._transaction():
+                if self.postgres:  # concurrent CREATE ... IF NOT EXISTS can still collide
+                    self._execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+                for statement in SCHEMA:
+                    self._execute(statement.format(serial=serial))
         except (OSError, sqlite3.Error) as error:
             raise StoreError(f"cannot open the run store {location}: {error}") from error
         except Exception as error:  # psycopg.Error without importing psycopg for SQLite users
@@ -275,13 +279,13 @@ class RunStore:
         ).fetchall()
         return [_run(row) for row in rows]
 
-    def events(self, run_id: str, kind: str = "") -> list[Event]:
-        """The run's events in order; only those of `kind` when given."""
-        where = " AND kind = %s" if kind else ""
+    def events(self, run_id: str, *kinds: str) -> list[Event]:
+        """The run's events in order; only those of `kinds` when given."""
+        where = f" AND kind IN ({', '.join(['%s'] * len(kinds))})" if kinds else ""
         rows = self._execute(
             "SELECT id, run_id, at, step, attempt, kind, who, why, data "
             f"FROM strangler_runbook_events WHERE run_id = %s{where} ORDER BY id",
-            (run_id, kind) if kind else (run_id,),
+            (run_id, *kinds),
         ).fetchall()
         return [
             Event(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 from strangler.control import open_store
@@ -10,7 +11,7 @@ from strangler.runbook import runs
 from strangler.runbook.definition import parse
 from strangler.runbook.engine import Engine
 from strangler.runbook.sources import Environment
-from strangler.runbook.store import RunStore
+from strangler.runbook.store import RouteClaimed, RunStore
 from tests.proxy.helpers import table
 from tests.runbook.test_resume import cli
 
@@ -101,3 +102,30 @@ def test_an_own_change_whose_record_was_lost_in_a_crash_is_not_someone_elses(tmp
     done = Engine(store, run.id, "t").run()
     assert done.state == "done", done.reason
     store.close()
+
+
+def test_two_runs_started_at_the_same_moment_one_wins(tmp_path, run_store):
+    routes = seeded(tmp_path)
+    env = Environment(routes=str(routes))
+    runbook = parse(TWO_FLIPS, "rb.toml", {})
+    barrier = threading.Barrier(4, timeout=20)
+    outcomes: list[str] = []
+
+    def start() -> None:
+        store = RunStore(run_store)  # four runners opening a fresh store at once, too
+        barrier.wait()
+        try:
+            runs.start(store, runbook, TWO_FLIPS, {}, env, "t", "")
+            outcomes.append("started")
+        except RouteClaimed as refused:
+            outcomes.append(str(refused).split(":")[0])
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes)[-1] == "started" and outcomes.count("started") == 1, outcomes
+    assert len(RunStore(run_store).runs()) == 1
