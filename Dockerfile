@@ -8,12 +8,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY analyzer ./analyzer
 COPY strangler ./strangler
 COPY monolith ./monolith
 COPY extracted ./extracted
-RUN pip install . \
+# strangler_analyzer is the analyzer's import name (a symbolic link in the repository too);
+# the monolith and services run from /app, the [demo] extra has what they need.
+RUN ln -s analyzer strangler_analyzer \
+    && pip install '.[demo]' \
     && useradd --create-home --uid 1000 app \
     && mkdir -p /var/lib/shop/beat && chown -R app /var/lib/shop
 

@@ -9,22 +9,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
+from .unionfind import UnionFind
 
-class _UnionFind:
-    def __init__(self, nodes: Sequence[str]) -> None:
-        self.parent = {n: n for n in nodes}
-
-    def find(self, node: str) -> str:
-        while self.parent[node] != node:
-            self.parent[node] = self.parent[self.parent[node]]
-            node = self.parent[node]
-        return node
-
-    def union(self, a: str, b: str) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            low, high = sorted((ra, rb))
-            self.parent[high] = low
+MIN_CONTEXTS = 8  # an architect's 8-15 business capabilities
+MAX_CONTEXTS = 15
+TINY_SHARE = 0.03  # a context with fewer than 3% of the models (at least 2) is tiny
+TINY_FROM_MODELS = 40
 
 
 def cluster(
@@ -51,21 +41,21 @@ def cluster(
 
     nodes = sorted(nodes)
     pins = pins or {}
-    uf = _UnionFind(nodes)
+    uf = UnionFind(nodes)
     for group in [*together, *pins.values()]:
-        group = [n for n in group if n in uf.parent]
+        group = [n for n in group if n in uf]
         for other in group[1:]:
             uf.union(group[0], other)
-    pin_of = {uf.find(n): name for name, group in pins.items() for n in group if n in uf.parent}
+    pin_of = {uf.find(n): name for name, group in pins.items() for n in group if n in uf}
     conflicts: set[frozenset[str]] = set()
     for left, right in apart:
         for a in left:
             for b in right:
-                if a in uf.parent and b in uf.parent and uf.find(a) != uf.find(b):
+                if a in uf and b in uf and uf.find(a) != uf.find(b):
                     conflicts.add(frozenset((uf.find(a), uf.find(b))))
     pinned = sorted(pin_of)
     for i, a in enumerate(pinned):
-        for b in pinned[i + 1:]:
+        for b in pinned[i + 1 :]:
             if pin_of[a] != pin_of[b]:
                 conflicts.add(frozenset((a, b)))
     graph = nx.Graph()
@@ -78,13 +68,17 @@ def cluster(
     graph.add_weighted_edges_from((a, b, w) for (a, b), w in sorted(contracted.items()))
 
     def run(res: float) -> list[set[str]]:
-        found = nx.community.louvain_communities(graph, weight="weight", resolution=res,
-                                                 seed=seed)
+        found = nx.community.louvain_communities(graph, weight="weight", resolution=res, seed=seed)
         return _separate([set(c) for c in found], conflicts, contracted)
 
-    anchored = {uf.find(n) for n in anchors if n in uf.parent}
+    # A pinned context is kept even when it owns no model: the team declared it.
+    anchored = {uf.find(n) for n in anchors if n in uf} | set(pin_of)
     communities = _absorb(run(resolution), anchored, conflicts, contracted)
-    if target is not None:
+    if target is None:
+        models = {uf.find(n) for n in anchors if n in uf}
+        communities = _merge_tiny(communities, models, set(pin_of), conflicts, contracted)
+        communities = _merge_down(communities, MAX_CONTEXTS, conflicts, contracted)
+    else:
         res = resolution
         for _ in range(12):
             if len(communities) >= target:
@@ -99,16 +93,18 @@ def cluster(
 
 
 def _link(a: set[str], b: set[str], contracted: Mapping[tuple[str, str], float]) -> float:
-    return sum(w for (x, y), w in contracted.items()
-               if (x in a and y in b) or (x in b and y in a))
+    return sum(w for (x, y), w in contracted.items() if (x in a and y in b) or (x in b and y in a))
 
 
 def _conflicted(a: set[str], b: set[str], conflicts: set[frozenset[str]]) -> bool:
     return any(frozenset((x, y)) in conflicts for x in a for y in b)
 
 
-def _separate(communities: list[set[str]], conflicts: set[frozenset[str]],
-              contracted: Mapping[tuple[str, str], float]) -> list[set[str]]:
+def _separate(
+    communities: list[set[str]],
+    conflicts: set[frozenset[str]],
+    contracted: Mapping[tuple[str, str], float],
+) -> list[set[str]]:
     """Move nodes out of communities holding a pair that must stay apart.
 
     The other members of a community split this way then join whichever of its parts they
@@ -122,8 +118,10 @@ def _separate(communities: list[set[str]], conflicts: set[frozenset[str]],
         if b not in home:
             continue
         home.discard(b)
-        options = sorted((c for c in communities if c is not home and c
-                          and not _conflicted({b}, c, conflicts)), key=min)
+        options = sorted(
+            (c for c in communities if c is not home and c and not _conflicted({b}, c, conflicts)),
+            key=min,
+        )
         best = max(options, key=lambda c: _link({b}, c, contracted), default=None)
         if best is not None and _link({b}, best, contracted) > 0:
             best.add(b)
@@ -149,8 +147,12 @@ def _separate(communities: list[set[str]], conflicts: set[frozenset[str]],
     return [c for c in communities if c]
 
 
-def _absorb(communities: list[set[str]], anchored: set[str], conflicts: set[frozenset[str]],
-            contracted: Mapping[tuple[str, str], float]) -> list[set[str]]:
+def _absorb(
+    communities: list[set[str]],
+    anchored: set[str],
+    conflicts: set[frozenset[str]],
+    contracted: Mapping[tuple[str, str], float],
+) -> list[set[str]]:
     """Merge each community without an anchor into its most linked anchored community."""
     if not anchored:
         return communities
@@ -167,8 +169,66 @@ def _absorb(communities: list[set[str]], anchored: set[str], conflicts: set[froz
     return sorted([*keep, unlinked] if unlinked else keep, key=min)
 
 
-def _merge_down(communities: list[set[str]], target: int, conflicts: set[frozenset[str]],
-                contracted: Mapping[tuple[str, str], float]) -> list[set[str]]:
+def _merge_tiny(
+    communities: list[set[str]],
+    models: set[str],
+    pinned: set[str],
+    conflicts: set[frozenset[str]],
+    contracted: Mapping[tuple[str, str], float],
+) -> list[set[str]]:
+    """Merge each tiny context into the one it is most coupled with, unless it is isolated.
+
+    Tiny: fewer than ``TINY_SHARE`` of the models (at least 2), in a project of
+    ``TINY_FROM_MODELS`` models or more (in a small one, a one-model context can be a real
+    capability), while more than ``MIN_CONTEXTS`` remain; a pinned context stays.
+    """
+    limit = max(2, round(len(models) * TINY_SHARE))
+    communities = sorted(communities, key=min)
+    while len(communities) > MIN_CONTEXTS and len(models) >= TINY_FROM_MODELS:
+        sizes = [len(c & models) for c in communities]
+        tiny = sorted(
+            (i for i, c in enumerate(communities) if 0 < sizes[i] < limit and not c & pinned),
+            key=lambda i: (sizes[i], min(communities[i])),
+        )
+        links = _links(communities, contracted)
+        merged = False
+        for i in tiny:
+            options = [
+                j
+                for j, c in enumerate(communities)
+                if j != i and c & models and not _conflicted(communities[i], c, conflicts)
+            ]
+            best = max(options, key=lambda j: (links.get((i, j), 0.0), -j), default=None)
+            if best is not None and links.get((i, best), 0.0) > 0:
+                communities[best] |= communities[i]
+                del communities[i]
+                merged = True
+                break
+        if not merged:
+            break
+    return communities
+
+
+def _links(
+    communities: list[set[str]], contracted: Mapping[tuple[str, str], float]
+) -> dict[tuple[int, int], float]:
+    """Total weight between each pair of communities, both ways round: (i, j) and (j, i)."""
+    index = {n: i for i, c in enumerate(communities) for n in c}
+    links: dict[tuple[int, int], float] = defaultdict(float)
+    for (x, y), w in contracted.items():
+        i, j = index[x], index[y]
+        if i != j:
+            links[(i, j)] += w
+            links[(j, i)] += w
+    return links
+
+
+def _merge_down(
+    communities: list[set[str]],
+    target: int,
+    conflicts: set[frozenset[str]],
+    contracted: Mapping[tuple[str, str], float],
+) -> list[set[str]]:
     """Merge the most strongly linked pair of communities (per size) until ``target`` remain."""
     communities = sorted(communities, key=min)
     while len(communities) > target:

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from analyzer.facts import FACTS_VERSION, FileFacts
-from analyzer.walk import SourceFile, UnreadableFile
+from .facts import FACTS_VERSION, FileFacts
+from .walk import SourceFile, UnreadableFile
 
 
 def code_version(*modules: str) -> str:
@@ -31,7 +31,7 @@ def code_version(*modules: str) -> str:
     return digest.hexdigest()
 
 
-CACHE_FORMAT = f"strangler-analyze-{code_version('facts', 'extract', 'walk', 'collect')}"
+CACHE_FORMAT = f"strangler-analyze-{code_version('facts', 'extract', 'codegen', 'walk', 'collect')}"
 Progress = Callable[[int, int], None]
 
 
@@ -72,7 +72,7 @@ def save_cache(path: str, data: dict) -> None:
 
 
 def _extract(task: tuple[SourceFile, bytes]) -> FileFacts:
-    from analyzer.extract import extract_migration, extract_source
+    from .extract import extract_migration, extract_source
 
     source, data = task
     if source.is_migration:
@@ -91,9 +91,15 @@ def _read(root: str, source: SourceFile) -> bytes:
         ) from error
 
 
-def collect(root: str, files: Iterable[SourceFile], *, jobs: int, cache: dict,
-            progress: Progress | None = None,
-            while_waiting: Callable[[], None] | None = None) -> Collected:
+def collect(
+    root: str,
+    files: Iterable[SourceFile],
+    *,
+    jobs: int,
+    cache: dict,
+    progress: Progress | None = None,
+    while_waiting: Callable[[], None] | None = None,
+) -> Collected:
     """Facts for ``files``, reusing and updating ``cache`` (a dict loaded by load_cache).
 
     ``while_waiting`` runs in this process while worker processes parse (when they do), so
@@ -126,10 +132,11 @@ def collect(root: str, files: Iterable[SourceFile], *, jobs: int, cache: dict,
         order = sorted(range(len(tasks)), key=lambda i: -len(tasks[i][1]))
         context = multiprocessing.get_context()
         if context.get_start_method() == "fork":
-            import analyzer.extract  # noqa: F401  (once here, not once per forked worker)
+            from . import extract  # noqa: F401  (once here, not once per forked worker)
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            outputs = pool.map(_extract, [tasks[i] for i in order],
-                               chunksize=max(1, len(tasks) // (jobs * 32)))
+            outputs = pool.map(
+                _extract, [tasks[i] for i in order], chunksize=max(1, len(tasks) // (jobs * 32))
+            )
             if while_waiting:
                 while_waiting()
             unordered = _track(outputs, cached, len(files), progress)
@@ -146,8 +153,9 @@ def collect(root: str, files: Iterable[SourceFile], *, jobs: int, cache: dict,
     return Collected([results[f.path] for f in files], hashes, len(todo), cached)
 
 
-def _track(outputs: Iterable[FileFacts], done: int, total: int,
-           progress: Progress | None) -> list[FileFacts]:
+def _track(
+    outputs: Iterable[FileFacts], done: int, total: int, progress: Progress | None
+) -> list[FileFacts]:
     collected = []
     for facts in outputs:
         collected.append(facts)

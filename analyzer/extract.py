@@ -8,26 +8,31 @@ that cost. Names are qualified with the file's own imports; nothing is imported 
 
 from __future__ import annotations
 
-import contextlib
+import ast
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
-from libcst._nodes.expression import _BaseParenthesizedNode
-from libcst._nodes.internal import CodegenState
 
-from analyzer.facts import (
+from .codegen import LineCounter, walk
+from .facts import (
+    AUTH_USER,
+    UNKNOWN,
     ClassFact,
     Endpoint,
     FileFacts,
+    Import,
     Located,
+    MigrationDep,
     Receiver,
+    Ref,
     Relation,
     Task,
     Use,
+    UseKind,
 )
 
 RELATION_KINDS = {
@@ -41,11 +46,31 @@ RELATION_KINDS = {
 }
 MANAGERS = {"objects", "_default_manager", "_base_manager"}
 WRITE_METHODS = {
-    "create", "update", "delete", "bulk_create", "bulk_update", "get_or_create",
-    "update_or_create", "add", "remove", "clear", "set",
+    "create",
+    "update",
+    "delete",
+    "bulk_create",
+    "bulk_update",
+    "get_or_create",
+    "update_or_create",
+    "add",
+    "remove",
+    "clear",
+    "set",
 }
-LOOKUP_METHODS = {"filter", "exclude", "get", "select_related", "prefetch_related", "order_by",
-                  "values", "values_list", "annotate", "get_or_create", "update_or_create"}
+LOOKUP_METHODS = {
+    "filter",
+    "exclude",
+    "get",
+    "select_related",
+    "prefetch_related",
+    "order_by",
+    "values",
+    "values_list",
+    "annotate",
+    "get_or_create",
+    "update_or_create",
+}
 TASK_CALLS = {"delay", "apply_async", "s", "si", "signature"}
 URL_FUNCS = {"path", "re_path", "url"}
 RAW_SQL_CALLS = {"execute", "executemany", "raw", "RawSQL", "extra"}
@@ -55,11 +80,25 @@ SETTINGS_NAMES = {"INSTALLED_APPS", "AUTH_USER_MODEL"}
 TABLE_RE = re.compile(
     r"\b(?:FROM|JOIN|INTO|UPDATE|TABLE)\s+[\"`\[]?([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE
 )
-MODEL_FIELD_HOMES = ("django.db.models", "django.contrib.postgres.fields",
-                     "django.contrib.gis.db.models")
+MODEL_FIELD_HOMES = (
+    "django.db.models",
+    "django.contrib.postgres.fields",
+    "django.contrib.gis.db.models",
+    "django.contrib.contenttypes.fields",
+)
+RELATION_HOMES = (*MODEL_FIELD_HOMES, "modelcluster.", "mptt.", "treebeard.")
+QUERYSET_METHODS = {
+    *LOOKUP_METHODS,
+    *WRITE_METHODS,
+    "all", "none", "first", "last", "count", "exists", "aggregate", "distinct", "only",
+    "defer", "using", "iterator", "in_bulk", "latest", "earliest", "reverse", "extra",
+    "raw", "select_for_update", "dates", "datetimes", "union", "intersection",
+    "difference", "alias", "contains", "explain", "get_queryset", "model", "db",
+    "complex_filter", "get_by_natural_key",
+}  # fmt: skip
+WRITE_VERBS = ("create", "update", "delete", "remove", "add", "set", "bulk", "mark", "save")
 DETAIL_LIMIT = 160
 RECURSION_LIMIT = 10_000
-_NO_POSITIONS = contextlib.nullcontext()
 
 
 def dotted(node: cst.BaseExpression | None) -> str | None:
@@ -128,41 +167,6 @@ def resolve_relative(module: str, is_package: bool, level: int, name: str) -> st
     return ".".join([*parts, name] if name else parts)
 
 
-class _Parentheses:
-    """libcst's ``_parenthesize`` for a state that records no positions, as a plain context
-    manager: libcst's is a generator one, and enters it for every expression node."""
-
-    __slots__ = ("node", "state")
-
-    def __init__(self, node: _BaseParenthesizedNode, state: CodegenState) -> None:
-        self.node, self.state = node, state
-
-    def __enter__(self) -> None:
-        for lpar in self.node.lpar:
-            lpar._codegen(self.state)
-
-    def __exit__(self, kind: object, *_: object) -> None:
-        if kind is None:
-            for rpar in self.node.rpar:
-                rpar._codegen(self.state)
-
-
-def _parentheses(node: _BaseParenthesizedNode,
-                 state: CodegenState) -> contextlib.AbstractContextManager[None]:
-    return _Parentheses(node, state) if node.lpar else _NO_POSITIONS
-
-
-@contextlib.contextmanager
-def _plain_parentheses() -> Iterator[None]:
-    """Generate code with ``_Parentheses`` in place of libcst's own, restoring it after."""
-    original = _BaseParenthesizedNode.__dict__["_parenthesize"]
-    _BaseParenthesizedNode._parenthesize = _parentheses  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        _BaseParenthesizedNode._parenthesize = original  # type: ignore[method-assign]
-
-
 @dataclass
 class _ClassBuilder:
     name: str
@@ -174,29 +178,28 @@ class _ClassBuilder:
     line: int = 0
 
 
-class _Extractor(CodegenState):
-    """A code generator that keeps no code: it counts lines and records facts."""
+class _Extractor(LineCounter):
+    """A line-counting code generator that records facts as it meets the nodes."""
 
     def __init__(self, module_node: cst.Module, module: str, is_package: bool) -> None:
-        super().__init__(
-            default_indent=module_node.default_indent, default_newline=module_node.default_newline
-        )
+        super().__init__(module_node)
         self.module = module
         self.is_package = is_package
-        self.line = 1
         self.scopes: list[tuple[cst.CSTNode, str, bool]] = []  # node, name, is_function
         self.pending: dict[int, tuple] = {}
         self.consumed: set[int] = set()
-        self.aliases: dict[str, str] = {}
-        self.scoped_aliases: dict[tuple[str, str], str] = {}  # (function scope, name) -> model
+        self.aliases: dict[str, Ref] = {}
+        self.scoped_aliases: dict[tuple[str, str], Ref] = {}  # (function scope, name) -> model
         self.local_names: set[str] = set()
         self.star: list[str] = []
-        self.imports: list[tuple[str, int]] = []
+        self.imports: list[tuple[str, int, bool]] = []  # target, line, app-relative
         self.classes: list[_ClassBuilder] = []
-        self.uses: list[tuple[str, str, int, str]] = []
-        self.receivers: list[tuple[str, str, str, int]] = []
+        self.uses: list[tuple[UseKind, Ref, int, str, str]] = []  # kind, ref, line, scope, lookup
+        # signal, sender, handler, whether the handler is qualified already, line
+        self.receivers: list[tuple[str, Ref | None, str, bool, int]] = []
         self.tasks: list[tuple[str, str, int]] = []
         self.endpoints: list[tuple[str, str, int]] = []
+        self.includes: list[tuple[str, Ref, int]] = []
         self.signals: list[tuple[str, int]] = []
         self.installed_apps: list[str] = []
         self.string_lists: dict[str, list[str]] = {}  # top-level NAME = ["a", "b"], for settings
@@ -214,26 +217,9 @@ class _Extractor(CodegenState):
         }
 
     # -- codegen hooks ---------------------------------------------------------------------
-    def add_token(self, value: str) -> None:
-        if "\n" in value:
-            self.line += value.count("\n")
-
-    def add_indent_tokens(self) -> None:
-        pass
-
-    def pop_trailing_newline(self) -> None:
-        pass
-
     def after_codegen(self, node: cst.CSTNode) -> None:
         if self.scopes and self.scopes[-1][0] is node:
             self.scopes.pop()
-
-    # libcst types this as a generator-made context manager; a shared no-op one is cheaper.
-    def record_syntactic_position(  # type: ignore[override]
-        self, node: cst.CSTNode, *, start_node: cst.CSTNode | None = None,
-        end_node: cst.CSTNode | None = None,
-    ) -> contextlib.AbstractContextManager[None]:
-        return _NO_POSITIONS  # positions come from counting newlines, not from libcst
 
     def before_codegen(self, node: cst.CSTNode) -> None:
         # Called for each of the ~13 nodes per line: keep the common path to two lookups.
@@ -278,8 +264,9 @@ class _Extractor(CodegenState):
         if not self.scopes:
             self.local_names.add(node.name.value)
         bases = tuple(name for b in node.bases if (name := dotted(b.value)))
-        builder = _ClassBuilder(name=".".join([self.scope, node.name.value]).lstrip("."),
-                                bases=bases)
+        builder = _ClassBuilder(
+            name=".".join([self.scope, node.name.value]).lstrip("."), bases=bases
+        )
         self.classes.append(builder)
         self.pending[id(node.name)] = ("class", builder)
         self.scopes.append((node, node.name.value, False))
@@ -290,6 +277,17 @@ class _Extractor(CodegenState):
             elif isinstance(statement, cst.SimpleStatementLine):
                 for small in statement.body:
                     self._read_class_attr(builder, small)
+            elif isinstance(statement, cst.FunctionDef) and statement.name.value in SETTINGS_NAMES:
+                self._read_settings_method(statement)
+
+    def _read_settings_method(self, method: cst.FunctionDef) -> None:
+        """``def INSTALLED_APPS(self): return [...]`` on a class-based settings class."""
+        body = method.body.body if isinstance(method.body, cst.IndentedBlock) else ()
+        for statement in body:
+            if isinstance(statement, cst.SimpleStatementLine):
+                for small in statement.body:
+                    if isinstance(small, cst.Return) and small.value is not None:
+                        self.installed_apps.extend(strings_in(small.value, self.string_lists))
 
     def _read_meta(self, builder: _ClassBuilder, meta: cst.ClassDef) -> None:
         body = meta.body.body if isinstance(meta.body, cst.IndentedBlock) else ()
@@ -309,28 +307,45 @@ class _Extractor(CodegenState):
     def _read_class_attr(self, builder: _ClassBuilder, small: cst.BaseSmallStatement) -> None:
         if isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name):
             name, value = small.targets[0].target.value, small.value
-        elif (isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name)
-              and small.value):
+        elif (
+            isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name) and small.value
+        ):
             name, value = small.target.value, small.value
         else:
             return
         text = literal(value)
         if text is not None and name in ("name", "label", "verbose_name"):
             builder.attrs[name] = text
+        if name == "INSTALLED_APPS":  # class-based settings (django-configurations)
+            self.installed_apps.extend(strings_in(value, self.string_lists))
         if not isinstance(value, cst.Call):
             return
         func = dotted(value.func) or ""
         last = func.split(".")[-1]
-        if last in RELATION_KINDS or (last.endswith("Field") and (
-                func.startswith("models.") or self.qualify(func).startswith(MODEL_FIELD_HOMES))):
-            builder.has_fields = True  # Django model fields, not form or serializer fields
-        if last in RELATION_KINDS:
+        # Django model fields, not form, serializer or tastypie fields of the same name.
+        qualified = self.qualify(func).value
+        home = func.startswith("models.") or qualified.startswith(MODEL_FIELD_HOMES)
+        relation = last in RELATION_KINDS and (
+            home or func == last or qualified.startswith(RELATION_HOMES)
+        )
+        if relation or (last.endswith("Field") and home):
+            builder.has_fields = True
+        if relation:
             target = arg(value, 0, "to")
-            ref = "generic" if last == "GenericForeignKey" else self._model_ref(target)
-            related = literal(arg(value, 99, "related_query_name")) or literal(
-                arg(value, 99, "related_name")) or ""
-            self.pending[id(value)] = ("relation", builder, name, RELATION_KINDS[last], ref,
-                                       related)
+            ref = Ref("generic") if last == "GenericForeignKey" else self._model_ref(target)
+            related = (
+                literal(arg(value, 99, "related_query_name"))
+                or literal(arg(value, 99, "related_name"))
+                or ""
+            )
+            self.pending[id(value)] = (
+                "relation",
+                builder,
+                name,
+                RELATION_KINDS[last],
+                ref,
+                related,
+            )
             self.consumed.add(id(value))
 
     def _on_pending(self, waiting: tuple) -> None:
@@ -348,10 +363,11 @@ class _Extractor(CodegenState):
         for alias in node.names:
             name = dotted(alias.name) or ""
             if alias.asname and isinstance(alias.asname.name, cst.Name):
-                self.aliases[alias.asname.name.value] = name
+                self.aliases[alias.asname.name.value] = Ref("name", name)
             else:
-                self.aliases.setdefault(name.split(".")[0], name.split(".")[0])
-            self.imports.append((name, self.line))
+                head = name.split(".")[0]
+                self.aliases.setdefault(head, Ref("name", head))
+            self.imports.append((name, self.line, False))
 
     def _on_import_from(self, node: cst.ImportFrom) -> None:
         base = dotted(node.module) if node.module else ""
@@ -362,21 +378,24 @@ class _Extractor(CodegenState):
             return
         if isinstance(node.names, cst.ImportStar):
             self.star.append(base)
-            self.imports.append((base, self.line))
+            self.imports.append((base, self.line, False))
             return
         for alias in node.names:
             name = dotted(alias.name) or ""
             bound = name
             if alias.asname and isinstance(alias.asname.name, cst.Name):
                 bound = alias.asname.name.value
-            self.aliases[bound] = f"{base}.{name}"
-            self.imports.append((f"{base}.{name}", self.line))
+            self.aliases[bound] = Ref("name", f"{base}.{name}")
+            self.imports.append((f"{base}.{name}", self.line, False))
 
     def _on_assign(self, node: cst.CSTNode) -> None:
-        if isinstance(node, cst.Assign) and isinstance(node.targets[0].target, cst.Name) and \
-                self._model_ref(node.value) == "setting:AUTH_USER_MODEL":
+        if (
+            isinstance(node, cst.Assign)
+            and isinstance(node.targets[0].target, cst.Name)
+            and self._model_ref(node.value) == AUTH_USER
+        ):
             # User = get_user_model(), anywhere in the file
-            self.aliases[node.targets[0].target.value] = "setting:AUTH_USER_MODEL"
+            self.aliases[node.targets[0].target.value] = AUTH_USER
         if self.scopes:
             if self._in_function():
                 self._on_local_assign(node)
@@ -384,8 +403,8 @@ class _Extractor(CodegenState):
                 target = node.targets[0].target
                 if isinstance(target, cst.Name) and target.value == "model":
                     ref = self._model_ref(node.value)
-                    if not ref.startswith("str:"):
-                        self.uses.append(("read", ref, self.line, self.scope))
+                    if ref.kind != "model":
+                        self._use("read", ref)
             return
         if isinstance(node, cst.Assign):
             targets = [t.target for t in node.targets]
@@ -422,23 +441,23 @@ class _Extractor(CodegenState):
                 self.scoped_aliases[(self.scope, node.targets[0].target.value)] = ref
 
     # -- calls -----------------------------------------------------------------------------
-    def _model_ref(self, node: cst.BaseExpression | None) -> str:
-        """A model reference as written: class name, "app.Model" string, setting, or call."""
+    def _model_ref(self, node: cst.BaseExpression | None) -> Ref:
+        """A model reference as written (a name is qualified later, once imports are known)."""
         if node is None:
-            return "?"
+            return UNKNOWN
         text = literal(node)
         if text is not None:
-            return f"str:{text}"
+            return Ref("model", text)
         name = dotted(node)
         if name is not None:
             if name.endswith("AUTH_USER_MODEL"):
-                return "setting:AUTH_USER_MODEL"
-            return self._scoped_alias(name) or name
+                return AUTH_USER
+            return self._scoped_alias(name) or Ref("name", name)
         if isinstance(node, cst.Call) and (dotted(node.func) or "").endswith("get_user_model"):
-            return "setting:AUTH_USER_MODEL"
-        return "?"
+            return AUTH_USER
+        return UNKNOWN
 
-    def _scoped_alias(self, name: str) -> str | None:
+    def _scoped_alias(self, name: str) -> Ref | None:
         """The model a name was bound to by get_model() in this function or one enclosing it."""
         scope = self.scope
         while scope:
@@ -448,8 +467,8 @@ class _Extractor(CodegenState):
             scope = scope.rpartition(".")[0]
         return None
 
-    def _use(self, kind: str, target: str) -> None:
-        self.uses.append((kind, target, self.line, self.scope))
+    def _use(self, kind: UseKind, target: Ref, lookup: str = "") -> None:
+        self.uses.append((kind, target, self.line, self.scope, lookup))
 
     def _note(self, message: str) -> None:
         self.unresolved.append((message, self.line))
@@ -463,16 +482,17 @@ class _Extractor(CodegenState):
             owner = dotted(func.value)
             if owner == "INSTALLED_APPS" and method in ("append", "extend", "insert"):
                 values = node.args[1:] if method == "insert" else node.args
-                self.installed_apps.extend(s for a in values
-                                           for s in strings_in(a.value, self.string_lists))
+                self.installed_apps.extend(
+                    s for a in values for s in strings_in(a.value, self.string_lists)
+                )
             elif method in TASK_CALLS and owner:
-                self._use("task_call", owner)
+                self._use("task_call", Ref("name", owner))
             elif method == "send_task":
                 name = literal(arg(node, 0, "name"))
                 if name:
-                    self._use("send_task", f"str:{name}")
+                    self._use("send_task", Ref("text", name))
             elif method in ("send", "send_robust") and owner:
-                self._use("signal_send", owner)
+                self._use("signal_send", Ref("name", owner))
             elif method == "connect" and owner:
                 self._on_connect(node, owner)
             elif method == "register" and owner:
@@ -499,16 +519,19 @@ class _Extractor(CodegenState):
             self._on_raw_sql(node)
         elif name in DYNAMIC_IMPORTS or name in CLASS_LOADERS:
             self._on_dynamic_import(node, name)
-        elif (name == "getattr" and self._is_module_alias(arg(node, 0))
-              and literal(arg(node, 1)) is None):
+        elif (
+            name == "getattr"
+            and self._is_module_alias(arg(node, 0))
+            and literal(arg(node, 1)) is None
+        ):
             self._note("getattr() on a module with a computed name")
 
     def _is_module_alias(self, node: cst.BaseExpression | None) -> bool:
         name = dotted(node) if node is not None else None
         if not name:
             return False
-        target = self.aliases.get(name.split(".")[0], "")
-        return target.endswith("models") or target.endswith("views") or target.endswith("tasks")
+        target = self.aliases.get(name.split(".")[0], UNKNOWN).value
+        return target.endswith(("models", "views", "tasks"))
 
     def _on_manager_chain(self, node: cst.Call) -> bool:
         """``Model.objects.filter(...).update(...)``: one read or write use per chain."""
@@ -538,11 +561,16 @@ class _Extractor(CodegenState):
                 continue
             return False
         ref = self._model_ref(base)
-        if ref == "?":
+        if ref == UNKNOWN:
             self._note("ORM call on a model that is not a plain name")
             return True
         names = {name for name, _ in methods}
-        self._use("write" if names & WRITE_METHODS else "read", ref)
+        custom = sorted(n for n in names if not _queryset_method(n))
+        write = bool(names & WRITE_METHODS) or any(c.startswith(WRITE_VERBS) for c in custom)
+        self._use("write" if write else "read", ref)
+        for name in custom:
+            kind = "write" if name.startswith(WRITE_VERBS) else "read"
+            self._note(f"custom manager method {name}() counted as a {kind}: a guess from its name")
         lookups: list[str] = []
         for name, call in methods:
             if call is None:
@@ -555,14 +583,14 @@ class _Extractor(CodegenState):
                     elif (text := literal(a.value)) and "__" in text:
                         lookups.append(text.lstrip("-"))
         for lookup in sorted(set(lookups)):
-            self._use("lookup", f"{ref}#{lookup}")
+            self._use("lookup", ref, lookup)
         return True
 
     def _on_connect(self, node: cst.Call, signal: str) -> None:
         handler = dotted(arg(node, 0, "receiver")) if arg(node, 0, "receiver") else None
-        sender = self._model_ref(arg(node, 1, "sender")) if arg(node, 1, "sender") else ""
+        sender = self._model_ref(arg(node, 1, "sender")) if arg(node, 1, "sender") else None
         if handler:
-            self.receivers.append((signal, sender, handler, self.line))
+            self.receivers.append((signal, sender, handler, False, self.line))
 
     def _on_receiver(self, node: cst.Call) -> None:
         first = arg(node, 0, "signal")
@@ -570,12 +598,12 @@ class _Extractor(CodegenState):
         if isinstance(first, (cst.List, cst.Tuple)):
             signals = [e.value for e in first.elements]
         sender_node = arg(node, 99, "sender")
-        sender = self._model_ref(sender_node) if sender_node is not None else ""
-        handler = f"@{self.scope}"
+        sender = self._model_ref(sender_node) if sender_node is not None else None
+        handler = f"{self.module}.{self.scope}"  # the decorated function
         for signal in signals:
             name = dotted(signal)
             if name:
-                self.receivers.append((name, sender, handler, self.line))
+                self.receivers.append((name, sender, handler, True, self.line))
 
     def _on_register(self, node: cst.Call, owner: str) -> None:
         first = arg(node, 0)
@@ -600,19 +628,30 @@ class _Extractor(CodegenState):
             callee = view.func
             if isinstance(callee, cst.Attribute) and callee.attr.value == "as_view":
                 target = dotted(callee.value)
+            elif (dotted(callee) or "").split(".")[-1] == "include":
+                self._on_include(route, arg(view, 0))
+                return
             else:
-                return  # include(...) and other computed views
+                return  # other computed views
         else:
             target = dotted(view)
         if target:
             self.endpoints.append((route, target, self.line))
 
+    def _on_include(self, route: str, urls: cst.BaseExpression | None) -> None:
+        """``include("app.urls")`` or ``include(app.urls)``: that URLconf's routes get ``route``."""
+        text = literal(urls)
+        if text is not None:
+            self.includes.append((route, Ref("text", text), self.line))
+        elif (name := dotted(urls)) is not None:
+            self.includes.append((route, Ref("name", name), self.line))
+
     def _on_get_model(self, node: cst.Call) -> None:
         first, second = literal(arg(node, 0)), literal(arg(node, 1))
         if first is not None and second is not None:
-            self._use("read", f"str:{first}.{second}")
+            self._use("read", Ref("model", f"{first}.{second}"))
         elif first is not None and "." in first and arg(node, 1) is None:
-            self._use("read", f"str:{first}")
+            self._use("read", Ref("model", first))
         elif arg(node, 0) is not None:
             self._note("get_model() with a computed app or model name")
 
@@ -620,42 +659,49 @@ class _Extractor(CodegenState):
         target = literal(arg(node, 0))
         if target is None:
             self._note(f"{name.split('.')[-1]}() with a computed module name")
-        elif name.split(".")[-1] in CLASS_LOADERS:
-            self.imports.append((f"label:{target}", self.line))
         else:
-            self.imports.append((target, self.line))
+            self.imports.append((target, self.line, name.split(".")[-1] in CLASS_LOADERS))
 
     def _on_raw_sql(self, node: cst.Call) -> None:
         for a in node.args:
             text = literal(a.value)
             if text:
                 for table in TABLE_RE.findall(text):
-                    self._use("raw_sql", f"table:{table.lower()}")
+                    self._use("raw_sql", Ref("table", table.lower()))
 
     # -- results ---------------------------------------------------------------------------
-    def qualify(self, name: str) -> str:
+    def qualify(self, name: str) -> Ref:
         """Qualify a dotted name with this file's imports and top-level definitions."""
-        if not name or name.startswith(("str:", "setting:", "table:", "?", "generic")):
-            return name
         head, _, rest = name.partition(".")
         if head in self.aliases:
             base = self.aliases[head]
-        elif head in self.local_names:
-            base = f"{self.module}.{head}"
-        elif self.star and head not in ("self", "cls"):
-            # Possibly from a star import: let the project stage follow this module's stars.
-            base = f"{self.module}.{head}"
-        else:
-            return f"?{name}"
-        return f"{base}.{rest}" if rest else base
+            if base.kind != "name":  # Order = get_model(...), User = get_user_model()
+                return base if not rest else Ref("unknown", name)
+            return Ref("name", f"{base.value}.{rest}" if rest else base.value)
+        if head in self.local_names or (self.star and head not in ("self", "cls")):
+            # A star import may define it: the project stage follows this module's stars.
+            return Ref("name", f"{self.module}.{name}")
+        return Ref("unknown", name)
+
+    def qualify_ref(self, ref: Ref) -> Ref:
+        return self.qualify(ref.value) if ref.kind == "name" else ref
 
 
-def _get_model_ref(value: cst.BaseExpression | None) -> str | None:
-    """``"str:app.Model"`` for ``get_model("app", "Model")`` with literal names, else None."""
+def _name(ref: Ref) -> str:
+    return ref.value if ref.kind == "name" else ""
+
+
+def _queryset_method(name: str) -> bool:
+    """A QuerySet/Manager method of Django's, or its async twin (``acount``, ``aget``)."""
+    return name in QUERYSET_METHODS or (name[:1] == "a" and name[1:] in QUERYSET_METHODS)
+
+
+def _get_model_ref(value: cst.BaseExpression | None) -> Ref | None:
+    """The model of ``get_model("app", "Model")`` with literal names, else None."""
     if not isinstance(value, cst.Call) or not (dotted(value.func) or "").endswith("get_model"):
         return None
     app, model = literal(arg(value, 0)), literal(arg(value, 1))
-    return f"str:{app}.{model}" if app and model else None
+    return Ref("model", f"{app}.{model}") if app and model else None
 
 
 def _detail(lines: list[str], line: int) -> str:
@@ -667,9 +713,19 @@ def _detail(lines: list[str], line: int) -> str:
 PARSER_AT = re.compile(r"error at (\d+):\d+: ?(.*)")
 
 
-def _syntax_error(error: Exception) -> tuple[int, str]:
-    """Line and message of a parse failure; libcst's native parser puts the exact line in
-    its message, while its ``raw_line`` can point one line further."""
+def _syntax_error(error: Exception, data: bytes) -> tuple[int, str]:
+    """Line and message of a parse failure.
+
+    libcst's native parser can name a later line (``class A(B:`` is reported at the next
+    token), so when the running Python rejects the file too, its line and message are used.
+    """
+    try:
+        compile(data, "<analyzed>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as python:
+        if python.lineno:
+            return python.lineno, f"syntax error: {python.msg}"
+    except (ValueError, RecursionError, MemoryError):
+        pass
     text = getattr(error, "message", "") or str(error)
     found = PARSER_AT.search(text)
     if found:
@@ -685,35 +741,53 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
     lines = text.splitlines()
     try:
         tree = cst.parse_module(data)
-    except (cst.ParserSyntaxError, UnicodeDecodeError, SyntaxError, ValueError,
-            RecursionError) as error:
-        line, message = _syntax_error(error)
-        return FileFacts(path, module, is_package, len(lines),
-                         parse_error=Located(message, int(line), _detail(lines, int(line))))
+    except (
+        cst.ParserSyntaxError,
+        UnicodeDecodeError,
+        SyntaxError,
+        ValueError,
+        RecursionError,
+    ) as error:
+        line, message = _syntax_error(error, data)
+        return FileFacts(
+            path,
+            module,
+            is_package,
+            len(lines),
+            parse_error=Located(message, int(line), _detail(lines, int(line))),
+        )
     x = _Extractor(tree, module, is_package)
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, RECURSION_LIMIT))  # long generated a+b+c+... chains
     try:
-        with _plain_parentheses():
-            tree._codegen(x)
+        walk(tree, x)
     except RecursionError:
-        return FileFacts(path, module, is_package, len(lines), parse_error=Located(
-            "nested too deeply to analyze (Python's recursion limit)", x.line,
-            _detail(lines, x.line)))
+        return FileFacts(
+            path,
+            module,
+            is_package,
+            len(lines),
+            parse_error=Located(
+                "nested too deeply to analyze (Python's recursion limit)",
+                x.line,
+                _detail(lines, x.line),
+            ),
+        )
     finally:
         sys.setrecursionlimit(limit)
-    q = x.qualify
+    q = x.qualify_ref
     mod = module
     classes = tuple(
         ClassFact(
             name=c.name,
             line=c.line,
-            bases=tuple(q(b) for b in c.bases),
+            bases=tuple(x.qualify(b) for b in c.bases),
             meta=tuple(sorted(c.meta.items())),
             attrs=tuple(sorted(c.attrs.items())),
             relations=tuple(
-                Relation(r.field, r.kind, q(r.target), r.line, _detail(lines, r.line),
-                         r.related_name)
+                Relation(
+                    r.field, r.kind, q(r.target), r.line, _detail(lines, r.line), r.related_name
+                )
                 for r in c.relations
             ),
             has_fields=c.has_fields,
@@ -726,34 +800,41 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
         is_package=is_package,
         lines=len(lines),
         imports=tuple(
-            Located(target, line, _detail(lines, line)) for target, line in x.imports
+            Import(target, line, _detail(lines, line), relative)
+            for target, line, relative in x.imports
         ),
         aliases=tuple(sorted(x.aliases.items())),
         star_imports=tuple(x.star),
         classes=classes,
-        uses=tuple(Use(kind, _qualify_use(q, target), line, scope, _detail(lines, line))
-                   for kind, target, line, scope in x.uses),
+        uses=tuple(
+            Use(kind, q(target), line, scope, _detail(lines, line), lookup)
+            for kind, target, line, scope, lookup in x.uses
+        ),
         receivers=tuple(
-            Receiver(q(signal), q(sender),
-                     f"{mod}.{handler[1:]}" if handler.startswith("@") else q(handler),
-                     line, _detail(lines, line))
-            for signal, sender, handler, line in x.receivers
+            Receiver(
+                x.qualify(signal),
+                None if sender is None else q(sender),
+                handler if done else _name(x.qualify(handler)),
+                line,
+                _detail(lines, line),
+            )
+            for signal, sender, handler, done, line in x.receivers
         ),
         tasks=tuple(Task(f"{mod}.{name}", task_name, line) for name, task_name, line in x.tasks),
-        endpoints=tuple(Endpoint(route, q(view), line, _detail(lines, line))
-                        for route, view, line in x.endpoints),
-        signals=tuple(Located(f"{mod}.{name}", line, _detail(lines, line))
-                      for name, line in x.signals),
+        endpoints=tuple(
+            Endpoint(route, x.qualify(view), line, _detail(lines, line))
+            for route, view, line in x.endpoints
+        ),
+        signals=tuple(
+            Located(f"{mod}.{name}", line, _detail(lines, line)) for name, line in x.signals
+        ),
+        includes=tuple(Endpoint(route, q(urls), line, "") for route, urls, line in x.includes),
         installed_apps=tuple(x.installed_apps),
         auth_user_model=x.auth_user_model,
-        unresolved=tuple(Located(message, line, _detail(lines, line))
-                         for message, line in x.unresolved),
+        unresolved=tuple(
+            Located(message, line, _detail(lines, line)) for message, line in x.unresolved
+        ),
     )
-
-
-def _qualify_use(q: Callable[[str], str], target: str) -> str:
-    ref, sep, lookup = target.partition("#")
-    return q(ref) + sep + lookup
 
 
 MIGRATION_DEP_RE = re.compile(r"\(\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]\s*,\s*['\"]")
@@ -768,15 +849,15 @@ def extract_migration(path: str, module: str, data: bytes) -> FileFacts:
     """
     text = data.decode("utf-8", errors="replace")
     lines = text.splitlines()
-    deps: list[Located] = []
+    deps: list[MigrationDep] = []
     block = MIGRATION_BLOCK_RE.search(text)
     if block:
         end = text.find("]", block.end())
         segment_end = end if end != -1 else len(text)
         for match in MIGRATION_DEP_RE.finditer(text, block.end(), segment_end):
             line = text.count("\n", 0, match.start()) + 1
-            deps.append(Located(match.group(1), line, _detail(lines, line)))
-        if "swappable_dependency" in text[block.end():segment_end]:
+            deps.append(MigrationDep(match.group(1), line, _detail(lines, line)))
+        if "swappable_dependency" in text[block.end() : segment_end]:
             line = text.count("\n", 0, text.find("swappable_dependency", block.end())) + 1
-            deps.append(Located("setting:AUTH_USER_MODEL", line, _detail(lines, line)))
-    return FileFacts(path, module, False, len(lines), migration_deps=tuple(deps))
+            deps.append(MigrationDep("", line, _detail(lines, line)))  # the user model's app
+    return FileFacts(path, module, False, len(lines), migration_deps=tuple(deps), is_migration=True)

@@ -9,8 +9,35 @@ resolves them against every file's facts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-FACTS_VERSION = 3  # bump when extraction changes, so cached facts are recomputed
+UseKind = Literal[
+    "read", "write", "raw_sql", "task_call", "send_task", "signal_send", "admin", "lookup"
+]
+
+FACTS_VERSION = 6  # bump when extraction changes, so cached facts are recomputed
+
+
+RefKind = Literal["name", "unknown", "model", "setting", "table", "text", "generic"]
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference as written, qualified where it is a name.
+
+    name: a dotted name qualified with the file's imports; unknown: a name the file could not
+    qualify (a variable, a parameter), "" for an expression; model: an ``"app.Model"``,
+    ``"Model"`` or ``"self"`` string; setting: a setting's name (``AUTH_USER_MODEL``); table: a
+    table in raw SQL; text: another literal (a Celery task name, a URLconf module); generic: a
+    GenericForeignKey, which names no model.
+    """
+
+    kind: RefKind
+    value: str = ""
+
+
+UNKNOWN = Ref("unknown")
+AUTH_USER = Ref("setting", "AUTH_USER_MODEL")
 
 
 @dataclass(frozen=True)
@@ -19,7 +46,7 @@ class Relation:
 
     field: str
     kind: str
-    target: str
+    target: Ref
     line: int
     detail: str
     related_name: str = ""
@@ -31,7 +58,7 @@ class ClassFact:
 
     name: str
     line: int
-    bases: tuple[str, ...]
+    bases: tuple[Ref, ...]
     meta: tuple[tuple[str, str], ...]
     attrs: tuple[tuple[str, str], ...]
     relations: tuple[Relation, ...]
@@ -40,25 +67,23 @@ class ClassFact:
 
 @dataclass(frozen=True)
 class Use:
-    """One place where code touches something: a model, a task, a signal, a table.
+    """One place where code touches something: a model, a task, a signal, a table."""
 
-    kind is one of read, write, raw_sql, task_call, send_task, signal_send, admin, lookup.
-    """
-
-    kind: str
-    target: str
+    kind: UseKind
+    target: Ref
     line: int
     scope: str
     detail: str
+    lookup: str = ""  # for kind lookup: the lookup across relations, ``customer__user``
 
 
 @dataclass(frozen=True)
 class Receiver:
     """A signal receiver: ``@receiver(signal, sender=X)`` or ``signal.connect(handler, ...)``."""
 
-    signal: str
-    sender: str
-    handler: str
+    signal: Ref
+    sender: Ref | None
+    handler: str  # the handler's qualified name, "" when it cannot be told
     line: int
     detail: str
 
@@ -77,14 +102,34 @@ class Endpoint:
     """A URL pattern or router registration and the view it routes to."""
 
     route: str
-    view: str
+    view: Ref  # for an include(): the URLconf module, as a name or a "text" literal
+    line: int
+    detail: str
+
+
+@dataclass(frozen=True)
+class Import:
+    """An imported module or name; ``app_relative`` for class loaders (django-oscar's
+    ``get_class("order.utils", ...)``), whose first part is an app label."""
+
+    target: str
+    line: int
+    detail: str
+    app_relative: bool = False
+
+
+@dataclass(frozen=True)
+class MigrationDep:
+    """A migration's dependency on another app; ``app`` "" for the AUTH_USER_MODEL's app."""
+
+    app: str
     line: int
     detail: str
 
 
 @dataclass(frozen=True)
 class Located:
-    """A value found at a line: imports, signal definitions, migration dependencies, notes."""
+    """A value found at a line: signal definitions, notes, parse errors."""
 
     value: str
     line: int
@@ -99,8 +144,8 @@ class FileFacts:
     module: str
     is_package: bool
     lines: int
-    imports: tuple[Located, ...] = ()
-    aliases: tuple[tuple[str, str], ...] = ()
+    imports: tuple[Import, ...] = ()
+    aliases: tuple[tuple[str, Ref], ...] = ()
     star_imports: tuple[str, ...] = ()
     classes: tuple[ClassFact, ...] = ()
     uses: tuple[Use, ...] = ()
@@ -110,6 +155,8 @@ class FileFacts:
     signals: tuple[Located, ...] = ()
     installed_apps: tuple[str, ...] = ()
     auth_user_model: str = ""
-    migration_deps: tuple[Located, ...] = ()
+    migration_deps: tuple[MigrationDep, ...] = ()
+    is_migration: bool = False
+    includes: tuple[Endpoint, ...] = ()  # include("app.urls") under a prefix: route, module
     unresolved: tuple[Located, ...] = ()
     parse_error: Located | None = None

@@ -35,8 +35,9 @@ def modularity(edges: Edges, parts: Mapping[str, str]) -> float:
         degree[parts[t]] += w
         if parts[s] == parts[t]:
             inside[parts[s]] += w
-    return sum(inside[c] / total - (degree[c] / (2 * total)) ** 2
-               for c in sorted(set(parts.values())))
+    return sum(
+        inside[c] / total - (degree[c] / (2 * total)) ** 2 for c in sorted(set(parts.values()))
+    )
 
 
 def icp(edges: Edges, parts: Mapping[str, str]) -> float:

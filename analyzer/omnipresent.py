@@ -18,12 +18,18 @@ from collections.abc import Iterable, Mapping
 
 DEFAULT_MIN_APPS = 6
 NOT_MODEL_USE = frozenset({"defines", "same_app"})  # ownership and layout hints, not uses
-SUGGESTION = ("split it per context when extracting (each part moves with the models it "
-              "touches), or keep it out of the services and run it against each service's API")
+SUGGESTION = (
+    "split it per context when extracting (each part moves with the models it "
+    "touches), or keep it out of the services and run it against each service's API"
+)
 
 
-def find_omnipresent(edges: Iterable[tuple[str, str, str]], model_app: Mapping[str, str],
-                     definers: frozenset[str], min_apps: int) -> dict[str, tuple[str, ...]]:
+def find_omnipresent(
+    edges: Iterable[tuple[str, str, str]],
+    model_app: Mapping[str, str],
+    definers: frozenset[str],
+    min_apps: int,
+) -> dict[str, tuple[str, ...]]:
     """Module nodes whose model dependencies span at least ``min_apps`` apps -> those apps.
 
     ``edges`` are ``(source, target, kind)``; ``model_app`` maps model nodes to their app.
@@ -34,8 +40,15 @@ def find_omnipresent(edges: Iterable[tuple[str, str, str]], model_app: Mapping[s
         return {}
     spans: dict[str, set[str]] = defaultdict(set)
     for source, target, kind in edges:
-        if (source.startswith("module:") and target in model_app and kind not in NOT_MODEL_USE
-                and source not in definers):
+        if (
+            source.startswith("module:")
+            and target in model_app
+            and kind not in NOT_MODEL_USE
+            and source not in definers
+        ):
             spans[source].add(model_app[target])
-    return {module: tuple(sorted(apps)) for module, apps in sorted(spans.items())
-            if len(apps) >= min_apps}
+    return {
+        module: tuple(sorted(apps))
+        for module, apps in sorted(spans.items())
+        if len(apps) >= min_apps
+    }

@@ -8,12 +8,24 @@ Nodes are ``model:app_label.Model`` (the unit that must have exactly one owner) 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from analyzer.facts import ClassFact, FileFacts, Relation, Use
+from .facts import (
+    AUTH_USER,
+    ClassFact,
+    Endpoint,
+    FileFacts,
+    Import,
+    Receiver,
+    Ref,
+    Relation,
+    Use,
+)
+from .weights import EdgeKind
 
 # (reference, app label it appears in, key of the model it appears in) -> model key
-ModelKey = Callable[[str, str, str], str | None]
+ModelKey = Callable[[Ref, str, str], str | None]
 
 DJANGO_MODEL_BASES = {
     "django.db.models.Model",
@@ -25,13 +37,14 @@ DJANGO_MODEL_BASES = {
 }
 APPCONFIG_BASES = {"django.apps.AppConfig", "django.apps.config.AppConfig"}
 DJANGO_SIGNALS = "django.db.models.signals."
-RECEIVER_SKIP = ("?self", "?cls")
+SELF_NAMES = ("self", "cls")  # self.model, cls.objects: which model cannot be told here
 
 
 @dataclass(frozen=True)
 class App:
     label: str
     name: str
+    installed: bool = True  # False: INSTALLED_APPS is known and does not list it
 
 
 @dataclass(frozen=True)
@@ -49,11 +62,20 @@ class Model:
 class Edge:
     source: str
     target: str
-    kind: str
+    kind: EdgeKind
     file: str
     line: int
     detail: str
     scale: float = 1.0  # multiplies the kind's weight (spread or frequency)
+
+
+class Weighted(NamedTuple):
+    """An edge with the weight its kind (and scale) gives it under the current weights."""
+
+    source: str
+    target: str
+    weight: float
+    edge: Edge
 
 
 @dataclass(frozen=True)
@@ -89,6 +111,7 @@ class Project:
     unresolved: tuple[Note, ...]
     parse_errors: tuple[Note, ...]
     settings_modules: tuple[str, ...]
+    external: tuple[Edge, ...] = ()  # to ``external:app.Model``: models the project uses only
 
 
 class _Resolver:
@@ -116,22 +139,34 @@ class _Resolver:
                 return candidate
         return None
 
-    def symbol(self, qualname: str, depth: int = 0) -> str:
-        """Follow re-exports (``from .x import Y`` in a package) to where a name is defined."""
-        if qualname in self.known or depth > 6 or not qualname or qualname[0] == "?":
-            return qualname
+    def symbol(self, qualname: str, depth: int = 0) -> Ref:
+        """Follow re-exports (``from .x import Y`` in a package) to where a name is defined;
+        a name bound to ``get_model(...)`` or ``get_user_model()`` gives that model."""
+        here = Ref("name", qualname)
+        if qualname in self.known or depth > 6 or not qualname:
+            return here
         module = self.module_of(qualname)
         if module is None or module == qualname:
-            return qualname
-        head, _, rest = qualname[len(module) + 1:].partition(".")
+            return here
+        head, _, rest = qualname[len(module) + 1 :].partition(".")
         target = self.aliases.get(module, {}).get(head)
-        if target and target != qualname:
-            return self.symbol(f"{target}.{rest}" if rest else target, depth + 1)
+        if target is not None and target.kind != "name":
+            return here if rest else target
+        if target is not None and target.value != qualname:
+            return self.symbol(f"{target.value}.{rest}" if rest else target.value, depth + 1)
         for star in self.by_module[module].star_imports:
             candidate = self.symbol(f"{star}.{head}", depth + 1)
-            if candidate in self.known:
-                return f"{candidate}.{rest}" if rest else candidate
-        return qualname
+            if candidate.kind == "name" and candidate.value in self.known:
+                return Ref("name", f"{candidate.value}.{rest}" if rest else candidate.value)
+        return here
+
+    def resolve(self, ref: Ref) -> Ref:
+        return self.symbol(ref.value) if ref.kind == "name" else ref
+
+    def name_of(self, ref: Ref) -> str:
+        """The qualified name a reference resolves to, "" when it is no name."""
+        resolved = self.resolve(ref)
+        return resolved.value if resolved.kind == "name" else ""
 
     def is_model(self, qualname: str, trail: tuple[str, ...] = ()) -> bool:
         if qualname in self._model_memo:
@@ -144,15 +179,26 @@ class _Resolver:
         _, cls = found
         result = False
         for base in cls.bases:
-            resolved = self.symbol(base)
-            if resolved.startswith("str:") or self.is_model(resolved, (*trail, qualname)):
-                result = True  # "str:" bases come from Model = get_model("app", "Model")
+            resolved = self.resolve(base)
+            if resolved.kind == "model" or self.is_model(resolved.value, (*trail, qualname)):
+                result = True  # a "model" base comes from Model = get_model("app", "Model")
                 break
-            if cls.has_fields and resolved not in self.classes:
+            if (
+                cls.has_fields
+                and resolved.value not in self.classes
+                and not _django_class(cls, self)
+            ):
                 result = True  # model fields on a class built on a third-party model base
                 break
+        if not result and ".models" in found[0].module and cls.bases:
+            result = all(self._third_party_model_base(b) for b in cls.bases)
         self._model_memo[qualname] = result
         return result
+
+    def _third_party_model_base(self, base: Ref) -> bool:
+        """A base from another package's models module (``taggit.models.TaggedItemBase``)."""
+        name = self.name_of(base)
+        return ".models." in name and not name.startswith("django.") and not self.module_of(name)
 
     def is_appconfig(self, qualname: str, trail: tuple[str, ...] = ()) -> bool:
         if qualname in APPCONFIG_BASES:
@@ -160,7 +206,12 @@ class _Resolver:
         found = self.classes.get(qualname)
         if found is None or qualname in trail:
             return False
-        return any(self.is_appconfig(self.symbol(b), (*trail, qualname)) for b in found[1].bases)
+        return any(self.is_appconfig(self.name_of(b), (*trail, qualname)) for b in found[1].bases)
+
+
+def _django_class(cls: ClassFact, r: _Resolver) -> bool:
+    """A class built on one of Django's own non-model classes (Aggregate, Func, Manager...)."""
+    return any(r.name_of(b).startswith("django.") for b in cls.bases)
 
 
 def _app_of(module: str, app_names: list[tuple[str, str]]) -> str:
@@ -184,12 +235,19 @@ def discover_apps(r: _Resolver) -> list[App]:
                 continue
             if entry in r.by_module and entry not in apps:
                 apps[entry] = entry.rsplit(".", 1)[-1]
-    for qualname, (f, _) in sorted(r.classes.items()):
+    for qualname, (f, cls) in sorted(r.classes.items()):
+        meta = dict(cls.meta)
+        if "app_label" in meta or meta.get("abstract") == "True":
+            continue
         if r.is_model(qualname) and ".models" in f.module:
-            package = f.module[: f.module.index(".models")] if not f.module.startswith(
-                "models") else ""
-            if package and not any(package == n or package.startswith(n + ".") for n in apps):
+            package = (
+                f.module[: f.module.index(".models")] if not f.module.startswith("models") else ""
+            )
+            # A package with its own models is an app of its own, as Django would label it
+            # once installed (not its parent's label).
+            if package and package not in apps:
                 apps[package] = package.rsplit(".", 1)[-1]
+    listed = _installed_names(r)
     labels: dict[str, str] = {}
     result = []
     for name in sorted(apps):
@@ -197,198 +255,380 @@ def discover_apps(r: _Resolver) -> list[App]:
         if label in labels:
             label = name.replace(".", "_")
         labels[label] = name
-        result.append(App(label, name))
+        result.append(App(label, name, not listed or name in listed))
     return result
 
 
-def resolve_project(facts: list[FileFacts]) -> Project:
-    """Turn per-file facts into apps, models and evidence-carrying edges."""
-    r = _Resolver(facts)
-    apps = discover_apps(r)
-    app_names = sorted(((a.name, a.label) for a in apps), key=lambda p: -len(p[0]))
-    module_app = {f.module: _app_of(f.module, app_names) for f in facts}
-    settings_modules = sorted(f.module for f in facts if f.installed_apps)
-    auth_user_model = next((f.auth_user_model for f in facts if f.auth_user_model), "auth.User")
-    notes: list[Note] = []
-    edges: list[Edge] = []
+def _installed_names(r: _Resolver) -> set[str]:
+    """App names INSTALLED_APPS lists (an AppConfig path stands for its ``name``)."""
+    return {_config_name(r, entry) or entry for f in r.facts for entry in f.installed_apps}
 
-    # Models: concrete classes only; abstract bases lend their relations to subclasses.
-    models: dict[str, Model] = {}
-    by_qualname: dict[str, str] = {}
-    abstract: set[str] = set()
+
+def _config_name(r: _Resolver, qualname: str, depth: int = 0) -> str:
+    """The ``name`` an AppConfig class declares or inherits ("" if it is not a class here)."""
+    found = r.classes.get(qualname)
+    if found is None or depth > 8:
+        return ""
+    own = dict(found[1].attrs).get("name", "")
+    return own or next(
+        (n for b in found[1].bases if (n := _config_name(r, r.name_of(b), depth + 1))), ""
+    )
+
+
+@dataclass
+class _Resolution:
+    """What the resolution phases share: the resolver, what earlier phases found, the output."""
+
+    r: _Resolver
+    apps: list[App]
+    module_app: dict[str, str]
+    auth_user_model: str
+    models: dict[str, Model] = field(default_factory=dict)
+    by_qualname: dict[str, str] = field(default_factory=dict)
+    abstract: set[str] = field(default_factory=set)
+    lower_keys: dict[str, str] = field(default_factory=dict)
+    table_owner: dict[str, list[str]] = field(default_factory=dict)
+    relations: dict[str, dict[str, str]] = field(default_factory=dict)
+    tasks: dict[str, str] = field(default_factory=dict)  # task qualname -> module
+    task_names: dict[str, str] = field(default_factory=dict)  # name= -> task qualname
+    senders: dict[str, list[tuple[FileFacts, int, str]]] = field(default_factory=dict)
+    includers: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # urls <- (m, route)
+    edges: list[Edge] = field(default_factory=list)
+    external: list[Edge] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    endpoints: list[EndpointInfo] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, facts: list[FileFacts]) -> _Resolution:
+        r = _Resolver(facts)
+        apps = discover_apps(r)
+        app_names = sorted(((a.name, a.label) for a in apps), key=lambda p: -len(p[0]))
+        return cls(
+            r,
+            apps,
+            {f.module: _app_of(f.module, app_names) for f in facts},
+            next((f.auth_user_model for f in facts if f.auth_user_model), "auth.User"),
+        )
+
+    def model_key(self, ref: Ref, context_label: str, self_key: str) -> str | None:
+        """The model key a reference names, read in the app ``context_label``, or None."""
+        ref = self.r.resolve(ref)
+        if ref.kind == "model":
+            if ref.value == "self":
+                return self_key
+            text = ref.value if "." in ref.value else f"{context_label}.{ref.value}"
+            return self.lower_keys.get(text.lower())
+        if ref == AUTH_USER:
+            return self.lower_keys.get(self.auth_user_model.lower())
+        return self.by_qualname.get(ref.value) if ref.kind == "name" else None
+
+    def external_key(self, ref: Ref) -> str | None:
+        """``app.Model`` for a reference to a model the project does not define, else None."""
+        ref = self.r.resolve(ref)
+        if ref.kind == "model":
+            text = ref.value
+            return text if "." in text and text.lower() not in self.lower_keys else None
+        if ref == AUTH_USER:
+            known = self.auth_user_model.lower() in self.lower_keys
+            return None if known else self.auth_user_model
+        name = ref.value if ref.kind == "name" else ""
+        if not name or self.r.module_of(name) or ".models." not in name:
+            return None
+        package, _, model = name.rpartition(".models.")
+        return f"{package.rpartition('.')[2]}.{model}" if "." not in model else None
+
+    def prefixes(self, module: str, trail: tuple[str, ...] = ()) -> list[str]:
+        """The URL prefixes ``include()`` puts before the routes of a URLconf module."""
+        found = [
+            _join_route(prefix, route)
+            for includer, route in self.includers.get(module, [])
+            if includer not in trail
+            for prefix in self.prefixes(includer, (*trail, module))
+        ]
+        return sorted(set(found)) or [""]
+
+    def add(
+        self,
+        source: str,
+        target: str,
+        kind: EdgeKind,
+        file: str,
+        line: int,
+        detail: str,
+        scale: float = 1.0,
+    ) -> None:
+        self.edges.append(Edge(source, target, kind, file, line, detail, scale))
+
+
+def _find_models(x: _Resolution) -> None:
+    """Concrete model classes with their keys and tables; abstract bases are set aside."""
+    r = x.r
     for qualname, (f, cls) in sorted(r.classes.items()):
         if not r.is_model(qualname):
             continue
         meta = dict(cls.meta)
         if meta.get("abstract") == "True":
-            abstract.add(qualname)
+            x.abstract.add(qualname)
             continue
-        label = meta.get("app_label") or module_app.get(f.module) or _inherited_label(r, cls)
+        label = meta.get("app_label") or x.module_app.get(f.module) or _inherited_label(r, cls)
         if not label:
             parts = f.module.split(".")
             label = parts[-2] if parts[-1] == "models" and len(parts) > 1 else parts[-1]
         key = f"{label}.{cls.name}"
-        if key in models:
-            notes.append(Note(f.path, cls.line, f"model {key} is defined twice; kept "
-                                                f"{models[key].path}:{models[key].line}"))
+        if key in x.models:
+            kept = x.models[key]
+            x.notes.append(
+                Note(
+                    f.path, cls.line, f"model {key} is defined twice; kept {kept.path}:{kept.line}"
+                )
+            )
             continue
+        if not cls.has_fields and all(r._third_party_model_base(b) for b in cls.bases):
+            x.notes.append(
+                Note(
+                    f.path,
+                    cls.line,
+                    f"{cls.name} counted as model {key}: it builds only on third-party model "
+                    f"bases ({', '.join(r.name_of(b) for b in cls.bases)})",
+                )
+            )
         table = meta.get("db_table") or f"{label}_{cls.name.lower()}"
-        models[key] = Model(key, qualname, f.module, f.path, cls.line, table, label)
-        by_qualname[qualname] = key
-    lower_keys = {k.lower(): k for k in models}
-    def model_key(ref: str, context_label: str, self_key: str) -> str | None:
-        if ref.startswith("str:"):
-            text = ref[4:]
-            if text == "self":
-                return self_key
-            if "." not in text:
-                text = f"{context_label}.{text}"
-            return lower_keys.get(text.lower())
-        if ref == "setting:AUTH_USER_MODEL":
-            return lower_keys.get(auth_user_model.lower())
-        return by_qualname.get(r.symbol(ref))
+        x.models[key] = Model(key, qualname, f.module, f.path, cls.line, table, label)
+        x.by_qualname[qualname] = key
+    x.lower_keys = {k.lower(): k for k in x.models}
 
-    for qualname, key in list(by_qualname.items()):
-        cls = r.classes[qualname][1]
-        if dict(cls.meta).get("proxy") == "True":  # a proxy reads and writes its parent's table
-            parent = next((p for b in cls.bases if (p := model_key(r.symbol(b), "", key))
-                           and p != key), None)
-            if parent:
-                m = models[key]
-                models[key] = Model(m.key, m.qualname, m.module, m.path, m.line,
-                                    models[parent].table, m.app)
 
-    table_owner: dict[str, list[str]] = {}
-    for key, m in sorted(models.items()):
-        table_owner.setdefault(m.table.lower(), []).append(key)
+def _proxy_tables(x: _Resolution) -> None:
+    """A proxy model reads and writes its parent's table."""
+    for qualname, key in list(x.by_qualname.items()):
+        cls = x.r.classes[qualname][1]
+        if dict(cls.meta).get("proxy") != "True":
+            continue
+        parent = next(
+            (p for b in cls.bases if (p := x.model_key(b, "", key)) and p != key),
+            None,
+        )
+        if parent:
+            m = x.models[key]
+            x.models[key] = Model(
+                m.key, m.qualname, m.module, m.path, m.line, x.models[parent].table, m.app
+            )
+
+
+def _model_edges(x: _Resolution) -> None:
+    """defines, relation, inherits, abstract_base and shared_table edges."""
+    r = x.r
+    for key, m in sorted(x.models.items()):
+        x.table_owner.setdefault(m.table.lower(), []).append(key)
         f, cls = r.classes[m.qualname]
-        edges.append(Edge(f"module:{m.module}", f"model:{key}", "defines", f.path, m.line,
-                          f"class {cls.name}"))
-        for base_fact, _, relation in _relations_with_inherited(r, m.qualname, abstract):
-            target = model_key(relation.target, m.app, key)
+        x.add(f"module:{m.module}", f"model:{key}", "defines", f.path, m.line, f"class {cls.name}")
+        for base_fact, _, relation in _relations_with_inherited(r, m.qualname, x.abstract):
+            target = x.model_key(relation.target, m.app, key)
+            outside = None if target else x.external_key(relation.target)
+            if outside:
+                x.external.append(
+                    Edge(
+                        f"model:{key}",
+                        f"external:{outside}",
+                        "relation",
+                        base_fact.path,
+                        relation.line,
+                        relation.detail,
+                    )
+                )
             if target and target != key:
-                edges.append(Edge(f"model:{key}", f"model:{target}", "relation", base_fact.path,
-                                  relation.line, relation.detail))
+                x.add(
+                    f"model:{key}",
+                    f"model:{target}",
+                    "relation",
+                    base_fact.path,
+                    relation.line,
+                    relation.detail,
+                )
         for base in cls.bases:
-            resolved = r.symbol(base)
-            parent = model_key(resolved, m.app, key) if resolved.startswith("str:") else \
-                by_qualname.get(resolved)
+            resolved = r.resolve(base)
+            parent = (
+                x.model_key(resolved, m.app, key)
+                if resolved.kind == "model"
+                else x.by_qualname.get(resolved.value)
+            )
+            detail = f"class {cls.name}({base.value.rsplit('.', 1)[-1]})"
             if parent and parent != key:
-                edges.append(Edge(f"model:{key}", f"model:{parent}", "inherits",
-                                  f.path, m.line, f"class {cls.name}({base.rsplit('.', 1)[-1]})"))
-            elif resolved in abstract:
-                base_module = r.classes[resolved][0].module
+                x.add(f"model:{key}", f"model:{parent}", "inherits", f.path, m.line, detail)
+            elif resolved.value in x.abstract:
+                base_module = r.classes[resolved.value][0].module
                 if base_module != m.module:
-                    edges.append(Edge(f"model:{key}", f"module:{base_module}", "abstract_base",
-                                      f.path, m.line,
-                                      f"class {cls.name}({base.rsplit('.', 1)[-1]})"))
-    for table, owners in sorted(table_owner.items()):
+                    x.add(
+                        f"model:{key}", f"module:{base_module}", "abstract_base", f.path, m.line,
+                        detail,
+                    )  # fmt: skip
+    for table, owners in sorted(x.table_owner.items()):
         for other in owners[1:]:
-            m = models[other]
-            edges.append(Edge(f"model:{other}", f"model:{owners[0]}", "shared_table", m.path,
-                              m.line, f"db_table {table} is also used by {owners[0]}"))
+            m = x.models[other]
+            x.add(
+                f"model:{other}",
+                f"model:{owners[0]}",
+                "shared_table",
+                m.path,
+                m.line,
+                f"db_table {table} is also used by {owners[0]}",
+            )
 
-    # Code inside an app leans towards that app's models: the team's current layout is a hint.
+
+def _layout_edges(x: _Resolution) -> None:
+    """Code inside an app leans towards that app's models: the team's layout is a hint."""
     app_models: dict[str, list[Model]] = {}
-    for m in models.values():
+    for m in x.models.values():
         app_models.setdefault(m.app, []).append(m)
-    for f in facts:
-        own_models = app_models.get(module_app.get(f.module, ""), [])
-        if f.parse_error is None and not f.migration_deps and not f.is_package:
+    for f in x.r.facts:
+        own_models = app_models.get(x.module_app.get(f.module, ""), [])
+        if f.parse_error is None and not f.is_migration and not f.is_package:
             for m in own_models:
                 if m.module != f.module:
-                    edges.append(Edge(f"module:{f.module}", f"model:{m.key}", "same_app", f.path,
-                                      1, f"module of app {m.app}", 1 / len(own_models)))
-    relations_by_model = _relation_fields(r, models, abstract, model_key)
-    tasks = {t.qualname: f.module for f in facts for t in f.tasks}
-    task_names = {t.name: t.qualname for f in facts for t in f.tasks if t.name}
-    signal_senders: dict[str, list[tuple[FileFacts, int, str]]] = {}
-    for f in facts:
+                    x.add(
+                        f"module:{f.module}",
+                        f"model:{m.key}",
+                        "same_app",
+                        f.path,
+                        1,
+                        f"module of app {m.app}",
+                        1 / len(own_models),
+                    )
+
+
+def _index_code(x: _Resolution) -> None:
+    """Relation fields for lookups, Celery tasks, and where custom signals are sent."""
+    x.relations = _relation_fields(x.r, x.models, x.abstract, x.model_key)
+    for f in x.r.facts:
+        for t in f.tasks:
+            x.tasks[t.qualname] = f.module
+            if t.name:
+                x.task_names[t.name] = t.qualname
+        for inc in f.includes:
+            urls = inc.view.value if inc.view.kind == "text" else x.r.name_of(inc.view)
+            target = x.r.module_of(urls)
+            if target and target != f.module:
+                x.includers.setdefault(target, []).append((f.module, inc.route))
         for use in f.uses:
             if use.kind == "signal_send":
-                signal_senders.setdefault(r.symbol(use.target), []).append(
-                    (f, use.line, use.detail))
-    endpoints: list[EndpointInfo] = []
+                signal = x.r.name_of(use.target)
+                x.senders.setdefault(signal, []).append((f, use.line, use.detail))
+
+
+def _code_edges(x: _Resolution, f: FileFacts) -> None:
+    """Everything one file's code depends on: imports, uses, receivers, routes, migrations."""
+    source = f"module:{f.module}"
+    for note in f.unresolved:
+        x.notes.append(Note(f.path, note.line, note.value))
+    for imp in f.imports:
+        target = _import_target(x.r, imp, x.apps)
+        if target and target != f.module:
+            x.add(source, f"module:{target}", "import", f.path, imp.line, imp.detail)
+    for use in f.uses:
+        x.edges.extend(_use_edges(x, f, use))
+    for rec in f.receivers:
+        _receiver_edges(x, f, rec)
+    for ep in f.endpoints:
+        _endpoint_edges(x, f, ep)
+    own = x.module_app.get(f.module, "")
+    for dep in f.migration_deps:
+        label = dep.app or x.auth_user_model.split(".")[0]
+        if own and label != own and any(a.label == label for a in x.apps):
+            x.add(f"app:{own}", f"app:{label}", "migration", f.path, dep.line, dep.detail)
+
+
+def _receiver_edges(x: _Resolution, f: FileFacts, rec: Receiver) -> None:
+    """A receiver depends on the sender model and on every module sending a custom signal."""
+    signal = x.r.name_of(rec.signal)
+    handler_module = x.r.module_of(rec.handler) or f.module
+    handler_source = f"module:{handler_module}"
+    if not signal or (not signal.startswith(DJANGO_SIGNALS) and signal not in x.r.known):
+        return
+    if rec.sender is not None and not _on_self(rec.sender):
+        sender = x.model_key(rec.sender, x.module_app.get(f.module, ""), "")
+        if sender:
+            x.add(handler_source, f"model:{sender}", "signal", f.path, rec.line, rec.detail)
+    for sender_file, line, detail in x.senders.get(signal, []):
+        if sender_file.module != handler_module:
+            x.add(
+                handler_source,
+                f"module:{sender_file.module}",
+                "signal",
+                f.path,
+                rec.line,
+                f"{rec.detail}  (sent at {sender_file.path}:{line}: {detail})",
+            )
+
+
+def _endpoint_edges(x: _Resolution, f: FileFacts, ep: Endpoint) -> None:
+    resolved = x.r.resolve(ep.view)
+    view = resolved.value
+    view_module = x.r.module_of(view) if resolved.kind == "name" else None
+    touched = _view_models(x, view, view_module)
+    for prefix in x.prefixes(f.module):
+        x.endpoints.append(
+            EndpointInfo(
+                _join_route(prefix, ep.route),
+                view,
+                view_module or f.module,
+                f.path,
+                ep.line,
+                touched,
+            )
+        )
+    if view_module and view_module != f.module:
+        x.add(f"module:{f.module}", f"module:{view_module}", "route", f.path, ep.line, ep.detail)
+
+
+def _join_route(prefix: str, route: str) -> str:
+    """A route under an include() prefix; regex anchors of the inner route are dropped."""
+    if not prefix:
+        return route
+    return prefix.rstrip("$") + (route[1:] if route.startswith("^") else route)
+
+
+def resolve_project(facts: list[FileFacts]) -> Project:
+    """Turn per-file facts into apps, models and evidence-carrying edges, phase by phase."""
+    x = _Resolution.start(facts)
+    _find_models(x)
+    _proxy_tables(x)
+    _model_edges(x)
+    _layout_edges(x)
+    _index_code(x)
     for f in facts:
-        source = f"module:{f.module}"
-        if f.parse_error is not None:
-            continue
-        for note in f.unresolved:
-            notes.append(Note(f.path, note.line, note.value))
-        for imp in f.imports:
-            target = _import_target(r, imp.value, apps)
-            if target and target != f.module:
-                edges.append(Edge(source, f"module:{target}", "import", f.path, imp.line,
-                                  imp.detail))
-        for use in f.uses:
-            edges.extend(_use_edges(r, f, use, module_app.get(f.module, ""), model_key,
-                                    table_owner, tasks, task_names, relations_by_model, notes))
-        for rec in f.receivers:
-            signal = r.symbol(rec.signal)
-            handler_module = r.module_of(rec.handler) or f.module
-            handler_source = f"module:{handler_module}"
-            is_django = signal.startswith(DJANGO_SIGNALS)
-            if not is_django and signal not in r.known:
-                continue
-            if rec.sender and not rec.sender.startswith(RECEIVER_SKIP):
-                sender = model_key(rec.sender, module_app.get(f.module, ""), "")
-                if sender:
-                    edges.append(Edge(handler_source, f"model:{sender}", "signal", f.path,
-                                      rec.line, rec.detail))
-            for sender_file, line, detail in signal_senders.get(signal, []):
-                if sender_file.module != handler_module:
-                    edges.append(Edge(handler_source, f"module:{sender_file.module}", "signal",
-                                      f.path, rec.line,
-                                      f"{rec.detail}  (sent at {sender_file.path}:{line}: "
-                                      f"{detail})"))
-        for ep in f.endpoints:
-            view = r.symbol(ep.view)
-            view_module = r.module_of(view) if not view.startswith("?") else None
-            touched = _view_models(r, view, view_module, module_app, model_key)
-            endpoints.append(EndpointInfo(ep.route, view.lstrip("?"), view_module or f.module,
-                                          f.path, ep.line, touched))
-            if view_module and view_module != f.module:
-                edges.append(Edge(source, f"module:{view_module}", "route", f.path, ep.line,
-                                  ep.detail))
-        if f.migration_deps:
-            own = module_app.get(f.module, "")
-            for dep in f.migration_deps:
-                label = dep.value
-                if label == "setting:AUTH_USER_MODEL":
-                    label = auth_user_model.split(".")[0]
-                if own and label != own and any(a.label == label for a in apps):
-                    edges.append(Edge(f"app:{own}", f"app:{label}", "migration", f.path,
-                                      dep.line, dep.detail))
+        if f.parse_error is None:
+            _code_edges(x, f)
     parse_errors = tuple(
         Note(f.path, f.parse_error.line, f.parse_error.value) for f in facts if f.parse_error
     )
     return Project(
-        apps=tuple(apps),
-        models=tuple(models[k] for k in sorted(models)),
+        apps=tuple(x.apps),
+        models=tuple(x.models[k] for k in sorted(x.models)),
         module_paths={f.module: f.path for f in facts},
-        module_app=module_app,
-        edges=tuple(sorted(set(edges), key=_edge_key)),
-        endpoints=tuple(sorted(set(endpoints), key=lambda e: (e.file, e.line, e.route))),
-        tasks=tuple(sorted(tasks.items())),
-        unresolved=tuple(sorted(set(notes), key=lambda n: (n.file, n.line, n.message))),
+        module_app=x.module_app,
+        edges=tuple(sorted(set(x.edges), key=_edge_key)),
+        endpoints=tuple(sorted(set(x.endpoints), key=lambda e: (e.file, e.line, e.route))),
+        tasks=tuple(sorted(x.tasks.items())),
+        unresolved=tuple(sorted(set(x.notes), key=lambda n: (n.file, n.line, n.message))),
         parse_errors=tuple(sorted(parse_errors, key=lambda n: (n.file, n.line))),
-        settings_modules=tuple(settings_modules),
+        settings_modules=tuple(sorted(f.module for f in facts if f.installed_apps)),
+        external=tuple(sorted(set(x.external), key=_edge_key)),
     )
 
 
-def _view_models(r: _Resolver, view: str, module: str | None, module_app: Mapping[str, str],
-                 model_key: ModelKey) -> tuple[str, ...]:
+def _view_models(x: _Resolution, view: str, module: str | None) -> tuple[str, ...]:
     """Models used inside a view function or class (its methods and attributes included)."""
-    facts = r.by_module.get(module) if module else None
+    facts = x.r.by_module.get(module) if module else None
     if module is None or facts is None or not view.startswith(f"{module}."):
         return ()
-    name = view[len(module) + 1:]
-    label = module_app.get(module, "")
+    name = view[len(module) + 1 :]
+    label = x.module_app.get(module, "")
     found: set[str] = set()
     for use in facts.uses:
-        if use.kind in ("read", "write") and (use.scope == name
-                                              or use.scope.startswith(f"{name}.")):
-            key = model_key(use.target, label, "")
+        if use.kind in ("read", "write") and (
+            use.scope == name or use.scope.startswith(f"{name}.")
+        ):
+            key = x.model_key(use.target, label, "")
             if key:
                 found.add(key)
     return tuple(sorted(found))
@@ -400,7 +640,7 @@ def _edge_key(e: Edge) -> tuple[str, str, str, str, int, str]:
 
 def _inherited_label(r: _Resolver, cls: ClassFact) -> str:
     for base in cls.bases:
-        found = r.classes.get(r.symbol(base))
+        found = r.classes.get(r.name_of(base))
         if found:
             label = dict(found[1].meta).get("app_label") or _inherited_label(r, found[1])
             if label:
@@ -408,21 +648,22 @@ def _inherited_label(r: _Resolver, cls: ClassFact) -> str:
     return ""
 
 
-def _relations_with_inherited(r: _Resolver, qualname: str, abstract: set[str],
-                              trail: tuple[str, ...] = ()
-                              ) -> Iterator[tuple[FileFacts, ClassFact, Relation]]:
+def _relations_with_inherited(
+    r: _Resolver, qualname: str, abstract: set[str], trail: tuple[str, ...] = ()
+) -> Iterator[tuple[FileFacts, ClassFact, Relation]]:
     """A model's own relation fields plus those declared on its abstract ancestors."""
     f, cls = r.classes[qualname]
     for relation in cls.relations:
         yield f, cls, relation
     for base in cls.bases:
-        resolved = r.symbol(base)
+        resolved = r.name_of(base)
         if resolved in abstract and resolved not in trail:
             yield from _relations_with_inherited(r, resolved, abstract, (*trail, qualname))
 
 
-def _relation_fields(r: _Resolver, models: Mapping[str, Model], abstract: set[str],
-                     model_key: ModelKey) -> dict[str, dict[str, str]]:
+def _relation_fields(
+    r: _Resolver, models: Mapping[str, Model], abstract: set[str], model_key: ModelKey
+) -> dict[str, dict[str, str]]:
     """For lookups across relations: model key -> {lookup name: model key}, both ways.
 
     The reverse name is the related_query_name or related_name, else the model's name in
@@ -440,11 +681,15 @@ def _relation_fields(r: _Resolver, models: Mapping[str, Model], abstract: set[st
     return fields
 
 
-def _import_target(r: _Resolver, value: str, apps: list[App]) -> str | None:
-    if value.startswith("label:"):
+def _on_self(ref: Ref) -> bool:
+    return ref.kind == "unknown" and ref.value.partition(".")[0] in SELF_NAMES
+
+
+def _import_target(r: _Resolver, imp: Import, apps: list[App]) -> str | None:
+    if imp.app_relative:
         # Class loaders like django-oscar's get_class("order.utils", ...) name app-relative
         # modules; map the first part to an app by its label or last name part.
-        head, _, rest = value[6:].partition(".")
+        head, _, rest = imp.target.partition(".")
         for app in apps:
             if head in (app.label, app.name.rsplit(".", 1)[-1]):
                 candidate = f"{app.name}.{rest}" if rest else app.name
@@ -452,50 +697,61 @@ def _import_target(r: _Resolver, value: str, apps: list[App]) -> str | None:
                 if module:
                     return module
         return None
-    return r.module_of(value)
+    return r.module_of(imp.target)
 
 
-def _use_edges(r: _Resolver, f: FileFacts, use: Use, label: str, model_key: ModelKey,
-               table_owner: Mapping[str, list[str]], tasks: Mapping[str, str],
-               task_names: Mapping[str, str], relations: Mapping[str, dict[str, str]],
-               notes: list[Note]) -> list[Edge]:
+def _use_edges(x: _Resolution, f: FileFacts, use: Use) -> list[Edge]:
     """The edges one use stands for: module -> model, or module -> task module."""
     source = f"module:{f.module}"
+    label = x.module_app.get(f.module, "")
     if use.kind in ("read", "write", "admin"):
-        if use.target.startswith(RECEIVER_SKIP):
+        if _on_self(use.target):
             return []
-        key = model_key(use.target, label, "")
+        key = x.model_key(use.target, label, "")
         if key:
             return [Edge(source, f"model:{key}", use.kind, f.path, use.line, use.detail)]
-        if use.target.startswith("?") and len(use.target) > 1:
-            notes.append(Note(f.path, use.line,
-                              f"cannot tell which model {use.target[1:]} is: a variable or "
-                              "parameter, not an import or class of this module"))
+        outside = x.external_key(use.target)
+        if outside:
+            x.external.append(
+                Edge(source, f"external:{outside}", use.kind, f.path, use.line, use.detail)
+            )
+        elif use.target.kind == "unknown" and use.target.value:
+            x.notes.append(
+                Note(
+                    f.path,
+                    use.line,
+                    f"cannot tell which model {use.target.value} is: a variable or "
+                    "parameter, not an import or class of this module",
+                )
+            )
         return []
     if use.kind == "lookup":
-        ref, _, lookup = use.target.partition("#")
-        key = None if ref.startswith(RECEIVER_SKIP) else model_key(ref, label, "")
+        ref, lookup = use.target, use.lookup
+        key = None if _on_self(ref) else x.model_key(ref, label, "")
         found: list[Edge] = []
         for part in lookup.split("__"):
-            key = relations.get(key or "", {}).get(part)
+            key = x.relations.get(key or "", {}).get(part)
             if key is None:
                 break
             found.append(Edge(source, f"model:{key}", "read", f.path, use.line, use.detail))
         return found
     if use.kind == "raw_sql":
-        owners = table_owner.get(use.target[6:], [])
-        return [Edge(source, f"model:{owners[0]}", "raw_sql", f.path, use.line, use.detail)] \
-            if owners else []
+        owners = x.table_owner.get(use.target.value, [])
+        return (
+            [Edge(source, f"model:{owners[0]}", "raw_sql", f.path, use.line, use.detail)]
+            if owners
+            else []
+        )
     if use.kind == "task_call":
-        task = r.symbol(use.target)
-        if task in tasks and tasks[task] != f.module:
-            return [Edge(source, f"module:{tasks[task]}", "task", f.path, use.line, use.detail)]
+        task = x.r.name_of(use.target)
+        if task in x.tasks and x.tasks[task] != f.module:
+            return [Edge(source, f"module:{x.tasks[task]}", "task", f.path, use.line, use.detail)]
         return []
     if use.kind == "send_task":
-        name = use.target[4:]
-        named = task_names.get(name) or (name if name in tasks else None)
-        if named and tasks[named] != f.module:
-            return [Edge(source, f"module:{tasks[named]}", "task", f.path, use.line, use.detail)]
+        name = use.target.value
+        named = x.task_names.get(name) or (name if name in x.tasks else None)
+        if named and x.tasks[named] != f.module:
+            return [Edge(source, f"module:{x.tasks[named]}", "task", f.path, use.line, use.detail)]
         if named is None:
-            notes.append(Note(f.path, use.line, f"send_task({name!r}) names no task found here"))
+            x.notes.append(Note(f.path, use.line, f"send_task({name!r}) names no task found here"))
     return []

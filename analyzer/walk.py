@@ -36,13 +36,14 @@ class Walk:
 
 def is_test_file(name: str) -> bool:
     return (
-        name.startswith("test_") or name.endswith("_tests.py") or name.endswith("_test.py")
+        name.startswith("test_")
+        or name.endswith("_tests.py")
+        or name.endswith("_test.py")
         or name in ("tests.py", "conftest.py")
     )
 
 
-def walk_project(root: str, *, include_tests: bool = False,
-                 exclude: tuple[str, ...] = ()) -> Walk:
+def walk_project(root: str, *, include_tests: bool = False, exclude: tuple[str, ...] = ()) -> Walk:
     """Walk ``root`` and name every ``.py`` file's module by its chain of packages.
 
     A file's module is its name prefixed by every enclosing package (a directory holding an
@@ -73,8 +74,10 @@ def walk_project(root: str, *, include_tests: bool = False,
         # A folder without __init__.py inside a package is a namespace package (Python 3
         # imports it; Django finds management/commands in one); a top-level folder is not.
         packages[directory] = "__init__.py" in filenames or (
-            directory != root and packages.get(os.path.dirname(directory), False)
-            and os.path.basename(directory).isidentifier())
+            directory != root
+            and packages.get(os.path.dirname(directory), False)
+            and os.path.basename(directory).isidentifier()
+        )
         for name in sorted(filenames):
             if not name.endswith(".py"):
                 continue
@@ -103,8 +106,9 @@ def walk_project(root: str, *, include_tests: bool = False,
             is_package = stem == "__init__"
             module_parts = parts if is_package else [*parts, stem]
             is_migration = "migrations" in parts and not is_package
-            found.append((rel, module_parts, is_package, is_migration, stat.st_size,
-                          stat.st_mtime_ns))
+            found.append(
+                (rel, module_parts, is_package, is_migration, stat.st_size, stat.st_mtime_ns)
+            )
     by_module: dict[str, int] = {}
     for _, module_parts, *_ in found:
         key = ".".join(module_parts)

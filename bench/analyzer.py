@@ -17,7 +17,6 @@ Run: .venv/bin/python bench/analyzer.py [--jobs N] [--repeat R]
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import shutil
 import statistics
@@ -36,7 +35,7 @@ from tests.analyzer.projects import oscar_source  # noqa: E402
 PARSE_ONLY = r"""
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from analyzer.walk import walk_project
+from strangler_analyzer.walk import walk_project
 
 def parse(path):
     import libcst
@@ -55,7 +54,7 @@ print(len(paths))
 
 AST_ONLY = r"""
 import ast, sys
-from analyzer.walk import walk_project
+from strangler_analyzer.walk import walk_project
 root = sys.argv[1]
 for f in walk_project(root).files:
     if not f.is_migration:
@@ -117,8 +116,9 @@ def interleaved(commands: list[list[str]], repeat: int) -> tuple[list[float], li
 
 
 def peak_mb(args: list[str]) -> tuple[float, float]:
-    result = subprocess.run([sys.executable, "-c", MAXRSS, *args], capture_output=True,
-                            text=True, check=True, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-c", MAXRSS, *args], capture_output=True, text=True, check=True, cwd=REPO
+    )
     line = next(x for x in result.stderr.splitlines() if x.startswith("MAXRSS"))
     own, kids = (int(v) / 1024 for v in line.split()[1:])
     return round(own, 1), round(kids, 1)
@@ -138,21 +138,34 @@ def main() -> None:
         shutil.copytree(source, root)
         cache = Path(scratch) / "cache"
         analyze = [py, "-m", "strangler", "analyze", str(root), "--json", "-j", str(args.jobs)]
-        files = int(subprocess.run([py, "-c", PARSE_ONLY, str(root), "1"], capture_output=True,
-                                   text=True, check=True, cwd=REPO).stdout)
-        lines = sum(len((root / p).read_text().splitlines())
-                    for p in (str(x.relative_to(root)) for x in root.rglob("*.py"))
-                    if "/migrations/" not in p)
-        subprocess.run([*analyze, "--cache-dir", str(cache)], check=True,
-                       stdout=subprocess.DEVNULL, cwd=REPO)
+        files = int(
+            subprocess.run(
+                [py, "-c", PARSE_ONLY, str(root), "1"],
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=REPO,
+            ).stdout
+        )
+        lines = sum(
+            len((root / p).read_text().splitlines())
+            for p in (str(x.relative_to(root)) for x in root.rglob("*.py"))
+            if "/migrations/" not in p
+        )
+        subprocess.run(
+            [*analyze, "--cache-dir", str(cache)], check=True, stdout=subprocess.DEVNULL, cwd=REPO
+        )
         # Interleaved, so that a busy machine slows each contender alike.
-        (cold, parse_only, ast_s, grimp_s, warm), (cold_cpu, parse_cpu, *_) = interleaved([
-            [*analyze, "--no-cache"],
-            [py, "-c", PARSE_ONLY, str(root), str(args.jobs)],
-            [py, "-c", AST_ONLY, str(root)],
-            [py, "-c", GRIMP, str(root)],
-            [*analyze, "--cache-dir", str(cache)],
-        ], args.repeat)
+        (cold, parse_only, ast_s, grimp_s, warm), (cold_cpu, parse_cpu, *_) = interleaved(
+            [
+                [*analyze, "--no-cache"],
+                [py, "-c", PARSE_ONLY, str(root), str(args.jobs)],
+                [py, "-c", AST_ONLY, str(root)],
+                [py, "-c", GRIMP, str(root)],
+                [*analyze, "--cache-dir", str(cache)],
+            ],
+            args.repeat,
+        )
         target = root / "oscar" / "apps" / "order" / "utils.py"
         original = target.read_text()
         counter = iter(range(10**6))
@@ -164,11 +177,12 @@ def main() -> None:
         models = iter(["StockRecord", "Partner"] * args.repeat)
 
         def edit_graph() -> None:  # a new read of another model each time: re-cluster
-            target.write_text(original + "\n\ndef _bench():\n    from oscar.apps.partner."
-                              f"models import {next(models)} as M\n    return M.objects.count()\n")
+            target.write_text(
+                original + "\n\ndef _bench():\n    from oscar.apps.partner."
+                f"models import {next(models)} as M\n    return M.objects.count()\n"
+            )
 
-        changed_graph = timed([*analyze, "--cache-dir", str(cache)], args.repeat,
-                              before=edit_graph)
+        changed_graph = timed([*analyze, "--cache-dir", str(cache)], args.repeat, before=edit_graph)
         import libcst  # the peer for one changed file: parsing it, in this process
 
         data = target.read_bytes()
@@ -179,7 +193,8 @@ def main() -> None:
             parses.append(time.perf_counter() - started)
         one_parse = statistics.median(parses)
         libcst_import = timed([py, "-c", "import libcst"], args.repeat) - timed(
-            [py, "-c", "pass"], args.repeat)
+            [py, "-c", "pass"], args.repeat
+        )
         cold_mem = peak_mb(["analyze", str(root), "--json", "--no-cache", "-j", str(args.jobs)])
         warm_mem = peak_mb(["analyze", str(root), "--json", "--cache-dir", str(cache)])
     figures = {
@@ -206,20 +221,32 @@ def main() -> None:
         "changed_minus_warm_s": round(changed - warm, 3),
         "cold_vs_ast": round(cold / ast_s, 2),
     }
-    print(f"django-oscar {figures['files']} files, {lines:,} lines (no migrations), "
-          f"{args.jobs} processes, median of {args.repeat}, whole processes")
-    print(f"  cold analyze        {cold:7.3f} s   vs libcst parse-only {parse_only:.3f} s  "
-          f"-> {figures['cold_vs_libcst']}x (target <= 1.5x)")
-    print(f"  ... in CPU seconds  {cold_cpu:7.3f} s   vs libcst parse-only {parse_cpu:.3f} s  "
-          f"-> {figures['cold_cpu_vs_libcst']}x (user + system, all processes)")
-    print(f"  warm analyze        {warm:7.3f} s   vs grimp import graph {grimp_s:.3f} s  "
-          f"-> {figures['warm_vs_grimp']}x (target <= 3x)")
-    print(f"  one file changed    {changed:7.3f} s   (+{changed - warm:.3f} s over warm; that "
-          f"file's parse {one_parse:.3f} s + importing libcst {libcst_import:.3f} s)")
+    print(
+        f"django-oscar {figures['files']} files, {lines:,} lines (no migrations), "
+        f"{args.jobs} processes, median of {args.repeat}, whole processes"
+    )
+    print(
+        f"  cold analyze        {cold:7.3f} s   vs libcst parse-only {parse_only:.3f} s  "
+        f"-> {figures['cold_vs_libcst']}x (target <= 1.5x)"
+    )
+    print(
+        f"  ... in CPU seconds  {cold_cpu:7.3f} s   vs libcst parse-only {parse_cpu:.3f} s  "
+        f"-> {figures['cold_cpu_vs_libcst']}x (user + system, all processes)"
+    )
+    print(
+        f"  warm analyze        {warm:7.3f} s   vs grimp import graph {grimp_s:.3f} s  "
+        f"-> {figures['warm_vs_grimp']}x (target <= 3x)"
+    )
+    print(
+        f"  one file changed    {changed:7.3f} s   (+{changed - warm:.3f} s over warm; that "
+        f"file's parse {one_parse:.3f} s + importing libcst {libcst_import:.3f} s)"
+    )
     print(f"  ... and its graph   {changed_graph:7.3f} s   (a new dependency: re-clustered)")
     print(f"  ast.parse pass      {ast_s:7.3f} s")
     print(f"  peak RSS MB (main, largest child): cold {cold_mem}, warm {warm_mem}")
-    print(json.dumps(figures, sort_keys=True))
+    from record import publish  # the last line, kept in bench/results/analyzer.json
+
+    publish("analyzer", figures)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The change event envelope (DESIGN.md): encoding from outbox rows, decoding for consumers."""
+"""The change event envelope of docs/architecture.md: encoding outbox rows, decoding messages."""
 
 from __future__ import annotations
 

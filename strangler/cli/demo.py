@@ -9,6 +9,7 @@ from pathlib import Path
 
 from strangler.cli.errors import UsageError
 from strangler.demo import STEPS
+from strangler.demo.reference import DemoUnavailable, demo_ready
 from strangler.demo.runner import fresh_work_dir, load_steps, run_demo
 
 EPILOG = """\
@@ -55,6 +56,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    try:
+        reference = demo_ready()  # before the steps are imported: they need the [demo] extra
+    except DemoUnavailable as error:
+        raise UsageError(str(error)) from error
     names = [name.strip() for name in args.steps.split(",") if name.strip()]
     try:
         steps = load_steps(names)
@@ -69,7 +74,7 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise UsageError(f"--work-dir: {error}") from error
     out = sys.stderr if args.json else sys.stdout
-    code, facts = run_demo(steps, work_dir, out, keep_running=args.keep_running)
+    code, facts = run_demo(steps, work_dir, out, reference, keep_running=args.keep_running)
     if args.json:
         print(json.dumps({"ok": code == 0, "facts": facts}, indent=2, sort_keys=True, default=str))
     return code

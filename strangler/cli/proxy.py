@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from pathlib import Path
+from typing import Any
 
 from strangler.cli.errors import UsageError
 
@@ -13,14 +15,25 @@ examples:
   strangler proxy --config routes.toml
   strangler proxy --config routes.toml --listen 0.0.0.0:8080 --workers 2
   STRANGLER_ADMIN_TOKEN=s3cret strangler proxy --database-url postgresql://127.0.0.1/routes
+  strangler proxy --config routes.toml --parity-store parity.sqlite3 --record-har shadow.har
+  strangler proxy --config routes.toml --parity-broker redis://127.0.0.1:6379/0
+
+Routes with a shadow policy (`strangler route shadow ROUTE PERCENT`) also send that share of
+their requests to the candidate after the client has its answer; the pairs are compared in
+a local worker process into --parity-store (embedded default), or published to Celery with
+--parity-broker (`celery -A strangler.parity.tasks worker`, store in $STRANGLER_PARITY_STORE).
 
 The route table comes from a TOML/JSON file (hot-reloaded when it changes) or from
 PostgreSQL (shared by replicas); without either option, from $STRANGLER_ROUTES. Flip
 weights with `strangler route weight ROUTE N` or the admin API (127.0.0.1:8081 by
 default: /api/..., /metrics, /healthz). The admin API needs the token in
 $STRANGLER_ADMIN_TOKEN (or --admin-token-file); without one it answers 401.
-On start the proxy prints one JSON line: {"event": "listening", "proxy": ..., "admin": ...}.
-SIGTERM or Ctrl-C stops accepting, finishes in-flight requests (up to --grace s), then exits.
+On start the proxy prints one JSON line: {"event": "listening", "proxy": ..., "admin": ...,
+"pid": ...}; with --workers the pid is the supervisor's, which restarts a worker that dies.
+SIGTERM or Ctrl-C stops accepting, finishes in-flight requests (up to --grace s), then exits:
+0, or 1 when the grace period ran out and requests were cut (the log says how many).
+Client timeouts and the per-worker connection limit are the table's settings
+(client_header_timeout, client_body_timeout, max_connections; docs/proxy.md).
 """
 
 
@@ -59,7 +72,39 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=30.0,
         help="seconds to let in-flight requests finish on shutdown",
     )
+    parity = parser.add_mutually_exclusive_group()
+    parity.add_argument(
+        "--parity-store",
+        default=os.environ.get("STRANGLER_PARITY_STORE", "parity.sqlite3"),
+        help="where shadowed pairs are compared into (SQLite file or postgresql:// URL)",
+    )
+    parity.add_argument(
+        "--parity-broker", default="", help="redis:// URL: publish pairs to Celery workers"
+    )
+    parser.add_argument(
+        "--record-har", default="", help="append the routes' record_percent share to this HAR"
+    )
+    parser.add_argument(
+        "--parity-metrics",
+        default="",
+        metavar="HOST:PORT",
+        help="where the local parity worker serves /metrics (worker N of --workers: PORT+N)",
+    )
     parser.set_defaults(func=run)
+
+
+def _pair_consumer(args: argparse.Namespace) -> Any:
+    """What each proxy worker hands shadowed pairs to (built after the workers fork)."""
+    from strangler.parity.worker import LocalWorker, celery_consumer
+
+    if args.parity_broker:
+        broker = args.parity_broker
+        return lambda worker: celery_consumer(broker)
+    store, har = args.parity_store, args.record_har
+    if not args.parity_metrics:
+        return lambda worker: LocalWorker(store, har)
+    host, port = parse_address(args.parity_metrics, "--parity-metrics")
+    return lambda worker: LocalWorker(store, har, (host, port + worker))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,6 +131,16 @@ def run(args: argparse.Namespace) -> int:
                 token = f.read().strip()
         except OSError as error:
             raise UsageError(f"cannot read --admin-token-file: {error}") from error
+    if args.record_har and args.parity_broker:
+        raise UsageError("--record-har works with --parity-store (the embedded consumer)")
+    for option, path in (("--parity-store", args.parity_store), ("--record-har", args.record_har)):
+        folder = Path(path).resolve().parent
+        if (
+            path
+            and not path.startswith(("postgres://", "postgresql://"))
+            and not (folder.is_dir() and os.access(folder, os.W_OK))
+        ):
+            raise UsageError(f"{option} {path}: folder {folder} is missing or not writable")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     options = ProxyOptions(
         store=store,
@@ -97,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         access_log=args.access_log,
         admin_token=token,
         grace=args.grace,
+        pair_consumer=_pair_consumer(args),
     )
     try:
         return run_proxy(options)

@@ -114,7 +114,10 @@ class AdminApi:
             case "GET", ["routes"]:
                 return json_reply(200, version_json(self.store.current()))
             case "PUT", ["routes"]:
-                version = self.store.apply(payload.get("table"), who, why)
+                expect = payload.get("expect")
+                if expect is not None and (isinstance(expect, bool) or not isinstance(expect, int)):
+                    return json_reply(400, {"error": '"expect" is a version number'})
+                version = self.store.apply(payload.get("table"), who, why, expect=expect)
                 return json_reply(200, version_json(version))
             case "GET", ["routes", route_id]:
                 current = self.store.current()
@@ -126,6 +129,12 @@ class AdminApi:
                 if "weight" not in payload:
                     return json_reply(400, {"error": 'body needs {"weight": N}'})
                 version = self.store.set_weight(route_id, payload["weight"], who, why)
+                return json_reply(200, version_json(version))
+            case "POST", ["routes", route_id, "shadow"]:
+                if "percent" not in payload:
+                    return json_reply(400, {"error": 'body needs {"percent": N}'})
+                policy = {k: payload[k] for k in ("candidate", "secondary") if k in payload}
+                version = self.store.set_shadow(route_id, payload["percent"], who, why, **policy)
                 return json_reply(200, version_json(version))
             case "GET", ["history"]:
                 limit = int(query.get("limit", ["50"])[0])

@@ -1,8 +1,10 @@
 """Route table in a TOML or JSON file (the embedded default), history in a JSON-lines file.
 
 The file stays the human-editable source of truth: an edit made by hand is picked up by
-watching proxies (after validation) and recorded in the history at the next change made
-through `strangler route`. The history lives next to it in `<file>.history.jsonl`.
+watching proxies (after validation) and recorded in the history by the first reader that
+sees it, so every table has a version number of its own. The history lives next to it in
+`<file>.history.jsonl`. Writers hold an exclusive flock and readers a shared one, so no
+reader ever sees the history and the file from two different versions.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,7 @@ class FileStore(RouteStore):
             st = self.path.stat()
         except OSError:
             return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+        return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)  # ctime: chmod too
 
     def _entries(self) -> list[dict[str, Any]]:
         try:
@@ -93,22 +95,49 @@ class FileStore(RouteStore):
         )
 
     def is_empty(self) -> bool:
-        return not self.path.exists() and not self._entries()
+        with self._locked(shared=True):
+            return not self.path.exists() and not self._entries()
 
     def current(self) -> Version:
-        return self._on_disk(self._entries())
+        with self._locked(shared=True):
+            entries = self._entries()
+            version = self._on_disk(entries)
+        if version.who != "(edited on disk)" or (
+            entries and entries[-1]["version"] >= version.number
+        ):
+            return version
+        try:
+            with self._locked():  # record the hand edit, so its number is its own for good
+                entries = self._entries()
+                version = self._on_disk(entries)
+                if not entries or entries[-1]["hash"] != table_hash(version.raw):
+                    self._append(version, version.raw)
+        except PermissionError:
+            pass  # a read-only copy: shown with the number it would get, recorded by a writer
+        return version
 
     def history(self, limit: int = 50) -> list[Version]:
-        return [self._version(e) for e in reversed(self._entries()[-limit:])]
+        with self._locked(shared=True):
+            entries = self._entries()
+        return [self._version(e) for e in reversed(entries[-limit:])]
 
     def get(self, number: int) -> Version | None:
-        entry = next((e for e in self._entries() if e["version"] == number), None)
+        with self._locked(shared=True):
+            entry = next((e for e in self._entries() if e["version"] == number), None)
         return self._version(entry) if entry else None
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        with open(self.lock_path, "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+    def _locked(self, shared: bool = False) -> Iterator[None]:
+        """flock on `<file>.lock`: exclusive for writers, shared for readers."""
+        try:
+            lock = open(self.lock_path, "a")  # noqa: SIM115 - closed below
+        except PermissionError:
+            if not shared:
+                raise
+            yield  # a reader in a read-only directory: no writer can be there either
+            return
+        with lock:
+            fcntl.flock(lock, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield
             finally:
@@ -137,25 +166,38 @@ class FileStore(RouteStore):
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, self.path)  # atomic: a watcher never reads half a file
 
+    def _edit(self, edit: Callable[[Version], dict[str, Any]], who: str, why: str) -> Version:
+        """Read, edit and write under one exclusive lock: no other change can land between."""
+        with self._locked():
+            latest = self._on_disk(self._entries())
+            return self._commit_locked(validated(edit(latest))[1], who, why, latest.number)
+
     def _commit(self, raw: dict[str, Any], who: str, why: str, expect: int | None) -> Version:
         with self._locked():
-            entries = self._entries()
-            try:
-                on_disk: Version | None = self._on_disk(entries)
-            except ValidationFailed:
-                on_disk = None  # a broken or missing file is replaced, not recorded
-            if on_disk is not None:
-                if expect is not None and on_disk.number != expect:
-                    raise ConcurrentChange(f"table is at version {on_disk.number}, not {expect}")
-                if not entries or entries[-1]["hash"] != table_hash(on_disk.raw):
-                    self._append(on_disk, on_disk.raw)
-                before: dict[str, Any] | None = on_disk.raw
-                number = on_disk.number + 1
-            else:
-                before = entries[-1]["after"] if entries else None
-                number = entries[-1]["version"] + 1 if entries else 1
-            table, _ = validated(raw)
-            version = Version(number, table, raw, who, now_iso(), why, before)
-            self._append(version, raw)
-            self._write_file(raw)
-            return version
+            return self._commit_locked(raw, who, why, expect)
+
+    def _commit_locked(
+        self, raw: dict[str, Any], who: str, why: str, expect: int | None
+    ) -> Version:
+        entries = self._entries()
+        try:
+            on_disk: Version | None = self._on_disk(entries)
+        except ValidationFailed:
+            on_disk = None  # a broken or missing file is replaced, not recorded
+        if on_disk is not None:
+            if expect is not None and on_disk.number != expect:
+                raise ConcurrentChange(f"table is at version {on_disk.number}, not {expect}")
+            if not entries or entries[-1]["hash"] != table_hash(on_disk.raw):
+                self._append(on_disk, on_disk.raw)
+            before: dict[str, Any] | None = on_disk.raw
+            number = on_disk.number + 1
+        else:
+            before = entries[-1]["after"] if entries else None
+            number = entries[-1]["version"] + 1 if entries else 1
+        table, _ = validated(raw)
+        version = Version(number, table, raw, who, now_iso(), why, before)
+        # The file first: a writer killed between the two leaves a table in force that the
+        # next reader records as a hand edit, never a history entry for a table that was not.
+        self._write_file(raw)
+        self._append(version, raw)
+        return version

@@ -6,12 +6,17 @@ in a running process has passed validation as a whole.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from decimal import Decimal
+from dataclasses import dataclass, field, fields
+from decimal import Decimal, InvalidOperation
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-ROUTE_STATES = ("monolith", "canary", "service", "retired")
+if TYPE_CHECKING:
+    from strangler.control.shadow import ShadowPolicy
+
+RouteState = Literal["monolith", "canary", "service", "retired"]
+ROUTE_STATES: tuple[RouteState, ...] = get_args(RouteState)
+Role = Literal["monolith", "service"]  # which of a route's two backends a request goes to
 STICKY_KINDS = ("header", "cookie", "jwt_sub", "client_address")
 
 
@@ -42,6 +47,10 @@ BACKEND_OPTIONS = (
     "breaker_window",
     "breaker_cooldown",
 )
+# The one place backend defaults are written: the dataclass above.
+BACKEND_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in fields(Backend) if f.name in BACKEND_OPTIONS
+}
 
 
 @dataclass(frozen=True)
@@ -80,13 +89,14 @@ class Route:
     monolith: str
     service: str
     weight: Decimal
-    state: str
+    state: RouteState
     prefix: str = ""
     regex: str = ""
     methods: tuple[str, ...] = ()
     host: str = ""
     sticky: tuple[StickySource, ...] = (StickySource("client_address"),)
     override: Override | None = None
+    shadow: ShadowPolicy | None = None
 
     @cached_property
     def threshold(self) -> int:
@@ -101,6 +111,9 @@ class Settings:
     backend_header: str = "X-Strangler-Backend"
     max_header_bytes: int = 16384
     max_body_bytes: int = 10 * 1024 * 1024
+    client_header_timeout: float = 15.0  # s from a request's first byte to its last header
+    client_body_timeout: float = 30.0  # s a request body may go without a byte arriving
+    max_connections: int = 4096  # open client connections per worker; more get a 503
 
 
 @dataclass(frozen=True)
@@ -123,12 +136,13 @@ def weight_number(weight: Decimal) -> int | float:
 
 def table_to_dict(table: RouteTable) -> dict[str, Any]:
     """The table in the documented file format (what parse_table reads back unchanged)."""
+    from strangler.control.shadow import shadow_to_dict  # shadow.py builds on this module
+
     backends: dict[str, Any] = {}
-    defaults = Backend("", "", "", 0)
     for name, b in table.backends.items():
         entry: dict[str, Any] = {"url": b.url}
         for key in BACKEND_OPTIONS:
-            if getattr(b, key) != getattr(defaults, key):
+            if getattr(b, key) != BACKEND_DEFAULTS[key]:
                 entry[key] = getattr(b, key)
         backends[name] = entry
     routes = []
@@ -148,6 +162,8 @@ def table_to_dict(table: RouteTable) -> dict[str, Any]:
         )
         if r.override:
             entry["override"] = {"header": r.override.header, "secret": r.override.secret}
+        if r.shadow:
+            entry["shadow"] = shadow_to_dict(r.shadow, r.service)
         routes.append(entry)
     s = table.settings
     return {
@@ -156,16 +172,34 @@ def table_to_dict(table: RouteTable) -> dict[str, Any]:
             "backend_header": s.backend_header,
             "max_header_bytes": s.max_header_bytes,
             "max_body_bytes": s.max_body_bytes,
+            "client_header_timeout": s.client_header_timeout,
+            "client_body_timeout": s.client_body_timeout,
+            "max_connections": s.max_connections,
         },
         "backends": backends,
         "routes": routes,
     }
 
 
-def state_for_weight(weight: Decimal, current: str) -> str:
+def state_for_weight(weight: Decimal, current: str) -> RouteState:
     """The state a weight implies: 0 monolith, 100 service (retired stays retired), else canary."""
     if weight == 0:
         return "monolith"
     if weight == 100:
         return "retired" if current == "retired" else "service"
     return "canary"
+
+
+def parse_weight(value: Any) -> Decimal | None:
+    """A weight 0-100 with at most two decimals, or None if it is not one."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        return None
+    try:
+        weight = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    if not weight.is_finite() or weight < 0 or weight > 100:
+        return None
+    if weight != weight.quantize(Decimal("0.01")):
+        return None
+    return weight.quantize(Decimal("0.01"))

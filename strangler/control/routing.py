@@ -16,13 +16,14 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from hashlib import blake2b
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
-from strangler.control.model import Route, RouteTable, StickySource
+from strangler.control.model import Role, Route, RouteTable, StickySource
 
 BUCKETS = 10000
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 IDEMPOTENT_METHODS = SAFE_METHODS | {"PUT", "DELETE", "TRACE"}
+ROLES: dict[str, Role] = {"monolith": "monolith", "service": "service"}
 Matcher = Callable[[str], object]  # a path matches when the result is truthy (re.Match too)
 
 
@@ -91,7 +92,7 @@ def sticky_key(
     return "client_address", client_address
 
 
-def forced_role(route: Route, headers: Mapping[str, str]) -> str | None:
+def forced_role(route: Route, headers: Mapping[str, str]) -> Role | None:
     """'monolith' or 'service' when the override header carries the right secret, else None."""
     if route.override is None:
         return None
@@ -99,11 +100,10 @@ def forced_role(route: Route, headers: Mapping[str, str]) -> str | None:
     if not value:
         return None
     role, _, secret = value.partition(":")
-    if role not in ("monolith", "service"):
+    forced = ROLES.get(role)
+    if forced is None or not hmac.compare_digest(secret.encode(), route.override.secret.encode()):
         return None
-    if not hmac.compare_digest(secret.encode(), route.override.secret.encode()):
-        return None
-    return role
+    return forced
 
 
 class Decision(NamedTuple):
@@ -114,7 +114,7 @@ class Decision(NamedTuple):
 
     route: Route | None
     backend: str
-    role: str  # "monolith", "service" or "default"
+    role: Literal["monolith", "service", "default"]  # "default": no route matched
     bucket: int = -1
     key_source: str = ""
 
@@ -166,13 +166,14 @@ class CompiledTable:
         route = self.match(method, path, headers.get("host", ""))
         if route is None:
             return Decision(None, self.table.default_backend, "default")
-        role = forced_role(route, headers) if route.override is not None else None
-        if role is not None:
-            return Decision(route, getattr(route, role), role, -1, "override")
+        forced = forced_role(route, headers) if route.override is not None else None
+        if forced is not None:
+            return Decision(route, getattr(route, forced), forced, -1, "override")
         source, key = sticky_key(route.sticky, headers, client_address)
         b = bucket(route.id, key)
-        role = "service" if goes_to_service(route, b) else "monolith"
-        return Decision(route, getattr(route, role), role, b, source)
+        if goes_to_service(route, b):
+            return Decision(route, route.service, "service", b, source)
+        return Decision(route, route.monolith, "monolith", b, source)
 
 
 def decide(

@@ -9,8 +9,11 @@ from __future__ import annotations
 import abc
 import getpass
 import json
+import random
 import socket
+import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +23,9 @@ from strangler.control.messages import Message, ValidationFailed
 from strangler.control.model import RouteTable, state_for_weight, table_to_dict, weight_number
 from strangler.control.validate import parse_table, parse_weight
 
-FLIP_ATTEMPTS = 5  # re-reads of the newest table when other flips keep landing first
+FLIP_ATTEMPTS = 12  # re-reads of the newest table when other changes keep landing first
+FLIP_BACKOFF = 0.01  # s, doubled after each conflict up to FLIP_BACKOFF_MAX, with jitter
+FLIP_BACKOFF_MAX = 0.5
 
 
 @dataclass(frozen=True)
@@ -127,18 +132,10 @@ class RouteStore(abc.ABC):
     def set_weight(self, route_id: str, weight: Any, who: str = "", why: str = "") -> Version:
         """Change one route's weight (its state follows: 0 monolith, 100 service, else canary).
 
-        A flip edits one field of the newest table, so when another change lands between
-        reading and writing it is re-applied on top of that change instead of failing.
+        A flip edits one route of the newest table: changes to other routes that land
+        between reading and writing are kept (the flip is re-applied on top of them), but
+        a change to this same route since it was read refuses the flip (RouteChanged).
         """
-        for _ in range(FLIP_ATTEMPTS - 1):
-            try:
-                return self._set_weight(route_id, weight, who, why)
-            except ConcurrentChange:
-                continue
-        return self._set_weight(route_id, weight, who, why)
-
-    def _set_weight(self, route_id: str, weight: Any, who: str, why: str) -> Version:
-        current = self.current()
         parsed = parse_weight(weight)
         if parsed is None:
             raise ValidationFailed(
@@ -151,37 +148,73 @@ class RouteStore(abc.ABC):
                     )
                 ]
             )
-        raw = json.loads(json.dumps(current.raw))
-        for entry in raw["routes"]:
-            if entry["id"] == route_id:
-                if entry.get("state") == "retired" and parsed < 100:
-                    raise ValidationFailed(
-                        [
-                            Message(
-                                "route.E013",
-                                f"routes ({route_id}).state",
-                                "a retired route has no monolith path to send traffic back to",
-                                "set its state to service first with `strangler route set`",
-                            )
-                        ]
-                    )
-                entry["weight"] = weight_number(parsed)
-                entry["state"] = state_for_weight(parsed, entry.get("state", ""))
-                break
-        else:
-            raise ValidationFailed(
-                [
-                    Message(
-                        "route.E022",
-                        "routes",
-                        f"no route {route_id!r}",
-                        "see `strangler route list`",
-                    )
-                ]
-            )
-        return self.apply(
-            raw, who, why or f"weight {route_id} -> {weight_number(parsed)}", expect=current.number
+
+        def change(entry: dict[str, Any]) -> None:
+            if entry.get("state") == "retired" and parsed < 100:
+                raise ValidationFailed(
+                    [
+                        Message(
+                            "route.E013",
+                            f"routes ({route_id}).state",
+                            "a retired route has no monolith path to send traffic back to",
+                            "set its state to service first with `strangler route set`",
+                        )
+                    ]
+                )
+            entry["weight"] = weight_number(parsed)
+            entry["state"] = state_for_weight(parsed, entry.get("state", ""))
+
+        return self._edit_route(
+            route_id, change, who, why or f"weight {route_id} -> {weight_number(parsed)}"
         )
+
+    def set_shadow(
+        self, route_id: str, percent: Any, who: str = "", why: str = "", **policy: Any
+    ) -> Version:
+        """Set the share of a route's requests shadowed (0 keeps the policy, shadowing none).
+
+        `policy` sets other fields of the route's shadow table (candidate, secondary, ...);
+        the whole table is validated as usual (route.E040-E047). Concurrency as set_weight.
+        """
+
+        def change(entry: dict[str, Any]) -> None:
+            shadow = dict(entry.get("shadow") or {})
+            shadow.update(policy, percent=percent)
+            entry["shadow"] = shadow
+
+        return self._edit_route(route_id, change, who, why or f"shadow {route_id} -> {percent}%")
+
+    def _edit_route(
+        self, route_id: str, change: Callable[[dict[str, Any]], None], who: str, why: str
+    ) -> Version:
+        """Apply `change` to one route of the newest table, re-applied on top of changes to
+        other routes that land first (backing off with jitter so racing writers spread out);
+        a change to this same route since it was read refuses the edit (RouteChanged)."""
+        base = self.current()
+        seen = _route_entry(base, route_id)
+        who = who or default_actor()
+
+        def edited(latest: Version) -> dict[str, Any]:
+            if _route_entry(latest, route_id) != seen:
+                raise RouteChanged(
+                    f"route {route_id} was changed by version {latest.number} ({latest.who}:"
+                    f" {latest.why!r}) after this change read version {base.number}"
+                )
+            raw = json.loads(json.dumps(latest.raw))
+            change(next(r for r in raw["routes"] if r["id"] == route_id))
+            return raw
+
+        delay = FLIP_BACKOFF
+        for _ in range(FLIP_ATTEMPTS - 1):
+            latest = self.current()
+            raw = edited(latest)  # may refuse (RouteChanged): that is final, not retried
+            try:
+                return self.apply(raw, who, why, expect=latest.number)
+            except ConcurrentChange:
+                time.sleep(random.uniform(0, delay))
+                delay = min(delay * 2, FLIP_BACKOFF_MAX)
+        latest = self.current()
+        return self.apply(edited(latest), who, why, expect=latest.number)
 
     def rollback(self, number: int, who: str = "", why: str = "") -> Version:
         """Make version `number`'s table current again, as a new audited version."""
@@ -206,3 +239,21 @@ class StoreUnavailable(Exception):
 
 class ConcurrentChange(Exception):
     """Someone else changed the table between reading and writing; re-read and retry."""
+
+
+class RouteChanged(ConcurrentChange):
+    """A flip's route was changed by someone else since the flip read it; nothing changed."""
+
+
+def _route_entry(version: Version, route_id: str) -> dict[str, Any]:
+    """One route's entry in a version's table, or route.E022."""
+    entry = next((r for r in version.raw["routes"] if r["id"] == route_id), None)
+    if entry is None:
+        raise ValidationFailed(
+            [
+                Message(
+                    "route.E022", "routes", f"no route {route_id!r}", "see `strangler route list`"
+                )
+            ]
+        )
+    return entry

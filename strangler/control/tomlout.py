@@ -33,6 +33,16 @@ def _scalars(table: dict[str, Any]) -> list[str]:
     ]
 
 
+def _subtables(path: str, table: dict[str, Any]) -> list[str]:
+    """Nested tables (a route's `shadow` and its `compare`) as [path.key] sections."""
+    lines: list[str] = []
+    for key, value in table.items():
+        if isinstance(value, dict) and key != "override":
+            name = f"{path}.{_key(key)}"
+            lines += [f"[{name}]", *_scalars(value), *_subtables(name, value)]
+    return lines
+
+
 def dumps(raw: dict[str, Any]) -> str:
     """TOML text for a normalized route table (the shape `table_to_dict` returns)."""
     lines = [
@@ -44,5 +54,5 @@ def dumps(raw: dict[str, Any]) -> str:
     for name, backend in raw.get("backends", {}).items():
         lines += [f"[backends.{_key(name)}]", *_scalars(backend), ""]
     for route in raw.get("routes", []):
-        lines += ["[[routes]]", *_scalars(route), ""]
+        lines += ["[[routes]]", *_scalars(route), *_subtables("routes", route), ""]
     return "\n".join(lines)

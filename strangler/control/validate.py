@@ -8,22 +8,26 @@ from __future__ import annotations
 
 import math
 import re
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from strangler.control.messages import Message
 from strangler.control.model import (
+    BACKEND_DEFAULTS,
     BACKEND_OPTIONS,
     ROUTE_STATES,
     STICKY_KINDS,
     Backend,
     Override,
     Route,
+    RouteState,
     RouteTable,
     Settings,
     StickySource,
+    parse_weight,
 )
+from strangler.control.reserved import RESERVED_HEADERS
+from strangler.control.shadow import parse_shadow
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 TOP_KEYS = {"default_backend", "settings", "backends", "routes", "version"}
@@ -40,33 +44,19 @@ ROUTE_KEYS = {
     "state",
     "sticky",
     "override",
+    "shadow",
 }
-SETTINGS_KEYS = {"backend_header", "max_header_bytes", "max_body_bytes"}
+SETTINGS_KEYS = {
+    "backend_header",
+    "max_header_bytes",
+    "max_body_bytes",
+    "client_header_timeout",
+    "client_body_timeout",
+    "max_connections",
+}
 TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
 HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
-# Headers that frame or route a message, or that the proxy writes itself: naming one as the
-# override or backend header would drop or duplicate it (e.g. a second Content-Length).
-RESERVED_HEADERS = frozenset(
-    {
-        "connection",
-        "content-length",
-        "expect",
-        "host",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "x-forwarded-for",
-        "x-forwarded-host",
-        "x-forwarded-proto",
-        "x-request-id",
-    }
-)
 
 
 class _Collector:
@@ -116,21 +106,6 @@ def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
 
-def parse_weight(value: Any) -> Decimal | None:
-    """A weight 0-100 with at most two decimals, or None if it is not one."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        return None
-    try:
-        weight = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    if not weight.is_finite() or weight < 0 or weight > 100:
-        return None
-    if weight != weight.quantize(Decimal("0.01")):
-        return None
-    return weight.quantize(Decimal("0.01"))
-
-
 def _parse_backend(c: _Collector, name: str, raw: Any) -> Backend | None:
     where = f"backends.{name}"
     if not TOKEN.match(name):
@@ -156,15 +131,15 @@ def _parse_backend(c: _Collector, name: str, raw: Any) -> Backend | None:
                 "use http://HOST:PORT (no path); TLS to backends is not supported yet",
             )
     numbers = {}
-    for key, kind, default in (
-        ("connect_timeout", (int, float), 1.0),
-        ("timeout", (int, float), 30.0),
-        ("breaker_failures", int, 5),
-        ("breaker_error_rate", (int, float), 0.5),
-        ("breaker_window", int, 20),
-        ("breaker_cooldown", (int, float), 5.0),
+    for key, kind in (
+        ("connect_timeout", (int, float)),
+        ("timeout", (int, float)),
+        ("breaker_failures", int),
+        ("breaker_error_rate", (int, float)),
+        ("breaker_window", int),
+        ("breaker_cooldown", (int, float)),
     ):
-        value = c.typed(raw, key, kind, where, default=default)
+        value = c.typed(raw, key, kind, where, default=BACKEND_DEFAULTS[key])
         if not math.isfinite(value) or value <= 0 or (key == "breaker_error_rate" and value > 1):
             c.error(
                 "route.E016",
@@ -173,7 +148,7 @@ def _parse_backend(c: _Collector, name: str, raw: Any) -> Backend | None:
                 f"got {value!r}",
             )
         numbers[key] = value
-    health = c.typed(raw, "health_path", str, where, default="/")
+    health = c.typed(raw, "health_path", str, where, default=BACKEND_DEFAULTS["health_path"])
     if not health.startswith("/"):
         c.error("route.E010", f"{where}.health_path", "must start with '/'")
     return Backend(name=name, url=url or "", host=host, port=port, health_path=health, **numbers)
@@ -318,6 +293,12 @@ def _parse_route(c: _Collector, i: int, raw: Any, backends: dict[str, Backend]) 
             )
         else:
             override = Override(spec["header"], spec["secret"])
+    shadow = None
+    if "shadow" in raw:
+        shadow, problems = parse_shadow(
+            raw["shadow"], where, roles["monolith"], roles["service"], backends, METHODS
+        )
+        c.messages.extend(problems)
     if route_id is None or weight is None or None in roles.values():
         return None
     return Route(
@@ -325,13 +306,14 @@ def _parse_route(c: _Collector, i: int, raw: Any, backends: dict[str, Backend]) 
         monolith=roles["monolith"],
         service=roles["service"],
         weight=weight,
-        state=state,
+        state=cast(RouteState, state),  # checked against ROUTE_STATES above
         prefix=prefix,
         regex=regex,
         methods=tuple(methods),
         host=host,
         sticky=sticky,
         override=override,
+        shadow=shadow,
     )
 
 
@@ -426,10 +408,19 @@ def _parse_settings(c: _Collector, raw: Any) -> Settings:
             'pick a name such as X-Strangler-Backend (not one HTTP or the proxy uses), or ""'
             " to turn the header off",
         )
-    limits = {}
-    for key, floor in (("max_header_bytes", 1024), ("max_body_bytes", 0)):
+    limits: dict[str, Any] = {}
+    for key, floor in (("max_header_bytes", 1024), ("max_body_bytes", 0), ("max_connections", 1)):
         value = c.typed(raw, key, int, "settings", default=getattr(Settings, key))
         if value < floor:
             c.error("route.E020", f"settings.{key}", f"must be at least {floor}, got {value}")
         limits[key] = value
+    for key in ("client_header_timeout", "client_body_timeout"):
+        value = c.typed(raw, key, (int, float), "settings", default=getattr(Settings, key))
+        if not math.isfinite(value) or value < 0.1:
+            c.error(
+                "route.E020",
+                f"settings.{key}",
+                f"must be a number of seconds of at least 0.1, got {value!r}",
+            )
+        limits[key] = float(value)
     return Settings(backend_header=header, **limits)

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from strangler.control.messages import Message, ValidationFailed
 from strangler.control.store import RouteStore, Version
@@ -37,12 +38,17 @@ class StoreWatcher:
         self._thread = threading.Thread(target=self._run, name="route-watcher", daemon=True)
         self._token: object = None
         self._number = -1
+        # Same number, other table: only a hand edit a read-only reader could not record.
+        self._raw: dict[str, Any] = {}
+        # Why the store's newest table is not the one in force ("" when it is): the file
+        # cannot be read, is invalid, or the store cannot be reached. /healthz reports it.
+        self.problem = ""
 
     def load(self) -> Version:
         """Read the current version once (raises if the store has none that is valid)."""
         self._token = self.store.change_token()  # before reading: a change in between is seen
         version = self.store.current()
-        self._number = version.number
+        self._number, self._raw = version.number, version.raw
         return version
 
     def start(
@@ -70,8 +76,21 @@ class StoreWatcher:
             version = self.store.current()
         except ValidationFailed as rejected:
             log.error("route table rejected, still serving version %s:\n%s", self._number, rejected)
+            self.problem = "; ".join(str(m) for m in rejected.messages)
             self.on_rejected(rejected.messages)
             return
+        self.problem = ""
+        if version.number < self._number:  # never step back to an older table
+            log.warning(
+                "store reported version %s after %s; keeping %s",
+                version.number,
+                self._number,
+                self._number,
+            )
+            return
+        if version.number == self._number and version.raw == self._raw:
+            return  # the same version read again (a touched file, a recheck)
+        self._raw = version.raw
         self._number = version.number
         self.on_version(version)
 
@@ -82,8 +101,9 @@ class StoreWatcher:
             self._last_check = time.monotonic()
             try:
                 self.check()
-            except Exception:  # a store outage must not kill the watcher; retry next tick
+            except Exception as error:  # a store outage must not kill the watcher; retry
                 log.exception("route store poll failed; still serving version %s", self._number)
+                self.problem = f"route store unreachable: {error}".strip()
                 self._token = None
 
     def _wait(self) -> bool:

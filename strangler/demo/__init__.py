@@ -12,5 +12,7 @@ STEPS: list[str] = [
     "monolith",
     "checkout",
     "cdc",
+    "parity",
     "proxy",
+    "migrate",
 ]

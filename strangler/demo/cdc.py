@@ -39,8 +39,9 @@ def start_broker(ctx: DemoContext, pids: list[int]) -> str:
     return f"127.0.0.1:{port}"
 
 
-def start_service(ctx: DemoContext, pids: list[int]) -> str:
-    sock = listening_socket()
+def start_service(ctx: DemoContext, pids: list[int], port: int = 0) -> str:
+    """The catalog service under gunicorn (on `port`, or a free one); its Process in ctx.live."""
+    sock = listening_socket(port)
     with sock:
         port = sock.getsockname()[1]
         argv = ctx.python(
@@ -50,6 +51,7 @@ def start_service(ctx: DemoContext, pids: list[int]) -> str:
         )  # fmt: skip
         process = ctx.start("catalog-service", argv, pass_fds=[sock.fileno()])
     pids.append(process.popen.pid)
+    ctx.live["catalog-service"] = process
     url = f"http://127.0.0.1:{port}"
     wait_healthy(url, process)
     return url

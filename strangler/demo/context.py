@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 
 class DemoError(Exception):
@@ -25,9 +25,11 @@ class DemoContext:
     work_dir: Path
     env: dict[str, str]
     stack: ExitStack
+    reference: Path  # holds the reference `monolith/` and `extracted/` (see demo/reference.py)
     out: TextIO = sys.stdout
     monolith_url: str = ""
     facts: dict[str, object] = field(default_factory=dict)
+    live: dict[str, Any] = field(default_factory=dict)  # running things later steps use
 
     @property
     def log_dir(self) -> Path:

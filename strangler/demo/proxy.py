@@ -1,8 +1,9 @@
-"""Put the strangler proxy in front of the monolith and flip a route's weight while a client runs.
+"""Put the strangler proxy in front of the monolith and start a client that browses through it.
 
-The catalog service is not extracted in the demo yet; unless an earlier step left
-`ctx.facts["catalog_url"]`, a second monolith process stands in as the "catalog" backend, so
-the split is real (two processes) and visible in the X-Strangler-Backend header.
+The route /api/v1/products starts at weight 0; the migrate step moves it. Unless an earlier
+step extracted the catalog (`ctx.facts["catalog_url"]`), a second monolith process stands in
+as the "catalog" backend, so a split is real (two processes) and visible in the
+X-Strangler-Backend header.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from collections import Counter
 
 import httpx
 
+from strangler.demo import dashboard
 from strangler.demo.context import DemoContext, DemoError
 from strangler.demo.monolith import listening_socket, wait_healthy
 
-TITLE = "Strangler proxy in front of the monolith: flip /api/v1/products 0 -> 5 -> 25 -> 100"
-RAMP = (0, 5, 25, 100)
+TITLE = "Strangler proxy in front of the monolith, /api/v1/products at weight 0; a client starts"
 PHASE_SECONDS = 1.5
 USERS = 400
 
@@ -56,12 +57,18 @@ def wait_for_version(admin_url: str, number: int, timeout: float = 5.0) -> float
 
 
 class Shoppers:
-    """Client threads browsing products through the proxy, each request as one of USERS."""
+    """Client threads browsing products through the proxy, each request as one of USERS.
 
-    def __init__(self, url: str, threads: int = 2) -> None:
+    They run from the proxy step to the end of the demo; every failure is kept with its time,
+    so the demo can tell those a deliberate fault caused from any other.
+    """
+
+    def __init__(self, url: str, threads: int = 2, pause: float = 0.01) -> None:
         self.url = url
+        self.pause = pause
         self.phase: Counter[str] = Counter()
-        self.failed: list[str] = []
+        self.totals: Counter[str] = Counter()
+        self.failed: list[tuple[float, str]] = []
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._browse, args=(i,), daemon=True)
@@ -72,20 +79,21 @@ class Shoppers:
     def _browse(self, index: int) -> None:
         with httpx.Client(base_url=self.url, timeout=10) as client:
             n = index
-            while not self.stop.is_set():
+            while not self.stop.wait(self.pause):
                 n += len(self.threads)
                 user = f"shopper-{n % USERS}"
                 try:
                     r = client.get("/api/v1/products", params={"page_size": 1},
                                    headers={"X-User-ID": user})  # fmt: skip
                     outcome = r.headers.get("x-strangler-backend", "?") if r.is_success else ""
-                    if not outcome:
-                        self.failed.append(f"{r.status_code} {r.text[:120]}")
+                    problem = "" if outcome else f"{r.status_code} {r.text[:120]}"
                 except httpx.HTTPError as error:
-                    outcome = ""
-                    self.failed.append(repr(error))
+                    outcome, problem = "", repr(error)
                 with self.lock:
+                    if problem:
+                        self.failed.append((time.monotonic(), problem))
                     self.phase[outcome or "failed"] += 1
+                    self.totals[outcome or "failed"] += 1
 
     def take_phase(self) -> Counter[str]:
         with self.lock:
@@ -111,8 +119,9 @@ def run(ctx: DemoContext) -> None:
     config = work / "routes.json"
     table = {
         "default_backend": "monolith",
-        "backends": {"monolith": {"url": ctx.monolith_url},
-                     "catalog": {"url": service_url, "timeout": 10.0}},
+        "backends": {"monolith": {"url": ctx.monolith_url, "health_path": "/healthz"},
+                     "catalog": {"url": service_url, "timeout": 10.0,
+                                 "health_path": "/healthz"}},
         "routes": [{"id": "products", "prefix": "/api/v1/products", "monolith": "monolith",
                     "service": "catalog", "weight": 0,
                     "sticky": ["header:X-User-ID", "client_address"]}],
@@ -121,42 +130,22 @@ def run(ctx: DemoContext) -> None:
     port, admin_port = free_port(), free_port()
     ctx.start("proxy", ctx.python(
         "-m", "strangler", "proxy", "--config", str(config), "--listen", f"127.0.0.1:{port}",
-        "--admin", f"127.0.0.1:{admin_port}",
+        "--admin", f"127.0.0.1:{admin_port}", "--parity-store", str(work / "parity.sqlite3"),
         "--access-log", str(ctx.log_dir / "proxy-access.log")))  # fmt: skip
     proxy_url, admin_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{admin_port}"
     wait_for_version(admin_url, 1, timeout=15)
     ctx.log(f"proxy {proxy_url} (admin and /metrics on {admin_url}), route table {config}")
+    dashboard.start(ctx, config, admin_url, free_port())
     shoppers = Shoppers(proxy_url)
-    phases = []
-    try:
-        for weight in RAMP:
-            if weight:
-                out = ctx.run(f"route-weight-{weight}", ctx.python(
-                    "-m", "strangler", "route", "weight", "products", str(weight),
-                    "--config", str(config), "--json", "--who", "demo",
-                    "--why", f"ramp to {weight}%"))  # fmt: skip
-                version = json.loads(out)["version"]
-                reach = wait_for_version(admin_url, version)
-                shoppers.take_phase()  # requests routed before the flip count for the old phase
-                note = f"flip to version {version} in force after {reach * 1000:.0f} ms"
-            else:
-                note = "initial table"
-            time.sleep(PHASE_SECONDS)
-            seen = shoppers.take_phase()
-            total = sum(seen.values())
-            share = seen["catalog"] / total * 100 if total else 0.0
-            phases.append({"weight": weight, "requests": total, "catalog": seen["catalog"],
-                           "monolith": seen["monolith"], "failed": seen["failed"]})  # fmt: skip
-            ctx.log(f"weight {weight:>3}%: {total:4d} requests, {seen['catalog']:4d} on catalog "
-                    f"({share:5.1f}%), {seen['failed']} failed   [{note}]")  # fmt: skip
-    finally:
-        shoppers.finish()
+    ctx.stack.callback(shoppers.finish)
+    ctx.live["shoppers"] = shoppers
+    time.sleep(PHASE_SECONDS)
+    seen = shoppers.take_phase()
+    ctx.log(f"a client browses through the proxy as {USERS} users: {sum(seen.values())} "
+            f"requests in {PHASE_SECONDS:.1f}s, {seen['catalog']} on catalog (weight 0), "
+            f"{seen['failed']} failed; it keeps running until the demo ends")  # fmt: skip
     if shoppers.failed:
         raise DemoError(f"{len(shoppers.failed)} requests failed through the proxy, e.g. "
-                        f"{shoppers.failed[0]}")  # fmt: skip
-    history = ctx.run("route-history", ctx.python(
-        "-m", "strangler", "route", "history", "--config", str(config)))  # fmt: skip
-    ctx.log(f"zero failed requests; audit log has {len(history.splitlines())} versions "
-            f"(`strangler route history --config {config}`)")  # fmt: skip
+                        f"{shoppers.failed[0][1]}")  # fmt: skip
     ctx.facts["proxy"] = {"url": proxy_url, "admin_url": admin_url, "config": str(config),
-                          "phases": phases, "failed": 0}  # fmt: skip
+                          "parity_store": str(work / "parity.sqlite3")}  # fmt: skip

@@ -17,6 +17,7 @@ from typing import TextIO
 
 from strangler.demo import STEPS
 from strangler.demo.context import DemoContext, DemoError
+from strangler.demo.reference import with_reference_path
 
 MARKER = ".strangler-demo"  # only directories carrying it are ever deleted
 
@@ -52,8 +53,9 @@ def fresh_work_dir(path: Path) -> Path:
         path.mkdir(parents=True)
         (path / MARKER).write_text("created by `strangler demo`; deleted on its next run\n")
     except OSError as error:
-        raise ValueError(f"cannot make {path}: {error.strerror}; pick another --work-dir"
-                         ) from error
+        raise ValueError(
+            f"cannot make {path}: {error.strerror}; pick another --work-dir"
+        ) from error
     return path.resolve()
 
 
@@ -62,7 +64,11 @@ def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def run_demo(
-    steps: list[Step], work_dir: Path, out: TextIO, keep_running: bool = False
+    steps: list[Step],
+    work_dir: Path,
+    out: TextIO,
+    reference: Path,
+    keep_running: bool = False,
 ) -> tuple[int, dict[str, object]]:
     """Run `steps`; exit code 0 when all passed, 1 when one failed. Children always stopped.
 
@@ -72,7 +78,8 @@ def run_demo(
     started = time.monotonic()
     try:
         with ExitStack() as stack:
-            ctx = DemoContext(work_dir=work_dir, env=dict(os.environ), stack=stack, out=out)
+            env = with_reference_path(os.environ, reference)
+            ctx = DemoContext(work_dir=work_dir, env=env, stack=stack, reference=reference, out=out)
             for number, step in enumerate(steps, start=1):
                 print(f"[{number}/{len(steps)}] {step.title}", file=out, flush=True)
                 step_started = time.monotonic()

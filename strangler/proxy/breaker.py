@@ -11,8 +11,10 @@ fall back go to the monolith.
 from __future__ import annotations
 
 from collections import deque
+from typing import Literal
 
-STATES = {"closed": 0, "half_open": 1, "open": 2}
+BreakerState = Literal["closed", "half_open", "open"]
+STATES: dict[BreakerState, int] = {"closed": 0, "half_open": 1, "open": 2}  # the metric's values
 
 
 class CircuitBreaker:
@@ -21,7 +23,7 @@ class CircuitBreaker:
     def __init__(
         self, failures: int = 5, error_rate: float = 0.5, window: int = 20, cooldown: float = 5.0
     ) -> None:
-        self.state = "closed"
+        self.state: BreakerState = "closed"
         self.consecutive = 0
         self.opened_at = 0.0
         self.outcomes: deque[bool] = deque(maxlen=window)

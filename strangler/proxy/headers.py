@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 
-# RFC 9110 7.6.1: connection-specific headers never cross a proxy.
-HOP_BY_HOP = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"proxy-connection",
-        b"te",
-        b"trailer",
-        b"transfer-encoding",
-        b"upgrade",
-    }
-)
+from strangler.control.reserved import FRAMING, PROXY_WRITTEN
+from strangler.control.reserved import HOP_BY_HOP as HOP_BY_HOP_NAMES
+
+HOP_BY_HOP = frozenset(n.encode() for n in HOP_BY_HOP_NAMES)
 # Rewritten by the proxy itself; a client's own values must not pass through unchanged.
-REWRITTEN = frozenset(
-    {b"x-forwarded-proto", b"x-forwarded-host", b"x-request-id", b"content-length", b"expect"}
-)
+# X-Forwarded-For is not skipped but extended, in upstream_request_head.
+REWRITTEN = frozenset(n.encode() for n in (PROXY_WRITTEN | FRAMING) - {"host", "x-forwarded-for"})
 PLAIN = frozenset({b"keep-alive", b"close"})
+NEVER_HOP_BY_HOP = frozenset({b"host"})  # RFC 9112 3.2: the request's target authority
 RESPONSE_REWRITTEN = frozenset({b"content-length", b"x-request-id"})
 RESPONSE_SKIP = HOP_BY_HOP | RESPONSE_REWRITTEN
 REQUEST_SKIP = HOP_BY_HOP | REWRITTEN
@@ -33,6 +22,7 @@ REASONS = {
     200: "OK",
     400: "Bad Request",
     404: "Not Found",
+    408: "Request Timeout",
     413: "Content Too Large",
     431: "Request Header Fields Too Large",
     501: "Not Implemented",
@@ -43,27 +33,39 @@ REASONS = {
 
 
 def connection_tokens(headers: list[tuple[bytes, bytes]]) -> frozenset[bytes]:
-    """Header names listed in Connection: (also hop-by-hop for this message)."""
+    """Header names listed in Connection: (also hop-by-hop for this message), never Host."""
     tokens: set[bytes] = set()
     for name, value in headers:
         if name.lower() == b"connection":
             tokens.update(t.strip().lower() for t in value.split(b","))
-    return frozenset(tokens)
+    return frozenset(tokens) - NEVER_HOP_BY_HOP
 
 
-_ID_PREFIX = os.urandom(8).hex()
-_ID_COUNTER = itertools.count(1)
+class RequestIds:
+    """Request ids that cannot be guessed and do not reveal how many came before.
 
-
-def request_id(given: bytes | None) -> bytes:
-    """The client's X-Request-ID when it is sane, else a new unique one.
-
-    New ids are a random per-process prefix plus a counter: unique across replicas without
-    a random-number syscall per request.
+    A random per-process prefix (to group a process's lines) plus 96 random bits, taken
+    from a batch of os.urandom so no request pays for a system call.
     """
-    if given and REQUEST_ID.match(given):
-        return given
-    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}".encode()
+
+    __slots__ = ("at", "batch", "prefix")
+
+    BATCH = 4096  # random bytes per refill: 8192 hex digits, 341 ids
+
+    def __init__(self) -> None:
+        self.prefix = os.urandom(4).hex().encode()
+        self.batch = b""
+        self.at = 0
+
+    def accept(self, given: bytes | None) -> bytes:
+        """The client's X-Request-ID when it is sane (1-128 of A-Za-z0-9._:-), else a new one."""
+        if given and REQUEST_ID.match(given):
+            return given
+        at = self.at
+        if at + 24 > len(self.batch):
+            self.batch, at = os.urandom(self.BATCH).hex().encode(), 0
+        self.at = at + 24
+        return self.prefix + self.batch[at : at + 24]
 
 
 def upstream_request_head(

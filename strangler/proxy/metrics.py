@@ -11,6 +11,10 @@ from bisect import bisect_left
 from collections import defaultdict
 from typing import Any
 
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+
+from strangler.control.model import ROUTE_STATES, RouteTable, weight_number
+
 LATENCY_BUCKETS = (
     0.0005,
     0.001,
@@ -66,13 +70,27 @@ class ProxyMetrics:
         self.retries: dict[tuple[str], int] = defaultdict(int)
         self.upstream_errors: dict[tuple[str, str], int] = defaultdict(int)
         self.rejected: dict[tuple[str], int] = defaultdict(int)
+        self.client_timeouts: dict[tuple[str], int] = defaultdict(int)
+        self.refused_connections: dict[tuple[()], int] = defaultdict(int)
+        self.shadow: dict[tuple[str, str], int] = defaultdict(int)
         self.breaker_state: dict[tuple[str], int] = {}
         self.config_version = 0
         self.config_rejections = 0
         self.in_flight = 0
+        self.worker_restarts = 0  # filled in from the supervisor's count when scraped
+        self.store_healthy = 1  # 0 while the store's newest table cannot be read or is invalid
         self._children: dict[tuple[str, str], tuple[Histogram, Histogram]] = {}
 
-    COUNTERS = ("requests", "fallbacks", "retries", "upstream_errors", "rejected")
+    COUNTERS = (
+        "requests",
+        "fallbacks",
+        "retries",
+        "upstream_errors",
+        "rejected",
+        "client_timeouts",
+        "refused_connections",
+        "shadow",
+    )
     HISTOGRAMS = ("latency", "overhead")
 
     def snapshot(self) -> dict[str, Any]:
@@ -190,9 +208,29 @@ class ProxyMetrics:
         )
         counter(
             "strangler_proxy_rejected_requests_total",
-            "Requests refused by the proxy itself (400, 413, 431).",
+            "Requests refused by the proxy itself (400, 408, 413, 431, 501).",
             ("status",),
             self.rejected,
+        )
+        counter(
+            "strangler_proxy_client_timeouts_total",
+            "Clients too slow with a request's header section or body (answered 408).",
+            ("phase",),
+            self.client_timeouts,
+        )
+        counter(
+            "strangler_proxy_refused_connections_total",
+            "Connections answered 503 because the worker was at settings.max_connections.",
+            (),
+            {(): self.refused_connections[()]},
+        )
+        counter(
+            "strangler_proxy_shadow_total",
+            "Shadowed requests, by route and outcome (sent, dropped_in_flight, "
+            "dropped_hand_off, body_too_large, request_incomplete, candidate_failed, "
+            "secondary_failed).",
+            ("route", "outcome"),
+            self.shadow,
         )
         gauge(
             "strangler_proxy_breaker_state",
@@ -218,4 +256,52 @@ class ProxyMetrics:
             (),
             {(): self.in_flight},
         )
+        counter(
+            "strangler_proxy_worker_restarts_total",
+            "Workers the --workers supervisor started again after they died.",
+            (),
+            {(): self.worker_restarts},
+        )
+        gauge(
+            "strangler_proxy_route_store_healthy",
+            "1 while the store's newest table is the one in force, 0 while it cannot be read.",
+            (),
+            {(): self.store_healthy},
+        )
         return "\n".join(out) + "\n"
+
+
+def route_gauges(table: RouteTable) -> str:
+    """Each route's weight and state in the table in force, for dashboards and rollout gates.
+
+    `strangler_route_state` has one series per state, 1 for the route's current one, so
+    `strangler_route_state{state="retired"} == 1` selects retired routes.
+    """
+    out = [
+        "# HELP strangler_route_weight Percent of the route's traffic sent to its service.",
+        "# TYPE strangler_route_weight gauge",
+    ]
+    out.extend(
+        f"strangler_route_weight{_labels(('route',), (r.id,))} {weight_number(r.weight)}"
+        for r in table.routes
+    )
+    out += [
+        "# HELP strangler_route_state The route's state: 1 for the current one, 0 for the others.",
+        "# TYPE strangler_route_state gauge",
+    ]
+    for route in table.routes:
+        for state in ROUTE_STATES:
+            labels = _labels(("route", "state"), (route.id, state))
+            out.append(f"strangler_route_state{labels} {int(route.state == state)}")
+    return "\n".join(out) + "\n"
+
+
+class ProcessMetrics:
+    """prometheus_client's process collector (CPU, memory, open fds) for this process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+
+    def render(self) -> str:
+        return generate_latest(self.registry).decode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import logging
 import os
@@ -13,7 +14,8 @@ import socket
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import uvloop
@@ -22,8 +24,9 @@ from strangler.control import open_store
 from strangler.control.admin import AdminApi, Reply, json_reply, serve_admin
 from strangler.control.watch import StoreWatcher
 from strangler.proxy.health import start_due_probes
-from strangler.proxy.metrics import ProxyMetrics
+from strangler.proxy.metrics import ProcessMetrics, ProxyMetrics, route_gauges
 from strangler.proxy.server import ClientConnection
+from strangler.proxy.shadow import Consumer, PairHandOff, Shadower
 from strangler.proxy.state import ProxyState, open_access_log
 
 log = logging.getLogger("strangler.proxy")
@@ -44,13 +47,22 @@ class ProxyOptions:
     grace: float = 30.0
     poll_interval: float = 0.25
     metrics_dir: str = ""  # with several workers: where each leaves its numbers for worker 0
+    # Builds, in each worker (called with its index), what receives shadowed pairs (parity's
+    # local worker or a Celery publisher); None turns shadowing off whatever the table says.
+    pair_consumer: Callable[[int], Consumer] | None = None
+    supervisor_pid: int = 0  # with several workers: the pid the "listening" line names
+    announce: bool = True  # print the "listening" line (a restarted worker does not)
+
+
+RESTARTS_FILE = "supervisor.json"  # the supervisor's restart count, read by worker 0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 async def _housekeeping(
     state: ProxyState, connections: set[ClientConnection], snapshot: Path | None
 ) -> None:
-    """Time out slow backends (0.1 s resolution), flush the log, close idle connections,
-    and (in workers other than 0) leave a metrics snapshot every second."""
+    """Time out slow backends (0.1 s resolution), flush the log, time out slow clients and
+    idle connections (1 s), and (in workers other than 0) leave a metrics snapshot every second."""
     tick = 0
     while True:
         await asyncio.sleep(0.1)
@@ -65,9 +77,9 @@ async def _housekeeping(
             tmp = snapshot.with_suffix(".tmp")
             tmp.write_text(json.dumps(state.metrics.snapshot()))
             os.replace(tmp, snapshot)
-        if tick % 50 == 0:
+        if tick % 10 == 0:
             for conn in list(connections):
-                conn.close_if_idle(now)
+                conn.sweep(now)
 
 
 def _all_workers_metrics(state: ProxyState, metrics_dir: str) -> ProxyMetrics:
@@ -79,16 +91,25 @@ def _all_workers_metrics(state: ProxyState, metrics_dir: str) -> ProxyMetrics:
             combined.absorb(json.loads(path.read_text()))
         except (OSError, ValueError):
             continue  # a worker that has not written yet, or is being replaced
+    with contextlib.suppress(OSError, ValueError):
+        combined.worker_restarts = json.loads((Path(metrics_dir) / RESTARTS_FILE).read_text())
+    combined.store_healthy = state.metrics.store_healthy
     return combined
 
 
-async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False) -> None:
-    """One proxy process until SIGTERM/SIGINT, then a graceful drain."""
+async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False) -> int:
+    """One proxy process until SIGTERM/SIGINT, then a graceful drain.
+
+    Exit code 0, or 1 when the grace period ran out with requests still in flight.
+    """
     loop = asyncio.get_running_loop()
     store = open_store(options.store)
     watcher = StoreWatcher(store, options.poll_interval)
     version = watcher.load()
     state = ProxyState(version, open_access_log(options.access_log))
+    hand_off = PairHandOff(options.pair_consumer(worker)) if options.pair_consumer else None
+    if hand_off is not None:
+        state.shadow = Shadower(state.metrics, hand_off, state.waiting)
     connections: set[ClientConnection] = set()
     server = await loop.create_server(
         lambda: ClientConnection(state, connections),
@@ -99,24 +120,25 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
     )
     admin = None
     if options.admin_port is not None and worker == 0:
+        process = ProcessMetrics()
 
         def metrics() -> Reply:
             state.breaker_snapshot()
+            state.metrics.store_healthy = 0 if watcher.problem else 1
             numbers = state.metrics
             if options.metrics_dir:
                 numbers = _all_workers_metrics(state, options.metrics_dir)
-            return Reply(200, numbers.render().encode(), "text/plain; version=0.0.4")
+            text = numbers.render() + route_gauges(state.compiled.table) + process.render()
+            return Reply(200, text.encode(), "text/plain; version=0.0.4")
 
-        api = AdminApi(
-            store,
-            options.admin_token,
-            {
-                "/metrics": metrics,
-                "/healthz": lambda: json_reply(
-                    200, {"status": "ok", "version": state.compiled.version}
-                ),
-            },
-        )
+        def healthz() -> Reply:
+            """200 either way (the last good table keeps serving); the body says degraded."""
+            health = {"status": "ok", "version": state.compiled.version}
+            if watcher.problem:
+                health.update(status="degraded", problem=watcher.problem)
+            return json_reply(200, health)
+
+        api = AdminApi(store, options.admin_token, {"/metrics": metrics, "/healthz": healthz})
         admin = await serve_admin(api, options.admin_host, options.admin_port)
     watcher.start(
         lambda v: loop.call_soon_threadsafe(state.swap, v),
@@ -129,21 +151,25 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    if worker == 0:
+    if worker == 0 and options.announce:
         address = server.sockets[0].getsockname()
         ready = {
             "event": "listening",
             "proxy": f"{address[0]}:{address[1]}",
             "version": version.number,
             "workers": options.workers,
-            "pid": os.getpid(),
+            "pid": options.supervisor_pid or os.getpid(),  # the one to signal
         }
         if admin is not None:
             a = admin.sockets[0].getsockname()
             ready["admin"] = f"{a[0]}:{a[1]}"
         print(json.dumps(ready), flush=True)
     await stop.wait()
-    await _drain(state, server, connections, options.grace)
+    cut = await _drain(state, server, connections, options.grace)
+    if state.shadow is not None:
+        await state.shadow.close()
+    if hand_off is not None:
+        hand_off.close()
     chores.cancel()
     watcher.stop()
     if admin is not None:
@@ -155,22 +181,30 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
     close = getattr(store, "close", None)
     if close is not None:
         close()
+    return 1 if cut else 0
 
 
 async def _drain(
     state: ProxyState, server: asyncio.Server, connections: set[ClientConnection], grace: float
-) -> None:
-    """Stop accepting, let in-flight requests finish (up to `grace` s), close keep-alives."""
+) -> int:
+    """Stop accepting, let in-flight requests finish (up to `grace` s), close keep-alives.
+
+    Returns how many requests were still unanswered when the grace period ran out.
+    """
     server.close()
     state.draining = True
     deadline = time.monotonic() + grace
     while connections and time.monotonic() < deadline:
         for conn in list(connections):
-            conn.close_if_idle(time.monotonic())
+            conn.sweep(time.monotonic())
         await asyncio.sleep(0.05)
+    cut = sum(len(conn.queue) for conn in connections)
     for conn in list(connections):
         conn.abort()
+    if cut:
+        log.error("grace period of %s s ran out: %d requests in flight were cut", grace, cut)
     log.info("proxy stopped")
+    return cut
 
 
 def _reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
@@ -182,36 +216,97 @@ def _reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
 
 
 def run(options: ProxyOptions) -> int:
-    """Run one process, or fork `workers` processes sharing the port via SO_REUSEPORT."""
+    """Run one process, or supervise `workers` processes sharing the port via SO_REUSEPORT."""
     if options.workers <= 1:
-        uvloop.run(serve(options))
-        return 0
+        return uvloop.run(serve(options))
     reserved, port = _reserve_port(options.host, options.port)
     metrics_dir = tempfile.mkdtemp(prefix="strangler-metrics-")
-    opts = ProxyOptions(**{**options.__dict__, "port": port, "metrics_dir": metrics_dir})
-    children = []
+    opts = replace(options, port=port, metrics_dir=metrics_dir, supervisor_pid=os.getpid())
+    try:
+        return _supervise(opts, reserved)
+    finally:
+        reserved.close()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        sys.stdout.flush()
+
+
+def _drain_when_orphaned(supervisor: int) -> None:
+    """Have the kernel send this worker SIGTERM when its supervisor dies (even by kill -9),
+    so no orphaned worker keeps serving a port nobody supervises (Linux prctl)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor:  # it died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _spawn(options: ProxyOptions, index: int, reserved: socket.socket) -> int:
+    """Fork worker `index`; returns its pid in the supervisor."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):  # the loop installs its own handlers
+            signal.signal(sig, signal.SIG_DFL)
+        _drain_when_orphaned(options.supervisor_pid)
+        reserved.close()
+        code = uvloop.run(serve(options, worker=index, reuse_port=True))
+    finally:
+        sys.stdout.flush()
+        os._exit(code)
+
+
+def _supervise(options: ProxyOptions, reserved: socket.socket) -> int:
+    """Start the workers, start again any that dies, and on SIGTERM/SIGINT stop them all.
+
+    Exit code: 0, or the first non-zero one a worker stopped with during shutdown.
+    """
+    children: dict[int, tuple[int, float]] = {}  # pid -> (worker index, started at)
     for index in range(options.workers):
-        pid = os.fork()
-        if pid == 0:
-            reserved.close()
-            try:
-                uvloop.run(serve(opts, worker=index, reuse_port=True))
-            finally:
-                os._exit(0)
-        children.append(pid)
+        children[_spawn(options, index, reserved)] = (index, time.monotonic())
+    quiet = replace(options, announce=False)
+    stopping: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
+        stopping.append(signum)
         for child in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
-    status = 0
-    for child in children:
-        _, code = os.waitpid(child, 0)
-        status = status or os.waitstatus_to_exitcode(code)
-    reserved.close()
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    sys.stdout.flush()
+    status, restarts = 0, 0
+    while children:
+        try:
+            pid, code = os.wait()
+        except ChildProcessError:
+            break
+        index, started = children.pop(pid)
+        exit_code = os.waitstatus_to_exitcode(code)
+        if stopping:
+            status = status or (exit_code if exit_code > 0 else 0)
+            continue
+        if time.monotonic() - started < 1.0:
+            time.sleep(1.0)  # one that dies at once is not restarted in a tight loop
+        if stopping:
+            continue
+        new_pid = _spawn(quiet, index, reserved)
+        children[new_pid] = (index, time.monotonic())
+        if stopping:  # the signal came while forking: this one was not told
+            os.kill(new_pid, signal.SIGTERM)
+        restarts += 1
+        print(
+            json.dumps(
+                {
+                    "event": "worker_restarted",
+                    "worker": index,
+                    "pid": pid,
+                    "exit": exit_code,
+                    "new_pid": new_pid,
+                }
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
+        (Path(options.metrics_dir) / RESTARTS_FILE).write_text(str(restarts))
     return status

@@ -1,50 +1,30 @@
-"""The data plane: an asyncio protocol per client connection, httptools for parsing.
+"""The client side of the data plane: an asyncio protocol per connection, llhttp parsing.
 
 Why not an ASGI app: measured here (docs/proxy.md), an ASGI server plus a pooled client
 spends ~160-1,300 us of CPU per proxied request against nginx's ~10-24 us; working on raw
 bytes with llhttp on both sides, keep-alive upstream pools and decisions precomputed at
-table load keeps the overhead within a small multiple of nginx's. The routing decision,
-breaker and metrics are the same pure pieces an ASGI front end would use.
+table load keeps the overhead within a small multiple of nginx's.
 
-Per request: headers parsed -> route decided (pure) -> upstream head written on a pooled
-connection -> response head awaited (timeout) -> committed to the client, body bytes
-streamed both ways with back-pressure. Nothing reaches the client before the commit, so a
-failed attempt can still be retried or fall back to the monolith.
-
-The common case (an idle pooled connection, breaker closed, backend answers) runs entirely
-in protocol callbacks; anything else (connecting, retry, fallback, errors) continues in a
-coroutine, which costs a task and two futures and so is kept off the fast path.
+This module reads requests, enforces the limits, answers what the proxy refuses itself and
+keeps pipelined answers in order; each request's journey is a strangler.proxy.exchange.Exchange.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
 import time
 from collections import deque
-from collections.abc import Awaitable
 from typing import cast
 
 import httptools
 
-from strangler.control.model import Backend
-from strangler.control.routing import IDEMPOTENT_METHODS, SAFE_METHODS, Decision
-from strangler.proxy.headers import (
-    client_response_head,
-    connection_tokens,
-    error_response,
-    request_id,
-    upstream_request_head,
-)
+from strangler.proxy.exchange import Exchange
+from strangler.proxy.headers import error_response
+from strangler.proxy.policy import rejection_body
 from strangler.proxy.state import ProxyState
-from strangler.proxy.upstream import UpstreamConnection
 
-log = logging.getLogger("strangler.proxy")
-RETRYABLE = frozenset({"connect_failed", "connection_lost"})
-NO_BODY_STATUSES = frozenset({204, 304})
-IDLE_TIMEOUT = 75.0
-BODY_TIMEOUT = 30.0
+IDLE_TIMEOUT = 75.0  # s a keep-alive connection may wait for its next request
+LINGER_SECONDS = 1.0  # a connection refused at the limit is read (and dropped) this long
 
 
 class Refused(Exception):
@@ -59,245 +39,6 @@ def origin_form(target: bytes) -> bytes:
         slash = target.find(b"/", target.find(b"//") + 2)
         return target[slash:] if slash >= 0 else b"/"
     return target
-
-
-class Exchange:
-    """One request/response pair travelling through the proxy."""
-
-    __slots__ = (
-        "backend",
-        "body_bytes",
-        "chunked_in",
-        "client",
-        "committed",
-        "deadline",
-        "decision",
-        "done",
-        "fallback",
-        "fast",
-        "finished",
-        "has_body",
-        "headers",
-        "http10",
-        "keep_alive",
-        "lower",
-        "method",
-        "method_str",
-        "out_chunked",
-        "pending_body",
-        "reason",
-        "req_id",
-        "request_done",
-        "resp_buffer",
-        "resp_headers",
-        "response_done",
-        "started",
-        "status",
-        "t0",
-        "t_upstream",
-        "t_upstream_wait",
-        "target",
-        "upstream",
-    )
-
-    def __init__(
-        self,
-        client: ClientConnection,
-        method: bytes,
-        target: bytes,
-        headers: list[tuple[bytes, bytes]],
-        keep_alive: bool,
-        http10: bool,
-        chunked_in: bool,
-    ) -> None:
-        self.client = client
-        self.method = method
-        self.method_str = method.decode("ascii")
-        self.target = target
-        self.headers = headers
-        lower = self.lower = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in headers}
-        self.keep_alive = keep_alive
-        self.http10 = http10
-        self.chunked_in = chunked_in  # the client has checked the codings are just chunked
-        self.has_body = chunked_in or lower.get("content-length", "0") not in ("", "0")
-        given = lower.get("x-request-id")
-        self.req_id = request_id(given.encode("latin-1") if given else None)
-        self.t0 = time.perf_counter()
-        self.t_upstream = self.t_upstream_wait = 0.0
-        self.decision: Decision | None = None
-        self.backend: Backend | None = None
-        self.pending_body: list[bytes] = []
-        self.body_bytes = 0
-        self.request_done = False
-        self.upstream: UpstreamConnection | None = None
-        self.fallback = ""
-        self.fast = False
-        self.deadline = 0.0  # when the response head is overdue (swept by the state)
-        self.started: asyncio.Future[str] | None = None
-        self.done: asyncio.Future[None] | None = None
-        self.status = 0
-        self.reason = b""
-        self.resp_headers: list[tuple[bytes, bytes]] = []
-        self.resp_buffer: list[bytes] = []
-        self.response_done = self.committed = self.out_chunked = self.finished = False
-
-    # request body from the client
-    def feed_body(self, chunk: bytes) -> None:
-        self.body_bytes += len(chunk)
-        data = b"%x\r\n%s\r\n" % (len(chunk), chunk) if self.chunked_in else chunk
-        if self.upstream is not None:
-            self.upstream.write(data)
-        else:
-            self.pending_body.append(data)
-
-    def end_body(self) -> None:
-        self.request_done = True
-        if self.chunked_in:
-            if self.upstream is not None:
-                self.upstream.write(b"0\r\n\r\n")
-            else:
-                self.pending_body.append(b"0\r\n\r\n")
-
-    # ResponseSink: called by the upstream connection
-    def on_response_head(
-        self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]
-    ) -> None:
-        self.t_upstream_wait = time.perf_counter() - self.t_upstream
-        self.status, self.reason, self.resp_headers = status, reason, headers
-        self.client.state.waiting.discard(self)  # its head is in: no timeout any more
-        if self.fast:
-            self.client.fast_head(self)
-        elif self.started is not None and not self.started.done():
-            self.started.set_result("ok")
-
-    def on_response_body(self, body: bytes) -> None:
-        if self.committed:
-            self.client.write(b"%x\r\n%s\r\n" % (len(body), body) if self.out_chunked else body)
-        else:
-            self.resp_buffer.append(body)
-
-    def on_response_complete(self, keep_alive: bool) -> None:
-        self.response_done = True
-        upstream, self.upstream = self.upstream, None
-        if upstream is not None:
-            upstream.pool.release(upstream, keep_alive and self.request_done)
-        if self.committed:
-            self._finish()
-
-    def on_upstream_lost(self, got_bytes: bool) -> None:
-        self.upstream = None
-        if not self.status:
-            self._attempt_failed("bad_response" if got_bytes else "connection_lost")
-        elif not self.response_done and self._until_eof():
-            self.on_response_complete(False)
-        elif not self.response_done:
-            self._cut()
-
-    def on_upstream_invalid(self, reason: str) -> None:
-        self.upstream = None
-        if not self.status:
-            self._attempt_failed("bad_response")
-        else:
-            self._cut()
-
-    def pause_client(self, paused: bool) -> None:
-        self.client.pause_reading(paused)
-
-    def on_timeout(self) -> None:
-        if not self.status:
-            self.drop_upstream()
-            self._attempt_failed("timeout")
-
-    # helpers
-    def _attempt_failed(self, reason: str) -> None:
-        self._cancel_timer()
-        if self.fast:
-            self.fast = False
-            self.client.escalate(self, reason)
-        elif self.started is not None and not self.started.done():
-            self.started.set_result(reason)
-
-    def _cut(self) -> None:
-        """The backend died mid-body: the client must see the response cut, not complete."""
-        self.response_done = True
-        if self.committed:
-            self.client.abort()
-        self._set_done()
-
-    def _cancel_timer(self) -> None:
-        self.client.state.waiting.discard(self)
-
-    def drop_upstream(self) -> None:
-        upstream, self.upstream = self.upstream, None
-        if upstream is not None:
-            upstream.abort()
-
-    def _until_eof(self) -> bool:
-        names = {n.lower() for n, _ in self.resp_headers}
-        return b"content-length" not in names and b"transfer-encoding" not in names
-
-    def reset_response(self) -> None:
-        self.status, self.reason, self.resp_headers, self.resp_buffer = 0, b"", [], []
-        self.response_done = False
-
-    def commit(self, state: ProxyState, backend: Backend) -> None:
-        """Send the response head and anything buffered; from now on bytes stream through."""
-        length = coding = None
-        for name, value in self.resp_headers:  # the last of each wins, as a dict would
-            size = len(name)
-            if size == 14 and name.lower() == b"content-length":
-                length = value
-            elif size == 17 and name.lower() == b"transfer-encoding":
-                coding = value
-        if self.method == b"HEAD" or self.status in NO_BODY_STATUSES:
-            framing = b"Content-Length: %s\r\n" % length if length is not None else b""
-        elif length is not None and (coding is None or b"chunked" not in coding.lower()):
-            framing = b"Content-Length: %s\r\n" % length
-        elif self.http10:
-            framing, self.keep_alive = b"", False  # the end of the body is the close
-        else:
-            framing, self.out_chunked = b"Transfer-Encoding: chunked\r\n", True
-        self.keep_alive = self.keep_alive and not state.draining
-        head = client_response_head(
-            self.status,
-            self.reason,
-            self.resp_headers,
-            framing,
-            state.backend_header,
-            backend.name.encode(),
-            self.req_id,
-            self.keep_alive,
-            self.http10,
-        )
-        self.committed = True
-        buffered, self.resp_buffer = self.resp_buffer, []
-        if self.out_chunked:
-            buffered = [b"%x\r\n%s\r\n" % (len(b), b) for b in buffered if b]
-        self.client.write(head + b"".join(buffered) if buffered else head)
-        if self.response_done:
-            self._finish()
-
-    def _finish(self) -> None:
-        if self.out_chunked:
-            self.client.write(b"0\r\n\r\n")
-        self._set_done()
-
-    def _set_done(self) -> None:
-        if self.fast:
-            self.fast = False
-            self.client.fast_done(self)
-        elif self.done is not None and not self.done.done():
-            self.done.set_result(None)
-
-    def client_gone(self) -> None:
-        self.finished = True
-        self.fast = False  # nothing is left to answer
-        self._cancel_timer()
-        self.drop_upstream()
-        if self.started is not None and not self.started.done():
-            self.started.set_result("client_gone")
-        if self.done is not None and not self.done.done():
-            self.done.set_result(None)
 
 
 class ClientConnection(asyncio.Protocol):
@@ -319,7 +60,10 @@ class ClientConnection(asyncio.Protocol):
         self.parsing: Exchange | None = None
         self.queue: deque[Exchange] = deque()
         self.closing = False
+        self.paused = False  # reading held back by the proxy (pipelining, back-pressure)
         self.last_active = time.monotonic()
+        # When the request head being read began (0.0: none is); a new connection counts.
+        self.head_since = self.last_active
         self.reject_status = 0
         self.reject_text = ""
         self.refusal = b""  # an error answer waiting for earlier pipelined answers
@@ -332,7 +76,27 @@ class ClientConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.client_address = peer[0] if peer else "unknown"
         self.client_ip = self.client_address.encode()
+        if len(self.connections) >= self.state.max_connections:
+            self._refuse_connection()
+            return
         self.connections.add(self)
+
+    def _refuse_connection(self) -> None:
+        """At the worker's connection limit: answer 503 at once, then close shortly after.
+
+        The client's request is read and dropped for a moment first, so closing with unread
+        bytes does not reset the connection before the client has read the answer.
+        """
+        state = self.state
+        state.metrics.refused_connections[()] += 1
+        text = f"proxy worker at its limit of {state.max_connections} connections; retry shortly"
+        self.refusal = self._refusal(503, text)
+        self.write(self.refusal)
+        assert self.transport is not None
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.closing = True
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
@@ -357,7 +121,7 @@ class ClientConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.refusal:
-            return  # the parser has failed; nothing after the refused request is read
+            return  # refused: nothing after the refused request is read
         self.last_active = time.monotonic()
         try:
             self.parser.feed_data(data)
@@ -383,6 +147,7 @@ class ClientConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self.url, self.headers, self.header_bytes = b"", [], 0
         self.hosts, self.codings = 0, []
+        self.head_since = self.last_active  # the header timeout runs from the first byte
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -408,6 +173,8 @@ class ClientConnection(asyncio.Protocol):
         """One Host (RFC 9112 3.2), and no transfer coding the proxy would silently drop."""
         if self.hosts > 1:
             self._refuse(400, "more than one Host header")
+        if self.hosts == 0 and self.parser.get_http_version() != "1.0":
+            self._refuse(400, "an HTTP/1.1 request needs a Host header (RFC 9112 3.2)")
         if self.codings:
             codings = [c.strip().lower() for c in b",".join(self.codings).split(b",")]
             if codings != [b"chunked"]:
@@ -416,7 +183,8 @@ class ClientConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         parser = self.parser
-        if self.hosts > 1 or self.codings:
+        self.head_since = 0.0
+        if self.hosts != 1 or self.codings:
             self._check_framing()
         exchange = Exchange(
             self,
@@ -440,7 +208,7 @@ class ClientConnection(asyncio.Protocol):
         self.parsing = exchange
         self.queue.append(exchange)
         if len(self.queue) == 1:
-            self.start(exchange)
+            exchange.start()
         else:
             self.pause_reading(True)  # pipelined: answer in order, read on when caught up
 
@@ -453,9 +221,12 @@ class ClientConnection(asyncio.Protocol):
         exchange.feed_body(body)
 
     def on_message_complete(self) -> None:
-        if self.parsing is not None:
-            self.parsing.end_body()
+        exchange = self.parsing
+        if exchange is not None:
+            exchange.end_body()
             self.parsing = None
+            if exchange.finished and not self.closing:
+                self._next()  # answered early; the rest of its body has now been read
 
     # output
     def write(self, data: bytes) -> None:
@@ -481,9 +252,11 @@ class ClientConnection(asyncio.Protocol):
     def pause_reading(self, paused: bool) -> None:
         if self.transport is None or self.closing:
             return
+        self.paused = paused
         if paused:
             self.transport.pause_reading()
         else:
+            self.last_active = time.monotonic()  # the client was not the one waiting
             self.transport.resume_reading()
 
     def reject(self, status: int, reason: str) -> None:
@@ -491,7 +264,6 @@ class ClientConnection(asyncio.Protocol):
 
         Requests pipelined before it are answered first: they may have reached a backend.
         """
-        self.state.metrics.rejected[(str(status),)] += 1
         refused, self.parsing = self.parsing, None
         if refused is not None and refused in self.queue:
             if refused.committed:  # its answer is under way: only a cut can end it now
@@ -499,12 +271,35 @@ class ClientConnection(asyncio.Protocol):
                 return
             self.queue.remove(refused)
             self._abandon(refused)
-        body = json.dumps({"error": reason, "status": status}).encode() + b"\n"
-        self.refusal = error_response(status, body, request_id(None))
+        self.refusal = self._refusal(status, reason, refused)
         if self.queue:
             self.pause_reading(True)
         else:
             self._send_refusal()
+
+    def _refusal(self, status: int, reason: str, refused: Exchange | None = None) -> bytes:
+        """The JSON answer to a refused request, counted and written to the access log."""
+        state = self.state
+        state.metrics.rejected[(str(status),)] += 1
+        req_id = refused.req_id if refused is not None else state.request_ids.accept(None)
+        if state.access_log is not None:
+            state.access_log.write(
+                {
+                    "ts": round(time.time(), 3),
+                    "request_id": req_id.decode(),
+                    "method": refused.method_str if refused is not None else "-",
+                    "path": (refused.target if refused is not None else self.url)[:512].decode(
+                        "latin-1"
+                    ),
+                    "route": "(refused)",
+                    "backend": "-",
+                    "status": status,
+                    "duration_ms": 0.0,
+                    "client": self.client_address,
+                    "error": reason,
+                }
+            )
+        return error_response(status, rejection_body(status, reason, req_id), req_id)
 
     def _send_refusal(self) -> None:
         self.write(self.refusal)
@@ -516,251 +311,54 @@ class ClientConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def close_if_idle(self, now: float) -> None:
-        """Close when idle too long or draining; also when a request body stalls."""
-        idle = not self.queue and (self.state.draining or now - self.last_active > IDLE_TIMEOUT)
-        stalled = (
-            self.parsing is not None
-            and not self.parsing.committed
-            and (now - self.last_active > BODY_TIMEOUT)
-        )
-        if idle or stalled:
+    def sweep(self, now: float) -> None:
+        """Close idle (or, when draining, every unused) connection; 408 a too slow client.
+
+        Time the proxy itself holds reading back (pipelining, a backend slow to take the
+        body) never counts against the client.
+        """
+        state = self.state
+        if self.closing or self.refusal:
+            return
+        if self.head_since and now - self.head_since > state.header_timeout:
+            if self.header_bytes or self.url:
+                state.metrics.client_timeouts[("header",)] += 1
+                self.reject(
+                    408, f"request header section not received within {state.header_timeout} s"
+                )
+            else:
+                self.close()  # a connection that never sent a byte gets no answer
+            return
+        parsing = self.parsing
+        if parsing is not None:
+            if not self.paused and now - self.last_active > state.body_timeout:
+                state.metrics.client_timeouts[("body",)] += 1
+                if parsing.committed:  # answered early: nothing can be said any more
+                    self.abort()
+                else:
+                    self.reject(408, f"request body stalled for {state.body_timeout} s")
+            return
+        if not self.queue and (state.draining or now - self.last_active > IDLE_TIMEOUT):
             self.close()
 
-    # the request's life
-    def start(self, ex: Exchange) -> None:
-        """Decide the backend; send at once on an idle pooled connection, else go async."""
-        if not ex.request_done and ex.lower.get("expect", "").lower() == "100-continue":
-            # Here, not when parsed: a pipelined request's interim answer must not land
-            # inside the response before it.
-            self.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        state = self.state
-        compiled = state.compiled
-        path = ex.target.split(b"?", 1)[0].decode("latin-1")
-        ex.decision = compiled.decide(ex.method_str, path, ex.lower, self.client_address)
-        backend = ex.backend = compiled.table.backends[ex.decision.backend]
-        state.metrics.in_flight += 1
-        if state.breakers[backend.name].state == "closed":
-            pool = state.pools.get(backend.name) or state.pool(backend)
-            upstream = pool.acquire_idle()
-            if upstream is not None:
-                ex.fast = True
-                self._send(ex, upstream, backend)
-                return
-        self.loop.create_task(self._run(ex, self._proxy(ex)))
-
-    def fast_head(self, ex: Exchange) -> None:
-        """A response head on the fast path: commit it, or hand a 5xx to the fallback logic."""
-        backend = ex.backend
-        assert backend is not None
-        self.state.breakers[backend.name].record(ex.status < 500, time.monotonic())
-        if ex.status >= 500 and self._can_fall_back(ex):
-            ex.fast = False
-            self.loop.create_task(self._run(ex, self._complete(ex, None, retried=True)))
-            return
-        ex.commit(self.state, backend)
-
-    def fast_done(self, ex: Exchange) -> None:
-        assert ex.backend is not None
-        self.state.metrics.in_flight -= 1
-        self._record(ex, ex.backend)
-        self._exchange_done(ex)
-
-    def escalate(self, ex: Exchange, reason: str) -> None:
-        """A fast-path attempt failed before any answer: retry or fall back in a coroutine."""
-        assert ex.backend is not None
-        self._failed(ex.backend, reason)
-        self.loop.create_task(self._run(ex, self._complete(ex, reason, retried=False)))
-
-    async def _run(self, ex: Exchange, work: Awaitable[None]) -> None:
-        try:
-            await work
-        except Exception:
-            log.exception("request %s failed inside the proxy", ex.req_id.decode())
-            self.abort()
-        finally:
-            self.state.metrics.in_flight -= 1
-        self._exchange_done(ex)
-
-    def _exchange_done(self, ex: Exchange) -> None:
+    def exchange_done(self, ex: Exchange) -> None:
+        """An exchange answered: close, or start the next pipelined request."""
         ex.finished = True
         if self.queue and self.queue[0] is ex:
             self.queue.popleft()
         if self.closing:
             return
-        if not ex.keep_alive or not ex.request_done:
+        if not ex.keep_alive:
             self.close()
-        elif self.queue:
+        elif ex.request_done:
+            self._next()
+        # else the backend answered before the whole body came: the rest is read and
+        # dropped, and on_message_complete goes on with the connection
+
+    def _next(self) -> None:
+        """Start the next pipelined request, or send a refusal that waited for its turn."""
+        if self.queue:
             self.pause_reading(False)
-            self.start(self.queue[0])
+            self.queue[0].start()
         elif self.refusal:
             self._send_refusal()
-
-    def _can_fall_back(self, ex: Exchange) -> bool:
-        route = ex.decision.route if ex.decision else None
-        return (
-            route is not None
-            and ex.decision is not None
-            and ex.decision.role == "service"
-            and route.state != "retired"
-            and ex.method_str in SAFE_METHODS
-            and not ex.has_body
-            and route.monolith in self.state.compiled.table.backends  # a flip may remove it
-        )
-
-    async def _proxy(self, ex: Exchange) -> None:
-        assert ex.backend is not None
-        reason = await self._attempt(ex, ex.backend)
-        await self._complete(ex, reason, retried=False)
-
-    async def _complete(self, ex: Exchange, reason: str | None, retried: bool) -> None:
-        """After a first attempt: retry once, fall back to the monolith, or answer 5xx."""
-        backend = ex.backend
-        assert backend is not None and ex.decision is not None
-        if not retried and self._retryable(ex, reason):
-            self.state.metrics.retries[(backend.name,)] += 1
-            reason = await self._attempt(ex, backend)
-        if self._can_fall_back(ex) and (reason is not None or ex.status >= 500):
-            route = ex.decision.route
-            assert route is not None
-            if reason is None:
-                reason = f"status_{ex.status}"
-                ex.drop_upstream()
-            ex.fallback = reason
-            self.state.metrics.fallbacks[(route.id, reason)] += 1
-            ex.reset_response()
-            backend = ex.backend = self.state.compiled.table.backends[route.monolith]
-            reason = await self._attempt(ex, backend)
-            if self._retryable(ex, reason):
-                self.state.metrics.retries[(backend.name,)] += 1
-                reason = await self._attempt(ex, backend)
-        if ex.finished or reason == "client_gone":
-            return
-        if reason is not None:
-            self._fail(ex, backend, reason)
-            return
-        ex.commit(self.state, backend)
-        if not ex.response_done:
-            assert ex.done is not None
-            await ex.done
-        self._record(ex, backend)
-
-    @staticmethod
-    def _retryable(ex: Exchange, reason: str | None) -> bool:
-        return reason in RETRYABLE and ex.method_str in IDEMPOTENT_METHODS and not ex.has_body
-
-    def _send(self, ex: Exchange, upstream: UpstreamConnection, backend: Backend) -> None:
-        """Write the request head (and any body received so far) to a backend connection."""
-        ex.upstream = upstream
-        ex.t_upstream = time.perf_counter()
-        host = ex.lower.get("host", "").encode("latin-1")
-        drop = connection_tokens(ex.headers) if "connection" in ex.lower else frozenset()
-        route = ex.decision.route if ex.decision else None
-        if route is not None and route.override is not None:
-            drop = drop | {route.override.header.lower().encode()}
-        if ex.chunked_in:
-            framing = b"Transfer-Encoding: chunked\r\n"
-        elif ex.has_body:
-            framing = b"Content-Length: %s\r\n" % ex.lower["content-length"].encode()
-        else:
-            framing = b""
-        head = upstream_request_head(
-            ex.method, ex.target, ex.headers, drop, self.client_ip, host, ex.req_id, framing
-        )
-        upstream.send(ex, head + b"".join(ex.pending_body) if ex.pending_body else head)
-        if ex.request_done:
-            ex.pending_body = []
-        ex.deadline = time.monotonic() + backend.timeout
-        self.state.waiting.add(ex)
-
-    async def _attempt(self, ex: Exchange, backend: Backend) -> str | None:
-        """One try on one backend; None when a response head arrived, else why not."""
-        state = self.state
-        breaker = state.breakers[backend.name]
-        if not breaker.allow(time.monotonic()):
-            return "breaker_open"
-        pool = state.pool(backend)
-        upstream = pool.acquire_idle()
-        if upstream is None:
-            try:
-                upstream = await pool.connect()
-            except (OSError, TimeoutError):
-                self._failed(backend, "connect_failed")
-                return "connect_failed"
-            if ex.finished:
-                pool.release(upstream, True)
-                return "client_gone"
-        ex.started = self.loop.create_future()
-        ex.done = self.loop.create_future()
-        self._send(ex, upstream, backend)
-        result = await ex.started
-        if result != "ok":
-            self._failed(backend, result)
-            return result
-        breaker.record(ex.status < 500, time.monotonic())
-        return None
-
-    def _failed(self, backend: Backend, reason: str) -> None:
-        if reason == "client_gone":
-            return
-        self.state.breakers[backend.name].record(False, time.monotonic())
-        self.state.metrics.upstream_errors[(backend.name, reason)] += 1
-
-    def _fail(self, ex: Exchange, backend: Backend, reason: str) -> None:
-        """A clean 502/503/504 that names the backend and why."""
-        status = {"timeout": 504, "breaker_open": 503}.get(reason, 502)
-        text = {
-            "timeout": f"backend {backend.name} did not answer within {backend.timeout} s",
-            "breaker_open": f"circuit breaker for backend {backend.name} is open",
-            "connect_failed": f"cannot connect to backend {backend.name} ({backend.url})",
-            "connection_lost": f"backend {backend.name} closed the connection without answering",
-            "bad_response": f"backend {backend.name} sent an invalid response",
-        }.get(reason, f"backend {backend.name} failed: {reason}")
-        body = (
-            json.dumps(
-                {
-                    "error": text,
-                    "backend": backend.name,
-                    "reason": reason,
-                    "request_id": ex.req_id.decode(),
-                }
-            ).encode()
-            + b"\n"
-        )
-        ex.status = status
-        ex.keep_alive = ex.keep_alive and ex.request_done and not self.state.draining
-        ex.committed = True
-        self.write(
-            error_response(
-                status,
-                body,
-                ex.req_id,
-                self.state.backend_header,
-                backend.name.encode(),
-                ex.keep_alive,
-                ex.http10,
-            )
-        )
-        self._record(ex, backend)
-
-    def _record(self, ex: Exchange, backend: Backend) -> None:
-        state = self.state
-        duration = time.perf_counter() - ex.t0
-        route_id = ex.decision.route.id if ex.decision and ex.decision.route else "(default)"
-        overhead = max(duration - ex.t_upstream_wait, 0.0)
-        state.metrics.observe(route_id, backend.name, ex.status, duration, overhead)
-        if state.access_log is not None:
-            record = {
-                "ts": round(time.time(), 3),
-                "request_id": ex.req_id.decode(),
-                "method": ex.method_str,
-                "path": ex.target.decode("latin-1"),
-                "route": route_id,
-                "backend": backend.name,
-                "status": ex.status,
-                "duration_ms": round(duration * 1000, 3),
-                "client": self.client_address,
-            }
-            if ex.fallback:
-                record["fallback"] = ex.fallback
-            state.access_log.write(record)

@@ -11,7 +11,9 @@ from strangler.control.model import Backend
 from strangler.control.routing import CompiledTable
 from strangler.control.store import Version
 from strangler.proxy.breaker import STATES, CircuitBreaker
+from strangler.proxy.headers import RequestIds
 from strangler.proxy.metrics import ProxyMetrics
+from strangler.proxy.shadow import Shadower
 from strangler.proxy.upstream import Pool
 
 log = logging.getLogger("strangler.proxy")
@@ -49,16 +51,18 @@ class ProxyState:
     def __init__(self, version: Version, access_log: AccessLog | None = None) -> None:
         self.metrics = ProxyMetrics()
         self.access_log = access_log
+        self.request_ids = RequestIds()
         self.pools: dict[str, Pool] = {}
         self.breakers: dict[str, CircuitBreaker] = {}
         self.draining = False
+        self.shadow: Shadower | None = None  # set by the runner when pairs have a consumer
         # Requests waiting for a response head; a sweep times them out, which is cheaper
         # than a timer handle per request.
         self.waiting: set[Any] = set()
         self.compiled: CompiledTable
         self.backend_header = b""
-        self.max_header_bytes = 0
-        self.max_body_bytes = 0
+        self.max_header_bytes = self.max_body_bytes = self.max_connections = 0
+        self.header_timeout = self.body_timeout = 0.0
         self.swap(version)
 
     def swap(self, version: Version) -> None:
@@ -85,6 +89,9 @@ class ProxyState:
         self.backend_header = table.settings.backend_header.encode()
         self.max_header_bytes = table.settings.max_header_bytes
         self.max_body_bytes = table.settings.max_body_bytes
+        self.max_connections = table.settings.max_connections
+        self.header_timeout = table.settings.client_header_timeout
+        self.body_timeout = table.settings.client_body_timeout
         self.compiled = CompiledTable.build(table, version.number)
         self.metrics.config_version = version.number
         log.info("route table version %s in force (%s routes)", version.number, len(table.routes))

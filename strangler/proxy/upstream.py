@@ -37,6 +37,10 @@ class ResponseSink(Protocol):
     def pause_client(self, paused: bool) -> None: ...
 
 
+class Unasked(Exception):
+    """Raised in a parser callback: bytes of a response nobody asked for; stop parsing."""
+
+
 class UpstreamConnection(asyncio.Protocol):
     """One HTTP/1.1 connection to a backend, serving one request at a time."""
 
@@ -80,6 +84,9 @@ class UpstreamConnection(asyncio.Protocol):
             output.corked = True  # head and body of a small response leave in one write
         try:
             self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as error:
+            if not isinstance(error.__context__, Unasked):
+                raise
         except httptools.HttpParserError as error:
             current, self.sink = self.sink, None
             self.abort()
@@ -91,10 +98,13 @@ class UpstreamConnection(asyncio.Protocol):
 
     # httptools callbacks
     def on_message_begin(self) -> None:
+        self.headers = []  # never the list the previous response's exchange holds
         if self.sink is None:
-            # A response nobody asked for (a 408 before closing an idle connection, a body
-            # after a HEAD answer): the framing can no longer be trusted, nor the connection.
+            # A response nobody asked for (a 408 before closing an idle connection, bytes
+            # past a Content-Length, a body after a HEAD answer): the framing can no longer
+            # be trusted, nor the connection, and nothing more of it is read.
             self.abort()
+            raise Unasked
 
     def on_status(self, reason: bytes) -> None:
         self.reason += reason

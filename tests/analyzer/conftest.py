@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.api import Options, analyze
-from analyzer.boundaries import Boundaries
+from strangler_analyzer.api import Options, analyze
+from strangler_analyzer.boundaries import Boundaries
 
 FIXTURE = Path(__file__).parent / "fixtures" / "shop"
 BROKEN = "def ok():\n    return 1\n\n\nvalue = = 2\n"
@@ -52,8 +52,13 @@ def seeded_shop(shop: Path) -> Path:
 @pytest.fixture
 def run_analysis(tmp_path: Path):
     def run(root: Path, boundaries: Boundaries | None = None, **kwargs):
-        options = Options(path=str(root), jobs=1, cache_dir=str(tmp_path / "cache"),
-                          boundaries=boundaries or Boundaries(), **kwargs)
+        options = Options(
+            path=str(root),
+            jobs=1,
+            cache_dir=str(tmp_path / "cache"),
+            boundaries=boundaries or Boundaries(),
+            **kwargs,
+        )
         return analyze(options)
 
     return run

@@ -25,9 +25,21 @@ def oscar_source() -> tuple[Path | None, str]:
     pattern = f"django_oscar-{OSCAR_VERSION}-*.whl"
     if not sorted(wheels.glob(pattern)):
         result = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-             f"django-oscar=={OSCAR_VERSION}", "-d", str(wheels)],
-            capture_output=True, text=True, timeout=240)
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                f"django-oscar=={OSCAR_VERSION}",
+                "-d",
+                str(wheels),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
         if not sorted(wheels.glob(pattern)):
             return None, f"could not download django-oscar from PyPI: {result.stderr[-300:]}"
     temporary = CACHE / f"django-oscar-{OSCAR_VERSION}.partial"

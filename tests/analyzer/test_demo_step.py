@@ -6,8 +6,12 @@ import sys
 
 
 def demo(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "strangler", "demo", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "strangler", "demo", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_analysis_is_the_first_step_of_the_demo():

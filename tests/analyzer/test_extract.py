@@ -1,6 +1,7 @@
 """Facts from single files: what a reviewer would check by opening the file at the line."""
 
-from analyzer.extract import extract_migration, extract_source
+from strangler_analyzer.extract import extract_migration, extract_source
+from strangler_analyzer.facts import Ref
 
 
 def facts_of(source: str, module: str = "shop.orders.models", is_package: bool = False):
@@ -25,21 +26,25 @@ def test_relations_keep_every_way_of_naming_the_target_and_their_line():
     )
     (order,) = [c for c in facts.classes if c.name == "Order"]
     assert order.line == 5
-    assert order.bases == ("django.db.models.Model",)
+    assert order.bases == (Ref("name", "django.db.models.Model"),)
     assert dict(order.meta) == {"app_label": "sales", "db_table": "sales_order"}
     assert [(r.field, r.target, r.line) for r in order.relations] == [
-        ("user", "setting:AUTH_USER_MODEL", 6),
-        ("product", "shop.catalog.models.Product", 7),
-        ("parent", "str:self", 9),
-        ("tags", "str:catalog.Tag", 10),
+        ("user", Ref("setting", "AUTH_USER_MODEL"), 6),
+        ("product", Ref("name", "shop.catalog.models.Product"), 7),
+        ("parent", Ref("model", "self"), 9),
+        ("tags", Ref("model", "catalog.Tag"), 10),
     ]
 
 
 def test_relative_imports_resolve_against_the_module():
-    facts = facts_of("from .models import Order\nfrom ..catalog import models as cm\n",
-                     module="shop.orders.views")
-    assert dict(facts.aliases) == {"Order": "shop.orders.models.Order",
-                                   "cm": "shop.catalog.models"}
+    facts = facts_of(
+        "from .models import Order\nfrom ..catalog import models as cm\n",
+        module="shop.orders.views",
+    )
+    assert dict(facts.aliases) == {
+        "Order": Ref("name", "shop.orders.models.Order"),
+        "cm": Ref("name", "shop.catalog.models"),
+    }
 
 
 def test_orm_reads_writes_lookups_signals_tasks_and_raw_sql_are_found():
@@ -56,15 +61,17 @@ def test_orm_reads_writes_lookups_signals_tasks_and_raw_sql_are_found():
         "    apps.get_model('inventory', name)\n",
         module="shop.orders.services",
     )
-    uses = {(u.kind, u.target, u.line, u.scope) for u in facts.uses}
-    assert ("write", "shop.catalog.models.Product", 5, "place") in uses
-    assert ("lookup", "shop.catalog.models.Product#category__name", 5, "place") in uses
-    assert ("read", "shop.catalog.models.Product", 6, "place") in uses
-    assert ("task_call", "shop.payments.tasks.charge", 7, "place") in uses
-    assert ("signal_send", "shop.orders.signals.order_placed", 8, "place") in uses
-    assert ("raw_sql", "table:inventory_stock", 9, "place") in uses
+    uses = {(u.kind, u.target, u.line, u.scope, u.lookup) for u in facts.uses}
+    product = Ref("name", "shop.catalog.models.Product")
+    assert ("write", product, 5, "place", "") in uses
+    assert ("lookup", product, 5, "place", "category__name") in uses
+    assert ("read", product, 6, "place", "") in uses
+    assert ("task_call", Ref("name", "shop.payments.tasks.charge"), 7, "place", "") in uses
+    assert ("signal_send", Ref("name", "shop.orders.signals.order_placed"), 8, "place", "") in uses
+    assert ("raw_sql", Ref("table", "inventory_stock"), 9, "place", "") in uses
     assert [(n.value, n.line) for n in facts.unresolved] == [
-        ("get_model() with a computed app or model name", 10)]
+        ("get_model() with a computed app or model name", 10)
+    ]
 
 
 def test_receivers_tasks_endpoints_and_admin_registrations():
@@ -87,14 +94,20 @@ def test_receivers_tasks_endpoints_and_admin_registrations():
     )
     (rec,) = facts.receivers
     assert (rec.signal, rec.sender, rec.handler, rec.line) == (
-        "django.db.models.signals.post_save", "shop.orders.models.Order",
-        "shop.orders.receivers.on_save", 7)
+        Ref("name", "django.db.models.signals.post_save"),
+        Ref("name", "shop.orders.models.Order"),
+        "shop.orders.receivers.on_save",
+        7,
+    )
     assert [(t.qualname, t.name, t.line) for t in facts.tasks] == [
-        ("shop.orders.receivers.ship", "orders.ship", 11)]
+        ("shop.orders.receivers.ship", "orders.ship", 11)
+    ]
     assert [(e.route, e.view, e.line) for e in facts.endpoints] == [
-        ("o/<int:pk>/", "shop.orders.views.OrderDetail", 13)]
-    assert ("admin", "shop.orders.models.Order", 14) in {
-        (u.kind, u.target, u.line) for u in facts.uses}
+        ("o/<int:pk>/", Ref("name", "shop.orders.views.OrderDetail"), 13)
+    ]
+    assert ("admin", Ref("name", "shop.orders.models.Order"), 14) in {
+        (u.kind, u.target, u.line) for u in facts.uses
+    }
 
 
 def test_a_file_that_does_not_parse_is_reported_with_its_line():
@@ -105,26 +118,31 @@ def test_a_file_that_does_not_parse_is_reported_with_its_line():
 
 
 def test_python_312_syntax_parses_even_on_311():
-    facts = facts_of("type Pair[T] = tuple[T, T]\n\ndef first[T](x: list[T]) -> T:\n"
-                     "    return x[0]\n")
+    facts = facts_of(
+        "type Pair[T] = tuple[T, T]\n\ndef first[T](x: list[T]) -> T:\n    return x[0]\n"
+    )
     assert facts.parse_error is None
 
 
 def test_migration_dependencies_are_read_with_lines():
-    source = (b"class Migration(migrations.Migration):\n"
-              b"    dependencies = [\n"
-              b"        ('catalog', '0001_initial'),\n"
-              b"        migrations.swappable_dependency(settings.AUTH_USER_MODEL),\n"
-              b"    ]\n")
+    source = (
+        b"class Migration(migrations.Migration):\n"
+        b"    dependencies = [\n"
+        b"        ('catalog', '0001_initial'),\n"
+        b"        migrations.swappable_dependency(settings.AUTH_USER_MODEL),\n"
+        b"    ]\n"
+    )
     facts = extract_migration("orders/migrations/0002.py", "orders.migrations.0002", source)
-    assert [(d.value, d.line) for d in facts.migration_deps] == [
-        ("catalog", 3), ("setting:AUTH_USER_MODEL", 4)]
+    assert [(d.app, d.line) for d in facts.migration_deps] == [
+        ("catalog", 3),
+        ("", 4),  # swappable_dependency(settings.AUTH_USER_MODEL): the user model's app
+    ]
 
 
 def test_long_generated_expressions_are_read(monkeypatch):
     source = "ok = 1\nx = " + "+".join(["1"] * 1500) + "\n"
     assert facts_of(source).parse_error is None
-    monkeypatch.setattr("analyzer.extract.RECURSION_LIMIT", 1000)
+    monkeypatch.setattr("strangler_analyzer.extract.RECURSION_LIMIT", 1000)
     facts = facts_of(source)  # past the limit: reported, not fatal
     assert facts.parse_error is not None
     assert "nested too deeply" in facts.parse_error.value
@@ -142,5 +160,5 @@ def other():
 """
     facts = facts_of(source, module="taiga.projects.services")
     uses = {(u.kind, u.target, u.line, u.scope) for u in facts.uses}
-    assert ("write", "str:projects.Membership", 4, "join") in uses
-    assert ("read", "?Membership", 6, "other") in uses
+    assert ("write", Ref("model", "projects.Membership"), 4, "join") in uses
+    assert ("read", Ref("unknown", "Membership"), 6, "other") in uses

@@ -6,16 +6,19 @@ import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
-from analyzer.boundaries import parse_boundaries
-from analyzer.html import render_html
+from strangler_analyzer.api import Options, analyze
+from strangler_analyzer.boundaries import parse_boundaries
+from strangler_analyzer.html import render_html
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="headless Chromium not installed (Debian package `chromium`; "
-    "`make test` installs it)")
+    CHROMIUM is None,
+    reason="headless Chromium not installed (Debian package `chromium`; `make test` installs it)",
+)
 
 
 class Page(HTMLParser):
@@ -33,12 +36,26 @@ class Page(HTMLParser):
         self.text.append(data)
 
 
-def browse(url: str, tmp_path) -> Page:
+def browse(url: str, tmp_path, *extra: str) -> Page:
     result = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", url],
-        capture_output=True, text=True, timeout=90)
+        [
+            CHROMIUM,
+            *extra,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     page = Page()
     page.feed(result.stdout)
@@ -50,15 +67,24 @@ def test_the_context_map_draws_every_context_and_opens_evidence(shop, run_analys
     out = tmp_path / "report.html"
     out.write_text(render_html(report))
     page = browse(f"file://{out}#context=inventory", tmp_path)
-    drawn = sorted(a["data-name"] for tag, a in page.elements
-                   if tag == "g" and a.get("class", "").startswith("context"))
+    drawn = sorted(
+        a["data-name"]
+        for tag, a in page.elements
+        if tag == "g" and a.get("class", "").startswith("context")
+    )
     assert drawn == sorted(c["name"] for c in report["contexts"])
-    selected = [a["data-name"] for tag, a in page.elements
-                if tag == "g" and "selected" in a.get("class", "")]
+    selected = [
+        a["data-name"]
+        for tag, a in page.elements
+        if tag == "g" and "selected" in a.get("class", "")
+    ]
     assert selected == ["inventory"]
     pairs = {(d["source"], d["target"]) for d in report["dependencies"]}
-    arrows = {(a["data-source"], a["data-target"]) for tag, a in page.elements
-              if tag == "line" and "link" in a.get("class", "")}
+    arrows = {
+        (a["data-source"], a["data-target"])
+        for tag, a in page.elements
+        if tag == "path" and "link" in a.get("class", "")
+    }
     assert arrows == pairs
     details = [a for tag, a in page.elements if a.get("id") == "details"]
     assert details == [{"id": "details", "data-context": "inventory"}]
@@ -74,18 +100,66 @@ def test_the_page_needs_no_network(shop, run_analysis, tmp_path):
     assert "<link " not in page_source
 
 
-def test_omnipresent_code_is_listed_apart_and_opens_its_evidence(seeded_shop, run_analysis,
-                                                                 tmp_path):
+def test_omnipresent_code_is_listed_apart_and_opens_its_evidence(
+    seeded_shop, run_analysis, tmp_path
+):
     boundaries, _ = parse_boundaries("[clustering]\nomnipresent_min_apps = 5\n")
     report = run_analysis(seeded_shop, boundaries).report
     out = tmp_path / "report.html"
     out.write_text(render_html(report))
     page = browse(f"file://{out}#omnipresent=shop/seed.py", tmp_path)
-    buttons = [a for tag, a in page.elements if tag == "button" and a.get("class") ==
-               "omnipresent"]
+    buttons = [a for tag, a in page.elements if tag == "button" and a.get("class") == "omnipresent"]
     assert len(buttons) == 1
     details = [a for tag, a in page.elements if a.get("id") == "details"]
     assert details == [{"id": "details", "data-omnipresent": "shop/seed.py"}]
     text = " ".join(page.text)
     assert "Omnipresent: shop/seed.py" in text and "shop/seed.py:13" in text
     assert "split it per context" in text
+
+
+def test_the_map_reads_as_a_context_map_with_filters_stats_search_and_prefixes(
+    shop, run_analysis, tmp_path
+):
+    report = run_analysis(shop).report
+    out = tmp_path / "report.html"
+    out.write_text(render_html(report))
+    shot = tmp_path / "map.png"
+    browse(f"file://{out}#context=payments", tmp_path, "--window-size=1400,1000",
+           f"--screenshot={shot}")  # fmt: skip
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    page = browse(f"file://{out}#context=payments&find=order", tmp_path)
+    kinds = sorted(
+        a["data-kind"] for tag, a in page.elements if tag == "input" and "data-kind" in a
+    )
+    assert kinds == sorted({d["kind"] for d in report["dependencies"]})
+    assert [a["id"] for tag, a in page.elements if a.get("type") == "range"] == ["min-weight"]
+    widths = [float(a["stroke-width"]) for tag, a in page.elements if "link" in a.get("class", "")]
+    assert len(set(widths)) > 1  # edge width follows weight
+    text = " ".join(page.text)
+    assert "URL prefixes it would take over at the proxy: /api/payments" in text
+    assert "share of dependency weight that crosses contexts" in text  # metrics explained
+    assert f"parse errors {len(report['stats']['parse_errors'])}" in " ".join(text.split())
+    hits = {a["data-context"] for tag, a in page.elements if a.get("class") == "hit"}
+    assert hits == {"orders"}  # orders.Order, orders.OrderLine and the orders modules
+    heavy = [a for tag, a in page.elements if tag == "tr" and a.get("class") == "heavy"]
+    assert len(heavy) == min(10, len(report["dependencies"]))
+
+
+def test_the_reference_monoliths_map_keeps_every_context_apart_and_inside(tmp_path):
+    monolith = Path(__file__).resolve().parents[2] / "monolith"
+    report = analyze(Options(path=str(monolith), cache_dir=str(tmp_path / "c"))).report
+    out = tmp_path / "report.html"
+    out.write_text(render_html(report))
+    page = browse(f"file://{out}", tmp_path)
+    (svg,) = [a for tag, a in page.elements if tag == "svg" and a.get("id") == "contextmap"]
+    size = float(svg["width"])
+    circles = [
+        (float(a["cx"]), float(a["cy"]), float(a["r"]))
+        for tag, a in page.elements
+        if tag == "circle"
+    ]
+    assert len(circles) == len(report["contexts"])
+    for i, (x, y, r) in enumerate(circles):
+        assert r <= x <= size - r and r <= y <= size - r
+        for x2, y2, r2 in circles[i + 1 :]:
+            assert ((x - x2) ** 2 + (y - y2) ** 2) ** 0.5 > r + r2  # no two circles overlap

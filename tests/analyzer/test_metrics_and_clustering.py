@@ -3,13 +3,20 @@
 import networkx as nx
 import pytest
 
-from analyzer import metrics
-from analyzer.boundaries import parse_boundaries
-from analyzer.cluster import cluster
+from strangler_analyzer import metrics
+from strangler_analyzer.boundaries import parse_boundaries
+from strangler_analyzer.cluster import cluster
 
 # Two triangles joined by one weak edge: the textbook two-community graph.
-EDGES = [("a", "b", 1.0), ("b", "c", 1.0), ("a", "c", 1.0),
-         ("x", "y", 1.0), ("y", "z", 1.0), ("x", "z", 1.0), ("c", "x", 0.5)]
+EDGES = [
+    ("a", "b", 1.0),
+    ("b", "c", 1.0),
+    ("a", "c", 1.0),
+    ("x", "y", 1.0),
+    ("y", "z", 1.0),
+    ("x", "z", 1.0),
+    ("c", "x", 0.5),
+]
 SPLIT = {"a": "L", "b": "L", "c": "L", "x": "R", "y": "R", "z": "R"}
 LUMP = dict.fromkeys(SPLIT, "all")
 
@@ -73,19 +80,28 @@ def test_broken_boundaries_file_reports_every_problem_with_ids():
         "[[context]]\napps = ['a']\n[[context]]\nname = 'b'\napps = ['x']\n"
         "depends_on = ['nowhere']\n[[context]]\nname = 'c'\napps = ['x']\n"
     )
-    ids = sorted(p.id for p in problems)
-    assert ids == ["boundaries.E003", "boundaries.E003", "boundaries.E004", "boundaries.E006",
-                   "boundaries.E008", "boundaries.E009"]
-    _, problems = parse_boundaries("[clustering\n")
-    assert [p.id for p in problems] == ["boundaries.E001"]
+    found = sorted((p.id, p.line) for p in problems)
+    assert found == [
+        ("boundaries.E003", 4),
+        ("boundaries.E003", 5),
+        ("boundaries.E004", 6),
+        ("boundaries.E008", 2),
+        ("boundaries.E009", 11),
+    ]  # pins naming the same app twice are checked against the project (test_check_gate.py)
+    _, problems = parse_boundaries("[clustering]\nseed = 1\n[clustering\n")
+    assert [(p.id, p.line) for p in problems] == [("boundaries.E001", 3)]
 
 
 def test_code_split_off_with_a_pinned_node_follows_what_it_is_linked_to():
     # Louvain puts the two pinned models and the module using one of them together; when
     # the pins are separated, the module goes with the model it uses, not with the first name.
-    w = undirected([("model:a", "model:b", 10), ("module:r", "model:b", 3),
-                    ("module:s", "model:a", 2)])
-    parts = cluster(["model:a", "model:b", "module:r", "module:s"], w,
-                    pins={"one": ["model:a"], "two": ["model:b"]},
-                    anchors=frozenset({"model:a", "model:b"}))
+    w = undirected(
+        [("model:a", "model:b", 10), ("module:r", "model:b", 3), ("module:s", "model:a", 2)]
+    )
+    parts = cluster(
+        ["model:a", "model:b", "module:r", "module:s"],
+        w,
+        pins={"one": ["model:a"], "two": ["model:b"]},
+        anchors=frozenset({"model:a", "model:b"}),
+    )
     assert parts["module:r"] == parts["model:b"] != parts["model:a"] == parts["module:s"]

@@ -7,9 +7,9 @@ import os
 import subprocess
 import sys
 
-from analyzer.boundaries import Boundaries, parse_boundaries
-from analyzer.omnipresent import DEFAULT_MIN_APPS, find_omnipresent
-from analyzer.render import render
+from strangler_analyzer.boundaries import Boundaries, parse_boundaries
+from strangler_analyzer.omnipresent import DEFAULT_MIN_APPS, find_omnipresent
+from strangler_analyzer.render import render
 
 MODEL_APP = {f"model:{app}.M{i}": app for app in ("a", "b", "c", "d", "e") for i in (1, 2)}
 # A seeder writing to four apps; a dashboard reading five but also defining a model; a view
@@ -28,8 +28,7 @@ DEFINERS = frozenset({"module:dash"})
 
 
 def test_a_unit_is_omnipresent_when_its_model_uses_span_the_threshold_of_apps():
-    assert find_omnipresent(EDGES, MODEL_APP, DEFINERS, 4) == {
-        "module:seed": ("a", "b", "c", "d")}
+    assert find_omnipresent(EDGES, MODEL_APP, DEFINERS, 4) == {"module:seed": ("a", "b", "c", "d")}
     assert find_omnipresent(EDGES, MODEL_APP, DEFINERS, 5) == {}
     # layout hints (same_app), imports and defining models are not uses
     assert "module:view" not in find_omnipresent(EDGES, MODEL_APP, frozenset(), 2)
@@ -68,7 +67,8 @@ def test_a_seeder_over_five_apps_is_listed_apart_with_evidence(seeded_shop, run_
     touched = {c["context"]: c for c in unit["contexts"]}
     assert set(touched) == {c["name"] for c in report["contexts"]}
     assert touched["payments"]["evidence"] == [
-        {"file": "shop/seed.py", "line": 13, "detail": "Payment.objects.create(amount=1)"}]
+        {"file": "shop/seed.py", "line": 13, "detail": "Payment.objects.create(amount=1)"}
+    ]
     assert touched["orders"]["kinds"] == ["write"] and unit["count"] == 5
     assert "split it per context" in unit["suggestion"]
     assert seeder_sites(report) == []
@@ -83,8 +83,9 @@ def test_a_seeder_over_five_apps_is_listed_apart_with_evidence(seeded_shop, run_
     assert "-.->" in render(report, "mermaid")
 
 
-def test_below_the_threshold_or_disabled_the_seeder_is_clustered_as_before(seeded_shop,
-                                                                          run_analysis):
+def test_below_the_threshold_or_disabled_the_seeder_is_clustered_as_before(
+    seeded_shop, run_analysis
+):
     for boundaries in (threshold(6), threshold(0)):
         report = run_analysis(seeded_shop, boundaries).report
         assert report["omnipresent"] == []
@@ -98,9 +99,22 @@ def test_json_with_omnipresent_units_is_byte_identical_across_runs(seeded_shop, 
 
     def run(seed: str, *extra: str) -> str:
         result = subprocess.run(
-            [sys.executable, "-m", "strangler", "analyze", str(seeded_shop), "--json",
-             "--boundaries", str(rules), *extra], capture_output=True, text=True, timeout=120,
-            env={**os.environ, "PYTHONHASHSEED": seed})
+            [
+                sys.executable,
+                "-m",
+                "strangler",
+                "analyze",
+                str(seeded_shop),
+                "--json",
+                "--boundaries",
+                str(rules),
+                *extra,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        )
         assert result.returncode == 0, result.stderr
         return result.stdout
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from analyzer.api import Options, analyze
+from strangler_analyzer.api import Options, analyze
 
 MONOLITH = Path(__file__).resolve().parents[2] / "monolith"
 DOMAINS = ("orders", "inventory", "payments", "shipping", "catalog", "cart", "customers")
@@ -30,9 +30,12 @@ def line_of(relative: str, needle: str) -> int:
 
 
 def cited(report: dict, source: str, target: str, kind: str) -> set[tuple[str, int]]:
-    return {(e["file"], e["line"]) for d in report["dependencies"]
-            if (d["source"], d["target"], d["kind"]) == (source, target, kind)
-            for e in d["evidence"]}
+    return {
+        (e["file"], e["line"])
+        for d in report["dependencies"]
+        if (d["source"], d["target"], d["kind"]) == (source, target, kind)
+        for e in d["evidence"]
+    }
 
 
 def context_of(report: dict) -> dict[str, str]:
@@ -53,18 +56,25 @@ def test_each_business_domain_is_one_context_of_its_own(report):
 
 def test_seeded_couplings_are_found_with_their_lines(report):
     # inventory reserves stock when orders sends order_placed
-    assert ("inventory/receivers.py", line_of("inventory/receivers.py", "@receiver(order_placed")
-            ) in cited(report, "inventory", "orders", "signal")
+    assert (
+        "inventory/receivers.py",
+        line_of("inventory/receivers.py", "@receiver(order_placed"),
+    ) in cited(report, "inventory", "orders", "signal")
     # shipping creates the shipment when payments sends payment_captured
-    assert ("shipping/receivers.py", line_of("shipping/receivers.py",
-                                             "@receiver(payment_captured")
-            ) in cited(report, "shipping", "payments", "signal")
+    assert (
+        "shipping/receivers.py",
+        line_of("shipping/receivers.py", "@receiver(payment_captured"),
+    ) in cited(report, "shipping", "payments", "signal")
     # a cross-app foreign key, written as a string
-    assert ("orders/models.py", line_of("orders/models.py", "customer = models.ForeignKey(")
-            ) in cited(report, "orders", "customers", "relation")
+    assert (
+        "orders/models.py",
+        line_of("orders/models.py", "customer = models.ForeignKey("),
+    ) in cited(report, "orders", "customers", "relation")
     # a Celery task of another app called with .delay
-    assert ("inventory/tasks.py", line_of("inventory/tasks.py", "send_low_stock_alert.delay")
-            ) in cited(report, "inventory", "notifications", "task")
+    assert (
+        "inventory/tasks.py",
+        line_of("inventory/tasks.py", "send_low_stock_alert.delay"),
+    ) in cited(report, "inventory", "notifications", "task")
 
 
 def test_extraction_order_puts_leaf_contexts_before_the_core(report):
@@ -78,12 +88,14 @@ def test_the_seeder_is_omnipresent_and_makes_no_dependency_between_contexts(repo
     seeder = units["core/seeding.py"]
     assert len(seeder["apps"]) >= 6 and len(seeder["contexts"]) >= 6
     orders = next(c for c in seeder["contexts"] if c["context"] == "orders")
-    assert {"file": "core/seeding.py",
-            "line": line_of("core/seeding.py", "orders = Order.objects.bulk_create("),
-            "detail": "orders = Order.objects.bulk_create(orders, batch_size=BATCH)",
-            } in orders["evidence"]
-    assert [e for d in report["dependencies"] for e in d["evidence"]
-            if e["file"] == "core/seeding.py"] == []
+    assert {
+        "file": "core/seeding.py",
+        "line": line_of("core/seeding.py", "orders = Order.objects.bulk_create("),
+        "detail": "orders = Order.objects.bulk_create(orders, batch_size=BATCH)",
+    } in orders["evidence"]
+    assert [
+        e for d in report["dependencies"] for e in d["evidence"] if e["file"] == "core/seeding.py"
+    ] == []
     assert all("monolith.core.seeding" not in c["modules"] for c in report["contexts"])
     # the read sides of the shop are business contexts, not omnipresent code
     assert {"notifications/tasks.py", "reporting/queries.py"}.isdisjoint(units)

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from analyzer.walk import walk_project
+from strangler_analyzer.walk import walk_project
 
 
 def write(root: Path, *paths: str) -> None:
@@ -13,12 +13,24 @@ def write(root: Path, *paths: str) -> None:
 
 
 def test_modules_follow_packages_and_everything_left_out_says_why(tmp_path):
-    write(tmp_path, "src/shop/__init__.py", "src/shop/orders/__init__.py",
-          "src/shop/orders/models.py", "src/shop/orders/migrations/__init__.py",
-          "src/shop/orders/migrations/0001_initial.py", "src/shop/orders/tests/test_x.py",
-          "src/shop/orders/test_views.py", "scripts/setup.py", "tools/setup.py",
-          "{{ project_name }}/settings.py", "venv/pyvenv.cfg", "venv/lib/site.py",
-          ".git/hook.py", "node_modules/x.py", "legacy/old.py")
+    write(
+        tmp_path,
+        "src/shop/__init__.py",
+        "src/shop/orders/__init__.py",
+        "src/shop/orders/models.py",
+        "src/shop/orders/migrations/__init__.py",
+        "src/shop/orders/migrations/0001_initial.py",
+        "src/shop/orders/tests/test_x.py",
+        "src/shop/orders/test_views.py",
+        "scripts/setup.py",
+        "tools/setup.py",
+        "{{ project_name }}/settings.py",
+        "venv/pyvenv.cfg",
+        "venv/lib/site.py",
+        ".git/hook.py",
+        "node_modules/x.py",
+        "legacy/old.py",
+    )
     (tmp_path / "venv" / "pyvenv.cfg").write_text("home = /usr\n")
     walk = walk_project(str(tmp_path), exclude=("legacy/*",))
     modules = {f.path: (f.module, f.is_migration) for f in walk.files}
@@ -27,8 +39,7 @@ def test_modules_follow_packages_and_everything_left_out_says_why(tmp_path):
         "src/shop/orders/__init__.py": ("shop.orders", False),
         "src/shop/orders/models.py": ("shop.orders.models", False),
         "src/shop/orders/migrations/__init__.py": ("shop.orders.migrations", False),
-        "src/shop/orders/migrations/0001_initial.py": ("shop.orders.migrations.0001_initial",
-                                                       True),
+        "src/shop/orders/migrations/0001_initial.py": ("shop.orders.migrations.0001_initial", True),
         # two scripts claim the module name "setup": named by their paths instead
         "scripts/setup.py": ("scripts.setup", False),
         "tools/setup.py": ("tools.setup", False),
@@ -48,15 +59,24 @@ def test_modules_follow_packages_and_everything_left_out_says_why(tmp_path):
 def test_folders_without_init_inside_a_package_are_namespace_packages(tmp_path):
     # taiga-back: taiga/importers/jira/ and .../attachments/management/ have no __init__.py,
     # yet Python 3 imports them as taiga.importers.jira.normal and Django finds the command.
-    write(tmp_path, "shop/__init__.py", "shop/importers/__init__.py",
-          "shop/importers/jira/normal.py", "shop/importers/jira/common.py",
-          "shop/orders/__init__.py", "shop/orders/management/commands/__init__.py",
-          "shop/orders/management/commands/resync.py", "shop/{{ tpl }}/conf.py",
-          "scripts/common.py")
+    write(
+        tmp_path,
+        "shop/__init__.py",
+        "shop/importers/__init__.py",
+        "shop/importers/jira/normal.py",
+        "shop/importers/jira/common.py",
+        "shop/orders/__init__.py",
+        "shop/orders/management/commands/__init__.py",
+        "shop/orders/management/commands/resync.py",
+        "shop/{{ tpl }}/conf.py",
+        "scripts/common.py",
+    )
     modules = {f.path: f.module for f in walk_project(str(tmp_path)).files}
     assert modules["shop/importers/jira/normal.py"] == "shop.importers.jira.normal"
     assert modules["shop/importers/jira/common.py"] == "shop.importers.jira.common"
-    assert modules["shop/orders/management/commands/resync.py"] == \
-        "shop.orders.management.commands.resync"
+    assert (
+        modules["shop/orders/management/commands/resync.py"]
+        == "shop.orders.management.commands.resync"
+    )
     assert modules["scripts/common.py"] == "common"  # a top-level folder is not a package
     assert not modules["shop/{{ tpl }}/conf.py"].startswith("shop.")  # not importable

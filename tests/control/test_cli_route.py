@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from tests.control.test_validate import base
-from tests.proxy.helpers import strangler, write_json
+from tests.proxy.helpers import ROOT, strangler, write_json
 
 
 def test_the_route_commands_tell_the_whole_story(tmp_path):
@@ -74,3 +76,68 @@ def test_seeding_with_if_empty_never_overwrites_a_flipped_table(tmp_path):
     assert again.returncode == 0 and json.loads(again.stdout) == {"version": 2, "changed": False}
     shown = json.loads(strangler("route", "show", "products", *store).stdout)
     assert shown["route"]["weight"] == 50
+
+
+def test_overlapping_cli_flips_of_different_routes_all_exit_0(tmp_path):
+    raw = base(weight=0)
+    route = raw["routes"][0]
+    raw["routes"] = [{**route, "id": f"r{i}", "prefix": f"/api/v1/r{i}"} for i in range(16)]
+    store = ("--config", str(tmp_path / "routes.toml"))
+    assert (
+        strangler("route", "set", str(write_json(tmp_path / "t.json", raw)), *store).returncode == 0
+    )
+    flips = [
+        subprocess.Popen(
+            [sys.executable, "-m", "strangler", "route", "weight", f"r{i}", "30", *store],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(16)
+    ]
+    outcomes = [(p.wait(timeout=60), p.stderr.read() if p.stderr else "") for p in flips]
+    assert [code for code, _ in outcomes] == [0] * 16, outcomes
+    shown = json.loads(strangler("route", "list", *store, "--json").stdout)
+    assert shown["version"] == 17
+    assert {r["weight"] for r in shown["table"]["routes"]} == {30}
+
+
+def test_a_push_over_a_table_that_moved_exits_1_saying_so_and_changes_nothing(tmp_path):
+    store = ("--config", str(tmp_path / "routes.toml"))
+    pushed = str(write_json(tmp_path / "t.json", base(weight=0)))
+    assert strangler("route", "set", pushed, *store).returncode == 0
+    assert strangler("route", "weight", "products", "20", *store).returncode == 0
+    stale = strangler("route", "set", pushed, *store, "--expect", "1", "--json")
+    assert stale.returncode == 1
+    assert json.loads(stale.stdout) == {
+        "changed": False,
+        "conflict": "table is at version 2, not 1",
+    }
+    assert "nothing changed, re-run" in stale.stderr and "Traceback" not in stale.stderr
+    shown = json.loads(strangler("route", "show", "products", *store).stdout)
+    assert (shown["version"], shown["route"]["weight"]) == (2, 20)
+
+
+def test_a_shadow_share_the_weight_leaves_no_room_for_is_flagged_and_listed(tmp_path):
+    """Only requests the monolith answers are shadowed: at weight 100 none can be."""
+    store = ("--config", str(tmp_path / "routes.toml"))
+    assert (
+        strangler(
+            "route", "set", str(write_json(tmp_path / "t.json", base(weight=100))), *store
+        ).returncode
+        == 0
+    )
+    useless = strangler("route", "shadow", "products", "10", *store)
+    assert useless.returncode == 0, useless.stderr
+    assert "warning" in useless.stderr and "shadows nothing" in useless.stderr
+    assert "10% (0% reachable)" in strangler("route", "list", *store).stdout
+    assert strangler("route", "weight", "products", "95", *store).returncode == 0
+    partial = json.loads(strangler("route", "shadow", "products", "10", *store, "--json").stdout)
+    assert "at most 5% of its requests" in partial["warning"]
+    (row,) = json.loads(strangler("route", "list", *store, "--json").stdout)["routes"]
+    assert (row["shadow_percent"], row["shadow_reachable_percent"]) == (10, 5)
+    assert strangler("route", "weight", "products", "0", *store).returncode == 0
+    fine = strangler("route", "shadow", "products", "10", *store)
+    assert fine.returncode == 0 and "warning" not in fine.stderr
+    assert " 10%  " in strangler("route", "list", *store).stdout

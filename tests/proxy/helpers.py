@@ -275,7 +275,7 @@ class ProxyProcess:
         if not line:
             self.log.seek(0)
             raise RuntimeError(f"proxy did not start: {self.log.read()}")
-        ready = json.loads(line)
+        ready = self.ready = json.loads(line)
         self.url = f"http://{ready['proxy']}"
         self.admin_url = f"http://{ready.get('admin', '')}"
         self.token = token
@@ -284,8 +284,16 @@ class ProxyProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         code = self.proc.wait(timeout=15)
-        self.log.close()
+        if not self.log.closed:  # stopped once already
+            self.stderr = self.stderr_so_far()
+            self.log.close()
         return code
+
+    def stderr_so_far(self) -> str:
+        """What the proxy has logged (stderr) up to now."""
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()
 
     def metrics(self) -> str:
         return httpx.get(f"{self.admin_url}/metrics", timeout=5).text
@@ -312,3 +320,23 @@ def raw_request(proxy: ProxyProcess, data: bytes) -> bytes:
         while chunk := sock.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+def proxy_for(upstreams: tuple[Upstream, Upstream], tmp_path: Path, *extra: str) -> ProxyProcess:
+    """A proxy on a file store holding the one-route table at weight 0."""
+    monolith, catalog = upstreams
+    config = write_json(tmp_path / "routes.json", table(monolith.url, catalog.url, 0))
+    return ProxyProcess("--config", str(config), extra=extra)
+
+
+def wait_in_flight(proxy: ProxyProcess, count: int, timeout: float = 10.0) -> None:
+    """Wait (bounded) until the proxy reports `count` requests in flight."""
+    deadline = time.monotonic() + timeout
+    while f"strangler_proxy_in_flight_requests {count}" not in proxy.metrics():
+        assert time.monotonic() < deadline, f"never {count} requests in flight"
+        time.sleep(0.05)
+
+
+def children_of(pid: int) -> list[int]:
+    """Live child processes of `pid` (Linux /proc)."""
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]

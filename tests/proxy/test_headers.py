@@ -1,6 +1,13 @@
 """Header hygiene: hop-by-hop removed, forwarding headers added, ids kept or generated."""
 
-from strangler.proxy.headers import client_response_head, request_id, upstream_request_head
+import itertools
+
+from strangler.proxy.headers import (
+    RequestIds,
+    client_response_head,
+    connection_tokens,
+    upstream_request_head,
+)
 
 
 def parse(head: bytes) -> tuple[bytes, dict[bytes, bytes]]:
@@ -64,6 +71,30 @@ def test_response_head_names_the_backend_and_hides_its_framing():
 
 
 def test_request_ids_are_kept_when_sane_and_generated_otherwise():
-    assert request_id(b"abc-123") == b"abc-123"
-    generated = request_id(b"bad id\x00")
-    assert len(generated) == 32 and generated != request_id(None)
+    ids = RequestIds()
+    assert ids.accept(b"abc-123") == b"abc-123"
+    generated = ids.accept(b"bad id\x00")
+    assert len(generated) == 32 and generated != ids.accept(None)
+
+
+def test_generated_request_ids_are_unique_and_do_not_count_visibly():
+    ids = RequestIds()
+    generated = [ids.accept(None) for _ in range(5000)]
+    assert len(set(generated)) == len(generated)
+    prefix = {g[:8] for g in generated}
+    assert len(prefix) == 1, "one random prefix per process"
+    tails = [int(g[8:], 16) for g in generated]
+    steps = {b - a for a, b in itertools.pairwise(tails)}
+    assert len(steps) > 4900, "consecutive ids are not a counter plus a constant step"
+    increasing = sum(b > a for a, b in itertools.pairwise(tails))
+    assert 2000 < increasing < 3000, "about half the steps go up, as for random numbers"
+    assert RequestIds().accept(None)[:8] != ids.accept(None)[:8], "another process, another prefix"
+
+
+def test_connection_cannot_make_host_hop_by_hop():
+    headers = [(b"Host", b"shop"), (b"Connection", b"Host, X-Hop"), (b"X-Hop", b"1")]
+    head = upstream_request_head(
+        b"GET", b"/", headers, connection_tokens(headers), b"10.0.0.9", b"shop", b"rid", b""
+    )
+    _, fields = parse(head)
+    assert fields[b"host"] == b"shop" and b"x-hop" not in fields

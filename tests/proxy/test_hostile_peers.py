@@ -7,18 +7,41 @@ header lines it received) are what a well-behaved test server would never do.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 
+import httptools
 import httpx
 import pytest
 
 from tests.proxy.helpers import ProxyProcess, raw_request, write_json
 
 LATE_CLOSE_SECONDS = 1.0
+CANNED = {
+    # Answers at once, before the request body has arrived (then reads and drops it).
+    "early": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly",
+    # Writes past its Content-Length in one go: a second response head with a header of its own.
+    "overflow": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+    b"HTTP/1.1 200 OK\r\nX-Injected: yes\r\nContent-Length: 3\r\n\r\nbad",
+    # An invalid chunk size, then closes.
+    "badchunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nhello\r\n0\r\n\r\n",
+}
+
+
+def read_head(conn: socket.socket, buffer: bytes) -> tuple[bytes, bytes] | None:
+    """The next request head received on `conn` and the bytes after it; None once closed."""
+    while b"\r\n\r\n" not in buffer:
+        data = conn.recv(65536)
+        if not data:
+            return None
+        buffer += data
+    head, rest = buffer.split(b"\r\n\r\n", 1)
+    return head, rest
 
 
 class ScriptedBackend:
@@ -41,16 +64,24 @@ class ScriptedBackend:
         buffer = b""
         with conn:
             while True:
-                while b"\r\n\r\n" not in buffer:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buffer += data
-                head, buffer = buffer.split(b"\r\n\r\n", 1)
+                read = read_head(conn, buffer)
+                if read is None:
+                    return
+                head, buffer = read
                 lines = head.decode("latin-1").split("\r\n")
                 method, path, _ = lines[0].split(" ")
                 headers = [line.split(":", 1)[0].lower() for line in lines[1:]]
-                buffer = self._skip_body(conn, lines[1:], buffer)
+                canned = CANNED.get(path.split("?")[0].rsplit("/", 1)[-1])
+                if canned is not None:  # answered before (or without) reading the body
+                    conn.sendall(canned)
+                if path.endswith("/badchunk"):
+                    return
+                skipped = self._skip_body(conn, lines[1:], buffer)
+                if skipped is None:
+                    return  # the proxy gave up on this request
+                buffer = skipped
+                if canned is not None:
+                    continue
                 if path == "/head-close":
                     # Says close, but closes only later: the proxy must not reuse this one.
                     conn.sendall(
@@ -80,17 +111,23 @@ class ScriptedBackend:
                 conn.sendall(answer)
 
     @staticmethod
-    def _skip_body(conn: socket.socket, lines: list[str], buffer: bytes) -> bytes:
-        """Consume the request body (length or chunked, trailers included)."""
+    def _skip_body(conn: socket.socket, lines: list[str], buffer: bytes) -> bytes | None:
+        """Consume the request body (length or chunked, trailers included); None if cut."""
         fields = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines)}
         if "content-length" in fields:
             need = int(fields["content-length"])
             while len(buffer) < need:
-                buffer += conn.recv(65536)
+                data = conn.recv(65536)
+                if not data:
+                    return None
+                buffer += data
             return buffer[need:]
         if fields.get("transfer-encoding", "").lower() == "chunked":
             while not (buffer.startswith(b"0\r\n\r\n") or b"\r\n0\r\n\r\n" in buffer):
-                buffer += conn.recv(65536)
+                data = conn.recv(65536)
+                if not data:
+                    return None
+                buffer += data
             return buffer.split(b"0\r\n\r\n", 1)[1]
         return buffer
 
@@ -104,12 +141,18 @@ def proxy(tmp_path_factory) -> Iterator[ProxyProcess]:
     work = tmp_path_factory.mktemp("hostile")
     raw = {
         "default_backend": "monolith",
+        "settings": {"client_header_timeout": 1.0, "client_body_timeout": 1.0},
         "backends": {
-            "monolith": {"url": backend.url, "timeout": 5.0},
-            "fresh": {"url": backend.url},  # its own pool, so its first request connects
+            "monolith": {"url": backend.url, "timeout": 5.0, "breaker_failures": 3},
+            # Pools of their own, so a test's first request there connects (the slow path).
+            "fresh": {"url": backend.url},
+            "fresh2": {"url": backend.url},
+            "fresh3": {"url": backend.url},
         },
         "routes": [
             {"id": "fresh", "prefix": "/fresh", "monolith": "fresh", "service": "monolith"},
+            {"id": "b2", "prefix": "/b2", "monolith": "fresh2", "service": "monolith"},
+            {"id": "b3", "prefix": "/b3", "monolith": "fresh3", "service": "monolith"},
             {
                 "id": "tenant",
                 "prefix": "/",
@@ -220,3 +263,202 @@ def test_a_bad_request_pipelined_behind_a_good_one_does_not_take_its_answer(prox
     length = int(first.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
     assert json.loads(rest[:length])["path"] == "/drip"
     assert rest[length:].startswith(b"HTTP/1.1 400 "), answer
+
+
+def responses(data: bytes) -> list[tuple[int, dict[bytes, bytes], bytes]]:
+    """The complete responses in `data` as (status, lower-case headers, body); not a cut one."""
+    done: list[tuple[int, dict[bytes, bytes], bytes]] = []
+
+    class Sink:
+        headers: dict[bytes, bytes] = {}
+        body = b""
+
+        def on_message_begin(self) -> None:
+            self.headers, self.body = {}, b""
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self.headers[name.lower()] = value
+
+        def on_body(self, body: bytes) -> None:
+            self.body += body
+
+        def on_message_complete(self) -> None:
+            done.append((parser.get_status_code(), self.headers, self.body))
+
+    parser = httptools.HttpResponseParser(Sink())
+    with contextlib.suppress(httptools.HttpParserError):
+        parser.feed_data(data)
+    return done
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the peer sends until it closes (a reset counts as closing)."""
+    chunks = []
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def connect(proxy: ProxyProcess) -> socket.socket:
+    host, port = proxy.url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=15)
+
+
+def test_a_stalled_request_body_gets_408_and_never_opens_the_backends_breaker(proxy):
+    """More stalled uploads than the breaker allows failures: users are still served."""
+    stalled = [connect(proxy) for _ in range(4)]  # breaker_failures is 3
+    for sock in stalled:
+        sock.sendall(b"POST /upload HTTP/1.1\r\nHost: shop\r\nContent-Length: 100\r\n\r\nonly")
+    answers = [responses(read_until_closed(sock)) for sock in stalled]
+    for sock in stalled:
+        sock.close()
+    assert [a[0][0] for a in answers] == [408] * 4, answers
+    assert b"stalled" in answers[0][0][2]
+    r = httpx.get(f"{proxy.url}/after-the-stalls", timeout=10)
+    assert r.status_code == 200 and r.json()["path"] == "/after-the-stalls"
+    text = httpx.get(f"{proxy.admin_url}/metrics", timeout=5).text
+    assert 'strangler_proxy_breaker_state{backend="monolith"} 0' in text
+    assert 'upstream_errors_total{backend="monolith"' not in text, "the backend is not blamed"
+    assert _value(text, 'strangler_proxy_client_timeouts_total{phase="body"}') >= 4
+
+
+def test_a_header_section_sent_line_by_line_is_cut_off_with_408(proxy):
+    with connect(proxy) as sock:
+        sock.sendall(b"GET /slowloris HTTP/1.1\r\nHost: shop\r\n")
+        sock.settimeout(0.5)
+        received = b""
+        for line in range(40):  # up to ~20 s, far beyond the 1 s header timeout
+            try:
+                sock.sendall(b"X-Line-%d: x\r\n" % line)
+                received += sock.recv(65536)
+            except TimeoutError:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            if b"\r\n\r\n" in received:
+                break
+    assert received.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), received
+    assert b"header section" in received
+
+
+def test_a_connection_that_never_sends_a_byte_is_closed_after_the_header_timeout(proxy):
+    with connect(proxy) as sock:
+        assert read_until_closed(sock) == b"", "closed without an answer, as nothing was asked"
+
+
+def test_an_early_answer_keeps_the_connection_usable_for_the_next_request(proxy):
+    """The backend answers before the body is in; the rest of the body is dropped."""
+    with connect(proxy) as sock:
+        sock.sendall(b"POST /early HTTP/1.1\r\nHost: shop\r\nContent-Length: 10\r\n\r\nfirst")
+        received = b""
+        while not responses(received):
+            received += sock.recv(65536)
+        ((status, headers, body),) = responses(received)
+        assert (status, body) == (200, b"early")
+        sock.sendall(b"half\n" + b"GET /one HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n")
+        rest = read_until_closed(sock)
+    if headers.get(b"connection", b"").lower() == b"close":
+        return  # also correct: the client was told not to reuse the connection
+    ((status, _, body),) = responses(rest)
+    assert status == 200 and json.loads(body)["path"] == "/one", rest
+
+
+def test_alternating_uploads_answered_early_and_reads_all_succeed(proxy):
+    """The issue's shape: http.client alternating POST (answered early) and GET."""
+    host, port = proxy.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    failures = 0
+    for i in range(60):
+        try:
+            if i % 2:
+                conn.request("GET", "/one")
+            else:
+                conn.request("POST", "/early", body=b"x" * 200_000)
+            conn.getresponse().read()
+        except (OSError, http.client.HTTPException):
+            failures += 1
+            conn.close()
+            conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.close()
+    assert failures == 0
+
+
+def test_bytes_past_a_content_length_never_reach_the_client(proxy):
+    for _ in range(2):  # and the connection they came on is not reused
+        with connect(proxy) as sock:
+            sock.sendall(b"GET /b2/overflow HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n")
+            answer = read_until_closed(sock)
+        ((status, headers, body),) = responses(answer)
+        assert (status, body) == (200, b"hello"), answer
+        assert b"x-injected" not in headers and b"X-Injected" not in answer
+
+
+def test_an_invalid_chunk_size_never_looks_like_a_complete_answer(proxy):
+    with connect(proxy) as sock:  # nothing sent yet when it breaks: a 502
+        sock.sendall(b"GET /b3/badchunk HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n")
+        answer = read_until_closed(sock)
+    assert [status for status, _, _ in responses(answer)] == [502], answer
+    assert b"invalid response" in answer
+    with connect(proxy) as sock:  # on a pooled connection the head is sent at once: a cut
+        sock.sendall(b"GET /b3/one HTTP/1.1\r\nHost: shop\r\n\r\n")
+        received = b""
+        while not responses(received):
+            received += sock.recv(65536)
+        sock.sendall(b"GET /b3/badchunk HTTP/1.1\r\nHost: shop\r\n\r\n")
+        rest = read_until_closed(sock)
+    assert [status for status, _, _ in responses(rest)] in ([], [502]), rest
+
+
+def test_host_is_never_hop_by_hop_and_an_http11_request_needs_one(proxy):
+    answer = raw_request(
+        proxy, b"GET /one HTTP/1.1\r\nHost: shop\r\nConnection: Host, close\r\n\r\n"
+    )
+    ((status, _, body),) = responses(answer)
+    assert status == 200 and "host" in json.loads(body)["headers"], answer
+    answer = raw_request(proxy, b"GET /one HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"Host" in answer, answer
+    answer = raw_request(proxy, b"GET /one HTTP/1.0\r\n\r\n")  # HTTP/1.0 has no Host rule
+    assert answer.startswith(b"HTTP/1.1 200 "), answer
+
+
+def _value(metrics: str, series: str) -> float:
+    line = next((ln for ln in metrics.splitlines() if ln.startswith(series + " ")), None)
+    return float(line.rsplit(" ", 1)[1]) if line else 0.0
+
+
+def test_a_worker_at_its_connection_limit_answers_503_and_serves_the_rest(tmp_path):
+    backend = ScriptedBackend()
+    raw = {
+        "default_backend": "monolith",
+        "settings": {"max_connections": 3},
+        "backends": {"monolith": {"url": backend.url}},
+        "routes": [],
+    }
+    process = ProxyProcess("--config", str(write_json(tmp_path / "routes.json", raw)))
+    try:
+        held = [connect(process) for _ in range(3)]
+        for sock in held:  # each answered, so each is open in the proxy now
+            sock.sendall(b"GET /one HTTP/1.1\r\nHost: shop\r\n\r\n")
+            received = b""
+            while not responses(received):
+                received += sock.recv(65536)
+        with connect(process) as extra:
+            extra.sendall(b"GET /one HTTP/1.1\r\nHost: shop\r\n\r\n")
+            answer = read_until_closed(extra)
+        assert answer.startswith(b"HTTP/1.1 503 ") and b"limit of 3 connections" in answer
+        held.pop().close()
+        for _ in range(50):  # the freed slot is seen once the proxy reads the close
+            answer = raw_request(
+                process, b"GET /two HTTP/1.1\r\nHost: s\r\nConnection: close\r\n\r\n"
+            )
+            if not answer.startswith(b"HTTP/1.1 503 "):
+                break
+            time.sleep(0.05)
+        assert answer.startswith(b"HTTP/1.1 200 "), answer
+        assert _value(process.metrics(), "strangler_proxy_refused_connections_total") >= 1
+        for sock in held:
+            sock.close()
+    finally:
+        process.stop()
+        backend.close()

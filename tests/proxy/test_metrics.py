@@ -1,6 +1,8 @@
 """Metrics render in Prometheus format and add up across workers."""
 
-from strangler.proxy.metrics import ProxyMetrics
+from strangler.control.validate import parse_table
+from strangler.proxy.metrics import ProxyMetrics, route_gauges
+from tests.control.test_validate import base
 
 
 def test_snapshots_from_workers_add_up():
@@ -23,3 +25,14 @@ def test_snapshots_from_workers_add_up():
     assert 'strangler_proxy_fallbacks_total{route="products",reason="connect_failed"} 1' in text
     assert 'strangler_proxy_breaker_state{backend="catalog"} 2' in text, "the worst state shows"
     assert "strangler_proxy_config_version 6" in text, "the oldest version in force shows"
+
+
+def test_route_gauges_show_each_routes_weight_and_one_state():
+    table, _ = parse_table(base(weight=12.5))
+    assert table is not None
+    text = route_gauges(table)
+    assert 'strangler_route_weight{route="products"} 12.5' in text
+    states = [line for line in text.splitlines() if line.startswith("strangler_route_state{")]
+    assert len(states) == 4
+    assert 'strangler_route_state{route="products",state="canary"} 1' in states
+    assert sum(int(line.rsplit(" ", 1)[1]) for line in states) == 1

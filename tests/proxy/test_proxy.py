@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.proxy.helpers import ProxyProcess, backends_for, raw_request, table, write_json
+from tests.proxy.helpers import (
+    ProxyProcess,
+    backends_for,
+    children_of,
+    proxy_for,
+    raw_request,
+    table,
+    wait_in_flight,
+    write_json,
+)
 
 SECRET = "tester-secret-0123456789"
 
@@ -175,6 +187,11 @@ def test_metrics_and_access_log_describe_each_request(proxy):
     assert 'strangler_proxy_overhead_seconds_bucket{route="products"' in text
     assert "strangler_proxy_config_version 1" in text
     assert 'strangler_proxy_breaker_state{backend="catalog"}' in text
+    assert 'strangler_route_weight{route="products"} 0' in text
+    assert 'strangler_route_state{route="products",state="monolith"} 1' in text
+    assert 'strangler_route_state{route="products",state="canary"} 0' in text
+    assert "process_cpu_seconds_total" in text and "process_open_fds" in text
+    assert "strangler_proxy_route_store_healthy 1" in text
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
         lines = [json.loads(line) for line in proxy.log_path.read_text().splitlines()]
@@ -230,3 +247,105 @@ def requests_counted(metrics: str) -> int:
         for line in metrics.splitlines()
         if line.startswith("strangler_proxy_requests_total{")
     )
+
+
+def access_log(proxy: ProxyProcess, settle: float = 3.0) -> list[dict]:
+    """The access log's lines once the proxy's 0.5 s flush has run (bounded wait)."""
+    path = proxy.log_path  # type: ignore[attr-defined]
+    before = -1
+    deadline = time.monotonic() + settle
+    while time.monotonic() < deadline:
+        lines = path.read_text().splitlines()
+        if len(lines) == before:
+            break
+        before = len(lines)
+        time.sleep(0.6)
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_every_answer_the_proxy_gives_itself_is_in_the_access_log(proxy):
+    refusals = {
+        400: b"GET /nohost HTTP/1.1\r\nConnection: close\r\n\r\n",
+        431: b"GET /big HTTP/1.1\r\nHost: s\r\nX-Big: " + b"x" * 5000 + b"\r\n\r\n",
+        413: b"POST /huge HTTP/1.1\r\nHost: s\r\nContent-Length: 60000\r\n\r\n",
+        501: b"POST /coded HTTP/1.1\r\nHost: s\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+    }
+    for status, request in refusals.items():
+        assert raw_request(proxy, request).startswith(b"HTTP/1.1 %d " % status)
+    refused = [line for line in access_log(proxy) if line["route"] == "(refused)"]
+    for status in refusals:
+        assert any(line["status"] == status for line in refused), (status, refused)
+    assert {line["path"] for line in refused} >= {"/nohost", "/huge", "/coded"}
+    counted = sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in proxy.metrics().splitlines()
+        if line.startswith("strangler_proxy_rejected_requests_total{")
+    )
+    assert len(refused) == counted, "one access-log line for every refusal counted"
+
+
+def test_grace_running_out_exits_1_and_says_how_many_were_cut(upstreams, tmp_path):
+    process = proxy_for(upstreams, tmp_path, "--grace", "0.5")
+    outcome: list[str] = []
+
+    def slow_request() -> None:
+        try:
+            httpx.get(f"{process.url}/slow/5", timeout=10)
+            outcome.append("answered")
+        except httpx.HTTPError:
+            outcome.append("cut")
+
+    client = threading.Thread(target=slow_request)
+    client.start()
+    wait_in_flight(process, 1)
+    assert process.stop() == 1
+    client.join()
+    assert outcome == ["cut"]
+    assert "1 requests in flight were cut" in process.stderr
+
+
+def test_a_killed_worker_is_restarted_logged_and_counted(upstreams, tmp_path):
+    process = proxy_for(upstreams, tmp_path, "--workers", "2")
+    try:
+        assert process.ready["pid"] == process.proc.pid, "the pid printed is the supervisor's"
+        workers = sorted(children_of(process.proc.pid))
+        assert len(workers) == 2
+        os.kill(workers[-1], signal.SIGKILL)  # the later fork: not worker 0, which has the admin
+        deadline = time.monotonic() + 15
+        while "strangler_proxy_worker_restarts_total 1" not in process.metrics():
+            assert time.monotonic() < deadline, "the dead worker was not restarted"
+            time.sleep(0.1)
+        assert '"event": "worker_restarted"' in process.stderr_so_far()
+        assert len(children_of(process.proc.pid)) == 2
+        seen = backends_for(process.url, [f"user-{i}" for i in range(100)], threads=4)
+        assert set(seen.values()) == {"monolith"}
+    finally:
+        assert process.stop() == 0
+
+
+def test_workers_do_not_outlive_a_killed_supervisor(upstreams, tmp_path):
+    process = proxy_for(upstreams, tmp_path, "--workers", "2")
+    workers = children_of(process.proc.pid)
+    try:
+        assert len(workers) == 2
+        process.proc.kill()  # kill -9: no chance to stop its workers itself
+        process.proc.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while any(running(pid) for pid in workers):
+            assert time.monotonic() < deadline, "orphaned workers still running"
+            time.sleep(0.1)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{process.url}/")
+    finally:
+        process.stop()
+        for pid in workers:  # should the test fail, leave no orphan behind
+            if running(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def running(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -1,0 +1,110 @@
+"""Change-data status for the page: `strangler cdc status --json` of each Django project.
+
+Each project runs in its own process (a Django project is set up once per process and two
+cannot share one), exactly what a runbook gate reads; the last reconcile is the JSON that
+`strangler cdc reconcile --json` wrote to a file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATUS_EVERY_S = 5.0
+STATUS_TIMEOUT_S = 30.0
+log = logging.getLogger("strangler.dashboard")
+
+
+@dataclass(frozen=True)
+class CdcReading:
+    """One project's status: the JSON `strangler cdc status` printed, or why there is none."""
+
+    settings: str
+    status: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    at: float = 0.0  # unix time of the reading, 0 = not read yet
+
+
+def cdc_json(settings: str, *action: str) -> tuple[Any, str]:
+    """Run `strangler cdc --settings SETTINGS ACTION... --json`: (its JSON, '') or (None, why).
+
+    Exit status 1 still carries the JSON (dead letters pending is an answer, not a failure).
+    """
+    argv = [sys.executable, "-m", "strangler", "cdc", "--settings", settings, *action, "--json"]
+    try:
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=STATUS_TIMEOUT_S, env=dict(os.environ)
+        )
+    except subprocess.TimeoutExpired:
+        return None, f"no answer in {STATUS_TIMEOUT_S:.0f} s"
+    lines = done.stdout.strip().splitlines()
+    if done.returncode in (0, 1) and lines:
+        try:
+            return json.loads(lines[-1]), ""
+        except ValueError:
+            pass
+    return None, (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+
+
+def read_status(settings: str) -> CdcReading:
+    """What `strangler cdc status` reports for one project, when."""
+    status, error = cdc_json(settings, "status")
+    if not isinstance(status, dict):
+        return CdcReading(settings, error=error or "not the JSON of cdc status", at=time.time())
+    return CdcReading(settings, status, at=time.time())
+
+
+def read_dead_letters(settings: str) -> tuple[list[dict[str, Any]], str]:
+    """The pending dead letters of a receiving project, as `dead-letters list` gives them."""
+    letters, error = cdc_json(settings, "dead-letters", "list")
+    if not isinstance(letters, list):
+        return [], error or "not the JSON of dead-letters list"
+    return letters, ""
+
+
+def read_reconcile(path: Path) -> dict[str, Any]:
+    """The last reconcile's drift from its JSON file, with the file's time as when it ran."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        at = path.stat().st_mtime
+    except OSError as error:
+        return {"file": str(path), "error": f"cannot read: {error.strerror}"}
+    try:
+        data = json.loads(text.strip().splitlines()[-1])
+        tables = [
+            {"table": t["table"], "model": t.get("model", ""), "drifted": int(t["drifted"])}
+            for t in data["tables"]
+        ]
+        return {"file": str(path), "at": at, "drifted": int(data["drifted"]), "tables": tables}
+    except (ValueError, KeyError, TypeError, IndexError):
+        return {
+            "file": str(path),
+            "error": "not the JSON of `strangler cdc reconcile --json`",
+        }
+
+
+class CdcWatcher:
+    """The latest reading of every project, refreshed every few seconds in worker threads."""
+
+    def __init__(self, settings: list[str]) -> None:
+        self.readings = {name: CdcReading(name) for name in settings}
+
+    async def run(self) -> None:
+        """Read forever (cancel the task to stop)."""
+        while True:
+            try:
+                for reading in await asyncio.gather(
+                    *(asyncio.to_thread(read_status, name) for name in self.readings)
+                ):
+                    self.readings[reading.settings] = reading
+            except Exception:  # one bad round (no fds, no memory) must not stop it for good
+                log.exception("reading CDC status failed; trying again")
+            await asyncio.sleep(STATUS_EVERY_S)

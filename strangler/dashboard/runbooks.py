@@ -1,0 +1,88 @@
+"""Runbook runs for the page: read through strangler.runbook, approved and aborted by its CLI.
+
+Reading uses the runbook package's own store and status report (the figures `strangler
+runbook status` prints). Approve and abort run `strangler runbook approve|abort` itself, so
+the record written is exactly the CLI's and no runbook logic lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from strangler.runbook.definition import parse
+from strangler.runbook.report import status
+from strangler.runbook.store import RunStore, StoreError
+
+RUNS_SHOWN = 5
+READ_EVERY_S = 2.0
+ACTION_TIMEOUT_S = 60.0
+log = logging.getLogger("strangler.dashboard")
+
+RunAction = Literal["approve", "abort"]
+ACTIONS: tuple[RunAction, ...] = ("approve", "abort")
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
+
+
+@dataclass(frozen=True)
+class RunsReading:
+    """The newest runs' status reports, or why they could not be read."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""
+    at: float = 0.0
+
+
+def read_runs(location: str, limit: int = RUNS_SHOWN) -> RunsReading:
+    """The status report of each of the newest runs (a store per call: sqlite3 is per thread)."""
+    try:
+        store = RunStore(location)
+    except StoreError as error:
+        return RunsReading(error=str(error), at=time.time())
+    try:
+        reports = []
+        for run in store.runs(limit):
+            runbook = parse(run.definition, run.source, run.params)
+            reports.append(status(runbook, run, store.events(run.id)))
+        return RunsReading(reports, at=time.time())
+    except Exception as error:  # a store written by another version, a broken definition
+        log.exception("reading runbook runs failed")
+        return RunsReading(error=f"cannot read the runs: {error}", at=time.time())
+    finally:
+        store.close()
+
+
+def act(location: str, action: RunAction, run_id: str, who: str, why: str) -> tuple[bool, str]:
+    """Run `strangler runbook ACTION RUN_ID`; (done, what it said)."""
+    # `--opt=value` and `--` so no value (a reason starting with "-") is read as an option.
+    argv = [sys.executable, "-m", "strangler", "runbook", action, f"--store={location}",
+            f"--who={who}", f"--why={why}", "--", run_id]  # fmt: skip
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=ACTION_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return False, f"`strangler runbook {action}` did not answer in {ACTION_TIMEOUT_S:.0f} s"
+    said = (done.stdout if done.returncode == 0 else done.stderr).strip()
+    return done.returncode == 0, said.removeprefix("strangler runbook: error: ")
+
+
+class RunbookWatcher:
+    """The latest reading of the run store, refreshed every few seconds in a worker thread."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self.reading = RunsReading()
+
+    async def refresh(self) -> None:
+        self.reading = await asyncio.to_thread(read_runs, self.location)
+
+    async def run(self) -> None:
+        """Read forever (cancel the task to stop)."""
+        while True:
+            await self.refresh()
+            await asyncio.sleep(READ_EVERY_S)

@@ -1,0 +1,168 @@
+"""Compare one exchange: status, selected headers and body of primary vs candidate (raw) and of
+primary vs secondary (noise), each reduced to the field paths that differ."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import orjson
+
+from strangler.control.compare import CompareConfig
+from strangler.parity.diff import Difference, diff_json
+from strangler.parity.endpoint import compile_templates, endpoint_of
+from strangler.parity.exchange import Exchange, Reply
+from strangler.parity.normalize import Normalizer, compile_config
+
+BASE_PLACEHOLDER = b"{base}"
+MAX_DECODED_BYTES = 8 * 1024 * 1024  # a compressed body inflates at most to this (zip bombs)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The outcome of one exchange; `noise` is None when there was no secondary answer."""
+
+    route: str
+    endpoint: str
+    at: float
+    raw: tuple[Difference, ...]
+    noise: tuple[Difference, ...] | None
+    primary_status: int
+    candidate_status: int
+    primary_ms: float
+    candidate_ms: float
+    exchange: Exchange | None = None
+
+    @property
+    def raw_fields(self) -> frozenset[str]:
+        return frozenset(p for p, _ in self.raw)
+
+    @property
+    def noise_fields(self) -> frozenset[str]:
+        return frozenset(p for p, _ in self.noise or ())
+
+
+def _media_type(reply: Reply) -> str:
+    return reply.header("content-type").split(";", 1)[0].strip().lower()
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
+def _decoded(reply: Reply) -> bytes:
+    """The body without its gzip/deflate content coding (two servers' gzip bytes differ even
+    for the same content); a body that does not decode (cut at the capture cap) stays as is."""
+    coding = reply.header("content-encoding").strip().lower()
+    if coding not in ("gzip", "x-gzip", "deflate") or not reply.body:
+        return reply.body
+    wbits = 16 + zlib.MAX_WBITS if coding != "deflate" else zlib.MAX_WBITS
+    try:
+        return zlib.decompressobj(wbits).decompress(reply.body, MAX_DECODED_BYTES)
+    except zlib.error:
+        return reply.body
+
+
+def _rebased(reply: Reply) -> bytes:
+    """The decoded body with the backend's own base URL replaced, so links compare equal."""
+    body = _decoded(reply)
+    if reply.base_url and reply.base_url.encode() in body:
+        return body.replace(reply.base_url.encode(), BASE_PLACEHOLDER)
+    return body
+
+
+def _cookie_names(reply: Reply) -> list[str]:
+    return sorted(v.split("=", 1)[0].strip() for k, v in reply.headers if k.lower() == "set-cookie")
+
+
+def _text(body: bytes) -> bytes:
+    return body.replace(b"\r\n", b"\n").strip()
+
+
+def compare_replies(primary: Reply, candidate: Reply, norm: Normalizer) -> list[Difference]:
+    """Every difference between two answers to the same request, as (field path, kind)."""
+    if primary.error or candidate.error:
+        return [("status", "status")] if primary.error != candidate.error else []
+    out: list[Difference] = []
+    if primary.status != candidate.status:
+        out.append(("status", "status"))
+    for name in norm.headers:
+        if name == "set-cookie":
+            same = _cookie_names(primary) == _cookie_names(candidate)
+        else:
+            same = primary.header(name) == candidate.header(name)
+        if not same and not norm.ignored(f"header:{name}"):
+            out.append((f"header:{name}", "header"))
+    left, right = _rebased(primary), _rebased(candidate)
+    if left == right:
+        return out
+    json_left, json_right = _is_json(_media_type(primary)), _is_json(_media_type(candidate))
+    if json_left != json_right:
+        out.append(("body", "content-type"))
+        return out
+    if json_left:
+        try:
+            a = orjson.loads(left)
+        except orjson.JSONDecodeError:
+            a = None
+            if not norm.ignored("body"):
+                out.append(("body", "invalid"))
+        try:
+            b = orjson.loads(right)
+        except orjson.JSONDecodeError:
+            if a is not None and not norm.ignored("body"):
+                out.append(("body", "invalid"))
+            return out
+        if a is not None:
+            out.extend(diff_json(a, b, norm))
+        return out
+    if _text(left) != _text(right) and not norm.ignored("body"):
+        out.append(("body", "text"))
+    return out
+
+
+@dataclass
+class Comparer:
+    """Compares exchanges with each route's CompareConfig, compiled once per endpoint."""
+
+    configs: Mapping[str, CompareConfig] = field(default_factory=dict)
+    _compiled: dict[tuple[str, str], Normalizer] = field(default_factory=dict, repr=False)
+    _templates: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def normalizer(self, route: str, endpoint: str) -> Normalizer:
+        key = (route, endpoint)
+        norm = self._compiled.get(key)
+        if norm is None:
+            config = self.configs.get(route, CompareConfig()).for_endpoint(endpoint)
+            norm = self._compiled[key] = compile_config(config)
+        return norm
+
+    def endpoint(self, route: str, method: str, path: str) -> str:
+        templates = self._templates.get(route)
+        if templates is None:
+            config = self.configs.get(route, CompareConfig())
+            templates = self._templates[route] = compile_templates(k for k, _ in config.endpoints)
+        return endpoint_of(method, path, templates)
+
+    def compare(self, exchange: Exchange) -> Comparison:
+        endpoint = self.endpoint(exchange.route, exchange.method, exchange.path)
+        norm = self.normalizer(exchange.route, endpoint)
+        raw = compare_replies(exchange.primary, exchange.candidate, norm)
+        noise = None
+        if exchange.secondary is not None:
+            noise = tuple(compare_replies(exchange.primary, exchange.secondary, norm))
+        return Comparison(
+            route=exchange.route,
+            endpoint=endpoint,
+            at=exchange.at,
+            raw=tuple(raw),
+            noise=noise,
+            primary_status=exchange.primary.status,
+            candidate_status=exchange.candidate.status,
+            primary_ms=exchange.primary.latency_ms,
+            candidate_ms=exchange.candidate.latency_ms,
+            exchange=exchange,
+        )

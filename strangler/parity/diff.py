@@ -1,0 +1,134 @@
+"""Structural JSON diff: the field paths where two parsed bodies differ, after normalizers.
+
+Paths are generic (`results[*].price`: list positions folded to `[*]`, id-like keys to
+`{id}`, `{uuid}`...) so differences count per field, not per item. Pure functions over
+parsed JSON; no I/O.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+import orjson
+
+from strangler.parity.endpoint import fold_segment
+from strangler.parity.normalize import Normalizer, truncate_timestamp
+
+DiffKind = Literal[
+    "value", "type", "missing", "extra", "status", "header", "text", "content-type", "invalid"
+]
+Difference = tuple[str, DiffKind]
+
+_NUMBERS = (int, float)
+
+
+def _child(path: str, key: str) -> str:
+    """The path of a key under `path`; keys that are ids (maps keyed by id) fold like path
+    segments, so {"17": ..., "18": ...} counts as one field `{id}`, not one per id."""
+    if key[:1].isdigit() or len(key) >= 16:
+        key = fold_segment(key)
+    return f"{path}.{key}" if path else key
+
+
+def _numbers_equal(a: float, b: float, tolerance: float) -> bool:
+    return a == b or (tolerance > 0 and abs(a - b) <= tolerance)
+
+
+def _as_decimal(value: Any) -> Decimal | None:
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _scalars(a: Any, b: Any, path: str, norm: Normalizer, out: list[Difference]) -> None:
+    """Two scalars (or a scalar and a container) already known to be unequal or of two types."""
+    ta, tb = type(a), type(b)
+    if ta in _NUMBERS and tb in _NUMBERS:
+        if not _numbers_equal(a, b, norm.numeric_tolerance):
+            out.append((path, "value"))
+        return
+    if ta is str and tb is str:
+        if norm.timestamp_precision:
+            moment = truncate_timestamp(a, norm.timestamp_precision)
+            if moment is not None and moment == truncate_timestamp(b, norm.timestamp_precision):
+                return
+        out.append((path, "value"))
+        return
+    if norm.decimal_strings and {ta, tb} <= {str, int, float} and (ta is str) != (tb is str):
+        left, right = _as_decimal(a), _as_decimal(b)
+        if left is not None and right is not None:
+            if not _numbers_equal(float(left), float(right), norm.numeric_tolerance):
+                out.append((path, "value"))
+            return
+    out.append((path, "type" if ta is not tb else "value"))
+
+
+def _canonical(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def _lists(a: list[Any], b: list[Any], path: str, norm: Normalizer, out: list[Difference]) -> None:
+    items = f"{path}[*]"
+    if norm.unordered is not None and norm.unordered.match(path):
+        if sorted(map(_canonical, a)) != sorted(map(_canonical, b)):
+            out.append((items, "value"))
+        return
+    key = norm.list_keys.get(path)
+    if key is not None:
+        left = {_canonical(i.get(key)): i for i in a if type(i) is dict}
+        right = {_canonical(i.get(key)): i for i in b if type(i) is dict}
+        if left.keys() - right.keys():
+            out.append((items, "missing"))
+        if right.keys() - left.keys():
+            out.append((items, "extra"))
+        for k in left.keys() & right.keys():
+            walk(left[k], right[k], items, norm, out)
+        return
+    for x, y in zip(a, b, strict=False):
+        walk(x, y, items, norm, out)
+    if len(a) > len(b):
+        out.append((items, "missing"))
+    elif len(b) > len(a):
+        out.append((items, "extra"))
+
+
+def walk(a: Any, b: Any, path: str, norm: Normalizer, out: list[Difference]) -> None:
+    """Append every difference between `a` (primary) and `b` (candidate) under `path`.
+
+    Scalars are compared with their types (JSON `true` is not `1`), so no container-level
+    `==` shortcut is taken: Python's `True == 1` would hide that difference.
+    """
+    ta = type(a)
+    if ta is not type(b):
+        _scalars(a, b, path, norm, out)
+    elif ta is dict:
+        missing = 0
+        for key, va in a.items():
+            if key not in b:
+                out.append((_child(path, key), "missing"))
+                missing += 1
+                continue
+            vb = b[key]
+            tv = type(va)
+            if tv is type(vb) and tv is not dict and tv is not list and va == vb:
+                continue
+            walk(va, vb, _child(path, key), norm, out)
+        if len(b) > len(a) - missing:
+            out.extend((_child(path, key), "extra") for key in b if key not in a)
+    elif ta is list:
+        _lists(a, b, path, norm, out)
+    elif a != b:
+        _scalars(a, b, path, norm, out)
+
+
+def diff_json(a: Any, b: Any, norm: Normalizer) -> list[Difference]:
+    """Every non-ignored difference between two parsed JSON documents, each (path, kind) once.
+
+    The root is named `$`.
+    """
+    out: list[Difference] = []
+    walk(a, b, "", norm, out)
+    return [(p or "$", k) for p, k in dict.fromkeys(out) if not norm.ignored(p or "$")]

@@ -1,0 +1,59 @@
+"""The facts of one shadowed or replayed request: what was asked, what each side answered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+Headers = tuple[tuple[str, str], ...]
+EXAMPLE_BODY_BYTES = 65536  # body kept with an example pair in the store
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One backend's answer; `status` 0 with `error` set when there was no answer at all."""
+
+    status: int
+    headers: Headers = ()
+    body: bytes = b""
+    latency_ms: float = 0.0
+    base_url: str = ""
+    error: str = ""
+
+    def header(self, name: str) -> str:
+        """The values of header `name` (lower case), joined by ", " as HTTP allows."""
+        return ", ".join(v for k, v in self.headers if k.lower() == name)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "headers": [list(h) for h in self.headers],
+            "body": self.body[:EXAMPLE_BODY_BYTES].decode("utf-8", "replace"),
+            "latency_ms": round(self.latency_ms, 3),
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """A request sent to the primary (what the client got), the candidate and maybe a secondary."""
+
+    route: str
+    method: str
+    path: str
+    primary: Reply
+    candidate: Reply
+    secondary: Reply | None = None
+    request_headers: Headers = ()
+    request_body: bytes = b""
+    at: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The pair as stored for a report's side-by-side example."""
+        return {
+            "method": self.method,
+            "path": self.path,
+            "request_headers": [list(h) for h in self.request_headers],
+            "primary": self.primary.as_dict(),
+            "candidate": self.candidate.as_dict(),
+        }

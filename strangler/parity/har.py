@@ -1,0 +1,189 @@
+"""HAR 1.2 in and out: the requests (and recorded answers) a replay sends, and the recorder's
+output, with Authorization, Cookie and configured fields redacted."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from strangler import __version__
+from strangler.parity.exchange import Exchange, Headers, Reply
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+REDACTED = "[redacted]"
+ALWAYS_REDACTED = ("authorization", "cookie", "set-cookie", "proxy-authorization")
+
+
+class HarError(Exception):
+    """A HAR file that cannot be replayed; the message names the file and the entry."""
+
+
+@dataclass(frozen=True)
+class HarRequest:
+    """One entry's request, and the answer recorded with it when the HAR has one."""
+
+    index: int
+    method: str
+    path: str
+    headers: Headers
+    body: bytes
+    recorded: Reply | None
+
+
+def _headers(raw: Any, where: str) -> Headers:
+    if not isinstance(raw, list):
+        raise HarError(f"{where}: headers is not a list")
+    out = []
+    for i, h in enumerate(raw):
+        if not isinstance(h, dict) or not isinstance(h.get("name"), str):
+            raise HarError(f"{where}[{i}]: a header needs a name and a value")
+        out.append((h["name"], str(h.get("value", ""))))
+    return tuple(out)
+
+
+def _content(raw: dict[str, Any], key: str, where: str) -> bytes:
+    text = raw.get(key) or ""
+    if raw.get("encoding") == "base64":
+        try:
+            return base64.b64decode(str(text), validate=True)
+        except binascii.Error as error:
+            raise HarError(f"{where}.{key}: marked base64 but is not: {error}") from error
+    return str(text).encode()
+
+
+def _recorded(raw: Any, where: str) -> Reply | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("status"), int) or raw["status"] <= 0:
+        return None
+    content = raw.get("content")
+    body = _content(content, "text", f"{where}.content") if isinstance(content, dict) else b""
+    return Reply(raw["status"], _headers(raw.get("headers", []), f"{where}.headers"), body)
+
+
+def parse_har(text: str, source: str) -> list[HarRequest]:
+    """Every entry of a HAR 1.2 document; HarError names the first thing that is wrong."""
+    try:
+        doc = json.loads(text)
+    except ValueError as error:
+        raise HarError(f"{source}: not JSON: {error}") from error
+    if not isinstance(doc, dict) or not isinstance(doc.get("log"), dict):
+        raise HarError(f"{source}: not a HAR file (no top-level `log` object)")
+    entries = doc["log"].get("entries")
+    if not isinstance(entries, list):
+        raise HarError(f"{source}: log.entries is missing or not a list")
+    out = []
+    for i, entry in enumerate(entries):
+        where = f"{source}: log.entries[{i}]"
+        request = entry.get("request") if isinstance(entry, dict) else None
+        if not isinstance(request, dict):
+            raise HarError(f"{where}: no request object")
+        method, url = request.get("method"), request.get("url")
+        if not isinstance(method, str) or not method.isalpha():
+            raise HarError(f"{where}.request.method: {method!r} is not an HTTP method")
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or not (parts.path.startswith("/") or not parts.path):
+            raise HarError(f"{where}.request.url: {url!r} is not a URL")
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        post = request.get("postData")
+        out.append(
+            HarRequest(
+                index=i,
+                method=method.upper(),
+                path=path,
+                headers=_headers(request.get("headers", []), f"{where}.request.headers"),
+                body=_content(post, "text", f"{where}.request.postData")
+                if isinstance(post, dict)
+                else b"",
+                recorded=_recorded(entry.get("response"), f"{where}.response"),
+            )
+        )
+    return out
+
+
+def redact_headers(headers: Headers, redact: Iterable[str] = ()) -> list[dict[str, str]]:
+    names = set(ALWAYS_REDACTED) | {n.lower() for n in redact}
+    return [{"name": k, "value": REDACTED if k.lower() in names else v} for k, v in headers]
+
+
+def _redact_body(body: bytes, fields: frozenset[str]) -> str:
+    """A JSON body with the configured top-level or nested field names blanked; other bodies as
+    text."""
+    text = body.decode("utf-8", "replace")
+    if not fields:
+        return text
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return text
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: REDACTED if k in fields else scrub(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return value
+
+    return json.dumps(scrub(doc))
+
+
+def har_entry(exchange: Exchange, redact: Iterable[str] = ()) -> dict[str, Any]:
+    """A HAR 1.2 entry for the primary side of an exchange (what the client got)."""
+    redact = tuple(redact)
+    fields = frozenset(r for r in redact if not r.lower().startswith("header:"))
+    headers = [r.split(":", 1)[1] for r in redact if r.lower().startswith("header:")]
+    reply = exchange.primary
+    return {
+        "startedDateTime": _iso(exchange.at),
+        "time": round(reply.latency_ms, 3),
+        "request": {
+            "method": exchange.method,
+            "url": f"http://strangler{exchange.path}",
+            "httpVersion": "HTTP/1.1",
+            "headers": redact_headers(exchange.request_headers, headers),
+            "queryString": [],
+            "cookies": [],
+            "headersSize": -1,
+            "bodySize": len(exchange.request_body),
+            **(
+                {"postData": {"mimeType": "", "text": _redact_body(exchange.request_body, fields)}}
+                if exchange.request_body
+                else {}
+            ),
+        },
+        "response": {
+            "status": reply.status,
+            "statusText": "",
+            "httpVersion": "HTTP/1.1",
+            "headers": redact_headers(reply.headers, headers),
+            "cookies": [],
+            "content": {
+                "size": len(reply.body),
+                "mimeType": reply.header("content-type"),
+                "text": _redact_body(reply.body, fields),
+            },
+            "redirectURL": "",
+            "headersSize": -1,
+            "bodySize": len(reply.body),
+        },
+        "cache": {},
+        "timings": {"send": 0, "wait": round(reply.latency_ms, 3), "receive": 0},
+    }
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+
+
+def har_document(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "log": {
+            "version": "1.2",
+            "creator": {"name": "strangler", "version": __version__},
+            "entries": entries,
+        }
+    }

@@ -1,0 +1,243 @@
+"""Turn captured pairs (from the proxy's shadow hand-off) into comparisons in a parity store.
+
+`PairConsumer` is what a proxy worker's hand-off thread calls with each batch (the embedded
+default); `celery_consumer` publishes the batches to Celery workers instead (production).
+A pair is plain data (docs/parity.md), so the proxy needs nothing of this package.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import multiprocessing
+import pickle
+import threading
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from strangler.control.compare import CompareConfig, compare_to_dict, parse_compare
+from strangler.parity.compare import Comparer
+from strangler.parity.exchange import Exchange, Reply
+from strangler.parity.har import har_document, har_entry
+from strangler.parity.metrics import ParityMetrics
+from strangler.parity.store import ParityStore
+from strangler.parity.tally import Tally
+
+Pair = dict[str, Any]
+log = logging.getLogger("strangler.parity")
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
+def _headers(raw: Any) -> tuple[tuple[str, str], ...]:
+    """Header pairs as text; the proxy hands them over as the bytes it parsed."""
+    return tuple((_text(k), _text(v)) for k, v in raw)
+
+
+def _reply(raw: dict[str, Any]) -> Reply:
+    return Reply(
+        status=int(raw["status"]),
+        headers=_headers(raw["headers"]),
+        body=raw["body"],
+        latency_ms=float(raw["latency_ms"]),
+        base_url=str(raw.get("base_url", "")),
+        error=str(raw.get("error", "")),
+    )
+
+
+def exchange_from_pair(pair: Pair) -> Exchange:
+    """The Exchange a pair describes (bodies as bytes)."""
+    secondary = pair.get("secondary")
+    return Exchange(
+        route=pair["route"],
+        method=pair["method"],
+        path=_text(pair["path"]),
+        primary=_reply(pair["primary"]),
+        candidate=_reply(pair["candidate"]),
+        secondary=_reply(secondary) if secondary else None,
+        request_headers=_headers(pair["request_headers"]),
+        request_body=pair.get("request_body", b""),
+        at=float(pair["at"]),
+    )
+
+
+class PairConsumer:
+    """Compares batches of pairs and writes them to a store opened on first use."""
+
+    def __init__(self, store_location: str, har_path: str = "") -> None:
+        self.store_location = store_location
+        self.har_path = har_path
+        self.metrics = ParityMetrics()
+        self._store: ParityStore | None = None
+        self._comparers: dict[CompareConfig, Comparer] = {}
+        self._lock = threading.Lock()
+
+    def comparer(self, route: str, config: CompareConfig) -> Comparer:
+        """One Comparer per distinct config, so a table change takes effect at once."""
+        comparer = self._comparers.get(config)
+        if comparer is None:
+            comparer = self._comparers[config] = Comparer({})
+        if route not in comparer.configs:
+            comparer.configs = {**comparer.configs, route: config}
+        return comparer
+
+    def __call__(self, batch: list[Pair]) -> None:
+        tally = Tally()
+        recorded = []
+        with self._lock:
+            for pair in batch:
+                config = pair.get("compare") or CompareConfig()
+                comparison = self.comparer(pair["route"], config).compare(exchange_from_pair(pair))
+                tally.add(comparison)
+                self.metrics.observe(comparison)
+                if pair.get("record") and comparison.exchange is not None:
+                    recorded.append(har_entry(comparison.exchange, pair.get("redact", ())))
+            if self._store is None:
+                self._store = ParityStore(self.store_location)
+            self._store.write(tally)
+            if recorded and self.har_path:
+                append_har(Path(self.har_path), recorded)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+class LocalWorker:
+    """A PairConsumer in a child process (the embedded default), so comparisons and store
+    writes never hold the proxy's GIL; batches go over a pipe, pickled in one piece. A child
+    that died (killed, crashed) is started again with the next batch."""
+
+    def __init__(
+        self, store_location: str, har_path: str = "", metrics: tuple[str, int] | None = None
+    ) -> None:
+        self.store_location = store_location
+        self.har_path = har_path
+        self.metrics = metrics  # (host, port) the child serves its /metrics on
+        self.restarts = 0
+        self._start()
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")  # never fork a running event loop
+        reader, self.writer = context.Pipe(duplex=False)
+        self.process = context.Process(
+            target=_serve_pairs,
+            args=(reader, self.store_location, self.har_path, self.metrics),
+            name="strangler-parity-worker",
+            daemon=True,
+        )
+        self.process.start()
+        reader.close()
+
+    def __call__(self, batch: list[Pair]) -> None:
+        data = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
+        if not self.process.is_alive():
+            self._restart()
+        try:
+            # Blocks while the child is behind: the proxy's bounded hand-off then drops.
+            self.writer.send_bytes(data)
+        except OSError:  # it died since the check: once more, with a new one
+            self._restart()
+            self.writer.send_bytes(data)
+
+    def _restart(self) -> None:
+        log.warning("parity worker (pid %s) is gone; starting another", self.process.pid)
+        with contextlib.suppress(OSError):
+            self.writer.close()
+        self.process.join(1)
+        self.restarts += 1
+        self._start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Let the child write what it has, then stop it."""
+        with contextlib.suppress(OSError):
+            self.writer.send_bytes(b"")
+        self.process.join(timeout)
+        if self.process.is_alive():
+            self.process.terminate()
+
+
+def _serve_pairs(
+    reader: Connection, store_location: str, har_path: str, metrics: tuple[str, int] | None
+) -> None:
+    """The child's loop: until an empty message, or the proxy gone (EOF on the pipe)."""
+    consumer = PairConsumer(store_location, har_path)
+    if metrics is not None:
+        consumer.metrics.serve(*metrics)
+    try:
+        while True:
+            try:
+                data = reader.recv_bytes()
+            except (EOFError, OSError):
+                return
+            if not data:
+                return
+            batch = pickle.loads(data)
+            try:
+                consumer(batch)
+            except Exception:  # a store that cannot be written loses this batch, not the next
+                log.exception("parity worker: %d pairs not recorded", len(batch))
+    finally:
+        consumer.close()
+
+
+def append_har(path: Path, entries: list[dict[str, Any]]) -> None:
+    """Add entries to a HAR file (created if missing), rewritten atomically."""
+    doc = har_document([])
+    if path.exists():
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["log"]["entries"].extend(entries)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(doc), encoding="utf-8")
+    tmp.replace(path)
+
+
+def pair_to_json(pair: Pair) -> dict[str, Any]:
+    """A pair as JSON-safe data for a Celery message: bodies in base64, compare as a table."""
+    out = dict(pair)
+    out["request_body"] = base64.b64encode(pair.get("request_body", b"")).decode()
+    out["request_headers"] = _headers(pair["request_headers"])
+    out["path"] = _text(pair["path"])
+    for side in ("primary", "candidate", "secondary"):
+        if pair.get(side):
+            out[side] = {
+                **pair[side],
+                "headers": _headers(pair[side]["headers"]),
+                "body": base64.b64encode(pair[side]["body"]).decode(),
+            }
+    out["compare"] = compare_to_dict(pair.get("compare") or CompareConfig())
+    out["redact"] = list(pair.get("redact", ()))
+    return out
+
+
+def pair_from_json(data: dict[str, Any]) -> Pair:
+    """The inverse of pair_to_json (a compare table from the proxy was validated there)."""
+    pair = dict(data)
+    pair["request_body"] = base64.b64decode(data.get("request_body", ""))
+    for side in ("primary", "candidate", "secondary"):
+        if data.get(side):
+            pair[side] = {**data[side], "body": base64.b64decode(data[side]["body"])}
+    pair["compare"], _ = parse_compare(data.get("compare") or {}, "compare")
+    return pair
+
+
+def celery_consumer(broker_url: str) -> Callable[[list[Pair]], None]:
+    """A consumer that publishes each batch as one `strangler.parity.compare_pairs` task."""
+    from strangler.parity.tasks import make_app
+
+    app = make_app(broker_url)
+
+    def publish(batch: list[Pair]) -> None:
+        app.send_task(
+            "strangler.parity.compare_pairs",
+            args=[[pair_to_json(p) for p in batch]],
+            queue=app.conf.task_default_queue,
+        )
+
+    return publish

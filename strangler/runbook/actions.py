@@ -1,0 +1,169 @@
+"""The action vocabulary, performed through the other parts' public paths.
+
+Route changes go through strangler.control's store (the same audited path as `strangler
+route`), CDC work through `strangler cdc`. Every action here is idempotent except `command`,
+which the engine records before and after and never re-runs on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from strangler.control import ValidationFailed, open_store
+from strangler.control.store import ConcurrentChange, RouteStore, StoreUnavailable, Version
+from strangler.runbook.definition import Step
+from strangler.runbook.sources import Environment, SourceError, run_program, strangler_cdc
+
+FLIP_ATTEMPTS = 5
+HISTORY_LIMIT = 1000  # versions read back to tell a run's own route changes from others'
+
+
+class ActionFailed(Exception):
+    """An action could not be done; the message says what and where."""
+
+
+def _with_store(env: Environment) -> RouteStore:
+    try:
+        return open_store(env.routes)
+    except Exception as error:  # a store that cannot be opened is the action's failure
+        raise ActionFailed(f"cannot open the route store {env.routes}: {error}") from error
+
+
+def _close(store: RouteStore) -> None:
+    close = getattr(store, "close", None)
+    if close is not None:
+        close()
+
+
+def current_version(env: Environment) -> Version:
+    """The route table as it is now."""
+    return history_since(env, 1 << 62)[0]
+
+
+def history_since(env: Environment, since: int) -> list[Version]:
+    """The route table's versions from `since` (at most HISTORY_LIMIT) to now, newest first."""
+    store = _with_store(env)
+    try:
+        current = store.current()  # records a hand edit of a table file as its own version
+        if current.number <= since:
+            return [current]
+        return store.history(min(HISTORY_LIMIT, current.number - since + 1))
+    except StoreUnavailable as error:
+        raise ActionFailed(str(error)) from error
+    finally:
+        _close(store)
+
+
+def set_weight(env: Environment, route: str, weight: float, who: str, why: str) -> Version:
+    """A route's weight through the control plane's audited store (as `strangler route weight`)."""
+    store = _with_store(env)
+    try:
+        return store.set_weight(route, weight, who, why)
+    except (ValidationFailed, ConcurrentChange, StoreUnavailable) as error:
+        raise ActionFailed(str(error)) from error
+    finally:
+        _close(store)
+
+
+def set_shadow(env: Environment, route: str, percent: float, who: str, why: str) -> Version:
+    """The share of a route's requests shadowed to its service, for parity (`route shadow`)."""
+    store = _with_store(env)
+    try:
+        return store.set_shadow(route, percent, who, why)
+    except (ValidationFailed, ConcurrentChange, StoreUnavailable) as error:
+        raise ActionFailed(str(error)) from error
+    finally:
+        _close(store)
+
+
+def set_state(env: Environment, route: str, state: str, who: str, why: str) -> Version:
+    """A route's state (retired, service...) as a new audited version of the table."""
+    store = _with_store(env)
+    try:
+        for attempt in range(FLIP_ATTEMPTS):
+            current = store.current()
+            raw = json.loads(json.dumps(current.raw))
+            entry = next((r for r in raw["routes"] if r["id"] == route), None)
+            if entry is None:
+                raise ActionFailed(f"route table {env.routes} has no route {route!r}")
+            entry["state"] = state
+            if state in ("service", "retired"):
+                entry["weight"] = 100
+            elif state == "monolith":
+                entry["weight"] = 0
+            try:
+                return store.apply(raw, who, why, expect=current.number)
+            except ConcurrentChange:
+                if attempt == FLIP_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+    except (ValidationFailed, ConcurrentChange, StoreUnavailable) as error:
+        raise ActionFailed(str(error)) from error
+    finally:
+        _close(store)
+
+
+def perform(step: Step, env: Environment, who: str, why: str) -> dict[str, Any]:
+    """Do the step's action; what it did, for the record. ActionFailed when it could not."""
+    s = step.settings
+    try:
+        if step.action == "set_weight":
+            version = set_weight(env, s["route"], s["weight"], who, why)
+            return {"route": s["route"], "weight": s["weight"], "version": version.number}
+        if step.action == "set_shadow":
+            version = set_shadow(env, s["route"], s["percent"], who, why)
+            return {"route": s["route"], "shadow": s["percent"], "version": version.number}
+        if step.action == "set_state":
+            version = set_state(env, s["route"], s["state"], who, why)
+            return {"route": s["route"], "state": s["state"], "version": version.number}
+        if step.action == "cdc_snapshot":
+            return _snapshot(env, list(s["tables"]))
+        if step.action == "reconcile":
+            args = ["reconcile", "--json", *(["--repair"] if s.get("repair") else [])]
+            report = strangler_cdc(env, env.target_settings, *args)
+            return {"drifted": report.get("drifted"), "repaired": bool(s.get("repair"))}
+        if step.action == "command":
+            return _command(env, list(s["argv"]))
+        if step.action == "retire_report":
+            from strangler.runbook.retire import report
+
+            return report(env, s["route"], list(s.get("tables", [])))
+    except SourceError as error:
+        raise ActionFailed(str(error)) from error
+    return {}  # check, wait, approve: the gates do the work
+
+
+def _snapshot(env: Environment, tables: list[str]) -> dict[str, Any]:
+    if not env.source_settings:
+        raise ActionFailed("cdc_snapshot needs --source-settings (the capturing project)")
+    argv = [
+        sys.executable,
+        "-m",
+        "strangler",
+        "cdc",
+        "--settings",
+        env.source_settings,
+        "snapshot",
+        *tables,
+    ]
+    result = run_program(argv, env, env.command_timeout)
+    if result.returncode != 0:
+        raise ActionFailed(
+            f"snapshot failed (exit {result.returncode}): "
+            f"{(result.stderr or result.stdout).strip()[-500:]}"
+        )
+    return {"tables": tables, "output": result.stdout.strip().splitlines()[-len(tables) :]}
+
+
+def _command(env: Environment, argv: list[str]) -> dict[str, Any]:
+    if not env.allow_commands:
+        raise ActionFailed("command steps run only with `--allow-commands` (runbook.E013)")
+    result = run_program(argv, env, env.command_timeout)
+    if result.returncode != 0:
+        raise ActionFailed(
+            f"{' '.join(argv)} exited {result.returncode}: "
+            f"{(result.stderr or result.stdout).strip()[-500:]}"
+        )
+    return {"argv": argv, "exit": 0, "output": result.stdout.strip()[-500:]}

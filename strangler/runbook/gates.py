@@ -1,0 +1,382 @@
+"""Gates: pure functions from readings to pass, fail or inconclusive, with what they read.
+
+No data is not zero: a missing series, a NaN, zero traffic or fewer samples than the gate's
+minimum is "inconclusive", never a pass. Every evaluation carries its readings, their source,
+the threshold and the sample counts, so `status` can show why a step moved or did not.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Outcome = Literal["pass", "fail", "inconclusive"]
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """One backend's share of a route over the gate's window; None = the source had no data."""
+
+    requests: float | None
+    errors: float | None
+    p99: float | None = None  # seconds, at the gate's quantile
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One gate evaluation: the verdict and everything it was based on."""
+
+    gate: str
+    outcome: Outcome
+    reason: str
+    source: str
+    threshold: str
+    readings: dict[str, Any] = field(default_factory=dict)
+    samples: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def line(self) -> str:
+        """One human line: verdict, gate, reason (which names readings and threshold)."""
+        return f"{self.outcome.upper():12} {self.gate}: {self.reason}"
+
+
+def known(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _traffic_readings(service: Traffic, monolith: Traffic) -> dict[str, Any]:
+    return {"service": asdict(service), "monolith": asdict(monolith)}
+
+
+def _samples(service: Traffic, monolith: Traffic) -> dict[str, int]:
+    return {
+        "service_requests": int(service.requests or 0) if known(service.requests) else 0,
+        "monolith_requests": int(monolith.requests or 0) if known(monolith.requests) else 0,
+    }
+
+
+def _enough(service: Traffic, monolith: Traffic, min_requests: int) -> str:
+    """Why the traffic cannot decide yet ('' when it can)."""
+    for name, side in (("service", service), ("monolith", monolith)):
+        if not known(side.requests) or not known(side.errors):
+            return f"no {name} request data"
+        assert side.requests is not None
+        if side.requests < min_requests:
+            return f"{name} served {side.requests:.0f} requests, fewer than {min_requests}"
+    return ""
+
+
+def error_rate(
+    service: Traffic, monolith: Traffic, max_delta: float, min_requests: int, source: str
+) -> Evaluation:
+    """Service error rate <= monolith error rate + max_delta, each side >= min_requests."""
+    threshold = f"service <= monolith + {max_delta:g}, >= {min_requests} requests each"
+    readings, samples = _traffic_readings(service, monolith), _samples(service, monolith)
+    missing = _enough(service, monolith, min_requests)
+    if missing:
+        return Evaluation(
+            "error_rate", "inconclusive", missing, source, threshold, readings, samples
+        )
+    assert service.errors is not None and service.requests is not None
+    assert monolith.errors is not None and monolith.requests is not None
+    ours, theirs = service.errors / service.requests, monolith.errors / monolith.requests
+    readings |= {"service_rate": ours, "monolith_rate": theirs}
+    outcome: Outcome = "pass" if ours <= theirs + max_delta else "fail"
+    reason = (
+        f"service {ours:.2%} ({service.errors:.0f}/{service.requests:.0f}) vs monolith "
+        f"{theirs:.2%} ({monolith.errors:.0f}/{monolith.requests:.0f}), "
+        f"allowed +{max_delta:.2%}"
+    )
+    return Evaluation("error_rate", outcome, reason, source, threshold, readings, samples)
+
+
+def service_error_rate(
+    service: Traffic, max_rate: float, min_requests: int, source: str
+) -> Evaluation:
+    """Service error rate <= max_rate over >= min_requests: for full traffic, when the
+    monolith serves nothing to compare with."""
+    threshold = f"service errors <= {max_rate:g} of >= {min_requests} requests"
+    readings: dict[str, Any] = {"service": asdict(service)}
+    samples = {"service_requests": int(service.requests or 0) if known(service.requests) else 0}
+    if not known(service.requests) or not known(service.errors):
+        return Evaluation(
+            "service_error_rate",
+            "inconclusive",
+            "no service request data",
+            source,
+            threshold,
+            readings,
+            samples,
+        )
+    assert service.requests is not None and service.errors is not None
+    if service.requests < min_requests:
+        return Evaluation(
+            "service_error_rate",
+            "inconclusive",
+            f"service served {service.requests:.0f} requests, fewer than {min_requests}",
+            source,
+            threshold,
+            readings,
+            samples,
+        )
+    rate = service.errors / service.requests
+    readings["service_rate"] = rate
+    outcome: Outcome = "pass" if rate <= max_rate else "fail"
+    return Evaluation(
+        "service_error_rate",
+        outcome,
+        f"service {rate:.2%} ({service.errors:.0f}/{service.requests:.0f}), allowed {max_rate:.2%}",
+        source,
+        threshold,
+        readings,
+        samples,
+    )
+
+
+def latency_ratio(
+    service: Traffic, monolith: Traffic, max_ratio: float, min_requests: int, source: str
+) -> Evaluation:
+    """Service p99 / monolith p99 <= max_ratio; a zero or missing baseline decides nothing."""
+    threshold = f"service p99 / monolith p99 <= {max_ratio:g}, >= {min_requests} requests each"
+    readings, samples = _traffic_readings(service, monolith), _samples(service, monolith)
+    missing = _enough(service, monolith, min_requests)
+    if not missing and not (known(service.p99) and known(monolith.p99)):
+        missing = "no latency quantile (empty histogram)"
+    if not missing and not monolith.p99:
+        missing = "monolith p99 is 0: no baseline to compare with"
+    if missing:
+        return Evaluation(
+            "latency_ratio", "inconclusive", missing, source, threshold, readings, samples
+        )
+    assert service.p99 is not None and monolith.p99 is not None
+    ratio = service.p99 / monolith.p99
+    readings["ratio"] = ratio
+    outcome: Outcome = "pass" if ratio <= max_ratio else "fail"
+    reason = (
+        f"p99 service {service.p99 * 1000:.1f} ms / monolith {monolith.p99 * 1000:.1f} ms "
+        f"= {ratio:.2f}, allowed {max_ratio:g}"
+    )
+    return Evaluation("latency_ratio", outcome, reason, source, threshold, readings, samples)
+
+
+def traffic_on_monolith(
+    service: Traffic, monolith: Traffic, min_requests: int, source: str
+) -> Evaluation:
+    """After a rollback: the monolith serves the route (>= min_requests) and the service none."""
+    threshold = f"service 0 requests, monolith >= {min_requests}"
+    readings, samples = _traffic_readings(service, monolith), _samples(service, monolith)
+    if not known(service.requests) or not known(monolith.requests):
+        return Evaluation(
+            "traffic_on_monolith",
+            "inconclusive",
+            "no request data",
+            source,
+            threshold,
+            readings,
+            samples,
+        )
+    assert service.requests is not None and monolith.requests is not None
+    if service.requests > 0:
+        return Evaluation(
+            "traffic_on_monolith",
+            "fail",
+            f"the service still served {service.requests:.0f} requests",
+            source,
+            threshold,
+            readings,
+            samples,
+        )
+    if monolith.requests < min_requests:
+        return Evaluation(
+            "traffic_on_monolith",
+            "inconclusive",
+            f"monolith served {monolith.requests:.0f} requests, fewer than {min_requests}",
+            source,
+            threshold,
+            readings,
+            samples,
+        )
+    return Evaluation(
+        "traffic_on_monolith",
+        "pass",
+        f"monolith served {monolith.requests:.0f} requests, the service none",
+        source,
+        threshold,
+        readings,
+        samples,
+    )
+
+
+def breaker_closed(state: float | None, backend: str, source: str) -> Evaluation:
+    """The service backend's breaker is closed on every replica (0); half-open or open fails."""
+    threshold = "breaker state 0 (closed) on every replica"
+    readings = {"backend": backend, "state": state}
+    if not known(state):
+        return Evaluation(
+            "breaker_closed",
+            "inconclusive",
+            f"no breaker state for {backend}",
+            source,
+            threshold,
+            readings,
+        )
+    names = {0: "closed", 1: "half-open", 2: "open"}
+    assert state is not None
+    outcome: Outcome = "pass" if state == 0 else "fail"
+    return Evaluation(
+        "breaker_closed",
+        outcome,
+        f"breaker of {backend} is {names.get(int(state), state)}",
+        source,
+        threshold,
+        readings,
+    )
+
+
+def service_healthy(status: int | None, detail: str, url: str) -> Evaluation:
+    """The service answers its health path below 500; no answer yet is inconclusive."""
+    threshold = "health answer below 500"
+    readings = {"url": url, "status": status, "detail": detail}
+    if status is None:
+        return Evaluation(
+            "service_healthy",
+            "inconclusive",
+            f"no answer from {url}: {detail}",
+            url,
+            threshold,
+            readings,
+        )
+    outcome: Outcome = "pass" if status < 500 else "fail"
+    return Evaluation(
+        "service_healthy", outcome, f"{url} answered {status}", url, threshold, readings
+    )
+
+
+def cdc_lag(
+    oldest_s: float | None, backlog: int | None, max_seconds: float, source: str
+) -> Evaluation:
+    """The oldest unpublished outbox row is younger than max_seconds."""
+    threshold = f"oldest unpublished change <= {max_seconds:g} s"
+    readings = {"oldest_unpublished_seconds": oldest_s, "outbox_backlog": backlog}
+    if not known(oldest_s) or backlog is None:
+        return Evaluation(
+            "cdc_lag", "inconclusive", "no outbox status", source, threshold, readings
+        )
+    assert oldest_s is not None
+    outcome: Outcome = "pass" if oldest_s <= max_seconds else "fail"
+    return Evaluation(
+        "cdc_lag",
+        outcome,
+        f"{backlog} unpublished, oldest {oldest_s:.1f} s, allowed {max_seconds:g} s",
+        source,
+        threshold,
+        readings,
+        {"outbox_backlog": backlog},
+    )
+
+
+def dead_letters(pending: int | None, parked_keys: int | None, source: str) -> Evaluation:
+    """No dead letters pending on the receiving side (a parked key is a row not in sync)."""
+    threshold = "0 pending dead letters"
+    readings = {"dead_letters": pending, "parked_keys": parked_keys}
+    if pending is None:
+        return Evaluation(
+            "dead_letters", "inconclusive", "no consumer status", source, threshold, readings
+        )
+    outcome: Outcome = "pass" if pending == 0 else "fail"
+    return Evaluation(
+        "dead_letters",
+        outcome,
+        f"{pending} dead letters pending ({parked_keys} keys parked)",
+        source,
+        threshold,
+        readings,
+        {"dead_letters": pending},
+    )
+
+
+def drift(report: dict[str, Any] | None, source: str) -> Evaluation:
+    """Reconcile found no missing, extra or different rows; no table compared is no answer."""
+    threshold = "0 drifted rows over at least one table"
+    if report is None or not report.get("tables"):
+        return Evaluation(
+            "drift",
+            "inconclusive",
+            "reconcile compared no table",
+            source,
+            threshold,
+            {"report": report},
+        )
+    tables = report["tables"]
+    rows = sum(int(t.get("source_rows", 0)) for t in tables)
+    drifted = int(report.get("drifted", 0))
+    readings = {"drifted": drifted, "tables": len(tables), "source_rows": rows}
+    outcome: Outcome = "pass" if drifted == 0 else "fail"
+    return Evaluation(
+        "drift",
+        outcome,
+        f"{drifted} drifted rows; {rows} rows compared in {len(tables)} tables",
+        source,
+        threshold,
+        readings,
+        {"rows": rows},
+    )
+
+
+def cdc_checks(problems: list[str] | None, source: str) -> Evaluation:
+    """Django's system checks of the CDC app report nothing in either project."""
+    threshold = "no cdc.E/W messages"
+    if problems is None:
+        return Evaluation("cdc_checks", "inconclusive", "checks did not run", source, threshold)
+    outcome: Outcome = "fail" if problems else "pass"
+    reason = "; ".join(problems) if problems else "no problems"
+    return Evaluation("cdc_checks", outcome, reason, source, threshold, {"problems": problems})
+
+
+def boundaries_clean(report: dict[str, Any] | None, source: str) -> Evaluation:
+    """`strangler analyze --check`: no dependency crosses a declared boundary and every file
+    parsed (a file that does not parse hides its dependencies)."""
+    threshold = "0 violations, 0 unparsed files"
+    if report is None or "violations" not in report:
+        return Evaluation(
+            "boundaries_clean", "inconclusive", "the check gave no answer", source, threshold
+        )
+    violations, unparsed = report["violations"], report.get("parse_errors", [])
+    readings = {
+        "violations": [f"{v['source']} -> {v['target']} {v['kind']}" for v in violations],
+        "parse_errors": [f"{e['file']}:{e['line']}" for e in unparsed],
+    }
+    outcome: Outcome = "fail" if violations or unparsed else "pass"
+    first = violations[0]["evidence"][0] if violations else None
+    reason = f"{len(violations)} crossings, {len(unparsed)} unparsed files" + (
+        f"; first {first['file']}:{first['line']} {first['detail']}" if first else ""
+    )
+    return Evaluation(
+        "boundaries_clean",
+        outcome,
+        reason,
+        source,
+        threshold,
+        readings,
+        {"violations": len(violations)},
+    )
+
+
+def approval(approved_by: str | None, why: str, source: str) -> Evaluation:
+    """A human said go (`strangler runbook approve`); until then the step waits."""
+    threshold = "an approval recorded for this step"
+    if not approved_by:
+        return Evaluation(
+            "approval", "inconclusive", "waiting for `strangler runbook approve`", source, threshold
+        )
+    return Evaluation(
+        "approval",
+        "pass",
+        f"approved by {approved_by}: {why or '(no reason)'}",
+        source,
+        threshold,
+        {"who": approved_by, "why": why},
+    )

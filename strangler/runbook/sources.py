@@ -1,0 +1,412 @@
+"""Where gates read from: every proxy replica's /metrics or Prometheus, CDC, the route table.
+
+Thin shells over real sources. CDC figures come from the projects' own commands
+(`strangler cdc status|reconcile --json`, Django's checks), run as subprocesses because the
+monolith and the service are two Django projects that cannot share one process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+
+from strangler.control import open_store
+from strangler.control.model import Backend, Route
+from strangler.runbook import gates, metrics
+from strangler.runbook.definition import Gate
+from strangler.runbook.gates import Evaluation, Traffic
+from strangler.runbook.metrics import Scrape
+
+CHECK_ID = re.compile(r"\bcdc\.[EW]\d{3}\b.*")
+PROMQL = {
+    "requests": "sum by (route, backend, status) (increase(strangler_proxy_requests_total[{w}s]))",
+    "buckets": "sum by (route, backend, le) "
+    "(increase(strangler_proxy_request_duration_seconds_bucket[{w}s]))",
+    "fallbacks": "sum by (route) (increase(strangler_proxy_fallbacks_total[{w}s]))",
+    "breaker": "max by (backend) (strangler_proxy_breaker_state)",
+    "version": "min(strangler_proxy_config_version)",
+}
+VERSION_WAIT_S = 10.0
+
+
+class SourceError(Exception):
+    """A source could not be read; gates turn this into 'inconclusive' with the message."""
+
+
+@dataclass(frozen=True)
+class Environment:
+    """Where a run reads and acts; stored with the run so `resume` uses the same places."""
+
+    routes: str
+    metrics: tuple[str, ...] = ()
+    prometheus: str = ""
+    source_settings: str = ""
+    target_settings: str = ""
+    monolith_source: str = ""
+    parity_store: str = ""
+    allow_commands: bool = False
+    command_timeout: float = 600.0
+    process_env: dict[str, str] = field(default_factory=dict)  # for CDC and command programs
+    # where those programs run ("" = the runner's own); `python -m` puts it first on sys.path
+    cwd: str = ""
+
+    def child_env(self) -> dict[str, str]:
+        """The environment of the programs a run starts: the runner's, plus the run's own."""
+        return {**os.environ, **self.process_env}
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self) | {"metrics": list(self.metrics)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Environment:
+        return cls(**(data | {"metrics": tuple(data.get("metrics", ()))}))
+
+
+def route_and_backends(env: Environment, route_id: str) -> tuple[Route, Backend, Backend]:
+    """The route and its monolith and service backends, read through strangler.control."""
+    store = open_store(env.routes)
+    try:
+        table = store.current().table
+    finally:
+        close = getattr(store, "close", None)
+        if close is not None:
+            close()
+    route = table.route(route_id)
+    if route is None:
+        raise SourceError(f"route table {env.routes} has no route {route_id!r}")
+    return route, table.backends[route.monolith], table.backends[route.service]
+
+
+class ProxyReader:
+    """The proxies' figures over a window: /metrics of every replica, or Prometheus."""
+
+    def __init__(self, env: Environment) -> None:
+        self.env = env
+
+    @property
+    def source(self) -> str:
+        if self.env.prometheus:
+            return f"prometheus {self.env.prometheus}"
+        return "metrics " + ", ".join(self.env.metrics)
+
+    def baseline(self) -> dict[str, Any]:
+        """What the window starts from: each replica's counters now (or the time, for PromQL)."""
+        if self.env.prometheus or not self.env.metrics:
+            return {"at": time.time()}
+        found: dict[str, Any] = {"at": time.time(), "replicas": {}}
+        for url in self.env.metrics:
+            try:
+                found["replicas"][url] = self._scrape(url).to_json()
+            except SourceError:
+                found["replicas"][url] = None  # a replica down now: its window starts at zero
+        return found
+
+    def window(self, baseline: dict[str, Any]) -> Scrape:
+        """Everything since `baseline`, replicas summed; SourceError if any cannot be read."""
+        if self.env.prometheus:
+            return self._prometheus(max(1, round(time.time() - baseline["at"])))
+        if not self.env.metrics:
+            raise SourceError("no proxy metrics source: pass --metrics URL or --prometheus URL")
+        parts = []
+        for url in self.env.metrics:
+            base = baseline.get("replicas", {}).get(url)
+            parts.append(metrics.delta(self._scrape(url), Scrape.from_json(base) if base else None))
+        return metrics.combine(parts)
+
+    def wait_for_version(self, version: int, timeout: float = VERSION_WAIT_S) -> bool:
+        """Wait until every replica serves route table `version` (a flip takes effect on
+        each proxy within about a second), so a window never starts before the flip."""
+        if not self.env.metrics and not self.env.prometheus:
+            return False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                serving = self.now().config_version
+            except SourceError:
+                serving = None
+            if serving is not None and serving >= version:
+                return True
+            time.sleep(0.1)
+        return False
+
+    def now(self) -> Scrape:
+        """The current gauges (breaker states)."""
+        if self.env.prometheus:
+            return self._prometheus(60)
+        return metrics.combine(self._scrape(url) for url in self.env.metrics)
+
+    def _scrape(self, url: str) -> Scrape:
+        try:
+            response = httpx.get(url, timeout=5)
+            response.raise_for_status()
+            return metrics.parse(response.text)
+        except (httpx.HTTPError, ValueError, KeyError) as error:
+            raise SourceError(f"cannot read {url}: {error}") from error
+
+    def _query(self, query: str) -> list[dict[str, Any]]:
+        url = f"{self.env.prometheus.rstrip('/')}/api/v1/query"
+        try:
+            response = httpx.get(url, params={"query": query}, timeout=10)
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as error:
+            raise SourceError(f"cannot query {url}: {error}") from error
+        if body.get("status") != "success":
+            raise SourceError(f"{url} refused {query!r}: {body.get('error', body)}")
+        return list(body["data"]["result"])
+
+    def _prometheus(self, seconds: int) -> Scrape:
+        results = {name: self._query(q.format(w=seconds)) for name, q in PROMQL.items()}
+
+        def value(item: dict[str, Any]) -> float:
+            return float(item["value"][1])  # "NaN" stays NaN: the gates treat it as no data
+
+        return Scrape(
+            requests={
+                (
+                    i["metric"].get("route", ""),
+                    i["metric"].get("backend", ""),
+                    i["metric"].get("status", ""),
+                ): value(i)
+                for i in results["requests"]
+            },
+            buckets={
+                (
+                    i["metric"].get("route", ""),
+                    i["metric"].get("backend", ""),
+                    float(i["metric"]["le"]),
+                ): value(i)
+                for i in results["buckets"]
+            },
+            fallbacks={i["metric"].get("route", ""): value(i) for i in results["fallbacks"]},
+            breaker={i["metric"].get("backend", ""): value(i) for i in results["breaker"]},
+            config_version=min((value(i) for i in results["version"]), default=None),
+        )
+
+
+def strangler_cdc(env: Environment, settings: str, *args: str, timeout: float = 600) -> Any:
+    """Run `strangler cdc --settings S ARGS --json`; its JSON (exit 1 = drift or dead letters)."""
+    if not settings:
+        raise SourceError(
+            "no Django settings for this CDC reading: pass --source-settings / --target-settings"
+        )
+    argv = [sys.executable, "-m", "strangler", "cdc", "--settings", settings, *args]
+    result = run_program(argv, env, timeout)
+    if result.returncode not in (0, 1):
+        raise SourceError(
+            f"{' '.join(argv[2:])} failed (exit {result.returncode}): "
+            f"{result.stderr.strip()[-500:]}"
+        )
+    try:
+        return json.loads(result.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError) as error:
+        raise SourceError(
+            f"{' '.join(argv[2:])} printed no JSON: {result.stdout[-300:]}"
+        ) from error
+
+
+def run_program(
+    argv: list[str], env: Environment, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run a program to completion in the run's environment; SourceError if it cannot."""
+    try:
+        return subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env.child_env(),
+            cwd=env.cwd or None,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise SourceError(f"{' '.join(argv)} still running after {timeout:.0f}s") from error
+    except OSError as error:
+        raise SourceError(f"cannot run {argv[0]}: {error}") from error
+
+
+def analyze_check(env: Environment, boundaries: str) -> dict[str, Any]:
+    """`strangler analyze SOURCE --check FILE --json` on the monolith's code (read, not run)."""
+    if not env.monolith_source:
+        raise SourceError("boundaries_clean needs --monolith-source PATH (the monolith's code)")
+    argv = [
+        sys.executable,
+        "-m",
+        "strangler",
+        "analyze",
+        env.monolith_source,
+        "--check",
+        boundaries,
+        "--json",
+        "--jobs",
+        "1",
+    ]
+    result = run_program(argv, env, 600)
+    if result.returncode not in (0, 1):
+        raise SourceError(
+            f"strangler analyze --check failed (exit {result.returncode}): "
+            f"{result.stderr.strip()[-300:]}"
+        )
+    try:
+        found: dict[str, Any] = json.loads(result.stdout)
+    except ValueError as error:
+        raise SourceError(f"strangler analyze --check printed no JSON: {error}") from error
+    return found
+
+
+def cdc_check_problems(env: Environment) -> list[str]:
+    """Django's system checks of the CDC app (with the database) in both projects."""
+    problems = []
+    for settings in (env.source_settings, env.target_settings):
+        if not settings:
+            continue
+        argv = [
+            sys.executable,
+            "-m",
+            "django",
+            "check",
+            "--tag",
+            "strangler_cdc",
+            "--database",
+            "default",
+            "--settings",
+            settings,
+        ]
+        result = run_program(argv, env, 120)
+        found = CHECK_ID.findall(result.stdout + result.stderr)
+        if result.returncode != 0 and not found:
+            raise SourceError(f"check in {settings} failed: {result.stderr.strip()[-300:]}")
+        problems += [f"{settings}: {line.strip()}" for line in found]
+    return problems
+
+
+def parity(
+    env: Environment, route: str, min_parity: float, min_samples: int, window: Window
+) -> Evaluation:
+    """strangler.parity's own gate over the comparisons stored since the window began."""
+    from strangler.parity import evaluate_gate, open_store, summary
+
+    if not env.parity_store:
+        raise SourceError("no parity store: pass --parity-store (the proxies' --parity-store)")
+    store = open_store(env.parity_store)
+    try:
+        found = summary(store, route, since=window.baseline.get("at"))
+    finally:
+        store.close()
+    result = evaluate_gate(found, min_parity, min_samples)
+    readings = {
+        "parity": found.parity,
+        "raw_parity": found.raw_parity,
+        "endpoints": [
+            {"endpoint": e.endpoint, "samples": e.samples, "parity": e.parity}
+            for e in found.endpoints
+        ],
+    }
+    return Evaluation(
+        "parity",
+        result.outcome,
+        result.line.split(": ", 1)[-1],
+        f"parity store {env.parity_store}",
+        f"parity >= {min_parity:g}% over >= {min_samples} comparisons",
+        readings,
+        {"comparisons": found.samples},
+    )
+
+
+@dataclass(frozen=True)
+class Window:
+    """What a step's gates need besides their settings: when the window began, approvals."""
+
+    baseline: dict[str, Any]
+    approved_by: str | None = None
+    approval_why: str = ""
+
+
+def evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
+    """Read what `gate` needs and judge it; a source that cannot be read is inconclusive."""
+    try:
+        return _evaluate(gate, env, window)
+    except SourceError as error:
+        return Evaluation(gate.kind, "inconclusive", str(error), "(unreadable)", gate.describe())
+    except Exception as error:  # any failure to read is no reading: never a pass, never a crash
+        return Evaluation(
+            gate.kind,
+            "inconclusive",
+            f"{type(error).__name__}: {error}",
+            "(unreadable)",
+            gate.describe(),
+        )
+
+
+def _evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
+    s = gate.settings
+    if gate.kind in ("error_rate", "service_error_rate", "latency_ratio", "traffic_on_monolith"):
+        route, monolith, service = route_and_backends(env, s["route"])
+        proxy = ProxyReader(env)
+        scrape = proxy.window(window.baseline)
+        quantile = float(s.get("quantile", 0.99))
+        ours = metrics.traffic(scrape, route.id, service.name, quantile, fallbacks_count=1)
+        theirs = metrics.traffic(scrape, route.id, monolith.name, quantile, fallbacks_count=-1)
+        if gate.kind == "traffic_on_monolith":
+            if ours.requests is None and theirs.requests is not None:
+                ours = Traffic(0.0, 0.0)  # the service has no series: it served nothing
+            return gates.traffic_on_monolith(ours, theirs, int(s["min_requests"]), proxy.source)
+        if gate.kind == "service_error_rate":
+            return gates.service_error_rate(
+                ours, float(s["max_rate"]), int(s["min_requests"]), proxy.source
+            )
+        if gate.kind == "error_rate":
+            return gates.error_rate(
+                ours, theirs, float(s["max_delta"]), int(s["min_requests"]), proxy.source
+            )
+        return gates.latency_ratio(
+            ours, theirs, float(s["max_ratio"]), int(s["min_requests"]), proxy.source
+        )
+    if gate.kind == "breaker_closed":
+        _, _, service = route_and_backends(env, s["route"])
+        proxy = ProxyReader(env)
+        return gates.breaker_closed(
+            proxy.now().breaker.get(service.name), service.name, proxy.source
+        )
+    if gate.kind == "service_healthy":
+        _, _, service = route_and_backends(env, s["route"])
+        url = f"{service.url}{service.health_path}"
+        try:
+            return gates.service_healthy(httpx.get(url, timeout=5).status_code, "", url)
+        except httpx.HTTPError as error:
+            return gates.service_healthy(None, repr(error), url)
+    if gate.kind == "parity":
+        return parity(env, s["route"], float(s["min_parity"]), int(s["min_samples"]), window)
+    if gate.kind == "cdc_lag":
+        status = strangler_cdc(env, env.source_settings, "status", "--json")
+        return gates.cdc_lag(
+            status.get("oldest_unpublished_seconds"),
+            status.get("outbox_backlog"),
+            float(s["max_seconds"]),
+            f"strangler cdc --settings {env.source_settings} status",
+        )
+    if gate.kind == "dead_letters":
+        status = strangler_cdc(env, env.target_settings, "status", "--json")
+        return gates.dead_letters(
+            status.get("dead_letters"),
+            status.get("parked_keys"),
+            f"strangler cdc --settings {env.target_settings} status",
+        )
+    if gate.kind == "drift":
+        report = strangler_cdc(env, env.target_settings, "reconcile", "--json")
+        return gates.drift(report, f"strangler cdc --settings {env.target_settings} reconcile")
+    if gate.kind == "boundaries_clean":
+        return gates.boundaries_clean(
+            analyze_check(env, s["boundaries"]), f"strangler analyze --check {s['boundaries']}"
+        )
+    if gate.kind == "cdc_checks":
+        return gates.cdc_checks(cdc_check_problems(env), "django check --tag strangler_cdc")
+    if gate.kind == "approval":
+        return gates.approval(window.approved_by, window.approval_why, "strangler runbook approve")
+    raise SourceError(f"no reader for gate {gate.kind!r}")

@@ -1,0 +1,197 @@
+"""`--check` is a CI gate: one test per way a violation could pass with exit 0.
+
+Each runs the real CLI on a copy of the fixture shop (plus the reference monolith for the lock
+round trip), as a user's CI job would.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.analyzer.test_analyze import cli
+
+REPO = Path(__file__).resolve().parents[2]
+DASHBOARD = """from catalog.models import Product
+from customers.models import Address
+from inventory.models import Stock
+from orders.models import Order
+from payments.models import Payment
+
+
+def overview():
+    return [
+        Product.objects.count(),
+        Address.objects.count(),
+        Stock.objects.count(),
+        Order.objects.count(),
+        Payment.objects.count(),
+    ]
+"""
+APPS = ("catalog", "customers", "inventory", "orders", "payments")
+
+
+def per_app_rules(depends: dict[str, list[str]], extra: str = "") -> str:
+    """One context per app; ``depends`` gives the contexts that declare depends_on."""
+    text = extra
+    for app in APPS:
+        text += f'[[context]]\nname = "{app}"\napps = ["{app}"]\n'
+        if app in depends:
+            text += f"depends_on = {json.dumps(depends[app])}\n"
+    return text
+
+
+def no_broken(shop: Path) -> Path:
+    (shop / "payments" / "broken.py").unlink()
+    return shop
+
+
+def test_an_omnipresent_module_still_answers_for_its_crossings(shop, tmp_path):
+    no_broken(shop)
+    (shop / "catalog" / "dashboard.py").write_text(DASHBOARD)
+    rules = tmp_path / "b.toml"
+    # catalog may depend on nothing; the dashboard reads five apps, enough to be omnipresent.
+    rules.write_text(per_app_rules({"catalog": []}, "[clustering]\nomnipresent_min_apps = 5\n"))
+    report = json.loads(cli(str(shop), "--json", "--boundaries", str(rules), "--no-cache").stdout)
+    assert [u["module"] for u in report["omnipresent"]] == ["catalog.dashboard"]
+    result = cli(str(shop), "--check", str(rules), "--no-cache", "--json")
+    assert result.returncode == 1, result.stdout
+    found = json.loads(result.stdout)["violations"]
+    targets = {d["target"] for d in found if d.get("via") == "catalog.dashboard"}
+    assert targets == {"customers", "inventory", "orders", "payments"}
+    assert all(d["source"] == "catalog" for d in found)
+
+
+def test_a_file_that_does_not_parse_fails_the_check_unless_excluded(shop, tmp_path):
+    rules = tmp_path / "b.toml"
+    rules.write_text(per_app_rules({app: list(APPS) for app in APPS}))
+    (shop / "orders" / "late.py").write_text(
+        "from payments.models import Payment\n\nbroken = = Payment.objects.create()\n"
+    )
+    result = cli(str(shop), "--check", str(rules), "--no-cache")
+    assert result.returncode == 1
+    assert "orders/late.py:3" in result.stdout and "payments/broken.py:5" in result.stdout
+    excluded = cli(
+        str(shop), "--check", str(rules), "--no-cache", "--exclude", "*/late.py",
+        "--exclude", "payments/broken.py",
+    )  # fmt: skip
+    assert excluded.returncode == 0, excluded.stdout
+
+
+def test_a_syntax_error_in_a_models_file_is_named_not_blamed_on_the_toml(shop, tmp_path):
+    models = shop / "payments" / "models.py"
+    models.write_text(models.read_text() + "\nclass Refund(models.Model:\n    pass\n")
+    rules = tmp_path / "b.toml"
+    rules.write_text('[[context]]\nname = "money"\nmodels = ["payments.Payment"]\n')
+    result = cli(str(shop), "--boundaries", str(rules), "--no-cache")
+    assert result.returncode == 2
+    assert "boundaries.E005" in result.stderr
+    line = models.read_text().splitlines().index("class Refund(models.Model:") + 1
+    assert f"payments/models.py:{line}" in result.stderr and "does not parse" in result.stderr
+
+
+@pytest.mark.parametrize("project", ["shop", "monolith"])
+def test_lock_then_check_passes_unchanged_and_fails_on_a_new_crossing(project, shop, tmp_path):
+    root = no_broken(shop) if project == "shop" else REPO / "monolith"
+    lock = tmp_path / "boundaries.toml"
+    locked = cli(str(root), "--lock", str(lock), "--no-cache")
+    assert locked.returncode == 0, locked.stderr
+    assert "do not parse" not in locked.stdout
+    assert lock.read_text().count("[[context]]") >= 5
+    again = cli(str(root), "--check", str(lock), "--no-cache")
+    assert again.returncode == 0, again.stdout  # the unchanged tree passes
+    if project == "monolith":
+        return
+    # A new module of inventory writing payments, a context inventory never depended on.
+    (shop / "inventory" / "refunds.py").write_text(
+        "from payments.models import Payment\n\n\ndef refund():\n"
+        "    Payment.objects.create(amount=1)\n"
+    )
+    crossed = cli(str(shop), "--check", str(lock), "--no-cache")
+    assert crossed.returncode == 1, crossed.stdout
+    assert "inventory/refunds.py:5" in crossed.stdout
+
+
+def test_every_problem_in_the_file_is_listed_with_its_line(shop, tmp_path):
+    rules = tmp_path / "b.toml"
+    rules.write_text(
+        "[clustering]\n"
+        "seed = 'x'\n"  # line 2: E008
+        "[[context]]\n"
+        'name = "a"\n'
+        'apps = ["orders", "billing"]\n'  # line 5: E005 (no billing app)
+        "colour = 1\n"  # line 6: E002
+        "[[context]]\n"
+        'name = "b"\n'
+        'apps = ["orders"]\n'  # line 9: E006 (orders pinned to a and b)
+        "[[together]]\n"
+        'items = ["catalog", "payments"]\n'
+        "[[context]]\n"
+        'name = "c"\n'
+        'apps = ["catalog"]\n'
+        "[[context]]\n"
+        'name = "d"\n'
+        'apps = ["payments"]\n'  # together joins c and d: E007 at line 11
+        "[[apart]]\n"
+        'items = ["inventory", "inventory.Stock"]\n'  # line 19: E007, an item apart from itself
+    )
+    result = cli(str(shop), "--boundaries", str(rules), "--no-cache", "--json")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    problems = json.loads(result.stdout)["problems"]
+    found = sorted((p["id"], p["line"]) for p in problems)
+    assert found == [
+        ("boundaries.E002", 6),
+        ("boundaries.E005", 5),
+        ("boundaries.E006", 9),
+        ("boundaries.E007", 11),
+        ("boundaries.E007", 19),
+        ("boundaries.E008", 2),
+    ]
+    text = cli(str(shop), "--boundaries", str(rules), "--no-cache")
+    assert f"{rules}:5: boundaries.E005" in text.stderr and "6 problems" in text.stderr
+
+
+def test_a_model_pin_wins_over_its_apps_pin_and_no_context_vanishes(shop, tmp_path):
+    rules = tmp_path / "b.toml"
+    rules.write_text(
+        '[[context]]\nname = "ordering"\napps = ["orders"]\n'
+        '[[context]]\nname = "lines"\nmodels = ["orders.OrderLine"]\n'
+    )
+    result = json.loads(cli(str(shop), "--boundaries", str(rules), "--no-cache", "--json").stdout)
+    contexts = {c["name"]: c["models"] for c in result["contexts"]}
+    assert "orders.Order" in contexts["ordering"]
+    assert "orders.OrderLine" in contexts["lines"]
+    assert "orders.OrderLine" not in contexts["ordering"]
+
+
+def test_a_check_file_without_depends_on_says_it_checks_nothing(shop, tmp_path):
+    rules = tmp_path / "b.toml"
+    for text in ("", '[[context]]\nname = "x"\napps = ["orders"]\n'):
+        rules.write_text(text)
+        result = cli(str(shop), "--check", str(rules), "--no-cache")
+        assert result.returncode == 2
+        assert "boundaries.E011" in result.stderr and "check nothing" in result.stderr
+
+
+def test_modules_are_pinned_by_glob_and_a_glob_matching_nothing_is_an_error(shop, tmp_path):
+    rules = tmp_path / "b.toml"
+    rules.write_text(
+        '[[context]]\nname = "payments"\napps = ["payments"]\nmodules = ["orders.serv*"]\n'
+        '[[context]]\nname = "ordering"\napps = ["orders"]\n'
+    )
+    report = json.loads(cli(str(shop), "--json", "--boundaries", str(rules), "--no-cache").stdout)
+    placed = {m: c["name"] for c in report["contexts"] for m in c["modules"]}
+    assert placed["orders.services"] == "payments"  # the glob wins over the orders app
+    assert placed["orders.views"] == "ordering"
+    rules.write_text('[[context]]\nname = "payments"\nmodules = ["billing.*"]\n')
+    result = cli(str(shop), "--boundaries", str(rules), "--no-cache")
+    assert result.returncode == 2 and f"{rules}:3: boundaries.E010" in result.stderr
+
+
+def test_lock_warns_that_files_which_do_not_parse_will_fail_the_check(shop, tmp_path):
+    lock = tmp_path / "boundaries.toml"
+    locked = cli(str(shop), "--lock", str(lock), "--no-cache")
+    assert locked.returncode == 0 and lock.exists()
+    assert "1 file does not parse (payments/broken.py:5...)" in locked.stdout

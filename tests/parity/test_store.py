@@ -1,0 +1,173 @@
+"""Comparisons persisted and summarized: noise learned from traffic, real differences reported
+with an example pair, on SQLite and PostgreSQL alike; the gate's three outcomes."""
+
+from __future__ import annotations
+
+from strangler.parity import Comparer
+from strangler.parity.gate import evaluate_gate
+from strangler.parity.summary import summary
+from strangler.parity.tally import EXAMPLES_PER_FIELD, Tally
+from tests.parity.conftest import shop_traffic
+
+AT = 1_800_000_000.0
+
+
+def record(store, exchanges, batch=100):
+    comparer = Comparer()
+    for start in range(0, len(exchanges), batch):
+        tally = Tally()
+        for exchange in exchanges[start : start + batch]:
+            tally.add(comparer.compare(exchange))
+        store.write(tally, now=AT)
+
+
+def test_noise_is_learned_and_a_real_difference_is_reported_with_an_example(parity_store):
+    record(parity_store, shop_traffic(300, price_bug=0.3))
+    result = summary(parity_store, "products", since=AT - 60, examples=True)
+    (endpoint,) = result.endpoints
+    assert endpoint.endpoint == "GET /api/v1/products" and endpoint.samples == 300
+    by_path = {f.path: f for f in endpoint.fields}
+    # Timestamps and request ids differ between two monolith calls as often as against the
+    # candidate: learned as noise, not reported as regressions.
+    assert not by_path["results[*].updated_at"].regression
+    assert not by_path["request_id"].regression
+    price = by_path["results[*].price"]
+    assert price.regression and price.raw > 250  # 1 - 0.7**10 of the pages
+    assert endpoint.fields[0].path == "results[*].price"  # regressions listed first
+    example = price.example
+    assert example["primary"]["body"] != example["candidate"]["body"]
+    assert ".99" in example["candidate"]["body"]
+    assert endpoint.raw_parity == 0.0
+    assert endpoint.parity < 10.0
+    assert endpoint.statuses == ((200, 200, 300),)
+    assert endpoint.primary_latency.p50_ms < endpoint.candidate_latency.p50_ms
+
+
+def test_noise_only_traffic_has_full_noise_cancelled_parity(parity_store):
+    record(parity_store, shop_traffic(200, price_bug=0.0))
+    result = summary(parity_store, "products", since=AT - 60)
+    assert result.raw_parity == 0.0
+    assert result.parity == 100.0
+    assert all(not f.regression for e in result.endpoints for f in e.fields)
+
+
+def test_counts_add_up_across_writes_and_processes(parity_store):
+    traffic = shop_traffic(120, price_bug=0.0)
+    record(parity_store, traffic[:60])
+    other = type(parity_store)(parity_store.location)  # a second worker process's store
+    try:
+        record(other, traffic[60:])
+    finally:
+        other.close()
+    assert summary(parity_store, "products", since=AT - 60).samples == 120
+
+
+def test_example_pairs_are_bounded_per_field(parity_store):
+    record(parity_store, shop_traffic(40, price_bug=0.5), batch=1)
+    with parity_store._transaction() as tx:
+        kept = tx.execute(
+            "SELECT COUNT(*) FROM parity_examples WHERE field = ?", ("results[*].price",)
+        ).fetchone()[0]
+    assert kept == EXAMPLES_PER_FIELD
+
+
+def test_retention_deletes_old_windows(parity_store):
+    record(parity_store, shop_traffic(10, price_bug=0.0))
+    assert parity_store.prune(now=AT + 8 * 86400) > 0
+    assert summary(parity_store, "products", since=0).samples == 0
+
+
+def test_since_leaves_out_older_windows(parity_store):
+    record(parity_store, shop_traffic(10, price_bug=0.0, at=AT - 7200))
+    record(parity_store, shop_traffic(20, price_bug=0.0, at=AT))
+    assert summary(parity_store, "products", since=AT - 60).samples == 20
+    assert summary(parity_store, "products", since=0).samples == 30
+
+
+def test_the_gate_passes_fails_and_is_inconclusive(parity_store):
+    record(parity_store, shop_traffic(50, price_bug=0.0))
+    few = evaluate_gate(summary(parity_store, "products", since=0), 99.5, min_samples=500)
+    assert few.outcome == "inconclusive" and not few.passed
+    assert few.line == "inconclusive: 50 samples on route products, 500 needed"
+    good = evaluate_gate(summary(parity_store, "products", since=0), 99.5, min_samples=50)
+    assert good.outcome == "pass" and good.line.startswith("pass: parity 100.00% >= 99.50%")
+    record(parity_store, shop_traffic(50, price_bug=0.3, seed=2, at=AT + 1))
+    bad = evaluate_gate(summary(parity_store, "products", since=0), 99.5, min_samples=50)
+    assert bad.outcome == "fail"
+    assert "results[*].price" in bad.line and "< 99.50%" in bad.line
+
+
+def test_an_unknown_route_has_no_samples_and_is_inconclusive(parity_store):
+    result = summary(parity_store, "nope", since=0)
+    assert result.samples == 0 and result.parity is None
+    assert evaluate_gate(result, 99.5, 1).outcome == "inconclusive"
+
+
+def test_data_parity_is_the_latest_reconcile_result(parity_store):
+    def reconciled(rows, drifted):
+        tables = [{"table": "catalog_product", "source_rows": rows, "drifted": drifted}]
+        return {"tables": tables, "drifted": drifted}
+
+    parity_store.record_data("products", reconciled(10, 2), at=AT)
+    parity_store.record_data("products", reconciled(12, 0), at=AT + 5)
+    record(parity_store, shop_traffic(10, price_bug=0.0))
+    data = summary(parity_store, "products", since=0).data
+    assert (data.tables, data.rows_compared, data.drifted) == (("catalog_product",), 12, 0)
+    gate = evaluate_gate(summary(parity_store, "products", since=0), 99.5, 10, max_drift=0)
+    assert gate.passed
+
+
+def test_a_flood_of_unfolded_paths_cannot_flood_the_store(parity_store):
+    from strangler.parity import Exchange, Reply
+    from strangler.parity.tally import MAX_ENDPOINTS
+
+    comparer, tally = Comparer(), Tally()
+    ok = Reply(200, (("content-type", "application/json"),), b"{}")
+    for n in range(MAX_ENDPOINTS + 50):
+        tally.add(comparer.compare(Exchange("products", "GET", f"/p/slug-{n}-x", ok, ok, at=AT)))
+    parity_store.write(tally, now=AT)
+    result = summary(parity_store, "products", since=AT - 60)
+    assert len(result.endpoints) == MAX_ENDPOINTS + 1
+    assert result.samples == MAX_ENDPOINTS + 50
+    other = next(e for e in result.endpoints if e.endpoint == "GET (other endpoints)")
+    assert other.samples == 50
+
+
+def test_a_flood_of_differing_fields_is_bounded(parity_store):
+    import orjson
+
+    from strangler.parity import Exchange, Reply
+    from strangler.parity.tally import MAX_FIELDS
+
+    head = (("content-type", "application/json"),)
+    primary = Reply(200, head, orjson.dumps({f"k{n}": 1 for n in range(MAX_FIELDS + 30)}))
+    candidate = Reply(200, head, orjson.dumps({f"k{n}": 2 for n in range(MAX_FIELDS + 30)}))
+    tally = Tally()
+    tally.add(Comparer().compare(Exchange("products", "GET", "/p", primary, candidate, at=AT)))
+    parity_store.write(tally, now=AT)
+    with parity_store._transaction() as tx:
+        (fields,) = tx.execute("SELECT COUNT(*) FROM parity_fields").fetchone()
+    assert fields == MAX_FIELDS + 1  # the rest under "(other fields)"
+
+
+def test_field_sets_past_the_cap_count_as_mismatches_never_as_matches(parity_store):
+    import orjson
+
+    from strangler.parity import Exchange, Reply
+    from strangler.parity.tally import MAX_SIGNATURES
+
+    head = (("content-type", "application/json"),)
+    same = Reply(200, head, orjson.dumps({"a": 1}))
+    comparer, tally = Comparer(), Tally()
+    for n in range(MAX_SIGNATURES + 10):  # each differs in a field set of its own, as noise
+        odd = Reply(200, head, orjson.dumps({"a": 1, f"extra_{n}": 1}))
+        tally.add(comparer.compare(Exchange("products", "GET", "/p", same, odd, odd, at=AT)))
+    for _ in range(10):
+        tally.add(comparer.compare(Exchange("products", "GET", "/p", same, same, at=AT)))
+    parity_store.write(tally, now=AT)
+    result = summary(parity_store, "products", since=AT - 60)
+    # Every field differs as often against the secondary: noise, no regression. The 10 field
+    # sets past the cap are not known, so they count as mismatches; the clean ones that came
+    # after the cap still count as matches.
+    assert result.samples == MAX_SIGNATURES + 20
+    assert result.parity == round(100 * (MAX_SIGNATURES + 10) / (MAX_SIGNATURES + 20), 3)

@@ -1,0 +1,94 @@
+"""Gates read from a real Prometheus server scraping the real proxy (Debian's prometheus)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from strangler.control import open_store
+from strangler.runbook import builtin
+from strangler.runbook.engine import Engine
+from strangler.runbook.sources import Environment
+from strangler.runbook.store import RunStore
+from tests.cdc.harness import free_port
+from tests.runbook.conftest import Shoppers, Stack
+
+pytestmark = pytest.mark.skipif(not shutil.which("prometheus"), reason="needs prometheus")
+
+
+@pytest.fixture
+def prometheus(stack: Stack, tmp_path: Path) -> Iterator[str]:
+    target = stack.proxy.admin_url.removeprefix("http://")
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "scrape_configs:\n"
+        f"  - job_name: proxy\n    static_configs: [{{targets: ['{target}']}}]\n"
+    )
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            "prometheus",
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/-/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_rollback_route_confirms_the_monolith_has_the_traffic_through_prometheus(
+    stack: Stack, prometheus: str, tmp_path: Path
+):
+    open_store(str(stack.routes)).set_weight("products", 40, "test", "canary")
+    shoppers = Shoppers(stack.proxy.url)
+    store = RunStore(str(tmp_path / "runs.sqlite3"))
+    try:
+        time.sleep(3)  # Prometheus has seen the service take traffic
+        text = builtin.text("rollback-route")
+        runbook = builtin.resolve("rollback-route", {"route": "products"})
+        env = Environment(routes=str(stack.routes), prometheus=prometheus)
+        run = store.create(
+            runbook.name,
+            "builtin:rollback-route",
+            text,
+            {"route": "products"},
+            env.to_json(),
+            runbook.steps[0].id,
+            "oncall",
+            "5xx",
+        )
+        lines: list[str] = []
+        done = Engine(store, run.id, "oncall", lines.append).run()
+        assert done.state == "done", "\n".join(lines)
+        assert stack.weight() == 0
+        rounds = [e for e in store.events(run.id) if e.kind == "gates"]
+        final = rounds[-1].data["evaluations"][0]
+        assert final["outcome"] == "pass"
+        assert final["source"] == f"prometheus {prometheus}"
+        assert final["samples"]["monolith_requests"] >= 20
+        assert final["samples"]["service_requests"] == 0
+    finally:
+        shoppers.finish()
+        store.close()
