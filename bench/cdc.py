@@ -79,6 +79,12 @@ def manage(module: str, args: list[str], env: dict[str, str], log: Path) -> subp
     )
 
 
+def cpu_seconds(process: subprocess.Popen) -> float:
+    """User + system CPU seconds a running process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_until(predicate, timeout: float, what: str, every: float = 0.02) -> float:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -206,6 +212,7 @@ def main() -> None:
 
         # 1. throughput
         per_tx = 2000
+        cpu_before = [cpu_seconds(p) for p in processes]
         start = time.monotonic()
         for first in range(0, args.changes, per_tx):
             last = min(args.changes, first + per_tx)
@@ -225,9 +232,14 @@ def main() -> None:
             f"(seconds, published, in service): {progress.samples[::4]}"
         )
         changes_per_s = args.changes / (done - start)
+        relay_cpu, consumer_cpu = (
+            (cpu_seconds(p) - before) * 1000 / args.changes
+            for p, before in zip(processes, cpu_before, strict=True)
+        )
         print(
             f"end to end: {args.changes} row changes in {done - start:.2f}s = "
-            f"{changes_per_s:,.0f} changes/s"
+            f"{changes_per_s:,.0f} changes/s; CPU per 1,000 changes: relay {relay_cpu:.3f}s, "
+            f"consumer {consumer_cpu:.3f}s"
         )
 
         # 2. lag at a fixed rate
@@ -307,6 +319,8 @@ def main() -> None:
             {
                 "changes": args.changes,
                 "changes_per_s": round(changes_per_s, 1),
+                "relay_cpu_s_per_1000": round(relay_cpu, 3),
+                "consumer_cpu_s_per_1000": round(consumer_cpu, 3),
                 "lag_rate_per_s": round(achieved, 1),
                 "lag_p50_ms": round(p50, 1),
                 "lag_p99_ms": round(p99, 1),
