@@ -33,6 +33,7 @@ from pathlib import Path
 
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.record import util as kafka_record_util
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -327,6 +328,8 @@ def main() -> None:
                 "raw_kafka_per_s": round(raw, 1),
                 "ratio_vs_raw_kafka": round(ratio, 4),
                 "first_change_after_broker_restart_s": round(after_restart, 2),
+                # Both sides checksum every record batch: in C, or in pure Python (CPU-bound).
+                "kafka_crc32c": "C" if kafka_record_util.crc32c_c is not None else "python",
             },
         )
     finally:
