@@ -5,7 +5,8 @@
 Starts a Tansu broker, two PostgreSQL databases (monolith, catalog service), the relay and the
 consumer as real processes. Measures
   1. throughput: N product rows inserted in the monolith (2,000 per transaction) until all N
-     are in the service database -> changes_per_s;
+     are in the service database -> changes_per_s, and the CPU seconds the relay and the
+     consumer used for it per 1,000 changes -> relay_cpu_s_per_1000, consumer_cpu_s_per_1000;
   2. lag at a fixed rate: one-row updates at --rate per second; lag = time the row was written
      in the service database (a bench-only trigger stamps it) minus the time of the write
      in the monolith -> p50/p99;
@@ -14,7 +15,8 @@ consumer as real processes. Measures
   4. the broker restarted (memory storage: everything on it is gone), then the relay and the
      consumer: one update in the monolith until it is in the service
      -> first_change_after_broker_restart_s.
-The last line is one JSON object.
+The last line is one JSON object (with kafka_crc32c: whether both sides checksummed record
+batches in C or in pure Python, which bounds the peer's rate).
 """
 
 from __future__ import annotations
