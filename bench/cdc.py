@@ -5,7 +5,8 @@
 Starts a Tansu broker, two PostgreSQL databases (monolith, catalog service), the relay and the
 consumer as real processes. Measures
   1. throughput: N product rows inserted in the monolith (2,000 per transaction) until all N
-     are in the service database -> changes_per_s;
+     are in the service database -> changes_per_s, and the CPU seconds the relay and the
+     consumer used for it per 1,000 changes -> relay_cpu_s_per_1000, consumer_cpu_s_per_1000;
   2. lag at a fixed rate: one-row updates at --rate per second; lag = time the row was written
      in the service database (a bench-only trigger stamps it) minus the time of the write
      in the monolith -> p50/p99;
@@ -14,7 +15,8 @@ consumer as real processes. Measures
   4. the broker restarted (memory storage: everything on it is gone), then the relay and the
      consumer: one update in the monolith until it is in the service
      -> first_change_after_broker_restart_s.
-The last line is one JSON object.
+The last line is one JSON object (with kafka_crc32c: whether both sides checksummed record
+batches in C or in pure Python, which bounds the peer's rate).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pathlib import Path
 
 import psycopg
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.record import util as kafka_record_util
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -77,6 +80,12 @@ def manage(module: str, args: list[str], env: dict[str, str], log: Path) -> subp
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
     )
+
+
+def cpu_seconds(process: subprocess.Popen) -> float:
+    """User + system CPU seconds a running process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until(predicate, timeout: float, what: str, every: float = 0.02) -> float:
@@ -206,6 +215,7 @@ def main() -> None:
 
         # 1. throughput
         per_tx = 2000
+        cpu_before = [cpu_seconds(p) for p in processes]
         start = time.monotonic()
         for first in range(0, args.changes, per_tx):
             last = min(args.changes, first + per_tx)
@@ -225,9 +235,14 @@ def main() -> None:
             f"(seconds, published, in service): {progress.samples[::4]}"
         )
         changes_per_s = args.changes / (done - start)
+        relay_cpu, consumer_cpu = (
+            (cpu_seconds(p) - before) * 1000 / args.changes
+            for p, before in zip(processes, cpu_before, strict=True)
+        )
         print(
             f"end to end: {args.changes} row changes in {done - start:.2f}s = "
-            f"{changes_per_s:,.0f} changes/s"
+            f"{changes_per_s:,.0f} changes/s; CPU per 1,000 changes: relay {relay_cpu:.3f}s, "
+            f"consumer {consumer_cpu:.3f}s"
         )
 
         # 2. lag at a fixed rate
@@ -307,12 +322,16 @@ def main() -> None:
             {
                 "changes": args.changes,
                 "changes_per_s": round(changes_per_s, 1),
+                "relay_cpu_s_per_1000": round(relay_cpu, 3),
+                "consumer_cpu_s_per_1000": round(consumer_cpu, 3),
                 "lag_rate_per_s": round(achieved, 1),
                 "lag_p50_ms": round(p50, 1),
                 "lag_p99_ms": round(p99, 1),
                 "raw_kafka_per_s": round(raw, 1),
                 "ratio_vs_raw_kafka": round(ratio, 4),
                 "first_change_after_broker_restart_s": round(after_restart, 2),
+                # Both sides checksum every record batch: in C, or in pure Python (CPU-bound).
+                "kafka_crc32c": "C" if kafka_record_util.crc32c_c is not None else "python",
             },
         )
     finally:

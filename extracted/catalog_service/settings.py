@@ -107,7 +107,7 @@ STRANGLER_CDC = {
         "max_attempts": int(os.environ.get("CDC_MAX_ATTEMPTS", "5")),
         "source_database": "source" if "source" in DATABASES else None,
         # Extra KafkaConsumer options as JSON (the embedded broker needs a short
-        # max_poll_interval_ms; production leaves this empty).
+        # session_timeout_ms; production leaves this empty).
         "kafka_options": json.loads(os.environ.get("CDC_KAFKA_CONSUMER_OPTIONS") or "{}"),
     },
 }

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from strangler.cdc import generic, jsontext
 from strangler.cdc.envelope import TRUNCATE_KEY, Envelope, is_newer, latest_per_key
-from strangler.cdc.mapping import TableMapping
+from strangler.cdc.mapping import TableMapping, plain_type
 from strangler.cdc.models import AppliedPosition
 from strangler.cdc.triggers import ORIGIN_SETTING
 
@@ -159,6 +159,17 @@ class Refused(Exception):
         self.reasons = dict(reasons)
 
 
+def db_value(
+    field: models.Field, plain: type | None, value: Any, connection: BaseDatabaseWrapper
+) -> Any:
+    """What the upsert sends for one value; `plain` (see mapping.plain_type) values as is."""
+    if isinstance(field, models.JSONField):
+        return jsontext.db_value(field, value)
+    if value is None or type(value) is plain:
+        return value
+    return field.get_db_prep_save(value, connection)
+
+
 def _write_rows(
     connection: BaseDatabaseWrapper, mapping: TableMapping, events: Sequence[Envelope]
 ) -> dict[str, str]:
@@ -169,6 +180,7 @@ def _write_rows(
     A row with a value its target column cannot hold exactly is not written: {key: reason}.
     """
     fields = [f for f in mapping.model._meta.concrete_fields if f in mapping.columns.values()]
+    prepared = [(f, plain_type(f)) for f in fields]
     groups: dict[tuple[str, ...], list[list[Any]]] = defaultdict(list)
     refused: dict[str, str] = {}
     for event in events:
@@ -189,10 +201,8 @@ def _write_rows(
         present = tuple(f.attname for f in fields if f.attname in values)
         groups[present].append(
             [
-                jsontext.db_value(f, values[f.attname])
-                if isinstance(f, models.JSONField)
-                else f.get_db_prep_save(values[f.attname], connection)
-                for f in fields
+                db_value(f, plain, values[f.attname], connection)
+                for f, plain in prepared
                 if f.attname in values
             ]
         )

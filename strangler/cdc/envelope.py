@@ -13,6 +13,8 @@ Op = Literal["c", "u", "d", "r", "t"]
 OPS: frozenset[str] = frozenset(get_args(Op))
 ROW_OPS = frozenset({"c", "u", "r"})  # the ops that carry the row's new image
 TRUNCATE_KEY = ""  # a truncate event's key: it is about the table, not one row
+# Built once: json.loads with a parse_float builds a decoder per call, 2/3 of its time here.
+DECODER = json.JSONDecoder(parse_float=Decimal)
 
 
 class EnvelopeError(ValueError):
@@ -75,7 +77,9 @@ def encode(row: OutboxRow) -> bytes:
 def decode(value: bytes | str, key: bytes | str | None) -> Envelope:
     """Parse one message; numbers with a fraction become Decimal so money stays exact."""
     try:
-        data = json.loads(value, parse_float=Decimal)
+        if isinstance(value, bytes | bytearray):
+            value = value.decode(json.detect_encoding(value), "surrogatepass")  # as json.loads
+        data = DECODER.decode(value)
         source = data["source"]
         op = data["op"]
         if op not in OPS:

@@ -7,7 +7,9 @@ refused (the event is dead-lettered with the reason) instead of being written al
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from django.db import models
@@ -42,31 +44,44 @@ def decimal_shape(value: Decimal) -> tuple[int, int]:
     return max(0, significant + exponent), max(0, -exponent)
 
 
-def misfit(
-    field: models.Field, source: Any, value: Any, connection: BaseDatabaseWrapper
-) -> str | None:
-    """Why `field`'s column cannot hold `value` (converted from `source`) exactly, or None."""
-    if value is None:
-        return None
+Check = Callable[[Any, Any], str | None]  # (value from the image, Python value) -> reason
+
+
+def checker(field: models.Field, connection: BaseDatabaseWrapper) -> Check | None:
+    """The exactness check of `field`'s column (None when any value of its type fits)."""
     if field.is_relation:
         field = field.target_field
     kind = field.get_internal_type()
-    if isinstance(field, models.DecimalField) and isinstance(value, Decimal) and value.is_finite():
-        whole, scale = decimal_shape(value)
-        capacity = f"numeric({field.max_digits}, {field.decimal_places})"
-        if scale > field.decimal_places:
-            return f"{value} has {scale} decimal places; {capacity} would round it"
-        if whole > field.max_digits - field.decimal_places:
-            return f"{value} has {whole} digits before the point; {capacity} cannot hold it"
-        return None
+    if isinstance(field, models.DecimalField):
+        return partial(_decimal, field.max_digits, field.decimal_places)
     if kind in INTEGER_TYPES:
-        if isinstance(source, Decimal | float) and source != value:
-            return f"{source} is not an integer; the {kind} would drop its fraction"
         low, high = connection.ops.integer_field_range(kind)
-        if (low is not None and value < low) or (high is not None and value > high):
-            return f"{value} is outside the {kind} range [{low}, {high}]"
-        return None
+        return partial(_integer, kind, low, high)
     max_length = getattr(field, "max_length", None)
-    if max_length and isinstance(value, str) and len(value) > max_length:
+    return partial(_length, max_length) if max_length else None
+
+
+def _decimal(max_digits: int, places: int, source: Any, value: Any) -> str | None:
+    if not (isinstance(value, Decimal) and value.is_finite()):
+        return None
+    whole, scale = decimal_shape(value)
+    capacity = f"numeric({max_digits}, {places})"
+    if scale > places:
+        return f"{value} has {scale} decimal places; {capacity} would round it"
+    if whole > max_digits - places:
+        return f"{value} has {whole} digits before the point; {capacity} cannot hold it"
+    return None
+
+
+def _integer(kind: str, low: int | None, high: int | None, source: Any, value: Any) -> str | None:
+    if isinstance(source, Decimal | float) and source != value:
+        return f"{source} is not an integer; the {kind} would drop its fraction"
+    if (low is not None and value < low) or (high is not None and value > high):
+        return f"{value} is outside the {kind} range [{low}, {high}]"
+    return None
+
+
+def _length(max_length: int, source: Any, value: Any) -> str | None:
+    if isinstance(value, str) and len(value) > max_length:
         return f"{len(value)} characters; varchar({max_length}) would truncate it"
     return None

@@ -73,6 +73,32 @@ def await_delivery(producer: KafkaProducer, futures: Sequence[Any], stall_s: flo
             done = now
 
 
+def consumer_config(
+    bootstrap_servers: str,
+    group_id: str,
+    batch_size: int,
+    options: Mapping[str, Any] | None = None,
+    consumer_options: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """KafkaConsumer keyword arguments: ours, then the client options, then the consumer's."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers.split(","),
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_poll_records": batch_size,
+        "fetch_max_wait_ms": 100,  # an idle topic answers within 100 ms: bounds the lag added
+        "allow_auto_create_topics": False,
+        # kafka-python 3 defaults to 45 s: a consumer restarted after a crash (no LeaveGroup)
+        # waits that long for the group to drop its old member before anything is applied.
+        # Heartbeats come from a background thread, so a long batch does not expire it.
+        "session_timeout_ms": 10_000,
+    }
+    config.update(options_for(KafkaConsumer, options))
+    config.update(consumer_options or {})
+    return config
+
+
 def consumer(
     bootstrap_servers: str,
     group_id: str,
@@ -82,18 +108,9 @@ def consumer(
     consumer_options: Mapping[str, Any] | None = None,
 ) -> KafkaConsumer:
     """A group consumer that commits only when told (after the database transaction)."""
-    config: dict[str, Any] = {
-        "bootstrap_servers": bootstrap_servers.split(","),
-        "group_id": group_id,
-        "enable_auto_commit": False,
-        "auto_offset_reset": "earliest",
-        "max_poll_records": batch_size,
-        "fetch_max_wait_ms": 100,  # an idle topic answers within 100 ms: bounds the lag added
-        "allow_auto_create_topics": False,
-    }
-    config.update(options_for(KafkaConsumer, options))
-    config.update(consumer_options or {})
-    client = KafkaConsumer(**config)
+    client = KafkaConsumer(
+        **consumer_config(bootstrap_servers, group_id, batch_size, options, consumer_options)
+    )
     client.subscribe(sorted(set(topics)))
     return client
 

@@ -9,6 +9,7 @@ whole apply step for the table.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from strangler.cdc.conf import MappingSpec
-from strangler.cdc.exact import misfit
+from strangler.cdc.exact import Check, checker
 from strangler.cdc.generic import content_type_fields
 
 Transform = Callable[[Any], Any]
@@ -38,6 +39,10 @@ class TableMapping:
     key_field: models.Field
     transforms: Mapping[str, Transform]
     handler: Callable[..., None] | None
+    # Exactness checks per database vendor, built on first use (see exact.checker).
+    _checks: dict[str, dict[str, Check | None]] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def source_table(self) -> str:
@@ -56,28 +61,61 @@ class TableMapping:
         self, row: Mapping[str, Any], connection: BaseDatabaseWrapper
     ) -> tuple[dict[str, Any], list[str]]:
         """`target_values`, and why each value the target columns cannot hold exactly fails."""
+        checks = self._checks.get(connection.vendor)
+        if checks is None:
+            checks = {f.attname: checker(f, connection) for f in self.columns.values()}
+            self._checks[connection.vendor] = checks
         values: dict[str, Any] = {}
         refused: list[str] = []
         for target, source, value in self._converted(row):
             values[target.attname] = value
-            reason = misfit(target, source, value, connection)
+            check = checks[target.attname]
+            reason = None if value is None or check is None else check(source, value)
             if reason is not None:
                 refused.append(f"{self.model._meta.label}.{target.name}: {reason}")
         return values, refused
 
+    @cached_property
+    def _conversions(self) -> list[tuple[str, models.Field, Transform | None, type | None]]:
+        """(column, target field, transform, plain type) per mapped column, found once."""
+        return [
+            (column, target, self.transforms.get(column), plain_type(target))
+            for column, target in self.columns.items()
+        ]
+
     def _converted(self, row: Mapping[str, Any]) -> Iterator[tuple[models.Field, Any, Any]]:
         """(target field, value after the transform, Python value) for each mapped column."""
-        for column, target in self.columns.items():
+        for column, target, transform, plain in self._conversions:
             if column not in row:
                 continue
             value = row[column]
-            transform = self.transforms.get(column)
             if transform is not None:
                 value = transform(value)
-            yield target, value, to_python(target, value)
+            yield target, value, value if type(value) is plain else to_python(target, value)
 
     def target_key(self, key: str) -> Any:
         return to_python(self.key_field, key)
+
+
+# Fields whose Python value a row image already holds as this type: converting it (and
+# preparing it for the database, on PostgreSQL and SQLite) returns it unchanged.
+PLAIN_TYPES: dict[str, type] = {
+    **dict.fromkeys(["CharField", "TextField", "SlugField", "EmailField", "URLField"], str),
+    "BooleanField": bool,
+    **dict.fromkeys(
+        ["IntegerField", "BigIntegerField", "SmallIntegerField", "PositiveIntegerField",
+         "PositiveBigIntegerField", "PositiveSmallIntegerField", "AutoField", "BigAutoField",
+         "SmallAutoField"],
+        int,
+    ),
+}  # fmt: skip
+
+
+def plain_type(field: models.Field) -> type | None:
+    """The type a value of `field` already has when no conversion is needed (None: always
+    convert)."""
+    target = field.target_field if field.is_relation else field
+    return PLAIN_TYPES.get(target.get_internal_type())
 
 
 def to_python(field: models.Field, value: Any) -> Any:

@@ -228,12 +228,18 @@ class Relay:
         return reason
 
     def _mark(self, cursor: CursorWrapper, sent: list[OutboxRow], parked: dict[int, str]) -> None:
-        now = "now()" if self.connection.vendor == "postgresql" else "CURRENT_TIMESTAMP"
         ids = [row.id for row in sent]
-        if ids:
+        if ids and self.connection.vendor == "postgresql":
+            # One array parameter: psycopg would otherwise parse a statement of 2,000 placeholders.
+            cursor.execute(
+                "UPDATE strangler_cdc_outbox SET published_at = now() WHERE id = ANY(%s)", [ids]
+            )
+        elif ids:
             marks = ",".join("%s" for _ in ids)
             cursor.execute(
-                f"UPDATE strangler_cdc_outbox SET published_at = {now} WHERE id IN ({marks})", ids
+                "UPDATE strangler_cdc_outbox SET published_at = CURRENT_TIMESTAMP "
+                f"WHERE id IN ({marks})",
+                ids,
             )
         for row_id, reason in parked.items():
             cursor.execute(

@@ -1,7 +1,7 @@
 """Real parts for the change-data tests: a Tansu broker, PostgreSQL databases, processes.
 
-Tansu quirk kept here (never in production settings): kafka-python's JoinGroup completes only
-after the rebalance timeout, so consumers get a max_poll_interval_ms of a few seconds.
+Tansu quirk kept here (never in production settings): a JoinGroup completes after a delay that
+grows with the session timeout, so consumers get a session_timeout_ms of a few seconds.
 """
 
 from __future__ import annotations

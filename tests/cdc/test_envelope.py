@@ -72,3 +72,14 @@ def test_each_kafka_client_takes_only_the_options_it_knows():
     assert options_for(KafkaProducer, options) == {"security_protocol": "SSL", "acks": "all"}
     assert options_for(KafkaConsumer, options) == {"security_protocol": "SSL", "group_id": "x"}
     assert options_for(KafkaAdminClient, options) == {"security_protocol": "SSL"}
+
+
+def test_a_consumer_restarted_after_a_crash_waits_seconds_not_a_minute_for_its_group():
+    from strangler.cdc.kafka import consumer_config
+
+    config = consumer_config("a:9092,b:9092", "svc", 500, {"security_protocol": "SSL"})
+    assert config["session_timeout_ms"] == 10_000  # kafka-python 3's own default is 45 s
+    assert config["bootstrap_servers"] == ["a:9092", "b:9092"]
+    assert config["max_poll_records"] == 500 and config["security_protocol"] == "SSL"
+    overridden = consumer_config("a:9092", "svc", 500, None, {"session_timeout_ms": 3000})
+    assert overridden["session_timeout_ms"] == 3000
