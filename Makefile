@@ -21,11 +21,12 @@ demo: $(STAMP)
 
 # The whole suite on the machine's PostgreSQL, then the monolith's journeys and the in-process
 # capture tests again on SQLite (the embedded default) so both stay green; the slow tests use
-# their own SQLite files anyway.
+# their own SQLite files anyway. Most tests wait on real processes and sockets, so two workers
+# (a file's tests kept together for its fixtures) halve the wall time on two cores.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/strangler_monolith
 
 test: lint system-deps
-	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -n 2 --dist loadfile
 	env -u DATABASE_URL $(PY) -m pytest tests/monolith tests/cdc/test_capture_in_process.py -m "not slow"
 
 # Headless Chromium renders the analyzer's HTML report in the tests (Debian package).
