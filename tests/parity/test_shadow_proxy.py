@@ -62,8 +62,9 @@ def shadowing(tmp_path):
 
 
 def wait_for_samples(tmp_path, count: int, route: str = "products"):
-    """The route's summary once `count` exchanges are stored, compared or not (bounded)."""
-    for _ in range(200):
+    """The route's summary once `count` exchanges are stored, compared or not (bounded: the
+    parity worker is a spawned process, slow to start on a busy machine)."""
+    for _ in range(600):
         path = tmp_path / "parity.sqlite3"
         if path.exists():
             store = open_store(str(path))
