@@ -29,12 +29,16 @@ test: lint system-deps
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -n 2 --dist loadfile
 	env -u DATABASE_URL $(PY) -m pytest tests/monolith tests/cdc/test_capture_in_process.py -m "not slow"
 
-# Headless Chromium renders the analyzer's HTML report in the tests (Debian package).
+# Debian packages the suite drives for real: headless Chromium (the HTML reports, the dashboard)
+# and a Prometheus server (the runbook gates' --prometheus source).
+SYSTEM_PACKAGES := chromium prometheus
+
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "note: install Debian's chromium to run the HTML report test"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: install Debian's $$missing to run the tests that drive them"; fi; fi
 
 # The pure tests (about 75 s of CPU): PostgreSQL, broker and slow tests are skipped, each with a
 # reason (under CI=true such a skip fails: CI runs `make test`).
