@@ -152,9 +152,18 @@ def proxy_figures(duration: float, repeats: int) -> dict[str, Any]:
             for port, _ in targets.values():
                 setup.wrk(port, 32, 1, script)
             runs: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+            nginx = setup.process_tree(upstreams.pid)  # one worker serves monolith and candidate
             for _ in range(repeats):  # interleaved, so load from other work hits both alike
                 for name, (port, pids) in targets.items():
-                    runs[name].append(setup.measure(port, pids, 32, duration, 1, script))
+                    # What shares the 2 cores with the proxy: the upstream nginx (its shadow
+                    # calls too) and the proxy's children (the local parity worker).
+                    others = {"upstream": nginx, "children": setup.process_tree(pids[0])[1:]}
+                    before = {k: setup.cpu_seconds(v) for k, v in others.items()}
+                    run = setup.measure(port, pids, 32, duration, 1, script)
+                    for key, group in others.items():
+                        used = setup.cpu_seconds(group) - before[key]
+                        run[f"{key}_cpu_us_per_request"] = used / run["requests"] * 1e6
+                    runs[name].append(run)
             results = {
                 name: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
                 for name, rs in runs.items()
@@ -168,6 +177,8 @@ def proxy_figures(duration: float, repeats: int) -> dict[str, Any]:
     print(f"proxy at wrk -c32, {duration:.0f} s x {repeats} (median):")
     for name, r in results.items():
         print(f"  {name:10} {r['rps']:>10,.0f} req/s  {r['cpu_us_per_request']:>6.1f} us CPU/req"
+              f"  (nginx {r['upstream_cpu_us_per_request']:.1f}, parity worker "
+              f"{r['children_cpu_us_per_request']:.1f})"
               f"  p99 {r['p99_ms']:.2f} ms  non-2xx {r['errors']:.0f}")  # fmt: skip
     print(f"  pairs compared into the store while shadowing: {compared:,}")
     cpu = {n: r["cpu_us_per_request"] for n, r in results.items()}
@@ -179,6 +190,10 @@ def proxy_figures(duration: float, repeats: int) -> dict[str, Any]:
         ),
         "proxy_rps": {n: round(r["rps"]) for n, r in results.items()},
         "proxy_cpu_us_per_request": {n: r["cpu_us_per_request"] for n, r in results.items()},
+        "neighbour_cpu_us_per_request": {
+            n: {k: round(r[f"{k}_cpu_us_per_request"], 1) for k in ("upstream", "children")}
+            for n, r in results.items()
+        },
         "shadow_pairs_compared": compared,
     }
 
@@ -219,7 +234,7 @@ def main() -> None:
         for a, b in pairs:
             orjson.loads(a), orjson.loads(b)
 
-    figures = {
+    figures: dict[str, float] = {
         "pairs_per_s": round(rate(ours, len(pairs), args.repeats)),
         "deepdiff_pairs_per_s": round(rate(deepdiff, len(pairs) // 10, args.repeats)),
         "json_parse_pairs_per_s": round(rate(parse_json, len(pairs), args.repeats)),

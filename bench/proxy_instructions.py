@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -30,9 +31,10 @@ from proxy import WRK_SCRIPT, start_upstreams, stop, wrk
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def routes(work: Path, port_a: int, port_b: int) -> Path:
-    """The bench's table: /api/v1/products at 10% to catalog, sticky on X-User-ID."""
-    table = {
+def routes(work: Path, port_a: int, port_b: int, shadow: float) -> Path:
+    """The bench's table: /api/v1/products at 10% to catalog, sticky on X-User-ID, with
+    `shadow` percent of its requests shadowed to catalog (as bench/parity.py does)."""
+    table: dict[str, Any] = {
         "default_backend": "monolith",
         "backends": {
             "monolith": {"url": f"http://127.0.0.1:{port_a}"},
@@ -49,6 +51,8 @@ def routes(work: Path, port_a: int, port_b: int) -> Path:
             }
         ],
     }
+    if shadow:
+        table["routes"][0]["shadow"] = {"percent": shadow}
     path = work / "routes.json"
     path.write_text(json.dumps(table))
     return path
@@ -73,6 +77,8 @@ def count(source: Path, table: Path, work: Path, duration: float, script: Path) 
         "off",
         "--access-log",
         "off",
+        "--parity-store",
+        str(work / f"parity.{source.name}.sqlite3"),
     ]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=source)
     try:
@@ -116,6 +122,12 @@ def main() -> int:
         default="main",
         help="git revision to compare against (its code must run in this venv)",
     )
+    parser.add_argument(
+        "--shadow",
+        type=float,
+        default=0.0,
+        help="percent of the route's requests shadowed (compared by the local parity worker)",
+    )
     args = parser.parse_args()
     missing = [tool for tool in ("valgrind", "nginx", "wrk") if shutil.which(tool) is None]
     if missing:
@@ -128,7 +140,7 @@ def main() -> int:
         script.write_text(WRK_SCRIPT)
         upstreams, port_a, port_b = start_upstreams(work)
         try:
-            table = routes(work, port_a, port_b)
+            table = routes(work, port_a, port_b, args.shadow)
             peer = checkout(args.peer, work)
             figures: dict[str, list[float]] = {"ours": [], "peer": []}
             for _ in range(args.repeats):  # interleaved, so drift hits both alike
@@ -141,6 +153,7 @@ def main() -> int:
     summary = {
         "instructions_per_request": round(ours),
         "peer": args.peer,
+        "shadow_percent": args.shadow,
         "peer_instructions_per_request": round(theirs),
         "ratio_vs_peer": round(ours / theirs, 4),
         "runs": {k: [round(v) for v in vs] for k, vs in figures.items()},

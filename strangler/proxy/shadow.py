@@ -91,18 +91,6 @@ class Capture:
         self.response, self.response_size = [], 0
 
 
-class _Muted:
-    """Stands in for a client connection: shadow answers are never written anywhere."""
-
-    corked = False
-
-    def cork(self, corked: bool) -> None:
-        pass
-
-
-_MUTED = _Muted()
-
-
 class ShadowCall:
     """One shadow request on one backend, driven by the upstream connection's callbacks.
 
@@ -113,7 +101,7 @@ class ShadowCall:
 
     __slots__ = ("body", "cap", "conn", "deadline", "group", "headers", "method", "pool",
                  "settled", "side", "size", "started", "status", "waiting")  # fmt: skip
-    client = _MUTED
+    client = None  # shadow answers are written nowhere: nothing to cork
 
     def __init__(
         self, group: ShadowGroup, side: str, pool: Pool, method: bytes, waiting: set[Any]
@@ -125,8 +113,8 @@ class ShadowCall:
         self.method = method
         self.cap = group.policy.max_body_bytes
         self.conn: UpstreamConnection | None = None
-        self.started = time.perf_counter()
-        self.deadline = time.monotonic() + group.policy.timeout
+        self.started = time.monotonic()
+        self.deadline = self.started + group.policy.timeout
         self.status = 0
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
@@ -149,7 +137,7 @@ class ShadowCall:
                 conn.abort()
             else:
                 self.pool.release(conn, keep_alive)
-        latency = time.perf_counter() - self.started
+        latency = time.monotonic() - self.started
         body = b"".join(self.body) if not error else b""
         reply = _reply(self.status if not error else 0, self.headers if not error else [],
                        body, latency, self.pool.backend.url, error,
@@ -388,9 +376,10 @@ class Shadower:
         self.in_flight -= 1
         route, pair = group.route, group.pair
         self.count(route, "sent")
-        if pair["candidate"]["error"]:
+        primary, candidate = pair["primary"], pair["candidate"]
+        if candidate["error"]:
             self.count(route, "candidate_failed")
-        if any(r["size"] > len(r["body"]) for r in (pair["primary"], pair["candidate"])):
+        if primary["size"] > len(primary["body"]) or candidate["size"] > len(candidate["body"]):
             self.count(route, "response_too_large")  # handed off all the same, counted there
         secondary = pair.get("secondary")
         if secondary is not None and secondary["error"]:

@@ -25,7 +25,7 @@ class ResponseSink(Protocol):
     method: bytes
 
     @property
-    def client(self) -> Output: ...
+    def client(self) -> Output | None: ...  # None: the answer goes nowhere (a shadow call)
 
     def on_response_head(
         self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]
