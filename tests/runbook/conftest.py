@@ -88,9 +88,12 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     open_store(str(routes)).apply(table(monolith.url, catalog.url), "test", "seed")
     parity = tmp_path / "parity.sqlite3"
     proxy = ProxyProcess("--config", str(routes), extra=("--parity-store", str(parity)))
+    running = Stack(monolith, catalog, proxy, routes, parity)
     try:
-        yield Stack(monolith, catalog, proxy, routes, parity)
+        yield running
     finally:
         proxy.stop()
-        monolith.kill()
-        catalog.kill()
+        for upstream in {
+            id(u): u for u in (monolith, catalog, running.monolith, running.catalog)
+        }.values():
+            upstream.kill()  # a test may have replaced one (a restarted service): kill both
