@@ -184,6 +184,21 @@ class RouteStore(abc.ABC):
 
         return self._edit_route(route_id, change, who, why or f"shadow {route_id} -> {percent}%")
 
+    def set_state(self, route_id: str, state: str, who: str = "", why: str = "") -> Version:
+        """Set a route's state; the weight follows (monolith 0, service and retired 100).
+
+        Validated with the whole table like any change; concurrency as set_weight.
+        """
+
+        def change(entry: dict[str, Any]) -> None:
+            entry["state"] = state
+            if state in ("service", "retired"):
+                entry["weight"] = 100
+            elif state == "monolith":
+                entry["weight"] = 0
+
+        return self._edit_route(route_id, change, who, why or f"state {route_id} -> {state}")
+
     def _edit_route(
         self, route_id: str, change: Callable[[dict[str, Any]], None], who: str, why: str
     ) -> Version:

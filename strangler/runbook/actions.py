@@ -7,8 +7,8 @@ which the engine records before and after and never re-runs on its own.
 
 from __future__ import annotations
 
-import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from strangler.control import ValidationFailed, open_store
@@ -16,7 +16,6 @@ from strangler.control.store import ConcurrentChange, RouteStore, StoreUnavailab
 from strangler.runbook.definition import Step
 from strangler.runbook.sources import Environment, SourceError, run_program, strangler_cdc
 
-FLIP_ATTEMPTS = 5
 HISTORY_LIMIT = 1000  # versions read back to tell a run's own route changes from others'
 
 
@@ -56,53 +55,30 @@ def history_since(env: Environment, since: int) -> list[Version]:
         _close(store)
 
 
-def set_weight(env: Environment, route: str, weight: float, who: str, why: str) -> Version:
-    """A route's weight through the control plane's audited store (as `strangler route weight`)."""
+def _change_route(env: Environment, change: Callable[[RouteStore], Version]) -> Version:
+    """One audited change through the control plane's store (as `strangler route` makes it)."""
     store = _with_store(env)
     try:
-        return store.set_weight(route, weight, who, why)
+        return change(store)
     except (ValidationFailed, ConcurrentChange, StoreUnavailable) as error:
         raise ActionFailed(str(error)) from error
     finally:
         _close(store)
+
+
+def set_weight(env: Environment, route: str, weight: float, who: str, why: str) -> Version:
+    """A route's weight through the control plane's audited store (as `strangler route weight`)."""
+    return _change_route(env, lambda store: store.set_weight(route, weight, who, why))
 
 
 def set_shadow(env: Environment, route: str, percent: float, who: str, why: str) -> Version:
     """The share of a route's requests shadowed to its service, for parity (`route shadow`)."""
-    store = _with_store(env)
-    try:
-        return store.set_shadow(route, percent, who, why)
-    except (ValidationFailed, ConcurrentChange, StoreUnavailable) as error:
-        raise ActionFailed(str(error)) from error
-    finally:
-        _close(store)
+    return _change_route(env, lambda store: store.set_shadow(route, percent, who, why))
 
 
 def set_state(env: Environment, route: str, state: str, who: str, why: str) -> Version:
     """A route's state (retired, service...) as a new audited version of the table."""
-    store = _with_store(env)
-    try:
-        for attempt in range(FLIP_ATTEMPTS):
-            current = store.current()
-            raw = json.loads(json.dumps(current.raw))
-            entry = next((r for r in raw["routes"] if r["id"] == route), None)
-            if entry is None:
-                raise ActionFailed(f"route table {env.routes} has no route {route!r}")
-            entry["state"] = state
-            if state in ("service", "retired"):
-                entry["weight"] = 100
-            elif state == "monolith":
-                entry["weight"] = 0
-            try:
-                return store.apply(raw, who, why, expect=current.number)
-            except ConcurrentChange:
-                if attempt == FLIP_ATTEMPTS - 1:
-                    raise
-        raise AssertionError("unreachable")
-    except (ValidationFailed, ConcurrentChange, StoreUnavailable) as error:
-        raise ActionFailed(str(error)) from error
-    finally:
-        _close(store)
+    return _change_route(env, lambda store: store.set_state(route, state, who, why))
 
 
 def perform(step: Step, env: Environment, who: str, why: str) -> dict[str, Any]:
