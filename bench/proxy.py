@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 BODY = json.dumps({"items": [{"id": i, "name": f"product {i:04d}"} for i in range(40)]})[:1024]
@@ -226,8 +227,9 @@ def start_nginx_split(work: Path, port_a: int, port_b: int) -> tuple[subprocess.
     return start_nginx(nginx_conf(work, "split", split), port), port
 
 
-def start_ours(work: Path, port_a: int, port_b: int) -> tuple[subprocess.Popen[bytes], int]:
-    table = {
+def route_table(port_a: int, port_b: int) -> dict[str, Any]:
+    """The bench's table: /api/v1/products at 10% to catalog, sticky on X-User-ID."""
+    return {
         "default_backend": "monolith",
         "backends": {
             "monolith": {"url": f"http://127.0.0.1:{port_a}"},
@@ -244,6 +246,10 @@ def start_ours(work: Path, port_a: int, port_b: int) -> tuple[subprocess.Popen[b
             }
         ],
     }
+
+
+def start_ours(work: Path, port_a: int, port_b: int) -> tuple[subprocess.Popen[bytes], int]:
+    table = route_table(port_a, port_b)
     (work / "routes.json").write_text(json.dumps(table))
     argv = [
         sys.executable,

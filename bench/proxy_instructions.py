@@ -22,11 +22,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from proxy import WRK_SCRIPT, start_upstreams, stop, wrk
+from proxy import WRK_SCRIPT, route_table, start_upstreams, stop, wrk
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,23 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def routes(work: Path, port_a: int, port_b: int, shadow: float) -> Path:
     """The bench's table: /api/v1/products at 10% to catalog, sticky on X-User-ID, with
     `shadow` percent of its requests shadowed to catalog (as bench/parity.py does)."""
-    table: dict[str, Any] = {
-        "default_backend": "monolith",
-        "backends": {
-            "monolith": {"url": f"http://127.0.0.1:{port_a}"},
-            "catalog": {"url": f"http://127.0.0.1:{port_b}"},
-        },
-        "routes": [
-            {
-                "id": "products",
-                "prefix": "/api/v1/products",
-                "monolith": "monolith",
-                "service": "catalog",
-                "weight": 10,
-                "sticky": ["header:X-User-ID"],
-            }
-        ],
-    }
+    table = route_table(port_a, port_b)
     if shadow:
         table["routes"][0]["shadow"] = {"percent": shadow}
     path = work / "routes.json"
