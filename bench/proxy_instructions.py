@@ -41,8 +41,11 @@ def routes(work: Path, port_a: int, port_b: int, shadow: float) -> Path:
     return path
 
 
-def count(source: Path, table: Path, work: Path, duration: float, script: Path) -> float:
-    """Instructions per request of the proxy whose code is in `source`."""
+def count(
+    source: Path, table: Path, work: Path, duration: float, script: Path, shadow: float
+) -> float:
+    """Instructions per request of the proxy whose code is in `source` (`--parity-store` only
+    when shadowing: revisions older than the parity package have no such option)."""
     out = work / f"callgrind.{source.name}.out"
     argv = [
         "valgrind",
@@ -60,9 +63,9 @@ def count(source: Path, table: Path, work: Path, duration: float, script: Path) 
         "off",
         "--access-log",
         "off",
-        "--parity-store",
-        str(work / f"parity.{source.name}.sqlite3"),
     ]
+    if shadow:
+        argv += ["--parity-store", str(work / f"parity.{source.name}.sqlite3")]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=source)
     try:
         assert proc.stdout is not None
@@ -127,8 +130,8 @@ def main() -> int:
             peer = checkout(args.peer, work)
             figures: dict[str, list[float]] = {"ours": [], "peer": []}
             for _ in range(args.repeats):  # interleaved, so drift hits both alike
-                figures["ours"].append(count(ROOT, table, work, args.duration, script))
-                figures["peer"].append(count(peer, table, work, args.duration, script))
+                figures["ours"].append(count(ROOT, table, work, args.duration, script, args.shadow))
+                figures["peer"].append(count(peer, table, work, args.duration, script, args.shadow))
         finally:
             stop(upstreams, nginx=True)
     ours, theirs = (statistics.median(figures[k]) for k in ("ours", "peer"))
