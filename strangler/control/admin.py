@@ -21,6 +21,21 @@ from strangler.control.store import ConcurrentChange, RouteStore, Version
 
 log = logging.getLogger("strangler.admin")
 MAX_BODY = 1024 * 1024
+# The admin listener shares the proxy's event loop and file descriptors, so a client that
+# stalls (sends slowly, never reads) or a flood of connections is bounded in time and number.
+READ_TIMEOUT = 10.0  # seconds for a whole request to arrive
+WRITE_TIMEOUT = 10.0  # seconds for the answer to be taken
+MAX_CONNECTIONS = 64  # open admin connections; one more is answered 503 at once
+REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    408: "Request Timeout",
+    409: "Conflict",
+    422: "Unprocessable Entity",
+    503: "Service Unavailable",
+}
 
 
 @dataclass(frozen=True)
@@ -100,6 +115,8 @@ class AdminApi:
             return json_reply(409, {"error": str(conflict), "hint": "re-read and retry"})
         except LookupError as missing:
             return json_reply(404, {"error": str(missing)})
+        except (TypeError, ValueError) as bad:  # e.g. {"version": "three"}
+            return json_reply(400, {"error": f"bad request: {bad}"})
 
     def _dispatch(
         self,
@@ -169,38 +186,61 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, dict[st
     return method, target, headers, body
 
 
-async def serve_admin(api: AdminApi, host: str, port: int) -> asyncio.Server:
+async def _answer(api: AdminApi, reader: asyncio.StreamReader, read_timeout: float) -> Reply:
+    try:
+        method, target, headers, body = await asyncio.wait_for(_read_request(reader), read_timeout)
+    except TimeoutError:
+        return json_reply(408, {"error": f"request not received within {read_timeout:g} s"})
+    except (ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        return json_reply(400, {"error": "malformed request"})
+    path = urlsplit(target).path
+    try:
+        if method == "GET" and path in api.open_paths:
+            return api.open_paths[path]()  # in the loop thread: reads live numbers
+        return await asyncio.to_thread(api.handle, method, target, headers, body)
+    except Exception:
+        log.exception("admin request failed")
+        return json_reply(500, {"error": "internal error, see the proxy log"})
+
+
+async def _send(writer: asyncio.StreamWriter, reply: Reply, write_timeout: float) -> None:
+    """Write the answer and close; a client that does not take it in time is cut off."""
+    writer.write(
+        f"HTTP/1.1 {reply.status} {REASONS.get(reply.status, 'Error')}\r\n"
+        f"Content-Type: {reply.content_type}\r\nContent-Length: {len(reply.body)}\r\n"
+        "Connection: close\r\n\r\n".encode()
+        + reply.body
+    )
+    try:
+        await asyncio.wait_for(writer.drain(), write_timeout)
+    except (TimeoutError, ConnectionError):
+        writer.transport.abort()
+    finally:
+        writer.close()
+
+
+async def serve_admin(
+    api: AdminApi,
+    host: str,
+    port: int,
+    read_timeout: float = READ_TIMEOUT,
+    write_timeout: float = WRITE_TIMEOUT,
+    max_connections: int = MAX_CONNECTIONS,
+) -> asyncio.Server:
     """Start the admin server on the running loop; store calls run in a thread."""
+    open_connections = 0
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_connections
+        open_connections += 1
         try:
-            method, target, headers, body = await asyncio.wait_for(_read_request(reader), 10)
-            path = urlsplit(target).path
-            if method == "GET" and path in api.open_paths:
-                reply = api.open_paths[path]()  # in the loop thread: reads live numbers
+            if open_connections > max_connections:
+                limit = f"the admin API is at its limit of {max_connections} open connections"
+                reply = json_reply(503, {"error": limit})
             else:
-                reply = await asyncio.to_thread(api.handle, method, target, headers, body)
-        except (ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
-            reply = json_reply(400, {"error": "malformed request"})
-        except Exception:
-            log.exception("admin request failed")
-            reply = json_reply(500, {"error": "internal error, see the proxy log"})
-        reason = {
-            200: "OK",
-            400: "Bad Request",
-            401: "Unauthorized",
-            404: "Not Found",
-            409: "Conflict",
-            422: "Unprocessable Entity",
-        }.get(reply.status, "Error")
-        writer.write(
-            f"HTTP/1.1 {reply.status} {reason}\r\nContent-Type: {reply.content_type}"
-            f"\r\nContent-Length: {len(reply.body)}\r\nConnection: close\r\n\r\n".encode()
-            + reply.body
-        )
-        try:
-            await writer.drain()
+                reply = await _answer(api, reader, read_timeout)
+            await _send(writer, reply, write_timeout)
         finally:
-            writer.close()
+            open_connections -= 1
 
     return await asyncio.start_server(handle, host, port)
