@@ -1,8 +1,9 @@
 """Turn captured pairs (from the proxy's shadow hand-off) into comparisons in a parity store.
 
-`PairConsumer` is what a proxy worker's hand-off thread calls with each batch (the embedded
-default); `celery_consumer` publishes the batches to Celery workers instead (production).
-A pair is plain data (docs/parity.md), so the proxy needs nothing of this package.
+A proxy worker's hand-off thread calls `LocalWorker` with each batch of packed pairs (the
+embedded default: a `PairConsumer` in a child process); `celery_consumer` publishes the
+batches to Celery workers instead (production). A pair is plain data (docs/parity.md), so
+the proxy needs nothing of this package.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from strangler.control.compare import CompareConfig, compare_to_dict, parse_compare
+from strangler.control.shadow import PackedPair, unpack_pair
 from strangler.parity.compare import Comparer, Comparison, skipped
 from strangler.parity.exchange import Exchange, Reply
 from strangler.parity.har import har_document, har_entry
@@ -159,9 +161,9 @@ class LocalWorker:
         self.process.start()
         reader.close()
 
-    def __call__(self, batch: list[Pair]) -> None:
+    def __call__(self, batch: list[PackedPair]) -> None:
         data = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
-        routes = Counter(str(p["route"]) for p in batch)
+        routes = Counter(route for route, _, _ in batch)
         if not self.process.is_alive():
             self._restart(Counter())
         try:
@@ -224,7 +226,7 @@ def _serve_pairs(
                 return
             if not data:
                 return
-            batch = pickle.loads(data)
+            batch = [unpack_pair(packed) for packed in pickle.loads(data)]
             try:
                 consumer(batch)
             except Exception:  # a store that cannot be written loses this batch, not the next
@@ -275,16 +277,16 @@ def pair_from_json(data: dict[str, Any]) -> Pair:
     return pair
 
 
-def celery_consumer(broker_url: str) -> Callable[[list[Pair]], None]:
+def celery_consumer(broker_url: str) -> Callable[[list[PackedPair]], None]:
     """A consumer that publishes each batch as one `strangler.parity.compare_pairs` task."""
     from strangler.parity.tasks import make_app
 
     app = make_app(broker_url)
 
-    def publish(batch: list[Pair]) -> None:
+    def publish(batch: list[PackedPair]) -> None:
         app.send_task(
             "strangler.parity.compare_pairs",
-            args=[[pair_to_json(p) for p in batch]],
+            args=[[pair_to_json(unpack_pair(p)) for p in batch]],
             queue=app.conf.task_default_queue,
         )
 

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from strangler.control.model import Backend, Route
 from strangler.control.routing import BUCKETS, Decision
-from strangler.control.shadow import SAFE_METHODS, SHADOW_HEADER, ShadowPolicy
+from strangler.control.shadow import (
+    SAFE_METHODS,
+    SHADOW_HEADER,
+    PackedPair,
+    ShadowPolicy,
+    pack_pair,
+)
 from strangler.proxy.headers import connection_tokens, upstream_request_head
 from strangler.proxy.upstream import Pool, UpstreamConnection
 
@@ -41,7 +47,7 @@ ShadowOutcome = Literal[
     "secondary_failed",
 ]
 Pair = dict[str, Any]
-Consumer = Callable[[list[Pair]], None]
+Consumer = Callable[[list[PackedPair]], None]
 HAND_OFF_SIZE = 5000  # pairs waiting for the consumer thread; more are dropped and counted
 BATCH = 500  # pairs handed to the consumer at once, at most
 BATCH_SECONDS = 0.25  # how often the consumer thread looks for pairs
@@ -221,12 +227,13 @@ class PairHandOff:
 
     The thread wakes every BATCH_SECONDS and takes what is there, instead of being woken per
     pair: a thread woken a thousand times a second takes the GIL from the event loop as often.
+    Pairs wait packed, and the consumer gets them packed (a local worker pipes the bytes on).
     """
 
     def __init__(self, consumer: Consumer, size: int = HAND_OFF_SIZE) -> None:
         self.consumer = consumer
         self.size = size
-        self.pairs: deque[Pair] = deque()  # append and popleft are atomic: no lock needed
+        self.pairs: deque[PackedPair] = deque()  # append, popleft are atomic: no lock needed
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._drain, name="shadow-pairs", daemon=True)
         self.thread.start()
@@ -234,7 +241,7 @@ class PairHandOff:
     def offer(self, pair: Pair) -> bool:
         if len(self.pairs) >= self.size:
             return False
-        self.pairs.append(pair)
+        self.pairs.append(pack_pair(pair))
         return True
 
     def _drain(self) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from strangler.control.shadow import unpack_pair
 from strangler.parity import open_store, summary
 from strangler.proxy.shadow import PairHandOff
 from tests.parity.shop_servers import Behaviour, serve
@@ -179,10 +180,10 @@ def test_the_hand_off_to_the_comparison_thread_is_bounded():
 
     def slow_consumer(batch):
         release.wait(10)
-        taken.extend(p["n"] for p in batch)
+        taken.extend(unpack_pair(p)["n"] for p in batch)
 
     hand_off = PairHandOff(slow_consumer, size=5)
-    accepted = [hand_off.offer({"n": n}) for n in range(50)]
+    accepted = [hand_off.offer({"route": "r", "n": n}) for n in range(50)]
     release.set()
     hand_off.close()
     # The consumer holds at most one batch while the queue holds `size`; the rest is refused.
