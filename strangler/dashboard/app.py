@@ -228,7 +228,7 @@ class Dashboard:
         return session, body, why
 
     async def run_action(self, request: Request) -> Response:
-        """Approve or abort a runbook run, by `strangler runbook` itself."""
+        """Approve or abort a runbook run, as `strangler runbook approve|abort` does."""
         if self.runbooks is None:
             return problem(404, "no run store: start the dashboard with --runbook-store")
         checked = await self.checked(request)

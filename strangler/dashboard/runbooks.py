@@ -1,8 +1,9 @@
-"""Runbook runs for the page: read through strangler.runbook, approved and aborted by its CLI.
+"""Runbook runs for the page, read, approved and aborted through strangler.runbook.
 
 Reading uses the runbook package's own store and status report (the figures `strangler
-runbook status` prints). Approve and abort run `strangler runbook approve|abort` itself, so
-the record written is exactly the CLI's and no runbook logic lives here.
+runbook status` prints); approve and abort are `strangler.runbook.runs`' (what `strangler
+runbook approve|abort` calls), so the record written is the CLI's and no runbook logic lives
+here.
 """
 
 from __future__ import annotations
@@ -10,19 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from strangler.runbook import runs
 from strangler.runbook.definition import parse
 from strangler.runbook.report import status
-from strangler.runbook.store import RunStore, StoreError
+from strangler.runbook.store import NoSuchRun, RunStore, StoreError
 
 RUNS_SHOWN = 5
 READ_EVERY_S = 2.0
-ACTION_TIMEOUT_S = 60.0
 log = logging.getLogger("strangler.dashboard")
 
 RunAction = Literal["approve", "abort"]
@@ -59,16 +58,21 @@ def read_runs(location: str, limit: int = RUNS_SHOWN) -> RunsReading:
 
 
 def act(location: str, action: RunAction, run_id: str, who: str, why: str) -> tuple[bool, str]:
-    """Run `strangler runbook ACTION RUN_ID`; (done, what it said)."""
-    # `--opt=value` and `--` so no value (a reason starting with "-") is read as an option.
-    argv = [sys.executable, "-m", "strangler", "runbook", action, f"--store={location}",
-            f"--who={who}", f"--why={why}", "--", run_id]  # fmt: skip
+    """Approve (the current step) or abort a run; (done, what happened or why it was refused)."""
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=ACTION_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return False, f"`strangler runbook {action}` did not answer in {ACTION_TIMEOUT_S:.0f} s"
-    said = (done.stdout if done.returncode == 0 else done.stderr).strip()
-    return done.returncode == 0, said.removeprefix("strangler runbook: error: ")
+        store = RunStore(location)
+    except StoreError as error:
+        return False, str(error)
+    try:
+        if action == "approve":
+            step = runs.approve(store, run_id, who, why)
+            return True, f"approved {step} of run {run_id} as {who}"
+        runs.abort(store, run_id, who, why)
+        return True, f"run {run_id} aborted"
+    except (runs.Refused, NoSuchRun, StoreError) as refused:
+        return False, str(refused)
+    finally:
+        store.close()
 
 
 class RunbookWatcher:
