@@ -145,8 +145,10 @@ def run(args: argparse.Namespace) -> int:
     from strangler.parity import StoreError, open_store
 
     remote = args.store.startswith(("postgres://", "postgresql://"))
-    if args.action == "report" and not remote and not Path(args.store).exists():
-        raise UsageError(f"no parity store at {args.store}; pass --store or run a replay")
+    if args.action == "report":
+        _check_report_options(args)
+        if not remote and not Path(args.store).exists():
+            raise UsageError(f"no parity store at {args.store}; pass --store or run a replay")
     if args.action == "replay":
         inputs = _replay_inputs(args)
     try:
@@ -303,15 +305,20 @@ def _replay_notes(result: Any) -> list[str]:
     return notes
 
 
+def _check_report_options(args: argparse.Namespace) -> None:
+    """The options' own errors, said before anything about the store."""
+    parse_since(args.since, time.time())
+    if args.gate is not None and not 0 <= args.gate <= 100:
+        raise UsageError(f"--gate {args.gate}: a parity percentage from 0 to 100")
+    if args.min_samples < 1 or (args.max_drift is not None and args.max_drift < 0):
+        raise UsageError("--min-samples must be at least 1 and --max-drift at least 0")
+
+
 def _report(args: argparse.Namespace, store: Any) -> int:
     from strangler.parity import evaluate_gate, summary
     from strangler.parity.report import render_html, render_json, render_text
 
     since = parse_since(args.since, time.time())
-    if args.gate is not None and not 0 <= args.gate <= 100:
-        raise UsageError(f"--gate {args.gate}: a parity percentage from 0 to 100")
-    if args.min_samples < 1 or (args.max_drift is not None and args.max_drift < 0):
-        raise UsageError("--min-samples must be at least 1 and --max-drift at least 0")
     known = store.routes(0)
     if args.route and args.route not in known:
         raise UsageError(

@@ -350,3 +350,9 @@ def test_a_reconcile_result_is_validated_whole_and_nothing_recorded(
     code, out, _ = run(capsys, "parity", "report", "--route", "products", "--store",
                        shop["store"])  # fmt: skip
     assert code == 0 and "data parity: no reconcile result recorded" in out
+
+
+def test_a_bad_option_is_named_before_a_missing_store(capsys, tmp_path):
+    code, _, err = run(capsys, "parity", "report", "--since", "yesterday",
+                       "--store", str(tmp_path / "none.sqlite3"))  # fmt: skip
+    assert code == 2 and "--since 'yesterday'" in err and "no parity store" not in err
