@@ -101,8 +101,9 @@ class ShadowCall:
     """One shadow request on one backend, driven by the upstream connection's callbacks.
 
     No task, future or timer on the common path (an idle pooled connection): the request is
-    written at once and the answer settles the call; the timeout is a deadline the proxy's
-    100 ms sweep enforces, as it does for client requests.
+    written at the end of the loop iteration it was started in, with the others of that
+    iteration, and the answer settles the call; the timeout is a deadline the proxy's 100 ms
+    sweep enforces, as it does for client requests.
     """
 
     __slots__ = ("body", "cap", "conn", "deadline", "group", "headers", "method", "pool",
@@ -277,6 +278,7 @@ class Shadower:
         self.in_flight = 0
         self.pools: dict[str, Pool] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        self.unsent: list[tuple[ShadowCall, UpstreamConnection, bytes]] = []
 
     def count(self, route: Route, outcome: ShadowOutcome) -> None:
         self.metrics.shadow[(route.id, outcome)] += 1
@@ -364,11 +366,21 @@ class Shadower:
         call = ShadowCall(group, side, pool, method, self.waiting)
         conn = pool.acquire_idle()
         if conn is not None:
-            call.send(conn, request)
+            if not self.unsent:
+                asyncio.get_running_loop().call_soon(self._send_unsent)
+            self.unsent.append((call, conn, request))
             return
         task = asyncio.get_running_loop().create_task(self._connect_and_send(call, pool, request))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    def _send_unsent(self) -> None:
+        """The shadow requests of one loop iteration, written back to back at its end: the
+        first write wakes the candidate, the others find it awake (a wake-up is most of what
+        a small loopback write costs)."""
+        unsent, self.unsent = self.unsent, []
+        for call, conn, request in unsent:
+            call.send(conn, request)
 
     async def _connect_and_send(self, call: ShadowCall, pool: Pool, request: bytes) -> None:
         try:
