@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from django.db import connections, models, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from strangler.cdc import generic, jsontext
@@ -105,6 +107,27 @@ def stored_positions(
     return found
 
 
+def _staged(
+    connection: BaseDatabaseWrapper,
+    cursor: CursorWrapper,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[Sequence[Any]],
+) -> str:
+    """COPY `rows` into this session's temporary table of `columns`; returns its name.
+
+    psycopg formats COPY rows in C: a third of the client CPU of one array parameter per
+    column, which it builds in Python. The table is emptied at commit and by its reader.
+    """
+    quote = connection.ops.quote_name
+    spec = ", ".join(f"{quote(name)} {db_type}" for name, db_type in columns)
+    name = f"strangler_cdc_stage_{hashlib.sha1(spec.encode()).hexdigest()[:16]}"
+    cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({spec}) ON COMMIT DELETE ROWS")
+    with connection.wrap_database_errors, cursor.copy(f"COPY {name} FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    return name
+
+
 def _upsert(
     connection: BaseDatabaseWrapper,
     db_table: str,
@@ -114,9 +137,8 @@ def _upsert(
 ) -> None:
     """INSERT ... ON CONFLICT DO UPDATE of many rows; `columns` are (name, database type).
 
-    PostgreSQL gets one statement with one array per column (`unnest`), SQLite one short
-    statement executed per row; neither makes the driver parse a statement of rows x columns
-    placeholders.
+    PostgreSQL gets the rows by COPY (see `_staged`) and one statement inserting them in
+    conflict-key order (one lock order for all appliers), SQLite one short statement per row.
     """
     if not rows:
         return
@@ -128,11 +150,11 @@ def _upsert(
     target = ", ".join(quote(c) for c in conflict)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            arrays = ", ".join(f"%s::{db_type}[]" for _, db_type in columns)
+            stage = _staged(connection, cursor, columns, rows)
             cursor.execute(
-                f"INSERT INTO {quote(db_table)} ({cols}) SELECT * FROM unnest({arrays}) "
-                f"ON CONFLICT ({target}) {action}",
-                [list(column) for column in zip(*rows, strict=True)],
+                f"WITH staged AS (DELETE FROM {stage} RETURNING *) "
+                f"INSERT INTO {quote(db_table)} ({cols}) SELECT {cols} FROM staged "
+                f"ORDER BY {target} ON CONFLICT ({target}) {action}"
             )
         else:
             marks = ", ".join("%s" for _ in names)
