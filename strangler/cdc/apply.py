@@ -80,11 +80,12 @@ def stored_positions(
 ) -> dict[str, int]:
     """The positions applied so far for `keys` (sorted), locked until the transaction ends.
 
-    On PostgreSQL two appliers of one key may overlap (a consumer that outlived its partitions
-    after a rebalance and their new owner): each key's position row is created if missing and
-    locked, in key order, before it is read, so the second applier waits and then sees the
-    first one's position instead of overwriting a newer row with an older event. (SQLite has
-    one writer at a time.)
+    Read before a mapping's handler runs; the built-in apply compares in the statement that
+    writes them (`claim_positions`). On PostgreSQL two appliers of one key may overlap (a
+    consumer that outlived its partitions after a rebalance and their new owner): each key's
+    position row is created if missing and locked, in key order, before it is read, so the
+    second applier waits and then sees the first one's position instead of overwriting a
+    newer row with an older event. (SQLite has one writer at a time.)
     """
     found: dict[str, int] = {}
     lock = ""
@@ -134,20 +135,26 @@ def _upsert(
     conflict: Sequence[str],
     columns: Sequence[tuple[str, str]],
     rows: Sequence[Sequence[Any]],
-) -> None:
+    newer: str | None = None,
+) -> list[Any]:
     """INSERT ... ON CONFLICT DO UPDATE of many rows; `columns` are (name, database type).
 
-    PostgreSQL gets the rows by COPY (see `_staged`) and one statement inserting them in
-    conflict-key order (one lock order for all appliers), SQLite one short statement per row.
+    With `newer` (a column) an existing row is updated only where the new value of that column
+    is greater, and the last conflict column of the rows written is returned. PostgreSQL gets
+    the rows by COPY (see `_staged`) and one statement inserting them in conflict-key order
+    (one lock order for all appliers), SQLite one short statement per row.
     """
     if not rows:
-        return
+        return []
     quote = connection.ops.quote_name
     names = [name for name, _ in columns]
     cols = ", ".join(quote(c) for c in names)
     updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in names if c not in conflict)
     action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
     target = ", ".join(quote(c) for c in conflict)
+    if newer is not None:
+        action += f" WHERE {quote(db_table)}.{quote(newer)} < excluded.{quote(newer)} "
+        action += f"RETURNING {quote(conflict[-1])}"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             stage = _staged(connection, cursor, columns, rows)
@@ -156,13 +163,20 @@ def _upsert(
                 f"INSERT INTO {quote(db_table)} ({cols}) SELECT {cols} FROM staged "
                 f"ORDER BY {target} ON CONFLICT ({target}) {action}"
             )
-        else:
-            marks = ", ".join("%s" for _ in names)
-            cursor.executemany(
-                f"INSERT INTO {quote(db_table)} ({cols}) VALUES ({marks}) "
-                f"ON CONFLICT ({target}) {action}",
-                [list(row) for row in rows],
-            )
+            return [value for (value,) in cursor.fetchall()] if newer is not None else []
+        marks = ", ".join("%s" for _ in names)
+        statement = (
+            f"INSERT INTO {quote(db_table)} ({cols}) VALUES ({marks}) "
+            f"ON CONFLICT ({target}) {action}"
+        )
+        if newer is None:
+            cursor.executemany(statement, [list(row) for row in rows])
+            return []
+        written = []
+        for row in rows:
+            cursor.execute(statement, list(row))
+            written += [value for (value,) in cursor.fetchall()]
+        return written
 
 
 def _delete(connection: BaseDatabaseWrapper, mapping: TableMapping, keys: Sequence[Any]) -> None:
@@ -236,6 +250,29 @@ def _write_rows(
     return refused
 
 
+def claim_positions(
+    connection: BaseDatabaseWrapper, table: str, events: Sequence[Envelope]
+) -> set[str]:
+    """Store the positions of `events` (one per key) that are newer than the stored ones;
+    returns their keys: the events to apply, now locked until the transaction ends.
+
+    One statement reads, locks and writes, in key order. Of two overlapping appliers of one
+    key (see `stored_positions`) the second waits at its key's row (or at the first one's
+    insert of it) and compares with the position the first one committed, so an older event
+    never overwrites a newer one. A rollback (refused values) takes the positions back.
+    """
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    written = _upsert(
+        connection,
+        "strangler_cdc_position",
+        ["source_table", "key"],
+        POSITION_COLUMNS,
+        [[table, e.key, e.seq, e.op, now] for e in events],
+        newer="seq",
+    )
+    return set(written)
+
+
 def truncation_watermark(connection: BaseDatabaseWrapper, table: str, exclusive: bool) -> int:
     """The position of the last truncate applied to `table` (0 if none); nothing older applies.
 
@@ -287,7 +324,6 @@ def apply_table(
     using: str,
 ) -> tuple[int, dict[str, str]]:
     """Apply one table's events (already in the transaction): (events applied, refused keys)."""
-    refused: dict[str, str] = {}
     truncates = [e for e in events if e.op == "t"]
     watermark = truncation_watermark(connection, mapping.source_table, bool(truncates))
     rows = [e for e in events if e.op != "t" and e.seq > watermark]
@@ -302,27 +338,19 @@ def apply_table(
         for event in todo:
             mapping.handler(event, mapping, using)
         latest = list(latest_per_key(todo).values())
-    else:
-        newest_truncate = max(truncates, key=lambda e: e.seq, default=None)
-        emptied = []
-        if newest_truncate is not None and newest_truncate.seq > watermark:
-            _truncate(connection, mapping, newest_truncate.seq)
-            rows = [e for e in rows if e.seq > newest_truncate.seq]
-            emptied = [newest_truncate]
-        newest = latest_per_key(rows)
-        stored = stored_positions(connection, mapping.source_table, sorted(newest))
-        latest = [e for e in newest.values() if is_newer(e, stored.get(e.key))]
-        refused = _write_rows(connection, mapping, latest)
-        latest = [*emptied, *(e for e in latest if e.key not in refused)]
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    _upsert(
-        connection,
-        "strangler_cdc_position",
-        ["source_table", "key"],
-        POSITION_COLUMNS,
-        [[mapping.source_table, e.key, e.seq, e.op, now] for e in latest],
-    )
-    return len(latest), refused
+        claim_positions(connection, mapping.source_table, latest)
+        return len(latest), {}
+    newest_truncate = max(truncates, key=lambda e: e.seq, default=None)
+    emptied = []
+    if newest_truncate is not None and newest_truncate.seq > watermark:
+        _truncate(connection, mapping, newest_truncate.seq)
+        rows = [e for e in rows if e.seq > newest_truncate.seq]
+        emptied = [newest_truncate]
+    newest = latest_per_key(rows)
+    claimed = claim_positions(connection, mapping.source_table, [*emptied, *newest.values()])
+    latest = [e for e in newest.values() if e.key in claimed]
+    refused = _write_rows(connection, mapping, latest)
+    return len(emptied) + len(latest) - len(refused), refused
 
 
 def forget_deleted_keys(using: str, older_than_hours: float) -> int:
