@@ -195,14 +195,10 @@ class Refused(Exception):
         self.reasons = dict(reasons)
 
 
-def db_value(
-    field: models.Field, plain: type | None, value: Any, connection: BaseDatabaseWrapper
-) -> Any:
-    """What the upsert sends for one value; `plain` (see mapping.plain_type) values as is."""
+def db_value(field: models.Field, value: Any, connection: BaseDatabaseWrapper) -> Any:
+    """What the upsert sends for a value that is not sent as is (see `_write_rows`)."""
     if isinstance(field, models.JSONField):
         return jsontext.db_value(field, value)
-    if value is None or type(value) is plain:
-        return value
     return field.get_db_prep_save(value, connection)
 
 
@@ -216,32 +212,36 @@ def _write_rows(
     A row with a value its target column cannot hold exactly is not written: {key: reason}.
     """
     fields = [f for f in mapping.model._meta.concrete_fields if f in mapping.columns.values()]
-    prepared = [(f, plain_type(f)) for f in fields]
+    names = [f.attname for f in fields]
+    # Types sent as they are: None and the field's plain type (mapping.plain_type); a JSON
+    # field's values, None included, always go through db_value.
+    prepared = [
+        (f.attname, f, () if isinstance(f, models.JSONField) else (type(None), plain_type(f)))
+        for f in fields
+    ]
+    key = mapping.key_field.attname
+    label = mapping.model._meta.label
     groups: dict[tuple[str, ...], list[list[Any]]] = defaultdict(list)
     refused: dict[str, str] = {}
     for event in events:
         if event.op == "d":
             continue
         image, unmapped = generic.remap(
-            mapping.model._meta.label,
-            mapping.content_type_fields,
-            event.after or {},
-            connection.alias,
+            label, mapping.content_type_fields, event.after or {}, connection.alias
         )
         values, misfits = mapping.exact_values(image, connection)
         misfits = unmapped + misfits
         if misfits:
             refused[event.key] = "; ".join(misfits)
             continue
-        values.setdefault(mapping.key_field.attname, mapping.target_key(event.key))
-        present = tuple(f.attname for f in fields if f.attname in values)
-        groups[present].append(
-            [
-                db_value(f, plain, values[f.attname], connection)
-                for f, plain in prepared
-                if f.attname in values
-            ]
-        )
+        if key not in values:
+            values[key] = mapping.target_key(event.key)
+        row = []
+        for name, field, as_is in prepared:
+            if name in values:
+                value = values[name]
+                row.append(value if type(value) in as_is else db_value(field, value, connection))
+        groups[tuple(filter(values.__contains__, names))].append(row)
     _delete(connection, mapping, [mapping.target_key(e.key) for e in events if e.op == "d"])
     for present, rows in groups.items():
         chosen = [f for f in fields if f.attname in present]
