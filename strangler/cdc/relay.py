@@ -246,13 +246,23 @@ class Relay:
                 "UPDATE strangler_cdc_outbox SET parked = %s WHERE id = %s", [reason, row_id]
             )
 
+    def claim(self, cursor: CursorWrapper, limit: int) -> list[OutboxRow]:
+        """PostgreSQL: lock up to `limit` unpublished rows, the oldest first, until the
+        transaction ends (with their key shards: see PG_CLAIM)."""
+        # Walk the unpublished-rows index in id order and stop at the limit. The planner may
+        # prefer sorting the whole backlog (its estimate of the shard-lock filter is a guess),
+        # which runs that filter on every unpublished row: this relay then holds every shard
+        # and other relays find nothing, and a 10,000-row backlog costs 40 ms per batch.
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute(PG_CLAIM, [limit])
+        return [OutboxRow(*r) for r in cursor.fetchall()]
+
     def publish_batch(self) -> int:
         """Publish one batch; returns how many rows it published."""
         limit = self.settings.relay.batch_size
         if self.connection.vendor == "postgresql":
             with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
-                cursor.execute(PG_CLAIM, [limit])
-                rows = [OutboxRow(*r) for r in cursor.fetchall()]
+                rows = self.claim(cursor, limit)
                 sent, parked = self._send(rows) if rows else ([], {})
                 self._mark(cursor, sent, parked)
         else:
