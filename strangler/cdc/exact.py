@@ -34,13 +34,13 @@ def decimal_shape(value: Decimal) -> tuple[int, int]:
     """(digits before the point, digits after it) of a finite decimal, trailing zeros dropped."""
     _, digits, exponent = value.as_tuple()
     assert isinstance(exponent, int)
-    trimmed = list(digits)
-    while exponent < 0 and len(trimmed) > 1 and trimmed[-1] == 0:
-        trimmed.pop()
-        exponent += 1
-    if not any(trimmed):
+    if not any(digits):
         return 0, 0
-    significant = len(trimmed) - next(i for i, d in enumerate(trimmed) if d)
+    # A non-zero coefficient has no leading zeros: every digit up to the trailing zeros counts.
+    significant = len(digits)
+    while exponent < 0 and digits[significant - 1] == 0:
+        significant -= 1
+        exponent += 1
     return max(0, significant + exponent), max(0, -exponent)
 
 

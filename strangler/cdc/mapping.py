@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -27,6 +27,7 @@ from strangler.cdc.exact import Check, checker
 from strangler.cdc.generic import content_type_fields
 
 Transform = Callable[[Any], Any]
+Conversion = tuple[str, models.Field, Transform | None, type | None, Check | None]
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,8 @@ class TableMapping:
     key_field: models.Field
     transforms: Mapping[str, Transform]
     handler: Callable[..., None] | None
-    # Exactness checks per database vendor, built on first use (see exact.checker).
-    _checks: dict[str, dict[str, Check | None]] = dataclasses.field(
+    # Per database vendor ('' without checks), built on first use: see `_plan`.
+    _plans: dict[str, list[Conversion]] = dataclasses.field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -55,43 +56,53 @@ class TableMapping:
 
     def target_values(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """The target field attnames and Python values for a source row image."""
-        return {target.attname: value for target, _, value in self._converted(row)}
+        return self._values(row, self._plan(None))[0]
 
     def exact_values(
         self, row: Mapping[str, Any], connection: BaseDatabaseWrapper
     ) -> tuple[dict[str, Any], list[str]]:
         """`target_values`, and why each value the target columns cannot hold exactly fails."""
-        checks = self._checks.get(connection.vendor)
-        if checks is None:
-            checks = {f.attname: checker(f, connection) for f in self.columns.values()}
-            self._checks[connection.vendor] = checks
+        return self._values(row, self._plan(connection))
+
+    def _plan(self, connection: BaseDatabaseWrapper | None) -> list[Conversion]:
+        """(column, target field, transform, plain type, exactness check) per mapped column,
+        found once per vendor; no checks without a connection."""
+        vendor = connection.vendor if connection is not None else ""
+        plan = self._plans.get(vendor)
+        if plan is None:
+            plan = [
+                (
+                    column,
+                    target,
+                    self.transforms.get(column),
+                    plain_type(target),
+                    checker(target, connection) if connection is not None else None,
+                )
+                for column, target in self.columns.items()
+            ]
+            self._plans[vendor] = plan
+        return plan
+
+    def _values(
+        self, row: Mapping[str, Any], plan: list[Conversion]
+    ) -> tuple[dict[str, Any], list[str]]:
+        """{attname: Python value} of the row's mapped columns, and the checks' reasons.
+
+        One loop over the columns, no generator: it runs for every value the consumer applies.
+        """
         values: dict[str, Any] = {}
         refused: list[str] = []
-        for target, source, value in self._converted(row):
-            values[target.attname] = value
-            check = checks[target.attname]
-            reason = None if value is None or check is None else check(source, value)
-            if reason is not None:
-                refused.append(f"{self.model._meta.label}.{target.name}: {reason}")
-        return values, refused
-
-    @cached_property
-    def _conversions(self) -> list[tuple[str, models.Field, Transform | None, type | None]]:
-        """(column, target field, transform, plain type) per mapped column, found once."""
-        return [
-            (column, target, self.transforms.get(column), plain_type(target))
-            for column, target in self.columns.items()
-        ]
-
-    def _converted(self, row: Mapping[str, Any]) -> Iterator[tuple[models.Field, Any, Any]]:
-        """(target field, value after the transform, Python value) for each mapped column."""
-        for column, target, transform, plain in self._conversions:
+        for column, target, transform, plain, check in plan:
             if column not in row:
                 continue
-            value = row[column]
-            if transform is not None:
-                value = transform(value)
-            yield target, value, value if type(value) is plain else to_python(target, value)
+            source = row[column] if transform is None else transform(row[column])
+            value = source if type(source) is plain else to_python(target, source)
+            values[target.attname] = value
+            if check is not None and value is not None:
+                reason = check(source, value)
+                if reason is not None:
+                    refused.append(f"{self.model._meta.label}.{target.name}: {reason}")
+        return values, refused
 
     def target_key(self, key: str) -> Any:
         return to_python(self.key_field, key)

@@ -230,9 +230,13 @@ class Relay:
     def _mark(self, cursor: CursorWrapper, sent: list[OutboxRow], parked: dict[int, str]) -> None:
         ids = [row.id for row in sent]
         if ids and self.connection.vendor == "postgresql":
-            # One array parameter: psycopg would otherwise parse a statement of 2,000 placeholders.
+            # One text parameter: psycopg builds an array parameter in Python, a value at a time
+            # (2 ms of client CPU for 2,000 ids, 0.4 ms joined), and would parse a statement
+            # of 2,000 placeholders.
             cursor.execute(
-                "UPDATE strangler_cdc_outbox SET published_at = now() WHERE id = ANY(%s)", [ids]
+                "UPDATE strangler_cdc_outbox SET published_at = now() "
+                "WHERE id = ANY(string_to_array(%s, ',')::bigint[])",
+                [",".join(map(str, ids))],
             )
         elif ids:
             marks = ",".join("%s" for _ in ids)
@@ -246,13 +250,23 @@ class Relay:
                 "UPDATE strangler_cdc_outbox SET parked = %s WHERE id = %s", [reason, row_id]
             )
 
+    def claim(self, cursor: CursorWrapper, limit: int) -> list[OutboxRow]:
+        """PostgreSQL: lock up to `limit` unpublished rows, the oldest first, until the
+        transaction ends (with their key shards: see PG_CLAIM)."""
+        # Walk the unpublished-rows index in id order and stop at the limit. The planner may
+        # prefer sorting the whole backlog (its estimate of the shard-lock filter is a guess),
+        # which runs that filter on every unpublished row: this relay then holds every shard
+        # and other relays find nothing, and a 10,000-row backlog costs 40 ms per batch.
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute(PG_CLAIM, [limit])
+        return [OutboxRow(*r) for r in cursor.fetchall()]
+
     def publish_batch(self) -> int:
         """Publish one batch; returns how many rows it published."""
         limit = self.settings.relay.batch_size
         if self.connection.vendor == "postgresql":
             with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
-                cursor.execute(PG_CLAIM, [limit])
-                rows = [OutboxRow(*r) for r in cursor.fetchall()]
+                rows = self.claim(cursor, limit)
                 sent, parked = self._send(rows) if rows else ([], {})
                 self._mark(cursor, sent, parked)
         else:

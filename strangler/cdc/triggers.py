@@ -24,6 +24,10 @@ SUPPORTED_VENDORS = frozenset({"postgresql", "sqlite"})
 ORIGIN_SETTING = "strangler.cdc_origin"
 PG_TRIGGER = "strangler_cdc"
 
+# Checked before the row trigger's function is called: an applied batch costs no PL/pgSQL call
+# per row (about 2 to 4 us each, EXPLAIN ANALYZE of a 2,000-row upsert).
+PG_NOT_REPLICA = f"coalesce(current_setting('{ORIGIN_SETTING}', true), '') <> 'replica'"
+
 PG_NATURAL_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION strangler_cdc_natural(image jsonb, columns text[])
 RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
@@ -50,7 +54,8 @@ DECLARE
     new_row jsonb;
     now_ms bigint := (extract(epoch from clock_timestamp()) * 1000)::bigint;
 BEGIN
-    -- Changes applied from the other side (reverse flow) must not echo back.
+    -- Changes applied from the other side (reverse flow) must not echo back. The trigger's
+    -- WHEN (PG_NOT_REPLICA) skips the call; this covers triggers installed without it.
     IF coalesce(current_setting('{ORIGIN_SETTING}', true), '') = 'replica' THEN
         RETURN NULL;
     END IF;
@@ -156,7 +161,7 @@ def postgresql_sql(table: CapturedTable) -> list[str]:
     return [
         f"DROP TRIGGER IF EXISTS {PG_TRIGGER} ON {name}",
         f"CREATE TRIGGER {PG_TRIGGER} AFTER INSERT OR UPDATE OR DELETE ON {name} "
-        f"FOR EACH ROW EXECUTE FUNCTION strangler_cdc_capture({args})",
+        f"FOR EACH ROW WHEN ({PG_NOT_REPLICA}) EXECUTE FUNCTION strangler_cdc_capture({args})",
         f"DROP TRIGGER IF EXISTS {PG_TRUNCATE_TRIGGER} ON {name}",
         f"CREATE TRIGGER {PG_TRUNCATE_TRIGGER} AFTER TRUNCATE ON {name} "
         f"FOR EACH STATEMENT EXECUTE FUNCTION strangler_cdc_capture_truncate("
