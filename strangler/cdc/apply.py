@@ -121,7 +121,8 @@ def _staged(
     """
     quote = connection.ops.quote_name
     spec = ", ".join(f"{quote(name)} {db_type}" for name, db_type in columns)
-    name = f"strangler_cdc_stage_{hashlib.sha1(spec.encode()).hexdigest()[:16]}"
+    # pg_temp. in every use: a table of the same name earlier on the search_path is never it.
+    name = f"pg_temp.strangler_cdc_stage_{hashlib.sha1(spec.encode()).hexdigest()[:16]}"
     cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({spec}) ON COMMIT DELETE ROWS")
     with connection.wrap_database_errors, cursor.copy(f"COPY {name} FROM STDIN") as copy:
         for row in rows:
@@ -153,15 +154,15 @@ def _upsert(
     action = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
     target = ", ".join(quote(c) for c in conflict)
     if newer is not None:
-        action += f" WHERE {quote(db_table)}.{quote(newer)} < excluded.{quote(newer)} "
-        action += f"RETURNING {quote(conflict[-1])}"
+        action += f" WHERE {quote(db_table)}.{quote(newer)} < excluded.{quote(newer)}"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             stage = _staged(connection, cursor, columns, rows)
+            returning = f" RETURNING {quote(conflict[-1])}" if newer is not None else ""
             cursor.execute(
                 f"WITH staged AS (DELETE FROM {stage} RETURNING *) "
                 f"INSERT INTO {quote(db_table)} ({cols}) SELECT {cols} FROM staged "
-                f"ORDER BY {target} ON CONFLICT ({target}) {action}"
+                f"ORDER BY {target} ON CONFLICT ({target}) {action}{returning}"
             )
             return [value for (value,) in cursor.fetchall()] if newer is not None else []
         marks = ", ".join("%s" for _ in names)
@@ -172,10 +173,13 @@ def _upsert(
         if newer is None:
             cursor.executemany(statement, [list(row) for row in rows])
             return []
+        # The row count, not RETURNING: SQLite has RETURNING from 3.35, Django 5.2 runs on 3.31.
+        key = names.index(conflict[-1])
         written = []
         for row in rows:
             cursor.execute(statement, list(row))
-            written += [value for (value,) in cursor.fetchall()]
+            if cursor.rowcount == 1:
+                written.append(row[key])
         return written
 
 

@@ -66,6 +66,12 @@ def _source_prefix(app_label: str, table_name: str) -> str:
     return f'{{"app": {json.dumps(app_label)}, "table": {json.dumps(table_name)}, "txid": '
 
 
+@functools.cache
+def _id_prefix(table_name: str) -> str:
+    """`"id": "TABLE:`, the table name escaped as json.dumps would (once per table)."""
+    return f'"id": {json.dumps(table_name)[:-1]}:'
+
+
 def encode(row: OutboxRow) -> bytes:
     """The envelope's JSON bytes, splicing the row images in without re-parsing them.
 
@@ -74,7 +80,7 @@ def encode(row: OutboxRow) -> bytes:
     txid = "null" if row.txid is None else int(row.txid)
     source = f'{_source_prefix(row.app_label, row.table_name)}{txid}, "seq": {int(row.id)}}}'
     return (
-        f'{{"id": "{row.table_name}:{row.id}", "source": {source}, "op": "{row.op}", '
+        f'{{{_id_prefix(row.table_name)}{row.id}", "source": {source}, "op": "{row.op}", '
         f'"ts_ms": {row.ts_ms}, "before": {row.before or "null"}, '
         f'"after": {row.after or "null"}, "schema_version": {row.schema_version}}}'
     ).encode()

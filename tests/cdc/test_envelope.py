@@ -35,6 +35,12 @@ def test_envelope_carries_the_contract_fields_and_exact_decimals():
     assert event.schema_version == 1
 
 
+def test_a_table_name_json_must_escape_is_still_a_valid_envelope():
+    odd = OutboxRow(5, "app", 'legacy"orders\\2', "7", "u", 42, 1005, None, '{"id": 7}', 1)
+    event = decode(encode(odd), b"7")
+    assert (event.id, event.table) == ('legacy"orders\\2:5', 'legacy"orders\\2')
+
+
 @pytest.mark.parametrize(
     "value",
     [b"not json", b'{"id": 1}', json.dumps({"id": "x", "source": {}, "op": "z"}).encode()],
