@@ -8,6 +8,7 @@ the threshold and the sample counts, so `status` can show why a step moved or di
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -47,6 +48,19 @@ def known(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
 
 
+Verdict = Callable[[Outcome, str], Evaluation]
+
+
+def _verdict(
+    gate: str, source: str, threshold: str, readings: dict[str, Any], samples: dict[str, int]
+) -> Verdict:
+    """A gate's Evaluation from an outcome and a reason, the rest fixed (the readings dict is
+    the gate's own: what it adds later is in the evaluation)."""
+    return lambda outcome, reason: Evaluation(
+        gate, outcome, reason, source, threshold, readings, samples
+    )
+
+
 def _traffic_readings(service: Traffic, monolith: Traffic) -> dict[str, Any]:
     return {"service": asdict(service), "monolith": asdict(monolith)}
 
@@ -74,23 +88,21 @@ def error_rate(
 ) -> Evaluation:
     """Service error rate <= monolith error rate + max_delta, each side >= min_requests."""
     threshold = f"service <= monolith + {max_delta:g}, >= {min_requests} requests each"
-    readings, samples = _traffic_readings(service, monolith), _samples(service, monolith)
+    readings = _traffic_readings(service, monolith)
+    verdict = _verdict("error_rate", source, threshold, readings, _samples(service, monolith))
     missing = _enough(service, monolith, min_requests)
     if missing:
-        return Evaluation(
-            "error_rate", "inconclusive", missing, source, threshold, readings, samples
-        )
+        return verdict("inconclusive", missing)
     assert service.errors is not None and service.requests is not None
     assert monolith.errors is not None and monolith.requests is not None
     ours, theirs = service.errors / service.requests, monolith.errors / monolith.requests
     readings |= {"service_rate": ours, "monolith_rate": theirs}
-    outcome: Outcome = "pass" if ours <= theirs + max_delta else "fail"
-    reason = (
+    return verdict(
+        "pass" if ours <= theirs + max_delta else "fail",
         f"service {ours:.2%} ({service.errors:.0f}/{service.requests:.0f}) vs monolith "
         f"{theirs:.2%} ({monolith.errors:.0f}/{monolith.requests:.0f}), "
-        f"allowed +{max_delta:.2%}"
+        f"allowed +{max_delta:.2%}",
     )
-    return Evaluation("error_rate", outcome, reason, source, threshold, readings, samples)
 
 
 def service_error_rate(
@@ -101,38 +113,20 @@ def service_error_rate(
     threshold = f"service errors <= {max_rate:g} of >= {min_requests} requests"
     readings: dict[str, Any] = {"service": asdict(service)}
     samples = {"service_requests": int(service.requests or 0) if known(service.requests) else 0}
+    verdict = _verdict("service_error_rate", source, threshold, readings, samples)
     if not known(service.requests) or not known(service.errors):
-        return Evaluation(
-            "service_error_rate",
-            "inconclusive",
-            "no service request data",
-            source,
-            threshold,
-            readings,
-            samples,
-        )
+        return verdict("inconclusive", "no service request data")
     assert service.requests is not None and service.errors is not None
     if service.requests < min_requests:
-        return Evaluation(
-            "service_error_rate",
+        return verdict(
             "inconclusive",
             f"service served {service.requests:.0f} requests, fewer than {min_requests}",
-            source,
-            threshold,
-            readings,
-            samples,
         )
     rate = service.errors / service.requests
     readings["service_rate"] = rate
-    outcome: Outcome = "pass" if rate <= max_rate else "fail"
-    return Evaluation(
-        "service_error_rate",
-        outcome,
+    return verdict(
+        "pass" if rate <= max_rate else "fail",
         f"service {rate:.2%} ({service.errors:.0f}/{service.requests:.0f}), allowed {max_rate:.2%}",
-        source,
-        threshold,
-        readings,
-        samples,
     )
 
 
@@ -141,25 +135,23 @@ def latency_ratio(
 ) -> Evaluation:
     """Service p99 / monolith p99 <= max_ratio; a zero or missing baseline decides nothing."""
     threshold = f"service p99 / monolith p99 <= {max_ratio:g}, >= {min_requests} requests each"
-    readings, samples = _traffic_readings(service, monolith), _samples(service, monolith)
+    readings = _traffic_readings(service, monolith)
+    verdict = _verdict("latency_ratio", source, threshold, readings, _samples(service, monolith))
     missing = _enough(service, monolith, min_requests)
     if not missing and not (known(service.p99) and known(monolith.p99)):
         missing = "no latency quantile (empty histogram)"
     if not missing and not monolith.p99:
         missing = "monolith p99 is 0: no baseline to compare with"
     if missing:
-        return Evaluation(
-            "latency_ratio", "inconclusive", missing, source, threshold, readings, samples
-        )
+        return verdict("inconclusive", missing)
     assert service.p99 is not None and monolith.p99 is not None
     ratio = service.p99 / monolith.p99
     readings["ratio"] = ratio
-    outcome: Outcome = "pass" if ratio <= max_ratio else "fail"
-    reason = (
+    return verdict(
+        "pass" if ratio <= max_ratio else "fail",
         f"p99 service {service.p99 * 1000:.1f} ms / monolith {monolith.p99 * 1000:.1f} ms "
-        f"= {ratio:.2f}, allowed {max_ratio:g}"
+        f"= {ratio:.2f}, allowed {max_ratio:g}",
     )
-    return Evaluation("latency_ratio", outcome, reason, source, threshold, readings, samples)
 
 
 def traffic_on_monolith(
@@ -168,46 +160,18 @@ def traffic_on_monolith(
     """After a rollback: the monolith serves the route (>= min_requests) and the service none."""
     threshold = f"service 0 requests, monolith >= {min_requests}"
     readings, samples = _traffic_readings(service, monolith), _samples(service, monolith)
+    verdict = _verdict("traffic_on_monolith", source, threshold, readings, samples)
     if not known(service.requests) or not known(monolith.requests):
-        return Evaluation(
-            "traffic_on_monolith",
-            "inconclusive",
-            "no request data",
-            source,
-            threshold,
-            readings,
-            samples,
-        )
+        return verdict("inconclusive", "no request data")
     assert service.requests is not None and monolith.requests is not None
     if service.requests > 0:
-        return Evaluation(
-            "traffic_on_monolith",
-            "fail",
-            f"the service still served {service.requests:.0f} requests",
-            source,
-            threshold,
-            readings,
-            samples,
-        )
+        return verdict("fail", f"the service still served {service.requests:.0f} requests")
     if monolith.requests < min_requests:
-        return Evaluation(
-            "traffic_on_monolith",
+        return verdict(
             "inconclusive",
             f"monolith served {monolith.requests:.0f} requests, fewer than {min_requests}",
-            source,
-            threshold,
-            readings,
-            samples,
         )
-    return Evaluation(
-        "traffic_on_monolith",
-        "pass",
-        f"monolith served {monolith.requests:.0f} requests, the service none",
-        source,
-        threshold,
-        readings,
-        samples,
-    )
+    return verdict("pass", f"monolith served {monolith.requests:.0f} requests, the service none")
 
 
 def breaker_closed(state: float | None, backend: str, source: str) -> Evaluation:
