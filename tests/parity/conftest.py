@@ -7,27 +7,13 @@ import uuid
 from collections.abc import Iterator
 
 import orjson
-import psycopg
 import pytest
 
 from strangler.parity import Exchange, Reply
 from strangler.parity.store import ParityStore
+from tests.control.conftest import pg_url  # noqa: F401 - a fresh PostgreSQL database
 
-ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 JSON = (("content-type", "application/json"),)
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh database named strangler_parity_* on the machine's PostgreSQL, dropped after."""
-    name = f"strangler_parity_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
