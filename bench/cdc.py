@@ -40,7 +40,12 @@ from kafka.record import util as kafka_record_util
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from strangler.cdc.embedded import CONSUMER_OPTIONS, free_port, start_tansu  # noqa: E402
+from strangler.cdc.embedded import (  # noqa: E402
+    CONSUMER_OPTIONS,
+    free_port,
+    start_tansu,
+    terminate,
+)
 
 PG = "postgresql://postgres@127.0.0.1:5432"
 STAMP_TRIGGER = """
@@ -60,16 +65,6 @@ def sql(url: str, statement: str, params: tuple | None = None) -> list[tuple]:
     with psycopg.connect(url, autocommit=True) as conn:
         cursor = conn.execute(statement, params)
         return cursor.fetchall() if cursor.description else []
-
-
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM, then SIGKILL if it is still there after 5 s (Tansu with open connections)."""
-    process.terminate()
-    try:
-        process.wait(5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
 
 
 def manage(module: str, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -291,8 +286,8 @@ def main() -> None:
         # the consumer, restart the broker, then the relay (it creates the topics), then the
         # consumer.
         for process in processes:
-            stop(process)
-        stop(broker)
+            terminate(process)
+        terminate(broker)
         restarted = time.monotonic()
         broker = start_tansu(port)
         processes[:] = [
@@ -342,7 +337,7 @@ def main() -> None:
                 process.wait(15)
             except subprocess.TimeoutExpired:
                 process.kill()
-        stop(broker)
+        terminate(broker)
         for name in (mono_db, svc_db):
             sql(f"{PG}/postgres", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

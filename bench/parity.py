@@ -43,6 +43,9 @@ from strangler.parity.exchange import Exchange, Reply
 from strangler.parity.store import ParityStore
 from strangler.parity.summary import summary
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import proxy as setup  # bench/proxy.py: the same upstreams, table, load and measurement
+
 ROOT = Path(__file__).resolve().parents[1]
 JSON = (("content-type", "application/json"),)
 
@@ -103,22 +106,12 @@ def start_proxy(
     work: Path, port_a: int, port_b: int, shadow: float, discard: bool = False
 ) -> tuple[Any, int]:
     """`strangler proxy` as bench/proxy.py runs it, with `shadow` percent shadowed."""
-    route: dict[str, Any] = {"id": "products", "prefix": "/api/v1/products",
-                             "monolith": "monolith", "service": "catalog", "weight": 10,
-                             "sticky": ["header:X-User-ID"]}  # fmt: skip
+    table = setup.route_table(port_a, port_b)
     if shadow:
-        route["shadow"] = {"percent": shadow}
-    table = {
-        "default_backend": "monolith",
-        "backends": {"monolith": {"url": f"http://127.0.0.1:{port_a}"},
-                     "catalog": {"url": f"http://127.0.0.1:{port_b}"}},
-        "routes": [route],
-    }  # fmt: skip
+        table["routes"][0]["shadow"] = {"percent": shadow}
     config = work / f"routes-{shadow}-{discard}.json"
     config.write_text(json.dumps(table))
-    argv = [sys.executable, "-m", "strangler", "proxy", "--config", str(config),
-            "--listen", "127.0.0.1:0", "--admin", "off", "--access-log", "off",
-            "--parity-store", str(work / f"parity-{shadow}.sqlite3")]  # fmt: skip
+    argv = [*setup.proxy_argv(config), "--parity-store", str(work / f"parity-{shadow}.sqlite3")]
     if discard:
         argv = [sys.executable, "-c", DISCARDING_PROXY, str(config)]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
@@ -129,9 +122,6 @@ def start_proxy(
 
 def proxy_figures(duration: float, repeats: int) -> dict[str, Any]:
     """req/s and CPU per request of the proxy with shadowing off and at 10%, same run."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    import proxy as setup  # bench/proxy.py: the same upstreams, load and measurement
-
     started: list[tuple[Any, bool]] = []
     with tempfile.TemporaryDirectory(prefix="strangler-bench-parity-") as tmp:
         work = Path(tmp)

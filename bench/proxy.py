@@ -248,23 +248,17 @@ def route_table(port_a: int, port_b: int) -> dict[str, Any]:
     }
 
 
+def proxy_argv(config: Path) -> list[str]:
+    """`strangler proxy` on the table in `config`: a free port, no admin API, no access log
+    (what every bench that runs our proxy starts)."""
+    return [sys.executable, "-m", "strangler", "proxy", "--config", str(config),
+            "--listen", "127.0.0.1:0", "--admin", "off", "--access-log", "off"]  # fmt: skip
+
+
 def start_ours(work: Path, port_a: int, port_b: int) -> tuple[subprocess.Popen[bytes], int]:
     table = route_table(port_a, port_b)
     (work / "routes.json").write_text(json.dumps(table))
-    argv = [
-        sys.executable,
-        "-m",
-        "strangler",
-        "proxy",
-        "--config",
-        str(work / "routes.json"),
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "off",
-        "--access-log",
-        "off",
-    ]
+    argv = proxy_argv(work / "routes.json")
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
     assert proc.stdout is not None
     ready = json.loads(proc.stdout.readline())

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from proxy import WRK_SCRIPT, route_table, start_upstreams, stop, wrk
+from proxy import WRK_SCRIPT, proxy_argv, route_table, start_upstreams, stop, wrk
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,23 +47,7 @@ def count(
     """Instructions per request of the proxy whose code is in `source` (`--parity-store` only
     when shadowing: revisions older than the parity package have no such option)."""
     out = work / f"callgrind.{source.name}.out"
-    argv = [
-        "valgrind",
-        "--tool=callgrind",
-        f"--callgrind-out-file={out}",
-        sys.executable,
-        "-m",
-        "strangler",
-        "proxy",
-        "--config",
-        str(table),
-        "--listen",
-        "127.0.0.1:0",
-        "--admin",
-        "off",
-        "--access-log",
-        "off",
-    ]
+    argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *proxy_argv(table)]
     if shadow:
         argv += ["--parity-store", str(work / f"parity.{source.name}.sqlite3")]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=source)

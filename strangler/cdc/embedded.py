@@ -69,6 +69,17 @@ def start_tansu(port: int, timeout_s: float = 10.0) -> subprocess.Popen:
     return process
 
 
+def terminate(process: subprocess.Popen, grace_s: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL if it is still there after `grace_s` (Tansu with open
+    connections can take its time)."""
+    process.terminate()
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(grace_s)
+
+
 def serve(port: int, started: threading.Event | None = None) -> int:
     """Run a broker on 127.0.0.1:port until SIGTERM/SIGINT; returns the exit status.
 
@@ -86,9 +97,4 @@ def serve(port: int, started: threading.Event | None = None) -> int:
                 return 1
         return 0
     finally:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        terminate(process)
