@@ -13,7 +13,7 @@ from strangler.runbook.engine import Engine
 from strangler.runbook.sources import Environment
 from strangler.runbook.store import RouteClaimed, RunStore
 from tests.proxy.helpers import table
-from tests.runbook.test_resume import cli
+from tests.runbook.test_cli import cli
 
 TWO_FLIPS = """
 name = "two-flips"

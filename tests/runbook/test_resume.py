@@ -15,7 +15,8 @@ import pytest
 
 from strangler.control import open_store
 from strangler.runbook.store import LeaseHeld, RunStore
-from tests.proxy.helpers import ROOT, table
+from tests.proxy.helpers import table
+from tests.runbook.test_cli import cli
 
 LEASE = "1.5"
 RUNBOOK = """
@@ -48,17 +49,6 @@ action = "set_weight"
 route = "products"
 weight = 30
 """
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "strangler", "runbook", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
 
 
 def runner(run_id: str, store: str, cwd: Path) -> subprocess.Popen[str]:

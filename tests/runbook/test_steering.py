@@ -13,7 +13,7 @@ from strangler.runbook.report import render, status
 from strangler.runbook.sources import Environment
 from strangler.runbook.store import RunStore
 from tests.runbook.test_claims import TWO_FLIPS, seeded
-from tests.runbook.test_resume import cli
+from tests.runbook.test_cli import cli
 
 FAILING = """
 name = "failing"
