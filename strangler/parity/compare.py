@@ -17,6 +17,7 @@ from strangler.parity.normalize import Normalizer, compile_config
 
 BASE_PLACEHOLDER = b"{base}"
 MAX_DECODED_BYTES = 8 * 1024 * 1024  # a compressed body inflates at most to this (zip bombs)
+ENDPOINT_CACHE = 4096  # paths whose endpoint is remembered; a flood of new ones empties it
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def _rebased(reply: Reply) -> bytes:
 
 
 def _cookie_names(reply: Reply) -> list[str]:
-    return sorted(v.split("=", 1)[0].strip() for k, v in reply.headers if k.lower() == "set-cookie")
+    return sorted(v.split("=", 1)[0].strip() for v in reply.values("set-cookie"))
 
 
 def _text(body: bytes) -> bytes:
@@ -143,6 +144,7 @@ class Comparer:
     _templates: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = field(
         default_factory=dict, repr=False
     )
+    _endpoints: dict[tuple[str, str, str], str] = field(default_factory=dict, repr=False)
 
     def normalizer(self, route: str, endpoint: str) -> Normalizer:
         """Compiled once per route, and once per endpoint the config refines (only those:
@@ -155,11 +157,20 @@ class Comparer:
         return norm
 
     def endpoint(self, route: str, method: str, path: str) -> str:
+        """The endpoint a request counts under, remembered per path (traffic repeats paths,
+        and folding one runs a regular expression per segment)."""
+        key = (route, method, path)
+        endpoint = self._endpoints.get(key)
+        if endpoint is not None:
+            return endpoint
         templates = self._templates.get(route)
         if templates is None:
             config = self.configs.get(route, CompareConfig())
             templates = self._templates[route] = compile_templates(k for k, _ in config.endpoints)
-        return endpoint_of(method, path, templates)
+        if len(self._endpoints) >= ENDPOINT_CACHE:
+            self._endpoints.clear()
+        endpoint = self._endpoints[key] = endpoint_of(method, path, templates)
+        return endpoint
 
     def compare(self, exchange: Exchange) -> Comparison:
         """Raw and noise differences; an exchange that cannot be compared comes back with

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 Headers = tuple[tuple[str, str], ...]
@@ -24,7 +25,20 @@ class Reply:
 
     def header(self, name: str) -> str:
         """The values of header `name` (lower case), joined by ", " as HTTP allows."""
-        return ", ".join(v for k, v in self.headers if k.lower() == name)
+        return ", ".join(self._values.get(name, ()))
+
+    def values(self, name: str) -> list[str]:
+        """Each value of header `name` (lower case), in order (Set-Cookie cannot be joined)."""
+        return self._values.get(name, [])
+
+    @cached_property
+    def _values(self) -> dict[str, list[str]]:
+        """Header values by lower-case name, built at the first lookup: a comparison looks up
+        half a dozen names, each a scan of every header otherwise."""
+        values: dict[str, list[str]] = {}
+        for k, v in self.headers:
+            values.setdefault(k.lower(), []).append(v)
+        return values
 
     def as_dict(self) -> dict[str, Any]:
         return {

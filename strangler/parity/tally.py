@@ -33,9 +33,12 @@ OTHER_FIELDS = "(other fields)"
 WindowKey = tuple[str, str, int]
 
 
+_LOG_BASE = math.log(LATENCY_BASE)  # what math.log(x, LATENCY_BASE) divides by, every call
+
+
 def latency_bucket(ms: float) -> int:
     """Bucket index of a latency; bucket b holds (1.1^(b-1), 1.1^b] ms."""
-    return max(0, math.ceil(math.log(max(ms, 0.01) / 0.01, LATENCY_BASE)))
+    return max(0, math.ceil(math.log(max(ms, 0.01) / 0.01) / _LOG_BASE))
 
 
 def bucket_upper_ms(bucket: int) -> float:

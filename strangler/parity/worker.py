@@ -39,8 +39,12 @@ def _text(value: str | bytes) -> str:
 
 
 def _headers(raw: Any) -> tuple[tuple[str, str], ...]:
-    """Header pairs as text; the proxy hands them over as the bytes it parsed."""
-    return tuple((_text(k), _text(v)) for k, v in raw)
+    """Header pairs as text; the proxy hands them over as the bytes it parsed (a pair that
+    came as JSON has them as text already)."""
+    try:
+        return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
+    except AttributeError:
+        return tuple((str(k), str(v)) for k, v in raw)
 
 
 def _reply(raw: dict[str, Any]) -> Reply:
@@ -97,12 +101,14 @@ class PairConsumer:
         tally = Tally()
         recorded = []
         with self._lock:
+            comparisons = []
             for pair in batch:
                 comparison = self._compare(pair)
                 tally.add(comparison)
-                self.metrics.observe(comparison)
+                comparisons.append(comparison)
                 if pair.get("record") and comparison.exchange is not None:
                     recorded.append(har_entry(comparison.exchange, pair.get("redact", ())))
+            self.metrics.observe(comparisons)
             try:
                 if self._store is None:
                     self._store = ParityStore(self.store_location)
