@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from django.db import connections, models, transaction
@@ -35,6 +37,19 @@ POSITION_COLUMNS = (
     ("seq", "bigint"),
     ("op", "text"),
     ("applied_at", "timestamptz"),
+)
+# On PostgreSQL, get_db_prep_save of these field classes (exactly: a subclass may prepare
+# otherwise) returns a value of this type unchanged, as `mapping.to_python` produces it.
+POSTGRES_AS_IS: dict[type[models.Field], type] = {
+    models.DateTimeField: datetime.datetime,
+    models.DecimalField: Decimal,
+}
+# ISO 8601 with an offset and at most microseconds, as to_jsonb writes a timestamptz: text that
+# PostgreSQL reads as the very instant datetime.fromisoformat parses from it. (Offset minutes
+# and seconds below 60: Python carries "+05:75" over to +06:15, PostgreSQL refuses it.)
+ISO = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?"
+    r"[+-][0-9]{2}:[0-5][0-9](:[0-5][0-9])?"
 )
 
 
@@ -200,10 +215,34 @@ class Refused(Exception):
 
 
 def db_value(field: models.Field, value: Any, connection: BaseDatabaseWrapper) -> Any:
-    """What the upsert sends for a value that is not sent as is (see `_write_rows`)."""
+    """What the upsert sends for a value that is not sent as is (see `as_is`)."""
     if isinstance(field, models.JSONField):
         return jsontext.db_value(field, value)
     return field.get_db_prep_save(value, connection)
+
+
+def as_is(field: models.Field, connection: BaseDatabaseWrapper) -> tuple[type, ...]:
+    """The types of `field`'s converted values the upsert sends unprepared: None and the plain
+    type (mapping.plain_type), and on PostgreSQL those of POSTGRES_AS_IS; none for JSON."""
+    if isinstance(field, models.JSONField):
+        return ()
+    native = POSTGRES_AS_IS.get(type(field)) if connection.vendor == "postgresql" else None
+    return tuple(t for t in (type(None), plain_type(field), native) if t is not None)
+
+
+def iso_source(
+    mapping: TableMapping, field: models.Field, connection: BaseDatabaseWrapper
+) -> str | None:
+    """The source column whose ISO text the upsert sends for `field` instead of its datetime
+    (PostgreSQL, a DateTimeField, no transform), or None.
+
+    psycopg would send str() of the datetime parsed from that text: the same instant, at 15
+    times the COPY cost of a string (3.8 against 0.26 us a value on the 2-core machine).
+    """
+    if connection.vendor != "postgresql" or type(field) is not models.DateTimeField:
+        return None
+    column = next(c for c, f in mapping.columns.items() if f is field)
+    return None if column in mapping.transforms else column
 
 
 def _write_rows(
@@ -216,12 +255,9 @@ def _write_rows(
     A row with a value its target column cannot hold exactly is not written: {key: reason}.
     """
     fields = [f for f in mapping.model._meta.concrete_fields if f in mapping.columns.values()]
-    names = [f.attname for f in fields]
-    # Types sent as they are: None and the field's plain type (mapping.plain_type); a JSON
-    # field's values, None included, always go through db_value.
+    names = tuple(f.attname for f in fields)
     prepared = [
-        (f.attname, f, () if isinstance(f, models.JSONField) else (type(None), plain_type(f)))
-        for f in fields
+        (f.attname, f, as_is(f, connection), iso_source(mapping, f, connection)) for f in fields
     ]
     key = mapping.key_field.attname
     label = mapping.model._meta.label
@@ -241,11 +277,20 @@ def _write_rows(
         if key not in values:
             values[key] = mapping.target_key(event.key)
         row = []
-        for name, field, as_is in prepared:
-            if name in values:
-                value = values[name]
-                row.append(value if type(value) in as_is else db_value(field, value, connection))
-        groups[tuple(filter(values.__contains__, names))].append(row)
+        for name, field, unprepared, iso in prepared:
+            if name not in values:
+                continue
+            value = values[name]
+            if iso is not None and type(text := image.get(iso)) is str and ISO.fullmatch(text):
+                # `value` is fromisoformat(text) (mapping._datetime): the same instant.
+                row.append(text)
+            elif type(value) in unprepared:
+                row.append(value)
+            else:
+                row.append(db_value(field, value, connection))
+        # A full row image (the usual) has every field: no need to list which.
+        present = names if len(row) == len(names) else tuple(filter(values.__contains__, names))
+        groups[present].append(row)
     _delete(connection, mapping, [mapping.target_key(e.key) for e in events if e.op == "d"])
     for present, rows in groups.items():
         chosen = [f for f in fields if f.attname in present]
@@ -266,6 +311,9 @@ def claim_positions(
     never overwrites a newer one. A rollback (refused values) takes the positions back.
     """
     now = connection.ops.adapt_datetimefield_value(timezone.now())
+    if connection.vendor == "postgresql":
+        # psycopg's COPY text for it (str()), made once instead of once per row.
+        now = str(now)
     written = _upsert(
         connection,
         "strangler_cdc_position",

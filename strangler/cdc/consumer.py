@@ -15,6 +15,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -64,9 +65,9 @@ class ConsumerMetrics:
         )
 
 
-@dataclass(frozen=True)
-class Received:
-    """One Kafka record and what it decoded to (None when it is not an envelope)."""
+class Received(NamedTuple):
+    """One Kafka record and what it decoded to (None when it is not an envelope); a tuple, as
+    one is built per record."""
 
     record: ConsumerRecord
     event: Envelope | None

@@ -99,9 +99,10 @@ class Watch:
 
     def check(self, client: KafkaConsumer, records: Sequence[ConsumerRecord] | None) -> None:
         """Before a batch is applied (or, with None, for every assigned partition while idle)."""
-        first: dict[TopicPartition, ConsumerRecord] = {}
-        for record in records or ():
-            first.setdefault(TopicPartition(record.topic, record.partition), record)
+        firsts: dict[tuple[str, int], ConsumerRecord] = {}
+        for record in records or ():  # plain tuples: a TopicPartition per record costs
+            firsts.setdefault((record.topic, record.partition), record)
+        first = {TopicPartition(*tp): record for tp, record in firsts.items()}
         seen = self.seen(set(first) if records is not None else set(client.assignment()))
         # A batch that continues right after the last applied offset needs no broker question.
         suspect = [tp for tp in seen if tp not in first or first[tp].offset != seen[tp].offset + 1]
@@ -147,19 +148,19 @@ class Watch:
 
     def remember(self, client: KafkaConsumer, records: Sequence[ConsumerRecord]) -> None:
         """After a batch: the last offset applied from each of its partitions."""
-        last: dict[TopicPartition, ConsumerRecord] = {}
+        last: dict[tuple[str, int], ConsumerRecord] = {}
         for record in records:
-            last[TopicPartition(record.topic, record.partition)] = record
+            last[(record.topic, record.partition)] = record
         PartitionProgress.objects.using(self.using).bulk_create(
             [
                 PartitionProgress(
-                    topic=tp.topic,
-                    partition=tp.partition,
-                    topic_id=kafka.topic_id(client, tp.topic),
+                    topic=topic,
+                    partition=partition,
+                    topic_id=kafka.topic_id(client, topic),
                     offset=r.offset,
                     seq=_seq(r),
                 )
-                for tp, r in last.items()
+                for (topic, partition), r in last.items()
             ],
             update_conflicts=True,
             unique_fields=["topic", "partition"],

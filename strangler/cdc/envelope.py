@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple, cast, get_args
 
@@ -16,15 +15,16 @@ ROW_OPS = frozenset({"c", "u", "r"})  # the ops that carry the row's new image
 TRUNCATE_KEY = ""  # a truncate event's key: it is about the table, not one row
 # Built once: json.loads with a parse_float builds a decoder per call, 2/3 of its time here.
 DECODER = json.JSONDecoder(parse_float=Decimal)
+BINARY = (bytes, bytearray)  # not `bytes | bytearray`, a union built again at each call
 
 
 class EnvelopeError(ValueError):
     """A message that is not a valid change event."""
 
 
-@dataclass(frozen=True)
-class Envelope:
-    """One row change; `seq` is its position, growing per key in commit order."""
+class Envelope(NamedTuple):
+    """One row change; `seq` is its position, growing per key in commit order (a tuple: the
+    consumer builds thousands a second, in half the time a frozen dataclass takes)."""
 
     id: str
     app: str
@@ -89,7 +89,7 @@ def encode(row: OutboxRow) -> bytes:
 def decode(value: bytes | str, key: bytes | str | None) -> Envelope:
     """Parse one message; numbers with a fraction become Decimal so money stays exact."""
     try:
-        if isinstance(value, bytes | bytearray):
+        if isinstance(value, BINARY):
             # As json.loads; an object whose second byte is not NUL is UTF-8, without asking.
             utf8 = value[:1] == b"{" and value[1:2] != b"\0"
             encoding = "utf-8" if utf8 else json.detect_encoding(value)

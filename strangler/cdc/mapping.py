@@ -13,7 +13,8 @@ import dataclasses
 import datetime
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from decimal import Decimal
+from functools import cached_property, partial
 from typing import Any
 
 from django.apps import apps
@@ -27,7 +28,8 @@ from strangler.cdc.exact import Check, checker
 from strangler.cdc.generic import content_type_fields
 
 Transform = Callable[[Any], Any]
-Conversion = tuple[str, models.Field, Transform | None, type | None, Check | None]
+Convert = Callable[[Any], Any]  # a row image's value -> the field's Python value
+Conversion = tuple[str, models.Field, Transform | None, type | None, Convert, Check | None]
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,8 @@ class TableMapping:
         return self._values(row, self._plan(connection))
 
     def _plan(self, connection: BaseDatabaseWrapper | None) -> list[Conversion]:
-        """(column, target field, transform, plain type, exactness check) per mapped column,
-        found once per vendor; no checks without a connection."""
+        """(column, target field, transform, plain type, converter, exactness check) per mapped
+        column, found once per vendor; no checks without a connection."""
         vendor = connection.vendor if connection is not None else ""
         plan = self._plans.get(vendor)
         if plan is None:
@@ -76,6 +78,7 @@ class TableMapping:
                     target,
                     self.transforms.get(column),
                     plain_type(target),
+                    converter(target),
                     checker(target, connection) if connection is not None else None,
                 )
                 for column, target in self.columns.items()
@@ -92,11 +95,11 @@ class TableMapping:
         """
         values: dict[str, Any] = {}
         refused: list[str] = []
-        for column, target, transform, plain, check in plan:
+        for column, target, transform, plain, convert, check in plan:
             if column not in row:
                 continue
             source = row[column] if transform is None else transform(row[column])
-            value = source if type(source) is plain else to_python(target, source)
+            value = source if type(source) is plain else convert(source)
             values[target.attname] = value
             if check is not None and value is not None:
                 reason = check(source, value)
@@ -146,6 +149,38 @@ def to_python(field: models.Field, value: Any) -> Any:
         if settings.USE_TZ:
             result = timezone.make_aware(result, datetime.UTC)
     return result
+
+
+def converter(field: models.Field) -> Convert:
+    """`to_python` for `field`; for a DateTimeField or DecimalField (exactly those classes: a
+    subclass may convert otherwise) a shortcut returning the same for the usual input."""
+    target = field.target_field if field.is_relation else field
+    if type(target) is models.DateTimeField:
+        return partial(_datetime, target)
+    if type(target) is models.DecimalField:
+        return partial(_decimal, target)
+    return partial(to_python, target)
+
+
+def _datetime(field: models.Field, value: Any) -> Any:
+    """ISO text with an offset, parsed as DateTimeField.to_python does (parse_datetime tries
+    fromisoformat first); anything else, or no offset (made aware), by `to_python`."""
+    if type(value) is str:
+        try:
+            parsed = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            return to_python(field, value)
+        if parsed.tzinfo is not None:  # a fixed offset: fromisoformat makes no other tzinfo
+            return parsed
+    return to_python(field, value)
+
+
+def _decimal(field: models.Field, value: Any) -> Any:
+    """A finite Decimal is its own value (DecimalField.to_python copies it exactly); anything
+    else, NaN and infinities included (refused there), by `to_python`."""
+    if type(value) is Decimal and value.is_finite():
+        return value
+    return to_python(field, value)
 
 
 def _field(model: type[models.Model], name: str) -> models.Field | None:
