@@ -14,6 +14,7 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.partitioner.default import DefaultPartitioner, murmur2
 
 KafkaClient = type[KafkaProducer] | type[KafkaConsumer] | type[KafkaAdminClient]
 
@@ -40,6 +41,18 @@ def producer(bootstrap_servers: str, options: Mapping[str, Any] | None = None) -
     }
     config.update(options_for(KafkaProducer, options))
     return KafkaProducer(**config)
+
+
+def keyed_partitions(producer: KafkaProducer) -> bool:
+    """Whether the caller may pick partitions by `partition_of`: the producer would pick the
+    same ones (its partitioner is the default, not one the client options chose)."""
+    return type(producer.config["partitioner"]) is DefaultPartitioner
+
+
+def partition_of(key: bytes, partitions: Sequence[int]) -> int:
+    """The partition kafka-python's (and Java's) default partitioner gives `key` among a
+    topic's `partitions` (sorted): found once per topic and batch, not sorted per message."""
+    return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
 
 
 def discard(client: KafkaProducer | None) -> None:

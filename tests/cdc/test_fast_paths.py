@@ -1,11 +1,12 @@
-"""The consumer's shortcuts give exactly what the general conversion and preparation give.
+"""The shortcuts of consumer and relay give exactly what the general paths give.
 
 `mapping.converter` parses ISO datetimes and passes finite Decimals without Django's
 `to_python`; on PostgreSQL the upsert sends datetimes and Decimals without `get_db_prep_save`,
 and a timestamptz column gets the source's ISO text instead of the parsed datetime. Each is
 compared with the general path on values picked to tell them apart (offsets with seconds,
 fractions, naive and date-only text, NaN, exponents, what PostgreSQL and Python read
-differently), under USE_TZ on and off.
+differently), under USE_TZ on and off. And the relay picks a message's partition as the
+producer's default partitioner would.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import datetime
 import json
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,10 +22,13 @@ from django.core.exceptions import ValidationError
 from django.db import connection, models
 from django.test import override_settings
 from django.test.utils import isolate_apps
+from kafka.partitioner.default import DefaultPartitioner
+from kafka.partitioner.sticky import StickyPartitioner
 
 from strangler.cdc.apply import ISO, POSTGRES_AS_IS, apply_events, as_is, iso_source
 from strangler.cdc.conf import MappingSpec
 from strangler.cdc.envelope import OutboxRow, decode, encode
+from strangler.cdc.kafka import keyed_partitions, partition_of
 from strangler.cdc.mapping import TableMapping, converter, to_python
 
 pytestmark = pytest.mark.django_db
@@ -188,3 +193,31 @@ def test_timestamptz_from_the_source_text_is_the_instant_python_parses(use_tz: b
     assert written >= 6
     assert not ISO.fullmatch("2026-12-02T00:30:01+05:75")
     assert not ISO.fullmatch("2026-12-02T00:30:01.1234567+00:00")
+
+
+class Cluster:
+    """The metadata DefaultPartitioner reads: one topic with `count` partitions."""
+
+    def __init__(self, count: int) -> None:
+        self.partitions = set(range(count))
+
+    def topics(self) -> set[str]:
+        return {"t"}
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return self.partitions
+
+    def available_partitions_for_topic(self, topic: str) -> set[int]:
+        return self.partitions
+
+
+@pytest.mark.parametrize("count", [1, 3, 4, 7])
+def test_the_relay_picks_the_partition_the_producer_would(count: int):
+    keys = [str(i).encode() for i in range(2000)]
+    keys += [b"", b"\xff" * 5, "é€😀".encode(), b"-1", b"x" * 101, b"catalog_product:42"]
+    cluster, default = Cluster(count), DefaultPartitioner()
+    partitions = sorted(cluster.partitions)
+    for key in keys:
+        assert partition_of(key, partitions) == default.partition("t", key, key, b"", b"", cluster)
+    assert keyed_partitions(SimpleNamespace(config={"partitioner": default}))
+    assert not keyed_partitions(SimpleNamespace(config={"partitioner": StickyPartitioner()}))
