@@ -34,7 +34,7 @@ class HarRequest:
     headers: Headers
     body: bytes
     recorded: Reply | None
-    host: str = ""  # the Host the request was made to (its Host header, else the URL's)
+    host: str = ""  # the Host the request was made to (Host or h2 :authority, else the URL's)
 
 
 def _headers(raw: Any, where: str) -> Headers:
@@ -92,7 +92,7 @@ def parse_har(text: str, source: str) -> list[HarRequest]:
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         post = request.get("postData")
         headers = _headers(request.get("headers", []), f"{where}.request.headers")
-        host = next((v for k, v in headers if k.lower() == "host"), parts.netloc)
+        host = next((v for k, v in headers if k.lower() in ("host", ":authority")), parts.netloc)
         out.append(
             HarRequest(
                 index=i,

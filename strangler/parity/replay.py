@@ -53,13 +53,14 @@ class ReplayResult:
 
 
 def forwarded(req: HarRequest, host: str, result: ReplayResult) -> Headers:
-    """The headers a replayed request is sent with: hop-by-hop ones dropped, the recorded (or
-    given) Host kept, and `[redacted]` placeholders dropped and counted, never sent."""
+    """The headers a replayed request is sent with: hop-by-hop ones and HTTP/2 pseudo-headers
+    (`:authority`, a browser's h2 export) dropped, the recorded (or given) Host kept, and
+    `[redacted]` placeholders dropped and counted, never sent."""
     out = []
     for name, value in req.headers:
         if value == REDACTED:
             result.redacted[name] += 1
-        elif name.lower() not in NOT_FORWARDED:
+        elif name.lower() not in NOT_FORWARDED and not name.startswith(":"):
             out.append((name, value))
     if host or req.host:
         out.append(("Host", host or req.host))
