@@ -1,12 +1,69 @@
-"""`strangler parity replay` against hostile input: a browser's HTTP/2 export. Real servers on
-real sockets."""
+"""`strangler parity replay` against hostile input: a browser's HTTP/2 export, a candidate that
+drips its answer, one whose answer never ends. Real servers on real sockets."""
 
 from __future__ import annotations
 
 import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from tests.parity.shop_servers import Behaviour, har, serve
-from tests.parity.test_replay import run
+from tests.parity.test_replay import replay, run
+
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+
+
+@contextmanager
+def raw_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A socket server calling `answer` on each connection after reading its request."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def one(conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                answer(conn)
+            except OSError:
+                pass
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=one, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+def drip(conn: socket.socket) -> None:
+    """Promise 1000 bytes, then send one every 0.5 s for 12 s: every read is quick."""
+    conn.sendall(HEAD + b"content-length: 1000\r\n\r\n")
+    for _ in range(24):
+        conn.sendall(b" ")
+        time.sleep(0.5)
+
+
+def endless(conn: socket.socket) -> None:
+    """A chunked answer of 40 MiB (standing in for one that never ends)."""
+    conn.sendall(HEAD + b"transfer-encoding: chunked\r\n\r\n")
+    chunk = b"x" * 65536
+    for _ in range(640):
+        conn.sendall(b"10000\r\n" + chunk + b"\r\n")
+    conn.sendall(b"0\r\n\r\n")
 
 
 def test_a_browsers_http2_export_is_replayed_without_its_pseudo_headers(capsys, tmp_path):
@@ -32,3 +89,27 @@ def test_a_browsers_http2_export_is_replayed_without_its_pseudo_headers(capsys, 
     assert "1 of 1 requests compared" in out
     assert {h.get("Host") for _, _, h in monolith.seen} == {"shop.example.com"}
     assert not [k for _, _, h in monolith.seen for k in h if k.startswith(":")]
+
+
+def test_a_candidate_dripping_its_answer_fails_within_the_timeout(capsys, tmp_path):
+    """--timeout bounds the whole request, not each read: a byte every 0.5 s never hangs it."""
+    with serve(Behaviour()) as primary, raw_server(drip) as candidate:
+        shop = {"primary": primary, "candidate_url": candidate,
+                "store": str(tmp_path / "p.sqlite3")}  # fmt: skip
+        started = time.monotonic()
+        requests = [("GET", "http://shop.example.com/api/v1/products?page=1")]
+        code, out, _ = replay(shop, capsys, tmp_path, requests, "--timeout", "1")
+        elapsed = time.monotonic() - started
+    assert elapsed < 6, f"the replay took {elapsed:.1f} s with --timeout 1"
+    assert code == 0 and "1 x candidate: timeout after 1.0 s" in out
+
+
+def test_an_answer_beyond_the_cap_is_not_compared_and_not_held_whole(capsys, tmp_path):
+    """A candidate streaming 40 MiB is read up to the cap and stored as not compared."""
+    with serve(Behaviour()) as primary, raw_server(endless) as candidate:
+        shop = {"primary": primary, "candidate_url": candidate,
+                "store": str(tmp_path / "p.sqlite3")}  # fmt: skip
+        requests = [("GET", "http://shop.example.com/api/v1/products?page=1")]
+        code, out, err = replay(shop, capsys, tmp_path, requests)
+    assert "Traceback" not in err
+    assert code == 1 and "skipped: 1 not compared (body_too_large)" in out
