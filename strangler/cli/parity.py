@@ -181,6 +181,8 @@ def _load_compare(path: str) -> Any:
         raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise UsageError(f"--compare {path}: {error}") from error
+    except RecursionError as error:
+        raise UsageError(f"--compare {path}: nested too deeply") from error
     config, problems = parse_compare(raw, path)
     if problems:
         raise UsageError("; ".join(str(p) for p in problems))
@@ -365,6 +367,8 @@ def _record_data(args: argparse.Namespace, store: Any) -> int:
         raise UsageError(
             f"{args.file}: not JSON ({error}); pass `cdc reconcile --json` output"
         ) from error
+    except RecursionError as error:
+        raise UsageError(f"{args.file}: not JSON (nested too deeply)") from error
     problems = reconcile_problems(result)
     if problems:
         raise UsageError(

@@ -151,6 +151,9 @@ def test_writes_to_anything_but_the_candidate_are_refused(shop, capsys, tmp_path
          "traffic.har: log.entries[0].request.url: None is not a URL"),
         ('{"log": {"entries": [{"request": {"method": "G T", "url": "/"}}]}}',
          "log.entries[0].request.method"),
+        ('{"log": {"entries": [{"request": {"method": "GET", "url": "http://[::1/x"}}]}}',
+         "traffic.har: log.entries[0].request.url: 'http://[::1/x' is not a URL"),
+        ("[" * 100_000 + "]" * 100_000, "traffic.har: not JSON: nested too deeply"),
     ],
 )  # fmt: skip
 def test_a_broken_har_is_one_line_exit_2_and_nothing_recorded(

@@ -113,3 +113,24 @@ def test_an_answer_beyond_the_cap_is_not_compared_and_not_held_whole(capsys, tmp
         code, out, err = replay(shop, capsys, tmp_path, requests)
     assert "Traceback" not in err
     assert code == 1 and "skipped: 1 not compared (body_too_large)" in out
+
+
+def test_deeply_nested_compare_and_reconcile_files_are_one_line_exit_2(capsys, tmp_path):
+    """Nesting beyond the parsers' recursion limit is bad input, not a traceback."""
+    compare = tmp_path / "compare.toml"
+    compare.write_text("ignore = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    requests = tmp_path / "t.har"
+    requests.write_text(json.dumps(har([("GET", "http://shop.example.com/api/v1/products")])))
+    store = str(tmp_path / "p.sqlite3")
+    with serve(Behaviour()) as primary:
+        code, _, err = run(capsys, "parity", "replay", str(requests), "--primary", primary,
+                           "--candidate", primary, "--store", store,
+                           "--compare", str(compare))  # fmt: skip
+    assert code == 2 and f"--compare {compare}: nested too deeply" in err
+    assert len(err.strip().splitlines()) == 1
+    reconcile = tmp_path / "reconcile.json"
+    reconcile.write_text("[" * 100_000 + "]" * 100_000)
+    code, _, err = run(capsys, "parity", "record-data", "--route", "products", str(reconcile),
+                       "--store", store)  # fmt: skip
+    assert code == 2 and f"{reconcile}: not JSON (nested too deeply)" in err
+    assert len(err.strip().splitlines()) == 1
