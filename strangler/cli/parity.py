@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -41,10 +42,19 @@ samples is inconclusive, and inconclusive is not a pass. Exit codes: 0 ok / gate
 
 SPAN = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 SPAN_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+LATEST_SINCE = 253402300799.0  # 9999-12-31T23:59:59Z, the last time a report can print
 
 
 def parse_since(text: str, now: float) -> float:
-    """30m / 2h / 7d ago, an ISO-8601 time (UTC if no zone) or epoch seconds."""
+    """30m / 2h / 7d ago, an ISO-8601 time (UTC if no zone) or epoch seconds, from 1970 to 9999
+    (NaN, infinity or 1e300 would reach the store's queries as no integer can hold them)."""
+    since = _since_seconds(text, now)
+    if not 0 <= since <= LATEST_SINCE:
+        raise UsageError(f"--since {text!r}: not a time from 1970 to 9999")
+    return since
+
+
+def _since_seconds(text: str, now: float) -> float:
     match = SPAN.match(text.strip())
     if match:
         return now - float(match[1]) * SPAN_SECONDS[match[2]]
@@ -60,7 +70,10 @@ def parse_since(text: str, now: float) -> float:
         ) from error
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    try:
+        return moment.timestamp()
+    except (ValueError, OverflowError):
+        return math.inf  # past 9999-12-31 in UTC
 
 
 def backend_url(text: str, option: str) -> str:
