@@ -13,11 +13,9 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from strangler import __version__
-from strangler.parity.exchange import Exchange, Headers, Reply
+from strangler.parity.exchange import REDACTED, SECRET_HEADERS, Exchange, Headers, Reply
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-REDACTED = "[redacted]"
-ALWAYS_REDACTED = ("authorization", "cookie", "set-cookie", "proxy-authorization")
 
 
 class HarError(Exception):
@@ -121,7 +119,7 @@ def parse_har(text: str, source: str) -> list[HarRequest]:
 
 
 def redact_headers(headers: Headers, redact: Iterable[str] = ()) -> list[dict[str, str]]:
-    names = set(ALWAYS_REDACTED) | {n.lower() for n in redact}
+    names = SECRET_HEADERS | {n.lower() for n in redact}
     return [{"name": k, "value": REDACTED if k.lower() in names else v} for k, v in headers]
 
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from strangler.parity.compare import MAX_DECODED_BYTES, Comparer, Comparison
-from strangler.parity.exchange import Exchange, Headers, Reply
-from strangler.parity.har import REDACTED, SAFE_METHODS, HarRequest
+from strangler.parity.exchange import REDACTED, Exchange, Headers, Reply
+from strangler.parity.har import SAFE_METHODS, HarRequest
 
 SHADOW_HEADER = "X-Strangler-Shadow"  # marks a request whose answer no client will see
 NOT_FORWARDED = frozenset(

@@ -85,6 +85,23 @@ def test_value_noise_never_hides_a_noisy_field_dropped_or_retyped(parity_store, 
     assert gate.outcome == "fail" and "generated_at" in gate.line
 
 
+def test_example_pairs_are_stored_without_credentials(parity_store):
+    """An example pair sits in the store for days and is shown by reports: the user's
+    Authorization, Cookie and session Set-Cookie values never reach it (as in a HAR)."""
+    from strangler.parity import Exchange, Reply
+
+    head = (("content-type", "application/json"), ("Set-Cookie", "sessionid=S3CRET-SET; Path=/"))
+    asked = (("Authorization", "Bearer S3CRET-TOKEN"), ("Cookie", "sessionid=S3CRET-COOKIE"))
+    exchange = Exchange("products", "GET", "/api/v1/products/1", Reply(200, head, b'{"a": 1}'),
+                        Reply(200, head, b'{"a": 2}'), request_headers=asked, at=AT)  # fmt: skip
+    record(parity_store, [exchange])
+    result = summary(parity_store, "products", since=AT - 60, examples=True)
+    (field,) = result.endpoints[0].fields
+    stored = str(field.example)
+    assert field.path == "a" and "/api/v1/products/1" in stored
+    assert "S3CRET" not in stored and "[redacted]" in stored
+
+
 def test_counts_add_up_across_writes_and_processes(parity_store):
     traffic = shop_traffic(120, price_bug=0.0)
     record(parity_store, traffic[:60])
