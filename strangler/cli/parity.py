@@ -164,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"no parity store at {args.store}; pass --store or run a replay")
     if args.action == "replay":
         inputs = _replay_inputs(args)
+    if args.action == "prune" and not 0 <= args.retention_days < math.inf:
+        raise UsageError(f"--retention-days {args.retention_days:g}: a number of days >= 0")
     try:
         store = open_store(args.store, getattr(args, "retention_days", 7.0))
     except StoreError as error:

@@ -134,3 +134,12 @@ def test_deeply_nested_compare_and_reconcile_files_are_one_line_exit_2(capsys, t
                        "--store", store)  # fmt: skip
     assert code == 2 and f"{reconcile}: not JSON (nested too deeply)" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_prune_takes_a_finite_number_of_days(capsys, tmp_path):
+    """nan or inf days would reach the store's integer window arithmetic."""
+    store = str(tmp_path / "p.sqlite3")
+    for days in ("nan", "inf", "-1"):
+        code, _, err = run(capsys, "parity", "prune", "--store", store, "--retention-days", days)
+        assert code == 2 and f"--retention-days {days}: a number of days >= 0" in err
+    assert run(capsys, "parity", "prune", "--store", store, "--retention-days", "0")[0] == 0
