@@ -212,6 +212,11 @@ def _replay_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     primary = backend_url(args.primary, "--primary")
     candidate = backend_url(args.candidate, "--candidate")
     secondary = backend_url(args.secondary, "--secondary") if args.secondary else ""
+    if secondary == candidate:
+        raise UsageError(
+            f"--secondary {secondary} is the --candidate: noise read from it would cancel every "
+            "difference it has; name a second monolith, or leave it out (the primary twice)"
+        )
     sandbox = backend_url(args.allow_writes, "--allow-writes") if args.allow_writes else ""
     if sandbox and sandbox != candidate:
         raise UsageError(

@@ -143,3 +143,16 @@ def test_prune_takes_a_finite_number_of_days(capsys, tmp_path):
         code, _, err = run(capsys, "parity", "prune", "--store", store, "--retention-days", days)
         assert code == 2 and f"--retention-days {days}: a number of days >= 0" in err
     assert run(capsys, "parity", "prune", "--store", store, "--retention-days", "0")[0] == 0
+
+
+def test_the_candidate_as_secondary_is_refused(capsys, tmp_path):
+    """Noise read from the candidate would cancel every real difference it has (as the route
+    table refuses with route.E041)."""
+    requests = [("GET", f"http://shop.example.com/api/v1/products?page={n}") for n in range(3)]
+    monolith = Behaviour()
+    with serve(monolith) as primary, serve(Behaviour(price_bug=0.3)) as candidate:
+        shop = {"primary": primary, "candidate_url": candidate,
+                "store": str(tmp_path / "p.sqlite3")}  # fmt: skip
+        code, _, err = replay(shop, capsys, tmp_path, requests, "--secondary", candidate + "/")
+    assert code == 2 and "--secondary" in err and "is the --candidate" in err
+    assert len(err.strip().splitlines()) == 1 and not monolith.seen
