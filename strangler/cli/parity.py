@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -41,10 +42,19 @@ samples is inconclusive, and inconclusive is not a pass. Exit codes: 0 ok / gate
 
 SPAN = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 SPAN_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+LATEST_SINCE = 253402300799.0  # 9999-12-31T23:59:59Z, the last time a report can print
 
 
 def parse_since(text: str, now: float) -> float:
-    """30m / 2h / 7d ago, an ISO-8601 time (UTC if no zone) or epoch seconds."""
+    """30m / 2h / 7d ago, an ISO-8601 time (UTC if no zone) or epoch seconds, from 1970 to 9999
+    (NaN, infinity or 1e300 would reach the store's queries as no integer can hold them)."""
+    since = _since_seconds(text, now)
+    if not 0 <= since <= LATEST_SINCE:
+        raise UsageError(f"--since {text!r}: not a time from 1970 to 9999")
+    return since
+
+
+def _since_seconds(text: str, now: float) -> float:
     match = SPAN.match(text.strip())
     if match:
         return now - float(match[1]) * SPAN_SECONDS[match[2]]
@@ -60,7 +70,10 @@ def parse_since(text: str, now: float) -> float:
         ) from error
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+    try:
+        return moment.timestamp()
+    except (ValueError, OverflowError):
+        return math.inf  # past 9999-12-31 in UTC
 
 
 def backend_url(text: str, option: str) -> str:
@@ -151,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"no parity store at {args.store}; pass --store or run a replay")
     if args.action == "replay":
         inputs = _replay_inputs(args)
+    if args.action == "prune" and not 0 <= args.retention_days < math.inf:
+        raise UsageError(f"--retention-days {args.retention_days:g}: a number of days >= 0")
     try:
         store = open_store(args.store, getattr(args, "retention_days", 7.0))
     except StoreError as error:
@@ -181,6 +196,8 @@ def _load_compare(path: str) -> Any:
         raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise UsageError(f"--compare {path}: {error}") from error
+    except RecursionError as error:
+        raise UsageError(f"--compare {path}: nested too deeply") from error
     config, problems = parse_compare(raw, path)
     if problems:
         raise UsageError("; ".join(str(p) for p in problems))
@@ -195,6 +212,11 @@ def _replay_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     primary = backend_url(args.primary, "--primary")
     candidate = backend_url(args.candidate, "--candidate")
     secondary = backend_url(args.secondary, "--secondary") if args.secondary else ""
+    if secondary == candidate:
+        raise UsageError(
+            f"--secondary {secondary} is the --candidate: noise read from it would cancel every "
+            "difference it has; name a second monolith, or leave it out (the primary twice)"
+        )
     sandbox = backend_url(args.allow_writes, "--allow-writes") if args.allow_writes else ""
     if sandbox and sandbox != candidate:
         raise UsageError(
@@ -365,6 +387,8 @@ def _record_data(args: argparse.Namespace, store: Any) -> int:
         raise UsageError(
             f"{args.file}: not JSON ({error}); pass `cdc reconcile --json` output"
         ) from error
+    except RecursionError as error:
+        raise UsageError(f"{args.file}: not JSON (nested too deeply)") from error
     problems = reconcile_problems(result)
     if problems:
         raise UsageError(

@@ -33,6 +33,7 @@ COMPARE_KEYS = {
 FIELD_PATH = re.compile(r"^(\*\*|[^.\[\]\s]+|\[\*\])(\.(\*\*|[^.\[\]\s]+)|\[\*\])*$")
 ENDPOINT_KEY = re.compile(r"^[A-Z]+ /\S*$")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
+HEADER_GLOB = re.compile(r"^[A-Za-z0-9*-]+$")  # the NAME of an ignored header:NAME
 
 
 @dataclass(frozen=True)
@@ -76,17 +77,31 @@ def _paths(raw: Any, where: str, key: str, messages: list[Message]) -> tuple[str
     if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
         messages.append(Message("route.E045", f"{where}.{key}", "expected a list of field paths"))
         return ()
+    paths = []
     for path in raw:
-        if not FIELD_PATH.match(path):
+        normal = _field_path(path)
+        if normal is None:
             messages.append(
                 Message(
                     "route.E045",
                     f"{where}.{key}",
                     f"{path!r} names no field",
-                    "field paths look like results[*].price or meta.**; list items are [*]",
+                    "field paths look like results[*].price or meta.**; list items are [*]; "
+                    "headers are header:NAME",
                 )
             )
-    return tuple(raw)
+        else:
+            paths.append(normal)
+    return tuple(paths)
+
+
+def _field_path(path: str) -> str | None:
+    """A field path as the comparison sees it, or None when it names no field: `header:NAME`
+    in lower case, as headers are compared (`header:Vary` would otherwise never match)."""
+    if path[:7].lower() == "header:":
+        name = path[7:]
+        return f"header:{name.lower()}" if HEADER_GLOB.match(name) else None
+    return path if FIELD_PATH.match(path) else None
 
 
 def parse_compare(raw: Any, where: str, nested: bool = True) -> tuple[CompareConfig, list[Message]]:

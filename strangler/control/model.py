@@ -6,6 +6,7 @@ in a running process has passed validation as a whole.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 RouteState = Literal["monolith", "canary", "service", "retired"]
 ROUTE_STATES: tuple[RouteState, ...] = get_args(RouteState)
 Role = Literal["monolith", "service"]  # which of a route's two backends a request goes to
+TYPED_WEIGHT = re.compile(r"[0-9]+(\.[0-9]+)?")  # a weight or share as text: 12 or 12.5
 STICKY_KINDS = ("header", "cookie", "jwt_sub", "client_address")
 
 
@@ -191,8 +193,11 @@ def state_for_weight(weight: Decimal, current: str) -> RouteState:
 
 
 def parse_weight(value: Any) -> Decimal | None:
-    """A weight 0-100 with at most two decimals, or None if it is not one."""
+    """A weight 0-100 with at most two decimals, or None if it is not one. Typed text must be
+    plain ASCII digits: Decimal reads "10_0" as 100, an Arabic-Indic "٣" as 3 and "1e1" as 10."""
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        return None
+    if isinstance(value, str) and not TYPED_WEIGHT.fullmatch(value):
         return None
     try:
         weight = Decimal(str(value))

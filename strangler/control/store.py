@@ -58,7 +58,8 @@ def now_iso() -> str:
 
 
 def read_table_file(path: Path) -> Any:
-    """Parse a TOML or JSON table file; syntax errors become route.E000 messages."""
+    """Parse a TOML or JSON table file; syntax errors, and nesting past the parsers' recursion
+    limit (a RecursionError otherwise, for the CLI and the file store alike), are route.E000."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
@@ -69,7 +70,7 @@ def read_table_file(path: Path) -> Any:
         if path.suffix == ".json":
             return json.loads(text)
         return tomllib.loads(text)
-    except (ValueError, tomllib.TOMLDecodeError) as error:
+    except (ValueError, tomllib.TOMLDecodeError, RecursionError) as error:
         raise ValidationFailed(
             [
                 Message(

@@ -8,6 +8,15 @@ from typing import Any
 
 Headers = tuple[tuple[str, str], ...]
 EXAMPLE_BODY_BYTES = 65536  # body kept with an example pair in the store
+# Headers whose values are a user's credentials: never written to a HAR or an example pair.
+SECRET_HEADERS = frozenset({"authorization", "cookie", "set-cookie", "proxy-authorization"})
+REDACTED = "[redacted]"
+
+
+def without_secrets(headers: Headers) -> list[list[str]]:
+    """Headers as stored with an example pair, SECRET_HEADERS' values replaced by REDACTED:
+    examples stay in the store for days and reports show them."""
+    return [[k, REDACTED if k.lower() in SECRET_HEADERS else v] for k, v in headers]
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,7 @@ class Reply:
     def as_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
-            "headers": [list(h) for h in self.headers],
+            "headers": without_secrets(self.headers),
             "body": self.body[:EXAMPLE_BODY_BYTES].decode("utf-8", "replace"),
             "latency_ms": round(self.latency_ms, 3),
             "error": self.error,
@@ -69,7 +78,7 @@ class Exchange:
         return {
             "method": self.method,
             "path": self.path,
-            "request_headers": [list(h) for h in self.request_headers],
+            "request_headers": without_secrets(self.request_headers),
             "primary": self.primary.as_dict(),
             "candidate": self.candidate.as_dict(),
         }

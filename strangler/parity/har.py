@@ -10,14 +10,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from strangler import __version__
-from strangler.parity.exchange import Exchange, Headers, Reply
+from strangler.parity.exchange import REDACTED, SECRET_HEADERS, Exchange, Headers, Reply
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-REDACTED = "[redacted]"
-ALWAYS_REDACTED = ("authorization", "cookie", "set-cookie", "proxy-authorization")
 
 
 class HarError(Exception):
@@ -34,7 +32,7 @@ class HarRequest:
     headers: Headers
     body: bytes
     recorded: Reply | None
-    host: str = ""  # the Host the request was made to (its Host header, else the URL's)
+    host: str = ""  # the Host the request was made to (Host or h2 :authority, else the URL's)
 
 
 def _headers(raw: Any, where: str) -> Headers:
@@ -66,12 +64,23 @@ def _recorded(raw: Any, where: str) -> Reply | None:
     return Reply(raw["status"], _headers(raw.get("headers", []), f"{where}.headers"), body)
 
 
+def _url_parts(url: Any) -> SplitResult | None:
+    """The parts of a recorded URL, or None when it is not a string or does not split (an
+    unclosed IPv6 bracket): the caller names the entry."""
+    try:
+        return urlsplit(url) if isinstance(url, str) else None
+    except ValueError:
+        return None
+
+
 def parse_har(text: str, source: str) -> list[HarRequest]:
     """Every entry of a HAR 1.2 document; HarError names the first thing that is wrong."""
     try:
         doc = json.loads(text)
     except ValueError as error:
         raise HarError(f"{source}: not JSON: {error}") from error
+    except RecursionError as error:
+        raise HarError(f"{source}: not JSON: nested too deeply") from error
     if not isinstance(doc, dict) or not isinstance(doc.get("log"), dict):
         raise HarError(f"{source}: not a HAR file (no top-level `log` object)")
     entries = doc["log"].get("entries")
@@ -86,13 +95,13 @@ def parse_har(text: str, source: str) -> list[HarRequest]:
         method, url = request.get("method"), request.get("url")
         if not isinstance(method, str) or not method.isalpha():
             raise HarError(f"{where}.request.method: {method!r} is not an HTTP method")
-        parts = urlsplit(url) if isinstance(url, str) else None
+        parts = _url_parts(url)
         if parts is None or not (parts.path.startswith("/") or not parts.path):
             raise HarError(f"{where}.request.url: {url!r} is not a URL")
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         post = request.get("postData")
         headers = _headers(request.get("headers", []), f"{where}.request.headers")
-        host = next((v for k, v in headers if k.lower() == "host"), parts.netloc)
+        host = next((v for k, v in headers if k.lower() in ("host", ":authority")), parts.netloc)
         out.append(
             HarRequest(
                 index=i,
@@ -110,7 +119,7 @@ def parse_har(text: str, source: str) -> list[HarRequest]:
 
 
 def redact_headers(headers: Headers, redact: Iterable[str] = ()) -> list[dict[str, str]]:
-    names = set(ALWAYS_REDACTED) | {n.lower() for n in redact}
+    names = SECRET_HEADERS | {n.lower() for n in redact}
     return [{"name": k, "value": REDACTED if k.lower() in names else v} for k, v in headers]
 
 

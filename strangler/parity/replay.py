@@ -14,15 +14,16 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from strangler.parity.compare import Comparer, Comparison
-from strangler.parity.exchange import Exchange, Headers, Reply
-from strangler.parity.har import REDACTED, SAFE_METHODS, HarRequest
+from strangler.parity.compare import MAX_DECODED_BYTES, Comparer, Comparison
+from strangler.parity.exchange import REDACTED, Exchange, Headers, Reply
+from strangler.parity.har import SAFE_METHODS, HarRequest
 
 SHADOW_HEADER = "X-Strangler-Shadow"  # marks a request whose answer no client will see
 NOT_FORWARDED = frozenset(
     {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "te",
      "upgrade", "proxy-connection", "accept-encoding", "trailer"}
 )  # fmt: skip
+MAX_BODY_BYTES = MAX_DECODED_BYTES  # an answer is read (decoded) up to this; longer ones are cut
 
 
 @dataclass(frozen=True)
@@ -53,13 +54,14 @@ class ReplayResult:
 
 
 def forwarded(req: HarRequest, host: str, result: ReplayResult) -> Headers:
-    """The headers a replayed request is sent with: hop-by-hop ones dropped, the recorded (or
-    given) Host kept, and `[redacted]` placeholders dropped and counted, never sent."""
+    """The headers a replayed request is sent with: hop-by-hop ones and HTTP/2 pseudo-headers
+    (`:authority`, a browser's h2 export) dropped, the recorded (or given) Host kept, and
+    `[redacted]` placeholders dropped and counted, never sent."""
     out = []
     for name, value in req.headers:
         if value == REDACTED:
             result.redacted[name] += 1
-        elif name.lower() not in NOT_FORWARDED:
+        elif name.lower() not in NOT_FORWARDED and not name.startswith(":"):
             out.append((name, value))
     if host or req.host:
         out.append(("Host", host or req.host))
@@ -67,24 +69,53 @@ def forwarded(req: HarRequest, host: str, result: ReplayResult) -> Headers:
 
 
 async def _send(
-    client: httpx.AsyncClient, base: str, req: HarRequest, headers: Headers, marked: bool
+    client: httpx.AsyncClient,
+    base: str,
+    req: HarRequest,
+    headers: Headers,
+    marked: bool,
+    timeout: float,
 ) -> Reply:
+    """One side's answer; `timeout` bounds the whole exchange (a server dripping a byte now and
+    then passes every per-read timeout), and the body is read up to MAX_BODY_BYTES."""
     sent = [*headers, (SHADOW_HEADER, "replay")] if marked else list(headers)
     started = time.perf_counter()
     try:
-        response = await client.request(
-            req.method, base + req.path, headers=sent, content=req.body or None
-        )
+        async with asyncio.timeout(timeout):
+            async with client.stream(
+                req.method, base + req.path, headers=sent, content=req.body or None
+            ) as response:
+                body, truncated = await _capped_body(response)
+    except TimeoutError:
+        return _no_answer(base, started, f"timeout after {timeout} s")
     except httpx.HTTPError as error:
-        return Reply(0, latency_ms=(time.perf_counter() - started) * 1000, base_url=base,
-                     error=f"{type(error).__name__}: {error}"[:200])  # fmt: skip
+        return _no_answer(base, started, f"{type(error).__name__}: {error}")
     return Reply(
         status=response.status_code,
         headers=tuple(response.headers.multi_items()),
-        body=response.content,
+        body=body,
         latency_ms=(time.perf_counter() - started) * 1000,
         base_url=base,
+        truncated=truncated,
     )
+
+
+async def _capped_body(response: httpx.Response) -> tuple[bytes, bool]:
+    """The decoded body up to MAX_BODY_BYTES and whether there was more: an answer that never
+    ends (or inflates without end) is cut, so it is not compared and never fills the memory."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return b"".join(chunks)[:MAX_BODY_BYTES], True
+    return b"".join(chunks), False
+
+
+def _no_answer(base: str, started: float, error: str) -> Reply:
+    return Reply(0, latency_ms=(time.perf_counter() - started) * 1000, base_url=base,
+                 error=error[:200])  # fmt: skip
 
 
 async def replay(
@@ -111,7 +142,7 @@ async def replay(
             async with gate:
                 if rate > 0:
                     await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
-                exchange = await _exchange(client, req, targets, route, result)
+                exchange = await _exchange(client, req, targets, route, result, timeout)
             if exchange is not None:
                 comparison = comparer.compare(exchange)
                 on_comparison(comparison)
@@ -128,7 +159,12 @@ async def replay(
 
 
 async def _exchange(
-    client: httpx.AsyncClient, req: HarRequest, targets: Targets, route: str, result: ReplayResult
+    client: httpx.AsyncClient,
+    req: HarRequest,
+    targets: Targets,
+    route: str,
+    result: ReplayResult,
+    timeout: float,
 ) -> Exchange | None:
     at = time.time()
     if req.method not in SAFE_METHODS:
@@ -139,15 +175,15 @@ async def _exchange(
             result.skip("write without a recorded response")
             return None
         headers = forwarded(req, targets.host, result)
-        candidate = await _send(client, targets.sandbox, req, headers, marked=True)
+        candidate = await _send(client, targets.sandbox, req, headers, True, timeout)
         _failed(result, "candidate", candidate)
         return Exchange(route, req.method, req.path, req.recorded, candidate,
                         request_headers=req.headers, request_body=req.body, at=at)  # fmt: skip
     headers = forwarded(req, targets.host, result)
     primary, candidate, secondary = await asyncio.gather(
-        _send(client, targets.primary, req, headers, marked=False),
-        _send(client, targets.candidate, req, headers, marked=True),
-        _send(client, targets.secondary or targets.primary, req, headers, marked=True),
+        _send(client, targets.primary, req, headers, False, timeout),
+        _send(client, targets.candidate, req, headers, True, timeout),
+        _send(client, targets.secondary or targets.primary, req, headers, True, timeout),
     )
     for side, reply in (("primary", primary), ("candidate", candidate), ("secondary", secondary)):
         _failed(result, side, reply)

@@ -29,6 +29,7 @@ OTHER_ENDPOINTS = "(other endpoints)"
 # count under one path.
 MAX_FIELDS = 200
 OTHER_FIELDS = "(other fields)"
+STRUCTURAL_KINDS = frozenset({"missing", "extra", "type"})  # counted apart from value changes
 
 WindowKey = tuple[str, str, int]
 
@@ -66,11 +67,19 @@ class WindowCounts:
     skipped: Counter[str] = field(default_factory=Counter)  # not compared, by reason
 
 
+def field_key(path: str, kind: str) -> str:
+    """The field a difference counts under: a missing, extra or retyped field apart from value
+    changes of the same path, so value noise (a timestamp) never cancels a candidate dropping
+    the field or answering it as another type."""
+    return f"{path} ({kind})" if kind in STRUCTURAL_KINDS else path
+
+
 def _bounded(counts: WindowCounts, differences: tuple[tuple[str, str], ...]) -> frozenset[str]:
     """The differing fields, with their kinds noted; new ones past MAX_FIELDS as one."""
     kinds = counts.kinds
     fields = set()
     for path, kind in differences:
+        path = field_key(path, kind)
         if path not in kinds:
             if len(kinds) >= MAX_FIELDS:
                 path, kind = OTHER_FIELDS, "value"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import json
 import logging
 import multiprocessing
@@ -244,14 +245,17 @@ def _serve_pairs(
 
 
 def append_har(path: Path, entries: list[dict[str, Any]]) -> None:
-    """Add entries to a HAR file (created if missing), rewritten atomically."""
-    doc = har_document([])
-    if path.exists():
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    doc["log"]["entries"].extend(entries)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc), encoding="utf-8")
-    tmp.replace(path)
+    """Add entries to a HAR file (created if missing), rewritten atomically under an exclusive
+    flock on `<file>.lock`: the parity process of every proxy worker appends to the same file."""
+    with open(path.with_suffix(path.suffix + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the lock file closes
+        doc = har_document([])
+        if path.exists():
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        doc["log"]["entries"].extend(entries)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(doc), encoding="utf-8")
+        tmp.replace(path)
 
 
 def pair_to_json(pair: Pair) -> dict[str, Any]:

@@ -51,6 +51,17 @@ def test_bad_input_exits_2_with_every_message_and_no_traceback(tmp_path):
         assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("name", ["deep.json", "deep.toml"])
+def test_a_table_file_nested_past_the_parsers_limit_is_route_e000(tmp_path, name):
+    """A table nested 100,000 deep is a syntax error (exit 2), not a RecursionError."""
+    nested = "[" * 100_000 + "]" * 100_000
+    path = tmp_path / name
+    path.write_text(nested if name.endswith(".json") else f"default_backend = {nested}\n")
+    result = strangler("route", "set", str(path), "--dry-run")
+    assert result.returncode == 2 and "route.E000" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.postgres
 def test_route_and_proxy_fail_cleanly_when_the_store_is_unusable(tmp_path):
     missing_db = "postgresql://postgres@127.0.0.1:5432/strangler_control_does_not_exist"

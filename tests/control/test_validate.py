@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from strangler.control.validate import parse_table
 
 
@@ -75,6 +77,14 @@ def test_weight_allows_two_decimals_only():
     assert ids(base(weight=33.333)) == ["route.E008"]
     assert ids(base(weight=-1)) == ["route.E008"]
     assert ids(base(weight=True)) == ["route.E008"]
+
+
+@pytest.mark.parametrize("typed", ["10_0", "\u0663", "1e1", "+5", " 10", "5.", ".5"])
+def test_a_typed_weight_is_plain_ascii_digits(typed):
+    """`route weight products 10_0` must not move all traffic (Decimal reads it as 100), nor
+    an Arabic-Indic digit or an exponent pass as a weight an operator did not see."""
+    assert ids(base(weight=typed)) == ["route.E008"]
+    assert ids(base(weight=0, shadow={"percent": typed})) == ["route.E040"]
 
 
 def test_a_route_shadowed_by_an_earlier_one_is_unreachable():

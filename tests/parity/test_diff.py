@@ -258,6 +258,8 @@ def test_both_thresholds_must_be_exceeded():
         ({"timestamp_precision": "hours"}, "route.E046"),
         ({"list_keys": {"results": ""}}, "route.E045"),
         ({"endpoints": {"products": {}}}, "route.E047"),
+        ({"ignore": ["header:"]}, "route.E045"),
+        ({"ignore": ["header:x y"]}, "route.E045"),
         ({"ignroe": ["a"]}, "route.E021"),
     ],
 )
@@ -265,6 +267,15 @@ def test_bad_normalizer_config_is_rejected_with_its_id(raw, problem):
     _, problems = parse_compare(raw, "routes[0] (products).shadow.compare")
     assert [p.id for p in problems] == [problem]
     assert problems[0].field.startswith("routes[0] (products).shadow.compare")
+
+
+def test_an_ignored_header_matches_whatever_its_case():
+    """HTTP header names are case-insensitive: `header:Vary` ignores the Vary header."""
+    config, problems = parse_compare({"ignore": ["header:Vary"], "headers": ["vary"]}, "c")
+    assert problems == [] and config.ignore == ("header:vary",)
+    monolith = Reply(200, (("Vary", "Accept, Cookie"),), b"")
+    service = Reply(200, (("Vary", "Accept"),), b"")
+    assert compare_replies(monolith, service, compile_config(config)) == []
 
 
 def test_every_problem_is_reported_at_once():

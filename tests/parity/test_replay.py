@@ -151,6 +151,9 @@ def test_writes_to_anything_but_the_candidate_are_refused(shop, capsys, tmp_path
          "traffic.har: log.entries[0].request.url: None is not a URL"),
         ('{"log": {"entries": [{"request": {"method": "G T", "url": "/"}}]}}',
          "log.entries[0].request.method"),
+        ('{"log": {"entries": [{"request": {"method": "GET", "url": "http://[::1/x"}}]}}',
+         "traffic.har: log.entries[0].request.url: 'http://[::1/x' is not a URL"),
+        ("[" * 100_000 + "]" * 100_000, "traffic.har: not JSON: nested too deeply"),
     ],
 )  # fmt: skip
 def test_a_broken_har_is_one_line_exit_2_and_nothing_recorded(
@@ -213,6 +216,13 @@ def test_the_html_report_shows_an_example_pair_side_by_side_offline(shop, capsys
         (["--gate", "99", "--min-samples", "0"], "--min-samples must be at least 1"),
         (["-o", "/nonexistent/dir/report.html"], "cannot write -o /nonexistent/dir/report.html"),
         (["--since", "yesterday"], "--since 'yesterday': not a time span"),
+        (["--since", "nan"], "--since 'nan': not a time from 1970 to 9999"),
+        (["--since", "inf"], "--since 'inf': not a time from 1970 to 9999"),
+        (["--since", "1e300"], "--since '1e300': not a time from 1970 to 9999"),
+        (
+            ["--since", "9999-12-31T23:59:59-01:00"],
+            "--since '9999-12-31T23:59:59-01:00': not a time from 1970 to 9999",
+        ),
     ],
 )
 def test_bad_report_options_are_one_line_exit_2(shop, capsys, tmp_path, argv, message):

@@ -57,6 +57,51 @@ def test_noise_only_traffic_has_full_noise_cancelled_parity(parity_store):
     assert all(not f.regression for e in result.endpoints for f in e.fields)
 
 
+@pytest.mark.parametrize("candidate_value", [None, 0.5])
+def test_value_noise_never_hides_a_noisy_field_dropped_or_retyped(parity_store, candidate_value):
+    """`generated_at` differs on every call (noise); a candidate that drops it, or answers it
+    as a number, breaks every client reading it: a regression, whatever its value noise."""
+    import orjson
+
+    from strangler.parity import Exchange, Reply
+
+    head = (("content-type", "application/json"),)
+
+    def page(n: int, value: object = "") -> Reply:
+        body = {"generated_at": value or f"{AT + n:.6f}", "results": [{"id": 1}]}
+        if value is None:
+            del body["generated_at"]
+        return Reply(200, head, orjson.dumps(body))
+
+    exchanges = [
+        Exchange("products", "GET", "/api/v1/products", page(n), page(n + 1, candidate_value),
+                 page(n + 2), at=AT)
+        for n in range(100)
+    ]  # fmt: skip
+    record(parity_store, exchanges)
+    result = summary(parity_store, "products", since=AT - 60)
+    assert result.parity == 0.0
+    gate = evaluate_gate(result, gate=99.5, min_samples=100)
+    assert gate.outcome == "fail" and "generated_at" in gate.line
+
+
+def test_example_pairs_are_stored_without_credentials(parity_store):
+    """An example pair sits in the store for days and is shown by reports: the user's
+    Authorization, Cookie and session Set-Cookie values never reach it (as in a HAR)."""
+    from strangler.parity import Exchange, Reply
+
+    head = (("content-type", "application/json"), ("Set-Cookie", "sessionid=S3CRET-SET; Path=/"))
+    asked = (("Authorization", "Bearer S3CRET-TOKEN"), ("Cookie", "sessionid=S3CRET-COOKIE"))
+    exchange = Exchange("products", "GET", "/api/v1/products/1", Reply(200, head, b'{"a": 1}'),
+                        Reply(200, head, b'{"a": 2}'), request_headers=asked, at=AT)  # fmt: skip
+    record(parity_store, [exchange])
+    result = summary(parity_store, "products", since=AT - 60, examples=True)
+    (field,) = result.endpoints[0].fields
+    stored = str(field.example)
+    assert field.path == "a" and "/api/v1/products/1" in stored
+    assert "S3CRET" not in stored and "[redacted]" in stored
+
+
 def test_counts_add_up_across_writes_and_processes(parity_store):
     traffic = shop_traffic(120, price_bug=0.0)
     record(parity_store, traffic[:60])

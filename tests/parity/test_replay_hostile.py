@@ -1,0 +1,158 @@
+"""`strangler parity replay` against hostile input: a browser's HTTP/2 export, a candidate that
+drips its answer, one whose answer never ends. Real servers on real sockets."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from tests.parity.shop_servers import Behaviour, har, serve
+from tests.parity.test_replay import replay, run
+
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+
+
+@contextmanager
+def raw_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A socket server calling `answer` on each connection after reading its request."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def one(conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                answer(conn)
+            except OSError:
+                pass
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=one, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+def drip(conn: socket.socket) -> None:
+    """Promise 1000 bytes, then send one every 0.5 s for 12 s: every read is quick."""
+    conn.sendall(HEAD + b"content-length: 1000\r\n\r\n")
+    for _ in range(24):
+        conn.sendall(b" ")
+        time.sleep(0.5)
+
+
+def endless(conn: socket.socket) -> None:
+    """A chunked answer of 40 MiB (standing in for one that never ends)."""
+    conn.sendall(HEAD + b"transfer-encoding: chunked\r\n\r\n")
+    chunk = b"x" * 65536
+    for _ in range(640):
+        conn.sendall(b"10000\r\n" + chunk + b"\r\n")
+    conn.sendall(b"0\r\n\r\n")
+
+
+def test_a_browsers_http2_export_is_replayed_without_its_pseudo_headers(capsys, tmp_path):
+    """Chrome's HAR of an HTTP/2 site lists :authority, :method, :path and :scheme."""
+    document = har([("GET", "https://shop.example.com/api/v1/products?page=1")])
+    request = document["log"]["entries"][0]["request"]
+    request["httpVersion"] = "h2"
+    request["headers"] = [
+        {"name": ":authority", "value": "shop.example.com"},
+        {"name": ":method", "value": "GET"},
+        {"name": ":path", "value": "/api/v1/products?page=1"},
+        {"name": ":scheme", "value": "https"},
+        {"name": "accept", "value": "application/json"},
+    ]
+    path = tmp_path / "h2.har"
+    path.write_text(json.dumps(document))
+    monolith = Behaviour()
+    with serve(monolith) as primary, serve(Behaviour()) as candidate:
+        code, out, _ = run(capsys, "parity", "replay", str(path), "--primary", primary,
+                           "--candidate", candidate, "--store",
+                           str(tmp_path / "p.sqlite3"))  # fmt: skip
+    assert code == 0, out
+    assert "1 of 1 requests compared" in out
+    assert {h.get("Host") for _, _, h in monolith.seen} == {"shop.example.com"}
+    assert not [k for _, _, h in monolith.seen for k in h if k.startswith(":")]
+
+
+def test_a_candidate_dripping_its_answer_fails_within_the_timeout(capsys, tmp_path):
+    """--timeout bounds the whole request, not each read: a byte every 0.5 s never hangs it."""
+    with serve(Behaviour()) as primary, raw_server(drip) as candidate:
+        shop = {"primary": primary, "candidate_url": candidate,
+                "store": str(tmp_path / "p.sqlite3")}  # fmt: skip
+        started = time.monotonic()
+        requests = [("GET", "http://shop.example.com/api/v1/products?page=1")]
+        code, out, _ = replay(shop, capsys, tmp_path, requests, "--timeout", "1")
+        elapsed = time.monotonic() - started
+    assert elapsed < 6, f"the replay took {elapsed:.1f} s with --timeout 1"
+    assert code == 0 and "1 x candidate: timeout after 1.0 s" in out
+
+
+def test_an_answer_beyond_the_cap_is_not_compared_and_not_held_whole(capsys, tmp_path):
+    """A candidate streaming 40 MiB is read up to the cap and stored as not compared."""
+    with serve(Behaviour()) as primary, raw_server(endless) as candidate:
+        shop = {"primary": primary, "candidate_url": candidate,
+                "store": str(tmp_path / "p.sqlite3")}  # fmt: skip
+        requests = [("GET", "http://shop.example.com/api/v1/products?page=1")]
+        code, out, err = replay(shop, capsys, tmp_path, requests)
+    assert "Traceback" not in err
+    assert code == 1 and "skipped: 1 not compared (body_too_large)" in out
+
+
+def test_deeply_nested_compare_and_reconcile_files_are_one_line_exit_2(capsys, tmp_path):
+    """Nesting beyond the parsers' recursion limit is bad input, not a traceback."""
+    compare = tmp_path / "compare.toml"
+    compare.write_text("ignore = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    requests = tmp_path / "t.har"
+    requests.write_text(json.dumps(har([("GET", "http://shop.example.com/api/v1/products")])))
+    store = str(tmp_path / "p.sqlite3")
+    with serve(Behaviour()) as primary:
+        code, _, err = run(capsys, "parity", "replay", str(requests), "--primary", primary,
+                           "--candidate", primary, "--store", store,
+                           "--compare", str(compare))  # fmt: skip
+    assert code == 2 and f"--compare {compare}: nested too deeply" in err
+    assert len(err.strip().splitlines()) == 1
+    reconcile = tmp_path / "reconcile.json"
+    reconcile.write_text("[" * 100_000 + "]" * 100_000)
+    code, _, err = run(capsys, "parity", "record-data", "--route", "products", str(reconcile),
+                       "--store", store)  # fmt: skip
+    assert code == 2 and f"{reconcile}: not JSON (nested too deeply)" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_prune_takes_a_finite_number_of_days(capsys, tmp_path):
+    """nan or inf days would reach the store's integer window arithmetic."""
+    store = str(tmp_path / "p.sqlite3")
+    for days in ("nan", "inf", "-1"):
+        code, _, err = run(capsys, "parity", "prune", "--store", store, "--retention-days", days)
+        assert code == 2 and f"--retention-days {days}: a number of days >= 0" in err
+    assert run(capsys, "parity", "prune", "--store", store, "--retention-days", "0")[0] == 0
+
+
+def test_the_candidate_as_secondary_is_refused(capsys, tmp_path):
+    """Noise read from the candidate would cancel every real difference it has (as the route
+    table refuses with route.E041)."""
+    requests = [("GET", f"http://shop.example.com/api/v1/products?page={n}") for n in range(3)]
+    monolith = Behaviour()
+    with serve(monolith) as primary, serve(Behaviour(price_bug=0.3)) as candidate:
+        shop = {"primary": primary, "candidate_url": candidate,
+                "store": str(tmp_path / "p.sqlite3")}  # fmt: skip
+        code, _, err = replay(shop, capsys, tmp_path, requests, "--secondary", candidate + "/")
+    assert code == 2 and "--secondary" in err and "is the --candidate" in err
+    assert len(err.strip().splitlines()) == 1 and not monolith.seen
