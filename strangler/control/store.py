@@ -203,9 +203,9 @@ class RouteStore(abc.ABC):
     def _edit_route(
         self, route_id: str, change: Callable[[dict[str, Any]], None], who: str, why: str
     ) -> Version:
-        """Apply `change` to one route of the newest table, re-applied on top of changes to
-        other routes that land first (backing off with jitter so racing writers spread out);
-        a change to this same route since it was read refuses the edit (RouteChanged)."""
+        """Apply `change` to one route of the newest table, on top of changes to other routes
+        that land first; a change to this same route since it was read refuses the edit
+        (RouteChanged)."""
         base = self.current()
         seen = _route_entry(base, route_id)
         who = who or default_actor()
@@ -220,17 +220,23 @@ class RouteStore(abc.ABC):
             change(next(r for r in raw["routes"] if r["id"] == route_id))
             return raw
 
+        return self._edit(edited, who, why)
+
+    def _edit(self, edit: Callable[[Version], dict[str, Any]], who: str, why: str) -> Version:
+        """Store `edit` of the newest table, re-applied on top of changes that land first
+        (an edit that refuses is final). A store that can lock across the read and the write
+        overrides this: optimistic retries can run out under many racing writers."""
         delay = FLIP_BACKOFF
         for _ in range(FLIP_ATTEMPTS - 1):
             latest = self.current()
-            raw = edited(latest)  # may refuse (RouteChanged): that is final, not retried
+            raw = edit(latest)
             try:
                 return self.apply(raw, who, why, expect=latest.number)
             except ConcurrentChange:
                 time.sleep(random.uniform(0, delay))
                 delay = min(delay * 2, FLIP_BACKOFF_MAX)
         latest = self.current()
-        return self.apply(edited(latest), who, why, expect=latest.number)
+        return self.apply(edit(latest), who, why, expect=latest.number)
 
     def rollback(self, number: int, who: str = "", why: str = "") -> Version:
         """Make version `number`'s table current again, as a new audited version."""
