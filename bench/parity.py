@@ -92,13 +92,20 @@ def rate(run: Callable[[], object], count: int, repeats: int) -> float:
     return statistics.median(results)
 
 
-# The proxy with its pairs discarded after the hand-off: what shadowing costs the proxy itself
-# when the comparisons run elsewhere (Celery workers on other machines), not on its cores.
-DISCARDING_PROXY = """
+def discarding(worker: int) -> Callable[[list[dict]], None]:
+    """A pair consumer that drops every batch (pickled by name into the mirror process)."""
+    return lambda batch: None
+
+
+# The proxy with its pairs discarded once the mirror process made the shadow calls: what
+# shadowing costs when the comparisons run elsewhere (Celery workers on other machines).
+DISCARDING_PROXY = f"""
 import sys
+sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})
+from parity import discarding
 from strangler.proxy.runner import ProxyOptions, run
 run(ProxyOptions(store=sys.argv[1], port=0, admin_port=None, access_log="off",
-                 pair_consumer=lambda worker: (lambda batch: None)))
+                 pair_consumer=discarding))
 """
 
 

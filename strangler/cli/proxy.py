@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 from pathlib import Path
@@ -19,9 +20,10 @@ examples:
   strangler proxy --config routes.toml --parity-broker redis://127.0.0.1:6379/0
 
 Routes with a shadow policy (`strangler route shadow ROUTE PERCENT`) also send that share of
-their requests to the candidate after the client has its answer; the pairs are compared in
-a local worker process into --parity-store (embedded default), or published to Celery with
---parity-broker (`celery -A strangler.parity.tasks worker`, store in $STRANGLER_PARITY_STORE).
+their requests to the candidate after the client has its answer. A mirror process beside
+each worker makes those calls and compares the pairs into --parity-store (embedded
+default), or publishes them to Celery with --parity-broker (`celery -A
+strangler.parity.tasks worker`, store in $STRANGLER_PARITY_STORE).
 
 The route table comes from a TOML/JSON file (hot-reloaded when it changes) or from
 PostgreSQL (shared by replicas); without either option, from $STRANGLER_ROUTES. Flip
@@ -88,23 +90,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--parity-metrics",
         default="",
         metavar="HOST:PORT",
-        help="where the local parity worker serves /metrics (worker N of --workers: PORT+N)",
+        help="where the comparisons serve /metrics (worker N of --workers: PORT+N)",
     )
     parser.set_defaults(func=run)
 
 
 def _pair_consumer(args: argparse.Namespace) -> Any:
-    """What each proxy worker hands shadowed pairs to (built after the workers fork)."""
-    from strangler.parity.worker import LocalWorker, celery_consumer
+    """What each worker's mirror process hands completed pairs to, built there (a partial,
+    because the mirror process is spawned and this travels to it pickled)."""
+    from strangler.parity.worker import celery_consumer, local_consumer
 
     if args.parity_broker:
-        broker = args.parity_broker
-        return lambda worker: celery_consumer(broker)
-    store, har = args.parity_store, args.record_har
-    if not args.parity_metrics:
-        return lambda worker: LocalWorker(store, har)
-    host, port = parse_address(args.parity_metrics, "--parity-metrics")
-    return lambda worker: LocalWorker(store, har, (host, port + worker))
+        return functools.partial(celery_consumer, args.parity_broker)
+    metrics = None
+    if args.parity_metrics:
+        metrics = parse_address(args.parity_metrics, "--parity-metrics")
+    return functools.partial(local_consumer, args.parity_store, args.record_har, metrics)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,13 +2,11 @@
 secondary for noise), off the client's path, and how the answers are compared.
 
 Validated with the table (route.E040-E047, docs/control.md); the proxy reads it, parity
-compares with its `compare` part. A captured pair travels from the proxy to parity packed
-(`pack_pair`, `unpack_pair`).
+compares with its `compare` part.
 """
 
 from __future__ import annotations
 
-import marshal
 import math
 import re
 from dataclasses import dataclass, field
@@ -21,9 +19,6 @@ from strangler.control.messages import Message
 from strangler.control.model import Backend, parse_weight, weight_number
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-# A captured pair on its way to a comparison: its route, its plain data (a dict of str, bytes,
-# numbers, lists and tuples, docs/parity.md) as one marshal bytes object, its compare config.
-PackedPair = tuple[str, bytes, CompareConfig | None]
 SHADOW_HEADER = "X-Strangler-Shadow"  # on every shadow request, so a service can skip side effects
 SHADOW_KEYS = {
     "percent",
@@ -242,18 +237,3 @@ def shadow_to_dict(policy: ShadowPolicy, service: str) -> dict[str, Any]:
     if compare:
         out["compare"] = compare
     return out
-
-
-def pack_pair(pair: dict[str, Any]) -> PackedPair:
-    """One bytes object for a pair's data (its `compare` config beside it, unpacked): a pair
-    waiting as the dozens of objects it is made of costs the proxy more than packing it."""
-    plain = {key: value for key, value in pair.items() if key != "compare"}
-    return str(pair.get("route", "")), marshal.dumps(plain), pair.get("compare")
-
-
-def unpack_pair(packed: PackedPair) -> dict[str, Any]:
-    """The pair `pack_pair` packed."""
-    _, data, compare = packed
-    pair: dict[str, Any] = marshal.loads(data)
-    pair["compare"] = compare
-    return pair

@@ -1,29 +1,24 @@
-"""Turn captured pairs (from the proxy's shadow hand-off) into comparisons in a parity store.
+"""Turn completed pairs (from the proxy's mirror processes) into comparisons in a parity store.
 
-A proxy worker's hand-off thread calls `LocalWorker` with each batch of packed pairs (the
-embedded default: a `PairConsumer` in a child process); `celery_consumer` publishes the
-batches to Celery workers instead (production). A pair is plain data (docs/parity.md), so
-the proxy needs nothing of this package.
+The mirror process beside each proxy worker hands each batch of pairs to what
+`local_consumer` builds (the embedded default: a `PairConsumer` comparing into the store) or
+`celery_consumer` (production: one Celery task per batch). A pair is plain data
+(docs/parity.md), so the proxy needs nothing of this package.
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import fcntl
 import json
 import logging
-import multiprocessing
-import pickle
 import threading
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 from strangler.control.compare import CompareConfig, compare_to_dict, parse_compare
-from strangler.control.shadow import PackedPair, unpack_pair
 from strangler.parity.compare import Comparer, Comparison, skipped
 from strangler.parity.exchange import Exchange, Reply
 from strangler.parity.har import har_document, har_entry
@@ -133,115 +128,24 @@ class PairConsumer:
             endpoint = comparer.endpoint(exchange.route, exchange.method, exchange.path)
             return skipped(exchange, endpoint, "compare_failed")
 
+    def count_lost(self, lost: Counter[str]) -> None:
+        """Pairs a mirror process that died had been handed and never finished, by route."""
+        for route, n in lost.items():
+            self.metrics.lost.labels(route).inc(n)
+
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
 
 
-class LocalWorker:
-    """A PairConsumer in a child process (the embedded default), so comparisons and store
-    writes never hold the proxy's GIL; batches go over a pipe, pickled in one piece. A child
-    that died (killed, crashed) is started again with the next batch, and counts the pairs
-    the dead one had been sent but not finished as lost (`strangler_parity_lost_pairs_total`)."""
-
-    def __init__(
-        self, store_location: str, har_path: str = "", metrics: tuple[str, int] | None = None
-    ) -> None:
-        self.store_location = store_location
-        self.har_path = har_path
-        self.metrics = metrics  # (host, port) the child serves its /metrics on
-        self.restarts = 0
-        self._start(Counter())
-
-    def _start(self, lost: Counter[str]) -> None:
-        context = multiprocessing.get_context("spawn")  # never fork a running event loop
-        reader, self.writer = context.Pipe(duplex=False)
-        self.done = context.Value("q", 0)  # batches the child has finished
-        self.unfinished: deque[tuple[int, Counter[str]]] = deque()  # (number, pairs per route)
-        self.sent = 0
-        self.process = context.Process(
-            target=_serve_pairs,
-            args=(reader, self.store_location, self.har_path, self.metrics, self.done, lost),
-            name="strangler-parity-worker",
-            daemon=True,
-        )
-        self.process.start()
-        reader.close()
-
-    def __call__(self, batch: list[PackedPair]) -> None:
-        data = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
-        routes = Counter(route for route, _, _ in batch)
-        if not self.process.is_alive():
-            self._restart(Counter())
-        try:
-            # Blocks while the child is behind: the proxy's bounded hand-off then drops.
-            self.writer.send_bytes(data)
-        except OSError:  # it died since the check: once more, with a new one
-            self._restart(Counter())
-            try:
-                self.writer.send_bytes(data)
-            except OSError:
-                self._restart(routes)  # the next child counts this batch as lost
-                raise
-        self.sent += 1
-        self.unfinished.append((self.sent, routes))
-        while self.unfinished and self.unfinished[0][0] <= self.done.value:
-            self.unfinished.popleft()
-
-    def _restart(self, lost: Counter[str]) -> None:
-        """Start another child, telling it what the dead one was sent but did not finish."""
-        with contextlib.suppress(OSError):
-            self.writer.close()
-        self.process.join(1)
-        for number, routes in self.unfinished:
-            if number > self.done.value:
-                lost.update(routes)
-        log.warning("parity worker (pid %s) is gone, %d pairs lost with it; starting another",
-                    self.process.pid, lost.total())  # fmt: skip
-        self.restarts += 1
-        self._start(lost)
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Let the child write what it has, then stop it."""
-        with contextlib.suppress(OSError):
-            self.writer.send_bytes(b"")
-        self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.terminate()
-
-
-def _serve_pairs(
-    reader: Connection,
-    store_location: str,
-    har_path: str,
-    metrics: tuple[str, int] | None,
-    done: Any,
-    lost: Counter[str],
-) -> None:
-    """The child's loop: until an empty message, or the proxy gone (EOF on the pipe).
-    `done` counts the batches finished; `lost` is what a previous child took with it."""
+def local_consumer(
+    store_location: str, har_path: str, metrics: tuple[str, int] | None, worker: int
+) -> PairConsumer:
+    """The embedded consumer of proxy worker `worker`, serving its /metrics on PORT+worker."""
     consumer = PairConsumer(store_location, har_path)
-    for route, n in lost.items():
-        consumer.metrics.lost.labels(route).inc(n)
     if metrics is not None:
-        consumer.metrics.serve(*metrics)
-    try:
-        while True:
-            try:
-                data = reader.recv_bytes()
-            except (EOFError, OSError):
-                return
-            if not data:
-                return
-            batch = [unpack_pair(packed) for packed in pickle.loads(data)]
-            try:
-                consumer(batch)
-            except Exception:  # a store that cannot be written loses this batch, not the next
-                log.exception("parity worker: %d pairs not recorded", len(batch))
-            with done.get_lock():
-                done.value += 1
-    finally:
-        consumer.close()
+        consumer.metrics.serve(metrics[0], metrics[1] + worker)
+    return consumer
 
 
 def append_har(path: Path, entries: list[dict[str, Any]]) -> None:
@@ -287,16 +191,16 @@ def pair_from_json(data: dict[str, Any]) -> Pair:
     return pair
 
 
-def celery_consumer(broker_url: str) -> Callable[[list[PackedPair]], None]:
+def celery_consumer(broker_url: str, worker: int = 0) -> Callable[[list[Pair]], None]:
     """A consumer that publishes each batch as one `strangler.parity.compare_pairs` task."""
     from strangler.parity.tasks import make_app
 
     app = make_app(broker_url)
 
-    def publish(batch: list[PackedPair]) -> None:
+    def publish(batch: list[Pair]) -> None:
         app.send_task(
             "strangler.parity.compare_pairs",
-            args=[[pair_to_json(unpack_pair(p)) for p in batch]],
+            args=[[pair_to_json(p) for p in batch]],
             queue=app.conf.task_default_queue,
         )
 

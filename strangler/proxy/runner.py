@@ -25,8 +25,9 @@ from strangler.control.admin import AdminApi, Reply, json_reply, serve_admin
 from strangler.control.watch import StoreWatcher
 from strangler.proxy.health import start_due_probes
 from strangler.proxy.metrics import ProcessMetrics, ProxyMetrics, route_gauges
+from strangler.proxy.mirror import Consumer
 from strangler.proxy.server import ClientConnection
-from strangler.proxy.shadow import Consumer, PairHandOff, Shadower
+from strangler.proxy.shadow import MirrorProcess, Shadower
 from strangler.proxy.state import ProxyState, open_access_log
 
 log = logging.getLogger("strangler.proxy")
@@ -47,8 +48,10 @@ class ProxyOptions:
     grace: float = 30.0
     poll_interval: float = 0.25
     metrics_dir: str = ""  # with several workers: where each leaves its numbers for worker 0
-    # Builds, in each worker (called with its index), what receives shadowed pairs (parity's
-    # local worker or a Celery publisher); None turns shadowing off whatever the table says.
+    # Builds, in the mirror process of each worker (called with the worker's index), what
+    # receives the completed pairs (parity's comparisons or a Celery publisher); None turns
+    # shadowing off whatever the table says. It must pickle (a module-level function or a
+    # functools.partial of one): the mirror process is spawned.
     pair_consumer: Callable[[int], Consumer] | None = None
     supervisor_pid: int = 0  # with several workers: the pid the "listening" line names
     announce: bool = True  # print the "listening" line (a restarted worker does not)
@@ -107,9 +110,10 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
     watcher = StoreWatcher(store, options.poll_interval)
     version = watcher.load()
     state = ProxyState(version, open_access_log(options.access_log))
-    hand_off = PairHandOff(options.pair_consumer(worker)) if options.pair_consumer else None
-    if hand_off is not None:
-        state.shadow = Shadower(state.metrics, hand_off, state.waiting)
+    if options.pair_consumer is not None:
+        mirror = MirrorProcess(options.pair_consumer, worker, state.metrics)
+        await mirror.start()
+        state.shadow = Shadower(state.metrics, mirror)
     connections: set[ClientConnection] = set()
     server = await loop.create_server(
         lambda: ClientConnection(state, connections),
@@ -168,8 +172,6 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
     cut = await _drain(state, server, connections, options.grace)
     if state.shadow is not None:
         await state.shadow.close()
-    if hand_off is not None:
-        hand_off.close()
     chores.cancel()
     watcher.stop()
     if admin is not None:

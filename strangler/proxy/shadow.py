@@ -1,56 +1,53 @@
-"""Shadow traffic: a sampled share of a route's requests also goes to a candidate (and a
-secondary for noise), after the client has its answer and on connections of its own.
+"""Shadow traffic, the proxy worker's part: which requests are shadowed, what is captured
+of them, and the hand-off of each captured exchange to the worker's mirror process
+(strangler.proxy.mirror), which makes the shadow calls and passes the pairs on.
 
-Nothing here can delay, alter or fail the client's answer: shadow calls start once the
-primary exchange is recorded, have their own timeout, at most `max_in_flight` per worker
-(more are dropped and counted), their own pools and no breaker. Captured pairs go to a
-bounded hand-off that a consumer thread drains; comparisons never run on the event loop.
+Nothing here can delay, alter or fail the client's answer: an exchange is handed over once
+the primary exchange is recorded, packed into one bytes object and written to the mirror's
+pipe with the others of the next few milliseconds; a pipe already holding MAX_UNSENT bytes
+the mirror has not read means drop and count (`dropped_hand_off`), never a queue without bound.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
-import threading
+import marshal
+import multiprocessing
+import pickle
 import time
-from collections import deque
+from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from strangler.control.model import Backend, Route
+from strangler.control.model import Route
 from strangler.control.routing import BUCKETS, Decision
-from strangler.control.shadow import (
-    SAFE_METHODS,
-    SHADOW_HEADER,
-    PackedPair,
-    ShadowPolicy,
-    pack_pair,
-)
+from strangler.control.shadow import SHADOW_HEADER, ShadowPolicy
 from strangler.proxy.headers import connection_tokens, upstream_request_head
-from strangler.proxy.upstream import Pool, UpstreamConnection
+from strangler.proxy.mirror import (
+    FINISHED,
+    Consumer,
+    FrameReader,
+    Mirrored,
+    ShadowOutcome,
+    frame,
+    own_fd,
+    pipe_reader,
+    pipe_writer,
+    reply_of,
+    serve_mirror,
+)
 
 if TYPE_CHECKING:
+    from strangler.control.model import Backend
     from strangler.proxy.exchange import Exchange
     from strangler.proxy.metrics import ProxyMetrics
 
 log = logging.getLogger("strangler.proxy")
 
-ShadowOutcome = Literal[
-    "sent",
-    "dropped_in_flight",
-    "dropped_hand_off",
-    "body_too_large",
-    "response_too_large",
-    "request_incomplete",
-    "candidate_failed",
-    "secondary_failed",
-]
-Pair = dict[str, Any]
-Consumer = Callable[[list[PackedPair]], None]
-HAND_OFF_SIZE = 5000  # pairs waiting for the consumer thread; more are dropped and counted
-BATCH = 500  # pairs handed to the consumer at once, at most
-BATCH_SECONDS = 0.25  # how often the consumer thread looks for pairs
+FLUSH_SECONDS = 0.005  # how long a handed-over exchange waits for others to share its write
+MAX_UNSENT = 8 * 1024 * 1024  # bytes written to the mirror's pipe and not yet read by it
+MAX_HELD = 5000  # exchanges held while a mirror process that died is started again
 SHADOW_MARK = SHADOW_HEADER.encode() + b": 1\r\n"
 
 
@@ -97,194 +94,175 @@ class Capture:
         self.response, self.response_size = [], 0
 
 
-class ShadowCall:
-    """One shadow request on one backend, driven by the upstream connection's callbacks.
-
-    No task, future or timer on the common path (an idle pooled connection): the request is
-    written at the end of the loop iteration it was started in, with the others of that
-    iteration, and the answer settles the call; the timeout is a deadline the proxy's 100 ms
-    sweep enforces, as it does for client requests.
-    """
-
-    __slots__ = ("body", "cap", "conn", "deadline", "group", "headers", "method", "pool",
-                 "settled", "side", "size", "started", "status", "waiting")  # fmt: skip
-    client = None  # shadow answers are written nowhere: nothing to cork
+class MirrorProcess:
+    """A proxy worker's mirror process: spawned at start, fed exchanges over a pipe, and
+    started again when it dies; what the dead one held is counted lost by the next one's
+    consumer. The outcome counts it sends back go into the worker's metrics."""
 
     def __init__(
-        self, group: ShadowGroup, side: str, pool: Pool, method: bytes, waiting: set[Any]
+        self, consumer_factory: Callable[[int], Consumer], worker: int, metrics: ProxyMetrics
     ) -> None:
-        self.group = group
-        self.waiting = waiting
-        self.side = side
-        self.pool = pool
-        self.method = method
-        self.cap = group.policy.max_body_bytes
-        self.conn: UpstreamConnection | None = None
+        self.consumer_factory = consumer_factory  # pickled for the spawned process
+        self.worker = worker
+        self.metrics = metrics
+        self.transport: asyncio.WriteTransport | None = None
+        self.process: Any = None
+        self.started = 0.0
+        self.restarts = 0
+        self.closing = False
+        self.exited: asyncio.Future[None] | None = None
+        self.sent: Counter[str] = Counter()  # pairs written to the current process, by route
+        self.finished: Counter[str] = Counter()  # ... and the ones it reported done with
+        self.known: set[int] = set()  # route keys the current process has been sent
+        self.new_routes: dict[int, Mirrored] = {}
+        self.unsent: list[tuple[int, bytes]] = []
+        self.restarting: asyncio.Task[None] | None = None
+
+    async def start(self, lost: Counter[str] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        context = multiprocessing.get_context("spawn")  # never fork a running event loop
+        child_reader, writer = context.Pipe(duplex=False)
+        reader, child_writer = context.Pipe(duplex=False)
+        self.process = context.Process(
+            target=serve_mirror,
+            args=(
+                child_reader,
+                child_writer,
+                self.consumer_factory,
+                self.worker,
+                lost or Counter(),
+            ),
+            name="strangler-shadow-mirror",
+            daemon=True,
+        )
+        self.process.start()
+        child_reader.close()
+        child_writer.close()
         self.started = time.monotonic()
-        self.deadline = self.started + group.policy.timeout
-        self.status = 0
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.body: list[bytes] = []
-        self.size = 0
-        self.settled = False
+        self.exited = loop.create_future()
+        process = self.process
+        self.transport = await pipe_writer(own_fd(writer), lambda: self._gone(process))
+        await pipe_reader(own_fd(reader), FrameReader(self._report, lambda: self._ended(process)))
+        self.flush()  # what was held while it started
 
-    def send(self, conn: UpstreamConnection, request: bytes) -> None:
-        self.conn = conn
-        self.waiting.add(self)
-        conn.send(self, request)
-
-    def settle(self, error: str, keep_alive: bool = False) -> None:
-        if self.settled:
-            return
-        self.settled = True
-        self.waiting.discard(self)
-        conn, self.conn = self.conn, None
-        if conn is not None:
-            if error:
-                conn.abort()
-            else:
-                self.pool.release(conn, keep_alive)
-        latency = time.monotonic() - self.started
-        body = b"".join(self.body) if not error else b""
-        reply = _reply(self.status if not error else 0, self.headers if not error else [],
-                       body, latency, self.pool.backend.url, error,
-                       self.size if not error else 0)  # fmt: skip
-        self.group.settled(self.side, reply)
-
-    def on_timeout(self) -> None:
-        """Called by the sweep once `deadline` has passed (the set no longer holds it)."""
-        self.settle(f"timeout after {self.group.policy.timeout} s")
-
-    def on_response_head(
-        self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]
-    ) -> None:
-        self.status, self.headers = status, headers
-
-    def on_response_body(self, body: bytes) -> None:
-        if self.size < self.cap:
-            self.body.append(body[: self.cap - self.size])
-        self.size += len(body)
-
-    def on_response_complete(self, keep_alive: bool) -> None:
-        self.settle("", keep_alive)
-
-    def on_upstream_lost(self, got_bytes: bool) -> None:
-        self.conn = None
-        self.settle("bad_response" if got_bytes else "connection_lost")
-
-    def on_upstream_invalid(self, reason: str) -> None:
-        self.conn = None
-        self.settle("bad_response")
-
-    def pause_client(self, paused: bool) -> None:
-        pass
-
-
-class ShadowGroup:
-    """The shadow calls of one request (candidate, maybe secondary) and the pair they fill."""
-
-    __slots__ = ("pair", "pending", "policy", "route", "shadower")
-
-    def __init__(
-        self, shadower: Shadower, route: Route, policy: ShadowPolicy, pair: Pair, calls: int
-    ) -> None:
-        self.shadower = shadower
-        self.route = route
-        self.policy = policy
-        self.pair = pair
-        self.pending = calls
-
-    def settled(self, side: str, reply: dict[str, Any]) -> None:
-        self.pair[side] = reply
-        self.pending -= 1
-        if self.pending == 0:
-            self.shadower.complete(self)
-
-
-def _reply(
-    status: int,
-    headers: list[tuple[bytes, bytes]],
-    body: bytes,
-    latency: float,
-    base_url: str,
-    error: str = "",
-    size: int = -1,
-) -> dict[str, Any]:
-    """One side of a pair; `size` is the whole body's length, more than `body` when it was cut
-    at the cap (the consumer then never compares it as if it were whole)."""
-    return {
-        "status": status,
-        "headers": headers,  # bytes pairs: decoded off the event loop, by the consumer
-        "body": body,
-        "size": len(body) if size < 0 else size,
-        "latency_ms": latency * 1000,
-        "base_url": base_url,
-        "error": error,
-    }
-
-
-class PairHandOff:
-    """Bounded hand-off from the event loop to one consumer thread; full means drop and count.
-
-    The thread wakes every BATCH_SECONDS and takes what is there, instead of being woken per
-    pair: a thread woken a thousand times a second takes the GIL from the event loop as often.
-    Pairs wait packed, and the consumer gets them packed (a local worker pipes the bytes on).
-    """
-
-    def __init__(self, consumer: Consumer, size: int = HAND_OFF_SIZE) -> None:
-        self.consumer = consumer
-        self.size = size
-        self.pairs: deque[PackedPair] = deque()  # append, popleft are atomic: no lock needed
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._drain, name="shadow-pairs", daemon=True)
-        self.thread.start()
-
-    def offer(self, pair: Pair) -> bool:
-        if len(self.pairs) >= self.size:
+    def offer(self, route: str, key: int, mirrored: Mirrored, data: bytes) -> bool:
+        transport = self.transport
+        if transport is None:  # being started again: held until it is, up to a bound
+            if self.closing or len(self.unsent) >= MAX_HELD:
+                return False
+        elif transport.get_write_buffer_size() > MAX_UNSENT:
             return False
-        self.pairs.append(pack_pair(pair))
+        elif not self.unsent:
+            asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
+        if key not in self.known:
+            self.known.add(key)
+            self.new_routes[key] = mirrored
+        self.unsent.append((key, data))
+        self.sent[route] += 1
         return True
 
-    def _drain(self) -> None:
-        while True:
-            stopping = self.stopping.wait(BATCH_SECONDS)
-            while self.pairs:
-                batch = [self.pairs.popleft() for _ in range(min(BATCH, len(self.pairs)))]
-                try:
-                    self.consumer(batch)
-                except Exception:  # a consumer failure loses this batch, never the proxy
-                    log.exception("shadow pair consumer failed; %d pairs lost", len(batch))
-            if stopping:
-                return
+    def flush(self) -> None:
+        if self.transport is None:
+            return  # written once the process started again is connected
+        unsent, self.unsent = self.unsent, []
+        routes, self.new_routes = self.new_routes, {}
+        if unsent and not self.transport.is_closing():
+            self.transport.write(frame(pickle.dumps((routes, unsent), pickle.HIGHEST_PROTOCOL)))
 
-    def close(self, timeout: float = 10.0) -> None:
-        """Let the consumer take what is queued (up to `timeout` s), then stop it."""
-        self.stopping.set()
-        self.thread.join(timeout)
-        close = getattr(self.consumer, "close", None)
-        if close is not None:
-            close()
+    def _report(self, message: bytes) -> None:
+        counts: dict[tuple[str, str], int] = pickle.loads(message)
+        shadow = self.metrics.shadow
+        for (route, outcome), n in counts.items():
+            if outcome == FINISHED:
+                self.finished[route] += n
+            else:
+                shadow[(route, outcome)] += n
+
+    def _ended(self, process: Any) -> None:
+        """The process closed its end of the pipe: it exited, or was killed."""
+        if process is self.process and self.exited is not None and not self.exited.done():
+            self.exited.set_result(None)
+        self._gone(process)
+
+    def _gone(self, process: Any) -> None:
+        """A pipe to `process` was closed or broke; unless we are closing, it died."""
+        if process is not self.process or self.closing:
+            return
+        if self.transport is None:
+            return  # told by its other pipe already
+        transport, self.transport = self.transport, None
+        transport.abort()
+        lost = self.sent - self.finished  # Counter subtraction keeps the positive ones
+        self.sent, self.finished, self.known = Counter(), Counter(), set()
+        self.unsent, self.new_routes = [], {}  # never written: counted in `lost`
+        log.warning("shadow mirror process (pid %s) is gone, %d pairs lost with it; "
+                    "starting another", self.process.pid, lost.total())  # fmt: skip
+        self.restarts += 1
+        # One that dies at once is not started again in a tight loop.
+        delay = max(0.0, 1.0 - (time.monotonic() - self.started))
+        self.restarting = asyncio.get_running_loop().create_task(self._restart(delay, lost))
+
+    async def _restart(self, delay: float, lost: Counter[str]) -> None:
+        await asyncio.sleep(delay)
+        self.process.join(0)
+        if not self.closing:
+            try:
+                await self.start(lost)
+            except Exception:
+                log.exception("shadow mirror process not started again; shadowing is off")
+
+    async def close(self, timeout: float = 15.0) -> None:
+        """Send what is unsent, close the pipe, and let the process finish its calls and
+        its consumer's queue (up to `timeout` s); then it is stopped."""
+        self.closing = True
+        self.flush()
+        if self.transport is not None:
+            self.transport.close()  # EOF to the mirror once the buffer is written
+        if self.exited is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self.exited), timeout)
+            except TimeoutError:
+                log.error("shadow mirror process (pid %s) did not stop in %s s",
+                          self.process.pid, timeout)  # fmt: skip
+        if self.process is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.process.join, 1)
+            if self.process.is_alive():
+                self.process.terminate()
 
 
 class Shadower:
-    """Starts the shadow calls of one worker and hands the captured pairs off."""
+    """Hands each shadowed exchange of one worker to its mirror process, or counts why not."""
 
-    def __init__(
-        self, metrics: ProxyMetrics, hand_off: PairHandOff | None, waiting: set[Any]
-    ) -> None:
+    def __init__(self, metrics: ProxyMetrics, mirror: MirrorProcess) -> None:
         self.metrics = metrics
-        self.hand_off = hand_off
-        self.waiting = waiting  # the proxy's set of deadlines, swept every 100 ms
-        self.in_flight = 0
-        self.pools: dict[str, Pool] = {}
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.unsent: list[tuple[ShadowCall, UpstreamConnection, bytes]] = []
+        self.mirror = mirror
+        # Per shadow policy in force (the table's objects, held so an id is never reused):
+        # its key for the mirror, and what the mirror needs of its route.
+        self.keys: dict[int, tuple[ShadowPolicy, int, Mirrored | None]] = {}
+        self.next_key = 0
 
     def count(self, route: Route, outcome: ShadowOutcome) -> None:
         self.metrics.shadow[(route.id, outcome)] += 1
 
+    def _mirrored(
+        self, route: Route, policy: ShadowPolicy, backends: dict[str, Backend]
+    ) -> tuple[int, Mirrored | None]:
+        known = self.keys.get(id(policy))
+        if known is not None:
+            return known[1], known[2]
+        if len(self.keys) > 256:  # tables swapped many times: forget the old ones' policies
+            self.keys.clear()
+        candidate = backends.get(policy.candidate)
+        mirrored = None
+        if candidate is not None:
+            secondary = backends.get(policy.secondary or route.monolith)
+            mirrored = Mirrored(route.id, policy, candidate, secondary)
+        self.next_key += 1
+        self.keys[id(policy)] = (policy, self.next_key, mirrored)
+        return self.next_key, mirrored
+
     def fire(self, ex: Exchange, capture: Capture, backend: Backend, latency: float) -> None:
-        """The primary exchange is recorded: start its shadow calls, or count why not."""
+        """The primary exchange is recorded: hand it to the mirror, or count why not."""
         decision = ex.decision
         assert decision is not None and decision.route is not None
         route, policy = decision.route, capture.policy
@@ -296,17 +274,9 @@ class Shadower:
         if capture.request_size > capture.cap:
             self.count(route, "body_too_large")
             return
-        if self.in_flight >= policy.max_in_flight:
-            self.count(route, "dropped_in_flight")
+        key, mirrored = self._mirrored(route, policy, ex.client.state.compiled.table.backends)
+        if mirrored is None:
             return
-        backends = ex.client.state.compiled.table.backends
-        candidate = backends.get(policy.candidate)
-        if candidate is None:
-            return
-        secondary = None
-        # Never repeat a write on the monolith; the noise call goes out for a sample only.
-        if ex.method_str in SAFE_METHODS and random.random() < policy.noise_share:
-            secondary = backends.get(policy.secondary or route.monolith)
         body = b"".join(capture.request)
         if not body and not ex.chunked_in and capture.head.endswith(b"\r\n\r\n"):
             # The primary's own head, marked: the mark goes last, before the blank line.
@@ -328,89 +298,20 @@ class Shadower:
                 ex.req_id,
                 SHADOW_MARK + framing,
             )
-        primary = _reply(ex.status, ex.resp_headers, b"".join(capture.response), latency,
-                         backend.url, size=capture.response_size)  # fmt: skip
-        pair: Pair = {
+        primary = reply_of(ex.status, ex.resp_headers, b"".join(capture.response), latency,
+                           backend.url, size=capture.response_size)  # fmt: skip
+        pair = {
             "route": route.id,
             "method": ex.method_str,
             "path": ex.target,  # bytes, like the headers: decoded by the consumer
             "at": time.time(),
             "request_headers": ex.headers,
             "request_body": body,
+            "shadow_head": head,
             "primary": primary,
-            "compare": policy.compare,
-            "record": bool(policy.record_share) and random.random() < policy.record_share,
-            "redact": policy.redact,
         }
-        group = ShadowGroup(self, route, policy, pair, 2 if secondary is not None else 1)
-        pair["secondary"] = None
-        self.in_flight += 1
-        request = head + body
-        self._start(group, "candidate", candidate, request, ex.method)
-        if secondary is not None:
-            self._start(group, "secondary", secondary, request, ex.method)
-
-    def _pool(self, backend: Backend, policy: ShadowPolicy) -> Pool:
-        """This worker's own pool for shadow calls to a backend (never the clients' pool)."""
-        pool = self.pools.get(backend.name)
-        if pool is None or pool.backend.url != backend.url:
-            if pool is not None:
-                pool.close()
-            pool = self.pools[backend.name] = Pool(backend, max_idle=policy.max_in_flight)
-        return pool
-
-    def _start(
-        self, group: ShadowGroup, side: str, backend: Backend, request: bytes, method: bytes
-    ) -> None:
-        pool = self._pool(backend, group.policy)
-        call = ShadowCall(group, side, pool, method, self.waiting)
-        conn = pool.acquire_idle()
-        if conn is not None:
-            if not self.unsent:
-                asyncio.get_running_loop().call_soon(self._send_unsent)
-            self.unsent.append((call, conn, request))
-            return
-        task = asyncio.get_running_loop().create_task(self._connect_and_send(call, pool, request))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    def _send_unsent(self) -> None:
-        """The shadow requests of one loop iteration, written back to back at its end: the
-        first write wakes the candidate, the others find it awake (a wake-up is most of what
-        a small loopback write costs)."""
-        unsent, self.unsent = self.unsent, []
-        for call, conn, request in unsent:
-            call.send(conn, request)
-
-    async def _connect_and_send(self, call: ShadowCall, pool: Pool, request: bytes) -> None:
-        try:
-            conn = await pool.connect()
-        except (OSError, TimeoutError):
-            call.settle("connect_failed")
-            return
-        call.send(conn, request)
-
-    def complete(self, group: ShadowGroup) -> None:
-        """Every call of a request has settled: count, and hand the pair off."""
-        self.in_flight -= 1
-        route, pair = group.route, group.pair
-        self.count(route, "sent")
-        primary, candidate = pair["primary"], pair["candidate"]
-        if candidate["error"]:
-            self.count(route, "candidate_failed")
-        if primary["size"] > len(primary["body"]) or candidate["size"] > len(candidate["body"]):
-            self.count(route, "response_too_large")  # handed off all the same, counted there
-        secondary = pair.get("secondary")
-        if secondary is not None and secondary["error"]:
-            self.count(route, "secondary_failed")
-            pair["secondary"] = None  # no noise reading beats a wrong one
-        if self.hand_off is not None and not self.hand_off.offer(pair):
+        if not self.mirror.offer(route.id, key, mirrored, marshal.dumps(pair)):
             self.count(route, "dropped_hand_off")
 
-    async def close(self, timeout: float = 5.0) -> None:
-        """Wait for shadow calls in flight (their own timeouts bound this), then close pools."""
-        deadline = time.monotonic() + timeout
-        while self.in_flight and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        for pool in self.pools.values():
-            pool.close()
+    async def close(self, timeout: float = 15.0) -> None:
+        await self.mirror.close(timeout)

@@ -8,20 +8,11 @@ import pytest
 
 from tests.parity import test_shadow_proxy
 from tests.parity.shop_servers import Behaviour
-from tests.parity.test_shadow_proxy import wait_for_samples
-from tests.proxy.helpers import ProxyProcess
+from tests.parity.test_shadow_proxy import mirror_pid, shadow_metric, wait_for_samples
 
 shadowing = test_shadow_proxy.shadowing  # the fixture: a proxy shadowing onto a candidate
 
 pytestmark = pytest.mark.slow  # real proxy processes, a worker process each
-
-
-def shadow_metric(proxy: ProxyProcess, outcome: str) -> int:
-    text = httpx.get(f"{proxy.admin_url}/metrics", timeout=10).text
-    for line in text.splitlines():
-        if line.startswith("strangler_proxy_shadow_total") and f'outcome="{outcome}"' in line:
-            return int(float(line.rsplit(" ", 1)[1]))
-    return 0
 
 
 def test_answers_beyond_the_capture_cap_are_counted_never_compared_as_equal(shadowing, tmp_path):
@@ -36,7 +27,7 @@ def test_answers_beyond_the_capture_cap_are_counted_never_compared_as_equal(shad
             assert answer.status_code == 200 and len(answer.content) > 200_000
     result = wait_for_samples(tmp_path, 30)
     assert (result.samples, result.skipped) == (0, 30)
-    assert shadow_metric(proxy, "response_too_large") == 30
+    assert shadow_metric(proxy, "response_too_large", 30) == 30
     code = main(["parity", "report", "--route", "products", "--store",
                  str(tmp_path / "parity.sqlite3"), "--since", "1h", "--gate", "99.5",
                  "--min-samples", "30"])  # fmt: skip
@@ -65,7 +56,6 @@ def test_pairs_a_killed_worker_held_are_counted_as_lost(shadowing, tmp_path):
     import socket
     import sqlite3
     import time
-    from pathlib import Path
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -75,9 +65,7 @@ def test_pairs_a_killed_worker_held_are_counted_as_lost(shadowing, tmp_path):
     with httpx.Client(base_url=proxy.url, timeout=10) as client:
         client.get("/api/v1/products/1", headers={"X-User-ID": "a"})
         wait_for_samples(tmp_path, 1)
-        children = Path(f"/proc/{proxy.proc.pid}/task/{proxy.proc.pid}/children").read_text()
-        (worker,) = [int(pid) for pid in children.split()
-                     if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]  # fmt: skip
+        worker = mirror_pid(proxy)
         lock = sqlite3.connect(store, isolation_level=None)
         lock.execute("BEGIN IMMEDIATE")  # the worker now waits to write what it is sent
         try:
@@ -88,6 +76,7 @@ def test_pairs_a_killed_worker_held_are_counted_as_lost(shadowing, tmp_path):
         finally:
             lock.execute("ROLLBACK")
             lock.close()
+        mirror_pid(proxy, other_than=worker)
         client.get("/api/v1/products/9", headers={"X-User-ID": "a"})
         assert wait_for_samples(tmp_path, 2).samples == 2  # a new worker, the three lost
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
