@@ -156,3 +156,26 @@ def test_the_candidate_as_secondary_is_refused(capsys, tmp_path):
         code, _, err = replay(shop, capsys, tmp_path, requests, "--secondary", candidate + "/")
     assert code == 2 and "--secondary" in err and "is the --candidate" in err
     assert len(err.strip().splitlines()) == 1 and not monolith.seen
+
+
+def test_a_compare_file_ignoring_every_field_is_refused(capsys, tmp_path):
+    """`ignore = ["**"]` would make parity 100% by construction: route.E048, nothing sent or
+    recorded; a glob naming fields (`**.updated_at`) still compares the rest."""
+    requests = tmp_path / "t.har"
+    requests.write_text(json.dumps(har([("GET", "http://shop.example.com/api/v1/products/1")])))
+    compare = tmp_path / "compare.toml"
+    compare.write_text('ignore = ["**"]\n')
+    store = tmp_path / "p.sqlite3"
+    monolith = Behaviour()
+    with serve(monolith) as primary, serve(Behaviour(price_bug=1.0)) as candidate:
+        argv = ["parity", "replay", str(requests), "--primary", primary, "--candidate",
+                candidate, "--store", str(store), "--compare", str(compare)]  # fmt: skip
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and len(err.strip().splitlines()) == 1
+        assert f"route.E048 {compare}.ignore: '**' matches every field" in err
+        assert not store.exists() and not monolith.seen
+        compare.write_text('ignore = ["**.updated_at", "request_id", "generated_at"]\n')
+        assert run(capsys, *argv)[0] == 0
+    code, out, _ = run(capsys, "parity", "report", "--store", str(store), "--json")
+    (route,) = json.loads(out)["routes"]
+    assert [f["path"] for e in route["endpoints"] for f in e["fields"]] == ["price"]
