@@ -36,13 +36,23 @@ class HarRequest:
 
 
 def _headers(raw: Any, where: str) -> Headers:
+    """The headers of a request or recorded answer. A value that is not a string (JSON null,
+    a number) is an error naming the entry and header, as a HAR validator says: sent as text
+    it would be the string "None" or "1", which no client sent."""
     if not isinstance(raw, list):
         raise HarError(f"{where}: headers is not a list")
     out = []
     for i, h in enumerate(raw):
         if not isinstance(h, dict) or not isinstance(h.get("name"), str):
             raise HarError(f"{where}[{i}]: a header needs a name and a value")
-        out.append((h["name"], str(h.get("value", ""))))
+        value = h.get("value", "")
+        if not isinstance(value, str):
+            shown = "null" if value is None else json.dumps(value)[:40]
+            raise HarError(
+                f"{where}[{i}] ({h['name']}): value is {shown}, not a string (HAR 1.2 header "
+                "values are strings; fix or drop the header)"
+            )
+        out.append((h["name"], value))
     return tuple(out)
 
 
