@@ -133,16 +133,20 @@ def redact_headers(headers: Headers, redact: Iterable[str] = ()) -> list[dict[st
     return [{"name": k, "value": REDACTED if k.lower() in names else v} for k, v in headers]
 
 
-def _redact_body(body: bytes, fields: frozenset[str]) -> str:
-    """A JSON body with the configured top-level or nested field names blanked; other bodies as
-    text."""
-    text = body.decode("utf-8", "replace")
+def _body(body: bytes, fields: frozenset[str]) -> dict[str, str]:
+    """A body as HAR content: text, with the configured field names blanked at any depth when
+    it is JSON; a body that is not UTF-8 (binary) as base64 with `"encoding": "base64"`, so
+    a replay sends it back byte for byte (decoded with replacement it would be corrupted)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"text": base64.b64encode(body).decode("ascii"), "encoding": "base64"}
     if not fields:
-        return text
+        return {"text": text}
     try:
         doc = json.loads(text)
     except ValueError:
-        return text
+        return {"text": text}
 
     def scrub(value: Any) -> Any:
         if isinstance(value, dict):
@@ -151,7 +155,7 @@ def _redact_body(body: bytes, fields: frozenset[str]) -> str:
             return [scrub(v) for v in value]
         return value
 
-    return json.dumps(scrub(doc))
+    return {"text": json.dumps(scrub(doc))}
 
 
 def har_entry(exchange: Exchange, redact: Iterable[str] = ()) -> dict[str, Any]:
@@ -174,7 +178,7 @@ def har_entry(exchange: Exchange, redact: Iterable[str] = ()) -> dict[str, Any]:
             "headersSize": -1,
             "bodySize": len(exchange.request_body),
             **(
-                {"postData": {"mimeType": "", "text": _redact_body(exchange.request_body, fields)}}
+                {"postData": {"mimeType": "", **_body(exchange.request_body, fields)}}
                 if exchange.request_body
                 else {}
             ),
@@ -188,7 +192,7 @@ def har_entry(exchange: Exchange, redact: Iterable[str] = ()) -> dict[str, Any]:
             "content": {
                 "size": len(reply.body),
                 "mimeType": reply.header("content-type"),
-                "text": _redact_body(reply.body, fields),
+                **_body(reply.body, fields),
             },
             "redirectURL": "",
             "headersSize": -1,
