@@ -3,9 +3,12 @@ with an example pair, on SQLite and PostgreSQL alike; the gate's three outcomes.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
+from typing import Any
 
+import psycopg
 import pytest
 
 from strangler.parity import Comparer
@@ -255,3 +258,58 @@ def test_two_workers_keeping_an_example_in_the_same_slot_both_succeed(pg_url):
     finally:
         first.close()
         second.close()
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    from strangler.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_a_parity_windows_table_of_another_shape_is_named_exit_2(backend, capsys, tmp_path,
+                                                                 request):  # fmt: skip
+    """A store whose parity_windows has other columns made `report` print a traceback
+    (`no such column: window_start`): one line naming the store, the table and its columns."""
+    if backend == "sqlite":
+        location = str(tmp_path / "old.sqlite3")
+        conn: Any = sqlite3.connect(location)
+    else:
+        location = request.getfixturevalue("pg_url")
+        conn = psycopg.connect(location)
+    with conn:
+        conn.execute("CREATE TABLE parity_windows (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.close()
+    code, _, err = cli(capsys, "parity", "report", "--store", location, "--route", "products")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert (
+        f"{location} is not a parity store: its table parity_windows has columns (id, name), "
+        "a parity store's has (route, endpoint, window_start, samples, raw_clean, noise_samples)"
+    ) in err
+
+
+@pytest.mark.parametrize("action", [["report"], ["report", "--route", "products"], ["prune"]])
+def test_an_unrelated_sqlite_file_is_refused_and_left_as_it_was(action, capsys, tmp_path):
+    """A Django db.sqlite3 passed as --store: `report` filled it with empty parity tables and
+    said "no comparisons recorded"; now exit 2 naming the file, and the file is untouched."""
+    location = tmp_path / "db.sqlite3"
+    with sqlite3.connect(location) as conn:
+        conn.execute("CREATE TABLE auth_user (id INTEGER PRIMARY KEY, username TEXT)")
+        conn.execute("CREATE TABLE django_session (session_key TEXT PRIMARY KEY)")
+    conn.close()
+    before = location.read_bytes()
+    code, out, err = cli(capsys, "parity", action[0], "--store", str(location), *action[1:])
+    assert code == 2 and not out and len(err.strip().splitlines()) == 1
+    assert (
+        f"{location} is not a parity store: a SQLite database of other tables "
+        "(auth_user, django_session), none of the parity store's"
+    ) in err
+    assert location.read_bytes() == before
+    # An empty file is a new store, as before.
+    empty = tmp_path / "new.sqlite3"
+    empty.touch()
+    assert cli(capsys, "parity", action[0], "--store", str(empty))[0] == 0
