@@ -13,7 +13,14 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from strangler import __version__
-from strangler.parity.exchange import REDACTED, SECRET_HEADERS, Exchange, Headers, Reply
+from strangler.parity.exchange import (
+    Exchange,
+    Headers,
+    Reply,
+    redaction,
+    scrub_json,
+    without_secrets,
+)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -129,40 +136,28 @@ def parse_har(text: str, source: str) -> list[HarRequest]:
 
 
 def redact_headers(headers: Headers, redact: Iterable[str] = ()) -> list[dict[str, str]]:
-    names = SECRET_HEADERS | {n.lower() for n in redact}
-    return [{"name": k, "value": REDACTED if k.lower() in names else v} for k, v in headers]
+    """Headers as a HAR lists them, with credentials and the header names in `redact` blanked."""
+    names = {n.lower() for n in redact}
+    return [{"name": k, "value": v} for k, v in without_secrets(headers, frozenset(names))]
 
 
 def _body(body: bytes, fields: frozenset[str]) -> dict[str, str]:
     """A body as HAR content: text, with the configured field names blanked at any depth when
-    it is JSON; a body that is not UTF-8 (binary) as base64 with `"encoding": "base64"`, so
-    a replay sends it back byte for byte (decoded with replacement it would be corrupted)."""
+    it is JSON (as in the store's example pairs); a body that is not UTF-8 (binary) as base64
+    with `"encoding": "base64"`, so a replay sends it back byte for byte (decoded with
+    replacement it would be corrupted)."""
+    scrubbed = scrub_json(body, fields) if fields else None
+    if scrubbed is not None:
+        return {"text": scrubbed.decode()}
     try:
-        text = body.decode("utf-8")
+        return {"text": body.decode("utf-8")}
     except UnicodeDecodeError:
         return {"text": base64.b64encode(body).decode("ascii"), "encoding": "base64"}
-    if not fields:
-        return {"text": text}
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        return {"text": text}
-
-    def scrub(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: REDACTED if k in fields else scrub(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [scrub(v) for v in value]
-        return value
-
-    return {"text": json.dumps(scrub(doc))}
 
 
 def har_entry(exchange: Exchange, redact: Iterable[str] = ()) -> dict[str, Any]:
     """A HAR 1.2 entry for the primary side of an exchange (what the client got)."""
-    redact = tuple(redact)
-    fields = frozenset(r for r in redact if not r.lower().startswith("header:"))
-    headers = [r.split(":", 1)[1] for r in redact if r.lower().startswith("header:")]
+    fields, headers = redaction((*redact, *exchange.redact))
     reply = exchange.primary
     host = next((v for k, v in exchange.request_headers if k.lower() == "host"), "strangler")
     return {

@@ -65,3 +65,17 @@ def test_binary_bodies_are_recorded_as_base64_and_replayed_byte_for_byte(capsys,
     assert code == 0, out
     assert [(m, p) for m, p, _ in sandbox.seen if m == "POST"] == [("POST", "/api/v1/uploads")]
     assert sandbox.bodies[[m for m, _, _ in sandbox.seen].index("POST")] == upload
+
+
+def test_a_body_too_deep_to_redact_is_withheld_not_a_crash():
+    """With fields to redact, a JSON body nested past the parser's limit raised RecursionError
+    out of the recording (losing the worker's batch); now it is kept as [redacted] whole, in
+    the HAR and in the stored example alike."""
+    from strangler.parity import Exchange, Reply
+    from strangler.parity.har import har_entry
+
+    deep = b'{"email": "ana@example.com", "tree": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    exchange = Exchange("products", "GET", "/x", Reply(200, (), deep), Reply(200, (), b"{}"),
+                        redact=("email",))  # fmt: skip
+    assert har_entry(exchange)["response"]["content"]["text"] == "[redacted]"
+    assert exchange.as_dict()["primary"]["body"] == "[redacted]"

@@ -3,6 +3,7 @@ with an example pair, on SQLite and PostgreSQL alike; the gate's three outcomes.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
@@ -313,3 +314,79 @@ def test_an_unrelated_sqlite_file_is_refused_and_left_as_it_was(action, capsys, 
     empty = tmp_path / "new.sqlite3"
     empty.touch()
     assert cli(capsys, "parity", action[0], "--store", str(empty))[0] == 0
+
+
+REDACT = ("email", "header:X-Api-Key")
+OWNER = {"email": "ana@example.com", "name": "Ana"}
+
+
+def owned_exchange(**extra: Any) -> Any:
+    """A pair whose bodies carry a customer's e-mail and whose headers an API key, the
+    candidate pricing differently (so the store keeps it as an example)."""
+    from strangler.parity import Exchange, Reply
+
+    head = (("content-type", "application/json"), ("X-Api-Key", "K3Y-S3CRET"))
+    body = {"id": 1, "owners": [OWNER], "price": "1.00"}
+    changed = {**body, "price": "1.99"}
+    return Exchange("products", "GET", "/api/v1/products/1", Reply(200, head, json.dumps(body)
+                    .encode()), Reply(200, head, json.dumps(changed).encode()),
+                    request_headers=(("x-api-key", "K3Y-S3CRET"),), at=AT, **extra)  # fmt: skip
+
+
+def test_the_routes_redact_entries_blank_the_stored_example_pairs(capsys, tmp_path):
+    """A route's `redact` blanked those fields and headers in a HAR recording but not in the
+    example pairs the store keeps for days and the HTML report shows: now both alike."""
+    from strangler.parity.har import har_entry
+
+    location = str(tmp_path / "parity.sqlite3")
+    store = ParityStore(location)
+    record(store, [owned_exchange(redact=REDACT)])
+    result = summary(store, "products", since=AT - 60, examples=True)
+    store.close()
+    (field,) = result.endpoints[0].fields
+    example = field.example
+    assert field.path == "price" and "ana@example.com" not in json.dumps(example)
+    assert "K3Y-S3CRET" not in json.dumps(example)
+    for side in ("primary", "candidate"):
+        body = json.loads(example[side]["body"])
+        assert body["owners"] == [{"email": "[redacted]", "name": "Ana"}]
+        assert ["X-Api-Key", "[redacted]"] in example[side]["headers"]
+    assert example["request_headers"] == [["x-api-key", "[redacted]"]]
+    recorded = har_entry(owned_exchange(), REDACT)["response"]["content"]["text"]
+    assert json.loads(recorded) == json.loads(example["primary"]["body"])
+
+    page = tmp_path / "parity.html"
+    code, _, err = cli(capsys, "parity", "report", "--route", "products", "--store", location,
+                       "--since", str(AT - 60), "-f", "html", "-o", str(page))  # fmt: skip
+    assert code == 0, err
+    html = page.read_text()
+    assert "1.99" in html and "[redacted]" in html and "ana@example.com" not in html
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="strangler.parity.worker.exchange_from_pair does not pass pair['redact'] on to the "
+    "Exchange yet (worker.py is being changed elsewhere); remove this mark with that one line",
+)
+def test_pairs_from_the_proxy_keep_examples_redacted_as_their_route_says(tmp_path):
+    """The same through the parity worker, with pairs as the proxy hands them over."""
+    from strangler.parity.worker import PairConsumer
+
+    exchange = owned_exchange()
+
+    def side(reply: Any) -> dict[str, Any]:
+        return {"status": reply.status, "headers": list(reply.headers), "body": reply.body,
+                "size": len(reply.body), "latency_ms": 1.0, "error": ""}  # fmt: skip
+
+    pair = {"route": "products", "method": "GET", "path": exchange.path, "at": AT,
+            "request_headers": list(exchange.request_headers), "request_body": b"",
+            "primary": side(exchange.primary), "candidate": side(exchange.candidate),
+            "secondary": None, "record": False, "redact": list(REDACT)}  # fmt: skip
+    location = str(tmp_path / "parity.sqlite3")
+    consumer = PairConsumer(location)
+    consumer([pair])
+    consumer.close()
+    store = ParityStore(location)
+    (field,) = summary(store, "products", since=AT - 60, examples=True).endpoints[0].fields
+    store.close()
+    assert "ana@example.com" not in json.dumps(field.example)
