@@ -2,7 +2,7 @@
 
 The comparison config lives in the route table (under a route's `shadow.compare`) so it is
 versioned and audited with the weights; `strangler.parity` compiles and applies it.
-Messages use the route.E04x ids documented in docs/control.md.
+Messages use the route.E045-E048 ids documented in docs/control.md.
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ FIELD_PATH = re.compile(r"^(\*\*|[^.\[\]\s]+|\[\*\])(\.(\*\*|[^.\[\]\s]+)|\[\*\]
 ENDPOINT_KEY = re.compile(r"^[A-Z]+ /\S*$")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
 HEADER_GLOB = re.compile(r"^[A-Za-z0-9*-]+$")  # the NAME of an ignored header:NAME
+# A glob of wildcards alone (`*`, `**`, `***`, `?*`): it matches the root and every top-level
+# name, and an ignore matches everything under what it matches, so it would ignore the whole
+# body (parity 100% by construction).
+WHOLE_BODY = re.compile(r"^[*?]*\*[*?]*$")
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ def merge(base: CompareConfig, override: CompareConfig) -> CompareConfig:
 
 
 def _paths(raw: Any, where: str, key: str, messages: list[Message]) -> tuple[str, ...]:
+    """Validated field paths; an `ignore` entry matching every field is route.E048."""
     if raw is None:
         return ()
     if not isinstance(raw, list) or not all(isinstance(p, str) for p in raw):
@@ -88,6 +93,17 @@ def _paths(raw: Any, where: str, key: str, messages: list[Message]) -> tuple[str
                     f"{path!r} names no field",
                     "field paths look like results[*].price or meta.**; list items are [*]; "
                     "headers are header:NAME",
+                )
+            )
+        elif key == "ignore" and WHOLE_BODY.match(normal):
+            messages.append(
+                Message(
+                    "route.E048",
+                    f"{where}.{key}",
+                    f"{path!r} matches every field: the whole body would be ignored and "
+                    "parity 100% by construction",
+                    "ignore the fields that differ by design (results[*].updated_at, "
+                    "**.updated_at, meta.**); leave a route that cannot be compared unshadowed",
                 )
             )
         else:

@@ -175,7 +175,7 @@ class RouteStore(abc.ABC):
         """Set the share of a route's requests shadowed (0 keeps the policy, shadowing none).
 
         `policy` sets other fields of the route's shadow table (candidate, secondary, ...);
-        the whole table is validated as usual (route.E040-E047). Concurrency as set_weight.
+        the whole table is validated as usual (route.E040-E048). Concurrency as set_weight.
         """
 
         def change(entry: dict[str, Any]) -> None:

@@ -13,7 +13,14 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from strangler import __version__
-from strangler.parity.exchange import REDACTED, SECRET_HEADERS, Exchange, Headers, Reply
+from strangler.parity.exchange import (
+    Exchange,
+    Headers,
+    Reply,
+    redaction,
+    scrub_json,
+    without_secrets,
+)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -36,13 +43,23 @@ class HarRequest:
 
 
 def _headers(raw: Any, where: str) -> Headers:
+    """The headers of a request or recorded answer. A value that is not a string (JSON null,
+    a number) is an error naming the entry and header, as a HAR validator says: sent as text
+    it would be the string "None" or "1", which no client sent."""
     if not isinstance(raw, list):
         raise HarError(f"{where}: headers is not a list")
     out = []
     for i, h in enumerate(raw):
         if not isinstance(h, dict) or not isinstance(h.get("name"), str):
             raise HarError(f"{where}[{i}]: a header needs a name and a value")
-        out.append((h["name"], str(h.get("value", ""))))
+        value = h.get("value", "")
+        if not isinstance(value, str):
+            shown = "null" if value is None else json.dumps(value)[:40]
+            raise HarError(
+                f"{where}[{i}] ({h['name']}): value is {shown}, not a string (HAR 1.2 header "
+                "values are strings; fix or drop the header)"
+            )
+        out.append((h["name"], value))
     return tuple(out)
 
 
@@ -119,36 +136,28 @@ def parse_har(text: str, source: str) -> list[HarRequest]:
 
 
 def redact_headers(headers: Headers, redact: Iterable[str] = ()) -> list[dict[str, str]]:
-    names = SECRET_HEADERS | {n.lower() for n in redact}
-    return [{"name": k, "value": REDACTED if k.lower() in names else v} for k, v in headers]
+    """Headers as a HAR lists them, with credentials and the header names in `redact` blanked."""
+    names = {n.lower() for n in redact}
+    return [{"name": k, "value": v} for k, v in without_secrets(headers, frozenset(names))]
 
 
-def _redact_body(body: bytes, fields: frozenset[str]) -> str:
-    """A JSON body with the configured top-level or nested field names blanked; other bodies as
-    text."""
-    text = body.decode("utf-8", "replace")
-    if not fields:
-        return text
+def _body(body: bytes, fields: frozenset[str]) -> dict[str, str]:
+    """A body as HAR content: text, with the configured field names blanked at any depth when
+    it is JSON (as in the store's example pairs); a body that is not UTF-8 (binary) as base64
+    with `"encoding": "base64"`, so a replay sends it back byte for byte (decoded with
+    replacement it would be corrupted)."""
+    scrubbed = scrub_json(body, fields) if fields else None
+    if scrubbed is not None:
+        return {"text": scrubbed.decode()}
     try:
-        doc = json.loads(text)
-    except ValueError:
-        return text
-
-    def scrub(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: REDACTED if k in fields else scrub(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [scrub(v) for v in value]
-        return value
-
-    return json.dumps(scrub(doc))
+        return {"text": body.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"text": base64.b64encode(body).decode("ascii"), "encoding": "base64"}
 
 
 def har_entry(exchange: Exchange, redact: Iterable[str] = ()) -> dict[str, Any]:
     """A HAR 1.2 entry for the primary side of an exchange (what the client got)."""
-    redact = tuple(redact)
-    fields = frozenset(r for r in redact if not r.lower().startswith("header:"))
-    headers = [r.split(":", 1)[1] for r in redact if r.lower().startswith("header:")]
+    fields, headers = redaction((*redact, *exchange.redact))
     reply = exchange.primary
     host = next((v for k, v in exchange.request_headers if k.lower() == "host"), "strangler")
     return {
@@ -164,7 +173,7 @@ def har_entry(exchange: Exchange, redact: Iterable[str] = ()) -> dict[str, Any]:
             "headersSize": -1,
             "bodySize": len(exchange.request_body),
             **(
-                {"postData": {"mimeType": "", "text": _redact_body(exchange.request_body, fields)}}
+                {"postData": {"mimeType": "", **_body(exchange.request_body, fields)}}
                 if exchange.request_body
                 else {}
             ),
@@ -178,7 +187,7 @@ def har_entry(exchange: Exchange, redact: Iterable[str] = ()) -> dict[str, Any]:
             "content": {
                 "size": len(reply.body),
                 "mimeType": reply.header("content-type"),
-                "text": _redact_body(reply.body, fields),
+                **_body(reply.body, fields),
             },
             "redirectURL": "",
             "headersSize": -1,

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from strangler.parity.tally import EXAMPLES_PER_FIELD, WINDOW_SECONDS, Tally
 
@@ -68,6 +69,21 @@ SCHEMA = (
         route TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, result TEXT NOT NULL,
         PRIMARY KEY (route, at))""",
 )
+
+
+def _schema_columns() -> dict[str, tuple[str, ...]]:
+    """Each table of SCHEMA and its columns, read from SCHEMA itself (in memory)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        for statement in SCHEMA:
+            conn.execute(statement)
+        tables = [t for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return {t: tuple(r[1] for r in conn.execute(f"PRAGMA table_info({t})")) for t in tables}
+    finally:
+        conn.close()
+
+
+SCHEMA_COLUMNS = _schema_columns()
 
 
 @dataclass(frozen=True)
@@ -183,22 +199,78 @@ class ParityStore:
         self._lock = threading.Lock()
         self._pruned = 0.0
         self.postgres = location.startswith(("postgres://", "postgresql://"))
+        self.shown = _without_password(location)  # what messages name
+        self._conn: Any = None
         try:
             if self.postgres:
                 import psycopg
 
-                self._conn: Any = psycopg.connect(location, connect_timeout=10)
+                self._conn = psycopg.connect(location, connect_timeout=10)
             else:
                 Path(location).parent.mkdir(parents=True, exist_ok=True)
                 self._conn = sqlite3.connect(location, timeout=30, check_same_thread=False)
+            # Before anything is written (WAL mode rewrites a SQLite file's header): a file or
+            # database holding something else is left as it was.
+            with self._transaction() as tx:
+                self._check_shape(tx)
+            if not self.postgres:
                 self._conn.execute("PRAGMA journal_mode=WAL")
         except Exception as error:  # psycopg.Error and sqlite3.Error alike
-            raise StoreError(f"cannot open parity store {location}: {error}".strip()) from error
-        with self._transaction() as cur:
-            if self.postgres:  # CREATE TABLE IF NOT EXISTS races between processes on PG
-                cur.execute("SELECT pg_advisory_xact_lock(hashtext('strangler_parity_schema'))")
-            for statement in SCHEMA:
-                cur.execute(statement)
+            if self._conn is not None:
+                self._conn.close()
+            if isinstance(error, StoreError):
+                raise
+            raise StoreError(f"cannot open parity store {self.shown}: {error}".strip()) from error
+        try:
+            with self._transaction() as cur:
+                if self.postgres:  # CREATE TABLE IF NOT EXISTS races between processes on PG
+                    cur.execute("SELECT pg_advisory_xact_lock(hashtext('strangler_parity_schema'))")
+                for statement in SCHEMA:
+                    cur.execute(statement)
+        except Exception as error:  # a read-only file, a PostgreSQL role without CREATE
+            self._conn.close()
+            raise StoreError(f"cannot set up parity store {self.shown}: {error}".strip()) from error
+
+    def _check_shape(self, tx: _Transaction) -> None:
+        """StoreError naming the file and what is wrong when it holds something else: a table
+        of ours with other columns (the queries would fail on it), or (SQLite) a database of
+        other tables only, which `report` would otherwise fill with empty parity tables."""
+        if self.postgres:  # a shared PostgreSQL database may well have tables of its own
+            rows = tx.execute(
+                "SELECT table_name, column_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema()"
+            ).fetchall()
+            tables: dict[str, set[str]] = {}
+            for table, column in rows:
+                tables.setdefault(str(table), set()).add(str(column))
+        else:
+            names = [
+                str(t)
+                for (t,) in tx.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name NOT LIKE 'sqlite%' ORDER BY name"
+                ).fetchall()
+            ]
+            tables = {
+                t: {str(r[1]) for r in tx.execute(f'PRAGMA table_info("{t}")').fetchall()}
+                for t in names
+                if t in SCHEMA_COLUMNS
+            }
+            if names and not tables:
+                shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+                raise StoreError(
+                    f"{self.shown} is not a parity store: a SQLite database of other "
+                    f"tables ({shown}), none of the parity store's (parity_windows, ...); "
+                    "pass --store a parity store's file, or a new one"
+                )
+        for table, expected in SCHEMA_COLUMNS.items():
+            found = tables.get(table)
+            if found is not None and found != set(expected):
+                listed = ", ".join(sorted(found)) or "none"
+                raise StoreError(
+                    f"{self.shown} is not a parity store: its table {table} has columns "
+                    f"({listed}), a parity store's has ({', '.join(expected)})"
+                )
 
     def _sql(self, sql: str) -> str:
         return sql.replace("%", "%%").replace("?", "%s") if self.postgres else sql
@@ -351,6 +423,20 @@ class ParityStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _without_password(location: str) -> str:
+    """A store's location as messages show it: a postgresql:// URL without its password."""
+    if "://" not in location:
+        return location
+    try:
+        parts = urlsplit(location)
+    except ValueError:  # an unclosed IPv6 bracket: psycopg says what is wrong with it
+        return location
+    if parts.password is None:
+        return location
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
 
 
 def window_start(since: float) -> int:

@@ -28,3 +28,54 @@ def test_workers_appending_at_once_lose_no_entry_and_never_break_the_file(tmp_pa
     assert sorted((e["writer"], e["n"]) for e in entries) == [
         (w, n) for w in range(2) for n in range(150)
     ]
+
+
+def test_binary_bodies_are_recorded_as_base64_and_replayed_byte_for_byte(capsys, tmp_path):
+    """A body that is not UTF-8 (an image upload, a protobuf answer) is written with HAR's
+    `"encoding": "base64"`; decoded with replacement it was corrupted. The replay sends the
+    request body back exactly and compares against the exact recorded answer; text bodies
+    stay plain text."""
+    from strangler.cli import main
+    from strangler.parity import Exchange, Reply
+    from strangler.parity.har import har_document, har_entry, parse_har
+    from tests.parity.shop_servers import Behaviour, serve
+
+    upload = bytes(range(256)) + b"\xff\xfe\x00PNG"
+    answer = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xde\xad\xbe\xef"
+    binary = Exchange("uploads", "POST", "/api/v1/uploads", Reply(201, (("content-type",
+                      "image/png"),), answer), Reply(201), request_headers=(("Host",
+                      "shop.example.com"),), request_body=upload, at=1.8e9)  # fmt: skip
+    text = Exchange("uploads", "GET", "/api/v1/uploads/1", Reply(200, (), '{"n": "é"}'.encode()),
+                    Reply(200), at=1.8e9)  # fmt: skip
+    path = tmp_path / "shadow.har"
+    path.write_text(json.dumps(har_document([har_entry(binary), har_entry(text)])))
+    entries = json.loads(path.read_text())["log"]["entries"]
+    assert entries[0]["request"]["postData"]["encoding"] == "base64"
+    assert entries[0]["response"]["content"]["encoding"] == "base64"
+    assert entries[1]["response"]["content"] == {"size": 11, "mimeType": "", "text": '{"n": "é"}'}
+    (recorded_binary, _) = parse_har(path.read_text(), str(path))
+    assert recorded_binary.body == upload and recorded_binary.recorded.body == answer
+
+    sandbox = Behaviour()
+    with serve(Behaviour()) as primary, serve(sandbox) as candidate:
+        code = main(["parity", "replay", str(path), "--primary", primary, "--candidate",
+                     candidate, "--allow-writes", candidate, "--route", "uploads",
+                     "--store", str(tmp_path / "p.sqlite3")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert [(m, p) for m, p, _ in sandbox.seen if m == "POST"] == [("POST", "/api/v1/uploads")]
+    assert sandbox.bodies[[m for m, _, _ in sandbox.seen].index("POST")] == upload
+
+
+def test_a_body_too_deep_to_redact_is_withheld_not_a_crash():
+    """With fields to redact, a JSON body nested past the parser's limit raised RecursionError
+    out of the recording (losing the worker's batch); now it is kept as [redacted] whole, in
+    the HAR and in the stored example alike."""
+    from strangler.parity import Exchange, Reply
+    from strangler.parity.har import har_entry
+
+    deep = b'{"email": "ana@example.com", "tree": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    exchange = Exchange("products", "GET", "/x", Reply(200, (), deep), Reply(200, (), b"{}"),
+                        redact=("email",))  # fmt: skip
+    assert har_entry(exchange)["response"]["content"]["text"] == "[redacted]"
+    assert exchange.as_dict()["primary"]["body"] == "[redacted]"

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import pytest
+
 from tests.parity.shop_servers import Behaviour, har, serve
 from tests.parity.test_replay import replay, run
 
@@ -156,3 +158,49 @@ def test_the_candidate_as_secondary_is_refused(capsys, tmp_path):
         code, _, err = replay(shop, capsys, tmp_path, requests, "--secondary", candidate + "/")
     assert code == 2 and "--secondary" in err and "is the --candidate" in err
     assert len(err.strip().splitlines()) == 1 and not monolith.seen
+
+
+def test_a_compare_file_ignoring_every_field_is_refused(capsys, tmp_path):
+    """`ignore = ["**"]` would make parity 100% by construction: route.E048, nothing sent or
+    recorded; a glob naming fields (`**.updated_at`) still compares the rest."""
+    requests = tmp_path / "t.har"
+    requests.write_text(json.dumps(har([("GET", "http://shop.example.com/api/v1/products/1")])))
+    compare = tmp_path / "compare.toml"
+    compare.write_text('ignore = ["**"]\n')
+    store = tmp_path / "p.sqlite3"
+    monolith = Behaviour()
+    with serve(monolith) as primary, serve(Behaviour(price_bug=1.0)) as candidate:
+        argv = ["parity", "replay", str(requests), "--primary", primary, "--candidate",
+                candidate, "--store", str(store), "--compare", str(compare)]  # fmt: skip
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and len(err.strip().splitlines()) == 1
+        assert f"route.E048 {compare}.ignore: '**' matches every field" in err
+        assert not store.exists() and not monolith.seen
+        compare.write_text('ignore = ["**.updated_at", "request_id", "generated_at"]\n')
+        assert run(capsys, *argv)[0] == 0
+    code, out, _ = run(capsys, "parity", "report", "--store", str(store), "--json")
+    (route,) = json.loads(out)["routes"]
+    assert [f["path"] for e in route["endpoints"] for f in e["fields"]] == ["price"]
+
+
+@pytest.mark.parametrize(("value", "shown"), [(None, "null"), (1, "1")])
+def test_a_header_value_that_is_not_a_string_is_an_error_naming_entry_and_header(
+    value, shown, capsys, tmp_path
+):
+    """A HAR header `"value": null` was sent as the text "None": bad input, exit 2, with the
+    entry and the header named, nothing sent or recorded."""
+    document = har([("GET", f"http://shop.example.com/api/v1/products/{n}") for n in (1, 2)])
+    headers = document["log"]["entries"][1]["request"]["headers"]
+    headers.append({"name": "X-Tenant", "value": value})
+    path = tmp_path / "t.har"
+    path.write_text(json.dumps(document))
+    store = tmp_path / "p.sqlite3"
+    monolith = Behaviour()
+    with serve(monolith) as primary, serve(Behaviour()) as candidate:
+        code, _, err = run(capsys, "parity", "replay", str(path), "--primary", primary,
+                           "--candidate", candidate, "--store", str(store))  # fmt: skip
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert (
+        f"{path}: log.entries[1].request.headers[1] (X-Tenant): value is {shown}, not a string"
+    ) in err
+    assert not monolith.seen and not store.exists()

@@ -3,9 +3,13 @@ with an example pair, on SQLite and PostgreSQL alike; the gate's three outcomes.
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import threading
 import time
+from typing import Any
 
+import psycopg
 import pytest
 
 from strangler.parity import Comparer
@@ -255,3 +259,134 @@ def test_two_workers_keeping_an_example_in_the_same_slot_both_succeed(pg_url):
     finally:
         first.close()
         second.close()
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    from strangler.cli import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_a_parity_windows_table_of_another_shape_is_named_exit_2(backend, capsys, tmp_path,
+                                                                 request):  # fmt: skip
+    """A store whose parity_windows has other columns made `report` print a traceback
+    (`no such column: window_start`): one line naming the store, the table and its columns."""
+    if backend == "sqlite":
+        location = str(tmp_path / "old.sqlite3")
+        conn: Any = sqlite3.connect(location)
+    else:
+        location = request.getfixturevalue("pg_url")
+        conn = psycopg.connect(location)
+    with conn:
+        conn.execute("CREATE TABLE parity_windows (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.close()
+    code, _, err = cli(capsys, "parity", "report", "--store", location, "--route", "products")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert (
+        f"{location} is not a parity store: its table parity_windows has columns (id, name), "
+        "a parity store's has (route, endpoint, window_start, samples, raw_clean, noise_samples)"
+    ) in err
+
+
+@pytest.mark.parametrize("action", [["report"], ["report", "--route", "products"], ["prune"]])
+def test_an_unrelated_sqlite_file_is_refused_and_left_as_it_was(action, capsys, tmp_path):
+    """A Django db.sqlite3 passed as --store: `report` filled it with empty parity tables and
+    said "no comparisons recorded"; now exit 2 naming the file, and the file is untouched."""
+    location = tmp_path / "db.sqlite3"
+    with sqlite3.connect(location) as conn:
+        conn.execute("CREATE TABLE auth_user (id INTEGER PRIMARY KEY, username TEXT)")
+        conn.execute("CREATE TABLE django_session (session_key TEXT PRIMARY KEY)")
+    conn.close()
+    before = location.read_bytes()
+    code, out, err = cli(capsys, "parity", action[0], "--store", str(location), *action[1:])
+    assert code == 2 and not out and len(err.strip().splitlines()) == 1
+    assert (
+        f"{location} is not a parity store: a SQLite database of other tables "
+        "(auth_user, django_session), none of the parity store's"
+    ) in err
+    assert location.read_bytes() == before
+    # An empty file is a new store, as before.
+    empty = tmp_path / "new.sqlite3"
+    empty.touch()
+    assert cli(capsys, "parity", action[0], "--store", str(empty))[0] == 0
+
+
+REDACT = ("email", "header:X-Api-Key")
+OWNER = {"email": "ana@example.com", "name": "Ana"}
+
+
+def owned_exchange(**extra: Any) -> Any:
+    """A pair whose bodies carry a customer's e-mail and whose headers an API key, the
+    candidate pricing differently (so the store keeps it as an example)."""
+    from strangler.parity import Exchange, Reply
+
+    head = (("content-type", "application/json"), ("X-Api-Key", "K3Y-S3CRET"))
+    body = {"id": 1, "owners": [OWNER], "price": "1.00"}
+    changed = {**body, "price": "1.99"}
+    return Exchange("products", "GET", "/api/v1/products/1", Reply(200, head, json.dumps(body)
+                    .encode()), Reply(200, head, json.dumps(changed).encode()),
+                    request_headers=(("x-api-key", "K3Y-S3CRET"),), at=AT, **extra)  # fmt: skip
+
+
+def test_the_routes_redact_entries_blank_the_stored_example_pairs(capsys, tmp_path):
+    """A route's `redact` blanked those fields and headers in a HAR recording but not in the
+    example pairs the store keeps for days and the HTML report shows: now both alike."""
+    from strangler.parity.har import har_entry
+
+    location = str(tmp_path / "parity.sqlite3")
+    store = ParityStore(location)
+    record(store, [owned_exchange(redact=REDACT)])
+    result = summary(store, "products", since=AT - 60, examples=True)
+    store.close()
+    (field,) = result.endpoints[0].fields
+    example = field.example
+    assert field.path == "price" and "ana@example.com" not in json.dumps(example)
+    assert "K3Y-S3CRET" not in json.dumps(example)
+    for side in ("primary", "candidate"):
+        body = json.loads(example[side]["body"])
+        assert body["owners"] == [{"email": "[redacted]", "name": "Ana"}]
+        assert ["X-Api-Key", "[redacted]"] in example[side]["headers"]
+    assert example["request_headers"] == [["x-api-key", "[redacted]"]]
+    recorded = har_entry(owned_exchange(), REDACT)["response"]["content"]["text"]
+    assert json.loads(recorded) == json.loads(example["primary"]["body"])
+
+    page = tmp_path / "parity.html"
+    code, _, err = cli(capsys, "parity", "report", "--route", "products", "--store", location,
+                       "--since", str(AT - 60), "-f", "html", "-o", str(page))  # fmt: skip
+    assert code == 0, err
+    html = page.read_text()
+    assert "1.99" in html and "[redacted]" in html and "ana@example.com" not in html
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="strangler.parity.worker.exchange_from_pair does not pass pair['redact'] on to the "
+    "Exchange yet (worker.py is being changed elsewhere); remove this mark with that one line",
+)
+def test_pairs_from_the_proxy_keep_examples_redacted_as_their_route_says(tmp_path):
+    """The same through the parity worker, with pairs as the proxy hands them over."""
+    from strangler.parity.worker import PairConsumer
+
+    exchange = owned_exchange()
+
+    def side(reply: Any) -> dict[str, Any]:
+        return {"status": reply.status, "headers": list(reply.headers), "body": reply.body,
+                "size": len(reply.body), "latency_ms": 1.0, "error": ""}  # fmt: skip
+
+    pair = {"route": "products", "method": "GET", "path": exchange.path, "at": AT,
+            "request_headers": list(exchange.request_headers), "request_body": b"",
+            "primary": side(exchange.primary), "candidate": side(exchange.candidate),
+            "secondary": None, "record": False, "redact": list(REDACT)}  # fmt: skip
+    location = str(tmp_path / "parity.sqlite3")
+    consumer = PairConsumer(location)
+    consumer([pair])
+    consumer.close()
+    store = ParityStore(location)
+    (field,) = summary(store, "products", since=AT - 60, examples=True).endpoints[0].fields
+    store.close()
+    assert "ana@example.com" not in json.dumps(field.example)
