@@ -1,7 +1,7 @@
 """A route's shadow policy: which share of its requests is also sent to a candidate (and a
 secondary for noise), off the client's path, and how the answers are compared.
 
-Validated with the table (route.E040-E047, docs/control.md); the proxy reads it, parity
+Validated with the table (route.E040-E048, docs/control.md); the proxy reads it, parity
 compares with its `compare` part.
 """
 

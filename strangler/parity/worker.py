@@ -70,6 +70,7 @@ def exchange_from_pair(pair: Pair) -> Exchange:
         request_headers=_headers(pair["request_headers"]),
         request_body=pair.get("request_body", b""),
         at=float(pair["at"]),
+        redact=tuple(pair.get("redact", ())),
     )
 
 

@@ -363,11 +363,6 @@ def test_the_routes_redact_entries_blank_the_stored_example_pairs(capsys, tmp_pa
     assert "1.99" in html and "[redacted]" in html and "ana@example.com" not in html
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="strangler.parity.worker.exchange_from_pair does not pass pair['redact'] on to the "
-    "Exchange yet (worker.py is being changed elsewhere); remove this mark with that one line",
-)
 def test_pairs_from_the_proxy_keep_examples_redacted_as_their_route_says(tmp_path):
     """The same through the parity worker, with pairs as the proxy hands them over."""
     from strangler.parity.worker import PairConsumer
