@@ -1,0 +1,81 @@
+"""The mirror process beside a proxy worker, tried as an operator would break it: the proxy
+killed under it, the mirror frozen, the proxy stopped with pairs still on their way."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.parity import test_shadow_proxy
+from tests.parity.shop_servers import Behaviour
+from tests.parity.test_shadow_proxy import mirror_pid, shadow_metric, wait_for_samples
+
+shadowing = test_shadow_proxy.shadowing  # the fixture: a proxy shadowing onto a candidate
+
+pytestmark = pytest.mark.slow  # real proxy processes, a mirror process each
+
+
+def gone(pid: int, seconds: float) -> bool:
+    """Whether `pid` has exited (or is a zombie nobody reaped) within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_proxy_killed_with_sigkill_leaves_no_mirror_behind(shadowing, tmp_path):
+    proxy = shadowing(Behaviour(), Behaviour())
+    httpx.get(f"{proxy.url}/api/v1/products/1", headers={"X-User-ID": "a"}, timeout=10)
+    wait_for_samples(tmp_path, 1)
+    mirror = mirror_pid(proxy)
+    proxy.proc.kill()
+    proxy.proc.wait(timeout=10)
+    # Its pipe from the proxy reads EOF: it finishes what it holds and exits by itself.
+    assert gone(mirror, 15)
+
+
+def test_a_frozen_mirror_never_slows_clients_and_what_waits_for_it_is_bounded(shadowing, tmp_path):
+    """~217 KB answers captured whole (max_body_bytes 1 MiB): the 8 MiB the worker lets wait
+    in the pipe for a mirror that stopped reading hold a few dozen; the rest are dropped and
+    counted, and every client gets its answer at once."""
+    proxy = shadowing(Behaviour(padding=20_000), Behaviour(padding=20_000),
+                      max_body_bytes=1_048_576, noise_percent=0)  # fmt: skip
+    mirror = mirror_pid(proxy)
+    os.kill(mirror, signal.SIGSTOP)
+    try:
+        with httpx.Client(base_url=proxy.url, timeout=10) as client:
+            for n in range(120):
+                started = time.monotonic()
+                answer = client.get(f"/api/v1/products?page={n}", headers={"X-User-ID": f"u{n}"})
+                assert answer.status_code == 200 and len(answer.content) > 200_000
+                assert time.monotonic() - started < 5
+        dropped = shadow_metric(proxy, "dropped_hand_off", 1)
+        assert 0 < dropped < 120
+    finally:
+        os.kill(mirror, signal.SIGCONT)
+    # Once it reads again, what waited is compared: together with the dropped ones, all 120.
+    result = wait_for_samples(tmp_path, 120 - dropped)
+    assert result.samples + result.skipped == 120 - dropped
+
+
+def test_pairs_on_their_way_when_the_proxy_stops_are_still_compared(shadowing, tmp_path):
+    proxy = shadowing(Behaviour(), Behaviour(sleep=0.5), timeout=10)
+    with httpx.Client(base_url=proxy.url, timeout=10) as client:
+        for n in range(20):
+            assert client.get(f"/api/v1/products/{n}", headers={"X-User-ID": f"s{n}"}
+                              ).status_code == 200  # fmt: skip
+    # Most shadow calls are still waiting on the slow candidate when the proxy is told to stop.
+    assert proxy.stop() == 0
+    result = wait_for_samples(tmp_path, 20)
+    assert result.samples == 20
