@@ -79,3 +79,21 @@ def test_pairs_on_their_way_when_the_proxy_stops_are_still_compared(shadowing, t
     assert proxy.stop() == 0
     result = wait_for_samples(tmp_path, 20)
     assert result.samples == 20
+
+
+def test_each_worker_has_its_mirror_and_the_counts_add_up(shadowing, tmp_path):
+    proxy = shadowing(Behaviour(), Behaviour(), "--workers", "2")
+    for n in range(40):  # a connection each: the kernel spreads them over both workers
+        assert httpx.get(f"{proxy.url}/api/v1/products/{n}", headers={"X-User-ID": f"w{n}"},
+                         timeout=10).status_code == 200  # fmt: skip
+    assert wait_for_samples(tmp_path, 40).samples == 40
+    workers = Path(f"/proc/{proxy.proc.pid}/task/{proxy.proc.pid}/children").read_text().split()
+    mirrors = [
+        pid
+        for worker in workers
+        for pid in Path(f"/proc/{worker}/task/{worker}/children").read_text().split()
+        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    assert len(workers) == 2 and len(mirrors) == 2
+    # Worker 0's /metrics adds the other's snapshot (at most ~1 s old) to its own.
+    assert shadow_metric(proxy, "sent", 40) == 40
