@@ -4,7 +4,8 @@ pairs to what compares them, so a shadow call costs the proxy's event loop nothi
 A proxy worker hands each shadowed exchange (its request and the primary's answer) over a
 pipe (strangler.proxy.shadow.MirrorProcess); this process sends it to the candidate (and
 the secondary for noise), on connections of its own, with the call's own timeout, at most
-`max_in_flight` requests in flight (more are dropped and counted) and no breaker. Completed
+`max_in_flight` requests in flight and as many waiting for a slot (more are dropped and
+counted) and no breaker. Completed
 pairs go to a bounded hand-off that one consumer thread drains (the comparisons, or a Celery
 publisher); the outcome counts go back to the worker, which shows them on its /metrics.
 """
@@ -308,6 +309,7 @@ class Mirror:
         self.counts: Counts = Counter()
         self.waiting: set[ShadowCall] = set()
         self.in_flight = 0
+        self.queued: deque[tuple[Mirrored, Pair]] = deque()  # waiting for a call to settle
         self.pools: dict[str, Pool] = {}
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -321,8 +323,12 @@ class Mirror:
     def start(self, mirrored: Mirrored, pair: Pair) -> None:
         route, policy = mirrored.route, mirrored.policy
         if self.in_flight >= policy.max_in_flight:
-            self.counts[(route, "dropped_in_flight")] += 1
-            self.counts[(route, FINISHED)] += 1
+            # Exchanges come in batches: as many again may wait for a call to settle.
+            if len(self.queued) < policy.max_in_flight:
+                self.queued.append((mirrored, pair))
+            else:
+                self.counts[(route, "dropped_in_flight")] += 1
+                self.counts[(route, FINISHED)] += 1
             return
         request = pair.pop("shadow_head") + pair["request_body"]
         secondary = None
@@ -370,8 +376,10 @@ class Mirror:
         call.send(conn, request)
 
     def complete(self, group: ShadowGroup) -> None:
-        """Every call of a request has settled: count, and hand the pair on."""
+        """Every call of a request has settled: count, hand the pair on, start the next."""
         self.in_flight -= 1
+        if self.queued:
+            self.start(*self.queued.popleft())
         route, pair, counts = group.route, group.pair, self.counts
         counts[(route, "sent")] += 1
         primary, candidate = pair["primary"], pair["candidate"]
@@ -460,8 +468,10 @@ async def _mirror(
         await asyncio.wait([closed], timeout=0.1)
         mirror.sweep(time.monotonic())
         send_counts()
-    deadline = time.monotonic() + max((r.policy.timeout for r in mirror.routes.values()), default=0)
-    while mirror.in_flight and time.monotonic() < deadline + 1:
+    # Calls in flight, then the ones waiting for their slots: two timeouts at most.
+    longest = max((r.policy.timeout for r in mirror.routes.values()), default=0)
+    deadline = time.monotonic() + 2 * longest
+    while (mirror.in_flight or mirror.queued) and time.monotonic() < deadline + 1:
         await asyncio.sleep(0.05)
         mirror.sweep(time.monotonic())
     await loop.run_in_executor(None, hand_off.close)

@@ -4,7 +4,7 @@ of them, and the hand-off of each captured exchange to the worker's mirror proce
 
 Nothing here can delay, alter or fail the client's answer: an exchange is handed over once
 the primary exchange is recorded, packed into one bytes object and written to the mirror's
-pipe with the others of the next few milliseconds; a pipe already holding MAX_UNSENT bytes
+pipe with the others of the next 20 ms; a pipe already holding MAX_UNSENT bytes
 the mirror has not read means drop and count (`dropped_hand_off`), never a queue without bound.
 """
 
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("strangler.proxy")
 
-FLUSH_SECONDS = 0.005  # how long a handed-over exchange waits for others to share its write
+FLUSH_SECONDS = 0.02  # how long a handed-over exchange waits for others to share its write
 MAX_UNSENT = 8 * 1024 * 1024  # bytes written to the mirror's pipe and not yet read by it
 MAX_HELD = 5000  # exchanges held while a mirror process that died is started again
 SHADOW_MARK = SHADOW_HEADER.encode() + b": 1\r\n"
