@@ -47,7 +47,6 @@ log = logging.getLogger("strangler.proxy")
 
 FLUSH_SECONDS = 0.02  # how long a handed-over exchange waits for others to share its write
 MAX_UNSENT = 8 * 1024 * 1024  # bytes written to the mirror's pipe and not yet read by it
-MAX_HELD = 5000  # exchanges held while a mirror process that died is started again
 SHADOW_MARK = SHADOW_HEADER.encode() + b": 1\r\n"
 
 
@@ -116,6 +115,7 @@ class MirrorProcess:
         self.known: set[int] = set()  # route keys the current process has been sent
         self.new_routes: dict[int, Mirrored] = {}
         self.unsent: list[tuple[int, bytes]] = []
+        self.held = 0  # bytes of `unsent` offered while no process was there to write to
         self.restarting: asyncio.Task[None] | None = None
 
     async def start(self, lost: Counter[str] | None = None) -> None:
@@ -147,9 +147,10 @@ class MirrorProcess:
 
     def offer(self, route: str, key: int, mirrored: Mirrored, data: bytes) -> bool:
         transport = self.transport
-        if transport is None:  # being started again: held until it is, up to a bound
-            if self.closing or len(self.unsent) >= MAX_HELD:
+        if transport is None:  # being started again: held until it is, as many bytes as
+            if self.closing or self.held + len(data) > MAX_UNSENT:  # a pipe may hold
                 return False
+            self.held += len(data)
         elif transport.get_write_buffer_size() > MAX_UNSENT:
             return False
         elif not self.unsent:
@@ -164,7 +165,7 @@ class MirrorProcess:
     def flush(self) -> None:
         if self.transport is None:
             return  # written once the process started again is connected
-        unsent, self.unsent = self.unsent, []
+        unsent, self.unsent, self.held = self.unsent, [], 0
         routes, self.new_routes = self.new_routes, {}
         if unsent and not self.transport.is_closing():
             self.transport.write(frame(pickle.dumps((routes, unsent), pickle.HIGHEST_PROTOCOL)))
@@ -194,7 +195,7 @@ class MirrorProcess:
         transport.abort()
         lost = self.sent - self.finished  # Counter subtraction keeps the positive ones
         self.sent, self.finished, self.known = Counter(), Counter(), set()
-        self.unsent, self.new_routes = [], {}  # never written: counted in `lost`
+        self.unsent, self.new_routes, self.held = [], {}, 0  # never written: in `lost`
         log.warning("shadow mirror process (pid %s) is gone, %d pairs lost with it; "
                     "starting another", self.process.pid, lost.total())  # fmt: skip
         self.restarts += 1
