@@ -4,11 +4,11 @@
    DeepDiff on the same pairs in the same run, with the parse floor of the standard json
    module and of orjson (the parser was picked by this). One process, no I/O.
 2. `strangler proxy` with 10% of requests shadowed (candidate plus the noise sample's second
-   monolith call, compared by the local worker process into SQLite) against the same proxy
-   with shadowing off, in the same run and the same setup as bench/proxy.py (nginx
-   upstreams, wrk -c32, 1,000 users); and the same shadowing with the pairs discarded after
-   the hand-off (`shadow_proxy_only_ratio`: the proxy's own cost, as when Celery workers on
-   other machines compare).
+   monolith call, made by the worker's mirror process and compared there into SQLite)
+   against the same proxy with shadowing off, in the same run and the same setup as
+   bench/proxy.py (nginx upstreams, wrk -c32, 1,000 users); and the same shadowing with the
+   pairs discarded once the mirror made the calls (`shadow_proxy_only_ratio`: as when Celery
+   workers on other machines compare).
 
 The last line is one JSON object (`pairs_per_s`, `ratio_vs_deepdiff`,
 `shadow_throughput_ratio`).
@@ -153,7 +153,7 @@ def proxy_figures(duration: float, repeats: int) -> dict[str, Any]:
             for _ in range(repeats):  # interleaved, so load from other work hits both alike
                 for name, (port, pids) in targets.items():
                     # What shares the 2 cores with the proxy: the upstream nginx (its shadow
-                    # calls too) and the proxy's children (the local parity worker).
+                    # calls too) and the proxy's children (its mirror process).
                     others = {"upstream": nginx, "children": setup.process_tree(pids[0])[1:]}
                     before = {k: setup.cpu_seconds(v) for k, v in others.items()}
                     run = setup.measure(port, pids, 32, duration, 1, script)
@@ -174,7 +174,7 @@ def proxy_figures(duration: float, repeats: int) -> dict[str, Any]:
     print(f"proxy at wrk -c32, {duration:.0f} s x {repeats} (median):")
     for name, r in results.items():
         print(f"  {name:10} {r['rps']:>10,.0f} req/s  {r['cpu_us_per_request']:>6.1f} us CPU/req"
-              f"  (nginx {r['upstream_cpu_us_per_request']:.1f}, parity worker "
+              f"  (nginx {r['upstream_cpu_us_per_request']:.1f}, mirror "
               f"{r['children_cpu_us_per_request']:.1f})"
               f"  p99 {r['p99_ms']:.2f} ms  non-2xx {r['errors']:.0f}")  # fmt: skip
     print(f"  pairs compared into the store while shadowing: {compared:,}")
