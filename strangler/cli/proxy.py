@@ -142,6 +142,13 @@ def run(args: argparse.Namespace) -> int:
             and not (folder.is_dir() and os.access(folder, os.W_OK))
         ):
             raise UsageError(f"{option} {path}: folder {folder} is missing or not writable")
+    if args.record_har:
+        from strangler.parity.har import HarError, read_har_document
+
+        try:
+            read_har_document(Path(args.record_har))
+        except HarError as error:
+            raise UsageError(f"--record-har {error}") from error
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     options = ProxyOptions(
         store=store,

@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
@@ -210,3 +211,18 @@ def har_document(entries: list[dict[str, Any]]) -> dict[str, Any]:
             "entries": entries,
         }
     }
+
+
+def read_har_document(path: Path) -> dict[str, Any]:
+    """The HAR document in `path` to append entries to (a new one when there is no file);
+    HarError, naming the file, when it holds something else: appending would destroy it."""
+    if not path.exists():
+        return har_document([])
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise HarError(f"{path}: not a HAR file to append to ({error})") from error
+    log = doc.get("log") if isinstance(doc, dict) else None
+    if not isinstance(log, dict) or not isinstance(log.get("entries"), list):
+        raise HarError(f'{path}: not a HAR file to append to (no "log": {{"entries": [...]}})')
+    return doc

@@ -21,7 +21,7 @@ from typing import Any
 from strangler.control.compare import CompareConfig, compare_to_dict, parse_compare
 from strangler.parity.compare import Comparer, Comparison, skipped
 from strangler.parity.exchange import Exchange, Reply
-from strangler.parity.har import har_document, har_entry
+from strangler.parity.har import HarError, har_entry, read_har_document
 from strangler.parity.metrics import ParityMetrics
 from strangler.parity.store import ParityStore
 from strangler.parity.tally import Tally
@@ -115,7 +115,11 @@ class PairConsumer:
                     self.metrics.lost.labels(route).inc(n)
                 raise
             if recorded and self.har_path:
-                append_har(Path(self.har_path), recorded)
+                try:
+                    append_har(Path(self.har_path), recorded)
+                except (OSError, HarError) as error:  # the comparisons are stored already
+                    log.error("parity worker: %d recorded exchanges not written: %s",
+                              len(recorded), error)  # fmt: skip
 
     def _compare(self, pair: Pair) -> Comparison:
         """One pair compared; a pair the comparison fails on is counted as `compare_failed`
@@ -154,9 +158,7 @@ def append_har(path: Path, entries: list[dict[str, Any]]) -> None:
     flock on `<file>.lock`: the parity process of every proxy worker appends to the same file."""
     with open(path.with_suffix(path.suffix + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the lock file closes
-        doc = har_document([])
-        if path.exists():
-            doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = read_har_document(path)
         doc["log"]["entries"].extend(entries)
         tmp = path.with_suffix(path.suffix + ".tmp")
         tmp.write_text(json.dumps(doc), encoding="utf-8")

@@ -79,3 +79,50 @@ def test_a_body_too_deep_to_redact_is_withheld_not_a_crash():
                         redact=("email",))  # fmt: skip
     assert har_entry(exchange)["response"]["content"]["text"] == "[redacted]"
     assert exchange.as_dict()["primary"]["body"] == "[redacted]"
+
+
+def test_a_record_har_file_that_is_not_a_har_is_refused_before_the_proxy_starts(capsys, tmp_path):
+    """Appending would have replaced it; and every batch would have logged its pairs lost
+    although their comparisons were stored."""
+    from strangler.cli import main
+
+    notes = tmp_path / "notes.har"
+    notes.write_text("my notes, not JSON")
+    routes = tmp_path / "routes.json"
+    routes.write_text(
+        json.dumps({"default_backend": "m", "backends": {"m": {"url": "http://127.0.0.1:9"}}})
+    )
+    store = str(tmp_path / "p.sqlite3")
+    code = main(["proxy", "--config", str(routes), "--listen", "127.0.0.1:0",
+                 "--parity-store", store, "--record-har", str(notes)])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"--record-har {notes}: not a HAR file to append to" in err
+    assert notes.read_text() == "my notes, not JSON"
+
+
+def test_a_har_that_cannot_be_appended_costs_the_recording_not_the_comparisons(tmp_path, caplog):
+    """The file replaced under a running proxy: the batch is stored, the error says what
+    was not written."""
+    import time
+
+    from strangler.parity import open_store, summary
+    from strangler.parity.worker import PairConsumer
+
+    har = tmp_path / "shadow.har"
+    har.write_text("[]")
+    consumer = PairConsumer(str(tmp_path / "parity.sqlite3"), str(har))
+    side = {"status": 200, "headers": [(b"content-type", b"application/json")], "body": b"{}",
+            "size": 2, "latency_ms": 1.0, "error": ""}  # fmt: skip
+    pair = {"route": "products", "method": "GET", "path": b"/api/v1/products/1", "at": time.time(),
+            "request_headers": [], "request_body": b"", "primary": side, "candidate": side,
+            "secondary": None, "record": True, "redact": ()}  # fmt: skip
+    consumer([pair])
+    consumer.close()
+    assert "1 recorded exchanges not written" in caplog.text and "not a HAR file" in caplog.text
+    assert har.read_text() == "[]"
+    store = open_store(str(tmp_path / "parity.sqlite3"))
+    try:
+        assert summary(store, "products", since=0).samples == 1
+    finally:
+        store.close()
