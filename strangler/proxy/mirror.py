@@ -428,6 +428,7 @@ def serve_mirror(
     # The consumer thread shares this GIL: let a shadow answer wait at most 1 ms for it, so
     # the latencies the mirror measures are the backends', not the comparisons'.
     sys.setswitchinterval(0.001)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     uvloop.run(_mirror(own_fd(reader), own_fd(writer), consumer_factory, worker, lost))
 
 

@@ -101,6 +101,13 @@ class MirrorProcess:
     def __init__(
         self, consumer_factory: Callable[[int], Consumer], worker: int, metrics: ProxyMetrics
     ) -> None:
+        try:
+            pickle.dumps(consumer_factory)
+        except (pickle.PicklingError, AttributeError, TypeError) as error:
+            raise TypeError(
+                f"pair_consumer {consumer_factory!r} must pickle (a module-level function or a "
+                f"functools.partial of one): the mirror process is spawned ({error})"
+            ) from error
         self.consumer_factory = consumer_factory  # pickled for the spawned process
         self.worker = worker
         self.metrics = metrics
@@ -228,7 +235,8 @@ class MirrorProcess:
         if self.process is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.process.join, 1)
             if self.process.is_alive():
-                self.process.terminate()
+                self.process.kill()  # SIGKILL: a stopped (SIGSTOP) process ignores the rest
+                await asyncio.get_running_loop().run_in_executor(None, self.process.join, 5)
 
 
 class Shadower:
@@ -314,5 +322,8 @@ class Shadower:
         if not self.mirror.offer(route.id, key, mirrored, marshal.dumps(pair)):
             self.count(route, "dropped_hand_off")
 
-    async def close(self, timeout: float = 15.0) -> None:
-        await self.mirror.close(timeout)
+    async def close(self) -> None:
+        """Let the mirror finish: its calls in flight, then the ones waiting for a slot (two
+        of the longest shadow timeout seen), and 5 s for its last comparisons."""
+        longest = max((policy.timeout for policy, _, _ in self.keys.values()), default=0.0)
+        await self.mirror.close(2 * longest + 5)

@@ -97,3 +97,25 @@ def test_each_worker_has_its_mirror_and_the_counts_add_up(shadowing, tmp_path):
     assert len(workers) == 2 and len(mirrors) == 2
     # Worker 0's /metrics adds the other's snapshot (at most ~1 s old) to its own.
     assert shadow_metric(proxy, "sent", 40) == 40
+
+
+def test_a_frozen_mirror_does_not_hold_the_proxys_shutdown_and_is_not_left_behind(
+    shadowing, tmp_path
+):
+    proxy = shadowing(Behaviour(), Behaviour(), timeout=1)
+    httpx.get(f"{proxy.url}/api/v1/products/1", headers={"X-User-ID": "a"}, timeout=10)
+    wait_for_samples(tmp_path, 1)
+    mirror = mirror_pid(proxy)
+    os.kill(mirror, signal.SIGSTOP)
+    started = time.monotonic()
+    proxy.stop()  # waits for the mirror two shadow timeouts and 5 s, then kills it
+    assert time.monotonic() - started < 12
+    assert gone(mirror, 5)
+
+
+def test_a_pair_consumer_that_cannot_travel_to_the_mirror_is_refused_at_once():
+    from strangler.proxy.metrics import ProxyMetrics
+    from strangler.proxy.shadow import MirrorProcess
+
+    with pytest.raises(TypeError, match="must pickle"):
+        MirrorProcess(lambda worker: print, 0, ProxyMetrics())
