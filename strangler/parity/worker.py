@@ -12,6 +12,7 @@ import base64
 import fcntl
 import json
 import logging
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -153,16 +154,68 @@ def local_consumer(
     return consumer
 
 
+OURS = b'{"log": {"version": "1.2", "creator": {"name": "strangler", '  # entries come last
+TAIL = b"]}}"
+
+
 def append_har(path: Path, entries: list[dict[str, Any]]) -> None:
-    """Add entries to a HAR file (created if missing), rewritten atomically under an exclusive
-    flock on `<file>.lock`: the parity process of every proxy worker appends to the same file."""
-    with open(path.with_suffix(path.suffix + ".lock"), "a") as lock:
+    """Add entries to a HAR file (created if missing) under an exclusive flock on
+    `<file>.lock`: the mirror process of every proxy worker appends to the same file.
+
+    A file this function wrote gets the entries written over its closing `]}}` and a new
+    one after them, so an append costs the entries, not the file (a whole rewrite per batch
+    made a long recording slower by the hour). The lock file keeps the length of the last
+    complete append: a tail torn by a crash mid-write is cut back to it. Any other HAR is
+    rewritten whole, atomically.
+    """
+    if not entries:
+        return
+    with open(path.with_suffix(path.suffix + ".lock"), "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the lock file closes
-        doc = read_har_document(path)
-        doc["log"]["entries"].extend(entries)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(doc), encoding="utf-8")
-        tmp.replace(path)
+        lock.seek(0)
+        committed = int(lock.read().strip() or 0)
+        length = _append_in_place(path, entries, committed)
+        if length is None:
+            doc = read_har_document(path)
+            doc["log"]["entries"].extend(entries)
+            data = json.dumps(doc).encode()
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+            length = len(data)
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(length))
+
+
+def _append_in_place(path: Path, entries: list[dict[str, Any]], committed: int) -> int | None:
+    """The file's new length once `entries` are written over its tail; None when the file
+    is not one this module wrote (or is missing), for a whole rewrite."""
+    try:
+        f = open(path, "r+b")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return None
+    with f:
+        if f.read(len(OURS)) != OURS:
+            return None
+        size = f.seek(0, 2)
+        end = size
+        f.seek(end - len(TAIL))
+        if f.read(len(TAIL)) != TAIL:
+            if not committed or committed > size:
+                return None
+            # A torn append: it wrote from the last complete one's tail on, so what lies
+            # before that tail is whole, and the entries go where the tail was.
+            end = committed
+        f.seek(end - len(TAIL) - 1)
+        empty = f.read(1) == b"["
+        chunk = b", ".join(json.dumps(entry).encode() for entry in entries)
+        f.seek(end - len(TAIL))
+        f.write((chunk if empty else b", " + chunk) + TAIL)
+        f.truncate()
+        f.flush()
+        os.fsync(f.fileno())
+        return f.tell()
 
 
 def pair_to_json(pair: Pair) -> dict[str, Any]:

@@ -126,3 +126,31 @@ def test_a_har_that_cannot_be_appended_costs_the_recording_not_the_comparisons(t
         assert summary(store, "products", since=0).samples == 1
     finally:
         store.close()
+
+
+def test_appends_write_the_new_entries_only_and_a_torn_tail_is_mended(tmp_path):
+    """A long recording: each batch is written over the file's closing bytes (same file,
+    its earlier bytes untouched), not the whole file again; an append cut off by a crash
+    (the process killed mid-write) is cut back to the last complete one on the next."""
+    path = tmp_path / "shadow.har"
+    append_har(path, [{"n": 0}])
+    append_har(path, [{"n": 1}, {"n": 2}])
+    inode, head = path.stat().st_ino, path.read_bytes()[:-3]
+    append_har(path, [{"n": 3}])
+    assert path.stat().st_ino == inode and path.read_bytes().startswith(head)
+    assert [e["n"] for e in json.loads(path.read_text())["log"]["entries"]] == [0, 1, 2, 3]
+
+    whole = path.read_bytes()
+    path.write_bytes(whole[:-3] + b', {"n": 4, "bo')  # killed while writing entry 4
+    append_har(path, [{"n": 5}])
+    assert [e["n"] for e in json.loads(path.read_text())["log"]["entries"]] == [0, 1, 2, 3, 5]
+
+
+def test_a_har_of_another_tool_is_appended_to_whole(tmp_path):
+    path = tmp_path / "browser.har"
+    path.write_text(json.dumps({"log": {"version": "1.2", "creator": {"name": "Firefox"},
+                                        "pages": [], "entries": [{"n": 0}]}}))  # fmt: skip
+    append_har(path, [{"n": 1}])
+    doc = json.loads(path.read_text())
+    assert doc["log"]["creator"] == {"name": "Firefox"} and doc["log"]["pages"] == []
+    assert [e["n"] for e in doc["log"]["entries"]] == [0, 1]
