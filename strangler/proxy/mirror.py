@@ -314,8 +314,11 @@ class Mirror:
         self.tasks: set[asyncio.Task[None]] = set()
 
     def receive(self, message: bytes) -> None:
-        """One message from the worker: (new routes by key, [(key, marshal bytes of a pair)])."""
-        routes, pairs = pickle.loads(message)
+        """One message from the worker: (forget the routes held, new routes by key,
+        [(key, marshal bytes of a pair)])."""
+        forget, routes, pairs = pickle.loads(message)
+        if forget:
+            self.routes.clear()
         self.routes.update(routes)
         for key, data in pairs:
             self.start(self.routes[key], marshal.loads(data))

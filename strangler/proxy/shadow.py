@@ -121,6 +121,7 @@ class MirrorProcess:
         self.finished: Counter[str] = Counter()  # ... and the ones it reported done with
         self.known: set[int] = set()  # route keys the current process has been sent
         self.new_routes: dict[int, Mirrored] = {}
+        self.forget = False  # the next message tells the mirror to forget the routes it has
         self.unsent: list[tuple[int, bytes]] = []
         self.held = 0  # bytes of `unsent` offered while no process was there to write to
         self.restarting: asyncio.Task[None] | None = None
@@ -170,12 +171,21 @@ class MirrorProcess:
         return True
 
     def flush(self) -> None:
-        if self.transport is None:
-            return  # written once the process started again is connected
+        if self.transport is None or not self.unsent:
+            return  # held until a process started again is connected, or nothing to write
         unsent, self.unsent, self.held = self.unsent, [], 0
         routes, self.new_routes = self.new_routes, {}
-        if unsent and not self.transport.is_closing():
-            self.transport.write(frame(pickle.dumps((routes, unsent), pickle.HIGHEST_PROTOCOL)))
+        forget, self.forget = self.forget, False
+        if not self.transport.is_closing():
+            message = pickle.dumps((forget, routes, unsent), pickle.HIGHEST_PROTOCOL)
+            self.transport.write(frame(message))
+
+    def forget_routes(self) -> None:
+        """The worker forgot its route keys: what it sent is written with the old ones, and
+        the mirror forgets them before the next message, whose routes all have new keys."""
+        self.flush()
+        self.known.clear()
+        self.forget = True
 
     def _report(self, message: bytes) -> None:
         counts: dict[tuple[str, str], int] = pickle.loads(message)
@@ -261,6 +271,7 @@ class Shadower:
             return known[1], known[2]
         if len(self.keys) > 256:  # tables swapped many times: forget the old ones' policies
             self.keys.clear()
+            self.mirror.forget_routes()
         candidate = backends.get(policy.candidate)
         mirrored = None
         if candidate is not None:
