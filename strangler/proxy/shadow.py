@@ -114,7 +114,6 @@ class MirrorProcess:
         self.transport: asyncio.WriteTransport | None = None
         self.process: Any = None
         self.started = 0.0
-        self.restarts = 0
         self.closing = False
         self.exited: asyncio.Future[None] | None = None
         self.sent: Counter[str] = Counter()  # pairs written to the current process, by route
@@ -124,7 +123,7 @@ class MirrorProcess:
         self.forget = False  # the next message tells the mirror to forget the routes it has
         self.unsent: list[tuple[int, bytes]] = []
         self.held = 0  # bytes of `unsent` offered while no process was there to write to
-        self.restarting: asyncio.Task[None] | None = None
+        self.restarting: asyncio.Task[None] | None = None  # held: a task nobody holds may vanish
 
     async def start(self, lost: Counter[str] | None = None) -> None:
         loop = asyncio.get_running_loop()
@@ -215,7 +214,6 @@ class MirrorProcess:
         self.unsent, self.new_routes, self.held = [], {}, 0  # never written: in `lost`
         log.warning("shadow mirror process (pid %s) is gone, %d pairs lost with it; "
                     "starting another", self.process.pid, lost.total())  # fmt: skip
-        self.restarts += 1
         # One that dies at once is not started again in a tight loop.
         delay = max(0.0, 1.0 - (time.monotonic() - self.started))
         self.restarting = asyncio.get_running_loop().create_task(self._restart(delay, lost))
