@@ -13,6 +13,7 @@ import fcntl
 import json
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -149,8 +150,33 @@ def local_consumer(
     """The embedded consumer of proxy worker `worker`, serving its /metrics on PORT+worker."""
     consumer = PairConsumer(store_location, har_path)
     if metrics is not None:
-        consumer.metrics.serve(metrics[0], metrics[1] + worker)
+        serve_when_free(consumer.metrics, metrics[0], metrics[1] + worker)
     return consumer
+
+
+def serve_when_free(metrics: ParityMetrics, host: str, port: int, every: float = 1.0) -> None:
+    """Serve /metrics on host:port, or, while the port is taken (the mirror of a killed
+    proxy worker still finishing its pairs there), from a thread that tries again every
+    `every` s: a busy metrics port costs the counts' visibility, never the comparisons
+    (a consumer that raised would take the mirror process down, and every pair with it)."""
+    try:
+        metrics.serve(host, port)
+        return
+    except OSError as error:
+        log.warning("parity metrics: %s:%d not served yet (%s); trying again every %s s",
+                    host, port, error, every)  # fmt: skip
+
+    def retry() -> None:
+        while True:
+            time.sleep(every)
+            try:
+                metrics.serve(host, port)
+            except OSError:
+                continue
+            log.info("parity metrics: serving on %s:%d", host, port)
+            return
+
+    threading.Thread(target=retry, name="parity-metrics-port", daemon=True).start()
 
 
 def append_har(path: Path, entries: list[dict[str, Any]]) -> None:

@@ -119,3 +119,41 @@ def test_a_pair_consumer_that_cannot_travel_to_the_mirror_is_refused_at_once():
 
     with pytest.raises(TypeError, match="must pickle"):
         MirrorProcess(lambda worker: print, 0, ProxyMetrics())
+
+
+def test_a_parity_metrics_port_in_use_costs_the_metrics_for_a_while_never_the_comparisons(
+    shadowing, tmp_path
+):
+    """As when a killed proxy worker's mirror still drains on PORT+N while the restarted
+    worker's new mirror starts: that one waits for the port, it does not die for it (and
+    is not started again and again, every pair written to it lost)."""
+    import socket
+
+    busy = socket.socket()
+    busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        proxy = shadowing(Behaviour(), Behaviour(), "--parity-metrics", f"127.0.0.1:{port}")
+        mirror = mirror_pid(proxy)
+        with httpx.Client(base_url=proxy.url, timeout=10) as client:
+            for n in range(5):
+                assert client.get(f"/api/v1/products/{n}", headers={"X-User-ID": f"p{n}"}
+                                  ).status_code == 200  # fmt: skip
+                time.sleep(0.3)
+        assert wait_for_samples(tmp_path, 5).samples == 5
+        assert mirror_pid(proxy) == mirror  # the same process all along
+    finally:
+        busy.close()
+    # Once the port is free, the mirror serves its counts there.
+    for _ in range(100):
+        try:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        raise AssertionError("the mirror never served its /metrics")
+    assert 'outcome="different",route="products"} 5.0' in text
+    assert "shadow mirror process" not in proxy.stderr_so_far()  # never gone
