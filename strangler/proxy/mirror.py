@@ -457,6 +457,9 @@ async def _mirror(
 
     mirror = Mirror(PairHandOff(consumer, done=finished), send_counts)
     hand_off = mirror.hand_off
+    for route, n in lost.items():  # counted (or nothing counts them): done with, at once
+        mirror.counts[(route, FINISHED)] += n
+    send_counts()
     closed = loop.create_future()
 
     def eof() -> None:

@@ -146,6 +146,9 @@ class MirrorProcess:
         child_reader.close()
         child_writer.close()
         self.started = time.monotonic()
+        # What the dead one took with it is this one's to count: until it reports that done
+        # (FINISHED), it is lost again, and passed on again, should this one die first.
+        self.sent += lost or Counter()
         self.exited = loop.create_future()
         process = self.process
         self.transport = await pipe_writer(own_fd(writer), lambda: self._gone(process))

@@ -81,3 +81,47 @@ def test_pairs_a_killed_worker_held_are_counted_as_lost(shadowing, tmp_path):
         assert wait_for_samples(tmp_path, 2).samples == 2  # a new worker, the three lost
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     assert 'strangler_parity_lost_pairs_total{route="products"} 3.0' in text
+
+
+def test_lost_pairs_handed_to_a_mirror_that_dies_starting_are_counted_by_the_next(
+    shadowing, tmp_path
+):
+    """The count of what a dead mirror took with it travels to the next one, which counts it
+    once its consumer is built: killed before that (an OOM killer, an operator), the next
+    one after it must still count it."""
+    import os
+    import signal
+    import socket
+    import sqlite3
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proxy = shadowing(Behaviour(), Behaviour(), "--parity-metrics", f"127.0.0.1:{port}")
+    store = tmp_path / "parity.sqlite3"
+    with httpx.Client(base_url=proxy.url, timeout=10) as client:
+        client.get("/api/v1/products/1", headers={"X-User-ID": "a"})
+        wait_for_samples(tmp_path, 1)
+        first = mirror_pid(proxy)
+        lock = sqlite3.connect(store, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")  # the mirror now waits to write what it is sent
+        try:
+            for n in range(2, 5):
+                client.get(f"/api/v1/products/{n}", headers={"X-User-ID": "a"})
+            time.sleep(1.5)  # a few hand-off rounds (0.25 s each): the three pairs are sent
+            os.kill(first, signal.SIGKILL)
+            second = mirror_pid(proxy, other_than=first)
+            os.kill(second, signal.SIGKILL)  # still importing: nothing counted yet
+        finally:
+            lock.execute("ROLLBACK")
+            lock.close()
+        mirror_pid(proxy, other_than=second)
+        client.get("/api/v1/products/9", headers={"X-User-ID": "a"})
+        assert wait_for_samples(tmp_path, 2).samples == 2
+    for _ in range(100):
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        if "strangler_parity_lost_pairs_total{" in text:
+            break
+        time.sleep(0.1)
+    assert 'strangler_parity_lost_pairs_total{route="products"} 3.0' in text
