@@ -197,6 +197,11 @@ class ShadowCall:
 
     def on_upstream_lost(self, got_bytes: bool) -> None:
         self.conn = None
+        if self.status and not any(
+            name.lower() in (b"content-length", b"transfer-encoding") for name, _ in self.headers
+        ):
+            self.settle("")  # a body framed by the connection's end, as the proxy reads one
+            return
         self.settle("bad_response" if got_bytes else "connection_lost")
 
     def on_upstream_invalid(self, reason: str) -> None:

@@ -164,6 +164,28 @@ def test_noise_is_learned_and_a_real_difference_reported_with_an_example(
         assert 0 < endpoint.noise_samples < 40
 
 
+def test_answers_framed_by_closing_the_connection_are_whole_answers_on_every_side(
+    shadowing, tmp_path
+):
+    """HTTP/1.1 lets a body end with the connection (no Content-Length, no chunks): the
+    client gets such a monolith answer whole, so the candidate's and the secondary's are
+    whole answers too, never failed calls (every noise reading lost, every request a
+    candidate error)."""
+    proxy = shadowing(Behaviour(until_close=True), Behaviour(until_close=True),
+                      noise_percent=100)  # fmt: skip
+    with httpx.Client(base_url=proxy.url, timeout=10) as client:
+        for n in range(5):
+            answer = client.get(f"/api/v1/products/{n}", headers={"X-User-ID": f"e{n}"})
+            assert answer.status_code == 200 and answer.json()["id"] == n
+    result = wait_for_samples(tmp_path, 5)
+    assert shadow_metric(proxy, "sent", 5) == 5
+    assert shadow_metric(proxy, "candidate_failed", 0) == 0
+    assert shadow_metric(proxy, "secondary_failed", 0) == 0
+    (endpoint,) = result.endpoints
+    assert endpoint.statuses == ((200, 200, 5),) and endpoint.noise_samples == 5
+    assert not any(f.regression for f in endpoint.fields)
+
+
 def test_shadow_requests_are_marked_and_clients_cannot_forge_the_mark(shadowing, tmp_path):
     monolith, candidate = Behaviour(), Behaviour()
     proxy = shadowing(monolith, candidate, noise_percent=100)
