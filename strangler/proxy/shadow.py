@@ -122,7 +122,7 @@ class MirrorProcess:
         self.known: set[int] = set()  # route keys the current process has been sent
         self.new_routes: dict[int, Mirrored] = {}
         self.unsent: list[tuple[int, bytes]] = []
-        self.held = 0  # bytes of `unsent` offered while no process was there to write to
+        self.held = 0  # bytes of `unsent`: not in the pipe's buffer yet, counted all the same
         self.restarting: asyncio.Task[None] | None = None
 
     async def start(self, lost: Counter[str] | None = None) -> None:
@@ -160,11 +160,11 @@ class MirrorProcess:
         if transport is None:  # being started again: held until it is, as many bytes as
             if self.closing or self.held + len(data) > MAX_UNSENT:  # a pipe may hold
                 return False
-            self.held += len(data)
-        elif transport.get_write_buffer_size() > MAX_UNSENT:
+        elif transport.get_write_buffer_size() + self.held > MAX_UNSENT:
             return False
         elif not self.unsent:
             asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
+        self.held += len(data)
         if key not in self.known:
             self.known.add(key)
             self.new_routes[key] = mirrored

@@ -125,3 +125,32 @@ def test_lost_pairs_handed_to_a_mirror_that_dies_starting_are_counted_by_the_nex
             break
         time.sleep(0.1)
     assert 'strangler_parity_lost_pairs_total{route="products"} 3.0' in text
+
+
+def test_what_waits_for_the_mirror_is_bounded_within_one_write_window_too():
+    """Exchanges handed over in the same 20 ms share one write: until it goes out they are
+    in no pipe buffer, and count against the 8 MiB all the same (a burst of large answers
+    was all kept, however many)."""
+    import asyncio
+    import functools
+    import marshal
+
+    from strangler.proxy.metrics import ProxyMetrics
+    from strangler.proxy.shadow import MAX_UNSENT, MirrorProcess
+
+    class Pipe:  # a mirror's pipe with nothing written to it yet
+        def get_write_buffer_size(self) -> int:
+            return 0
+
+        def is_closing(self) -> bool:
+            return True  # nothing is really written
+
+    async def burst() -> list[bool]:
+        mirror = MirrorProcess(functools.partial(print), 0, ProxyMetrics())
+        mirror.transport = Pipe()  # type: ignore[assignment]
+        data = marshal.dumps({"body": b"x" * (1024 * 1024)})
+        return [mirror.offer("r", 1, None, data) for _ in range(32)]  # type: ignore[arg-type]
+
+    accepted = asyncio.run(burst())
+    assert accepted.count(True) <= MAX_UNSENT // (1024 * 1024) + 1
+    assert accepted[:8] == [True] * 8
