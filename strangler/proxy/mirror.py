@@ -258,14 +258,15 @@ class PairHandOff:
 
     The thread wakes every BATCH_SECONDS and takes what is there, instead of being woken per
     pair: a thread woken a thousand times a second takes the GIL from the loop as often.
-    `done` is told, from the thread, the routes of each batch once the consumer returned.
+    `done` is told, from the thread, the routes of each batch once the consumer returned,
+    and whether it raised (the batch lost).
     """
 
     def __init__(
         self,
         consumer: Consumer,
         size: int = HAND_OFF_SIZE,
-        done: Callable[[Counter[str]], None] | None = None,
+        done: Callable[[Counter[str], bool], None] | None = None,
     ) -> None:
         self.consumer = consumer
         self.size = size
@@ -286,12 +287,14 @@ class PairHandOff:
             stopping = self.stopping.wait(BATCH_SECONDS)
             while self.pairs:
                 batch = [self.pairs.popleft() for _ in range(min(BATCH, len(self.pairs)))]
+                failed = False
                 try:
                     self.consumer(batch)
                 except Exception:  # a consumer failure loses this batch, never the mirror
                     log.exception("shadow pair consumer failed; %d pairs lost", len(batch))
+                    failed = True
                 if self.done is not None:
-                    self.done(Counter(str(pair["route"]) for pair in batch))
+                    self.done(Counter(str(pair["route"]) for pair in batch), failed)
             if stopping:
                 return
 
@@ -400,11 +403,14 @@ class Mirror:
             counts[(route, "dropped_hand_off")] += 1
             counts[(route, FINISHED)] += 1
 
-    def finished(self, routes: Counter[str]) -> None:
+    def finished(self, routes: Counter[str], lost: bool = False) -> None:
         """The consumer is done with a batch (on the loop's thread): told at once, so a
-        process killed just after is not said to have lost it."""
+        process killed just after is not said to have lost it. `lost`: the batch is lost
+        and the consumer keeps no count of its own: it is counted dropped."""
         for route, n in routes.items():
             self.counts[(route, FINISHED)] += n
+            if lost:
+                self.counts[(route, "dropped_hand_off")] += n
         self.report()
 
     def sweep(self, now: float) -> None:
@@ -450,8 +456,10 @@ async def _mirror(
     if lost and count_lost is not None:
         count_lost(lost)
 
-    def finished(routes: Counter[str]) -> None:  # on the consumer thread
-        loop.call_soon_threadsafe(mirror.finished, routes)
+    # A consumer without count_lost (the Celery publisher) keeps no count of what it loses:
+    # a batch it raised on, and what a dead mirror took with it, are counted dropped here.
+    def finished(routes: Counter[str], failed: bool) -> None:  # on the consumer thread
+        loop.call_soon_threadsafe(mirror.finished, routes, failed and count_lost is None)
 
     report = await pipe_writer(write_fd)
 
@@ -462,8 +470,10 @@ async def _mirror(
 
     mirror = Mirror(PairHandOff(consumer, done=finished), send_counts)
     hand_off = mirror.hand_off
-    for route, n in lost.items():  # counted (or nothing counts them): done with, at once
+    for route, n in lost.items():  # counted: done with, at once
         mirror.counts[(route, FINISHED)] += n
+        if count_lost is None:
+            mirror.counts[(route, "dropped_hand_off")] += n
     send_counts()
     closed = loop.create_future()
 

@@ -294,6 +294,24 @@ def test_pairs_go_to_celery_workers_over_redis(shadowing, tmp_path, monkeypatch)
     assert any(f.path == "price" for f in endpoint.fields)
 
 
+def test_pairs_a_broker_that_is_down_never_took_are_counted_on_the_proxy(shadowing, tmp_path):
+    """The Celery publisher keeps no count of its own: a batch it could not publish (the
+    broker down) is counted dropped on the proxy's /metrics, not only in its log."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once it is closed
+    proxy = shadowing(Behaviour(), Behaviour(), "--parity-broker", f"redis://127.0.0.1:{port}/0")
+    with httpx.Client(base_url=proxy.url, timeout=10) as client:
+        for n in range(5):
+            assert client.get(f"/api/v1/products/{n}", headers={"X-User-ID": f"b{n}"}
+                              ).status_code == 200  # fmt: skip
+    assert shadow_metric(proxy, "sent", 5) == 5
+    for _ in range(3):  # kombu tries the broker a few times before it gives a batch up
+        if shadow_metric(proxy, "dropped_hand_off", 5) == 5:
+            break
+    assert shadow_metric(proxy, "dropped_hand_off", 5) == 5
+
+
 def test_a_killed_parity_worker_is_started_again(shadowing, tmp_path):
     proxy = shadowing(Behaviour(), Behaviour())
     with httpx.Client(base_url=proxy.url, timeout=10) as client:
