@@ -4,7 +4,7 @@ pairs to what compares them, so a shadow call costs the proxy's event loop nothi
 A proxy worker hands each shadowed exchange (its request and the primary's answer) over a
 pipe (strangler.proxy.shadow.MirrorProcess); this process sends it to the candidate (and
 the secondary for noise), on connections of its own, with the call's own timeout, at most
-`max_in_flight` requests in flight and as many waiting for a slot (more are dropped and
+`max_in_flight` requests of a route in flight and as many waiting for a slot (more are dropped and
 counted) and no breaker. Completed
 pairs go to a bounded hand-off that one consumer thread drains (the comparisons, or a Celery
 publisher); the outcome counts go back to the worker, which shows them on its /metrics.
@@ -316,8 +316,9 @@ class Mirror:
         self.routes: dict[int, Mirrored] = {}  # the worker's keys for the routes it shadows
         self.counts: Counts = Counter()
         self.waiting: set[ShadowCall] = set()
-        self.in_flight = 0
-        self.queued: deque[tuple[Mirrored, Pair]] = deque()  # waiting for a call to settle
+        # By route: `max_in_flight` is a route's, so a hung candidate takes its own slots.
+        self.in_flight: Counter[str] = Counter()
+        self.queued: dict[str, deque[tuple[Mirrored, Pair]]] = {}  # waiting for a slot
         self.pools: dict[str, Pool] = {}
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -330,10 +331,11 @@ class Mirror:
 
     def start(self, mirrored: Mirrored, pair: Pair) -> None:
         route, policy = mirrored.route, mirrored.policy
-        if self.in_flight >= policy.max_in_flight:
+        if self.in_flight[route] >= policy.max_in_flight:
             # Exchanges come in batches: as many again may wait for a call to settle.
-            if len(self.queued) < policy.max_in_flight:
-                self.queued.append((mirrored, pair))
+            queued = self.queued.setdefault(route, deque())
+            if len(queued) < policy.max_in_flight:
+                queued.append((mirrored, pair))
             else:
                 self.counts[(route, "dropped_in_flight")] += 1
                 self.counts[(route, FINISHED)] += 1
@@ -348,7 +350,7 @@ class Mirror:
         pair["redact"] = policy.redact
         pair["record"] = bool(policy.record_share) and random.random() < policy.record_share
         group = ShadowGroup(self, route, policy, pair, 2 if secondary is not None else 1)
-        self.in_flight += 1
+        self.in_flight[route] += 1
         method = pair["method"].encode()
         self._call(group, "candidate", mirrored.candidate, request, method)
         if secondary is not None:
@@ -385,10 +387,11 @@ class Mirror:
 
     def complete(self, group: ShadowGroup) -> None:
         """Every call of a request has settled: count, hand the pair on, start the next."""
-        self.in_flight -= 1
-        if self.queued:
-            self.start(*self.queued.popleft())
         route, pair, counts = group.route, group.pair, self.counts
+        self.in_flight[route] -= 1
+        queued = self.queued.get(route)
+        if queued:
+            self.start(*queued.popleft())
         counts[(route, "sent")] += 1
         primary, candidate = pair["primary"], pair["candidate"]
         if candidate["error"]:
@@ -412,6 +415,10 @@ class Mirror:
             if lost:
                 self.counts[(route, "dropped_hand_off")] += n
         self.report()
+
+    def busy(self) -> bool:
+        """Calls in flight, or requests waiting for a slot."""
+        return any(self.in_flight.values()) or any(self.queued.values())
 
     def sweep(self, now: float) -> None:
         for call in [call for call in self.waiting if call.deadline <= now]:
@@ -490,7 +497,7 @@ async def _mirror(
     # Calls in flight, then the ones waiting for their slots: two timeouts at most.
     longest = max((r.policy.timeout for r in mirror.routes.values()), default=0)
     deadline = time.monotonic() + 2 * longest
-    while (mirror.in_flight or mirror.queued) and time.monotonic() < deadline + 1:
+    while mirror.busy() and time.monotonic() < deadline + 1:
         await asyncio.sleep(0.05)
         mirror.sweep(time.monotonic())
     await loop.run_in_executor(None, hand_off.close)

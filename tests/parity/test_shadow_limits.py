@@ -154,3 +154,50 @@ def test_what_waits_for_the_mirror_is_bounded_within_one_write_window_too():
     accepted = asyncio.run(burst())
     assert accepted.count(True) <= MAX_UNSENT // (1024 * 1024) + 1
     assert accepted[:8] == [True] * 8
+
+
+def test_a_hung_candidate_takes_its_own_routes_slots_never_another_routes(tmp_path):
+    """`max_in_flight` is a route's setting: a candidate that hangs fills that route's slots
+    and waiting places, and a route with a healthy candidate keeps shadowing on the same
+    worker (every one of its pairs was dropped_in_flight behind the other's)."""
+    import threading
+
+    from tests.parity.shop_servers import serve
+    from tests.proxy.helpers import ProxyProcess, write_json
+
+    hold = threading.Event()
+    servers = [serve(Behaviour()), serve(Behaviour(hold=hold)), serve(Behaviour())]
+    monolith, hung, healthy = (s.__enter__() for s in servers)
+    shadow = {"percent": 100, "noise_percent": 0, "max_in_flight": 3, "timeout": 30}
+    table = {
+        "default_backend": "monolith",
+        "backends": {"monolith": {"url": monolith}, "catalog": {"url": hung},
+                     "orders": {"url": healthy}},
+        "routes": [
+            {"id": "products", "prefix": "/api/v1/products", "monolith": "monolith",
+             "service": "catalog", "weight": 0, "sticky": ["header:X-User-ID"],
+             "shadow": shadow},
+            {"id": "orders", "prefix": "/api/v1/orders", "monolith": "monolith",
+             "service": "orders", "weight": 0, "sticky": ["header:X-User-ID"],
+             "shadow": shadow},
+        ],
+    }  # fmt: skip
+    config = write_json(tmp_path / "routes.json", table)
+    proxy = ProxyProcess("--config", str(config),
+                         extra=("--parity-store", str(tmp_path / "parity.sqlite3")))  # fmt: skip
+    try:
+        with httpx.Client(base_url=proxy.url, timeout=10) as client:
+            for n in range(10):
+                assert client.get(f"/api/v1/products/{n}", headers={"X-User-ID": f"p{n}"}
+                                  ).status_code == 200  # fmt: skip
+            assert shadow_metric(proxy, "dropped_in_flight", 4) == 4  # 3 in flight, 3 wait
+            for n in range(5):
+                assert client.get(f"/api/v1/orders/{n}", headers={"X-User-ID": f"o{n}"}
+                                  ).status_code == 200  # fmt: skip
+        assert wait_for_samples(tmp_path, 5, route="orders").samples == 5
+        assert shadow_metric(proxy, "dropped_in_flight", 5) == 4  # the products' ones only
+    finally:
+        hold.set()
+        proxy.stop()
+        for s in servers:
+            s.__exit__(None, None, None)
