@@ -52,6 +52,9 @@ Pair = dict[str, Any]
 Consumer = Callable[[list[Pair]], None]
 Counts = dict[tuple[str, str], int]  # (route, outcome) -> how many since the last report
 HAND_OFF_SIZE = 5000  # completed pairs waiting for the consumer thread; more are dropped
+# ... and the bytes of their bodies, the consumer's batch included (a pair larger than that
+# is taken when it is alone)
+HAND_OFF_BYTES = 64 * 1024 * 1024
 BATCH = 500  # pairs handed to the consumer at once, at most
 BATCH_SECONDS = 0.25  # how often the consumer thread looks for pairs
 LENGTH = struct.Struct(">I")
@@ -253,8 +256,14 @@ def reply_of(
     }
 
 
+def _body_bytes(pair: Pair) -> int:
+    sides = (pair.get("primary"), pair.get("candidate"), pair.get("secondary"))
+    return len(pair.get("request_body", b"")) + sum(len(s["body"]) for s in sides if s)
+
+
 class PairHandOff:
-    """Bounded hand-off from the mirror's event loop to one consumer thread; full means drop.
+    """Bounded hand-off from the mirror's event loop to one consumer thread; full (in pairs,
+    or in bytes of bodies until the consumer is done with them) means drop.
 
     The thread wakes every BATCH_SECONDS and takes what is there, instead of being woken per
     pair: a thread woken a thousand times a second takes the GIL from the loop as often.
@@ -267,18 +276,25 @@ class PairHandOff:
         consumer: Consumer,
         size: int = HAND_OFF_SIZE,
         done: Callable[[Counter[str], bool], None] | None = None,
+        max_bytes: int = HAND_OFF_BYTES,
     ) -> None:
         self.consumer = consumer
         self.size = size
         self.done = done
+        self.max_bytes = max_bytes
+        self.bytes = 0  # bodies offered and not yet done with by the consumer
+        self.lock = threading.Lock()  # for `bytes`, changed by both threads
         self.pairs: deque[Pair] = deque()  # append, popleft are atomic: no lock needed
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._drain, name="shadow-pairs", daemon=True)
         self.thread.start()
 
     def offer(self, pair: Pair) -> bool:
-        if len(self.pairs) >= self.size:
-            return False
+        size = _body_bytes(pair)
+        with self.lock:
+            if len(self.pairs) >= self.size or (self.bytes and self.bytes + size > self.max_bytes):
+                return False
+            self.bytes += size
         self.pairs.append(pair)
         return True
 
@@ -287,12 +303,15 @@ class PairHandOff:
             stopping = self.stopping.wait(BATCH_SECONDS)
             while self.pairs:
                 batch = [self.pairs.popleft() for _ in range(min(BATCH, len(self.pairs)))]
+                size = sum(_body_bytes(pair) for pair in batch)
                 failed = False
                 try:
                     self.consumer(batch)
                 except Exception:  # a consumer failure loses this batch, never the mirror
                     log.exception("shadow pair consumer failed; %d pairs lost", len(batch))
                     failed = True
+                with self.lock:
+                    self.bytes -= size
                 if self.done is not None:
                     self.done(Counter(str(pair["route"]) for pair in batch), failed)
             if stopping:

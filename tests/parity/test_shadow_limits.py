@@ -201,3 +201,37 @@ def test_a_hung_candidate_takes_its_own_routes_slots_never_another_routes(tmp_pa
         proxy.stop()
         for s in servers:
             s.__exit__(None, None, None)
+
+
+def test_the_pairs_waiting_for_a_stuck_consumer_are_bounded_in_bytes(shadowing, tmp_path):
+    """~217 KB answers captured whole (max_body_bytes 1 MiB), the store locked by another
+    process: 5,000 such pairs would hold 2 GB in the mirror. The hand-off holds at most 64 MiB
+    of bodies; the rest is dropped and counted, and the rest compared once the lock goes."""
+    import concurrent.futures
+    import sqlite3
+    import time
+
+    proxy = shadowing(Behaviour(padding=20_000), Behaviour(padding=20_000),
+                      max_body_bytes=1_048_576, noise_percent=0)  # fmt: skip
+    httpx.get(f"{proxy.url}/api/v1/products?page=0", headers={"X-User-ID": "u"}, timeout=10)
+    wait_for_samples(tmp_path, 1)
+    lock = sqlite3.connect(tmp_path / "parity.sqlite3", isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # the consumer waits for it (up to 30 s)
+
+    def get(n: int) -> int:
+        return httpx.get(f"{proxy.url}/api/v1/products?page={n}",
+                         headers={"X-User-ID": f"u{n}"}, timeout=10).status_code  # fmt: skip
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            assert set(pool.map(get, range(1, 301))) == {200}
+        assert shadow_metric(proxy, "sent", 301) == 301  # every call settled
+        time.sleep(0.3)  # the last counts reported (every 0.1 s)
+        # 64 MiB hold ~150 of them (two answers each), the consumer's batch included.
+        dropped = shadow_metric(proxy, "dropped_hand_off", 0)
+        assert 120 <= dropped < 200
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    result = wait_for_samples(tmp_path, 301 - dropped)
+    assert result.samples + result.skipped + dropped == 301
