@@ -78,6 +78,8 @@ def exchange_from_pair(pair: Pair) -> Exchange:
 class PairConsumer:
     """Compares batches of pairs and writes them to a store opened on first use."""
 
+    counts_its_losses = True  # a batch the store refused: strangler_parity_lost_pairs_total
+
     def __init__(self, store_location: str, har_path: str = "") -> None:
         self.store_location = store_location
         self.har_path = har_path
@@ -133,11 +135,6 @@ class PairConsumer:
             log.exception("parity worker: %s %s not compared", exchange.method, exchange.path)
             endpoint = comparer.endpoint(exchange.route, exchange.method, exchange.path)
             return skipped(exchange, endpoint, "compare_failed")
-
-    def count_lost(self, lost: Counter[str]) -> None:
-        """Pairs a mirror process that died had been handed and never finished, by route."""
-        for route, n in lost.items():
-            self.metrics.lost.labels(route).inc(n)
 
     def close(self) -> None:
         if self._store is not None:

@@ -227,8 +227,8 @@ class ProxyMetrics:
         counter(
             "strangler_proxy_shadow_total",
             "Shadowed requests, by route and outcome (sent, dropped_in_flight, "
-            "dropped_hand_off, body_too_large, request_incomplete, candidate_failed, "
-            "secondary_failed).",
+            "dropped_hand_off, body_too_large, response_too_large, request_incomplete, "
+            "candidate_failed, secondary_failed, lost: held by a mirror process that died).",
             ("route", "outcome"),
             self.shadow,
         )

@@ -46,6 +46,7 @@ ShadowOutcome = Literal[
     "request_incomplete",
     "candidate_failed",
     "secondary_failed",
+    "lost",
 ]
 FINISHED = "finished"  # not an outcome: pairs the mirror is done with, stored or dropped
 Pair = dict[str, Any]
@@ -457,16 +458,14 @@ def serve_mirror(
     writer: Connection,
     consumer_factory: Callable[[int], Consumer],
     worker: int,
-    lost: Counter[str],
 ) -> None:
     """The mirror process of proxy worker `worker`: until the worker closes its pipe (or
-    dies), then the calls in flight finish (their timeouts bound it) and the queue drains.
-    `lost` is what a previous mirror process took with it, told to the consumer."""
+    dies), then the calls in flight finish (their timeouts bound it) and the queue drains."""
     # The consumer thread shares this GIL: let a shadow answer wait at most 1 ms for it, so
     # the latencies the mirror measures are the backends', not the comparisons'.
     sys.setswitchinterval(0.001)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    uvloop.run(_mirror(own_fd(reader), own_fd(writer), consumer_factory, worker, lost))
+    uvloop.run(_mirror(own_fd(reader), own_fd(writer), consumer_factory, worker))
 
 
 async def _mirror(
@@ -474,18 +473,15 @@ async def _mirror(
     write_fd: int,
     consumer_factory: Callable[[int], Consumer],
     worker: int,
-    lost: Counter[str],
 ) -> None:
     loop = asyncio.get_running_loop()
     consumer = consumer_factory(worker)
-    count_lost = getattr(consumer, "count_lost", None)
-    if lost and count_lost is not None:
-        count_lost(lost)
+    # A consumer that keeps no count of its own losses (the Celery publisher): a batch it
+    # raised on is counted dropped here.
+    uncounted = not getattr(consumer, "counts_its_losses", False)
 
-    # A consumer without count_lost (the Celery publisher) keeps no count of what it loses:
-    # a batch it raised on, and what a dead mirror took with it, are counted dropped here.
     def finished(routes: Counter[str], failed: bool) -> None:  # on the consumer thread
-        loop.call_soon_threadsafe(mirror.finished, routes, failed and count_lost is None)
+        loop.call_soon_threadsafe(mirror.finished, routes, failed and uncounted)
 
     report = await pipe_writer(write_fd)
 
@@ -496,11 +492,6 @@ async def _mirror(
 
     mirror = Mirror(PairHandOff(consumer, done=finished), send_counts)
     hand_off = mirror.hand_off
-    for route, n in lost.items():  # counted: done with, at once
-        mirror.counts[(route, FINISHED)] += n
-        if count_lost is None:
-            mirror.counts[(route, "dropped_hand_off")] += n
-    send_counts()
     closed = loop.create_future()
 
     def eof() -> None:

@@ -95,8 +95,8 @@ class Capture:
 
 class MirrorProcess:
     """A proxy worker's mirror process: spawned at start, fed exchanges over a pipe, and
-    started again when it dies; what the dead one held is counted lost by the next one's
-    consumer. The outcome counts it sends back go into the worker's metrics."""
+    started again when it dies; what the dead one held is counted `lost` here, by the worker
+    that outlives it. The outcome counts it sends back go into the worker's metrics."""
 
     def __init__(
         self, consumer_factory: Callable[[int], Consumer], worker: int, metrics: ProxyMetrics
@@ -125,7 +125,7 @@ class MirrorProcess:
         self.held = 0  # bytes of `unsent`: not in the pipe's buffer yet, counted all the same
         self.restarting: asyncio.Task[None] | None = None
 
-    async def start(self, lost: Counter[str] | None = None) -> None:
+    async def start(self) -> None:
         loop = asyncio.get_running_loop()
         context = multiprocessing.get_context("spawn")  # never fork a running event loop
         child_reader, writer = context.Pipe(duplex=False)
@@ -137,7 +137,6 @@ class MirrorProcess:
                 child_writer,
                 self.consumer_factory,
                 self.worker,
-                lost or Counter(),
             ),
             name="strangler-shadow-mirror",
             daemon=True,
@@ -146,9 +145,6 @@ class MirrorProcess:
         child_reader.close()
         child_writer.close()
         self.started = time.monotonic()
-        # What the dead one took with it is this one's to count: until it reports that done
-        # (FINISHED), it is lost again, and passed on again, should this one die first.
-        self.sent += lost or Counter()
         self.exited = loop.create_future()
         process = self.process
         self.transport = await pipe_writer(own_fd(writer), lambda: self._gone(process))
@@ -204,6 +200,8 @@ class MirrorProcess:
         transport, self.transport = self.transport, None
         transport.abort()
         lost = self.sent - self.finished  # Counter subtraction keeps the positive ones
+        for route, n in lost.items():  # here: a count the next mirror kept would die with it
+            self.metrics.shadow[(route, "lost")] += n
         self.sent, self.finished, self.known = Counter(), Counter(), set()
         self.unsent, self.new_routes, self.held = [], {}, 0  # never written: in `lost`
         log.warning("shadow mirror process (pid %s) is gone, %d pairs lost with it; "
@@ -211,14 +209,14 @@ class MirrorProcess:
         self.restarts += 1
         # One that dies at once is not started again in a tight loop.
         delay = max(0.0, 1.0 - (time.monotonic() - self.started))
-        self.restarting = asyncio.get_running_loop().create_task(self._restart(delay, lost))
+        self.restarting = asyncio.get_running_loop().create_task(self._restart(delay))
 
-    async def _restart(self, delay: float, lost: Counter[str]) -> None:
+    async def _restart(self, delay: float) -> None:
         await asyncio.sleep(delay)
         self.process.join(0)
         if not self.closing:
             try:
-                await self.start(lost)
+                await self.start()
             except Exception:
                 log.exception("shadow mirror process not started again; shadowing is off")
 
