@@ -137,8 +137,8 @@ class ShadowCall:
     settles the call; the timeout is a deadline the mirror's 100 ms sweep enforces.
     """
 
-    __slots__ = ("body", "cap", "conn", "deadline", "group", "headers", "method", "pool",
-                 "settled", "side", "size", "started", "status", "waiting")  # fmt: skip
+    __slots__ = ("body", "cap", "conn", "connecting", "deadline", "group", "headers", "method",
+                 "pool", "settled", "side", "size", "started", "status", "waiting")  # fmt: skip
     client = None  # shadow answers are written nowhere: nothing to cork
 
     def __init__(
@@ -151,6 +151,7 @@ class ShadowCall:
         self.method = method
         self.cap = group.policy.max_body_bytes
         self.conn: UpstreamConnection | None = None
+        self.connecting: asyncio.Task[None] | None = None  # opening a connection for it
         self.started = time.monotonic()
         self.deadline = self.started + group.policy.timeout
         self.status = 0
@@ -184,6 +185,8 @@ class ShadowCall:
 
     def on_timeout(self) -> None:
         """Called by the sweep once `deadline` has passed (the set no longer holds it)."""
+        if self.connecting is not None:
+            self.connecting.cancel()  # a connect that never got an answer: its socket closed
         self.settle(f"timeout after {self.group.policy.timeout} s")
 
     def on_response_head(
@@ -393,7 +396,12 @@ class Mirror:
         if conn is not None:
             call.send(conn, request)
             return
-        task = asyncio.get_running_loop().create_task(self._connect_and_send(call, pool, request))
+        # Swept while it connects too: the call's deadline is the policy's `timeout`, not the
+        # backend's connect_timeout (a candidate that never accepts held its slot that long).
+        self.waiting.add(call)
+        task = call.connecting = asyncio.get_running_loop().create_task(
+            self._connect_and_send(call, pool, request)
+        )
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -402,6 +410,10 @@ class Mirror:
             conn = await pool.connect()
         except (OSError, TimeoutError):
             call.settle("connect_failed")
+            return
+        call.connecting = None
+        if call.settled:  # timed out as the connection came
+            conn.abort()
             return
         call.send(conn, request)
 

@@ -228,3 +228,46 @@ def test_the_pairs_waiting_for_a_stuck_consumer_are_bounded_in_bytes(shadowing, 
         lock.close()
     result = wait_for_samples(tmp_path, 301 - dropped)
     assert result.samples + result.skipped + dropped == 301
+
+
+def test_a_candidate_that_never_accepts_fails_its_call_at_the_shadow_timeout(tmp_path):
+    """A candidate whose listen backlog is full: the SYN goes unanswered. The shadow call
+    fails at its own `timeout` (1 s), not at the backend's connect_timeout (10 s here)
+    that the primary path uses, holding the route's slot ten times as long."""
+    import socket
+    import time
+
+    from tests.parity.shop_servers import serve
+    from tests.parity.test_shadow_proxy import routes
+    from tests.proxy.helpers import ProxyProcess, write_json
+
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(0)  # never accepted: once the queue is full, SYNs are dropped
+    port = hole.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    with serve(Behaviour()) as monolith:
+        table = routes(monolith, f"http://127.0.0.1:{port}", noise_percent=0, timeout=1)
+        table["backends"]["catalog"]["connect_timeout"] = 10
+        config = write_json(tmp_path / "routes.json", table)
+        store = ("--parity-store", str(tmp_path / "parity.sqlite3"))
+        proxy = ProxyProcess("--config", str(config), extra=store)
+        try:
+            answer = httpx.get(f"{proxy.url}/api/v1/products/1", headers={"X-User-ID": "a"},
+                               timeout=10)  # fmt: skip
+            assert answer.status_code == 200
+            started = time.monotonic()
+            assert shadow_metric(proxy, "candidate_failed", 1) == 1
+            assert time.monotonic() - started < 3
+            result = wait_for_samples(tmp_path, 1)
+            assert "timeout" in str(result.endpoints[0].fields[0].example)
+        finally:
+            proxy.stop()
+            hole.close()
+            for filler in fillers:
+                filler.close()
