@@ -11,6 +11,7 @@ the mirror has not read means drop and count (`dropped_hand_off`), never a queue
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import marshal
 import multiprocessing
@@ -238,6 +239,14 @@ class MirrorProcess:
             if self.process.is_alive():
                 self.process.kill()  # SIGKILL: a stopped (SIGSTOP) process ignores the rest
                 await asyncio.get_running_loop().run_in_executor(None, self.process.join, 5)
+        if self.exited is not None and not self.exited.done():
+            with contextlib.suppress(TimeoutError):  # its last counts, read before its EOF
+                await asyncio.wait_for(asyncio.shield(self.exited), 1)
+        lost = self.sent - self.finished
+        if lost:  # no /metrics outlives this: the log tells what stopping it cost
+            log.error("shadow mirror process (pid %s) stopped with %d pairs not finished, lost "
+                      "(%s)", self.process.pid if self.process else "-", lost.total(),
+                      ", ".join(f"{route}: {n}" for route, n in sorted(lost.items())))  # fmt: skip
 
 
 class Shadower:

@@ -157,3 +157,26 @@ def test_a_parity_metrics_port_in_use_costs_the_metrics_for_a_while_never_the_co
         raise AssertionError("the mirror never served its /metrics")
     assert 'outcome="different",route="products"} 5.0' in text
     assert "shadow mirror process" not in proxy.stderr_so_far()  # never gone
+
+
+def test_pairs_a_mirror_is_stopped_with_at_shutdown_are_told_in_the_log(shadowing, tmp_path):
+    """Its consumer stuck on a store another process locked: at SIGTERM the worker waits its
+    while, then kills the mirror; the pairs that cost is told (no /metrics outlives it), not
+    only that the mirror did not stop."""
+    import sqlite3
+
+    proxy = shadowing(Behaviour(), Behaviour(), timeout=1)
+    httpx.get(f"{proxy.url}/api/v1/products/1", headers={"X-User-ID": "a"}, timeout=10)
+    wait_for_samples(tmp_path, 1)
+    lock = sqlite3.connect(tmp_path / "parity.sqlite3", isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # the consumer waits for it (30 s)
+    try:
+        for n in range(2, 5):
+            httpx.get(f"{proxy.url}/api/v1/products/{n}", headers={"X-User-ID": "a"}, timeout=10)
+        assert shadow_metric(proxy, "sent", 4) == 4
+        time.sleep(0.5)  # the hand-off took them: the consumer is stuck on the lock
+        proxy.stop()  # two shadow timeouts and 5 s, then the mirror is killed
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert "3 pairs not finished, lost" in proxy.stderr
