@@ -3,6 +3,7 @@ killed under it, the mirror frozen, the proxy stopped with pairs still on their 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -180,3 +181,42 @@ def test_pairs_a_mirror_is_stopped_with_at_shutdown_are_told_in_the_log(shadowin
         lock.execute("ROLLBACK")
         lock.close()
     assert "3 pairs not finished, lost" in proxy.stderr
+
+
+def _worker_serving(port: int, workers: list[str]) -> str:
+    """Which of the proxy's workers listens on `port` (its socket's inode among its fds)."""
+    inodes = {
+        fields[9]
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+        if (fields := line.split())[3] == "0A" and int(fields[1].split(":")[1], 16) == port
+    }
+    for worker in workers:
+        for fd in Path(f"/proc/{worker}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd).removeprefix("socket:[").rstrip("]") in inodes:
+                    return worker
+    raise AssertionError(f"no worker listens on {port}")
+
+
+def test_a_restarted_worker_carries_on_its_predecessors_counts(shadowing, tmp_path):
+    """--workers 2, the worker that does not serve /metrics killed: its counts were in its
+    snapshot, which its successor overwrote with its own, so `sent` on /metrics went down
+    (Prometheus reads a counter going down as a reset: rate() and increase() go wrong)."""
+    proxy = shadowing(Behaviour(), Behaviour(), "--workers", "2")
+    for n in range(40):  # a connection each: the kernel spreads them over both workers
+        assert httpx.get(f"{proxy.url}/api/v1/products/{n}", headers={"X-User-ID": f"r{n}"},
+                         timeout=10).status_code == 200  # fmt: skip
+    assert wait_for_samples(tmp_path, 40).samples == 40
+    assert shadow_metric(proxy, "sent", 40) == 40
+    time.sleep(1.5)  # the other worker's snapshot (every second) holds all of its own
+    workers = Path(f"/proc/{proxy.proc.pid}/task/{proxy.proc.pid}/children").read_text().split()
+    admin_port = int(proxy.admin_url.rsplit(":", 1)[1])
+    (other,) = [w for w in workers if w != _worker_serving(admin_port, workers)]
+    os.kill(int(other), signal.SIGKILL)
+    children = Path(f"/proc/{proxy.proc.pid}/task/{proxy.proc.pid}/children")
+    for _ in range(200):  # started again by the supervisor
+        if len(set(children.read_text().split()) - {other}) == 2:
+            break
+        time.sleep(0.05)
+    time.sleep(2.5)  # its successor has written its own snapshot
+    assert shadow_metric(proxy, "sent", 40) == 40
