@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -78,6 +79,8 @@ def exchange_from_pair(pair: Pair) -> Exchange:
 class PairConsumer:
     """Compares batches of pairs and writes them to a store opened on first use."""
 
+    counts_its_losses = True  # a batch the store refused: strangler_parity_lost_pairs_total
+
     def __init__(self, store_location: str, har_path: str = "") -> None:
         self.store_location = store_location
         self.har_path = har_path
@@ -134,11 +137,6 @@ class PairConsumer:
             endpoint = comparer.endpoint(exchange.route, exchange.method, exchange.path)
             return skipped(exchange, endpoint, "compare_failed")
 
-    def count_lost(self, lost: Counter[str]) -> None:
-        """Pairs a mirror process that died had been handed and never finished, by route."""
-        for route, n in lost.items():
-            self.metrics.lost.labels(route).inc(n)
-
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
@@ -150,8 +148,33 @@ def local_consumer(
     """The embedded consumer of proxy worker `worker`, serving its /metrics on PORT+worker."""
     consumer = PairConsumer(store_location, har_path)
     if metrics is not None:
-        consumer.metrics.serve(metrics[0], metrics[1] + worker)
+        serve_when_free(consumer.metrics, metrics[0], metrics[1] + worker)
     return consumer
+
+
+def serve_when_free(metrics: ParityMetrics, host: str, port: int, every: float = 1.0) -> None:
+    """Serve /metrics on host:port, or, while the port is taken (the mirror of a killed
+    proxy worker still finishing its pairs there), from a thread that tries again every
+    `every` s: a busy metrics port costs the counts' visibility, never the comparisons
+    (a consumer that raised would take the mirror process down, and every pair with it)."""
+    try:
+        metrics.serve(host, port)
+        return
+    except OSError as error:
+        log.warning("parity metrics: %s:%d not served yet (%s); trying again every %s s",
+                    host, port, error, every)  # fmt: skip
+
+    def retry() -> None:
+        while True:
+            time.sleep(every)
+            try:
+                metrics.serve(host, port)
+            except OSError:
+                continue
+            log.info("parity metrics: serving on %s:%d", host, port)
+            return
+
+    threading.Thread(target=retry, name="parity-metrics-port", daemon=True).start()
 
 
 OURS = b'{"log": {"version": "1.2", "creator": {"name": "strangler", '  # entries come last

@@ -106,6 +106,17 @@ class ProxyMetrics:
 
     def absorb(self, data: dict[str, Any]) -> None:
         """Add another worker's snapshot: counters and histograms sum, breakers take the worst."""
+        self.absorb_counts(data)
+        for backend, state in data["breaker_state"]:
+            self.breaker_state[(backend,)] = max(self.breaker_state.get((backend,), 0), state)
+        version, rejections, in_flight = data["scalars"]
+        self.config_version = min(self.config_version, version) if self.config_version else version
+        self.config_rejections += rejections
+        self.in_flight += in_flight
+
+    def absorb_counts(self, data: dict[str, Any]) -> None:
+        """Add a snapshot's counters and histograms only: a worker started again goes on from
+        its predecessor's counts (the gauges are its own)."""
         for name in self.COUNTERS:
             target = getattr(self, name)
             for *key, value in data[name]:
@@ -117,12 +128,6 @@ class ProxyMetrics:
                 hist = target.setdefault(tuple(key), Histogram(bounds))
                 hist.counts = [a + b for a, b in zip(hist.counts, counts, strict=True)]
                 hist.sum += total
-        for backend, state in data["breaker_state"]:
-            self.breaker_state[(backend,)] = max(self.breaker_state.get((backend,), 0), state)
-        version, rejections, in_flight = data["scalars"]
-        self.config_version = min(self.config_version, version) if self.config_version else version
-        self.config_rejections += rejections
-        self.in_flight += in_flight
 
     def observe(
         self, route: str, backend: str, status: int, duration: float, overhead: float
@@ -227,8 +232,8 @@ class ProxyMetrics:
         counter(
             "strangler_proxy_shadow_total",
             "Shadowed requests, by route and outcome (sent, dropped_in_flight, "
-            "dropped_hand_off, body_too_large, request_incomplete, candidate_failed, "
-            "secondary_failed).",
+            "dropped_hand_off, body_too_large, response_too_large, request_incomplete, "
+            "candidate_failed, secondary_failed, lost: held by a mirror process that died).",
             ("route", "outcome"),
             self.shadow,
         )

@@ -4,7 +4,7 @@ pairs to what compares them, so a shadow call costs the proxy's event loop nothi
 A proxy worker hands each shadowed exchange (its request and the primary's answer) over a
 pipe (strangler.proxy.shadow.MirrorProcess); this process sends it to the candidate (and
 the secondary for noise), on connections of its own, with the call's own timeout, at most
-`max_in_flight` requests in flight and as many waiting for a slot (more are dropped and
+`max_in_flight` requests of a route in flight and as many waiting for a slot (more are dropped and
 counted) and no breaker. Completed
 pairs go to a bounded hand-off that one consumer thread drains (the comparisons, or a Celery
 publisher); the outcome counts go back to the worker, which shows them on its /metrics.
@@ -46,12 +46,16 @@ ShadowOutcome = Literal[
     "request_incomplete",
     "candidate_failed",
     "secondary_failed",
+    "lost",
 ]
 FINISHED = "finished"  # not an outcome: pairs the mirror is done with, stored or dropped
 Pair = dict[str, Any]
 Consumer = Callable[[list[Pair]], None]
 Counts = dict[tuple[str, str], int]  # (route, outcome) -> how many since the last report
 HAND_OFF_SIZE = 5000  # completed pairs waiting for the consumer thread; more are dropped
+# ... and the bytes of their bodies, the consumer's batch included (a pair larger than that
+# is taken when it is alone)
+HAND_OFF_BYTES = 64 * 1024 * 1024
 BATCH = 500  # pairs handed to the consumer at once, at most
 BATCH_SECONDS = 0.25  # how often the consumer thread looks for pairs
 LENGTH = struct.Struct(">I")
@@ -133,8 +137,8 @@ class ShadowCall:
     settles the call; the timeout is a deadline the mirror's 100 ms sweep enforces.
     """
 
-    __slots__ = ("body", "cap", "conn", "deadline", "group", "headers", "method", "pool",
-                 "settled", "side", "size", "started", "status", "waiting")  # fmt: skip
+    __slots__ = ("body", "cap", "conn", "connecting", "deadline", "group", "headers", "method",
+                 "pool", "settled", "side", "size", "started", "status", "waiting")  # fmt: skip
     client = None  # shadow answers are written nowhere: nothing to cork
 
     def __init__(
@@ -147,6 +151,7 @@ class ShadowCall:
         self.method = method
         self.cap = group.policy.max_body_bytes
         self.conn: UpstreamConnection | None = None
+        self.connecting: asyncio.Task[None] | None = None  # opening a connection for it
         self.started = time.monotonic()
         self.deadline = self.started + group.policy.timeout
         self.status = 0
@@ -180,6 +185,8 @@ class ShadowCall:
 
     def on_timeout(self) -> None:
         """Called by the sweep once `deadline` has passed (the set no longer holds it)."""
+        if self.connecting is not None:
+            self.connecting.cancel()  # a connect that never got an answer: its socket closed
         self.settle(f"timeout after {self.group.policy.timeout} s")
 
     def on_response_head(
@@ -197,6 +204,11 @@ class ShadowCall:
 
     def on_upstream_lost(self, got_bytes: bool) -> None:
         self.conn = None
+        if self.status and not any(
+            name.lower() in (b"content-length", b"transfer-encoding") for name, _ in self.headers
+        ):
+            self.settle("")  # a body framed by the connection's end, as the proxy reads one
+            return
         self.settle("bad_response" if got_bytes else "connection_lost")
 
     def on_upstream_invalid(self, reason: str) -> None:
@@ -248,31 +260,45 @@ def reply_of(
     }
 
 
+def _body_bytes(pair: Pair) -> int:
+    sides = (pair.get("primary"), pair.get("candidate"), pair.get("secondary"))
+    return len(pair.get("request_body", b"")) + sum(len(s["body"]) for s in sides if s)
+
+
 class PairHandOff:
-    """Bounded hand-off from the mirror's event loop to one consumer thread; full means drop.
+    """Bounded hand-off from the mirror's event loop to one consumer thread; full (in pairs,
+    or in bytes of bodies until the consumer is done with them) means drop.
 
     The thread wakes every BATCH_SECONDS and takes what is there, instead of being woken per
     pair: a thread woken a thousand times a second takes the GIL from the loop as often.
-    `done` is told, from the thread, the routes of each batch once the consumer returned.
+    `done` is told, from the thread, the routes of each batch once the consumer returned,
+    and whether it raised (the batch lost).
     """
 
     def __init__(
         self,
         consumer: Consumer,
         size: int = HAND_OFF_SIZE,
-        done: Callable[[Counter[str]], None] | None = None,
+        done: Callable[[Counter[str], bool], None] | None = None,
+        max_bytes: int = HAND_OFF_BYTES,
     ) -> None:
         self.consumer = consumer
         self.size = size
         self.done = done
+        self.max_bytes = max_bytes
+        self.bytes = 0  # bodies offered and not yet done with by the consumer
+        self.lock = threading.Lock()  # for `bytes`, changed by both threads
         self.pairs: deque[Pair] = deque()  # append, popleft are atomic: no lock needed
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._drain, name="shadow-pairs", daemon=True)
         self.thread.start()
 
     def offer(self, pair: Pair) -> bool:
-        if len(self.pairs) >= self.size:
-            return False
+        size = _body_bytes(pair)
+        with self.lock:
+            if len(self.pairs) >= self.size or (self.bytes and self.bytes + size > self.max_bytes):
+                return False
+            self.bytes += size
         self.pairs.append(pair)
         return True
 
@@ -281,12 +307,17 @@ class PairHandOff:
             stopping = self.stopping.wait(BATCH_SECONDS)
             while self.pairs:
                 batch = [self.pairs.popleft() for _ in range(min(BATCH, len(self.pairs)))]
+                size = sum(_body_bytes(pair) for pair in batch)
+                failed = False
                 try:
                     self.consumer(batch)
                 except Exception:  # a consumer failure loses this batch, never the mirror
                     log.exception("shadow pair consumer failed; %d pairs lost", len(batch))
+                    failed = True
+                with self.lock:
+                    self.bytes -= size
                 if self.done is not None:
-                    self.done(Counter(str(pair["route"]) for pair in batch))
+                    self.done(Counter(str(pair["route"]) for pair in batch), failed)
             if stopping:
                 return
 
@@ -308,8 +339,9 @@ class Mirror:
         self.routes: dict[int, Mirrored] = {}  # the worker's keys for the routes it shadows
         self.counts: Counts = Counter()
         self.waiting: set[ShadowCall] = set()
-        self.in_flight = 0
-        self.queued: deque[tuple[Mirrored, Pair]] = deque()  # waiting for a call to settle
+        # By route: `max_in_flight` is a route's, so a hung candidate takes its own slots.
+        self.in_flight: Counter[str] = Counter()
+        self.queued: dict[str, deque[tuple[Mirrored, Pair]]] = {}  # waiting for a slot
         self.pools: dict[str, Pool] = {}
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -325,10 +357,11 @@ class Mirror:
 
     def start(self, mirrored: Mirrored, pair: Pair) -> None:
         route, policy = mirrored.route, mirrored.policy
-        if self.in_flight >= policy.max_in_flight:
+        if self.in_flight[route] >= policy.max_in_flight:
             # Exchanges come in batches: as many again may wait for a call to settle.
-            if len(self.queued) < policy.max_in_flight:
-                self.queued.append((mirrored, pair))
+            queued = self.queued.setdefault(route, deque())
+            if len(queued) < policy.max_in_flight:
+                queued.append((mirrored, pair))
             else:
                 self.counts[(route, "dropped_in_flight")] += 1
                 self.counts[(route, FINISHED)] += 1
@@ -343,7 +376,7 @@ class Mirror:
         pair["redact"] = policy.redact
         pair["record"] = bool(policy.record_share) and random.random() < policy.record_share
         group = ShadowGroup(self, route, policy, pair, 2 if secondary is not None else 1)
-        self.in_flight += 1
+        self.in_flight[route] += 1
         method = pair["method"].encode()
         self._call(group, "candidate", mirrored.candidate, request, method)
         if secondary is not None:
@@ -366,7 +399,12 @@ class Mirror:
         if conn is not None:
             call.send(conn, request)
             return
-        task = asyncio.get_running_loop().create_task(self._connect_and_send(call, pool, request))
+        # Swept while it connects too: the call's deadline is the policy's `timeout`, not the
+        # backend's connect_timeout (a candidate that never accepts held its slot that long).
+        self.waiting.add(call)
+        task = call.connecting = asyncio.get_running_loop().create_task(
+            self._connect_and_send(call, pool, request)
+        )
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
@@ -376,14 +414,19 @@ class Mirror:
         except (OSError, TimeoutError):
             call.settle("connect_failed")
             return
+        call.connecting = None
+        if call.settled:  # timed out as the connection came
+            conn.abort()
+            return
         call.send(conn, request)
 
     def complete(self, group: ShadowGroup) -> None:
         """Every call of a request has settled: count, hand the pair on, start the next."""
-        self.in_flight -= 1
-        if self.queued:
-            self.start(*self.queued.popleft())
         route, pair, counts = group.route, group.pair, self.counts
+        self.in_flight[route] -= 1
+        queued = self.queued.get(route)
+        if queued:
+            self.start(*queued.popleft())
         counts[(route, "sent")] += 1
         primary, candidate = pair["primary"], pair["candidate"]
         if candidate["error"]:
@@ -398,12 +441,19 @@ class Mirror:
             counts[(route, "dropped_hand_off")] += 1
             counts[(route, FINISHED)] += 1
 
-    def finished(self, routes: Counter[str]) -> None:
+    def finished(self, routes: Counter[str], lost: bool = False) -> None:
         """The consumer is done with a batch (on the loop's thread): told at once, so a
-        process killed just after is not said to have lost it."""
+        process killed just after is not said to have lost it. `lost`: the batch is lost
+        and the consumer keeps no count of its own: it is counted dropped."""
         for route, n in routes.items():
             self.counts[(route, FINISHED)] += n
+            if lost:
+                self.counts[(route, "dropped_hand_off")] += n
         self.report()
+
+    def busy(self) -> bool:
+        """Calls in flight, or requests waiting for a slot."""
+        return any(self.in_flight.values()) or any(self.queued.values())
 
     def sweep(self, now: float) -> None:
         for call in [call for call in self.waiting if call.deadline <= now]:
@@ -423,16 +473,14 @@ def serve_mirror(
     writer: Connection,
     consumer_factory: Callable[[int], Consumer],
     worker: int,
-    lost: Counter[str],
 ) -> None:
     """The mirror process of proxy worker `worker`: until the worker closes its pipe (or
-    dies), then the calls in flight finish (their timeouts bound it) and the queue drains.
-    `lost` is what a previous mirror process took with it, told to the consumer."""
+    dies), then the calls in flight finish (their timeouts bound it) and the queue drains."""
     # The consumer thread shares this GIL: let a shadow answer wait at most 1 ms for it, so
     # the latencies the mirror measures are the backends', not the comparisons'.
     sys.setswitchinterval(0.001)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    uvloop.run(_mirror(own_fd(reader), own_fd(writer), consumer_factory, worker, lost))
+    uvloop.run(_mirror(own_fd(reader), own_fd(writer), consumer_factory, worker))
 
 
 async def _mirror(
@@ -440,16 +488,15 @@ async def _mirror(
     write_fd: int,
     consumer_factory: Callable[[int], Consumer],
     worker: int,
-    lost: Counter[str],
 ) -> None:
     loop = asyncio.get_running_loop()
     consumer = consumer_factory(worker)
-    count_lost = getattr(consumer, "count_lost", None)
-    if lost and count_lost is not None:
-        count_lost(lost)
+    # A consumer that keeps no count of its own losses (the Celery publisher): a batch it
+    # raised on is counted dropped here.
+    uncounted = not getattr(consumer, "counts_its_losses", False)
 
-    def finished(routes: Counter[str]) -> None:  # on the consumer thread
-        loop.call_soon_threadsafe(mirror.finished, routes)
+    def finished(routes: Counter[str], failed: bool) -> None:  # on the consumer thread
+        loop.call_soon_threadsafe(mirror.finished, routes, failed and uncounted)
 
     report = await pipe_writer(write_fd)
 
@@ -475,7 +522,7 @@ async def _mirror(
     # Calls in flight, then the ones waiting for their slots: two timeouts at most.
     longest = max((r.policy.timeout for r in mirror.routes.values()), default=0)
     deadline = time.monotonic() + 2 * longest
-    while (mirror.in_flight or mirror.queued) and time.monotonic() < deadline + 1:
+    while mirror.busy() and time.monotonic() < deadline + 1:
         await asyncio.sleep(0.05)
         mirror.sweep(time.monotonic())
     await loop.run_in_executor(None, hand_off.close)

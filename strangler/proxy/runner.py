@@ -151,6 +151,10 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
     snapshot = None
     if options.metrics_dir and worker != 0:
         snapshot = Path(options.metrics_dir) / f"worker-{worker}.json"
+        # Started again: the counters go on from the dead one's last snapshot (at most ~1 s
+        # old), never down, which Prometheus would read as a reset of the summed series.
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            state.metrics.absorb_counts(json.loads(snapshot.read_text()))
     chores = loop.create_task(_housekeeping(state, connections, snapshot))
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -11,6 +11,7 @@ the mirror has not read means drop and count (`dropped_hand_off`), never a queue
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import marshal
 import multiprocessing
@@ -95,8 +96,8 @@ class Capture:
 
 class MirrorProcess:
     """A proxy worker's mirror process: spawned at start, fed exchanges over a pipe, and
-    started again when it dies; what the dead one held is counted lost by the next one's
-    consumer. The outcome counts it sends back go into the worker's metrics."""
+    started again when it dies; what the dead one held is counted `lost` here, by the worker
+    that outlives it. The outcome counts it sends back go into the worker's metrics."""
 
     def __init__(
         self, consumer_factory: Callable[[int], Consumer], worker: int, metrics: ProxyMetrics
@@ -122,10 +123,10 @@ class MirrorProcess:
         self.new_routes: dict[int, Mirrored] = {}
         self.forget = False  # the next message tells the mirror to forget the routes it has
         self.unsent: list[tuple[int, bytes]] = []
-        self.held = 0  # bytes of `unsent` offered while no process was there to write to
+        self.held = 0  # bytes of `unsent`: not in the pipe's buffer yet, counted all the same
         self.restarting: asyncio.Task[None] | None = None  # held: a task nobody holds may vanish
 
-    async def start(self, lost: Counter[str] | None = None) -> None:
+    async def start(self) -> None:
         loop = asyncio.get_running_loop()
         context = multiprocessing.get_context("spawn")  # never fork a running event loop
         child_reader, writer = context.Pipe(duplex=False)
@@ -137,7 +138,6 @@ class MirrorProcess:
                 child_writer,
                 self.consumer_factory,
                 self.worker,
-                lost or Counter(),
             ),
             name="strangler-shadow-mirror",
             daemon=True,
@@ -157,11 +157,11 @@ class MirrorProcess:
         if transport is None:  # being started again: held until it is, as many bytes as
             if self.closing or self.held + len(data) > MAX_UNSENT:  # a pipe may hold
                 return False
-            self.held += len(data)
-        elif transport.get_write_buffer_size() > MAX_UNSENT:
+        elif transport.get_write_buffer_size() + self.held > MAX_UNSENT:
             return False
         elif not self.unsent:
             asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
+        self.held += len(data)
         if key not in self.known:
             self.known.add(key)
             self.new_routes[key] = mirrored
@@ -210,20 +210,22 @@ class MirrorProcess:
         transport, self.transport = self.transport, None
         transport.abort()
         lost = self.sent - self.finished  # Counter subtraction keeps the positive ones
+        for route, n in lost.items():  # here: a count the next mirror kept would die with it
+            self.metrics.shadow[(route, "lost")] += n
         self.sent, self.finished, self.known = Counter(), Counter(), set()
         self.unsent, self.new_routes, self.held = [], {}, 0  # never written: in `lost`
         log.warning("shadow mirror process (pid %s) is gone, %d pairs lost with it; "
                     "starting another", self.process.pid, lost.total())  # fmt: skip
         # One that dies at once is not started again in a tight loop.
         delay = max(0.0, 1.0 - (time.monotonic() - self.started))
-        self.restarting = asyncio.get_running_loop().create_task(self._restart(delay, lost))
+        self.restarting = asyncio.get_running_loop().create_task(self._restart(delay))
 
-    async def _restart(self, delay: float, lost: Counter[str]) -> None:
+    async def _restart(self, delay: float) -> None:
         await asyncio.sleep(delay)
         self.process.join(0)
         if not self.closing:
             try:
-                await self.start(lost)
+                await self.start()
             except Exception:
                 log.exception("shadow mirror process not started again; shadowing is off")
 
@@ -245,6 +247,14 @@ class MirrorProcess:
             if self.process.is_alive():
                 self.process.kill()  # SIGKILL: a stopped (SIGSTOP) process ignores the rest
                 await asyncio.get_running_loop().run_in_executor(None, self.process.join, 5)
+        if self.exited is not None and not self.exited.done():
+            with contextlib.suppress(TimeoutError):  # its last counts, read before its EOF
+                await asyncio.wait_for(asyncio.shield(self.exited), 1)
+        lost = self.sent - self.finished
+        if lost:  # no /metrics outlives this: the log tells what stopping it cost
+            log.error("shadow mirror process (pid %s) stopped with %d pairs not finished, lost "
+                      "(%s)", self.process.pid if self.process else "-", lost.total(),
+                      ", ".join(f"{route}: {n}" for route, n in sorted(lost.items())))  # fmt: skip
 
 
 class Shadower:

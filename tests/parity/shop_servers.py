@@ -26,6 +26,7 @@ class Behaviour:
     sleep: float = 0.0
     hold: threading.Event | None = None  # when set: answer only once the test releases it
     padding: int = 0  # bytes of description per product (answers beyond the capture cap)
+    until_close: bool = False  # the body framed by closing the connection (no Content-Length)
     arrived: threading.Event = field(default_factory=threading.Event)
     seen: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     bodies: list[bytes] = field(default_factory=list)
@@ -92,7 +93,11 @@ def handler(behaviour: Behaviour) -> type[BaseHTTPRequestHandler]:
                 data = data[:-1] + b', "tree": ' + b"[" * 1000 + b"1" + b"]" * 1000 + b"}"
             self.send_response(behaviour.status)
             self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
+            if behaviour.until_close:
+                self.send_header("connection", "close")
+                self.close_connection = True
+            else:
+                self.send_header("content-length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 

@@ -3,6 +3,7 @@ killed under it, the mirror frozen, the proxy stopped with pairs still on their 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -119,3 +120,103 @@ def test_a_pair_consumer_that_cannot_travel_to_the_mirror_is_refused_at_once():
 
     with pytest.raises(TypeError, match="must pickle"):
         MirrorProcess(lambda worker: print, 0, ProxyMetrics())
+
+
+def test_a_parity_metrics_port_in_use_costs_the_metrics_for_a_while_never_the_comparisons(
+    shadowing, tmp_path
+):
+    """As when a killed proxy worker's mirror still drains on PORT+N while the restarted
+    worker's new mirror starts: that one waits for the port, it does not die for it (and
+    is not started again and again, every pair written to it lost)."""
+    import socket
+
+    busy = socket.socket()
+    busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        proxy = shadowing(Behaviour(), Behaviour(), "--parity-metrics", f"127.0.0.1:{port}")
+        mirror = mirror_pid(proxy)
+        with httpx.Client(base_url=proxy.url, timeout=10) as client:
+            for n in range(5):
+                assert client.get(f"/api/v1/products/{n}", headers={"X-User-ID": f"p{n}"}
+                                  ).status_code == 200  # fmt: skip
+                time.sleep(0.3)
+        assert wait_for_samples(tmp_path, 5).samples == 5
+        assert mirror_pid(proxy) == mirror  # the same process all along
+    finally:
+        busy.close()
+    # Once the port is free, the mirror serves its counts there.
+    for _ in range(100):
+        try:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    else:
+        raise AssertionError("the mirror never served its /metrics")
+    assert 'outcome="different",route="products"} 5.0' in text
+    assert "shadow mirror process" not in proxy.stderr_so_far()  # never gone
+
+
+def test_pairs_a_mirror_is_stopped_with_at_shutdown_are_told_in_the_log(shadowing, tmp_path):
+    """Its consumer stuck on a store another process locked: at SIGTERM the worker waits its
+    while, then kills the mirror; the pairs that cost is told (no /metrics outlives it), not
+    only that the mirror did not stop."""
+    import sqlite3
+
+    proxy = shadowing(Behaviour(), Behaviour(), timeout=1)
+    httpx.get(f"{proxy.url}/api/v1/products/1", headers={"X-User-ID": "a"}, timeout=10)
+    wait_for_samples(tmp_path, 1)
+    lock = sqlite3.connect(tmp_path / "parity.sqlite3", isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # the consumer waits for it (30 s)
+    try:
+        for n in range(2, 5):
+            httpx.get(f"{proxy.url}/api/v1/products/{n}", headers={"X-User-ID": "a"}, timeout=10)
+        assert shadow_metric(proxy, "sent", 4) == 4
+        time.sleep(0.5)  # the hand-off took them: the consumer is stuck on the lock
+        proxy.stop()  # two shadow timeouts and 5 s, then the mirror is killed
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    assert "3 pairs not finished, lost" in proxy.stderr
+
+
+def _worker_serving(port: int, workers: list[str]) -> str:
+    """Which of the proxy's workers listens on `port` (its socket's inode among its fds)."""
+    inodes = {
+        fields[9]
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]
+        if (fields := line.split())[3] == "0A" and int(fields[1].split(":")[1], 16) == port
+    }
+    for worker in workers:
+        for fd in Path(f"/proc/{worker}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd).removeprefix("socket:[").rstrip("]") in inodes:
+                    return worker
+    raise AssertionError(f"no worker listens on {port}")
+
+
+def test_a_restarted_worker_carries_on_its_predecessors_counts(shadowing, tmp_path):
+    """--workers 2, the worker that does not serve /metrics killed: its counts were in its
+    snapshot, which its successor overwrote with its own, so `sent` on /metrics went down
+    (Prometheus reads a counter going down as a reset: rate() and increase() go wrong)."""
+    proxy = shadowing(Behaviour(), Behaviour(), "--workers", "2")
+    for n in range(40):  # a connection each: the kernel spreads them over both workers
+        assert httpx.get(f"{proxy.url}/api/v1/products/{n}", headers={"X-User-ID": f"r{n}"},
+                         timeout=10).status_code == 200  # fmt: skip
+    assert wait_for_samples(tmp_path, 40).samples == 40
+    assert shadow_metric(proxy, "sent", 40) == 40
+    time.sleep(1.5)  # the other worker's snapshot (every second) holds all of its own
+    workers = Path(f"/proc/{proxy.proc.pid}/task/{proxy.proc.pid}/children").read_text().split()
+    admin_port = int(proxy.admin_url.rsplit(":", 1)[1])
+    (other,) = [w for w in workers if w != _worker_serving(admin_port, workers)]
+    os.kill(int(other), signal.SIGKILL)
+    children = Path(f"/proc/{proxy.proc.pid}/task/{proxy.proc.pid}/children")
+    for _ in range(200):  # started again by the supervisor
+        if len(set(children.read_text().split()) - {other}) == 2:
+            break
+        time.sleep(0.05)
+    time.sleep(2.5)  # its successor has written its own snapshot
+    assert shadow_metric(proxy, "sent", 40) == 40

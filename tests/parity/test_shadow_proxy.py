@@ -164,6 +164,28 @@ def test_noise_is_learned_and_a_real_difference_reported_with_an_example(
         assert 0 < endpoint.noise_samples < 40
 
 
+def test_answers_framed_by_closing_the_connection_are_whole_answers_on_every_side(
+    shadowing, tmp_path
+):
+    """HTTP/1.1 lets a body end with the connection (no Content-Length, no chunks): the
+    client gets such a monolith answer whole, so the candidate's and the secondary's are
+    whole answers too, never failed calls (every noise reading lost, every request a
+    candidate error)."""
+    proxy = shadowing(Behaviour(until_close=True), Behaviour(until_close=True),
+                      noise_percent=100)  # fmt: skip
+    with httpx.Client(base_url=proxy.url, timeout=10) as client:
+        for n in range(5):
+            answer = client.get(f"/api/v1/products/{n}", headers={"X-User-ID": f"e{n}"})
+            assert answer.status_code == 200 and answer.json()["id"] == n
+    result = wait_for_samples(tmp_path, 5)
+    assert shadow_metric(proxy, "sent", 5) == 5
+    assert shadow_metric(proxy, "candidate_failed", 0) == 0
+    assert shadow_metric(proxy, "secondary_failed", 0) == 0
+    (endpoint,) = result.endpoints
+    assert endpoint.statuses == ((200, 200, 5),) and endpoint.noise_samples == 5
+    assert not any(f.regression for f in endpoint.fields)
+
+
 def test_shadow_requests_are_marked_and_clients_cannot_forge_the_mark(shadowing, tmp_path):
     monolith, candidate = Behaviour(), Behaviour()
     proxy = shadowing(monolith, candidate, noise_percent=100)
@@ -270,6 +292,24 @@ def test_pairs_go_to_celery_workers_over_redis(shadowing, tmp_path, monkeypatch)
     (endpoint,) = result.endpoints
     assert endpoint.samples == 10 and endpoint.noise_samples == 10
     assert any(f.path == "price" for f in endpoint.fields)
+
+
+def test_pairs_a_broker_that_is_down_never_took_are_counted_on_the_proxy(shadowing, tmp_path):
+    """The Celery publisher keeps no count of its own: a batch it could not publish (the
+    broker down) is counted dropped on the proxy's /metrics, not only in its log."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once it is closed
+    proxy = shadowing(Behaviour(), Behaviour(), "--parity-broker", f"redis://127.0.0.1:{port}/0")
+    with httpx.Client(base_url=proxy.url, timeout=10) as client:
+        for n in range(5):
+            assert client.get(f"/api/v1/products/{n}", headers={"X-User-ID": f"b{n}"}
+                              ).status_code == 200  # fmt: skip
+    assert shadow_metric(proxy, "sent", 5) == 5
+    for _ in range(3):  # kombu tries the broker a few times before it gives a batch up
+        if shadow_metric(proxy, "dropped_hand_off", 5) == 5:
+            break
+    assert shadow_metric(proxy, "dropped_hand_off", 5) == 5
 
 
 def test_a_killed_parity_worker_is_started_again(shadowing, tmp_path):
