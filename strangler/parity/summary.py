@@ -242,7 +242,7 @@ def summary(
         problems = reconcile_problems(latest[1])
         if problems:
             raise StoreError(
-                f"{store.location}: the reconcile result recorded for route {route} is not "
+                f"{store.shown}: the reconcile result recorded for route {route} is not "
                 f"one: {'; '.join(problems)}"
             )
         data = data_parity(*latest)

@@ -172,6 +172,22 @@ def test_data_parity_is_the_latest_reconcile_result(parity_store):
     assert gate.passed
 
 
+def test_a_bad_reconcile_result_is_named_without_the_stores_password(pg_url):
+    """The error names the store as every other store message does: never its password."""
+    from strangler.parity import StoreError
+
+    with_password = pg_url.replace("postgresql://postgres@", "postgresql://postgres:s3cret@", 1)
+    assert "s3cret" in with_password  # trust auth here: the password is accepted, unused
+    store = ParityStore(with_password)
+    try:
+        store.record_data("products", {"tables": "not a list"}, at=AT)
+        with pytest.raises(StoreError) as error:
+            summary(store, "products", since=0)
+    finally:
+        store.close()
+    assert "is not one" in str(error.value) and "s3cret" not in str(error.value)
+
+
 def test_a_flood_of_unfolded_paths_cannot_flood_the_store(parity_store):
     from strangler.parity import Exchange, Reply
     from strangler.parity.tally import MAX_ENDPOINTS
