@@ -24,6 +24,7 @@ from strangler.parity.exchange import (
 )
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_MISSING = object()  # a header without a "value" key (HAR 1.2 requires one)
 
 
 class HarError(Exception):
@@ -53,9 +54,15 @@ def _headers(raw: Any, where: str) -> Headers:
     for i, h in enumerate(raw):
         if not isinstance(h, dict) or not isinstance(h.get("name"), str):
             raise HarError(f"{where}[{i}]: a header needs a name and a value")
-        value = h.get("value", "")
+        value = h.get("value", _MISSING)
         if not isinstance(value, str):
-            shown = "null" if value is None else json.dumps(value)[:40]
+            shown = (
+                "missing"
+                if value is _MISSING
+                else "null"
+                if value is None
+                else json.dumps(value)[:40]
+            )
             raise HarError(
                 f"{where}[{i}] ({h['name']}): value is {shown}, not a string (HAR 1.2 header "
                 "values are strings; fix or drop the header)"

@@ -183,15 +183,17 @@ def test_a_compare_file_ignoring_every_field_is_refused(capsys, tmp_path):
     assert [f["path"] for e in route["endpoints"] for f in e["fields"]] == ["price"]
 
 
-@pytest.mark.parametrize(("value", "shown"), [(None, "null"), (1, "1")])
+@pytest.mark.parametrize(("value", "shown"), [(None, "null"), (1, "1"), ("no key", "missing")])
 def test_a_header_value_that_is_not_a_string_is_an_error_naming_entry_and_header(
     value, shown, capsys, tmp_path
 ):
-    """A HAR header `"value": null` was sent as the text "None": bad input, exit 2, with the
-    entry and the header named, nothing sent or recorded."""
+    """A HAR header `"value": null` was sent as the text "None" (and one with no value as ""):
+    bad input, exit 2, with the entry and the header named, nothing sent or recorded."""
     document = har([("GET", f"http://shop.example.com/api/v1/products/{n}") for n in (1, 2)])
     headers = document["log"]["entries"][1]["request"]["headers"]
-    headers.append({"name": "X-Tenant", "value": value})
+    headers.append(
+        {"name": "X-Tenant"} if shown == "missing" else {"name": "X-Tenant", "value": value}
+    )
     path = tmp_path / "t.har"
     path.write_text(json.dumps(document))
     store = tmp_path / "p.sqlite3"
