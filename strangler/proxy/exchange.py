@@ -499,6 +499,7 @@ class Exchange:
                 backend.name.encode(),
                 self.keep_alive,
                 self.http10,
+                self.method == b"HEAD",
             )
         )
         self._record(backend)

@@ -142,8 +142,10 @@ def error_response(
     backend: bytes = b"",
     keep_alive: bool = False,
     http10: bool = False,
+    head_only: bool = False,
 ) -> bytes:
-    """A complete response the proxy answers itself (400/413/431/502/503/504)."""
+    """A complete response the proxy answers itself (400/413/431/502/503/504); to a HEAD
+    (`head_only`) the head alone, announcing the body a GET would get (RFC 9110 9.3.2)."""
     head = client_response_head(
         status,
         b"",
@@ -155,4 +157,4 @@ def error_response(
         keep_alive,
         http10,
     )
-    return head + body
+    return head if head_only else head + body

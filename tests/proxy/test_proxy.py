@@ -163,6 +163,22 @@ def test_a_dead_backend_gets_a_clean_502_naming_it(proxy):
     assert body["request_id"] == r.headers["x-request-id"]
 
 
+def test_the_proxys_own_answer_to_a_head_has_no_body_and_the_connection_goes_on(proxy):
+    """A 502 (or 503 once the backend's breaker is open) for HEAD announces its body's length
+    and sends none (RFC 9110 9.3.2): with the body sent, a keep-alive client read it as the
+    start of its next answer."""
+    answer = raw_request(
+        proxy,
+        b"HEAD /legacy/page HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /legacy/next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    head, rest = answer.split(b"\r\n\r\n", 1)
+    assert head[:12] in (b"HTTP/1.1 502", b"HTTP/1.1 503") and b"Content-Length: " in head
+    assert rest[:12] in (b"HTTP/1.1 502", b"HTTP/1.1 503")  # the next answer, not a body
+    _, body = rest.split(b"\r\n\r\n", 1)
+    assert json.loads(body)["backend"] == "down"
+
+
 def test_a_slow_backend_gets_a_504_naming_it(proxy):
     r = httpx.get(f"{proxy.url}/slow/2", timeout=10)
     assert r.status_code == 504
