@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import marshal
 import os
 import pickle
 import random
+import signal
 import struct
 import sys
 import threading
@@ -59,6 +61,7 @@ HAND_OFF_BYTES = 64 * 1024 * 1024
 BATCH = 500  # pairs handed to the consumer at once, at most
 BATCH_SECONDS = 0.25  # how often the consumer thread looks for pairs
 LENGTH = struct.Struct(">I")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass(frozen=True)
@@ -468,6 +471,14 @@ class Mirror:
             pool.close()
 
 
+def _continue_when_orphaned() -> None:
+    """Have the kernel send this process SIGCONT when its worker dies (even by kill -9): one
+    somebody stopped (SIGSTOP) then reads the pipe's EOF, finishes and exits, instead of
+    staying stopped with nobody left to stop it (Linux prctl; harmless when it runs)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGCONT)
+
+
 def serve_mirror(
     reader: Connection,
     writer: Connection,
@@ -479,6 +490,7 @@ def serve_mirror(
     # The consumer thread shares this GIL: let a shadow answer wait at most 1 ms for it, so
     # the latencies the mirror measures are the backends', not the comparisons'.
     sys.setswitchinterval(0.001)
+    _continue_when_orphaned()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     uvloop.run(_mirror(own_fd(reader), own_fd(writer), consumer_factory, worker))
 

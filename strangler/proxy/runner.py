@@ -25,7 +25,7 @@ from strangler.control.admin import AdminApi, Reply, json_reply, serve_admin
 from strangler.control.watch import StoreWatcher
 from strangler.proxy.health import start_due_probes
 from strangler.proxy.metrics import ProcessMetrics, ProxyMetrics, route_gauges
-from strangler.proxy.mirror import Consumer
+from strangler.proxy.mirror import PR_SET_PDEATHSIG, Consumer
 from strangler.proxy.server import ClientConnection
 from strangler.proxy.shadow import MirrorProcess, Shadower
 from strangler.proxy.state import ProxyState, open_access_log
@@ -58,7 +58,6 @@ class ProxyOptions:
 
 
 RESTARTS_FILE = "supervisor.json"  # the supervisor's restart count, read by worker 0
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 async def _housekeeping(

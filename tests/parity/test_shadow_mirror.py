@@ -220,3 +220,20 @@ def test_a_restarted_worker_carries_on_its_predecessors_counts(shadowing, tmp_pa
         time.sleep(0.05)
     time.sleep(2.5)  # its successor has written its own snapshot
     assert shadow_metric(proxy, "sent", 40) == 40
+
+
+def test_a_stopped_mirror_whose_proxy_is_killed_is_not_left_behind(shadowing, tmp_path):
+    """SIGSTOP on the mirror, then kill -9 on the proxy: the kernel continues the orphan
+    (PR_SET_PDEATHSIG = SIGCONT), which reads its pipe's EOF and exits."""
+    proxy = shadowing(Behaviour(), Behaviour())
+    httpx.get(f"{proxy.url}/api/v1/products/1", headers={"X-User-ID": "a"}, timeout=10)
+    wait_for_samples(tmp_path, 1)
+    mirror = mirror_pid(proxy)
+    os.kill(mirror, signal.SIGSTOP)
+    try:
+        proxy.proc.kill()
+        proxy.proc.wait(timeout=10)
+        assert gone(mirror, 15)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(mirror, signal.SIGKILL)
