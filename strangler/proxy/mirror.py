@@ -61,7 +61,7 @@ HAND_OFF_BYTES = 64 * 1024 * 1024
 BATCH = 500  # pairs handed to the consumer at once, at most
 BATCH_SECONDS = 0.25  # how often the consumer thread looks for pairs
 LENGTH = struct.Struct(">I")
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass(frozen=True)
@@ -471,12 +471,11 @@ class Mirror:
             pool.close()
 
 
-def _continue_when_orphaned() -> None:
-    """Have the kernel send this process SIGCONT when its worker dies (even by kill -9): one
-    somebody stopped (SIGSTOP) then reads the pipe's EOF, finishes and exits, instead of
-    staying stopped with nobody left to stop it (Linux prctl; harmless when it runs)."""
+def signal_on_parent_death(signum: int) -> None:
+    """Have the kernel send this process `signum` when its parent dies, even by kill -9
+    (Linux prctl; nothing elsewhere)."""
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGCONT)
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signum)
 
 
 def serve_mirror(
@@ -490,7 +489,9 @@ def serve_mirror(
     # The consumer thread shares this GIL: let a shadow answer wait at most 1 ms for it, so
     # the latencies the mirror measures are the backends', not the comparisons'.
     sys.setswitchinterval(0.001)
-    _continue_when_orphaned()
+    # Orphaned, a mirror somebody stopped (SIGSTOP) is continued, reads the pipe's EOF and
+    # exits, instead of staying stopped with nobody left to stop it (harmless when it runs).
+    signal_on_parent_death(signal.SIGCONT)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     uvloop.run(_mirror(own_fd(reader), own_fd(writer), consumer_factory, worker))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -25,7 +24,7 @@ from strangler.control.admin import AdminApi, Reply, json_reply, serve_admin
 from strangler.control.watch import StoreWatcher
 from strangler.proxy.health import start_due_probes
 from strangler.proxy.metrics import ProcessMetrics, ProxyMetrics, route_gauges
-from strangler.proxy.mirror import PR_SET_PDEATHSIG, Consumer
+from strangler.proxy.mirror import Consumer, signal_on_parent_death
 from strangler.proxy.server import ClientConnection
 from strangler.proxy.shadow import MirrorProcess, Shadower
 from strangler.proxy.state import ProxyState, open_access_log
@@ -238,8 +237,7 @@ def run(options: ProxyOptions) -> int:
 def _drain_when_orphaned(supervisor: int) -> None:
     """Have the kernel send this worker SIGTERM when its supervisor dies (even by kill -9),
     so no orphaned worker keeps serving a port nobody supervises (Linux prctl)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    signal_on_parent_death(signal.SIGTERM)
     if os.getppid() != supervisor:  # it died before prctl took effect
         os.kill(os.getpid(), signal.SIGTERM)
 

@@ -50,32 +50,42 @@ def test_a_deeply_nested_answer_is_skipped_and_its_batch_still_recorded(shadowin
     assert wait_for_samples(tmp_path, 6).samples == 5
 
 
-def test_pairs_a_killed_worker_held_are_counted_as_lost(shadowing, tmp_path):
+def kill_mirror_holding_three(proxy, client: httpx.Client, tmp_path, then=None) -> int:
+    """One pair stored, then three the mirror holds (the store locked, so its consumer waits
+    to write them) when it is killed with -9; `then(pid)` runs while the store is still
+    locked. Returns the pid of the mirror killed last (the one `then` returns, if any)."""
     import os
     import signal
-    import socket
     import sqlite3
     import time
+
+    client.get("/api/v1/products/1", headers={"X-User-ID": "a"})
+    wait_for_samples(tmp_path, 1)
+    killed = mirror_pid(proxy)
+    lock = sqlite3.connect(tmp_path / "parity.sqlite3", isolation_level=None)
+    lock.execute("BEGIN IMMEDIATE")  # the mirror now waits to write what it is sent
+    try:
+        for n in range(2, 5):
+            client.get(f"/api/v1/products/{n}", headers={"X-User-ID": "a"})
+        time.sleep(1.5)  # a few hand-off rounds (0.25 s each): the three pairs are sent
+        os.kill(killed, signal.SIGKILL)
+        if then is not None:
+            killed = then(killed)
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    return killed
+
+
+def test_pairs_a_killed_worker_held_are_counted_as_lost(shadowing, tmp_path):
+    import socket
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     proxy = shadowing(Behaviour(), Behaviour(), "--parity-metrics", f"127.0.0.1:{port}")
-    store = tmp_path / "parity.sqlite3"
     with httpx.Client(base_url=proxy.url, timeout=10) as client:
-        client.get("/api/v1/products/1", headers={"X-User-ID": "a"})
-        wait_for_samples(tmp_path, 1)
-        worker = mirror_pid(proxy)
-        lock = sqlite3.connect(store, isolation_level=None)
-        lock.execute("BEGIN IMMEDIATE")  # the worker now waits to write what it is sent
-        try:
-            for n in range(2, 5):
-                client.get(f"/api/v1/products/{n}", headers={"X-User-ID": "a"})
-            time.sleep(1.5)  # a few hand-off rounds (0.25 s each): the three pairs are sent
-            os.kill(worker, signal.SIGKILL)
-        finally:
-            lock.execute("ROLLBACK")
-            lock.close()
+        worker = kill_mirror_holding_three(proxy, client, tmp_path)
         mirror_pid(proxy, other_than=worker)
         client.get("/api/v1/products/9", headers={"X-User-ID": "a"})
         assert wait_for_samples(tmp_path, 2).samples == 2  # a new worker, the three lost
@@ -89,27 +99,16 @@ def test_pairs_lost_with_mirrors_killed_one_after_another_stay_counted(shadowing
     the next mirror's consumer, and died with it: killed while starting, or before a scrape."""
     import os
     import signal
-    import sqlite3
     import time
 
+    def kill_the_next(first: int) -> int:
+        second = mirror_pid(proxy, other_than=first)
+        os.kill(second, signal.SIGKILL)  # still starting
+        return second
+
     proxy = shadowing(Behaviour(), Behaviour())
-    store = tmp_path / "parity.sqlite3"
     with httpx.Client(base_url=proxy.url, timeout=10) as client:
-        client.get("/api/v1/products/1", headers={"X-User-ID": "a"})
-        wait_for_samples(tmp_path, 1)
-        first = mirror_pid(proxy)
-        lock = sqlite3.connect(store, isolation_level=None)
-        lock.execute("BEGIN IMMEDIATE")  # the mirror now waits to write what it is sent
-        try:
-            for n in range(2, 5):
-                client.get(f"/api/v1/products/{n}", headers={"X-User-ID": "a"})
-            time.sleep(1.5)  # a few hand-off rounds (0.25 s each): the three pairs are sent
-            os.kill(first, signal.SIGKILL)
-            second = mirror_pid(proxy, other_than=first)
-            os.kill(second, signal.SIGKILL)  # still starting
-        finally:
-            lock.execute("ROLLBACK")
-            lock.close()
+        second = kill_mirror_holding_three(proxy, client, tmp_path, then=kill_the_next)
         third = mirror_pid(proxy, other_than=second)
         client.get("/api/v1/products/9", headers={"X-User-ID": "a"})
         assert wait_for_samples(tmp_path, 2).samples == 2
