@@ -109,6 +109,7 @@ class Consumer:
         self.topic_tables = {self.spec.topic(t): t for t in self.mappings}
         self.watch = Watch(using, self.topic_tables, self.metrics.log_gaps)
         self._producer: KafkaProducer | None = None
+        self._parents_after = 0  # see retry_missing_parents
 
     # -- Kafka ---------------------------------------------------------------------------
     def client(self) -> KafkaConsumer:
@@ -143,20 +144,13 @@ class Consumer:
             return Received(record, None, "message has no key")
         return Received(record, event)
 
-    def parked_keys(self) -> set[tuple[str, str]]:
-        rows = (
-            DeadLetter.objects.using(self.using)
-            .filter(replayed_at__isnull=True)
-            .values_list("source_table", "key")
-            .distinct()
-        )
-        return set(rows)
-
     def process(self, records: Sequence[ConsumerRecord]) -> None:
         """Apply a batch; returns once every record is applied, a no-op, or dead-lettered."""
         received = [self.receive(r) for r in records]
         poison = [r for r in received if r.event is None]
-        parked = self.parked_keys()
+        parked = deadletters.parked(
+            self.using, [(r.event.table, r.event.key) for r in received if r.event is not None]
+        )
         flowing: list[Received] = []
         for item in received:
             if item.event is None:
@@ -403,13 +397,22 @@ class Consumer:
             self.stopper.sleep(1.0)
             return False
 
-    def retry_missing_parents(self) -> None:
-        """Housekeeping: replay keys parked because a parent row had not arrived yet."""
+    def retry_missing_parents(self, limit: int = 500) -> None:
+        """Housekeeping: replay keys parked because a parent row had not arrived yet, `limit`
+        at a time, each round after the last one's (every key gets its turn)."""
         try:
-            outcomes = deadletters.retry_missing_parents(self.mappings, self.using)
+            keys = deadletters.missing_parent_keys(self.using, limit, self._parents_after)
+            outcomes = [
+                outcome
+                for parked in keys
+                for outcome in deadletters.replay(
+                    self.mappings, self.using, parked.table, parked.key
+                )
+            ]
         except DatabaseError as error:
             log.warning("consumer: parked keys not retried: %s", error)
             return
+        self._parents_after = keys[-1].first_letter if len(keys) == limit else 0
         unparked = [o for o in outcomes if o.replayed]
         if unparked:
             log.info(

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import transaction
+from django.db.models import Min, Q
 from django.utils import timezone
 
-from strangler.cdc.apply import apply_events
+from strangler.cdc.apply import CHUNK, apply_events
 from strangler.cdc.envelope import EnvelopeError, decode
 from strangler.cdc.mapping import TableMapping
 from strangler.cdc.models import DeadLetter
@@ -49,11 +51,12 @@ def replay(
 
     With `discard`, mark them replayed without applying (for events that can never apply).
     """
-    letters = [
-        d
-        for d in pending(using)
-        if (table is None or d.source_table == table) and (key is None or d.key == key)
-    ]
+    query = DeadLetter.objects.using(using).filter(replayed_at__isnull=True).order_by("id")
+    if table is not None:
+        query = query.filter(source_table=table)
+    if key is not None:
+        query = query.filter(key=key)
+    letters = list(query)
     by_key: dict[tuple[str, str], list[DeadLetter]] = defaultdict(list)
     for letter in letters:
         by_key[(letter.source_table, letter.key)].append(letter)
@@ -73,21 +76,53 @@ def replay(
     return outcomes
 
 
-def missing_parent_keys(using: str = "default", limit: int = 500) -> list[tuple[str, str]]:
+def parked(using: str, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of `keys` (source table, key) are parked, read for those keys alone: however many
+    keys another table has parked, a batch costs what its own keys cost."""
+    by_table: dict[str, list[str]] = defaultdict(list)
+    for table, key in set(keys):
+        by_table[table].append(key)
+    found: set[tuple[str, str]] = set()
+    for table, table_keys in by_table.items():
+        for start in range(0, len(table_keys), CHUNK):  # SQLite bounds a query's parameters
+            found.update(
+                DeadLetter.objects.using(using)
+                .filter(
+                    replayed_at__isnull=True,
+                    source_table=table,
+                    key__in=table_keys[start : start + CHUNK],
+                )
+                .values_list("source_table", "key")
+                .distinct()
+            )
+    return found
+
+
+class ParkedKey(NamedTuple):
+    first_letter: int  # the id of its first dead letter: the order keys take their turns in
+    table: str
+    key: str
+
+
+def missing_parent_keys(
+    using: str = "default", limit: int = 500, after: int = 0
+) -> list[ParkedKey]:
     """Parked keys whose first dead letter failed for a row its foreign key points at (a
-    parent that may have arrived since, from another topic), oldest first."""
-    first: dict[tuple[str, str], DeadLetter] = {}
-    for letter in pending(using):
-        first.setdefault((letter.source_table, letter.key), letter)
-    keys = [k for k, letter in first.items() if any(m in letter.error for m in MISSING_PARENT)]
-    return keys[:limit]
-
-
-def retry_missing_parents(
-    mappings: Mapping[str, TableMapping], using: str = "default"
-) -> list[ReplayOutcome]:
-    """Replay the keys parked for a missing parent; those still missing one stay parked."""
-    outcomes = []
-    for table, key in missing_parent_keys(using):
-        outcomes += replay(mappings, using, table, key)
-    return outcomes
+    parent that may have arrived since, from another topic), by first letter after `after`."""
+    firsts = (
+        DeadLetter.objects.using(using)
+        .filter(replayed_at__isnull=True)
+        .values("source_table", "key")
+        .annotate(first=Min("id"))
+        .values("first")
+    )
+    missing = Q()
+    for wording in MISSING_PARENT:
+        missing |= Q(error__contains=wording)
+    rows = (
+        DeadLetter.objects.using(using)
+        .filter(missing, id__in=firsts, id__gt=after)
+        .order_by("id")
+        .values_list("id", "source_table", "key")[:limit]
+    )
+    return [ParkedKey(*row) for row in rows]
