@@ -58,6 +58,12 @@ class ConsumerMetrics:
             "Partitions whose broker log lost events before they were applied",
             registry=self.registry,
         )
+        self.fields_not_carried = Gauge(
+            "strangler_cdc_consumer_fields_not_carried",
+            "Target fields that the row images of their table leave out (1 each)",
+            ["table", "field"],
+            registry=self.registry,
+        )
         self.event_age = Gauge(
             "strangler_cdc_consumer_event_age_seconds",
             "Age (source commit to apply) of the last applied event",
@@ -110,6 +116,7 @@ class Consumer:
         self.watch = Watch(using, self.topic_tables, self.metrics.log_gaps)
         self._producer: KafkaProducer | None = None
         self._parents_after = 0  # see retry_missing_parents
+        self.fields_not_carried: set[tuple[str, str]] = set()
 
     # -- Kafka ---------------------------------------------------------------------------
     def client(self) -> KafkaConsumer:
@@ -163,10 +170,36 @@ class Consumer:
                 flowing.append(item)
         if poison:
             self.dead_letter(poison, attempts=1)
+        self.notice_fields_not_carried(flowing)
         error = self._try(flowing)
         if error is not None:
             log.warning("consumer: batch failed (%r); isolating keys", error)
             self._isolate(flowing, error)
+
+    def notice_fields_not_carried(self, items: Sequence[Received]) -> None:
+        """Warn, once per field, about target fields the batch's row images leave out: no
+        event writes them, which is stale data when the source renamed or dropped a column."""
+        carried: dict[str, set[str]] = defaultdict(set)
+        for item in items:
+            if item.event is not None and item.event.after is not None:
+                carried[item.event.table].update(item.event.after)
+        for table, columns in carried.items():
+            mapping = self.mappings[table]
+            if mapping.handler is not None:
+                continue
+            for name in mapping.not_carried(columns):
+                if (table, name) in self.fields_not_carried:
+                    continue
+                self.fields_not_carried.add((table, name))
+                self.metrics.fields_not_carried.labels(table, name).set(1)
+                log.warning(
+                    "consumer: events of %s carry no column for %s.%s, so it is not written. "
+                    "Renamed or dropped in the source? Map the new name with 'rename'. Owned "
+                    "by this service? List it in the mapping's 'drop'.",
+                    table,
+                    mapping.model._meta.label,
+                    name,
+                )
 
     def _refuse(self, items: list[Received], refused: Refused) -> list[Received]:
         """Dead-letter the refused keys' events at once (a value that does not fit never

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cached_property, partial
@@ -106,6 +106,12 @@ class TableMapping:
                 if reason is not None:
                     refused.append(f"{self.model._meta.label}.{target.name}: {reason}")
         return values, refused
+
+    def not_carried(self, carried: Collection[str]) -> list[str]:
+        """The target fields that none of the source columns `carried` lands on: no event
+        writes them. Right for a field the service owns (say so with `drop`); stale data when
+        the source renamed or dropped the column (map the new name with `rename`)."""
+        return [field.name for column, field in self.columns.items() if column not in carried]
 
     def target_key(self, key: str) -> Any:
         return to_python(self.key_field, key)

@@ -40,6 +40,7 @@ class TableDrift:
     extra: tuple[Any, ...]
     different: tuple[Any, ...]
     different_columns: tuple[str, ...] = ()  # target fields that differ in `different` rows
+    fields_not_carried: tuple[str, ...] = ()  # target fields no source column lands on
 
     @property
     def drifted(self) -> int:
@@ -101,6 +102,7 @@ class TableReconciler:
         self.fields = [
             (column, field) for column, field in mapping.columns.items() if column in carried
         ]
+        self.not_carried = tuple(mapping.not_carried(carried))
 
     def _source_chunks(self) -> Iterator[dict[Any, Row]]:
         quote = self.source.ops.quote_name
@@ -220,6 +222,7 @@ class TableReconciler:
             extra=tuple(extra),
             different=tuple(different),
             different_columns=tuple(sorted(columns)),
+            fields_not_carried=self.not_carried,
         )
 
 

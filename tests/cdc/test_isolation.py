@@ -154,3 +154,28 @@ def test_every_key_parked_for_a_missing_parent_gets_its_turn_however_many_wait(b
     assert {int(d.key) for d in deadletters.pending()} == set(range(20_000, 20_200))
     # Each key's letters are read for its own replay, not every parked letter for each key.
     assert read[0] <= 3 * 2 * 100
+
+
+def test_a_column_the_source_renamed_is_named_in_a_warning_and_a_metric(broker, caplog):
+    tea = Category.objects.create(name="Tea", slug="tea")
+    renamed = record(0, 960, tea.pk)
+    image = json.loads(renamed.value)["after"]
+    image["title"] = image.pop("name")  # RenameField(name -> title) in the monolith
+    value = encode(OutboxRow(1, "catalog", "catalog_product", "960", "u", 1, 1, None,
+                             json.dumps(image), 1))  # fmt: skip
+    settings = dataclasses.replace(conf.current(), bootstrap_servers=broker.bootstrap)
+    consumer = Consumer(settings, stopper=RecordedSleeps())
+
+    consumer.process([renamed._replace(value=value), renamed._replace(value=value, offset=1)])
+
+    warnings = [r.getMessage() for r in caplog.records if "carry no column" in r.getMessage()]
+    assert warnings == [
+        "consumer: events of catalog_product carry no column for catalog.Product.name, so it "
+        "is not written. Renamed or dropped in the source? Map the new name with 'rename'. "
+        "Owned by this service? List it in the mapping's 'drop'."
+    ]
+    sample = consumer.metrics.registry.get_sample_value(
+        "strangler_cdc_consumer_fields_not_carried",
+        {"table": "catalog_product", "field": "name"},
+    )
+    assert sample == 1

@@ -79,6 +79,13 @@ class Command(BaseCommand):
                     f"{list(d.missing)}, extra {list(d.extra)}, different {list(d.different)}"
                     + (f" (columns {', '.join(d.different_columns)})" if d.different else "")
                 )
+                if d.fields_not_carried:
+                    self.stdout.write(
+                        f"  note: no source column lands on {', '.join(d.fields_not_carried)} "
+                        f"of {d.model}, so no event writes them and they are not compared. "
+                        "Renamed or dropped in the source? Map the new name with 'rename'. "
+                        "Owned by this service? List them in the mapping's 'drop'."
+                    )
             if resolved:
                 self.stdout.write(f"log gaps resolved: {resolved}")
             for table_name, (reads, deletes) in repaired.items():
