@@ -44,7 +44,7 @@ PG_CLAIM = f"""
     SELECT id, app_label, table_name, pk, op, txid, ts_ms, before::text, after::text,
            schema_version
     FROM strangler_cdc_outbox
-    WHERE published_at IS NULL AND {NOT_HELD}
+    WHERE published_at IS NULL AND {NOT_HELD} AND NOT (table_name = ANY(%s))
       AND pg_try_advisory_xact_lock({ADVISORY_LOCK_CLASS},
                                     hashtext(table_name || ':' || pk) & {KEY_SHARDS - 1})
     ORDER BY id
@@ -53,17 +53,12 @@ PG_CLAIM = f"""
 """
 SQLITE_CLAIM = (
     f"SELECT {COLUMNS} FROM strangler_cdc_outbox WHERE published_at IS NULL AND {NOT_HELD} "
-    "ORDER BY id LIMIT %s"
+    "AND table_name NOT IN ({held}) ORDER BY id LIMIT %s"
 )
 
 
 class PublishError(Exception):
     """The broker did not acknowledge a batch; its rows stay unpublished."""
-
-
-class PartitionMismatch(PublishError):
-    """A topic's partition count is not the plan's: publishing would move keys between
-    partitions and break per-key order, so nothing is published until it is fixed."""
 
 
 @dataclass
@@ -124,6 +119,9 @@ class Relay:
         self.metrics = metrics or RelayMetrics()
         self._producer: KafkaProducer | None = None
         self._acked: dict[tuple[str, int], int] = {}
+        # Tables whose topic has the wrong partition count: their rows wait unpublished,
+        # every other table flows. Checked again after each housekeeping interval.
+        self.held_tables: dict[str, str] = {}
 
     @property
     def connection(self) -> BaseDatabaseWrapper:
@@ -145,21 +143,26 @@ class Relay:
             self._producer = None
 
     def check_partitions(self, producer: KafkaProducer, topics: set[str]) -> dict[str, list[int]]:
-        """Refuse a batch for a topic whose partition count differs from the plan; returns
-        each topic's partitions, sorted."""
+        """Each topic's partitions, sorted; a topic whose partition count is not the plan's is
+        left out (publishing into it would move keys between partitions and lose their order)
+        and its table held (see `held_tables`), with an error that says what to do."""
         found: dict[str, list[int]] = {}
         for topic in sorted(topics):
-            found[topic] = sorted(producer.partitions_for(topic) or ())
-            count = len(found[topic])
-            wrong = count != self.settings.partitions
+            partitions = sorted(producer.partitions_for(topic) or ())
+            wrong = len(partitions) != self.settings.partitions
             self.metrics.partition_mismatch.labels(topic).set(int(wrong))
-            if wrong:
-                raise PartitionMismatch(
-                    f"topic {topic} has {count} partitions but STRANGLER_CDC['topics'] plans "
-                    f"{self.settings.partitions}: keys would move between partitions and lose "
-                    "their order, so nothing is published. Recreate the topic with the planned "
-                    "count (then snapshot its table) or change the plan."
-                )
+            if not wrong:
+                found[topic] = partitions
+                continue
+            table = topic.removeprefix(self.settings.topic_prefix)
+            self.held_tables[table] = (
+                f"topic {topic} has {len(partitions)} partitions but STRANGLER_CDC['topics'] "
+                f"plans {self.settings.partitions}: keys would move between partitions and lose "
+                f"their order, so {table}'s rows are not published (other tables flow). "
+                "Recreate the topic with the planned count (then snapshot its table) or change "
+                "the plan."
+            )
+            log.error("relay: %s", self.held_tables[table])
         return found
 
     def _watch_offsets(self, acked: list[tuple[str, int, int]]) -> None:
@@ -190,6 +193,7 @@ class Relay:
             producer = self.producer()
             topics = {self.settings.topic(r.table_name) for r in rows}
             partitions = self.check_partitions(producer, topics)
+            rows = [r for r in rows if r.table_name not in self.held_tables]
             # Picked here as the producer would: it sorts and lists a topic's partitions for
             # every message (a tenth of the relay's CPU).
             keyed = kafka.keyed_partitions(producer)
@@ -259,14 +263,18 @@ class Relay:
             )
 
     def claim(self, cursor: CursorWrapper, limit: int) -> list[OutboxRow]:
-        """PostgreSQL: lock up to `limit` unpublished rows, the oldest first, until the
-        transaction ends (with their key shards: see PG_CLAIM)."""
+        """Up to `limit` unpublished rows, the oldest first, none of a held table; on
+        PostgreSQL locked until the transaction ends (with their key shards: see PG_CLAIM)."""
+        held = list(self.held_tables)
+        if self.connection.vendor != "postgresql":
+            cursor.execute(SQLITE_CLAIM.format(held=",".join("%s" for _ in held)), [*held, limit])
+            return [OutboxRow(*r) for r in cursor.fetchall()]
         # Walk the unpublished-rows index in id order and stop at the limit. The planner may
         # prefer sorting the whole backlog (its estimate of the shard-lock filter is a guess),
         # which runs that filter on every unpublished row: this relay then holds every shard
         # and other relays find nothing, and a 10,000-row backlog costs 40 ms per batch.
         cursor.execute("SET LOCAL enable_sort = off")
-        cursor.execute(PG_CLAIM, [limit])
+        cursor.execute(PG_CLAIM, [held, limit])
         return [OutboxRow(*r) for r in cursor.fetchall()]
 
     def publish_batch(self) -> int:
@@ -279,8 +287,7 @@ class Relay:
                 self._mark(cursor, sent, parked)
         else:
             with self.connection.cursor() as cursor:
-                cursor.execute(SQLITE_CLAIM, [limit])
-                rows = [OutboxRow(*r) for r in cursor.fetchall()]
+                rows = self.claim(cursor, limit)
             sent, parked = self._send(rows) if rows else ([], {})
             with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
                 self._mark(cursor, sent, parked)
@@ -382,6 +389,7 @@ class Relay:
                         topics_ready = True
                     if time.monotonic() >= next_purge:
                         self.purge_published()
+                        self.held_tables.clear()  # checked again with the next batch
                         next_purge = time.monotonic() + housekeeping_s
                     published = self.publish_batch()
                     failures = 0
@@ -392,10 +400,7 @@ class Relay:
                     topics_ready = False
                     self.metrics.errors.inc()
                     delay = backoff(failures, spec.poll_interval_s, spec.max_backoff_s)
-                    level = (
-                        logging.ERROR if isinstance(error, PartitionMismatch) else logging.WARNING
-                    )
-                    log.log(level, "relay: %s; retrying in %.1fs", error, delay)
+                    log.warning("relay: %s; retrying in %.1fs", error, delay)
                     self.connection.close()
                     stopper.sleep(delay)
                     continue

@@ -1,6 +1,6 @@
 """Broker faults: a dead letter is the event itself (never dropped for sitting at an old one's
 coordinates) and is published even after the producer lost its broker session; the relay
-refuses a topic whose partition count is not the plan's.
+refuses a topic whose partition count is not the plan's, and only its table waits.
 
 In the test database with the monolith's consume side and a real Tansu broker.
 """
@@ -16,12 +16,12 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 
-from monolith.catalog.models import Category
+from monolith.catalog.models import Category, Product
 from strangler.cdc import conf, deadletters
 from strangler.cdc.consumer import Consumer
 from strangler.cdc.envelope import OutboxRow, encode
 from strangler.cdc.models import OutboxEvent
-from strangler.cdc.relay import PartitionMismatch, Relay
+from strangler.cdc.relay import Relay
 from tests.cdc.harness import Tansu
 
 pytestmark = [pytest.mark.django_db, pytest.mark.kafka]
@@ -84,22 +84,29 @@ def test_a_dead_letter_producer_that_lost_its_broker_session_recovers():
         tansu.stop()
 
 
-def test_the_relay_refuses_a_topic_whose_partition_count_is_not_the_plan(broker):
+def test_a_topic_with_the_wrong_partition_count_holds_only_its_own_table(broker):
     settings = dataclasses.replace(
         conf.current(), bootstrap_servers=broker.bootstrap, topic_prefix=f"p{uuid.uuid4().hex}."
     )
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     # e.g. auto-created by a restarted broker with its own default
     admin.create_topics([NewTopic(settings.topic("catalog_category"), 4, 1)])
+    admin.create_topics([NewTopic(settings.topic("catalog_product"), 3, 1)])
     admin.close()
-    Category.objects.create(name="Tea", slug="tea")
+    tea = Category.objects.create(name="Tea", slug="tea")
+    Product.objects.create(sku="T1", slug="t1", name="Sencha", category=tea)
     relay = Relay(settings)
 
-    with pytest.raises(PartitionMismatch, match=r"has 4 partitions but .* plans 3"):
-        relay.publish_batch()
+    assert relay.publish_batch() == 1
+    assert relay.publish_batch() == 0  # the category's row waits, not claimed again
 
     relay.close()
-    assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 1
+    unpublished = OutboxEvent.objects.filter(published_at__isnull=True)
+    assert list(unpublished.values_list("table_name", flat=True)) == ["catalog_category"]
+    assert relay.held_tables["catalog_category"].startswith(
+        f"topic {settings.topic('catalog_category')} has 4 partitions but "
+        "STRANGLER_CDC['topics'] plans 3"
+    )
     topic = settings.topic("catalog_category")
     mismatch = relay.metrics.registry.get_sample_value(
         "strangler_cdc_relay_topic_partition_mismatch", {"topic": topic}

@@ -24,7 +24,7 @@ from strangler.cdc.envelope import OutboxRow, decode, encode
 from strangler.cdc.mapping import TableMapping, resolve, to_python
 from strangler.cdc.models import AppliedPosition, DeadLetter, OutboxEvent, event_fingerprint
 from strangler.cdc.reconcile import reconcile
-from strangler.cdc.relay import PG_CLAIM, SQLITE_CLAIM, Relay
+from strangler.cdc.relay import Relay
 from strangler.cdc.running import Stopper
 from strangler.cdc.snapshot import snapshot
 
@@ -105,9 +105,8 @@ def test_applied_events_are_idempotent_and_never_echo():
 
     Product.objects.filter(pk=501).update(name="Edited in the monolith")
     assert events() == [("catalog_product", "501", "u")]
-    with connection.cursor() as cursor:
-        cursor.execute(PG_CLAIM if connection.vendor == "postgresql" else SQLITE_CLAIM, [10])
-        assert len(cursor.fetchall()) == 1
+    with transaction.atomic(), connection.cursor() as cursor:
+        assert len(Relay(conf.current()).claim(cursor, 10)) == 1
 
 
 def product_event(seq: int, pk: int, category: int, name: str) -> str:
