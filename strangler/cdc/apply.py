@@ -37,6 +37,7 @@ POSITION_COLUMNS = (
     ("seq", "bigint"),
     ("op", "text"),
     ("applied_at", "timestamptz"),
+    ("ts_ms", "bigint"),
 )
 # On PostgreSQL, get_db_prep_save of these field classes (exactly: a subclass may prepare
 # otherwise) returns a value of this type unchanged, as `mapping.to_python` produces it.
@@ -319,10 +320,51 @@ def claim_positions(
         "strangler_cdc_position",
         ["source_table", "key"],
         POSITION_COLUMNS,
-        [[table, e.key, e.seq, e.op, now] for e in events],
+        [[table, e.key, e.seq, e.op, now, e.ts_ms] for e in events],
         newer="seq",
     )
     return set(written)
+
+
+def behind(
+    connection: BaseDatabaseWrapper, table: str, skipped: Sequence[Envelope]
+) -> dict[str, str]:
+    """Why each of the events `skipped` as older than their key's applied position is in fact
+    newer: written by the source after the applied event, yet at a lower position.
+
+    For one key, the source draws positions and timestamps in the same order (the row lock
+    orders its writers), so that happens only when the positions restarted: the source
+    restored from a backup, its outbox recreated. Such an event is refused, never skipped.
+    """
+    if not skipped:
+        return {}
+    stored: dict[str, tuple[int, int | None]] = {}
+    keys = [e.key for e in skipped]
+    with connection.cursor() as cursor:
+        for condition, params in _in(connection, keys):
+            cursor.execute(
+                "SELECT key, seq, ts_ms FROM strangler_cdc_position "
+                f"WHERE source_table = %s AND key {condition}",
+                [table, *params],
+            )
+            stored.update((key, (seq, ts_ms)) for key, seq, ts_ms in cursor.fetchall())
+    reasons = {}
+    for event in skipped:
+        seq, ts_ms = stored.get(event.key, (0, None))
+        if ts_ms is not None and event.seq < seq and event.ts_ms > ts_ms:
+            reasons[event.key] = (
+                f"position went backwards: seq {event.seq} was written {_instant(event.ts_ms)}, "
+                f"after the applied seq {seq} ({_instant(ts_ms)}): the source's outbox ids "
+                "restarted (restored from a backup, or the outbox recreated). Delete this "
+                "table's rows of strangler_cdc_position here, discard its dead letters "
+                f"(`strangler cdc dead-letters replay --table {table} --discard`), then "
+                "snapshot the table in the source"
+            )
+    return reasons
+
+
+def _instant(ts_ms: int) -> str:
+    return datetime.datetime.fromtimestamp(ts_ms / 1000, datetime.UTC).isoformat()
 
 
 def truncation_watermark(connection: BaseDatabaseWrapper, table: str, exclusive: bool) -> int:
@@ -391,7 +433,9 @@ def apply_table(
             mapping.handler(event, mapping, using)
         latest = list(latest_per_key(todo).values())
         claim_positions(connection, mapping.source_table, latest)
-        return len(latest), {}
+        done = {id(e) for e in todo}
+        skipped = [e for e in rows if id(e) not in done]
+        return len(latest), behind(connection, mapping.source_table, skipped)
     newest_truncate = max(truncates, key=lambda e: e.seq, default=None)
     emptied = []
     if newest_truncate is not None and newest_truncate.seq > watermark:
@@ -402,7 +446,9 @@ def apply_table(
     claimed = claim_positions(connection, mapping.source_table, [*emptied, *newest.values()])
     latest = [e for e in newest.values() if e.key in claimed]
     refused = _write_rows(connection, mapping, latest)
-    return len(emptied) + len(latest) - len(refused), refused
+    applied = len(emptied) + len(latest) - len(refused)
+    skipped = [e for e in newest.values() if e.key not in claimed]
+    return applied, refused | behind(connection, mapping.source_table, skipped)
 
 
 def forget_deleted_keys(using: str, older_than_hours: float) -> int:

@@ -59,6 +59,9 @@ class AppliedPosition(models.Model):
     seq = models.BigIntegerField()
     op = models.CharField(max_length=1)
     applied_at = models.DateTimeField(null=True)
+    # When the source wrote that event (its ts_ms, the source's clock): an event written later
+    # at a lower position shows the positions went backwards (see apply.behind).
+    ts_ms = models.BigIntegerField(null=True)
 
     class Meta:
         db_table = "strangler_cdc_position"

@@ -17,7 +17,7 @@ from django.utils import timezone
 from monolith.catalog.models import Category, Product
 from monolith.promotions.models import Discount
 from strangler.cdc import conf, deadletters, triggers
-from strangler.cdc.apply import apply_events, forget_deleted_keys, replica_writes
+from strangler.cdc.apply import Refused, apply_events, forget_deleted_keys, replica_writes
 from strangler.cdc.checks import check_triggers
 from strangler.cdc.conf import CaptureSpec, MappingSpec
 from strangler.cdc.envelope import OutboxRow, decode, encode
@@ -420,3 +420,34 @@ def test_a_snapshot_accepts_the_model_label_as_well_as_the_table():
 
     assert (result.table, result.rows, result.done) == ("catalog_category", 1, True)
     assert events() == [("catalog_category", str(Category.objects.get().pk), "r")]
+
+
+def test_an_event_newer_than_the_applied_one_at_a_lower_position_is_refused_never_skipped():
+    # The source restored from a backup (or its outbox recreated) draws positions again from
+    # below those applied: its new events used to be skipped as old, silently and forever.
+    category = Category.objects.create(name="Tea", slug="tea")
+    mappings = {m.source_table: resolve(m) for m in conf.current().consume.mappings}
+
+    def event(seq: int, ts_ms: int, name: str):
+        after = (
+            f'{{"id": 601, "sku": "S", "slug": "s", "name": "{name}", "description": "", '
+            f'"price": 7.25, "currency": "EUR", "is_active": true, "category_id": {category.pk}, '
+            '"created_at": "2026-01-02T03:04:05+00:00", "updated_at": "2026-01-02T03:04:05+00:00"}'
+        )
+        row = OutboxRow(seq, "catalog", "catalog_product", "601", "u", 1, ts_ms, None, after, 1)
+        return decode(encode(row), "601")
+
+    assert apply_events(mappings, [event(9000, 1_700_000_000_000, "before the restore")]) == 1
+    # Redelivered, and genuinely older: no-ops, as ever.
+    assert apply_events(mappings, [event(9000, 1_700_000_000_000, "before the restore")]) == 0
+    assert apply_events(mappings, [event(8000, 1_699_999_999_000, "older")]) == 0
+
+    with pytest.raises(Refused) as refused:
+        apply_events(mappings, [event(12, 1_700_000_360_000, "after the restore")])
+
+    reason = refused.value.reasons[("catalog_product", "601")]
+    assert reason.startswith(
+        "position went backwards: seq 12 was written 2023-11-14T22:19:20+00:00, after the "
+        "applied seq 9000 (2023-11-14T22:13:20+00:00)"
+    )
+    assert Product.objects.get(pk=601).name == "before the restore"
