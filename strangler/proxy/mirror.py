@@ -4,8 +4,8 @@ pairs to what compares them, so a shadow call costs the proxy's event loop nothi
 A proxy worker hands each shadowed exchange (its request and the primary's answer) over a
 pipe (strangler.proxy.shadow.MirrorProcess); this process sends it to the candidate (and
 the secondary for noise), on connections of its own, with the call's own timeout, at most
-`max_in_flight` requests of a route in flight and as many waiting for a slot (more are dropped and
-counted) and no breaker. Completed
+`max_in_flight` requests of a route in flight and as many waiting for a slot, HELD_BYTES of their
+bodies at most (more are dropped and counted), and no breaker. Completed
 pairs go to a bounded hand-off that one consumer thread drains (the comparisons, or a Celery
 publisher); the outcome counts go back to the worker, which shows them on its /metrics.
 """
@@ -58,6 +58,9 @@ HAND_OFF_SIZE = 5000  # completed pairs waiting for the consumer thread; more ar
 # ... and the bytes of their bodies, the consumer's batch included (a pair larger than that
 # is taken when it is alone)
 HAND_OFF_BYTES = 64 * 1024 * 1024
+# Bodies of the pairs in flight or waiting for a slot: request, primary answer, and each call's
+# answer counted at its max_body_bytes (a pair larger than that is taken when it is alone).
+HELD_BYTES = 64 * 1024 * 1024
 BATCH = 500  # pairs handed to the consumer at once, at most
 BATCH_SECONDS = 0.25  # how often the consumer thread looks for pairs
 LENGTH = struct.Struct(">I")
@@ -225,14 +228,17 @@ class ShadowCall:
 class ShadowGroup:
     """The shadow calls of one request (candidate, maybe secondary) and the pair they fill."""
 
-    __slots__ = ("mirror", "pair", "pending", "policy", "route")
+    __slots__ = ("held", "mirror", "pair", "pending", "policy", "route")
 
-    def __init__(self, mirror: Mirror, route: str, policy: ShadowPolicy, pair: Pair, calls: int):
+    def __init__(
+        self, mirror: Mirror, route: str, policy: ShadowPolicy, pair: Pair, calls: int, held: int
+    ):
         self.mirror = mirror
         self.route = route
         self.policy = policy
         self.pair = pair
         self.pending = calls
+        self.held = held  # bytes counted against the mirror's HELD_BYTES
 
     def settled(self, side: str, reply: dict[str, Any]) -> None:
         self.pair[side] = reply
@@ -336,15 +342,19 @@ class PairHandOff:
 class Mirror:
     """Starts the shadow calls of the pairs a proxy worker sends, and hands them on."""
 
-    def __init__(self, hand_off: PairHandOff, report: Callable[[], None]) -> None:
+    def __init__(
+        self, hand_off: PairHandOff, report: Callable[[], None], max_held: int = HELD_BYTES
+    ) -> None:
         self.hand_off = hand_off
+        self.max_held = max_held
+        self.held = 0  # bytes of the pairs in flight or waiting (see HELD_BYTES)
         self.report = report  # sends the counts to the proxy worker
         self.routes: dict[int, Mirrored] = {}  # the worker's keys for the routes it shadows
         self.counts: Counts = Counter()
         self.waiting: set[ShadowCall] = set()
         # By route: `max_in_flight` is a route's, so a hung candidate takes its own slots.
         self.in_flight: Counter[str] = Counter()
-        self.queued: dict[str, deque[tuple[Mirrored, Pair]]] = {}  # waiting for a slot
+        self.queued: dict[str, deque[tuple[Mirrored, Pair, int]]] = {}  # waiting for a slot
         self.pools: dict[str, Pool] = {}
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -356,29 +366,43 @@ class Mirror:
             self.routes.clear()
         self.routes.update(routes)
         for key, data in pairs:
-            self.start(self.routes[key], marshal.loads(data))
+            self.admit(self.routes[key], marshal.loads(data))
 
-    def start(self, mirrored: Mirrored, pair: Pair) -> None:
+    def admit(self, mirrored: Mirrored, pair: Pair) -> None:
+        """Start a pair's calls, or let it wait for a slot of its route, or drop it: past the
+        route's `max_in_flight` waiting, or past HELD_BYTES."""
         route, policy = mirrored.route, mirrored.policy
-        if self.in_flight[route] >= policy.max_in_flight:
-            # Exchanges come in batches: as many again may wait for a call to settle.
-            queued = self.queued.setdefault(route, deque())
-            if len(queued) < policy.max_in_flight:
-                queued.append((mirrored, pair))
-            else:
-                self.counts[(route, "dropped_in_flight")] += 1
-                self.counts[(route, FINISHED)] += 1
+        size = len(pair["shadow_head"]) + _body_bytes(pair) + policy.max_body_bytes
+        full = self.in_flight[route] >= policy.max_in_flight
+        # Exchanges come in batches: as many again may wait for a call to settle.
+        queued = self.queued.setdefault(route, deque()) if full else None
+        if (queued is not None and len(queued) >= policy.max_in_flight) or (
+            self.held and self.held + size > self.max_held
+        ):
+            self.counts[(route, "dropped_in_flight")] += 1
+            self.counts[(route, FINISHED)] += 1
             return
+        self.held += size
+        if queued is not None:
+            queued.append((mirrored, pair, size))
+        else:
+            self.start(mirrored, pair, size)
+
+    def start(self, mirrored: Mirrored, pair: Pair, held: int) -> None:
+        route, policy = mirrored.route, mirrored.policy
         request = pair.pop("shadow_head") + pair["request_body"]
         secondary = None
         # Never repeat a write on the monolith; the noise call goes out for a sample only.
         if pair["method"] in SAFE_METHODS and random.random() < policy.noise_share:
             secondary = mirrored.secondary
+        if secondary is not None:  # its answer too, counted at the cap
+            self.held += policy.max_body_bytes
+            held += policy.max_body_bytes
         pair["secondary"] = None
         pair["compare"] = policy.compare
         pair["redact"] = policy.redact
         pair["record"] = bool(policy.record_share) and random.random() < policy.record_share
-        group = ShadowGroup(self, route, policy, pair, 2 if secondary is not None else 1)
+        group = ShadowGroup(self, route, policy, pair, 2 if secondary is not None else 1, held)
         self.in_flight[route] += 1
         method = pair["method"].encode()
         self._call(group, "candidate", mirrored.candidate, request, method)
@@ -427,6 +451,7 @@ class Mirror:
         """Every call of a request has settled: count, hand the pair on, start the next."""
         route, pair, counts = group.route, group.pair, self.counts
         self.in_flight[route] -= 1
+        self.held -= group.held
         queued = self.queued.get(route)
         if queued:
             self.start(*queued.popleft())
