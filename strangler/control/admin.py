@@ -226,8 +226,10 @@ async def serve_admin(
     read_timeout: float = READ_TIMEOUT,
     write_timeout: float = WRITE_TIMEOUT,
     max_connections: int = MAX_CONNECTIONS,
+    reuse_port: bool = False,
 ) -> asyncio.Server:
-    """Start the admin server on the running loop; store calls run in a thread."""
+    """Start the admin server on the running loop; store calls run in a thread. With
+    `reuse_port`, on a port a supervisor holds for whichever worker serves it."""
     open_connections = 0
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -243,4 +245,4 @@ async def serve_admin(
         finally:
             open_connections -= 1
 
-    return await asyncio.start_server(handle, host, port)
+    return await asyncio.start_server(handle, host, port, reuse_port=reuse_port or None)

@@ -63,7 +63,7 @@ async def _housekeeping(
     state: ProxyState, connections: set[ClientConnection], snapshot: Path | None
 ) -> None:
     """Time out slow backends (0.1 s resolution), flush the log, time out slow clients and
-    idle connections (1 s), and (in workers other than 0) leave a metrics snapshot every second."""
+    idle connections (1 s), and (with several workers) leave a metrics snapshot every second."""
     tick = 0
     while True:
         await asyncio.sleep(0.1)
@@ -83,11 +83,13 @@ async def _housekeeping(
                 conn.sweep(now)
 
 
-def _all_workers_metrics(state: ProxyState, metrics_dir: str) -> ProxyMetrics:
+def _all_workers_metrics(state: ProxyState, metrics_dir: str, worker: int) -> ProxyMetrics:
     """This worker's live numbers plus the others' latest snapshots (at most ~1 s old)."""
     combined = ProxyMetrics()
     combined.absorb(state.metrics.snapshot())
     for path in sorted(Path(metrics_dir).glob("worker-*.json")):
+        if path.name == f"worker-{worker}.json":
+            continue  # its own, for a successor to go on from
         try:
             combined.absorb(json.loads(path.read_text()))
         except (OSError, ValueError):
@@ -129,7 +131,7 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
             state.metrics.store_healthy = 0 if watcher.problem else 1
             numbers = state.metrics
             if options.metrics_dir:
-                numbers = _all_workers_metrics(state, options.metrics_dir)
+                numbers = _all_workers_metrics(state, options.metrics_dir, worker)
             text = numbers.render() + route_gauges(state.compiled.table) + process.render()
             return Reply(200, text.encode(), "text/plain; version=0.0.4")
 
@@ -141,13 +143,15 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
             return json_reply(200, health)
 
         api = AdminApi(store, options.admin_token, {"/metrics": metrics, "/healthz": healthz})
-        admin = await serve_admin(api, options.admin_host, options.admin_port)
+        admin = await serve_admin(
+            api, options.admin_host, options.admin_port, reuse_port=reuse_port
+        )
     watcher.start(
         lambda v: loop.call_soon_threadsafe(state.swap, v),
         lambda _messages: loop.call_soon_threadsafe(state.count_rejection),
     )
     snapshot = None
-    if options.metrics_dir and worker != 0:
+    if options.metrics_dir:
         snapshot = Path(options.metrics_dir) / f"worker-{worker}.json"
         # Started again: the counters go on from the dead one's last snapshot (at most ~1 s
         # old), never down, which Prometheus would read as a reset of the summed series.
@@ -223,13 +227,27 @@ def run(options: ProxyOptions) -> int:
     """Run one process, or supervise `workers` processes sharing the port via SO_REUSEPORT."""
     if options.workers <= 1:
         return uvloop.run(serve(options))
-    reserved, port = _reserve_port(options.host, options.port)
+    listener, port = _reserve_port(options.host, options.port)
+    reserved = [listener]
+    # The admin port too: a worker 0 started again serves /metrics where its predecessor did,
+    # not on another ephemeral port nobody was told of (with `--admin HOST:0`).
+    admin_port = options.admin_port
+    if admin_port is not None:
+        admin, admin_port = _reserve_port(options.admin_host, admin_port)
+        reserved.append(admin)
     metrics_dir = tempfile.mkdtemp(prefix="strangler-metrics-")
-    opts = replace(options, port=port, metrics_dir=metrics_dir, supervisor_pid=os.getpid())
+    opts = replace(
+        options,
+        port=port,
+        admin_port=admin_port,
+        metrics_dir=metrics_dir,
+        supervisor_pid=os.getpid(),
+    )
     try:
         return _supervise(opts, reserved)
     finally:
-        reserved.close()
+        for sock in reserved:
+            sock.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
         sys.stdout.flush()
 
@@ -242,7 +260,7 @@ def _drain_when_orphaned(supervisor: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _spawn(options: ProxyOptions, index: int, reserved: socket.socket) -> int:
+def _spawn(options: ProxyOptions, index: int, reserved: list[socket.socket]) -> int:
     """Fork worker `index`; returns its pid in the supervisor."""
     pid = os.fork()
     if pid:
@@ -252,14 +270,15 @@ def _spawn(options: ProxyOptions, index: int, reserved: socket.socket) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):  # the loop installs its own handlers
             signal.signal(sig, signal.SIG_DFL)
         _drain_when_orphaned(options.supervisor_pid)
-        reserved.close()
+        for sock in reserved:
+            sock.close()
         code = uvloop.run(serve(options, worker=index, reuse_port=True))
     finally:
         sys.stdout.flush()
         os._exit(code)
 
 
-def _supervise(options: ProxyOptions, reserved: socket.socket) -> int:
+def _supervise(options: ProxyOptions, reserved: list[socket.socket]) -> int:
     """Start the workers, start again any that dies, and on SIGTERM/SIGINT stop them all.
 
     Exit code: 0, or the first non-zero one a worker stopped with during shutdown.
