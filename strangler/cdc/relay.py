@@ -14,6 +14,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -327,6 +328,26 @@ class Relay:
         self.metrics.oldest_age.set(age)
         self.metrics.parked.set(parked)
         return Lag(backlog=int(count), oldest_age_s=age, parked=int(parked))
+
+    def unapplied(self, applied_through: Mapping[str, int]) -> Lag:
+        """The changes of the tables a receiving project consumes that it has not applied:
+        every outbox row of table T after `applied_through[T]` (its newest position applied,
+        see `cdc status` there), published or not. The relay's lag plus the consumer's, so a
+        consumer that died or stalls shows, where the outbox alone looks drained."""
+        count, oldest = 0, None
+        with self.connection.cursor() as cursor:
+            for table, seq in sorted(applied_through.items()):
+                cursor.execute(
+                    "SELECT COUNT(*), MIN(ts_ms) FROM strangler_cdc_outbox "
+                    "WHERE table_name = %s AND id > %s",
+                    [table, seq],
+                )
+                rows, first = cursor.fetchone()
+                count += rows
+                if first is not None:
+                    oldest = first if oldest is None else min(oldest, first)
+        age = max(0.0, time.time() - oldest / 1000) if oldest is not None else 0.0
+        return Lag(backlog=int(count), oldest_age_s=age)
 
     def purge_published(self) -> int:
         """Delete published rows older than the retention period."""

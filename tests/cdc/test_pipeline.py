@@ -527,3 +527,32 @@ def test_service_serves_the_same_catalog_json_as_the_monolith(pipeline):
     finally:
         monolith.stop()
         service.stop()
+
+
+def monolith_status(pipeline, *args: str) -> dict:
+    """`strangler cdc status --json` in the monolith (the capturing side)."""
+    env = pipeline.monolith_env | {"DJANGO_SETTINGS_MODULE": "monolith.settings"}
+    result = run(["strangler", "cdc", "status", "--json", *args], env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_what_a_stopped_consumer_has_not_applied_shows_where_the_outbox_looks_drained(pipeline):
+    wait_consumed(pipeline)
+    assert pipeline.consumer.stop() == 0
+    try:
+        products.filter(sku="TEE-1").update(name="while the consumer is away")
+        wait_for(lambda: outbox_backlog(pipeline) == 0, 30, "the relay to publish it")
+        time.sleep(1.1)
+        through = json.dumps(cdc_status(pipeline)[1]["applied_through"])
+        source = monolith_status(pipeline, "--applied-through", through)
+        assert (source["outbox_backlog"], source["unapplied"]) == (0, 1)
+        assert source["oldest_unapplied_seconds"] >= 1
+    finally:
+        pipeline.consumer.start(ready=CONSUMER_READY)
+    wait_consumed(pipeline)
+    through = json.dumps(cdc_status(pipeline)[1]["applied_through"])
+    assert monolith_status(pipeline, "--applied-through", through)["unapplied"] == 0
+    bad = run(["strangler", "cdc", "status", "--applied-through", '{"catalog_product": "x"}'],
+              pipeline.monolith_env | {"DJANGO_SETTINGS_MODULE": "monolith.settings"})  # fmt: skip
+    assert bad.returncode == 2 and "--applied-through: expected an object" in bad.stderr

@@ -6,12 +6,13 @@ import json as _json
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from strangler.cdc import conf
+from strangler.cdc.conf import ConsumeSpec
 from strangler.cdc.continuity import pending_gaps
 from strangler.cdc.envelope import TRUNCATE_KEY
-from strangler.cdc.models import AppliedPosition, DeadLetter
+from strangler.cdc.models import AppliedPosition, DeadLetter, PartitionProgress
 from strangler.cdc.relay import Relay
 
 
@@ -19,23 +20,47 @@ class Command(BaseCommand):
     help = (
         "Print this project's change-data status: for a capturing project the outbox "
         "backlog, the age of its oldest unpublished row and the rows parked as too big for "
-        "the broker; for a receiving project the pending dead letters, parked keys, rows "
-        "tracked and the tables whose events the broker lost (log gaps, until reconcile "
-        "repairs them). Exit status 1 when dead letters, log gaps or parked rows are pending."
+        "the broker (with --applied-through, also what a receiving project has not applied "
+        "yet); for a receiving project the pending dead letters, parked keys, rows tracked, "
+        "the newest position applied per source table (applied_through) and the tables whose "
+        "events the broker lost (log gaps, until reconcile repairs them). Exit status 1 when "
+        "dead letters, log gaps or parked rows are pending."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--database", default="default")
         parser.add_argument("--json", action="store_true")
+        parser.add_argument(
+            "--applied-through",
+            metavar="JSON",
+            help="capturing project: the receiving project's applied_through (its `status "
+            "--json`), e.g. '{\"catalog_product\": 1234}': adds the changes of those tables "
+            "it has not applied (unapplied, oldest_unapplied_seconds), published or not",
+        )
 
-    def handle(self, *args: Any, database: str, json: bool, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        database: str,
+        json: bool,
+        applied_through: str | None = None,
+        **options: Any,
+    ) -> None:
         settings = conf.current()
         status: dict[str, object] = {}
+        through = _positions(applied_through) if applied_through is not None else None
+        if through is not None and not settings.capture:
+            raise CommandError("--applied-through: this project captures no tables")
         if settings.capture:
-            lag = Relay(settings, using=database).lag()
+            relay = Relay(settings, using=database)
+            lag = relay.lag()
             status["outbox_backlog"] = lag.backlog
             status["oldest_unpublished_seconds"] = round(lag.oldest_age_s, 3)
             status["outbox_parked"] = lag.parked
+            if through is not None:
+                behind = relay.unapplied(through)
+                status["unapplied"] = behind.backlog
+                status["oldest_unapplied_seconds"] = round(behind.oldest_age_s, 3)
         if settings.consume is not None:
             pending = DeadLetter.objects.using(database).filter(replayed_at__isnull=True)
             status["dead_letters"] = pending.count()
@@ -46,6 +71,7 @@ class Command(BaseCommand):
             status["rows_tracked"] = (
                 AppliedPosition.objects.using(database).exclude(key=TRUNCATE_KEY).count()
             )
+            status["applied_through"] = applied_through_of(settings.consume, database)
         if json:
             self.stdout.write(_json.dumps(status, sort_keys=True))
         else:
@@ -53,3 +79,30 @@ class Command(BaseCommand):
                 self.stdout.write(f"{name}: {value}")
         if status.get("dead_letters") or status.get("log_gaps") or status.get("outbox_parked"):
             raise SystemExit(1)
+
+
+def applied_through_of(spec: ConsumeSpec, database: str) -> dict[str, int]:
+    """Per mapped source table, the newest position applied from any of its partitions (0
+    before the first): a source's outbox rows after it are not applied yet."""
+    tables = {spec.topic(m.source_table): m.source_table for m in spec.mappings}
+    through = dict.fromkeys(tables.values(), 0)
+    rows = PartitionProgress.objects.using(database).filter(topic__in=list(tables))
+    for topic, seq in rows.values_list("topic", "seq"):
+        if seq is not None:
+            through[tables[topic]] = max(through[tables[topic]], seq)
+    return through
+
+
+def _positions(text: str) -> dict[str, int]:
+    try:
+        value = _json.loads(text)
+    except ValueError as error:
+        raise CommandError(f"--applied-through: not JSON ({error})") from error
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and type(v) is int and v >= 0 for k, v in value.items()
+    ):
+        raise CommandError(
+            "--applied-through: expected an object of source table -> position (an integer "
+            f"of 0 or more), as a receiving project's `status --json` gives it; got {text!r}"
+        )
+    return value
