@@ -220,25 +220,36 @@ def service_healthy(status: int | None, detail: str, url: str) -> Evaluation:
 
 
 def cdc_lag(
-    oldest_s: float | None, backlog: int | None, max_seconds: float, source: str
+    oldest_s: float | None,
+    pending: int | None,
+    max_seconds: float,
+    source: str,
+    backlog: int | None = None,
 ) -> Evaluation:
-    """The oldest unpublished outbox row is younger than max_seconds."""
-    threshold = f"oldest unpublished change <= {max_seconds:g} s"
-    readings = {"oldest_unpublished_seconds": oldest_s, "outbox_backlog": backlog}
-    if not known(oldest_s) or backlog is None:
+    """The oldest change the service has not applied yet (published or not) is younger than
+    max_seconds: the relay's lag and the consumer's together (a consumer that stopped leaves
+    the outbox drained, so the outbox alone is not the lag)."""
+    threshold = f"oldest change not applied in the service <= {max_seconds:g} s"
+    readings = {
+        "oldest_unapplied_seconds": oldest_s,
+        "unapplied": pending,
+        "outbox_backlog": backlog,
+    }
+    if not known(oldest_s) or pending is None:
         return Evaluation(
-            "cdc_lag", "inconclusive", "no outbox status", source, threshold, readings
+            "cdc_lag", "inconclusive", "no unapplied-changes status", source, threshold, readings
         )
     assert oldest_s is not None
     outcome: Outcome = "pass" if oldest_s <= max_seconds else "fail"
     return Evaluation(
         "cdc_lag",
         outcome,
-        f"{backlog} unpublished, oldest {oldest_s:.1f} s, allowed {max_seconds:g} s",
+        f"{pending} changes not applied in the service ({backlog} of them unpublished), "
+        f"oldest {oldest_s:.1f} s, allowed {max_seconds:g} s",
         source,
         threshold,
         readings,
-        {"outbox_backlog": backlog},
+        {"unapplied": pending},
     )
 
 

@@ -384,12 +384,24 @@ def _evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
     if gate.kind == "parity":
         return parity(env, s["route"], float(s["min_parity"]), int(s["min_samples"]), window)
     if gate.kind == "cdc_lag":
-        status = strangler_cdc(env, env.source_settings, "status", "--json")
+        # What the service applied, then what the source holds after it: end to end.
+        applied = strangler_cdc(env, env.target_settings, "status", "--json")
+        through = applied.get("applied_through")
+        if not isinstance(through, dict):
+            raise SourceError(
+                f"strangler cdc --settings {env.target_settings} status reports no "
+                "applied_through (a receiving project with strangler.cdc of this version?)"
+            )
+        status = strangler_cdc(
+            env, env.source_settings, "status", "--json", "--applied-through", json.dumps(through)
+        )
         return gates.cdc_lag(
-            status.get("oldest_unpublished_seconds"),
-            status.get("outbox_backlog"),
+            status.get("oldest_unapplied_seconds"),
+            status.get("unapplied"),
             float(s["max_seconds"]),
-            f"strangler cdc --settings {env.source_settings} status",
+            f"strangler cdc --settings {env.source_settings} status --applied-through (what "
+            f"strangler cdc --settings {env.target_settings} status applied)",
+            backlog=status.get("outbox_backlog"),
         )
     if gate.kind == "dead_letters":
         status = strangler_cdc(env, env.target_settings, "status", "--json")

@@ -141,3 +141,12 @@ def test_boundaries_are_clean_only_with_no_crossing_and_every_file_parsed():
     unparsed = {"violations": [], "parse_errors": [{"file": "a.py", "line": 1}]}
     assert gates.boundaries_clean(unparsed, SOURCE).outcome == "fail"
     assert gates.boundaries_clean(None, SOURCE).outcome == "inconclusive"
+
+
+def test_cdc_lag_is_what_the_service_has_not_applied_not_only_what_the_relay_has_not_sent():
+    # A stopped consumer: the relay published everything, the service applied none of it.
+    stalled = gates.cdc_lag(12.0, 40, 5, SOURCE, backlog=0)
+    assert (stalled.outcome, stalled.readings["outbox_backlog"]) == ("fail", 0)
+    assert "40 changes not applied in the service (0 of them unpublished)" in stalled.reason
+    assert gates.cdc_lag(0.4, 2, 5, SOURCE, backlog=2).outcome == "pass"
+    assert gates.cdc_lag(None, None, 5, SOURCE, backlog=0).outcome == "inconclusive"
