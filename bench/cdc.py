@@ -7,6 +7,9 @@ consumer as real processes. Measures
   1. throughput: N product rows inserted in the monolith (2,000 per transaction) until all N
      are in the service database -> changes_per_s, and the CPU seconds the relay and the
      consumer used for it per 1,000 changes -> relay_cpu_s_per_1000, consumer_cpu_s_per_1000;
+  1b. catch-up after a relay outage: the relay stopped, N more rows written, the relay started
+     again; from its "running" line until all N are in the service -> catch_up_per_s (the
+     pipeline alone, no monolith writes beside it: how fast a backlog drains);
   2. lag at a fixed rate: one-row updates at --rate per second; lag = time the row was written
      in the service database (a bench-only trigger stamps it) minus the time of the write
      in the monolith -> p50/p99;
@@ -171,6 +174,24 @@ def raw_kafka(bootstrap: str, count: int, size: int) -> float:
     return received / elapsed
 
 
+def insert_products(url: str, category: int, first: int, count: int, per_tx: int = 2000) -> None:
+    """`count` product rows from sku B-`first` on, `per_tx` to a transaction."""
+    for start in range(first, first + count, per_tx):
+        last = min(first + count, start + per_tx)
+        sql(
+            url,
+            "INSERT INTO catalog_product (sku, slug, name, description, price, currency, "
+            "is_active, category_id, created_at, updated_at) "
+            "SELECT 'B-' || i, 'b-' || i, 'Bench product ' || i, 'bench', 9.99 + i, "
+            "'EUR', true, %s, now(), now() FROM generate_series(%s::int, %s::int) AS i",
+            (category, start, last - 1),
+        )
+
+
+def wait_for_line(log: Path, line: str, timeout: float) -> None:
+    wait_until(lambda: line in log.read_text(errors="replace"), timeout, f"{line!r} in {log}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--changes", type=int, default=20000)
@@ -215,19 +236,9 @@ def main() -> None:
         wait_until(lambda: sql(svc_url, "SELECT 1 FROM catalog_category"), 60, "warm-up", 0.1)
 
         # 1. throughput
-        per_tx = 2000
         cpu_before = [cpu_seconds(p) for p in processes]
         start, start_wall = time.monotonic(), time.time()
-        for first in range(0, args.changes, per_tx):
-            last = min(args.changes, first + per_tx)
-            sql(
-                mono_url,
-                "INSERT INTO catalog_product (sku, slug, name, description, price, currency, "
-                "is_active, category_id, created_at, updated_at) "
-                "SELECT 'B-' || i, 'b-' || i, 'Bench product ' || i, 'bench', 9.99 + i, "
-                "'EUR', true, %s, now(), now() FROM generate_series(%s::int, %s::int) AS i",
-                (category, first, last - 1),
-            )
+        insert_products(mono_url, category, 0, args.changes)
         written = time.monotonic()
         progress = Progress(mono_url, svc_url, start)
         wait_until(lambda: progress.sample() >= args.changes, 300, "all rows", 0.25)
@@ -249,6 +260,25 @@ def main() -> None:
             f"end to end: {args.changes} row changes in {done - start:.2f}s = "
             f"{changes_per_s:,.0f} changes/s; CPU per 1,000 changes: relay {relay_cpu:.3f}s, "
             f"consumer {consumer_cpu:.3f}s"
+        )
+
+        # 1b. catch-up after a relay outage
+        terminate(processes[0])
+        insert_products(mono_url, category, args.changes, args.changes)
+        relay_log = tmp / "relay-catch-up.log"
+        processes[0] = manage("monolith.manage", ["cdc_relay"], env, relay_log)
+        wait_for_line(relay_log, "cdc relay running", 60)
+        resumed = time.monotonic()
+        wait_until(
+            lambda: sql(svc_url, "SELECT COUNT(*) FROM catalog_product")[0][0] >= 2 * args.changes,
+            300,
+            "the backlog in the service",
+            0.1,
+        )
+        catch_up_per_s = args.changes / (time.monotonic() - resumed)
+        print(
+            f"catch-up after a relay outage: {args.changes} changes at "
+            f"{catch_up_per_s:,.0f} changes/s"
         )
 
         # 2. lag at a fixed rate
@@ -289,6 +319,7 @@ def main() -> None:
         )
         ratio = changes_per_s / raw
         print(f"ratio end-to-end / raw kafka: {ratio:.3f}")
+        print(f"catch-up / raw kafka: {catch_up_per_s / raw:.3f}")
         # End to end cannot finish before the last monolith write it carries.
         writes_per_s = args.changes / (written - start)
         print(
@@ -342,6 +373,8 @@ def main() -> None:
                 "raw_kafka_per_s": round(raw, 1),
                 "ratio_vs_raw_kafka": round(ratio, 4),
                 "monolith_writes_per_s": round(writes_per_s, 1),
+                "catch_up_per_s": round(catch_up_per_s, 1),
+                "catch_up_ratio_vs_raw_kafka": round(catch_up_per_s / raw, 4),
                 "writes_ratio_vs_raw_kafka": round(writes_per_s / raw, 4),
                 "first_change_after_broker_restart_s": round(after_restart, 2),
                 # Both sides checksum every record batch: in C, or in pure Python (CPU-bound).
