@@ -274,8 +274,9 @@ def dead_letters(pending: int | None, parked_keys: int | None, source: str) -> E
 
 
 def drift(report: dict[str, Any] | None, source: str) -> Evaluation:
-    """Reconcile found no missing, extra or different rows; no table compared is no answer."""
-    threshold = "0 drifted rows over at least one table"
+    """Reconcile found no missing, extra or different rows, and every mapped field is one
+    events write; no table compared is no answer."""
+    threshold = "0 drifted rows over at least one table, every field compared"
     if report is None or not report.get("tables"):
         return Evaluation(
             "drift",
@@ -288,17 +289,25 @@ def drift(report: dict[str, Any] | None, source: str) -> Evaluation:
     tables = report["tables"]
     rows = sum(int(t.get("source_rows", 0)) for t in tables)
     drifted = int(report.get("drifted", 0))
-    readings = {"drifted": drifted, "tables": len(tables), "source_rows": rows}
-    outcome: Outcome = "pass" if drifted == 0 else "fail"
-    return Evaluation(
-        "drift",
-        outcome,
-        f"{drifted} drifted rows; {rows} rows compared in {len(tables)} tables",
-        source,
-        threshold,
-        readings,
-        {"rows": rows},
-    )
+    # Fields no event writes were not compared at all: stale after a column renamed in the
+    # source, unless the service owns them (the mapping's `drop` says so).
+    uncarried = [
+        f"{t.get('model')}.{name}" for t in tables for name in t.get("fields_not_carried") or ()
+    ]
+    readings = {
+        "drifted": drifted,
+        "tables": len(tables),
+        "source_rows": rows,
+        "fields_not_carried": uncarried,
+    }
+    outcome: Outcome = "pass" if drifted == 0 and not uncarried else "fail"
+    reason = f"{drifted} drifted rows; {rows} rows compared in {len(tables)} tables"
+    if uncarried:
+        reason += (
+            f"; no event writes {', '.join(uncarried)} (renamed in the source? map it with "
+            "'rename'; owned by the service? list it in the mapping's 'drop')"
+        )
+    return Evaluation("drift", outcome, reason, source, threshold, readings, {"rows": rows})
 
 
 def cdc_checks(problems: list[str] | None, source: str) -> Evaluation:

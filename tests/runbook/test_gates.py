@@ -150,3 +150,13 @@ def test_cdc_lag_is_what_the_service_has_not_applied_not_only_what_the_relay_has
     assert "40 changes not applied in the service (0 of them unpublished)" in stalled.reason
     assert gates.cdc_lag(0.4, 2, 5, SOURCE, backlog=2).outcome == "pass"
     assert gates.cdc_lag(None, None, 5, SOURCE, backlog=0).outcome == "inconclusive"
+
+
+def test_drift_fails_on_a_field_that_no_event_writes():
+    # RenameField(name -> title) in the monolith: 0 rows differ in what is compared, and the
+    # service's `name` is compared no more.
+    table = {"table": "catalog_product", "model": "catalog.Product", "source_rows": 10,
+             "drifted": 0, "fields_not_carried": ["name"]}  # fmt: skip
+    result = gates.drift({"tables": [table], "drifted": 0}, SOURCE)
+    assert result.outcome == "fail"
+    assert "no event writes catalog.Product.name" in result.reason
