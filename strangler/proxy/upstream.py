@@ -55,6 +55,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.informational = False
         self.closed = False
         self.idle_since = 0.0
+        self.parsing = False  # a read is being parsed
+        self.returning = False  # released while a read was parsed: pooled once it is
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -82,6 +84,7 @@ class UpstreamConnection(asyncio.Protocol):
         output = sink.client if sink is not None else None
         if output is not None:
             output.corked = True  # head and body of a small response leave in one write
+        self.parsing = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as error:
@@ -93,6 +96,10 @@ class UpstreamConnection(asyncio.Protocol):
             if current is not None:
                 current.on_upstream_invalid(f"invalid HTTP response from backend: {error}")
         finally:
+            self.parsing = False
+            if self.returning:
+                self.returning = False
+                self.pool.release(self, True)
             if output is not None:
                 output.cork(False)
 
@@ -208,6 +215,13 @@ class Pool:
         return conn
 
     def release(self, conn: UpstreamConnection, reusable: bool) -> None:
+        if reusable and conn.parsing:
+            # Not before the rest of the read is parsed: bytes after this answer would be
+            # taken for the answer of a request sent on it meanwhile (one pipelined behind,
+            # started by this answer's end), and that request's answer would go to the
+            # connection's next user. Bytes after it abort the connection instead.
+            conn.sink, conn.returning = None, True
+            return
         if reusable and not conn.closed and not self.closed and len(self.idle) < self.max_idle:
             conn.sink = None
             conn.idle_since = time.monotonic()

@@ -30,6 +30,8 @@ CANNED = {
     b"HTTP/1.1 200 OK\r\nX-Injected: yes\r\nContent-Length: 3\r\n\r\nbad",
     # An invalid chunk size, then closes.
     "badchunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nhello\r\n0\r\n\r\n",
+    # A body after the head of a HEAD answer, in the same write.
+    "headbody": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
 }
 
 
@@ -94,6 +96,8 @@ class ScriptedBackend:
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
                 )
+                if path.endswith("/late"):  # answers a moment after the request came
+                    time.sleep(LATE_CLOSE_SECONDS)
                 if path == "/drip":  # the body's second half comes a moment later
                     half = len(answer) - 10
                     conn.sendall(answer[:half])
@@ -148,11 +152,13 @@ def proxy(tmp_path_factory) -> Iterator[ProxyProcess]:
             "fresh": {"url": backend.url},
             "fresh2": {"url": backend.url},
             "fresh3": {"url": backend.url},
+            "fresh4": {"url": backend.url},
         },
         "routes": [
             {"id": "fresh", "prefix": "/fresh", "monolith": "fresh", "service": "monolith"},
             {"id": "b2", "prefix": "/b2", "monolith": "fresh2", "service": "monolith"},
             {"id": "b3", "prefix": "/b3", "monolith": "fresh3", "service": "monolith"},
+            {"id": "b4", "prefix": "/b4", "monolith": "fresh4", "service": "monolith"},
             {
                 "id": "tenant",
                 "prefix": "/",
@@ -392,6 +398,33 @@ def test_bytes_past_a_content_length_never_reach_the_client(proxy):
         ((status, headers, body),) = responses(answer)
         assert (status, body) == (200, b"hello"), answer
         assert b"x-injected" not in headers and b"X-Injected" not in answer
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/b4/overflow"), ("HEAD", "/b4/headbody")])
+def test_unasked_bytes_never_answer_the_next_request_nor_another_clients(proxy, method, path):
+    """Bytes after an answer, in the same read, on a pooled connection: a request pipelined
+    behind it must not be sent on that connection (it would take them for its answer, and
+    its own answer would go to the next user of the connection)."""
+    with connect(proxy) as sock, connect(proxy) as other:
+        sock.sendall(b"GET /b4/one HTTP/1.1\r\nHost: shop\r\n\r\n")  # a pooled connection
+        while not responses(sock.recv(65536)):
+            pass
+        pipelined = b"GET /b4/late HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n"
+        sock.sendall(
+            b"%s %s HTTP/1.1\r\nHost: shop\r\n\r\n%s" % (method.encode(), path.encode(), pipelined)
+        )
+        read = read_head(sock, b"")
+        assert read is not None and read[0].startswith(b"HTTP/1.1 200 "), read
+        other.sendall(b"GET /b4/mine HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n")
+        ((status, _, body),) = responses(read_until_closed(other))
+        assert status == 200 and json.loads(body)["path"] == "/b4/mine", body
+        rest = read[1] + read_until_closed(sock)
+    if method == "GET":
+        assert rest.startswith(b"hello"), rest
+        rest = rest.removeprefix(b"hello")
+    ((status, headers, body),) = responses(rest)
+    assert status == 200 and b"x-injected" not in headers, rest
+    assert json.loads(body)["path"] == "/b4/late", rest
 
 
 def test_an_invalid_chunk_size_never_looks_like_a_complete_answer(proxy):
