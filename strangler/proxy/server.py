@@ -352,13 +352,19 @@ class ClientConnection(asyncio.Protocol):
             self.close()
         elif ex.request_done:
             self._next()
-        # else the backend answered before the whole body came: the rest is read and
-        # dropped, and on_message_complete goes on with the connection
+        else:
+            # The backend answered before the whole body came: the rest is read (the backend
+            # that held reading back is gone) and dropped, and on_message_complete goes on.
+            self.pause_reading(False)
 
     def _next(self) -> None:
-        """Start the next pipelined request, or send a refusal that waited for its turn."""
+        """Start the next pipelined request, or send a refusal that waited for its turn.
+
+        Reading resumes either way: what held it back (the requests before, the backend
+        of the one just answered) is done.
+        """
+        self.pause_reading(False)
         if self.queue:
-            self.pause_reading(False)
             self.queue[0].start()
         elif self.refusal:
             self._send_refusal()

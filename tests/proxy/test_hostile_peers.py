@@ -73,6 +73,11 @@ class ScriptedBackend:
                 lines = head.decode("latin-1").split("\r\n")
                 method, path, _ = lines[0].split(" ")
                 headers = [line.split(":", 1)[0].lower() for line in lines[1:]]
+                if path.endswith("/unread"):  # answers a moment later, never reading the body
+                    time.sleep(LATE_CLOSE_SECONDS / 2)
+                    conn.sendall(CANNED["early"])
+                    time.sleep(LATE_CLOSE_SECONDS)
+                    return
                 canned = CANNED.get(path.split("?")[0].rsplit("/", 1)[-1])
                 if canned is not None:  # answered before (or without) reading the body
                     conn.sendall(canned)
@@ -388,6 +393,21 @@ def test_alternating_uploads_answered_early_and_reads_all_succeed(proxy):
             conn = http.client.HTTPConnection(host, int(port), timeout=10)
     conn.close()
     assert failures == 0
+
+
+def test_an_early_answer_from_a_backend_not_reading_the_body_leaves_the_client_usable(proxy):
+    """Its unread body held the client's reading back; the backend gone, reading resumes."""
+    host, port = proxy.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("POST", "/fresh/unread", body=b"x" * 8_000_000)  # more than socket buffers
+        answer = conn.getresponse()
+        assert (answer.status, answer.read()) == (200, b"early")
+        conn.request("GET", "/one")
+        answer = conn.getresponse()
+        assert answer.status == 200 and json.loads(answer.read())["path"] == "/one"
+    finally:
+        conn.close()
 
 
 def test_bytes_past_a_content_length_never_reach_the_client(proxy):
