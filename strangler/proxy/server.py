@@ -201,6 +201,8 @@ class ClientConnection(asyncio.Protocol):
         if exchange.method == b"CONNECT":
             self._refuse(501, "CONNECT tunnels are not proxied")
         if parser.should_upgrade():
+            if exchange.has_body:  # llhttp skips the body of an Upgrade request: none to send
+                self._refuse(501, "a request with a body asking for an Upgrade is not proxied")
             exchange.keep_alive = False
         length = exchange.lower.get("content-length", "0") or "0"
         if length.isdigit() and int(length) > self.state.max_body_bytes:

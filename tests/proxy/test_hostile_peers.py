@@ -228,6 +228,21 @@ def test_requests_the_proxy_would_pass_on_ambiguously_are_refused(
     assert answer.startswith(b"HTTP/1.1 %d " % status) and says in answer, answer
 
 
+def test_an_upgrade_request_with_a_body_is_refused_at_once(proxy):
+    """The parser never reads the body of a request asking for an Upgrade (an h2c upgrade
+    offered on a POST, say): passed on, its head promised the backend a body that never
+    came, and the backend's timeout was counted against its breaker."""
+    started = time.monotonic()
+    answer = raw_request(
+        proxy,
+        b"POST /upload HTTP/1.1\r\nHost: shop\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n"
+        b"Content-Length: 5\r\n\r\nhello",
+    )
+    assert answer.startswith(b"HTTP/1.1 501 ") and b"Upgrade" in answer, answer
+    assert time.monotonic() - started < 2
+    assert 'upstream_errors_total{backend="monolith",reason="timeout"}' not in proxy.metrics()
+
+
 def test_a_pipelined_upload_expecting_100_continue_does_not_split_the_previous_response(proxy):
     host, port = proxy.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
