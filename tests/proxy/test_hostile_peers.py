@@ -263,6 +263,16 @@ def test_a_pipelined_upload_expecting_100_continue_does_not_split_the_previous_r
     assert after.startswith(b"HTTP/1.1 200 ") and b'"path": "/upload"' in after, after
 
 
+def test_an_http10_client_expecting_100_continue_gets_no_interim_answer(proxy):
+    """HTTP/1.0 has no 1xx (RFC 9110 15.2): such a client takes one for the final answer."""
+    with connect(proxy) as sock:
+        sock.sendall(b"POST /upload HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        time.sleep(0.2)  # the head alone first, as a client waiting for the go-ahead does
+        sock.sendall(b"hello")
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 200 ") and b'"path": "/upload"' in answer, answer
+
+
 def test_an_http10_keep_alive_client_is_told_the_connection_stays_open(proxy):
     """HTTP/1.0 connections close after each answer unless the answer says keep-alive."""
     host, port = proxy.url.removeprefix("http://").split(":")
