@@ -119,6 +119,17 @@ def response_framing(
     return b"Transfer-Encoding: chunked\r\n", True, keep_alive
 
 
+def codings_shown(values: list[bytes]) -> str:
+    """The transfer codings of a message's Transfer-Encoding headers, as one list."""
+    return ", ".join(c.strip().lower().decode("latin-1") for c in b",".join(values).split(b","))
+
+
+def only_chunked(values: list[bytes]) -> bool:
+    """True when the Transfer-Encoding headers name `chunked` alone: any other coding would
+    pass on coded bytes as plain ones once the hop-by-hop header is dropped."""
+    return codings_shown(values) == "chunked"
+
+
 def request_framing(chunked: bool, content_length: str | None) -> bytes:
     """The framing line of the request sent upstream: chunks re-chunked, a length kept."""
     if chunked:

@@ -20,7 +20,7 @@ import httptools
 
 from strangler.proxy.exchange import Exchange
 from strangler.proxy.headers import error_response
-from strangler.proxy.policy import rejection_body
+from strangler.proxy.policy import codings_shown, only_chunked, rejection_body
 from strangler.proxy.state import ProxyState
 
 IDLE_TIMEOUT = 75.0  # s a keep-alive connection may wait for its next request
@@ -175,11 +175,9 @@ class ClientConnection(asyncio.Protocol):
             self._refuse(400, "more than one Host header")
         if self.hosts == 0 and self.parser.get_http_version() != "1.0":
             self._refuse(400, "an HTTP/1.1 request needs a Host header (RFC 9112 3.2)")
-        if self.codings:
-            codings = [c.strip().lower() for c in b",".join(self.codings).split(b",")]
-            if codings != [b"chunked"]:
-                shown = b", ".join(codings).decode("latin-1")
-                self._refuse(501, f"Transfer-Encoding {shown!r} is not proxied; only chunked")
+        if self.codings and not only_chunked(self.codings):
+            shown = codings_shown(self.codings)
+            self._refuse(501, f"Transfer-Encoding {shown!r} is not proxied; only chunked")
 
     def on_headers_complete(self) -> None:
         parser = self.parser

@@ -9,6 +9,7 @@ from typing import Protocol, cast
 import httptools
 
 from strangler.control.model import Backend
+from strangler.proxy.policy import codings_shown, only_chunked
 
 
 class Output(Protocol):
@@ -37,8 +38,8 @@ class ResponseSink(Protocol):
     def pause_client(self, paused: bool) -> None: ...
 
 
-class Unasked(Exception):
-    """Raised in a parser callback: bytes of a response nobody asked for; stop parsing."""
+class GivenUp(Exception):
+    """Raised in a parser callback once the connection is aborted: parse nothing more."""
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -50,6 +51,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.sink: ResponseSink | None = None
         self.headers: list[tuple[bytes, bytes]] = []
+        self.codings: list[bytes] = []  # the Transfer-Encoding values of the response
         self.reason = b""
         self.got_bytes = False
         self.informational = False
@@ -88,13 +90,10 @@ class UpstreamConnection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as error:
-            if not isinstance(error.__context__, Unasked):
+            if not isinstance(error.__context__, GivenUp):
                 raise
         except httptools.HttpParserError as error:
-            current, self.sink = self.sink, None
-            self.abort()
-            if current is not None:
-                current.on_upstream_invalid(f"invalid HTTP response from backend: {error}")
+            self._invalid(f"invalid HTTP response from backend: {error}")
         finally:
             self.parsing = False
             if self.returning:
@@ -106,21 +105,27 @@ class UpstreamConnection(asyncio.Protocol):
     # httptools callbacks
     def on_message_begin(self) -> None:
         self.headers = []  # never the list the previous response's exchange holds
+        self.codings = []
         if self.sink is None:
             # A response nobody asked for (a 408 before closing an idle connection, bytes
             # past a Content-Length, a body after a HEAD answer): the framing can no longer
             # be trusted, nor the connection, and nothing more of it is read.
             self.abort()
-            raise Unasked
+            raise GivenUp
 
     def on_status(self, reason: bytes) -> None:
         self.reason += reason
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
+        if len(name) == 17 and name.lower() == b"transfer-encoding":
+            self.codings.append(value)
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
+        if self.codings and not only_chunked(self.codings):
+            self._invalid(f"transfer coding {codings_shown(self.codings)!r} is not proxied")
+            raise GivenUp
         if status < 200:  # 1xx interim answers are not forwarded; the final one follows
             self.informational = True
             self.headers, self.reason = [], b""
@@ -150,6 +155,13 @@ class UpstreamConnection(asyncio.Protocol):
         sink, self.sink = self.sink, None
         if sink is not None:
             sink.on_response_complete(self.parser.should_keep_alive())
+
+    def _invalid(self, reason: str) -> None:
+        """A response the proxy will not pass on: the request it answers has failed."""
+        current, self.sink = self.sink, None
+        self.abort()
+        if current is not None:
+            current.on_upstream_invalid(reason)
 
     # used by the request
     def send(self, sink: ResponseSink, data: bytes) -> None:

@@ -30,6 +30,11 @@ CANNED = {
     b"HTTP/1.1 200 OK\r\nX-Injected: yes\r\nContent-Length: 3\r\n\r\nbad",
     # An invalid chunk size, then closes.
     "badchunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nhello\r\n0\r\n\r\n",
+    # Transfer codings the proxy would drop with the hop-by-hop header, passing coded bytes.
+    "gzipped": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+    b"5\r\nhello\r\n0\r\n\r\n",
+    "identity": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n"
+    b"\r\nhello",
     # A body after the head of a HEAD answer, in the same write.
     "headbody": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
 }
@@ -470,6 +475,15 @@ def test_unasked_bytes_never_answer_the_next_request_nor_another_clients(proxy, 
     ((status, headers, body),) = responses(rest)
     assert status == 200 and b"x-injected" not in headers, rest
     assert json.loads(body)["path"] == "/b4/late", rest
+
+
+@pytest.mark.parametrize("path", ["/gzipped", "/b2/gzipped", "/identity"])
+def test_a_response_in_a_transfer_coding_other_than_chunked_is_a_bad_response(proxy, path):
+    """The header is hop-by-hop: dropped, the client would take the coded bytes as the body."""
+    answer = raw_request(
+        proxy, b"GET %s HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n" % path.encode()
+    )
+    assert [status for status, _, _ in responses(answer)] == [502], answer
 
 
 def test_an_invalid_chunk_size_never_looks_like_a_complete_answer(proxy):
