@@ -130,6 +130,16 @@ def only_chunked(values: list[bytes]) -> bool:
     return codings_shown(values) == "chunked"
 
 
+def response_fault(status: int, codings: list[bytes]) -> str:
+    """Why a backend's response head cannot be passed on (its Transfer-Encoding values given),
+    or "" when it can."""
+    if codings and not only_chunked(codings):
+        return f"transfer coding {codings_shown(codings)!r} is not proxied"
+    if status < 100:  # llhttp takes any three digits
+        return f"status code {status}"
+    return ""
+
+
 def request_framing(chunked: bool, content_length: str | None) -> bytes:
     """The framing line of the request sent upstream: chunks re-chunked, a length kept."""
     if chunked:

@@ -9,7 +9,7 @@ from typing import Protocol, cast
 import httptools
 
 from strangler.control.model import Backend
-from strangler.proxy.policy import codings_shown, only_chunked
+from strangler.proxy.policy import response_fault
 
 
 class Output(Protocol):
@@ -123,8 +123,9 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
-        if self.codings and not only_chunked(self.codings):
-            self._invalid(f"transfer coding {codings_shown(self.codings)!r} is not proxied")
+        fault = response_fault(status, self.codings)
+        if fault:
+            self._invalid(fault)
             raise GivenUp
         if status < 200:  # 1xx interim answers are not forwarded; the final one follows
             self.informational = True

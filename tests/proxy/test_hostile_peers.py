@@ -35,6 +35,8 @@ CANNED = {
     b"5\r\nhello\r\n0\r\n\r\n",
     "identity": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n"
     b"\r\nhello",
+    # A status code below 100: neither an interim answer nor a final one.
+    "status099": b"HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok",
     # A body after the head of a HEAD answer, in the same write.
     "headbody": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
 }
@@ -477,9 +479,10 @@ def test_unasked_bytes_never_answer_the_next_request_nor_another_clients(proxy, 
     assert json.loads(body)["path"] == "/b4/late", rest
 
 
-@pytest.mark.parametrize("path", ["/gzipped", "/b2/gzipped", "/identity"])
-def test_a_response_in_a_transfer_coding_other_than_chunked_is_a_bad_response(proxy, path):
-    """The header is hop-by-hop: dropped, the client would take the coded bytes as the body."""
+@pytest.mark.parametrize("path", ["/gzipped", "/b2/gzipped", "/identity", "/b2/status099"])
+def test_a_response_the_proxy_cannot_pass_on_is_a_bad_response(proxy, path):
+    """Transfer-Encoding is hop-by-hop: dropped, the client would take coded bytes for the
+    body; a status below 100 is no answer at all (it waited for one until the timeout)."""
     answer = raw_request(
         proxy, b"GET %s HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n" % path.encode()
     )
