@@ -134,7 +134,8 @@ class UpstreamConnection(asyncio.Protocol):
         sink = self.sink
         if sink is None:
             return
-        sink.on_response_head(status, self.reason, self.headers)
+        headers, self.headers = self.headers, []  # trailer fields, if any, are dropped
+        sink.on_response_head(status, self.reason, headers)
         if sink.method == b"HEAD":
             # A HEAD response has no body whatever Content-Length says; llhttp cannot be
             # told which request it answers, so finish here and parse the next one afresh.

@@ -37,6 +37,9 @@ CANNED = {
     b"\r\nhello",
     # A status code below 100: neither an interim answer nor a final one.
     "status099": b"HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok",
+    # Chunks with trailer fields: not header fields (RFC 9110 6.5.1).
+    "trailers": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+    b"0\r\nX-Trailer: t\r\nSet-Cookie: session=forged\r\n\r\n",
     # A body after the head of a HEAD answer, in the same write.
     "headbody": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
 }
@@ -487,6 +490,18 @@ def test_a_response_the_proxy_cannot_pass_on_is_a_bad_response(proxy, path):
         proxy, b"GET %s HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n" % path.encode()
     )
     assert [status for status, _, _ in responses(answer)] == [502], answer
+
+
+def test_response_trailers_never_become_response_headers(proxy):
+    with connect(proxy) as sock:  # a new backend connection first, then a pooled one
+        for path in (b"/b2/trailers", b"/b2/trailers"):
+            sock.sendall(b"GET %s HTTP/1.1\r\nHost: shop\r\n\r\n" % path)
+            received = b""
+            while not responses(received):
+                received += sock.recv(65536)
+            ((status, headers, body),) = responses(received)
+            assert (status, body) == (200, b"hello"), received
+            assert b"x-trailer" not in headers and b"set-cookie" not in headers, received
 
 
 def test_an_invalid_chunk_size_never_looks_like_a_complete_answer(proxy):
