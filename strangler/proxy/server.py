@@ -55,6 +55,11 @@ class ClientConnection(asyncio.Protocol):
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.header_bytes = 0
+        # Bytes of reads that began and ended inside the same header section (the head, or
+        # the trailers of a chunked body), and whether one began in the read being parsed.
+        self.section_fed = 0
+        self.section_new = False
+        self.trailer_mark = -1  # body bytes when the current chunk began (-1: no chunk open)
         self.hosts = 0
         self.codings: list[bytes] = []
         self.parsing: Exchange | None = None
@@ -134,6 +139,26 @@ class ClientConnection(asyncio.Protocol):
                 self.reject(self.reject_status, self.reject_text)
             else:
                 self.reject(400, f"malformed request: {error}")
+        else:
+            if self.head_since or (self.trailer_mark >= 0 and self._in_trailers()):
+                self._read_inside_header_section(len(data))
+
+    def _in_trailers(self) -> bool:
+        """A chunk began and brought no data: the last one, its trailer section under way."""
+        parsing = self.parsing
+        return parsing is not None and parsing.body_bytes == self.trailer_mark
+
+    def _read_inside_header_section(self, size: int) -> None:
+        """A read ended inside a header section. httptools keeps a field line to itself until
+        it is whole, so one that never ends is counted here, or it would grow (copied at
+        every read) until the header timeout, or for trailers for good; the read the section
+        began in is not counted, as part of it may be the request or the chunk before."""
+        if self.section_new:
+            self.section_new = False
+            return
+        self.section_fed += size
+        if self.section_fed > self.state.max_header_bytes:
+            self.reject(431, self._header_section_too_large())
 
     def _refuse(self, status: int, text: str) -> None:
         """Stop parsing; data_received answers `status` with `text` and closes."""
@@ -146,6 +171,7 @@ class ClientConnection(asyncio.Protocol):
     # httptools callbacks
     def on_message_begin(self) -> None:
         self.url, self.headers, self.header_bytes = b"", [], 0
+        self.section_fed, self.section_new = 0, True
         self.hosts, self.codings = 0, []
         self.head_since = self.last_active  # the header timeout runs from the first byte
 
@@ -167,7 +193,10 @@ class ClientConnection(asyncio.Protocol):
             self.codings.append(value)
 
     def _too_many_header_bytes(self) -> None:
-        self._refuse(431, f"request header section larger than {self.state.max_header_bytes} bytes")
+        self._refuse(431, self._header_section_too_large())
+
+    def _header_section_too_large(self) -> str:
+        return f"request header section larger than {self.state.max_header_bytes} bytes"
 
     def _check_framing(self) -> None:
         """One Host (RFC 9112 3.2), and no transfer coding the proxy would silently drop."""
@@ -219,6 +248,14 @@ class ClientConnection(asyncio.Protocol):
         if exchange.body_bytes + len(body) > self.state.max_body_bytes:
             self._too_large()
         exchange.feed_body(body)
+
+    def on_chunk_header(self) -> None:
+        parsing = self.parsing
+        self.trailer_mark = parsing.body_bytes if parsing is not None else -1
+        self.section_fed, self.section_new = 0, True
+
+    def on_chunk_complete(self) -> None:
+        self.trailer_mark = -1
 
     def on_message_complete(self) -> None:
         exchange = self.parsing

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import select
 import socket
 import threading
 import time
@@ -386,6 +387,28 @@ def test_a_header_section_sent_line_by_line_is_cut_off_with_408(proxy):
                 break
     assert received.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), received
     assert b"header section" in received
+
+
+HEAD_SO_FAR = b"POST /endless HTTP/1.1\r\nHost: shop\r\n"
+TRAILERS_SO_FAR = HEAD_SO_FAR + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
+
+
+@pytest.mark.parametrize(
+    "start",
+    [HEAD_SO_FAR + b"X-Endless: ", HEAD_SO_FAR, TRAILERS_SO_FAR + b"X-Endless: "],
+    ids=["header-value", "header-name", "trailer-value"],
+)
+def test_a_field_line_that_never_ends_gets_431_not_memory(proxy, start):
+    """httptools keeps a field line until it is whole; the proxy used to count it only then,
+    so the line grew with every read until a timeout (a trailer's, never while it grew)."""
+    with connect(proxy) as sock:
+        sock.sendall(start)
+        for _ in range(8):  # up to 512 KiB, far beyond max_header_bytes (16 KiB)
+            sock.sendall(b"a" * 65536)
+            if select.select([sock], [], [], 0.2)[0]:  # answered: sending more would reset
+                break
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer
 
 
 def test_a_connection_that_never_sends_a_byte_is_closed_after_the_header_timeout(proxy):
