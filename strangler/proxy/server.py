@@ -12,6 +12,7 @@ keeps pipelined answers in order; each request's journey is a strangler.proxy.ex
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import deque
 from typing import cast
@@ -23,6 +24,7 @@ from strangler.proxy.headers import error_response
 from strangler.proxy.policy import codings_shown, only_chunked, rejection_body
 from strangler.proxy.state import ProxyState
 
+ABSOLUTE_FORM = re.compile(rb"https?://[^/?#]*", re.IGNORECASE)
 IDLE_TIMEOUT = 75.0  # s a keep-alive connection may wait for its next request
 LINGER_SECONDS = 1.0  # a connection refused at the limit is read (and dropped) this long
 
@@ -32,13 +34,15 @@ class Refused(Exception):
 
 
 def origin_form(target: bytes) -> bytes:
-    """`http://host/p?q` -> `/p?q`: an absolute-form target never names the upstream."""
+    """`http://host/p?q` -> `/p?q`, `http://host?q` -> `/?q`: an absolute-form target
+    never names the upstream."""
     if target[:1] == b"/":
         return target
-    if target[:7].lower() == b"http://" or target[:8].lower() == b"https://":
-        slash = target.find(b"/", target.find(b"//") + 2)
-        return target[slash:] if slash >= 0 else b"/"
-    return target
+    scheme_and_authority = ABSOLUTE_FORM.match(target)
+    if scheme_and_authority is None:
+        return target
+    rest = target[scheme_and_authority.end() :]
+    return rest if rest[:1] == b"/" else b"/" + rest
 
 
 class ClientConnection(asyncio.Protocol):
