@@ -123,10 +123,11 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
-        fault = response_fault(status, self.codings)
-        if fault:
-            self._invalid(fault)
-            raise GivenUp
+        if self.codings or status < 100:
+            fault = response_fault(status, self.codings)
+            if fault:
+                self._invalid(fault)
+                raise GivenUp
         if status < 200:  # 1xx interim answers are not forwarded; the final one follows
             self.informational = True
             self.headers, self.reason = [], b""
