@@ -231,6 +231,8 @@ class ClientConnection(asyncio.Protocol):
         self.headers = []
         if exchange.method == b"CONNECT":
             self._refuse(501, "CONNECT tunnels are not proxied")
+        if self.codings and exchange.http10:  # faulty framing: close after (RFC 9112 6.1)
+            exchange.keep_alive = False
         if parser.should_upgrade():
             if exchange.has_body:  # llhttp skips the body of an Upgrade request: none to send
                 self._refuse(501, "a request with a body asking for an Upgrade is not proxied")

@@ -284,6 +284,19 @@ def test_an_http10_client_expecting_100_continue_gets_no_interim_answer(proxy):
     assert answer.startswith(b"HTTP/1.1 200 ") and b'"path": "/upload"' in answer, answer
 
 
+def test_an_http10_request_with_a_transfer_coding_closes_the_connection(proxy):
+    """RFC 9112 6.1: its framing is faulty (HTTP/1.0 has no chunks, so whatever sent it on
+    may have framed it otherwise); it is answered, and nothing after it is read."""
+    answer = raw_request(
+        proxy,
+        b"POST /upload HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n0\r\n\r\nGET /smuggled HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    )
+    ((status, headers, body),) = responses(answer)
+    assert status == 200 and json.loads(body)["path"] == "/upload", answer
+    assert headers.get(b"connection") == b"close" and b"/smuggled" not in answer, answer
+
+
 def test_an_http10_keep_alive_client_is_told_the_connection_stays_open(proxy):
     """HTTP/1.0 connections close after each answer unless the answer says keep-alive."""
     host, port = proxy.url.removeprefix("http://").split(":")
