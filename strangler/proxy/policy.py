@@ -110,7 +110,10 @@ def response_framing(
         elif size == 17 and name.lower() == b"transfer-encoding":
             coding = value
     if method == b"HEAD" or status in NO_BODY_STATUSES:
-        line = b"Content-Length: %s\r\n" % length if length is not None else b""
+        # A 204 may not announce a length at all (RFC 9110 8.6); a HEAD or 304 answer's is
+        # the length a GET would get.
+        announced = length is not None and status != 204
+        line = b"Content-Length: %s\r\n" % length if announced else b""
         return line, False, keep_alive
     if length is not None and (coding is None or b"chunked" not in coding.lower()):
         return b"Content-Length: %s\r\n" % length, False, keep_alive

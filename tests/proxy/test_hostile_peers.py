@@ -41,6 +41,8 @@ CANNED = {
     # Chunks with trailer fields: not header fields (RFC 9110 6.5.1).
     "trailers": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
     b"0\r\nX-Trailer: t\r\nSet-Cookie: session=forged\r\n\r\n",
+    # A 204 announcing a body, which it cannot have (RFC 9110 8.6: no Content-Length on one).
+    "nocontent": b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
     # A body after the head of a HEAD answer, in the same write.
     "headbody": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
 }
@@ -526,6 +528,15 @@ def test_a_response_the_proxy_cannot_pass_on_is_a_bad_response(proxy, path):
         proxy, b"GET %s HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n" % path.encode()
     )
     assert [status for status, _, _ in responses(answer)] == [502], answer
+
+
+def test_a_204_reaches_the_client_without_a_content_length(proxy):
+    """A client that trusted the length would take the next answer's first bytes for it."""
+    with connect(proxy) as sock:
+        sock.sendall(b"GET /nocontent HTTP/1.1\r\nHost: shop\r\n\r\n")
+        read = read_head(sock, b"")
+    assert read is not None and read[0].startswith(b"HTTP/1.1 204 "), read
+    assert b"content-length" not in read[0].lower(), read
 
 
 def test_response_trailers_never_become_response_headers(proxy):

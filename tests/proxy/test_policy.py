@@ -123,6 +123,7 @@ def test_bodiless_answers_keep_their_announced_length_but_send_no_body() -> None
     )
     assert response_framing(b"GET", 304, [], False, True) == (b"", False, True)
     assert response_framing(b"GET", 204, [], False, False) == (b"", False, False)
+    assert response_framing(b"GET", 204, length, False, True) == (b"", False, True)  # RFC 9110 8.6
 
 
 def test_request_framing_rechunks_chunks_and_keeps_a_length() -> None:
