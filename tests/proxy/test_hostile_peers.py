@@ -178,6 +178,13 @@ def proxy(tmp_path_factory) -> Iterator[ProxyProcess]:
             {"id": "b3", "prefix": "/b3", "monolith": "fresh3", "service": "monolith"},
             {"id": "b4", "prefix": "/b4", "monolith": "fresh4", "service": "monolith"},
             {
+                "id": "t2",
+                "prefix": "/",
+                "host": "tenant.example",
+                "monolith": "fresh",
+                "service": "monolith",
+            },
+            {
                 "id": "tenant",
                 "prefix": "/",
                 "host": "admin.example",
@@ -565,6 +572,15 @@ def test_an_invalid_chunk_size_never_looks_like_a_complete_answer(proxy):
         sock.sendall(b"GET /b3/badchunk HTTP/1.1\r\nHost: shop\r\n\r\n")
         rest = read_until_closed(sock)
     assert [status for status, _, _ in responses(rest)] in ([], [502]), rest
+
+
+@pytest.mark.parametrize("host", [b"tenant.example", b"TENANT.example:80", b"tenant.example."])
+def test_a_host_route_matches_every_spelling_django_reads_as_its_host(proxy, host):
+    """Django takes `tenant.example.` for `tenant.example` (a fully qualified name's dot);
+    the route must too, or that spelling reaches the default backend as the same tenant."""
+    answer = raw_request(proxy, b"GET /t HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host)
+    ((status, headers, _),) = responses(answer)
+    assert status == 200 and headers.get(b"x-strangler-backend") == b"fresh", answer
 
 
 def test_host_is_never_hop_by_hop_and_an_http11_request_needs_one(proxy):
