@@ -398,7 +398,8 @@ class ClientConnection(asyncio.Protocol):
         else:
             # The backend answered before the whole body came: the rest is read (the backend
             # that held reading back is gone) and dropped, and on_message_complete goes on.
-            self.pause_reading(False)
+            if self.paused:
+                self.pause_reading(False)
 
     def _next(self) -> None:
         """Start the next pipelined request, or send a refusal that waited for its turn.
@@ -406,7 +407,8 @@ class ClientConnection(asyncio.Protocol):
         Reading resumes either way: what held it back (the requests before, the backend
         of the one just answered) is done.
         """
-        self.pause_reading(False)
+        if self.paused:
+            self.pause_reading(False)
         if self.queue:
             self.queue[0].start()
         elif self.refusal:
