@@ -148,8 +148,11 @@ class CompiledTable:
         )
 
     def match(self, method: str, path: str, host: str) -> Route | None:
-        """The first route whose path, methods and host match; None = default backend."""
-        host = host.rsplit(":", 1)[0].lower() if host and self.uses_host else ""
+        """The first route whose path, methods and host match; None = default backend.
+
+        The Host is read as Django reads it: without its port, case or a final dot.
+        """
+        host = host.rsplit(":", 1)[0].lower().removesuffix(".") if host and self.uses_host else ""
         for route, matches, methods, route_host in self.matchers:
             if methods and method not in methods:
                 continue

@@ -314,9 +314,10 @@ class Exchange:
     def start(self) -> None:
         """Decide the backend; send at once on an idle pooled connection, else go async."""
         client = self.client
-        if not self.request_done and self.lower.get("expect", "").lower() == "100-continue":
+        expects = self.lower.get("expect", "").lower() == "100-continue"
+        if expects and not self.request_done and not self.http10:
             # Here, not when parsed: a pipelined request's interim answer must not land
-            # inside the response before it.
+            # inside the response before it. HTTP/1.0 has no 1xx (RFC 9110 15.2).
             client.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         state = client.state
         compiled = state.compiled

@@ -110,13 +110,37 @@ def response_framing(
         elif size == 17 and name.lower() == b"transfer-encoding":
             coding = value
     if method == b"HEAD" or status in NO_BODY_STATUSES:
-        line = b"Content-Length: %s\r\n" % length if length is not None else b""
+        # A 204 may not announce a length at all (RFC 9110 8.6); a HEAD or 304 answer's is
+        # the length a GET would get.
+        announced = length is not None and status != 204
+        line = b"Content-Length: %s\r\n" % length if announced else b""
         return line, False, keep_alive
     if length is not None and (coding is None or b"chunked" not in coding.lower()):
         return b"Content-Length: %s\r\n" % length, False, keep_alive
     if http10:
         return b"", False, False
     return b"Transfer-Encoding: chunked\r\n", True, keep_alive
+
+
+def codings_shown(values: list[bytes]) -> str:
+    """The transfer codings of a message's Transfer-Encoding headers, as one list."""
+    return ", ".join(c.strip().lower().decode("latin-1") for c in b",".join(values).split(b","))
+
+
+def only_chunked(values: list[bytes]) -> bool:
+    """True when the Transfer-Encoding headers name `chunked` alone: any other coding would
+    pass on coded bytes as plain ones once the hop-by-hop header is dropped."""
+    return codings_shown(values) == "chunked"
+
+
+def response_fault(status: int, codings: list[bytes]) -> str:
+    """Why a backend's response head cannot be passed on (its Transfer-Encoding values given),
+    or "" when it can."""
+    if codings and not only_chunked(codings):
+        return f"transfer coding {codings_shown(codings)!r} is not proxied"
+    if status < 100:  # llhttp takes any three digits
+        return f"status code {status}"
+    return ""
 
 
 def request_framing(chunked: bool, content_length: str | None) -> bytes:

@@ -12,6 +12,7 @@ keeps pipelined answers in order; each request's journey is a strangler.proxy.ex
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import deque
 from typing import cast
@@ -20,9 +21,10 @@ import httptools
 
 from strangler.proxy.exchange import Exchange
 from strangler.proxy.headers import error_response
-from strangler.proxy.policy import rejection_body
+from strangler.proxy.policy import codings_shown, only_chunked, rejection_body
 from strangler.proxy.state import ProxyState
 
+ABSOLUTE_FORM = re.compile(rb"https?://[^/?#]*", re.IGNORECASE)
 IDLE_TIMEOUT = 75.0  # s a keep-alive connection may wait for its next request
 LINGER_SECONDS = 1.0  # a connection refused at the limit is read (and dropped) this long
 
@@ -32,13 +34,15 @@ class Refused(Exception):
 
 
 def origin_form(target: bytes) -> bytes:
-    """`http://host/p?q` -> `/p?q`: an absolute-form target never names the upstream."""
+    """`http://host/p?q` -> `/p?q`, `http://host?q` -> `/?q`: an absolute-form target
+    never names the upstream."""
     if target[:1] == b"/":
         return target
-    if target[:7].lower() == b"http://" or target[:8].lower() == b"https://":
-        slash = target.find(b"/", target.find(b"//") + 2)
-        return target[slash:] if slash >= 0 else b"/"
-    return target
+    scheme_and_authority = ABSOLUTE_FORM.match(target)
+    if scheme_and_authority is None:
+        return target
+    rest = target[scheme_and_authority.end() :]
+    return rest if rest[:1] == b"/" else b"/" + rest
 
 
 class ClientConnection(asyncio.Protocol):
@@ -55,6 +59,11 @@ class ClientConnection(asyncio.Protocol):
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.header_bytes = 0
+        # Bytes of reads that began and ended inside the same header section (the head, or
+        # the trailers of a chunked body), and whether one began in the read being parsed.
+        self.section_fed = 0
+        self.section_new = False
+        self.trailer_mark = -1  # body bytes when the current chunk began (-1: no chunk open)
         self.hosts = 0
         self.codings: list[bytes] = []
         self.parsing: Exchange | None = None
@@ -134,6 +143,26 @@ class ClientConnection(asyncio.Protocol):
                 self.reject(self.reject_status, self.reject_text)
             else:
                 self.reject(400, f"malformed request: {error}")
+        else:
+            if self.head_since or (self.trailer_mark >= 0 and self._in_trailers()):
+                self._read_inside_header_section(len(data))
+
+    def _in_trailers(self) -> bool:
+        """A chunk began and brought no data: the last one, its trailer section under way."""
+        parsing = self.parsing
+        return parsing is not None and parsing.body_bytes == self.trailer_mark
+
+    def _read_inside_header_section(self, size: int) -> None:
+        """A read ended inside a header section. httptools keeps a field line to itself until
+        it is whole, so one that never ends is counted here, or it would grow (copied at
+        every read) until the header timeout, or for trailers for good; the read the section
+        began in is not counted, as part of it may be the request or the chunk before."""
+        if self.section_new:
+            self.section_new = False
+            return
+        self.section_fed += size
+        if self.section_fed > self.state.max_header_bytes:
+            self.reject(431, self._header_section_too_large())
 
     def _refuse(self, status: int, text: str) -> None:
         """Stop parsing; data_received answers `status` with `text` and closes."""
@@ -146,6 +175,7 @@ class ClientConnection(asyncio.Protocol):
     # httptools callbacks
     def on_message_begin(self) -> None:
         self.url, self.headers, self.header_bytes = b"", [], 0
+        self.section_fed, self.section_new = 0, True
         self.hosts, self.codings = 0, []
         self.head_since = self.last_active  # the header timeout runs from the first byte
 
@@ -167,7 +197,10 @@ class ClientConnection(asyncio.Protocol):
             self.codings.append(value)
 
     def _too_many_header_bytes(self) -> None:
-        self._refuse(431, f"request header section larger than {self.state.max_header_bytes} bytes")
+        self._refuse(431, self._header_section_too_large())
+
+    def _header_section_too_large(self) -> str:
+        return f"request header section larger than {self.state.max_header_bytes} bytes"
 
     def _check_framing(self) -> None:
         """One Host (RFC 9112 3.2), and no transfer coding the proxy would silently drop."""
@@ -175,11 +208,9 @@ class ClientConnection(asyncio.Protocol):
             self._refuse(400, "more than one Host header")
         if self.hosts == 0 and self.parser.get_http_version() != "1.0":
             self._refuse(400, "an HTTP/1.1 request needs a Host header (RFC 9112 3.2)")
-        if self.codings:
-            codings = [c.strip().lower() for c in b",".join(self.codings).split(b",")]
-            if codings != [b"chunked"]:
-                shown = b", ".join(codings).decode("latin-1")
-                self._refuse(501, f"Transfer-Encoding {shown!r} is not proxied; only chunked")
+        if self.codings and not only_chunked(self.codings):
+            shown = codings_shown(self.codings)
+            self._refuse(501, f"Transfer-Encoding {shown!r} is not proxied; only chunked")
 
     def on_headers_complete(self) -> None:
         parser = self.parser
@@ -200,7 +231,11 @@ class ClientConnection(asyncio.Protocol):
         self.headers = []
         if exchange.method == b"CONNECT":
             self._refuse(501, "CONNECT tunnels are not proxied")
+        if self.codings and exchange.http10:  # faulty framing: close after (RFC 9112 6.1)
+            exchange.keep_alive = False
         if parser.should_upgrade():
+            if exchange.has_body:  # llhttp skips the body of an Upgrade request: none to send
+                self._refuse(501, "a request with a body asking for an Upgrade is not proxied")
             exchange.keep_alive = False
         length = exchange.lower.get("content-length", "0") or "0"
         if length.isdigit() and int(length) > self.state.max_body_bytes:
@@ -219,6 +254,14 @@ class ClientConnection(asyncio.Protocol):
         if exchange.body_bytes + len(body) > self.state.max_body_bytes:
             self._too_large()
         exchange.feed_body(body)
+
+    def on_chunk_header(self) -> None:
+        parsing = self.parsing
+        self.trailer_mark = parsing.body_bytes if parsing is not None else -1
+        self.section_fed, self.section_new = 0, True
+
+    def on_chunk_complete(self) -> None:
+        self.trailer_mark = -1
 
     def on_message_complete(self) -> None:
         exchange = self.parsing
@@ -352,13 +395,21 @@ class ClientConnection(asyncio.Protocol):
             self.close()
         elif ex.request_done:
             self._next()
-        # else the backend answered before the whole body came: the rest is read and
-        # dropped, and on_message_complete goes on with the connection
+        else:
+            # The backend answered before the whole body came: the rest is read (the backend
+            # that held reading back is gone) and dropped, and on_message_complete goes on.
+            if self.paused:
+                self.pause_reading(False)
 
     def _next(self) -> None:
-        """Start the next pipelined request, or send a refusal that waited for its turn."""
-        if self.queue:
+        """Start the next pipelined request, or send a refusal that waited for its turn.
+
+        Reading resumes either way: what held it back (the requests before, the backend
+        of the one just answered) is done.
+        """
+        if self.paused:
             self.pause_reading(False)
+        if self.queue:
             self.queue[0].start()
         elif self.refusal:
             self._send_refusal()

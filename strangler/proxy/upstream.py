@@ -9,6 +9,7 @@ from typing import Protocol, cast
 import httptools
 
 from strangler.control.model import Backend
+from strangler.proxy.policy import response_fault
 
 
 class Output(Protocol):
@@ -37,8 +38,8 @@ class ResponseSink(Protocol):
     def pause_client(self, paused: bool) -> None: ...
 
 
-class Unasked(Exception):
-    """Raised in a parser callback: bytes of a response nobody asked for; stop parsing."""
+class GivenUp(Exception):
+    """Raised in a parser callback once the connection is aborted: parse nothing more."""
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -50,11 +51,14 @@ class UpstreamConnection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.sink: ResponseSink | None = None
         self.headers: list[tuple[bytes, bytes]] = []
+        self.codings: list[bytes] = []  # the Transfer-Encoding values of the response
         self.reason = b""
         self.got_bytes = False
         self.informational = False
         self.closed = False
         self.idle_since = 0.0
+        self.parsing = False  # a read is being parsed
+        self.returning = False  # released while a read was parsed: pooled once it is
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -82,38 +86,48 @@ class UpstreamConnection(asyncio.Protocol):
         output = sink.client if sink is not None else None
         if output is not None:
             output.corked = True  # head and body of a small response leave in one write
+        self.parsing = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as error:
-            if not isinstance(error.__context__, Unasked):
+            if not isinstance(error.__context__, GivenUp):
                 raise
         except httptools.HttpParserError as error:
-            current, self.sink = self.sink, None
-            self.abort()
-            if current is not None:
-                current.on_upstream_invalid(f"invalid HTTP response from backend: {error}")
+            self._invalid(f"invalid HTTP response from backend: {error}")
         finally:
+            self.parsing = False
+            if self.returning:
+                self.returning = False
+                self.pool.release(self, True)
             if output is not None:
                 output.cork(False)
 
     # httptools callbacks
     def on_message_begin(self) -> None:
         self.headers = []  # never the list the previous response's exchange holds
+        self.codings = []
         if self.sink is None:
             # A response nobody asked for (a 408 before closing an idle connection, bytes
             # past a Content-Length, a body after a HEAD answer): the framing can no longer
             # be trusted, nor the connection, and nothing more of it is read.
             self.abort()
-            raise Unasked
+            raise GivenUp
 
     def on_status(self, reason: bytes) -> None:
         self.reason += reason
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
+        if len(name) == 17 and name.lower() == b"transfer-encoding":
+            self.codings.append(value)
 
     def on_headers_complete(self) -> None:
         status = self.parser.get_status_code()
+        if self.codings or status < 100:
+            fault = response_fault(status, self.codings)
+            if fault:
+                self._invalid(fault)
+                raise GivenUp
         if status < 200:  # 1xx interim answers are not forwarded; the final one follows
             self.informational = True
             self.headers, self.reason = [], b""
@@ -121,7 +135,8 @@ class UpstreamConnection(asyncio.Protocol):
         sink = self.sink
         if sink is None:
             return
-        sink.on_response_head(status, self.reason, self.headers)
+        headers, self.headers = self.headers, []  # trailer fields, if any, are dropped
+        sink.on_response_head(status, self.reason, headers)
         if sink.method == b"HEAD":
             # A HEAD response has no body whatever Content-Length says; llhttp cannot be
             # told which request it answers, so finish here and parse the next one afresh.
@@ -143,6 +158,13 @@ class UpstreamConnection(asyncio.Protocol):
         sink, self.sink = self.sink, None
         if sink is not None:
             sink.on_response_complete(self.parser.should_keep_alive())
+
+    def _invalid(self, reason: str) -> None:
+        """A response the proxy will not pass on: the request it answers has failed."""
+        current, self.sink = self.sink, None
+        self.abort()
+        if current is not None:
+            current.on_upstream_invalid(reason)
 
     # used by the request
     def send(self, sink: ResponseSink, data: bytes) -> None:
@@ -208,6 +230,13 @@ class Pool:
         return conn
 
     def release(self, conn: UpstreamConnection, reusable: bool) -> None:
+        if reusable and conn.parsing:
+            # Not before the rest of the read is parsed: bytes after this answer would be
+            # taken for the answer of a request sent on it meanwhile (one pipelined behind,
+            # started by this answer's end), and that request's answer would go to the
+            # connection's next user. Bytes after it abort the connection instead.
+            conn.sink, conn.returning = None, True
+            return
         if reusable and not conn.closed and not self.closed and len(self.idle) < self.max_idle:
             conn.sink = None
             conn.idle_since = time.monotonic()

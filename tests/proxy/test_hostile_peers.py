@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import select
 import socket
 import threading
 import time
@@ -30,6 +31,20 @@ CANNED = {
     b"HTTP/1.1 200 OK\r\nX-Injected: yes\r\nContent-Length: 3\r\n\r\nbad",
     # An invalid chunk size, then closes.
     "badchunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nhello\r\n0\r\n\r\n",
+    # Transfer codings the proxy would drop with the hop-by-hop header, passing coded bytes.
+    "gzipped": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+    b"5\r\nhello\r\n0\r\n\r\n",
+    "identity": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n"
+    b"\r\nhello",
+    # A status code below 100: neither an interim answer nor a final one.
+    "status099": b"HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok",
+    # Chunks with trailer fields: not header fields (RFC 9110 6.5.1).
+    "trailers": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"
+    b"0\r\nX-Trailer: t\r\nSet-Cookie: session=forged\r\n\r\n",
+    # A 204 announcing a body, which it cannot have (RFC 9110 8.6: no Content-Length on one).
+    "nocontent": b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n",
+    # A body after the head of a HEAD answer, in the same write.
+    "headbody": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
 }
 
 
@@ -71,6 +86,11 @@ class ScriptedBackend:
                 lines = head.decode("latin-1").split("\r\n")
                 method, path, _ = lines[0].split(" ")
                 headers = [line.split(":", 1)[0].lower() for line in lines[1:]]
+                if path.endswith("/unread"):  # answers a moment later, never reading the body
+                    time.sleep(LATE_CLOSE_SECONDS / 2)
+                    conn.sendall(CANNED["early"])
+                    time.sleep(LATE_CLOSE_SECONDS)
+                    return
                 canned = CANNED.get(path.split("?")[0].rsplit("/", 1)[-1])
                 if canned is not None:  # answered before (or without) reading the body
                     conn.sendall(canned)
@@ -94,6 +114,8 @@ class ScriptedBackend:
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
                 )
+                if path.endswith("/late"):  # answers a moment after the request came
+                    time.sleep(LATE_CLOSE_SECONDS)
                 if path == "/drip":  # the body's second half comes a moment later
                     half = len(answer) - 10
                     conn.sendall(answer[:half])
@@ -148,11 +170,20 @@ def proxy(tmp_path_factory) -> Iterator[ProxyProcess]:
             "fresh": {"url": backend.url},
             "fresh2": {"url": backend.url},
             "fresh3": {"url": backend.url},
+            "fresh4": {"url": backend.url},
         },
         "routes": [
             {"id": "fresh", "prefix": "/fresh", "monolith": "fresh", "service": "monolith"},
             {"id": "b2", "prefix": "/b2", "monolith": "fresh2", "service": "monolith"},
             {"id": "b3", "prefix": "/b3", "monolith": "fresh3", "service": "monolith"},
+            {"id": "b4", "prefix": "/b4", "monolith": "fresh4", "service": "monolith"},
+            {
+                "id": "t2",
+                "prefix": "/",
+                "host": "tenant.example",
+                "monolith": "fresh",
+                "service": "monolith",
+            },
             {
                 "id": "tenant",
                 "prefix": "/",
@@ -217,6 +248,21 @@ def test_requests_the_proxy_would_pass_on_ambiguously_are_refused(
     assert answer.startswith(b"HTTP/1.1 %d " % status) and says in answer, answer
 
 
+def test_an_upgrade_request_with_a_body_is_refused_at_once(proxy):
+    """The parser never reads the body of a request asking for an Upgrade (an h2c upgrade
+    offered on a POST, say): passed on, its head promised the backend a body that never
+    came, and the backend's timeout was counted against its breaker."""
+    started = time.monotonic()
+    answer = raw_request(
+        proxy,
+        b"POST /upload HTTP/1.1\r\nHost: shop\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n"
+        b"Content-Length: 5\r\n\r\nhello",
+    )
+    assert answer.startswith(b"HTTP/1.1 501 ") and b"Upgrade" in answer, answer
+    assert time.monotonic() - started < 2
+    assert 'upstream_errors_total{backend="monolith",reason="timeout"}' not in proxy.metrics()
+
+
 def test_a_pipelined_upload_expecting_100_continue_does_not_split_the_previous_response(proxy):
     host, port = proxy.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
@@ -235,6 +281,29 @@ def test_a_pipelined_upload_expecting_100_continue_does_not_split_the_previous_r
     # The whole body arrived already, so no interim answer is owed; any sent comes after.
     after = after.removeprefix(b"HTTP/1.1 100 Continue\r\n\r\n")
     assert after.startswith(b"HTTP/1.1 200 ") and b'"path": "/upload"' in after, after
+
+
+def test_an_http10_client_expecting_100_continue_gets_no_interim_answer(proxy):
+    """HTTP/1.0 has no 1xx (RFC 9110 15.2): such a client takes one for the final answer."""
+    with connect(proxy) as sock:
+        sock.sendall(b"POST /upload HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        time.sleep(0.2)  # the head alone first, as a client waiting for the go-ahead does
+        sock.sendall(b"hello")
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 200 ") and b'"path": "/upload"' in answer, answer
+
+
+def test_an_http10_request_with_a_transfer_coding_closes_the_connection(proxy):
+    """RFC 9112 6.1: its framing is faulty (HTTP/1.0 has no chunks, so whatever sent it on
+    may have framed it otherwise); it is answered, and nothing after it is read."""
+    answer = raw_request(
+        proxy,
+        b"POST /upload HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n0\r\n\r\nGET /smuggled HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    )
+    ((status, headers, body),) = responses(answer)
+    assert status == 200 and json.loads(body)["path"] == "/upload", answer
+    assert headers.get(b"connection") == b"close" and b"/smuggled" not in answer, answer
 
 
 def test_an_http10_keep_alive_client_is_told_the_connection_stays_open(proxy):
@@ -342,6 +411,28 @@ def test_a_header_section_sent_line_by_line_is_cut_off_with_408(proxy):
     assert b"header section" in received
 
 
+HEAD_SO_FAR = b"POST /endless HTTP/1.1\r\nHost: shop\r\n"
+TRAILERS_SO_FAR = HEAD_SO_FAR + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
+
+
+@pytest.mark.parametrize(
+    "start",
+    [HEAD_SO_FAR + b"X-Endless: ", HEAD_SO_FAR, TRAILERS_SO_FAR + b"X-Endless: "],
+    ids=["header-value", "header-name", "trailer-value"],
+)
+def test_a_field_line_that_never_ends_gets_431_not_memory(proxy, start):
+    """httptools keeps a field line until it is whole; the proxy used to count it only then,
+    so the line grew with every read until a timeout (a trailer's, never while it grew)."""
+    with connect(proxy) as sock:
+        sock.sendall(start)
+        for _ in range(8):  # up to 512 KiB, far beyond max_header_bytes (16 KiB)
+            sock.sendall(b"a" * 65536)
+            if select.select([sock], [], [], 0.2)[0]:  # answered: sending more would reset
+                break
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer
+
+
 def test_a_connection_that_never_sends_a_byte_is_closed_after_the_header_timeout(proxy):
     with connect(proxy) as sock:
         assert read_until_closed(sock) == b"", "closed without an answer, as nothing was asked"
@@ -384,6 +475,21 @@ def test_alternating_uploads_answered_early_and_reads_all_succeed(proxy):
     assert failures == 0
 
 
+def test_an_early_answer_from_a_backend_not_reading_the_body_leaves_the_client_usable(proxy):
+    """Its unread body held the client's reading back; the backend gone, reading resumes."""
+    host, port = proxy.url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        conn.request("POST", "/fresh/unread", body=b"x" * 8_000_000)  # more than socket buffers
+        answer = conn.getresponse()
+        assert (answer.status, answer.read()) == (200, b"early")
+        conn.request("GET", "/one")
+        answer = conn.getresponse()
+        assert answer.status == 200 and json.loads(answer.read())["path"] == "/one"
+    finally:
+        conn.close()
+
+
 def test_bytes_past_a_content_length_never_reach_the_client(proxy):
     for _ in range(2):  # and the connection they came on is not reused
         with connect(proxy) as sock:
@@ -392,6 +498,64 @@ def test_bytes_past_a_content_length_never_reach_the_client(proxy):
         ((status, headers, body),) = responses(answer)
         assert (status, body) == (200, b"hello"), answer
         assert b"x-injected" not in headers and b"X-Injected" not in answer
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/b4/overflow"), ("HEAD", "/b4/headbody")])
+def test_unasked_bytes_never_answer_the_next_request_nor_another_clients(proxy, method, path):
+    """Bytes after an answer, in the same read, on a pooled connection: a request pipelined
+    behind it must not be sent on that connection (it would take them for its answer, and
+    its own answer would go to the next user of the connection)."""
+    with connect(proxy) as sock, connect(proxy) as other:
+        sock.sendall(b"GET /b4/one HTTP/1.1\r\nHost: shop\r\n\r\n")  # a pooled connection
+        while not responses(sock.recv(65536)):
+            pass
+        pipelined = b"GET /b4/late HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n"
+        sock.sendall(
+            b"%s %s HTTP/1.1\r\nHost: shop\r\n\r\n%s" % (method.encode(), path.encode(), pipelined)
+        )
+        read = read_head(sock, b"")
+        assert read is not None and read[0].startswith(b"HTTP/1.1 200 "), read
+        other.sendall(b"GET /b4/mine HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n")
+        ((status, _, body),) = responses(read_until_closed(other))
+        assert status == 200 and json.loads(body)["path"] == "/b4/mine", body
+        rest = read[1] + read_until_closed(sock)
+    if method == "GET":
+        assert rest.startswith(b"hello"), rest
+        rest = rest.removeprefix(b"hello")
+    ((status, headers, body),) = responses(rest)
+    assert status == 200 and b"x-injected" not in headers, rest
+    assert json.loads(body)["path"] == "/b4/late", rest
+
+
+@pytest.mark.parametrize("path", ["/gzipped", "/b2/gzipped", "/identity", "/b2/status099"])
+def test_a_response_the_proxy_cannot_pass_on_is_a_bad_response(proxy, path):
+    """Transfer-Encoding is hop-by-hop: dropped, the client would take coded bytes for the
+    body; a status below 100 is no answer at all (it waited for one until the timeout)."""
+    answer = raw_request(
+        proxy, b"GET %s HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n" % path.encode()
+    )
+    assert [status for status, _, _ in responses(answer)] == [502], answer
+
+
+def test_a_204_reaches_the_client_without_a_content_length(proxy):
+    """A client that trusted the length would take the next answer's first bytes for it."""
+    with connect(proxy) as sock:
+        sock.sendall(b"GET /nocontent HTTP/1.1\r\nHost: shop\r\n\r\n")
+        read = read_head(sock, b"")
+    assert read is not None and read[0].startswith(b"HTTP/1.1 204 "), read
+    assert b"content-length" not in read[0].lower(), read
+
+
+def test_response_trailers_never_become_response_headers(proxy):
+    with connect(proxy) as sock:  # a new backend connection first, then a pooled one
+        for path in (b"/b2/trailers", b"/b2/trailers"):
+            sock.sendall(b"GET %s HTTP/1.1\r\nHost: shop\r\n\r\n" % path)
+            received = b""
+            while not responses(received):
+                received += sock.recv(65536)
+            ((status, headers, body),) = responses(received)
+            assert (status, body) == (200, b"hello"), received
+            assert b"x-trailer" not in headers and b"set-cookie" not in headers, received
 
 
 def test_an_invalid_chunk_size_never_looks_like_a_complete_answer(proxy):
@@ -408,6 +572,15 @@ def test_an_invalid_chunk_size_never_looks_like_a_complete_answer(proxy):
         sock.sendall(b"GET /b3/badchunk HTTP/1.1\r\nHost: shop\r\n\r\n")
         rest = read_until_closed(sock)
     assert [status for status, _, _ in responses(rest)] in ([], [502]), rest
+
+
+@pytest.mark.parametrize("host", [b"tenant.example", b"TENANT.example:80", b"tenant.example."])
+def test_a_host_route_matches_every_spelling_django_reads_as_its_host(proxy, host):
+    """Django takes `tenant.example.` for `tenant.example` (a fully qualified name's dot);
+    the route must too, or that spelling reaches the default backend as the same tenant."""
+    answer = raw_request(proxy, b"GET /t HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % host)
+    ((status, headers, _),) = responses(answer)
+    assert status == 200 and headers.get(b"x-strangler-backend") == b"fresh", answer
 
 
 def test_host_is_never_hop_by_hop_and_an_http11_request_needs_one(proxy):

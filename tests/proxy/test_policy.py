@@ -16,6 +16,7 @@ from strangler.proxy.policy import (
     may_retry,
     rejection_body,
     request_framing,
+    response_fault,
     response_framing,
 )
 
@@ -122,9 +123,18 @@ def test_bodiless_answers_keep_their_announced_length_but_send_no_body() -> None
     )
     assert response_framing(b"GET", 304, [], False, True) == (b"", False, True)
     assert response_framing(b"GET", 204, [], False, False) == (b"", False, False)
+    assert response_framing(b"GET", 204, length, False, True) == (b"", False, True)  # RFC 9110 8.6
 
 
 def test_request_framing_rechunks_chunks_and_keeps_a_length() -> None:
     assert request_framing(True, None) == b"Transfer-Encoding: chunked\r\n"
     assert request_framing(False, "12") == b"Content-Length: 12\r\n"
     assert request_framing(False, "0") == request_framing(False, None) == b""
+
+
+def test_a_response_head_passes_with_chunked_alone_and_a_status_from_100() -> None:
+    assert response_fault(200, []) == response_fault(101, [b"Chunked"]) == ""
+    assert response_fault(200, [b"chunked", b"chunked"])  # chunked twice (RFC 9112 7)
+    assert "'gzip, chunked'" in response_fault(200, [b"gzip, chunked"])
+    assert "'chunked, identity'" in response_fault(200, [b"chunked", b"identity"])
+    assert response_fault(99, []) == "status code 99"

@@ -131,6 +131,10 @@ def test_smuggling_shapes_are_refused_and_absolute_targets_made_relative(proxy):
         b"Connection: close\r\n\r\n",
     )
     assert b'"path": "/api/v1/products/7"' in absolute
+    no_path = raw_request(
+        proxy, b"GET http://evil.example?page=2 HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n"
+    )
+    assert b'"path": "/?page=2"' in no_path, no_path  # the query is kept
     upgrade = raw_request(
         proxy, b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
     )
