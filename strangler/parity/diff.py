@@ -154,8 +154,9 @@ def walk(
 def diff_json(a: Any, b: Any, norm: Normalizer) -> list[Difference]:
     """Every non-ignored difference between two parsed JSON documents, each (path, kind) once.
 
-    The root is named `$`.
+    The root is named `$`; no `ignore` entry reaches it (it is the whole body, and a key
+    named `$` is another field).
     """
     out: list[Difference] = []
     walk(a, b, "", norm, out)
-    return [(p or "$", k) for p, k in dict.fromkeys(out) if not norm.ignored(p or "$")]
+    return [(p or "$", k) for p, k in dict.fromkeys(out) if not (p and norm.ignored(p))]

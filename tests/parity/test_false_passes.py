@@ -1,0 +1,124 @@
+"""False passes: a candidate that answers differently while parity says equal. Each test has
+a monolith and a candidate answering on real sockets, `strangler parity replay` comparing them
+into a real store, and the gate's verdict, which must not be a pass."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+
+from tests.parity.shop_servers import har, serve_handler
+from tests.parity.test_replay import run
+
+Answer = tuple[int, list[tuple[str, str]], bytes]
+JSON = [("content-type", "application/json")]
+
+
+@contextmanager
+def answering(answer: Callable[[str, int], Answer]) -> Iterator[str]:
+    """A server answering `answer(path, n)` to its n-th request (0-based); yields its URL."""
+    calls = iter(range(1_000_000))
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            with lock:
+                n = next(calls)
+            status, headers, body = answer(self.path, n)
+            self.send_response(status)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    with serve_handler(Handler) as url:
+        yield url
+
+
+def gate(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path,
+    primary: Callable[[str, int], Answer],
+    candidate: Callable[[str, int], Answer],
+    requests: int = 30,
+    compare: str | None = None,
+) -> tuple[int, str]:
+    """Replay `requests` GETs of /api/items/N against both (the monolith called twice, for
+    noise), then `report --gate 99.5` over them: (exit code, the gate's line)."""
+    path = tmp_path / "traffic.har"
+    urls = [f"http://shop.example.com/api/items/{n}" for n in range(requests)]
+    path.write_text(json.dumps(har([("GET", url) for url in urls])))
+    store = str(tmp_path / "parity.sqlite3")
+    extra = []
+    if compare is not None:
+        (tmp_path / "compare.toml").write_text(compare)
+        extra = ["--compare", str(tmp_path / "compare.toml")]
+    with answering(primary) as primary_url, answering(candidate) as candidate_url:
+        code, _, err = run(capsys, "parity", "replay", str(path), "--primary", primary_url,
+                           "--candidate", candidate_url, "--route", "items", "--store", store,
+                           "--concurrency", "1", *extra)  # fmt: skip
+    assert code == 0, err
+    code, out, _ = run(capsys, "parity", "report", "--route", "items", "--store", store,
+                       "--gate", "99.5", "--min-samples", str(requests))  # fmt: skip
+    return code, out.strip().splitlines()[-1]
+
+
+def json_answer(body: object, status: int = 200) -> Callable[[str, int], Answer]:
+    return lambda path, n: (status, JSON, json.dumps(body).encode())
+
+
+def refused(capsys: pytest.CaptureFixture[str], tmp_path, compare: str) -> str:
+    """Replay one request with `compare`: it must exit 2, nothing sent; the error line."""
+    path = tmp_path / "traffic.har"
+    path.write_text(json.dumps(har([("GET", "http://shop.example.com/api/items/1")])))
+    (tmp_path / "compare.toml").write_text(compare)
+    seen: list[str] = []
+
+    def monolith(path: str, n: int) -> Answer:
+        seen.append(path)
+        return 200, JSON, b"{}"
+
+    with answering(monolith) as url:
+        code, _, err = run(capsys, "parity", "replay", str(path), "--primary", url,
+                           "--candidate", url + "/", "--store", str(tmp_path / "p.sqlite3"),
+                           "--compare", str(tmp_path / "compare.toml"))  # fmt: skip
+    assert code == 2 and len(err.strip().splitlines()) == 1 and not seen
+    return err.strip()
+
+
+@pytest.mark.parametrize("wildcards", ["?", "??", "[*]", "[*].*", "[*].**", "*.*", "*[*]"])
+def test_an_ignore_of_wildcards_alone_is_refused(wildcards, capsys, tmp_path):
+    """`?` ignored the root (`$`: a candidate answering [] for {} passed) and every
+    one-character top-level field; `[*]` or `[*].*` on a list body ignored every item, so a
+    candidate answering another list passed. Entries naming no field are route.E048."""
+    err = refused(capsys, tmp_path, f"ignore = [{json.dumps(wildcards)}]\n")
+    assert f"route.E048 {tmp_path / 'compare.toml'}.ignore: '{wildcards}' is wildcards alone" in (
+        err
+    )
+
+
+def test_a_list_body_with_an_ignored_field_per_item_still_compares_its_items(capsys, tmp_path):
+    """`[*].updated_at` ignores one field of each item of a list body, not the items."""
+    primary = json_answer([{"id": 1, "updated_at": "a"}, {"id": 2, "updated_at": "a"}])
+    candidate = json_answer([{"id": 7, "updated_at": "b"}])
+    code, line = gate(capsys, tmp_path, primary, candidate, compare='ignore = ["[*].updated_at"]')
+    assert code == 1 and line.startswith("fail: parity 0.00%"), line
+
+
+def test_the_root_of_the_body_is_never_ignored(capsys, tmp_path):
+    """A candidate answering a list (or null) for an object differs at the root, `$`; an
+    entry `$` names a top-level key "$", never the root."""
+    code, line = gate(capsys, tmp_path, json_answer({"id": 1}), json_answer([1]),
+                      compare='ignore = ["$"]')  # fmt: skip
+    assert code == 1 and line.startswith("fail: parity 0.00%") and "($ (type))" in line, line
