@@ -122,3 +122,14 @@ def test_the_root_of_the_body_is_never_ignored(capsys, tmp_path):
     code, line = gate(capsys, tmp_path, json_answer({"id": 1}), json_answer([1]),
                       compare='ignore = ["$"]')  # fmt: skip
     assert code == 1 and line.startswith("fail: parity 0.00%") and "($ (type))" in line, line
+
+
+def test_the_same_bytes_as_json_and_as_html_differ(capsys, tmp_path):
+    """With Content-Type not compared as a header (a route's own `headers` list), a candidate
+    answering the monolith's JSON bytes as text/html (a browser renders them, a client's JSON
+    decoding refuses them) passed: equal bytes were taken as an equal answer."""
+    body = json.dumps({"id": 1}).encode()
+    primary = lambda path, n: (200, JSON, body)  # noqa: E731
+    candidate = lambda path, n: (200, [("content-type", "text/html")], body)  # noqa: E731
+    code, line = gate(capsys, tmp_path, primary, candidate, compare='headers = ["location"]')
+    assert code == 1 and line.startswith("fail: parity 0.00%") and "(body)" in line
