@@ -95,16 +95,34 @@ def _lists(
             out.append((items, "value"))
         return
     key = norm.list_keys.get(path)
-    if key is not None:
-        left = {_canonical(i.get(key)): i for i in a if type(i) is dict}
-        right = {_canonical(i.get(key)): i for i in b if type(i) is dict}
-        if left.keys() - right.keys():
-            out.append((items, "missing"))
-        if right.keys() - left.keys():
-            out.append((items, "extra"))
-        for k in left.keys() & right.keys():
-            walk(left[k], right[k], items, norm, out, depth)
+    if key is None:
+        _pairwise(a, b, items, norm, out, depth)
         return
+    left, right = _by_key(a, key), _by_key(b, key)
+    for k, xs in left.items():
+        _pairwise(xs, right.get(k, []), items, norm, out, depth)
+    if right.keys() - left.keys():
+        out.append((items, "extra"))
+
+
+def _by_key(items: list[Any], key: str) -> dict[bytes, list[Any]]:
+    """List items grouped by the value of their `key` field, every item kept (two with the same
+    key are two items: a duplicated row is a difference); an item that is no object, or has
+    no such field, is grouped by its whole value."""
+    groups: dict[bytes, list[Any]] = {}
+    for item in items:
+        if type(item) is dict and key in item:
+            group = _canonical(item[key])
+        else:
+            group = b"\0" + _canonical(item)
+        groups.setdefault(group, []).append(item)
+    return groups
+
+
+def _pairwise(
+    a: list[Any], b: list[Any], items: str, norm: Normalizer, out: list[Difference], depth: int
+) -> None:
+    """Items compared in order; the longer list's rest is missing (primary) or extra."""
     for x, y in zip(a, b, strict=False):
         walk(x, y, items, norm, out, depth)
     if len(a) > len(b):

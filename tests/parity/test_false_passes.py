@@ -133,3 +133,20 @@ def test_the_same_bytes_as_json_and_as_html_differ(capsys, tmp_path):
     candidate = lambda path, n: (200, [("content-type", "text/html")], body)  # noqa: E731
     code, line = gate(capsys, tmp_path, primary, candidate, compare='headers = ["location"]')
     assert code == 1 and line.startswith("fail: parity 0.00%") and "(body)" in line
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        [{"id": 1, "n": "a"}, {"id": 2, "n": "b"}, {"id": 2, "n": "b"}, {"n": "c"}],  # a JOIN
+        [{"id": 1, "n": "a"}, {"id": 2, "n": "b"}, {"n": "c"}, {"n": "c"}],  # no id, twice
+        [{"id": 1, "n": "a"}, {"id": 2, "n": "b"}, {"n": "c"}, "junk"],  # no object
+    ],
+)
+def test_lists_matched_by_key_keep_every_item(candidate, capsys, tmp_path):
+    """`list_keys` matched items through a dict by key: a candidate repeating a row, or adding
+    items without the key or items that are not objects, was equal to the monolith."""
+    primary = json_answer({"results": [{"id": 1, "n": "a"}, {"id": 2, "n": "b"}, {"n": "c"}]})
+    code, line = gate(capsys, tmp_path, primary, json_answer({"results": candidate}),
+                      compare='list_keys = { results = "id" }')  # fmt: skip
+    assert code == 1 and line.startswith("fail: parity 0.00%") and "(results[*] (" in line, line
