@@ -56,7 +56,8 @@ def _is_json(media_type: str) -> bool:
 
 def _decoded(reply: Reply) -> bytes:
     """The body without its gzip/deflate content coding (two servers' gzip bytes differ even
-    for the same content); a body that does not decode stays as is, one that inflates beyond
+    for the same content); a body that does not decode whole (broken, cut short, bytes after
+    its end: a client gets an error or something else) stays as is, one that inflates beyond
     MAX_DECODED_BYTES is Uncomparable."""
     coding = reply.header("content-encoding").strip().lower()
     if coding not in ("gzip", "x-gzip", "deflate") or not reply.body:
@@ -69,7 +70,7 @@ def _decoded(reply: Reply) -> bytes:
         return reply.body
     if inflater.unconsumed_tail:
         raise Uncomparable("body_too_large")
-    return body
+    return body if inflater.eof and not inflater.unused_data else reply.body
 
 
 def _rebased(reply: Reply) -> bytes:

@@ -4,6 +4,7 @@ into a real store, and the gate's verdict, which must not be a pass."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -150,3 +151,31 @@ def test_lists_matched_by_key_keep_every_item(candidate, capsys, tmp_path):
     code, line = gate(capsys, tmp_path, primary, json_answer({"results": candidate}),
                       compare='list_keys = { results = "id" }')  # fmt: skip
     assert code == 1 and line.startswith("fail: parity 0.00%") and "(results[*] (" in line, line
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        lambda whole: whole[:-8],  # cut short: no CRC and length, a client's gunzip fails
+        lambda whole: whole + b"<html>an error page</html>",  # bytes after the gzip member
+    ],
+)
+def test_a_gzip_body_that_does_not_decode_whole_differs(broken, capsys, tmp_path):
+    """zlib (and httpx's decoder) gave the members' content and left the rest unread, so a
+    candidate whose gzip answer was cut short, or had bytes after its end, was equal."""
+    body = gzip.compress(json.dumps({"id": 1, "name": "Product 1"}).encode(), mtime=0)
+    gzipped = [*JSON, ("content-encoding", "gzip")]
+    primary = lambda path, n: (200, gzipped, body)  # noqa: E731
+    candidate = lambda path, n: (200, gzipped, broken(body))  # noqa: E731
+    code, line = gate(capsys, tmp_path, primary, candidate)
+    assert code == 1 and line.startswith("fail: parity 0.00%"), line
+
+
+def test_gzip_answers_of_the_same_content_pass_as_read_from_the_wire(capsys, tmp_path):
+    """The replay reads bodies as sent; the comparison inflates both (their bytes differ)."""
+    content = json.dumps({"id": 1, "name": "Product 1"}).encode()
+    gzipped = [*JSON, ("content-encoding", "gzip")]
+    primary = lambda path, n: (200, gzipped, gzip.compress(content, 1, mtime=n))  # noqa: E731
+    candidate = lambda path, n: (200, gzipped, gzip.compress(content, 9, mtime=7))  # noqa: E731
+    code, line = gate(capsys, tmp_path, primary, candidate)
+    assert code == 0 and line.startswith("pass: parity 100.00%"), line
