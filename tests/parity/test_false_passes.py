@@ -194,3 +194,26 @@ def test_noise_in_a_json_field_named_status_never_cancels_the_status_code(capsys
 
     code, line = gate(capsys, tmp_path, monolith, candidate)
     assert code == 1 and line.startswith("fail: parity 80.00%") and "(status)" in line, line
+
+
+POST = {"id": 1, "body": "Hello", "type": "post"}
+POST_JSON = json.dumps(POST).encode()
+
+
+@pytest.mark.parametrize(
+    ("ignore", "candidate"),
+    [
+        # A JSON field named `body` ignored: the candidate's broken JSON was ignored with it.
+        ("body", (200, JSON, POST_JSON[:-2])),
+        # A glob for JSON fields ending in `type` reached the Content-Type header.
+        ("*type", (200, [("content-type", "application/problem+json")], POST_JSON)),
+    ],
+)
+def test_an_ignore_for_json_fields_reaches_neither_the_body_nor_headers(
+    ignore, candidate, capsys, tmp_path
+):
+    """Entries without `header:` ignore JSON fields: never the body as a whole (not JSON,
+    or not the same text) nor a header."""
+    code, line = gate(capsys, tmp_path, json_answer(POST), lambda path, n: candidate,
+                      compare=f"ignore = [{json.dumps(ignore)}]")  # fmt: skip
+    assert code == 1 and line.startswith("fail: parity 0.00%"), line
