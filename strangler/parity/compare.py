@@ -7,12 +7,11 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import orjson
-
 from strangler.control.compare import CompareConfig
 from strangler.parity.diff import Difference, SkipReason, Uncomparable, diff_json
 from strangler.parity.endpoint import compile_templates, endpoint_of
 from strangler.parity.exchange import Exchange, Reply
+from strangler.parity.jsonvalue import loads
 from strangler.parity.normalize import Normalizer, compile_config
 
 BASE_PLACEHOLDER = b"{base}"
@@ -119,13 +118,13 @@ def compare_replies(primary: Reply, candidate: Reply, norm: Normalizer) -> list[
         return out
     if json_left:
         try:
-            a = orjson.loads(left)
-        except orjson.JSONDecodeError:
+            a = loads(left)
+        except ValueError:
             a = None
             out.append(("body", "invalid"))
         try:
-            b = orjson.loads(right)
-        except orjson.JSONDecodeError:
+            b = loads(right)
+        except ValueError:
             if a is not None:
                 out.append(("body", "invalid"))
             return out

@@ -10,9 +10,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-import orjson
-
 from strangler.parity.endpoint import fold_segment
+from strangler.parity.jsonvalue import canonical
 from strangler.parity.normalize import Normalizer, truncate_timestamp
 
 DiffKind = Literal[
@@ -22,7 +21,7 @@ DiffKind = Literal[
 Difference = tuple[str, DiffKind]
 SkipReason = Literal["body_too_large", "too_deep", "compare_failed"]
 # Containers nested deeper than this are not compared: no API answers like that, and a walk
-# (or orjson.dumps, limited to 254) would otherwise run out of stack on a hostile body.
+# would otherwise run out of stack on a hostile body.
 MAX_DEPTH = 100
 
 _NUMBERS = (int, float)
@@ -81,8 +80,8 @@ def _scalars(a: Any, b: Any, path: str, norm: Normalizer, out: list[Difference])
 
 def _canonical(value: Any) -> bytes:
     try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError as error:  # nested deeper than orjson writes
+        return canonical(value)
+    except RecursionError as error:
         raise Uncomparable("too_deep") from error
 
 

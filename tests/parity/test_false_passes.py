@@ -217,3 +217,21 @@ def test_an_ignore_for_json_fields_reaches_neither_the_body_nor_headers(
     code, line = gate(capsys, tmp_path, json_answer(POST), lambda path, n: candidate,
                       compare=f"ignore = [{json.dumps(ignore)}]")  # fmt: skip
     assert code == 1 and line.startswith("fail: parity 0.00%"), line
+
+
+@pytest.mark.parametrize(
+    ("primary", "candidate"),
+    [
+        (b'{"wei": 1180591620717411303425}', b'{"wei": 1180591620717411303424}'),  # 2**70
+        (b'{"id": -9223372036854775809}', b'{"id": -9223372036854775808}'),
+        (b'{"tags": [18446744073709551617]}', b'{"tags": [18446744073709551616]}'),
+    ],
+)
+def test_integers_past_64_bits_compare_exactly(primary, candidate, capsys, tmp_path):
+    """orjson reads integers past 64 bits as floats: 2**70 + 1 and 2**70 were the same
+    float, equal (an amount in wei, a 128-bit id), below -2**63 too, and in lists compared
+    unordered (which orjson could not have written back)."""
+    code, line = gate(capsys, tmp_path, lambda path, n: (200, JSON, primary),
+                      lambda path, n: (200, JSON, candidate),
+                      compare='unordered = ["tags"]')  # fmt: skip
+    assert code == 1 and line.startswith("fail: parity 0.00%"), line
