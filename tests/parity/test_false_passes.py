@@ -13,6 +13,9 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from strangler.cli import main
+from strangler.control import open_store
+from tests.control.test_validate import base
 from tests.parity.shop_servers import har, serve_handler
 from tests.parity.test_replay import run
 
@@ -92,7 +95,8 @@ def refused(capsys: pytest.CaptureFixture[str], tmp_path, compare: str) -> str:
 
     with answering(monolith) as url:
         code, _, err = run(capsys, "parity", "replay", str(path), "--primary", url,
-                           "--candidate", url + "/", "--store", str(tmp_path / "p.sqlite3"),
+                           "--candidate", "http://127.0.0.1:9",
+                           "--store", str(tmp_path / "p.sqlite3"),
                            "--compare", str(tmp_path / "compare.toml"))  # fmt: skip
     assert code == 2 and len(err.strip().splitlines()) == 1 and not seen
     return err.strip()
@@ -235,3 +239,65 @@ def test_integers_past_64_bits_compare_exactly(primary, candidate, capsys, tmp_p
                       lambda path, n: (200, JSON, candidate),
                       compare='unordered = ["tags"]')  # fmt: skip
     assert code == 1 and line.startswith("fail: parity 0.00%"), line
+
+
+@pytest.mark.parametrize(
+    ("shadow", "copied", "problem"),
+    [
+        # The service's backend holds the monolith's URL: the monolith compared with itself.
+        ({"percent": 10}, {"catalog": "http://127.0.0.1:8000"}, "the candidate is the monolith"),
+        # A second monolith instance at the service's address: noise read from the candidate.
+        (
+            {"percent": 10, "secondary": "monolith_b"},
+            {"monolith_b": "http://LOCALHOST:8100"},
+            "the secondary is the candidate",
+        ),
+    ],
+)
+def test_a_shadow_onto_the_monolith_or_noise_from_the_candidate_by_address_is_refused(
+    shadow, copied, problem, capsys, tmp_path
+):
+    """E041 told backends apart by name: two names for one address passed, and parity was
+    100% by construction (every difference of the candidate learned as noise, or none)."""
+    table = base(weight=0, shadow=shadow)
+    table["backends"]["catalog"] = {"url": "http://localhost:8100"}
+    table["backends"]["monolith_b"] = {"url": "http://127.0.0.1:8001"}
+    for name, url in copied.items():
+        table["backends"][name] = {"url": url}
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps(table))
+    config = tmp_path / "routes.toml"
+    code = main(["route", "set", str(seed), "--config", str(config)])
+    err = capsys.readouterr().err
+    assert code == 2 and "route.E041" in err and problem in err, err
+    assert not config.exists() or open_store(str(config)).is_empty()
+
+
+@pytest.mark.parametrize(
+    ("sides", "refusal"),
+    [
+        (["--candidate", "http://127.0.0.1:{port}/"], "--candidate http://127.0.0.1:{port} is"),
+        (["--candidate", "http://localhost:9", "--secondary", "http://LocalHost:9"],
+         "--secondary http://LocalHost:9 is the --candidate"),
+    ],
+)  # fmt: skip
+def test_a_replay_onto_the_primary_or_with_noise_from_the_candidate_is_refused(
+    sides, refusal, capsys, tmp_path
+):
+    """`--candidate` at the primary's address was accepted (the monolith compared with
+    itself, 100%), and `--secondary` was told from `--candidate` by its text only."""
+    path = tmp_path / "traffic.har"
+    path.write_text(json.dumps(har([("GET", "http://shop.example.com/api/items/1")])))
+    seen: list[str] = []
+
+    def monolith(path: str, n: int) -> Answer:
+        seen.append(path)
+        return 200, JSON, b"{}"
+
+    with answering(monolith) as url:
+        port = url.rsplit(":", 1)[1]
+        code, _, err = run(capsys, "parity", "replay", str(path), "--primary", url,
+                           *(side.format(port=port) for side in sides),
+                           "--store", str(tmp_path / "p.sqlite3"))  # fmt: skip
+    assert code == 2 and len(err.strip().splitlines()) == 1 and not seen, err
+    assert refusal.format(port=port) in err

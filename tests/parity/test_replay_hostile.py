@@ -126,7 +126,7 @@ def test_deeply_nested_compare_and_reconcile_files_are_one_line_exit_2(capsys, t
     store = str(tmp_path / "p.sqlite3")
     with serve(Behaviour()) as primary:
         code, _, err = run(capsys, "parity", "replay", str(requests), "--primary", primary,
-                           "--candidate", primary, "--store", store,
+                           "--candidate", "http://127.0.0.1:9", "--store", store,
                            "--compare", str(compare))  # fmt: skip
     assert code == 2 and f"--compare {compare}: nested too deeply" in err
     assert len(err.strip().splitlines()) == 1
