@@ -18,7 +18,7 @@ from strangler.parity.noise import (
     regressions,
 )
 from strangler.parity.store import ParityStore, StoredCounts, StoreError, window_start
-from strangler.parity.tally import OVERFLOW, bucket_upper_ms
+from strangler.parity.tally import OTHER_FIELDS, OVERFLOW, bucket_upper_ms
 
 TOP_FIELDS = 10  # differing fields listed per endpoint, most frequent first
 
@@ -180,8 +180,10 @@ def summarize(
             thresholds,
         )
         for path, kind, raw, noise in fields[endpoint]:
-            # A candidate that did not answer is never noise, whatever the thresholds say.
-            regression = (kind == "error" and raw > 0) or path in found
+            # A candidate that did not answer is never noise, whatever the thresholds say; nor
+            # are fields past the cap (noise of some of them cannot explain the others).
+            never_noise = kind == "error" or path == OTHER_FIELDS
+            regression = (never_noise and raw > 0) or path in found
             noise_expected = round(expected_noise(noise, noise_samples, samples), 1)
             verdicts.append(FieldSummary(path, kind, raw, noise_expected, regression))
         regressed = {f.path for f in verdicts if f.regression}

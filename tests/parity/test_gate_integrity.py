@@ -123,3 +123,24 @@ def test_rare_differences_in_many_fields_are_not_each_quiet(parity_store):
                                    candidate(0) if n == 0 else ok, ok,
                                    at=AT + 3600 + n * 0.001) for n in range(10_000)])  # fmt: skip
     assert summary(parity_store, "products", since=AT + 3600).parity == 100.0
+
+
+def test_noise_of_fields_past_the_cap_never_cancels_other_fields_past_it(parity_store):
+    """Past 200 distinct fields in a batch the rest count as one, `(other fields)`: noise of
+    fields the secondary differed in there cancelled a field only the candidate differed in
+    (a map of 300 stock levels keyed by SKU, 250 of them moving between two monolith calls,
+    and a candidate getting the last one wrong from the 11th request on passed at 100%)."""
+    skus = [f"SKU-{n:03d}" for n in range(300)]
+    primary = dict.fromkeys(skus, 1)
+    moving = {**primary, **dict.fromkeys(skus[:250], 2)}
+    wrong = {**primary, skus[-1]: 0}
+
+    def reply(body: dict) -> Reply:
+        return Reply(200, (("content-type", "application/json"),), orjson.dumps({"stock": body}))
+
+    record(parity_store, [Exchange("products", "GET", f"/p/{n}", reply(primary),
+                                   reply(wrong if n >= 10 else primary), reply(moving),
+                                   at=AT + n * 0.001) for n in range(100)])  # fmt: skip
+    (endpoint,) = summary(parity_store, "products", since=0).endpoints
+    other = next(f for f in endpoint.fields if f.path == "(other fields)")
+    assert (other.raw, other.regression, endpoint.parity) == (90, True, 10.0)
