@@ -175,8 +175,9 @@ class Comparer:
 
     def compare(self, exchange: Exchange) -> Comparison:
         """Raw and noise differences; an exchange that cannot be compared comes back with
-        `skipped` set. A secondary that failed or was cut gives no noise reading: a wrong
-        one would cancel real differences."""
+        `skipped` set. A secondary that failed (no answer, or a 5xx where the primary's was
+        not one) or was cut gives no noise reading: a wrong one would cancel real
+        differences, the failures it shares with a broken candidate first."""
         endpoint = self.endpoint(exchange.route, exchange.method, exchange.path)
         norm = self.normalizer(exchange.route, endpoint)
         try:
@@ -185,12 +186,17 @@ class Comparer:
             return skipped(exchange, endpoint, error.reason)
         noise = None
         secondary = exchange.secondary
-        if secondary is not None and not secondary.error:
+        if secondary is not None and not _failed(secondary, exchange.primary):
             try:
                 noise = tuple(compare_replies(exchange.primary, secondary, norm))
             except Uncomparable:
                 noise = None
         return _comparison(exchange, endpoint, tuple(raw), noise, None)
+
+
+def _failed(secondary: Reply, primary: Reply) -> bool:
+    """Whether a noise call failed: no answer, or a server error the primary did not have."""
+    return bool(secondary.error) or (secondary.status >= 500 > primary.status)
 
 
 def skipped(exchange: Exchange, endpoint: str, reason: SkipReason) -> Comparison:

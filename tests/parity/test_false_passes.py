@@ -8,7 +8,7 @@ import gzip
 import json
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from http.server import BaseHTTPRequestHandler
 
 import pytest
@@ -57,9 +57,10 @@ def gate(
     candidate: Callable[[str, int], Answer],
     requests: int = 30,
     compare: str | None = None,
+    secondary: Callable[[str, int], Answer] | None = None,
 ) -> tuple[int, str]:
-    """Replay `requests` GETs of /api/items/N against both (the monolith called twice, for
-    noise), then `report --gate 99.5` over them: (exit code, the gate's line)."""
+    """Replay `requests` GETs of /api/items/N against both (the monolith called twice for
+    noise, or `secondary`), then `report --gate 99.5` over them: (exit code, the gate's line)."""
     path = tmp_path / "traffic.har"
     urls = [f"http://shop.example.com/api/items/{n}" for n in range(requests)]
     path.write_text(json.dumps(har([("GET", url) for url in urls])))
@@ -68,10 +69,13 @@ def gate(
     if compare is not None:
         (tmp_path / "compare.toml").write_text(compare)
         extra = ["--compare", str(tmp_path / "compare.toml")]
-    with answering(primary) as primary_url, answering(candidate) as candidate_url:
-        code, _, err = run(capsys, "parity", "replay", str(path), "--primary", primary_url,
-                           "--candidate", candidate_url, "--route", "items", "--store", store,
-                           "--concurrency", "1", *extra)  # fmt: skip
+    sides = {"--primary": primary, "--candidate": candidate, "--secondary": secondary}
+    with ExitStack() as servers:
+        for option, answer in sides.items():
+            if answer is not None:
+                extra += [option, servers.enter_context(answering(answer))]
+        code, _, err = run(capsys, "parity", "replay", str(path), "--route", "items",
+                           "--store", store, "--concurrency", "1", *extra)  # fmt: skip
     assert code == 0, err
     code, out, _ = run(capsys, "parity", "report", "--route", "items", "--store", store,
                        "--gate", "99.5", "--min-samples", str(requests))  # fmt: skip
@@ -301,3 +305,19 @@ def test_a_replay_onto_the_primary_or_with_noise_from_the_candidate_is_refused(
                            "--store", str(tmp_path / "p.sqlite3"))  # fmt: skip
     assert code == 2 and len(err.strip().splitlines()) == 1 and not seen, err
     assert refusal.format(port=port) in err
+
+
+def test_a_secondary_answering_5xx_gives_no_noise_reading(capsys, tmp_path):
+    """A second monolith instance overloaded by the shadow calls answered 503 to a fifth of
+    them: the status code was learned as noise, and a candidate answering 500 to a fifth of
+    the requests passed. A secondary that failed (5xx where the primary did not) is a noise
+    call that did not answer: no reading, as a refused or timed-out one."""
+    body = b'{"id": 1}'
+
+    def failing_a_fifth(path: str, n: int) -> Answer:
+        return 503 if n % 5 == 0 else 200, JSON, body
+
+    candidate = lambda path, n: (500 if n % 5 == 0 else 200, JSON, body)  # noqa: E731
+    code, line = gate(capsys, tmp_path, lambda path, n: (200, JSON, body), candidate,
+                      secondary=failing_a_fifth)  # fmt: skip
+    assert code == 1 and line.startswith("fail: parity 80.00%") and "(status)" in line, line
