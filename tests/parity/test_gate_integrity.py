@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import orjson
+import pytest
 
 from strangler.parity import Exchange, Reply
 from strangler.parity.gate import evaluate_gate
@@ -144,3 +145,13 @@ def test_noise_of_fields_past_the_cap_never_cancels_other_fields_past_it(parity_
     (endpoint,) = summary(parity_store, "products", since=0).endpoints
     other = next(f for f in endpoint.fields if f.path == "(other fields)")
     assert (other.raw, other.regression, endpoint.parity) == (90, True, 10.0)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), -1.0, 100.5, float("inf")])
+def test_a_gate_that_is_not_a_percentage_is_refused_not_passed(bad, parity_store):
+    """`parity < nan` is false, so evaluate_gate(s, nan, ...) passed any candidate; the CLI and
+    runbooks check their own input, the public function did not."""
+    down = Reply(500, (("content-type", "application/json"),), b"{}")
+    record(parity_store, _exchanges(600, candidate=down))
+    with pytest.raises(ValueError, match="a parity percentage from 0 to 100"):
+        evaluate_gate(summary(parity_store, "products", since=0), bad, min_samples=500)
