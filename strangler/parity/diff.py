@@ -37,9 +37,12 @@ class Uncomparable(Exception):
 
 def _child(path: str, key: str) -> str:
     """The path of a key under `path`; keys that are ids (maps keyed by id) fold like path
-    segments, so {"17": ..., "18": ...} counts as one field `{id}`, not one per id."""
+    segments, so {"17": ..., "18": ...} counts as one field `{id}`, not one per id. A newline
+    in a key is written `\\n`: a comparison's differing fields are stored joined by newlines."""
     if key[:1].isdigit() or len(key) >= 16:
         key = fold_segment(key)
+    if "\n" in key:
+        key = key.replace("\n", "\\n")
     return f"{path}.{key}" if path else key
 
 

@@ -155,3 +155,21 @@ def test_a_gate_that_is_not_a_percentage_is_refused_not_passed(bad, parity_store
     record(parity_store, _exchanges(600, candidate=down))
     with pytest.raises(ValueError, match="a parity percentage from 0 to 100"):
         evaluate_gate(summary(parity_store, "products", since=0), bad, min_samples=500)
+
+
+def test_a_field_whose_name_holds_a_newline_counts_against_parity(parity_store):
+    """A comparison's differing fields are stored joined by newlines; a field named with one
+    (a message catalogue keyed by its source text) was read back as two other names, so its
+    comparisons counted as matches: parity 100% with the field listed as a regression."""
+
+    def catalogue(text: str) -> Reply:
+        body = orjson.dumps({"messages": {"Hello\nWorld": text}})
+        return Reply(200, (("content-type", "application/json"),), body)
+
+    record(parity_store, _exchanges(600, primary=catalogue("Hallo\nWelt"),
+                                    candidate=catalogue("Hallo"),
+                                    secondary=catalogue("Hallo\nWelt")))  # fmt: skip
+    result = summary(parity_store, "products", since=0)
+    (field,) = result.endpoints[0].fields
+    assert field.regression and result.parity == 0.0
+    assert evaluate_gate(result, 99.5, 500).outcome == "fail"
