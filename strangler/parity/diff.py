@@ -7,7 +7,8 @@ parsed JSON; no I/O.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from typing import Any, Literal
 
 from strangler.parity.endpoint import fold_segment
@@ -25,6 +26,7 @@ SkipReason = Literal["body_too_large", "too_deep", "compare_failed"]
 MAX_DEPTH = 100
 
 _NUMBERS = (int, float)
+JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
 class Uncomparable(Exception):
@@ -51,11 +53,11 @@ def _numbers_equal(a: float, b: float, tolerance: float) -> bool:
 
 
 def _as_decimal(value: Any) -> Decimal | None:
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
+    """A JSON number, or a string written as one (Decimal() also takes whitespace, `_`, `+`,
+    other scripts' digits: strings a client parsing a number refuses), as a Decimal."""
+    if type(value) is str and not JSON_NUMBER.fullmatch(value):
         return None
-    return number if number.is_finite() else None
+    return Decimal(str(value))
 
 
 def _scalars(a: Any, b: Any, path: str, norm: Normalizer, out: list[Difference]) -> None:

@@ -321,3 +321,14 @@ def test_a_secondary_answering_5xx_gives_no_noise_reading(capsys, tmp_path):
     code, line = gate(capsys, tmp_path, lambda path, n: (200, JSON, body), candidate,
                       secondary=failing_a_fifth)  # fmt: skip
     assert code == 1 and line.startswith("fail: parity 80.00%") and "(status)" in line, line
+
+
+@pytest.mark.parametrize("amount", [" 9.90", "9.90\n", "9_9.0", "+9.9", "9.9e0 "])
+def test_decimal_strings_equal_a_number_only_when_written_as_one(amount, capsys, tmp_path):
+    """`decimal_strings` read the string with Decimal(), which takes surrounding whitespace,
+    underscores and a plus sign: "9_9.0" equalled 99.0 and " 9.90" 9.9, strings a client
+    parsing a decimal number (Go's strconv, JavaScript's Number for "9_9.0") refuses."""
+    primary = json_answer({"price": 99.0 if "_" in amount else 9.9})
+    code, line = gate(capsys, tmp_path, primary, json_answer({"price": amount}),
+                      compare="decimal_strings = true")  # fmt: skip
+    assert code == 1 and line.startswith("fail: parity 0.00%"), line
