@@ -14,7 +14,8 @@ from strangler.parity.exchange import Exchange, Reply
 from strangler.parity.jsonvalue import loads
 from strangler.parity.normalize import Normalizer, compile_config
 
-BASE_PLACEHOLDER = b"{base}"
+BASE_TEXT = "{base}"
+BASE_PLACEHOLDER = BASE_TEXT.encode()
 MAX_DECODED_BYTES = 8 * 1024 * 1024  # a compressed body inflates at most to this (zip bombs)
 ENDPOINT_CACHE = 4096  # paths whose endpoint is remembered; a flood of new ones empties it
 
@@ -80,6 +81,12 @@ def _rebased(reply: Reply) -> bytes:
     return body
 
 
+def _rebased_header(reply: Reply, name: str) -> str:
+    """A header's value with the backend's own base URL replaced, as in bodies (Location)."""
+    value = reply.header(name)
+    return value.replace(reply.base_url, BASE_TEXT) if reply.base_url else value
+
+
 def _cookie_names(reply: Reply) -> list[str]:
     return sorted(v.split("=", 1)[0].strip() for v in reply.values("set-cookie"))
 
@@ -104,7 +111,7 @@ def compare_replies(primary: Reply, candidate: Reply, norm: Normalizer) -> list[
         if name == "set-cookie":
             same = _cookie_names(primary) == _cookie_names(candidate)
         else:
-            same = primary.header(name) == candidate.header(name)
+            same = _rebased_header(primary, name) == _rebased_header(candidate, name)
         if not same and not norm.header_ignored(name):
             out.append((f"header:{name}", "header"))
     # Before the bytes: the same bytes as JSON and as text are two answers to a client (two

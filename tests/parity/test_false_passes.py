@@ -25,7 +25,8 @@ JSON = [("content-type", "application/json")]
 
 @contextmanager
 def answering(answer: Callable[[str, int], Answer]) -> Iterator[str]:
-    """A server answering `answer(path, n)` to its n-th request (0-based); yields its URL."""
+    """A server answering `answer(path, n)` to its n-th request (0-based), `{own}` in a header
+    value replaced by its own URL; yields that URL."""
     calls = iter(range(1_000_000))
     lock = threading.Lock()
 
@@ -40,8 +41,9 @@ def answering(answer: Callable[[str, int], Answer]) -> Iterator[str]:
                 n = next(calls)
             status, headers, body = answer(self.path, n)
             self.send_response(status)
+            own = f"http://127.0.0.1:{self.server.server_address[1]}"
             for name, value in headers:
-                self.send_header(name, value)
+                self.send_header(name, value.replace("{own}", own))
             self.send_header("content-length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -332,3 +334,16 @@ def test_decimal_strings_equal_a_number_only_when_written_as_one(amount, capsys,
     code, line = gate(capsys, tmp_path, primary, json_answer({"price": amount}),
                       compare="decimal_strings = true")  # fmt: skip
     assert code == 1 and line.startswith("fail: parity 0.00%"), line
+
+
+def test_a_redirect_to_each_backends_own_address_is_the_same_redirect(capsys, tmp_path):
+    """The reverse, a false failure: links in bodies compare after each backend's own base
+    URL is replaced, the Location header did not, so two services redirecting alike (each to
+    its own address, as in a replay against two addresses) differed on every redirect."""
+    moved = lambda path, n: (302, [("location", "{own}/api/items/new")], b"")  # noqa: E731
+    code, line = gate(capsys, tmp_path, moved, moved)
+    assert code == 0 and line.startswith("pass: parity 100.00%"), line
+    elsewhere = lambda path, n: (302, [("location", "{own}/api/elsewhere")], b"")  # noqa: E731
+    (tmp_path / "elsewhere").mkdir()
+    code, line = gate(capsys, tmp_path / "elsewhere", moved, elsewhere)
+    assert code == 1 and line.startswith("fail: parity 0.00%") and "(header:location)" in line
