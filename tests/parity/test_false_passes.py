@@ -1,6 +1,8 @@
-"""False passes: a candidate that answers differently while parity says equal. Each test has
-a monolith and a candidate answering on real sockets, `strangler parity replay` comparing them
-into a real store, and the gate's verdict, which must not be a pass."""
+"""False passes: a candidate that answers differently while parity says equal. Most tests
+have a monolith and a candidate answering on real sockets, `strangler parity replay` comparing
+them into a real store, and the gate's verdict, which must not be a pass; the others show
+that the input which made such a pass certain (a route table, a compare file, replay
+options) is refused, exit 2, before anything is sent or applied."""
 
 from __future__ import annotations
 
@@ -84,8 +86,8 @@ def gate(
     return code, out.strip().splitlines()[-1]
 
 
-def json_answer(body: object, status: int = 200) -> Callable[[str, int], Answer]:
-    return lambda path, n: (status, JSON, json.dumps(body).encode())
+def json_answer(body: object) -> Callable[[str, int], Answer]:
+    return lambda path, n: (200, JSON, json.dumps(body).encode())
 
 
 def refused(capsys: pytest.CaptureFixture[str], tmp_path, compare: str) -> str:
