@@ -26,6 +26,8 @@ SkipReason = Literal["body_too_large", "too_deep", "compare_failed"]
 MAX_DEPTH = 100
 
 _NUMBERS = (int, float)
+# A key written as words (snake_case, kebab-case, camelCase), however long: a field's name.
+NAME_KEY = re.compile(r"[a-z][a-z0-9]*(?:[_-][a-z0-9]+)+|[a-z]+(?:[A-Z][a-z]+|[0-9]+)+")
 JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
@@ -39,10 +41,12 @@ class Uncomparable(Exception):
 
 def _child(path: str, key: str) -> str:
     """The path of a key under `path`; keys that are ids (maps keyed by id) fold like path
-    segments, so {"17": ..., "18": ...} counts as one field `{id}`, not one per id. A newline
-    in a key is written `\\n`: a comparison's differing fields are stored joined by newlines."""
+    segments, so {"17": ..., "18": ...} counts as one field `{id}`, not one per id, except a
+    name a token's shape would fold (`inventory_checksum_v2`: fields, not ids). A newline in
+    a key is written `\\n`: a comparison's differing fields are stored joined by newlines."""
     if key[:1].isdigit() or len(key) >= 16:
-        key = fold_segment(key)
+        folded = fold_segment(key)
+        key = key if folded == "{token}" and NAME_KEY.fullmatch(key) else folded
     if "\n" in key:
         key = key.replace("\n", "\\n")
     return f"{path}.{key}" if path else key

@@ -349,3 +349,25 @@ def test_a_redirect_to_each_backends_own_address_is_the_same_redirect(capsys, tm
     (tmp_path / "elsewhere").mkdir()
     code, line = gate(capsys, tmp_path / "elsewhere", moved, elsewhere)
     assert code == 1 and line.startswith("fail: parity 0.00%") and "(header:location)" in line
+
+
+def test_long_field_names_are_not_folded_into_one_like_ids(capsys, tmp_path):
+    """JSON keys of 20+ characters mixing letters and digits folded to `{token}` like ids, so
+    `meta.cache_generated_at_v2` (noise on every call) and `meta.inventory_checksum_v2` were
+    one field: a candidate with a wrong checksum on every answer passed as noise, and an
+    `ignore` naming either field matched neither."""
+
+    def monolith(path: str, n: int) -> Answer:
+        meta = {"cache_generated_at_v2": n, "inventory_checksum_v2": "c0ffee"}
+        return 200, JSON, json.dumps({"meta": meta}).encode()
+
+    def candidate(path: str, n: int) -> Answer:
+        meta = {"cache_generated_at_v2": -1, "inventory_checksum_v2": "bad"}
+        return 200, JSON, json.dumps({"meta": meta}).encode()
+
+    code, line = gate(capsys, tmp_path, monolith, candidate)
+    assert code == 1 and "(meta.inventory_checksum_v2)" in line, line
+    (tmp_path / "ignored").mkdir()
+    code, line = gate(capsys, tmp_path / "ignored", monolith, candidate,
+                      compare='ignore = ["meta.inventory_checksum_v2"]')  # fmt: skip
+    assert code == 0 and line.startswith("pass: parity 100.00%"), line
