@@ -89,6 +89,12 @@ def backend_url(text: str, option: str) -> str:
     return text.rstrip("/")
 
 
+def _address(url: str) -> tuple[str, int]:
+    """The host (any case) and port a backend URL reaches."""
+    parts = urlsplit(url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "parity",
@@ -212,7 +218,12 @@ def _replay_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     primary = backend_url(args.primary, "--primary")
     candidate = backend_url(args.candidate, "--candidate")
     secondary = backend_url(args.secondary, "--secondary") if args.secondary else ""
-    if secondary == candidate:
+    if _address(candidate) == _address(primary):
+        raise UsageError(
+            f"--candidate {candidate} is the --primary: the monolith compared with itself "
+            "would pass anything; name the service"
+        )
+    if secondary and _address(secondary) == _address(candidate):
         raise UsageError(
             f"--secondary {secondary} is the --candidate: noise read from it would cancel every "
             "difference it has; name a second monolith, or leave it out (the primary twice)"

@@ -34,10 +34,11 @@ FIELD_PATH = re.compile(r"^(\*\*|[^.\[\]\s]+|\[\*\])(\.(\*\*|[^.\[\]\s]+)|\[\*\]
 ENDPOINT_KEY = re.compile(r"^[A-Z]+ /\S*$")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
 HEADER_GLOB = re.compile(r"^[A-Za-z0-9*-]+$")  # the NAME of an ignored header:NAME
-# A glob of wildcards alone (`*`, `**`, `***`, `?*`): it matches the root and every top-level
-# name, and an ignore matches everything under what it matches, so it would ignore the whole
-# body (parity 100% by construction).
-WHOLE_BODY = re.compile(r"^[*?]*\*[*?]*$")
+# A glob of wildcards alone, every segment `*`, `?`, `**` or `[*]` (`**`, `?`, `[*]`, `[*].*`,
+# `*.*`): it names no field, matches every field at its depth, and an ignore matches everything
+# under what it matches, so it would ignore whole bodies (`[*]` every item of a list body):
+# parity 100% by construction.
+WILDCARDS_ALONE = re.compile(r"^(?:[*?]+|\[\*\])(?:\.[*?]+|\[\*\])*$")
 
 
 @dataclass(frozen=True)
@@ -95,13 +96,14 @@ def _paths(raw: Any, where: str, key: str, messages: list[Message]) -> tuple[str
                     "headers are header:NAME",
                 )
             )
-        elif key == "ignore" and WHOLE_BODY.match(normal):
+        elif key == "ignore" and WILDCARDS_ALONE.match(normal):
             messages.append(
                 Message(
                     "route.E048",
                     f"{where}.{key}",
-                    f"{path!r} matches every field: the whole body would be ignored and "
-                    "parity 100% by construction",
+                    f"{path!r} is wildcards alone, naming no field: it matches every field at "
+                    "its depth (every item of a list body for [*]), so whole bodies would be "
+                    "ignored and parity 100% by construction",
                     "ignore the fields that differ by design (results[*].updated_at, "
                     "**.updated_at, meta.**); leave a route that cannot be compared unshadowed",
                 )

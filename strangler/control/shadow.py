@@ -72,6 +72,22 @@ class ShadowPolicy:
         return float(self.record_percent) / 100
 
 
+def _same_backend(backends: dict[str, Backend], a: str | None, b: str | None) -> bool:
+    """Whether `a` and `b` name one backend, or two at one address (a copied URL): parity of
+    the monolith against itself, or noise read from the candidate, would pass anything."""
+    if not a or not b:
+        return False
+    one, two = backends.get(a), backends.get(b)
+    if a == b or one is None or two is None:
+        return a == b
+    return (one.host.lower(), one.port) == (two.host.lower(), two.port)
+
+
+def _address_of(backends: dict[str, Backend], name: str) -> str:
+    backend = backends[name]
+    return f" ({name!r} is at {backend.host}:{backend.port})"
+
+
 def parse_shadow(
     raw: Any,
     where: str,
@@ -121,21 +137,21 @@ def parse_shadow(
             )
             name = ""
         names[key] = name
-    if names["candidate"] and names["candidate"] == monolith:
+    if _same_backend(backends, names["candidate"], monolith):
         out.append(
             Message(
                 "route.E041",
                 f"{where}.candidate",
-                "the candidate is the monolith",
+                "the candidate is the monolith" + _address_of(backends, names["candidate"]),
                 "shadow onto the service (the default) or another backend",
             )
         )
-    if names["secondary"] and names["secondary"] == names["candidate"]:
+    if _same_backend(backends, names["secondary"], names["candidate"]):
         out.append(
             Message(
                 "route.E041",
                 f"{where}.secondary",
-                "the secondary is the candidate",
+                "the secondary is the candidate" + _address_of(backends, names["secondary"]),
                 "name a second monolith instance, or leave it out",
             )
         )

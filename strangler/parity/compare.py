@@ -7,15 +7,15 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import orjson
-
 from strangler.control.compare import CompareConfig
 from strangler.parity.diff import Difference, SkipReason, Uncomparable, diff_json
 from strangler.parity.endpoint import compile_templates, endpoint_of
 from strangler.parity.exchange import Exchange, Reply
+from strangler.parity.jsonvalue import loads
 from strangler.parity.normalize import Normalizer, compile_config
 
-BASE_PLACEHOLDER = b"{base}"
+BASE_TEXT = "{base}"
+BASE_PLACEHOLDER = BASE_TEXT.encode()
 MAX_DECODED_BYTES = 8 * 1024 * 1024  # a compressed body inflates at most to this (zip bombs)
 ENDPOINT_CACHE = 4096  # paths whose endpoint is remembered; a flood of new ones empties it
 
@@ -56,7 +56,8 @@ def _is_json(media_type: str) -> bool:
 
 def _decoded(reply: Reply) -> bytes:
     """The body without its gzip/deflate content coding (two servers' gzip bytes differ even
-    for the same content); a body that does not decode stays as is, one that inflates beyond
+    for the same content); a body that does not decode whole (broken, cut short, bytes after
+    its end: a client gets an error or something else) stays as is, one that inflates beyond
     MAX_DECODED_BYTES is Uncomparable."""
     coding = reply.header("content-encoding").strip().lower()
     if coding not in ("gzip", "x-gzip", "deflate") or not reply.body:
@@ -69,7 +70,7 @@ def _decoded(reply: Reply) -> bytes:
         return reply.body
     if inflater.unconsumed_tail:
         raise Uncomparable("body_too_large")
-    return body
+    return body if inflater.eof and not inflater.unused_data else reply.body
 
 
 def _rebased(reply: Reply) -> bytes:
@@ -78,6 +79,12 @@ def _rebased(reply: Reply) -> bytes:
     if reply.base_url and reply.base_url.encode() in body:
         return body.replace(reply.base_url.encode(), BASE_PLACEHOLDER)
     return body
+
+
+def _rebased_header(reply: Reply, name: str) -> str:
+    """A header's value with the backend's own base URL replaced, as in bodies (Location)."""
+    value = reply.header(name)
+    return value.replace(reply.base_url, BASE_TEXT) if reply.base_url else value
 
 
 def _cookie_names(reply: Reply) -> list[str]:
@@ -104,33 +111,34 @@ def compare_replies(primary: Reply, candidate: Reply, norm: Normalizer) -> list[
         if name == "set-cookie":
             same = _cookie_names(primary) == _cookie_names(candidate)
         else:
-            same = primary.header(name) == candidate.header(name)
-        if not same and not norm.ignored(f"header:{name}"):
+            same = _rebased_header(primary, name) == _rebased_header(candidate, name)
+        if not same and not norm.header_ignored(name):
             out.append((f"header:{name}", "header"))
+    # Before the bytes: the same bytes as JSON and as text are two answers to a client (two
+    # empty bodies, a HEAD's or a 204's, are none: the header says what a GET would get).
+    json_left, json_right = _is_json(_media_type(primary)), _is_json(_media_type(candidate))
+    if json_left != json_right and (primary.body or candidate.body):
+        out.append(("body", "content-type"))
+        return out
     left, right = _rebased(primary), _rebased(candidate)
     if left == right:
         return out
-    json_left, json_right = _is_json(_media_type(primary)), _is_json(_media_type(candidate))
-    if json_left != json_right:
-        out.append(("body", "content-type"))
-        return out
     if json_left:
         try:
-            a = orjson.loads(left)
-        except orjson.JSONDecodeError:
+            a = loads(left)
+        except ValueError:
             a = None
-            if not norm.ignored("body"):
-                out.append(("body", "invalid"))
+            out.append(("body", "invalid"))
         try:
-            b = orjson.loads(right)
-        except orjson.JSONDecodeError:
-            if a is not None and not norm.ignored("body"):
+            b = loads(right)
+        except ValueError:
+            if a is not None:
                 out.append(("body", "invalid"))
             return out
         if a is not None:
             out.extend(diff_json(a, b, norm))
         return out
-    if _text(left) != _text(right) and not norm.ignored("body"):
+    if _text(left) != _text(right):
         out.append(("body", "text"))
     return out
 
@@ -174,8 +182,9 @@ class Comparer:
 
     def compare(self, exchange: Exchange) -> Comparison:
         """Raw and noise differences; an exchange that cannot be compared comes back with
-        `skipped` set. A secondary that failed or was cut gives no noise reading: a wrong
-        one would cancel real differences."""
+        `skipped` set. A secondary that failed (no answer, or a 5xx where the primary's was
+        not one) or was cut gives no noise reading: a wrong one would cancel real
+        differences, the failures it shares with a broken candidate first."""
         endpoint = self.endpoint(exchange.route, exchange.method, exchange.path)
         norm = self.normalizer(exchange.route, endpoint)
         try:
@@ -184,12 +193,17 @@ class Comparer:
             return skipped(exchange, endpoint, error.reason)
         noise = None
         secondary = exchange.secondary
-        if secondary is not None and not secondary.error:
+        if secondary is not None and not _failed(secondary, exchange.primary):
             try:
                 noise = tuple(compare_replies(exchange.primary, secondary, norm))
             except Uncomparable:
                 noise = None
         return _comparison(exchange, endpoint, tuple(raw), noise, None)
+
+
+def _failed(secondary: Reply, primary: Reply) -> bool:
+    """Whether a noise call failed: no answer, or a server error the primary did not have."""
+    return bool(secondary.error) or (secondary.status >= 500 > primary.status)
 
 
 def skipped(exchange: Exchange, endpoint: str, reason: SkipReason) -> Comparison:

@@ -7,12 +7,12 @@ parsed JSON; no I/O.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 from typing import Any, Literal
 
-import orjson
-
 from strangler.parity.endpoint import fold_segment
+from strangler.parity.jsonvalue import canonical
 from strangler.parity.normalize import Normalizer, truncate_timestamp
 
 DiffKind = Literal[
@@ -22,10 +22,13 @@ DiffKind = Literal[
 Difference = tuple[str, DiffKind]
 SkipReason = Literal["body_too_large", "too_deep", "compare_failed"]
 # Containers nested deeper than this are not compared: no API answers like that, and a walk
-# (or orjson.dumps, limited to 254) would otherwise run out of stack on a hostile body.
+# would otherwise run out of stack on a hostile body.
 MAX_DEPTH = 100
 
 _NUMBERS = (int, float)
+# A key written as words (snake_case, kebab-case, camelCase), however long: a field's name.
+NAME_KEY = re.compile(r"[a-z][a-z0-9]*(?:[_-][a-z0-9]+)+|[a-z]+(?:[A-Z][a-z]+|[0-9]+)+")
+JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
 class Uncomparable(Exception):
@@ -38,9 +41,14 @@ class Uncomparable(Exception):
 
 def _child(path: str, key: str) -> str:
     """The path of a key under `path`; keys that are ids (maps keyed by id) fold like path
-    segments, so {"17": ..., "18": ...} counts as one field `{id}`, not one per id."""
+    segments, so {"17": ..., "18": ...} counts as one field `{id}`, not one per id, except a
+    name a token's shape would fold (`inventory_checksum_v2`: fields, not ids). A newline in
+    a key is written `\\n`: a comparison's differing fields are stored joined by newlines."""
     if key[:1].isdigit() or len(key) >= 16:
-        key = fold_segment(key)
+        folded = fold_segment(key)
+        key = key if folded == "{token}" and NAME_KEY.fullmatch(key) else folded
+    if "\n" in key:
+        key = key.replace("\n", "\\n")
     return f"{path}.{key}" if path else key
 
 
@@ -49,11 +57,11 @@ def _numbers_equal(a: float, b: float, tolerance: float) -> bool:
 
 
 def _as_decimal(value: Any) -> Decimal | None:
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
+    """A JSON number, or a string written as one (Decimal() also takes whitespace, `_`, `+`,
+    other scripts' digits: strings a client parsing a number refuses), as a Decimal."""
+    if type(value) is str and not JSON_NUMBER.fullmatch(value):
         return None
-    return number if number.is_finite() else None
+    return Decimal(str(value))
 
 
 def _scalars(a: Any, b: Any, path: str, norm: Normalizer, out: list[Difference]) -> None:
@@ -81,8 +89,8 @@ def _scalars(a: Any, b: Any, path: str, norm: Normalizer, out: list[Difference])
 
 def _canonical(value: Any) -> bytes:
     try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError as error:  # nested deeper than orjson writes
+        return canonical(value)
+    except RecursionError as error:
         raise Uncomparable("too_deep") from error
 
 
@@ -95,16 +103,34 @@ def _lists(
             out.append((items, "value"))
         return
     key = norm.list_keys.get(path)
-    if key is not None:
-        left = {_canonical(i.get(key)): i for i in a if type(i) is dict}
-        right = {_canonical(i.get(key)): i for i in b if type(i) is dict}
-        if left.keys() - right.keys():
-            out.append((items, "missing"))
-        if right.keys() - left.keys():
-            out.append((items, "extra"))
-        for k in left.keys() & right.keys():
-            walk(left[k], right[k], items, norm, out, depth)
+    if key is None:
+        _pairwise(a, b, items, norm, out, depth)
         return
+    left, right = _by_key(a, key), _by_key(b, key)
+    for k, xs in left.items():
+        _pairwise(xs, right.get(k, []), items, norm, out, depth)
+    if right.keys() - left.keys():
+        out.append((items, "extra"))
+
+
+def _by_key(items: list[Any], key: str) -> dict[bytes, list[Any]]:
+    """List items grouped by the value of their `key` field, every item kept (two with the same
+    key are two items: a duplicated row is a difference); an item that is no object, or has
+    no such field, is grouped by its whole value."""
+    groups: dict[bytes, list[Any]] = {}
+    for item in items:
+        if type(item) is dict and key in item:
+            group = _canonical(item[key])
+        else:
+            group = b"\0" + _canonical(item)
+        groups.setdefault(group, []).append(item)
+    return groups
+
+
+def _pairwise(
+    a: list[Any], b: list[Any], items: str, norm: Normalizer, out: list[Difference], depth: int
+) -> None:
+    """Items compared in order; the longer list's rest is missing (primary) or extra."""
     for x, y in zip(a, b, strict=False):
         walk(x, y, items, norm, out, depth)
     if len(a) > len(b):
@@ -154,8 +180,9 @@ def walk(
 def diff_json(a: Any, b: Any, norm: Normalizer) -> list[Difference]:
     """Every non-ignored difference between two parsed JSON documents, each (path, kind) once.
 
-    The root is named `$`.
+    The root is named `$`; no `ignore` entry reaches it (it is the whole body, and a key
+    named `$` is another field).
     """
     out: list[Difference] = []
     walk(a, b, "", norm, out)
-    return [(p or "$", k) for p, k in dict.fromkeys(out) if not norm.ignored(p or "$")]
+    return [(p or "$", k) for p, k in dict.fromkeys(out) if not (p and norm.ignored(p))]

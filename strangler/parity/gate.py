@@ -35,7 +35,10 @@ def evaluate_gate(
     Exchanges that could not be compared count as unknowns: a pass needs the parity to hold
     even if every one of them differed. A window where the primary never answered below 400
     compared nothing a user gets (the same 4xx on both sides is not parity): inconclusive.
+    ValueError when `gate` is not a percentage (a NaN one would pass anything).
     """
+    if not 0 <= gate <= 100:
+        raise ValueError(f"gate {gate}: a parity percentage from 0 to 100")
     where = f"route {summary.route}"
     not_compared = (
         f"; {summary.skipped} not compared ({_reasons(summary)})" if summary.skipped else ""

@@ -8,6 +8,7 @@ a second call is not under-counted.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -31,6 +32,15 @@ def expected_noise(noise: int, noise_samples: int, samples: int) -> float:
     return noise * samples / noise_samples
 
 
+def _excess(raw: int, noise: int, samples: int, noise_samples: int, relative: float) -> float:
+    """The differences beyond the noise expected, when more than `relative` of them (else 0)."""
+    if samples <= 0 or raw <= 0:
+        return 0.0
+    expected = expected_noise(noise, noise_samples, samples)
+    excess = raw - expected
+    return excess if excess > 0 and excess / (raw + expected) > relative else 0.0
+
+
 def is_regression(
     raw: int,
     noise: int,
@@ -38,13 +48,28 @@ def is_regression(
     noise_samples: int,
     thresholds: NoiseThresholds = DEFAULT_THRESHOLDS,
 ) -> bool:
-    """True when `raw` differences are not explained by the noise learned for the same field."""
-    if samples <= 0 or raw <= 0:
-        return False
-    expected = expected_noise(noise, noise_samples, samples)
-    if raw <= expected:
-        return False
-    excess = raw - expected
-    return (
-        excess / (raw + expected) > thresholds.relative and excess / samples > thresholds.absolute
-    )
+    """True when `raw` differences are not explained by the noise learned for the same field,
+    judged on its own (`regressions` judges an endpoint's fields together)."""
+    excess = _excess(raw, noise, samples, noise_samples, thresholds.relative)
+    return excess > 0 and excess / samples > thresholds.absolute
+
+
+def regressions(
+    fields: Mapping[str, tuple[int, int]],
+    samples: int,
+    noise_samples: int,
+    thresholds: NoiseThresholds = DEFAULT_THRESHOLDS,
+) -> frozenset[str]:
+    """The fields of one endpoint ({path: (raw, noise)}) whose differences noise does not
+    explain. A field above the relative threshold and under the absolute one is quiet only
+    while all such fields together stay under it: one odd pair in a large sample is quiet,
+    an odd pair in each of many fields is a share of the comparisons the gate must see."""
+    excess = {
+        path: _excess(raw, noise, samples, noise_samples, thresholds.relative)
+        for path, (raw, noise) in fields.items()
+    }
+    found = {path for path, e in excess.items() if e > 0 and e / samples > thresholds.absolute}
+    quiet = sum(e for path, e in excess.items() if path not in found)
+    if quiet and quiet / samples > thresholds.absolute:
+        found.update(path for path, e in excess.items() if e > 0)
+    return frozenset(found)

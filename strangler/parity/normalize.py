@@ -44,9 +44,11 @@ def _pattern(globs: tuple[str, ...], subtree: bool) -> re.Pattern[str] | None:
 
 @dataclass(frozen=True)
 class Normalizer:
-    """Compiled normalizers: `ignore` matches a field and everything under it."""
+    """Compiled normalizers: `ignore` matches a JSON field and everything under it,
+    `ignore_headers` the `header:NAME` entries' headers (never a JSON field, nor the reverse)."""
 
     ignore: re.Pattern[str] | None
+    ignore_headers: re.Pattern[str] | None
     unordered: re.Pattern[str] | None
     list_keys: dict[str, str]
     numeric_tolerance: float
@@ -57,11 +59,18 @@ class Normalizer:
     def ignored(self, path: str) -> bool:
         return self.ignore is not None and self.ignore.match(path) is not None
 
+    def header_ignored(self, name: str) -> bool:
+        """Whether header `name` (lower case) is left out of the comparison."""
+        return self.ignore_headers is not None and self.ignore_headers.match(name) is not None
+
 
 def compile_config(config: CompareConfig) -> Normalizer:
     """Compile once per table load (or per endpoint, cached by the caller)."""
+    fields = tuple(g for g in config.ignore if not g.startswith("header:"))
+    headers = tuple(g[7:] for g in config.ignore if g.startswith("header:"))
     return Normalizer(
-        ignore=_pattern(config.ignore, subtree=True),
+        ignore=_pattern(fields, subtree=True),
+        ignore_headers=_pattern(headers, subtree=False),
         unordered=_pattern(config.unordered, subtree=False),
         list_keys=dict(config.list_keys),
         numeric_tolerance=config.numeric_tolerance,

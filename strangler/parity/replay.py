@@ -23,7 +23,7 @@ NOT_FORWARDED = frozenset(
     {"host", "content-length", "connection", "keep-alive", "transfer-encoding", "te",
      "upgrade", "proxy-connection", "accept-encoding", "trailer"}
 )  # fmt: skip
-MAX_BODY_BYTES = MAX_DECODED_BYTES  # an answer is read (decoded) up to this; longer ones are cut
+MAX_BODY_BYTES = MAX_DECODED_BYTES  # an answer is read up to this (as sent); longer ones are cut
 
 
 @dataclass(frozen=True)
@@ -101,11 +101,13 @@ async def _send(
 
 
 async def _capped_body(response: httpx.Response) -> tuple[bytes, bool]:
-    """The decoded body up to MAX_BODY_BYTES and whether there was more: an answer that never
-    ends (or inflates without end) is cut, so it is not compared and never fills the memory."""
+    """The body as sent (its content coding undone by the comparison, which checks it is
+    whole, as it does for shadowed pairs; httpx's decoder takes a gzip body cut short, or with
+    bytes after its end, as complete) up to MAX_BODY_BYTES and whether there was more: an
+    answer that never ends is cut, so it is not compared and never fills the memory."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.aiter_raw():
         chunks.append(chunk)
         size += len(chunk)
         if size > MAX_BODY_BYTES:

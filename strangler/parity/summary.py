@@ -15,10 +15,10 @@ from strangler.parity.noise import (
     DEFAULT_THRESHOLDS,
     NoiseThresholds,
     expected_noise,
-    is_regression,
+    regressions,
 )
 from strangler.parity.store import ParityStore, StoredCounts, StoreError, window_start
-from strangler.parity.tally import OVERFLOW, bucket_upper_ms
+from strangler.parity.tally import OTHER_FIELDS, OVERFLOW, bucket_upper_ms
 
 TOP_FIELDS = 10  # differing fields listed per endpoint, most frequent first
 
@@ -173,18 +173,24 @@ def summarize(
     for endpoint, samples, raw_clean, noise_samples in counts.windows:
         samples, raw_clean, noise_samples = int(samples), int(raw_clean), int(noise_samples)
         verdicts = []
+        found = regressions(
+            {path: (raw, noise) for path, _, raw, noise in fields[endpoint]},
+            samples,
+            noise_samples,
+            thresholds,
+        )
         for path, kind, raw, noise in fields[endpoint]:
-            # A candidate that did not answer is never noise, whatever the thresholds say.
-            regression = (kind == "error" and raw > 0) or is_regression(
-                raw, noise, samples, noise_samples, thresholds
-            )
+            # A candidate that did not answer is never noise, whatever the thresholds say; nor
+            # are fields past the cap (noise of some of them cannot explain the others).
+            never_noise = kind == "error" or path == OTHER_FIELDS
+            regression = (never_noise and raw > 0) or path in found
             noise_expected = round(expected_noise(noise, noise_samples, samples), 1)
             verdicts.append(FieldSummary(path, kind, raw, noise_expected, regression))
-        regressions = {f.path for f in verdicts if f.regression}
+        regressed = {f.path for f in verdicts if f.regression}
         mismatched = sum(
             n
             for sig, n in signatures[endpoint]
-            if sig == OVERFLOW or (sig and regressions.intersection(sig.split("\n")))
+            if sig == OVERFLOW or (sig and regressed.intersection(sig.split("\n")))
         )
         verdicts.sort(key=lambda f: (not f.regression, -f.raw, f.path))
         endpoints.append(

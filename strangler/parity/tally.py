@@ -29,7 +29,9 @@ OTHER_ENDPOINTS = "(other endpoints)"
 # count under one path.
 MAX_FIELDS = 200
 OTHER_FIELDS = "(other fields)"
-STRUCTURAL_KINDS = frozenset({"missing", "extra", "type"})  # counted apart from value changes
+# The kind each answer-level field counts under by its plain name; every other kind of
+# difference at that path (a JSON field named `status`, `error` or `body`) counts apart.
+ANSWER_FIELDS = {"status": "status", "error": "error", "body": "text"}
 
 WindowKey = tuple[str, str, int]
 
@@ -68,10 +70,12 @@ class WindowCounts:
 
 
 def field_key(path: str, kind: str) -> str:
-    """The field a difference counts under: a missing, extra or retyped field apart from value
-    changes of the same path, so value noise (a timestamp) never cancels a candidate dropping
-    the field or answering it as another type."""
-    return f"{path} ({kind})" if kind in STRUCTURAL_KINDS else path
+    """The field a difference counts under: its path when it is the path's plain kind (a
+    value change of a JSON field, the status code, a header), else the path and the kind. So
+    value noise (a timestamp) never cancels a candidate dropping the field or answering it as
+    another type, and noise of a JSON field named `status` never cancels a status code."""
+    plain = ANSWER_FIELDS.get(path) or ("header" if path.startswith("header:") else "value")
+    return path if kind == plain else f"{path} ({kind})"
 
 
 def _bounded(counts: WindowCounts, differences: tuple[tuple[str, str], ...]) -> frozenset[str]:

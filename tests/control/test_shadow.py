@@ -71,10 +71,10 @@ def test_a_bad_shadow_policy_is_rejected_with_its_id(shadow, expected):
     assert ids(shadowed(**shadow)) == expected
 
 
-@pytest.mark.parametrize("everything", ["**", "*", "***", "?*"])
+@pytest.mark.parametrize("everything", ["**", "*", "***", "?*", "?", "[*]", "[*].*", "*.*"])
 def test_an_ignore_matching_every_field_is_refused(everything, tmp_path, capsys):
-    """`ignore = ["**"]` (or `*`, or any glob of wildcards alone) would ignore the whole body:
-    parity 100% whatever the service answers. `route set` refuses it, nothing applied."""
+    """`ignore = ["**"]` (or `*`, `?`, `[*]`, any glob of wildcards alone) would ignore whole
+    bodies: parity 100% whatever the service answers. `route set` refuses it, nothing applied."""
     seed = tmp_path / "seed.json"
     compare = {"ignore": ["request_id", everything]}
     seed.write_text(json.dumps(shadowed(percent=5, compare=compare)))
@@ -82,8 +82,9 @@ def test_an_ignore_matching_every_field_is_refused(everything, tmp_path, capsys)
     assert main(["route", "set", str(seed), "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert (
-        f"route.E048 routes[0] (products).shadow.compare.ignore: '{everything}' matches every "
-        "field: the whole body would be ignored and parity 100% by construction"
+        f"route.E048 routes[0] (products).shadow.compare.ignore: '{everything}' is wildcards "
+        "alone, naming no field: it matches every field at its depth (every item of a list "
+        "body for [*]), so whole bodies would be ignored and parity 100% by construction"
     ) in err
     assert open_store(str(config)).is_empty()  # nothing applied
     # The same in an endpoint's refinement.
@@ -93,7 +94,7 @@ def test_an_ignore_matching_every_field_is_refused(everything, tmp_path, capsys)
 
 def test_ignore_globs_naming_fields_are_accepted():
     compare = {"ignore": ["results[*].updated_at", "**.updated_at", "meta.**", "*.id",
-                          "header:*", "?"]}  # fmt: skip
+                          "header:*", "results[*].?"]}  # fmt: skip
     table, messages = parse_table(shadowed(percent=5, compare=compare))
     assert messages == []
     assert table.routes[0].shadow.compare.ignore == tuple(compare["ignore"])

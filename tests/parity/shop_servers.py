@@ -109,7 +109,14 @@ def handler(behaviour: Behaviour) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def serve(behaviour: Behaviour) -> Iterator[str]:
     """A threaded HTTP server on a free port; yields its base URL."""
-    server = ShopServer(("127.0.0.1", 0), handler(behaviour))
+    with serve_handler(handler(behaviour)) as url:
+        yield url
+
+
+@contextmanager
+def serve_handler(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A threaded HTTP server on a free port answering with `handler`; yields its base URL."""
+    server = ShopServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()

@@ -3,6 +3,11 @@ answer, the same error on both sides, comparisons from before the window (SQLite
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import orjson
+import pytest
+
 from strangler.parity import Exchange, Reply
 from strangler.parity.gate import evaluate_gate
 from strangler.parity.summary import summary
@@ -94,3 +99,77 @@ def test_one_endpoint_over_many_seconds_stays_one_endpoint(parity_store):
     record(parity_store, exchanges, batch=300)
     (endpoint,) = summary(parity_store, "products", since=AT).endpoints
     assert endpoint.endpoint == "GET /p/{id}" and endpoint.samples == 300
+
+
+def test_rare_differences_in_many_fields_are_not_each_quiet(parity_store):
+    """The absolute threshold (0.03% of samples) kept quiet each field differing in 3 of
+    10,000 comparisons with no noise at all; in 60 fields that is 180 comparisons, 1.8%, and
+    parity was 100%: the gate passed a candidate 98.2% equal. Such fields are quiet only while
+    all of them together stay under the threshold."""
+    fields = [f"f{k}" for k in range(60)]
+    ok = Reply(200, (("content-type", "application/json"),), orjson.dumps(dict.fromkeys(fields, 0)))
+
+    def candidate(n: int) -> Reply:
+        if n >= 180:
+            return ok
+        return replace(ok, body=orjson.dumps({**dict.fromkeys(fields, 0), fields[n % 60]: 1}))
+
+    record(parity_store, [Exchange("products", "GET", f"/p/{n}", ok, candidate(n), ok,
+                                   at=AT + n * 0.001) for n in range(10_000)])  # fmt: skip
+    result = summary(parity_store, "products", since=0)
+    assert (result.samples, result.raw_parity, result.parity) == (10_000, 98.2, 98.2)
+    assert evaluate_gate(result, 99.5, 500).outcome == "fail"
+    # One odd pair in a large sample stays quiet, as in Diffy.
+    record(parity_store, [Exchange("products", "GET", f"/p/{n}", ok,
+                                   candidate(0) if n == 0 else ok, ok,
+                                   at=AT + 3600 + n * 0.001) for n in range(10_000)])  # fmt: skip
+    assert summary(parity_store, "products", since=AT + 3600).parity == 100.0
+
+
+def test_noise_of_fields_past_the_cap_never_cancels_other_fields_past_it(parity_store):
+    """Past 200 distinct fields in a batch the rest count as one, `(other fields)`: noise of
+    fields the secondary differed in there cancelled a field only the candidate differed in
+    (a map of 300 stock levels keyed by SKU, 250 of them moving between two monolith calls,
+    and a candidate getting the last one wrong from the 11th request on passed at 100%)."""
+    skus = [f"SKU-{n:03d}" for n in range(300)]
+    primary = dict.fromkeys(skus, 1)
+    moving = {**primary, **dict.fromkeys(skus[:250], 2)}
+    wrong = {**primary, skus[-1]: 0}
+
+    def reply(body: dict) -> Reply:
+        return Reply(200, (("content-type", "application/json"),), orjson.dumps({"stock": body}))
+
+    record(parity_store, [Exchange("products", "GET", f"/p/{n}", reply(primary),
+                                   reply(wrong if n >= 10 else primary), reply(moving),
+                                   at=AT + n * 0.001) for n in range(100)])  # fmt: skip
+    (endpoint,) = summary(parity_store, "products", since=0).endpoints
+    other = next(f for f in endpoint.fields if f.path == "(other fields)")
+    assert (other.raw, other.regression, endpoint.parity) == (90, True, 10.0)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), -1.0, 100.5, float("inf")])
+def test_a_gate_that_is_not_a_percentage_is_refused_not_passed(bad, parity_store):
+    """`parity < nan` is false, so evaluate_gate(s, nan, ...) passed any candidate; the CLI and
+    runbooks check their own input, the public function did not."""
+    down = Reply(500, (("content-type", "application/json"),), b"{}")
+    record(parity_store, _exchanges(600, candidate=down))
+    with pytest.raises(ValueError, match="a parity percentage from 0 to 100"):
+        evaluate_gate(summary(parity_store, "products", since=0), bad, min_samples=500)
+
+
+def test_a_field_whose_name_holds_a_newline_counts_against_parity(parity_store):
+    """A comparison's differing fields are stored joined by newlines; a field named with one
+    (a message catalogue keyed by its source text) was read back as two other names, so its
+    comparisons counted as matches: parity 100% with the field listed as a regression."""
+
+    def catalogue(text: str) -> Reply:
+        body = orjson.dumps({"messages": {"Hello\nWorld": text}})
+        return Reply(200, (("content-type", "application/json"),), body)
+
+    record(parity_store, _exchanges(600, primary=catalogue("Hallo\nWelt"),
+                                    candidate=catalogue("Hallo"),
+                                    secondary=catalogue("Hallo\nWelt")))  # fmt: skip
+    result = summary(parity_store, "products", since=0)
+    (field,) = result.endpoints[0].fields
+    assert field.regression and result.parity == 0.0
+    assert evaluate_gate(result, 99.5, 500).outcome == "fail"
