@@ -252,6 +252,7 @@ class Engine:
                 self._pause(step, attempt.number, moved)
                 return "paused"
             window = self._window(step, done)
+            read_from = time.time()  # a round counts as baked only if its readings all are
             evaluations = [evaluate(gate, env, window) for gate in step.gates]
             now = time.time()
             if evaluations:
@@ -263,14 +264,14 @@ class Engine:
                     {
                         "evaluations": [e.as_dict() for e in evaluations],
                         "window_s": round(now - epoch(done.at), 3),
-                        "baked_s": round(now - baked_from, 3),
+                        "baked_s": round(read_from - baked_from, 3),
                     },
                 )
                 summary = tuple(f"{e.gate}={e.outcome}" for e in evaluations)
                 if summary != shown:
                     shown = summary
                     for evaluation in evaluations:
-                        self.out(f"      {now - baked_from:5.1f}s {evaluation.line()}")
+                        self.out(f"      {read_from - baked_from:5.1f}s {evaluation.line()}")
             failing = [e for e in evaluations if e.outcome == "fail"]
             if failing and step.on_fail == "rollback":
                 return self._fail(
@@ -281,7 +282,7 @@ class Engine:
                     {"evaluations": [e.as_dict() for e in evaluations]},
                 )
             passed = all(e.outcome == "pass" for e in evaluations)
-            if passed and now - baked_from >= step.bake:
+            if passed and read_from - baked_from >= step.bake:
                 following = runbook.steps[runbook.index(step.id) + 1 :]
                 self._record(
                     step.id,
