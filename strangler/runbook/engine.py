@@ -313,7 +313,10 @@ class Engine:
         approvals = [e for e in self.store.events(self.run_id, "approved") if e.step == step.id]
         last = approvals[-1] if approvals else None
         return Window(
-            done.data.get("baseline", {}), last.who if last else None, last.why if last else ""
+            done.data.get("baseline", {}),
+            last.who if last else None,
+            last.why if last else "",
+            done.data.get("result", {}).get("version"),
         )
 
     def _fail(

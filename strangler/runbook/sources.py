@@ -321,11 +321,26 @@ def parity(
 
 @dataclass(frozen=True)
 class Window:
-    """What a step's gates need besides their settings: when the window began, approvals."""
+    """What a step's gates need besides their settings: when the window began, the route
+    table version the step's flip made (None without one), approvals."""
 
     baseline: dict[str, Any]
     approved_by: str | None = None
     approval_why: str = ""
+    flip_version: int | None = None
+
+
+def serving_the_flip(scrape: Scrape, window: Window) -> Scrape:
+    """`scrape`, or SourceError while a replica serves a route table older than the step's
+    flip: its figures are those of the route as it was before the flip."""
+    flip, serving = window.flip_version, scrape.config_version
+    if flip is not None and (serving is None or serving < flip):
+        shown = "no route table version" if serving is None else f"route table version {serving:g}"
+        raise SourceError(
+            f"a proxy replica serves {shown}, not yet version {flip} of this step's flip: "
+            "its figures are of the route before the flip"
+        )
+    return scrape
 
 
 def evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
@@ -349,7 +364,7 @@ def _evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
     if gate.kind in ("error_rate", "service_error_rate", "latency_ratio", "traffic_on_monolith"):
         route, monolith, service = route_and_backends(env, s["route"])
         proxy = ProxyReader(env)
-        scrape = proxy.window(window.baseline)
+        scrape = serving_the_flip(proxy.window(window.baseline), window)
         quantile = float(s.get("quantile", 0.99))
         ours = metrics.traffic(scrape, route.id, service.name, quantile, fallbacks_count=1)
         theirs = metrics.traffic(scrape, route.id, monolith.name, quantile, fallbacks_count=-1)
@@ -371,9 +386,8 @@ def _evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
     if gate.kind == "breaker_closed":
         _, _, service = route_and_backends(env, s["route"])
         proxy = ProxyReader(env)
-        return gates.breaker_closed(
-            proxy.now().breaker.get(service.name), service.name, proxy.source
-        )
+        breakers = serving_the_flip(proxy.now(), window).breaker
+        return gates.breaker_closed(breakers.get(service.name), service.name, proxy.source)
     if gate.kind == "service_healthy":
         _, _, service = route_and_backends(env, s["route"])
         url = f"{service.url}{service.health_path}"

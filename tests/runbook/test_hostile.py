@@ -8,14 +8,17 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from strangler.control import open_store
+from strangler.runbook.definition import parse
 from strangler.runbook.engine import Engine
 from strangler.runbook.sources import Environment
-from strangler.runbook.store import RunStore
-from tests.proxy.helpers import table
+from strangler.runbook.store import Run, RunStore
+from tests.proxy.helpers import ProxyProcess, table
 from tests.runbook.conftest import Shoppers, Stack
 
 
@@ -62,6 +65,27 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
+def drive(
+    text: str, env: Environment, tmp_path: Path, *browsing: Shoppers
+) -> tuple[Run, list[list[dict[str, Any]]], str]:
+    """Run runbook `text` until it stops while `browsing` send traffic (stopped after): the
+    run, every gate round's evaluations, and what the runner printed."""
+    runbook = parse(text, "hostile.toml", {})
+    store = RunStore(str(tmp_path / "runs.sqlite3"))
+    run = store.create(
+        runbook.name, "hostile.toml", text, {}, env.to_json(), runbook.steps[0].id, "t", ""
+    )
+    lines: list[str] = []
+    try:
+        finished = Engine(store, run.id, "tester", lines.append).run()
+        rounds = [e.data["evaluations"] for e in store.events(run.id, "gates")]
+    finally:
+        for shoppers in browsing:
+            shoppers.finish()
+        store.close()
+    return finished, rounds, "\n".join(lines)
+
+
 @pytest.fixture
 def services() -> Iterator[tuple[Service, Service]]:
     failing = threading.Event()  # set by the slow one's health check, failing the catalog
@@ -106,17 +130,50 @@ def test_a_gate_read_before_the_bake_ended_does_not_pass_the_step(
         {"id": "reports", "prefix": "/reports", "monolith": "monolith", "service": "reports"}
     )
     open_store(str(stack.routes)).apply(routes, "test", "two services")
-    shoppers = Shoppers(stack.proxy.url)
-    store = RunStore(str(tmp_path / "runs.sqlite3"))
     env = Environment(routes=str(stack.routes), metrics=(stack.metrics_url,))
-    run = store.create("slow-round", "t.toml", SLOW_ROUND, {}, env.to_json(), "canary-50", "t", "")
-    lines: list[str] = []
-    try:
-        finished = Engine(store, run.id, "tester", lines.append).run()
-        rounds = [e.data["evaluations"] for e in store.events(run.id, "gates")]
-    finally:
-        shoppers.finish()
-        store.close()
-    assert finished.state == "paused", "\n".join(lines)
+    finished, rounds, said = drive(SLOW_ROUND, env, tmp_path, Shoppers(stack.proxy.url))
+    assert finished.state == "paused", said
     assert stack.weight() == 0  # rolled back
     assert {e["gate"]: e["outcome"] for e in rounds[-1]}["breaker_closed"] == "fail"
+
+
+BEHIND = """
+name = "behind"
+
+[[steps]]
+id = "canary-20"
+action = "set_weight"
+route = "products"
+weight = 20
+gates = [
+  { gate = "error_rate", route = "products", max_delta = 0.05, min_requests = 5 },
+  { gate = "breaker_closed", route = "products" },
+]
+bake = 0.5
+interval = 0.3
+deadline = 14
+on_fail = "rollback"
+"""
+
+
+def test_gates_hold_while_a_replica_still_serves_the_table_before_the_flip(stack: Stack, tmp_path):
+    # The second replica reads a route store of its own that never gets the flip (a replica
+    # cut off from the store keeps serving its last table): it still sends the route's
+    # users to the monolith, so what the gates read is not the 20% the step set.
+    behind_routes = tmp_path / "behind.toml"
+    open_store(str(behind_routes)).apply(
+        table(stack.monolith.url, stack.catalog.url), "test", "seed"
+    )
+    behind = ProxyProcess("--config", str(behind_routes))
+    env = Environment(
+        routes=str(stack.routes), metrics=(stack.metrics_url, f"{behind.admin_url}/metrics")
+    )
+    try:
+        browsing = Shoppers(stack.proxy.url), Shoppers(behind.url)
+        finished, rounds, said = drive(BEHIND, env, tmp_path, *browsing)
+    finally:
+        behind.stop()
+    assert finished.state == "paused", said
+    assert "deadline 14s reached" in finished.reason
+    assert rounds and all(e["outcome"] == "inconclusive" for r in rounds for e in r)
+    assert "route table version 1" in rounds[-1][0]["reason"], rounds[-1][0]["reason"]
