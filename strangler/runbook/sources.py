@@ -34,6 +34,9 @@ PROMQL = {
     "breaker": "max by (backend) (strangler_proxy_breaker_state)",
     "version": "min(strangler_proxy_config_version)",
 }
+# The proxies Prometheus scraped within the hour and cannot scrape now: their figures are
+# missing from every sum above, so nothing read through Prometheus may be judged.
+PROXIES_DOWN = "up == 0 and on (job, instance) max_over_time(strangler_proxy_config_version[1h])"
 VERSION_WAIT_S = 10.0
 
 
@@ -163,6 +166,12 @@ class ProxyReader:
         return list(body["data"]["result"])
 
     def _prometheus(self, seconds: int) -> Scrape:
+        down = sorted(i["metric"].get("instance", "?") for i in self._query(PROXIES_DOWN))
+        if down:
+            raise SourceError(
+                f"prometheus {self.env.prometheus} cannot scrape the proxy replica "
+                f"{', '.join(down)} (up == 0): its figures are missing from the sums"
+            )
         results = {name: self._query(q.format(w=seconds)) for name, q in PROMQL.items()}
 
         def value(item: dict[str, Any]) -> float:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -13,10 +14,12 @@ import pytest
 
 from strangler.control import open_store
 from strangler.runbook import builtin
+from strangler.runbook.definition import Gate
 from strangler.runbook.engine import Engine
-from strangler.runbook.sources import Environment
+from strangler.runbook.sources import Environment, Window, evaluate
 from strangler.runbook.store import RunStore
 from tests.cdc.harness import free_port
+from tests.proxy.helpers import ProxyProcess
 from tests.runbook.conftest import Shoppers, Stack
 
 pytestmark = pytest.mark.skipif(not shutil.which("prometheus"), reason="needs prometheus")
@@ -24,12 +27,19 @@ pytestmark = pytest.mark.skipif(not shutil.which("prometheus"), reason="needs pr
 
 @pytest.fixture
 def prometheus(stack: Stack, tmp_path: Path) -> Iterator[str]:
-    target = stack.proxy.admin_url.removeprefix("http://")
+    with scraping([stack.proxy.admin_url], tmp_path) as url:
+        yield url
+
+
+@contextmanager
+def scraping(admin_urls: list[str], tmp_path: Path) -> Iterator[str]:
+    """A Prometheus server scraping these proxies' admin listeners every second: its URL."""
+    targets = ", ".join(f"'{u.removeprefix('http://')}'" for u in admin_urls)
     config = tmp_path / "prometheus.yml"
     config.write_text(
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         "scrape_configs:\n"
-        f"  - job_name: proxy\n    static_configs: [{{targets: ['{target}']}}]\n"
+        f"  - job_name: proxy\n    static_configs: [{{targets: [{targets}]}}]\n"
     )
     port = free_port()
     process = subprocess.Popen(
@@ -92,3 +102,41 @@ def test_rollback_route_confirms_the_monolith_has_the_traffic_through_prometheus
     finally:
         shoppers.finish()
         store.close()
+
+
+def query(url: str, promql: str) -> list[dict]:
+    return httpx.get(f"{url}/api/v1/query", params={"query": promql}, timeout=5).json()["data"][
+        "result"
+    ]
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout}s: {what}"
+        time.sleep(0.2)
+
+
+def test_a_replica_prometheus_cannot_scrape_is_no_data_not_a_smaller_sum(
+    stack: Stack, tmp_path: Path
+):
+    # Two replicas; the second one stops answering Prometheus. Its traffic (which might go
+    # to the service) is then missing from every sum: the gate must not pass on the rest.
+    second = ProxyProcess("--config", str(stack.routes))
+    down = second.admin_url.removeprefix("http://")
+    shoppers = Shoppers(stack.proxy.url)
+    try:
+        with scraping([stack.proxy.admin_url, second.admin_url], tmp_path) as url:
+            versions = "strangler_proxy_config_version"
+            wait_until(lambda: len(query(url, versions)) == 2, "both replicas scraped")
+            second.stop()
+            wait_until(lambda: bool(query(url, f'up{{instance="{down}"}} == 0')), "seen down")
+            env = Environment(routes=str(stack.routes), prometheus=url)
+            gate = Gate("traffic_on_monolith", {"route": "products", "min_requests": 5})
+            found = evaluate(gate, env, Window({"at": time.time() - 10}))
+    finally:
+        shoppers.finish()
+        if second.proc.poll() is None:
+            second.stop()
+    assert found.outcome == "inconclusive", found
+    assert down in found.reason
