@@ -26,13 +26,17 @@ from strangler.runbook.gates import Evaluation, Traffic
 from strangler.runbook.metrics import Scrape
 
 CHECK_ID = re.compile(r"\bcdc\.[EW]\d{3}\b.*")
-PROMQL = {
-    "requests": "sum by (route, backend, status) (increase(strangler_proxy_requests_total[{w}s]))",
-    "buckets": "sum by (route, backend, le) "
-    "(increase(strangler_proxy_request_duration_seconds_bucket[{w}s]))",
-    "fallbacks": "sum by (route) (increase(strangler_proxy_fallbacks_total[{w}s]))",
-    "breaker": "max by (backend) (strangler_proxy_breaker_state)",
-    "version": "min(strangler_proxy_config_version)",
+# Each replica's counters and gauges as Prometheus last scraped them, one instant query per
+# metric: (aggregation over a replica's series, metric, labels kept). A window is then the
+# difference from a baseline, as with /metrics. Not increase(): it needs two samples of a
+# series and never counts the first one's value, so the errors of a status first seen in
+# the window went unseen for a scrape interval, and were undercounted after it.
+PROMQL: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "requests": ("sum", metrics.REQUESTS, ("route", "backend", "status")),
+    "buckets": ("sum", f"{metrics.LATENCY}_bucket", ("route", "backend", "le")),
+    "fallbacks": ("sum", metrics.FALLBACKS, ("route",)),
+    "breaker": ("max", metrics.BREAKER, ("backend",)),
+    "version": ("min", metrics.VERSION, ()),
 }
 # The proxies Prometheus scraped within the hour and cannot scrape now: their figures are
 # missing from every sum above, so nothing read through Prometheus may be judged.
@@ -101,10 +105,15 @@ class ProxyReader:
         return "metrics " + ", ".join(self.env.metrics)
 
     def baseline(self) -> dict[str, Any]:
-        """What the window starts from: each replica's counters now (or the time, for PromQL)."""
-        if self.env.prometheus or not self.env.metrics:
-            return {"at": time.time()}
+        """What the window starts from: each replica's counters now."""
         found: dict[str, Any] = {"at": time.time(), "replicas": {}}
+        if self.env.prometheus:
+            try:
+                replicas = self._prometheus()
+            except SourceError:
+                replicas = {}  # Prometheus down now: every replica's window starts at zero
+            found["replicas"] = {name: scrape.to_json() for name, scrape in replicas.items()}
+            return found
         for url in self.env.metrics:
             try:
                 found["replicas"][url] = self._scrape(url).to_json()
@@ -114,15 +123,11 @@ class ProxyReader:
 
     def window(self, baseline: dict[str, Any]) -> Scrape:
         """Everything since `baseline`, replicas summed; SourceError if any cannot be read."""
-        if self.env.prometheus:
-            return self._prometheus(max(1, round(time.time() - baseline["at"])))
-        if not self.env.metrics:
-            raise SourceError("no proxy metrics source: pass --metrics URL or --prometheus URL")
-        parts = []
-        for url in self.env.metrics:
-            base = baseline.get("replicas", {}).get(url)
-            parts.append(metrics.delta(self._scrape(url), Scrape.from_json(base) if base else None))
-        return metrics.combine(parts)
+        bases = baseline.get("replicas", {})
+        return metrics.combine(
+            metrics.delta(scrape, Scrape.from_json(bases[name]) if bases.get(name) else None)
+            for name, scrape in self._replicas().items()
+        )
 
     def wait_for_version(self, version: int, timeout: float = VERSION_WAIT_S) -> bool:
         """Wait until every replica serves route table `version` (a flip takes effect on
@@ -142,9 +147,16 @@ class ProxyReader:
 
     def now(self) -> Scrape:
         """The current gauges (breaker states)."""
+        return metrics.combine(self._replicas().values())
+
+    def _replicas(self) -> dict[str, Scrape]:
+        """Every replica's figures now, by URL (or Prometheus job/instance); SourceError if
+        any cannot be read."""
         if self.env.prometheus:
-            return self._prometheus(60)
-        return metrics.combine(self._scrape(url) for url in self.env.metrics)
+            return self._prometheus()
+        if not self.env.metrics:
+            raise SourceError("no proxy metrics source: pass --metrics URL or --prometheus URL")
+        return {url: self._scrape(url) for url in self.env.metrics}
 
     def _scrape(self, url: str) -> Scrape:
         try:
@@ -165,39 +177,34 @@ class ProxyReader:
             raise SourceError(f"{url} refused {query!r}: {body.get('error', body)}")
         return list(body["data"]["result"])
 
-    def _prometheus(self, seconds: int) -> Scrape:
+    def _prometheus(self) -> dict[str, Scrape]:
         down = sorted(i["metric"].get("instance", "?") for i in self._query(PROXIES_DOWN))
         if down:
             raise SourceError(
                 f"prometheus {self.env.prometheus} cannot scrape the proxy replica "
                 f"{', '.join(down)} (up == 0): its figures are missing from the sums"
             )
-        results = {name: self._query(q.format(w=seconds)) for name, q in PROMQL.items()}
+        found: dict[str, dict[str, dict[tuple[str, ...], float]]] = {}
+        for name, (aggregation, metric, kept) in PROMQL.items():
+            by = ", ".join(("job", "instance", *kept))
+            for item in self._query(f"{aggregation} by ({by}) ({metric})"):
+                labels = item["metric"]
+                replica = f"{labels.get('job', '')}/{labels.get('instance', '')}"
+                key = tuple(labels.get(label, "") for label in kept)
+                # "NaN" stays NaN: the gates treat it as no data
+                found.setdefault(replica, {}).setdefault(name, {})[key] = float(item["value"][1])
+        return {replica: _scrape_of(series) for replica, series in found.items()}
 
-        def value(item: dict[str, Any]) -> float:
-            return float(item["value"][1])  # "NaN" stays NaN: the gates treat it as no data
 
-        return Scrape(
-            requests={
-                (
-                    i["metric"].get("route", ""),
-                    i["metric"].get("backend", ""),
-                    i["metric"].get("status", ""),
-                ): value(i)
-                for i in results["requests"]
-            },
-            buckets={
-                (
-                    i["metric"].get("route", ""),
-                    i["metric"].get("backend", ""),
-                    float(i["metric"]["le"]),
-                ): value(i)
-                for i in results["buckets"]
-            },
-            fallbacks={i["metric"].get("route", ""): value(i) for i in results["fallbacks"]},
-            breaker={i["metric"].get("backend", ""): value(i) for i in results["breaker"]},
-            config_version=min((value(i) for i in results["version"]), default=None),
-        )
+def _scrape_of(series: dict[str, dict[tuple[str, ...], float]]) -> Scrape:
+    """One replica's Prometheus series (by PROMQL name, then kept labels) as a Scrape."""
+    return Scrape(
+        requests={(r, b, s): v for (r, b, s), v in series.get("requests", {}).items()},
+        buckets={(r, b, float(le)): v for (r, b, le), v in series.get("buckets", {}).items()},
+        fallbacks={route: v for (route,), v in series.get("fallbacks", {}).items()},
+        breaker={backend: v for (backend,), v in series.get("breaker", {}).items()},
+        config_version=next(iter(series.get("version", {}).values()), None),
+    )
 
 
 def strangler_cdc(env: Environment, settings: str, *args: str, timeout: float = 600) -> Any:

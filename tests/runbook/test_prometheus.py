@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,11 +17,12 @@ from strangler.control import open_store
 from strangler.runbook import builtin
 from strangler.runbook.definition import Gate
 from strangler.runbook.engine import Engine
-from strangler.runbook.sources import Environment, Window, evaluate
+from strangler.runbook.sources import Environment, ProxyReader, Window, evaluate
 from strangler.runbook.store import RunStore
 from tests.cdc.harness import free_port
-from tests.proxy.helpers import ProxyProcess
+from tests.proxy.helpers import ProxyProcess, table
 from tests.runbook.conftest import Shoppers, Stack
+from tests.runbook.test_hostile import Service
 
 pytestmark = pytest.mark.skipif(not shutil.which("prometheus"), reason="needs prometheus")
 
@@ -32,12 +34,12 @@ def prometheus(stack: Stack, tmp_path: Path) -> Iterator[str]:
 
 
 @contextmanager
-def scraping(admin_urls: list[str], tmp_path: Path) -> Iterator[str]:
-    """A Prometheus server scraping these proxies' admin listeners every second: its URL."""
+def scraping(admin_urls: list[str], tmp_path: Path, every_s: int = 1) -> Iterator[str]:
+    """A Prometheus server scraping these proxies' admin listeners every `every_s`: its URL."""
     targets = ", ".join(f"'{u.removeprefix('http://')}'" for u in admin_urls)
     config = tmp_path / "prometheus.yml"
     config.write_text(
-        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        f"global: {{scrape_interval: {every_s}s, evaluation_interval: {every_s}s}}\n"
         "scrape_configs:\n"
         f"  - job_name: proxy\n    static_configs: [{{targets: [{targets}]}}]\n"
     )
@@ -140,3 +142,32 @@ def test_a_replica_prometheus_cannot_scrape_is_no_data_not_a_smaller_sum(
             second.stop()
     assert found.outcome == "inconclusive", found
     assert down in found.reason
+
+
+def test_errors_in_a_series_first_seen_in_the_window_are_counted(stack: Stack, tmp_path: Path):
+    # The service answers 200, then starts failing: its 5xx and fallback series first appear
+    # inside the window. increase() needs two samples of a series and never counts the
+    # first one's value, so those errors were invisible for a scrape interval (and the
+    # first interval's errors undercounted after that): the error rate gate passed.
+    failing = threading.Event()
+    service = Service(failing)
+    routes = table(stack.monolith.url, service.url, weight=50)
+    routes["backends"]["catalog"]["breaker_cooldown"] = 60.0
+    open_store(str(stack.routes)).apply(routes, "test", "half on a service about to fail")
+    shoppers = Shoppers(stack.proxy.url)
+    try:
+        with scraping([stack.proxy.admin_url], tmp_path, every_s=3) as url:
+            served = 'strangler_proxy_requests_total{backend="catalog"}[10s]'
+            wait_until(lambda: [len(r["values"]) for r in query(url, served)] >= [2], "scraped")
+            env = Environment(routes=str(stack.routes), prometheus=url)
+            window = Window(ProxyReader(env).baseline())
+            time.sleep(7)  # two scrapes of the healthy service inside the window
+            failing.set()
+            failed = 'strangler_proxy_fallbacks_total{route="products"}'
+            wait_until(lambda: bool(query(url, failed)), "the first failures scraped")
+            gate = Gate("error_rate", {"route": "products", "max_delta": 0.05, "min_requests": 5})
+            found = evaluate(gate, env, window)
+    finally:
+        shoppers.finish()
+        service.stop()
+    assert found.outcome == "fail", found
