@@ -138,11 +138,12 @@ function routeCard(route) {
     const now = card.dataset;
     const target = weight.value.trim();
     if (target === "") return;
+    const seen = Number(now.version); // the table this user decides on: refused if it moves
     confirmChange(
       `Change the weight of ${route.id}`,
       `This moves traffic: ${route.id} goes from ${now.weight}% to ${target}% on ${now.service} ` +
         `(the rest on ${now.monolith}). Raising it moves users to the service; lowering it sends them back.`,
-      (why) => api("POST", `/api/routes/${encodeURIComponent(route.id)}/weight`, { weight: target, why }),
+      (why) => api("POST", `/api/routes/${encodeURIComponent(route.id)}/weight`, { weight: target, why, seen_version: seen }),
     );
   });
   card.append(
@@ -226,6 +227,7 @@ function drawRoutes(table, now) {
     let card = $(`route-${route.id}`);
     if (!card) card = routeCard(route);
     if (box.children[index] !== card) box.insertBefore(card, box.children[index] || null);
+    card.dataset.version = table.version;
     drawRoute(card, route);
   });
   if (!table.routes.length) {
@@ -247,7 +249,7 @@ function drawHistory(table) {
       button.addEventListener("click", () => confirmChange(
         `Roll back to version ${v.version}`,
         `This moves traffic: the whole table of version ${v.version} (${v.at}, by ${v.who}) becomes current again as a new version.`,
-        (why) => api("POST", "/api/rollback", { version: v.version, why }),
+        (why) => api("POST", "/api/rollback", { version: v.version, why, seen_version: table.version }),
       ));
       action.append(button);
     } else {
