@@ -231,12 +231,13 @@ class Dashboard:
         checked = await self.checked(request)
         if isinstance(checked, Response):
             return checked
-        session, _, why = checked
+        session, body, why = checked
         action, run_id = request.path_params["action"], request.path_params["run_id"]
         if action not in runbooks.ACTIONS or not runbooks.RUN_ID.fullmatch(run_id):
             return problem(404, f"no such action {action!r} on run {run_id!r}")
+        step = str(body.get("step", ""))  # the step the page showed waiting (approve)
         done, said = await run_in_threadpool(
-            runbooks.act, self.runbooks.location, action, run_id, who(session.actor), why
+            runbooks.act, self.runbooks.location, action, run_id, who(session.actor), why, step
         )
         await self.runbooks.refresh()
         self._state = None

@@ -4,7 +4,10 @@ since the page showed it is refused, never applied over the other one's change."
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +31,10 @@ def routes(tmp_path: Path) -> Path:
 @pytest.fixture
 def tabs(browser: Browser, routes: Path) -> Iterator[tuple[Page, Page]]:
     """Alice's and Bob's tabs (each their own browser profile) on one dashboard."""
-    board = DashboardProcess("--config", str(routes), "--proxy-admin", "http://127.0.0.1:1")
+    runs = routes.parent / "runs.sqlite3"
+    board = DashboardProcess(
+        "--config", str(routes), "--proxy-admin", "http://127.0.0.1:1", "--runbook-store", str(runs)
+    )
     people = [browser.new_context(), browser.new_context()]
     try:
         pages = []
@@ -97,3 +103,70 @@ def test_a_rollback_confirmed_after_another_tab_changed_the_table_is_refused(
     confirm(bob, "p99 up")  # would throw away Alice's 40 without Bob ever seeing it
     expect(bob.locator("#confirm-error")).to_contain_text("version 3", timeout=WAIT_MS)
     assert weight(routes) == 40
+
+
+TWO_SIGN_OFFS = """
+name = "two-sign-offs"
+
+[[steps]]
+id = "reverse-cdc"
+title = "Reverse CDC deployed"
+action = "approve"
+gates = [{ gate = "approval" }]
+interval = 0.2
+
+[[steps]]
+id = "flip-writes"
+title = "Writes go to the service"
+action = "approve"
+gates = [{ gate = "approval" }]
+interval = 0.2
+"""
+
+
+def test_an_approval_confirmed_after_the_run_moved_on_does_not_approve_the_next_step(
+    tabs: tuple[Page, Page], routes: Path
+) -> None:
+    _, bob = tabs
+    work = routes.parent
+    (work / "two.toml").write_text(TWO_SIGN_OFFS)
+    store = ("--store", str(work / "runs.sqlite3"))
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "strangler", "runbook", "run", "two.toml", "--routes",
+         str(routes), *store, "--why", "test"],
+        cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        approve = bob.locator(".run button.run-approve")
+        expect(approve).to_have_count(1, timeout=WAIT_MS)
+        approve.click()  # Bob reads "Approving step reverse-cdc"...
+        expect(bob.locator("#confirm")).to_contain_text("Approving step reverse-cdc")
+        run_id = bob.locator(".run").get_attribute("id").removeprefix("run-")
+        said = strangler("runbook", "approve", run_id, *store, "--who", "alice", "--why", "done")
+        assert said.returncode == 0, said.stderr  # ...which Alice approves from the CLI
+        wait_for(lambda: status(run_id, store)["step"] == "flip-writes")
+        confirm(bob, "reverse CDC is healthy")  # what Bob approves is reverse-cdc, not this
+        expect(bob.locator("#confirm-error")).to_contain_text(
+            "step reverse-cdc of run", timeout=WAIT_MS
+        )
+        report = status(run_id, store)
+        assert (report["state"], report["step"]) == ("running", "flip-writes")
+        assert [d["step"] for d in report["decisions"] if d["kind"] == "approved"] == [
+            "reverse-cdc"
+        ]
+    finally:
+        runner.kill()
+        runner.wait()
+
+
+def status(run_id: str, store: tuple[str, ...]) -> dict:
+    done = strangler("runbook", "status", run_id, *store, "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout}s"
+        time.sleep(0.1)

@@ -408,14 +408,15 @@ function runCard(run) {
     el("h3", { text: `${run.runbook} · ${run.id}` }),
     el("span", { class: `state state-run-${run.state}`, text: run.state }),
     el("span", { class: "muted small", text: Object.entries(run.params).map(([k, v]) => `${k}=${v}`).join(" ") }));
-  const act = (action, label, text) => {
+  const act = (action, label, text, body = {}) => {
     const button = el("button", { type: "button", class: `run-${action}`, text: label });
     button.addEventListener("click", () => confirmChange(`${label} run ${run.id}`, text,
-      (why) => api("POST", `/api/runs/${encodeURIComponent(run.id)}/${action}`, { why })));
+      (why) => api("POST", `/api/runs/${encodeURIComponent(run.id)}/${action}`, { why, ...body })));
     head.append(button);
   };
   if (active && current && current.action === "approve") {
-    act("approve", "Approve", `Approving step ${current.id} ("${current.title}") lets the run go on to its next steps, which may move traffic.`);
+    // the step shown, not whichever one the run waits at when this is confirmed
+    act("approve", "Approve", `Approving step ${current.id} ("${current.title}") lets the run go on to its next steps, which may move traffic.`, { step: current.id });
   }
   if (active) act("abort", "Abort", `Aborting stops run ${run.id} for good where it is; the route table stays as it is now.`);
   const card = el("article", { class: "run", id: `run-${run.id}` }, head);
