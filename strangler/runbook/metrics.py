@@ -21,6 +21,7 @@ LATENCY = "strangler_proxy_request_duration_seconds"
 FALLBACKS = "strangler_proxy_fallbacks_total"
 BREAKER = "strangler_proxy_breaker_state"
 VERSION = "strangler_proxy_config_version"
+BREAKER_STATES = (0.0, 1.0, 2.0)  # closed, half-open, open
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def parse(text: str) -> Scrape:
     requests: dict[tuple[str, str, str], float] = defaultdict(float)
     buckets: dict[tuple[str, str, float], float] = defaultdict(float)
     fallbacks: dict[str, float] = defaultdict(float)
-    breaker: dict[str, float] = {}
+    breaker: dict[str, list[float]] = defaultdict(list)
     version: float | None = None
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -77,10 +78,18 @@ def parse(text: str) -> Scrape:
             elif sample.name == FALLBACKS:
                 fallbacks[labels["route"]] += sample.value
             elif sample.name == BREAKER:
-                breaker[labels["backend"]] = max(breaker.get(labels["backend"], 0), sample.value)
+                breaker[labels["backend"]].append(sample.value)
             elif sample.name == VERSION:
                 version = sample.value
-    return Scrape(dict(requests), dict(buckets), dict(fallbacks), breaker, version)
+    return Scrape(dict(requests), dict(buckets), dict(fallbacks), _worst(breaker), version)
+
+
+def _worst(breakers: dict[str, list[float]]) -> dict[str, float]:
+    """Each backend's worst breaker state; NaN (no reading) when one is not a state at all."""
+    return {
+        backend: max(states) if all(s in BREAKER_STATES for s in states) else math.nan
+        for backend, states in breakers.items()
+    }
 
 
 def delta(now: Scrape, base: Scrape | None) -> Scrape:
@@ -109,7 +118,7 @@ def combine(scrapes: Iterable[Scrape]) -> Scrape:
     requests: dict[tuple[str, str, str], float] = defaultdict(float)
     buckets: dict[tuple[str, str, float], float] = defaultdict(float)
     fallbacks: dict[str, float] = defaultdict(float)
-    breaker: dict[str, float] = {}
+    breaker: dict[str, list[float]] = defaultdict(list)
     versions: list[float] = []
     for scrape in scrapes:
         if scrape.config_version is not None:
@@ -121,9 +130,13 @@ def combine(scrapes: Iterable[Scrape]) -> Scrape:
         for route, value in scrape.fallbacks.items():
             fallbacks[route] += value
         for backend, state in scrape.breaker.items():
-            breaker[backend] = max(breaker.get(backend, 0), state)
+            breaker[backend].append(state)
     return Scrape(
-        dict(requests), dict(buckets), dict(fallbacks), breaker, min(versions) if versions else None
+        dict(requests),
+        dict(buckets),
+        dict(fallbacks),
+        _worst(breaker),
+        min(versions) if versions else None,
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -14,24 +14,24 @@ from typing import Any
 import pytest
 
 from strangler.control import open_store
-from strangler.runbook.definition import parse
+from strangler.runbook.definition import Gate, parse
 from strangler.runbook.engine import Engine
-from strangler.runbook.sources import Environment
+from strangler.runbook.sources import Environment, Window, evaluate
 from strangler.runbook.store import Run, RunStore
 from tests.proxy.helpers import ProxyProcess, table
 from tests.runbook.conftest import Shoppers, Stack
 
+Answer = Callable[[str], tuple[int, str]]  # a GET's path -> (status, body)
 
-class Service(ThreadingHTTPServer):
-    """A real HTTP server in a thread: answers 200 until `failing` is set, then 500; its
-    health path takes `health_s` to answer 200 and sets `failing` when it is asked."""
+
+class Served(ThreadingHTTPServer):
+    """A real HTTP server in a thread, answering each GET with `answer(path)`."""
 
     daemon_threads = True
 
-    def __init__(self, failing: threading.Event, health_s: float = 0.0) -> None:
+    def __init__(self, answer: Answer) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
-        self.health_s = health_s
-        self.failing = failing
+        self.answer = answer
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
         self.thread.start()
 
@@ -45,24 +45,32 @@ class Service(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: Service
+    server: Served
 
     def do_GET(self) -> None:
-        if self.path == "/healthz":
-            self.server.failing.set()
-            time.sleep(self.server.health_s)
-            status = 200
-        else:
-            status = 500 if self.server.failing.is_set() else 200
-        body = b'{"ok": true}'
+        status, text = self.server.answer(self.path)
+        body = text.encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+def failing_service(failing: threading.Event, health_s: float = 0.0) -> Served:
+    """A service answering 200 until `failing` is set, then 500; its health path takes
+    `health_s` to answer 200 and sets `failing` when it is asked."""
+
+    def answer(path: str) -> tuple[int, str]:
+        if path == "/healthz":
+            failing.set()
+            time.sleep(health_s)
+            return 200, '{"ok": true}'
+        return (500 if failing.is_set() else 200), '{"ok": true}'
+
+    return Served(answer)
 
 
 def drive(
@@ -87,9 +95,9 @@ def drive(
 
 
 @pytest.fixture
-def services() -> Iterator[tuple[Service, Service]]:
+def services() -> Iterator[tuple[Served, Served]]:
     failing = threading.Event()  # set by the slow one's health check, failing the catalog
-    catalog, slow = Service(failing), Service(failing, health_s=3.0)
+    catalog, slow = failing_service(failing), failing_service(failing, health_s=3.0)
     try:
         yield catalog, slow
     finally:
@@ -117,7 +125,7 @@ on_fail = "rollback"
 
 
 def test_a_gate_read_before_the_bake_ended_does_not_pass_the_step(
-    stack: Stack, services: tuple[Service, Service], tmp_path
+    stack: Stack, services: tuple[Served, Served], tmp_path
 ):
     # The catalog starts failing as soon as the gates begin (the slow health check of
     # another route is asked): its breaker opens while that check takes 3 s. The breaker
@@ -177,3 +185,33 @@ def test_gates_hold_while_a_replica_still_serves_the_table_before_the_flip(stack
     assert "deadline 14s reached" in finished.reason
     assert rounds and all(e["outcome"] == "inconclusive" for r in rounds for e in r)
     assert "route table version 1" in rounds[-1][0]["reason"], rounds[-1][0]["reason"]
+
+
+def proxy_metrics(breaker: str) -> str:
+    """A strangler proxy's /metrics (the lines the gates read) with this breaker state."""
+    return (
+        "# TYPE strangler_proxy_requests_total counter\n"
+        'strangler_proxy_requests_total{route="products",backend="catalog",status="200"} 90\n'
+        "# TYPE strangler_proxy_breaker_state gauge\n"
+        f'strangler_proxy_breaker_state{{backend="catalog"}} {breaker}\n'
+        "# TYPE strangler_proxy_config_version gauge\n"
+        "strangler_proxy_config_version 1\n"
+    )
+
+
+@pytest.mark.parametrize("state", ["NaN", "-1"])
+def test_a_breaker_state_that_is_no_state_is_no_reading_not_closed(state: str, tmp_path: Path):
+    # Something at a replica's /metrics URL reports the service's breaker as NaN or -1 next
+    # to a closed one: the worst state of the two is unknown, never "closed".
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    odd, closed = (Served(lambda _, b=b: (200, proxy_metrics(b))) for b in (state, "0"))
+    try:
+        env = Environment(
+            routes=str(routes), metrics=(f"{odd.url}/metrics", f"{closed.url}/metrics")
+        )
+        found = evaluate(Gate("breaker_closed", {"route": "products"}), env, Window({}))
+    finally:
+        odd.stop()
+        closed.stop()
+    assert found.outcome == "inconclusive", found

@@ -22,7 +22,7 @@ from strangler.runbook.store import RunStore
 from tests.cdc.harness import free_port
 from tests.proxy.helpers import ProxyProcess, table
 from tests.runbook.conftest import Shoppers, Stack
-from tests.runbook.test_hostile import Service
+from tests.runbook.test_hostile import failing_service
 
 pytestmark = pytest.mark.skipif(not shutil.which("prometheus"), reason="needs prometheus")
 
@@ -150,7 +150,7 @@ def test_errors_in_a_series_first_seen_in_the_window_are_counted(stack: Stack, t
     # first one's value, so those errors were invisible for a scrape interval (and the
     # first interval's errors undercounted after that): the error rate gate passed.
     failing = threading.Event()
-    service = Service(failing)
+    service = failing_service(failing)
     routes = table(stack.monolith.url, service.url, weight=50)
     routes["backends"]["catalog"]["breaker_cooldown"] = 60.0
     open_store(str(stack.routes)).apply(routes, "test", "half on a service about to fail")
