@@ -22,6 +22,7 @@ FALLBACKS = "strangler_proxy_fallbacks_total"
 BREAKER = "strangler_proxy_breaker_state"
 VERSION = "strangler_proxy_config_version"
 BREAKER_STATES = (0.0, 1.0, 2.0)  # closed, half-open, open
+COUNTS = (REQUESTS, f"{LATENCY}_bucket", FALLBACKS)  # never negative on a strangler proxy
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ def _le_text(le: float) -> str:
 
 
 def parse(text: str) -> Scrape:
-    """A /metrics page (Prometheus text format) as a Scrape; ValueError if it is not one."""
+    """A /metrics page (Prometheus text format) as a Scrape; ValueError if it is not one (a
+    count that is negative or NaN is no strangler proxy's)."""
     requests: dict[tuple[str, str, str], float] = defaultdict(float)
     buckets: dict[tuple[str, str, float], float] = defaultdict(float)
     fallbacks: dict[str, float] = defaultdict(float)
@@ -70,6 +72,8 @@ def parse(text: str) -> Scrape:
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels = sample.labels
+            if sample.name in COUNTS and not sample.value >= 0:  # NaN too
+                raise ValueError(f"{sample.name}{labels} {sample.value}: not a count")
             if sample.name == REQUESTS:
                 requests[(labels["route"], labels["backend"], labels["status"])] += sample.value
             elif sample.name == LATENCY + "_bucket":

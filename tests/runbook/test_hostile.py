@@ -215,3 +215,29 @@ def test_a_breaker_state_that_is_no_state_is_no_reading_not_closed(state: str, t
         odd.stop()
         closed.stop()
     assert found.outcome == "inconclusive", found
+
+
+def test_a_replica_reporting_negative_counts_is_unreadable_not_subtracted(tmp_path: Path):
+    # One replica's service errors, and something at another replica's URL reporting them
+    # negative: summed, the errors vanished and the gate passed.
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    counts = '{route="products",backend="%s",status="%s"} %s\n'
+    texts = [
+        "# TYPE strangler_proxy_requests_total counter\n"
+        + "".join(f"strangler_proxy_requests_total{counts % line}" for line in lines)
+        for lines in (
+            [("catalog", "200", 60), ("catalog", "500", 40), ("monolith", "200", 100)],
+            [("catalog", "500", -40)],
+        )
+    ]
+    replicas = [Served(lambda _, t=t: (200, t)) for t in texts]
+    try:
+        env = Environment(routes=str(routes), metrics=tuple(f"{r.url}/metrics" for r in replicas))
+        gate = Gate("error_rate", {"route": "products", "max_delta": 0.05, "min_requests": 10})
+        found = evaluate(gate, env, Window({}))
+    finally:
+        for replica in replicas:
+            replica.stop()
+    assert found.outcome == "inconclusive", found
+    assert "not a count" in found.reason
