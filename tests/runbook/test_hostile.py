@@ -4,6 +4,9 @@ runbook move traffic onto a broken service."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +23,7 @@ from strangler.runbook.sources import Environment, Window, evaluate
 from strangler.runbook.store import Run, RunStore
 from tests.proxy.helpers import ProxyProcess, table
 from tests.runbook.conftest import Shoppers, Stack
+from tests.runbook.test_cli import cli
 
 Answer = Callable[[str], tuple[int, str]]  # a GET's path -> (status, body)
 
@@ -241,3 +245,63 @@ def test_a_replica_reporting_negative_counts_is_unreadable_not_subtracted(tmp_pa
             replica.stop()
     assert found.outcome == "inconclusive", found
     assert "not a count" in found.reason
+
+
+SLOW_CANARY = """
+name = "slow-canary"
+
+[[steps]]
+id = "canary-10"
+action = "set_weight"
+route = "products"
+weight = 10
+gates = [{ gate = "service_healthy", route = "products" }]
+interval = 0.2
+on_fail = "rollback"
+
+[[steps]]
+id = "canary-50"
+action = "set_weight"
+route = "products"
+weight = 50
+"""
+
+
+@pytest.mark.parametrize("steer", ["abort", "rollback"])
+def test_a_run_aborted_or_rolled_back_during_a_gate_round_stays_so(steer: str, tmp_path: Path):
+    # The gate round takes 2 s (a slow health check); someone aborts the run, or rolls it
+    # back, meanwhile. The round then passes: its record must not set the run running again
+    # and go on to the next step's 50%.
+    asked = threading.Event()
+
+    def health(path: str) -> tuple[int, str]:
+        asked.set()
+        time.sleep(2)
+        return 200, "ok"
+
+    service = Served(health)
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", service.url), "t", "seed")
+    (tmp_path / "slow.toml").write_text(SLOW_CANARY)
+    store = ("--store", str(tmp_path / "runs.sqlite3"))
+    created = cli("run", "slow.toml", "--routes", str(routes), *store, "--detach", "--json",
+                  cwd=tmp_path)  # fmt: skip
+    run_id = json.loads(created.stdout)["id"]
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "strangler", "runbook", "resume", run_id, *store],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert asked.wait(30), "the gate round never began"
+        steered = cli(steer, run_id, *store, "--who", "oncall", "--why", "p99 up", cwd=tmp_path)
+        assert steered.returncode == 0, steered.stderr
+        said, _ = runner.communicate(timeout=30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+        service.stop()
+    assert runner.returncode == 1, said
+    report = json.loads(cli("status", run_id, *store, "--json", cwd=tmp_path).stdout)
+    assert report["state"] == ("aborted" if steer == "abort" else "paused"), said
+    assert report["step"] == "canary-10", said
+    assert float(open_store(str(routes)).current().table.route("products").weight) < 50
