@@ -278,10 +278,13 @@ def analyze_check(env: Environment, boundaries: str) -> dict[str, Any]:
 
 def cdc_check_problems(env: Environment) -> list[str]:
     """Django's system checks of the CDC app (with the database) in both projects."""
+    if not (env.source_settings and env.target_settings):
+        raise SourceError(
+            "cdc_checks checks both projects: pass --source-settings (the capturing monolith) "
+            "and --target-settings (the receiving service)"
+        )
     problems = []
     for settings in (env.source_settings, env.target_settings):
-        if not settings:
-            continue
         argv = [
             sys.executable,
             "-m",

@@ -305,3 +305,11 @@ def test_a_run_aborted_or_rolled_back_during_a_gate_round_stays_so(steer: str, t
     assert report["state"] == ("aborted" if steer == "abort" else "paused"), said
     assert report["step"] == "canary-10", said
     assert float(open_store(str(routes)).current().table.route("products").weight) < 50
+
+
+def test_cdc_checks_without_both_projects_is_no_answer_not_a_pass(tmp_path: Path):
+    # Run without --source-settings / --target-settings, the checks ran in no project at all
+    # and reported "no problems": the preflight passed having checked nothing.
+    found = evaluate(Gate("cdc_checks", {}), Environment(routes=str(tmp_path)), Window({}))
+    assert found.outcome == "inconclusive", found
+    assert "--source-settings" in found.reason and "--target-settings" in found.reason
