@@ -302,7 +302,11 @@ function drawCdc(cdc, now) {
       ? el("p", { class: "error", text: `cannot read: ${p.error}` })
       : !p.at ? el("p", { class: "muted", text: "reading…" })
       : el("table", { class: "kv" }, ...rows.map(([k, v, bad]) => el("tr", {}, el("th", { text: k }), el("td", { class: bad ? "bad" : "", text: v }))));
-    const project = el("div", { class: "cdc-project" }, el("h3", { text: p.settings }), body);
+    const project = el("div", { class: "cdc-project" }, el("h3", { text: p.settings }));
+    if (p.stale) {
+      project.append(el("p", { class: "bad stale", text: `read ${ago(p.at, now)}, no newer reading: \`strangler cdc status\` has not answered since, so what follows is from then` }));
+    }
+    project.append(body);
     if (s.dead_letters) {
       const show = el("button", { type: "button", class: "show-parked", text: "Show what is parked" });
       show.addEventListener("click", () => showParked(p.settings));
