@@ -21,6 +21,7 @@ LATENCY = "strangler_proxy_request_duration_seconds"
 FALLBACKS = "strangler_proxy_fallbacks_total"
 BREAKER = "strangler_proxy_breaker_state"
 VERSION = "strangler_proxy_config_version"
+STARTED = "process_start_time_seconds"  # the proxy's own, next to its figures
 BREAKER_STATES = (0.0, 1.0, 2.0)  # closed, half-open, open
 COUNTS = (REQUESTS, f"{LATENCY}_bucket", FALLBACKS)  # never negative on a strangler proxy
 
@@ -36,6 +37,7 @@ class Scrape:
     fallbacks: dict[str, float] = field(default_factory=dict)  # route
     breaker: dict[str, float] = field(default_factory=dict)  # backend
     config_version: float | None = None  # route table version in force (oldest replica's)
+    started: float | None = None  # one replica's process start (unix time), None if unknown
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -44,6 +46,7 @@ class Scrape:
             "fallbacks": dict(sorted(self.fallbacks.items())),
             "breaker": dict(sorted(self.breaker.items())),
             "config_version": self.config_version,
+            "started": self.started,
         }
 
     @classmethod
@@ -54,6 +57,7 @@ class Scrape:
             fallbacks={k: float(v) for k, v in data["fallbacks"].items()},
             breaker={k: float(v) for k, v in data["breaker"].items()},
             config_version=data.get("config_version"),
+            started=data.get("started"),
         )
 
 
@@ -69,6 +73,7 @@ def parse(text: str) -> Scrape:
     fallbacks: dict[str, float] = defaultdict(float)
     breaker: dict[str, list[float]] = defaultdict(list)
     version: float | None = None
+    started: float | None = None
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels = sample.labels
@@ -85,7 +90,9 @@ def parse(text: str) -> Scrape:
                 breaker[labels["backend"]].append(sample.value)
             elif sample.name == VERSION:
                 version = sample.value
-    return Scrape(dict(requests), dict(buckets), dict(fallbacks), _worst(breaker), version)
+            elif sample.name == STARTED:
+                started = sample.value
+    return Scrape(dict(requests), dict(buckets), dict(fallbacks), _worst(breaker), version, started)
 
 
 def _worst(breakers: dict[str, list[float]]) -> dict[str, float]:
@@ -97,12 +104,14 @@ def _worst(breakers: dict[str, list[float]]) -> dict[str, float]:
 
 
 def delta(now: Scrape, base: Scrape | None) -> Scrape:
-    """What happened since `base` on one replica; a counter that went down means it restarted,
-    and then its figures count from zero (like Prometheus' increase())."""
+    """What happened since `base` on one replica; a new process start time, or a counter
+    that went down, means it restarted, and then its figures count from zero (like
+    Prometheus' increase())."""
     if base is None:
         return now
     restarted = (
-        any(v < base.requests.get(k, 0) for k, v in now.requests.items())
+        (now.started is not None and base.started is not None and now.started != base.started)
+        or any(v < base.requests.get(k, 0) for k, v in now.requests.items())
         or any(v < base.buckets.get(k, 0) for k, v in now.buckets.items())
         or any(v < base.fallbacks.get(k, 0) for k, v in now.fallbacks.items())
     )
@@ -114,6 +123,7 @@ def delta(now: Scrape, base: Scrape | None) -> Scrape:
         {k: v - base.fallbacks.get(k, 0) for k, v in now.fallbacks.items()},
         dict(now.breaker),
         now.config_version,
+        now.started,
     )
 
 

@@ -37,6 +37,7 @@ PROMQL: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "fallbacks": ("sum", metrics.FALLBACKS, ("route",)),
     "breaker": ("max", metrics.BREAKER, ("backend",)),
     "version": ("min", metrics.VERSION, ()),
+    "started": ("max", f"{metrics.STARTED} and on (job, instance) {metrics.VERSION}", ()),
 }
 # The proxies Prometheus scraped within the hour and cannot scrape now: their figures are
 # missing from every sum above, so nothing read through Prometheus may be judged.
@@ -204,6 +205,7 @@ def _scrape_of(series: dict[str, dict[tuple[str, ...], float]]) -> Scrape:
         fallbacks={route: v for (route,), v in series.get("fallbacks", {}).items()},
         breaker={backend: v for (backend,), v in series.get("breaker", {}).items()},
         config_version=next(iter(series.get("version", {}).values()), None),
+        started=next(iter(series.get("started", {}).values()), None),
     )
 
 

@@ -19,7 +19,7 @@ import pytest
 from strangler.control import open_store
 from strangler.runbook.definition import Gate, parse
 from strangler.runbook.engine import Engine
-from strangler.runbook.sources import Environment, Window, evaluate
+from strangler.runbook.sources import Environment, ProxyReader, Window, evaluate
 from strangler.runbook.store import Run, RunStore
 from tests.proxy.helpers import ProxyProcess, table
 from tests.runbook.conftest import Shoppers, Stack
@@ -313,3 +313,34 @@ def test_cdc_checks_without_both_projects_is_no_answer_not_a_pass(tmp_path: Path
     found = evaluate(Gate("cdc_checks", {}), Environment(routes=str(tmp_path)), Window({}))
     assert found.outcome == "inconclusive", found
     assert "--source-settings" in found.reason and "--target-settings" in found.reason
+
+
+def test_a_replica_restarted_since_the_baseline_counts_from_its_start(tmp_path: Path):
+    # The proxy restarts inside the window (its process_start_time_seconds moves) and then
+    # serves more than before, so no counter went down: read as if it had not restarted,
+    # the window lost the 100 errors it counted before the baseline and passed at 4.8%.
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    lines = '{route="products",backend="catalog",status="%s"} %d\n'
+
+    def proxy(started: int, ok: int, failed: int) -> str:
+        return (
+            "# TYPE strangler_proxy_requests_total counter\n"
+            + "".join(f"strangler_proxy_requests_total{lines % c}" for c in (("200", ok),
+                                                                            ("500", failed)))
+            + f"# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds {started}\n"
+        )  # fmt: skip
+
+    serving = [proxy(1000, ok=5, failed=100)]
+    replica = Served(lambda _: (200, serving[0]))
+    env = Environment(routes=str(routes), metrics=(f"{replica.url}/metrics",))
+    try:
+        baseline = ProxyReader(env).baseline()
+        serving[0] = proxy(2000, ok=200, failed=110)  # restarted: 110 of 310 failed since
+        gate = Gate("service_error_rate", {"route": "products", "max_rate": 0.15,
+                                           "min_requests": 50})  # fmt: skip
+        found = evaluate(gate, env, Window(baseline))
+    finally:
+        replica.stop()
+    assert found.outcome == "fail", found
+    assert found.samples == {"service_requests": 310}
