@@ -24,6 +24,7 @@ from strangler.runbook.store import Run, RunStore
 from tests.proxy.helpers import ProxyProcess, table
 from tests.runbook.conftest import Shoppers, Stack
 from tests.runbook.test_cli import cli
+from tests.runbook.test_resume import detached
 
 Answer = Callable[[str], tuple[int, str]]  # a GET's path -> (status, body)
 
@@ -344,3 +345,25 @@ def test_a_replica_restarted_since_the_baseline_counts_from_its_start(tmp_path: 
         replica.stop()
     assert found.outcome == "fail", found
     assert found.samples == {"service_requests": 310}
+
+
+TO_10 = """
+name = "to-10"
+
+[[steps]]
+id = "to-10"
+action = "set_weight"
+route = "products"
+weight = 10
+"""
+
+
+@pytest.mark.parametrize("edit", ["weight = 90", "weight = = 90"])
+def test_the_runbook_file_edited_or_broken_after_run_changes_nothing_of_the_run(
+    edit: str, tmp_path: Path
+):
+    routes, run_id = detached(tmp_path, TO_10, str(tmp_path / "runs.sqlite3"))
+    (tmp_path / "runbook.toml").write_text(TO_10.replace("weight = 10", edit))
+    resumed = cli("resume", run_id, "--store", "runs.sqlite3", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert float(open_store(str(routes)).current().table.route("products").weight) == 10
