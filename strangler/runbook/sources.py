@@ -194,7 +194,13 @@ class ProxyReader:
                 key = tuple(labels.get(label, "") for label in kept)
                 # "NaN" stays NaN: the gates treat it as no data
                 found.setdefault(replica, {}).setdefault(name, {})[key] = float(item["value"][1])
-        return {replica: _scrape_of(series) for replica, series in found.items()}
+        replicas = {replica: _scrape_of(series) for replica, series in found.items()}
+        if not any(scrape.config_version is not None for scrape in replicas.values()):
+            raise SourceError(
+                f"prometheus {self.env.prometheus} has no strangler proxy ({metrics.VERSION} "
+                "of none): it does not scrape the proxies (check its scrape config and the URL)"
+            )
+        return replicas
 
 
 def _scrape_of(series: dict[str, dict[tuple[str, ...], float]]) -> Scrape:

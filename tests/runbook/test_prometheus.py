@@ -171,3 +171,19 @@ def test_errors_in_a_series_first_seen_in_the_window_are_counted(stack: Stack, t
         shoppers.finish()
         service.stop()
     assert found.outcome == "fail", found
+
+
+def test_a_prometheus_that_scrapes_no_proxy_says_so(tmp_path: Path):
+    # An empty answer to every query: not "no requests" but a Prometheus that is not
+    # scraping the proxies at all (a wrong URL, a job missing from its config).
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    with scraping([], tmp_path) as url:
+        env = Environment(routes=str(routes), prometheus=url)
+        for gate in (
+            Gate("service_error_rate", {"route": "products", "max_rate": 0.1, "min_requests": 5}),
+            Gate("breaker_closed", {"route": "products"}),
+        ):
+            found = evaluate(gate, env, Window({"at": time.time()}))
+            assert found.outcome == "inconclusive", found
+            assert "no strangler proxy" in found.reason, found.reason
