@@ -163,9 +163,12 @@ class ProxyReader:
         try:
             response = httpx.get(url, timeout=5)
             response.raise_for_status()
-            return metrics.parse(response.text)
+            scrape = metrics.parse(response.text)
         except (httpx.HTTPError, ValueError, KeyError) as error:
             raise SourceError(f"cannot read {url}: {error}") from error
+        if scrape.config_version is None:
+            raise SourceError(f"{url} is not a strangler proxy's /metrics (no {metrics.VERSION})")
+        return scrape
 
     def _query(self, query: str) -> list[dict[str, Any]]:
         url = f"{self.env.prometheus.rstrip('/')}/api/v1/query"

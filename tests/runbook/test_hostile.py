@@ -229,7 +229,7 @@ def test_a_replica_reporting_negative_counts_is_unreadable_not_subtracted(tmp_pa
     open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
     counts = '{route="products",backend="%s",status="%s"} %s\n'
     texts = [
-        "# TYPE strangler_proxy_requests_total counter\n"
+        "strangler_proxy_config_version 1\n# TYPE strangler_proxy_requests_total counter\n"
         + "".join(f"strangler_proxy_requests_total{counts % line}" for line in lines)
         for lines in (
             [("catalog", "200", 60), ("catalog", "500", 40), ("monolith", "200", 100)],
@@ -330,6 +330,7 @@ def test_a_replica_restarted_since_the_baseline_counts_from_its_start(tmp_path: 
             + "".join(f"strangler_proxy_requests_total{lines % c}" for c in (("200", ok),
                                                                             ("500", failed)))
             + f"# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds {started}\n"
+            + "strangler_proxy_config_version 1\n"
         )  # fmt: skip
 
     serving = [proxy(1000, ok=5, failed=100)]
@@ -367,3 +368,18 @@ def test_the_runbook_file_edited_or_broken_after_run_changes_nothing_of_the_run(
     resumed = cli("resume", run_id, "--store", "runs.sqlite3", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert float(open_store(str(routes)).current().table.route("products").weight) == 10
+
+
+def test_a_metrics_url_that_is_not_a_strangler_proxy_says_so(tmp_path: Path):
+    # --metrics pointed at some other exporter: not "no request data" but the wrong URL.
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    other = Served(lambda _: (200, "# TYPE node_load1 gauge\nnode_load1 0.5\n"))
+    try:
+        env = Environment(routes=str(routes), metrics=(f"{other.url}/metrics",))
+        gate = Gate("service_error_rate", {"route": "products", "max_rate": 0.1, "min_requests": 5})
+        found = evaluate(gate, env, Window({}))
+    finally:
+        other.stop()
+    assert found.outcome == "inconclusive", found
+    assert "not a strangler proxy's /metrics" in found.reason, found.reason
