@@ -130,12 +130,15 @@ class RouteStore(abc.ABC):
         _, normalized = validated(raw)
         return self._commit(normalized, who or default_actor(), why, expect)
 
-    def set_weight(self, route_id: str, weight: Any, who: str = "", why: str = "") -> Version:
+    def set_weight(
+        self, route_id: str, weight: Any, who: str = "", why: str = "", seen: int | None = None
+    ) -> Version:
         """Change one route's weight (its state follows: 0 monolith, 100 service, else canary).
 
         A flip edits one route of the newest table: changes to other routes that land
         between reading and writing are kept (the flip is re-applied on top of them), but
         a change to this same route since it was read refuses the flip (RouteChanged).
+        With `seen`, the route was read in that version (the one a person decided on).
         """
         parsed = parse_weight(weight)
         if parsed is None:
@@ -166,7 +169,7 @@ class RouteStore(abc.ABC):
             entry["state"] = state_for_weight(parsed, entry.get("state", ""))
 
         return self._edit_route(
-            route_id, change, who, why or f"weight {route_id} -> {weight_number(parsed)}"
+            route_id, change, who, why or f"weight {route_id} -> {weight_number(parsed)}", seen
         )
 
     def set_shadow(
@@ -201,17 +204,24 @@ class RouteStore(abc.ABC):
         return self._edit_route(route_id, change, who, why or f"state {route_id} -> {state}")
 
     def _edit_route(
-        self, route_id: str, change: Callable[[dict[str, Any]], None], who: str, why: str
+        self,
+        route_id: str,
+        change: Callable[[dict[str, Any]], None],
+        who: str,
+        why: str,
+        seen: int | None = None,
     ) -> Version:
         """Apply `change` to one route of the newest table, on top of changes to other routes
-        that land first; a change to this same route since it was read refuses the edit
-        (RouteChanged)."""
+        that land first; a change to this same route since it was read (now, or in version
+        `seen`) refuses the edit (RouteChanged)."""
         base = self.current()
-        seen = _route_entry(base, route_id)
+        if seen is not None:
+            base = self._numbered(seen)
+        as_read = _route_entry(base, route_id)
         who = who or default_actor()
 
         def edited(latest: Version) -> dict[str, Any]:
-            if _route_entry(latest, route_id) != seen:
+            if _route_entry(latest, route_id) != as_read:
                 raise RouteChanged(
                     f"route {route_id} was changed by version {latest.number} ({latest.who}:"
                     f" {latest.why!r}) after this change read version {base.number}"
@@ -238,10 +248,18 @@ class RouteStore(abc.ABC):
         latest = self.current()
         return self.apply(edit(latest), who, why, expect=latest.number)
 
-    def rollback(self, number: int, who: str = "", why: str = "") -> Version:
-        """Make version `number`'s table current again, as a new audited version."""
-        target = self.get(number)
-        if target is None:
+    def rollback(
+        self, number: int, who: str = "", why: str = "", expect: int | None = None
+    ) -> Version:
+        """Make version `number`'s table current again, as a new audited version; with
+        `expect`, only while the table in force is still that version (ConcurrentChange)."""
+        target = self._numbered(number)
+        return self.apply(target.raw, who, why or f"rollback to version {number}", expect)
+
+    def _numbered(self, number: int) -> Version:
+        """Version `number`, or route.E023."""
+        found = self.get(number)
+        if found is None:
             raise ValidationFailed(
                 [
                     Message(
@@ -252,7 +270,7 @@ class RouteStore(abc.ABC):
                     )
                 ]
             )
-        return self.apply(target.raw, who, why or f"rollback to version {number}")
+        return found
 
 
 class StoreUnavailable(Exception):

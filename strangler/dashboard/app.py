@@ -191,20 +191,17 @@ class Dashboard:
         return await self.change(
             request,
             lambda body, actor, why: self.control.set_weight(
-                route_id, body.get("weight"), actor, why
+                route_id, body.get("weight"), actor, why, version_in(body, "seen_version")
             ),
         )
 
     async def rollback(self, request: Request) -> Response:
-        def act(body: dict[str, Any], actor: str, why: str) -> Any:
-            number = body.get("version")
-            if not isinstance(number, int) or isinstance(number, bool):
-                raise ValidationFailed(
-                    [Message("route.E023", "version", f"{number!r} is not a version number")]
-                )
-            return self.control.rollback(number, actor, why)
-
-        return await self.change(request, act)
+        return await self.change(
+            request,
+            lambda body, actor, why: self.control.rollback(
+                version_in(body, "version"), actor, why, version_in(body, "seen_version")
+            ),
+        )
 
     async def checked(self, request: Request) -> tuple[Session, dict[str, Any], str] | Response:
         """Session, CSRF token, origin, JSON body and a reason: what every action needs."""
@@ -234,12 +231,13 @@ class Dashboard:
         checked = await self.checked(request)
         if isinstance(checked, Response):
             return checked
-        session, _, why = checked
+        session, body, why = checked
         action, run_id = request.path_params["action"], request.path_params["run_id"]
         if action not in runbooks.ACTIONS or not runbooks.RUN_ID.fullmatch(run_id):
             return problem(404, f"no such action {action!r} on run {run_id!r}")
+        step = str(body.get("step", ""))  # the step the page showed waiting (approve)
         done, said = await run_in_threadpool(
-            runbooks.act, self.runbooks.location, action, run_id, who(session.actor), why
+            runbooks.act, self.runbooks.location, action, run_id, who(session.actor), why, step
         )
         await self.runbooks.refresh()
         self._state = None
@@ -315,6 +313,17 @@ class Dashboard:
                 media_type="text/plain",
             )
         return FileResponse(path, media_type="text/html")
+
+
+def version_in(body: dict[str, Any], key: str) -> int:
+    """A table version number the page sent (`seen_version`: the table it showed when its
+    user decided, so a change made since in another tab is not silently overwritten)."""
+    number = body.get(key)
+    if not isinstance(number, int) or isinstance(number, bool):
+        raise ValidationFailed(
+            [Message("route.E023", key, f"{number!r} is not a version number", "reload the page")]
+        )
+    return number
 
 
 def create_app(config: DashboardConfig) -> Starlette:

@@ -20,6 +20,9 @@ from typing import Any
 
 STATUS_EVERY_S = 5.0
 STATUS_TIMEOUT_S = 30.0
+# A reading older than this means the last rounds did not finish (a status command hanging
+# until its timeout): the page shows its figures as old, not as the live state.
+STALE_AFTER_S = 3 * STATUS_EVERY_S
 log = logging.getLogger("strangler.dashboard")
 
 
@@ -31,6 +34,10 @@ class CdcReading:
     status: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     at: float = 0.0  # unix time of the reading, 0 = not read yet
+
+    def stale(self, now: float) -> bool:
+        """True when no newer reading came for longer than a few rounds take."""
+        return bool(self.at) and now - self.at > STALE_AFTER_S
 
 
 def cdc_json(settings: str, *action: str) -> tuple[Any, str]:

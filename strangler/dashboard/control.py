@@ -38,14 +38,16 @@ class ControlPath:
                 self._cached = (token, TableView(current, self.store.history(HISTORY_LIMIT)))
             return self._cached[1]
 
-    def set_weight(self, route_id: str, weight: object, actor: str, why: str) -> Version:
-        """Raises ValidationFailed (nothing changed) like the CLI."""
+    def set_weight(self, route_id: str, weight: object, actor: str, why: str, seen: int) -> Version:
+        """Raises ValidationFailed (nothing changed) like the CLI, and RouteChanged when the
+        route changed after version `seen`, the one the page showed when its user decided."""
         with self._lock:
-            return self.store.set_weight(route_id, weight, who(actor), why)
+            return self.store.set_weight(route_id, weight, who(actor), why, seen)
 
-    def rollback(self, number: int, actor: str, why: str) -> Version:
+    def rollback(self, number: int, actor: str, why: str, seen: int) -> Version:
+        """ConcurrentChange when the table in force is no longer `seen` (the page's)."""
         with self._lock:
-            return self.store.rollback(number, who(actor), why)
+            return self.store.rollback(number, who(actor), why, expect=seen)
 
 
 def who(actor: str) -> str:

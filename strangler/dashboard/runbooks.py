@@ -57,15 +57,18 @@ def read_runs(location: str, limit: int = RUNS_SHOWN) -> RunsReading:
         store.close()
 
 
-def act(location: str, action: RunAction, run_id: str, who: str, why: str) -> tuple[bool, str]:
-    """Approve (the current step) or abort a run; (done, what happened or why it was refused)."""
+def act(
+    location: str, action: RunAction, run_id: str, who: str, why: str, step: str
+) -> tuple[bool, str]:
+    """Approve `step` (the one the page showed waiting) or abort a run; (done, what happened
+    or why it was refused)."""
     try:
         store = RunStore(location)
     except StoreError as error:
         return False, str(error)
     try:
         if action == "approve":
-            step = runs.approve(store, run_id, who, why)
+            step = runs.approve(store, run_id, who, why, step)
             return True, f"approved {step} of run {run_id} as {who}"
         runs.abort(store, run_id, who, why)
         return True, f"run {run_id} aborted"

@@ -108,7 +108,7 @@ def state(src: Sources) -> dict[str, Any]:
         "table": _table(src),
         "replicas": [asdict(r) for r in src.replicas],
         "cdc": {
-            "projects": [asdict(r) for r in src.cdc],
+            "projects": [asdict(r) | {"stale": r.stale(src.now)} for r in src.cdc],
             "reconcile": src.reconcile,
         },
         "report": src.has_report,

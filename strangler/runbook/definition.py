@@ -83,6 +83,7 @@ PARAM_KEYS = {"type", "help", "default"}
 STATES = ("monolith", "canary", "service", "retired")
 ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+SYNTAX_AT = re.compile(r" \(at line (?P<line>\d+), column (?P<column>\d+)\)$")
 DEFAULT_DEADLINE = 120.0
 DEFAULT_INTERVAL = 2.0
 MIN_INTERVAL = 0.1
@@ -152,9 +153,7 @@ def parse(text: str, source: str, params: dict[str, str] | None = None) -> Runbo
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise RunbookInvalid(
-            [Problem("runbook.E000", source, f"TOML syntax error: {error}")]
-        ) from error
+        raise RunbookInvalid([syntax_problem(str(error), source, text)]) from error
     checker = _Checker(source, LineIndex(text))
     runbook = checker.runbook(raw)
     if params is not None and not checker.problems and runbook is not None:
@@ -162,6 +161,14 @@ def parse(text: str, source: str, params: dict[str, str] | None = None) -> Runbo
     if checker.problems or runbook is None:
         raise RunbookInvalid(checker.problems)
     return runbook
+
+
+def syntax_problem(message: str, source: str, text: str) -> Problem:
+    """tomllib's message as runbook.E000 at FILE:LINE ("at end of document": the last line)."""
+    at = SYNTAX_AT.search(message)
+    line = at["line"] if at else len(text.splitlines()) or 1
+    what = f"{message[: at.start()]} (column {at['column']})" if at else message
+    return Problem("runbook.E000", f"{source}:{line}", f"TOML syntax error: {what}")
 
 
 class _Checker:

@@ -26,7 +26,7 @@ from strangler.runbook import actions, runs
 from strangler.runbook.definition import Runbook, Step, parse
 from strangler.runbook.gates import Evaluation
 from strangler.runbook.sources import Environment, ProxyReader, Window, evaluate
-from strangler.runbook.store import Event, LeaseHeld, Run, RunStore
+from strangler.runbook.store import Event, LeaseHeld, Run, RunMoved, RunState, RunStore
 
 StepOutcome = Literal["passed", "paused", "stopped"]
 LEASE_SECONDS = 15.0
@@ -120,18 +120,38 @@ class Engine:
             with Heartbeat(self.store.location, self.run_id, self.owner, self.lease) as beat:
                 self.heartbeat = beat
                 self._run()
+        except RunMoved as moved:  # paused, rolled back or aborted meanwhile: leave it so
+            self.out(f"      {moved}")
         finally:
             self.heartbeat = None
             self.store.release(self.run_id, self.owner)
         return self.store.get(self.run_id)
 
     def _record(
-        self, step: str, attempt: int, kind: str, why: str = "", data: Any = None, **move: Any
+        self,
+        step: str,
+        attempt: int,
+        kind: str,
+        why: str = "",
+        data: Any = None,
+        while_state: RunState = "running",
+        **move: Any,
     ) -> None:
+        """Record while this runner holds the lease and the run is `while_state` (RunMoved
+        when someone paused, rolled back or aborted it since)."""
         if self.heartbeat is not None and self.heartbeat.lost.is_set():
             raise LeaseHeld(f"run {self.run_id}: this runner lost its lease")
         self.store.record(
-            self.run_id, step, attempt, kind, self.who, why, data, owner=self.owner, **move
+            self.run_id,
+            step,
+            attempt,
+            kind,
+            self.who,
+            why,
+            data,
+            owner=self.owner,
+            while_state=while_state,
+            **move,
         )
 
     def _run(self) -> None:
@@ -142,7 +162,14 @@ class Engine:
             now = self._version_now(env)
             routes = dict.fromkeys(runs.moved_routes(runbook), now) if now else {}
             self._record(
-                run.step, 0, "resumed", "resume", {"routes": routes}, state="running", reason=""
+                run.step,
+                0,
+                "resumed",
+                "resume",
+                {"routes": routes},
+                while_state="paused",
+                state="running",
+                reason="",
             )
         index = runbook.index(run.step) if run.step else len(runbook.steps)
         while index < len(runbook.steps):
@@ -252,6 +279,7 @@ class Engine:
                 self._pause(step, attempt.number, moved)
                 return "paused"
             window = self._window(step, done)
+            read_from = time.time()  # a round counts as baked only if its readings all are
             evaluations = [evaluate(gate, env, window) for gate in step.gates]
             now = time.time()
             if evaluations:
@@ -263,14 +291,14 @@ class Engine:
                     {
                         "evaluations": [e.as_dict() for e in evaluations],
                         "window_s": round(now - epoch(done.at), 3),
-                        "baked_s": round(now - baked_from, 3),
+                        "baked_s": round(read_from - baked_from, 3),
                     },
                 )
                 summary = tuple(f"{e.gate}={e.outcome}" for e in evaluations)
                 if summary != shown:
                     shown = summary
                     for evaluation in evaluations:
-                        self.out(f"      {now - baked_from:5.1f}s {evaluation.line()}")
+                        self.out(f"      {read_from - baked_from:5.1f}s {evaluation.line()}")
             failing = [e for e in evaluations if e.outcome == "fail"]
             if failing and step.on_fail == "rollback":
                 return self._fail(
@@ -281,7 +309,7 @@ class Engine:
                     {"evaluations": [e.as_dict() for e in evaluations]},
                 )
             passed = all(e.outcome == "pass" for e in evaluations)
-            if passed and now - baked_from >= step.bake:
+            if passed and read_from - baked_from >= step.bake:
                 following = runbook.steps[runbook.index(step.id) + 1 :]
                 self._record(
                     step.id,
@@ -312,7 +340,10 @@ class Engine:
         approvals = [e for e in self.store.events(self.run_id, "approved") if e.step == step.id]
         last = approvals[-1] if approvals else None
         return Window(
-            done.data.get("baseline", {}), last.who if last else None, last.why if last else ""
+            done.data.get("baseline", {}),
+            last.who if last else None,
+            last.why if last else "",
+            done.data.get("result", {}).get("version"),
         )
 
     def _fail(

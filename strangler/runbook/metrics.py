@@ -21,6 +21,9 @@ LATENCY = "strangler_proxy_request_duration_seconds"
 FALLBACKS = "strangler_proxy_fallbacks_total"
 BREAKER = "strangler_proxy_breaker_state"
 VERSION = "strangler_proxy_config_version"
+STARTED = "process_start_time_seconds"  # the proxy's own, next to its figures
+BREAKER_STATES = (0.0, 1.0, 2.0)  # closed, half-open, open
+COUNTS = (REQUESTS, f"{LATENCY}_bucket", FALLBACKS)  # never negative on a strangler proxy
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Scrape:
     fallbacks: dict[str, float] = field(default_factory=dict)  # route
     breaker: dict[str, float] = field(default_factory=dict)  # backend
     config_version: float | None = None  # route table version in force (oldest replica's)
+    started: float | None = None  # one replica's process start (unix time), None if unknown
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,6 +46,7 @@ class Scrape:
             "fallbacks": dict(sorted(self.fallbacks.items())),
             "breaker": dict(sorted(self.breaker.items())),
             "config_version": self.config_version,
+            "started": self.started,
         }
 
     @classmethod
@@ -52,6 +57,7 @@ class Scrape:
             fallbacks={k: float(v) for k, v in data["fallbacks"].items()},
             breaker={k: float(v) for k, v in data["breaker"].items()},
             config_version=data.get("config_version"),
+            started=data.get("started"),
         )
 
 
@@ -60,15 +66,19 @@ def _le_text(le: float) -> str:
 
 
 def parse(text: str) -> Scrape:
-    """A /metrics page (Prometheus text format) as a Scrape; ValueError if it is not one."""
+    """A /metrics page (Prometheus text format) as a Scrape; ValueError if it is not one (a
+    count that is negative or NaN is no strangler proxy's)."""
     requests: dict[tuple[str, str, str], float] = defaultdict(float)
     buckets: dict[tuple[str, str, float], float] = defaultdict(float)
     fallbacks: dict[str, float] = defaultdict(float)
-    breaker: dict[str, float] = {}
+    breaker: dict[str, list[float]] = defaultdict(list)
     version: float | None = None
+    started: float | None = None
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels = sample.labels
+            if sample.name in COUNTS and not sample.value >= 0:  # NaN too
+                raise ValueError(f"{sample.name}{labels} {sample.value}: not a count")
             if sample.name == REQUESTS:
                 requests[(labels["route"], labels["backend"], labels["status"])] += sample.value
             elif sample.name == LATENCY + "_bucket":
@@ -77,19 +87,31 @@ def parse(text: str) -> Scrape:
             elif sample.name == FALLBACKS:
                 fallbacks[labels["route"]] += sample.value
             elif sample.name == BREAKER:
-                breaker[labels["backend"]] = max(breaker.get(labels["backend"], 0), sample.value)
+                breaker[labels["backend"]].append(sample.value)
             elif sample.name == VERSION:
                 version = sample.value
-    return Scrape(dict(requests), dict(buckets), dict(fallbacks), breaker, version)
+            elif sample.name == STARTED:
+                started = sample.value
+    return Scrape(dict(requests), dict(buckets), dict(fallbacks), _worst(breaker), version, started)
+
+
+def _worst(breakers: dict[str, list[float]]) -> dict[str, float]:
+    """Each backend's worst breaker state; NaN (no reading) when one is not a state at all."""
+    return {
+        backend: max(states) if all(s in BREAKER_STATES for s in states) else math.nan
+        for backend, states in breakers.items()
+    }
 
 
 def delta(now: Scrape, base: Scrape | None) -> Scrape:
-    """What happened since `base` on one replica; a counter that went down means it restarted,
-    and then its figures count from zero (like Prometheus' increase())."""
+    """What happened since `base` on one replica; a new process start time, or a counter
+    that went down, means it restarted, and then its figures count from zero (like
+    Prometheus' increase())."""
     if base is None:
         return now
     restarted = (
-        any(v < base.requests.get(k, 0) for k, v in now.requests.items())
+        (now.started is not None and base.started is not None and now.started != base.started)
+        or any(v < base.requests.get(k, 0) for k, v in now.requests.items())
         or any(v < base.buckets.get(k, 0) for k, v in now.buckets.items())
         or any(v < base.fallbacks.get(k, 0) for k, v in now.fallbacks.items())
     )
@@ -101,6 +123,7 @@ def delta(now: Scrape, base: Scrape | None) -> Scrape:
         {k: v - base.fallbacks.get(k, 0) for k, v in now.fallbacks.items()},
         dict(now.breaker),
         now.config_version,
+        now.started,
     )
 
 
@@ -109,7 +132,7 @@ def combine(scrapes: Iterable[Scrape]) -> Scrape:
     requests: dict[tuple[str, str, str], float] = defaultdict(float)
     buckets: dict[tuple[str, str, float], float] = defaultdict(float)
     fallbacks: dict[str, float] = defaultdict(float)
-    breaker: dict[str, float] = {}
+    breaker: dict[str, list[float]] = defaultdict(list)
     versions: list[float] = []
     for scrape in scrapes:
         if scrape.config_version is not None:
@@ -121,9 +144,13 @@ def combine(scrapes: Iterable[Scrape]) -> Scrape:
         for route, value in scrape.fallbacks.items():
             fallbacks[route] += value
         for backend, state in scrape.breaker.items():
-            breaker[backend] = max(breaker.get(backend, 0), state)
+            breaker[backend].append(state)
     return Scrape(
-        dict(requests), dict(buckets), dict(fallbacks), breaker, min(versions) if versions else None
+        dict(requests),
+        dict(buckets),
+        dict(fallbacks),
+        _worst(breaker),
+        min(versions) if versions else None,
     )
 
 

@@ -101,7 +101,8 @@ def _entry(version: Version, route: str) -> object:
 def approve(store: RunStore, run_id: str, who: str, why: str, step_id: str = "") -> str:
     """Record an approval of `step_id` (default the run's current step); the step approved.
 
-    Refused when the run is over, has no such step, or the step has no approval gate.
+    Refused when the run is over, has no such step, the step has no approval gate, or it
+    passed already (an approval meant for it never goes to the step the run is at now).
     """
     run = _active(store, run_id, "approve")
     step_id = step_id or run.step
@@ -113,6 +114,12 @@ def approve(store: RunStore, run_id: str, who: str, why: str, step_id: str = "")
         raise Refused(
             f"step {step_id} of run {run.id} has no approval gate: nothing to approve "
             "(only a step with an `approval` gate waits for a human)"
+        )
+    passed = {e.step for e in store.events(run.id, "step_passed")}
+    if step_id in passed and step_id != run.step:
+        raise Refused(
+            f"step {step_id} of run {run.id} passed already (the run is at {run.step}): "
+            "nothing approved"
         )
     store.record(run.id, step_id, 0, "approved", who, why)
     return step_id

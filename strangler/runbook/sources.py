@@ -26,14 +26,22 @@ from strangler.runbook.gates import Evaluation, Traffic
 from strangler.runbook.metrics import Scrape
 
 CHECK_ID = re.compile(r"\bcdc\.[EW]\d{3}\b.*")
-PROMQL = {
-    "requests": "sum by (route, backend, status) (increase(strangler_proxy_requests_total[{w}s]))",
-    "buckets": "sum by (route, backend, le) "
-    "(increase(strangler_proxy_request_duration_seconds_bucket[{w}s]))",
-    "fallbacks": "sum by (route) (increase(strangler_proxy_fallbacks_total[{w}s]))",
-    "breaker": "max by (backend) (strangler_proxy_breaker_state)",
-    "version": "min(strangler_proxy_config_version)",
+# Each replica's counters and gauges as Prometheus last scraped them, one instant query per
+# metric: (aggregation over a replica's series, metric, labels kept). A window is then the
+# difference from a baseline, as with /metrics. Not increase(): it needs two samples of a
+# series and never counts the first one's value, so the errors of a status first seen in
+# the window went unseen for a scrape interval, and were undercounted after it.
+PROMQL: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "requests": ("sum", metrics.REQUESTS, ("route", "backend", "status")),
+    "buckets": ("sum", f"{metrics.LATENCY}_bucket", ("route", "backend", "le")),
+    "fallbacks": ("sum", metrics.FALLBACKS, ("route",)),
+    "breaker": ("max", metrics.BREAKER, ("backend",)),
+    "version": ("min", metrics.VERSION, ()),
+    "started": ("max", f"{metrics.STARTED} and on (job, instance) {metrics.VERSION}", ()),
 }
+# The proxies Prometheus scraped within the hour and cannot scrape now: their figures are
+# missing from every sum above, so nothing read through Prometheus may be judged.
+PROXIES_DOWN = "up == 0 and on (job, instance) max_over_time(strangler_proxy_config_version[1h])"
 VERSION_WAIT_S = 10.0
 
 
@@ -98,10 +106,15 @@ class ProxyReader:
         return "metrics " + ", ".join(self.env.metrics)
 
     def baseline(self) -> dict[str, Any]:
-        """What the window starts from: each replica's counters now (or the time, for PromQL)."""
-        if self.env.prometheus or not self.env.metrics:
-            return {"at": time.time()}
+        """What the window starts from: each replica's counters now."""
         found: dict[str, Any] = {"at": time.time(), "replicas": {}}
+        if self.env.prometheus:
+            try:
+                replicas = self._prometheus()
+            except SourceError:
+                replicas = {}  # Prometheus down now: every replica's window starts at zero
+            found["replicas"] = {name: scrape.to_json() for name, scrape in replicas.items()}
+            return found
         for url in self.env.metrics:
             try:
                 found["replicas"][url] = self._scrape(url).to_json()
@@ -111,15 +124,11 @@ class ProxyReader:
 
     def window(self, baseline: dict[str, Any]) -> Scrape:
         """Everything since `baseline`, replicas summed; SourceError if any cannot be read."""
-        if self.env.prometheus:
-            return self._prometheus(max(1, round(time.time() - baseline["at"])))
-        if not self.env.metrics:
-            raise SourceError("no proxy metrics source: pass --metrics URL or --prometheus URL")
-        parts = []
-        for url in self.env.metrics:
-            base = baseline.get("replicas", {}).get(url)
-            parts.append(metrics.delta(self._scrape(url), Scrape.from_json(base) if base else None))
-        return metrics.combine(parts)
+        bases = baseline.get("replicas", {})
+        return metrics.combine(
+            metrics.delta(scrape, Scrape.from_json(bases[name]) if bases.get(name) else None)
+            for name, scrape in self._replicas().items()
+        )
 
     def wait_for_version(self, version: int, timeout: float = VERSION_WAIT_S) -> bool:
         """Wait until every replica serves route table `version` (a flip takes effect on
@@ -139,17 +148,27 @@ class ProxyReader:
 
     def now(self) -> Scrape:
         """The current gauges (breaker states)."""
+        return metrics.combine(self._replicas().values())
+
+    def _replicas(self) -> dict[str, Scrape]:
+        """Every replica's figures now, by URL (or Prometheus job/instance); SourceError if
+        any cannot be read."""
         if self.env.prometheus:
-            return self._prometheus(60)
-        return metrics.combine(self._scrape(url) for url in self.env.metrics)
+            return self._prometheus()
+        if not self.env.metrics:
+            raise SourceError("no proxy metrics source: pass --metrics URL or --prometheus URL")
+        return {url: self._scrape(url) for url in self.env.metrics}
 
     def _scrape(self, url: str) -> Scrape:
         try:
             response = httpx.get(url, timeout=5)
             response.raise_for_status()
-            return metrics.parse(response.text)
+            scrape = metrics.parse(response.text)
         except (httpx.HTTPError, ValueError, KeyError) as error:
             raise SourceError(f"cannot read {url}: {error}") from error
+        if scrape.config_version is None:
+            raise SourceError(f"{url} is not a strangler proxy's /metrics (no {metrics.VERSION})")
+        return scrape
 
     def _query(self, query: str) -> list[dict[str, Any]]:
         url = f"{self.env.prometheus.rstrip('/')}/api/v1/query"
@@ -162,33 +181,41 @@ class ProxyReader:
             raise SourceError(f"{url} refused {query!r}: {body.get('error', body)}")
         return list(body["data"]["result"])
 
-    def _prometheus(self, seconds: int) -> Scrape:
-        results = {name: self._query(q.format(w=seconds)) for name, q in PROMQL.items()}
+    def _prometheus(self) -> dict[str, Scrape]:
+        down = sorted(i["metric"].get("instance", "?") for i in self._query(PROXIES_DOWN))
+        if down:
+            raise SourceError(
+                f"prometheus {self.env.prometheus} cannot scrape the proxy replica "
+                f"{', '.join(down)} (up == 0): its figures are missing from the sums"
+            )
+        found: dict[str, dict[str, dict[tuple[str, ...], float]]] = {}
+        for name, (aggregation, metric, kept) in PROMQL.items():
+            by = ", ".join(("job", "instance", *kept))
+            for item in self._query(f"{aggregation} by ({by}) ({metric})"):
+                labels = item["metric"]
+                replica = f"{labels.get('job', '')}/{labels.get('instance', '')}"
+                key = tuple(labels.get(label, "") for label in kept)
+                # "NaN" stays NaN: the gates treat it as no data
+                found.setdefault(replica, {}).setdefault(name, {})[key] = float(item["value"][1])
+        replicas = {replica: _scrape_of(series) for replica, series in found.items()}
+        if not any(scrape.config_version is not None for scrape in replicas.values()):
+            raise SourceError(
+                f"prometheus {self.env.prometheus} has no strangler proxy ({metrics.VERSION} "
+                "of none): it does not scrape the proxies (check its scrape config and the URL)"
+            )
+        return replicas
 
-        def value(item: dict[str, Any]) -> float:
-            return float(item["value"][1])  # "NaN" stays NaN: the gates treat it as no data
 
-        return Scrape(
-            requests={
-                (
-                    i["metric"].get("route", ""),
-                    i["metric"].get("backend", ""),
-                    i["metric"].get("status", ""),
-                ): value(i)
-                for i in results["requests"]
-            },
-            buckets={
-                (
-                    i["metric"].get("route", ""),
-                    i["metric"].get("backend", ""),
-                    float(i["metric"]["le"]),
-                ): value(i)
-                for i in results["buckets"]
-            },
-            fallbacks={i["metric"].get("route", ""): value(i) for i in results["fallbacks"]},
-            breaker={i["metric"].get("backend", ""): value(i) for i in results["breaker"]},
-            config_version=min((value(i) for i in results["version"]), default=None),
-        )
+def _scrape_of(series: dict[str, dict[tuple[str, ...], float]]) -> Scrape:
+    """One replica's Prometheus series (by PROMQL name, then kept labels) as a Scrape."""
+    return Scrape(
+        requests={(r, b, s): v for (r, b, s), v in series.get("requests", {}).items()},
+        buckets={(r, b, float(le)): v for (r, b, le), v in series.get("buckets", {}).items()},
+        fallbacks={route: v for (route,), v in series.get("fallbacks", {}).items()},
+        breaker={backend: v for (backend,), v in series.get("breaker", {}).items()},
+        config_version=next(iter(series.get("version", {}).values()), None),
+        started=next(iter(series.get("started", {}).values()), None),
+    )
 
 
 def strangler_cdc(env: Environment, settings: str, *args: str, timeout: float = 600) -> Any:
@@ -262,10 +289,13 @@ def analyze_check(env: Environment, boundaries: str) -> dict[str, Any]:
 
 def cdc_check_problems(env: Environment) -> list[str]:
     """Django's system checks of the CDC app (with the database) in both projects."""
+    if not (env.source_settings and env.target_settings):
+        raise SourceError(
+            "cdc_checks checks both projects: pass --source-settings (the capturing monolith) "
+            "and --target-settings (the receiving service)"
+        )
     problems = []
     for settings in (env.source_settings, env.target_settings):
-        if not settings:
-            continue
         argv = [
             sys.executable,
             "-m",
@@ -321,11 +351,26 @@ def parity(
 
 @dataclass(frozen=True)
 class Window:
-    """What a step's gates need besides their settings: when the window began, approvals."""
+    """What a step's gates need besides their settings: when the window began, the route
+    table version the step's flip made (None without one), approvals."""
 
     baseline: dict[str, Any]
     approved_by: str | None = None
     approval_why: str = ""
+    flip_version: int | None = None
+
+
+def serving_the_flip(scrape: Scrape, window: Window) -> Scrape:
+    """`scrape`, or SourceError while a replica serves a route table older than the step's
+    flip: its figures are those of the route as it was before the flip."""
+    flip, serving = window.flip_version, scrape.config_version
+    if flip is not None and (serving is None or serving < flip):
+        shown = "no route table version" if serving is None else f"route table version {serving:g}"
+        raise SourceError(
+            f"a proxy replica serves {shown}, not yet version {flip} of this step's flip: "
+            "its figures are of the route before the flip"
+        )
+    return scrape
 
 
 def evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
@@ -349,7 +394,7 @@ def _evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
     if gate.kind in ("error_rate", "service_error_rate", "latency_ratio", "traffic_on_monolith"):
         route, monolith, service = route_and_backends(env, s["route"])
         proxy = ProxyReader(env)
-        scrape = proxy.window(window.baseline)
+        scrape = serving_the_flip(proxy.window(window.baseline), window)
         quantile = float(s.get("quantile", 0.99))
         ours = metrics.traffic(scrape, route.id, service.name, quantile, fallbacks_count=1)
         theirs = metrics.traffic(scrape, route.id, monolith.name, quantile, fallbacks_count=-1)
@@ -371,9 +416,8 @@ def _evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
     if gate.kind == "breaker_closed":
         _, _, service = route_and_backends(env, s["route"])
         proxy = ProxyReader(env)
-        return gates.breaker_closed(
-            proxy.now().breaker.get(service.name), service.name, proxy.source
-        )
+        breakers = serving_the_flip(proxy.now(), window).breaker
+        return gates.breaker_closed(breakers.get(service.name), service.name, proxy.source)
     if gate.kind == "service_healthy":
         _, _, service = route_and_backends(env, s["route"])
         url = f"{service.url}{service.health_path}"

@@ -50,6 +50,11 @@ class LeaseHeld(Exception):
     """Another runner holds this run's lease; the message says who and until when."""
 
 
+class RunMoved(Exception):
+    """Someone paused, rolled back or aborted the run while its runner was busy; the runner
+    stops instead of writing over that (the message says what the run is now)."""
+
+
 class RouteClaimed(Exception):
     """Another active run (running or paused) moves this route; the message names it."""
 
@@ -316,21 +321,27 @@ class RunStore:
         reason: str | None = None,
         owner: str | None = None,
         move_to: str | None = None,
+        while_state: RunState | None = None,
     ) -> None:
         """Append an event and optionally change the run's state/step, in one transaction.
 
         With `owner`, the write happens only while that runner still holds the lease, so a
-        runner that stalled past its lease cannot write over the one that took over.
+        runner that stalled past its lease cannot write over the one that took over; with
+        `while_state`, only while the run is still in that state (RunMoved otherwise), so a
+        runner never writes over a pause, rollback or abort made while it was busy.
         """
         with self._transaction():
-            if owner is not None:
+            if owner is not None or while_state is not None:
                 lock = " FOR UPDATE" if self.postgres else ""  # SQLite: BEGIN IMMEDIATE locks
-                held = self._execute(
-                    f"SELECT lease_owner FROM strangler_runbook_runs WHERE id = %s{lock}",
+                holder, now_in, because = self._execute(
+                    "SELECT lease_owner, state, reason FROM strangler_runbook_runs "
+                    f"WHERE id = %s{lock}",
                     (run_id,),
-                ).fetchone()
-                if held is None or held[0] != owner:
+                ).fetchone() or (None, None, "")
+                if owner is not None and holder != owner:
                     raise LeaseHeld(f"run {run_id}: this runner lost its lease")
+                if while_state is not None and now_in != while_state:
+                    raise RunMoved(f"run {run_id} is {now_in}: {because}")
             self._event(run_id, step, attempt, kind, who, why, data or {})
             if state is not None or reason is not None or move_to is not None:
                 current = self.get(run_id)

@@ -62,7 +62,7 @@ def signed_in(client: TestClient, actor: str = "alice") -> str:
 def weight(client: TestClient, csrf: str, **body: object) -> tuple[int, dict]:
     answer = client.post(
         "/api/routes/products/weight",
-        json=body,
+        json={"seen_version": 1, **body},  # the table the page showed
         headers={"X-CSRF-Token": csrf, "Origin": HERE},
     )
     return answer.status_code, answer.json()
@@ -155,8 +155,12 @@ def test_rollback_needs_a_version_number(client: TestClient, store: FileStore) -
     bad = client.post("/api/rollback", json={"version": "1; drop", "why": "x"}, headers=headers)
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["id"] == "route.E023"
-    missing = client.post("/api/rollback", json={"version": 99, "why": "x"}, headers=headers)
+    missing = client.post(
+        "/api/rollback", json={"version": 99, "why": "x", "seen_version": 1}, headers=headers
+    )
     assert missing.json()["errors"][0]["id"] == "route.E023"
+    unseen = client.post("/api/rollback", json={"version": 1, "why": "x"}, headers=headers)
+    assert unseen.json()["errors"][0]["field"] == "seen_version"
     assert store.current().number == 1
 
 

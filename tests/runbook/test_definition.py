@@ -62,11 +62,15 @@ def test_an_invalid_runbook_is_rejected_with_every_problem_and_its_line():
 
 
 def test_toml_syntax_error_names_the_file_and_line():
-    [(id_, _where)] = problems('name = "x"\n[[steps]\n')
-    assert id_ == "runbook.E000"
+    # FILE:LINE like every other problem, so editors and CI annotations can jump to it
+    assert problems('name = "x"\n[[steps]\n') == [("runbook.E000", "bad.toml:2")]
+    assert problems('name = "x"\ntitle = ') == [("runbook.E000", "bad.toml:2")]  # at the end
     with pytest.raises(RunbookInvalid) as caught:
         parse('name = "x"\n[[steps]\n', "bad.toml")
-    assert "line 2" in str(caught.value)
+    assert str(caught.value) == (
+        "runbook.E000 bad.toml:2: TOML syntax error: Expected ']]' at the end of an array "
+        "declaration (column 8)"
+    )
 
 
 def test_parameters_are_bound_at_run_with_their_types_checked():

@@ -23,6 +23,7 @@ def test_a_runs_programs_run_in_its_cwd_so_a_users_own_package_does_not_shadow(
     env = Environment(
         routes="routes.toml",
         source_settings="monolith.settings",
+        target_settings="monolith.settings",  # the cwd is under test: one project, both sides
         process_env={"PYTHONPATH": str(ROOT), "DATABASE_URL": pg_url},
         cwd=str(work),
     )

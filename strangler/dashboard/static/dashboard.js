@@ -138,11 +138,12 @@ function routeCard(route) {
     const now = card.dataset;
     const target = weight.value.trim();
     if (target === "") return;
+    const seen = Number(now.version); // the table this user decides on: refused if it moves
     confirmChange(
       `Change the weight of ${route.id}`,
       `This moves traffic: ${route.id} goes from ${now.weight}% to ${target}% on ${now.service} ` +
         `(the rest on ${now.monolith}). Raising it moves users to the service; lowering it sends them back.`,
-      (why) => api("POST", `/api/routes/${encodeURIComponent(route.id)}/weight`, { weight: target, why }),
+      (why) => api("POST", `/api/routes/${encodeURIComponent(route.id)}/weight`, { weight: target, why, seen_version: seen }),
     );
   });
   card.append(
@@ -226,6 +227,7 @@ function drawRoutes(table, now) {
     let card = $(`route-${route.id}`);
     if (!card) card = routeCard(route);
     if (box.children[index] !== card) box.insertBefore(card, box.children[index] || null);
+    card.dataset.version = table.version;
     drawRoute(card, route);
   });
   if (!table.routes.length) {
@@ -247,7 +249,7 @@ function drawHistory(table) {
       button.addEventListener("click", () => confirmChange(
         `Roll back to version ${v.version}`,
         `This moves traffic: the whole table of version ${v.version} (${v.at}, by ${v.who}) becomes current again as a new version.`,
-        (why) => api("POST", "/api/rollback", { version: v.version, why }),
+        (why) => api("POST", "/api/rollback", { version: v.version, why, seen_version: table.version }),
       ));
       action.append(button);
     } else {
@@ -300,7 +302,11 @@ function drawCdc(cdc, now) {
       ? el("p", { class: "error", text: `cannot read: ${p.error}` })
       : !p.at ? el("p", { class: "muted", text: "reading…" })
       : el("table", { class: "kv" }, ...rows.map(([k, v, bad]) => el("tr", {}, el("th", { text: k }), el("td", { class: bad ? "bad" : "", text: v }))));
-    const project = el("div", { class: "cdc-project" }, el("h3", { text: p.settings }), body);
+    const project = el("div", { class: "cdc-project" }, el("h3", { text: p.settings }));
+    if (p.stale) {
+      project.append(el("p", { class: "bad stale", text: `read ${ago(p.at, now)}, no newer reading: \`strangler cdc status\` has not answered since, so what follows is from then` }));
+    }
+    project.append(body);
     if (s.dead_letters) {
       const show = el("button", { type: "button", class: "show-parked", text: "Show what is parked" });
       show.addEventListener("click", () => showParked(p.settings));
@@ -406,14 +412,15 @@ function runCard(run) {
     el("h3", { text: `${run.runbook} · ${run.id}` }),
     el("span", { class: `state state-run-${run.state}`, text: run.state }),
     el("span", { class: "muted small", text: Object.entries(run.params).map(([k, v]) => `${k}=${v}`).join(" ") }));
-  const act = (action, label, text) => {
+  const act = (action, label, text, body = {}) => {
     const button = el("button", { type: "button", class: `run-${action}`, text: label });
     button.addEventListener("click", () => confirmChange(`${label} run ${run.id}`, text,
-      (why) => api("POST", `/api/runs/${encodeURIComponent(run.id)}/${action}`, { why })));
+      (why) => api("POST", `/api/runs/${encodeURIComponent(run.id)}/${action}`, { why, ...body })));
     head.append(button);
   };
   if (active && current && current.action === "approve") {
-    act("approve", "Approve", `Approving step ${current.id} ("${current.title}") lets the run go on to its next steps, which may move traffic.`);
+    // the step shown, not whichever one the run waits at when this is confirmed
+    act("approve", "Approve", `Approving step ${current.id} ("${current.title}") lets the run go on to its next steps, which may move traffic.`, { step: current.id });
   }
   if (active) act("abort", "Abort", `Aborting stops run ${run.id} for good where it is; the route table stays as it is now.`);
   const card = el("article", { class: "run", id: `run-${run.id}` }, head);

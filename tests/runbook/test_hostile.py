@@ -1,0 +1,385 @@
+"""Gates tried the way a hostile platform engineer would: readings that are stale, partial or
+from before the bake, against the real proxy. A gate that passes on them would let the
+runbook move traffic onto a broken service."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from strangler.control import open_store
+from strangler.runbook.definition import Gate, parse
+from strangler.runbook.engine import Engine
+from strangler.runbook.sources import Environment, ProxyReader, Window, evaluate
+from strangler.runbook.store import Run, RunStore
+from tests.proxy.helpers import ProxyProcess, table
+from tests.runbook.conftest import Shoppers, Stack
+from tests.runbook.test_cli import cli
+from tests.runbook.test_resume import detached
+
+Answer = Callable[[str], tuple[int, str]]  # a GET's path -> (status, body)
+
+
+class Served(ThreadingHTTPServer):
+    """A real HTTP server in a thread, answering each GET with `answer(path)`."""
+
+    daemon_threads = True
+
+    def __init__(self, answer: Answer) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.answer = answer
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Served
+
+    def do_GET(self) -> None:
+        status, text = self.server.answer(self.path)
+        body = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def failing_service(failing: threading.Event, health_s: float = 0.0) -> Served:
+    """A service answering 200 until `failing` is set, then 500; its health path takes
+    `health_s` to answer 200 and sets `failing` when it is asked."""
+
+    def answer(path: str) -> tuple[int, str]:
+        if path == "/healthz":
+            failing.set()
+            time.sleep(health_s)
+            return 200, '{"ok": true}'
+        return (500 if failing.is_set() else 200), '{"ok": true}'
+
+    return Served(answer)
+
+
+def drive(
+    text: str, env: Environment, tmp_path: Path, *browsing: Shoppers
+) -> tuple[Run, list[list[dict[str, Any]]], str]:
+    """Run runbook `text` until it stops while `browsing` send traffic (stopped after): the
+    run, every gate round's evaluations, and what the runner printed."""
+    runbook = parse(text, "hostile.toml", {})
+    store = RunStore(str(tmp_path / "runs.sqlite3"))
+    run = store.create(
+        runbook.name, "hostile.toml", text, {}, env.to_json(), runbook.steps[0].id, "t", ""
+    )
+    lines: list[str] = []
+    try:
+        finished = Engine(store, run.id, "tester", lines.append).run()
+        rounds = [e.data["evaluations"] for e in store.events(run.id, "gates")]
+    finally:
+        for shoppers in browsing:
+            shoppers.finish()
+        store.close()
+    return finished, rounds, "\n".join(lines)
+
+
+@pytest.fixture
+def services() -> Iterator[tuple[Served, Served]]:
+    failing = threading.Event()  # set by the slow one's health check, failing the catalog
+    catalog, slow = failing_service(failing), failing_service(failing, health_s=3.0)
+    try:
+        yield catalog, slow
+    finally:
+        catalog.stop()
+        slow.stop()
+
+
+SLOW_ROUND = """
+name = "slow-round"
+
+[[steps]]
+id = "canary-50"
+action = "set_weight"
+route = "products"
+weight = 50
+gates = [
+  { gate = "breaker_closed", route = "products" },
+  { gate = "service_healthy", route = "reports" },
+]
+bake = 2
+interval = 0.2
+deadline = 20
+on_fail = "rollback"
+"""
+
+
+def test_a_gate_read_before_the_bake_ended_does_not_pass_the_step(
+    stack: Stack, services: tuple[Served, Served], tmp_path
+):
+    # The catalog starts failing as soon as the gates begin (the slow health check of
+    # another route is asked): its breaker opens while that check takes 3 s. The breaker
+    # was read closed at 0 s, before the 2 s bake ended; that reading must not pass the step.
+    catalog, slow = services
+    routes = table(stack.monolith.url, catalog.url)
+    routes["backends"]["catalog"]["breaker_cooldown"] = 60.0
+    routes["backends"]["reports"] = {"url": slow.url, "health_path": "/healthz", "timeout": 10}
+    routes["routes"].append(
+        {"id": "reports", "prefix": "/reports", "monolith": "monolith", "service": "reports"}
+    )
+    open_store(str(stack.routes)).apply(routes, "test", "two services")
+    env = Environment(routes=str(stack.routes), metrics=(stack.metrics_url,))
+    finished, rounds, said = drive(SLOW_ROUND, env, tmp_path, Shoppers(stack.proxy.url))
+    assert finished.state == "paused", said
+    assert stack.weight() == 0  # rolled back
+    assert {e["gate"]: e["outcome"] for e in rounds[-1]}["breaker_closed"] == "fail"
+
+
+BEHIND = """
+name = "behind"
+
+[[steps]]
+id = "canary-20"
+action = "set_weight"
+route = "products"
+weight = 20
+gates = [
+  { gate = "error_rate", route = "products", max_delta = 0.05, min_requests = 5 },
+  { gate = "breaker_closed", route = "products" },
+]
+bake = 0.5
+interval = 0.3
+deadline = 14
+on_fail = "rollback"
+"""
+
+
+def test_gates_hold_while_a_replica_still_serves_the_table_before_the_flip(stack: Stack, tmp_path):
+    # The second replica reads a route store of its own that never gets the flip (a replica
+    # cut off from the store keeps serving its last table): it still sends the route's
+    # users to the monolith, so what the gates read is not the 20% the step set.
+    behind_routes = tmp_path / "behind.toml"
+    open_store(str(behind_routes)).apply(
+        table(stack.monolith.url, stack.catalog.url), "test", "seed"
+    )
+    behind = ProxyProcess("--config", str(behind_routes))
+    env = Environment(
+        routes=str(stack.routes), metrics=(stack.metrics_url, f"{behind.admin_url}/metrics")
+    )
+    try:
+        browsing = Shoppers(stack.proxy.url), Shoppers(behind.url)
+        finished, rounds, said = drive(BEHIND, env, tmp_path, *browsing)
+    finally:
+        behind.stop()
+    assert finished.state == "paused", said
+    assert "deadline 14s reached" in finished.reason
+    assert rounds and all(e["outcome"] == "inconclusive" for r in rounds for e in r)
+    assert "route table version 1" in rounds[-1][0]["reason"], rounds[-1][0]["reason"]
+
+
+def proxy_metrics(breaker: str) -> str:
+    """A strangler proxy's /metrics (the lines the gates read) with this breaker state."""
+    return (
+        "# TYPE strangler_proxy_requests_total counter\n"
+        'strangler_proxy_requests_total{route="products",backend="catalog",status="200"} 90\n'
+        "# TYPE strangler_proxy_breaker_state gauge\n"
+        f'strangler_proxy_breaker_state{{backend="catalog"}} {breaker}\n'
+        "# TYPE strangler_proxy_config_version gauge\n"
+        "strangler_proxy_config_version 1\n"
+    )
+
+
+@pytest.mark.parametrize("state", ["NaN", "-1"])
+def test_a_breaker_state_that_is_no_state_is_no_reading_not_closed(state: str, tmp_path: Path):
+    # Something at a replica's /metrics URL reports the service's breaker as NaN or -1 next
+    # to a closed one: the worst state of the two is unknown, never "closed".
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    odd, closed = (Served(lambda _, b=b: (200, proxy_metrics(b))) for b in (state, "0"))
+    try:
+        env = Environment(
+            routes=str(routes), metrics=(f"{odd.url}/metrics", f"{closed.url}/metrics")
+        )
+        found = evaluate(Gate("breaker_closed", {"route": "products"}), env, Window({}))
+    finally:
+        odd.stop()
+        closed.stop()
+    assert found.outcome == "inconclusive", found
+
+
+def test_a_replica_reporting_negative_counts_is_unreadable_not_subtracted(tmp_path: Path):
+    # One replica's service errors, and something at another replica's URL reporting them
+    # negative: summed, the errors vanished and the gate passed.
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    counts = '{route="products",backend="%s",status="%s"} %s\n'
+    texts = [
+        "strangler_proxy_config_version 1\n# TYPE strangler_proxy_requests_total counter\n"
+        + "".join(f"strangler_proxy_requests_total{counts % line}" for line in lines)
+        for lines in (
+            [("catalog", "200", 60), ("catalog", "500", 40), ("monolith", "200", 100)],
+            [("catalog", "500", -40)],
+        )
+    ]
+    replicas = [Served(lambda _, t=t: (200, t)) for t in texts]
+    try:
+        env = Environment(routes=str(routes), metrics=tuple(f"{r.url}/metrics" for r in replicas))
+        gate = Gate("error_rate", {"route": "products", "max_delta": 0.05, "min_requests": 10})
+        found = evaluate(gate, env, Window({}))
+    finally:
+        for replica in replicas:
+            replica.stop()
+    assert found.outcome == "inconclusive", found
+    assert "not a count" in found.reason
+
+
+SLOW_CANARY = """
+name = "slow-canary"
+
+[[steps]]
+id = "canary-10"
+action = "set_weight"
+route = "products"
+weight = 10
+gates = [{ gate = "service_healthy", route = "products" }]
+interval = 0.2
+on_fail = "rollback"
+
+[[steps]]
+id = "canary-50"
+action = "set_weight"
+route = "products"
+weight = 50
+"""
+
+
+@pytest.mark.parametrize("steer", ["abort", "rollback"])
+def test_a_run_aborted_or_rolled_back_during_a_gate_round_stays_so(steer: str, tmp_path: Path):
+    # The gate round takes 2 s (a slow health check); someone aborts the run, or rolls it
+    # back, meanwhile. The round then passes: its record must not set the run running again
+    # and go on to the next step's 50%.
+    asked = threading.Event()
+
+    def health(path: str) -> tuple[int, str]:
+        asked.set()
+        time.sleep(2)
+        return 200, "ok"
+
+    service = Served(health)
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", service.url), "t", "seed")
+    (tmp_path / "slow.toml").write_text(SLOW_CANARY)
+    store = ("--store", str(tmp_path / "runs.sqlite3"))
+    created = cli("run", "slow.toml", "--routes", str(routes), *store, "--detach", "--json",
+                  cwd=tmp_path)  # fmt: skip
+    run_id = json.loads(created.stdout)["id"]
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "strangler", "runbook", "resume", run_id, *store],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert asked.wait(30), "the gate round never began"
+        steered = cli(steer, run_id, *store, "--who", "oncall", "--why", "p99 up", cwd=tmp_path)
+        assert steered.returncode == 0, steered.stderr
+        said, _ = runner.communicate(timeout=30)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+        service.stop()
+    assert runner.returncode == 1, said
+    report = json.loads(cli("status", run_id, *store, "--json", cwd=tmp_path).stdout)
+    assert report["state"] == ("aborted" if steer == "abort" else "paused"), said
+    assert report["step"] == "canary-10", said
+    assert float(open_store(str(routes)).current().table.route("products").weight) < 50
+
+
+def test_cdc_checks_without_both_projects_is_no_answer_not_a_pass(tmp_path: Path):
+    # Run without --source-settings / --target-settings, the checks ran in no project at all
+    # and reported "no problems": the preflight passed having checked nothing.
+    found = evaluate(Gate("cdc_checks", {}), Environment(routes=str(tmp_path)), Window({}))
+    assert found.outcome == "inconclusive", found
+    assert "--source-settings" in found.reason and "--target-settings" in found.reason
+
+
+def test_a_replica_restarted_since_the_baseline_counts_from_its_start(tmp_path: Path):
+    # The proxy restarts inside the window (its process_start_time_seconds moves) and then
+    # serves more than before, so no counter went down: read as if it had not restarted,
+    # the window lost the 100 errors it counted before the baseline and passed at 4.8%.
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    lines = '{route="products",backend="catalog",status="%s"} %d\n'
+
+    def proxy(started: int, ok: int, failed: int) -> str:
+        return (
+            "# TYPE strangler_proxy_requests_total counter\n"
+            + "".join(f"strangler_proxy_requests_total{lines % c}" for c in (("200", ok),
+                                                                            ("500", failed)))
+            + f"# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds {started}\n"
+            + "strangler_proxy_config_version 1\n"
+        )  # fmt: skip
+
+    serving = [proxy(1000, ok=5, failed=100)]
+    replica = Served(lambda _: (200, serving[0]))
+    env = Environment(routes=str(routes), metrics=(f"{replica.url}/metrics",))
+    try:
+        baseline = ProxyReader(env).baseline()
+        serving[0] = proxy(2000, ok=200, failed=110)  # restarted: 110 of 310 failed since
+        gate = Gate("service_error_rate", {"route": "products", "max_rate": 0.15,
+                                           "min_requests": 50})  # fmt: skip
+        found = evaluate(gate, env, Window(baseline))
+    finally:
+        replica.stop()
+    assert found.outcome == "fail", found
+    assert found.samples == {"service_requests": 310}
+
+
+TO_10 = """
+name = "to-10"
+
+[[steps]]
+id = "to-10"
+action = "set_weight"
+route = "products"
+weight = 10
+"""
+
+
+@pytest.mark.parametrize("edit", ["weight = 90", "weight = = 90"])
+def test_the_runbook_file_edited_or_broken_after_run_changes_nothing_of_the_run(
+    edit: str, tmp_path: Path
+):
+    routes, run_id = detached(tmp_path, TO_10, str(tmp_path / "runs.sqlite3"))
+    (tmp_path / "runbook.toml").write_text(TO_10.replace("weight = 10", edit))
+    resumed = cli("resume", run_id, "--store", "runs.sqlite3", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert float(open_store(str(routes)).current().table.route("products").weight) == 10
+
+
+def test_a_metrics_url_that_is_not_a_strangler_proxy_says_so(tmp_path: Path):
+    # --metrics pointed at some other exporter: not "no request data" but the wrong URL.
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    other = Served(lambda _: (200, "# TYPE node_load1 gauge\nnode_load1 0.5\n"))
+    try:
+        env = Environment(routes=str(routes), metrics=(f"{other.url}/metrics",))
+        gate = Gate("service_error_rate", {"route": "products", "max_rate": 0.1, "min_requests": 5})
+        found = evaluate(gate, env, Window({}))
+    finally:
+        other.stop()
+    assert found.outcome == "inconclusive", found
+    assert "not a strangler proxy's /metrics" in found.reason, found.reason
