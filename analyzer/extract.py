@@ -639,7 +639,10 @@ class _Extractor(LineCounter):
             self.endpoints.append((route, target, self.line))
 
     def _on_include(self, route: str, urls: cst.BaseExpression | None) -> None:
-        """``include("app.urls")`` or ``include(app.urls)``: that URLconf's routes get ``route``."""
+        """``include("app.urls")``, ``include(app.urls)`` or ``include(("app.urls", "app"))``:
+        that URLconf's routes get ``route``."""
+        if isinstance(urls, cst.Tuple) and urls.elements:
+            urls = urls.elements[0].value  # (URLconf, app_name), as Django's include() takes
         text = literal(urls)
         if text is not None:
             self.includes.append((route, Ref("text", text), self.line))
@@ -828,7 +831,9 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
         signals=tuple(
             Located(f"{mod}.{name}", line, _detail(lines, line)) for name, line in x.signals
         ),
-        includes=tuple(Endpoint(route, q(urls), line, "") for route, urls, line in x.includes),
+        includes=tuple(
+            Endpoint(route, q(urls), line, _detail(lines, line)) for route, urls, line in x.includes
+        ),
         installed_apps=tuple(x.installed_apps),
         auth_user_model=x.auth_user_model,
         unresolved=tuple(

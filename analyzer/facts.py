@@ -15,7 +15,7 @@ UseKind = Literal[
     "read", "write", "raw_sql", "task_call", "send_task", "signal_send", "admin", "lookup"
 ]
 
-FACTS_VERSION = 6  # bump when extraction changes, so cached facts are recomputed
+FACTS_VERSION = 7  # bump when extraction changes, so cached facts are recomputed
 
 
 RefKind = Literal["name", "unknown", "model", "setting", "table", "text", "generic"]

@@ -505,8 +505,7 @@ def _index_code(x: _Resolution) -> None:
             if t.name:
                 x.task_names[t.name] = t.qualname
         for inc in f.includes:
-            urls = inc.view.value if inc.view.kind == "text" else x.r.name_of(inc.view)
-            target = x.r.module_of(urls)
+            target = _included_module(x.r, inc)
             if target and target != f.module:
                 x.includers.setdefault(target, []).append((f.module, inc.route))
         for use in f.uses:
@@ -530,6 +529,10 @@ def _code_edges(x: _Resolution, f: FileFacts) -> None:
         _receiver_edges(x, f, rec)
     for ep in f.endpoints:
         _endpoint_edges(x, f, ep)
+    for inc in f.includes:  # a URLconf routing into another's: no import needed for that
+        target = _included_module(x.r, inc)
+        if target and target != f.module:
+            x.add(source, f"module:{target}", "route", f.path, inc.line, inc.detail)
     own = x.module_app.get(f.module, "")
     for dep in f.migration_deps:
         label = dep.app or x.auth_user_model.split(".")[0]
@@ -578,6 +581,11 @@ def _endpoint_edges(x: _Resolution, f: FileFacts, ep: Endpoint) -> None:
         )
     if view_module and view_module != f.module:
         x.add(f"module:{f.module}", f"module:{view_module}", "route", f.path, ep.line, ep.detail)
+
+
+def _included_module(r: _Resolver, inc: Endpoint) -> str | None:
+    """The project URLconf module an ``include()`` names, by string or by name."""
+    return r.module_of(inc.view.value if inc.view.kind == "text" else r.name_of(inc.view))
 
 
 def _join_route(prefix: str, route: str) -> str:

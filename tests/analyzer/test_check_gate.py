@@ -7,6 +7,7 @@ round trip), as a user's CI job would.
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,48 @@ def test_lock_warns_that_files_which_do_not_parse_will_fail_the_check(shop, tmp_
     locked = cli(str(shop), "--lock", str(lock), "--no-cache")
     assert locked.returncode == 0 and lock.exists()
     assert "1 file does not parse (payments/broken.py:5...)" in locked.stdout
+
+
+# Ways a Django developer writes a dependency without importing the other app's code: each
+# is added to catalog, a context that depends on nothing in the locked shop, so each must fail
+# the gate. (path, text) per case; a path already in the shop gets the text appended.
+CROSSINGS = {
+    "include() of another app's URLconf by name": (
+        "catalog/urls.py",
+        "from django.urls import include, path\n\n"
+        'urlpatterns = [path("pay/", include("payments.urls"))]\n',
+    ),
+    "include() of a (URLconf, app_name) pair": (
+        "catalog/urls.py",
+        "from django.urls import include, path\n\n"
+        'urlpatterns = [path("pay/", include(("payments.urls", "payments"), namespace="p"))]\n',
+    ),
+}
+
+
+@pytest.fixture
+def locked_shop(shop, tmp_path):
+    """The shop without its broken file, and a lock of its proposal as it stands."""
+    no_broken(shop)
+    lock = tmp_path / "boundaries.toml"
+    locked = cli(str(shop), "--lock", str(lock), "--no-cache")
+    assert locked.returncode == 0, locked.stderr
+    contexts = {c["name"]: c for c in tomllib.loads(lock.read_text())["context"]}
+    assert contexts["catalog"]["apps"] == ["catalog"] and contexts["catalog"]["depends_on"] == []
+    assert cli(str(shop), "--check", str(lock), "--no-cache").returncode == 0
+    return shop, lock
+
+
+@pytest.mark.parametrize("case", sorted(CROSSINGS))
+def test_a_new_crossing_written_without_an_import_fails_the_locked_check(case, locked_shop):
+    shop, lock = locked_shop
+    path, text = CROSSINGS[case]
+    target = shop / path
+    before = target.read_text() if target.exists() else ""
+    target.write_text(before + text)
+    result = cli(str(shop), "--check", str(lock), "--no-cache", "--json")
+    assert result.returncode == 1, result.stdout
+    found = json.loads(result.stdout)["violations"]
+    assert any(
+        d["source"] == "catalog" and any(e["file"] == path for e in d["evidence"]) for d in found
+    ), found
