@@ -43,6 +43,7 @@ RELATION_KINDS = {
     "ParentalManyToManyField": "ManyToManyField",
     "TreeForeignKey": "ForeignKey",
     "GenericForeignKey": "GenericForeignKey",
+    "GenericRelation": "GenericRelation",
 }
 MANAGERS = {"objects", "_default_manager", "_base_manager"}
 WRITE_METHODS = {
@@ -321,9 +322,10 @@ class _Extractor(LineCounter):
         if not isinstance(value, cst.Call):
             return
         func = dotted(value.func) or ""
-        last = func.split(".")[-1]
-        # Django model fields, not form, serializer or tastypie fields of the same name.
+        # Django model fields, not form, serializer or tastypie fields of the same name; the
+        # qualified name tells the field's class when it is imported under another name.
         qualified = self.qualify(func).value
+        last = qualified.split(".")[-1]
         home = func.startswith("models.") or qualified.startswith(MODEL_FIELD_HOMES)
         relation = last in RELATION_KINDS and (
             home or func == last or qualified.startswith(RELATION_HOMES)
@@ -338,6 +340,7 @@ class _Extractor(LineCounter):
                 or literal(arg(value, 99, "related_name"))
                 or ""
             )
+            through = arg(value, 99, "through")
             self.pending[id(value)] = (
                 "relation",
                 builder,
@@ -345,6 +348,7 @@ class _Extractor(LineCounter):
                 RELATION_KINDS[last],
                 ref,
                 related,
+                None if through is None else self._model_ref(through),
             )
             self.consumed.add(id(value))
 
@@ -353,8 +357,8 @@ class _Extractor(LineCounter):
         if what == "class":
             waiting[1].line = self.line
         elif what == "relation":
-            _, builder, name, kind, ref, related = waiting
-            builder.relations.append(Relation(name, kind, ref, self.line, "", related))
+            _, builder, name, kind, ref, related, through = waiting
+            builder.relations.append(Relation(name, kind, ref, self.line, "", related, through))
         elif what == "task":
             self.tasks.append((waiting[1], waiting[2], self.line))
 
@@ -789,7 +793,13 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
             attrs=tuple(sorted(c.attrs.items())),
             relations=tuple(
                 Relation(
-                    r.field, r.kind, q(r.target), r.line, _detail(lines, r.line), r.related_name
+                    r.field,
+                    r.kind,
+                    q(r.target),
+                    r.line,
+                    _detail(lines, r.line),
+                    r.related_name,
+                    None if r.through is None else q(r.through),
                 )
                 for r in c.relations
             ),

@@ -50,6 +50,7 @@ class Relation:
     line: int
     detail: str
     related_name: str = ""
+    through: Ref | None = None  # a ManyToManyField's through= model
 
 
 @dataclass(frozen=True)

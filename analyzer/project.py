@@ -422,9 +422,9 @@ def _model_edges(x: _Resolution) -> None:
         x.table_owner.setdefault(m.table.lower(), []).append(key)
         f, cls = r.classes[m.qualname]
         x.add(f"module:{m.module}", f"model:{key}", "defines", f.path, m.line, f"class {cls.name}")
-        for base_fact, _, relation in _relations_with_inherited(r, m.qualname, x.abstract):
-            target = x.model_key(relation.target, m.app, key)
-            outside = None if target else x.external_key(relation.target)
+        for base_fact, relation, named in _related_models(r, m.qualname, x.abstract):
+            target = x.model_key(named, m.app, key)
+            outside = None if target else x.external_key(named)
             if outside:
                 x.external.append(
                     Edge(
@@ -667,6 +667,16 @@ def _relations_with_inherited(
         resolved = r.name_of(base)
         if resolved in abstract and resolved not in trail:
             yield from _relations_with_inherited(r, resolved, abstract, (*trail, qualname))
+
+
+def _related_models(
+    r: _Resolver, qualname: str, abstract: set[str]
+) -> Iterator[tuple[FileFacts, Relation, Ref]]:
+    """Every model a model's relation fields name: each target, and a ``through=`` model."""
+    for f, _, relation in _relations_with_inherited(r, qualname, abstract):
+        yield f, relation, relation.target
+        if relation.through is not None:
+            yield f, relation, relation.through
 
 
 def _relation_fields(

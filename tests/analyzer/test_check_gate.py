@@ -212,6 +212,21 @@ CROSSINGS = {
         "from django.urls import include, path\n\n"
         'urlpatterns = [path("pay/", include(("payments.urls", "payments"), namespace="p"))]\n',
     ),
+    "a ForeignKey imported under another name": (
+        "catalog/models.py",
+        "\n\nfrom django.db.models import ForeignKey as Key\n\n\nclass Wish(models.Model):\n"
+        '    order = Key("orders.Order", on_delete=models.CASCADE)\n',
+    ),
+    "a GenericRelation to another app's model": (
+        "catalog/models.py",
+        "\n\nfrom django.contrib.contenttypes.fields import GenericRelation\n\n\n"
+        'class Wish(models.Model):\n    payments = GenericRelation("payments.Payment")\n',
+    ),
+    "a ManyToManyField through another app's model": (
+        "catalog/models.py",
+        "\n\nclass Wish(models.Model):\n"
+        '    products = models.ManyToManyField(Product, through="orders.OrderLine")\n',
+    ),
 }
 
 
