@@ -459,7 +459,7 @@ class _Extractor(LineCounter):
             return self._scoped_alias(name) or Ref("name", name)
         if isinstance(node, cst.Call) and (dotted(node.func) or "").endswith("get_user_model"):
             return AUTH_USER
-        return UNKNOWN
+        return _get_model_ref(node) or UNKNOWN
 
     def _scoped_alias(self, name: str) -> Ref | None:
         """The model a name was bound to by get_model() in this function or one enclosing it."""
@@ -654,11 +654,9 @@ class _Extractor(LineCounter):
             self.includes.append((route, Ref("name", name), self.line))
 
     def _on_get_model(self, node: cst.Call) -> None:
-        first, second = literal(arg(node, 0)), literal(arg(node, 1))
-        if first is not None and second is not None:
-            self._use("read", Ref("model", f"{first}.{second}"))
-        elif first is not None and "." in first and arg(node, 1) is None:
-            self._use("read", Ref("model", first))
+        named = _named_model(node)
+        if named is not None:
+            self._use("read", named)
         elif arg(node, 0) is not None:
             self._note("get_model() with a computed app or model name")
 
@@ -704,11 +702,24 @@ def _queryset_method(name: str) -> bool:
 
 
 def _get_model_ref(value: cst.BaseExpression | None) -> Ref | None:
-    """The model of ``get_model("app", "Model")`` with literal names, else None."""
+    """The model of a ``get_model(...)`` call that names it (see ``_named_model``), else None."""
     if not isinstance(value, cst.Call) or not (dotted(value.func) or "").endswith("get_model"):
         return None
-    app, model = literal(arg(value, 0)), literal(arg(value, 1))
-    return Ref("model", f"{app}.{model}") if app and model else None
+    return _named_model(value)
+
+
+def _named_model(call: cst.Call) -> Ref | None:
+    """The model ``get_model("app", "Model")``, ``get_model("app.Model")`` or
+    ``get_model(settings.AUTH_USER_MODEL)`` names, else None (a computed name)."""
+    first, second = arg(call, 0), arg(call, 1)
+    app, model = literal(first), literal(second)
+    if app is not None and model is not None:
+        return Ref("model", f"{app}.{model}")
+    if second is None and app is not None and "." in app:
+        return Ref("model", app)
+    if second is None and (dotted(first) or "").endswith("AUTH_USER_MODEL"):
+        return AUTH_USER
+    return None
 
 
 def _detail(lines: list[str], line: int) -> str:

@@ -227,6 +227,17 @@ CROSSINGS = {
         "\n\nclass Wish(models.Model):\n"
         '    products = models.ManyToManyField(Product, through="orders.OrderLine")\n',
     ),
+    "apps.get_model(settings.AUTH_USER_MODEL)": (
+        "catalog/views.py",
+        "\n\nfrom django.apps import apps\nfrom django.conf import settings\n\n\n"
+        "def buyers():\n    return apps.get_model(settings.AUTH_USER_MODEL).objects.count()\n",
+    ),
+    "User = apps.get_model(settings.AUTH_USER_MODEL), then a write": (
+        "catalog/views.py",
+        "\n\nfrom django.apps import apps\nfrom django.conf import settings\n\n"
+        "User = apps.get_model(settings.AUTH_USER_MODEL)\n\n\n"
+        'def sign_up():\n    return User.objects.create(username="x")\n',
+    ),
 }
 
 
