@@ -73,6 +73,7 @@ LOOKUP_METHODS = {
     "update_or_create",
 }
 TASK_CALLS = {"delay", "apply_async", "s", "si", "signature"}
+TASK_BY_NAME = {"send_task", "signature", "Signature"}  # app.send_task("name"), signature("name")
 URL_FUNCS = {"path", "re_path", "url"}
 RAW_SQL_CALLS = {"execute", "executemany", "raw", "RawSQL", "extra"}
 DYNAMIC_IMPORTS = {"import_module", "import_string"}
@@ -489,12 +490,10 @@ class _Extractor(LineCounter):
                 self.installed_apps.extend(
                     s for a in values for s in strings_in(a.value, self.string_lists)
                 )
+            elif method in TASK_BY_NAME and self._on_task_by_name(node):
+                pass
             elif method in TASK_CALLS and owner:
                 self._use("task_call", Ref("name", owner))
-            elif method == "send_task":
-                name = literal(arg(node, 0, "name"))
-                if name:
-                    self._use("send_task", Ref("text", name))
             elif method in ("send", "send_robust") and owner:
                 self._use("signal_send", Ref("name", owner))
             elif method == "connect" and owner:
@@ -513,6 +512,8 @@ class _Extractor(LineCounter):
             return
         if name in URL_FUNCS:
             self._on_url(node)
+        elif name.split(".")[-1] in TASK_BY_NAME:
+            self._on_task_by_name(node)
         elif name in ("get_model",):
             self._on_get_model(node)
         elif name in ("get_object_or_404", "get_list_or_404"):
@@ -529,6 +530,14 @@ class _Extractor(LineCounter):
             and literal(arg(node, 1)) is None
         ):
             self._note("getattr() on a module with a computed name")
+
+    def _on_task_by_name(self, node: cst.Call) -> bool:
+        """``app.send_task("name")``, ``signature("name")``: a Celery task called by its name
+        (``my_task.signature(args)`` names none)."""
+        name = literal(arg(node, 0, "name"))
+        if name:
+            self._use("send_task", Ref("text", name))
+        return bool(name)
 
     def _is_module_alias(self, node: cst.BaseExpression | None) -> bool:
         name = dotted(node) if node is not None else None

@@ -771,5 +771,5 @@ def _use_edges(x: _Resolution, f: FileFacts, use: Use) -> list[Edge]:
         if named and x.tasks[named] != f.module:
             return [Edge(source, f"module:{x.tasks[named]}", "task", f.path, use.line, use.detail)]
         if named is None:
-            x.notes.append(Note(f.path, use.line, f"send_task({name!r}) names no task found here"))
+            x.notes.append(Note(f.path, use.line, f"task {name!r} is called by name; none found"))
     return []

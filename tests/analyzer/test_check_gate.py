@@ -238,6 +238,16 @@ CROSSINGS = {
         "User = apps.get_model(settings.AUTH_USER_MODEL)\n\n\n"
         'def sign_up():\n    return User.objects.create(username="x")\n',
     ),
+    "a Celery signature of another app's task by name": (
+        "catalog/views.py",
+        "\n\nfrom celery import signature\n\n\n"
+        'def charge_later():\n    signature("payments.charge", args=[1]).delay()\n',
+    ),
+    "app.signature() of another app's task by name": (
+        "catalog/views.py",
+        "\n\nfrom celery import current_app\n\n\n"
+        'def charge_later():\n    current_app.signature("payments.charge").apply_async()\n',
+    ),
 }
 
 
