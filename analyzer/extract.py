@@ -192,6 +192,7 @@ class _Extractor(LineCounter):
         self.consumed: set[int] = set()
         self.aliases: dict[str, Ref] = {}
         self.scoped_aliases: dict[tuple[str, str], Ref] = {}  # (function scope, name) -> model
+        self.scoped_strings: dict[tuple[str, str], str] = {}  # (scope, name) -> string, for SQL
         self.local_names: set[str] = set()
         self.star: list[str] = []
         self.imports: list[tuple[str, int, bool]] = []  # target, line, app-relative
@@ -394,6 +395,11 @@ class _Extractor(LineCounter):
             self.imports.append((f"{base}.{name}", self.line, False))
 
     def _on_assign(self, node: cst.CSTNode) -> None:
+        if isinstance(node, cst.Assign) and isinstance(node.targets[0].target, cst.Name):
+            # SQL = "SELECT ... FROM t" (module, class or function), later cursor.execute(SQL)
+            text = _string_text(node.value)
+            if text is not None:
+                self.scoped_strings[(self.scope, node.targets[0].target.value)] = text
         if (
             isinstance(node, cst.Assign)
             and isinstance(node.targets[0].target, cst.Name)
@@ -464,13 +470,18 @@ class _Extractor(LineCounter):
 
     def _scoped_alias(self, name: str) -> Ref | None:
         """The model a name was bound to by get_model() in this function or one enclosing it."""
-        scope = self.scope
-        while scope:
-            found = self.scoped_aliases.get((scope, name))
-            if found:
-                return found
-            scope = scope.rpartition(".")[0]
-        return None
+        return _innermost(self.scoped_aliases, self.scope, name)
+
+    def _sql_text(self, node: cst.BaseExpression) -> str | None:
+        """The SQL a raw-SQL argument holds: a literal, the literal parts of an f-string or of
+        ``"..." % args`` / ``"...".format()``, or a string bound to a name in scope."""
+        if isinstance(node, cst.Name):
+            return _innermost(self.scoped_strings, self.scope, node.value)
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Modulo):
+            return self._sql_text(node.left)
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            return self._sql_text(node.func.value) if node.func.attr.value == "format" else None
+        return _string_text(node)
 
     def _use(self, kind: UseKind, target: Ref, lookup: str = "") -> None:
         self.uses.append((kind, target, self.line, self.scope, lookup))
@@ -678,7 +689,7 @@ class _Extractor(LineCounter):
 
     def _on_raw_sql(self, node: cst.Call) -> None:
         for a in node.args:
-            text = literal(a.value)
+            text = self._sql_text(a.value)
             if text:
                 for table in TABLE_RE.findall(text):
                     self._use("raw_sql", Ref("table", table.lower()))
@@ -703,6 +714,26 @@ class _Extractor(LineCounter):
 
 def _name(ref: Ref) -> str:
     return ref.value if ref.kind == "name" else ""
+
+
+def _innermost(bindings: Mapping[tuple[str, str], Any], scope: str, name: str) -> Any:
+    """What ``name`` is bound to in ``scope`` or the nearest scope enclosing it, else None."""
+    while True:
+        found = bindings.get((scope, name))
+        if found is not None or not scope:
+            return found
+        scope = scope.rpartition(".")[0]
+
+
+def _string_text(node: cst.BaseExpression | None) -> str | None:
+    """A string literal's text; an f-string's literal parts with each ``{...}`` as ``?``."""
+    if isinstance(node, cst.FormattedString):
+        parts = node.parts
+        return "".join(p.value if isinstance(p, cst.FormattedStringText) else "?" for p in parts)
+    if isinstance(node, cst.ConcatenatedString):
+        left, right = _string_text(node.left), _string_text(node.right)
+        return None if left is None or right is None else left + right
+    return literal(node)
 
 
 def _queryset_method(name: str) -> bool:

@@ -7,11 +7,13 @@ round trip), as a user's CI job would.
 from __future__ import annotations
 
 import json
+import shutil
 import tomllib
 from pathlib import Path
 
 import pytest
 
+from tests.analyzer.conftest import FIXTURE
 from tests.analyzer.test_analyze import cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -248,20 +250,45 @@ CROSSINGS = {
         "\n\nfrom celery import current_app\n\n\n"
         'def charge_later():\n    current_app.signature("payments.charge").apply_async()\n',
     ),
+    "raw SQL on another app's table in an f-string": (
+        "catalog/views.py",
+        "\n\nfrom django.db import connection\n\n\ndef void(pk):\n"
+        "    with connection.cursor() as cursor:\n"
+        '        cursor.execute(f"UPDATE payments_payment SET amount = 0 WHERE id = {pk}")\n',
+    ),
+    "raw SQL on another app's table held in a module constant": (
+        "catalog/views.py",
+        '\n\nfrom django.db import connection\n\nVOID = "DELETE FROM payments_payment"\n\n\n'
+        "def void():\n    with connection.cursor() as cursor:\n        cursor.execute(VOID)\n",
+    ),
+    "raw SQL on another app's table in a local variable, %-formatted": (
+        "catalog/views.py",
+        "\n\nfrom django.db import connection\n\n\ndef void(pk):\n"
+        '    sql = "DELETE FROM payments_payment WHERE id = %s"\n'
+        "    with connection.cursor() as cursor:\n        cursor.execute(sql % pk)\n",
+    ),
 }
 
 
-@pytest.fixture
-def locked_shop(shop, tmp_path):
-    """The shop without its broken file, and a lock of its proposal as it stands."""
-    no_broken(shop)
-    lock = tmp_path / "boundaries.toml"
+@pytest.fixture(scope="module")
+def locked_once(tmp_path_factory):
+    """The shop (without its broken file) and a lock of its proposal, made once."""
+    root = tmp_path_factory.mktemp("locked")
+    shop = shutil.copytree(FIXTURE, root / "shop")
+    lock = root / "boundaries.toml"
     locked = cli(str(shop), "--lock", str(lock), "--no-cache")
     assert locked.returncode == 0, locked.stderr
     contexts = {c["name"]: c for c in tomllib.loads(lock.read_text())["context"]}
     assert contexts["catalog"]["apps"] == ["catalog"] and contexts["catalog"]["depends_on"] == []
     assert cli(str(shop), "--check", str(lock), "--no-cache").returncode == 0
     return shop, lock
+
+
+@pytest.fixture
+def locked_shop(locked_once, tmp_path):
+    """A writable copy of the locked shop, and its lock."""
+    shop, lock = locked_once
+    return shutil.copytree(shop, tmp_path / "shop"), lock
 
 
 @pytest.mark.parametrize("case", sorted(CROSSINGS))
