@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -601,11 +601,7 @@ class _Extractor(LineCounter):
                 continue
             self.consumed.add(id(call))
             if name in LOOKUP_METHODS:
-                for a in call.args:
-                    if a.keyword is not None and "__" in a.keyword.value:
-                        lookups.append(a.keyword.value)
-                    elif (text := literal(a.value)) and "__" in text:
-                        lookups.append(text.lstrip("-"))
+                lookups.extend(_lookups(call))
         for lookup in sorted(set(lookups)):
             self._use("lookup", ref, lookup)
         return True
@@ -714,6 +710,34 @@ class _Extractor(LineCounter):
 
 def _name(ref: Ref) -> str:
     return ref.value if ref.kind == "name" else ""
+
+
+def _lookups(call: cst.Call) -> Iterator[str]:
+    """The lookups across relations a QuerySet method's arguments name: ``customer__user=x``,
+    ``"-customer__name"``, also inside ``Q(...)`` (combined with ``|``, ``&``, ``~``) and
+    ``Prefetch(...)``."""
+    for a in call.args:
+        if a.keyword is not None:
+            if "__" in a.keyword.value:
+                yield a.keyword.value
+        elif (text := literal(a.value)) is not None:
+            if "__" in text:
+                yield text.lstrip("-")
+        else:
+            yield from _nested_lookups(a.value)
+
+
+def _nested_lookups(node: cst.BaseExpression) -> Iterator[str]:
+    if isinstance(node, cst.BinaryOperation):
+        yield from _nested_lookups(node.left)
+        yield from _nested_lookups(node.right)
+    elif isinstance(node, cst.UnaryOperation):
+        yield from _nested_lookups(node.expression)
+    elif isinstance(node, cst.Call) and (dotted(node.func) or "").rpartition(".")[2] in (
+        "Q",
+        "Prefetch",
+    ):
+        yield from _lookups(node)
 
 
 def _innermost(bindings: Mapping[tuple[str, str], Any], scope: str, name: str) -> Any:

@@ -685,7 +685,8 @@ def _relation_fields(
     """For lookups across relations: model key -> {lookup name: model key}, both ways.
 
     The reverse name is the related_query_name or related_name, else the model's name in
-    lower case, as Django names reverse lookups.
+    lower case, as Django names reverse lookups, and ``<model>_set``, the accessor
+    ``prefetch_related`` takes.
     """
     fields: dict[str, dict[str, str]] = {}
     for key, m in sorted(models.items()):
@@ -693,9 +694,15 @@ def _relation_fields(
             target = model_key(relation.target, m.app, key)
             if target:
                 fields.setdefault(key, {})[relation.field] = target
-                reverse = relation.related_name or key.split(".", 1)[1].lower()
-                if "+" not in reverse and "%" not in reverse:
-                    fields.setdefault(target, {}).setdefault(reverse, key)
+                default = key.split(".", 1)[1].lower()
+                names = (
+                    [relation.related_name]
+                    if relation.related_name
+                    else [default, f"{default}_set"]
+                )
+                for reverse in names:
+                    if "+" not in reverse and "%" not in reverse:
+                        fields.setdefault(target, {}).setdefault(reverse, key)
     return fields
 
 

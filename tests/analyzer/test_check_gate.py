@@ -267,6 +267,15 @@ CROSSINGS = {
         '    sql = "DELETE FROM payments_payment WHERE id = %s"\n'
         "    with connection.cursor() as cursor:\n        cursor.execute(sql % pk)\n",
     ),
+    "prefetch_related() through another app's rows by their default accessor": (
+        "catalog/views.py",
+        '\n\ndef ordered():\n    return Product.objects.prefetch_related("orderline_set__order")\n',
+    ),
+    "a lookup across another app's relation inside Q()": (
+        "catalog/views.py",
+        "\n\nfrom django.db.models import Q\n\n\ndef placed():\n"
+        '    return Product.objects.filter(Q(orderline__order__status="placed") | Q(pk=1))\n',
+    ),
 }
 
 
