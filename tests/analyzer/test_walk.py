@@ -32,6 +32,7 @@ def test_modules_follow_packages_and_everything_left_out_says_why(tmp_path):
         "legacy/old.py",
     )
     (tmp_path / "venv" / "pyvenv.cfg").write_text("home = /usr\n")
+    (tmp_path / "src" / "shop" / "linked").symlink_to(tmp_path / "legacy")
     walk = walk_project(str(tmp_path), exclude=("legacy/*",))
     modules = {f.path: (f.module, f.is_migration) for f in walk.files}
     assert modules == {
@@ -47,7 +48,10 @@ def test_modules_follow_packages_and_everything_left_out_says_why(tmp_path):
         "{{ project_name }}/settings.py": ("settings", False),
     }
     assert dict(walk.skipped) == {
+        ".git": "hidden directory",
         "legacy/old.py": "excluded",
+        "node_modules": "installed packages",
+        "src/shop/linked": "symbolic link to a directory (not followed)",
         "src/shop/orders/test_views.py": "tests (use --include-tests)",
         "src/shop/orders/tests": "tests (use --include-tests)",
         "venv": "virtual environment",
