@@ -284,13 +284,22 @@ class _Extractor(LineCounter):
                 self._read_settings_method(statement)
 
     def _read_settings_method(self, method: cst.FunctionDef) -> None:
-        """``def INSTALLED_APPS(self): return [...]`` on a class-based settings class."""
+        """``def INSTALLED_APPS(self): return [...]`` on a class-based settings class, or
+        ``apps = [...]; apps += [...]; return apps`` (a list the method builds first)."""
         body = method.body.body if isinstance(method.body, cst.IndentedBlock) else ()
+        named = dict(self.string_lists)
         for statement in body:
             if isinstance(statement, cst.SimpleStatementLine):
                 for small in statement.body:
                     if isinstance(small, cst.Return) and small.value is not None:
-                        self.installed_apps.extend(strings_in(small.value, self.string_lists))
+                        self.installed_apps.extend(strings_in(small.value, named))
+                    elif isinstance(small, cst.Assign) and isinstance(
+                        small.targets[0].target, cst.Name
+                    ):
+                        named[small.targets[0].target.value] = strings_in(small.value, named)
+                    elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
+                        name = small.target.value
+                        named[name] = named.get(name, []) + strings_in(small.value, named)
 
     def _read_meta(self, builder: _ClassBuilder, meta: cst.ClassDef) -> None:
         body = meta.body.body if isinstance(meta.body, cst.IndentedBlock) else ()
