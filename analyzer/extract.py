@@ -526,6 +526,8 @@ class _Extractor(LineCounter):
                 self._on_get_model(node)
             elif method in DYNAMIC_IMPORTS or method in CLASS_LOADERS:
                 self._on_dynamic_import(node, method)
+            elif method == "call_command":
+                self._on_call_command(node)
             return
         name = dotted(func)
         if name is None:
@@ -534,6 +536,8 @@ class _Extractor(LineCounter):
             self._on_url(node)
         elif name.split(".")[-1] in TASK_BY_NAME:
             self._on_task_by_name(node)
+        elif name == "call_command":
+            self._on_call_command(node)
         elif name in ("get_model",):
             self._on_get_model(node)
         elif name in ("get_object_or_404", "get_list_or_404"):
@@ -558,6 +562,12 @@ class _Extractor(LineCounter):
         if name:
             self._use("send_task", Ref("text", name))
         return bool(name)
+
+    def _on_call_command(self, node: cst.Call) -> None:
+        """``call_command("name")``: the management command of that name, in whichever app."""
+        name = literal(arg(node, 0))
+        if name:
+            self._use("command", Ref("text", name))
 
     def _is_module_alias(self, node: cst.BaseExpression | None) -> bool:
         name = dotted(node) if node is not None else None

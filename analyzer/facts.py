@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 UseKind = Literal[
-    "read", "write", "raw_sql", "task_call", "send_task", "signal_send", "admin", "lookup"
+    "read",
+    "write",
+    "raw_sql",
+    "task_call",
+    "send_task",
+    "signal_send",
+    "admin",
+    "lookup",
+    "command",  # call_command("name"): a management command run by its name
 ]
 
 FACTS_VERSION = 7  # bump when extraction changes, so cached facts are recomputed

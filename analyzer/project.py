@@ -291,6 +291,7 @@ class _Resolution:
     relations: dict[str, dict[str, str]] = field(default_factory=dict)
     tasks: dict[str, str] = field(default_factory=dict)  # task qualname -> module
     task_names: dict[str, str] = field(default_factory=dict)  # name= -> task qualname
+    commands: dict[str, list[str]] = field(default_factory=dict)  # command name -> modules
     senders: dict[str, list[tuple[FileFacts, int, str]]] = field(default_factory=dict)
     includers: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # urls <- (m, route)
     edges: list[Edge] = field(default_factory=list)
@@ -500,6 +501,9 @@ def _index_code(x: _Resolution) -> None:
     """Relation fields for lookups, Celery tasks, and where custom signals are sent."""
     x.relations = _relation_fields(x.r, x.models, x.abstract, x.model_key)
     for f in x.r.facts:
+        package, _, command = f.module.rpartition(".")
+        if package.endswith(".management.commands") and not f.is_package:
+            x.commands.setdefault(command, []).append(f.module)
         for t in f.tasks:
             x.tasks[t.qualname] = f.module
             if t.name:
@@ -772,6 +776,12 @@ def _use_edges(x: _Resolution, f: FileFacts, use: Use) -> list[Edge]:
         if task in x.tasks and x.tasks[task] != f.module:
             return [Edge(source, f"module:{x.tasks[task]}", "task", f.path, use.line, use.detail)]
         return []
+    if use.kind == "command":  # Django's own commands (migrate...) are no project module
+        return [
+            Edge(source, f"module:{module}", "import", f.path, use.line, use.detail)
+            for module in x.commands.get(use.target.value, [])
+            if module != f.module
+        ]
     if use.kind == "send_task":
         name = use.target.value
         named = x.task_names.get(name) or (name if name in x.tasks else None)

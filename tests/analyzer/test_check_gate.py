@@ -276,7 +276,18 @@ CROSSINGS = {
         "\n\nfrom django.db.models import Q\n\n\ndef placed():\n"
         '    return Product.objects.filter(Q(orderline__order__status="placed") | Q(pk=1))\n',
     ),
+    "call_command() of another app's management command": (
+        "catalog/views.py",
+        "\n\nfrom django.core.management import call_command\n\n\n"
+        'def resync():\n    call_command("resync_payments", verbosity=0)\n',
+    ),
 }
+# The shop's management command (the gate's cases call it by name)
+COMMAND = (
+    "from django.core.management.base import BaseCommand\n\nfrom payments.models import Payment\n"
+    "\n\nclass Command(BaseCommand):\n    def handle(self, *args, **options):\n"
+    "        Payment.objects.update(amount=0)\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -284,6 +295,9 @@ def locked_once(tmp_path_factory):
     """The shop (without its broken file) and a lock of its proposal, made once."""
     root = tmp_path_factory.mktemp("locked")
     shop = shutil.copytree(FIXTURE, root / "shop")
+    commands = shop / "payments" / "management" / "commands"
+    commands.mkdir(parents=True)
+    (commands / "resync_payments.py").write_text(COMMAND)
     lock = root / "boundaries.toml"
     locked = cli(str(shop), "--lock", str(lock), "--no-cache")
     assert locked.returncode == 0, locked.stderr
