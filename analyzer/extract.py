@@ -838,7 +838,7 @@ def _syntax_error(error: Exception, data: bytes) -> tuple[int, str]:
 
 def extract_source(path: str, module: str, is_package: bool, data: bytes) -> FileFacts:
     """Parse one file and return its facts; a syntax error becomes ``parse_error``."""
-    text = data.decode("utf-8", errors="replace")
+    text = data.decode("utf-8-sig", errors="replace")  # no BOM in evidence
     lines = text.splitlines()
     try:
         tree = cst.parse_module(data)
@@ -956,7 +956,7 @@ def extract_migration(path: str, module: str, data: bytes) -> FileFacts:
     Why not parse: migrations are a third or more of a project's files and only this one
     list matters to the analysis; reading it textually keeps cold runs close to parse cost.
     """
-    text = data.decode("utf-8", errors="replace")
+    text = data.decode("utf-8-sig", errors="replace")  # no BOM in evidence
     lines = text.splitlines()
     deps: list[MigrationDep] = []
     block = MIGRATION_BLOCK_RE.search(text)
