@@ -91,7 +91,9 @@ def walk_project(root: str, *, include_tests: bool = False, exclude: tuple[str, 
             if any(fnmatch.fnmatch(rel, pattern) for pattern in exclude):
                 skipped.append((rel, "excluded"))
                 continue
-            if not include_tests and is_test_file(name):
+            # A management command is run by its name (manage.py test_emails), never a test.
+            command = rel_dir.endswith(os.path.join("management", "commands"))
+            if not include_tests and is_test_file(name) and not command:
                 skipped.append((rel, "tests (use --include-tests)"))
                 continue
             try:
