@@ -314,6 +314,13 @@ def _build(root: str, options: Options, walk: Walk, collected: Collected, cache:
 
     project = resolve_project(collected.facts)
     if not project.models and not project.apps and not project.settings_modules:
+        if project.parse_errors:  # the settings or models may be in a file that does not parse
+            first, count = project.parse_errors[0], len(project.parse_errors)
+            raise AnalyzeError(
+                f"{options.path}: no models, AppConfig classes or INSTALLED_APPS found, but "
+                + ("1 file does not parse: " if count == 1 else f"{count} files do not parse: ")
+                + f"{first.file}:{first.line} ({first.message}); fix it, it may hold them"
+            )
         raise AnalyzeError(
             f"{options.path} does not look like a Django project: no models, AppConfig classes "
             "or INSTALLED_APPS found in its Python files; point at the folder holding your apps"

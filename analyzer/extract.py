@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ RELATION_KINDS = {
     "ParentalManyToManyField": "ManyToManyField",
     "TreeForeignKey": "ForeignKey",
     "GenericForeignKey": "GenericForeignKey",
+    "GenericRelation": "GenericRelation",
 }
 MANAGERS = {"objects", "_default_manager", "_base_manager"}
 WRITE_METHODS = {
@@ -72,6 +73,7 @@ LOOKUP_METHODS = {
     "update_or_create",
 }
 TASK_CALLS = {"delay", "apply_async", "s", "si", "signature"}
+TASK_BY_NAME = {"send_task", "signature", "Signature"}  # app.send_task("name"), signature("name")
 URL_FUNCS = {"path", "re_path", "url"}
 RAW_SQL_CALLS = {"execute", "executemany", "raw", "RawSQL", "extra"}
 DYNAMIC_IMPORTS = {"import_module", "import_string"}
@@ -190,6 +192,7 @@ class _Extractor(LineCounter):
         self.consumed: set[int] = set()
         self.aliases: dict[str, Ref] = {}
         self.scoped_aliases: dict[tuple[str, str], Ref] = {}  # (function scope, name) -> model
+        self.scoped_strings: dict[tuple[str, str], str] = {}  # (scope, name) -> string, for SQL
         self.local_names: set[str] = set()
         self.star: list[str] = []
         self.imports: list[tuple[str, int, bool]] = []  # target, line, app-relative
@@ -281,13 +284,22 @@ class _Extractor(LineCounter):
                 self._read_settings_method(statement)
 
     def _read_settings_method(self, method: cst.FunctionDef) -> None:
-        """``def INSTALLED_APPS(self): return [...]`` on a class-based settings class."""
+        """``def INSTALLED_APPS(self): return [...]`` on a class-based settings class, or
+        ``apps = [...]; apps += [...]; return apps`` (a list the method builds first)."""
         body = method.body.body if isinstance(method.body, cst.IndentedBlock) else ()
+        named = dict(self.string_lists)
         for statement in body:
             if isinstance(statement, cst.SimpleStatementLine):
                 for small in statement.body:
                     if isinstance(small, cst.Return) and small.value is not None:
-                        self.installed_apps.extend(strings_in(small.value, self.string_lists))
+                        self.installed_apps.extend(strings_in(small.value, named))
+                    elif isinstance(small, cst.Assign) and isinstance(
+                        small.targets[0].target, cst.Name
+                    ):
+                        named[small.targets[0].target.value] = strings_in(small.value, named)
+                    elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
+                        name = small.target.value
+                        named[name] = named.get(name, []) + strings_in(small.value, named)
 
     def _read_meta(self, builder: _ClassBuilder, meta: cst.ClassDef) -> None:
         body = meta.body.body if isinstance(meta.body, cst.IndentedBlock) else ()
@@ -321,9 +333,10 @@ class _Extractor(LineCounter):
         if not isinstance(value, cst.Call):
             return
         func = dotted(value.func) or ""
-        last = func.split(".")[-1]
-        # Django model fields, not form, serializer or tastypie fields of the same name.
+        # Django model fields, not form, serializer or tastypie fields of the same name; the
+        # qualified name tells the field's class when it is imported under another name.
         qualified = self.qualify(func).value
+        last = qualified.split(".")[-1]
         home = func.startswith("models.") or qualified.startswith(MODEL_FIELD_HOMES)
         relation = last in RELATION_KINDS and (
             home or func == last or qualified.startswith(RELATION_HOMES)
@@ -338,6 +351,7 @@ class _Extractor(LineCounter):
                 or literal(arg(value, 99, "related_name"))
                 or ""
             )
+            through = arg(value, 99, "through")
             self.pending[id(value)] = (
                 "relation",
                 builder,
@@ -345,6 +359,7 @@ class _Extractor(LineCounter):
                 RELATION_KINDS[last],
                 ref,
                 related,
+                None if through is None else self._model_ref(through),
             )
             self.consumed.add(id(value))
 
@@ -353,8 +368,8 @@ class _Extractor(LineCounter):
         if what == "class":
             waiting[1].line = self.line
         elif what == "relation":
-            _, builder, name, kind, ref, related = waiting
-            builder.relations.append(Relation(name, kind, ref, self.line, "", related))
+            _, builder, name, kind, ref, related, through = waiting
+            builder.relations.append(Relation(name, kind, ref, self.line, "", related, through))
         elif what == "task":
             self.tasks.append((waiting[1], waiting[2], self.line))
 
@@ -389,6 +404,11 @@ class _Extractor(LineCounter):
             self.imports.append((f"{base}.{name}", self.line, False))
 
     def _on_assign(self, node: cst.CSTNode) -> None:
+        if isinstance(node, cst.Assign) and isinstance(node.targets[0].target, cst.Name):
+            # SQL = "SELECT ... FROM t" (module, class or function), later cursor.execute(SQL)
+            text = _string_text(node.value)
+            if text is not None:
+                self.scoped_strings[(self.scope, node.targets[0].target.value)] = text
         if (
             isinstance(node, cst.Assign)
             and isinstance(node.targets[0].target, cst.Name)
@@ -455,17 +475,22 @@ class _Extractor(LineCounter):
             return self._scoped_alias(name) or Ref("name", name)
         if isinstance(node, cst.Call) and (dotted(node.func) or "").endswith("get_user_model"):
             return AUTH_USER
-        return UNKNOWN
+        return _get_model_ref(node) or UNKNOWN
 
     def _scoped_alias(self, name: str) -> Ref | None:
         """The model a name was bound to by get_model() in this function or one enclosing it."""
-        scope = self.scope
-        while scope:
-            found = self.scoped_aliases.get((scope, name))
-            if found:
-                return found
-            scope = scope.rpartition(".")[0]
-        return None
+        return _innermost(self.scoped_aliases, self.scope, name)
+
+    def _sql_text(self, node: cst.BaseExpression) -> str | None:
+        """The SQL a raw-SQL argument holds: a literal, the literal parts of an f-string or of
+        ``"..." % args`` / ``"...".format()``, or a string bound to a name in scope."""
+        if isinstance(node, cst.Name):
+            return _innermost(self.scoped_strings, self.scope, node.value)
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Modulo):
+            return self._sql_text(node.left)
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            return self._sql_text(node.func.value) if node.func.attr.value == "format" else None
+        return _string_text(node)
 
     def _use(self, kind: UseKind, target: Ref, lookup: str = "") -> None:
         self.uses.append((kind, target, self.line, self.scope, lookup))
@@ -485,12 +510,10 @@ class _Extractor(LineCounter):
                 self.installed_apps.extend(
                     s for a in values for s in strings_in(a.value, self.string_lists)
                 )
+            elif method in TASK_BY_NAME and self._on_task_by_name(node):
+                pass
             elif method in TASK_CALLS and owner:
                 self._use("task_call", Ref("name", owner))
-            elif method == "send_task":
-                name = literal(arg(node, 0, "name"))
-                if name:
-                    self._use("send_task", Ref("text", name))
             elif method in ("send", "send_robust") and owner:
                 self._use("signal_send", Ref("name", owner))
             elif method == "connect" and owner:
@@ -503,12 +526,18 @@ class _Extractor(LineCounter):
                 self._on_get_model(node)
             elif method in DYNAMIC_IMPORTS or method in CLASS_LOADERS:
                 self._on_dynamic_import(node, method)
+            elif method == "call_command":
+                self._on_call_command(node)
             return
         name = dotted(func)
         if name is None:
             return
         if name in URL_FUNCS:
             self._on_url(node)
+        elif name.split(".")[-1] in TASK_BY_NAME:
+            self._on_task_by_name(node)
+        elif name == "call_command":
+            self._on_call_command(node)
         elif name in ("get_model",):
             self._on_get_model(node)
         elif name in ("get_object_or_404", "get_list_or_404"):
@@ -525,6 +554,20 @@ class _Extractor(LineCounter):
             and literal(arg(node, 1)) is None
         ):
             self._note("getattr() on a module with a computed name")
+
+    def _on_task_by_name(self, node: cst.Call) -> bool:
+        """``app.send_task("name")``, ``signature("name")``: a Celery task called by its name
+        (``my_task.signature(args)`` names none)."""
+        name = literal(arg(node, 0, "name"))
+        if name:
+            self._use("send_task", Ref("text", name))
+        return bool(name)
+
+    def _on_call_command(self, node: cst.Call) -> None:
+        """``call_command("name")``: the management command of that name, in whichever app."""
+        name = literal(arg(node, 0))
+        if name:
+            self._use("command", Ref("text", name))
 
     def _is_module_alias(self, node: cst.BaseExpression | None) -> bool:
         name = dotted(node) if node is not None else None
@@ -577,11 +620,7 @@ class _Extractor(LineCounter):
                 continue
             self.consumed.add(id(call))
             if name in LOOKUP_METHODS:
-                for a in call.args:
-                    if a.keyword is not None and "__" in a.keyword.value:
-                        lookups.append(a.keyword.value)
-                    elif (text := literal(a.value)) and "__" in text:
-                        lookups.append(text.lstrip("-"))
+                lookups.extend(_lookups(call))
         for lookup in sorted(set(lookups)):
             self._use("lookup", ref, lookup)
         return True
@@ -639,7 +678,10 @@ class _Extractor(LineCounter):
             self.endpoints.append((route, target, self.line))
 
     def _on_include(self, route: str, urls: cst.BaseExpression | None) -> None:
-        """``include("app.urls")`` or ``include(app.urls)``: that URLconf's routes get ``route``."""
+        """``include("app.urls")``, ``include(app.urls)`` or ``include(("app.urls", "app"))``:
+        that URLconf's routes get ``route``."""
+        if isinstance(urls, cst.Tuple) and urls.elements:
+            urls = urls.elements[0].value  # (URLconf, app_name), as Django's include() takes
         text = literal(urls)
         if text is not None:
             self.includes.append((route, Ref("text", text), self.line))
@@ -647,11 +689,9 @@ class _Extractor(LineCounter):
             self.includes.append((route, Ref("name", name), self.line))
 
     def _on_get_model(self, node: cst.Call) -> None:
-        first, second = literal(arg(node, 0)), literal(arg(node, 1))
-        if first is not None and second is not None:
-            self._use("read", Ref("model", f"{first}.{second}"))
-        elif first is not None and "." in first and arg(node, 1) is None:
-            self._use("read", Ref("model", first))
+        named = _named_model(node)
+        if named is not None:
+            self._use("read", named)
         elif arg(node, 0) is not None:
             self._note("get_model() with a computed app or model name")
 
@@ -664,7 +704,7 @@ class _Extractor(LineCounter):
 
     def _on_raw_sql(self, node: cst.Call) -> None:
         for a in node.args:
-            text = literal(a.value)
+            text = self._sql_text(a.value)
             if text:
                 for table in TABLE_RE.findall(text):
                     self._use("raw_sql", Ref("table", table.lower()))
@@ -691,17 +731,78 @@ def _name(ref: Ref) -> str:
     return ref.value if ref.kind == "name" else ""
 
 
+def _lookups(call: cst.Call) -> Iterator[str]:
+    """The lookups across relations a QuerySet method's arguments name: ``customer__user=x``,
+    ``"-customer__name"``, also inside ``Q(...)`` (combined with ``|``, ``&``, ``~``) and
+    ``Prefetch(...)``."""
+    for a in call.args:
+        if a.keyword is not None:
+            if "__" in a.keyword.value:
+                yield a.keyword.value
+        elif (text := literal(a.value)) is not None:
+            if "__" in text:
+                yield text.lstrip("-")
+        else:
+            yield from _nested_lookups(a.value)
+
+
+def _nested_lookups(node: cst.BaseExpression) -> Iterator[str]:
+    if isinstance(node, cst.BinaryOperation):
+        yield from _nested_lookups(node.left)
+        yield from _nested_lookups(node.right)
+    elif isinstance(node, cst.UnaryOperation):
+        yield from _nested_lookups(node.expression)
+    elif isinstance(node, cst.Call) and (dotted(node.func) or "").rpartition(".")[2] in (
+        "Q",
+        "Prefetch",
+    ):
+        yield from _lookups(node)
+
+
+def _innermost(bindings: Mapping[tuple[str, str], Any], scope: str, name: str) -> Any:
+    """What ``name`` is bound to in ``scope`` or the nearest scope enclosing it, else None."""
+    while True:
+        found = bindings.get((scope, name))
+        if found is not None or not scope:
+            return found
+        scope = scope.rpartition(".")[0]
+
+
+def _string_text(node: cst.BaseExpression | None) -> str | None:
+    """A string literal's text; an f-string's literal parts with each ``{...}`` as ``?``."""
+    if isinstance(node, cst.FormattedString):
+        parts = node.parts
+        return "".join(p.value if isinstance(p, cst.FormattedStringText) else "?" for p in parts)
+    if isinstance(node, cst.ConcatenatedString):
+        left, right = _string_text(node.left), _string_text(node.right)
+        return None if left is None or right is None else left + right
+    return literal(node)
+
+
 def _queryset_method(name: str) -> bool:
     """A QuerySet/Manager method of Django's, or its async twin (``acount``, ``aget``)."""
     return name in QUERYSET_METHODS or (name[:1] == "a" and name[1:] in QUERYSET_METHODS)
 
 
 def _get_model_ref(value: cst.BaseExpression | None) -> Ref | None:
-    """The model of ``get_model("app", "Model")`` with literal names, else None."""
+    """The model of a ``get_model(...)`` call that names it (see ``_named_model``), else None."""
     if not isinstance(value, cst.Call) or not (dotted(value.func) or "").endswith("get_model"):
         return None
-    app, model = literal(arg(value, 0)), literal(arg(value, 1))
-    return Ref("model", f"{app}.{model}") if app and model else None
+    return _named_model(value)
+
+
+def _named_model(call: cst.Call) -> Ref | None:
+    """The model ``get_model("app", "Model")``, ``get_model("app.Model")`` or
+    ``get_model(settings.AUTH_USER_MODEL)`` names, else None (a computed name)."""
+    first, second = arg(call, 0), arg(call, 1)
+    app, model = literal(first), literal(second)
+    if app is not None and model is not None:
+        return Ref("model", f"{app}.{model}")
+    if second is None and app is not None and "." in app:
+        return Ref("model", app)
+    if second is None and (dotted(first) or "").endswith("AUTH_USER_MODEL"):
+        return AUTH_USER
+    return None
 
 
 def _detail(lines: list[str], line: int) -> str:
@@ -737,7 +838,7 @@ def _syntax_error(error: Exception, data: bytes) -> tuple[int, str]:
 
 def extract_source(path: str, module: str, is_package: bool, data: bytes) -> FileFacts:
     """Parse one file and return its facts; a syntax error becomes ``parse_error``."""
-    text = data.decode("utf-8", errors="replace")
+    text = data.decode("utf-8-sig", errors="replace")  # no BOM in evidence
     lines = text.splitlines()
     try:
         tree = cst.parse_module(data)
@@ -786,7 +887,13 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
             attrs=tuple(sorted(c.attrs.items())),
             relations=tuple(
                 Relation(
-                    r.field, r.kind, q(r.target), r.line, _detail(lines, r.line), r.related_name
+                    r.field,
+                    r.kind,
+                    q(r.target),
+                    r.line,
+                    _detail(lines, r.line),
+                    r.related_name,
+                    None if r.through is None else q(r.through),
                 )
                 for r in c.relations
             ),
@@ -828,7 +935,9 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
         signals=tuple(
             Located(f"{mod}.{name}", line, _detail(lines, line)) for name, line in x.signals
         ),
-        includes=tuple(Endpoint(route, q(urls), line, "") for route, urls, line in x.includes),
+        includes=tuple(
+            Endpoint(route, q(urls), line, _detail(lines, line)) for route, urls, line in x.includes
+        ),
         installed_apps=tuple(x.installed_apps),
         auth_user_model=x.auth_user_model,
         unresolved=tuple(
@@ -847,7 +956,7 @@ def extract_migration(path: str, module: str, data: bytes) -> FileFacts:
     Why not parse: migrations are a third or more of a project's files and only this one
     list matters to the analysis; reading it textually keeps cold runs close to parse cost.
     """
-    text = data.decode("utf-8", errors="replace")
+    text = data.decode("utf-8-sig", errors="replace")  # no BOM in evidence
     lines = text.splitlines()
     deps: list[MigrationDep] = []
     block = MIGRATION_BLOCK_RE.search(text)

@@ -12,10 +12,18 @@ from dataclasses import dataclass
 from typing import Literal
 
 UseKind = Literal[
-    "read", "write", "raw_sql", "task_call", "send_task", "signal_send", "admin", "lookup"
+    "read",
+    "write",
+    "raw_sql",
+    "task_call",
+    "send_task",
+    "signal_send",
+    "admin",
+    "lookup",
+    "command",  # call_command("name"): a management command run by its name
 ]
 
-FACTS_VERSION = 6  # bump when extraction changes, so cached facts are recomputed
+FACTS_VERSION = 7  # bump when extraction changes, so cached facts are recomputed
 
 
 RefKind = Literal["name", "unknown", "model", "setting", "table", "text", "generic"]
@@ -50,6 +58,7 @@ class Relation:
     line: int
     detail: str
     related_name: str = ""
+    through: Ref | None = None  # a ManyToManyField's through= model
 
 
 @dataclass(frozen=True)

@@ -291,6 +291,7 @@ class _Resolution:
     relations: dict[str, dict[str, str]] = field(default_factory=dict)
     tasks: dict[str, str] = field(default_factory=dict)  # task qualname -> module
     task_names: dict[str, str] = field(default_factory=dict)  # name= -> task qualname
+    commands: dict[str, list[str]] = field(default_factory=dict)  # command name -> modules
     senders: dict[str, list[tuple[FileFacts, int, str]]] = field(default_factory=dict)
     includers: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # urls <- (m, route)
     edges: list[Edge] = field(default_factory=list)
@@ -422,9 +423,9 @@ def _model_edges(x: _Resolution) -> None:
         x.table_owner.setdefault(m.table.lower(), []).append(key)
         f, cls = r.classes[m.qualname]
         x.add(f"module:{m.module}", f"model:{key}", "defines", f.path, m.line, f"class {cls.name}")
-        for base_fact, _, relation in _relations_with_inherited(r, m.qualname, x.abstract):
-            target = x.model_key(relation.target, m.app, key)
-            outside = None if target else x.external_key(relation.target)
+        for base_fact, relation, named in _related_models(r, m.qualname, x.abstract):
+            target = x.model_key(named, m.app, key)
+            outside = None if target else x.external_key(named)
             if outside:
                 x.external.append(
                     Edge(
@@ -500,13 +501,15 @@ def _index_code(x: _Resolution) -> None:
     """Relation fields for lookups, Celery tasks, and where custom signals are sent."""
     x.relations = _relation_fields(x.r, x.models, x.abstract, x.model_key)
     for f in x.r.facts:
+        package, _, command = f.module.rpartition(".")
+        if package.endswith(".management.commands") and not f.is_package:
+            x.commands.setdefault(command, []).append(f.module)
         for t in f.tasks:
             x.tasks[t.qualname] = f.module
             if t.name:
                 x.task_names[t.name] = t.qualname
         for inc in f.includes:
-            urls = inc.view.value if inc.view.kind == "text" else x.r.name_of(inc.view)
-            target = x.r.module_of(urls)
+            target = _included_module(x.r, inc)
             if target and target != f.module:
                 x.includers.setdefault(target, []).append((f.module, inc.route))
         for use in f.uses:
@@ -530,6 +533,10 @@ def _code_edges(x: _Resolution, f: FileFacts) -> None:
         _receiver_edges(x, f, rec)
     for ep in f.endpoints:
         _endpoint_edges(x, f, ep)
+    for inc in f.includes:  # a URLconf routing into another's: no import needed for that
+        target = _included_module(x.r, inc)
+        if target and target != f.module:
+            x.add(source, f"module:{target}", "route", f.path, inc.line, inc.detail)
     own = x.module_app.get(f.module, "")
     for dep in f.migration_deps:
         label = dep.app or x.auth_user_model.split(".")[0]
@@ -578,6 +585,11 @@ def _endpoint_edges(x: _Resolution, f: FileFacts, ep: Endpoint) -> None:
         )
     if view_module and view_module != f.module:
         x.add(f"module:{f.module}", f"module:{view_module}", "route", f.path, ep.line, ep.detail)
+
+
+def _included_module(r: _Resolver, inc: Endpoint) -> str | None:
+    """The project URLconf module an ``include()`` names, by string or by name."""
+    return r.module_of(inc.view.value if inc.view.kind == "text" else r.name_of(inc.view))
 
 
 def _join_route(prefix: str, route: str) -> str:
@@ -661,13 +673,24 @@ def _relations_with_inherited(
             yield from _relations_with_inherited(r, resolved, abstract, (*trail, qualname))
 
 
+def _related_models(
+    r: _Resolver, qualname: str, abstract: set[str]
+) -> Iterator[tuple[FileFacts, Relation, Ref]]:
+    """Every model a model's relation fields name: each target, and a ``through=`` model."""
+    for f, _, relation in _relations_with_inherited(r, qualname, abstract):
+        yield f, relation, relation.target
+        if relation.through is not None:
+            yield f, relation, relation.through
+
+
 def _relation_fields(
     r: _Resolver, models: Mapping[str, Model], abstract: set[str], model_key: ModelKey
 ) -> dict[str, dict[str, str]]:
     """For lookups across relations: model key -> {lookup name: model key}, both ways.
 
     The reverse name is the related_query_name or related_name, else the model's name in
-    lower case, as Django names reverse lookups.
+    lower case, as Django names reverse lookups, and ``<model>_set``, the accessor
+    ``prefetch_related`` takes.
     """
     fields: dict[str, dict[str, str]] = {}
     for key, m in sorted(models.items()):
@@ -675,9 +698,15 @@ def _relation_fields(
             target = model_key(relation.target, m.app, key)
             if target:
                 fields.setdefault(key, {})[relation.field] = target
-                reverse = relation.related_name or key.split(".", 1)[1].lower()
-                if "+" not in reverse and "%" not in reverse:
-                    fields.setdefault(target, {}).setdefault(reverse, key)
+                default = key.split(".", 1)[1].lower()
+                names = (
+                    [relation.related_name]
+                    if relation.related_name
+                    else [default, f"{default}_set"]
+                )
+                for reverse in names:
+                    if "+" not in reverse and "%" not in reverse:
+                        fields.setdefault(target, {}).setdefault(reverse, key)
     return fields
 
 
@@ -747,11 +776,17 @@ def _use_edges(x: _Resolution, f: FileFacts, use: Use) -> list[Edge]:
         if task in x.tasks and x.tasks[task] != f.module:
             return [Edge(source, f"module:{x.tasks[task]}", "task", f.path, use.line, use.detail)]
         return []
+    if use.kind == "command":  # Django's own commands (migrate...) are no project module
+        return [
+            Edge(source, f"module:{module}", "import", f.path, use.line, use.detail)
+            for module in x.commands.get(use.target.value, [])
+            if module != f.module
+        ]
     if use.kind == "send_task":
         name = use.target.value
         named = x.task_names.get(name) or (name if name in x.tasks else None)
         if named and x.tasks[named] != f.module:
             return [Edge(source, f"module:{x.tasks[named]}", "task", f.path, use.line, use.detail)]
         if named is None:
-            x.notes.append(Note(f.path, use.line, f"send_task({name!r}) names no task found here"))
+            x.notes.append(Note(f.path, use.line, f"task {name!r} is called by name; none found"))
     return []

@@ -6,7 +6,7 @@ import fnmatch
 import os
 from dataclasses import dataclass
 
-SKIP_DIRS = {"__pycache__", "node_modules", "site-packages", "dist-packages"}
+INSTALLED_PACKAGES = {"node_modules", "site-packages", "dist-packages"}
 TEST_DIR_NAMES = {"tests", "test", "testing"}
 
 
@@ -60,9 +60,15 @@ def walk_project(root: str, *, include_tests: bool = False, exclude: tuple[str, 
         keep = []
         for name in sorted(dirnames):
             rel = os.path.join(rel_dir, name)
-            if name.startswith(".") or name in SKIP_DIRS:
-                continue
-            if os.path.exists(os.path.join(directory, name, "pyvenv.cfg")):
+            if name == "__pycache__":
+                continue  # bytecode, no source
+            if name.startswith("."):
+                skipped.append((rel, "hidden directory"))
+            elif name in INSTALLED_PACKAGES:
+                skipped.append((rel, "installed packages"))
+            elif os.path.islink(os.path.join(directory, name)):
+                skipped.append((rel, "symbolic link to a directory (not followed)"))
+            elif os.path.exists(os.path.join(directory, name, "pyvenv.cfg")):
                 skipped.append((rel, "virtual environment"))
             elif not include_tests and name in TEST_DIR_NAMES:
                 skipped.append((rel, "tests (use --include-tests)"))
@@ -85,7 +91,9 @@ def walk_project(root: str, *, include_tests: bool = False, exclude: tuple[str, 
             if any(fnmatch.fnmatch(rel, pattern) for pattern in exclude):
                 skipped.append((rel, "excluded"))
                 continue
-            if not include_tests and is_test_file(name):
+            # A management command is run by its name (manage.py test_emails), never a test.
+            command = rel_dir.endswith(os.path.join("management", "commands"))
+            if not include_tests and is_test_file(name) and not command:
                 skipped.append((rel, "tests (use --include-tests)"))
                 continue
             try:

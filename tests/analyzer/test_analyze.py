@@ -166,6 +166,7 @@ def test_check_exits_1_listing_dependencies_across_declared_boundaries(shop, tmp
         "missing",
         "a_file",
         "not_django",
+        "settings_do_not_parse",
         "bad_toml",
         "unknown_app",
         "unreadable",
@@ -184,6 +185,12 @@ def test_bad_input_is_exit_2_with_a_message_and_no_traceback(case, shop, tmp_pat
         plain.mkdir()
         (plain / "script.py").write_text("print('hello')\n")
         args[0] = str(plain)
+    elif case == "settings_do_not_parse":
+        broken = tmp_path / "site" / "site"
+        broken.mkdir(parents=True)
+        (broken / "__init__.py").write_text("")
+        (broken / "settings.py").write_text('INSTALLED_APPS = [\n    "orders",\n')
+        args[0] = str(broken.parent)
     elif case == "bad_toml":
         (tmp_path / "b.toml").write_text("[[context]\nname = 1\n")
         args += ["--boundaries", str(tmp_path / "b.toml")]
@@ -210,6 +217,7 @@ def test_bad_input_is_exit_2_with_a_message_and_no_traceback(case, shop, tmp_pat
         "missing": "not a directory",
         "a_file": "not a directory",
         "not_django": "does not look like a Django",
+        "settings_do_not_parse": "does not parse: site/settings.py:1 (syntax error",
         "bad_toml": "boundaries.E001",
         "unknown_app": "boundaries.E005",
         "unreadable": "secret.py",

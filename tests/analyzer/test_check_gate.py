@@ -7,10 +7,13 @@ round trip), as a user's CI job would.
 from __future__ import annotations
 
 import json
+import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
 
+from tests.analyzer.conftest import FIXTURE
 from tests.analyzer.test_analyze import cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -195,3 +198,132 @@ def test_lock_warns_that_files_which_do_not_parse_will_fail_the_check(shop, tmp_
     locked = cli(str(shop), "--lock", str(lock), "--no-cache")
     assert locked.returncode == 0 and lock.exists()
     assert "1 file does not parse (payments/broken.py:5...)" in locked.stdout
+
+
+# Ways a Django developer writes a dependency without importing the other app's code: each
+# is added to catalog, a context that depends on nothing in the locked shop, so each must fail
+# the gate. (path, text) per case; a path already in the shop gets the text appended.
+CROSSINGS = {
+    "include() of another app's URLconf by name": (
+        "catalog/urls.py",
+        "from django.urls import include, path\n\n"
+        'urlpatterns = [path("pay/", include("payments.urls"))]\n',
+    ),
+    "include() of a (URLconf, app_name) pair": (
+        "catalog/urls.py",
+        "from django.urls import include, path\n\n"
+        'urlpatterns = [path("pay/", include(("payments.urls", "payments"), namespace="p"))]\n',
+    ),
+    "a ForeignKey imported under another name": (
+        "catalog/models.py",
+        "\n\nfrom django.db.models import ForeignKey as Key\n\n\nclass Wish(models.Model):\n"
+        '    order = Key("orders.Order", on_delete=models.CASCADE)\n',
+    ),
+    "a GenericRelation to another app's model": (
+        "catalog/models.py",
+        "\n\nfrom django.contrib.contenttypes.fields import GenericRelation\n\n\n"
+        'class Wish(models.Model):\n    payments = GenericRelation("payments.Payment")\n',
+    ),
+    "a ManyToManyField through another app's model": (
+        "catalog/models.py",
+        "\n\nclass Wish(models.Model):\n"
+        '    products = models.ManyToManyField(Product, through="orders.OrderLine")\n',
+    ),
+    "apps.get_model(settings.AUTH_USER_MODEL)": (
+        "catalog/views.py",
+        "\n\nfrom django.apps import apps\nfrom django.conf import settings\n\n\n"
+        "def buyers():\n    return apps.get_model(settings.AUTH_USER_MODEL).objects.count()\n",
+    ),
+    "User = apps.get_model(settings.AUTH_USER_MODEL), then a write": (
+        "catalog/views.py",
+        "\n\nfrom django.apps import apps\nfrom django.conf import settings\n\n"
+        "User = apps.get_model(settings.AUTH_USER_MODEL)\n\n\n"
+        'def sign_up():\n    return User.objects.create(username="x")\n',
+    ),
+    "a Celery signature of another app's task by name": (
+        "catalog/views.py",
+        "\n\nfrom celery import signature\n\n\n"
+        'def charge_later():\n    signature("payments.charge", args=[1]).delay()\n',
+    ),
+    "app.signature() of another app's task by name": (
+        "catalog/views.py",
+        "\n\nfrom celery import current_app\n\n\n"
+        'def charge_later():\n    current_app.signature("payments.charge").apply_async()\n',
+    ),
+    "raw SQL on another app's table in an f-string": (
+        "catalog/views.py",
+        "\n\nfrom django.db import connection\n\n\ndef void(pk):\n"
+        "    with connection.cursor() as cursor:\n"
+        '        cursor.execute(f"UPDATE payments_payment SET amount = 0 WHERE id = {pk}")\n',
+    ),
+    "raw SQL on another app's table held in a module constant": (
+        "catalog/views.py",
+        '\n\nfrom django.db import connection\n\nVOID = "DELETE FROM payments_payment"\n\n\n'
+        "def void():\n    with connection.cursor() as cursor:\n        cursor.execute(VOID)\n",
+    ),
+    "raw SQL on another app's table in a local variable, %-formatted": (
+        "catalog/views.py",
+        "\n\nfrom django.db import connection\n\n\ndef void(pk):\n"
+        '    sql = "DELETE FROM payments_payment WHERE id = %s"\n'
+        "    with connection.cursor() as cursor:\n        cursor.execute(sql % pk)\n",
+    ),
+    "prefetch_related() through another app's rows by their default accessor": (
+        "catalog/views.py",
+        '\n\ndef ordered():\n    return Product.objects.prefetch_related("orderline_set__order")\n',
+    ),
+    "a lookup across another app's relation inside Q()": (
+        "catalog/views.py",
+        "\n\nfrom django.db.models import Q\n\n\ndef placed():\n"
+        '    return Product.objects.filter(Q(orderline__order__status="placed") | Q(pk=1))\n',
+    ),
+    "call_command() of another app's management command": (
+        "catalog/views.py",
+        "\n\nfrom django.core.management import call_command\n\n\n"
+        'def resync():\n    call_command("resync_payments", verbosity=0)\n',
+    ),
+}
+# The shop's management command (the gate's cases call it by name)
+COMMAND = (
+    "from django.core.management.base import BaseCommand\n\nfrom payments.models import Payment\n"
+    "\n\nclass Command(BaseCommand):\n    def handle(self, *args, **options):\n"
+    "        Payment.objects.update(amount=0)\n"
+)
+
+
+@pytest.fixture(scope="module")
+def locked_once(tmp_path_factory):
+    """The shop (without its broken file) and a lock of its proposal, made once."""
+    root = tmp_path_factory.mktemp("locked")
+    shop = shutil.copytree(FIXTURE, root / "shop")
+    commands = shop / "payments" / "management" / "commands"
+    commands.mkdir(parents=True)
+    (commands / "resync_payments.py").write_text(COMMAND)
+    lock = root / "boundaries.toml"
+    locked = cli(str(shop), "--lock", str(lock), "--no-cache")
+    assert locked.returncode == 0, locked.stderr
+    contexts = {c["name"]: c for c in tomllib.loads(lock.read_text())["context"]}
+    assert contexts["catalog"]["apps"] == ["catalog"] and contexts["catalog"]["depends_on"] == []
+    assert cli(str(shop), "--check", str(lock), "--no-cache").returncode == 0
+    return shop, lock
+
+
+@pytest.fixture
+def locked_shop(locked_once, tmp_path):
+    """A writable copy of the locked shop, and its lock."""
+    shop, lock = locked_once
+    return shutil.copytree(shop, tmp_path / "shop"), lock
+
+
+@pytest.mark.parametrize("case", sorted(CROSSINGS))
+def test_a_new_crossing_written_without_an_import_fails_the_locked_check(case, locked_shop):
+    shop, lock = locked_shop
+    path, text = CROSSINGS[case]
+    target = shop / path
+    before = target.read_text() if target.exists() else ""
+    target.write_text(before + text)
+    result = cli(str(shop), "--check", str(lock), "--no-cache", "--json")
+    assert result.returncode == 1, result.stdout
+    found = json.loads(result.stdout)["violations"]
+    assert any(
+        d["source"] == "catalog" and any(e["file"] == path for e in d["evidence"]) for d in found
+    ), found

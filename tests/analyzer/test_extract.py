@@ -162,3 +162,10 @@ def other():
     uses = {(u.kind, u.target, u.line, u.scope) for u in facts.uses}
     assert ("write", Ref("model", "projects.Membership"), 4, "join") in uses
     assert ("read", Ref("unknown", "Membership"), 6, "other") in uses
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_lines_evidence():
+    facts = extract_source(
+        "orders/views.py", "shop.orders.views", False, b"\xef\xbb\xbffrom shop.catalog import x\n"
+    )
+    assert [(i.line, i.detail) for i in facts.imports] == [(1, "from shop.catalog import x")]

@@ -14,6 +14,18 @@ SETTINGS = (
     "INSTALLED_APPS = ['django.contrib.auth', 'shop', 'shop.orders']\nROOT_URLCONF = 'shop.urls'\n"
 )
 
+# shop and shop.orders with a model each (an order refers to a customer), and shop.billing
+THREE_APPS = {
+    "shop/__init__.py": "",
+    "shop/models.py": "from django.db import models\nclass Customer(models.Model):\n    pass\n",
+    "shop/orders/__init__.py": "",
+    "shop/orders/models.py": "from django.db import models\n"
+    "class Order(models.Model):\n    customer = models.ForeignKey('shop.Customer', 0)\n",
+    "shop/billing/__init__.py": "",
+    "shop/billing/models.py": "from django.db import models\n"
+    "class Invoice(models.Model):\n    pass\n",
+}
+
 
 def write(root: Path, files: dict[str, str]) -> Path:
     for path, text in files.items():
@@ -76,15 +88,7 @@ def test_class_based_settings_and_apps_outside_installed_apps(tmp_path):
             "    @property\n"
             "    def INSTALLED_APPS(self):\n"
             "        return super().INSTALLED_APPS + ['shop.orders']\n",
-            "shop/__init__.py": "",
-            "shop/models.py": "from django.db import models\n"
-            "class Customer(models.Model):\n    pass\n",
-            "shop/orders/__init__.py": "",
-            "shop/orders/models.py": "from django.db import models\n"
-            "class Order(models.Model):\n    customer = models.ForeignKey('shop.Customer', 0)\n",
-            "shop/billing/__init__.py": "",
-            "shop/billing/models.py": "from django.db import models\n"
-            "class Invoice(models.Model):\n    pass\n",
+            **THREE_APPS,
         },
     )
     report = report_of(root, tmp_path)
@@ -151,3 +155,28 @@ def test_an_installed_appconfig_that_inherits_its_name_installs_the_app():
     )
     project = resolve_project([apps, settings])
     assert [(a.label, a.installed) for a in project.apps] == [("catalogue", True)]
+
+
+def test_a_settings_property_returning_a_list_it_built_is_read(tmp_path):
+    # readthedocs.org: `def INSTALLED_APPS(self): apps = [...]; apps.extend(...); return apps`
+    root = write(
+        tmp_path / "p",
+        {
+            "conf/__init__.py": "",
+            "conf/settings.py": "class Base:\n"
+            "    @property\n"
+            "    def INSTALLED_APPS(self):\n"
+            "        apps = ['django.contrib.auth', 'shop']\n"
+            "        apps += ['shop.orders']\n"
+            "        return apps\n",
+            "conf/urls.py": "from django.urls import include, path\n"
+            "urlpatterns = [path('orders/', include('shop.orders.urls'))]\n",
+            "shop/orders/urls.py": "urlpatterns = []\n",
+            **THREE_APPS,
+        },
+    )
+    report = report_of(root, tmp_path)
+    assert report["project"]["settings"] == ["conf.settings"]
+    assert {w["module"] for w in report["project_wiring"]} >= {"conf.settings", "conf.urls"}
+    installed = {a["label"]: a["installed"] for a in report["project"]["apps"]}
+    assert installed == {"billing": False, "orders": True, "shop": True}

@@ -22,6 +22,7 @@ def test_modules_follow_packages_and_everything_left_out_says_why(tmp_path):
         "src/shop/orders/migrations/0001_initial.py",
         "src/shop/orders/tests/test_x.py",
         "src/shop/orders/test_views.py",
+        "src/shop/orders/management/commands/test_emails.py",
         "scripts/setup.py",
         "tools/setup.py",
         "{{ project_name }}/settings.py",
@@ -32,12 +33,18 @@ def test_modules_follow_packages_and_everything_left_out_says_why(tmp_path):
         "legacy/old.py",
     )
     (tmp_path / "venv" / "pyvenv.cfg").write_text("home = /usr\n")
+    (tmp_path / "src" / "shop" / "linked").symlink_to(tmp_path / "legacy")
     walk = walk_project(str(tmp_path), exclude=("legacy/*",))
     modules = {f.path: (f.module, f.is_migration) for f in walk.files}
     assert modules == {
         "src/shop/__init__.py": ("shop", False),
         "src/shop/orders/__init__.py": ("shop.orders", False),
         "src/shop/orders/models.py": ("shop.orders.models", False),
+        # taiga-back: a command named test_emails sends test e-mails; it is no test
+        "src/shop/orders/management/commands/test_emails.py": (
+            "shop.orders.management.commands.test_emails",
+            False,
+        ),
         "src/shop/orders/migrations/__init__.py": ("shop.orders.migrations", False),
         "src/shop/orders/migrations/0001_initial.py": ("shop.orders.migrations.0001_initial", True),
         # two scripts claim the module name "setup": named by their paths instead
@@ -47,7 +54,10 @@ def test_modules_follow_packages_and_everything_left_out_says_why(tmp_path):
         "{{ project_name }}/settings.py": ("settings", False),
     }
     assert dict(walk.skipped) == {
+        ".git": "hidden directory",
         "legacy/old.py": "excluded",
+        "node_modules": "installed packages",
+        "src/shop/linked": "symbolic link to a directory (not followed)",
         "src/shop/orders/test_views.py": "tests (use --include-tests)",
         "src/shop/orders/tests": "tests (use --include-tests)",
         "venv": "virtual environment",
