@@ -20,6 +20,9 @@ import libcst as cst
 from .codegen import LineCounter, walk
 from .facts import (
     AUTH_USER,
+    MODEL_FIELD_HOMES,
+    RELATION_HOMES,
+    RELATION_KINDS,
     UNKNOWN,
     ClassFact,
     Endpoint,
@@ -35,16 +38,6 @@ from .facts import (
     UseKind,
 )
 
-RELATION_KINDS = {
-    "ForeignKey": "ForeignKey",
-    "OneToOneField": "OneToOneField",
-    "ManyToManyField": "ManyToManyField",
-    "ParentalKey": "ForeignKey",
-    "ParentalManyToManyField": "ManyToManyField",
-    "TreeForeignKey": "ForeignKey",
-    "GenericForeignKey": "GenericForeignKey",
-    "GenericRelation": "GenericRelation",
-}
 MANAGERS = {"objects", "_default_manager", "_base_manager"}
 WRITE_METHODS = {
     "create",
@@ -82,13 +75,6 @@ SETTINGS_NAMES = {"INSTALLED_APPS", "AUTH_USER_MODEL"}
 TABLE_RE = re.compile(
     r"\b(?:FROM|JOIN|INTO|UPDATE|TABLE)\s+[\"`\[]?([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE
 )
-MODEL_FIELD_HOMES = (
-    "django.db.models",
-    "django.contrib.postgres.fields",
-    "django.contrib.gis.db.models",
-    "django.contrib.contenttypes.fields",
-)
-RELATION_HOMES = (*MODEL_FIELD_HOMES, "modelcluster.", "mptt.", "treebeard.")
 QUERYSET_METHODS = {
     *LOOKUP_METHODS,
     *WRITE_METHODS,
@@ -335,7 +321,8 @@ class _Extractor(LineCounter):
         func = dotted(value.func) or ""
         # Django model fields, not form, serializer or tastypie fields of the same name; the
         # qualified name tells the field's class when it is imported under another name.
-        qualified = self.qualify(func).value
+        field_class = self.qualify(func)
+        qualified = field_class.value
         last = qualified.split(".")[-1]
         home = func.startswith("models.") or qualified.startswith(MODEL_FIELD_HOMES)
         relation = last in RELATION_KINDS and (
@@ -343,7 +330,9 @@ class _Extractor(LineCounter):
         )
         if relation or (last.endswith("Field") and home):
             builder.has_fields = True
-        if relation:
+        # A class of the project's own may build on a relation field: the project stage tells.
+        maybe = not relation and not home and field_class.kind == "name"
+        if relation or (maybe and arg(value, 0, "to") is not None):
             target = arg(value, 0, "to")
             ref = Ref("generic") if last == "GenericForeignKey" else self._model_ref(target)
             related = (
@@ -356,20 +345,24 @@ class _Extractor(LineCounter):
                 "relation",
                 builder,
                 name,
-                RELATION_KINDS[last],
+                RELATION_KINDS[last] if relation else "",
                 ref,
                 related,
                 None if through is None else self._model_ref(through),
+                "" if relation else qualified,
             )
-            self.consumed.add(id(value))
+            if relation:
+                self.consumed.add(id(value))
 
     def _on_pending(self, waiting: tuple) -> None:
         what = waiting[0]
         if what == "class":
             waiting[1].line = self.line
         elif what == "relation":
-            _, builder, name, kind, ref, related, through = waiting
-            builder.relations.append(Relation(name, kind, ref, self.line, "", related, through))
+            _, builder, name, kind, ref, related, through, field_class = waiting
+            builder.relations.append(
+                Relation(name, kind, ref, self.line, "", related, through, field_class)
+            )
         elif what == "task":
             self.tasks.append((waiting[1], waiting[2], self.line))
 
@@ -894,6 +887,7 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
                     _detail(lines, r.line),
                     r.related_name,
                     None if r.through is None else q(r.through),
+                    r.field_class,
                 )
                 for r in c.relations
             ),

@@ -23,6 +23,26 @@ UseKind = Literal[
     "command",  # call_command("name"): a management command run by its name
 ]
 
+# Relation field classes (Django's and popular packages') -> the relation each makes, and the
+# modules model fields and relation fields come from.
+RELATION_KINDS = {
+    "ForeignKey": "ForeignKey",
+    "OneToOneField": "OneToOneField",
+    "ManyToManyField": "ManyToManyField",
+    "ParentalKey": "ForeignKey",
+    "ParentalManyToManyField": "ManyToManyField",
+    "TreeForeignKey": "ForeignKey",
+    "GenericForeignKey": "GenericForeignKey",
+    "GenericRelation": "GenericRelation",
+}
+MODEL_FIELD_HOMES = (
+    "django.db.models",
+    "django.contrib.postgres.fields",
+    "django.contrib.gis.db.models",
+    "django.contrib.contenttypes.fields",
+)
+RELATION_HOMES = (*MODEL_FIELD_HOMES, "modelcluster.", "mptt.", "treebeard.")
+
 FACTS_VERSION = 7  # bump when extraction changes, so cached facts are recomputed
 
 
@@ -59,6 +79,7 @@ class Relation:
     detail: str
     related_name: str = ""
     through: Ref | None = None  # a ManyToManyField's through= model
+    field_class: str = ""  # a project class that may build on a relation field ("": known)
 
 
 @dataclass(frozen=True)

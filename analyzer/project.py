@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 from .facts import (
     AUTH_USER,
+    RELATION_HOMES,
+    RELATION_KINDS,
     ClassFact,
     Endpoint,
     FileFacts,
@@ -199,6 +201,19 @@ class _Resolver:
         """A base from another package's models module (``taggit.models.TaggedItemBase``)."""
         name = self.name_of(base)
         return ".models." in name and not name.startswith("django.") and not self.module_of(name)
+
+    def is_relation_field(self, qualname: str, trail: tuple[str, ...] = ()) -> bool:
+        """A class of the project built on a relation field (``class OrderKey(ForeignKey)``)."""
+        found = self.classes.get(qualname)
+        if found is None or qualname in trail:
+            return False
+        for base in found[1].bases:
+            name = self.name_of(base)
+            if name.rpartition(".")[2] in RELATION_KINDS and name.startswith(RELATION_HOMES):
+                return True
+            if self.is_relation_field(name, (*trail, qualname)):
+                return True
+        return False
 
     def is_appconfig(self, qualname: str, trail: tuple[str, ...] = ()) -> bool:
         if qualname in APPCONFIG_BASES:
@@ -666,7 +681,8 @@ def _relations_with_inherited(
     """A model's own relation fields plus those declared on its abstract ancestors."""
     f, cls = r.classes[qualname]
     for relation in cls.relations:
-        yield f, cls, relation
+        if not relation.field_class or r.is_relation_field(relation.field_class):
+            yield f, cls, relation
     for base in cls.bases:
         resolved = r.name_of(base)
         if resolved in abstract and resolved not in trail:

@@ -276,6 +276,11 @@ CROSSINGS = {
         "\n\nfrom django.db.models import Q\n\n\ndef placed():\n"
         '    return Product.objects.filter(Q(orderline__order__status="placed") | Q(pk=1))\n',
     ),
+    "a relation field class of the project's own, built on ForeignKey": (
+        "catalog/models.py",
+        "\n\nclass OrderKey(models.ForeignKey):\n    pass\n\n\nclass Wish(models.Model):\n"
+        '    order = OrderKey("orders.Order", on_delete=models.CASCADE)\n',
+    ),
     "call_command() of another app's management command": (
         "catalog/views.py",
         "\n\nfrom django.core.management import call_command\n\n\n"
