@@ -79,7 +79,7 @@ def replica_writes(connection: BaseDatabaseWrapper) -> Iterator[None]:
                 cursor.execute("DELETE FROM strangler_cdc_suppress")
 
 
-def _in(connection: BaseDatabaseWrapper, values: Sequence[Any]) -> Iterator[tuple[str, list]]:
+def in_values(connection: BaseDatabaseWrapper, values: Sequence[Any]) -> Iterator[tuple[str, list]]:
     """`IN (...)` chunks for SQLite; one `= ANY(array)` for PostgreSQL: (sql, params) pairs."""
     if not values:
         return
@@ -114,7 +114,7 @@ def stored_positions(
                 [table, list(keys)],
             )
             lock = " ORDER BY key FOR UPDATE"
-        for condition, params in _in(connection, keys):
+        for condition, params in in_values(connection, keys):
             cursor.execute(
                 "SELECT key, seq FROM strangler_cdc_position "
                 f"WHERE source_table = %s AND key {condition}{lock}",
@@ -203,7 +203,7 @@ def _delete(connection: BaseDatabaseWrapper, mapping: TableMapping, keys: Sequen
     quote = connection.ops.quote_name
     column, db_table = quote(mapping.key_field.column), quote(mapping.model._meta.db_table)
     with connection.cursor() as cursor:
-        for condition, params in _in(connection, keys):
+        for condition, params in in_values(connection, keys):
             cursor.execute(f"DELETE FROM {db_table} WHERE {column} {condition}", params)
 
 
@@ -341,7 +341,7 @@ def behind(
     stored: dict[str, tuple[int, int | None]] = {}
     keys = [e.key for e in skipped]
     with connection.cursor() as cursor:
-        for condition, params in _in(connection, keys):
+        for condition, params in in_values(connection, keys):
             cursor.execute(
                 "SELECT key, seq, ts_ms FROM strangler_cdc_position "
                 f"WHERE source_table = %s AND key {condition}",

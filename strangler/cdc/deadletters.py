@@ -7,11 +7,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from strangler.cdc.apply import CHUNK, apply_events
+from strangler.cdc.apply import apply_events, in_values
 from strangler.cdc.envelope import EnvelopeError, decode
 from strangler.cdc.mapping import TableMapping
 from strangler.cdc.models import DeadLetter
@@ -78,23 +78,25 @@ def replay(
 
 def parked(using: str, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
     """Which of `keys` (source table, key) are parked, read for those keys alone: however many
-    keys another table has parked, a batch costs what its own keys cost."""
+    keys another table has parked, a batch costs what its own keys cost.
+
+    Plain SQL on the pending-letters index: it runs before every batch, and the ORM spent
+    a tenth of the consumer's time preparing the `IN` values one by one.
+    """
     by_table: dict[str, list[str]] = defaultdict(list)
     for table, key in set(keys):
         by_table[table].append(key)
+    connection = connections[using]
     found: set[tuple[str, str]] = set()
-    for table, table_keys in by_table.items():
-        for start in range(0, len(table_keys), CHUNK):  # SQLite bounds a query's parameters
-            found.update(
-                DeadLetter.objects.using(using)
-                .filter(
-                    replayed_at__isnull=True,
-                    source_table=table,
-                    key__in=table_keys[start : start + CHUNK],
+    with connection.cursor() as cursor:
+        for table, table_keys in by_table.items():
+            for condition, params in in_values(connection, table_keys):
+                cursor.execute(
+                    f"SELECT DISTINCT key FROM {DeadLetter._meta.db_table} "
+                    f"WHERE replayed_at IS NULL AND source_table = %s AND key {condition}",
+                    [table, *params],
                 )
-                .values_list("source_table", "key")
-                .distinct()
-            )
+                found.update((table, key) for (key,) in cursor.fetchall())
     return found
 
 
