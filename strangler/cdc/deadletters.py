@@ -33,10 +33,21 @@ class ReplayOutcome:
     error: str | None = None
 
 
-def pending(using: str = "default", include_replayed: bool = False) -> list[DeadLetter]:
+def pending(
+    using: str = "default",
+    include_replayed: bool = False,
+    table: str | None = None,
+    key: str | None = None,
+) -> list[DeadLetter]:
+    """The dead letters not replayed yet (all of them with `include_replayed`), oldest first,
+    of one source table and key when given."""
     query = DeadLetter.objects.using(using).order_by("id")
     if not include_replayed:
         query = query.filter(replayed_at__isnull=True)
+    if table is not None:
+        query = query.filter(source_table=table)
+    if key is not None:
+        query = query.filter(key=key)
     return list(query)
 
 
@@ -51,12 +62,7 @@ def replay(
 
     With `discard`, mark them replayed without applying (for events that can never apply).
     """
-    query = DeadLetter.objects.using(using).filter(replayed_at__isnull=True).order_by("id")
-    if table is not None:
-        query = query.filter(source_table=table)
-    if key is not None:
-        query = query.filter(key=key)
-    letters = list(query)
+    letters = pending(using, table=table, key=key)
     by_key: dict[tuple[str, str], list[DeadLetter]] = defaultdict(list)
     for letter in letters:
         by_key[(letter.source_table, letter.key)].append(letter)

@@ -21,8 +21,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("action", choices=["list", "replay"])
         parser.add_argument("--database", default="default")
-        parser.add_argument("--table", help="only this source table")
-        parser.add_argument("--key", help="only this key")
+        parser.add_argument("--table", help="only this source table (e.g. catalog_product)")
+        parser.add_argument("--key", help="only this key (the source row's primary key)")
         parser.add_argument("--all", action="store_true", help="list: include replayed ones")
         parser.add_argument("--discard", action="store_true")
         parser.add_argument("--json", action="store_true")
@@ -39,8 +39,18 @@ class Command(BaseCommand):
         json: bool,
         **options: Any,
     ) -> None:
+        settings = conf.current()
+        mapped = (
+            sorted(m.source_table for m in settings.consume.mappings) if settings.consume else []
+        )
+        if table is not None and mapped and table not in mapped:
+            raise CommandError(
+                f"--table {table!r} is not a source table this service consumes; "
+                f"its mappings name {', '.join(mapped)}.",
+                returncode=2,
+            )
         if action == "list":
-            letters = deadletters.pending(database, include_replayed=all)
+            letters = deadletters.pending(database, include_replayed=all, table=table, key=key)
             rows = [
                 {
                     "id": d.id,
@@ -65,13 +75,23 @@ class Command(BaseCommand):
                     f"{row['topic']}/{row['partition']}@{row['offset']}: {row['error']}"
                 )
             return
-        settings = conf.current()
         if settings.consume is None:
             raise CommandError("STRANGLER_CDC has no 'consume' section: nothing to replay.")
         mappings = {m.source_table: resolve(m) for m in settings.consume.mappings}
         outcomes = deadletters.replay(mappings, database, table, key, discard)
+        if not outcomes and (table is not None or key is not None):
+            # A replay that matched nothing must not look like one that worked.
+            wanted = " ".join(f"--{n} {v}" for n, v in (("table", table), ("key", key)) if v)
+            self.stderr.write(
+                f"no pending dead letters match {wanted}: nothing replayed. "
+                "`dead-letters list` shows the pending ones (a key parked for a missing "
+                "parent may have been applied on its own since)."
+            )
+            raise SystemExit(1)
         if json:
             self.stdout.write(_json.dumps([o.__dict__ for o in outcomes]))
+        elif not outcomes:
+            self.stdout.write("no pending dead letters: nothing to replay")
         else:
             for o in outcomes:
                 state = "replayed" if o.replayed else f"still failing: {o.error}"
