@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,9 +62,11 @@ def cdc_json(settings: str, *action: str) -> tuple[Any, str]:
     return None, (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
 
 
-def read_status(settings: str) -> CdcReading:
-    """What `strangler cdc status` reports for one project, when."""
-    status, error = cdc_json(settings, "status")
+def read_status(settings: str, applied_through: dict[str, int] | None = None) -> CdcReading:
+    """What `strangler cdc status` reports for one project, when; a capturing project given
+    what the receiving ones applied also reports what they have not (oldest_unapplied)."""
+    through = ["--applied-through", json.dumps(applied_through)] if applied_through else []
+    status, error = cdc_json(settings, "status", *through)
     if not isinstance(status, dict):
         return CdcReading(settings, error=error or "not the JSON of cdc status", at=time.time())
     return CdcReading(settings, status, at=time.time())
@@ -108,10 +111,43 @@ class CdcWatcher:
         """Read forever (cancel the task to stop)."""
         while True:
             try:
-                for reading in await asyncio.gather(
-                    *(asyncio.to_thread(read_status, name) for name in self.readings)
-                ):
-                    self.readings[reading.settings] = reading
+                await self.read_round()
             except Exception:  # one bad round (no fds, no memory) must not stop it for good
                 log.exception("reading CDC status failed; trying again")
             await asyncio.sleep(STATUS_EVERY_S)
+
+    async def read_round(self) -> None:
+        """Every project, then each capturing one again given what the others applied, so the
+        page shows the end-to-end lag, not only the relay's. Both readings of a round land
+        together: the page never shows a capturing project without its unapplied changes."""
+        first = await self._read({name: None for name in self.readings})
+        through = {
+            name: slowest_applied(
+                r.status.get("applied_through") for other, r in first.items() if other != name
+            )
+            for name, reading in first.items()
+            if "outbox_backlog" in reading.status
+        }
+        again = await self._read({name: t for name, t in through.items() if t})
+        self.readings.update(first | again)
+
+    async def _read(self, wanted: dict[str, dict[str, int] | None]) -> dict[str, CdcReading]:
+        """{settings: applied_through to give it, or None} -> {settings: reading}."""
+        readings = await asyncio.gather(
+            *(asyncio.to_thread(read_status, name, through) for name, through in wanted.items())
+        )
+        return {reading.settings: reading for reading in readings}
+
+
+def slowest_applied(readings: Iterable[Any]) -> dict[str, int]:
+    """Per source table, the lowest position any receiving project has applied through: the
+    changes after it are not everywhere yet. (A project's own applied_through is about the
+    tables it receives from others, so a capturing project is never given its own.)"""
+    through: dict[str, int] = {}
+    for applied in readings:
+        if not isinstance(applied, dict):
+            continue
+        for table, seq in applied.items():
+            if isinstance(table, str) and type(seq) is int and seq >= 0:
+                through[table] = min(seq, through.get(table, seq))
+    return through

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from strangler.dashboard.cdc import read_dead_letters, read_reconcile, read_status
+from strangler.dashboard.cdc import (
+    CdcWatcher,
+    read_dead_letters,
+    read_reconcile,
+    read_status,
+    slowest_applied,
+)
 from tests.dashboard.conftest import CATALOG_SETTINGS
+from tests.proxy.helpers import ROOT
 
 
 def test_status_of_a_receiving_project_counts_its_parked_dead_letters(
@@ -53,3 +63,41 @@ def test_the_last_reconcile_is_read_from_its_json_file(tmp_path: Path) -> None:
     report.write_text("drift: lots\n")
     assert "not the JSON" in read_reconcile(report)["error"]
     assert "cannot read" in read_reconcile(tmp_path / "none.json")["error"]
+
+
+def test_the_capturing_project_shows_what_the_receiving_one_has_not_applied(
+    catalog_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monolith_db = f"sqlite:///{tmp_path / 'monolith.sqlite3'}"
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": monolith_db, "PYTHONPATH": str(ROOT),
+           "MONOLITH_VAR_DIR": str(tmp_path),
+           "DJANGO_SETTINGS_MODULE": "monolith.settings"}  # fmt: skip
+    create = (
+        "import django; django.setup(); from monolith.catalog.models import Category; "
+        "Category.objects.create(name='Tea', slug='tea')"
+    )  # captured: one outbox row the service has not applied
+    for argv in (["-m", "django", "migrate", "-v0"], ["-c", create]):
+        done = subprocess.run(
+            [sys.executable, *argv], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT
+        )
+        assert done.returncode == 0, done.stderr
+    monkeypatch.setenv("CATALOG_DATABASE_URL", catalog_db)
+    monkeypatch.setenv("DATABASE_URL", monolith_db)
+    monkeypatch.setenv("MONOLITH_VAR_DIR", str(tmp_path))
+    watcher = CdcWatcher([CATALOG_SETTINGS, "monolith.settings"])
+
+    asyncio.run(watcher.read_round())
+
+    status = watcher.readings["monolith.settings"].status
+    assert (status["outbox_backlog"], status["unapplied"]) == (1, 1)
+    assert status["oldest_unapplied_seconds"] >= 0
+    # The service captures too (the reverse flow); the monolith's applied_through, about the
+    # service's outbox, is what it is measured against, and it has nothing there.
+    assert watcher.readings[CATALOG_SETTINGS].status["unapplied"] == 0
+
+
+def test_the_slowest_receiver_decides_what_is_applied() -> None:
+    assert slowest_applied([{"a": 5, "b": 1}, {"a": 3}, None, {"a": -1, "b": "x"}]) == {
+        "a": 3,
+        "b": 1,
+    }

@@ -293,6 +293,11 @@ function drawCdc(cdc, now) {
       rows.push(["outbox backlog", `${s.outbox_backlog} rows`, false],
         ["lag (oldest unpublished)", fmt(s.oldest_unpublished_seconds, 1, " s"), false]);
     }
+    if ("oldest_unapplied_seconds" in s) {
+      // End to end: changes the receiving projects on this page have not applied yet.
+      rows.push(["not yet applied", `${s.unapplied} changes`, false],
+        ["lag end to end (oldest unapplied)", fmt(s.oldest_unapplied_seconds, 1, " s"), false]);
+    }
     if ("dead_letters" in s) {
       rows.push(["dead letters pending", String(s.dead_letters), s.dead_letters > 0],
         ["keys parked", String(s.parked_keys), s.parked_keys > 0],
