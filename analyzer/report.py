@@ -411,8 +411,16 @@ def build_report(
         if d["kind"] in ("shared_table", "raw_sql"):
             shared[d["target"]] += d["count"]
     contexts: list[dict] = []
+    pinned = {n for group in placement.pins.contexts.values() for n in group}
+    unpinned: dict[str, dict[str, list[str]]] = {}
     for name in sorted(set(parts.values())):
         members = [n for n in nodes if parts[n] == name]
+        loose = [n for n in members if n not in pinned]
+        if placement.pins.contexts and loose:
+            unpinned[name] = {
+                "models": sorted(n[6:] for n in loose if n.startswith("model:")),
+                "modules": sorted(n[7:] for n in loose if n.startswith("module:")),
+            }
         models = [models_by_node[n] for n in members if n in models_by_node]
         modules = sorted(n[7:] for n in members if n.startswith("module:"))
         module_set = set(modules)
@@ -450,6 +458,8 @@ def build_report(
         "options": options,
         "stats": stats,
         "contexts": contexts,
+        # With a boundaries file: per context, what clustering put there and no pin did.
+        "unpinned": unpinned,
         "dependencies": deps,
         "metrics": {
             **summary,

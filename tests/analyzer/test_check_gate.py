@@ -332,3 +332,43 @@ def test_a_new_crossing_written_without_an_import_fails_the_locked_check(case, l
     assert any(
         d["source"] == "catalog" and any(e["file"] == path for e in d["evidence"]) for d in found
     ), found
+
+
+NEW_APP_MODELS = (
+    "from django.db import models\n\n\nclass Refund(models.Model):\n"
+    '    payment = models.ForeignKey("payments.Payment", on_delete=models.PROTECT)\n'
+    '    order = models.ForeignKey("orders.Order", on_delete=models.PROTECT)\n'
+)
+
+
+def test_a_new_app_that_only_clustering_placed_fails_the_locked_check(locked_shop):
+    # A new app joins whichever context it uses most, so its dependencies on that context
+    # were never a crossing: the gate must ask where it belongs instead of passing.
+    shop, lock = locked_shop
+    (shop / "refunds").mkdir()
+    (shop / "refunds" / "__init__.py").write_text("")
+    (shop / "refunds" / "models.py").write_text(NEW_APP_MODELS)
+    settings = shop / "shop" / "settings.py"
+    settings.write_text(
+        settings.read_text().replace('    "payments",\n', '    "payments",\n    "refunds",\n')
+    )
+
+    result = cli(str(shop), "--check", str(lock), "--no-cache", "--json")
+
+    assert result.returncode == 1, result.stdout
+    unpinned = json.loads(result.stdout)["unpinned"]
+    assert [u["models"] for u in unpinned] == [["refunds.Refund"]]
+    text = cli(str(shop), "--check", str(lock), "--no-cache").stdout
+    assert "model refunds.Refund" in text and "pin it" in text
+
+    # Pinned on purpose, it is checked like any other: its crossings are named.
+    locked = lock.read_text()
+    pinned = locked.replace(
+        'name = "payments"\napps = [\n', 'name = "payments"\napps = [\n  "refunds",\n'
+    )
+    assert pinned != locked
+    lock.write_text(pinned)
+    again = cli(str(shop), "--check", str(lock), "--no-cache", "--json")
+    found = json.loads(again.stdout)
+    assert found["unpinned"] == []
+    assert again.returncode == 0, again.stdout  # payments already depends on orders
