@@ -321,22 +321,29 @@ def cdc_checks(problems: list[str] | None, source: str) -> Evaluation:
 
 
 def boundaries_clean(report: dict[str, Any] | None, source: str) -> Evaluation:
-    """`strangler analyze --check`: no dependency crosses a declared boundary and every file
-    parsed (a file that does not parse hides its dependencies)."""
-    threshold = "0 violations, 0 unparsed files"
+    """`strangler analyze --check`: no dependency crosses a declared boundary, every file
+    parsed (a file that does not parse hides its dependencies) and every model and module of a
+    checked context is pinned there (clustering alone placing it hides its crossings)."""
+    threshold = "0 violations, 0 unparsed files, 0 unpinned contexts"
     if report is None or "violations" not in report:
         return Evaluation(
             "boundaries_clean", "inconclusive", "the check gave no answer", source, threshold
         )
     violations, unparsed = report["violations"], report.get("parse_errors", [])
+    unpinned = report.get("unpinned", [])
     readings = {
         "violations": [f"{v['source']} -> {v['target']} {v['kind']}" for v in violations],
         "parse_errors": [f"{e['file']}:{e['line']}" for e in unparsed],
+        "unpinned": [
+            f"{u['context']}: {', '.join([*u['models'], *u['modules']])}" for u in unpinned
+        ],
     }
-    outcome: Outcome = "fail" if violations or unparsed else "pass"
+    outcome: Outcome = "fail" if violations or unparsed or unpinned else "pass"
     first = violations[0]["evidence"][0] if violations else None
-    reason = f"{len(violations)} crossings, {len(unparsed)} unparsed files" + (
-        f"; first {first['file']}:{first['line']} {first['detail']}" if first else ""
+    reason = (
+        f"{len(violations)} crossings, {len(unparsed)} unparsed files, "
+        f"{len(unpinned)} contexts holding unpinned code"
+        + (f"; first {first['file']}:{first['line']} {first['detail']}" if first else "")
     )
     return Evaluation(
         "boundaries_clean",

@@ -141,6 +141,13 @@ def test_boundaries_are_clean_only_with_no_crossing_and_every_file_parsed():
     unparsed = {"violations": [], "parse_errors": [{"file": "a.py", "line": 1}]}
     assert gates.boundaries_clean(unparsed, SOURCE).outcome == "fail"
     assert gates.boundaries_clean(None, SOURCE).outcome == "inconclusive"
+    # A new app that clustering alone put in a checked context: its crossings are unknown.
+    loose = {"context": "catalog", "new_context": False, "models": ["refunds.Refund"]}
+    unpinned = gates.boundaries_clean(
+        {"violations": [], "parse_errors": [], "unpinned": [{**loose, "modules": []}]}, SOURCE
+    )
+    assert unpinned.outcome == "fail" and "1 contexts holding unpinned code" in unpinned.reason
+    assert unpinned.readings["unpinned"] == ["catalog: refunds.Refund"]
 
 
 def test_cdc_lag_is_what_the_service_has_not_applied_not_only_what_the_relay_has_not_sent():
