@@ -1,13 +1,18 @@
 """Diffy's noise model: a field is a regression only when its primary-vs-candidate difference
 count clearly exceeds its primary-vs-secondary (noise) count.
 
-After opendiffy/diffy `JoinedDifferences.scala`, with one change: the noise count is scaled
-to the number of comparisons that had a secondary, so a route where only some requests got
-a second call is not under-counted.
+After opendiffy/diffy `JoinedDifferences.scala`, with one change: a route where only some
+requests got a second call is not under-counted. The noise seen on the comparisons that had a
+secondary counts as it is, and the comparisons without one are expected to differ at the
+lower end of the 95% Wilson score interval of the rate seen (Wilson, "Probable inference, the
+law of succession, and statistical inference", JASA 22, 1927): noise learned from a few
+readings cannot cancel a regression, where one secondary that differed once, scaled as a plain
+ratio, would explain a field differing on every request.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -25,11 +30,25 @@ class NoiseThresholds:
 DEFAULT_THRESHOLDS = NoiseThresholds()
 
 
-def expected_noise(noise: int, noise_samples: int, samples: int) -> float:
-    """Noise differences expected over `samples` at the rate seen with a secondary."""
-    if noise_samples <= 0:
+Z_95 = 1.959964  # two-sided 95% normal quantile
+
+
+def noise_rate_lower_bound(noise: int, noise_samples: int, z: float = Z_95) -> float:
+    """The lower end of the Wilson score interval of `noise` in `noise_samples`: a rate the
+    secondary's readings show with 95% confidence (0.21 for 1 in 1, 0.97 for 120 in 120)."""
+    if noise_samples <= 0 or noise <= 0:
         return 0.0
-    return noise * samples / noise_samples
+    n, p = noise_samples, min(noise, noise_samples) / noise_samples
+    centre = p + z * z / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - spread) / (1 + z * z / n))
+
+
+def expected_noise(noise: int, noise_samples: int, samples: int) -> float:
+    """Noise differences expected over `samples`: those seen with a secondary, and for the
+    comparisons without one, the rate those readings show with 95% confidence."""
+    unsampled = max(0, samples - noise_samples)
+    return noise + unsampled * noise_rate_lower_bound(noise, noise_samples)
 
 
 def _excess(raw: int, noise: int, samples: int, noise_samples: int, relative: float) -> float:

@@ -240,6 +240,15 @@ def test_noise_is_scaled_to_the_share_of_comparisons_that_had_a_secondary():
     assert is_regression(raw=500, noise=5, samples=1000, noise_samples=100)
 
 
+def test_noise_from_a_few_secondary_readings_cannot_cancel_a_field_wrong_everywhere():
+    # The candidate gets `price` wrong on all 1,000 comparisons; the secondary answered once
+    # and differed there once. Scaled as a plain ratio that one reading explained all 1,000.
+    assert is_regression(raw=1000, noise=1, samples=1000, noise_samples=1)
+    assert is_regression(raw=1000, noise=3, samples=1000, noise_samples=3)
+    # Enough readings of a field that always differs (a timestamp) still cancel it.
+    assert not is_regression(raw=1000, noise=40, samples=1000, noise_samples=40)
+
+
 def test_both_thresholds_must_be_exceeded():
     # 1 extra difference in 100,000: relative 100% but absolute 0.001% < 0.03%.
     assert not is_regression(raw=1, noise=0, samples=100_000, noise_samples=100_000)
