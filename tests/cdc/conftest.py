@@ -30,6 +30,7 @@ from tests.cdc.harness import (
 )
 
 MONOLITH = "cdc_monolith"
+SERVICE_SETTINGS = "extracted.catalog_service.settings"
 RELAY_READY, CONSUMER_READY = "cdc relay running", "cdc consumer running"
 TABLES = {
     "catalog_category": "id, name, slug, parent_id, description, created_at, updated_at",
@@ -126,6 +127,30 @@ class Pipeline:
         report = json.loads(result.stdout)
         assert result.returncode == (1 if report["drifted"] else 0), result.stderr
         return report
+
+    def dead_letters(self) -> list[dict]:
+        """The service's pending dead letters, as `cdc_deadletters list --json` gives them."""
+        listed = self.service("cdc_deadletters", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        return json.loads(listed.stdout)
+
+    def service_status(self) -> tuple[int, dict]:
+        """`strangler cdc status --json` in the service: (exit code, figures)."""
+        env = self.service_env | {"DJANGO_SETTINGS_MODULE": SERVICE_SETTINGS}
+        result = run(["strangler", "cdc", "status", "--json"], env)
+        return result.returncode, json.loads(result.stdout)
+
+    def monolith_status(self, *args: str) -> dict:
+        """`strangler cdc status --json` in the monolith (the capturing side)."""
+        env = self.monolith_env | {"DJANGO_SETTINGS_MODULE": "monolith.settings"}
+        result = run(["strangler", "cdc", "status", "--json", *args], env)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    def outbox_backlog(self) -> int:
+        """Outbox rows the relay has not published yet."""
+        sql = "SELECT COUNT(*) FROM strangler_cdc_outbox WHERE published_at IS NULL"
+        return query(self.monolith_url, sql)[0][0]
 
 
 @pytest.fixture(scope="module")

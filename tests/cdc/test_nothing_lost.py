@@ -7,32 +7,12 @@ stories run on a pipeline of their own.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from tests.cdc.conftest import CONSUMER_READY, RELAY_READY
-from tests.cdc.harness import query, run, wait_for
+from tests.cdc.harness import query, wait_for
 
-SERVICE_SETTINGS = "extracted.catalog_service.settings"
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.slow]
-
-
-def dead_letters(pipeline) -> list[dict]:
-    listed = pipeline.service("cdc_deadletters", "list", "--json")
-    assert listed.returncode == 0, listed.stderr
-    return json.loads(listed.stdout)
-
-
-def cdc_status(pipeline) -> tuple[int, dict]:
-    env = pipeline.service_env | {"DJANGO_SETTINGS_MODULE": SERVICE_SETTINGS}
-    result = run(["strangler", "cdc", "status", "--json"], env)
-    return result.returncode, json.loads(result.stdout)
-
-
-def outbox_backlog(pipeline) -> int:
-    sql = "SELECT COUNT(*) FROM strangler_cdc_outbox WHERE published_at IS NULL"
-    return query(pipeline.monolith_url, sql)[0][0]
 
 
 def service_product(pipeline, pk: int) -> tuple | None:
@@ -61,21 +41,21 @@ def test_a_value_the_service_cannot_hold_is_parked_never_truncated_even_by_repai
     (plain,) = query(mono, insert, ("PLAIN", "plain", "Plain", "3.50", category))[0]
 
     wait_for(lambda: service_product(pipeline, plain), 30, "the plain product to arrive")
-    letters = wait_for(lambda: len(dead_letters(pipeline)) == 2 and dead_letters(pipeline), 30,
+    letters = wait_for(lambda: len(pipeline.dead_letters()) == 2 and pipeline.dead_letters(), 30,
                        "both refused products to be dead-lettered")  # fmt: skip
     reasons = {int(d["key"]): d["error"] for d in letters}
     assert "217 characters; varchar(200) would truncate it" in reasons[wide]
     assert "10.1299 has 4 decimal places; numeric(12, 2) would round it" in reasons[precise]
     assert service_product(pipeline, wide) is None
     assert service_product(pipeline, precise) is None
-    code, status = cdc_status(pipeline)
+    code, status = pipeline.service_status()
     assert (code, status["parked_keys"]) == (1, 2)
 
     # Repair travels the normal path: it is refused again, and still writes nothing altered.
     report = pipeline.reconcile("--table", "catalog_product", "--repair")
     drift = report["tables"][0]
     assert sorted(drift["missing"]) == sorted([wide, precise])
-    wait_for(lambda: len(dead_letters(pipeline)) == 4, 30, "the repair's events to be refused")
+    wait_for(lambda: len(pipeline.dead_letters()) == 4, 30, "the repair's events to be refused")
     assert service_product(pipeline, wide) is None
     assert service_product(pipeline, precise) is None
 
@@ -144,11 +124,11 @@ def test_events_the_broker_lost_before_they_were_read_are_detected_and_repaired(
         (category,),
     )
     pipeline.wait_converged()
-    assert cdc_status(pipeline)[1]["log_gaps"] == 0
+    assert pipeline.service_status()[1]["log_gaps"] == 0
 
     pipeline.consumer.stop()
     query(mono, "UPDATE catalog_product SET name = name || ' (lost)'")
-    wait_for(lambda: not outbox_backlog(pipeline), 30, "the relay to publish the updates")
+    wait_for(lambda: not pipeline.outbox_backlog(), 30, "the relay to publish the updates")
     pipeline.relay.stop()  # the embedded broker's restart order (docs/cdc.md)
     pipeline.broker.stop()  # memory storage: the published, unread updates are gone
     pipeline.broker.start()
@@ -156,8 +136,8 @@ def test_events_the_broker_lost_before_they_were_read_are_detected_and_repaired(
     pipeline.consumer.start(ready=CONSUMER_READY)
     query(mono, "UPDATE catalog_category SET name = 'Olive oil' WHERE id = %s", (category,))
 
-    wait_for(lambda: cdc_status(pipeline)[1]["log_gaps"], 60, "the lost events to be reported")
-    code, status = cdc_status(pipeline)
+    wait_for(lambda: pipeline.service_status()[1]["log_gaps"], 60, "the lost events to be reported")
+    code, status = pipeline.service_status()
     assert code == 1 and "catalog_product" in status["log_gap_tables"]
     assert wait_for(lambda: consumer_log_gaps(pipeline), 10, "the log-gap metric") >= 1
     log = pipeline.consumer.output()
@@ -168,5 +148,5 @@ def test_events_the_broker_lost_before_they_were_read_are_detected_and_repaired(
     report = pipeline.reconcile("--repair")
     assert report["drifted"] >= 30 and report["log_gaps_resolved"] >= 1
     pipeline.wait_converged(timeout=60)
-    code, status = cdc_status(pipeline)
+    code, status = pipeline.service_status()
     assert (code, status["log_gaps"]) == (0, 0)

@@ -24,7 +24,6 @@ from strangler.cdc.envelope import OutboxRow, encode
 from tests.cdc.conftest import CONSUMER_READY, MONOLITH, RELAY_READY
 from tests.cdc.harness import Proc, free_port, query, run, wait_for
 
-SERVICE_SETTINGS = "extracted.catalog_service.settings"
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.slow]
 
 products = Product.objects.db_manager(MONOLITH)
@@ -35,13 +34,6 @@ def assert_no_drift(pipeline) -> None:
     report = pipeline.reconcile()
     assert report["drifted"] == 0, report
     assert sum(t["source_rows"] for t in report["tables"]) > 0
-
-
-def outbox_backlog(pipeline) -> int:
-    return query(
-        pipeline.monolith_url,
-        "SELECT COUNT(*) FROM strangler_cdc_outbox WHERE published_at IS NULL",
-    )[0][0]
 
 
 def make_products(category: Category, prefix: str, count: int) -> list[Product]:
@@ -167,21 +159,21 @@ def relay_in_transaction(pipeline) -> bool:
 def test_relay_killed_mid_publish_loses_nothing_and_stops_gracefully(pipeline):
     assert pipeline.relay.stop() == 0  # SIGTERM: finishes its batch, exits cleanly
     churn(4, "LOAD", 200)
-    total = outbox_backlog(pipeline)
+    total = pipeline.outbox_backlog()
     assert total >= 6000
     pipeline.relay.start()
     # Mid-publish = the relay's claiming transaction is open while it talks to the broker.
     wait_for(
-        lambda: outbox_backlog(pipeline) < total and relay_in_transaction(pipeline),
+        lambda: pipeline.outbox_backlog() < total and relay_in_transaction(pipeline),
         30,
         "the relay in the middle of publishing a batch",
         0.01,
     )
     pipeline.relay.kill9()
-    assert outbox_backlog(pipeline) > 0, "killed too late: everything was already published"
+    assert pipeline.outbox_backlog() > 0, "killed too late: everything was already published"
     pipeline.relay.start(ready=RELAY_READY)
     pipeline.wait_converged()
-    assert outbox_backlog(pipeline) == 0
+    assert pipeline.outbox_backlog() == 0
     assert_no_drift(pipeline)
 
 
@@ -196,7 +188,9 @@ def test_broker_unavailable_relay_keeps_rows_and_retries(pipeline):
             "the backlog gauge to show the 47 unpublished changes",
         )
         time.sleep(1)
-        assert outbox_backlog(pipeline) == 47, "rows must stay unpublished while the broker is down"
+        assert pipeline.outbox_backlog() == 47, (
+            "rows must stay unpublished while the broker is down"
+        )
         age = pipeline.metric(
             pipeline.relay_metrics, "strangler_cdc_outbox_oldest_unpublished_seconds"
         )
@@ -204,7 +198,7 @@ def test_broker_unavailable_relay_keeps_rows_and_retries(pipeline):
     finally:
         pipeline.broker.resume()
     pipeline.wait_converged(timeout=60)
-    assert outbox_backlog(pipeline) == 0
+    assert pipeline.outbox_backlog() == 0
     assert_no_drift(pipeline)
     wait_for(
         lambda: pipeline.metric(pipeline.relay_metrics, "strangler_cdc_outbox_backlog") == 0,
@@ -223,7 +217,7 @@ def test_duplicate_and_out_of_order_delivery_converge(pipeline):
     )[0]
     # Every event again (duplicates, old ones after newer ones), then the very first TEE-1.
     query(pipeline.monolith_url, "UPDATE strangler_cdc_outbox SET published_at = NULL")
-    wait_for(lambda: outbox_backlog(pipeline) == 0, 60, "the relay to republish everything")
+    wait_for(lambda: pipeline.outbox_backlog() == 0, 60, "the relay to republish everything")
     producer = KafkaProducer(bootstrap_servers=pipeline.broker.bootstrap)
     producer.send(
         "monolith.catalog_product",
@@ -266,19 +260,6 @@ def same_partition_product(pipeline, key: str) -> int:
     )
 
 
-def dead_letters(pipeline) -> list[dict]:
-    listed = pipeline.service("cdc_deadletters", "list", "--json")
-    assert listed.returncode == 0, listed.stderr
-    return json.loads(listed.stdout)
-
-
-def cdc_status(pipeline) -> tuple[int, dict]:
-    """`strangler cdc status --json` in the service: (exit code, figures)."""
-    env = pipeline.service_env | {"DJANGO_SETTINGS_MODULE": SERVICE_SETTINGS}
-    result = run(["strangler", "cdc", "status", "--json"], env)
-    return result.returncode, json.loads(result.stdout)
-
-
 def test_poison_event_is_dead_lettered_and_other_keys_flow(pipeline):
     poison = {
         "id": "catalog_product:999000001",
@@ -296,7 +277,7 @@ def test_poison_event_is_dead_lettered_and_other_keys_flow(pipeline):
         sku="AFTER-POISON", slug="after-poison", name="Still flows", category=categories.first()
     )
     pipeline.wait_converged()
-    letters = wait_for(lambda: dead_letters(pipeline), 30, "the poison event's dead letter")
+    letters = wait_for(lambda: pipeline.dead_letters(), 30, "the poison event's dead letter")
     assert [(d["table"], d["key"], d["attempts"]) for d in letters] == [
         ("catalog_product", "777777", 2)
     ]
@@ -308,8 +289,8 @@ def test_poison_event_is_dead_lettered_and_other_keys_flow(pipeline):
     producer.send("monolith.catalog_product", key=b"777777", value=json.dumps(later).encode())
     producer.flush()
     producer.close()
-    wait_for(lambda: len(dead_letters(pipeline)) == 2, 30, "the parked key's second event")
-    code, reported = cdc_status(pipeline)
+    wait_for(lambda: len(pipeline.dead_letters()) == 2, 30, "the parked key's second event")
+    code, reported = pipeline.service_status()
     assert code == 1  # a gate reading it sees the pending dead letters
     assert (reported["dead_letters"], reported["parked_keys"]) == (2, 1)
     assert reported["rows_tracked"] > 0
@@ -331,8 +312,8 @@ def test_poison_event_is_dead_lettered_and_other_keys_flow(pipeline):
 
     replayed = pipeline.service("cdc_deadletters", "replay", "--key", "777777", "--discard")
     assert replayed.returncode == 0, replayed.stderr
-    assert dead_letters(pipeline) == []
-    assert cdc_status(pipeline)[0] == 0
+    assert pipeline.dead_letters() == []
+    assert pipeline.service_status()[0] == 0
     assert_no_drift(pipeline)
 
 
@@ -419,13 +400,13 @@ def test_celery_beat_task_publishes_the_outbox(pipeline, settings):
     assert pipeline.relay.stop() == 0
     try:
         products.filter(sku="TEE-1").update(name="Tee via Celery")
-        assert outbox_backlog(pipeline) == 1
+        assert pipeline.outbox_backlog() == 1
         settings.STRANGLER_CDC = {
             **settings.STRANGLER_CDC,
             "kafka": {"bootstrap_servers": pipeline.broker.bootstrap},
         }
         assert relay.apply(kwargs={"using": MONOLITH}).get() == 1
-        assert outbox_backlog(pipeline) == 0
+        assert pipeline.outbox_backlog() == 0
         pipeline.wait_converged()
     finally:
         pipeline.relay.start(ready=RELAY_READY)
@@ -446,14 +427,14 @@ def test_two_relays_share_the_outbox_without_publishing_twice(pipeline):
     assert pipeline.relay.stop() == 0
     (last_before,) = query(pipeline.monolith_url, "SELECT MAX(id) FROM strangler_cdc_outbox")[0]
     churn(2, "LOAD", 400)
-    changes = outbox_backlog(pipeline)
+    changes = pipeline.outbox_backlog()
     (last_after,) = query(pipeline.monolith_url, "SELECT MAX(id) FROM strangler_cdc_outbox")[0]
     second = Proc(
         ["monolith.manage", "cdc_relay"], pipeline.monolith_env, pipeline.tmp / "relay-2.log"
     ).start(ready=RELAY_READY)
     pipeline.relay.start(ready=RELAY_READY)
     try:
-        wait_for(lambda: outbox_backlog(pipeline) == 0, 60, "both relays to drain the outbox")
+        wait_for(lambda: pipeline.outbox_backlog() == 0, 60, "both relays to drain the outbox")
     finally:
         assert second.stop() == 0
     published = [
@@ -529,30 +510,22 @@ def test_service_serves_the_same_catalog_json_as_the_monolith(pipeline):
         service.stop()
 
 
-def monolith_status(pipeline, *args: str) -> dict:
-    """`strangler cdc status --json` in the monolith (the capturing side)."""
-    env = pipeline.monolith_env | {"DJANGO_SETTINGS_MODULE": "monolith.settings"}
-    result = run(["strangler", "cdc", "status", "--json", *args], env)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
-
-
 def test_what_a_stopped_consumer_has_not_applied_shows_where_the_outbox_looks_drained(pipeline):
     wait_consumed(pipeline)
     assert pipeline.consumer.stop() == 0
     try:
         products.filter(sku="TEE-1").update(name="while the consumer is away")
-        wait_for(lambda: outbox_backlog(pipeline) == 0, 30, "the relay to publish it")
+        wait_for(lambda: pipeline.outbox_backlog() == 0, 30, "the relay to publish it")
         time.sleep(1.1)
-        through = json.dumps(cdc_status(pipeline)[1]["applied_through"])
-        source = monolith_status(pipeline, "--applied-through", through)
+        through = json.dumps(pipeline.service_status()[1]["applied_through"])
+        source = pipeline.monolith_status("--applied-through", through)
         assert (source["outbox_backlog"], source["unapplied"]) == (0, 1)
         assert source["oldest_unapplied_seconds"] >= 1
     finally:
         pipeline.consumer.start(ready=CONSUMER_READY)
     wait_consumed(pipeline)
-    through = json.dumps(cdc_status(pipeline)[1]["applied_through"])
-    assert monolith_status(pipeline, "--applied-through", through)["unapplied"] == 0
+    through = json.dumps(pipeline.service_status()[1]["applied_through"])
+    assert pipeline.monolith_status("--applied-through", through)["unapplied"] == 0
     bad = run(["strangler", "cdc", "status", "--applied-through", '{"catalog_product": "x"}'],
               pipeline.monolith_env | {"DJANGO_SETTINGS_MODULE": "monolith.settings"})  # fmt: skip
     assert bad.returncode == 2 and "--applied-through: expected an object" in bad.stderr
