@@ -17,6 +17,9 @@ from strangler.parity import ParityStore, StoreError, open_store, summary
 
 WINDOW_S = 3600.0  # the same default span as `strangler parity report`
 READ_EVERY_S = 5.0
+# A reading older than this means the last reads did not finish (a store that hangs): the
+# page shows its figures as old, not as the live state.
+STALE_AFTER_S = 3 * READ_EVERY_S
 log = logging.getLogger("strangler.dashboard")
 
 
@@ -28,6 +31,10 @@ class ParityReading:
     error: str = ""
     at: float = 0.0
     window_s: float = WINDOW_S
+
+    def stale(self, now: float) -> bool:
+        """True when no newer reading came for longer than a few rounds take."""
+        return bool(self.at) and now - self.at > STALE_AFTER_S
 
 
 def read_parity(store: ParityStore, routes: list[str], now: float) -> ParityReading:

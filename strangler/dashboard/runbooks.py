@@ -22,6 +22,7 @@ from strangler.runbook.store import NoSuchRun, RunStore, StoreError
 
 RUNS_SHOWN = 5
 READ_EVERY_S = 2.0
+STALE_AFTER_S = 3 * READ_EVERY_S  # as the parity panel's: a store that hangs shows as old
 log = logging.getLogger("strangler.dashboard")
 
 RunAction = Literal["approve", "abort"]
@@ -36,6 +37,10 @@ class RunsReading:
     runs: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
     at: float = 0.0
+
+    def stale(self, now: float) -> bool:
+        """True when no newer reading came for longer than a few rounds take."""
+        return bool(self.at) and now - self.at > STALE_AFTER_S
 
 
 def read_runs(location: str, limit: int = RUNS_SHOWN) -> RunsReading:

@@ -112,6 +112,10 @@ def state(src: Sources) -> dict[str, Any]:
             "reconcile": src.reconcile,
         },
         "report": src.has_report,
-        "runbooks": None if src.runbooks is None else asdict(src.runbooks),
-        "parity": None if src.parity is None else asdict(src.parity),
+        "runbooks": None
+        if src.runbooks is None
+        else asdict(src.runbooks) | {"stale": src.runbooks.stale(src.now)},
+        "parity": None
+        if src.parity is None
+        else asdict(src.parity) | {"stale": src.parity.stale(src.now)},
     }

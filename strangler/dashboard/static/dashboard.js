@@ -382,7 +382,7 @@ function parityRoute(summary, windowS) {
   return card;
 }
 
-function drawParity(reading) {
+function drawParity(reading, now) {
   const box = $("parity");
   if (!reading) {
     box.replaceChildren(el("p", { class: "empty", text: "No parity store: start the dashboard with --parity-store parity.sqlite3 (where shadow traffic and `strangler parity replay` record comparisons) to see parity per route and endpoint." }));
@@ -391,8 +391,13 @@ function drawParity(reading) {
   } else if (!reading.at) {
     box.replaceChildren(el("p", { class: "muted", text: "reading…" }));
   } else {
-    box.replaceChildren(...reading.routes.map((r) => parityRoute(r, reading.window_s)));
+    box.replaceChildren(...staleNote(reading, "the parity store", now), ...reading.routes.map((r) => parityRoute(r, reading.window_s)));
   }
+}
+
+// A reading the watcher has not renewed (its store hangs): say so above the old figures.
+function staleNote(reading, source, now) {
+  return reading.stale ? [el("p", { class: "bad stale", text: `read ${ago(reading.at, now)}, no newer reading: ${source} has not answered since, so what follows is from then` })] : [];
 }
 
 const MARKS = { passed: "ok", failed: "FAIL", paused: "PAUSE", current: ">>", pending: "··" };
@@ -448,7 +453,7 @@ function runCard(run) {
   return card;
 }
 
-function drawRunbooks(reading) {
+function drawRunbooks(reading, now) {
   const box = $("runbooks");
   if (!reading) {
     box.replaceChildren(el("p", { class: "empty", text: "No run store: start the dashboard with --runbook-store strangler-runs.sqlite3 (where `strangler runbook run` keeps its runs) to follow runs and their gate readings, and approve or abort them." }));
@@ -459,7 +464,7 @@ function drawRunbooks(reading) {
   } else {
     // Redrawn every poll: keep the "readings" a person opened open.
     const open = new Set([...box.querySelectorAll("details[open]")].map(keyOf));
-    box.replaceChildren(...reading.runs.map(runCard));
+    box.replaceChildren(...staleNote(reading, "the run store", now), ...reading.runs.map(runCard));
     for (const d of box.querySelectorAll("details")) if (open.has(keyOf(d))) d.open = true;
   }
 }
@@ -528,8 +533,8 @@ async function poll() {
   drawHistory(data.table);
   drawCdc(data.cdc, data.now);
   drawReport(data.report);
-  drawRunbooks(data.runbooks);
-  drawParity(data.parity);
+  drawRunbooks(data.runbooks, data.now);
+  drawParity(data.parity, data.now);
 }
 
 async function signIn(event) {
