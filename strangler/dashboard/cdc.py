@@ -119,8 +119,15 @@ class CdcWatcher:
     async def read_round(self) -> None:
         """Every project, then each capturing one again given what the others applied, so the
         page shows the end-to-end lag, not only the relay's. Both readings of a round land
-        together: the page never shows a capturing project without its unapplied changes."""
+        together: the page never shows a capturing project without its unapplied changes, nor
+        with them counted against some receivers while another could not be read."""
         first = await self._read({name: None for name in self.readings})
+        unread = [
+            n for n, r in first.items() if r.error and "applied_through" in self.readings[n].status
+        ]
+        if unread:  # a receiver not read: the others' positions alone would understate the lag
+            self.readings.update(first)
+            return
         through = {
             name: slowest_applied(
                 r.status.get("applied_through") for other, r in first.items() if other != name

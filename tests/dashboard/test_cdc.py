@@ -95,6 +95,14 @@ def test_the_capturing_project_shows_what_the_receiving_one_has_not_applied(
     # service's outbox, is what it is measured against, and it has nothing there.
     assert watcher.readings[CATALOG_SETTINGS].status["unapplied"] == 0
 
+    # A receiver that cannot be read: the end-to-end figures are not shown at all, rather
+    # than counted against the receivers that answered.
+    monkeypatch.setenv("CATALOG_DATABASE_URL", f"sqlite:///{tmp_path / 'gone' / 'db.sqlite3'}")
+    asyncio.run(watcher.read_round())
+    assert watcher.readings[CATALOG_SETTINGS].error
+    assert "unapplied" not in watcher.readings["monolith.settings"].status
+    assert watcher.readings["monolith.settings"].status["outbox_backlog"] == 1
+
 
 def test_the_slowest_receiver_decides_what_is_applied() -> None:
     assert slowest_applied([{"a": 5, "b": 1}, {"a": 3}, None, {"a": -1, "b": "x"}]) == {
