@@ -38,6 +38,7 @@ from .facts import (
     UseKind,
 )
 
+EMPTY_MODULE = cst.Module(body=[])  # renders a lone node's code
 MANAGERS = {"objects", "_default_manager", "_base_manager"}
 WRITE_METHODS = {
     "create",
@@ -221,8 +222,17 @@ class _Extractor(LineCounter):
             handler(node)
 
     def _on_call_once(self, node: cst.Call) -> None:
-        if id(node) not in self.consumed:
+        if id(node) in self.consumed:
+            return
+        if not node.lpar:
             self._on_call(node)
+            return
+        # Generation is at the opening parenthesis (`rows = (`); the call starts on the line
+        # after the newlines inside the parentheses, and its evidence should point there.
+        opened = self.line
+        self.line += sum(EMPTY_MODULE.code_for_node(p).count("\n") for p in node.lpar)
+        self._on_call(node)
+        self.line = opened
 
     # -- scopes ----------------------------------------------------------------------------
     @property

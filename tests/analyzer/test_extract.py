@@ -169,3 +169,21 @@ def test_a_byte_order_mark_is_not_part_of_the_first_lines_evidence():
         "orders/views.py", "shop.orders.views", False, b"\xef\xbb\xbffrom shop.catalog import x\n"
     )
     assert [(i.line, i.detail) for i in facts.imports] == [(1, "from shop.catalog import x")]
+
+
+def test_a_chain_inside_parentheses_is_found_where_it_starts_not_at_the_parenthesis():
+    facts = facts_of(
+        "from shop.catalog.models import Product\n"
+        "def sell():\n"
+        "    rows = (\n"
+        "        Product.objects\n"
+        "        .filter(category__name='x')\n"
+        "        .update(stock=0)\n"
+        "    )\n"
+        "    same = (Product.objects.count())\n"
+        "    return rows, same\n",
+        module="shop.orders.services",
+    )
+    uses = {(u.kind, u.line, u.lookup) for u in facts.uses}
+    assert uses == {("write", 4, ""), ("lookup", 4, "category__name"), ("read", 8, "")}
+    assert {u.line: u.detail for u in facts.uses}[4] == "Product.objects"
