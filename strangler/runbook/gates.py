@@ -201,8 +201,12 @@ def breaker_closed(state: float | None, backend: str, source: str) -> Evaluation
 
 
 def service_healthy(status: int | None, detail: str, url: str) -> Evaluation:
-    """The service answers its health path below 500; no answer yet is inconclusive."""
-    threshold = "health answer below 500"
+    """The service answers its health path with a 2xx; no answer yet is inconclusive.
+
+    Only 2xx: a 404 is a health path the service does not serve (the wrong service, or a
+    route table pointing elsewhere) and a redirect is some other server's answer (a login
+    page, a load balancer), neither is this service saying it is healthy."""
+    threshold = "health answer 2xx"
     readings = {"url": url, "status": status, "detail": detail}
     if status is None:
         return Evaluation(
@@ -213,7 +217,7 @@ def service_healthy(status: int | None, detail: str, url: str) -> Evaluation:
             threshold,
             readings,
         )
-    outcome: Outcome = "pass" if status < 500 else "fail"
+    outcome: Outcome = "pass" if 200 <= status < 300 else "fail"
     return Evaluation(
         "service_healthy", outcome, f"{url} answered {status}", url, threshold, readings
     )

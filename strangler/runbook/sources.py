@@ -422,7 +422,9 @@ def _evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
         _, _, service = route_and_backends(env, s["route"])
         url = f"{service.url}{service.health_path}"
         try:
-            return gates.service_healthy(httpx.get(url, timeout=5).status_code, "", url)
+            # a redirect is not followed: its target is not the service's health path
+            answer = httpx.get(url, timeout=5, follow_redirects=False)
+            return gates.service_healthy(answer.status_code, "", url)
         except httpx.HTTPError as error:
             return gates.service_healthy(None, repr(error), url)
     if gate.kind == "parity":

@@ -383,3 +383,22 @@ def test_a_metrics_url_that_is_not_a_strangler_proxy_says_so(tmp_path: Path):
         other.stop()
     assert found.outcome == "inconclusive", found
     assert "not a strangler proxy's /metrics" in found.reason, found.reason
+
+
+@pytest.mark.parametrize("status", [404, 302])
+def test_a_health_path_answering_other_than_2xx_is_not_healthy(status: int, tmp_path: Path):
+    # The route table's health path answers 404 (the wrong service behind the URL) or a
+    # redirect (a login page in front of it): counted as "below 500", the step passed.
+    service = Served(lambda _: (status, "moved" if status == 302 else "not here"))
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", service.url), "t", "seed")
+    try:
+        found = evaluate(
+            Gate("service_healthy", {"route": "products"}),
+            Environment(routes=str(routes)),
+            Window({}),
+        )
+    finally:
+        service.stop()
+    assert found.outcome == "fail", found
+    assert f"answered {status}" in found.reason and found.threshold == "health answer 2xx"
