@@ -321,13 +321,18 @@ def _who(args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    """Validate and bind everything first; only then open the store and create the run."""
+    """Validate and bind everything first; only then open the store and create the run.
+
+    The file is read once: the text validated is the text stored (an edit landing between
+    two reads stored a runbook nobody validated, which every `resume` then runs)."""
     from strangler.runbook import builtin
+    from strangler.runbook.definition import parse
     from strangler.runbook.messages import Problem, RunbookInvalid
     from strangler.runbook.sources import Environment
 
     params = _params(args.param)
-    runbook = builtin.resolve(args.runbook, params)
+    text, label = builtin.source(args.runbook)
+    runbook = parse(text, label, params)
     problems = []
     if not args.routes:
         problems.append(
@@ -373,7 +378,6 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     from strangler.runbook.store import RunStore
 
-    text, _ = builtin.source(args.runbook)
     store = RunStore(args.store or DEFAULT_STORE)
     try:
         return _start(args, store, runbook, text, params, env)

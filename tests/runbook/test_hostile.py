@@ -5,6 +5,7 @@ runbook move traffic onto a broken service."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -368,6 +369,56 @@ def test_the_runbook_file_edited_or_broken_after_run_changes_nothing_of_the_run(
     resumed = cli("resume", run_id, "--store", "runs.sqlite3", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert float(open_store(str(routes)).current().table.route("products").weight) == 10
+
+
+def edit_on_second_read(path: Path, first: str, second: str, until: subprocess.Popen[str]) -> None:
+    """Serve `first` through the FIFO at `path` to its first reader, then `second` to any
+    later one (an edit of the file landing between two reads), while `until` runs."""
+    with path.open("w") as fifo:  # blocks until the first read opens it
+        fifo.write(first)
+    time.sleep(0.5)  # that read has seen its end; a second read now waits for a writer
+    while until.poll() is None:
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # no reader: nobody read the file again (yet)
+            time.sleep(0.02)
+            continue
+        with os.fdopen(descriptor, "w") as fifo:
+            fifo.write(second)
+
+
+def test_the_runbook_text_stored_is_the_text_validated(tmp_path: Path):
+    # `run` read the file to validate it and again to store it: an edit in between (here a
+    # weight of 101) was stored unvalidated, and every resume ran (or choked on) it.
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    runbook = tmp_path / "runbook.toml"
+    os.mkfifo(runbook)
+    store = str(tmp_path / "runs.sqlite3")
+    argv = ["run", "runbook.toml", "--routes", str(routes), "--store", store, "--detach", "--json"]
+    running = subprocess.Popen(
+        [sys.executable, "-m", "strangler", "runbook", *argv],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    editor = threading.Thread(
+        target=edit_on_second_read,
+        args=(runbook, TO_10, TO_10.replace("weight = 10", "weight = 101"), running),
+        daemon=True,
+    )
+    editor.start()
+    try:
+        said, complaints = running.communicate(timeout=60)
+    finally:
+        if running.poll() is None:
+            running.kill()
+        editor.join(timeout=5)
+    assert running.returncode == 0, complaints
+    runs = RunStore(store)
+    try:
+        stored = runs.get(json.loads(said)["id"]).definition
+    finally:
+        runs.close()
+    assert stored == TO_10
 
 
 def test_a_metrics_url_that_is_not_a_strangler_proxy_says_so(tmp_path: Path):
