@@ -354,15 +354,25 @@ class Engine:
             self.out(f"      FAILED: {why}")
         reason = f"step {step.id} failed: {why}"
         if step.on_fail == "rollback":
-            env = Environment.from_json(self.store.get(self.run_id).env)
-            moved = self._moved_by_others(env)
-            reason += (
-                f"; not rolled back: {moved}"
-                if moved
-                else self._roll_back(runbook, step, number, reason)
-            )
+            reason += self._undo(runbook, step, number, reason)
         self._pause(step, number, reason, "fix the cause")
         return "paused"
+
+    def _undo(self, runbook: Runbook, step: Step, number: int, reason: str) -> str:
+        """Roll the failed attempt's traffic back once; what happened, for the pause reason.
+
+        A `rolled_back` already recorded for the attempt (the runner died before its pause)
+        is that rollback done: rolling back again on resume would write over whatever the
+        route went through since, with an audit entry for a decision nobody made again."""
+        done = self._attempt(step).has("rolled_back")  # type: ignore[union-attr]
+        if done is not None:
+            weight, version = done.data["weight"], done.data["version"]
+            return f"; rolled back to {weight}% (route table version {version}, before a restart)"
+        env = Environment.from_json(self.store.get(self.run_id).env)
+        moved = self._moved_by_others(env)
+        if moved:
+            return f"; not rolled back: {moved}"
+        return self._roll_back(runbook, step, number, reason)
 
     def _pause(self, step: Step, number: int, reason: str, then: str = "check") -> None:
         self._record(step.id, number, "paused", reason, state="paused", reason=reason)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from strangler.control import open_store
+from strangler.runbook import runs
 from strangler.runbook.definition import Gate, parse
 from strangler.runbook.engine import Engine
 from strangler.runbook.sources import Environment, ProxyReader, Window, evaluate
@@ -453,3 +454,67 @@ def test_a_health_path_answering_other_than_2xx_is_not_healthy(status: int, tmp_
         service.stop()
     assert found.outcome == "fail", found
     assert f"answered {status}" in found.reason and found.threshold == "health answer 2xx"
+
+
+class Died(BaseException):
+    """The runner's death (as under kill -9) at a chosen record: nothing after it runs."""
+
+
+class DiesAt(RunStore):
+    """A run store whose runner dies on its way to recording `kind` (never written)."""
+
+    def __init__(self, location: str, kind: str) -> None:
+        super().__init__(location)
+        self.kind = kind
+
+    def record(self, run_id: str, step: str, attempt: int, kind: str, *args: Any, **kw: Any) -> None:
+        if kind == self.kind:
+            raise Died(kind)
+        super().record(run_id, step, attempt, kind, *args, **kw)
+
+
+UNHEALTHY_CANARY = """
+name = "unhealthy-canary"
+
+[[steps]]
+id = "canary-10"
+action = "set_weight"
+route = "products"
+weight = 10
+gates = [{ gate = "service_healthy", route = "products" }]
+interval = 0.2
+on_fail = "rollback"
+"""
+
+
+def started(tmp_path: Path, text: str, service_url: str, store: RunStore) -> str:
+    """A route table at weight 0 on `service_url` and a run of `text` started on it (its
+    routes claimed, as `strangler runbook run` does); the run's id."""
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", service_url), "t", "seed")
+    env = Environment(routes=str(routes), cwd=str(tmp_path))
+    return runs.start(store, parse(text, "hostile.toml", {}), text, {}, env, "t", "").id
+
+
+def test_a_rollback_recorded_before_a_crash_is_not_done_again_on_resume(tmp_path: Path):
+    # The runner rolled the failed canary back and died before recording its pause: the
+    # resume found the step failed and rolled back a second time, an audited route change
+    # of its own over whatever the route went through in between.
+    service = Served(lambda _: (500, "down"))
+    location = str(tmp_path / "runs.sqlite3")
+    dying = DiesAt(location, "paused")
+    try:
+        run_id = started(tmp_path, UNHEALTHY_CANARY, service.url, dying)
+        with pytest.raises(Died):
+            Engine(dying, run_id, "tester").run()
+        resumed = cli("resume", run_id, "--store", location, cwd=tmp_path)
+    finally:
+        dying.close()
+        service.stop()
+    assert resumed.returncode == 1, resumed.stdout + resumed.stderr
+    history = open_store(str(tmp_path / "routes.toml")).history(10)
+    rollbacks = [v for v in history if "automatic rollback" in v.why]
+    assert len(rollbacks) == 1, [(v.number, v.who, v.why) for v in history]
+    assert float(history[0].table.route("products").weight) == 0
+    report = json.loads(cli("status", run_id, "--store", location, "--json", cwd=tmp_path).stdout)
+    assert report["state"] == "paused" and "rolled back to 0%" in report["reason"], report
