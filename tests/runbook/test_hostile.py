@@ -518,3 +518,58 @@ def test_a_rollback_recorded_before_a_crash_is_not_done_again_on_resume(tmp_path
     assert float(history[0].table.route("products").weight) == 0
     report = json.loads(cli("status", run_id, "--store", location, "--json", cwd=tmp_path).stdout)
     assert report["state"] == "paused" and "rolled back to 0%" in report["reason"], report
+
+
+class Meanwhile(RunStore):
+    """A run store that does `then` right after recording `kind` of `step`: what a human
+    does in the milliseconds between that record and the runner's next move, then."""
+
+    def __init__(self, location: str, step: str, kind: str, then: Callable[[], None]) -> None:
+        super().__init__(location)
+        self.at, self.then = (step, kind), then
+
+    def record(self, run_id: str, step: str, attempt: int, kind: str, *args: Any, **kw: Any) -> None:
+        super().record(run_id, step, attempt, kind, *args, **kw)
+        if (step, kind) == self.at:
+            self.then()
+
+
+TO_10_THEN_50 = TO_10 + """
+[[steps]]
+id = "to-50"
+action = "set_weight"
+route = "products"
+weight = 50
+"""
+
+
+def test_a_human_change_between_the_runners_check_and_its_flip_is_not_undone(tmp_path: Path):
+    # Someone sets the route back to 0 (`strangler route weight`) just after the runner
+    # checked the route and recorded action_started: its flip to 50% then read the newest
+    # table and wrote over the human's rollback.
+    routes = tmp_path / "routes.toml"
+    human = ["route", "weight", "products", "0", "--config", str(routes), "--who", "oncall"]
+
+    def roll_back_by_hand() -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "strangler", *human, "--why", "5xx on the service"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+    location = str(tmp_path / "runs.sqlite3")
+    flips = RunStore(location)
+    try:
+        run_id = started(tmp_path, TO_10_THEN_50, "http://127.0.0.1:2", flips)
+    finally:
+        flips.close()
+    watched = Meanwhile(location, "to-50", "action_started", roll_back_by_hand)
+    lines: list[str] = []
+    try:
+        finished = Engine(watched, run_id, "tester", lines.append).run()
+    finally:
+        watched.close()
+    newest = open_store(str(routes)).history(1)[0]
+    assert (float(newest.table.route("products").weight), newest.who) == (0, "oncall")
+    assert finished.state == "paused", lines
+    assert "was changed by version" in finished.reason and "oncall" in finished.reason, finished
