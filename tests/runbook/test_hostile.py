@@ -467,7 +467,9 @@ class DiesAt(RunStore):
         super().__init__(location)
         self.kind = kind
 
-    def record(self, run_id: str, step: str, attempt: int, kind: str, *args: Any, **kw: Any) -> None:
+    def record(
+        self, run_id: str, step: str, attempt: int, kind: str, *args: Any, **kw: Any
+    ) -> None:
         if kind == self.kind:
             raise Died(kind)
         super().record(run_id, step, attempt, kind, *args, **kw)
@@ -528,19 +530,24 @@ class Meanwhile(RunStore):
         super().__init__(location)
         self.at, self.then = (step, kind), then
 
-    def record(self, run_id: str, step: str, attempt: int, kind: str, *args: Any, **kw: Any) -> None:
+    def record(
+        self, run_id: str, step: str, attempt: int, kind: str, *args: Any, **kw: Any
+    ) -> None:
         super().record(run_id, step, attempt, kind, *args, **kw)
         if (step, kind) == self.at:
             self.then()
 
 
-TO_10_THEN_50 = TO_10 + """
+TO_10_THEN_50 = (
+    TO_10
+    + """
 [[steps]]
 id = "to-50"
 action = "set_weight"
 route = "products"
 weight = 50
 """
+)
 
 
 def test_a_human_change_between_the_runners_check_and_its_flip_is_not_undone(tmp_path: Path):
