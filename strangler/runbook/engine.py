@@ -286,7 +286,7 @@ class Engine:
             if moved:
                 self._pause(step, attempt.number, moved)
                 return "paused"
-            window = self._window(step, done)
+            window = self._window(step, done, deadline_at)
             read_from = time.time()  # a round counts as baked only if its readings all are
             evaluations = [evaluate(gate, env, window) for gate in step.gates]
             now = time.time()
@@ -344,7 +344,9 @@ class Engine:
                 waits.append(step.bake - (now - baked_from))
             self.sleep(max(0.05, min(waits)))
 
-    def _window(self, step: Step, done: Event) -> Window:
+    def _window(self, step: Step, done: Event, deadline_at: float) -> Window:
+        """What the step's gates read over: since its action, its approvals, and reads
+        bounded by its deadline."""
         approvals = [e for e in self.store.events(self.run_id, "approved") if e.step == step.id]
         last = approvals[-1] if approvals else None
         return Window(
@@ -352,6 +354,7 @@ class Engine:
             last.who if last else None,
             last.why if last else "",
             done.data.get("result", {}).get("version"),
+            deadline_at,
         )
 
     def _fail(

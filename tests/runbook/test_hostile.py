@@ -580,3 +580,33 @@ def test_a_human_change_between_the_runners_check_and_its_flip_is_not_undone(tmp
     assert (float(newest.table.route("products").weight), newest.who) == (0, "oncall")
     assert finished.state == "paused", lines
     assert "was changed by version" in finished.reason and "oncall" in finished.reason, finished
+
+
+HUNG_CDC = """
+name = "hung-cdc"
+
+[[steps]]
+id = "lag"
+action = "check"
+gates = [{ gate = "cdc_lag", max_seconds = 5 }]
+deadline = 3
+interval = 0.5
+"""
+
+
+def test_a_source_that_hangs_is_cut_at_the_steps_deadline(tmp_path: Path):
+    # The receiving project's `cdc status` hangs (its settings never finish importing): the
+    # gate round waited for it up to 600 s, the step's 3 s deadline long past.
+    (tmp_path / "hung_settings.py").write_text("import time\n\ntime.sleep(120)\n")
+    env = Environment(
+        routes=str(tmp_path / "routes.toml"),
+        source_settings="hung_settings",
+        target_settings="hung_settings",
+        cwd=str(tmp_path),
+    )
+    finished, rounds, said = drive(HUNG_CDC, env, tmp_path)
+    assert finished.state == "paused", said
+    assert "deadline 3s reached" in finished.reason, finished.reason
+    reason = rounds[-1][0]["reason"]
+    assert rounds[-1][0]["outcome"] == "inconclusive" and "still running after" in reason
+    assert int(reason.rsplit("still running after ", 1)[1].rstrip("s")) <= 3, reason
