@@ -610,3 +610,44 @@ def test_a_source_that_hangs_is_cut_at_the_steps_deadline(tmp_path: Path):
     reason = rounds[-1][0]["reason"]
     assert rounds[-1][0]["outcome"] == "inconclusive" and "still running after" in reason
     assert int(reason.rsplit("still running after ", 1)[1].rstrip("s")) <= 3, reason
+
+
+def test_a_manual_rollback_during_a_flip_in_flight_stands(tmp_path: Path):
+    # `strangler runbook rollback` lands while the runner is between recording the flip to
+    # 50% and writing it: the rollback sets the route to 10%, where it still is (nothing
+    # for the flip's `seen` to conflict with), then the flip writes 50% over it. The run
+    # said "rolled back by oncall to 10%" with half the users on the service.
+    location = str(tmp_path / "runs.sqlite3")
+    flips = RunStore(location)
+    try:
+        run_id = started(tmp_path, TO_10_THEN_50, "http://127.0.0.1:2", flips)
+    finally:
+        flips.close()
+    rolled: list[subprocess.CompletedProcess[str]] = []
+    rollback = ("rollback", run_id, "--store", location, "--who", "oncall", "--why", "p99 up")
+
+    def roll_back_and_let_the_flip_go_on() -> None:
+        threading.Thread(target=lambda: rolled.append(cli(*rollback, cwd=tmp_path))).start()
+        paused = RunStore(location)
+        try:
+            while not rolled and paused.get(run_id).state != "paused":
+                time.sleep(0.02)  # the rollback is set and the run paused: now the flip
+        finally:
+            paused.close()
+
+    watched = Meanwhile(location, "to-50", "action_started", roll_back_and_let_the_flip_go_on)
+    lines: list[str] = []
+    try:
+        finished = Engine(watched, run_id, "tester", lines.append).run()
+    finally:
+        watched.close()
+    deadline = time.monotonic() + 60
+    while not rolled and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert rolled and rolled[0].returncode == 0, rolled and rolled[0].stderr
+    assert finished.state == "paused" and "rolled back by oncall" in finished.reason, lines
+    history = open_store(str(tmp_path / "routes.toml")).history(3)
+    assert [float(v.table.route("products").weight) for v in history] == [10, 50, 10], [
+        (v.number, v.who, v.why) for v in history
+    ]
+    assert "landed after it" in history[0].why and history[0].who == f"runbook {run_id} (oncall)"
