@@ -29,6 +29,7 @@ from strangler.cdc import kafka
 from strangler.cdc.conf import CdcSettings
 from strangler.cdc.envelope import OutboxRow, encode
 from strangler.cdc.running import Stopper, backoff
+from strangler.cdc.triggers import now_ms_sql
 
 log = logging.getLogger("strangler.cdc.relay")
 
@@ -102,8 +103,13 @@ class RelayMetrics:
 @dataclass(frozen=True)
 class Lag:
     backlog: int
-    oldest_age_s: float
+    oldest_age_s: float  # by the database's clock; 0 with no row; below 0 if it stepped back
     parked: int = 0  # rows too big for the broker, holding their keys back
+
+
+def _age_s(age_ms: float | None) -> float:
+    """An age the database computed in ms (None: no row) in seconds."""
+    return float(age_ms) / 1000 if age_ms is not None else 0.0
 
 
 class Relay:
@@ -317,15 +323,18 @@ class Relay:
         return total
 
     def lag(self) -> Lag:
+        """The unpublished rows: how many, the oldest one's age by the database's clock
+        (see `unapplied`), how many are parked."""
+        now = now_ms_sql(self.connection.vendor)
         with self.connection.cursor() as cursor:
             cursor.execute(
-                "SELECT COUNT(*), MIN(ts_ms), COUNT(parked) FROM strangler_cdc_outbox "
+                f"SELECT COUNT(*), {now} - MIN(ts_ms), COUNT(parked) FROM strangler_cdc_outbox "
                 "WHERE published_at IS NULL"
             )
-            count, oldest, parked = cursor.fetchone()
-        age = max(0.0, time.time() - oldest / 1000) if oldest is not None else 0.0
+            count, age_ms, parked = cursor.fetchone()
+        age = _age_s(age_ms)
         self.metrics.backlog.set(count)
-        self.metrics.oldest_age.set(age)
+        self.metrics.oldest_age.set(max(0.0, age))
         self.metrics.parked.set(parked)
         return Lag(backlog=int(count), oldest_age_s=age, parked=int(parked))
 
@@ -333,21 +342,26 @@ class Relay:
         """The changes of the tables a receiving project consumes that it has not applied:
         every outbox row of table T after `applied_through[T]` (its newest position applied,
         see `cdc status` there), published or not. The relay's lag plus the consumer's, so a
-        consumer that died or stalls shows, where the outbox alone looks drained."""
+        consumer that died or stalls shows, where the outbox alone looks drained.
+
+        The oldest one's age is the database's own: its clock now minus the ts_ms its
+        clock wrote, so a reader whose clock runs behind the database's does not see a
+        backlog as new (and an age below 0, the database's clock stepped back, stays so for
+        the reader to judge rather than reading as 0)."""
         count, oldest = 0, None
+        now = now_ms_sql(self.connection.vendor)
         with self.connection.cursor() as cursor:
             for table, seq in sorted(applied_through.items()):
                 cursor.execute(
-                    "SELECT COUNT(*), MIN(ts_ms) FROM strangler_cdc_outbox "
+                    f"SELECT COUNT(*), {now} - MIN(ts_ms) FROM strangler_cdc_outbox "
                     "WHERE table_name = %s AND id > %s",
                     [table, seq],
                 )
-                rows, first = cursor.fetchone()
+                rows, age_ms = cursor.fetchone()
                 count += rows
-                if first is not None:
-                    oldest = first if oldest is None else min(oldest, first)
-        age = max(0.0, time.time() - oldest / 1000) if oldest is not None else 0.0
-        return Lag(backlog=int(count), oldest_age_s=age)
+                if age_ms is not None:
+                    oldest = age_ms if oldest is None else max(oldest, age_ms)
+        return Lag(backlog=int(count), oldest_age_s=_age_s(oldest))
 
     def purge_published(self) -> int:
         """Delete published rows older than the retention period."""

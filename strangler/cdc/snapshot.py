@@ -23,9 +23,15 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from strangler.cdc.models import SnapshotProgress
 from strangler.cdc.running import Stopper
-from strangler.cdc.triggers import SQLITE_NOW_MS, CapturedTable, recorded_table, sqlite_json
+from strangler.cdc.triggers import (
+    PG_NOW_MS,
+    SQLITE_NOW_MS,
+    CapturedTable,
+    now_ms_sql,
+    recorded_table,
+    sqlite_json,
+)
 
-PG_NOW_MS = "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 OUTBOX_COLUMNS = "app_label, table_name, pk, op, txid, ts_ms, before, after, schema_version"
 
 
@@ -137,7 +143,7 @@ def emit_reads(connection: BaseDatabaseWrapper, table: CapturedTable, keys: Sequ
 
 def emit_deletes(connection: BaseDatabaseWrapper, table: CapturedTable, keys: Sequence[Any]) -> int:
     """Write op=d events for keys that no longer exist in the source."""
-    now = PG_NOW_MS if connection.vendor == "postgresql" else SQLITE_NOW_MS
+    now = now_ms_sql(connection.vendor)
     txid = "txid_current()" if connection.vendor == "postgresql" else "NULL"
     with connection.cursor() as cursor:
         for value in keys:

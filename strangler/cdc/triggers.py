@@ -102,6 +102,14 @@ END $$;
 """
 
 SQLITE_NOW_MS = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+PG_NOW_MS = "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+
+
+def now_ms_sql(vendor: str) -> str:
+    """SQL for the database's clock in ms since the epoch, the clock every outbox row's
+    ts_ms is written with: an age computed with it in the same query uses one clock, where
+    a reader's own clock running behind the database's makes a backlog look new."""
+    return PG_NOW_MS if vendor == "postgresql" else SQLITE_NOW_MS
 
 
 @dataclass(frozen=True)

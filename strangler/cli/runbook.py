@@ -321,13 +321,18 @@ def _who(args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    """Validate and bind everything first; only then open the store and create the run."""
+    """Validate and bind everything first; only then open the store and create the run.
+
+    The file is read once: the text validated is the text stored (an edit landing between
+    two reads stored a runbook nobody validated, which every `resume` then runs)."""
     from strangler.runbook import builtin
+    from strangler.runbook.definition import parse
     from strangler.runbook.messages import Problem, RunbookInvalid
     from strangler.runbook.sources import Environment
 
     params = _params(args.param)
-    runbook = builtin.resolve(args.runbook, params)
+    text, label = builtin.source(args.runbook)
+    runbook = parse(text, label, params)
     problems = []
     if not args.routes:
         problems.append(
@@ -373,7 +378,6 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     from strangler.runbook.store import RunStore
 
-    text, _ = builtin.source(args.runbook)
     store = RunStore(args.store or DEFAULT_STORE)
     try:
         return _start(args, store, runbook, text, params, env)
@@ -515,7 +519,7 @@ def _on_run(args: argparse.Namespace, store: Any) -> int:
 def _rollback(args: argparse.Namespace, store: Any, run: Any, who: str) -> int:
     """Undo the run's latest traffic change: the route goes back to the weight before it, and
     the run pauses at that step, so `resume` takes the step again with its gates."""
-    from strangler.runbook import actions
+    from strangler.runbook import actions, runs
     from strangler.runbook.definition import parse
     from strangler.runbook.engine import rollback_target
     from strangler.runbook.sources import Environment
@@ -530,14 +534,10 @@ def _rollback(args: argparse.Namespace, store: Any, run: Any, who: str) -> int:
         raise UsageError(f"run {run.id} has moved no traffic yet; nothing to roll back")
     passed = {e.step for e in store.events(run.id, "step_passed")}
     route, weight = rollback_target(runbook, anchor, passed - {anchor.id})
+    env, actor = Environment.from_json(run.env), f"runbook {run.id} ({who})"
+    why = f"manual rollback of run {run.id}, undoing step {anchor.id}: {args.why}"
     try:
-        version = actions.set_weight(
-            Environment.from_json(run.env),
-            route,
-            weight,
-            f"runbook {run.id} ({who})",
-            f"manual rollback of run {run.id}, undoing step {anchor.id}: {args.why}",
-        )
+        version = actions.set_weight(env, route, weight, actor, why)
     except actions.ActionFailed as error:
         raise UsageError(str(error)) from error
     reason = f"rolled back by {who} to {weight}% (undoing {anchor.id}): {args.why}"
@@ -556,9 +556,21 @@ def _rollback(args: argparse.Namespace, store: Any, run: Any, who: str) -> int:
         reason=reason,
         move_to=anchor.id,
     )
+    try:  # a runner's flip in flight may land after the rollback: then it is set again
+        again = runs.reassert_rollback(
+            store, run.id, anchor.id, env, version, route, weight, actor,
+            f"{why} (again: the runner's flip of {anchor.id}, in flight, landed after it)",
+        )  # fmt: skip
+    except actions.ActionFailed as error:
+        raise UsageError(
+            f"the runner's flip of {anchor.id} landed after the rollback, and setting "
+            f"{route} to {weight}% again failed: {error}; set it with `strangler route weight`"
+        ) from error
+    if again is not None:
+        version = again
     _print(
         args,
-        data | {"step": anchor.id},
+        data | {"step": anchor.id, "version": version.number},
         f"{route} -> {weight}% (route table version {version.number}); run {run.id} paused "
         f"at {anchor.id}",
     )

@@ -173,12 +173,19 @@ class RouteStore(abc.ABC):
         )
 
     def set_shadow(
-        self, route_id: str, percent: Any, who: str = "", why: str = "", **policy: Any
+        self,
+        route_id: str,
+        percent: Any,
+        who: str = "",
+        why: str = "",
+        seen: int | None = None,
+        **policy: Any,
     ) -> Version:
         """Set the share of a route's requests shadowed (0 keeps the policy, shadowing none).
 
         `policy` sets other fields of the route's shadow table (candidate, secondary, ...);
-        the whole table is validated as usual (route.E040-E048). Concurrency as set_weight.
+        the whole table is validated as usual (route.E040-E048). Concurrency (and `seen`)
+        as set_weight.
         """
 
         def change(entry: dict[str, Any]) -> None:
@@ -186,12 +193,17 @@ class RouteStore(abc.ABC):
             shadow.update(policy, percent=percent)
             entry["shadow"] = shadow
 
-        return self._edit_route(route_id, change, who, why or f"shadow {route_id} -> {percent}%")
+        return self._edit_route(
+            route_id, change, who, why or f"shadow {route_id} -> {percent}%", seen
+        )
 
-    def set_state(self, route_id: str, state: str, who: str = "", why: str = "") -> Version:
+    def set_state(
+        self, route_id: str, state: str, who: str = "", why: str = "", seen: int | None = None
+    ) -> Version:
         """Set a route's state; the weight follows (monolith 0, service and retired 100).
 
-        Validated with the whole table like any change; concurrency as set_weight.
+        Validated with the whole table like any change; concurrency (and `seen`) as
+        set_weight.
         """
 
         def change(entry: dict[str, Any]) -> None:
@@ -201,7 +213,7 @@ class RouteStore(abc.ABC):
             elif state == "monolith":
                 entry["weight"] = 0
 
-        return self._edit_route(route_id, change, who, why or f"state {route_id} -> {state}")
+        return self._edit_route(route_id, change, who, why or f"state {route_id} -> {state}", seen)
 
     def _edit_route(
         self,

@@ -12,7 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 from strangler.control import ValidationFailed, open_store
-from strangler.control.store import ConcurrentChange, RouteStore, StoreUnavailable, Version
+from strangler.control.store import (
+    ConcurrentChange,
+    RouteChanged,
+    RouteStore,
+    StoreUnavailable,
+    Version,
+)
 from strangler.runbook.definition import Step
 from strangler.runbook.sources import Environment, SourceError, run_program, strangler_cdc
 
@@ -21,6 +27,11 @@ HISTORY_LIMIT = 1000  # versions read back to tell a run's own route changes fro
 
 class ActionFailed(Exception):
     """An action could not be done; the message says what and where."""
+
+
+class RouteMoved(ActionFailed):
+    """Someone changed the route after the run read it (the version it passed as `seen`):
+    nothing was changed, so the run never writes over a human's decision."""
 
 
 def _with_store(env: Environment) -> RouteStore:
@@ -60,39 +71,55 @@ def _change_route(env: Environment, change: Callable[[RouteStore], Version]) -> 
     store = _with_store(env)
     try:
         return change(store)
+    except RouteChanged as error:
+        raise RouteMoved(str(error)) from error
     except (ValidationFailed, ConcurrentChange, StoreUnavailable) as error:
         raise ActionFailed(str(error)) from error
     finally:
         _close(store)
 
 
-def set_weight(env: Environment, route: str, weight: float, who: str, why: str) -> Version:
+# Each change takes `seen`: the table version the run read the route in (None: now). A
+# change of the route by anyone after it refuses the write (RouteMoved) instead of undoing
+# it, however short the time between the run's read and its write.
+
+
+def set_weight(
+    env: Environment, route: str, weight: float, who: str, why: str, seen: int | None = None
+) -> Version:
     """A route's weight through the control plane's audited store (as `strangler route weight`)."""
-    return _change_route(env, lambda store: store.set_weight(route, weight, who, why))
+    return _change_route(env, lambda store: store.set_weight(route, weight, who, why, seen))
 
 
-def set_shadow(env: Environment, route: str, percent: float, who: str, why: str) -> Version:
+def set_shadow(
+    env: Environment, route: str, percent: float, who: str, why: str, seen: int | None = None
+) -> Version:
     """The share of a route's requests shadowed to its service, for parity (`route shadow`)."""
-    return _change_route(env, lambda store: store.set_shadow(route, percent, who, why))
+    return _change_route(env, lambda store: store.set_shadow(route, percent, who, why, seen))
 
 
-def set_state(env: Environment, route: str, state: str, who: str, why: str) -> Version:
+def set_state(
+    env: Environment, route: str, state: str, who: str, why: str, seen: int | None = None
+) -> Version:
     """A route's state (retired, service...) as a new audited version of the table."""
-    return _change_route(env, lambda store: store.set_state(route, state, who, why))
+    return _change_route(env, lambda store: store.set_state(route, state, who, why, seen))
 
 
-def perform(step: Step, env: Environment, who: str, why: str) -> dict[str, Any]:
-    """Do the step's action; what it did, for the record. ActionFailed when it could not."""
+def perform(
+    step: Step, env: Environment, who: str, why: str, seen: int | None = None
+) -> dict[str, Any]:
+    """Do the step's action; what it did, for the record. ActionFailed when it could not,
+    RouteMoved when its route changed after table version `seen`."""
     s = step.settings
     try:
         if step.action == "set_weight":
-            version = set_weight(env, s["route"], s["weight"], who, why)
+            version = set_weight(env, s["route"], s["weight"], who, why, seen)
             return {"route": s["route"], "weight": s["weight"], "version": version.number}
         if step.action == "set_shadow":
-            version = set_shadow(env, s["route"], s["percent"], who, why)
+            version = set_shadow(env, s["route"], s["percent"], who, why, seen)
             return {"route": s["route"], "shadow": s["percent"], "version": version.number}
         if step.action == "set_state":
-            version = set_state(env, s["route"], s["state"], who, why)
+            version = set_state(env, s["route"], s["state"], who, why, seen)
             return {"route": s["route"], "state": s["state"], "version": version.number}
         if step.action == "cdc_snapshot":
             return _snapshot(env, list(s["tables"]))

@@ -30,6 +30,10 @@ from strangler.runbook.store import Event, LeaseHeld, Run, RunMoved, RunState, R
 
 StepOutcome = Literal["passed", "paused", "stopped"]
 LEASE_SECONDS = 15.0
+AFTER_A_HUMAN = (
+    "check the route (`strangler route history`), then resume: the run goes on from the "
+    "route as it is then"
+)
 
 
 def new_owner() -> str:
@@ -230,7 +234,7 @@ class Engine:
     def _act(
         self, runbook: Runbook, step: Step, number: int, env: Environment
     ) -> dict[str, Any] | None:
-        moved = self._moved_by_others(env)
+        moved, seen = self._check_routes(env)
         if moved:
             self._pause(step, number, moved)
             return None
@@ -240,7 +244,11 @@ class Engine:
         if index:
             why += f"; {self._verdicts(runbook.steps[index - 1].id)}"
         try:
-            result = actions.perform(step, env, self.actor, why)
+            result = actions.perform(step, env, self.actor, why, seen)
+        except actions.RouteMoved as error:  # a human's change won the race: keep it
+            self.out(f"      {step.action} not done: {error}")
+            self._pause(step, number, f"{step.action} not done: {error}; {AFTER_A_HUMAN}")
+            return None
         except actions.ActionFailed as error:
             self._fail(runbook, step, number, f"action {step.action} failed: {error}", {})
             return None
@@ -278,7 +286,7 @@ class Engine:
             if moved:
                 self._pause(step, attempt.number, moved)
                 return "paused"
-            window = self._window(step, done)
+            window = self._window(step, done, deadline_at)
             read_from = time.time()  # a round counts as baked only if its readings all are
             evaluations = [evaluate(gate, env, window) for gate in step.gates]
             now = time.time()
@@ -336,7 +344,9 @@ class Engine:
                 waits.append(step.bake - (now - baked_from))
             self.sleep(max(0.05, min(waits)))
 
-    def _window(self, step: Step, done: Event) -> Window:
+    def _window(self, step: Step, done: Event, deadline_at: float) -> Window:
+        """What the step's gates read over: since its action, its approvals, and reads
+        bounded by its deadline."""
         approvals = [e for e in self.store.events(self.run_id, "approved") if e.step == step.id]
         last = approvals[-1] if approvals else None
         return Window(
@@ -344,6 +354,7 @@ class Engine:
             last.who if last else None,
             last.why if last else "",
             done.data.get("result", {}).get("version"),
+            deadline_at,
         )
 
     def _fail(
@@ -354,15 +365,25 @@ class Engine:
             self.out(f"      FAILED: {why}")
         reason = f"step {step.id} failed: {why}"
         if step.on_fail == "rollback":
-            env = Environment.from_json(self.store.get(self.run_id).env)
-            moved = self._moved_by_others(env)
-            reason += (
-                f"; not rolled back: {moved}"
-                if moved
-                else self._roll_back(runbook, step, number, reason)
-            )
+            reason += self._undo(runbook, step, number, reason)
         self._pause(step, number, reason, "fix the cause")
         return "paused"
+
+    def _undo(self, runbook: Runbook, step: Step, number: int, reason: str) -> str:
+        """Roll the failed attempt's traffic back once; what happened, for the pause reason.
+
+        A `rolled_back` already recorded for the attempt (the runner died before its pause)
+        is that rollback done: rolling back again on resume would write over whatever the
+        route went through since, with an audit entry for a decision nobody made again."""
+        done = self._attempt(step).has("rolled_back")  # type: ignore[union-attr]
+        if done is not None:
+            weight, version = done.data["weight"], done.data["version"]
+            return f"; rolled back to {weight}% (route table version {version}, before a restart)"
+        env = Environment.from_json(self.store.get(self.run_id).env)
+        moved, seen = self._check_routes(env)
+        if moved:
+            return f"; not rolled back: {moved}"
+        return self._roll_back(runbook, step, number, reason, seen)
 
     def _pause(self, step: Step, number: int, reason: str, then: str = "check") -> None:
         self._record(step.id, number, "paused", reason, state="paused", reason=reason)
@@ -382,32 +403,43 @@ class Engine:
         """Why the run must not act: a route it moves was changed by someone else since the
         run last set (or a human accepted) it; "" when none was, or the table is unreadable
         (the action or gate reading it then says so)."""
+        return self._check_routes(env)[0]
+
+    def _check_routes(self, env: Environment) -> tuple[str, int | None]:
+        """`_moved_by_others`, and the table version it found the routes in (None when it
+        read none): a change the run makes next passes it as `seen`, so a human's change
+        landing after this check refuses the run's write instead of being undone by it."""
         expected = runs.expected_versions(self.store.events(self.run_id, *runs.VERSION_EVENTS))
         expected = {route: number for route, number in expected.items() if number > 0}
         if not expected:
-            return ""
+            return "", None
         try:
             history = actions.history_since(env, min(expected.values()))
         except actions.ActionFailed:
-            return ""
+            return "", None
         for route, since in sorted(expected.items()):
             change = runs.foreign_change(history, route, since, self.run_id)
             if change is not None:
                 return (
                     f"route {route} was changed by someone else after this run left it at "
                     f"table version {since}: version {change.number} by {change.who} "
-                    f"({change.why!r}); check the route (`strangler route history`), then "
-                    "resume: the run goes on from the route as it is then"
-                )
-        return ""
+                    f"({change.why!r}); {AFTER_A_HUMAN}"
+                ), history[0].number
+        return "", history[0].number
 
-    def _roll_back(self, runbook: Runbook, step: Step, number: int, reason: str) -> str:
-        """Put the route back through the control path; what happened, for the pause reason."""
+    def _roll_back(
+        self, runbook: Runbook, step: Step, number: int, reason: str, seen: int | None
+    ) -> str:
+        """Put the route back through the control path, unless someone changed it after
+        table version `seen`; what happened, for the pause reason."""
         route, weight = rollback_target(runbook, step, self._passed_steps())
         env = Environment.from_json(self.store.get(self.run_id).env)
         why = f"runbook {runbook.name} run {self.run_id}: automatic rollback, {reason}"
         try:
-            result = actions.set_weight(env, route, weight, self.actor, why)
+            result = actions.set_weight(env, route, weight, self.actor, why, seen)
+        except actions.RouteMoved as error:  # a human moved it meanwhile: theirs stands
+            self.out(f"      not rolled back: {error}")
+            return f"; not rolled back: {error}; {AFTER_A_HUMAN}"
         except actions.ActionFailed as error:
             self._record(
                 step.id, number, "rollback_failed", str(error), {"route": route, "weight": weight}

@@ -13,6 +13,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Outcome = Literal["pass", "fail", "inconclusive"]
+# How far below 0 a change's age may read before the clock that measured it is not trusted
+# (a database's clock that NTP slews, the rounding of ms): an age of -30 s is a backlog that
+# would pass any max_seconds while nobody knows how old it is.
+CLOCK_TOLERANCE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -201,8 +205,12 @@ def breaker_closed(state: float | None, backend: str, source: str) -> Evaluation
 
 
 def service_healthy(status: int | None, detail: str, url: str) -> Evaluation:
-    """The service answers its health path below 500; no answer yet is inconclusive."""
-    threshold = "health answer below 500"
+    """The service answers its health path with a 2xx; no answer yet is inconclusive.
+
+    Only 2xx: a 404 is a health path the service does not serve (the wrong service, or a
+    route table pointing elsewhere) and a redirect is some other server's answer (a login
+    page, a load balancer), neither is this service saying it is healthy."""
+    threshold = "health answer 2xx"
     readings = {"url": url, "status": status, "detail": detail}
     if status is None:
         return Evaluation(
@@ -213,7 +221,7 @@ def service_healthy(status: int | None, detail: str, url: str) -> Evaluation:
             threshold,
             readings,
         )
-    outcome: Outcome = "pass" if status < 500 else "fail"
+    outcome: Outcome = "pass" if 200 <= status < 300 else "fail"
     return Evaluation(
         "service_healthy", outcome, f"{url} answered {status}", url, threshold, readings
     )
@@ -228,7 +236,9 @@ def cdc_lag(
 ) -> Evaluation:
     """The oldest change the service has not applied yet (published or not) is younger than
     max_seconds: the relay's lag and the consumer's together (a consumer that stopped leaves
-    the outbox drained, so the outbox alone is not the lag)."""
+    the outbox drained, so the outbox alone is not the lag). The age is the capturing
+    database's own (its clock now minus the one that dated the row); one below 0 by more
+    than CLOCK_TOLERANCE_S is no reading, never an age of 0."""
     threshold = f"oldest change not applied in the service <= {max_seconds:g} s"
     readings = {
         "oldest_unapplied_seconds": oldest_s,
@@ -240,6 +250,19 @@ def cdc_lag(
             "cdc_lag", "inconclusive", "no unapplied-changes status", source, threshold, readings
         )
     assert oldest_s is not None
+    if oldest_s < -CLOCK_TOLERANCE_S:
+        return Evaluation(
+            "cdc_lag",
+            "inconclusive",
+            f"the oldest of {pending} changes not applied is {-oldest_s:.1f} s in the future of "
+            "the clock that measured its age (the capturing database's clock stepped back, or "
+            "an older strangler.cdc measured it with another clock): no age to judge; check "
+            "the clocks (NTP)",
+            source,
+            threshold,
+            readings,
+            {"unapplied": pending},
+        )
     outcome: Outcome = "pass" if oldest_s <= max_seconds else "fail"
     return Evaluation(
         "cdc_lag",

@@ -7,6 +7,7 @@ its events, so the engine can tell a change it made from one somebody else made.
 
 from __future__ import annotations
 
+import time
 from itertools import pairwise
 from pathlib import Path
 
@@ -96,6 +97,50 @@ def foreign_change(history: list[Version], route: str, since: int, run_id: str) 
 
 def _entry(version: Version, route: str) -> object:
     return next((r for r in version.raw.get("routes", []) if r.get("id") == route), None)
+
+
+FLIP_SETTLE_S = 30.0  # how long a manual rollback waits for a runner's flip in flight
+
+
+def flip_in_flight(store: RunStore, run_id: str, step_id: str) -> bool:
+    """True while a runner holds the run's lease and `step_id`'s latest attempt started its
+    action without recording it done: that runner's write may land after anything now."""
+    events = [e for e in store.events(run_id) if e.step == step_id]
+    starts = [e.attempt for e in events if e.kind == "step_started"]
+    kinds = {e.kind for e in events if starts and e.attempt == starts[-1]}
+    if "action_started" not in kinds or "action_done" in kinds:
+        return False
+    run = store.get(run_id)
+    return run.lease_owner is not None and (run.lease_until or 0) > time.time()
+
+
+def reassert_rollback(
+    store: RunStore,
+    run_id: str,
+    step_id: str,
+    env: Environment,
+    rolled: Version,
+    route: str,
+    weight: float,
+    who: str,
+    why: str,
+    wait_s: float = FLIP_SETTLE_S,
+) -> Version | None:
+    """After a manual rollback to `weight` (table version `rolled`) paused the run: once no
+    runner's flip of `step_id` is in flight (waiting up to `wait_s`), set `route` back to
+    that weight if the run's runner changed it since and nobody else did. A flip that read
+    the route before the rollback and wrote after it undid it: the rollback changed nothing
+    there (the route was still at the weight it rolls back to), so the flip's `seen` found
+    no conflict. The new version, or None when the rollback stands."""
+    deadline = time.monotonic() + wait_s
+    while flip_in_flight(store, run_id, step_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    history = actions.history_since(env, rolled.number)
+    if _entry(history[0], route) == _entry(rolled, route):
+        return None
+    if foreign_change(history, route, rolled.number, run_id) is not None:
+        return None  # someone else changed the route since: theirs stands
+    return actions.set_weight(env, route, weight, who, why, seen=history[0].number)
 
 
 def approve(store: RunStore, run_id: str, who: str, why: str, step_id: str = "") -> str:

@@ -43,6 +43,7 @@ PROMQL: dict[str, tuple[str, str, tuple[str, ...]]] = {
 # missing from every sum above, so nothing read through Prometheus may be judged.
 PROXIES_DOWN = "up == 0 and on (job, instance) max_over_time(strangler_proxy_config_version[1h])"
 VERSION_WAIT_S = 10.0
+MIN_READ_S = 1.0  # what a source read gets at its step's deadline, or after it
 
 
 class SourceError(Exception):
@@ -258,7 +259,7 @@ def run_program(
         raise SourceError(f"cannot run {argv[0]}: {error}") from error
 
 
-def analyze_check(env: Environment, boundaries: str) -> dict[str, Any]:
+def analyze_check(env: Environment, boundaries: str, timeout: float = 600) -> dict[str, Any]:
     """`strangler analyze SOURCE --check FILE --json` on the monolith's code (read, not run)."""
     if not env.monolith_source:
         raise SourceError("boundaries_clean needs --monolith-source PATH (the monolith's code)")
@@ -274,7 +275,7 @@ def analyze_check(env: Environment, boundaries: str) -> dict[str, Any]:
         "--jobs",
         "1",
     ]
-    result = run_program(argv, env, 600)
+    result = run_program(argv, env, timeout)
     if result.returncode not in (0, 1):
         raise SourceError(
             f"strangler analyze --check failed (exit {result.returncode}): "
@@ -287,8 +288,9 @@ def analyze_check(env: Environment, boundaries: str) -> dict[str, Any]:
     return found
 
 
-def cdc_check_problems(env: Environment) -> list[str]:
-    """Django's system checks of the CDC app (with the database) in both projects."""
+def cdc_check_problems(env: Environment, window: Window | None = None) -> list[str]:
+    """Django's system checks of the CDC app (with the database) in both projects, each
+    within the time left to the step's deadline (`window`)."""
     if not (env.source_settings and env.target_settings):
         raise SourceError(
             "cdc_checks checks both projects: pass --source-settings (the capturing monolith) "
@@ -308,7 +310,7 @@ def cdc_check_problems(env: Environment) -> list[str]:
             "--settings",
             settings,
         ]
-        result = run_program(argv, env, 120)
+        result = run_program(argv, env, window.within(120) if window else 120)
         found = CHECK_ID.findall(result.stdout + result.stderr)
         if result.returncode != 0 and not found:
             raise SourceError(f"check in {settings} failed: {result.stderr.strip()[-300:]}")
@@ -352,12 +354,22 @@ def parity(
 @dataclass(frozen=True)
 class Window:
     """What a step's gates need besides their settings: when the window began, the route
-    table version the step's flip made (None without one), approvals."""
+    table version the step's flip made (None without one), approvals, and when the step's
+    deadline falls (epoch s; None: no deadline)."""
 
     baseline: dict[str, Any]
     approved_by: str | None = None
     approval_why: str = ""
     flip_version: int | None = None
+    deadline_at: float | None = None
+
+    def within(self, seconds: float) -> float:
+        """A source's timeout of `seconds`, cut to the time left until the step's deadline
+        (at least MIN_READ_S): a slow source (a CDC command that hangs) never holds a round,
+        and the step's verdict, up to its own 600 s past the deadline."""
+        if self.deadline_at is None:
+            return seconds
+        return max(MIN_READ_S, min(seconds, self.deadline_at - time.time()))
 
 
 def serving_the_flip(scrape: Scrape, window: Window) -> Scrape:
@@ -422,14 +434,18 @@ def _evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
         _, _, service = route_and_backends(env, s["route"])
         url = f"{service.url}{service.health_path}"
         try:
-            return gates.service_healthy(httpx.get(url, timeout=5).status_code, "", url)
+            # a redirect is not followed: its target is not the service's health path
+            answer = httpx.get(url, timeout=window.within(5), follow_redirects=False)
+            return gates.service_healthy(answer.status_code, "", url)
         except httpx.HTTPError as error:
             return gates.service_healthy(None, repr(error), url)
     if gate.kind == "parity":
         return parity(env, s["route"], float(s["min_parity"]), int(s["min_samples"]), window)
     if gate.kind == "cdc_lag":
         # What the service applied, then what the source holds after it: end to end.
-        applied = strangler_cdc(env, env.target_settings, "status", "--json")
+        applied = strangler_cdc(
+            env, env.target_settings, "status", "--json", timeout=window.within(600)
+        )
         through = applied.get("applied_through")
         if not isinstance(through, dict):
             raise SourceError(
@@ -437,7 +453,13 @@ def _evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
                 "applied_through (a receiving project with strangler.cdc of this version?)"
             )
         status = strangler_cdc(
-            env, env.source_settings, "status", "--json", "--applied-through", json.dumps(through)
+            env,
+            env.source_settings,
+            "status",
+            "--json",
+            "--applied-through",
+            json.dumps(through),
+            timeout=window.within(600),
         )
         return gates.cdc_lag(
             status.get("oldest_unapplied_seconds"),
@@ -448,21 +470,26 @@ def _evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
             backlog=status.get("outbox_backlog"),
         )
     if gate.kind == "dead_letters":
-        status = strangler_cdc(env, env.target_settings, "status", "--json")
+        status = strangler_cdc(
+            env, env.target_settings, "status", "--json", timeout=window.within(600)
+        )
         return gates.dead_letters(
             status.get("dead_letters"),
             status.get("parked_keys"),
             f"strangler cdc --settings {env.target_settings} status",
         )
     if gate.kind == "drift":
-        report = strangler_cdc(env, env.target_settings, "reconcile", "--json")
+        report = strangler_cdc(
+            env, env.target_settings, "reconcile", "--json", timeout=window.within(600)
+        )
         return gates.drift(report, f"strangler cdc --settings {env.target_settings} reconcile")
     if gate.kind == "boundaries_clean":
         return gates.boundaries_clean(
-            analyze_check(env, s["boundaries"]), f"strangler analyze --check {s['boundaries']}"
+            analyze_check(env, s["boundaries"], window.within(600)),
+            f"strangler analyze --check {s['boundaries']}",
         )
     if gate.kind == "cdc_checks":
-        return gates.cdc_checks(cdc_check_problems(env), "django check --tag strangler_cdc")
+        return gates.cdc_checks(cdc_check_problems(env, window), "django check --tag strangler_cdc")
     if gate.kind == "approval":
         return gates.approval(window.approved_by, window.approval_why, "strangler runbook approve")
     raise SourceError(f"no reader for gate {gate.kind!r}")

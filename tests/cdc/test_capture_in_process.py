@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import datetime
 import io
+import json
+import time
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
@@ -17,6 +20,7 @@ from django.utils import timezone
 from monolith.catalog.models import Category, Product
 from monolith.promotions.models import Discount
 from strangler.cdc import conf, deadletters, triggers
+from strangler.cdc import relay as relay_module
 from strangler.cdc.apply import Refused, apply_events, forget_deleted_keys, replica_writes
 from strangler.cdc.checks import check_triggers
 from strangler.cdc.conf import CaptureSpec, MappingSpec
@@ -203,6 +207,35 @@ def test_published_rows_older_than_the_retention_are_purged():
     assert Relay(settings).purge_published() == 1
     assert list(OutboxEvent.objects.values_list("pk", flat=True)) == [pending.pk]
     assert Relay(settings).lag().backlog == 1
+
+
+def test_the_backlogs_age_is_the_databases_not_the_readers_clock(monkeypatch):
+    # The reader (the `cdc status` process) runs a minute behind the database that dated
+    # the rows: a backlog 5 s old by the database's clock read as -55 s, rounded up to 0,
+    # and the runbook's cdc_lag gate passed with changes unapplied.
+    Category.objects.create(name="Tea", slug="tea")
+    OutboxEvent.objects.update(ts_ms=models.F("ts_ms") - 5000)  # written 5 s ago
+    behind = SimpleNamespace(
+        time=lambda: time.time() - 60, monotonic=time.monotonic, sleep=time.sleep
+    )
+    monkeypatch.setattr(relay_module, "time", behind)
+    relay = Relay(conf.parse({}))
+    lag, unapplied = relay.lag(), relay.unapplied({"catalog_category": 0})
+    assert lag.backlog >= 1 and 5 <= lag.oldest_age_s < 30, lag
+    assert unapplied.backlog >= 1 and 5 <= unapplied.oldest_age_s < 30, unapplied
+
+
+def test_a_change_dated_in_the_databases_future_is_reported_so_not_as_new():
+    # The database's clock stepped back a minute after writing the row: its age is below
+    # 0, which `cdc status` reports as it is for the gate to refuse, not as 0 s.
+    Category.objects.create(name="Tea", slug="tea")
+    OutboxEvent.objects.update(ts_ms=models.F("ts_ms") + 60_000)
+    out = io.StringIO()
+    through = json.dumps({"catalog_category": 0})
+    call_command("cdc_status", "--json", "--applied-through", through, stdout=out)
+    status = json.loads(out.getvalue())
+    assert status["oldest_unapplied_seconds"] < -50, status
+    assert status["oldest_unpublished_seconds"] < -50, status
 
 
 def drop_capture_trigger(table: str, sqlite_suffix: str) -> None:

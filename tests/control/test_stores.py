@@ -238,3 +238,25 @@ def test_a_writer_killed_midway_leaves_no_history_entry_for_a_table_never_in_for
         assert [v.number for v in history] == [1], "nothing recorded for the table never written"
     else:
         assert [(v.number, v.who) for v in history] == [(2, "(edited on disk)"), (1, "ana")]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda store, seen: store.set_weight("products", 25, who="runner", seen=seen),
+        lambda store, seen: store.set_shadow("products", 10, who="runner", seen=seen),
+        lambda store, seen: store.set_state("products", "service", who="runner", seen=seen),
+    ],
+    ids=["weight", "shadow", "state"],
+)
+def test_a_change_of_a_route_read_in_an_older_version_is_refused(store_location, change):
+    # A runbook read the route in version 1 and decides to change it; a human rolls it back
+    # first. Passing the version it read, its write is refused instead of undoing theirs.
+    store = open_store(store_location)
+    seen = store.apply(base(weight=10), who="setup").number
+    store.set_weight("products", 0, who="oncall", why="5xx on the service")
+    with pytest.raises(RouteChanged) as refused:
+        change(store, seen)
+    assert "changed by version 2 (oncall: '5xx on the service')" in str(refused.value)
+    assert store.current().number == 2
+    assert change(store, 2).number == 3  # read in the newest version: goes through

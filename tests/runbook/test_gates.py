@@ -167,3 +167,13 @@ def test_drift_fails_on_a_field_that_no_event_writes():
     result = gates.drift({"tables": [table], "drifted": 0}, SOURCE)
     assert result.outcome == "fail"
     assert "no event writes catalog.Product.name" in result.reason
+
+
+def test_a_cdc_age_from_the_future_is_no_reading_not_an_age_of_zero():
+    # Measured with a clock behind the one that dated the rows, the backlog's oldest change
+    # is -30 s old: rounded up to 0 it passed any max_seconds with 40 changes unapplied.
+    future = gates.cdc_lag(-30.0, 40, 5, SOURCE, backlog=40)
+    assert future.outcome == "inconclusive", future
+    assert "30.0 s in the future" in future.reason and "clock" in future.reason
+    assert future.readings["oldest_unapplied_seconds"] == -30.0
+    assert gates.cdc_lag(-0.2, 1, 5, SOURCE, backlog=1).outcome == "pass"  # ms rounding

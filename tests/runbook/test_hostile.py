@@ -5,6 +5,7 @@ runbook move traffic onto a broken service."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 
 from strangler.control import open_store
+from strangler.runbook import runs
 from strangler.runbook.definition import Gate, parse
 from strangler.runbook.engine import Engine
 from strangler.runbook.sources import Environment, ProxyReader, Window, evaluate
@@ -370,6 +372,56 @@ def test_the_runbook_file_edited_or_broken_after_run_changes_nothing_of_the_run(
     assert float(open_store(str(routes)).current().table.route("products").weight) == 10
 
 
+def edit_on_second_read(path: Path, first: str, second: str, until: subprocess.Popen[str]) -> None:
+    """Serve `first` through the FIFO at `path` to its first reader, then `second` to any
+    later one (an edit of the file landing between two reads), while `until` runs."""
+    with path.open("w") as fifo:  # blocks until the first read opens it
+        fifo.write(first)
+    time.sleep(0.5)  # that read has seen its end; a second read now waits for a writer
+    while until.poll() is None:
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # no reader: nobody read the file again (yet)
+            time.sleep(0.02)
+            continue
+        with os.fdopen(descriptor, "w") as fifo:
+            fifo.write(second)
+
+
+def test_the_runbook_text_stored_is_the_text_validated(tmp_path: Path):
+    # `run` read the file to validate it and again to store it: an edit in between (here a
+    # weight of 101) was stored unvalidated, and every resume ran (or choked on) it.
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    runbook = tmp_path / "runbook.toml"
+    os.mkfifo(runbook)
+    store = str(tmp_path / "runs.sqlite3")
+    argv = ["run", "runbook.toml", "--routes", str(routes), "--store", store, "--detach", "--json"]
+    running = subprocess.Popen(
+        [sys.executable, "-m", "strangler", "runbook", *argv],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    editor = threading.Thread(
+        target=edit_on_second_read,
+        args=(runbook, TO_10, TO_10.replace("weight = 10", "weight = 101"), running),
+        daemon=True,
+    )
+    editor.start()
+    try:
+        said, complaints = running.communicate(timeout=60)
+    finally:
+        if running.poll() is None:
+            running.kill()
+        editor.join(timeout=5)
+    assert running.returncode == 0, complaints
+    runs = RunStore(store)
+    try:
+        stored = runs.get(json.loads(said)["id"]).definition
+    finally:
+        runs.close()
+    assert stored == TO_10
+
+
 def test_a_metrics_url_that_is_not_a_strangler_proxy_says_so(tmp_path: Path):
     # --metrics pointed at some other exporter: not "no request data" but the wrong URL.
     routes = tmp_path / "routes.toml"
@@ -383,3 +435,219 @@ def test_a_metrics_url_that_is_not_a_strangler_proxy_says_so(tmp_path: Path):
         other.stop()
     assert found.outcome == "inconclusive", found
     assert "not a strangler proxy's /metrics" in found.reason, found.reason
+
+
+@pytest.mark.parametrize("status", [404, 302])
+def test_a_health_path_answering_other_than_2xx_is_not_healthy(status: int, tmp_path: Path):
+    # The route table's health path answers 404 (the wrong service behind the URL) or a
+    # redirect (a login page in front of it): counted as "below 500", the step passed.
+    service = Served(lambda _: (status, "moved" if status == 302 else "not here"))
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", service.url), "t", "seed")
+    try:
+        found = evaluate(
+            Gate("service_healthy", {"route": "products"}),
+            Environment(routes=str(routes)),
+            Window({}),
+        )
+    finally:
+        service.stop()
+    assert found.outcome == "fail", found
+    assert f"answered {status}" in found.reason and found.threshold == "health answer 2xx"
+
+
+class Died(BaseException):
+    """The runner's death (as under kill -9) at a chosen record: nothing after it runs."""
+
+
+class DiesAt(RunStore):
+    """A run store whose runner dies on its way to recording `kind` (never written)."""
+
+    def __init__(self, location: str, kind: str) -> None:
+        super().__init__(location)
+        self.kind = kind
+
+    def record(
+        self, run_id: str, step: str, attempt: int, kind: str, *args: Any, **kw: Any
+    ) -> None:
+        if kind == self.kind:
+            raise Died(kind)
+        super().record(run_id, step, attempt, kind, *args, **kw)
+
+
+UNHEALTHY_CANARY = """
+name = "unhealthy-canary"
+
+[[steps]]
+id = "canary-10"
+action = "set_weight"
+route = "products"
+weight = 10
+gates = [{ gate = "service_healthy", route = "products" }]
+interval = 0.2
+on_fail = "rollback"
+"""
+
+
+def started(tmp_path: Path, text: str, service_url: str, store: RunStore) -> str:
+    """A route table at weight 0 on `service_url` and a run of `text` started on it (its
+    routes claimed, as `strangler runbook run` does); the run's id."""
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", service_url), "t", "seed")
+    env = Environment(routes=str(routes), cwd=str(tmp_path))
+    return runs.start(store, parse(text, "hostile.toml", {}), text, {}, env, "t", "").id
+
+
+def test_a_rollback_recorded_before_a_crash_is_not_done_again_on_resume(tmp_path: Path):
+    # The runner rolled the failed canary back and died before recording its pause: the
+    # resume found the step failed and rolled back a second time, an audited route change
+    # of its own over whatever the route went through in between.
+    service = Served(lambda _: (500, "down"))
+    location = str(tmp_path / "runs.sqlite3")
+    dying = DiesAt(location, "paused")
+    try:
+        run_id = started(tmp_path, UNHEALTHY_CANARY, service.url, dying)
+        with pytest.raises(Died):
+            Engine(dying, run_id, "tester").run()
+        resumed = cli("resume", run_id, "--store", location, cwd=tmp_path)
+    finally:
+        dying.close()
+        service.stop()
+    assert resumed.returncode == 1, resumed.stdout + resumed.stderr
+    history = open_store(str(tmp_path / "routes.toml")).history(10)
+    rollbacks = [v for v in history if "automatic rollback" in v.why]
+    assert len(rollbacks) == 1, [(v.number, v.who, v.why) for v in history]
+    assert float(history[0].table.route("products").weight) == 0
+    report = json.loads(cli("status", run_id, "--store", location, "--json", cwd=tmp_path).stdout)
+    assert report["state"] == "paused" and "rolled back to 0%" in report["reason"], report
+
+
+class Meanwhile(RunStore):
+    """A run store that does `then` right after recording `kind` of `step`: what a human
+    does in the milliseconds between that record and the runner's next move, then."""
+
+    def __init__(self, location: str, step: str, kind: str, then: Callable[[], None]) -> None:
+        super().__init__(location)
+        self.at, self.then = (step, kind), then
+
+    def record(
+        self, run_id: str, step: str, attempt: int, kind: str, *args: Any, **kw: Any
+    ) -> None:
+        super().record(run_id, step, attempt, kind, *args, **kw)
+        if (step, kind) == self.at:
+            self.then()
+
+
+TO_10_THEN_50 = (
+    TO_10
+    + """
+[[steps]]
+id = "to-50"
+action = "set_weight"
+route = "products"
+weight = 50
+"""
+)
+
+
+def test_a_human_change_between_the_runners_check_and_its_flip_is_not_undone(tmp_path: Path):
+    # Someone sets the route back to 0 (`strangler route weight`) just after the runner
+    # checked the route and recorded action_started: its flip to 50% then read the newest
+    # table and wrote over the human's rollback.
+    routes = tmp_path / "routes.toml"
+    human = ["route", "weight", "products", "0", "--config", str(routes), "--who", "oncall"]
+
+    def roll_back_by_hand() -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "strangler", *human, "--why", "5xx on the service"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+    location = str(tmp_path / "runs.sqlite3")
+    flips = RunStore(location)
+    try:
+        run_id = started(tmp_path, TO_10_THEN_50, "http://127.0.0.1:2", flips)
+    finally:
+        flips.close()
+    watched = Meanwhile(location, "to-50", "action_started", roll_back_by_hand)
+    lines: list[str] = []
+    try:
+        finished = Engine(watched, run_id, "tester", lines.append).run()
+    finally:
+        watched.close()
+    newest = open_store(str(routes)).history(1)[0]
+    assert (float(newest.table.route("products").weight), newest.who) == (0, "oncall")
+    assert finished.state == "paused", lines
+    assert "was changed by version" in finished.reason and "oncall" in finished.reason, finished
+
+
+HUNG_CDC = """
+name = "hung-cdc"
+
+[[steps]]
+id = "lag"
+action = "check"
+gates = [{ gate = "cdc_lag", max_seconds = 5 }]
+deadline = 3
+interval = 0.5
+"""
+
+
+def test_a_source_that_hangs_is_cut_at_the_steps_deadline(tmp_path: Path):
+    # The receiving project's `cdc status` hangs (its settings never finish importing): the
+    # gate round waited for it up to 600 s, the step's 3 s deadline long past.
+    (tmp_path / "hung_settings.py").write_text("import time\n\ntime.sleep(120)\n")
+    env = Environment(
+        routes=str(tmp_path / "routes.toml"),
+        source_settings="hung_settings",
+        target_settings="hung_settings",
+        cwd=str(tmp_path),
+    )
+    finished, rounds, said = drive(HUNG_CDC, env, tmp_path)
+    assert finished.state == "paused", said
+    assert "deadline 3s reached" in finished.reason, finished.reason
+    reason = rounds[-1][0]["reason"]
+    assert rounds[-1][0]["outcome"] == "inconclusive" and "still running after" in reason
+    assert int(reason.rsplit("still running after ", 1)[1].rstrip("s")) <= 3, reason
+
+
+def test_a_manual_rollback_during_a_flip_in_flight_stands(tmp_path: Path):
+    # `strangler runbook rollback` lands while the runner is between recording the flip to
+    # 50% and writing it: the rollback sets the route to 10%, where it still is (nothing
+    # for the flip's `seen` to conflict with), then the flip writes 50% over it. The run
+    # said "rolled back by oncall to 10%" with half the users on the service.
+    location = str(tmp_path / "runs.sqlite3")
+    flips = RunStore(location)
+    try:
+        run_id = started(tmp_path, TO_10_THEN_50, "http://127.0.0.1:2", flips)
+    finally:
+        flips.close()
+    rolled: list[subprocess.CompletedProcess[str]] = []
+    rollback = ("rollback", run_id, "--store", location, "--who", "oncall", "--why", "p99 up")
+
+    def roll_back_and_let_the_flip_go_on() -> None:
+        threading.Thread(target=lambda: rolled.append(cli(*rollback, cwd=tmp_path))).start()
+        paused = RunStore(location)
+        try:
+            while not rolled and paused.get(run_id).state != "paused":
+                time.sleep(0.02)  # the rollback is set and the run paused: now the flip
+        finally:
+            paused.close()
+
+    watched = Meanwhile(location, "to-50", "action_started", roll_back_and_let_the_flip_go_on)
+    lines: list[str] = []
+    try:
+        finished = Engine(watched, run_id, "tester", lines.append).run()
+    finally:
+        watched.close()
+    deadline = time.monotonic() + 60
+    while not rolled and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert rolled and rolled[0].returncode == 0, rolled and rolled[0].stderr
+    assert finished.state == "paused" and "rolled back by oncall" in finished.reason, lines
+    history = open_store(str(tmp_path / "routes.toml")).history(3)
+    assert [float(v.table.route("products").weight) for v in history] == [10, 50, 10], [
+        (v.number, v.who, v.why) for v in history
+    ]
+    assert "landed after it" in history[0].why and history[0].who == f"runbook {run_id} (oncall)"
