@@ -435,7 +435,10 @@ class Exchange:
         route = self.decision.route if self.decision else None
         if route is not None and route.override is not None:
             drop = drop | {route.override.header.lower().encode()}
-        framing = request_framing(self.chunked_in, lower.get("content-length"))
+        # Without a body (no coding, no Content-Length or 0) the request needs no framing line.
+        framing = (
+            request_framing(self.chunked_in, lower.get("content-length")) if self.has_body else b""
+        )
         head = upstream_request_head(
             self.method,
             self.target,
