@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from strangler.control.model import Backend
 from strangler.control.routing import Decision
 from strangler.proxy.headers import (
+    NO_NAMES,
     client_response_head,
     connection_tokens,
     error_response,
@@ -314,15 +315,20 @@ class Exchange:
     def start(self) -> None:
         """Decide the backend; send at once on an idle pooled connection, else go async."""
         client = self.client
-        expects = self.lower.get("expect", "").lower() == "100-continue"
-        if expects and not self.request_done and not self.http10:
+        lower = self.lower
+        if (
+            "expect" in lower
+            and lower["expect"].lower() == "100-continue"
+            and not self.request_done
+            and not self.http10
+        ):
             # Here, not when parsed: a pipelined request's interim answer must not land
             # inside the response before it. HTTP/1.0 has no 1xx (RFC 9110 15.2).
             client.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         state = client.state
         compiled = state.compiled
         path = self.target.split(b"?", 1)[0].decode("latin-1")
-        self.decision = compiled.decide(self.method_str, path, self.lower, client.client_address)
+        self.decision = compiled.decide(self.method_str, path, lower, client.client_address)
         backend = self.backend = compiled.table.backends[self.decision.backend]
         route = self.decision.route
         if route is not None and route.shadow is not None and state.shadow is not None:
@@ -425,11 +431,14 @@ class Exchange:
         self.t_upstream = time.perf_counter()
         lower = self.lower
         host = lower.get("host", "").encode("latin-1")
-        drop = connection_tokens(self.headers) if "connection" in lower else frozenset()
+        drop = connection_tokens(self.headers) if "connection" in lower else NO_NAMES
         route = self.decision.route if self.decision else None
         if route is not None and route.override is not None:
             drop = drop | {route.override.header.lower().encode()}
-        framing = request_framing(self.chunked_in, lower.get("content-length"))
+        # Without a body (no coding, no Content-Length or 0) the request needs no framing line.
+        framing = (
+            request_framing(self.chunked_in, lower.get("content-length")) if self.has_body else b""
+        )
         head = upstream_request_head(
             self.method,
             self.target,

@@ -17,6 +17,10 @@ NEVER_HOP_BY_HOP = frozenset({b"host"})  # RFC 9112 3.2: the request's target au
 RESPONSE_REWRITTEN = frozenset({b"content-length", b"x-request-id"})
 RESPONSE_SKIP = HOP_BY_HOP | RESPONSE_REWRITTEN
 REQUEST_SKIP = HOP_BY_HOP | REWRITTEN
+NO_NAMES: frozenset[bytes] = frozenset()
+# RESPONSE_SKIP plus the configured backend header, by that header (built once per setting,
+# not per response: the union copies the whole set).
+_RESPONSE_SKIPS: dict[bytes, frozenset[bytes]] = {b"": RESPONSE_SKIP}
 REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 REASONS = {
     200: "OK",
@@ -68,6 +72,15 @@ class RequestIds:
         return self.prefix + self.batch[at : at + 24]
 
 
+def response_skip(backend_header: bytes) -> frozenset[bytes]:
+    """The lower-case names a response head never passes on: the hop-by-hop and rewritten
+    ones, and the backend header the proxy writes itself (b"": none configured)."""
+    skip = _RESPONSE_SKIPS.get(backend_header)
+    if skip is None:
+        skip = _RESPONSE_SKIPS[backend_header] = RESPONSE_SKIP | {backend_header.lower()}
+    return skip
+
+
 def upstream_request_head(
     method: bytes,
     target: bytes,
@@ -114,7 +127,7 @@ def client_response_head(
     http10: bool = False,
 ) -> bytes:
     """The response head sent back to the client, with the backend named if configured."""
-    skip = RESPONSE_SKIP | {backend_header.lower()} if backend_header else RESPONSE_SKIP
+    skip = response_skip(backend_header)
     for name, value in headers:
         # Connection may list extra hop-by-hop headers; the usual keep-alive/close adds none.
         if len(name) == 10 and name.lower() == b"connection" and value.lower() not in PLAIN:

@@ -176,7 +176,9 @@ class ClientConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self.url, self.headers, self.header_bytes = b"", [], 0
         self.section_fed, self.section_new = 0, True
-        self.hosts, self.codings = 0, []
+        self.hosts = 0
+        if self.codings:  # most requests have none: keep the empty list
+            self.codings = []
         self.head_since = self.last_active  # the header timeout runs from the first byte
 
     def on_url(self, url: bytes) -> None:
@@ -237,9 +239,10 @@ class ClientConnection(asyncio.Protocol):
             if exchange.has_body:  # llhttp skips the body of an Upgrade request: none to send
                 self._refuse(501, "a request with a body asking for an Upgrade is not proxied")
             exchange.keep_alive = False
-        length = exchange.lower.get("content-length", "0") or "0"
-        if length.isdigit() and int(length) > self.state.max_body_bytes:
-            self._too_large()
+        if exchange.has_body:  # else no Content-Length, or one of 0, to check
+            length = exchange.lower.get("content-length", "0") or "0"
+            if length.isdigit() and int(length) > self.state.max_body_bytes:
+                self._too_large()
         self.parsing = exchange
         self.queue.append(exchange)
         if len(self.queue) == 1:

@@ -98,13 +98,15 @@ class UpstreamConnection(asyncio.Protocol):
             self.parsing = False
             if self.returning:
                 self.returning = False
-                self.pool.release(self, True)
+                self.pool.keep(self)
             if output is not None:
                 output.cork(False)
 
     # httptools callbacks
     def on_message_begin(self) -> None:
-        self.headers = []  # never the list the previous response's exchange holds
+        # Fresh lists: never the one the previous response's exchange holds, nor the
+        # trailer fields (and their codings) that arrived after its head.
+        self.headers = []
         self.codings = []
         if self.sink is None:
             # A response nobody asked for (a 408 before closing an idle connection, bytes
@@ -132,10 +134,10 @@ class UpstreamConnection(asyncio.Protocol):
             self.informational = True
             self.headers, self.reason = [], b""
             return
+        headers, self.headers = self.headers, []  # trailer fields, if any, are dropped
         sink = self.sink
         if sink is None:
             return
-        headers, self.headers = self.headers, []  # trailer fields, if any, are dropped
         sink.on_response_head(status, self.reason, headers)
         if sink.method == b"HEAD":
             # A HEAD response has no body whatever Content-Length says; llhttp cannot be
@@ -169,7 +171,7 @@ class UpstreamConnection(asyncio.Protocol):
     # used by the request
     def send(self, sink: ResponseSink, data: bytes) -> None:
         self.sink = sink
-        self.headers, self.reason, self.got_bytes = [], b"", False
+        self.reason, self.got_bytes = b"", False  # the header list: on_message_begin's
         assert self.transport is not None
         self.transport.write(data)
 
@@ -236,8 +238,15 @@ class Pool:
             # started by this answer's end), and that request's answer would go to the
             # connection's next user. Bytes after it abort the connection instead.
             conn.sink, conn.returning = None, True
-            return
-        if reusable and not conn.closed and not self.closed and len(self.idle) < self.max_idle:
+        elif reusable:
+            self.keep(conn)
+        else:
+            conn.abort()
+
+    def keep(self, conn: UpstreamConnection) -> None:
+        """Pool a connection whose last answer is whole and parsed, unless it or the pool is
+        closed or the pool is full (then it is aborted)."""
+        if not conn.closed and not self.closed and len(self.idle) < self.max_idle:
             conn.sink = None
             conn.idle_since = time.monotonic()
             self.idle.append(conn)
