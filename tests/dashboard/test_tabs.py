@@ -81,7 +81,10 @@ def test_a_weight_confirmed_after_another_tab_moved_the_route_is_refused(
     )
     assert weight(routes) == 30
     bob.click("#confirm-cancel")
-    ask(bob, "from 30% to 10%")  # the page shows the route as it is now: that one goes
+    # The page shows the route as it is now once its next poll is drawn (a click before that
+    # would ask 0 -> 10 again, and be refused again); then that one goes.
+    expect(bob.locator("#route-products .weight")).to_contain_text("weight 30%", timeout=WAIT_MS)
+    ask(bob, "from 30% to 10%")
     confirm(bob, "a small canary first")
     expect(bob.locator("#notice")).to_contain_text("accepted", timeout=WAIT_MS)
     assert weight(routes) == 10

@@ -138,7 +138,9 @@ def test_a_candidate_answering_500_is_recorded_never_a_client_error(shadowing, t
     (endpoint,) = result.endpoints
     assert endpoint.endpoint == "GET /api/v1/products/{id}"
     assert endpoint.statuses == ((200, 500, 20),)
-    assert endpoint.fields[0].path == "status" and endpoint.fields[0].regression
+    # (A timestamp can be a regression too here: 20 requests give about 5 secondary
+    # readings, too few to cancel a field that differs on every request; docs/parity.md.)
+    assert {f.path: f for f in endpoint.fields}["status"].regression
 
 
 @pytest.mark.parametrize("noise_percent", [100, 50])
