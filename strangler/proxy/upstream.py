@@ -38,6 +38,12 @@ class ResponseSink(Protocol):
     def pause_client(self, paused: bool) -> None: ...
 
 
+# A response head larger than this is refused (502), as nginx refuses an upstream's "too big
+# header": httptools keeps a field line to itself until it ends, so an endless one would grow
+# in memory for as long as the backend sends it.
+MAX_RESPONSE_HEAD_BYTES = 1 << 20
+
+
 class GivenUp(Exception):
     """Raised in a parser callback once the connection is aborted: parse nothing more."""
 
@@ -59,6 +65,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.idle_since = 0.0
         self.parsing = False  # a read is being parsed
         self.returning = False  # released while a read was parsed: pooled once it is
+        self.in_head = False  # a response head begun and not complete
+        self.head_fed = 0  # bytes read since then, after the read it began in
 
     # asyncio callbacks
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -82,6 +90,11 @@ class UpstreamConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.got_bytes = True
+        if self.in_head:
+            self.head_fed += len(data)
+            if self.head_fed > MAX_RESPONSE_HEAD_BYTES:
+                self._invalid(f"response head from backend over {MAX_RESPONSE_HEAD_BYTES} bytes")
+                return
         sink = self.sink
         output = sink.client if sink is not None else None
         if output is not None:
@@ -108,6 +121,7 @@ class UpstreamConnection(asyncio.Protocol):
         # trailer fields (and their codings) that arrived after its head.
         self.headers = []
         self.codings = []
+        self.in_head, self.head_fed = True, 0
         if self.sink is None:
             # A response nobody asked for (a 408 before closing an idle connection, bytes
             # past a Content-Length, a body after a HEAD answer): the framing can no longer
@@ -124,6 +138,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.codings.append(value)
 
     def on_headers_complete(self) -> None:
+        self.in_head = False
         status = self.parser.get_status_code()
         if self.codings or status < 100:
             fault = response_fault(status, self.codings)

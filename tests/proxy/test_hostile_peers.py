@@ -63,6 +63,7 @@ class ScriptedBackend:
     """One thread per connection; answers by path, echoing the request's header lines."""
 
     def __init__(self) -> None:
+        self.endless_head_sent = 0  # bytes of /endless-head written before the proxy let go
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         threading.Thread(target=self._accept, daemon=True).start()
@@ -86,6 +87,9 @@ class ScriptedBackend:
                 lines = head.decode("latin-1").split("\r\n")
                 method, path, _ = lines[0].split(" ")
                 headers = [line.split(":", 1)[0].lower() for line in lines[1:]]
+                if path.endswith("/endless-head"):  # a header line that never ends (bounded)
+                    self._send_endless_head(conn)
+                    return
                 if path.endswith("/unread"):  # answers a moment later, never reading the body
                     time.sleep(LATE_CLOSE_SECONDS / 2)
                     conn.sendall(CANNED["early"])
@@ -131,6 +135,16 @@ class ScriptedBackend:
                     time.sleep(LATE_CLOSE_SECONDS)
                     return
                 conn.sendall(answer)
+
+    def _send_endless_head(self, conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nX-Endless: ")
+        chunk = b"a" * 65536
+        for _ in range(512):  # 32 MiB at most
+            try:
+                conn.sendall(chunk)
+            except OSError:
+                return
+            self.endless_head_sent += len(chunk)
 
     @staticmethod
     def _skip_body(conn: socket.socket, lines: list[str], buffer: bytes) -> bytes | None:
@@ -195,6 +209,7 @@ def proxy(tmp_path_factory) -> Iterator[ProxyProcess]:
         ],
     }
     process = ProxyProcess("--config", str(write_json(work / "routes.json", raw)))
+    process.backend = backend  # type: ignore[attr-defined]
     yield process
     process.stop()
     backend.close()
@@ -535,6 +550,18 @@ def test_a_response_the_proxy_cannot_pass_on_is_a_bad_response(proxy, path):
         proxy, b"GET %s HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n" % path.encode()
     )
     assert [status for status, _, _ in responses(answer)] == [502], answer
+
+
+def test_a_response_head_that_never_ends_is_refused_not_buffered(proxy):
+    """httptools keeps a field line until it ends: the proxy must stop reading it at its
+    bound (a 502), not hold whatever the backend sends."""
+    answer = raw_request(
+        proxy, b"GET /b3/endless-head HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n"
+    )
+    assert [status for status, _, _ in responses(answer)] == [502], answer
+    assert b"\"reason\": \"bad_response\"" in answer
+    # Cut near the 1 MiB bound (socket buffers hold a few MiB more), not after all 32 MiB.
+    assert proxy.backend.endless_head_sent < 8 << 20, proxy.backend.endless_head_sent
 
 
 def test_a_204_reaches_the_client_without_a_content_length(proxy):
