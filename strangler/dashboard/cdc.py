@@ -17,7 +17,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from strangler.dashboard.reading import Dated
 
 STATUS_EVERY_S = 5.0
 STATUS_TIMEOUT_S = 30.0
@@ -28,17 +30,14 @@ log = logging.getLogger("strangler.dashboard")
 
 
 @dataclass(frozen=True)
-class CdcReading:
+class CdcReading(Dated):
     """One project's status: the JSON `strangler cdc status` printed, or why there is none."""
 
     settings: str
     status: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     at: float = 0.0  # unix time of the reading, 0 = not read yet
-
-    def stale(self, now: float) -> bool:
-        """True when no newer reading came for longer than a few rounds take."""
-        return bool(self.at) and now - self.at > STALE_AFTER_S
+    STALE_AFTER_S: ClassVar[float] = STALE_AFTER_S
 
 
 def cdc_json(settings: str, *action: str) -> tuple[Any, str]:

@@ -11,8 +11,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
+from strangler.dashboard.reading import Dated
 from strangler.parity import ParityStore, StoreError, open_store, summary
 
 WINDOW_S = 3600.0  # the same default span as `strangler parity report`
@@ -24,17 +25,14 @@ log = logging.getLogger("strangler.dashboard")
 
 
 @dataclass(frozen=True)
-class ParityReading:
+class ParityReading(Dated):
     """Each route's parity summary (as JSON-ready data), or why there is none."""
 
     routes: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
     at: float = 0.0
     window_s: float = WINDOW_S
-
-    def stale(self, now: float) -> bool:
-        """True when no newer reading came for longer than a few rounds take."""
-        return bool(self.at) and now - self.at > STALE_AFTER_S
+    STALE_AFTER_S: ClassVar[float] = STALE_AFTER_S
 
 
 def read_parity(store: ParityStore, routes: list[str], now: float) -> ParityReading:

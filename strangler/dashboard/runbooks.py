@@ -13,8 +13,9 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
+from strangler.dashboard.reading import Dated
 from strangler.runbook import runs
 from strangler.runbook.definition import parse
 from strangler.runbook.report import status
@@ -31,16 +32,13 @@ RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
 
 
 @dataclass(frozen=True)
-class RunsReading:
+class RunsReading(Dated):
     """The newest runs' status reports, or why they could not be read."""
 
     runs: list[dict[str, Any]] = field(default_factory=list)
     error: str = ""
     at: float = 0.0
-
-    def stale(self, now: float) -> bool:
-        """True when no newer reading came for longer than a few rounds take."""
-        return bool(self.at) and now - self.at > STALE_AFTER_S
+    STALE_AFTER_S: ClassVar[float] = STALE_AFTER_S
 
 
 def read_runs(location: str, limit: int = RUNS_SHOWN) -> RunsReading:

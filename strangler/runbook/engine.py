@@ -282,7 +282,7 @@ class Engine:
             if run.state != "running":
                 self.out(f"      run is {run.state}: {run.reason}")
                 return "stopped"
-            moved = self._moved_by_others(env)
+            moved, _ = self._check_routes(env)
             if moved:
                 self._pause(step, attempt.number, moved)
                 return "paused"
@@ -399,16 +399,13 @@ class Engine:
         except actions.ActionFailed:
             return 0
 
-    def _moved_by_others(self, env: Environment) -> str:
+    def _check_routes(self, env: Environment) -> tuple[str, int | None]:
         """Why the run must not act: a route it moves was changed by someone else since the
         run last set (or a human accepted) it; "" when none was, or the table is unreadable
-        (the action or gate reading it then says so)."""
-        return self._check_routes(env)[0]
-
-    def _check_routes(self, env: Environment) -> tuple[str, int | None]:
-        """`_moved_by_others`, and the table version it found the routes in (None when it
-        read none): a change the run makes next passes it as `seen`, so a human's change
-        landing after this check refuses the run's write instead of being undone by it."""
+        (the action or gate reading it then says so). With it, the table version the routes
+        were found in (None when none was read): a change the run makes next passes it as
+        `seen`, so a human's change landing after this check refuses the run's write instead
+        of being undone by it."""
         expected = runs.expected_versions(self.store.events(self.run_id, *runs.VERSION_EVENTS))
         expected = {route: number for route, number in expected.items() if number > 0}
         if not expected:
