@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from strangler.parity.tally import EXAMPLES_PER_FIELD, WINDOW_SECONDS, Tally
+from strangler.sqlite import use_wal
 
 DEFAULT_RETENTION_DAYS = 7.0
 PRUNE_EVERY_SECONDS = 60.0
@@ -214,7 +215,7 @@ class ParityStore:
             with self._transaction() as tx:
                 self._check_shape(tx)
             if not self.postgres:
-                self._conn.execute("PRAGMA journal_mode=WAL")
+                use_wal(self._conn, timeout=30)
         except Exception as error:  # psycopg.Error and sqlite3.Error alike
             if self._conn is not None:
                 self._conn.close()

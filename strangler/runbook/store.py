@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from strangler.sqlite import use_wal
+
 RunState = Literal["running", "paused", "done", "aborted"]
 
 SCHEMA = (
@@ -155,7 +157,7 @@ class RunStore:
             else:
                 Path(location).parent.mkdir(parents=True, exist_ok=True)
                 self.conn = sqlite3.connect(location, timeout=30, isolation_level=None)
-                self.conn.execute("PRAGMA journal_mode=WAL")
+                use_wal(self.conn, timeout=30)
             serial = "BIGSERIAL" if self.postgres else "INTEGER"
             with self._transaction():
                 if self.postgres:  # concurrent CREATE ... IF NOT EXISTS can still collide
