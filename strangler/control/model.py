@@ -114,7 +114,7 @@ class Settings:
     max_header_bytes: int = 16384
     max_body_bytes: int = 10 * 1024 * 1024
     client_header_timeout: float = 15.0  # s from a request's first byte to its last header
-    client_body_timeout: float = 30.0  # s a request body may go without a byte arriving
+    client_body_timeout: float = 30.0  # s a request body, or a client reading its answer, may stall
     max_connections: int = 4096  # open client connections per worker; more get a 503
 
 

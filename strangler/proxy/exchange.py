@@ -71,6 +71,8 @@ class Exchange:
         "method_str",
         "out_chunked",
         "pending_body",
+        "reads",
+        "reads_checked",
         "reason",
         "req_id",
         "request_done",
@@ -83,6 +85,7 @@ class Exchange:
         "t_upstream",
         "t_upstream_wait",
         "target",
+        "unsent_checked",
         "upstream",
     )
 
@@ -119,7 +122,10 @@ class Exchange:
         self.fallback = ""
         self.error = ""  # set when the response was cut after its head went to the client
         self.fast = False
-        self.deadline = 0.0  # when the response head is overdue (swept by the state)
+        self.deadline = 0.0  # when the response head, or the body's next byte, is overdue
+        # Reads of the response so far, and at the last deadline; the bytes the client had
+        # not taken then: whether the answer moved since (see on_timeout).
+        self.reads = self.reads_checked = self.unsent_checked = 0
         self.started: asyncio.Future[str] | None = None
         self.done: asyncio.Future[None] | None = None
         self.status = 0
@@ -152,7 +158,8 @@ class Exchange:
             self._arm_timeout()
 
     def _arm_timeout(self) -> None:
-        """The backend's `timeout` for the response head runs once the request is all sent.
+        """The backend's `timeout` for the response head runs once the request is all sent,
+        and then for each stretch of the body (on_timeout).
 
         Before that a slow client is the one keeping it waiting (settings.client_body_timeout).
         """
@@ -166,13 +173,14 @@ class Exchange:
     ) -> None:
         self.t_upstream_wait = time.perf_counter() - self.t_upstream
         self.status, self.reason, self.resp_headers = status, reason, headers
-        self.client.state.waiting.discard(self)  # its head is in: no timeout any more
+        self.reads += 1
         if self.fast:
             self._fast_head()
         elif self.started is not None and not self.started.done():
             self.started.set_result("ok")
 
     def on_response_body(self, body: bytes) -> None:
+        self.reads += 1
         if self.capture is not None:
             self.capture.add_response(body)
         if self.committed:
@@ -182,6 +190,7 @@ class Exchange:
 
     def on_response_complete(self, keep_alive: bool) -> None:
         self.response_done = True
+        self.client.state.waiting.discard(self)
         if self.status < 500 and self.backend is not None:
             # An answer below 500 counts as a success once whole (a 5xx counted at its head).
             self.client.state.breakers[self.backend.name].record(True, time.monotonic())
@@ -211,9 +220,36 @@ class Exchange:
         self.client.pause_reading(paused)
 
     def on_timeout(self) -> None:
+        """Swept at `deadline`: the response head is overdue (a retry, or 504), or the body
+        moved no byte for a whole period (a long download that keeps moving runs on).
+
+        Who stalled decides: the backend when the client has taken everything (the answer is
+        cut, a `timeout` of the backend), the client when it took nothing of what is waiting
+        for it for `client_body_timeout` (the connection is closed).
+        """
         if not self.status:
             self.drop_upstream()
             self._attempt_failed("timeout")
+            return
+        if self.response_done:
+            return
+        client = self.client
+        state = client.state
+        unsent = client.transport.get_write_buffer_size() if client.transport else 0
+        if self.reads != self.reads_checked or unsent < self.unsent_checked:
+            assert self.backend is not None
+            self.reads_checked, self.unsent_checked = self.reads, unsent
+            self.deadline = time.monotonic() + (
+                state.body_timeout if unsent else self.backend.timeout
+            )
+            state.waiting.add(self)
+        elif unsent:
+            state.metrics.client_timeouts[("response",)] += 1
+            self.drop_upstream()
+            client.abort()
+        else:
+            self.drop_upstream()
+            self._cut("timeout")
 
     # helpers
     def _attempt_failed(self, reason: str) -> None:
@@ -224,15 +260,16 @@ class Exchange:
         elif self.started is not None and not self.started.done():
             self.started.set_result(reason)
 
-    def _cut(self) -> None:
-        """The backend broke mid-body: the client must see the response cut, not complete,
-        and the backend's breaker and error counts must see a failure."""
+    def _cut(self, reason: str = "broken_response") -> None:
+        """The backend broke (or stalled) mid-body: the client must see the response cut, not
+        complete, and the backend's breaker and error counts must see a failure."""
         self.response_done = True
+        self._cancel_timer()
         if self.committed:
             backend = self.backend
             assert backend is not None
             state = self.client.state
-            self.error = "broken_response"
+            self.error = reason
             self.capture = None  # a cut answer is nothing to compare
             state.metrics.upstream_errors[(backend.name, self.error)] += 1
             if self.status < 500:  # a 5xx head was counted against the breaker already
@@ -255,6 +292,7 @@ class Exchange:
         return b"content-length" not in names and b"transfer-encoding" not in names
 
     def reset_response(self) -> None:
+        self._cancel_timer()  # armed again when the next attempt's request is sent
         self.status, self.reason, self.resp_headers, self.resp_buffer = 0, b"", [], []
         self.response_done = self.broken = False
         if self.capture is not None:

@@ -219,7 +219,8 @@ class ProxyMetrics:
         )
         counter(
             "strangler_proxy_client_timeouts_total",
-            "Clients too slow with a request's header section or body (answered 408).",
+            "Clients too slow: a request's header section or body (answered 408), or taking"
+            " nothing of an answer (closed).",
             ("phase",),
             self.client_timeouts,
         )

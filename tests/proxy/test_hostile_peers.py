@@ -23,6 +23,7 @@ import pytest
 from tests.proxy.helpers import ProxyProcess, raw_request, write_json
 
 LATE_CLOSE_SECONDS = 1.0
+STALL_SECONDS = 20  # how long the scripted backend waits on a stalled answer at most
 CANNED = {
     # Answers at once, before the request body has arrived (then reads and drops it).
     "early": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly",
@@ -64,6 +65,8 @@ class ScriptedBackend:
 
     def __init__(self) -> None:
         self.endless_head_sent = 0  # bytes of /endless-head written before the proxy let go
+        self.held: dict[str, float] = {}  # path -> s until the proxy closed a stalled answer
+        self.sent: dict[str, int] = {}  # path -> bytes of a /large answer sent, once done
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         threading.Thread(target=self._accept, daemon=True).start()
@@ -90,6 +93,12 @@ class ScriptedBackend:
                 if path.endswith("/endless-head"):  # a header line that never ends (bounded)
                     self._send_endless_head(conn)
                     return
+                if "/stall" in path:  # a head and some of the body, then nothing
+                    self._stall(conn, path)
+                    return
+                if "/large" in path:
+                    self._send_large(conn, path)
+                    continue
                 if path.endswith("/unread"):  # answers a moment later, never reading the body
                     time.sleep(LATE_CLOSE_SECONDS / 2)
                     conn.sendall(CANNED["early"])
@@ -146,6 +155,26 @@ class ScriptedBackend:
                 return
             self.endless_head_sent += len(chunk)
 
+    def _stall(self, conn: socket.socket, path: str) -> None:
+        started = time.monotonic()
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+        conn.settimeout(STALL_SECONDS)
+        with contextlib.suppress(OSError):
+            conn.recv(1)  # returns when the proxy closes the connection
+        self.held[path] = time.monotonic() - started
+
+    def _send_large(self, conn: socket.socket, path: str) -> None:
+        """`/large/N`: N MiB of body."""
+        size = int(path.rsplit("/", 1)[1]) << 20
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+        sent, chunk = 0, b"x" * 65536
+        conn.settimeout(STALL_SECONDS)
+        with contextlib.suppress(OSError):
+            while sent < size:
+                conn.sendall(chunk)
+                sent += len(chunk)
+        self.sent[path] = sent
+
     @staticmethod
     def _skip_body(conn: socket.socket, lines: list[str], buffer: bytes) -> bytes | None:
         """Consume the request body (length or chunked, trailers included); None if cut."""
@@ -185,12 +214,14 @@ def proxy(tmp_path_factory) -> Iterator[ProxyProcess]:
             "fresh2": {"url": backend.url},
             "fresh3": {"url": backend.url},
             "fresh4": {"url": backend.url},
+            "quick": {"url": backend.url, "timeout": 1.0},
         },
         "routes": [
             {"id": "fresh", "prefix": "/fresh", "monolith": "fresh", "service": "monolith"},
             {"id": "b2", "prefix": "/b2", "monolith": "fresh2", "service": "monolith"},
             {"id": "b3", "prefix": "/b3", "monolith": "fresh3", "service": "monolith"},
             {"id": "b4", "prefix": "/b4", "monolith": "fresh4", "service": "monolith"},
+            {"id": "quick", "prefix": "/quick", "monolith": "quick", "service": "monolith"},
             {
                 "id": "t2",
                 "prefix": "/",
@@ -662,3 +693,69 @@ def test_a_worker_at_its_connection_limit_answers_503_and_serves_the_rest(tmp_pa
     finally:
         process.stop()
         backend.close()
+
+
+def _metric(proxy: ProxyProcess, series: str) -> float:
+    line = next((ln for ln in proxy.metrics().splitlines() if ln.startswith(series + " ")), "")
+    return float(line.rsplit(" ", 1)[1]) if line else 0.0
+
+
+TIMED_OUT = 'strangler_proxy_upstream_errors_total{backend="quick",reason="timeout"}'
+CLIENT_STALLED = 'strangler_proxy_client_timeouts_total{phase="response"}'
+
+
+def test_a_backend_that_stalls_mid_body_is_cut_after_its_timeout(proxy):
+    """A head and 10 of 100 bytes, then nothing: the client connection (and the backend's)
+    were held until the backend closed, however long that took."""
+    before = _metric(proxy, TIMED_OUT)
+    with connect(proxy) as sock:
+        sock.sendall(b"GET /quick/stall HTTP/1.1\r\nHost: shop\r\n\r\n")
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 200 ") and responses(answer) == [], answer
+    for _ in range(100):
+        if "/quick/stall" in proxy.backend.held:
+            break
+        time.sleep(0.1)
+    # The proxy let go (within twice the backend's 1 s timeout), not the backend.
+    assert proxy.backend.held["/quick/stall"] < STALL_SECONDS / 2, proxy.backend.held
+    assert _metric(proxy, TIMED_OUT) == before + 1
+
+
+def _slow_reader(proxy: ProxyProcess) -> socket.socket:
+    """A client connection whose receive buffer is small, so the proxy is the one holding the
+    answer back while the client takes its time."""
+    host, port = proxy.url.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    sock.settimeout(15)
+    sock.connect((host, int(port)))
+    return sock
+
+
+def test_a_client_that_reads_slowly_but_steadily_gets_the_whole_answer(proxy):
+    """4 MiB taken in 128 KiB sips for about 3 s: longer than the backend's 1 s timeout and the
+    client's, with the backend held back by the proxy most of that time, and never cut."""
+    with _slow_reader(proxy) as sock:
+        sock.sendall(b"GET /quick/large/4 HTTP/1.1\r\nHost: shop\r\n\r\n")
+        received = b""
+        while not responses(received) and (chunk := sock.recv(131072)):
+            received += chunk
+            time.sleep(0.1 * len(chunk) / 131072)
+    ((status, _, body),) = responses(received)
+    assert status == 200 and len(body) == 4 << 20
+
+
+def test_a_client_that_stops_reading_the_answer_is_let_go(proxy):
+    """It takes the head and then nothing: the proxy held the client's connection and the
+    backend's (its sendall blocked) for as long as the client stayed. 64 MiB: more than the
+    socket buffers on the way hold."""
+    before = _metric(proxy, CLIENT_STALLED)
+    with _slow_reader(proxy) as sock:
+        sock.sendall(b"GET /quick/large/64 HTTP/1.1\r\nHost: shop\r\n\r\n")
+        sock.recv(1024)
+        for _ in range(150):  # the backend's answer is ended by the proxy closing it
+            if "/quick/large/64" in proxy.backend.sent:
+                break
+            time.sleep(0.1)
+    assert proxy.backend.sent.get("/quick/large/64", 64 << 20) < 64 << 20
+    assert _metric(proxy, CLIENT_STALLED) == before + 1
