@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from django.db import DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -364,13 +363,18 @@ class Relay:
         return Lag(backlog=int(count), oldest_age_s=_age_s(oldest))
 
     def purge_published(self) -> int:
-        """Delete published rows older than the retention period."""
-        cutoff = time.time() - self.settings.relay.retention_hours * 3600
+        """Delete published rows older than the retention period, by the clock of the
+        database that dated them (a relay whose clock ran ahead purged them early)."""
+        cutoff = (
+            "now() - %s * interval '1 second'"
+            if self.connection.vendor == "postgresql"
+            else "datetime('now', '-' || %s || ' seconds')"
+        )
         with transaction.atomic(using=self.using), self.connection.cursor() as cursor:
             cursor.execute(
                 "DELETE FROM strangler_cdc_outbox WHERE published_at IS NOT NULL "
-                "AND published_at < %s",
-                [datetime.fromtimestamp(cutoff, UTC)],
+                f"AND published_at < {cutoff}",
+                [self.settings.relay.retention_hours * 3600],
             )
             return cursor.rowcount
 

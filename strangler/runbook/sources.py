@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -95,10 +96,14 @@ def route_and_backends(env: Environment, route_id: str) -> tuple[Route, Backend,
 
 
 class ProxyReader:
-    """The proxies' figures over a window: /metrics of every replica, or Prometheus."""
+    """The proxies' figures over a window: /metrics of every replica, or Prometheus.
 
-    def __init__(self, env: Environment) -> None:
+    `within` cuts each read's timeout (Window.within: to the time left before a step's
+    deadline); by default a read waits its full timeout."""
+
+    def __init__(self, env: Environment, within: Callable[[float], float] = float) -> None:
         self.env = env
+        self.within = within
 
     @property
     def source(self) -> str:
@@ -161,10 +166,13 @@ class ProxyReader:
         return {url: self._scrape(url) for url in self.env.metrics}
 
     def _scrape(self, url: str) -> Scrape:
+        timeout = self.within(5)
         try:
-            response = httpx.get(url, timeout=5)
+            response = httpx.get(url, timeout=timeout)
             response.raise_for_status()
             scrape = metrics.parse(response.text)
+        except httpx.TimeoutException as error:
+            raise SourceError(f"cannot read {url}: no answer within {timeout:.1f}s") from error
         except (httpx.HTTPError, ValueError, KeyError) as error:
             raise SourceError(f"cannot read {url}: {error}") from error
         if scrape.config_version is None:
@@ -173,9 +181,12 @@ class ProxyReader:
 
     def _query(self, query: str) -> list[dict[str, Any]]:
         url = f"{self.env.prometheus.rstrip('/')}/api/v1/query"
+        timeout = self.within(10)
         try:
-            response = httpx.get(url, params={"query": query}, timeout=10)
+            response = httpx.get(url, params={"query": query}, timeout=timeout)
             body = response.json()
+        except httpx.TimeoutException as error:
+            raise SourceError(f"cannot query {url}: no answer within {timeout:.1f}s") from error
         except (httpx.HTTPError, ValueError) as error:
             raise SourceError(f"cannot query {url}: {error}") from error
         if body.get("status") != "success":
@@ -405,7 +416,7 @@ def _evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
     s = gate.settings
     if gate.kind in ("error_rate", "service_error_rate", "latency_ratio", "traffic_on_monolith"):
         route, monolith, service = route_and_backends(env, s["route"])
-        proxy = ProxyReader(env)
+        proxy = ProxyReader(env, window.within)
         scrape = serving_the_flip(proxy.window(window.baseline), window)
         quantile = float(s.get("quantile", 0.99))
         ours = metrics.traffic(scrape, route.id, service.name, quantile, fallbacks_count=1)
@@ -427,7 +438,7 @@ def _evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
         )
     if gate.kind == "breaker_closed":
         _, _, service = route_and_backends(env, s["route"])
-        proxy = ProxyReader(env)
+        proxy = ProxyReader(env, window.within)
         breakers = serving_the_flip(proxy.now(), window).breaker
         return gates.breaker_closed(breakers.get(service.name), service.name, proxy.source)
     if gate.kind == "service_healthy":

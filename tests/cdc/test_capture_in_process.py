@@ -209,6 +209,20 @@ def test_published_rows_older_than_the_retention_are_purged():
     assert Relay(settings).lag().backlog == 1
 
 
+def test_published_rows_are_purged_by_the_databases_clock_not_the_relays(monkeypatch):
+    # The relay's host clock runs two hours ahead of the database that dated the rows (two
+    # machines; a skewed clock cannot be made here, so the relay's `time` is shifted): a row
+    # published 30 minutes ago was purged under a 1 hour retention.
+    Category.objects.create(name="Tea", slug="tea")
+    OutboxEvent.objects.update(published_at=timezone.now() - datetime.timedelta(minutes=30))
+    ahead = SimpleNamespace(
+        time=lambda: time.time() + 7200, monotonic=time.monotonic, sleep=time.sleep
+    )
+    monkeypatch.setattr(relay_module, "time", ahead)
+    assert Relay(conf.parse({"relay": {"retention_hours": 1}})).purge_published() == 0
+    assert OutboxEvent.objects.count() == 1
+
+
 def test_the_backlogs_age_is_the_databases_not_the_readers_clock(monkeypatch):
     # The reader (the `cdc status` process) runs a minute behind the database that dated
     # the rows: a backlog 5 s old by the database's clock read as -55 s, rounded up to 0,

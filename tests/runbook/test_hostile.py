@@ -437,6 +437,32 @@ def test_a_metrics_url_that_is_not_a_strangler_proxy_says_so(tmp_path: Path):
     assert "not a strangler proxy's /metrics" in found.reason, found.reason
 
 
+def _hangs(_: str) -> tuple[int, str]:
+    time.sleep(15)
+    return 200, ""
+
+
+@pytest.mark.parametrize("source", ["metrics", "prometheus"])
+def test_a_proxy_figures_source_that_hangs_is_cut_at_the_steps_deadline(source, tmp_path: Path):
+    # A replica's /metrics (or Prometheus) accepts and never answers: each read waited its
+    # full 5 s (10 s per Prometheus query), a step with 2 s left held past its deadline.
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    hung = Served(_hangs)
+    try:
+        if source == "metrics":
+            env = Environment(routes=str(routes), metrics=(f"{hung.url}/metrics",))
+        else:
+            env = Environment(routes=str(routes), prometheus=hung.url)
+        window = Window({}, deadline_at=time.time() + 2)
+        found = evaluate(Gate("breaker_closed", {"route": "products"}), env, window)
+    finally:
+        hung.stop()
+    assert found.outcome == "inconclusive", found
+    waited = float(found.reason.rsplit("no answer within ", 1)[1].rstrip("s"))
+    assert waited <= 2, found.reason
+
+
 @pytest.mark.parametrize("status", [404, 302])
 def test_a_health_path_answering_other_than_2xx_is_not_healthy(status: int, tmp_path: Path):
     # The route table's health path answers 404 (the wrong service behind the URL) or a
