@@ -11,8 +11,6 @@ from bisect import bisect_left
 from collections import defaultdict
 from typing import Any
 
-from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
-
 from strangler.control.model import ROUTE_STATES, RouteTable, weight_number
 
 LATENCY_BUCKETS = (
@@ -300,14 +298,3 @@ def route_gauges(table: RouteTable) -> str:
             labels = _labels(("route", "state"), (route.id, state))
             out.append(f"strangler_route_state{labels} {int(route.state == state)}")
     return "\n".join(out) + "\n"
-
-
-class ProcessMetrics:
-    """prometheus_client's process collector (CPU, memory, open fds) for this process."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        ProcessCollector(registry=self.registry)
-
-    def render(self) -> str:
-        return generate_latest(self.registry).decode()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import marshal
 import os
@@ -35,6 +34,7 @@ import uvloop
 
 from strangler.control.model import Backend
 from strangler.control.shadow import SAFE_METHODS, ShadowPolicy
+from strangler.proxy.processes import signal_on_parent_death
 from strangler.proxy.upstream import Pool, UpstreamConnection
 
 log = logging.getLogger("strangler.proxy")
@@ -64,7 +64,6 @@ HELD_BYTES = 64 * 1024 * 1024
 BATCH = 500  # pairs handed to the consumer at once, at most
 BATCH_SECONDS = 0.25  # how often the consumer thread looks for pairs
 LENGTH = struct.Struct(">I")
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass(frozen=True)
@@ -494,13 +493,6 @@ class Mirror:
     def close(self) -> None:
         for pool in self.pools.values():
             pool.close()
-
-
-def signal_on_parent_death(signum: int) -> None:
-    """Have the kernel send this process `signum` when its parent dies, even by kill -9
-    (Linux prctl; nothing elsewhere)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signum)
 
 
 def serve_mirror(

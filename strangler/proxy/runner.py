@@ -23,8 +23,9 @@ from strangler.control import open_store
 from strangler.control.admin import AdminApi, Reply, json_reply, serve_admin
 from strangler.control.watch import StoreWatcher
 from strangler.proxy.health import start_due_probes
-from strangler.proxy.metrics import ProcessMetrics, ProxyMetrics, route_gauges
-from strangler.proxy.mirror import Consumer, signal_on_parent_death
+from strangler.proxy.metrics import ProxyMetrics, route_gauges
+from strangler.proxy.mirror import Consumer
+from strangler.proxy.processes import ProcessMetrics, reap_orphans, signal_on_parent_death
 from strangler.proxy.server import ClientConnection
 from strangler.proxy.shadow import MirrorProcess, Shadower
 from strangler.proxy.state import ProxyState, open_access_log
@@ -124,7 +125,7 @@ async def serve(options: ProxyOptions, worker: int = 0, reuse_port: bool = False
     )
     admin = None
     if options.admin_port is not None and worker == 0:
-        process = ProcessMetrics()
+        process = ProcessMetrics(options.supervisor_pid or os.getpid())
 
         def metrics() -> Reply:
             state.breaker_snapshot()
@@ -284,6 +285,7 @@ def _supervise(options: ProxyOptions, reserved: list[socket.socket]) -> int:
     Exit code: 0, or the first non-zero one a worker stopped with during shutdown.
     """
     children: dict[int, tuple[int, float]] = {}  # pid -> (worker index, started at)
+    reap_orphans()
     for index in range(options.workers):
         children[_spawn(options, index, reserved)] = (index, time.monotonic())
     quiet = replace(options, announce=False)
@@ -303,6 +305,8 @@ def _supervise(options: ProxyOptions, reserved: list[socket.socket]) -> int:
             pid, code = os.wait()
         except ChildProcessError:
             break
+        if pid not in children:
+            continue  # a dead worker's mirror, reaped here: its CPU stays in process_*
         index, started = children.pop(pid)
         exit_code = os.waitstatus_to_exitcode(code)
         if stopping:

@@ -261,6 +261,39 @@ def test_two_workers_share_the_port_and_stop_cleanly(upstreams, tmp_path):
         assert process.stop() == 0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime + cutime + cstime of `pid`, as /proc says (clock ticks of 1/100 s)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu(proxy: ProxyProcess) -> float:
+    line = next(ln for ln in proxy.metrics().splitlines() if ln.startswith("process_cpu_seconds"))
+    return float(line.rsplit(" ", 1)[1])
+
+
+def test_process_metrics_cover_every_worker_and_never_go_down(upstreams, tmp_path):
+    """--workers 2: process_* described worker 0 alone, so the other worker's CPU was missing
+    from process_cpu_seconds_total; and a worker killed and started again must not take its
+    seconds out of the sum (Prometheus would read a reset)."""
+    process = proxy_for(upstreams, tmp_path, "--workers", "2")
+    try:
+        backends_for(process.url, [f"user-{i}" for i in range(3000)], threads=16)
+        workers = children_of(process.proc.pid)
+        used = [_cpu_seconds(pid) for pid in workers]
+        assert len(used) == 2 and min(used) > 0, used  # both served (16 connections)
+        before = _process_cpu(process)
+        assert before >= sum(used), (before, used)
+        os.kill(workers[1], signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while len(set(children_of(process.proc.pid)) - {workers[1]}) < 2:
+            assert time.monotonic() < deadline, "the killed worker was not started again"
+            time.sleep(0.1)
+        assert _process_cpu(process) >= before
+    finally:
+        process.stop()
+
+
 def requests_counted(metrics: str) -> int:
     return sum(
         int(float(line.rsplit(" ", 1)[1]))

@@ -1,0 +1,143 @@
+"""`process_*` metrics for the whole proxy: the supervisor and every process under it.
+
+With `--workers N` the proxy is 1 + N processes (and a mirror process per worker when it
+shadows); prometheus_client's process collector describes only the one serving /metrics.
+Read from /proc (Linux, as that collector is). CPU includes the children each live process
+has reaped (cutime, cstime), and the supervisor reaps a dead worker's orphans too
+(reap_orphans), so a worker that died and was started again takes none of its seconds, or its
+mirror's, with it: the counter never goes down.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import resource
+from dataclasses import dataclass
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _prctl(option: int, value: int) -> None:
+    """Linux prctl; nothing elsewhere."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(option, value)
+
+
+def signal_on_parent_death(signum: int) -> None:
+    """Have the kernel send this process `signum` when its parent dies, even by kill -9."""
+    _prctl(_PR_SET_PDEATHSIG, signum)
+
+
+def reap_orphans() -> None:
+    """Become the parent of this process's orphaned descendants (a dead worker's mirror),
+    instead of init: they are reaped here, and their CPU counted in this process's."""
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one process uses, or a tree of them summed."""
+
+    cpu_seconds: float = 0.0
+    resident_bytes: int = 0
+    virtual_bytes: int = 0
+    open_fds: int = 0
+
+
+def tree(root: int) -> list[int]:
+    """`root` and every process under it, parents before children."""
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop(0)
+        found.append(pid)
+        try:
+            tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        except OSError:
+            continue  # gone meanwhile
+        for task in tasks:
+            try:
+                todo += [int(child) for child in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
+def usage(pid: int) -> Usage:
+    """One process's CPU (its reaped children's included), memory and open fds; nothing for
+    a process that is gone."""
+    try:
+        # The command name (field 2) may hold spaces and parentheses: fields after its last ")".
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return Usage()
+    utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
+    return Usage(
+        cpu_seconds=(utime + stime + cutime + cstime) / TICKS,
+        resident_bytes=int(fields[21]) * PAGE,
+        virtual_bytes=int(fields[20]),
+        open_fds=fds,
+    )
+
+
+def total(pids: list[int]) -> Usage:
+    parts = [usage(pid) for pid in pids]
+    return Usage(
+        cpu_seconds=sum(p.cpu_seconds for p in parts),
+        resident_bytes=sum(p.resident_bytes for p in parts),
+        virtual_bytes=sum(p.virtual_bytes for p in parts),
+        open_fds=sum(p.open_fds for p in parts),
+    )
+
+
+def _started(pid: int) -> float:
+    """When `pid` started, in seconds since the epoch."""
+    ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    boot = next(
+        float(line.split()[1])
+        for line in Path("/proc/stat").read_text().splitlines()
+        if line.startswith("btime ")
+    )
+    return boot + ticks / TICKS
+
+
+class ProcessMetrics:
+    """`process_*` of the proxy's process tree, rooted at its supervisor (or the process
+    itself when it runs alone), in Prometheus text format."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.started = _started(root)
+
+    def render(self) -> str:
+        pids = tree(self.root)
+        used = total(pids)
+        limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        about = f"the proxy's {len(pids)} processes"
+        series = (
+            (
+                "cpu_seconds_total",
+                "counter",
+                "User and system CPU time in seconds",
+                used.cpu_seconds,
+            ),
+            ("resident_memory_bytes", "gauge", "Resident memory in bytes", used.resident_bytes),
+            ("virtual_memory_bytes", "gauge", "Virtual memory in bytes", used.virtual_bytes),
+            ("open_fds", "gauge", "Open file descriptors", used.open_fds),
+            ("max_fds", "gauge", "File descriptors a process may open", limit),
+            ("start_time_seconds", "gauge", "Start time since the epoch in seconds", self.started),
+        )
+        lines = []
+        for name, kind, text, value in series:
+            lines += [
+                f"# HELP process_{name} {text} ({about}).",
+                f"# TYPE process_{name} {kind}",
+                f"process_{name} {float(value)!r}",
+            ]
+        return "\n".join(lines) + "\n"
