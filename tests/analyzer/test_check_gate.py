@@ -117,6 +117,36 @@ def test_lock_then_check_passes_unchanged_and_fails_on_a_new_crossing(project, s
     assert "inventory/refunds.py:5" in crossed.stdout
 
 
+def test_a_module_only_the_shared_kernel_uses_is_locked_and_the_unchanged_tree_passes(shop):
+    # common.money is a shared kernel (four apps import it); common.errors is used by it
+    # alone (django-oscar's oscar.core.exceptions). Clustered without the kernel, it was in
+    # no context, so the lock did not pin it and --check on the unchanged tree exited 1.
+    no_broken(shop)
+    (shop / "common").mkdir()
+    (shop / "common" / "__init__.py").write_text("")
+    (shop / "common" / "errors.py").write_text("class Invalid(ValueError):\n    pass\n")
+    (shop / "common" / "money.py").write_text(
+        "from common.errors import Invalid\n\n\ndef cents(value):\n"
+        "    if value < 0:\n        raise Invalid(value)\n    return int(value * 100)\n"
+    )
+    for path in (
+        "catalog/views.py",
+        "customers/admin.py",
+        "inventory/reports.py",
+        "orders/views.py",
+    ):
+        (shop / path).write_text((shop / path).read_text() + "\nfrom common.money import cents\n")
+    report = json.loads(cli(str(shop), "--json", "--no-cache").stdout)
+    assert [k["module"] for k in report["shared_kernel"]] == ["common.money"]
+    placed = {m for c in report["contexts"] for m in c["modules"]}
+    assert "common.errors" in placed
+    lock = shop.parent / "boundaries.toml"
+    assert cli(str(shop), "--lock", str(lock), "--no-cache").returncode == 0
+    assert "common.errors" in lock.read_text()
+    again = cli(str(shop), "--check", str(lock), "--no-cache")
+    assert again.returncode == 0, again.stdout
+
+
 def test_every_problem_in_the_file_is_listed_with_its_line(shop, tmp_path):
     rules = tmp_path / "b.toml"
     rules.write_text(
