@@ -147,6 +147,44 @@ def test_a_module_only_the_shared_kernel_uses_is_locked_and_the_unchanged_tree_p
     assert again.returncode == 0, again.stdout
 
 
+def test_an_app_configured_on_a_third_party_appconfig_is_gated_under_its_label(shop):
+    # wagtail.search: class WagtailSearchAppConfig(ModelSearchAppConfig), label "wagtailsearch".
+    # Its base is not in the tree, so the class was not read as an AppConfig: the app was
+    # labelled "search", its table search_indexentry, and a relation to
+    # "wagtailsearch.IndexEntry" or SQL on wagtailsearch_indexentry crossed nothing.
+    no_broken(shop)
+    (shop / "search").mkdir()
+    (shop / "search" / "__init__.py").write_text("")
+    (shop / "search" / "apps.py").write_text(
+        "from modelsearch.apps import ModelSearchAppConfig\n\n\n"
+        'class SearchConfig(ModelSearchAppConfig):\n    name = "search"\n'
+        '    label = "wagtailsearch"\n'
+    )
+    (shop / "search" / "models.py").write_text(
+        "from django.db import models\n\n\nclass IndexEntry(models.Model):\n"
+        "    title = models.CharField(max_length=10)\n"
+    )
+    settings = shop / "shop" / "settings.py"
+    settings.write_text(
+        settings.read_text().replace('    "payments",\n', '    "payments",\n    "search",\n')
+    )
+    lock = shop.parent / "boundaries.toml"
+    assert cli(str(shop), "--lock", str(lock), "--no-cache").returncode == 0
+    assert '"wagtailsearch.IndexEntry"' in lock.read_text()
+    assert cli(str(shop), "--check", str(lock), "--no-cache").returncode == 0
+    models = shop / "catalog" / "models.py"
+    models.write_text(
+        models.read_text() + "\n\nclass Hit(models.Model):\n"
+        '    entry = models.ForeignKey("wagtailsearch.IndexEntry", on_delete=models.CASCADE)\n'
+    )
+    result = cli(str(shop), "--check", str(lock), "--no-cache", "--json")
+    assert result.returncode == 1, result.stdout
+    found = json.loads(result.stdout)["violations"]
+    assert [(d["source"], d["target"], d["kind"]) for d in found] == [
+        ("catalog", "wagtailsearch", "relation")
+    ]
+
+
 def test_every_problem_in_the_file_is_listed_with_its_line(shop, tmp_path):
     rules = tmp_path / "b.toml"
     rules.write_text(
