@@ -344,6 +344,26 @@ CROSSINGS = {
         "\n\nfrom django.db.models import Q\n\n\ndef placed():\n"
         '    return Product.objects.filter(Q(orderline__order__status="placed") | Q(pk=1))\n',
     ),
+    "Sum() across another app's relations in annotate()": (
+        "catalog/views.py",
+        "\n\nfrom django.db.models import Sum\n\n\ndef paid():\n"
+        '    return Product.objects.annotate(paid=Sum("orderline__order__payment__amount"))\n',
+    ),
+    "Count() across another app's relations in aggregate()": (
+        "catalog/views.py",
+        "\n\nfrom django.db.models import Count\n\n\ndef paid():\n"
+        '    return Product.objects.aggregate(n=Count("orderline__order__payment"))\n',
+    ),
+    "F() across another app's relations as a filter() value": (
+        "catalog/views.py",
+        "\n\nfrom django.db.models import F\n\n\ndef paid():\n"
+        '    return Product.objects.filter(price=F("orderline__order__payment__amount"))\n',
+    ),
+    "F().desc() across another app's relations in order_by()": (
+        "catalog/views.py",
+        "\n\nfrom django.db.models import F\n\n\ndef paid():\n"
+        '    return Product.objects.order_by(F("orderline__order__payment__amount").desc())\n',
+    ),
     "a relation field class of the project's own, built on ForeignKey": (
         "catalog/models.py",
         "\n\nclass OrderKey(models.ForeignKey):\n    pass\n\n\nclass Wish(models.Model):\n"
