@@ -231,7 +231,9 @@ class _Resolver:
         (``modelsearch.apps.ModelSearchAppConfig``): the tree cannot show that it reaches
         Django's AppConfig, but an app configured on it has the ``label`` it declares."""
         name = self.name_of(base)
-        return (".apps." in name or name.endswith("AppConfig")) and not self.module_of(name)
+        home = name.rpartition(".")[0]
+        from_apps = home == "apps" or home.endswith(".apps")
+        return (from_apps or name.endswith("AppConfig")) and not self.module_of(name)
 
 
 def _django_class(cls: ClassFact, r: _Resolver) -> bool:
