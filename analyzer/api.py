@@ -244,8 +244,23 @@ def analyze(options: Options, progress: Progress | None = None) -> Outcome:
     return Outcome(report, seconds, collected.parsed, collected.cached, reused, kept)
 
 
-def _graph_key(edges: list[Weighted], options: Options, models: list[str]) -> str:
-    """Digest of exactly what clustering reads: weighted pairs, models and constraints."""
+def _linked_only_aside(
+    edges: list[Weighted], clustered: list[Weighted], aside: set[str]
+) -> tuple[str, ...]:
+    """Nodes whose every edge touches set-aside code (a helper only the kernel imports).
+
+    Clustering sees none of their edges, yet they must be placed: a node in no context is
+    not pinned by ``--lock``, and the locked tree, where kernel modules are pinned and
+    clustered, then places it unpinned and fails its own ``--check``.
+    """
+    linked = {n for s, t, _, _ in clustered for n in (s, t)}
+    return tuple(sorted({n for s, t, _, _ in edges for n in (s, t)} - aside - linked))
+
+
+def _graph_key(
+    edges: list[Weighted], options: Options, models: list[str], loose: tuple[str, ...]
+) -> str:
+    """Digest of exactly what clustering reads: weighted pairs, nodes and constraints."""
     digest = hashlib.blake2b(digest_size=16)
     b = options.boundaries
     digest.update(
@@ -260,6 +275,7 @@ def _graph_key(edges: list[Weighted], options: Options, models: list[str]) -> st
                 b.seed,
                 b.omnipresent_min_apps,
                 models,
+                loose,
             )
         ).encode()
     )
@@ -343,9 +359,10 @@ def _build(root: str, options: Options, walk: Walk, collected: Collected, cache:
     # whichever context they land in. The kernel is a context of its own (the user's pins win).
     aside = set(omnipresent) | wiring | set(kernel)
     clustered = [e for e in edges if e[0] not in aside and e[1] not in aside]
+    loose = _linked_only_aside(edges, clustered, aside)
     # An edit that leaves the graph as it was (a comment, a body, a moved line) keeps the
     # proposal: only evidence and stats are rebuilt, without clustering again.
-    key = _graph_key(clustered, options, [m.key for m in project.models])
+    key = _graph_key(clustered, options, [m.key for m in project.models], loose)
     previous = cache.get("partition")
     if previous and previous[0] == key:
         parts = previous[1]
@@ -353,7 +370,7 @@ def _build(root: str, options: Options, walk: Walk, collected: Collected, cache:
         b = options.boundaries
         if kernel and b.target:  # the kernel is one of the N contexts asked for
             b = replace(b, target=max(1, b.target - 1))
-        parts = propose(project, clustered, pins, b)
+        parts = propose(project, clustered, pins, b, loose)
         parts.update({n: KERNEL for n in kernel})
         cache["partition"] = (key, parts)
     facts = collected.facts
@@ -366,7 +383,11 @@ def _build(root: str, options: Options, walk: Walk, collected: Collected, cache:
             project,
             measured,
             propose(
-                project, clustered, pins, replace(options.boundaries, resolution=res, target=None)
+                project,
+                clustered,
+                pins,
+                replace(options.boundaries, resolution=res, target=None),
+                loose,
             )
             | {n: KERNEL for n in kernel},
             res,

@@ -63,9 +63,19 @@ LOOKUP_METHODS = {
     "values",
     "values_list",
     "annotate",
+    "alias",
+    "aggregate",
     "get_or_create",
     "update_or_create",
 }
+# Django expressions whose arguments name lookups: Q(a__b=1), F("a__b"), Sum("a__b"), ...
+# (not OuterRef: its lookups are the outer query's, not those of the chain holding it)
+LOOKUP_EXPRESSIONS = {
+    "Q", "Prefetch", "F", "Count", "Sum", "Avg", "Max", "Min", "StdDev",
+    "Variance", "Coalesce", "Greatest", "Least", "ArrayAgg", "StringAgg", "JSONBAgg",
+    "BoolAnd", "BoolOr", "BitAnd", "BitOr", "Case", "When", "ExpressionWrapper", "Cast",
+    "FilteredRelation",
+}  # fmt: skip
 TASK_CALLS = {"delay", "apply_async", "s", "si", "signature"}
 TASK_BY_NAME = {"send_task", "signature", "Signature"}  # app.send_task("name"), signature("name")
 URL_FUNCS = {"path", "re_path", "url"}
@@ -736,17 +746,18 @@ def _name(ref: Ref) -> str:
 
 def _lookups(call: cst.Call) -> Iterator[str]:
     """The lookups across relations a QuerySet method's arguments name: ``customer__user=x``,
-    ``"-customer__name"``, also inside ``Q(...)`` (combined with ``|``, ``&``, ``~``) and
-    ``Prefetch(...)``."""
+    ``"-customer__name"``, also inside expressions (``Q(...)`` combined with ``|``, ``&``,
+    ``~``, ``Prefetch(...)``, ``annotate(paid=Sum("order__payment__amount"))``,
+    ``filter(price=F("line__price"))``, ``order_by(F("line__price").desc())``): each joins
+    the tables it names as a filter does."""
     for a in call.args:
-        if a.keyword is not None:
-            if "__" in a.keyword.value:
-                yield a.keyword.value
-        elif (text := literal(a.value)) is not None:
-            if "__" in text:
-                yield text.lstrip("-")
-        else:
+        if a.keyword is not None and "__" in a.keyword.value:
+            yield a.keyword.value
+        text = literal(a.value)
+        if text is None:
             yield from _nested_lookups(a.value)
+        elif a.keyword is None and "__" in text:
+            yield text.lstrip("-")
 
 
 def _nested_lookups(node: cst.BaseExpression) -> Iterator[str]:
@@ -755,11 +766,12 @@ def _nested_lookups(node: cst.BaseExpression) -> Iterator[str]:
         yield from _nested_lookups(node.right)
     elif isinstance(node, cst.UnaryOperation):
         yield from _nested_lookups(node.expression)
-    elif isinstance(node, cst.Call) and (dotted(node.func) or "").rpartition(".")[2] in (
-        "Q",
-        "Prefetch",
-    ):
-        yield from _lookups(node)
+    elif isinstance(node, cst.Call):
+        func = node.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call):
+            yield from _nested_lookups(func.value)  # F("a__b").desc()
+        elif (dotted(func) or "").rpartition(".")[2] in LOOKUP_EXPRESSIONS:
+            yield from _lookups(node)
 
 
 def _innermost(bindings: Mapping[tuple[str, str], Any], scope: str, name: str) -> Any:

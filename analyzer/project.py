@@ -221,7 +221,19 @@ class _Resolver:
         found = self.classes.get(qualname)
         if found is None or qualname in trail:
             return False
-        return any(self.is_appconfig(self.name_of(b), (*trail, qualname)) for b in found[1].bases)
+        return any(
+            self.is_appconfig(self.name_of(b), (*trail, qualname)) or self._third_party_config(b)
+            for b in found[1].bases
+        )
+
+    def _third_party_config(self, base: Ref) -> bool:
+        """A base from another package's apps module or named like one
+        (``modelsearch.apps.ModelSearchAppConfig``): the tree cannot show that it reaches
+        Django's AppConfig, but an app configured on it has the ``label`` it declares."""
+        name = self.name_of(base)
+        home = name.rpartition(".")[0]
+        from_apps = home == "apps" or home.endswith(".apps")
+        return (from_apps or name.endswith("AppConfig")) and not self.module_of(name)
 
 
 def _django_class(cls: ClassFact, r: _Resolver) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from . import findings, metrics
@@ -61,11 +61,22 @@ def baseline_parts(project: Project, nodes: list[str]) -> dict[str, str]:
 
 
 def propose(
-    project: Project, edges: list[Weighted], pins: Pins, boundaries: Boundaries
+    project: Project,
+    edges: list[Weighted],
+    pins: Pins,
+    boundaries: Boundaries,
+    loose: Sequence[str] = (),
 ) -> dict[str, str]:
-    """Node -> context name for the proposal, honouring boundaries.toml."""
+    """Node -> context name for the proposal, honouring boundaries.toml.
+
+    Every model, every node of ``edges`` and the ``loose`` nodes (linked to nothing
+    clustered) are placed.
+    """
     nodes = sorted(
-        {f"model:{m.key}" for m in project.models} | {e[0] for e in edges} | {e[1] for e in edges}
+        {f"model:{m.key}" for m in project.models}
+        | {e[0] for e in edges}
+        | {e[1] for e in edges}
+        | set(loose)
     )
     node_set = set(nodes)
     undirected: dict[tuple[str, str], float] = defaultdict(float)

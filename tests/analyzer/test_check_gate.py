@@ -117,6 +117,74 @@ def test_lock_then_check_passes_unchanged_and_fails_on_a_new_crossing(project, s
     assert "inventory/refunds.py:5" in crossed.stdout
 
 
+def test_a_module_only_the_shared_kernel_uses_is_locked_and_the_unchanged_tree_passes(shop):
+    # common.money is a shared kernel (four apps import it); common.errors is used by it
+    # alone (django-oscar's oscar.core.exceptions). Clustered without the kernel, it was in
+    # no context, so the lock did not pin it and --check on the unchanged tree exited 1.
+    no_broken(shop)
+    (shop / "common").mkdir()
+    (shop / "common" / "__init__.py").write_text("")
+    (shop / "common" / "errors.py").write_text("class Invalid(ValueError):\n    pass\n")
+    (shop / "common" / "money.py").write_text(
+        "from common.errors import Invalid\n\n\ndef cents(value):\n"
+        "    if value < 0:\n        raise Invalid(value)\n    return int(value * 100)\n"
+    )
+    for path in (
+        "catalog/views.py",
+        "customers/admin.py",
+        "inventory/reports.py",
+        "orders/views.py",
+    ):
+        (shop / path).write_text((shop / path).read_text() + "\nfrom common.money import cents\n")
+    report = json.loads(cli(str(shop), "--json", "--no-cache").stdout)
+    assert [k["module"] for k in report["shared_kernel"]] == ["common.money"]
+    placed = {m for c in report["contexts"] for m in c["modules"]}
+    assert "common.errors" in placed
+    lock = shop.parent / "boundaries.toml"
+    assert cli(str(shop), "--lock", str(lock), "--no-cache").returncode == 0
+    assert "common.errors" in lock.read_text()
+    again = cli(str(shop), "--check", str(lock), "--no-cache")
+    assert again.returncode == 0, again.stdout
+
+
+def test_an_app_configured_on_a_third_party_appconfig_is_gated_under_its_label(shop):
+    # wagtail.search: class WagtailSearchAppConfig(ModelSearchAppConfig), label "wagtailsearch".
+    # Its base is not in the tree, so the class was not read as an AppConfig: the app was
+    # labelled "search", its table search_indexentry, and a relation to
+    # "wagtailsearch.IndexEntry" or SQL on wagtailsearch_indexentry crossed nothing.
+    no_broken(shop)
+    (shop / "search").mkdir()
+    (shop / "search" / "__init__.py").write_text("")
+    (shop / "search" / "apps.py").write_text(
+        "from modelsearch.apps import ModelSearchAppConfig\n\n\n"
+        'class SearchConfig(ModelSearchAppConfig):\n    name = "search"\n'
+        '    label = "wagtailsearch"\n'
+    )
+    (shop / "search" / "models.py").write_text(
+        "from django.db import models\n\n\nclass IndexEntry(models.Model):\n"
+        "    title = models.CharField(max_length=10)\n"
+    )
+    settings = shop / "shop" / "settings.py"
+    settings.write_text(
+        settings.read_text().replace('    "payments",\n', '    "payments",\n    "search",\n')
+    )
+    lock = shop.parent / "boundaries.toml"
+    assert cli(str(shop), "--lock", str(lock), "--no-cache").returncode == 0
+    assert '"wagtailsearch.IndexEntry"' in lock.read_text()
+    assert cli(str(shop), "--check", str(lock), "--no-cache").returncode == 0
+    models = shop / "catalog" / "models.py"
+    models.write_text(
+        models.read_text() + "\n\nclass Hit(models.Model):\n"
+        '    entry = models.ForeignKey("wagtailsearch.IndexEntry", on_delete=models.CASCADE)\n'
+    )
+    result = cli(str(shop), "--check", str(lock), "--no-cache", "--json")
+    assert result.returncode == 1, result.stdout
+    found = json.loads(result.stdout)["violations"]
+    assert [(d["source"], d["target"], d["kind"]) for d in found] == [
+        ("catalog", "wagtailsearch", "relation")
+    ]
+
+
 def test_every_problem_in_the_file_is_listed_with_its_line(shop, tmp_path):
     rules = tmp_path / "b.toml"
     rules.write_text(
@@ -275,6 +343,26 @@ CROSSINGS = {
         "catalog/views.py",
         "\n\nfrom django.db.models import Q\n\n\ndef placed():\n"
         '    return Product.objects.filter(Q(orderline__order__status="placed") | Q(pk=1))\n',
+    ),
+    "Sum() across another app's relations in annotate()": (
+        "catalog/views.py",
+        "\n\nfrom django.db.models import Sum\n\n\ndef paid():\n"
+        '    return Product.objects.annotate(paid=Sum("orderline__order__payment__amount"))\n',
+    ),
+    "Count() across another app's relations in aggregate()": (
+        "catalog/views.py",
+        "\n\nfrom django.db.models import Count\n\n\ndef paid():\n"
+        '    return Product.objects.aggregate(n=Count("orderline__order__payment"))\n',
+    ),
+    "F() across another app's relations as a filter() value": (
+        "catalog/views.py",
+        "\n\nfrom django.db.models import F\n\n\ndef paid():\n"
+        '    return Product.objects.filter(price=F("orderline__order__payment__amount"))\n',
+    ),
+    "F().desc() across another app's relations in order_by()": (
+        "catalog/views.py",
+        "\n\nfrom django.db.models import F\n\n\ndef paid():\n"
+        '    return Product.objects.order_by(F("orderline__order__payment__amount").desc())\n',
     ),
     "a relation field class of the project's own, built on ForeignKey": (
         "catalog/models.py",
