@@ -511,10 +511,14 @@ def test_service_serves_the_same_catalog_json_as_the_monolith(pipeline):
 
 
 def test_what_a_stopped_consumer_has_not_applied_shows_where_the_outbox_looks_drained(pipeline):
+    # A row of its own, applied before the consumer stops: the test stands alone (-k).
+    hats, _ = categories.get_or_create(slug="hats", defaults={"name": "Hats"})
+    products.create(sku="HAT-1", slug="hat-1", name="Hat", price=Decimal("5.00"), category=hats)
+    pipeline.wait_converged()
     wait_consumed(pipeline)
     assert pipeline.consumer.stop() == 0
     try:
-        products.filter(sku="TEE-1").update(name="while the consumer is away")
+        products.filter(sku="HAT-1").update(name="while the consumer is away")
         wait_for(lambda: pipeline.outbox_backlog() == 0, 30, "the relay to publish it")
         time.sleep(1.1)
         through = json.dumps(pipeline.service_status()[1]["applied_through"])
