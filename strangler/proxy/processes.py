@@ -113,9 +113,14 @@ class ProcessMetrics:
 
     def __init__(self, root: int) -> None:
         self.root = root
-        self.started = _started(root)
+        try:
+            self.started: float | None = _started(root)
+        except OSError:  # no /proc (not Linux): no process_* series, as with prometheus_client
+            self.started = None
 
     def render(self) -> str:
+        if self.started is None:
+            return ""
         pids = tree(self.root)
         used = total(pids)
         limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
