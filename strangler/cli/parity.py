@@ -180,15 +180,14 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "replay":
             return _replay(args, store, *inputs)
         if args.action == "report":
-            try:
-                return _report(args, store)
-            except StoreError as error:
-                raise UsageError(str(error)) from error
+            return _report(args, store)
         if args.action == "record-data":
             return _record_data(args, store)
         deleted = store.prune()
         print(json.dumps({"deleted": deleted}) if args.json else f"{deleted} rows deleted")
         return 0
+    except StoreError as error:  # the database gone or locked mid-run, a stored result broken
+        raise UsageError(str(error)) from error
     finally:
         store.close()
 
@@ -291,12 +290,12 @@ def _replay(
         )  # fmt: skip
     except KeyboardInterrupt:
         if tally:
-            store.write(tally)  # what was compared before Ctrl-C is kept
+            _keep(store, tally)  # what was compared before Ctrl-C is kept
         print(f"\ninterrupted: {tally.comparisons} comparisons kept in {args.store}",
               file=sys.stderr)  # fmt: skip
         return 130
     if tally:
-        store.write(tally)
+        _keep(store, tally)
     notes = _replay_notes(result)
     figures = {
         "entries": result.entries,
@@ -317,6 +316,16 @@ def _replay(
         if result.compared:
             print(f"see `strangler parity report --route {args.route} --store {args.store}`")
     return 0 if result.compared else 1
+
+
+def _keep(store: Any, tally: Any) -> None:
+    """Write a replay's comparisons; a store that fails (its database gone) says they are lost."""
+    from strangler.parity import StoreError
+
+    try:
+        store.write(tally)
+    except StoreError as error:
+        raise UsageError(f"{tally.comparisons} comparisons not kept: {error}") from error
 
 
 def _replay_notes(result: Any) -> list[str]:

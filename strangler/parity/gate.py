@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Literal
 
-from strangler.parity.summary import ParitySummary
+from strangler.parity.summary import ParitySummary, shown_percent
 
 Outcome = Literal["pass", "fail", "inconclusive"]
 
@@ -62,12 +62,12 @@ def evaluate_gate(
     if summary.parity < gate:
         worst = min(summary.endpoints, key=lambda e: e.parity if e.parity is not None else 100)
         field = next((f.path for f in worst.fields if f.regression), "")
-        detail = f"; worst {worst.endpoint} at {worst.parity:.2f}%" + (
+        detail = f"; worst {worst.endpoint} at {shown_percent(worst.parity)}" + (
             f" ({field})" if field else ""
         )
         return result(
             "fail",
-            f"fail: parity {summary.parity:.2f}% < {gate:.2f}% on {where} "
+            f"fail: parity {shown_percent(summary.parity)} < {gate:.2f}% on {where} "
             f"({summary.samples} samples){detail}",
         )
     if summary.skipped:
@@ -75,9 +75,10 @@ def evaluate_gate(
         if floor < gate:
             return result(
                 "inconclusive",
-                f"inconclusive: parity {summary.parity:.2f}% on {where} ({summary.samples} "
-                f"samples), but {summary.skipped} exchanges were not compared "
-                f"({_reasons(summary)}): {floor:.2f}% if they all differed, < {gate:.2f}%",
+                f"inconclusive: parity {shown_percent(summary.parity)} on {where} "
+                f"({summary.samples} samples), but {summary.skipped} exchanges were not "
+                f"compared ({_reasons(summary)}): {shown_percent(floor)} if they all differed, "
+                f"< {gate:.2f}%",
             )
     if max_drift is not None:
         if summary.data is None:
@@ -89,7 +90,7 @@ def evaluate_gate(
             )
     return result(
         "pass",
-        f"pass: parity {summary.parity:.2f}% >= {gate:.2f}% on {where} "
+        f"pass: parity {shown_percent(summary.parity)} >= {gate:.2f}% on {where} "
         f"({summary.samples} samples{not_compared})",
     )
 

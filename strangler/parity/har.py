@@ -4,7 +4,6 @@ output, with Authorization, Cookie and configured fields redacted."""
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -71,14 +70,50 @@ def _headers(raw: Any, where: str) -> Headers:
     return tuple(out)
 
 
+def _sent_headers(headers: Headers, host: str, where: str) -> None:
+    """HarError naming the header when a request's header (or the Host it is sent with) is not
+    Latin-1 text: a replay sends each character as one byte, as the proxy's recorder read
+    them (a UTF-8 value arrives as Latin-1 text and goes back byte for byte), and a
+    character past U+00FF is no byte any client sent."""
+    for i, (name, value) in enumerate((*headers, ("Host", host))):
+        try:
+            name.encode("latin-1"), value.encode("latin-1")
+        except UnicodeEncodeError as error:
+            shown = f"headers[{i}] ({name})" if i < len(headers) else "url (its host)"
+            raise HarError(
+                f"{where}.{shown}: {error.object[error.start]!r} is not a byte (header "
+                "bytes are HAR text one character each, up to U+00FF)"
+            ) from error
+
+
+def _sent_path(path: str, where: str) -> None:
+    """HarError when a request's path holds what no request line can: an ASCII control
+    character (httpx refuses the URL) or a lone surrogate (not encodable)."""
+    bad = next((c for c in path if (c.isascii() and not c.isprintable()) or _surrogate(c)), None)
+    if bad is not None:
+        raise HarError(f"{where}.url: {bad!r} at position {path.index(bad)} of the path is "
+                       "not allowed in a request line")  # fmt: skip
+
+
 def _content(raw: dict[str, Any], key: str, where: str) -> bytes:
     text = raw.get(key) or ""
+    if not isinstance(text, str):
+        raise HarError(f"{where}.{key}: {json.dumps(text)[:40]} is not a string")
     if raw.get("encoding") == "base64":
         try:
-            return base64.b64decode(str(text), validate=True)
-        except binascii.Error as error:
+            return base64.b64decode(text, validate=True)
+        except ValueError as error:  # binascii.Error, or a character past ASCII
             raise HarError(f"{where}.{key}: marked base64 but is not: {error}") from error
-    return str(text).encode()
+    try:
+        return text.encode()
+    except UnicodeEncodeError as error:  # JSON allows a lone "\\ud800"; no UTF-8 holds it
+        raise HarError(f"{where}.{key}: {error.object[error.start]!r} at position "
+                       f"{error.start} is half a UTF-16 pair, no character") from error  # fmt: skip
+
+
+def _surrogate(char: str) -> bool:
+    """A lone UTF-16 surrogate (JSON allows `\\ud800`): no text encodes it."""
+    return "\ud800" <= char <= "\udfff"
 
 
 def _recorded(raw: Any, where: str) -> Reply | None:
@@ -127,6 +162,8 @@ def parse_har(text: str, source: str) -> list[HarRequest]:
         post = request.get("postData")
         headers = _headers(request.get("headers", []), f"{where}.request.headers")
         host = next((v for k, v in headers if k.lower() in ("host", ":authority")), parts.netloc)
+        _sent_headers(headers, host, f"{where}.request")
+        _sent_path(path, f"{where}.request")
         out.append(
             HarRequest(
                 index=i,

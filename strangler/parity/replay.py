@@ -78,7 +78,10 @@ async def _send(
 ) -> Reply:
     """One side's answer; `timeout` bounds the whole exchange (a server dripping a byte now and
     then passes every per-read timeout), and the body is read up to MAX_BODY_BYTES."""
-    sent = [*headers, (SHADOW_HEADER, "replay")] if marked else list(headers)
+    # Latin-1, one byte per character, as the recorder read them (parse_har checked they are).
+    sent = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    if marked:
+        sent.append((SHADOW_HEADER.encode(), b"replay"))
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout):

@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from strangler.parity.summary import EndpointSummary, FieldSummary, ParitySummary
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}%"
+from strangler.parity.summary import (
+    EndpointSummary,
+    FieldSummary,
+    ParitySummary,
+    shown_percent,
+)
 
 
 def _ms(value: float | None) -> str:
@@ -45,15 +46,15 @@ def render_text(summaries: Sequence[ParitySummary]) -> str:
     for s in summaries:
         lines.append(
             f"route {s.route} since {_when(s.since)}: {s.samples} comparisons, "
-            f"parity {_pct(s.parity)} (raw {_pct(s.raw_parity)})"
+            f"parity {shown_percent(s.parity)} (raw {shown_percent(s.raw_parity)})"
             + (f"; {s.skipped} not compared" if s.skipped else "")
         )
         if s.samples and not s.primary_answered:
             lines.append("  warning: the primary answered no request below 400")
         for e in s.endpoints:
             lines.append(
-                f"  {e.endpoint}: {e.samples} samples, parity {_pct(e.parity)} "
-                f"(raw {_pct(e.raw_parity)}), latency p50/p99 ms primary "
+                f"  {e.endpoint}: {e.samples} samples, parity {shown_percent(e.parity)} "
+                f"(raw {shown_percent(e.raw_parity)}), latency p50/p99 ms primary "
                 f"{_ms(e.primary_latency.p50_ms)}/{_ms(e.primary_latency.p99_ms)} candidate "
                 f"{_ms(e.candidate_latency.p50_ms)}/{_ms(e.candidate_latency.p99_ms)}"
                 + _skipped(e.skipped)
@@ -120,8 +121,8 @@ def _endpoint_html(e: EndpointSummary) -> str:
     return (
         f'<section class="endpoint" data-endpoint="{escape(e.endpoint)}">'
         f"<h3>{escape(e.endpoint)}</h3>"
-        f'<p>{e.samples} samples, parity <b class="parity">{_pct(e.parity)}</b> '
-        f"(raw {_pct(e.raw_parity)}); latency p50/p99 ms primary "
+        f'<p>{e.samples} samples, parity <b class="parity">{shown_percent(e.parity)}</b> '
+        f"(raw {shown_percent(e.raw_parity)}); latency p50/p99 ms primary "
         f"{_ms(e.primary_latency.p50_ms)}/{_ms(e.primary_latency.p99_ms)}, candidate "
         f"{_ms(e.candidate_latency.p50_ms)}/{_ms(e.candidate_latency.p99_ms)}"
         f'<span class="skipped">{escape(_skipped(e.skipped))}</span></p>'
@@ -145,7 +146,8 @@ def render_html(summaries: Sequence[ParitySummary], gate_line: str = "") -> str:
         parts.append(
             f'<section class="route" data-route="{escape(s.route)}"><h2>route '
             f"{escape(s.route)}</h2><p>since {_when(s.since)}: {s.samples} comparisons, "
-            f'parity <b class="parity">{_pct(s.parity)}</b> (raw {_pct(s.raw_parity)})</p>'
+            f'parity <b class="parity">{shown_percent(s.parity)}</b> '
+            f"(raw {shown_percent(s.raw_parity)})</p>"
             f"{data}{''.join(_endpoint_html(e) for e in s.endpoints)}</section>"
         )
     gate = f'<p id="gate">{escape(gate_line)}</p>' if gate_line else ""

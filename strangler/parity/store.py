@@ -11,6 +11,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,33 +163,62 @@ class StoredCounts:
 
 
 class _Transaction:
-    """One locked transaction on the store's connection, with `?` placeholders on both drivers."""
+    """One locked transaction on the store's connection, with `?` placeholders on both drivers.
+
+    A database error comes out as StoreError naming the store, and the lock is released
+    whatever failed: a lost PostgreSQL connection must not leave every later batch (and
+    `close`) waiting for it forever."""
 
     def __init__(self, store: ParityStore) -> None:
         self.store = store
 
     def __enter__(self) -> _Transaction:
         self.store._lock.acquire()
-        self.cur = self.store._conn.cursor()
+        try:
+            self.cur = self.store._cursor()
+        except Exception as error:
+            self.store._lock.release()
+            raise self.store._failed(error) from error
+        self.fresh = True  # no statement of this transaction has reached the server yet
         return self
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
-        self.cur.execute(self.store._sql(sql), params)
-        return self.cur
+        return self._run(lambda cur: cur.execute(self.store._sql(sql), params))
 
     def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         if rows:
-            self.cur.executemany(self.store._sql(sql), rows)
+            self._run(lambda cur: cur.executemany(self.store._sql(sql), rows))
 
-    def __exit__(self, kind: object, *rest: object) -> None:
+    def _run(self, statement: Callable[[Any], object]) -> Any:
+        """Run one statement. When the transaction's first one finds the PostgreSQL connection
+        lost (the server restarted, an idle connection cut), nothing of the transaction was
+        done, so it runs once more on a new connection; after that, a retry could add twice."""
+        try:
+            statement(self.cur)
+        except Exception:
+            if not (self.fresh and self.store._lost()):
+                raise
+            self.cur.close()
+            self.cur = self.store._cursor()
+            statement(self.cur)
+        self.fresh = False
+        return self.cur
+
+    def __exit__(self, kind: object, error: BaseException | None, *rest: object) -> None:
         try:
             if kind is None:
                 self.store._conn.commit()
             else:
                 self.store._conn.rollback()
+        except Exception as failure:
+            if error is None:  # the commit failed: nothing was written
+                raise self.store._failed(failure) from failure
+            # A rollback on a lost connection fails too; the first error says what happened.
         finally:
             self.cur.close()
             self.store._lock.release()
+        if isinstance(error, self.store._errors):
+            raise self.store._failed(error) from error
 
 
 class ParityStore:
@@ -202,14 +232,13 @@ class ParityStore:
         self.postgres = location.startswith(("postgres://", "postgresql://"))
         self.shown = _without_password(location)  # what messages name
         self._conn: Any = None
+        self._errors: tuple[type[Exception], ...] = (sqlite3.Error,)
         try:
             if self.postgres:
                 import psycopg
 
-                self._conn = psycopg.connect(location, connect_timeout=10)
-            else:
-                Path(location).parent.mkdir(parents=True, exist_ok=True)
-                self._conn = sqlite3.connect(location, timeout=30, check_same_thread=False)
+                self._errors = (psycopg.Error,)
+            self._conn = self._connect()
             # Before anything is written (WAL mode rewrites a SQLite file's header): a file or
             # database holding something else is left as it was.
             with self._transaction() as tx:
@@ -219,9 +248,10 @@ class ParityStore:
         except Exception as error:  # psycopg.Error and sqlite3.Error alike
             if self._conn is not None:
                 self._conn.close()
-            if isinstance(error, StoreError):
-                raise
-            raise StoreError(f"cannot open parity store {self.shown}: {error}".strip()) from error
+            if isinstance(error, StoreError) and error.__cause__ is None:
+                raise  # a store holding something else: the message says what
+            cause = _database_error(error)
+            raise StoreError(f"cannot open parity store {self.shown}: {cause}".strip()) from cause
         try:
             with self._transaction() as cur:
                 if self.postgres:  # CREATE TABLE IF NOT EXISTS races between processes on PG
@@ -230,7 +260,31 @@ class ParityStore:
                     cur.execute(statement)
         except Exception as error:  # a read-only file, a PostgreSQL role without CREATE
             self._conn.close()
-            raise StoreError(f"cannot set up parity store {self.shown}: {error}".strip()) from error
+            cause = _database_error(error)
+            raise StoreError(f"cannot set up parity store {self.shown}: {cause}".strip()) from cause
+
+    def _connect(self) -> Any:
+        """A new connection to the store's database."""
+        if self.postgres:
+            import psycopg
+
+            return psycopg.connect(self.location, connect_timeout=10)
+        Path(self.location).parent.mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(self.location, timeout=30, check_same_thread=False)
+
+    def _lost(self) -> bool:
+        """Whether the PostgreSQL connection is gone (a SQLite file's never is)."""
+        return self.postgres and bool(self._conn.closed)
+
+    def _cursor(self) -> Any:
+        """A cursor, on a new connection in place of a lost one."""
+        if self._lost():
+            self._conn.close()
+            self._conn = self._connect()
+        return self._conn.cursor()
+
+    def _failed(self, error: BaseException) -> StoreError:
+        return StoreError(f"parity store {self.shown}: {error}".strip())
 
     def _check_shape(self, tx: _Transaction) -> None:
         """StoreError naming the file and what is wrong when it holds something else: a table
@@ -424,6 +478,11 @@ class ParityStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _database_error(error: BaseException) -> BaseException:
+    """The driver's own error behind a StoreError a transaction raised from it, else `error`."""
+    return error.__cause__ if isinstance(error, StoreError) and error.__cause__ else error
 
 
 def _without_password(location: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, replace
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 from strangler.parity.noise import (
@@ -87,7 +88,17 @@ class ParitySummary:
 
 
 def _percent(part: int, whole: int) -> float | None:
-    return round(100.0 * part / whole, 3) if whole else None
+    """`part` of `whole` in percent, rounded down to 0.001% (in integers, exactly): rounded to
+    the nearest, 99.49997% was 99.5 and passed a gate of 99.5."""
+    return 100_000 * part // whole / 1000 if whole else None
+
+
+def shown_percent(value: float | None) -> str:
+    """A percentage as reports and gate lines print it, to 0.01%, rounded down as the figures
+    are: "100.00%" only for 100, never for 99.999 ("-" for none)."""
+    if value is None:
+        return "-"
+    return f"{Decimal(repr(value)).quantize(Decimal('0.01'), rounding=ROUND_FLOOR)}%"
 
 
 def _percentile(buckets: dict[int, int], share: float) -> float | None:

@@ -173,3 +173,17 @@ def test_a_field_whose_name_holds_a_newline_counts_against_parity(parity_store):
     (field,) = result.endpoints[0].fields
     assert field.regression and result.parity == 0.0
     assert evaluate_gate(result, 99.5, 500).outcome == "fail"
+
+
+def test_parity_just_under_the_gate_never_rounds_up_onto_it(parity_store):
+    """100 of 19,999 comparisons priced wrong is parity 99.49997%: rounded to the nearest
+    0.001% it was 99.5, and `--gate 99.5` passed ("pass: parity 99.50% >= 99.50%"), as one
+    candidate failure in 200,001 comparisons passed `--gate 100`. Parity is rounded down."""
+    wrong = Reply(200, (("content-type", "application/json"),), b'{"id": 2}')
+    traffic = _exchanges(19_899) + _exchanges(100, at=AT + 30, candidate=wrong)
+    record(parity_store, traffic, batch=len(traffic))
+    result = summary(parity_store, "products", since=0)
+    assert result.samples == 19_999 and result.parity < 99.5
+    gate = evaluate_gate(result, 99.5, min_samples=500)
+    assert gate.outcome == "fail"
+    assert gate.line.startswith("fail: parity 99.49% < 99.50% on route products (19999 samples)")

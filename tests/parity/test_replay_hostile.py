@@ -206,3 +206,67 @@ def test_a_header_value_that_is_not_a_string_is_an_error_naming_entry_and_header
         f"{path}: log.entries[1].request.headers[1] (X-Tenant): value is {shown}, not a string"
     ) in err
     assert not monolith.seen and not store.exists()
+
+
+def test_a_recorded_header_past_ascii_is_sent_back_byte_for_byte(capsys, tmp_path):
+    """The proxy's recorder reads header bytes as Latin-1 text (a UTF-8 "Zoë" is "ZoÃ«" in
+    the HAR); the replay sent headers as ASCII and ended in a UnicodeEncodeError traceback
+    at the first such request, every comparison of the run lost. Now each character goes
+    back as the byte it was read from."""
+    from strangler.parity.har import har_document, har_entry
+    from strangler.parity.worker import exchange_from_pair
+
+    sent = "Zoë".encode()
+    side = {"status": 200, "headers": [(b"content-type", b"application/json")],
+            "body": b"{}", "latency_ms": 1.0}  # fmt: skip
+    recorded = {"route": "products", "method": "GET", "path": b"/api/v1/products/1",
+                "at": time.time(), "request_headers": [(b"Host", b"shop.example.com"),
+                (b"X-Customer", sent)], "primary": side, "candidate": side}  # fmt: skip
+    path = tmp_path / "t.har"
+    path.write_text(json.dumps(har_document([har_entry(exchange_from_pair(recorded))])))
+    monolith, service = Behaviour(), Behaviour()
+    with serve(monolith) as primary, serve(service) as candidate:
+        code, out, err = run(capsys, "parity", "replay", str(path), "--primary", primary,
+                             "--candidate", candidate, "--store", str(tmp_path / "p.sqlite3"),
+                             "--json")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["compared"] == 1
+    # The primary twice (its answer, then the noise call) and the candidate once; http.server
+    # reads header bytes as Latin-1 too.
+    seen = [h["X-Customer"].encode("latin-1") for s in (monolith, service) for _, _, h in s.seen]
+    assert seen == [sent] * 3
+
+
+@pytest.mark.parametrize(
+    ("entry", "named"),
+    [
+        ({"headers": [{"name": "X-City", "value": "東京"}]},
+         "request.headers[0] (X-City): '東' is not a byte"),
+        ({"url": "http://shop.example.com/api/v1/products/1\x00"},
+         r"request.url: '\x00' at position 18 of the path is not allowed in a request line"),
+        ({"url": "http://shop.example.com/api/v1/products/\ud800"},
+         r"request.url: '\ud800' at position 17 of the path is not allowed"),
+        ({"method": "POST", "postData": {"text": "\ud800"}},
+         r"request.postData.text: '\ud800' at position 0 is half a UTF-16 pair"),
+    ],
+)  # fmt: skip
+def test_a_request_no_client_could_send_is_named_before_anything_is_sent(
+    entry, named, capsys, tmp_path
+):
+    """A header past U+00FF, a control character or a lone surrogate in the URL, a body that
+    is no text: the replay sent the entries before it until one ended it in a traceback
+    (UnicodeEncodeError, httpx.InvalidURL), every comparison lost. Now exit 2 naming the
+    entry, nothing sent."""
+    document = har([("GET", "http://shop.example.com/api/v1/products/2")] * 2)
+    document["log"]["entries"][1]["request"].update(entry)
+    path = tmp_path / "t.har"
+    path.write_text(json.dumps(document))
+    store = tmp_path / "p.sqlite3"
+    monolith = Behaviour()
+    with serve(monolith) as primary, serve(Behaviour()) as candidate:
+        code, _, err = run(capsys, "parity", "replay", str(path), "--primary", primary,
+                           "--candidate", candidate, "--store", str(store),
+                           "--allow-writes", candidate)  # fmt: skip
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert f"{path}: log.entries[1].{named}" in err
+    assert not monolith.seen and not store.exists()
