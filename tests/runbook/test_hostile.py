@@ -677,3 +677,44 @@ def test_a_manual_rollback_during_a_flip_in_flight_stands(tmp_path: Path):
         (v.number, v.who, v.why) for v in history
     ]
     assert "landed after it" in history[0].why and history[0].who == f"runbook {run_id} (oncall)"
+
+
+ROLLBACK_TO_A_LIST = """
+name = "rollback-to-a-list"
+
+[[steps]]
+id = "canary-5"
+action = "set_weight"
+route = "products"
+weight = 5
+
+[[steps]]
+id = "canary-50"
+action = "set_weight"
+route = "products"
+weight = 50
+gates = [{ gate = "service_healthy", route = "products" }]
+on_fail = "rollback"
+rollback_to = ["canary-5"]
+"""
+
+
+def test_a_rollback_to_that_is_not_a_step_id_is_refused_before_anything_moves(tmp_path: Path):
+    # rollback_to written as a list passed validation (only a string was checked against
+    # the earlier steps) and was stored as the text "['canary-5']": when canary-50 failed,
+    # the automatic rollback looked that step up, died on a StopIteration traceback and left
+    # half the users on the failing service, the run still saying "running".
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "seed")
+    (tmp_path / "runbook.toml").write_text(ROLLBACK_TO_A_LIST)
+    store = str(tmp_path / "runs.sqlite3")
+    validated = cli("validate", "runbook.toml", cwd=tmp_path)
+    ran = cli("run", "runbook.toml", "--routes", str(routes), "--store", store, "--detach",
+              cwd=tmp_path)  # fmt: skip
+    for result in (validated, ran):
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        line = ROLLBACK_TO_A_LIST.splitlines().index('rollback_to = ["canary-5"]') + 1
+        assert f"runbook.E002 runbook.toml:{line}: step canary-50: 'rollback_to'" in result.stderr
+    assert not Path(store).exists()
+    assert float(open_store(str(routes)).current().table.route("products").weight) == 0
