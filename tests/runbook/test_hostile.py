@@ -718,3 +718,35 @@ def test_a_rollback_to_that_is_not_a_step_id_is_refused_before_anything_moves(tm
         assert f"runbook.E002 runbook.toml:{line}: step canary-50: 'rollback_to'" in result.stderr
     assert not Path(store).exists()
     assert float(open_store(str(routes)).current().table.route("products").weight) == 0
+
+
+HEALTHY_CANARY = UNHEALTHY_CANARY.replace("interval = 0.2", "interval = 0.2\ndeadline = 2")
+
+
+def test_a_route_table_file_broken_by_hand_mid_run_pauses_the_run_naming_it(tmp_path: Path):
+    # Someone edits routes.toml by hand while the canary is watched and leaves a syntax
+    # error (the proxies keep their last table). The runner's route check read it and died
+    # on a ValidationFailed traceback: the run stayed "running" with nobody on it, its step
+    # neither judged nor rolled back, and every resume died the same way.
+    service = Served(lambda _: (200, "ok"))
+    location = str(tmp_path / "runs.sqlite3")
+    flips = RunStore(location)
+    try:
+        run_id = started(tmp_path, HEALTHY_CANARY, service.url, flips)
+    finally:
+        flips.close()
+    routes = tmp_path / "routes.toml"
+    watched = Meanwhile(
+        location, "canary-10", "action_done", lambda: routes.write_text("weight = = 90\n")
+    )
+    lines: list[str] = []
+    try:
+        finished = Engine(watched, run_id, "tester", lines.append).run()
+    finally:
+        watched.close()
+        service.stop()
+    assert finished.state == "paused", lines
+    assert f"route.E000 {routes}: syntax error" in finished.reason, finished.reason
+    assert "AUTOMATIC ROLLBACK FAILED" in finished.reason, finished.reason
+    newest = open_store(str(routes)).history(1)[0]  # nothing written over the broken file
+    assert float(newest.table.route("products").weight) == 10, (newest.who, newest.why)
