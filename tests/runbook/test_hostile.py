@@ -750,3 +750,27 @@ def test_a_route_table_file_broken_by_hand_mid_run_pauses_the_run_naming_it(tmp_
     assert "AUTOMATIC ROLLBACK FAILED" in finished.reason, finished.reason
     newest = open_store(str(routes)).history(1)[0]  # nothing written over the broken file
     assert float(newest.table.route("products").weight) == 10, (newest.who, newest.why)
+
+
+@pytest.mark.parametrize("lease", ["nan", "inf", "-5", "0.5"])
+def test_a_lease_that_is_no_number_of_seconds_is_refused_by_run_and_resume(lease, tmp_path):
+    # `run --lease-seconds nan` was taken (nan < 1 is false) and stored no expiry: after a
+    # kill -9 the run was "being run by" the dead runner forever ("lease valid 0s more"),
+    # so no resume ever took it. `resume` checked no lease at all: with -5 its lease had
+    # expired as it was taken, and a second runner was let in at once.
+    store = str(tmp_path / "runs.sqlite3")
+    routes, run_id = detached(tmp_path, TO_10, store)
+    started_run = cli("run", "runbook.toml", "--routes", str(routes), "--store", store,
+                      "--detach", "--lease-seconds", lease, cwd=tmp_path)  # fmt: skip
+    resumed = cli("resume", run_id, "--store", store, "--lease-seconds", lease, cwd=tmp_path)
+    for result in (started_run, resumed):
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        assert f"--lease-seconds: {lease} is not a number of seconds" in result.stderr
+    runs_now = RunStore(store)
+    try:
+        assert [r.id for r in runs_now.runs()] == [run_id]  # `run` created none
+        assert not runs_now.events(run_id, "step_started")  # `resume` ran nothing
+    finally:
+        runs_now.close()
+    assert float(open_store(str(routes)).current().table.route("products").weight) == 0
