@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -167,21 +168,40 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         if name == "approve":
             sub.add_argument("--step", default="", help="step to approve (default: the current)")
         if name == "resume":
-            sub.add_argument(
-                "--lease-seconds",
-                type=float,
-                default=15.0,
-                help="how long the runner's lock outlives a crash (default 15)",
-            )
-    run.add_argument(
-        "--lease-seconds",
-        type=float,
-        default=15.0,
-        help="how long the runner's lock outlives a crash (default 15)",
-    )
+            _lease_option(sub)
+    _lease_option(run)
     history = _action(actions, "history", _common(), "runs, newest first")
     history.add_argument("--limit", type=int, default=20)
     parser.set_defaults(func=main)
+
+
+MAX_LEASE_S = 86400.0
+
+
+def lease_seconds(text: str) -> float:
+    """--lease-seconds as a number of seconds from 1 to MAX_LEASE_S (exit 2 otherwise).
+
+    NaN or infinity stored no expiry a later runner can pass (`lease_until < now` is never
+    true), so a runner killed with -9 held its run forever; one below 1 s (or negative) has
+    lapsed by the time it is renewed, letting a second runner in beside it."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 1 <= seconds <= MAX_LEASE_S:  # NaN fails both comparisons
+        raise argparse.ArgumentTypeError(
+            f"{text} is not a number of seconds from 1 to {MAX_LEASE_S:g}"
+        )
+    return seconds
+
+
+def _lease_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lease-seconds",
+        type=lease_seconds,
+        default=15.0,
+        help=f"how long the runner's lock outlives a crash (default 15, 1 to {MAX_LEASE_S:g})",
+    )
 
 
 def _params(pairs: list[str]) -> dict[str, str]:
@@ -345,8 +365,6 @@ def _run(args: argparse.Namespace) -> int:
         )
     else:
         problems += route_problems(runbook, args.routes)
-    if args.lease_seconds < 1:
-        raise UsageError(f"--lease-seconds {args.lease_seconds:g}: at least 1 second")
     if any(s.action == "command" for s in runbook.steps) and not args.allow_commands:
         problems.append(
             Problem(

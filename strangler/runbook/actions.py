@@ -53,14 +53,16 @@ def current_version(env: Environment) -> Version:
 
 
 def history_since(env: Environment, since: int) -> list[Version]:
-    """The route table's versions from `since` (at most HISTORY_LIMIT) to now, newest first."""
+    """The route table's versions from `since` (at most HISTORY_LIMIT) to now, newest first;
+    ActionFailed when the table cannot be read: a store down, or a table file someone left
+    invalid by hand (route.E000: the proxies keep their last table, the run must not crash)."""
     store = _with_store(env)
     try:
         current = store.current()  # records a hand edit of a table file as its own version
         if current.number <= since:
             return [current]
         return store.history(min(HISTORY_LIMIT, current.number - since + 1))
-    except StoreUnavailable as error:
+    except (StoreUnavailable, ValidationFailed) as error:
         raise ActionFailed(str(error)) from error
     finally:
         _close(store)

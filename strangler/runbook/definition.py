@@ -225,14 +225,22 @@ class _Checker:
             raw=raw,
         )
 
-    def text(self, raw: dict[str, Any], key: str, line: int, required: bool = False) -> str:
+    def text(
+        self, raw: dict[str, Any], key: str, line: int, required: bool = False, label: str = ""
+    ) -> str:
+        """raw[key] as a string ("" when absent); E001/E002 (after `label`, the step's) if not."""
         value = raw.get(key)
+        where = f"{label}: " if label else ""
         if value is None:
             if required:
-                self.add("runbook.E001", line, f"{key!r} is required")
+                self.add("runbook.E001", line, f"{where}{key!r} is required")
             return ""
         if not isinstance(value, str):
-            self.add("runbook.E002", line, f"{key!r} must be a string, not {type(value).__name__}")
+            self.add(
+                "runbook.E002",
+                line,
+                f"{where}{key!r} must be a string, not {type(value).__name__}",
+            )
             return ""
         return value
 
@@ -329,7 +337,10 @@ class _Checker:
                 f"{label}: on_fail = 'rollback' needs a traffic action (set_weight)",
                 "use on_fail = 'pause' for other steps",
             )
-        rollback_to = raw.get("rollback_to", "")
+        # a step id or nothing: any other value (a list, a number) names no step to look up
+        rollback_to = self.text(
+            raw, "rollback_to", self.lines.in_step(index, "rollback_to"), label=label
+        )
         if rollback_to and on_fail != "rollback":
             self.add(
                 "runbook.E007",
@@ -348,7 +359,7 @@ class _Checker:
             deadline,
             interval,
             on_fail,
-            str(rollback_to),
+            rollback_to,
         )
 
     def gates(self, index: int, raw: Any, label: str, declared: set[str]) -> tuple[Gate, ...]:

@@ -677,3 +677,100 @@ def test_a_manual_rollback_during_a_flip_in_flight_stands(tmp_path: Path):
         (v.number, v.who, v.why) for v in history
     ]
     assert "landed after it" in history[0].why and history[0].who == f"runbook {run_id} (oncall)"
+
+
+ROLLBACK_TO_A_LIST = """
+name = "rollback-to-a-list"
+
+[[steps]]
+id = "canary-5"
+action = "set_weight"
+route = "products"
+weight = 5
+
+[[steps]]
+id = "canary-50"
+action = "set_weight"
+route = "products"
+weight = 50
+gates = [{ gate = "service_healthy", route = "products" }]
+on_fail = "rollback"
+rollback_to = ["canary-5"]
+"""
+
+
+def test_a_rollback_to_that_is_not_a_step_id_is_refused_before_anything_moves(tmp_path: Path):
+    # rollback_to written as a list passed validation (only a string was checked against
+    # the earlier steps) and was stored as the text "['canary-5']": when canary-50 failed,
+    # the automatic rollback looked that step up, died on a StopIteration traceback and left
+    # half the users on the failing service, the run still saying "running".
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "seed")
+    (tmp_path / "runbook.toml").write_text(ROLLBACK_TO_A_LIST)
+    store = str(tmp_path / "runs.sqlite3")
+    validated = cli("validate", "runbook.toml", cwd=tmp_path)
+    ran = cli("run", "runbook.toml", "--routes", str(routes), "--store", store, "--detach",
+              cwd=tmp_path)  # fmt: skip
+    for result in (validated, ran):
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        line = ROLLBACK_TO_A_LIST.splitlines().index('rollback_to = ["canary-5"]') + 1
+        assert f"runbook.E002 runbook.toml:{line}: step canary-50: 'rollback_to'" in result.stderr
+    assert not Path(store).exists()
+    assert float(open_store(str(routes)).current().table.route("products").weight) == 0
+
+
+HEALTHY_CANARY = UNHEALTHY_CANARY.replace("interval = 0.2", "interval = 0.2\ndeadline = 2")
+
+
+def test_a_route_table_file_broken_by_hand_mid_run_pauses_the_run_naming_it(tmp_path: Path):
+    # Someone edits routes.toml by hand while the canary is watched and leaves a syntax
+    # error (the proxies keep their last table). The runner's route check read it and died
+    # on a ValidationFailed traceback: the run stayed "running" with nobody on it, its step
+    # neither judged nor rolled back, and every resume died the same way.
+    service = Served(lambda _: (200, "ok"))
+    location = str(tmp_path / "runs.sqlite3")
+    flips = RunStore(location)
+    try:
+        run_id = started(tmp_path, HEALTHY_CANARY, service.url, flips)
+    finally:
+        flips.close()
+    routes = tmp_path / "routes.toml"
+    watched = Meanwhile(
+        location, "canary-10", "action_done", lambda: routes.write_text("weight = = 90\n")
+    )
+    lines: list[str] = []
+    try:
+        finished = Engine(watched, run_id, "tester", lines.append).run()
+    finally:
+        watched.close()
+        service.stop()
+    assert finished.state == "paused", lines
+    assert f"route.E000 {routes}: syntax error" in finished.reason, finished.reason
+    assert "AUTOMATIC ROLLBACK FAILED" in finished.reason, finished.reason
+    newest = open_store(str(routes)).history(1)[0]  # nothing written over the broken file
+    assert float(newest.table.route("products").weight) == 10, (newest.who, newest.why)
+
+
+@pytest.mark.parametrize("lease", ["nan", "inf", "-5", "0.5"])
+def test_a_lease_that_is_no_number_of_seconds_is_refused_by_run_and_resume(lease, tmp_path):
+    # `run --lease-seconds nan` was taken (nan < 1 is false) and stored no expiry: after a
+    # kill -9 the run was "being run by" the dead runner forever ("lease valid 0s more"),
+    # so no resume ever took it. `resume` checked no lease at all: with -5 its lease had
+    # expired as it was taken, and a second runner was let in at once.
+    store = str(tmp_path / "runs.sqlite3")
+    routes, run_id = detached(tmp_path, TO_10, store)
+    started_run = cli("run", "runbook.toml", "--routes", str(routes), "--store", store,
+                      "--detach", "--lease-seconds", lease, cwd=tmp_path)  # fmt: skip
+    resumed = cli("resume", run_id, "--store", store, "--lease-seconds", lease, cwd=tmp_path)
+    for result in (started_run, resumed):
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "Traceback" not in result.stderr
+        assert f"--lease-seconds: {lease} is not a number of seconds" in result.stderr
+    runs_now = RunStore(store)
+    try:
+        assert [r.id for r in runs_now.runs()] == [run_id]  # `run` created none
+        assert not runs_now.events(run_id, "step_started")  # `resume` ran nothing
+    finally:
+        runs_now.close()
+    assert float(open_store(str(routes)).current().table.route("products").weight) == 0
