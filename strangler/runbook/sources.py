@@ -40,6 +40,7 @@ PROMQL: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "version": ("min", metrics.VERSION, ()),
     "started": ("max", f"{metrics.STARTED} and on (job, instance) {metrics.VERSION}", ()),
 }
+COUNTED = ("requests", "buckets", "fallbacks")  # never negative or NaN on a strangler proxy
 # The proxies Prometheus scraped within the hour and cannot scrape now: their figures are
 # missing from every sum above, so nothing read through Prometheus may be judged.
 PROXIES_DOWN = "up == 0 and on (job, instance) max_over_time(strangler_proxy_config_version[1h])"
@@ -118,23 +119,45 @@ class ProxyReader:
             try:
                 replicas = self._prometheus()
             except SourceError:
-                replicas = {}  # Prometheus down now: every replica's window starts at zero
+                replicas = {}  # Prometheus down now: see window() for what that allows
             found["replicas"] = {name: scrape.to_json() for name, scrape in replicas.items()}
             return found
         for url in self.env.metrics:
             try:
                 found["replicas"][url] = self._scrape(url).to_json()
             except SourceError:
-                found["replicas"][url] = None  # a replica down now: its window starts at zero
+                found["replicas"][url] = None  # down now: see window() for what that allows
         return found
 
     def window(self, baseline: dict[str, Any]) -> Scrape:
-        """Everything since `baseline`, replicas summed; SourceError if any cannot be read."""
+        """Everything since `baseline`, replicas summed; SourceError if any cannot be read.
+
+        A replica with no baseline reading counts from zero only when it started after the
+        baseline (by its process_start_time_seconds): one that ran before it (unreadable at
+        the flip, or Prometheus down then) would bring its traffic from before the flip,
+        which dilutes the errors since. A replica in the baseline that the source no longer
+        lists (taken out of Prometheus' targets) would leave its figures out of the sums.
+        Either way the window cannot be told: SourceError.
+        """
         bases = baseline.get("replicas", {})
-        return metrics.combine(
-            metrics.delta(scrape, Scrape.from_json(bases[name]) if bases.get(name) else None)
-            for name, scrape in self._replicas().items()
-        )
+        now = self._replicas()
+        gone = sorted(name for name, base in bases.items() if base and name not in now)
+        if gone:
+            raise SourceError(
+                f"{self.source} no longer reports the proxy replica {', '.join(gone)} it "
+                "reported at the window's start: its figures would be missing from the sums"
+            )
+        windows, at = [], baseline.get("at")  # no "at": no baseline taken, all from zero
+        for name, scrape in now.items():
+            base = bases.get(name)
+            if not base and at is not None and (scrape.started is None or scrape.started < at):
+                raise SourceError(
+                    f"the proxy replica {name} could not be read at the window's start and "
+                    "was running before it: its figures since then cannot be told from those "
+                    "before"
+                )
+            windows.append(metrics.delta(scrape, Scrape.from_json(base) if base else None))
+        return metrics.combine(windows)
 
     def wait_for_version(self, version: int, timeout: float = VERSION_WAIT_S) -> bool:
         """Wait until every replica serves route table `version` (a flip takes effect on
@@ -207,8 +230,13 @@ class ProxyReader:
                 labels = item["metric"]
                 replica = f"{labels.get('job', '')}/{labels.get('instance', '')}"
                 key = tuple(labels.get(label, "") for label in kept)
-                # "NaN" stays NaN: the gates treat it as no data
-                found.setdefault(replica, {}).setdefault(name, {})[key] = float(item["value"][1])
+                value = float(item["value"][1])
+                if name in COUNTED and not value >= 0:  # NaN too, as parse() of /metrics
+                    raise SourceError(
+                        f"prometheus {self.env.prometheus}: {metric} of {replica} is {value}:"
+                        " not a count (a negative one would cancel another replica's)"
+                    )
+                found.setdefault(replica, {}).setdefault(name, {})[key] = value
         replicas = {replica: _scrape_of(series) for replica, series in found.items()}
         if not any(scrape.config_version is not None for scrape in replicas.values()):
             raise SourceError(

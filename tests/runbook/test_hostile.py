@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -348,6 +349,105 @@ def test_a_replica_restarted_since_the_baseline_counts_from_its_start(tmp_path: 
         replica.stop()
     assert found.outcome == "fail", found
     assert found.samples == {"service_requests": 310}
+
+
+SERVICE_ERRORS = Gate("service_error_rate", {"route": "products", "max_rate": 0.15,
+                                             "min_requests": 50})  # fmt: skip
+
+
+def _counts(started: float, ok: int, failed: int) -> str:
+    """A strangler proxy's /metrics: the service's answers and the process's start time."""
+    lines = '{route="products",backend="catalog",status="%s"} %d\n'
+    return (
+        "# TYPE strangler_proxy_requests_total counter\n"
+        + "".join(f"strangler_proxy_requests_total{lines % c}" for c in (("200", ok),
+                                                                        ("500", failed)))
+        + f"# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds {started}\n"
+        + "strangler_proxy_config_version 1\n"
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("restarted", [False, True])
+def test_a_replica_unreadable_at_the_flip_counts_from_zero_only_if_it_restarted(
+    restarted: bool, tmp_path: Path
+):
+    # The replica's /metrics timed out when the baseline was taken, though it was serving:
+    # its window counted from zero, so its 1,000 good answers from before the flip hid the
+    # 60 errors of 60 since (5.7% < 15%: pass). Started after the baseline, zero is right.
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    serving = [(500, "")]
+    replica = Served(lambda _: serving[0])
+    env = Environment(routes=str(routes), metrics=(f"{replica.url}/metrics",))
+    try:
+        baseline = ProxyReader(env).baseline()
+        if restarted:
+            serving[0] = (200, _counts(time.time() + 1, ok=0, failed=60))
+        else:
+            serving[0] = (200, _counts(1000, ok=1000, failed=60))
+        found = evaluate(SERVICE_ERRORS, env, Window(baseline))
+    finally:
+        replica.stop()
+    if restarted:
+        assert found.outcome == "fail" and found.samples == {"service_requests": 60}, found
+    else:
+        assert found.outcome == "inconclusive", found
+        assert "could not be read at the window's start" in found.reason, found.reason
+
+
+def _prometheus(replicas: dict[str, tuple[float, float]]) -> Answer:
+    """A Prometheus API answering the gates' instant queries: each replica (its instance
+    name) with its requests_total of status 200 and 500, started at 1000."""
+
+    def answer(path: str) -> tuple[int, str]:
+        query = parse_qs(urlsplit(path).query).get("query", [""])[0]
+        result: list[dict[str, Any]] = []
+        for instance, counts in replicas.items():
+            who = {"job": "proxy", "instance": instance}
+            if query.startswith("sum by") and "requests_total" in query:
+                for status, count in zip(("200", "500"), counts, strict=True):
+                    labels = {**who, "route": "products", "backend": "catalog", "status": status}
+                    result.append({"metric": labels, "value": [0, repr(count)]})
+            elif query.startswith(("min by", "max by")) and "config_version" in query:
+                value = "1000" if "process_start_time" in query else "1"
+                result.append({"metric": who, "value": [0, value]})
+        return 200, json.dumps({"status": "success", "data": {"result": result}})
+
+    return answer
+
+
+def test_a_replica_prometheus_stops_listing_is_no_data_not_a_smaller_sum(tmp_path: Path):
+    # Taken out of Prometheus' targets mid-window (not `up == 0`: no series at all), its
+    # errors simply left the sums: the other replica's 100 good answers passed the gate.
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    listed = {"a:9090": (100.0, 0.0), "b:9090": (0.0, 0.0)}
+    prometheus = Served(lambda path: _prometheus(listed)(path))
+    env = Environment(routes=str(routes), prometheus=prometheus.url)
+    try:
+        baseline = ProxyReader(env).baseline()
+        listed["a:9090"] = (200.0, 0.0)  # 100 good answers since; b's errors are unseen
+        listed.pop("b:9090")
+        found = evaluate(SERVICE_ERRORS, env, Window(baseline))
+    finally:
+        prometheus.stop()
+    assert found.outcome == "inconclusive", found
+    assert "no longer reports the proxy replica proxy/b:9090" in found.reason, found.reason
+
+
+def test_a_negative_count_through_prometheus_is_unreadable_not_subtracted(tmp_path: Path):
+    # /metrics refuses it already; through Prometheus it cancelled the other replica's errors
+    # (10 of 110 failed: 9% < 15%, pass).
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    prometheus = Served(_prometheus({"a:9090": (100.0, 100.0), "b:9090": (0.0, -90.0)}))
+    env = Environment(routes=str(routes), prometheus=prometheus.url)
+    try:
+        found = evaluate(SERVICE_ERRORS, env, Window({}))
+    finally:
+        prometheus.stop()
+    assert found.outcome == "inconclusive", found
+    assert "not a count" in found.reason, found.reason
 
 
 TO_10 = """
