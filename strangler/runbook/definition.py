@@ -154,6 +154,9 @@ def parse(text: str, source: str, params: dict[str, str] | None = None) -> Runbo
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise RunbookInvalid([syntax_problem(str(error), source, text)]) from error
+    except RecursionError as error:  # nesting past tomllib's recursion limit
+        problem = Problem("runbook.E000", source, "TOML nested too deeply to read")
+        raise RunbookInvalid([problem]) from error
     checker = _Checker(source, LineIndex(text))
     runbook = checker.runbook(raw)
     if params is not None and not checker.problems and runbook is not None:

@@ -34,6 +34,16 @@ def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_a_runbook_nested_past_the_parsers_limit_is_an_error_not_a_traceback(tmp_path):
+    path = tmp_path / "deep.toml"
+    path.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    for argv in (("validate",), ("run", "--store", str(tmp_path / "runs.sqlite3"))):
+        done = cli(*argv, str(path))
+        assert done.returncode == 2, done.stderr
+        assert "runbook.E000" in done.stderr and "nested too deeply" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+
+
 def test_an_invalid_runbook_lists_every_problem_with_file_line_and_exits_2(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text(INVALID)
