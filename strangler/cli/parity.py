@@ -7,6 +7,7 @@ import json
 import math
 import os
 import re
+import signal
 import sys
 import time
 import tomllib
@@ -280,6 +281,7 @@ def _replay(
     def keep(comparison: Any) -> None:
         tally.add(comparison)
 
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         result = asyncio.run(
             replay(
@@ -288,12 +290,15 @@ def _replay(
                 progress=None if args.json else lambda d, t: _progress(d, t, started, last),
             )
         )  # fmt: skip
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stopped:
         if tally:
-            _keep(store, tally)  # what was compared before Ctrl-C is kept
-        print(f"\ninterrupted: {tally.comparisons} comparisons kept in {args.store}",
+            _keep(store, tally)  # what was compared before Ctrl-C or SIGTERM is kept
+        how = "terminated" if isinstance(stopped, Terminated) else "interrupted"
+        print(f"\n{how}: {tally.comparisons} comparisons kept in {args.store}",
               file=sys.stderr)  # fmt: skip
-        return 130
+        return 143 if isinstance(stopped, Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if tally:
         _keep(store, tally)
     notes = _replay_notes(result)
@@ -316,6 +321,14 @@ def _replay(
         if result.compared:
             print(f"see `strangler parity report --route {args.route} --store {args.store}`")
     return 0 if result.compared else 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a replay (a CI job cancelled, `kill`): it stops as Ctrl-C does."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 def _keep(store: Any, tally: Any) -> None:

@@ -4,7 +4,11 @@ drips its answer, one whose answer never ends. Real servers on real sockets."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +16,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from strangler.parity import open_store, summary
 from tests.parity.shop_servers import Behaviour, har, serve
 from tests.parity.test_replay import replay, run
 
@@ -270,3 +275,33 @@ def test_a_request_no_client_could_send_is_named_before_anything_is_sent(
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert f"{path}: log.entries[1].{named}" in err
     assert not monolith.seen and not store.exists()
+
+
+STOPS = [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+
+
+@pytest.mark.parametrize(("stop", "code", "said"), STOPS)
+def test_a_replay_stopped_by_ctrl_c_or_sigterm_keeps_what_it_compared(stop, code, said, tmp_path):
+    """SIGTERM (a CI job cancelled, `kill`) ended the replay at once: everything compared so
+    far was lost, where Ctrl-C kept it."""
+    path, store = tmp_path / "traffic.har", tmp_path / "parity.sqlite3"
+    pages = [("GET", f"https://shop.example.com/api/v1/products?page={n}") for n in range(400)]
+    path.write_text(json.dumps(har(pages)))
+    with serve(Behaviour(sleep=0.02)) as primary, serve(Behaviour(sleep=0.02)) as candidate:
+        replaying = subprocess.Popen(
+            [sys.executable, "-m", "strangler", "parity", "replay", str(path), "--primary",
+             primary, "--candidate", candidate, "--route", "products", "--store", str(store),
+             "--concurrency", "1"],
+            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        time.sleep(3)  # started, and some of the 400 compared
+        replaying.send_signal(stop)
+        _, err = replaying.communicate(timeout=30)
+    assert replaying.returncode == code, err
+    kept = int(err.rsplit(f"{said}: ", 1)[1].split(" comparisons kept")[0])
+    opened = open_store(str(store))
+    try:
+        stored = summary(opened, "products", since=0)
+    finally:
+        opened.close()
+    assert 0 < kept < 400 and stored.samples + stored.skipped == kept, err
