@@ -24,6 +24,7 @@ from strangler.parity.exchange import (
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _MISSING = object()  # a header without a "value" key (HAR 1.2 requires one)
+MAX_PATH = 65536 - 1024  # httpx refuses a longer URL; the rest is for the target's address
 
 
 class HarError(Exception):
@@ -88,7 +89,11 @@ def _sent_headers(headers: Headers, host: str, where: str) -> None:
 
 def _sent_path(path: str, where: str) -> None:
     """HarError when a request's path holds what no request line can: an ASCII control
-    character (httpx refuses the URL) or a lone surrogate (not encodable)."""
+    character (httpx refuses the URL), a lone surrogate (not encodable), or more than httpx
+    takes in a URL (64 KiB) with room for the target's address."""
+    if len(path) > MAX_PATH:
+        raise HarError(f"{where}.url: the path is {len(path):,} characters; one may be "
+                       f"{MAX_PATH:,} at most")  # fmt: skip
     bad = next((c for c in path if (c.isascii() and not c.isprintable()) or _surrogate(c)), None)
     if bad is not None:
         raise HarError(f"{where}.url: {bad!r} at position {path.index(bad)} of the path is "
@@ -117,11 +122,12 @@ def _surrogate(char: str) -> bool:
 
 
 def _recorded(raw: Any, where: str) -> Reply | None:
-    if not isinstance(raw, dict) or not isinstance(raw.get("status"), int) or raw["status"] <= 0:
+    status = raw.get("status") if isinstance(raw, dict) else None
+    if type(status) is not int or status <= 0:  # not bool: `true` is no status 1
         return None
     content = raw.get("content")
     body = _content(content, "text", f"{where}.content") if isinstance(content, dict) else b""
-    return Reply(raw["status"], _headers(raw.get("headers", []), f"{where}.headers"), body)
+    return Reply(status, _headers(raw.get("headers", []), f"{where}.headers"), body)
 
 
 def _url_parts(url: Any) -> SplitResult | None:

@@ -7,6 +7,7 @@ import multiprocessing
 from pathlib import Path
 
 from strangler.parity.worker import append_har
+from tests.parity.shop_servers import har
 
 
 def append_many(path: str, writer: int, batches: int) -> None:
@@ -154,3 +155,14 @@ def test_a_har_of_another_tool_is_appended_to_whole(tmp_path):
     doc = json.loads(path.read_text())
     assert doc["log"]["creator"] == {"name": "Firefox"} and doc["log"]["pages"] == []
     assert [e["n"] for e in doc["log"]["entries"]] == [0, 1]
+
+
+def test_a_recorded_status_that_is_no_number_is_no_recorded_answer():
+    """JSON `true` is a Python int subclass: it was read as a recorded status 1, which a
+    replayed write's answer was then compared with."""
+    from strangler.parity.har import parse_har
+
+    document = har([("POST", "http://shop.example.com/api/v1/orders")])
+    document["log"]["entries"][0]["response"]["status"] = True
+    (request,) = parse_har(json.dumps(document), "t.har")
+    assert request.recorded is None

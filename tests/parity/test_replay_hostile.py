@@ -253,6 +253,8 @@ def test_a_recorded_header_past_ascii_is_sent_back_byte_for_byte(capsys, tmp_pat
          r"request.url: '\ud800' at position 17 of the path is not allowed"),
         ({"method": "POST", "postData": {"text": "\ud800"}},
          r"request.postData.text: '\ud800' at position 0 is half a UTF-16 pair"),
+        ({"url": "http://shop.example.com/api/v1/products?q=" + "a" * 70000},
+         "request.url: the path is 70,019 characters; one may be 64,512 at most"),
     ],
 )  # fmt: skip
 def test_a_request_no_client_could_send_is_named_before_anything_is_sent(
