@@ -8,6 +8,7 @@ deleted as new ones are written.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -22,6 +23,7 @@ from strangler.sqlite import use_wal
 
 DEFAULT_RETENTION_DAYS = 7.0
 PRUNE_EVERY_SECONDS = 60.0
+log = logging.getLogger("strangler.parity")
 # Counts are written per second, so a gate's window starts where it began; after an hour
 # they are folded into minute windows (a report over days reads 60 times fewer rows).
 FINE_SECONDS = 3600
@@ -355,7 +357,11 @@ class ParityStore:
                 self._keep_example(tx, route, endpoint, path, at, pair)
         now = time.time() if now is None else now
         if now - self._pruned >= PRUNE_EVERY_SECONDS:
-            self.prune(now)
+            try:
+                self.prune(now)
+            except StoreError as error:  # the tally is stored: its pairs are not lost
+                log.warning("parity store %s: not pruned (tried again next write): %s",
+                            self.shown, error)  # fmt: skip
 
     def _keep_example(
         self,

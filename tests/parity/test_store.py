@@ -117,6 +117,24 @@ def test_counts_add_up_across_writes_and_processes(parity_store):
     assert summary(parity_store, "products", since=AT - 60).samples == 120
 
 
+def test_a_write_whose_pruning_fails_afterwards_is_stored_not_lost(pg_url):
+    """The prune after a committed write failed (here a trigger refuses its DELETE): the
+    write raised, so the mirror counted the stored pairs as lost."""
+    store = ParityStore(pg_url)
+    try:
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'no deleting here'; END $$"
+            )
+            admin.execute("CREATE TRIGGER refuse BEFORE DELETE ON parity_data "
+                          "FOR EACH STATEMENT EXECUTE FUNCTION refuse()")  # fmt: skip
+        record(store, shop_traffic(10, price_bug=0.0))
+        assert summary(store, "products", since=AT - 60).samples == 10
+    finally:
+        store.close()
+
+
 def test_example_pairs_are_bounded_per_field(parity_store):
     record(parity_store, shop_traffic(40, price_bug=0.5), batch=1)
     with parity_store._transaction() as tx:
