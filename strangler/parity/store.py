@@ -23,6 +23,7 @@ from strangler.sqlite import use_wal
 
 DEFAULT_RETENTION_DAYS = 7.0
 PRUNE_EVERY_SECONDS = 60.0
+LOCK_WAIT_S = 30.0  # how long a statement waits for a lock another session holds
 log = logging.getLogger("strangler.parity")
 # Counts are written per second, so a gate's window starts where it began; after an hour
 # they are folded into minute windows (a report over days reads 60 times fewer rows).
@@ -246,7 +247,7 @@ class ParityStore:
             with self._transaction() as tx:
                 self._check_shape(tx)
             if not self.postgres:
-                use_wal(self._conn, timeout=30)
+                use_wal(self._conn, timeout=LOCK_WAIT_S)
         except Exception as error:  # psycopg.Error and sqlite3.Error alike
             if self._conn is not None:
                 self._conn.close()
@@ -270,9 +271,15 @@ class ParityStore:
         if self.postgres:
             import psycopg
 
-            return psycopg.connect(self.location, connect_timeout=10)
+            # A lock held elsewhere (a migration, a long VACUUM FULL) is waited for as long as
+            # SQLite's busy timeout, not forever: a mirror's hand-off fills meanwhile, and
+            # `parity report` would hang.
+            conn = psycopg.connect(self.location, connect_timeout=10)
+            conn.execute(f"SET lock_timeout = {int(LOCK_WAIT_S * 1000)}")
+            conn.commit()
+            return conn
         Path(self.location).parent.mkdir(parents=True, exist_ok=True)
-        return sqlite3.connect(self.location, timeout=30, check_same_thread=False)
+        return sqlite3.connect(self.location, timeout=LOCK_WAIT_S, check_same_thread=False)
 
     def _lost(self) -> bool:
         """Whether the PostgreSQL connection is gone (a SQLite file's never is)."""

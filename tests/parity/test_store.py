@@ -135,6 +135,23 @@ def test_a_write_whose_pruning_fails_afterwards_is_stored_not_lost(pg_url):
         store.close()
 
 
+def test_a_report_on_a_table_locked_elsewhere_gives_up_and_says_so(pg_url, capsys, monkeypatch):
+    """Another session holds parity_windows (a migration, VACUUM FULL): `parity report`
+    waited for it without end (the 30 s wait is shortened to 1 s here)."""
+    from strangler.parity import store as store_module
+
+    monkeypatch.setattr(store_module, "LOCK_WAIT_S", 1.0)
+    ParityStore(pg_url).close()
+    locker = psycopg.connect(pg_url)
+    try:
+        locker.execute("LOCK TABLE parity_windows IN ACCESS EXCLUSIVE MODE")
+        code, _, err = cli(capsys, "parity", "report", "--store", pg_url, "--json")
+    finally:
+        locker.rollback()
+        locker.close()
+    assert code == 2 and "lock timeout" in err and "Traceback" not in err, err
+
+
 def test_example_pairs_are_bounded_per_field(parity_store):
     record(parity_store, shop_traffic(40, price_bug=0.5), batch=1)
     with parity_store._transaction() as tx:
