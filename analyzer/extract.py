@@ -83,9 +83,17 @@ RAW_SQL_CALLS = {"execute", "executemany", "raw", "RawSQL", "extra"}
 DYNAMIC_IMPORTS = {"import_module", "import_string"}
 CLASS_LOADERS = {"get_class", "get_classes", "get_model_class"}
 SETTINGS_NAMES = {"INSTALLED_APPS", "AUTH_USER_MODEL"}
-TABLE_RE = re.compile(
-    r"\b(?:FROM|JOIN|INTO|UPDATE|TABLE)\s+[\"`\[]?([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE
+TABLE_KEYWORD_RE = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE|TABLE)\b", re.IGNORECASE)
+# One name as SQL writes it: plain, "quoted", `quoted` (MySQL) or [quoted] (SQL Server).
+SQL_NAME = r'(?:"[^"]+"|`[^`]+`|\[[^\]]+\]|[A-Za-z_][A-Za-z0-9_$]*)'
+# A table after one of those keywords or after a comma in a FROM list: its name, maybe
+# schema-qualified (public.t, "public"."t"), an optional alias (t AS x, t x), then a comma
+# when another table follows (FROM a x, b y).
+TABLE_REF_RE = re.compile(
+    rf"\s*(?P<name>{SQL_NAME}(?:\s*\.\s*{SQL_NAME})*)(?:\s+(?:AS\s+)?{SQL_NAME})?(?P<more>\s*,)?",
+    re.IGNORECASE,
 )
+SQL_NAME_RE = re.compile(SQL_NAME)
 QUERYSET_METHODS = {
     *LOOKUP_METHODS,
     *WRITE_METHODS,
@@ -154,6 +162,19 @@ def arg(call: cst.Call, position: int, keyword: str | None = None) -> cst.BaseEx
             if a.keyword is not None and a.keyword.value == keyword:
                 return a.value
     return positional[position].value if position < len(positional) else None
+
+
+def sql_tables(sql: str) -> Iterator[str]:
+    """The tables SQL text names after ``FROM``, ``JOIN``, ``INTO``, ``UPDATE`` or ``TABLE``,
+    lowercased and without schema or quotes: every table of a comma-separated FROM list and
+    ``payments_payment`` for ``"public"."payments_payment"``, as the database would read it."""
+    for keyword in TABLE_KEYWORD_RE.finditer(sql):
+        position = keyword.end()
+        while found := TABLE_REF_RE.match(sql, position):
+            yield SQL_NAME_RE.findall(found.group("name"))[-1].strip('"`[]').lower()
+            if not found.group("more"):
+                break
+            position = found.end()
 
 
 def resolve_relative(module: str, is_package: bool, level: int, name: str) -> str:
@@ -719,8 +740,8 @@ class _Extractor(LineCounter):
         for a in node.args:
             text = self._sql_text(a.value)
             if text:
-                for table in TABLE_RE.findall(text):
-                    self._use("raw_sql", Ref("table", table.lower()))
+                for table in sql_tables(text):
+                    self._use("raw_sql", Ref("table", table))
 
     # -- results ---------------------------------------------------------------------------
     def qualify(self, name: str) -> Ref:

@@ -402,9 +402,9 @@ def locked_once(tmp_path_factory):
 
 @pytest.fixture
 def locked_shop(locked_once, tmp_path):
-    """A writable copy of the locked shop, and its lock."""
+    """A writable copy of the locked shop, and a copy of its lock (a test may pin more)."""
     shop, lock = locked_once
-    return shutil.copytree(shop, tmp_path / "shop"), lock
+    return shutil.copytree(shop, tmp_path / "shop"), Path(shutil.copy(lock, tmp_path))
 
 
 @pytest.mark.parametrize("case", sorted(CROSSINGS))
@@ -460,3 +460,66 @@ def test_a_new_app_that_only_clustering_placed_fails_the_locked_check(locked_sho
     found = json.loads(again.stdout)
     assert found["unpinned"] == []
     assert again.returncode == 0, again.stdout  # payments already depends on orders
+
+
+def appended_crossings(shop: Path, lock: Path, path: str, text: str) -> tuple[int, list[dict]]:
+    """Append ``text`` to ``path`` in the locked shop and run the check: its exit code and
+    each violation evidenced in that file, as (source, target, kind, line, detail)."""
+    target = shop / path
+    target.write_text(target.read_text() + text)
+    result = cli(str(shop), "--check", str(lock), "--no-cache", "--json")
+    found = [
+        {
+            "crossing": (d["source"], d["target"], d["kind"]),
+            "line": e["line"],
+            "detail": e["detail"],
+        }
+        for d in json.loads(result.stdout)["violations"]
+        for e in d["evidence"]
+        if e["file"] == path
+    ]
+    return result.returncode, found
+
+
+def line_of(path: Path, text: str) -> int:
+    """The 1-based line of ``path`` holding ``text``, as an editor numbers it."""
+    return next(n for n, line in enumerate(path.read_text().split("\n"), 1) if text in line)
+
+
+# SQL naming another app's table where a pattern reading `FROM <name>` misses it.
+HIDDEN_TABLES = {
+    "schema-qualified": "DELETE FROM public.payments_payment WHERE id = 1",
+    "quoted schema and table": 'DELETE FROM "public"."payments_payment" WHERE id = 1',
+    "MySQL backquotes": "UPDATE `shop`.`payments_payment` SET amount = 0",
+    "SQL Server brackets": "SELECT amount FROM [dbo].[payments_payment]",
+    "second in a comma join": (
+        "SELECT p.id FROM catalog_products p, payments_payment x WHERE x.id = p.id"
+    ),
+    "third in a comma join, with AS and a schema": (
+        "SELECT 1 FROM catalog_products AS p, catalog_category AS c, public.payments_payment AS x"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HIDDEN_TABLES))
+def test_raw_sql_on_another_apps_table_fails_the_locked_check_however_it_is_named(
+    case, locked_shop
+):
+    shop, lock = locked_shop
+    code, found = appended_crossings(
+        shop,
+        lock,
+        "catalog/views.py",
+        "\n\nfrom django.db import connection\n\n\ndef void():\n"
+        f"    with connection.cursor() as cursor:\n"
+        f"        cursor.execute({HIDDEN_TABLES[case]!r})\n",
+    )
+    assert code == 1
+    line = line_of(shop / "catalog" / "views.py", "cursor.execute(")
+    assert found == [
+        {
+            "crossing": ("catalog", "payments", "raw_sql"),
+            "line": line,
+            "detail": f"cursor.execute({HIDDEN_TABLES[case]!r})",
+        }
+    ]
