@@ -770,15 +770,32 @@ def _lookups(call: cst.Call) -> Iterator[str]:
     ``"-customer__name"``, also inside expressions (``Q(...)`` combined with ``|``, ``&``,
     ``~``, ``Prefetch(...)``, ``annotate(paid=Sum("order__payment__amount"))``,
     ``filter(price=F("line__price"))``, ``order_by(F("line__price").desc())``): each joins
-    the tables it names as a filter does."""
-    for a in call.args:
-        if a.keyword is not None and "__" in a.keyword.value:
-            yield a.keyword.value
-        text = literal(a.value)
+    the tables it names as a filter does. Literals unpacked into the call count as written
+    out: ``filter(**{"order__payment__amount__gt": 0})``, ``values(*["order__status"])``."""
+    for keyword, value in _arguments(call):
+        if keyword and "__" in keyword:
+            yield keyword
+        text = literal(value)
         if text is None:
-            yield from _nested_lookups(a.value)
-        elif a.keyword is None and "__" in text:
+            yield from _nested_lookups(value)
+        elif keyword is None and "__" in text:
             yield text.lstrip("-")
+
+
+def _arguments(call: cst.Call) -> Iterator[tuple[str | None, cst.BaseExpression]]:
+    """A call's arguments as (keyword, value) the way Python passes them: a literal dict
+    after ``**`` gives one keyword argument per key ("" when the key is computed), a literal
+    list, tuple or set after ``*`` one positional argument (keyword None) per element."""
+    for a in call.args:
+        if a.star == "**" and isinstance(a.value, cst.Dict):
+            for item in a.value.elements:
+                if isinstance(item, cst.DictElement):
+                    yield literal(item.key) or "", item.value
+        elif a.star == "*" and isinstance(a.value, (cst.List, cst.Tuple, cst.Set)):
+            for element in a.value.elements:
+                yield None, element.value
+        else:
+            yield (None if a.keyword is None else a.keyword.value), a.value
 
 
 def _nested_lookups(node: cst.BaseExpression) -> Iterator[str]:

@@ -523,3 +523,29 @@ def test_raw_sql_on_another_apps_table_fails_the_locked_check_however_it_is_name
             "detail": f"cursor.execute({HIDDEN_TABLES[case]!r})",
         }
     ]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        'filter(**{"orderline__order__payment__amount__gt": 0})',
+        'filter(Q(**{"orderline__order__payment__amount__gt": 0}))',
+        'values_list(*["orderline__order__payment__amount"])',
+    ],
+)
+def test_lookups_unpacked_from_a_literal_fail_the_locked_check(call, locked_shop):
+    shop, lock = locked_shop
+    code, found = appended_crossings(
+        shop,
+        lock,
+        "catalog/views.py",
+        f"\n\nfrom django.db.models import Q\n\n\ndef paid():\n    return Product.objects.{call}\n",
+    )
+    assert code == 1
+    line = line_of(shop / "catalog" / "views.py", "return Product.objects.")
+    crossing = {
+        "crossing": ("catalog", "payments", "read"),
+        "line": line,
+        "detail": f"return Product.objects.{call}",
+    }
+    assert crossing in found
