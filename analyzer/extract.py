@@ -9,8 +9,10 @@ that cost. Names are qualified with the file's own imports; nothing is imported 
 from __future__ import annotations
 
 import ast
+import io
 import re
 import sys
+import tokenize
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -864,6 +866,7 @@ def _detail(lines: list[str], line: int) -> str:
     return ""
 
 
+CODING_RE = re.compile(rb"[ \t\f]*#.*?coding[:=]")  # PEP 263, on line 1 or 2
 PARSER_AT = re.compile(r"error at (\d+):\d+: ?(.*)")
 
 
@@ -889,15 +892,59 @@ def _syntax_error(error: Exception, data: bytes) -> tuple[int, str]:
     return int(line), first
 
 
-def extract_source(path: str, module: str, is_package: bool, data: bytes) -> FileFacts:
-    """Parse one file and return its facts; a syntax error becomes ``parse_error``."""
-    text = data.decode("utf-8-sig", errors="replace")  # no BOM in evidence
-    lines = text.splitlines()
+def source_text(data: bytes) -> tuple[str, Located | None]:
+    """A file's text as Python compiles it, and None; or, when it does not decode, its text
+    with bad bytes replaced (for line counts and evidence) and the problem at its line.
+
+    Python decodes source as its BOM or PEP 263 declaration says (``# -*- coding: latin-1
+    -*-``), UTF-8 otherwise, and ends lines at ``\\r\\n`` and a lone ``\\r`` as at ``\\n``
+    (universal newlines), so the text handed on has ``\\n`` line ends only.
+    """
     try:
-        tree = cst.parse_module(data)
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return _universal_newlines(data.decode(encoding)), None
+    except (SyntaxError, UnicodeDecodeError, LookupError) as error:
+        text = _universal_newlines(data.decode("utf-8-sig", errors="replace"))
+        line, message = _undecodable(error, data)
+        hint = "; declare the file's encoding (PEP 263) or save it as UTF-8"
+        return text, Located(message + hint, line, _detail(source_lines(text), line))
+
+
+def _undecodable(error: Exception, data: bytes) -> tuple[int, str]:
+    """Line and message for bytes that do not decode, or for an encoding declaration that
+    Python rejects (unknown, not a text encoding, contradicting the BOM)."""
+    if isinstance(error, UnicodeDecodeError):
+        line = _universal_newlines(data[: error.start].decode("latin-1")).count("\n") + 1
+        byte = data[error.start : error.start + 1]
+        return line, f"cannot decode as {error.encoding} ({error.reason}: {byte!r})"
+    declared = [n for n, raw in enumerate(data.splitlines()[:2], 1) if CODING_RE.match(raw)]
+    return (declared[0] if declared else 1), f"cannot decode: {error}"
+
+
+def _universal_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def source_lines(text: str) -> list[str]:
+    """``text``'s lines as Python's tokenizer numbers them: ended by ``\\n`` only, never by
+    the form feeds, U+2028, U+0085... at which ``str.splitlines`` also breaks."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the newline ending the last line starts none
+    return lines
+
+
+def extract_source(path: str, module: str, is_package: bool, data: bytes) -> FileFacts:
+    """Parse one file and return its facts; a syntax error or undecodable text becomes
+    ``parse_error``."""
+    text, undecodable = source_text(data)
+    lines = source_lines(text)
+    if undecodable is not None:
+        return FileFacts(path, module, is_package, len(lines), parse_error=undecodable)
+    try:
+        tree = cst.parse_module(text)
     except (
         cst.ParserSyntaxError,
-        UnicodeDecodeError,
         SyntaxError,
         ValueError,
         RecursionError,
@@ -1010,8 +1057,12 @@ def extract_migration(path: str, module: str, data: bytes) -> FileFacts:
     Why not parse: migrations are a third or more of a project's files and only this one
     list matters to the analysis; reading it textually keeps cold runs close to parse cost.
     """
-    text = data.decode("utf-8-sig", errors="replace")  # no BOM in evidence
-    lines = text.splitlines()
+    text, undecodable = source_text(data)
+    lines = source_lines(text)
+    if undecodable is not None:
+        return FileFacts(
+            path, module, False, len(lines), is_migration=True, parse_error=undecodable
+        )
     deps: list[MigrationDep] = []
     block = MIGRATION_BLOCK_RE.search(text)
     if block:
