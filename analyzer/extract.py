@@ -9,8 +9,10 @@ that cost. Names are qualified with the file's own imports; nothing is imported 
 from __future__ import annotations
 
 import ast
+import io
 import re
 import sys
+import tokenize
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,9 +85,17 @@ RAW_SQL_CALLS = {"execute", "executemany", "raw", "RawSQL", "extra"}
 DYNAMIC_IMPORTS = {"import_module", "import_string"}
 CLASS_LOADERS = {"get_class", "get_classes", "get_model_class"}
 SETTINGS_NAMES = {"INSTALLED_APPS", "AUTH_USER_MODEL"}
-TABLE_RE = re.compile(
-    r"\b(?:FROM|JOIN|INTO|UPDATE|TABLE)\s+[\"`\[]?([A-Za-z_][A-Za-z0-9_]*)", re.IGNORECASE
+TABLE_KEYWORD_RE = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE|TABLE)\b", re.IGNORECASE)
+# One name as SQL writes it: plain, "quoted", `quoted` (MySQL) or [quoted] (SQL Server).
+SQL_NAME = r'(?:"[^"]+"|`[^`]+`|\[[^\]]+\]|[A-Za-z_][A-Za-z0-9_$]*)'
+# A table after one of those keywords or after a comma in a FROM list: its name, maybe
+# schema-qualified (public.t, "public"."t"), an optional alias (t AS x, t x), then a comma
+# when another table follows (FROM a x, b y).
+TABLE_REF_RE = re.compile(
+    rf"\s*(?P<name>{SQL_NAME}(?:\s*\.\s*{SQL_NAME})*)(?:\s+(?:AS\s+)?{SQL_NAME})?(?P<more>\s*,)?",
+    re.IGNORECASE,
 )
+SQL_NAME_RE = re.compile(SQL_NAME)
 QUERYSET_METHODS = {
     *LOOKUP_METHODS,
     *WRITE_METHODS,
@@ -154,6 +164,19 @@ def arg(call: cst.Call, position: int, keyword: str | None = None) -> cst.BaseEx
             if a.keyword is not None and a.keyword.value == keyword:
                 return a.value
     return positional[position].value if position < len(positional) else None
+
+
+def sql_tables(sql: str) -> Iterator[str]:
+    """The tables SQL text names after ``FROM``, ``JOIN``, ``INTO``, ``UPDATE`` or ``TABLE``,
+    lowercased and without schema or quotes: every table of a comma-separated FROM list and
+    ``payments_payment`` for ``"public"."payments_payment"``, as the database would read it."""
+    for keyword in TABLE_KEYWORD_RE.finditer(sql):
+        position = keyword.end()
+        while found := TABLE_REF_RE.match(sql, position):
+            yield SQL_NAME_RE.findall(found.group("name"))[-1].strip('"`[]').lower()
+            if not found.group("more"):
+                break
+            position = found.end()
 
 
 def resolve_relative(module: str, is_package: bool, level: int, name: str) -> str:
@@ -719,8 +742,8 @@ class _Extractor(LineCounter):
         for a in node.args:
             text = self._sql_text(a.value)
             if text:
-                for table in TABLE_RE.findall(text):
-                    self._use("raw_sql", Ref("table", table.lower()))
+                for table in sql_tables(text):
+                    self._use("raw_sql", Ref("table", table))
 
     # -- results ---------------------------------------------------------------------------
     def qualify(self, name: str) -> Ref:
@@ -749,15 +772,32 @@ def _lookups(call: cst.Call) -> Iterator[str]:
     ``"-customer__name"``, also inside expressions (``Q(...)`` combined with ``|``, ``&``,
     ``~``, ``Prefetch(...)``, ``annotate(paid=Sum("order__payment__amount"))``,
     ``filter(price=F("line__price"))``, ``order_by(F("line__price").desc())``): each joins
-    the tables it names as a filter does."""
-    for a in call.args:
-        if a.keyword is not None and "__" in a.keyword.value:
-            yield a.keyword.value
-        text = literal(a.value)
+    the tables it names as a filter does. Literals unpacked into the call count as written
+    out: ``filter(**{"order__payment__amount__gt": 0})``, ``values(*["order__status"])``."""
+    for keyword, value in _arguments(call):
+        if keyword and "__" in keyword:
+            yield keyword
+        text = literal(value)
         if text is None:
-            yield from _nested_lookups(a.value)
-        elif a.keyword is None and "__" in text:
+            yield from _nested_lookups(value)
+        elif keyword is None and "__" in text:
             yield text.lstrip("-")
+
+
+def _arguments(call: cst.Call) -> Iterator[tuple[str | None, cst.BaseExpression]]:
+    """A call's arguments as (keyword, value) the way Python passes them: a literal dict
+    after ``**`` gives one keyword argument per key ("" when the key is computed), a literal
+    list, tuple or set after ``*`` one positional argument (keyword None) per element."""
+    for a in call.args:
+        if a.star == "**" and isinstance(a.value, cst.Dict):
+            for item in a.value.elements:
+                if isinstance(item, cst.DictElement):
+                    yield literal(item.key) or "", item.value
+        elif a.star == "*" and isinstance(a.value, (cst.List, cst.Tuple, cst.Set)):
+            for element in a.value.elements:
+                yield None, element.value
+        else:
+            yield (None if a.keyword is None else a.keyword.value), a.value
 
 
 def _nested_lookups(node: cst.BaseExpression) -> Iterator[str]:
@@ -826,6 +866,7 @@ def _detail(lines: list[str], line: int) -> str:
     return ""
 
 
+CODING_RE = re.compile(rb"[ \t\f]*#.*?coding[:=]")  # PEP 263, on line 1 or 2
 PARSER_AT = re.compile(r"error at (\d+):\d+: ?(.*)")
 
 
@@ -851,15 +892,59 @@ def _syntax_error(error: Exception, data: bytes) -> tuple[int, str]:
     return int(line), first
 
 
-def extract_source(path: str, module: str, is_package: bool, data: bytes) -> FileFacts:
-    """Parse one file and return its facts; a syntax error becomes ``parse_error``."""
-    text = data.decode("utf-8-sig", errors="replace")  # no BOM in evidence
-    lines = text.splitlines()
+def source_text(data: bytes) -> tuple[str, Located | None]:
+    """A file's text as Python compiles it, and None; or, when it does not decode, its text
+    with bad bytes replaced (for line counts and evidence) and the problem at its line.
+
+    Python decodes source as its BOM or PEP 263 declaration says (``# -*- coding: latin-1
+    -*-``), UTF-8 otherwise, and ends lines at ``\\r\\n`` and a lone ``\\r`` as at ``\\n``
+    (universal newlines), so the text handed on has ``\\n`` line ends only.
+    """
     try:
-        tree = cst.parse_module(data)
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return _universal_newlines(data.decode(encoding)), None
+    except (SyntaxError, UnicodeDecodeError, LookupError) as error:
+        text = _universal_newlines(data.decode("utf-8-sig", errors="replace"))
+        line, message = _undecodable(error, data)
+        hint = "; declare the file's encoding (PEP 263) or save it as UTF-8"
+        return text, Located(message + hint, line, _detail(source_lines(text), line))
+
+
+def _undecodable(error: Exception, data: bytes) -> tuple[int, str]:
+    """Line and message for bytes that do not decode, or for an encoding declaration that
+    Python rejects (unknown, not a text encoding, contradicting the BOM)."""
+    if isinstance(error, UnicodeDecodeError):
+        line = _universal_newlines(data[: error.start].decode("latin-1")).count("\n") + 1
+        byte = data[error.start : error.start + 1]
+        return line, f"cannot decode as {error.encoding} ({error.reason}: {byte!r})"
+    declared = [n for n, raw in enumerate(data.splitlines()[:2], 1) if CODING_RE.match(raw)]
+    return (declared[0] if declared else 1), f"cannot decode: {error}"
+
+
+def _universal_newlines(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def source_lines(text: str) -> list[str]:
+    """``text``'s lines as Python's tokenizer numbers them: ended by ``\\n`` only, never by
+    the form feeds, U+2028, U+0085... at which ``str.splitlines`` also breaks."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # the newline ending the last line starts none
+    return lines
+
+
+def extract_source(path: str, module: str, is_package: bool, data: bytes) -> FileFacts:
+    """Parse one file and return its facts; a syntax error or undecodable text becomes
+    ``parse_error``."""
+    text, undecodable = source_text(data)
+    lines = source_lines(text)
+    if undecodable is not None:
+        return FileFacts(path, module, is_package, len(lines), parse_error=undecodable)
+    try:
+        tree = cst.parse_module(text)
     except (
         cst.ParserSyntaxError,
-        UnicodeDecodeError,
         SyntaxError,
         ValueError,
         RecursionError,
@@ -972,8 +1057,12 @@ def extract_migration(path: str, module: str, data: bytes) -> FileFacts:
     Why not parse: migrations are a third or more of a project's files and only this one
     list matters to the analysis; reading it textually keeps cold runs close to parse cost.
     """
-    text = data.decode("utf-8-sig", errors="replace")  # no BOM in evidence
-    lines = text.splitlines()
+    text, undecodable = source_text(data)
+    lines = source_lines(text)
+    if undecodable is not None:
+        return FileFacts(
+            path, module, False, len(lines), is_migration=True, parse_error=undecodable
+        )
     deps: list[MigrationDep] = []
     block = MIGRATION_BLOCK_RE.search(text)
     if block:

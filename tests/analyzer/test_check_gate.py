@@ -7,13 +7,11 @@ round trip), as a user's CI job would.
 from __future__ import annotations
 
 import json
-import shutil
-import tomllib
 from pathlib import Path
 
 import pytest
 
-from tests.analyzer.conftest import FIXTURE
+from tests.analyzer.conftest import appended_crossings, line_of
 from tests.analyzer.test_analyze import cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -375,36 +373,6 @@ CROSSINGS = {
         'def resync():\n    call_command("resync_payments", verbosity=0)\n',
     ),
 }
-# The shop's management command (the gate's cases call it by name)
-COMMAND = (
-    "from django.core.management.base import BaseCommand\n\nfrom payments.models import Payment\n"
-    "\n\nclass Command(BaseCommand):\n    def handle(self, *args, **options):\n"
-    "        Payment.objects.update(amount=0)\n"
-)
-
-
-@pytest.fixture(scope="module")
-def locked_once(tmp_path_factory):
-    """The shop (without its broken file) and a lock of its proposal, made once."""
-    root = tmp_path_factory.mktemp("locked")
-    shop = shutil.copytree(FIXTURE, root / "shop")
-    commands = shop / "payments" / "management" / "commands"
-    commands.mkdir(parents=True)
-    (commands / "resync_payments.py").write_text(COMMAND)
-    lock = root / "boundaries.toml"
-    locked = cli(str(shop), "--lock", str(lock), "--no-cache")
-    assert locked.returncode == 0, locked.stderr
-    contexts = {c["name"]: c for c in tomllib.loads(lock.read_text())["context"]}
-    assert contexts["catalog"]["apps"] == ["catalog"] and contexts["catalog"]["depends_on"] == []
-    assert cli(str(shop), "--check", str(lock), "--no-cache").returncode == 0
-    return shop, lock
-
-
-@pytest.fixture
-def locked_shop(locked_once, tmp_path):
-    """A writable copy of the locked shop, and its lock."""
-    shop, lock = locked_once
-    return shutil.copytree(shop, tmp_path / "shop"), lock
 
 
 @pytest.mark.parametrize("case", sorted(CROSSINGS))
@@ -460,3 +428,68 @@ def test_a_new_app_that_only_clustering_placed_fails_the_locked_check(locked_sho
     found = json.loads(again.stdout)
     assert found["unpinned"] == []
     assert again.returncode == 0, again.stdout  # payments already depends on orders
+
+
+# SQL naming another app's table where a pattern reading `FROM <name>` misses it.
+HIDDEN_TABLES = {
+    "schema-qualified": "DELETE FROM public.payments_payment WHERE id = 1",
+    "quoted schema and table": 'DELETE FROM "public"."payments_payment" WHERE id = 1',
+    "MySQL backquotes": "UPDATE `shop`.`payments_payment` SET amount = 0",
+    "SQL Server brackets": "SELECT amount FROM [dbo].[payments_payment]",
+    "second in a comma join": (
+        "SELECT p.id FROM catalog_products p, payments_payment x WHERE x.id = p.id"
+    ),
+    "third in a comma join, with AS and a schema": (
+        "SELECT 1 FROM catalog_products AS p, catalog_category AS c, public.payments_payment AS x"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HIDDEN_TABLES))
+def test_raw_sql_on_another_apps_table_fails_the_locked_check_however_it_is_named(
+    case, locked_shop
+):
+    shop, lock = locked_shop
+    code, found = appended_crossings(
+        shop,
+        lock,
+        "catalog/views.py",
+        "\n\nfrom django.db import connection\n\n\ndef void():\n"
+        f"    with connection.cursor() as cursor:\n"
+        f"        cursor.execute({HIDDEN_TABLES[case]!r})\n",
+    )
+    assert code == 1
+    line = line_of(shop / "catalog" / "views.py", "cursor.execute(")
+    assert found == [
+        {
+            "crossing": ("catalog", "payments", "raw_sql"),
+            "line": line,
+            "detail": f"cursor.execute({HIDDEN_TABLES[case]!r})",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        'filter(**{"orderline__order__payment__amount__gt": 0})',
+        'filter(Q(**{"orderline__order__payment__amount__gt": 0}))',
+        'values_list(*["orderline__order__payment__amount"])',
+    ],
+)
+def test_lookups_unpacked_from_a_literal_fail_the_locked_check(call, locked_shop):
+    shop, lock = locked_shop
+    code, found = appended_crossings(
+        shop,
+        lock,
+        "catalog/views.py",
+        f"\n\nfrom django.db.models import Q\n\n\ndef paid():\n    return Product.objects.{call}\n",
+    )
+    assert code == 1
+    line = line_of(shop / "catalog" / "views.py", "return Product.objects.")
+    crossing = {
+        "crossing": ("catalog", "payments", "read"),
+        "line": line,
+        "detail": f"return Product.objects.{call}",
+    }
+    assert crossing in found
