@@ -68,12 +68,17 @@ def tree(root: int) -> list[int]:
     return found
 
 
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat from its third field (state) on: the command name before it may hold
+    spaces and parentheses, so the fields are those after its last ")"."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def usage(pid: int) -> Usage:
     """One process's CPU (its reaped children's included), memory and open fds; nothing for
     a process that is gone."""
     try:
-        # The command name (field 2) may hold spaces and parentheses: fields after its last ")".
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = _stat(pid)
         fds = len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return Usage()
@@ -98,7 +103,7 @@ def total(pids: list[int]) -> Usage:
 
 def _started(pid: int) -> float:
     """When `pid` started, in seconds since the epoch."""
-    ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    ticks = int(_stat(pid)[19])
     boot = next(
         float(line.split()[1])
         for line in Path("/proc/stat").read_text().splitlines()

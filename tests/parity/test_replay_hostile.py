@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -188,6 +189,24 @@ def test_a_compare_file_ignoring_every_field_is_refused(capsys, tmp_path):
     assert [f["path"] for e in route["endpoints"] for f in e["fields"]] == ["price"]
 
 
+def replay_refused(
+    document: dict, capsys, tmp_path: Path, allow_writes: bool = False
+) -> tuple[Path, str]:
+    """Replay a HAR `document` that must be refused: exit 2, one line on stderr, nothing sent
+    to the primary and no store written. Its path, and that line."""
+    path = tmp_path / "t.har"
+    path.write_text(json.dumps(document))
+    store = tmp_path / "p.sqlite3"
+    monolith = Behaviour()
+    with serve(monolith) as primary, serve(Behaviour()) as candidate:
+        writes = ("--allow-writes", candidate) if allow_writes else ()
+        code, _, err = run(capsys, "parity", "replay", str(path), "--primary", primary,
+                           "--candidate", candidate, "--store", str(store), *writes)  # fmt: skip
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert not monolith.seen and not store.exists()
+    return path, err
+
+
 @pytest.mark.parametrize(("value", "shown"), [(None, "null"), (1, "1"), ("no key", "missing")])
 def test_a_header_value_that_is_not_a_string_is_an_error_naming_entry_and_header(
     value, shown, capsys, tmp_path
@@ -199,18 +218,10 @@ def test_a_header_value_that_is_not_a_string_is_an_error_naming_entry_and_header
     headers.append(
         {"name": "X-Tenant"} if shown == "missing" else {"name": "X-Tenant", "value": value}
     )
-    path = tmp_path / "t.har"
-    path.write_text(json.dumps(document))
-    store = tmp_path / "p.sqlite3"
-    monolith = Behaviour()
-    with serve(monolith) as primary, serve(Behaviour()) as candidate:
-        code, _, err = run(capsys, "parity", "replay", str(path), "--primary", primary,
-                           "--candidate", candidate, "--store", str(store))  # fmt: skip
-    assert code == 2 and len(err.strip().splitlines()) == 1
+    path, err = replay_refused(document, capsys, tmp_path)
     assert (
         f"{path}: log.entries[1].request.headers[1] (X-Tenant): value is {shown}, not a string"
     ) in err
-    assert not monolith.seen and not store.exists()
 
 
 def test_a_recorded_header_past_ascii_is_sent_back_byte_for_byte(capsys, tmp_path):
@@ -266,17 +277,9 @@ def test_a_request_no_client_could_send_is_named_before_anything_is_sent(
     entry, nothing sent."""
     document = har([("GET", "http://shop.example.com/api/v1/products/2")] * 2)
     document["log"]["entries"][1]["request"].update(entry)
-    path = tmp_path / "t.har"
-    path.write_text(json.dumps(document))
-    store = tmp_path / "p.sqlite3"
-    monolith = Behaviour()
-    with serve(monolith) as primary, serve(Behaviour()) as candidate:
-        code, _, err = run(capsys, "parity", "replay", str(path), "--primary", primary,
-                           "--candidate", candidate, "--store", str(store),
-                           "--allow-writes", candidate)  # fmt: skip
-    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    path, err = replay_refused(document, capsys, tmp_path, allow_writes=True)
+    assert "Traceback" not in err
     assert f"{path}: log.entries[1].{named}" in err
-    assert not monolith.seen and not store.exists()
 
 
 STOPS = [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]

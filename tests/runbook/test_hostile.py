@@ -195,6 +195,14 @@ def test_gates_hold_while_a_replica_still_serves_the_table_before_the_flip(stack
     assert "route table version 1" in rounds[-1][0]["reason"], rounds[-1][0]["reason"]
 
 
+def unreachable_routes(tmp_path: Path) -> Path:
+    """A route table file (one route, weight 0) whose backends nothing listens on: for gates
+    that read only the table's names, never its backends."""
+    routes = tmp_path / "routes.toml"
+    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    return routes
+
+
 def proxy_metrics(breaker: str) -> str:
     """A strangler proxy's /metrics (the lines the gates read) with this breaker state."""
     return (
@@ -211,8 +219,7 @@ def proxy_metrics(breaker: str) -> str:
 def test_a_breaker_state_that_is_no_state_is_no_reading_not_closed(state: str, tmp_path: Path):
     # Something at a replica's /metrics URL reports the service's breaker as NaN or -1 next
     # to a closed one: the worst state of the two is unknown, never "closed".
-    routes = tmp_path / "routes.toml"
-    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    routes = unreachable_routes(tmp_path)
     odd, closed = (Served(lambda _, b=b: (200, proxy_metrics(b))) for b in (state, "0"))
     try:
         env = Environment(
@@ -228,8 +235,7 @@ def test_a_breaker_state_that_is_no_state_is_no_reading_not_closed(state: str, t
 def test_a_replica_reporting_negative_counts_is_unreadable_not_subtracted(tmp_path: Path):
     # One replica's service errors, and something at another replica's URL reporting them
     # negative: summed, the errors vanished and the gate passed.
-    routes = tmp_path / "routes.toml"
-    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    routes = unreachable_routes(tmp_path)
     counts = '{route="products",backend="%s",status="%s"} %s\n'
     texts = [
         "strangler_proxy_config_version 1\n# TYPE strangler_proxy_requests_total counter\n"
@@ -323,8 +329,7 @@ def test_a_replica_restarted_since_the_baseline_counts_from_its_start(tmp_path: 
     # The proxy restarts inside the window (its process_start_time_seconds moves) and then
     # serves more than before, so no counter went down: read as if it had not restarted,
     # the window lost the 100 errors it counted before the baseline and passed at 4.8%.
-    routes = tmp_path / "routes.toml"
-    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    routes = unreachable_routes(tmp_path)
     lines = '{route="products",backend="catalog",status="%s"} %d\n'
 
     def proxy(started: int, ok: int, failed: int) -> str:
@@ -374,8 +379,7 @@ def test_a_replica_unreadable_at_the_flip_counts_from_zero_only_if_it_restarted(
     # The replica's /metrics timed out when the baseline was taken, though it was serving:
     # its window counted from zero, so its 1,000 good answers from before the flip hid the
     # 60 errors of 60 since (5.7% < 15%: pass). Started after the baseline, zero is right.
-    routes = tmp_path / "routes.toml"
-    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    routes = unreachable_routes(tmp_path)
     serving = [(500, "")]
     replica = Served(lambda _: serving[0])
     env = Environment(routes=str(routes), metrics=(f"{replica.url}/metrics",))
@@ -419,8 +423,7 @@ def _prometheus(replicas: dict[str, tuple[float, float]]) -> Answer:
 def test_a_replica_prometheus_stops_listing_is_no_data_not_a_smaller_sum(tmp_path: Path):
     # Taken out of Prometheus' targets mid-window (not `up == 0`: no series at all), its
     # errors simply left the sums: the other replica's 100 good answers passed the gate.
-    routes = tmp_path / "routes.toml"
-    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    routes = unreachable_routes(tmp_path)
     listed = {"a:9090": (100.0, 0.0), "b:9090": (0.0, 0.0)}
     prometheus = Served(lambda path: _prometheus(listed)(path))
     env = Environment(routes=str(routes), prometheus=prometheus.url)
@@ -438,8 +441,7 @@ def test_a_replica_prometheus_stops_listing_is_no_data_not_a_smaller_sum(tmp_pat
 def test_a_negative_count_through_prometheus_is_unreadable_not_subtracted(tmp_path: Path):
     # /metrics refuses it already; through Prometheus it cancelled the other replica's errors
     # (10 of 110 failed: 9% < 15%, pass).
-    routes = tmp_path / "routes.toml"
-    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    routes = unreachable_routes(tmp_path)
     prometheus = Served(_prometheus({"a:9090": (100.0, 100.0), "b:9090": (0.0, -90.0)}))
     env = Environment(routes=str(routes), prometheus=prometheus.url)
     try:
@@ -491,8 +493,7 @@ def edit_on_second_read(path: Path, first: str, second: str, until: subprocess.P
 def test_the_runbook_text_stored_is_the_text_validated(tmp_path: Path):
     # `run` read the file to validate it and again to store it: an edit in between (here a
     # weight of 101) was stored unvalidated, and every resume ran (or choked on) it.
-    routes = tmp_path / "routes.toml"
-    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    routes = unreachable_routes(tmp_path)
     runbook = tmp_path / "runbook.toml"
     os.mkfifo(runbook)
     store = str(tmp_path / "runs.sqlite3")
@@ -524,8 +525,7 @@ def test_the_runbook_text_stored_is_the_text_validated(tmp_path: Path):
 
 def test_a_metrics_url_that_is_not_a_strangler_proxy_says_so(tmp_path: Path):
     # --metrics pointed at some other exporter: not "no request data" but the wrong URL.
-    routes = tmp_path / "routes.toml"
-    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    routes = unreachable_routes(tmp_path)
     other = Served(lambda _: (200, "# TYPE node_load1 gauge\nnode_load1 0.5\n"))
     try:
         env = Environment(routes=str(routes), metrics=(f"{other.url}/metrics",))
@@ -546,8 +546,7 @@ def _hangs(_: str) -> tuple[int, str]:
 def test_a_proxy_figures_source_that_hangs_is_cut_at_the_steps_deadline(source, tmp_path: Path):
     # A replica's /metrics (or Prometheus) accepts and never answers: each read waited its
     # full 5 s (10 s per Prometheus query), a step with 2 s left held past its deadline.
-    routes = tmp_path / "routes.toml"
-    open_store(str(routes)).apply(table("http://127.0.0.1:1", "http://127.0.0.1:2"), "t", "")
+    routes = unreachable_routes(tmp_path)
     hung = Served(_hangs)
     try:
         if source == "metrics":
