@@ -134,6 +134,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     replay.add_argument("--rate", type=float, default=0.0, help="requests per second (0 = any)")
     replay.add_argument("--timeout", type=float, default=10.0, help="seconds per request (10)")
     replay.add_argument(
+        "--start",
+        type=int,
+        default=0,
+        metavar="N",
+        help="begin at entry N (from 0): a stopped replay names the N that goes on after it",
+    )
+    replay.add_argument(
         "--allow-writes",
         default="",
         metavar="SANDBOX",
@@ -234,8 +241,8 @@ def _replay_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
             f"--allow-writes {sandbox}: writes go only to a sandbox, which must be the "
             f"--candidate ({candidate}); the primary never receives replayed writes"
         )
-    if args.concurrency < 1 or args.rate < 0 or args.timeout <= 0:
-        raise UsageError("--concurrency must be >= 1, --rate >= 0, --timeout > 0")
+    if args.concurrency < 1 or args.rate < 0 or args.timeout <= 0 or args.start < 0:
+        raise UsageError("--concurrency must be >= 1, --rate >= 0, --timeout > 0, --start >= 0")
     try:
         text = Path(args.har).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -244,6 +251,8 @@ def _replay_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         requests = parse_har(text, args.har)
     except HarError as error:
         raise UsageError(str(error)) from error
+    if args.start > len(requests):
+        raise UsageError(f"--start {args.start}: {args.har} has {len(requests)} entries")
     comparer = Comparer({args.route: _load_compare(args.compare)})
     if args.host and not re.fullmatch(
         r"[A-Za-z0-9.-]+(:\d{1,5})?|\[[0-9A-Fa-f:.]+\](:\d{1,5})?", args.host
@@ -276,26 +285,30 @@ def _replay(
     from strangler.parity.tally import Tally
 
     tally = Tally()
-    started, last = time.monotonic(), [0.0]
+    started, last, done = time.monotonic(), [0.0], [0]
 
-    def keep(comparison: Any) -> None:
-        tally.add(comparison)
+    def progress(entries_done: int, total: int) -> None:
+        done[0] = entries_done
+        if not args.json:
+            _progress(entries_done, total, started, last)
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         result = asyncio.run(
             replay(
-                requests, targets, comparer, args.route, keep,
+                requests[args.start :], targets, comparer, args.route, tally.add,
                 concurrency=args.concurrency, rate=args.rate, timeout=args.timeout,
-                progress=None if args.json else lambda d, t: _progress(d, t, started, last),
+                progress=progress,
             )
         )  # fmt: skip
     except KeyboardInterrupt as stopped:
         if tally:
-            _keep(store, tally)  # what was compared before Ctrl-C or SIGTERM is kept
+            _keep(store, tally)  # the entries before the first unfinished one are kept
         how = "terminated" if isinstance(stopped, Terminated) else "interrupted"
-        print(f"\n{how}: {tally.comparisons} comparisons kept in {args.store}",
-              file=sys.stderr)  # fmt: skip
+        resume = args.start + done[0]
+        span = f"entries {args.start} to {resume - 1}" if done[0] else "no entry finished"
+        print(f"\n{how}: {tally.comparisons} comparisons kept in {args.store} ({span}); "
+              f"go on with --start {resume}", file=sys.stderr)  # fmt: skip
         return 143 if isinstance(stopped, Terminated) else 130
     finally:
         signal.signal(signal.SIGTERM, previous)

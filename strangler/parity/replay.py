@@ -53,6 +53,31 @@ class ReplayResult:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
 
 
+class InOrder:
+    """Hands entries' comparisons on in the file's order: entry n's once entries 0..n-1 are
+    done. Those waiting are bounded by the answers that come in within one request's timeout."""
+
+    def __init__(
+        self,
+        on_comparison: Callable[[Comparison], None],
+        progress: Callable[[int, int], None] | None,
+        total: int,
+    ) -> None:
+        self.on_comparison, self.progress, self.total = on_comparison, progress, total
+        self.waiting: dict[int, Comparison | None] = {}
+        self.done = 0
+
+    def finished(self, n: int, comparison: Comparison | None) -> None:
+        self.waiting[n] = comparison
+        while self.done in self.waiting:
+            ready = self.waiting.pop(self.done)
+            self.done += 1
+            if ready is not None:
+                self.on_comparison(ready)
+            if self.progress is not None:
+                self.progress(self.done, self.total)
+
+
 def forwarded(req: HarRequest, host: str, result: ReplayResult) -> Headers:
     """The headers a replayed request is sent with: hop-by-hop ones and HTTP/2 pseudo-headers
     (`:authority`, a browser's h2 export) dropped, the recorded (or given) Host kept, and
@@ -134,30 +159,32 @@ async def replay(
     timeout: float = 10.0,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplayResult:
-    """Replay `requests`, at most `concurrency` in flight and `rate` starts per second (0 = any)."""
+    """Replay `requests`, at most `concurrency` in flight and `rate` starts per second (0 = any).
+
+    `on_comparison` and `progress` see the entries in the file's order, whatever order their
+    answers came in: what they saw when a replay is stopped is a prefix of the file, so it
+    can go on from the next entry without comparing any twice.
+    """
     result = ReplayResult(entries=len(requests))
     gate = asyncio.Semaphore(max(1, concurrency))
     started = time.monotonic()
-    done = 0
+    in_order = InOrder(on_comparison, progress, len(requests))
     limits = httpx.Limits(max_connections=max(1, concurrency) * 3)
     async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
 
         async def one(n: int, req: HarRequest) -> None:
-            nonlocal done
             async with gate:
                 if rate > 0:
                     await asyncio.sleep(max(0.0, started + n / rate - time.monotonic()))
                 exchange = await _exchange(client, req, targets, route, result, timeout)
+            comparison = None
             if exchange is not None:
                 comparison = comparer.compare(exchange)
-                on_comparison(comparison)
                 if comparison.skipped is None:
                     result.compared += 1
                 else:
                     result.skip(f"not compared ({comparison.skipped})")
-            done += 1
-            if progress is not None:
-                progress(done, len(requests))
+            in_order.finished(n, comparison)
 
         await asyncio.gather(*(one(n, r) for n, r in enumerate(requests)))
     return result

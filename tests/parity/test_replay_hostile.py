@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -285,28 +286,61 @@ def test_a_request_no_client_could_send_is_named_before_anything_is_sent(
 STOPS = [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
 
 
+def jittered(conn: socket.socket) -> None:
+    """The same answer after 0-40 ms: with several in flight they finish out of order."""
+    time.sleep(random.uniform(0, 0.04))
+    body = b'{"ok": true}'
+    conn.sendall(HEAD + b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
+
+
 @pytest.mark.parametrize(("stop", "code", "said"), STOPS)
-def test_a_replay_stopped_by_ctrl_c_or_sigterm_keeps_what_it_compared(stop, code, said, tmp_path):
+def test_a_stopped_replay_keeps_what_it_compared_and_goes_on_without_counting_twice(
+    stop, code, said, tmp_path
+):
     """SIGTERM (a CI job cancelled, `kill`) ended the replay at once: everything compared so
-    far was lost, where Ctrl-C kept it."""
+    far was lost, where Ctrl-C kept it. And a stopped replay could only be run again from the
+    top, counting every kept entry twice towards the gate's minimum samples."""
     path, store = tmp_path / "traffic.har", tmp_path / "parity.sqlite3"
     pages = [("GET", f"https://shop.example.com/api/v1/products?page={n}") for n in range(400)]
     path.write_text(json.dumps(har(pages)))
-    with serve(Behaviour(sleep=0.02)) as primary, serve(Behaviour(sleep=0.02)) as candidate:
+    command = [sys.executable, "-m", "strangler", "parity", "replay", str(path), "--route",
+              "products", "--store", str(store), "--concurrency", "8"]  # fmt: skip
+    with raw_server(jittered) as primary, raw_server(jittered) as candidate:
+        targets = ["--primary", primary, "--candidate", candidate]
         replaying = subprocess.Popen(
-            [sys.executable, "-m", "strangler", "parity", "replay", str(path), "--primary",
-             primary, "--candidate", candidate, "--route", "products", "--store", str(store),
-             "--concurrency", "1"],
+            [*command, *targets],
             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
         time.sleep(3)  # started, and some of the 400 compared
         replaying.send_signal(stop)
         _, err = replaying.communicate(timeout=30)
-    assert replaying.returncode == code, err
-    kept = int(err.rsplit(f"{said}: ", 1)[1].split(" comparisons kept")[0])
+        assert replaying.returncode == code, err
+        kept = int(err.rsplit(f"{said}: ", 1)[1].split(" comparisons kept")[0])
+        resume = int(err.rsplit("go on with --start ", 1)[1].split()[0])
+        stored = stored_pairs(store)
+        assert 0 < kept < 400 and stored == kept == resume, err
+        rest = subprocess.run(
+            [*command, *targets, "--start", str(resume)], capture_output=True, text=True
+        )
+    assert rest.returncode == 0, rest.stderr
+    assert f"{400 - resume} of {400 - resume} requests compared" in rest.stdout
+    assert stored_pairs(store) == 400  # every entry once
+
+
+def stored_pairs(store: Path) -> int:
     opened = open_store(str(store))
     try:
         stored = summary(opened, "products", since=0)
     finally:
         opened.close()
-    assert 0 < kept < 400 and stored.samples + stored.skipped == kept, err
+    return stored.samples + stored.skipped
+
+
+def test_a_start_past_the_last_entry_is_one_line_exit_2(capsys, tmp_path):
+    path = tmp_path / "traffic.har"
+    path.write_text(json.dumps(har([("GET", "https://shop.example.com/api/v1/products")])))
+    code, _, err = run(capsys, "parity", "replay", str(path), "--primary", "http://127.0.0.1:1",
+                       "--candidate", "http://127.0.0.1:2", "--start", "2",
+                       "--store", str(tmp_path / "p.sqlite3"))  # fmt: skip
+    assert code == 2
+    assert f"--start 2: {path} has 1 entries" in err
