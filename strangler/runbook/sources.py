@@ -19,8 +19,9 @@ from typing import Any
 
 import httpx
 
-from strangler.control import open_store
+from strangler.control import ValidationFailed, open_store
 from strangler.control.model import Backend, Route
+from strangler.control.store import StoreUnavailable
 from strangler.runbook import gates, metrics
 from strangler.runbook.definition import Gate
 from strangler.runbook.gates import Evaluation, Traffic
@@ -83,13 +84,16 @@ class Environment:
 
 def route_and_backends(env: Environment, route_id: str) -> tuple[Route, Backend, Backend]:
     """The route and its monolith and service backends, read through strangler.control."""
-    store = open_store(env.routes)
     try:
-        table = store.current().table
-    finally:
-        close = getattr(store, "close", None)
-        if close is not None:
-            close()
+        store = open_store(env.routes)
+        try:
+            table = store.current().table
+        finally:
+            close = getattr(store, "close", None)
+            if close is not None:
+                close()
+    except (ValidationFailed, StoreUnavailable) as error:
+        raise SourceError(f"the route table cannot be read: {error}") from error
     route = table.route(route_id)
     if route is None:
         raise SourceError(f"route table {env.routes} has no route {route_id!r}")

@@ -873,3 +873,17 @@ def test_a_lease_that_is_no_number_of_seconds_is_refused_by_run_and_resume(lease
     finally:
         runs_now.close()
     assert float(open_store(str(routes)).current().table.route("products").weight) == 0
+
+
+def test_a_gate_reading_a_broken_route_table_says_so_without_an_exception_name(tmp_path: Path):
+    # A gate that looks its route up in a table left with a syntax error was inconclusive
+    # (right) with the reason "ValidationFailed: route.E000 ...": a Python class name where
+    # the operator reads what to fix.
+    routes = tmp_path / "routes.toml"
+    routes.write_text("weight = = 90\n")
+    gate = Gate("service_healthy", {"route": "products"})
+    found = evaluate(gate, Environment(routes=str(routes)), Window({}))
+    assert found.outcome == "inconclusive", found
+    assert found.reason.startswith("the route table cannot be read: "), found.reason
+    assert f"route.E000 {routes}: syntax error" in found.reason, found.reason
+    assert "ValidationFailed" not in found.reason
