@@ -85,14 +85,17 @@ RAW_SQL_CALLS = {"execute", "executemany", "raw", "RawSQL", "extra"}
 DYNAMIC_IMPORTS = {"import_module", "import_string"}
 CLASS_LOADERS = {"get_class", "get_classes", "get_model_class"}
 SETTINGS_NAMES = {"INSTALLED_APPS", "AUTH_USER_MODEL"}
-TABLE_KEYWORD_RE = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE|TABLE)\b", re.IGNORECASE)
+TABLE_KEYWORD_RE = re.compile(
+    r"\b(?:FROM|JOIN|INTO|UPDATE|TABLE|USING|TRUNCATE|COPY)\b", re.IGNORECASE
+)
 # One name as SQL writes it: plain, "quoted", `quoted` (MySQL) or [quoted] (SQL Server).
 SQL_NAME = r'(?:"[^"]+"|`[^`]+`|\[[^\]]+\]|[A-Za-z_][A-Za-z0-9_$]*)'
-# A table after one of those keywords or after a comma in a FROM list: its name, maybe
-# schema-qualified (public.t, "public"."t"), an optional alias (t AS x, t x), then a comma
-# when another table follows (FROM a x, b y).
+# A table after one of those keywords or after a comma in a FROM list: PostgreSQL's ONLY
+# (no inheritance children) or LATERAL maybe, its name, maybe schema-qualified (public.t,
+# "public"."t"), an optional alias (t AS x, t x), then a comma when another table follows
+# (FROM a x, b y). USING (col) after a JOIN names no table, and matches nothing.
 TABLE_REF_RE = re.compile(
-    rf"\s*(?P<name>{SQL_NAME}(?:\s*\.\s*{SQL_NAME})*)(?:\s+(?:AS\s+)?{SQL_NAME})?(?P<more>\s*,)?",
+    rf"\s*(?:(?:ONLY|LATERAL|TABLE)\s+)*(?P<name>{SQL_NAME}(?:\s*\.\s*{SQL_NAME})*)(?:\s+(?:AS\s+)?{SQL_NAME})?(?P<more>\s*,)?",
     re.IGNORECASE,
 )
 SQL_NAME_RE = re.compile(SQL_NAME)
@@ -167,13 +170,18 @@ def arg(call: cst.Call, position: int, keyword: str | None = None) -> cst.BaseEx
 
 
 def sql_tables(sql: str) -> Iterator[str]:
-    """The tables SQL text names after ``FROM``, ``JOIN``, ``INTO``, ``UPDATE`` or ``TABLE``,
-    lowercased and without schema or quotes: every table of a comma-separated FROM list and
+    """The tables SQL text names after ``FROM``, ``JOIN``, ``INTO``, ``UPDATE``, ``TABLE``,
+    ``USING`` (``DELETE``, ``MERGE``), ``TRUNCATE`` or ``COPY``, each once, lowercased and
+    without schema or quotes: every table of a comma-separated FROM list and
     ``payments_payment`` for ``"public"."payments_payment"``, as the database would read it."""
+    seen = set()
     for keyword in TABLE_KEYWORD_RE.finditer(sql):
         position = keyword.end()
         while found := TABLE_REF_RE.match(sql, position):
-            yield SQL_NAME_RE.findall(found.group("name"))[-1].strip('"`[]').lower()
+            table = SQL_NAME_RE.findall(found.group("name"))[-1].strip('"`[]').lower()
+            if table not in seen:  # TRUNCATE TABLE t reads t twice; a self-join names it twice
+                seen.add(table)
+                yield table
             if not found.group("more"):
                 break
             position = found.end()

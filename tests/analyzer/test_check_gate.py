@@ -442,6 +442,23 @@ HIDDEN_TABLES = {
     "third in a comma join, with AS and a schema": (
         "SELECT 1 FROM catalog_products AS p, catalog_category AS c, public.payments_payment AS x"
     ),
+    # Tables named after USING, TRUNCATE, COPY or ONLY were not seen at all: no crossing.
+    "after DELETE ... USING": (
+        "DELETE FROM catalog_products p USING payments_payment x WHERE x.id = p.id"
+    ),
+    "after MERGE ... USING": (
+        "MERGE INTO catalog_products p USING payments_payment x ON x.id = p.id "
+        "WHEN MATCHED THEN DELETE"
+    ),
+    "after FROM ONLY": "SELECT 1 FROM ONLY payments_payment",
+    "after JOIN ONLY": (
+        "SELECT 1 FROM catalog_products p JOIN ONLY payments_payment x ON x.id = p.id"
+    ),
+    "after UPDATE ONLY": "UPDATE ONLY payments_payment SET amount = 0",
+    "second of a TRUNCATE": "TRUNCATE catalog_products, payments_payment",
+    "after TRUNCATE TABLE ONLY": "TRUNCATE TABLE ONLY payments_payment",
+    "after COPY": "COPY payments_payment TO STDOUT",
+    "after COPY with columns": "COPY payments_payment (id, amount) FROM STDIN",
 }
 
 
