@@ -99,6 +99,8 @@ TABLE_REF_RE = re.compile(
     re.IGNORECASE,
 )
 SQL_NAME_RE = re.compile(SQL_NAME)
+UNPACKABLE = (cst.Dict, cst.List, cst.Tuple, cst.Set)
+Bound = Callable[[str], "cst.BaseExpression | None"]  # what a name holds in the current scope
 QUERYSET_METHODS = {
     *LOOKUP_METHODS,
     *WRITE_METHODS,
@@ -221,6 +223,8 @@ class _Extractor(LineCounter):
         self.aliases: dict[str, Ref] = {}
         self.scoped_aliases: dict[tuple[str, str], Ref] = {}  # (function scope, name) -> model
         self.scoped_strings: dict[tuple[str, str], str] = {}  # (scope, name) -> string, for SQL
+        # (scope, name) -> a dict, list, tuple or set literal, for filter(**name), values(*name)
+        self.scoped_literals: dict[tuple[str, str], cst.BaseExpression] = {}
         self.local_names: set[str] = set()
         self.star: list[str] = []
         self.imports: list[tuple[str, int, bool]] = []  # target, line, app-relative
@@ -453,6 +457,8 @@ class _Extractor(LineCounter):
             text = _string_text(node.value)
             if text is not None:
                 self.scoped_strings[(self.scope, node.targets[0].target.value)] = text
+            if isinstance(node.value, UNPACKABLE):
+                self.scoped_literals[(self.scope, node.targets[0].target.value)] = node.value
         if (
             isinstance(node, cst.Assign)
             and isinstance(node.targets[0].target, cst.Name)
@@ -520,6 +526,10 @@ class _Extractor(LineCounter):
         if isinstance(node, cst.Call) and (dotted(node.func) or "").endswith("get_user_model"):
             return AUTH_USER
         return _get_model_ref(node) or UNKNOWN
+
+    def _bound_literal(self, name: str) -> cst.BaseExpression | None:
+        """The literal a name was bound to in this scope or one enclosing it."""
+        return _innermost(self.scoped_literals, self.scope, name)
 
     def _scoped_alias(self, name: str) -> Ref | None:
         """The model a name was bound to by get_model() in this function or one enclosing it."""
@@ -664,7 +674,7 @@ class _Extractor(LineCounter):
                 continue
             self.consumed.add(id(call))
             if name in LOOKUP_METHODS:
-                lookups.extend(_lookups(call))
+                lookups.extend(_lookups(call, self._bound_literal))
         for lookup in sorted(set(lookups)):
             self._use("lookup", ref, lookup)
         return True
@@ -775,51 +785,57 @@ def _name(ref: Ref) -> str:
     return ref.value if ref.kind == "name" else ""
 
 
-def _lookups(call: cst.Call) -> Iterator[str]:
+def _lookups(call: cst.Call, bound: Bound = lambda name: None) -> Iterator[str]:
     """The lookups across relations a QuerySet method's arguments name: ``customer__user=x``,
     ``"-customer__name"``, also inside expressions (``Q(...)`` combined with ``|``, ``&``,
     ``~``, ``Prefetch(...)``, ``annotate(paid=Sum("order__payment__amount"))``,
     ``filter(price=F("line__price"))``, ``order_by(F("line__price").desc())``): each joins
     the tables it names as a filter does. Literals unpacked into the call count as written
-    out: ``filter(**{"order__payment__amount__gt": 0})``, ``values(*["order__status"])``."""
-    for keyword, value in _arguments(call):
+    out: ``filter(**{"order__payment__amount__gt": 0})``, ``values(*["order__status"])``,
+    also when bound to a name first (``kw = {...}``, then ``filter(**kw)``): `bound` says what
+    a name holds."""
+    for keyword, value in _arguments(call, bound):
         if keyword and "__" in keyword:
             yield keyword
         text = literal(value)
         if text is None:
-            yield from _nested_lookups(value)
+            yield from _nested_lookups(value, bound)
         elif keyword is None and "__" in text:
             yield text.lstrip("-")
 
 
-def _arguments(call: cst.Call) -> Iterator[tuple[str | None, cst.BaseExpression]]:
+def _arguments(call: cst.Call, bound: Bound) -> Iterator[tuple[str | None, cst.BaseExpression]]:
     """A call's arguments as (keyword, value) the way Python passes them: a literal dict
     after ``**`` gives one keyword argument per key ("" when the key is computed), a literal
-    list, tuple or set after ``*`` one positional argument (keyword None) per element."""
+    list, tuple or set after ``*`` one positional argument (keyword None) per element; a
+    name after either is read as the literal `bound` says it holds."""
     for a in call.args:
-        if a.star == "**" and isinstance(a.value, cst.Dict):
-            for item in a.value.elements:
+        value = a.value
+        if a.star and isinstance(value, cst.Name):
+            value = bound(value.value) or value
+        if a.star == "**" and isinstance(value, cst.Dict):
+            for item in value.elements:
                 if isinstance(item, cst.DictElement):
                     yield literal(item.key) or "", item.value
-        elif a.star == "*" and isinstance(a.value, (cst.List, cst.Tuple, cst.Set)):
-            for element in a.value.elements:
+        elif a.star == "*" and isinstance(value, (cst.List, cst.Tuple, cst.Set)):
+            for element in value.elements:
                 yield None, element.value
         else:
             yield (None if a.keyword is None else a.keyword.value), a.value
 
 
-def _nested_lookups(node: cst.BaseExpression) -> Iterator[str]:
+def _nested_lookups(node: cst.BaseExpression, bound: Bound) -> Iterator[str]:
     if isinstance(node, cst.BinaryOperation):
-        yield from _nested_lookups(node.left)
-        yield from _nested_lookups(node.right)
+        yield from _nested_lookups(node.left, bound)
+        yield from _nested_lookups(node.right, bound)
     elif isinstance(node, cst.UnaryOperation):
-        yield from _nested_lookups(node.expression)
+        yield from _nested_lookups(node.expression, bound)
     elif isinstance(node, cst.Call):
         func = node.func
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call):
-            yield from _nested_lookups(func.value)  # F("a__b").desc()
+            yield from _nested_lookups(func.value, bound)  # F("a__b").desc()
         elif (dotted(func) or "").rpartition(".")[2] in LOOKUP_EXPRESSIONS:
-            yield from _lookups(node)
+            yield from _lookups(node, bound)
 
 
 def _innermost(bindings: Mapping[tuple[str, str], Any], scope: str, name: str) -> Any:

@@ -510,3 +510,35 @@ def test_lookups_unpacked_from_a_literal_fail_the_locked_check(call, locked_shop
         "detail": f"return Product.objects.{call}",
     }
     assert crossing in found
+
+
+@pytest.mark.parametrize(
+    ("bound", "call"),
+    [
+        ('kw = {"orderline__order__payment__amount__gt": 0}', "filter(**kw)"),
+        ('kw = {"orderline__order__payment__amount__gt": 0}', "filter(Q(**kw))"),
+        ('fields = ["orderline__order__payment__amount"]', "values_list(*fields)"),
+        ('fields = ("orderline__order__payment__amount",)', "values(*fields)"),
+    ],
+)
+def test_lookups_unpacked_from_a_name_bound_to_a_literal_fail_the_locked_check(
+    bound, call, locked_shop
+):
+    # Written inline they failed the check; bound to a name first, the commoner way to
+    # build a filter, they passed it unseen.
+    shop, lock = locked_shop
+    code, found = appended_crossings(
+        shop,
+        lock,
+        "catalog/views.py",
+        "\n\nfrom django.db.models import Q\n\n\n"
+        f"def paid():\n    {bound}\n    return Product.objects.{call}\n",
+    )
+    assert code == 1
+    line = line_of(shop / "catalog" / "views.py", "return Product.objects.")
+    crossing = {
+        "crossing": ("catalog", "payments", "read"),
+        "line": line,
+        "detail": f"return Product.objects.{call}",
+    }
+    assert crossing in found
