@@ -78,6 +78,7 @@ LOOKUP_EXPRESSIONS = {
     "BoolAnd", "BoolOr", "BitAnd", "BitOr", "Case", "When", "ExpressionWrapper", "Cast",
     "FilteredRelation",
 }  # fmt: skip
+JOINING_CALLS = {"select_related", "prefetch_related", "Prefetch"}  # their names are relations
 TASK_CALLS = {"delay", "apply_async", "s", "si", "signature"}
 TASK_BY_NAME = {"send_task", "signature", "Signature"}  # app.send_task("name"), signature("name")
 URL_FUNCS = {"path", "re_path", "url"}
@@ -674,7 +675,7 @@ class _Extractor(LineCounter):
                 continue
             self.consumed.add(id(call))
             if name in LOOKUP_METHODS:
-                lookups.extend(_lookups(call, self._bound_literal))
+                lookups.extend(_lookups(call, self._bound_literal, name in JOINING_CALLS))
         for lookup in sorted(set(lookups)):
             self._use("lookup", ref, lookup)
         return True
@@ -785,7 +786,7 @@ def _name(ref: Ref) -> str:
     return ref.value if ref.kind == "name" else ""
 
 
-def _lookups(call: cst.Call, bound: Bound = lambda name: None) -> Iterator[str]:
+def _lookups(call: cst.Call, bound: Bound, joins: bool = False) -> Iterator[str]:
     """The lookups across relations a QuerySet method's arguments name: ``customer__user=x``,
     ``"-customer__name"``, also inside expressions (``Q(...)`` combined with ``|``, ``&``,
     ``~``, ``Prefetch(...)``, ``annotate(paid=Sum("order__payment__amount"))``,
@@ -793,14 +794,15 @@ def _lookups(call: cst.Call, bound: Bound = lambda name: None) -> Iterator[str]:
     the tables it names as a filter does. Literals unpacked into the call count as written
     out: ``filter(**{"order__payment__amount__gt": 0})``, ``values(*["order__status"])``,
     also when bound to a name first (``kw = {...}``, then ``filter(**kw)``): `bound` says what
-    a name holds."""
+    a name holds. When the call `joins` (``select_related("a")``, ``prefetch_related("a")``,
+    ``Prefetch("a")``), one name without ``__`` is a relation whose table is read as well."""
     for keyword, value in _arguments(call, bound):
         if keyword and "__" in keyword:
             yield keyword
         text = literal(value)
         if text is None:
             yield from _nested_lookups(value, bound)
-        elif keyword is None and "__" in text:
+        elif keyword is None and ("__" in text or joins):
             yield text.lstrip("-")
 
 
@@ -834,8 +836,8 @@ def _nested_lookups(node: cst.BaseExpression, bound: Bound) -> Iterator[str]:
         func = node.func
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call):
             yield from _nested_lookups(func.value, bound)  # F("a__b").desc()
-        elif (dotted(func) or "").rpartition(".")[2] in LOOKUP_EXPRESSIONS:
-            yield from _lookups(node, bound)
+        elif (name := (dotted(func) or "").rpartition(".")[2]) in LOOKUP_EXPRESSIONS:
+            yield from _lookups(node, bound, name in JOINING_CALLS)
 
 
 def _innermost(bindings: Mapping[tuple[str, str], Any], scope: str, name: str) -> Any:

@@ -542,3 +542,33 @@ def test_lookups_unpacked_from_a_name_bound_to_a_literal_fail_the_locked_check(
         "detail": f"return Product.objects.{call}",
     }
     assert crossing in found
+
+
+@pytest.mark.parametrize(
+    ("call", "context"),
+    [
+        ('select_related("stock")', "inventory"),
+        ('prefetch_related("orderline_set")', "orders"),
+        ('prefetch_related(Prefetch("orderline_set"))', "orders"),
+    ],
+)
+def test_one_relation_joined_or_prefetched_by_name_fails_the_locked_check(
+    call, context, locked_shop
+):
+    # select_related("a") joins a's table and prefetch_related("a") queries it, as "a__b"
+    # does; a single name (no "__") was read as a plain field and passed the check unseen.
+    shop, lock = locked_shop
+    code, found = appended_crossings(
+        shop,
+        lock,
+        "catalog/views.py",
+        "\n\nfrom django.db.models import Prefetch\n\n\n"
+        f"def joined():\n    return Product.objects.{call}\n",
+    )
+    line = line_of(shop / "catalog" / "views.py", "return Product.objects.")
+    assert code == 1, found
+    assert {
+        "crossing": ("catalog", context, "read"),
+        "line": line,
+        "detail": f"return Product.objects.{call}",
+    } in found

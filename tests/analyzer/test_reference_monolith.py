@@ -30,9 +30,14 @@ def line_of(relative: str, needle: str) -> int:
 
 
 def cited(report: dict, source: str, target: str, kind: str) -> set[tuple[str, int]]:
+    """Evidence of a crossing: between contexts, or through an omnipresent unit."""
+    crossings = [
+        *report["dependencies"],
+        *(d for unit in report["omnipresent"] for d in unit["dependencies"]),
+    ]
     return {
         (e["file"], e["line"])
-        for d in report["dependencies"]
+        for d in crossings
         if (d["source"], d["target"], d["kind"]) == (source, target, kind)
         for e in d["evidence"]
     }
@@ -97,5 +102,12 @@ def test_the_seeder_is_omnipresent_and_makes_no_dependency_between_contexts(repo
         e for d in report["dependencies"] for e in d["evidence"] if e["file"] == "core/seeding.py"
     ] == []
     assert all("monolith.core.seeding" not in c["modules"] for c in report["contexts"])
-    # the read sides of the shop are business contexts, not omnipresent code
-    assert {"notifications/tasks.py", "reporting/queries.py"}.isdisjoint(units)
+    # The notification tasks read the models of 6 apps (StockLevel.select_related("product",
+    # "warehouse") joins catalog's table too): over the threshold, as django-oscar's dashboard
+    # index is, and their crossings still answer under --check from notifications. The
+    # reporting read side (5 apps) stays a context.
+    assert sorted(units["notifications/tasks.py"]["apps"]) == [
+        "catalog", "customers", "inventory", "orders", "payments", "shipping"
+    ]  # fmt: skip
+    assert units["notifications/tasks.py"]["context"] == "notifications"
+    assert "reporting/queries.py" not in units
