@@ -200,6 +200,10 @@ class Exchange:
         if self.committed:
             self._finish()
 
+    @property
+    def sent_whole(self) -> bool:
+        return not self.has_body  # a body may be streamed as it arrives
+
     def on_upstream_lost(self, got_bytes: bool) -> None:
         self.upstream = None
         if not self.status:

@@ -145,6 +145,7 @@ class ShadowCall:
     __slots__ = ("body", "cap", "conn", "connecting", "deadline", "group", "headers", "method",
                  "pool", "settled", "side", "size", "started", "status", "waiting")  # fmt: skip
     client = None  # shadow answers are written nowhere: nothing to cork
+    sent_whole = True  # a shadow request is written at once, its body captured before
 
     def __init__(
         self, group: ShadowGroup, side: str, pool: Pool, method: bytes, waiting: set[Any]

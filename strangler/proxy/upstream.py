@@ -26,6 +26,9 @@ class ResponseSink(Protocol):
     method: bytes
 
     @property
+    def sent_whole(self) -> bool: ...  # the request went out in one write, body and all
+
+    @property
     def client(self) -> Output | None: ...  # None: the answer goes nowhere (a shadow call)
 
     def on_response_head(
@@ -63,6 +66,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.informational = False
         self.closed = False
         self.idle_since = 0.0
+        self.reused = False  # it answered a request before the one it serves now
         self.parsing = False  # a read is being parsed
         self.returning = False  # released while a read was parsed: pooled once it is
         self.in_head = False  # a response head begun and not complete
@@ -153,6 +157,13 @@ class UpstreamConnection(asyncio.Protocol):
         sink = self.sink
         if sink is None:
             return
+        if status == 408 and self.reused and sink.sent_whole:
+            # No answer to this request: the backend timed the idle connection out as the
+            # request was on its way (Node's headersTimeout does). Go's net/http reads it so.
+            self.sink = None
+            self.abort()
+            sink.on_upstream_lost(False)
+            raise GivenUp
         sink.on_response_head(status, self.reason, headers)
         if sink.method == b"HEAD":
             # A HEAD response has no body whatever Content-Length says; llhttp cannot be
@@ -263,6 +274,7 @@ class Pool:
         closed or the pool is full (then it is aborted)."""
         if not conn.closed and not self.closed and len(self.idle) < self.max_idle:
             conn.sink = None
+            conn.reused = True
             conn.idle_since = time.monotonic()
             self.idle.append(conn)
         else:

@@ -81,6 +81,7 @@ class ScriptedBackend:
 
     def _serve(self, conn: socket.socket) -> None:
         buffer = b""
+        timing_out = False  # the next request on this connection meets an idle timeout
         with conn:
             while True:
                 read = read_head(conn, buffer)
@@ -89,6 +90,13 @@ class ScriptedBackend:
                 head, buffer = read
                 lines = head.decode("latin-1").split("\r\n")
                 method, path, _ = lines[0].split(" ")
+                if timing_out:  # its 408 was on the wire as this request arrived
+                    conn.sendall(
+                        b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+                        b"Content-Length: 0\r\n\r\n"
+                    )
+                    return
+                timing_out = path.endswith("/times-out-next")
                 headers = [line.split(":", 1)[0].lower() for line in lines[1:]]
                 if path.endswith("/endless-head"):  # a header line that never ends (bounded)
                     self._send_endless_head(conn)
@@ -215,6 +223,7 @@ def proxy(tmp_path_factory) -> Iterator[ProxyProcess]:
             "fresh3": {"url": backend.url},
             "fresh4": {"url": backend.url},
             "quick": {"url": backend.url, "timeout": 1.0},
+            "stale": {"url": backend.url},  # the failures its test provokes count here
         },
         "routes": [
             {"id": "fresh", "prefix": "/fresh", "monolith": "fresh", "service": "monolith"},
@@ -222,6 +231,7 @@ def proxy(tmp_path_factory) -> Iterator[ProxyProcess]:
             {"id": "b3", "prefix": "/b3", "monolith": "fresh3", "service": "monolith"},
             {"id": "b4", "prefix": "/b4", "monolith": "fresh4", "service": "monolith"},
             {"id": "quick", "prefix": "/quick", "monolith": "quick", "service": "monolith"},
+            {"id": "stale", "prefix": "/stale", "monolith": "stale", "service": "monolith"},
             {
                 "id": "t2",
                 "prefix": "/",
@@ -260,6 +270,29 @@ def test_a_post_never_goes_on_a_connection_the_backend_is_closing(proxy, method,
         r = client.post("/orders", content=b"pay once")
     assert r.status_code == 200, r.text
     assert r.json()["method"] == "POST"
+
+
+def test_a_408_racing_a_request_on_a_reused_connection_is_no_answer_to_it(proxy):
+    # The backend timed its idle connection out (Node's headersTimeout sends a 408, then
+    # closes) just as the proxy sent the next request on it: the client got that 408,
+    # an answer to nothing it sent. A request without a body is sent again elsewhere.
+    with httpx.Client(base_url=proxy.url, timeout=10) as client:
+        assert client.get("/stale/times-out-next").status_code == 200
+        r = client.get("/stale/orders")
+        assert r.status_code == 200, r.text
+        assert r.json() == {
+            "method": "GET",
+            "path": "/stale/orders",
+            "headers": r.json()["headers"],
+        }
+        assert client.get("/stale/times-out-next").status_code == 200
+        # Not idempotent, so not sent again: the backend closed without answering it.
+        refused = client.post("/stale/orders/1/cancel")
+        assert refused.status_code == 502, refused.text
+        assert "closed the connection without answering" in refused.text
+        assert client.get("/stale/times-out-next").status_code == 200
+        # With a body, the backend's 408 may be its answer to a slow body: passed on.
+        assert client.post("/stale/orders", content=b"pay once").status_code == 408
 
 
 def test_request_trailers_never_become_request_headers_upstream(proxy):
