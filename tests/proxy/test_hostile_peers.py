@@ -280,11 +280,7 @@ def test_a_408_racing_a_request_on_a_reused_connection_is_no_answer_to_it(proxy)
         assert client.get("/stale/times-out-next").status_code == 200
         r = client.get("/stale/orders")
         assert r.status_code == 200, r.text
-        assert r.json() == {
-            "method": "GET",
-            "path": "/stale/orders",
-            "headers": r.json()["headers"],
-        }
+        assert (r.json()["method"], r.json()["path"]) == ("GET", "/stale/orders")
         assert client.get("/stale/times-out-next").status_code == 200
         # Not idempotent, so not sent again: the backend closed without answering it.
         refused = client.post("/stale/orders/1/cancel")
