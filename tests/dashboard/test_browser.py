@@ -455,3 +455,60 @@ def test_a_fresh_install_says_what_to_do_in_every_panel(browser: Browser, tmp_pa
     finally:
         context.close()
         process.stop()
+
+
+HOSTILE = '<img src=x onerror="window.__xss=(window.__xss||0)+1">'
+
+
+def test_markup_in_stored_names_and_answers_is_shown_as_text_never_run(
+    browser: Browser, tmp_path: Path
+) -> None:
+    # What the parity panel shows comes from outside: the paths recorded, the answers' JSON
+    # (keys and values, the candidate's are anyone's), the name someone signs in with.
+    # Each is written here as markup that would run if a view ever built HTML from it.
+    down = {"url": "http://127.0.0.1:1"}
+    route = {"id": "products", "prefix": "/api", "monolith": "monolith", "service": "catalog"}
+    table = {"default_backend": "monolith", "backends": {"monolith": down, "catalog": down}}
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps(table | {"routes": [route]}))
+    config = tmp_path / "routes.json"
+    assert strangler("route", "set", str(seed), "--config", str(config)).returncode == 0
+    store = parity.open_store(str(tmp_path / "parity.sqlite3"))
+    json_type = (("content-type", "application/json"),)
+    answer = lambda value: json.dumps({HOSTILE: value, "ok": True}).encode()  # noqa: E731
+    parity.record(
+        store,
+        (
+            parity.Comparer().compare(
+                parity.Exchange(
+                    route="products", method="GET", path=f"/api/{HOSTILE}?n={n}",
+                    primary=parity.Reply(200, json_type, answer(HOSTILE)),
+                    candidate=parity.Reply(200, json_type, answer(f"{HOSTILE}!")),
+                    secondary=parity.Reply(200, json_type, answer(HOSTILE)),
+                    at=time.time() - 60,
+                )
+            )
+            for n in range(5)
+        ),
+    )  # fmt: skip
+    store.close()
+    process = DashboardProcess(
+        "--config", str(config), "--proxy-admin", "http://127.0.0.1:1",
+        "--parity-store", str(tmp_path / "parity.sqlite3"),
+    )  # fmt: skip
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    try:
+        page, errors = open_page(context, process.url)
+        sign_in(page, name=HOSTILE)
+        panel = page.locator("#parity")
+        expect(panel).to_contain_text(HOSTILE, timeout=WAIT_MS)
+        panel.locator("button.field").first.click()
+        shown = json.dumps(f"{HOSTILE}!")  # the answer's JSON, pretty-printed
+        expect(page.locator("#example")).to_contain_text(shown, timeout=WAIT_MS)
+        page.wait_for_timeout(1500)  # a second poll redraws every panel
+        assert page.evaluate("window.__xss") is None
+        assert page.locator("#board img").count() == 0
+        assert errors == []
+    finally:
+        context.close()
+        process.stop()
