@@ -925,15 +925,30 @@ def source_text(data: bytes) -> tuple[str, Located | None]:
     Python decodes source as its BOM or PEP 263 declaration says (``# -*- coding: latin-1
     -*-``), UTF-8 otherwise, and ends lines at ``\\r\\n`` and a lone ``\\r`` as at ``\\n``
     (universal newlines), so the text handed on has ``\\n`` line ends only.
+    Bytes that do not decode inside comments only are no problem: Python never decodes a
+    comment and imports such a file (a latin-1 ``# café`` in a UTF-8 project runs).
     """
+    encoding = "utf-8-sig"
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
         return _universal_newlines(data.decode(encoding)), None
     except (SyntaxError, UnicodeDecodeError, LookupError) as error:
+        if not isinstance(error, LookupError) and _compiles(data):
+            # The bytes replaced are in comments: nothing the analyzer reads changes.
+            return _universal_newlines(data.decode(encoding, errors="replace")), None
         text = _universal_newlines(data.decode("utf-8-sig", errors="replace"))
         line, message = _undecodable(error, data)
         hint = "; declare the file's encoding (PEP 263) or save it as UTF-8"
         return text, Located(message + hint, line, _detail(source_lines(text), line))
+
+
+def _compiles(data: bytes) -> bool:
+    """Whether the running Python compiles these bytes (decoding them as it does)."""
+    try:
+        compile(data, "<analyzed>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
 
 
 def _undecodable(error: Exception, data: bytes) -> tuple[int, str]:

@@ -80,9 +80,9 @@ def test_a_file_declaring_latin_1_is_quoted_in_latin_1(locked_shop):
 
 
 UNDECODABLE = {
-    "latin-1 bytes in a comment, no declaration": (
+    "latin-1 bytes in a string, no declaration": (
         VIEWS,
-        b"from catalog.models import Product\n\n# caf\xe9\n",
+        b"from catalog.models import Product\n\nname = 'caf\xe9'\n",
         3,
         "utf-8",
     ),
@@ -98,15 +98,37 @@ UNDECODABLE = {
         2,
         "klingon",
     ),
-    "latin-1 bytes in a migration": (
+    "latin-1 bytes in a migration's string": (
         "orders/migrations/0002_notes.py",
-        b"from django.db import migrations\n\n\n# r\xe9gl\xe9\n"
+        b"from django.db import migrations\n\n\n"
         b"class Migration(migrations.Migration):\n"
-        b'    dependencies = [("orders", "0001_initial")]\n',
-        4,
+        b'    dependencies = [("orders", "0001_initial")]\n'
+        b"    note = 'r\xe9gl\xe9'\n",
+        6,
         "utf-8",
     ),
 }
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [b"# caf\xe9\n", b"# -*- coding: utf-8 -*-\n# r\xe9gl\xe9\n", b"\xef\xbb\xbf# caf\xe9\n"],
+    ids=["no-declaration", "declared-utf-8", "utf-8-bom"],
+)
+def test_bytes_that_do_not_decode_in_comments_only_are_read_as_python_runs_them(
+    comment, locked_shop
+):
+    # Python never decodes a comment: a latin-1 "# café" in a UTF-8 file imports and runs.
+    # The analyzer refused the file as a parse error, and so never saw its crossing.
+    shop, lock = locked_shop
+    data = comment + VOID.replace(EXECUTE, EXECUTE + "  # r\xe9gl\xe9").encode("latin-1")
+    (shop / VIEWS).write_bytes(data)
+
+    code, found = crossings_in(shop, lock, VIEWS)
+
+    assert code == 1
+    line = data.split(b"DELETE FROM")[0].count(b"\n") + 1
+    assert [(f["crossing"], f["line"]) for f in found] == [(CROSSING, line)]
 
 
 @pytest.mark.parametrize("case", sorted(UNDECODABLE))
