@@ -74,18 +74,33 @@ def _stat(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
+def _proportional_bytes(pid: int) -> int | None:
+    """The process's proportional set size: each resident page divided among the processes
+    sharing it, so a sum over forked workers counts the pages they share once (their RSS
+    would count them in each). None where /proc has no smaps_rollup (Linux before 4.14)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as rollup:
+            for line in rollup:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def usage(pid: int) -> Usage:
-    """One process's CPU (its reaped children's included), memory and open fds; nothing for
-    a process that is gone."""
+    """One process's CPU (its reaped children's included), memory (proportional where Linux
+    says it, else resident) and open fds; nothing for a process that is gone."""
     try:
         fields = _stat(pid)
         fds = len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return Usage()
     utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
+    proportional = _proportional_bytes(pid)
     return Usage(
         cpu_seconds=(utime + stime + cutime + cstime) / TICKS,
-        resident_bytes=int(fields[21]) * PAGE,
+        resident_bytes=int(fields[21]) * PAGE if proportional is None else proportional,
         virtual_bytes=int(fields[20]),
         open_fds=fds,
     )
@@ -137,7 +152,12 @@ class ProcessMetrics:
                 "User and system CPU time in seconds",
                 used.cpu_seconds,
             ),
-            ("resident_memory_bytes", "gauge", "Resident memory in bytes", used.resident_bytes),
+            (
+                "resident_memory_bytes",
+                "gauge",
+                "Resident memory in bytes (PSS summed)",
+                used.resident_bytes,
+            ),
             ("virtual_memory_bytes", "gauge", "Virtual memory in bytes", used.virtual_bytes),
             ("open_fds", "gauge", "Open file descriptors", used.open_fds),
             ("max_fds", "gauge", "File descriptors a process may open", limit),

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from strangler.proxy.processes import tree
 from tests.proxy.helpers import (
     ProxyProcess,
     backends_for,
@@ -261,10 +262,13 @@ def test_two_workers_share_the_port_and_stop_cleanly(upstreams, tmp_path):
         assert process.stop() == 0
 
 
+def _stat_fields(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _cpu_seconds(pid: int) -> float:
     """utime + stime + cutime + cstime of `pid`, as /proc says (clock ticks of 1/100 s)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return sum(int(f) for f in _stat_fields(pid)[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def _process_cpu(proxy: ProxyProcess) -> float:
@@ -290,6 +294,27 @@ def test_process_metrics_cover_every_worker_and_never_go_down(upstreams, tmp_pat
             assert time.monotonic() < deadline, "the killed worker was not started again"
             time.sleep(0.1)
         assert _process_cpu(process) >= before
+    finally:
+        process.stop()
+
+
+def _metric(proxy: ProxyProcess, name: str) -> float:
+    line = next(ln for ln in proxy.metrics().splitlines() if ln.startswith(name + " "))
+    return float(line.rsplit(" ", 1)[1])
+
+
+def test_resident_memory_counts_the_pages_workers_share_once(upstreams, tmp_path):
+    """process_resident_memory_bytes summed each process's RSS: the interpreter and library
+    pages a forked worker shares with its supervisor were counted once per process, so the
+    figure grew with --workers faster than the memory used did."""
+    process = proxy_for(upstreams, tmp_path, "--workers", "2")
+    try:
+        backends_for(process.url, [f"user-{i}" for i in range(200)], threads=4)
+        pids = tree(process.proc.pid)  # the supervisor, its workers and their mirrors
+        assert len(pids) >= 3, pids
+        rss = sum(int(_stat_fields(pid)[21]) * os.sysconf("SC_PAGE_SIZE") for pid in pids)
+        shown = _metric(process, "process_resident_memory_bytes")
+        assert 0 < shown < 0.9 * rss, (shown, rss)
     finally:
         process.stop()
 
