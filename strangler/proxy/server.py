@@ -45,6 +45,18 @@ def origin_form(target: bytes) -> bytes:
     return rest if rest[:1] == b"/" else b"/" + rest
 
 
+def with_target_authority(target: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    """An absolute-form target's authority replaces the Host header (RFC 9112 3.2.2: the
+    server ignores Host then), so the route is chosen by, and the backend sent, the host the
+    request names; userinfo (`user@`) is no part of it."""
+    found = ABSOLUTE_FORM.match(target)
+    authority = found.group(0).split(b"//", 1)[1].rpartition(b"@")[2] if found else b""
+    if not authority:
+        return
+    others = [(name, value) for name, value in headers if name.lower() != b"host"]
+    headers[:] = [(b"Host", authority), *others]
+
+
 class ClientConnection(asyncio.Protocol):
     """One client's keep-alive connection; requests are answered in order."""
 
@@ -219,6 +231,8 @@ class ClientConnection(asyncio.Protocol):
         self.head_since = 0.0
         if self.hosts != 1 or self.codings:
             self._check_framing()
+        if self.url[:1] != b"/":
+            with_target_authority(self.url, self.headers)
         exchange = Exchange(
             self,
             parser.get_method(),

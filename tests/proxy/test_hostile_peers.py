@@ -291,6 +291,20 @@ def test_a_408_racing_a_request_on_a_reused_connection_is_no_answer_to_it(proxy)
         assert client.post("/stale/orders", content=b"pay once").status_code == 408
 
 
+@pytest.mark.parametrize("target", [b"http://tenant.example/a", b"HTTP://user@tenant.example/a"])
+def test_an_absolute_form_target_is_routed_by_its_authority_not_the_host_header(proxy, target):
+    # RFC 9112 3.2.2: with an absolute-form target the Host header is ignored. The proxy
+    # routed by Host (www.example, the default backend) while the target named
+    # tenant.example, whose route goes to another backend.
+    answer = raw_request(
+        proxy, b"GET %s HTTP/1.1\r\nHost: www.example\r\nConnection: close\r\n\r\n" % target
+    )
+    ((status, headers, body),) = responses(answer)
+    assert status == 200, answer
+    assert headers[b"x-strangler-backend"] == b"fresh", answer
+    assert json.loads(body)["headers"].count("host") == 1
+
+
 def test_request_trailers_never_become_request_headers_upstream(proxy):
     answer = raw_request(
         proxy,
