@@ -88,19 +88,15 @@ def _proportional_bytes(pid: int) -> int | None:
     return None
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User and system CPU of `pid` and of the children it reaped; 0 for a process gone."""
-    try:
-        utime, stime, cutime, cstime = (int(f) for f in _stat(pid)[11:15])
-    except OSError:
-        return 0.0
+def _cpu_seconds(fields: list[str]) -> float:
+    """User and system CPU of a process and of the children it reaped, from its stat fields."""
+    utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
     return (utime + stime + cutime + cstime) / TICKS
 
 
-def _memory_and_fds(pid: int) -> Usage:
+def _memory_and_fds(pid: int, fields: list[str]) -> Usage:
     """Memory (proportional where Linux says it, else resident) and open fds of `pid`."""
     try:
-        fields = _stat(pid)
         fds = len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return Usage()
@@ -113,12 +109,15 @@ def _memory_and_fds(pid: int) -> Usage:
 
 
 def total(pids: list[int]) -> Usage:
-    """What `pids` use together. Their CPU is read first and at once: a worker reaped while
-    the slower memory reads ran would be in neither its own figure nor its parent's."""
-    cpu = sum(_cpu_seconds(pid) for pid in pids)
-    parts = [_memory_and_fds(pid) for pid in pids]
+    """What `pids` use together. Every stat is read first and at once: a worker reaped while
+    the slower memory reads ran would be in neither its own CPU figure nor its parent's."""
+    stats = []
+    for pid in pids:
+        with contextlib.suppress(OSError):  # gone meanwhile: nothing of it
+            stats.append((pid, _stat(pid)))
+    parts = [_memory_and_fds(pid, fields) for pid, fields in stats]
     return Usage(
-        cpu_seconds=cpu,
+        cpu_seconds=sum(_cpu_seconds(fields) for _, fields in stats),
         resident_bytes=sum(p.resident_bytes for p in parts),
         virtual_bytes=sum(p.virtual_bytes for p in parts),
         open_fds=sum(p.open_fds for p in parts),
