@@ -137,6 +137,9 @@ class CompiledTable:
     version: int
     matchers: tuple[tuple[Route, Matcher, frozenset[str], str], ...]
     uses_host: bool
+    # Every route's override header, lower-case: removed from every request, whichever
+    # route it matched (a browser sending one on all its requests must not leak the secret).
+    override_headers: frozenset[bytes]
 
     @classmethod
     def build(cls, table: RouteTable, version: int) -> CompiledTable:
@@ -145,6 +148,7 @@ class CompiledTable:
             version,
             tuple((r, _path_matcher(r), frozenset(r.methods), r.host) for r in table.routes),
             any(r.host for r in table.routes),
+            frozenset(r.override.header.lower().encode() for r in table.routes if r.override),
         )
 
     def match(self, method: str, path: str, host: str) -> Route | None:

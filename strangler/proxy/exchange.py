@@ -28,6 +28,7 @@ from strangler.proxy.headers import (
     upstream_request_head,
 )
 from strangler.proxy.policy import (
+    declared_length,
     failure_body,
     failure_status,
     may_fall_back,
@@ -70,6 +71,7 @@ class Exchange:
         "method",
         "method_str",
         "out_chunked",
+        "overrides",
         "pending_body",
         "reads",
         "reads_checked",
@@ -108,12 +110,13 @@ class Exchange:
         self.keep_alive = keep_alive
         self.http10 = http10
         self.chunked_in = chunked_in  # the client has checked the codings are just chunked
-        self.has_body = chunked_in or lower.get("content-length", "0") not in ("", "0")
+        self.has_body = chunked_in or declared_length(lower.get("content-length")) > 0
         given = lower.get("x-request-id")
         self.req_id = client.state.request_ids.accept(given.encode("latin-1") if given else None)
         self.t0 = time.perf_counter()
         self.t_upstream = self.t_upstream_wait = 0.0
         self.decision: Decision | None = None
+        self.overrides: frozenset[bytes] = NO_NAMES
         self.backend: Backend | None = None
         self.pending_body: list[bytes] = []
         self.body_bytes = 0
@@ -371,6 +374,7 @@ class Exchange:
         compiled = state.compiled
         path = self.target.split(b"?", 1)[0].decode("latin-1")
         self.decision = compiled.decide(self.method_str, path, lower, client.client_address)
+        self.overrides = compiled.override_headers
         backend = self.backend = compiled.table.backends[self.decision.backend]
         route = self.decision.route
         if route is not None and route.shadow is not None and state.shadow is not None:
@@ -466,6 +470,12 @@ class Exchange:
             await self.done
         self._record(backend)
 
+    def dropped_headers(self) -> frozenset[bytes]:
+        """Lower-case request header names no backend gets: those Connection lists and every
+        route's override header (with its secret)."""
+        drop = connection_tokens(self.headers) if "connection" in self.lower else NO_NAMES
+        return drop | self.overrides if self.overrides else drop
+
     def _send(self, upstream: UpstreamConnection, backend: Backend) -> None:
         """Write the request head (and any body received so far) to a backend connection."""
         client = self.client
@@ -473,14 +483,8 @@ class Exchange:
         self.t_upstream = time.perf_counter()
         lower = self.lower
         host = lower.get("host", "").encode("latin-1")
-        drop = connection_tokens(self.headers) if "connection" in lower else NO_NAMES
-        route = self.decision.route if self.decision else None
-        if route is not None and route.override is not None:
-            drop = drop | {route.override.header.lower().encode()}
-        # Without a body (no coding, no Content-Length or 0) the request needs no framing line.
-        framing = (
-            request_framing(self.chunked_in, lower.get("content-length")) if self.has_body else b""
-        )
+        drop = self.dropped_headers()
+        framing = request_framing(self.chunked_in, lower.get("content-length"))
         head = upstream_request_head(
             self.method,
             self.target,

@@ -10,8 +10,12 @@ from strangler.control.reserved import HOP_BY_HOP as HOP_BY_HOP_NAMES
 
 HOP_BY_HOP = frozenset(n.encode() for n in HOP_BY_HOP_NAMES)
 # Rewritten by the proxy itself; a client's own values must not pass through unchanged.
-# X-Forwarded-For is not skipped but extended, in upstream_request_head.
-REWRITTEN = frozenset(n.encode() for n in (PROXY_WRITTEN | FRAMING) - {"host", "x-forwarded-for"})
+# X-Forwarded-For is not skipped but extended, X-Forwarded-Proto kept when it names a
+# scheme, in upstream_request_head.
+PASSED_ON = {"host", "x-forwarded-for", "x-forwarded-proto"}
+REWRITTEN = frozenset(n.encode() for n in (PROXY_WRITTEN | FRAMING) - PASSED_ON)
+# The proxy listens on plain HTTP: anything else was the TLS-terminating load balancer's word.
+SCHEMES = frozenset({b"http", b"https"})
 PLAIN = frozenset({b"keep-alive", b"close"})
 NEVER_HOP_BY_HOP = frozenset({b"host"})  # RFC 9112 3.2: the request's target authority
 RESPONSE_REWRITTEN = frozenset({b"content-length", b"x-request-id"})
@@ -93,11 +97,13 @@ def upstream_request_head(
 ) -> bytes:
     """The request head sent to a backend.
 
-    `drop` holds extra lower-case names to remove (Connection tokens, the override header);
+    X-Forwarded-For gets the client appended; X-Forwarded-Proto is kept when it is http or
+    https (the TLS-terminating load balancer in front set it), else http, the proxy's own.
+    `drop` holds extra lower-case names to remove (Connection tokens, override headers);
     `framing` is the Content-Length or Transfer-Encoding line to use, or b"".
     """
     lines = [method, b" ", target, b" HTTP/1.1\r\n"]
-    forwarded_for = b""
+    forwarded_for, proto = b"", b"http"
     skip = REQUEST_SKIP | drop if drop else REQUEST_SKIP
     for name, value in headers:
         lower = name.lower()
@@ -106,9 +112,12 @@ def upstream_request_head(
         if lower == b"x-forwarded-for":
             forwarded_for = forwarded_for + b", " + value if forwarded_for else value
             continue
+        if lower == b"x-forwarded-proto":
+            proto = value.strip().lower() if value.strip().lower() in SCHEMES else b"http"
+            continue
         lines += [name, b": ", value, b"\r\n"]
     xff = forwarded_for + b", " + client_ip if forwarded_for else client_ip
-    lines += [b"X-Forwarded-For: ", xff, b"\r\nX-Forwarded-Proto: http\r\n"]
+    lines += [b"X-Forwarded-For: ", xff, b"\r\nX-Forwarded-Proto: ", proto, b"\r\n"]
     if host:
         lines += [b"X-Forwarded-Host: ", host, b"\r\n"]
     lines += [b"X-Request-ID: ", req_id, b"\r\n", framing, b"\r\n"]

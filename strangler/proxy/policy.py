@@ -144,9 +144,15 @@ def response_fault(status: int, codings: list[bytes]) -> str:
 
 
 def request_framing(chunked: bool, content_length: str | None) -> bytes:
-    """The framing line of the request sent upstream: chunks re-chunked, a length kept."""
+    """The framing line of the request sent upstream: chunks re-chunked, a declared length
+    kept as a plain number (0 too: RFC 9110 8.6), none when the client declared none."""
     if chunked:
         return b"Transfer-Encoding: chunked\r\n"
-    if content_length and content_length != "0":
-        return b"Content-Length: %s\r\n" % content_length.encode()
+    if content_length is not None:
+        return b"Content-Length: %d\r\n" % declared_length(content_length)
     return b""
+
+
+def declared_length(content_length: str | None) -> int:
+    """A request's Content-Length as a number (the parser let digits only through)."""
+    return int(content_length) if content_length and content_length.strip().isdigit() else 0

@@ -21,7 +21,7 @@ import httptools
 
 from strangler.proxy.exchange import Exchange
 from strangler.proxy.headers import error_response
-from strangler.proxy.policy import codings_shown, only_chunked, rejection_body
+from strangler.proxy.policy import codings_shown, declared_length, only_chunked, rejection_body
 from strangler.proxy.state import ProxyState
 
 ABSOLUTE_FORM = re.compile(rb"https?://[^/?#]*", re.IGNORECASE)
@@ -253,10 +253,8 @@ class ClientConnection(asyncio.Protocol):
             if exchange.has_body:  # llhttp skips the body of an Upgrade request: none to send
                 self._refuse(501, "a request with a body asking for an Upgrade is not proxied")
             exchange.keep_alive = False
-        if exchange.has_body:  # else no Content-Length, or one of 0, to check
-            length = exchange.lower.get("content-length", "0") or "0"
-            if length.isdigit() and int(length) > self.state.max_body_bytes:
-                self._too_large()
+        if declared_length(exchange.lower.get("content-length")) > self.state.max_body_bytes:
+            self._too_large()
         self.parsing = exchange
         self.queue.append(exchange)
         if len(self.queue) == 1:

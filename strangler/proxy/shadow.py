@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from strangler.control.model import Route
 from strangler.control.routing import BUCKETS, Decision
 from strangler.control.shadow import SHADOW_HEADER, ShadowPolicy
-from strangler.proxy.headers import connection_tokens, upstream_request_head
+from strangler.proxy.headers import upstream_request_head
 from strangler.proxy.mirror import (
     FINISHED,
     Consumer,
@@ -310,9 +310,7 @@ class Shadower:
             # The primary's own head, marked: the mark goes last, before the blank line.
             head = capture.head[:-2] + SHADOW_MARK + b"\r\n"
         else:
-            drop = connection_tokens(ex.headers) if "connection" in ex.lower else frozenset()
-            if route.override is not None:
-                drop = drop | {route.override.header.lower().encode()}
+            drop = ex.dropped_headers()
             framing = b"Content-Length: %d\r\n" % len(body) if body else b""
             # The mark rides with the framing line: a client's own X-Strangler-Shadow is one
             # of the headers upstream_request_head removes.

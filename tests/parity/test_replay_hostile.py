@@ -293,6 +293,25 @@ def jittered(conn: socket.socket) -> None:
     conn.sendall(HEAD + b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body))
 
 
+class Held:
+    """`jittered` for the first `free` requests; the later ones wait for `release` (or 30 s),
+    so a replay is still running when it is stopped however fast the machine."""
+
+    def __init__(self, free: int) -> None:
+        self.free = free
+        self.answered = 0
+        self.lock = threading.Lock()
+        self.release = threading.Event()
+
+    def __call__(self, conn: socket.socket) -> None:
+        with self.lock:
+            self.answered += 1
+            held = self.answered > self.free
+        if held:
+            self.release.wait(30)
+        jittered(conn)
+
+
 @pytest.mark.parametrize(("stop", "code", "said"), STOPS)
 def test_a_stopped_replay_keeps_what_it_compared_and_goes_on_without_counting_twice(
     stop, code, said, tmp_path
@@ -305,14 +324,19 @@ def test_a_stopped_replay_keeps_what_it_compared_and_goes_on_without_counting_tw
     path.write_text(json.dumps(har(pages)))
     command = [sys.executable, "-m", "strangler", "parity", "replay", str(path), "--route",
               "products", "--store", str(store), "--concurrency", "8"]  # fmt: skip
-    with raw_server(jittered) as primary, raw_server(jittered) as candidate:
+    held = Held(free=100)
+    with raw_server(jittered) as primary, raw_server(held) as candidate:
         targets = ["--primary", primary, "--candidate", candidate]
         replaying = subprocess.Popen(
             [*command, *targets],
             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip
-        time.sleep(3)  # started, and some of the 400 compared
+        deadline = time.monotonic() + 60
+        while held.answered <= held.free + 8 and time.monotonic() < deadline:
+            time.sleep(0.05)  # 100 answered and every slot of --concurrency 8 held
         replaying.send_signal(stop)
+        time.sleep(0.5)
+        held.release.set()  # the ones in flight finish (or are abandoned) as a stop says
         _, err = replaying.communicate(timeout=30)
         assert replaying.returncode == code, err
         kept = int(err.rsplit(f"{said}: ", 1)[1].split(" comparisons kept")[0])

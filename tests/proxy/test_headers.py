@@ -41,7 +41,7 @@ def test_upstream_head_drops_hop_by_hop_and_appends_forwarding():
     assert b"connection" not in fields and b"keep-alive" not in fields and b"te" not in fields
     assert b"x-secret-hop" not in fields
     assert fields[b"x-forwarded-for"] == b"203.0.113.9, 10.0.0.7"
-    assert fields[b"x-forwarded-proto"] == b"http"
+    assert fields[b"x-forwarded-proto"] == b"https"  # the load balancer's, in front
     assert fields[b"x-forwarded-host"] == b"shop"
     assert fields[b"x-request-id"] == b"rid-1"
     assert fields[b"accept"] == b"*/*"

@@ -129,7 +129,9 @@ def test_bodiless_answers_keep_their_announced_length_but_send_no_body() -> None
 def test_request_framing_rechunks_chunks_and_keeps_a_length() -> None:
     assert request_framing(True, None) == b"Transfer-Encoding: chunked\r\n"
     assert request_framing(False, "12") == b"Content-Length: 12\r\n"
-    assert request_framing(False, "0") == request_framing(False, None) == b""
+    assert request_framing(False, "0") == request_framing(False, "00") == b"Content-Length: 0\r\n"
+    assert request_framing(False, "007") == b"Content-Length: 7\r\n"
+    assert request_framing(False, None) == b""
 
 
 def test_a_response_head_passes_with_chunked_alone_and_a_status_from_100() -> None:

@@ -96,6 +96,44 @@ def test_override_forces_a_backend_only_with_the_secret(proxy):
     assert guessed.headers["x-strangler-backend"] == "monolith"
 
 
+@pytest.mark.parametrize("path", ["/other", "/api/v1/productsX"])
+def test_the_override_secret_never_leaves_on_any_request(proxy, path):
+    """The override header was removed only on a request its own route matched: a tester
+    whose browser sends it on every request leaked the secret to the monolith's logs from
+    every other page."""
+    sent = httpx.get(f"{proxy.url}{path}", headers={"X-Strangler-Force": f"service:{SECRET}"})
+    assert "x-strangler-force" not in echo(sent)["headers"]
+
+
+@pytest.mark.parametrize("declared", [b"0", b"00", b"007"])
+def test_a_declared_length_goes_upstream_as_a_number(proxy, declared):
+    """A POST with Content-Length: 0 went upstream with no length at all (RFC 9110 8.6: a
+    user agent sends it for a method that defines a body; strict servers answer 411), while
+    "00" was passed on as written and read as a request with a body."""
+    body = b"x" * int(declared)
+    answer = raw_request(
+        proxy,
+        b"POST /x HTTP/1.1\r\nHost: shop\r\nConnection: close\r\nContent-Length: "
+        + declared + b"\r\n\r\n" + body,
+    )  # fmt: skip
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), answer
+    seen = json.loads(payload)
+    assert seen["headers"]["content-length"] == str(int(declared))
+    assert seen["body_len"] == len(body)
+
+
+def test_a_forwarded_proto_from_the_load_balancer_in_front_is_kept(proxy):
+    """TLS ends at the load balancer in front: its X-Forwarded-Proto: https was replaced with
+    http, so a Django backend with SECURE_PROXY_SSL_HEADER redirected https requests forever.
+    A value that is no scheme is replaced with the proxy's own."""
+    kept = echo(httpx.get(f"{proxy.url}/x", headers={"X-Forwarded-Proto": "https"}))
+    assert kept["headers"]["x-forwarded-proto"] == "https"
+    for bogus in ("javascript", "https, http", ""):
+        replaced = echo(httpx.get(f"{proxy.url}/x", headers={"X-Forwarded-Proto": bogus}))
+        assert replaced["headers"]["x-forwarded-proto"] == "http", bogus
+
+
 def test_bodies_stream_both_ways_with_length_or_chunks(proxy):
     r = httpx.post(f"{proxy.url}/api/v1/products", content=b"x" * 40000)
     assert echo(r)["body_len"] == 40000
