@@ -13,7 +13,10 @@ from strangler.parity.endpoint import compile_templates, endpoint_of
 from strangler.parity.exchange import Exchange, Reply
 from strangler.parity.jsonvalue import loads
 from strangler.parity.normalize import Normalizer, compile_config
+from strangler.parity.textdiff import differs_outside_noise
 
+TEXT: Difference = ("body", "text")
+VARYING: Difference = ("body", "varying")  # a text body's parts the monolith varies itself
 BASE_TEXT = "{base}"
 BASE_PLACEHOLDER = BASE_TEXT.encode()
 MAX_DECODED_BYTES = 8 * 1024 * 1024  # a compressed body inflates at most to this (zip bombs)
@@ -139,7 +142,7 @@ def compare_replies(primary: Reply, candidate: Reply, norm: Normalizer) -> list[
             out.extend(diff_json(a, b, norm))
         return out
     if _text(left) != _text(right):
-        out.append(("body", "text"))
+        out.append(TEXT)
     return out
 
 
@@ -198,7 +201,24 @@ class Comparer:
                 noise = tuple(compare_replies(exchange.primary, secondary, norm))
             except Uncomparable:
                 noise = None
+        if noise is not None and TEXT in raw and TEXT in noise:
+            raw, noise = _text_noise(exchange, raw, noise)
         return _comparison(exchange, endpoint, tuple(raw), noise, None)
+
+
+def _text_noise(
+    exchange: Exchange, raw: list[Difference], noise: tuple[Difference, ...]
+) -> tuple[list[Difference], tuple[Difference, ...]]:
+    """Two monolith calls whose text bodies differ make only the differing parts noise
+    (`body (varying)`): a candidate differing elsewhere keeps its `body` difference, which
+    no noise cancels (a CSRF token must not hide an error page)."""
+    assert exchange.secondary is not None
+    p, s, c = (
+        _text(_rebased(r)) for r in (exchange.primary, exchange.secondary, exchange.candidate)
+    )
+    if not differs_outside_noise(p, s, c):
+        raw = [VARYING if d == TEXT else d for d in raw]
+    return raw, tuple(VARYING if d == TEXT else d for d in noise)
 
 
 def _failed(secondary: Reply, primary: Reply) -> bool:

@@ -16,8 +16,8 @@ from strangler.parity.jsonvalue import canonical
 from strangler.parity.normalize import Normalizer, truncate_timestamp
 
 DiffKind = Literal[
-    "value", "type", "missing", "extra", "status", "header", "text", "content-type", "invalid",
-    "error",
+    "value", "type", "missing", "extra", "status", "header", "text", "varying", "content-type",
+    "invalid", "error",
 ]  # fmt: skip
 Difference = tuple[str, DiffKind]
 SkipReason = Literal["body_too_large", "too_deep", "compare_failed"]

@@ -371,3 +371,42 @@ def test_long_field_names_are_not_folded_into_one_like_ids(capsys, tmp_path):
     code, line = gate(capsys, tmp_path / "ignored", monolith, candidate,
                       compare='ignore = ["meta.inventory_checksum_v2"]')  # fmt: skip
     assert code == 0 and line.startswith("pass: parity 100.00%"), line
+
+
+def page(token: str, heading: str = "Products") -> bytes:
+    return (f'<html><form><input name="csrf" value="{token}"></form>\n'
+            f"<h1>{heading}</h1><p>3 items</p></html>").encode()  # fmt: skip
+
+
+HTML = [("content-type", "text/html; charset=utf-8")]
+
+
+@pytest.mark.parametrize("minified", [False, True])
+def test_a_token_that_varies_in_a_page_never_cancels_the_rest_of_it(minified, capsys, tmp_path):
+    """A CSRF token, new on every monolith call, made the whole non-JSON body noise: a
+    service answering every page with an error page passed the gate at 100 %. Only the parts
+    of a text body the two monolith calls disagree on are noise; a page that differs
+    anywhere else differs. Also on one line (minified HTML)."""
+
+    def squeeze(body: bytes) -> bytes:
+        return body.replace(b"\n", b"") if minified else body
+
+    def monolith(path: str, n: int) -> Answer:
+        return 200, HTML, squeeze(page(f"tok{n:06d}"))
+
+    def broken(path: str, n: int) -> Answer:
+        return 200, HTML, b"<html><h1>Internal error</h1></html>"
+
+    def renamed(path: str, n: int) -> Answer:  # the same page but for its heading
+        return 200, HTML, squeeze(page(f"svc{n:06d}", heading="Catalogue"))
+
+    def faithful(path: str, n: int) -> Answer:  # only the token differs
+        return 200, HTML, squeeze(page(f"svc{n:06d}"))
+
+    for candidate in (broken, renamed, faithful):
+        (tmp_path / candidate.__name__).mkdir()
+    for candidate in (broken, renamed):
+        code, line = gate(capsys, tmp_path / candidate.__name__, monolith, candidate)
+        assert code == 1 and line.startswith("fail: parity 0.00%") and "(body)" in line, line
+    code, line = gate(capsys, tmp_path / "faithful", monolith, faithful)
+    assert code == 0 and line.startswith("pass: parity 100.00%"), line
