@@ -11,9 +11,10 @@ import signal
 import sys
 import time
 import tomllib
+from collections.abc import Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from strangler.cli.errors import UsageError
@@ -292,13 +293,14 @@ def _replay(
         if not args.json:
             _progress(entries_done, total, started, last)
 
-    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         result = asyncio.run(
-            replay(
-                requests[args.start :], targets, comparer, args.route, tally.add,
-                concurrency=args.concurrency, rate=args.rate, timeout=args.timeout,
-                progress=progress,
+            _until_terminated(
+                replay(
+                    requests[args.start :], targets, comparer, args.route, tally.add,
+                    concurrency=args.concurrency, rate=args.rate, timeout=args.timeout,
+                    progress=progress,
+                )
             )
         )  # fmt: skip
     except KeyboardInterrupt as stopped:
@@ -310,8 +312,6 @@ def _replay(
         print(f"\n{how}: {tally.comparisons} comparisons kept in {args.store} ({span}); "
               f"go on with --start {resume}", file=sys.stderr)  # fmt: skip
         return 143 if isinstance(stopped, Terminated) else 130
-    finally:
-        signal.signal(signal.SIGTERM, previous)
     if tally:
         _keep(store, tally)
     notes = _replay_notes(result)
@@ -336,12 +336,38 @@ def _replay(
     return 0 if result.compared else 1
 
 
+T = TypeVar("T")
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM during a replay (a CI job cancelled, `kill`): it stops as Ctrl-C does."""
 
 
-def _terminate(signum: int, frame: object) -> None:
-    raise Terminated
+async def _until_terminated(work: Coroutine[Any, Any, T]) -> T:
+    """`work`, cancelled by SIGTERM as asyncio cancels it on Ctrl-C, then Terminated.
+
+    Raised from a signal handler instead, the exception surfaced wherever the loop was, inside
+    httpx's task groups too, which wrapped it in an ExceptionGroup: a traceback, nothing kept."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    terminated = asyncio.Event()
+
+    def terminate() -> None:
+        terminated.set()
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, terminate)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if terminated.is_set():
+            raise Terminated from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 def _keep(store: Any, tally: Any) -> None:
