@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, urlencode, urlsplit
 
 from strangler import __version__
 from strangler.parity.exchange import (
@@ -116,6 +116,30 @@ def _content(raw: dict[str, Any], key: str, where: str) -> bytes:
                        f"{error.start} is half a UTF-16 pair, no character") from error  # fmt: skip
 
 
+def _post_body(post: dict[str, Any], where: str) -> bytes:
+    """A request body: its `text`, or a form recorded as `params` alone (HAR 1.2 allows
+    either) encoded as the browser sent it. A multipart form's bytes (its boundary, the
+    files) are not in `params`: HarError."""
+    params = post.get("params")
+    if post.get("text") or not params:
+        return _content(post, "text", where)
+    if not isinstance(params, list) or not all(isinstance(p, dict) for p in params):
+        raise HarError(f"{where}.params: not a list of name/value objects")
+    mime = str(post.get("mimeType", "")).split(";", 1)[0].strip().lower()
+    if mime not in ("", "application/x-www-form-urlencoded"):
+        raise HarError(
+            f"{where}.params: a {mime} body recorded as fields alone cannot be sent as it "
+            "was (its bytes are not in the HAR); record it with `text`"
+        )
+    fields = []
+    for n, param in enumerate(params):
+        name, value = param.get("name"), param.get("value", "")
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise HarError(f"{where}.params[{n}]: name and value must be strings")
+        fields.append((name, value))
+    return urlencode(fields).encode("ascii")
+
+
 def _surrogate(char: str) -> bool:
     """A lone UTF-16 surrogate (JSON allows `\\ud800`): no text encodes it."""
     return "\ud800" <= char <= "\udfff"
@@ -177,7 +201,7 @@ def parse_har(text: str, source: str) -> list[HarRequest]:
                 path=path,
                 headers=headers,
                 host=host,
-                body=_content(post, "text", f"{where}.request.postData")
+                body=_post_body(post, f"{where}.request.postData")
                 if isinstance(post, dict)
                 else b"",
                 recorded=_recorded(entry.get("response"), f"{where}.response"),

@@ -368,3 +368,30 @@ def test_a_start_past_the_last_entry_is_one_line_exit_2(capsys, tmp_path):
                        "--store", str(tmp_path / "p.sqlite3"))  # fmt: skip
     assert code == 2
     assert f"--start 2: {path} has 1 entries" in err
+
+
+def test_form_fields_recorded_as_params_are_sent_as_the_form(tmp_path):
+    """HAR 1.2 lets a form body be recorded as `postData.params` instead of `text`: the
+    replay sent such a POST with an empty body, reported nothing, and the report blamed the
+    candidate for what the replay had dropped. Now the form is sent as recorded."""
+    from strangler.parity.har import parse_har
+
+    document = har([("POST", "http://shop.example.com/api/v1/basket")])
+    document["log"]["entries"][0]["request"]["postData"] = {
+        "mimeType": "application/x-www-form-urlencoded",
+        "params": [{"name": "sku", "value": "A-1"}, {"name": "note", "value": "café & co"}],
+    }
+    (request,) = parse_har(json.dumps(document), "t.har")
+    assert request.body == b"sku=A-1&note=caf%C3%A9+%26+co"
+
+
+def test_a_multipart_body_recorded_as_params_only_is_refused(capsys, tmp_path):
+    """Its bytes (boundary, file contents) are not in the HAR: sending something else would
+    compare answers to another request."""
+    document = har([("POST", "http://shop.example.com/api/v1/upload")] * 2)
+    document["log"]["entries"][1]["request"]["postData"] = {
+        "mimeType": "multipart/form-data; boundary=x",
+        "params": [{"name": "file", "fileName": "a.csv", "contentType": "text/csv"}],
+    }
+    path, err = replay_refused(document, capsys, tmp_path, allow_writes=True)
+    assert f"{path}: log.entries[1].request.postData.params: a multipart/form-data body" in err
