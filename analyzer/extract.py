@@ -181,13 +181,18 @@ def sql_tables(sql: str) -> Iterator[str]:
     for keyword in TABLE_KEYWORD_RE.finditer(sql):
         position = keyword.end()
         while found := TABLE_REF_RE.match(sql, position):
-            table = SQL_NAME_RE.findall(found.group("name"))[-1].strip('"`[]').lower()
+            table = table_name(found.group("name"))
             if table not in seen:  # TRUNCATE TABLE t reads t twice; a self-join names it twice
                 seen.add(table)
                 yield table
             if not found.group("more"):
                 break
             position = found.end()
+
+
+def table_name(reference: str) -> str:
+    """The table a possibly schema-qualified, quoted name refers to, lowercased."""
+    return SQL_NAME_RE.findall(reference)[-1].strip('"`[]').lower()
 
 
 def resolve_relative(module: str, is_package: bool, level: int, name: str) -> str:
@@ -576,7 +581,7 @@ class _Extractor(LineCounter):
             elif method == "register" and owner:
                 self._on_register(node, owner)
             elif method in RAW_SQL_CALLS:
-                self._on_raw_sql(node)
+                self._on_raw_sql(node, method)
             elif method in ("get_model",):
                 self._on_get_model(node)
             elif method in DYNAMIC_IMPORTS or method in CLASS_LOADERS:
@@ -600,7 +605,7 @@ class _Extractor(LineCounter):
         elif name == "receiver":
             self._on_receiver(node)
         elif name in RAW_SQL_CALLS:
-            self._on_raw_sql(node)
+            self._on_raw_sql(node, name)
         elif name in DYNAMIC_IMPORTS or name in CLASS_LOADERS:
             self._on_dynamic_import(node, name)
         elif (
@@ -661,6 +666,8 @@ class _Extractor(LineCounter):
         ref = self._model_ref(base)
         if ref == UNKNOWN:
             self._note("ORM call on a model that is not a plain name")
+            if methods and methods[0][0] in RAW_SQL_CALLS:  # the calls inside are met later
+                self._on_raw_sql(node, methods[0][0])
             return True
         names = {name for name, _ in methods}
         custom = sorted(n for n in names if not _queryset_method(n))
@@ -676,6 +683,8 @@ class _Extractor(LineCounter):
             self.consumed.add(id(call))
             if name in LOOKUP_METHODS:
                 lookups.extend(_lookups(call, self._bound_literal, name in JOINING_CALLS))
+            elif name in RAW_SQL_CALLS:  # Model.objects.raw("..."), .filter().extra(...)
+                self._on_raw_sql(call, name)
         for lookup in sorted(set(lookups)):
             self._use("lookup", ref, lookup)
         return True
@@ -757,12 +766,36 @@ class _Extractor(LineCounter):
         else:
             self.imports.append((target, self.line, name.split(".")[-1] in CLASS_LOADERS))
 
-    def _on_raw_sql(self, node: cst.Call) -> None:
-        for a in node.args:
-            text = self._sql_text(a.value)
-            if text:
-                for table in sql_tables(text):
-                    self._use("raw_sql", Ref("table", table))
+    def _on_raw_sql(self, node: cst.Call, method: str) -> None:
+        """The tables named by the SQL handed to ``execute``, ``raw`` or ``RawSQL``, or to
+        ``extra()``: the SQL of its ``select`` values and ``where`` items, and the tables
+        its ``tables`` list names."""
+        if method == "extra":
+            sql = [
+                *self._sql_items(arg(node, 0, "select")),
+                *self._sql_items(arg(node, 1, "where")),
+            ]
+            listed = self._sql_items(arg(node, 3, "tables"))
+            tables = [table_name(text) for text in listed if text and SQL_NAME_RE.search(text)]
+        else:
+            sql, tables = [self._sql_text(a.value) for a in node.args], []
+        for text in sql:
+            tables.extend(sql_tables(text) if text else ())
+        for table in dict.fromkeys(tables):
+            self._use("raw_sql", Ref("table", table))
+
+    def _sql_items(self, node: cst.BaseExpression | None) -> list[str | None]:
+        """The SQL of each item of a list, tuple or dict (its values) literal, or of one a
+        name in scope is bound to."""
+        if isinstance(node, cst.Name):
+            node = self._bound_literal(node.value)
+        if isinstance(node, cst.Dict):
+            return [
+                self._sql_text(e.value) for e in node.elements if isinstance(e, cst.DictElement)
+            ]
+        if isinstance(node, (cst.List, cst.Tuple)):
+            return [self._sql_text(e.value) for e in node.elements]
+        return []
 
     # -- results ---------------------------------------------------------------------------
     def qualify(self, name: str) -> Ref:

@@ -536,3 +536,28 @@ def orm_crossings(locked_shop, imports: str, bound: str, call: str) -> list[tupl
     line = line_of(shop / "catalog" / "views.py", "return Product.objects.")
     detail = f"return Product.objects.{call}"
     return [f["crossing"] for f in found if (f["line"], f["detail"]) == (line, detail)]
+
+
+# SQL handed to the ORM instead of a cursor: on a manager chain it was never read, and the
+# lists and dicts extra() takes were not read anywhere.
+ORM_RAW_SQL = [
+    'Product.objects.raw("SELECT * FROM payments_payment")',
+    'Product._default_manager.raw("SELECT * FROM payments_payment")',
+    'Product.objects.filter(pk=1).extra(where=["id IN (SELECT id FROM payments_payment)"])',
+    'qs.extra(where=["id IN (SELECT id FROM payments_payment)"])',
+    'Product.objects.extra(tables=["payments_payment"], where=["payments_payment.id = 1"])',
+    'Product.objects.extra(select={"paid": "SELECT SUM(amount) FROM payments_payment"})',
+]
+
+
+@pytest.mark.parametrize("call", ORM_RAW_SQL)
+def test_raw_sql_handed_to_the_orm_fails_the_locked_check(call, locked_shop):
+    shop, lock = locked_shop
+    code, found = appended_crossings(
+        shop, lock, "catalog/views.py", f"\n\ndef listed(qs):\n    return {call}\n"
+    )
+    assert code == 1, found
+    line = line_of(shop / "catalog" / "views.py", f"return {call}")
+    assert found == [
+        {"crossing": ("catalog", "payments", "raw_sql"), "line": line, "detail": f"return {call}"}
+    ]
