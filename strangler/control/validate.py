@@ -57,6 +57,7 @@ SETTINGS_KEYS = {
 TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
 HOST_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+PLAIN_PATH = re.compile(r"/(?:[^/?#\s\x00-\x1f\x7f]+/)*[^/?#\s\x00-\x1f\x7f]*")  # no empty segment
 
 
 class _Collector:
@@ -204,6 +205,10 @@ def _parse_route(c: _Collector, i: int, raw: Any, backends: dict[str, Backend]) 
         c.error("route.E010", where, "a route needs exactly one of `prefix` or `regex`")
     if prefix and not prefix.startswith("/"):
         c.error("route.E010", f"{where}.prefix", f"{prefix!r} must start with '/'")
+    elif prefix and not PLAIN_PATH.fullmatch(prefix):
+        # `//` matched every path (slashes stripped, nothing left); `?`, `#` none.
+        c.error("route.E010", f"{where}.prefix", f"{prefix!r} is not a plain path: no empty "
+                "segment (//), '?', '#', spaces or control characters")  # fmt: skip
     if regex:
         try:
             re.compile(regex)

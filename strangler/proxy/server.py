@@ -231,6 +231,9 @@ class ClientConnection(asyncio.Protocol):
         self.head_since = 0.0
         if self.hosts != 1 or self.codings:
             self._check_framing()
+        if b"#" in self.url:
+            # The proxy would route by all of it, a backend by what comes before the "#".
+            self._refuse(400, "a request target holds no fragment (#...) (RFC 9112 3.2)")
         if self.url[:1] != b"/":
             with_target_authority(self.url, self.headers)
         exchange = Exchange(

@@ -142,3 +142,15 @@ def test_a_table_that_would_make_the_proxy_misbehave_is_rejected():
     # Headers are read as latin-1: a non-ASCII secret could never be matched.
     assert ids(base(override={"header": "X-Force", "secret": "é" * 16})) == ["route.E017"]
     assert ids(base(host="Admin.Example")) == []
+
+
+@pytest.mark.parametrize("prefix", ["//", "/api//v1", "/api?x=1", "/api#x", "/a b"])
+def test_a_prefix_is_a_plain_path(prefix):
+    """`//` validated and matched every request (its slashes stripped, nothing was left), so
+    a route meant for one path took all traffic at weight 100; `/api?x=1` and `/api#x`
+    validated and never matched (paths are matched without the query, and carry no fragment)."""
+    assert "route.E010" in ids(base(prefix=prefix))
+
+
+def test_a_prefix_of_one_slash_is_every_path():
+    assert "route.E010" not in ids(base(prefix="/"))

@@ -180,6 +180,15 @@ def test_smuggling_shapes_are_refused_and_absolute_targets_made_relative(proxy):
     assert upgrade.startswith(b"HTTP/1.1 200 ") and b'"upgrade"' not in upgrade
 
 
+@pytest.mark.parametrize("target", [b"/api/v1/products#x", b"/legacy#/../api/v1/products"])
+def test_a_target_with_a_fragment_is_refused(proxy, target):
+    """A fragment is no part of a request target (RFC 9112 3.2): the proxy routed
+    `/api/v1/products#x` by all of it (no route: the monolith) while gunicorn served it as
+    `/api/v1/products`, so a retired route's monolith endpoint could still be reached."""
+    answer = raw_request(proxy, b"GET " + target + b" HTTP/1.1\r\nHost: shop\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"fragment" in answer, answer
+
+
 def test_malformed_and_oversized_requests_get_the_right_4xx(proxy):
     assert raw_request(proxy, b"NOT HTTP AT ALL\r\n\r\n").startswith(b"HTTP/1.1 400 ")
     huge = b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 5000 + b"\r\n\r\n"
