@@ -429,6 +429,14 @@ class Exchange:
         backends = self.client.state.compiled.table.backends
         return may_fall_back(self.decision, self.method_str, self.has_body, backends)
 
+    def _judged(self, backend: Backend, reason: str | None) -> str | None:
+        """An attempt's failure reason: an answer that broke before anything of it was sent
+        is a bad response (counted against `backend`), to retry or fall back from as one."""
+        if reason is None and self.broken:
+            self._failed(backend, "bad_response")
+            return "bad_response"
+        return reason
+
     async def _proxy(self) -> None:
         assert self.backend is not None
         reason = await self._attempt(self.backend)
@@ -439,9 +447,10 @@ class Exchange:
         backend = self.backend
         metrics = self.client.state.metrics
         assert backend is not None and self.decision is not None
+        reason = self._judged(backend, reason)
         if not retried and may_retry(reason, self.method_str, self.has_body):
             metrics.retries[(backend.name,)] += 1
-            reason = await self._attempt(backend)
+            reason = self._judged(backend, await self._attempt(backend))
         if self._can_fall_back() and (reason is not None or self.status >= 500):
             route = self.decision.route
             assert route is not None
@@ -452,15 +461,12 @@ class Exchange:
             metrics.fallbacks[(route.id, reason)] += 1
             self.reset_response()
             backend = self.backend = self.client.state.compiled.table.backends[route.monolith]
-            reason = await self._attempt(backend)
+            reason = self._judged(backend, await self._attempt(backend))
             if may_retry(reason, self.method_str, self.has_body):
                 metrics.retries[(backend.name,)] += 1
-                reason = await self._attempt(backend)
+                reason = self._judged(backend, await self._attempt(backend))
         if self.finished or reason == "client_gone":
             return
-        if reason is None and self.broken:
-            reason = "bad_response"
-            self._failed(backend, reason)
         if reason is not None:
             self._fail(backend, reason)
             return

@@ -35,6 +35,8 @@ BROKEN = {
     "short": (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789", b""),
 }
 CASES = [(kind, path) for kind in ("connecting", "pooled") for path in BROKEN]
+# Head and invalid chunk in one write: broken before anything could go to the client.
+AT_ONCE = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nZZ\r\n"
 
 
 def _serve(conn: socket.socket) -> None:
@@ -44,6 +46,9 @@ def _serve(conn: socket.socket) -> None:
         while (read := read_head(conn, buffer)) is not None:
             head, buffer = read
             name = head.split(b" ", 2)[1].decode().rsplit("/", 1)[-1]
+            if name == "at-once":
+                conn.sendall(AT_ONCE)
+                return
             if name not in BROKEN:
                 conn.sendall(OK)
                 continue
@@ -68,6 +73,8 @@ def proxy(tmp_path_factory) -> Iterator[ProxyProcess]:
     server = socket.create_server(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{server.getsockname()[1]}"
     threading.Thread(target=_accept, args=(server,), daemon=True).start()
+    steady = socket.create_server(("127.0.0.1", 0))  # answers everything `ok`
+    threading.Thread(target=_accept_steady, args=(steady,), daemon=True).start()
     work = tmp_path_factory.mktemp("broken")
     names = [f"c{i}" for i in range(len(CASES))] + ["trip"]
     raw = {
@@ -85,8 +92,14 @@ def proxy(tmp_path_factory) -> Iterator[ProxyProcess]:
                 "weight": 100,
             }
             for n in names
+        ]
+        + [
+            {"id": "fallback", "prefix": "/fallback", "monolith": "steady",
+             "service": "svc_fallback", "weight": 100},
         ],
-    }
+    }  # fmt: skip
+    raw["backends"]["steady"] = {"url": f"http://127.0.0.1:{steady.getsockname()[1]}"}
+    raw["backends"]["svc_fallback"] = {"url": url}
     log_path = work / "access.log"
     process = ProxyProcess(
         "--config", str(write_json(work / "routes.json", raw)), log_path=log_path
@@ -95,6 +108,23 @@ def proxy(tmp_path_factory) -> Iterator[ProxyProcess]:
     yield process
     process.stop()
     server.close()
+    steady.close()
+
+
+def _accept_steady(server: socket.socket) -> None:
+    def serve(conn: socket.socket) -> None:
+        buffer = b""
+        with conn:
+            while (read := read_head(conn, buffer)) is not None:
+                buffer = read[1]
+                conn.sendall(OK)
+
+    while True:
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
 
 
 def _log_line(path: Path, request_id: str) -> dict:
@@ -163,3 +193,16 @@ def test_responses_cut_mid_body_open_the_services_breaker(proxy):
         _get(sock, "/trip/ok", "after-trip", close=True)
         ((status, headers, _),) = responses(read_until_closed(sock))
     assert status == 200 and headers[b"x-strangler-backend"] == b"monolith", headers
+
+
+def test_a_service_answer_broken_before_any_byte_left_falls_back_to_the_monolith(proxy):
+    """A GET's service answer whose head and invalid chunk came in one read had sent the
+    client nothing, yet it got a 502 where the monolith could answer (as it does for an
+    invalid head): the fallback exists for exactly this canary traffic."""
+    with connect(proxy) as sock:
+        _get(sock, "/fallback/at-once", "fallback-1", close=True)
+        answer = read_until_closed(sock)
+    assert [(status, body) for status, _, body in responses(answer)] == [(200, b"ok")], answer
+    assert b"x-strangler-backend: steady" in answer.lower()
+    record = _log_line(proxy.log_path, "fallback-1")
+    assert record.get("fallback") == "bad_response", record
