@@ -1023,31 +1023,18 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
         ValueError,
         RecursionError,
     ) as error:
-        line, message = _syntax_error(error, data)
-        return FileFacts(
-            path,
-            module,
-            is_package,
-            len(lines),
-            parse_error=Located(message, int(line), _detail(lines, int(line))),
-        )
+        return _unparsed(path, module, is_package, lines, *_syntax_error(error, data))
     x = _Extractor(tree, module, is_package)
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, RECURSION_LIMIT))  # long generated a+b+c+... chains
     try:
         walk(tree, x)
     except RecursionError:
-        return FileFacts(
-            path,
-            module,
-            is_package,
-            len(lines),
-            parse_error=Located(
-                "nested too deeply to analyze (Python's recursion limit)",
-                x.line,
-                _detail(lines, x.line),
-            ),
-        )
+        message = "nested too deeply to analyze (Python's recursion limit)"
+        return _unparsed(path, module, is_package, lines, x.line, message)
+    except (SyntaxError, ValueError) as error:
+        # A string literal libcst parses and Python rejects ("\x4", b"café"), met evaluating it
+        return _unparsed(path, module, is_package, lines, *_syntax_error(error, data))
     finally:
         sys.setrecursionlimit(limit)
     q = x.qualify_ref
@@ -1119,6 +1106,14 @@ def extract_source(path: str, module: str, is_package: bool, data: bytes) -> Fil
             Located(message, line, _detail(lines, line)) for message, line in x.unresolved
         ),
     )
+
+
+def _unparsed(
+    path: str, module: str, is_package: bool, lines: list[str], line: int, message: str
+) -> FileFacts:
+    """The facts of a file that could not be read: its parse error at ``line``, only."""
+    error = Located(message, int(line), _detail(lines, int(line)))
+    return FileFacts(path, module, is_package, len(lines), parse_error=error)
 
 
 MIGRATION_DEP_RE = re.compile(r"\(\s*['\"]([A-Za-z_][A-Za-z0-9_]*)['\"]\s*,\s*['\"]")

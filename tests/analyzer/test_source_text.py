@@ -145,3 +145,22 @@ def test_a_file_that_does_not_decode_fails_the_check_at_its_line(case, locked_sh
     assert encoding in errors[0]["message"]
     text = cli(str(shop), "--check", str(lock), "--no-cache").stdout
     assert f"{path}:{line}" in text
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['"\\N{BOGUS NAME}"', 'b"caf\u00e9"', '"\\x4"'],
+    ids=["unknown character name", "non-ASCII bytes", "truncated escape"],
+)
+def test_a_string_literal_python_rejects_fails_the_check_at_its_line(value, locked_shop):
+    # libcst parses these; evaluating them raised SyntaxError and killed the whole run.
+    shop, lock = locked_shop
+    (shop / VIEWS).write_text(f"{VOID}\n\nNOTE = {value}\n", encoding="utf-8")
+
+    result = cli(str(shop), "--check", str(lock), "--no-cache", "--json")
+
+    assert result.returncode == 1, result.stderr
+    errors = json.loads(result.stdout)["parse_errors"]
+    line = VOID.count("\n") + 3
+    assert [(e["file"], e["line"]) for e in errors] == [(VIEWS, line)]
+    assert errors[0]["message"].startswith("syntax error: "), errors
