@@ -481,6 +481,7 @@ def _drive(args: argparse.Namespace, store: Any, run_id: str) -> int:
         _who(args),
         lambda line: print(line, file=out, flush=True),
         lease_seconds=args.lease_seconds,
+        why=args.why if args.action == "resume" else "",
     )
     previous = signal.signal(signal.SIGTERM, _stop)
     try:

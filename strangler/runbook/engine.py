@@ -99,10 +99,12 @@ class Engine:
         out: Callable[[str], None] = lambda line: None,
         lease_seconds: float = LEASE_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
+        why: str = "",
     ) -> None:
         self.store = store
         self.run_id = run_id
         self.who = who
+        self.why = why  # the human's reason for resuming, recorded with it
         self.out = out
         self.lease = lease_seconds
         self.sleep = sleep
@@ -169,12 +171,17 @@ class Engine:
                 run.step,
                 0,
                 "resumed",
-                "resume",
+                self.why or "resume",
                 {"routes": routes},
                 while_state="paused",
                 state="running",
                 reason="",
             )
+        elif any(e.kind == "step_started" for e in self.store.events(self.run_id)):
+            # A runner stopped (crashed, killed) mid-run: who took it over, and why, is
+            # audited; the routes are not accepted as they are (no "routes": checked as ever).
+            why = self.why or "taken over after its runner stopped"
+            self._record(run.step, 0, "resumed", why, {"interrupted": True})
         index = runbook.index(run.step) if run.step else len(runbook.steps)
         while index < len(runbook.steps):
             if self._step(runbook, index, env) != "passed":

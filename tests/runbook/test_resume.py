@@ -246,12 +246,45 @@ def test_after_a_crash_the_bake_counts_only_watched_time(tmp_path):
     os.killpg(first.pid, signal.SIGKILL)  # at once: the hold was watched for ~0 s
     first.wait()
     time.sleep(3.5)  # longer than the bake: the time nobody watched must not count
-    resumed = cli("resume", run_id, "--store", store, "--lease-seconds", LEASE, cwd=tmp_path)
+    reason = ("--who", "carol", "--why", "runner host rebooted, INC-7")
+    resumed = cli("resume", run_id, "--store", store, "--lease-seconds", LEASE, *reason,
+                  cwd=tmp_path)  # fmt: skip
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     runs = RunStore(store)
     events = {e.kind: e for e in runs.events(run_id) if e.step == "hold"}
+    taken_over = [e for e in runs.events(run_id) if e.kind == "resumed"]
     runs.close()
+    # Who took the crashed run over, and why, is in the audit trail (it was in none).
+    assert [(e.who, e.why) for e in taken_over] == [("carol", "runner host rebooted, INC-7")]
     restarted, passed = events["bake_restarted"], events["step_passed"]
     watched = datetime.fromisoformat(passed.at) - datetime.fromisoformat(restarted.at)
     assert watched.total_seconds() >= 3  # the whole bake was watched after the resume
     assert float(open_store(str(routes)).current().table.route("products").weight) == 10
+
+
+UNAPPROVED = """
+name = "unapproved"
+
+[[steps]]
+id = "flip-writes"
+action = "approve"
+gates = [{ gate = "approval" }]
+interval = 0.2
+deadline = 1
+"""
+
+
+def test_the_reason_given_to_resume_a_paused_run_is_recorded(tmp_path):
+    """`resume --why` was recorded nowhere: the resumed event said "resume", whatever the
+    human who decided to go on wrote."""
+    store = str(tmp_path / "runs.sqlite3")
+    _, run_id = detached(tmp_path, UNAPPROVED, store)
+    first = cli("resume", run_id, "--store", store, "--lease-seconds", LEASE, cwd=tmp_path)
+    assert first.returncode == 1, first.stdout + first.stderr  # nobody approved: paused
+    again = cli("resume", run_id, "--store", store, "--lease-seconds", LEASE,
+                "--who", "carol", "--why", "metrics fixed, INC-123", cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 1, again.stdout + again.stderr
+    runs = RunStore(store)
+    resumed = [(e.who, e.why) for e in runs.events(run_id) if e.kind == "resumed"]
+    runs.close()
+    assert resumed == [("carol", "metrics fixed, INC-123")]
