@@ -95,11 +95,15 @@ SQL_NAME = r'(?:"[^"]+"|`[^`]+`|\[[^\]]+\]|[A-Za-z_][A-Za-z0-9_$]*)'
 # (no inheritance children) or LATERAL maybe, its name, maybe schema-qualified (public.t,
 # "public"."t"), an optional alias (t AS x, t x), then a comma when another table follows
 # (FROM a x, b y). USING (col) after a JOIN names no table, and matches nothing.
+# The name may sit in parentheses, FROM (t) x, not to be confused with a subquery's SELECT.
 TABLE_REF_RE = re.compile(
-    rf"\s*(?:(?:ONLY|LATERAL|TABLE)\s+)*(?P<name>{SQL_NAME}(?:\s*\.\s*{SQL_NAME})*)(?:\s+(?:AS\s+)?{SQL_NAME})?(?P<more>\s*,)?",
+    rf"\s*(?:\(\s*)*(?:(?:ONLY|LATERAL|TABLE)\s+)*(?!(?:SELECT|VALUES|WITH)\b)(?P<name>{SQL_NAME}(?:\s*\.\s*{SQL_NAME})*)(?:\s*\))*(?:\s+(?:AS\s+)?{SQL_NAME})?(?P<more>\s*,)?",
     re.IGNORECASE,
 )
 SQL_NAME_RE = re.compile(SQL_NAME)
+SQL_COMMENT_RE = re.compile(r"/\*.*?\*/|--[^\n]*", re.DOTALL)
+COMPUTED = "?"  # a computed part of SQL text: an f-string's {...}, a name added to a literal
+COMPUTED_TABLE_RE = re.compile(TABLE_KEYWORD_RE.pattern + r"\s*\(?\s*\?", re.IGNORECASE)
 UNPACKABLE = (cst.Dict, cst.List, cst.Tuple, cst.Set)
 Bound = Callable[[str], "cst.BaseExpression | None"]  # what a name holds in the current scope
 QUERYSET_METHODS = {
@@ -176,7 +180,9 @@ def sql_tables(sql: str) -> Iterator[str]:
     """The tables SQL text names after ``FROM``, ``JOIN``, ``INTO``, ``UPDATE``, ``TABLE``,
     ``USING`` (``DELETE``, ``MERGE``), ``TRUNCATE`` or ``COPY``, each once, lowercased and
     without schema or quotes: every table of a comma-separated FROM list and
-    ``payments_payment`` for ``"public"."payments_payment"``, as the database would read it."""
+    ``payments_payment`` for ``"public"."payments_payment"``, as the database would read it,
+    comments (``/* ... */``, ``-- ...``) skipped and parentheses around a name too."""
+    sql = SQL_COMMENT_RE.sub(" ", sql)
     seen = set()
     for keyword in TABLE_KEYWORD_RE.finditer(sql):
         position = keyword.end()
@@ -460,7 +466,7 @@ class _Extractor(LineCounter):
     def _on_assign(self, node: cst.CSTNode) -> None:
         if isinstance(node, cst.Assign) and isinstance(node.targets[0].target, cst.Name):
             # SQL = "SELECT ... FROM t" (module, class or function), later cursor.execute(SQL)
-            text = _string_text(node.value)
+            text = self._sql_text(node.value)
             if text is not None:
                 self.scoped_strings[(self.scope, node.targets[0].target.value)] = text
             if isinstance(node.value, UNPACKABLE):
@@ -543,9 +549,15 @@ class _Extractor(LineCounter):
 
     def _sql_text(self, node: cst.BaseExpression) -> str | None:
         """The SQL a raw-SQL argument holds: a literal, the literal parts of an f-string or of
-        ``"..." % args`` / ``"...".format()``, or a string bound to a name in scope."""
+        ``"..." % args`` / ``"...".format()``, or a string bound to a name in scope; added
+        with ``+``, an operand none of those is stands as ``COMPUTED``."""
         if isinstance(node, cst.Name):
             return _innermost(self.scoped_strings, self.scope, node.value)
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+            left, right = self._sql_text(node.left), self._sql_text(node.right)
+            if left is None and right is None:
+                return None
+            return (COMPUTED if left is None else left) + (COMPUTED if right is None else right)
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Modulo):
             return self._sql_text(node.left)
         if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
@@ -781,6 +793,8 @@ class _Extractor(LineCounter):
             sql, tables = [self._sql_text(a.value) for a in node.args], []
         for text in sql:
             tables.extend(sql_tables(text) if text else ())
+            if text and COMPUTED_TABLE_RE.search(SQL_COMMENT_RE.sub(" ", text)):
+                self._note("raw SQL with a computed table name")
         for table in dict.fromkeys(tables):
             self._use("raw_sql", Ref("table", table))
 
@@ -886,7 +900,8 @@ def _string_text(node: cst.BaseExpression | None) -> str | None:
     """A string literal's text; an f-string's literal parts with each ``{...}`` as ``?``."""
     if isinstance(node, cst.FormattedString):
         parts = node.parts
-        return "".join(p.value if isinstance(p, cst.FormattedStringText) else "?" for p in parts)
+        texts = (p.value if isinstance(p, cst.FormattedStringText) else COMPUTED for p in parts)
+        return "".join(texts)
     if isinstance(node, cst.ConcatenatedString):
         left, right = _string_text(node.left), _string_text(node.right)
         return None if left is None or right is None else left + right

@@ -486,6 +486,56 @@ def test_raw_sql_on_another_apps_table_fails_the_locked_check_however_it_is_name
     ]
 
 
+# SQL whose table a pattern over one literal missed: built with +, or its name behind a
+# comment or in parentheses. (module constant, argument of cursor.execute) per case.
+BUILT_TABLES = {
+    "two literals added": ("", '"SELECT * FROM " + "payments_payment"'),
+    "a module constant plus a literal": (
+        'SQL = "SELECT * FROM payments_payment"',
+        'SQL + " WHERE id = 1"',
+    ),
+    "a block comment before the table": ("", '"SELECT * FROM /* c */ payments_payment"'),
+    "a line comment before the table": ("", '"SELECT * FROM -- c\\n payments_payment"'),
+    "the table in parentheses": ("", '"SELECT * FROM (payments_payment) p"'),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BUILT_TABLES))
+def test_raw_sql_built_or_commented_fails_the_locked_check(case, locked_shop):
+    shop, lock = locked_shop
+    constant, sql = BUILT_TABLES[case]
+    code, found = appended_crossings(
+        shop, lock, "catalog/views.py",
+        f"\n\nfrom django.db import connection\n\n{constant}\n\n\ndef void():\n"
+        f"    with connection.cursor() as cursor:\n        cursor.execute({sql})\n",
+    )  # fmt: skip
+    assert code == 1
+    line = line_of(shop / "catalog" / "views.py", "cursor.execute(")
+    assert found == [
+        {
+            "crossing": ("catalog", "payments", "raw_sql"),
+            "line": line,
+            "detail": f"cursor.execute({sql})",
+        }
+    ]
+
+
+def test_raw_sql_with_a_computed_table_name_is_listed_as_unresolved(shop):
+    views = shop / "catalog" / "views.py"
+    views.write_text(
+        views.read_text() + "\n\ndef void(table, pk):\n"
+        '    cursor.execute("DELETE FROM " + table + " WHERE id = %s", [pk])\n'
+        '    cursor.execute(f"SELECT * FROM {table}")\n'
+    )
+    report = json.loads(cli(str(shop), "--json", "--no-cache").stdout)
+    line = line_of(views, "cursor.execute(")
+    assert [
+        (u["line"], u["message"])
+        for u in report["stats"]["unresolved"]
+        if u["file"] == "catalog/views.py"
+    ] == [(n, "raw SQL with a computed table name") for n in (line, line + 1)]
+
+
 @pytest.mark.parametrize(
     ("bound", "call"),
     [
