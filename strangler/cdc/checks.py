@@ -33,25 +33,18 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
         return []
     if not isinstance(raw, dict):
         return [_error("cdc.E001", f"{conf.SETTING} must be a dict, not {type(raw).__name__}.")]
-    found = [
-        _error(
-            "cdc.E001",
-            f"{conf.SETTING} has unknown key {key!r}.",
-            f"Known keys: {', '.join(sorted(conf.TOP_LEVEL_KEYS))}.",
-        )
-        for key in sorted(set(raw) - conf.TOP_LEVEL_KEYS)
-    ]
+    found = [_error("cdc.E001", message, hint) for message, hint in conf.problems(raw)]
     try:
         parsed = conf.parse(raw)
     except (TypeError, ValueError, AttributeError) as error:
-        return [
-            *found,
+        # A number found wrong above is usually what could not be read: say it once.
+        return found or [
             _error(
                 "cdc.E001",
                 f"{conf.SETTING} is malformed: {error}.",
                 "Sections are dicts, lists are lists of names, numbers are numbers; "
                 "see docs/cdc.md.",
-            ),
+            )
         ]
     for spec in parsed.capture:
         found += _capture_problems(spec)

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SETTING = "STRANGLER_CDC"
-TOP_LEVEL_KEYS = frozenset({"kafka", "topic_prefix", "topics", "capture", "relay", "consume"})
 
 
 @dataclass(frozen=True)
@@ -151,6 +150,96 @@ def parse(raw: Mapping[str, Any] | None) -> CdcSettings:
         partitions=int(dict(raw.get("topics", {})).get("partitions", 3)),
         replication_factor=int(dict(raw.get("topics", {})).get("replication_factor", 1)),
     )
+
+
+@dataclass(frozen=True)
+class Number:
+    """A numeric option: an int or a number (`kind` float takes ints too), at least `least`."""
+
+    kind: type
+    least: int
+    optional: bool = False  # None means "not set"
+
+    def problem(self, where: str, value: Any) -> tuple[str, str] | None:
+        if value is None and self.optional:
+            return None
+        kinds = (int,) if self.kind is int else (int, float)
+        if isinstance(value, kinds) and not isinstance(value, bool) and value >= self.least:
+            return None
+        what = "an integer" if self.kind is int else "a number"
+        return (
+            f"{where} must be {what} of at least {self.least}, not {value!r}.",
+            "See docs/cdc.md.",
+        )
+
+
+@dataclass(frozen=True)
+class Each:
+    """A dict of names (models, tables) to sections of the same shape."""
+
+    section: Mapping[str, Any]
+
+
+# The shape of the setting: a dict is a section whose keys are all its known keys (None: any
+# value, checked by `parse`), so a typo is an error rather than a default silently used.
+# ("exlude" would publish the column it meant to leave out.)
+POSITIVE = Number(int, 1)
+SCHEMA: Mapping[str, Any] = {
+    "kafka": None,  # client options, passed through
+    "topic_prefix": None,
+    "topics": {"partitions": POSITIVE, "replication_factor": POSITIVE},
+    "capture": Each({"exclude": None}),
+    "relay": {
+        "batch_size": POSITIVE,
+        "poll_interval_s": Number(float, 0),
+        "retention_hours": Number(float, 0),
+        "max_backoff_s": Number(float, 0),
+    },
+    "consume": {
+        "group_id": None,
+        "topic_prefix": None,
+        "mappings": Each(
+            {name: None for name in ("model", "key", "rename", "drop", "transform", "handler")}
+        ),
+        "dead_letter_topic": None,
+        "batch_size": POSITIVE,
+        "max_attempts": POSITIVE,
+        "backoff_ms": Number(int, 0),
+        "source_database": None,
+        "kafka_options": None,  # KafkaConsumer options, passed through
+        "position_retention_hours": Number(float, 0, optional=True),
+    },
+}
+
+
+def problems(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(message, hint) for every unknown key, at any level, and every number out of range.
+
+    Sections that are not dicts are left to `parse`, which reports them as malformed."""
+    return _problems(SETTING, raw, SCHEMA)
+
+
+def _problems(where: str, value: Any, shape: Any) -> list[tuple[str, str]]:
+    if isinstance(shape, Number):
+        problem = shape.problem(where, value)
+        return [problem] if problem else []
+    if shape is None or not isinstance(value, Mapping):
+        return []
+    if isinstance(shape, Each):
+        return [
+            problem
+            for name, item in value.items()
+            for problem in _problems(f"{where}[{name!r}]", item or {}, shape.section)
+        ]
+    known = f"Known keys: {', '.join(sorted(shape))}."
+    found = [
+        (f"{where} has unknown key {key!r}.", known)
+        for key in sorted(set(value) - set(shape), key=str)
+    ]
+    for key in shape:
+        if key in value:
+            found += _problems(f"{where}[{key!r}]", value[key], shape[key])
+    return found
 
 
 def current() -> CdcSettings:

@@ -230,6 +230,16 @@ def problems(spec: MappingSpec) -> list[tuple[str, str, str]]:
                     "Transform a column that lands on an existing field.",
                 )
             )
+    mapped = mapped_columns(model, spec.rename)
+    for column in spec.drop:
+        if column not in mapped:
+            found.append(
+                (
+                    "cdc.E005",
+                    f"{where} drops {column!r}, which lands on no field of {spec.model}.",
+                    f"Source columns that land on a field: {', '.join(sorted(mapped))}.",
+                )
+            )
     key_target = spec.rename.get(spec.key, spec.key)
     key_field = _field(model, key_target)
     if key_field is None or not key_field.primary_key:
@@ -255,15 +265,23 @@ def problems(spec: MappingSpec) -> list[tuple[str, str, str]]:
     return found
 
 
+def mapped_columns(model: type[models.Model], rename: Mapping[str, str]) -> dict[str, models.Field]:
+    """Source column -> the target field it lands on, for every concrete field of `model`."""
+    by_target = {target: column for column, target in rename.items()}
+    return {
+        by_target.get(field.name) or by_target.get(field.attname) or field.attname: field
+        for field in model._meta.concrete_fields
+    }
+
+
 def resolve(spec: MappingSpec) -> TableMapping:
     """Build the mapping; call only when `problems(spec)` is empty."""
     model = apps.get_model(spec.model)
-    columns: dict[str, models.Field] = {}
-    by_target = {target: column for column, target in spec.rename.items()}
-    for field in model._meta.concrete_fields:
-        column = by_target.get(field.name) or by_target.get(field.attname) or field.attname
-        if column not in spec.drop:
-            columns[column] = field
+    columns = {
+        column: field
+        for column, field in mapped_columns(model, spec.rename).items()
+        if column not in spec.drop
+    }
     key_field = _field(model, spec.rename.get(spec.key, spec.key))
     assert key_field is not None
     return TableMapping(

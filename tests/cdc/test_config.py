@@ -105,3 +105,76 @@ def test_a_binary_column_must_be_excluded_from_capture():
     messages = model_problems(where, Attachment, ())
     assert [(m.id, "'content'" in m.msg) for m in messages] == [("cdc.E009", True)]
     assert model_problems(where, Attachment, ("content",)) == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "where", "key"),
+    [
+        (
+            {"capture": {"catalog.Product": {"exlude": ["price"]}}},
+            "STRANGLER_CDC['capture']['catalog.Product']",
+            "exlude",
+        ),
+        ({"relay": {"batch_sise": 10}}, "STRANGLER_CDC['relay']", "batch_sise"),
+        ({"topics": {"partition": 3}}, "STRANGLER_CDC['topics']", "partition"),
+        ({"consume": {"max_atempts": 3}}, "STRANGLER_CDC['consume']", "max_atempts"),
+        (
+            {
+                "consume": {
+                    "mappings": {"catalog_product": {"model": "catalog.Product", "renam": {}}}
+                }
+            },
+            "STRANGLER_CDC['consume']['mappings']['catalog_product']",
+            "renam",
+        ),
+    ],
+    ids=["capture", "relay", "topics", "consume", "mapping"],
+)
+def test_an_unknown_key_at_any_level_is_an_error_naming_it(setting, where, key):
+    with override_settings(STRANGLER_CDC=setting):
+        messages = check_settings()
+    assert ids(messages) == ["cdc.E001"]
+    assert messages[0].msg == f"{where} has unknown key {key!r}."
+    assert messages[0].hint.startswith("Known keys: ")
+
+
+def test_a_dropped_column_must_land_on_a_field():
+    mapping = {"model": "catalog.Product", "drop": ["nmae"]}
+    with override_settings(STRANGLER_CDC={"consume": {"mappings": {"catalog_product": mapping}}}):
+        messages = check_settings()
+    assert ids(messages) == ["cdc.E005"]
+    assert "drops 'nmae'" in messages[0].msg
+
+
+@pytest.mark.parametrize(
+    ("section", "value"),
+    [({"consume": {}}, 0), ({"consume": {}}, -5), ({"consume": {}}, "many"), ({"relay": {}}, 2.5)],
+    ids=["zero", "negative", "text", "fraction"],
+)
+def test_a_batch_size_must_be_a_positive_integer(section, value):
+    [(name, body)] = section.items()
+    with override_settings(STRANGLER_CDC={name: {**body, "batch_size": value}}):
+        messages = check_settings()
+    assert [m.msg for m in messages] == [
+        f"STRANGLER_CDC[{name!r}]['batch_size'] must be an integer of at least 1, not {value!r}."
+    ]
+
+
+def test_the_cli_refuses_a_typo_in_a_capture_option(tmp_path):
+    settings = tmp_path / "typo_settings.py"
+    settings.write_text(
+        "from monolith.settings import *  # noqa: F403\n"
+        "STRANGLER_CDC = {**STRANGLER_CDC, 'capture': {'catalog.Product': {'exlude': ['price']}}}\n"
+    )
+    result = run(
+        ["strangler", "cdc", "--settings", "typo_settings", "triggers"],
+        {
+            **os.environ,
+            "PYTHONPATH": f"{tmp_path}:{os.environ.get('PYTHONPATH', '')}".rstrip(":"),
+            "MONOLITH_VAR_DIR": str(tmp_path),
+        },
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "cdc.E001" in result.stderr and "'exlude'" in result.stderr
+    assert "Traceback" not in result.stderr

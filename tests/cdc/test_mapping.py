@@ -47,14 +47,14 @@ def mapped(**options: object) -> dict[str, TableMapping]:
 def test_rename_drop_and_transform_land_each_column_where_the_mapping_says():
     mappings = mapped(
         rename={"title": "name"},
-        drop=("secret",),
+        drop=("parent_id",),
         transform={"slug": "tests.cdc.test_mapping.shout"},
     )
 
-    assert apply_events(mappings, [event(1)]) == 1
+    assert apply_events(mappings, [event(1, parent_id=3)]) == 1
 
     category = Category.objects.get(pk=7)
-    assert (category.name, category.slug) == ("Tea", "TEA")
+    assert (category.name, category.slug, category.parent_id) == ("Tea", "TEA", None)
     assert apply_events(mappings, [event(2, title="Green tea")]) == 1
     assert Category.objects.get(pk=7).name == "Green tea"
 
