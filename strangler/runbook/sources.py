@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -369,6 +370,12 @@ def parity(
 
     if not env.parity_store:
         raise SourceError("no parity store: pass --parity-store (the proxies' --parity-store)")
+    remote = env.parity_store.startswith(("postgres://", "postgresql://"))
+    if not remote and not Path(env.parity_store).exists():  # opening it would create it
+        raise SourceError(
+            f"no parity store at {env.parity_store}: is --parity-store the path the proxies "
+            "were given? (they create it when they start)"
+        )
     store = open_store(env.parity_store)
     try:
         found = summary(store, route, since=window.baseline.get("at"))

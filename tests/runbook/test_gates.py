@@ -177,3 +177,22 @@ def test_a_cdc_age_from_the_future_is_no_reading_not_an_age_of_zero():
     assert "30.0 s in the future" in future.reason and "clock" in future.reason
     assert future.readings["oldest_unapplied_seconds"] == -30.0
     assert gates.cdc_lag(-0.2, 1, 5, SOURCE, backlog=1).outcome == "pass"  # ms rounding
+
+
+def test_a_parity_store_that_is_not_there_is_named_and_never_created(tmp_path):
+    """A mistyped --parity-store was created (directory and empty store) and the gate read
+    "0 samples, 20 needed" until its deadline, pointing at traffic instead of the typo."""
+    import pytest
+
+    from strangler.runbook.sources import Environment, SourceError, Window, parity
+
+    typo = tmp_path / "parity-stroe" / "parity.sqlite3"
+    with pytest.raises(SourceError, match=f"no parity store at {typo}"):
+        parity(
+            Environment("routes.toml", parity_store=str(typo)),
+            "products",
+            99,
+            20,
+            Window(baseline={}),
+        )
+    assert not typo.parent.exists()
