@@ -36,6 +36,16 @@ log = logging.getLogger("strangler.cdc.consumer")
 TRANSIENT = (OperationalError, InterfaceError)
 
 
+def rewind(client: KafkaConsumer, records: Iterable[ConsumerRecord]) -> None:
+    """Seek each partition back to its first record in `records`: the next poll reads them
+    again."""
+    firsts: dict[TopicPartition, int] = {}
+    for record in records:
+        firsts.setdefault(TopicPartition(record.topic, record.partition), record.offset)
+    for tp, offset in firsts.items():
+        client.seek(tp, offset)
+
+
 @dataclass
 class ConsumerMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
@@ -225,11 +235,16 @@ class Consumer:
                 return
             except TRANSIENT as error:
                 attempt += 1
-                connections[self.using].close()
-                delay = backoff(attempt, self.spec.backoff_ms / 1000, 5.0)
-                log.warning("consumer: database unavailable (%s); retry in %.1fs", error, delay)
-                if self.stopper.sleep(delay):
+                if self.wait_for_database(error, attempt):
                     raise StopRequested() from error
+
+    def wait_for_database(self, error: DatabaseError, attempt: int) -> bool:
+        """Close the broken connection (the next query opens a new one) and back off before
+        `attempt` + 1; True when a stop was requested meanwhile."""
+        connections[self.using].close()
+        delay = backoff(attempt, self.spec.backoff_ms / 1000, 5.0)
+        log.warning("consumer: database unavailable (%s); retry in %.1fs", error, delay)
+        return self.stopper.sleep(delay)
 
     def _try(self, items: list[Received]) -> Exception | None:
         """Apply `items` in one transaction; the error when it fails (refused keys are
@@ -422,13 +437,29 @@ class Consumer:
             return True
         except KafkaError as error:
             log.warning("consumer: broker log not checked (%r); reading the batch again", error)
-            firsts: dict[TopicPartition, int] = {}
-            for record in records or ():
-                firsts.setdefault(TopicPartition(record.topic, record.partition), record.offset)
-            for tp, offset in firsts.items():
-                client.seek(tp, offset)
+            rewind(client, records or ())
             self.stopper.sleep(1.0)
             return False
+
+    def apply_batch(self, client: KafkaConsumer, records: list[ConsumerRecord]) -> None:
+        """Check, apply and remember one polled batch, then commit its offsets. On a database
+        error the batch is read again (its offsets stay uncommitted: nothing is skipped, and
+        what was applied already is a no-op the second time) and the error raised."""
+        try:
+            if not self.checked(client, records):
+                return
+            self.process(records)
+            self.watch.remember(client, records)
+        except DatabaseError:
+            rewind(client, records)
+            raise
+        try:
+            client.commit()
+        except CommitFailedError as error:
+            # The group rebalanced while we applied (e.g. a batch outlasted
+            # max_poll_interval_ms). The rows are committed in the database; the next owner
+            # of these partitions gets the events again, as no-ops.
+            log.warning("consumer: offsets not committed (%s); rejoining", error)
 
     def retry_missing_parents(self, limit: int = 500) -> None:
         """Housekeeping: replay keys parked because a parent row had not arrived yet, `limit`
@@ -483,29 +514,28 @@ class Consumer:
         client = self.client()
         next_lag = next_forget = 0.0
         next_retry = time.monotonic() + retry_parked_every_s
+        failures = 0  # database errors in a row, for the backoff
         try:
             while not self.stopper.stopped:
                 polled = client.poll(timeout_ms=poll_timeout_ms, max_records=self.spec.batch_size)
                 records = [r for batch in polled.values() for r in batch]
-                if records:
-                    if not self.checked(client, records):
-                        continue
-                    try:
-                        self.process(records)
-                    except StopRequested:
+                try:
+                    if records:
+                        self.apply_batch(client, records)
+                    if time.monotonic() >= next_lag:
+                        self.update_lag(client)
+                        self.checked(client, None)
+                        next_lag = time.monotonic() + lag_every_s
+                    failures = 0
+                except StopRequested:
+                    break
+                except DatabaseError as error:
+                    # The database restarted or is down: as in a batch's own retries, wait
+                    # for it rather than exit.
+                    failures += 1
+                    if self.wait_for_database(error, failures):
                         break
-                    self.watch.remember(client, records)
-                    try:
-                        client.commit()
-                    except CommitFailedError as error:
-                        # The group rebalanced while we applied (e.g. a batch outlasted
-                        # max_poll_interval_ms). The rows are committed in the database; the
-                        # next owner of these partitions gets the events again, as no-ops.
-                        log.warning("consumer: offsets not committed (%s); rejoining", error)
-                if time.monotonic() >= next_lag:
-                    self.update_lag(client)
-                    self.checked(client, None)
-                    next_lag = time.monotonic() + lag_every_s
+                    continue
                 if time.monotonic() >= next_retry:
                     self.retry_missing_parents()
                     next_retry = time.monotonic() + retry_parked_every_s

@@ -208,6 +208,28 @@ def test_broker_unavailable_relay_keeps_rows_and_retries(pipeline):
     assert pipeline.metric(pipeline.consumer_metrics, "strangler_cdc_consumer_applied_total") > 0
 
 
+def terminate_sessions(url: str) -> int:
+    """End every other session of the database, as a restart of its server does."""
+    return query(
+        url,
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )[0][0]
+
+
+def test_consumer_keeps_running_through_service_database_restarts(pipeline):
+    make_products(categories.create(name="Restart", slug="restart"), "RESTART", 20)
+    pipeline.wait_converged()
+    for round_ in range(2):
+        assert terminate_sessions(pipeline.service_url) > 0
+        if round_ == 0:
+            time.sleep(3)  # idle past the consumer's 2 s broker-log check, which meets it first
+        churn(1, "RESTART", 500 + round_)
+        pipeline.wait_converged()
+        assert pipeline.consumer.process.poll() is None, pipeline.consumer.output()[-2000:]
+    assert_no_drift(pipeline)
+
+
 def test_duplicate_and_out_of_order_delivery_converge(pipeline):
     first_tee_event = query(
         pipeline.monolith_url,
