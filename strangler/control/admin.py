@@ -98,7 +98,9 @@ class AdminApi:
         if not isinstance(payload, dict):
             return json_reply(400, {"error": "body must be a JSON object"})
         who = headers.get("x-strangler-actor", "admin-api")
-        why = str(payload.get("why", ""))
+        why = payload.get("why", "")
+        if not isinstance(why, str):
+            return json_reply(400, {"error": '"why" is text: the reason the audit log keeps'})
         try:
             return self._dispatch(
                 method, url.path.split("/")[2:], parse_qs(url.query), payload, who, why

@@ -97,3 +97,20 @@ def test_a_bad_value_in_a_request_body_is_a_400_that_says_what(tmp_path):
     answer = run(scenario, tmp_path)
     assert answer.startswith(b"HTTP/1.1 400 "), answer
     assert b"three" in answer
+
+
+def test_a_reason_that_is_no_text_is_a_400_and_changes_nothing(tmp_path):
+    """`"why": 5` was stored as "5" although a wrong type is a 400: the audit trail holds
+    what a caller meant to write, or the change is refused."""
+
+    async def scenario(port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        body = b'{"weight": 30, "why": 5}'
+        writer.write(b"POST /api/routes/products/weight HTTP/1.1\r\nAuthorization: Bearer "
+                     b"token\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))  # fmt: skip
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        return answer
+
+    answer = run(scenario, tmp_path)
+    assert answer.startswith(b"HTTP/1.1 400 ") and b'\\"why\\" is text' in answer, answer
