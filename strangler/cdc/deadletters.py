@@ -51,6 +51,11 @@ def pending(
     return list(query)
 
 
+# Rounds of `replay` per key: letters the consumer parks while one round applies are taken by
+# the next, and a key whose letters keep arriving is reported still parked after these.
+REPLAY_ROUNDS = 5
+
+
 def replay(
     mappings: Mapping[str, TableMapping],
     using: str = "default",
@@ -61,25 +66,50 @@ def replay(
     """Apply each parked key's dead letters in order; a key stays parked if it fails again.
 
     With `discard`, mark them replayed without applying (for events that can never apply).
+    A key is reported replayed only when no pending letter of it remains afterwards.
     """
-    letters = pending(using, table=table, key=key)
     by_key: dict[tuple[str, str], list[DeadLetter]] = defaultdict(list)
-    for letter in letters:
+    for letter in pending(using, table=table, key=key):
         by_key[(letter.source_table, letter.key)].append(letter)
-    outcomes = []
-    for (source_table, row_key), group in by_key.items():
+    return [
+        _replay_key(mappings, using, source_table, row_key, letters, discard)
+        for (source_table, row_key), letters in by_key.items()
+    ]
+
+
+def _replay_key(
+    mappings: Mapping[str, TableMapping],
+    using: str,
+    table: str,
+    key: str,
+    letters: list[DeadLetter],
+    discard: bool,
+) -> ReplayOutcome:
+    """Replay one key's `letters`, then, round after round, those the consumer parked behind
+    them meanwhile (the key stays parked while any is pending), at most `REPLAY_ROUNDS`."""
+    events = 0
+    for _ in range(REPLAY_ROUNDS):
         try:
             with transaction.atomic(using=using):
                 if not discard:
-                    events = [decode(letter.envelope, letter.key) for letter in group]
-                    apply_events(mappings, events, using)
-                DeadLetter.objects.using(using).filter(id__in=[g.id for g in group]).update(
+                    apply_events(mappings, [decode(d.envelope, d.key) for d in letters], using)
+                DeadLetter.objects.using(using).filter(id__in=[d.id for d in letters]).update(
                     replayed_at=timezone.now()
                 )
-            outcomes.append(ReplayOutcome(source_table, row_key, len(group), True))
         except (EnvelopeError, LookupError, Exception) as error:
-            outcomes.append(ReplayOutcome(source_table, row_key, len(group), False, repr(error)))
-    return outcomes
+            return ReplayOutcome(table, key, events + len(letters), False, repr(error))
+        events += len(letters)
+        letters = pending(using, table=table, key=key)
+        if not letters:
+            return ReplayOutcome(table, key, events, True)
+    return ReplayOutcome(
+        table,
+        key,
+        events,
+        False,
+        f"still parked: {len(letters)} newer dead letters arrived while it was replayed "
+        f"{REPLAY_ROUNDS} times; replay it again",
+    )
 
 
 def parked(using: str, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:

@@ -7,6 +7,10 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from strangler.cdc import deadletters
+from strangler.cdc.conf import MappingSpec
+from strangler.cdc.envelope import Envelope, OutboxRow, encode
+from strangler.cdc.mapping import TableMapping, resolve
 from strangler.cdc.models import DeadLetter
 
 pytestmark = pytest.mark.django_db
@@ -64,3 +68,47 @@ def test_a_replay_with_nothing_pending_says_so(capsys):
     call_command("cdc_deadletters", "replay")
 
     assert capsys.readouterr().out.strip() == "no pending dead letters: nothing to replay"
+
+
+def park_event(seq: int, key: str = "7") -> None:
+    """Park a decodable update of catalog_product[key] with this seq, as the consumer does."""
+    row = OutboxRow(seq, "catalog", "catalog_product", key, "u", 1, 1, None, '{"id": 7}', 1)
+    DeadLetter.objects.create(topic="monolith.catalog_product", partition=0, offset=seq,
+                              source_table="catalog_product", key=key, seq=seq,
+                              envelope=encode(row).decode(), fingerprint=f"{key}-{seq}",
+                              error="refused", attempts=1)  # fmt: skip
+
+
+def park_newer_until_3(event: Envelope, mapping: TableMapping, using: str) -> None:
+    """A handler: while the replay applies an event, the consumer parks the key's next one."""
+    if event.seq < 3:
+        park_event(event.seq + 1)
+
+
+def park_newer_forever(event: Envelope, mapping: TableMapping, using: str) -> None:
+    """A handler: the key's events keep arriving (and being parked) while it is replayed."""
+    park_event(event.seq + 1)
+
+
+def replay_with(handler: str) -> list:
+    spec = MappingSpec("catalog_product", "catalog.Product", handler=handler)
+    return deadletters.replay({"catalog_product": resolve(spec)}, key="7")
+
+
+def test_letters_parked_while_the_key_is_replayed_are_replayed_too():
+    park_event(1)
+
+    outcomes = replay_with("tests.cdc.test_deadletters_command.park_newer_until_3")
+
+    assert [(o.key, o.events, o.replayed) for o in outcomes] == [("7", 3, True)]
+    assert deadletters.pending(key="7") == []  # the key flows again
+
+
+def test_a_key_whose_letters_keep_arriving_is_reported_still_parked():
+    park_event(1)
+
+    [outcome] = replay_with("tests.cdc.test_deadletters_command.park_newer_forever")
+
+    assert not outcome.replayed
+    assert "still parked" in (outcome.error or "")
+    assert len(deadletters.pending(key="7")) == 1
