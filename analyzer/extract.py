@@ -768,7 +768,7 @@ class _Extractor(LineCounter):
         named = _named_model(node)
         if named is not None:
             self._use("read", named)
-        elif arg(node, 0) is not None:
+        elif node.args:
             self._note("get_model() with a computed app or model name")
 
     def _on_dynamic_import(self, node: cst.Call, name: str) -> None:
@@ -921,9 +921,14 @@ def _get_model_ref(value: cst.BaseExpression | None) -> Ref | None:
 
 
 def _named_model(call: cst.Call) -> Ref | None:
-    """The model ``get_model("app", "Model")``, ``get_model("app.Model")`` or
-    ``get_model(settings.AUTH_USER_MODEL)`` names, else None (a computed name)."""
-    first, second = arg(call, 0), arg(call, 1)
+    """The model ``get_model("app", "Model")`` (or ``app_label=``, ``model_name=``),
+    ``get_model("app.Model")``, ``get_model(settings.AUTH_USER_MODEL)`` or
+    ``apps.get_app_config("app").get_model("Model")`` names, else None (a computed name)."""
+    label = _app_config_label(call.func)
+    if label is not None:
+        model = literal(arg(call, 0, "model_name"))
+        return None if model is None else Ref("model", f"{label}.{model}")
+    first, second = arg(call, 0, "app_label"), arg(call, 1, "model_name")
     app, model = literal(first), literal(second)
     if app is not None and model is not None:
         return Ref("model", f"{app}.{model}")
@@ -932,6 +937,16 @@ def _named_model(call: cst.Call) -> Ref | None:
     if second is None and (dotted(first) or "").endswith("AUTH_USER_MODEL"):
         return AUTH_USER
     return None
+
+
+def _app_config_label(func: cst.BaseExpression) -> str | None:
+    """The label of the app config a method is called on, ``apps.get_app_config("app")``."""
+    if not isinstance(func, cst.Attribute) or not isinstance(func.value, cst.Call):
+        return None
+    config = func.value
+    if not (dotted(config.func) or "").endswith("get_app_config"):
+        return None
+    return literal(arg(config, 0, "app_label"))
 
 
 def _detail(lines: list[str], line: int) -> str:

@@ -43,7 +43,7 @@ MODEL_FIELD_HOMES = (
 )
 RELATION_HOMES = (*MODEL_FIELD_HOMES, "modelcluster.", "mptt.", "treebeard.")
 
-FACTS_VERSION = 18  # bump when extraction changes, so cached facts are recomputed
+FACTS_VERSION = 19  # bump when extraction changes, so cached facts are recomputed
 
 
 RefKind = Literal["name", "unknown", "model", "setting", "table", "text", "generic"]

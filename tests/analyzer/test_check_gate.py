@@ -300,6 +300,22 @@ CROSSINGS = {
         "\n\nfrom django.apps import apps\nfrom django.conf import settings\n\n\n"
         "def buyers():\n    return apps.get_model(settings.AUTH_USER_MODEL).objects.count()\n",
     ),
+    "apps.get_model() with keyword arguments": (
+        "catalog/views.py",
+        "\n\nfrom django.apps import apps\n\n\ndef paid():\n"
+        '    return apps.get_model(app_label="payments", model_name="Payment")\n',
+    ),
+    "get_model() on apps.get_app_config()": (
+        "catalog/views.py",
+        "\n\nfrom django.apps import apps\n\n\ndef paid():\n"
+        '    return apps.get_app_config("payments").get_model("Payment")\n',
+    ),
+    "a get_app_config() model bound to a name, then a write": (
+        "catalog/views.py",
+        "\n\nfrom django.apps import apps\n\n"
+        'Payment = apps.get_app_config("payments").get_model(model_name="Payment")\n\n\n'
+        "def void():\n    Payment.objects.update(amount=0)\n",
+    ),
     "User = apps.get_model(settings.AUTH_USER_MODEL), then a write": (
         "catalog/views.py",
         "\n\nfrom django.apps import apps\nfrom django.conf import settings\n\n"
