@@ -32,6 +32,10 @@ class OutboxEvent(models.Model):
     published_at = models.DateTimeField(null=True)
     # Why the relay could not publish it (too big for the broker); its key waits behind it.
     parked = models.TextField(null=True)
+    # Where the broker acknowledged it: in publish order per partition, which is the order
+    # a consumer applies in, so a receiver's applied offsets tell exactly what it has not.
+    kafka_partition = models.IntegerField(null=True)
+    kafka_offset = models.BigIntegerField(null=True)
 
     class Meta:
         db_table = "strangler_cdc_outbox"
@@ -47,6 +51,11 @@ class OutboxEvent(models.Model):
                 condition=models.Q(published_at__isnull=True),
             ),
             models.Index(fields=["published_at"], name="strangler_cdc_published_at"),
+            models.Index(
+                fields=["table_name", "kafka_partition", "kafka_offset"],
+                name="strangler_cdc_acked_at",
+                condition=models.Q(kafka_offset__isnull=False),
+            ),
         ]
 
 

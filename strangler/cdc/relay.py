@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.db import DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -34,6 +35,8 @@ log = logging.getLogger("strangler.cdc.relay")
 
 ADVISORY_LOCK_CLASS = 73_001
 KEY_SHARDS = 64
+OUTBOX_OF_TABLE = "SELECT ts_ms FROM strangler_cdc_outbox WHERE table_name = %s AND"
+ACKED = "kafka_offset IS NOT NULL"
 COLUMNS = "id, app_label, table_name, pk, op, txid, ts_ms, before, after, schema_version"
 # A parked row (too big for the broker) holds its key's later rows back: per-key order.
 NOT_HELD = """NOT EXISTS (
@@ -56,6 +59,14 @@ SQLITE_CLAIM = (
     f"SELECT {COLUMNS} FROM strangler_cdc_outbox WHERE published_at IS NULL AND {NOT_HELD} "
     "AND table_name NOT IN ({held}) ORDER BY id LIMIT %s"
 )
+
+
+class Published(NamedTuple):
+    """An outbox row and where the broker acknowledged it."""
+
+    row: OutboxRow
+    partition: int
+    offset: int
 
 
 class PublishError(Exception):
@@ -106,6 +117,35 @@ class Lag:
     parked: int = 0  # rows too big for the broker, holding their keys back
 
 
+def _columns(sent: list[Published]) -> tuple[list[int], list[int], list[int]]:
+    """(ids, partitions, offsets) of `sent`."""
+    return [p.row.id for p in sent], [p.partition for p in sent], [p.offset for p in sent]
+
+
+def _unapplied_rows(
+    table: str, seq: int, offsets: Mapping[str, int] | None
+) -> tuple[str, list[object]]:
+    """A query of the ts_ms of `table`'s outbox rows not applied by a receiver that applied
+    through `seq` and, per partition, through `offsets` (see `Relay.unapplied`); each branch
+    reads one index range."""
+    if offsets is None:
+        return f"{OUTBOX_OF_TABLE} id > %s", [table, seq]
+    applied = dict(sorted((int(p), offset) for p, offset in offsets.items()))
+    # published by a relay that kept no offsets
+    legacy = "published_at IS NOT NULL AND kafka_offset IS NULL AND id > %s"
+    branches: list[tuple[str, list[object]]] = [("published_at IS NULL", []), (legacy, [seq])]
+    previous = -1
+    for partition, offset in applied.items():
+        if partition > previous + 1:  # partitions the receiver applied nothing from yet
+            between: list[object] = [previous, partition]
+            branches.append((f"{ACKED} AND kafka_partition > %s AND kafka_partition < %s", between))
+        branches.append(("kafka_partition = %s AND kafka_offset > %s", [partition, offset]))
+        previous = partition
+    branches.append((f"{ACKED} AND kafka_partition > %s", [previous]))
+    query = " UNION ALL ".join(f"{OUTBOX_OF_TABLE} {where}" for where, _ in branches)
+    return query, [param for _, params in branches for param in [table, *params]]
+
+
 def _age_s(age_ms: float | None) -> float:
     """An age the database computed in ms (None: no row) in seconds."""
     return float(age_ms) / 1000 if age_ms is not None else 0.0
@@ -128,6 +168,10 @@ class Relay:
         # Tables whose topic has the wrong partition count: their rows wait unpublished,
         # every other table flows. Checked again after each housekeeping interval.
         self.held_tables: dict[str, str] = {}
+        # Topics created (or found) with the planned partitions since the broker last failed:
+        # any other is created before its first row is sent, never left to the broker's
+        # auto-creation with its own default partition count.
+        self.ensured: set[str] = set()
 
     @property
     def connection(self) -> BaseDatabaseWrapper:
@@ -189,7 +233,7 @@ class Relay:
                 )
             self._acked[(topic, partition)] = offset
 
-    def _send(self, rows: list[OutboxRow]) -> tuple[list[OutboxRow], dict[int, str]]:
+    def _send(self, rows: list[OutboxRow]) -> tuple[list[Published], dict[int, str]]:
         """Publish `rows`; returns the rows acknowledged and {row id: why it is parked}.
 
         A row bigger than the producer's `max_request_size` is parked, and its key's later
@@ -198,6 +242,8 @@ class Relay:
         try:
             producer = self.producer()
             topics = {self.settings.topic(r.table_name) for r in rows}
+            if topics - self.ensured:
+                self.create_topics(topics - self.ensured)
             partitions = self.check_partitions(producer, topics)
             rows = [r for r in rows if r.table_name not in self.held_tables]
             # Picked here as the producer would: it sorts and lists a topic's partitions for
@@ -222,7 +268,10 @@ class Relay:
                 sent.append(row)
             acked = kafka.await_delivery(producer, futures)
             self._watch_offsets([(m.topic, m.partition, m.offset) for m in acked])
-            return sent, parked
+            published = [
+                Published(r, m.partition, m.offset) for r, m in zip(sent, acked, strict=True)
+            ]
+            return published, parked
         except KafkaError as error:
             # A producer that failed may hold half-sent batches; start clean next time.
             kafka.discard(self._producer)
@@ -245,23 +294,26 @@ class Relay:
         )
         return reason
 
-    def _mark(self, cursor: CursorWrapper, sent: list[OutboxRow], parked: dict[int, str]) -> None:
-        ids = [row.id for row in sent]
-        if ids and self.connection.vendor == "postgresql":
-            # One text parameter: psycopg builds an array parameter in Python, a value at a time
+    def _mark(self, cursor: CursorWrapper, sent: list[Published], parked: dict[int, str]) -> None:
+        """Mark `sent` published, with the partition and offset each was acknowledged at."""
+        if sent and self.connection.vendor == "postgresql":
+            # Text parameters: psycopg builds an array parameter in Python, a value at a time
             # (2 ms of client CPU for 2,000 ids, 0.4 ms joined), and would parse a statement
             # of 2,000 placeholders.
             cursor.execute(
-                "UPDATE strangler_cdc_outbox SET published_at = now() "
-                "WHERE id = ANY(string_to_array(%s, ',')::bigint[])",
-                [",".join(map(str, ids))],
+                "UPDATE strangler_cdc_outbox SET published_at = now(), "
+                "kafka_partition = acked.kafka_partition, kafka_offset = acked.kafka_offset "
+                "FROM unnest(string_to_array(%s, ',')::bigint[], "
+                "string_to_array(%s, ',')::int[], string_to_array(%s, ',')::bigint[]) "
+                "AS acked(id, kafka_partition, kafka_offset) "
+                "WHERE strangler_cdc_outbox.id = acked.id",
+                [",".join(str(field) for field in column) for column in _columns(sent)],
             )
-        elif ids:
-            marks = ",".join("%s" for _ in ids)
-            cursor.execute(
-                "UPDATE strangler_cdc_outbox SET published_at = CURRENT_TIMESTAMP "
-                f"WHERE id IN ({marks})",
-                ids,
+        elif sent:
+            cursor.executemany(
+                "UPDATE strangler_cdc_outbox SET published_at = CURRENT_TIMESTAMP, "
+                "kafka_partition = %s, kafka_offset = %s WHERE id = %s",
+                [(p.partition, p.offset, p.row.id) for p in sent],
             )
         for row_id, reason in parked.items():
             cursor.execute(
@@ -299,7 +351,7 @@ class Relay:
                 self._mark(cursor, sent, parked)
         self.metrics.published.inc(len(sent))
         if sent:
-            log.info("relay: published %d outbox rows up to id %d", len(sent), sent[-1].id)
+            log.info("relay: published %d outbox rows up to id %d", len(sent), sent[-1].row.id)
         return len(sent)
 
     def unpark(self) -> int:
@@ -337,11 +389,21 @@ class Relay:
         self.metrics.parked.set(parked)
         return Lag(backlog=int(count), oldest_age_s=age, parked=int(parked))
 
-    def unapplied(self, applied_through: Mapping[str, int]) -> Lag:
-        """The changes of the tables a receiving project consumes that it has not applied:
-        every outbox row of table T after `applied_through[T]` (its newest position applied,
-        see `cdc status` there), published or not. The relay's lag plus the consumer's, so a
-        consumer that died or stalls shows, where the outbox alone looks drained.
+    def unapplied(
+        self,
+        applied_through: Mapping[str, int],
+        applied_offsets: Mapping[str, Mapping[str, int]] | None = None,
+    ) -> Lag:
+        """The changes of the tables a receiving project consumes that it has not applied,
+        published or not: the relay's lag plus the consumer's, so a consumer that died or
+        stalls shows, where the outbox alone looks drained.
+
+        Exact for a table in `applied_offsets` (per partition, the last offset the receiver
+        applied; its `status` gives both): every unpublished row, and every row acknowledged
+        after that offset of its partition. Offsets follow publish order, so a long transaction
+        that drew its ids before others and committed after them counts until it is applied.
+        For a table with only `applied_through` (a receiver of an earlier version, or rows
+        published before offsets were kept) it is the rows after that position: a lower bound.
 
         The oldest one's age is the database's own: its clock now minus the ts_ms its
         clock wrote, so a reader whose clock runs behind the database's does not see a
@@ -349,15 +411,13 @@ class Relay:
         the reader to judge rather than reading as 0)."""
         count, oldest = 0, None
         now = now_ms_sql(self.connection.vendor)
+        offsets = applied_offsets or {}
         with self.connection.cursor() as cursor:
             for table, seq in sorted(applied_through.items()):
-                cursor.execute(
-                    f"SELECT COUNT(*), {now} - MIN(ts_ms) FROM strangler_cdc_outbox "
-                    "WHERE table_name = %s AND id > %s",
-                    [table, seq],
-                )
-                rows, age_ms = cursor.fetchone()
-                count += rows
+                rows, params = _unapplied_rows(table, seq, offsets.get(table))
+                cursor.execute(f"SELECT COUNT(*), {now} - MIN(ts_ms) FROM ({rows}) u", params)
+                found, age_ms = cursor.fetchone()
+                count += found
                 if age_ms is not None:
                     oldest = age_ms if oldest is None else max(oldest, age_ms)
         return Lag(backlog=int(count), oldest_age_s=_age_s(oldest))
@@ -379,15 +439,23 @@ class Relay:
             return cursor.rowcount
 
     def ensure_topics(self) -> None:
+        """Create the captured tables' missing topics (and forget which others were)."""
         from strangler.cdc.triggers import captured_tables
 
+        self.ensured.clear()
+        self.create_topics(
+            {self.settings.topic(t.table) for t in captured_tables(self.settings.capture)}
+        )
+
+    def create_topics(self, topics: set[str]) -> None:
         kafka.ensure_topics(
             self.settings.bootstrap_servers,
-            {self.settings.topic(t.table) for t in captured_tables(self.settings.capture)},
+            topics,
             self.settings.partitions,
             self.settings.replication_factor,
             self.settings.client_options,
         )
+        self.ensured |= topics
 
     def watch_lag(self, stopper: Stopper, every_s: float) -> threading.Thread:
         """Refresh the lag gauges from a thread of its own (own connection), so they keep

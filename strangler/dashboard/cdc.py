@@ -61,11 +61,22 @@ def cdc_json(settings: str, *action: str) -> tuple[Any, str]:
     return None, (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
 
 
-def read_status(settings: str, applied_through: dict[str, int] | None = None) -> CdcReading:
+@dataclass(frozen=True)
+class Applied:
+    """What the receiving projects applied, as a capturing project's status is given it."""
+
+    through: dict[str, int]
+    offsets: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def options(self) -> list[str]:
+        through = ["--applied-through", json.dumps(self.through)]
+        return through + (["--applied-offsets", json.dumps(self.offsets)] if self.offsets else [])
+
+
+def read_status(settings: str, applied: Applied | None = None) -> CdcReading:
     """What `strangler cdc status` reports for one project, when; a capturing project given
     what the receiving ones applied also reports what they have not (oldest_unapplied)."""
-    through = ["--applied-through", json.dumps(applied_through)] if applied_through else []
-    status, error = cdc_json(settings, "status", *through)
+    status, error = cdc_json(settings, "status", *(applied.options() if applied else []))
     if not isinstance(status, dict):
         return CdcReading(settings, error=error or "not the JSON of cdc status", at=time.time())
     return CdcReading(settings, status, at=time.time())
@@ -127,22 +138,51 @@ class CdcWatcher:
         if unread:  # a receiver not read: the others' positions alone would understate the lag
             self.readings.update(first)
             return
-        through = {
-            name: slowest_applied(
-                r.status.get("applied_through") for other, r in first.items() if other != name
+        applied: dict[str, Applied | None] = {}
+        for name, reading in first.items():
+            if "outbox_backlog" not in reading.status:
+                continue
+            others = [r.status for other, r in first.items() if other != name]
+            applied[name] = Applied(
+                slowest_applied(status.get("applied_through") for status in others),
+                slowest_offsets(others),
             )
-            for name, reading in first.items()
-            if "outbox_backlog" in reading.status
-        }
-        again = await self._read({name: t for name, t in through.items() if t})
+        again = await self._read({name: a for name, a in applied.items() if a and a.through})
         self.readings.update(first | again)
 
-    async def _read(self, wanted: dict[str, dict[str, int] | None]) -> dict[str, CdcReading]:
-        """{settings: applied_through to give it, or None} -> {settings: reading}."""
+    async def _read(self, wanted: dict[str, Applied | None]) -> dict[str, CdcReading]:
+        """{settings: what the receivers applied, to give it, or None} -> {settings: reading}."""
         readings = await asyncio.gather(
-            *(asyncio.to_thread(read_status, name, through) for name, through in wanted.items())
+            *(asyncio.to_thread(read_status, name, applied) for name, applied in wanted.items())
         )
         return {reading.settings: reading for reading in readings}
+
+
+def slowest_offsets(statuses: Iterable[Any]) -> dict[str, dict[str, int]]:
+    """Per source table and partition, the lowest offset any receiving project applied
+    through. A partition one of them applied nothing from is left out (all of it counts as
+    unapplied), and so is a table one of them reports no offsets for (its applied_through
+    alone is then the measure)."""
+    merged: dict[str, dict[str, int]] = {}
+    without: set[str] = set()
+    for status in statuses:
+        if not isinstance(status, dict) or not isinstance(status.get("applied_through"), dict):
+            continue
+        offsets = status.get("applied_offsets")
+        offsets = offsets if isinstance(offsets, dict) else {}
+        for table in status["applied_through"]:
+            theirs = offsets.get(table)
+            if not isinstance(theirs, dict):
+                without.add(table)
+                continue
+            valid = {
+                p: o
+                for p, o in theirs.items()
+                if isinstance(p, str) and p.isdigit() and type(o) is int and o >= 0
+            }
+            ours = merged.get(table, valid)
+            merged[table] = {p: min(o, valid[p]) for p, o in ours.items() if p in valid}
+    return {table: offsets for table, offsets in merged.items() if table not in without}
 
 
 def slowest_applied(readings: Iterable[Any]) -> dict[str, int]:

@@ -502,6 +502,9 @@ def _evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
                 f"strangler cdc --settings {env.target_settings} status reports no "
                 "applied_through (a receiving project with strangler.cdc of this version?)"
             )
+        # Per-partition offsets, where the receiver reports them: exact in publish order.
+        offsets = applied.get("applied_offsets")
+        exact = ["--applied-offsets", json.dumps(offsets)] if isinstance(offsets, dict) else []
         status = strangler_cdc(
             env,
             env.source_settings,
@@ -509,6 +512,7 @@ def _evaluate(gate: Gate, env: Environment, window: Window) -> Evaluation:
             "--json",
             "--applied-through",
             json.dumps(through),
+            *exact,
             timeout=window.within(600),
         )
         return gates.cdc_lag(

@@ -13,6 +13,7 @@ import time
 from decimal import Decimal
 
 import httpx
+import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import connections, transaction
@@ -555,3 +556,48 @@ def test_what_a_stopped_consumer_has_not_applied_shows_where_the_outbox_looks_dr
     bad = run(["strangler", "cdc", "status", "--applied-through", '{"catalog_product": "x"}'],
               pipeline.monolith_env | {"DJANGO_SETTINGS_MODULE": "monolith.settings"})  # fmt: skip
     assert bad.returncode == 2 and "--applied-through: expected an object" in bad.stderr
+
+
+def unapplied(pipeline) -> dict:
+    """The monolith's status given what the service's status says it applied, as the runbook's
+    cdc_lag gate asks for it."""
+    applied = pipeline.service_status()[1]
+    through = ["--applied-through", json.dumps(applied["applied_through"])]
+    if "applied_offsets" in applied:
+        through += ["--applied-offsets", json.dumps(applied["applied_offsets"])]
+    return pipeline.monolith_status(*through)
+
+
+def test_a_long_transaction_committed_after_later_ones_counts_as_unapplied(pipeline):
+    # Its outbox id is drawn at its write, before a later transaction's; that one is applied
+    # first, and its position passed the long one's id: 0 unapplied while the row was missing.
+    early, _ = categories.get_or_create(slug="long-tx", defaults={"name": "Long"})
+    later, _ = categories.get_or_create(slug="short-tx", defaults={"name": "Short"})
+    pipeline.wait_converged()
+    wait_consumed(pipeline)
+    with psycopg.connect(pipeline.monolith_url) as long_transaction:
+        long_transaction.execute(
+            "UPDATE catalog_category SET name = 'written first, committed last' WHERE id = %s",
+            (early.pk,),
+        )
+        categories.filter(pk=later.pk).update(name="written second, committed first")
+        wait_for(
+            lambda: query(pipeline.service_url, "SELECT name FROM catalog_category WHERE id = %s",
+                          (later.pk,)) == [("written second, committed first",)],
+            30, "the later transaction in the service",
+        )  # fmt: skip
+        wait_consumed(pipeline)
+        assert pipeline.consumer.stop() == 0
+    try:
+        wait_for(lambda: pipeline.outbox_backlog() == 0, 30, "the relay to publish it")
+        source = unapplied(pipeline)
+        assert (source["outbox_backlog"], source["unapplied"]) == (0, 1), source
+    finally:
+        pipeline.consumer.start(ready=CONSUMER_READY)
+    pipeline.wait_converged()
+    wait_consumed(pipeline)
+    assert unapplied(pipeline)["unapplied"] == 0
+    bad = run(["strangler", "cdc", "status", "--applied-through", '{"catalog_category": 1}',
+               "--applied-offsets", '{"catalog_category": {"zero": 1}}'],
+              pipeline.monolith_env | {"DJANGO_SETTINGS_MODULE": "monolith.settings"})  # fmt: skip
+    assert bad.returncode == 2 and "--applied-offsets: expected an object" in bad.stderr

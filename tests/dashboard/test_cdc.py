@@ -16,6 +16,7 @@ from strangler.dashboard.cdc import (
     read_reconcile,
     read_status,
     slowest_applied,
+    slowest_offsets,
 )
 from tests.dashboard.conftest import CATALOG_SETTINGS
 from tests.proxy.helpers import ROOT
@@ -108,4 +109,18 @@ def test_the_slowest_receiver_decides_what_is_applied() -> None:
     assert slowest_applied([{"a": 5, "b": 1}, {"a": 3}, None, {"a": -1, "b": "x"}]) == {
         "a": 3,
         "b": 1,
+    }
+
+
+def test_the_slowest_receiver_decides_which_offsets_are_applied() -> None:
+    both = {
+        "applied_through": {"a": 9, "b": 4},
+        "applied_offsets": {"a": {"0": 7, "1": 2}, "b": {}},
+    }
+    behind = {"applied_through": {"a": 8}, "applied_offsets": {"a": {"0": 5}}}
+    older = {"applied_through": {"c": 3}}  # a receiver that reports no offsets
+    assert slowest_offsets([both, behind, older, None]) == {
+        # partition 1: the second receiver applied nothing from it, so all of it counts
+        "a": {"0": 5},
+        "b": {},
     }
