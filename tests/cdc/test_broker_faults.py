@@ -114,6 +114,25 @@ def test_a_topic_with_the_wrong_partition_count_holds_only_its_own_table(broker)
     assert mismatch == 1
 
 
+def test_a_table_whose_topic_the_relay_has_not_created_gets_the_planned_partitions(broker):
+    # A model captured after the relay started (its topics ensured at start): the producer's
+    # metadata request made the broker create the topic with its own default of 4 partitions,
+    # and the table was held until someone recreated it.
+    settings = dataclasses.replace(
+        conf.current(), bootstrap_servers=broker.bootstrap, topic_prefix=f"p{uuid.uuid4().hex}."
+    )
+    Category.objects.create(name="Late", slug="late")
+    relay = Relay(settings)
+
+    assert relay.publish_batch() == 1
+
+    relay.close()
+    assert relay.held_tables == {}
+    reader = KafkaConsumer(bootstrap_servers=broker.bootstrap)
+    assert reader.partitions_for_topic(settings.topic("catalog_category")) == {0, 1, 2}
+    reader.close()
+
+
 def test_a_row_too_big_for_the_broker_is_parked_and_holds_only_its_own_key(broker):
     small_limit = dataclasses.replace(
         conf.current(),
