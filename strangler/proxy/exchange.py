@@ -62,6 +62,7 @@ class Exchange:
         "error",
         "fallback",
         "fast",
+        "head_read",
         "finished",
         "has_body",
         "headers",
@@ -137,6 +138,7 @@ class Exchange:
         self.resp_buffer: list[bytes] = []
         self.response_done = self.committed = self.out_chunked = self.finished = False
         self.broken = False  # the response broke before anything of it was sent
+        self.head_read = False  # on the fast path: a head parsed in this read, not yet judged
         self.capture: Capture | None = None  # set when the request is in its shadow share
 
     # request body from the client
@@ -178,9 +180,14 @@ class Exchange:
         self.status, self.reason, self.resp_headers = status, reason, headers
         self.reads += 1
         if self.fast:
-            self._fast_head()
+            self.head_read = True  # judged once the whole read is parsed: see on_read_end
         elif self.started is not None and not self.started.done():
             self.started.set_result("ok")
+
+    def on_read_end(self) -> None:
+        if self.head_read:
+            self.head_read = False
+            self._fast_head()
 
     def on_response_body(self, body: bytes) -> None:
         self.reads += 1
@@ -283,7 +290,9 @@ class Exchange:
                 state.breakers[backend.name].record(False, time.monotonic())
             self.client.abort()
         else:
-            self.broken = True  # nothing sent yet: the client gets a 502 instead
+            self.broken = True  # nothing sent yet: a fallback, a retry or a 502 instead
+            if self.head_read:
+                return  # on the fast path: on_read_end hands it on
         self._set_done()
 
     def _cancel_timer(self) -> None:
@@ -392,9 +401,15 @@ class Exchange:
         client.loop.create_task(self._run(self._proxy()))
 
     def _fast_head(self) -> None:
-        """A response head on the fast path: commit it, or hand a 5xx to the fallback logic."""
+        """A response head on the fast path, after the read it came in: commit it, or hand a
+        5xx, or an answer that broke in that read (nothing of it sent), to the logic that
+        retries, falls back or answers 502."""
         backend = self.backend
         assert backend is not None
+        if self.broken:
+            self.fast = False
+            self.client.loop.create_task(self._run(self._complete(None, retried=False)))
+            return
         if self.status >= 500:
             self.client.state.breakers[backend.name].record(False, time.monotonic())
             if self._can_fall_back():

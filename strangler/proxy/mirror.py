@@ -224,6 +224,9 @@ class ShadowCall:
     def pause_client(self, paused: bool) -> None:
         pass
 
+    def on_read_end(self) -> None:
+        pass
+
 
 class ShadowGroup:
     """The shadow calls of one request (candidate, maybe secondary) and the pair they fill."""

@@ -39,6 +39,7 @@ class ResponseSink(Protocol):
     def on_upstream_lost(self, got_bytes: bool) -> None: ...
     def on_upstream_invalid(self, reason: str) -> None: ...
     def pause_client(self, paused: bool) -> None: ...
+    def on_read_end(self) -> None: ...  # every callback of one read is made
 
 
 # A response head larger than this is refused (502), as nginx refuses an upstream's "too big
@@ -116,6 +117,8 @@ class UpstreamConnection(asyncio.Protocol):
             if self.returning:
                 self.returning = False
                 self.pool.keep(self)
+            if sink is not None:
+                sink.on_read_end()
             if output is not None:
                 output.cork(False)
 

@@ -206,3 +206,21 @@ def test_a_service_answer_broken_before_any_byte_left_falls_back_to_the_monolith
     assert b"x-strangler-backend: steady" in answer.lower()
     record = _log_line(proxy.log_path, "fallback-1")
     assert record.get("fallback") == "bad_response", record
+
+
+def test_a_pooled_service_answer_broken_before_any_byte_left_falls_back_too(proxy):
+    """The same on a pooled connection (the fast path): the head was committed as it was
+    parsed, so the invalid chunk in the same read cut a response nothing of which had left,
+    and the client got no byte at all, its connection closed."""
+    with connect(proxy) as sock:
+        _get(sock, "/fallback/ok", "pooled-1", close=False)  # leaves an idle connection
+        received = b""
+        while not responses(received):
+            received += sock.recv(65536)
+        _get(sock, "/fallback/at-once", "pooled-2", close=True)
+        answer = read_until_closed(sock)
+    assert [(status, body) for status, _, body in responses(answer)] == [(200, b"ok")], answer
+    assert b"x-strangler-backend: steady" in answer.lower()
+    assert _log_line(proxy.log_path, "pooled-1")["backend"] == "svc_fallback"
+    record = _log_line(proxy.log_path, "pooled-2")
+    assert record.get("fallback") == "bad_response", record
