@@ -45,6 +45,7 @@ samples is inconclusive, and inconclusive is not a pass. Exit codes: 0 ok / gate
 SPAN = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 SPAN_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 LATEST_SINCE = 253402300799.0  # 9999-12-31T23:59:59Z, the last time a report can print
+KEEP_EVERY_S = 5.0  # a replay writes its comparisons this often (--keep-every)
 
 
 def parse_since(text: str, now: float) -> float:
@@ -140,6 +141,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=0,
         metavar="N",
         help="begin at entry N (from 0): a stopped replay names the N that goes on after it",
+    )
+    replay.add_argument(
+        "--keep-every",
+        type=float,
+        default=KEEP_EVERY_S,
+        metavar="SECONDS",
+        help=f"write the comparisons to the store this often while replaying ({KEEP_EVERY_S:g}):"
+        " a replay killed with -9 loses at most that much, and its last 'kept entries' line "
+        "names the --start to go on with",
     )
     replay.add_argument(
         "--allow-writes",
@@ -252,6 +262,8 @@ def _replay_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
         requests = parse_har(text, args.har)
     except HarError as error:
         raise UsageError(str(error)) from error
+    if not (math.isfinite(args.keep_every) and args.keep_every > 0):
+        raise UsageError(f"--keep-every {args.keep_every:g}: a number of seconds above 0")
     if args.start > len(requests):
         raise UsageError(f"--start {args.start}: {args.har} has {len(requests)} entries")
     comparer = Comparer({args.route: _load_compare(args.compare)})
@@ -283,13 +295,13 @@ def _replay(
     import asyncio
 
     from strangler.parity.replay import replay
-    from strangler.parity.tally import Tally
 
-    tally = Tally()
+    keeper = Keeper(store, args.store, args.start, args.keep_every)
     started, last, done = time.monotonic(), [0.0], [0]
 
     def progress(entries_done: int, total: int) -> None:
         done[0] = entries_done
+        keeper.entries_done(entries_done)
         if not args.json:
             _progress(entries_done, total, started, last)
 
@@ -297,23 +309,21 @@ def _replay(
         result = asyncio.run(
             _until_terminated(
                 replay(
-                    requests[args.start :], targets, comparer, args.route, tally.add,
+                    requests[args.start :], targets, comparer, args.route, keeper.add,
                     concurrency=args.concurrency, rate=args.rate, timeout=args.timeout,
                     progress=progress,
                 )
             )
         )  # fmt: skip
     except KeyboardInterrupt as stopped:
-        if tally:
-            _keep(store, tally)  # the entries before the first unfinished one are kept
+        keeper.keep(done[0])  # the entries before the first unfinished one are kept
         how = "terminated" if isinstance(stopped, Terminated) else "interrupted"
         resume = args.start + done[0]
         span = f"entries {args.start} to {resume - 1}" if done[0] else "no entry finished"
-        print(f"\n{how}: {tally.comparisons} comparisons kept in {args.store} ({span}); "
+        print(f"\n{how}: {keeper.comparisons} comparisons kept in {args.store} ({span}); "
               f"go on with --start {resume}", file=sys.stderr)  # fmt: skip
         return 143 if isinstance(stopped, Terminated) else 130
-    if tally:
-        _keep(store, tally)
+    keeper.keep(done[0])
     notes = _replay_notes(result)
     figures = {
         "entries": result.entries,
@@ -370,14 +380,46 @@ async def _until_terminated(work: Coroutine[Any, Any, T]) -> T:
         loop.remove_signal_handler(signal.SIGTERM)
 
 
-def _keep(store: Any, tally: Any) -> None:
-    """Write a replay's comparisons; a store that fails (its database gone) says they are lost."""
-    from strangler.parity import StoreError
+class Keeper:
+    """A replay's comparisons, written to the store as it goes (every `every_s`), so a replay
+    killed with -9 loses at most the last few seconds and has said where to go on."""
 
-    try:
-        store.write(tally)
-    except StoreError as error:
-        raise UsageError(f"{tally.comparisons} comparisons not kept: {error}") from error
+    def __init__(self, store: Any, shown: str, start: int, every_s: float) -> None:
+        from strangler.parity.tally import Tally
+
+        self.store, self.shown, self.start, self.every_s = store, shown, start, every_s
+        self.new_tally = Tally
+        self.tally = Tally()
+        self.comparisons = 0  # written so far
+        self.kept_at = time.monotonic()
+
+    def add(self, comparison: Any) -> None:
+        self.tally.add(comparison)
+
+    def entries_done(self, done: int) -> None:
+        """The first `done` entries (from --start) have their comparisons added."""
+        if time.monotonic() - self.kept_at >= self.every_s:
+            self.keep(done)
+            print(f"\nkept entries {self.start} to {self.start + done - 1} in {self.shown} "
+                  f"(killed now, go on with --start {self.start + done})",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+    def keep(self, done: int) -> None:
+        """Write what was added; a store that fails (its database gone) says it is lost."""
+        from strangler.parity import StoreError
+
+        self.kept_at = time.monotonic()
+        if not self.tally:
+            return
+        try:
+            self.store.write(self.tally)
+        except StoreError as error:
+            raise UsageError(
+                f"{self.tally.comparisons} comparisons not kept (entries before "
+                f"{self.start + done}): {error}"
+            ) from error
+        self.comparisons += self.tally.comparisons
+        self.tally = self.new_tally()
 
 
 def _replay_notes(result: Any) -> list[str]:

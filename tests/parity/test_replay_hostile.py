@@ -351,6 +351,37 @@ def test_a_stopped_replay_keeps_what_it_compared_and_goes_on_without_counting_tw
     assert stored_pairs(store) == 400  # every entry once
 
 
+def test_a_replay_killed_with_9_keeps_what_it_wrote_and_said_where_to_go_on(tmp_path):
+    """Comparisons were written only when a replay ended or was stopped: kill -9 (the OOM
+    killer, a lost CI runner) after an hour of replaying kept nothing."""
+    path, store = tmp_path / "traffic.har", tmp_path / "parity.sqlite3"
+    pages = [("GET", f"https://shop.example.com/api/v1/products?page={n}") for n in range(400)]
+    path.write_text(json.dumps(har(pages)))
+    command = [sys.executable, "-m", "strangler", "parity", "replay", str(path), "--route",
+              "products", "--store", str(store), "--concurrency", "8"]  # fmt: skip
+    held = Held(free=100)
+    with raw_server(jittered) as primary, raw_server(held) as candidate:
+        targets = ["--primary", primary, "--candidate", candidate]
+        replaying = subprocess.Popen(
+            [*command, *targets, "--keep-every", "0.2"],
+            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while held.answered <= held.free + 8 and time.monotonic() < deadline:
+            time.sleep(0.05)  # 100 answered and every slot of --concurrency 8 held
+        time.sleep(0.5)  # a keeping interval has passed since the last entry finished
+        replaying.kill()
+        _, err = replaying.communicate(timeout=30)
+        held.release.set()
+        resume = int(err.rsplit("go on with --start ", 1)[1].split(")")[0])
+        assert 0 < resume < 400 and stored_pairs(store) == resume, err
+        rest = subprocess.run(
+            [*command, *targets, "--start", str(resume)], capture_output=True, text=True
+        )
+    assert rest.returncode == 0, rest.stderr
+    assert stored_pairs(store) == 400  # every entry once
+
+
 def stored_pairs(store: Path) -> int:
     opened = open_store(str(store))
     try:
