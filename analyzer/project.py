@@ -726,9 +726,9 @@ def _relation_fields(
             target = model_key(relation.target, m.app, key)
             if target:
                 fields.setdefault(key, {})[relation.field] = target
-                default = key.split(".", 1)[1].lower()
+                app_label, _, default = key.lower().partition(".")
                 names = (
-                    [relation.related_name]
+                    [_formatted_related_name(relation.related_name, app_label, default)]
                     if relation.related_name
                     else [default, f"{default}_set"]
                 )
@@ -736,6 +736,18 @@ def _relation_fields(
                     if "+" not in reverse and "%" not in reverse:
                         fields.setdefault(target, {}).setdefault(reverse, key)
     return fields
+
+
+def _formatted_related_name(name: str, app_label: str, model_name: str) -> str:
+    """A related name as Django formats it for each concrete model (the way an abstract
+    base names one per subclass): ``%(app_label)s``, ``%(class)s`` and ``%(model_name)s``."""
+    for placeholder, value in (
+        ("%(app_label)s", app_label),
+        ("%(class)s", model_name),
+        ("%(model_name)s", model_name),
+    ):
+        name = name.replace(placeholder, value)
+    return name
 
 
 def _on_self(ref: Ref) -> bool:

@@ -406,6 +406,25 @@ def test_a_new_crossing_written_without_an_import_fails_the_locked_check(case, l
     ), found
 
 
+def test_a_lookup_by_a_related_name_django_formats_fails_the_locked_check(locked_shop):
+    # related_name="%(app_label)s_%(class)s_related" on an abstract base is formatted per
+    # concrete model (orders_wish_related): read as written, the lookup named no relation.
+    shop, lock = locked_shop
+    with (shop / "orders" / "models.py").open("a") as models:
+        models.write(
+            "\n\nclass Tracked(models.Model):\n"
+            '    product = models.ForeignKey("catalog.Product", on_delete=models.CASCADE,\n'
+            '                                related_name="%(app_label)s_%(class)s_related")\n\n'
+            "    class Meta:\n        abstract = True\n\n\nclass Wish(Tracked):\n    pass\n"
+        )
+    code, found = appended_crossings(
+        shop, lock, "catalog/views.py",
+        "\n\ndef wished():\n    return Product.objects.filter(orders_wish_related__id=1)\n",
+    )  # fmt: skip
+    assert code == 1
+    assert [f["crossing"][:2] for f in found] == [("catalog", "orders")], found
+
+
 NEW_APP_MODELS = (
     "from django.db import models\n\n\nclass Refund(models.Model):\n"
     '    payment = models.ForeignKey("payments.Payment", on_delete=models.PROTECT)\n'
