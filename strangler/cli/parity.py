@@ -316,14 +316,14 @@ def _replay(
             )
         )  # fmt: skip
     except KeyboardInterrupt as stopped:
-        keeper.keep(done[0])  # the entries before the first unfinished one are kept
+        keeper.keep()  # the entries before the first unfinished one are kept
         how = "terminated" if isinstance(stopped, Terminated) else "interrupted"
         resume = args.start + done[0]
         span = f"entries {args.start} to {resume - 1}" if done[0] else "no entry finished"
         print(f"\n{how}: {keeper.comparisons} comparisons kept in {args.store} ({span}); "
               f"go on with --start {resume}", file=sys.stderr)  # fmt: skip
         return 143 if isinstance(stopped, Terminated) else 130
-    keeper.keep(done[0])
+    keeper.keep()
     notes = _replay_notes(result)
     figures = {
         "entries": result.entries,
@@ -399,12 +399,12 @@ class Keeper:
     def entries_done(self, done: int) -> None:
         """The first `done` entries (from --start) have their comparisons added."""
         if time.monotonic() - self.kept_at >= self.every_s:
-            self.keep(done)
+            self.keep()
             print(f"\nkept entries {self.start} to {self.start + done - 1} in {self.shown} "
                   f"(killed now, go on with --start {self.start + done})",
                   file=sys.stderr, flush=True)  # fmt: skip
 
-    def keep(self, done: int) -> None:
+    def keep(self) -> None:
         """Write what was added; a store that fails (its database gone) says it is lost."""
         from strangler.parity import StoreError
 
@@ -414,10 +414,7 @@ class Keeper:
         try:
             self.store.write(self.tally)
         except StoreError as error:
-            raise UsageError(
-                f"{self.tally.comparisons} comparisons not kept (entries before "
-                f"{self.start + done}): {error}"
-            ) from error
+            raise UsageError(f"{self.tally.comparisons} comparisons not kept: {error}") from error
         self.comparisons += self.tally.comparisons
         self.tally = self.new_tally()
 
