@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from strangler.proxy.server import ClientConnection
 
 log = logging.getLogger("strangler.proxy")
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for a client gone before the answer
 
 
 class Exchange:
@@ -356,10 +357,20 @@ class Exchange:
             self.done.set_result(None)
 
     def client_gone(self) -> None:
+        # Counted here, unless the coroutine that streams a committed answer counts it when
+        # its `done` is set below: before any answer, as nginx logs it, 499.
+        unrecorded = self.backend is not None and (self.fast or not self.committed)
         self.finished = True
         self.fast = False  # nothing is left to answer
         self._cancel_timer()
         self.drop_upstream()
+        if unrecorded and not self.response_done:
+            assert self.backend is not None
+            if not self.committed:
+                self.status = CLIENT_CLOSED_REQUEST
+            self.capture = None  # half an exchange is nothing to compare
+            self.t_upstream_wait = time.perf_counter() - (self.t_upstream or self.t0)
+            self._record(self.backend)
         if self.started is not None and not self.started.done():
             self.started.set_result("client_gone")
         if self.done is not None and not self.done.done():
@@ -463,9 +474,11 @@ class Exchange:
         metrics = self.client.state.metrics
         assert backend is not None and self.decision is not None
         reason = self._judged(backend, reason)
-        if not retried and may_retry(reason, self.method_str, self.has_body):
+        if not retried and not self.finished and may_retry(reason, self.method_str, self.has_body):
             metrics.retries[(backend.name,)] += 1
             reason = self._judged(backend, await self._attempt(backend))
+        if self.finished:  # the client left (counted then): nobody to retry or fall back for
+            return
         if self._can_fall_back() and (reason is not None or self.status >= 500):
             route = self.decision.route
             assert route is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -474,3 +475,36 @@ def running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+@pytest.mark.parametrize("pooled", [True, False])
+def test_a_client_that_leaves_before_the_answer_is_counted_and_logged_as_499(proxy, pooled):
+    """It was in neither requests_total nor the access log: a client timing out on a slow
+    backend (the very traffic an error-rate gate should see) vanished from both."""
+    request_id = f"gone-{'pooled' if pooled else 'new'}"
+    if pooled:  # an idle connection to the monolith: the request goes out at once on it
+        assert httpx.get(f"{proxy.url}/warm", timeout=10).status_code == 200
+    before = proxy.metrics()
+    host, port = proxy.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"GET /slow/0.8 HTTP/1.1\r\nHost: shop\r\nX-Request-ID: %s\r\n\r\n"
+                     % request_id.encode())  # fmt: skip
+        time.sleep(0.2)
+    lines = [line for line in access_log(proxy) if line["request_id"] == request_id]
+    assert [(line["status"], line["backend"]) for line in lines] == [(499, "monolith")], lines
+    assert requests_counted(proxy.metrics()) == requests_counted(before) + 1
+    assert 'status="499"' in proxy.metrics()
+
+
+def test_a_client_that_left_is_not_served_by_a_fallback(proxy):
+    """Its service request ended as `client_gone`, which the fallback took for a service
+    failure: the monolith was sent the request too, for nobody, and a fallback counted."""
+    host, port = proxy.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"GET /api/v1/products/slow/0.8 HTTP/1.1\r\nHost: shop\r\n"
+                     b"X-Request-ID: gone-service\r\nX-Strangler-Force: service:%s\r\n\r\n"
+                     % SECRET.encode())  # fmt: skip
+        time.sleep(0.2)
+    lines = [line for line in access_log(proxy) if line["request_id"] == "gone-service"]
+    assert [(line["status"], line["backend"]) for line in lines] == [(499, "catalog")], lines
+    assert 'reason="client_gone"' not in proxy.metrics()
