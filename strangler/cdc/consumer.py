@@ -164,6 +164,11 @@ class Consumer:
     def process(self, records: Sequence[ConsumerRecord]) -> None:
         """Apply a batch; returns once every record is applied, a no-op, or dead-lettered."""
         received = [self.receive(r) for r in records]
+        tables = {r.event.table for r in received if r.event is not None}
+        with deadletters.parking(self.using, tables):
+            self._process(received)
+
+    def _process(self, received: list[Received]) -> None:
         poison = [r for r in received if r.event is None]
         parked = deadletters.parked(
             self.using, [(r.event.table, r.event.key) for r in received if r.event is not None]

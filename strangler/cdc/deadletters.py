@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
@@ -16,6 +17,9 @@ from strangler.cdc.envelope import EnvelopeError, decode
 from strangler.cdc.mapping import TableMapping
 from strangler.cdc.models import DeadLetter
 
+# Advisory locks, one per source table: a consumer batch deciding which of its keys are parked
+# holds its tables' shared; a replay round holds its table's exclusive (see `parking`).
+PARKING_LOCK_CLASS = 73_003
 # How PostgreSQL (psycopg) and SQLite word a foreign-key violation.
 MISSING_PARENT = (
     "ForeignKeyViolation",
@@ -51,6 +55,45 @@ def pending(
     return list(query)
 
 
+@contextlib.contextmanager
+def parking(using: str, tables: Iterable[str]) -> Iterator[None]:
+    """Hold `tables` against replays (PostgreSQL) while a consumer batch reads which of its
+    keys are parked and parks or applies their events.
+
+    Else a replay could apply a key's letters and find none pending between the batch's
+    read (parked) and its write (a newer letter behind them): reported replayed, the key
+    still parked. Session-level and shared: batches never wait for each other. SQLite has
+    one writer at a time.
+    """
+    connection = connections[using]
+    held = sorted(set(tables)) if connection.vendor == "postgresql" else []
+    with connection.cursor() as cursor:
+        for table in held:
+            cursor.execute(
+                "SELECT pg_advisory_lock_shared(%s, hashtext(%s))", [PARKING_LOCK_CLASS, table]
+            )
+    try:
+        yield
+    finally:
+        # A broken connection took its session's locks with it.
+        with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+            for table in held:
+                cursor.execute(
+                    "SELECT pg_advisory_unlock_shared(%s, hashtext(%s))",
+                    [PARKING_LOCK_CLASS, table],
+                )
+
+
+def _lock_parking(using: str, table: str) -> None:
+    """Inside a replay round's transaction: wait for the batches deciding on `table`'s keys."""
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [PARKING_LOCK_CLASS, table]
+            )
+
+
 # Rounds of `replay` per key: letters the consumer parks while one round applies are taken by
 # the next, and a key whose letters keep arriving is reported still parked after these.
 REPLAY_ROUNDS = 5
@@ -68,12 +111,10 @@ def replay(
     With `discard`, mark them replayed without applying (for events that can never apply).
     A key is reported replayed only when no pending letter of it remains afterwards.
     """
-    by_key: dict[tuple[str, str], list[DeadLetter]] = defaultdict(list)
-    for letter in pending(using, table=table, key=key):
-        by_key[(letter.source_table, letter.key)].append(letter)
+    keys = dict.fromkeys((d.source_table, d.key) for d in pending(using, table=table, key=key))
     return [
-        _replay_key(mappings, using, source_table, row_key, letters, discard)
-        for (source_table, row_key), letters in by_key.items()
+        _replay_key(mappings, using, source_table, row_key, discard)
+        for source_table, row_key in keys
     ]
 
 
@@ -82,15 +123,21 @@ def _replay_key(
     using: str,
     table: str,
     key: str,
-    letters: list[DeadLetter],
     discard: bool,
 ) -> ReplayOutcome:
-    """Replay one key's `letters`, then, round after round, those the consumer parked behind
-    them meanwhile (the key stays parked while any is pending), at most `REPLAY_ROUNDS`."""
-    events = 0
-    for _ in range(REPLAY_ROUNDS):
+    """Replay one key's pending letters, then, round after round, those the consumer parked
+    behind them meanwhile (the key stays parked while any is pending), at most `REPLAY_ROUNDS`."""
+    events, letters = 0, []
+    for round_ in range(REPLAY_ROUNDS + 1):
         try:
             with transaction.atomic(using=using):
+                _lock_parking(using, table)
+                # Read under the lock: no batch is between reading the key parked and parking.
+                letters = pending(using, table=table, key=key)
+                if not letters:
+                    return ReplayOutcome(table, key, events, True)
+                if round_ == REPLAY_ROUNDS:
+                    break
                 if not discard:
                     apply_events(mappings, [decode(d.envelope, d.key) for d in letters], using)
                 DeadLetter.objects.using(using).filter(id__in=[d.id for d in letters]).update(
@@ -99,9 +146,6 @@ def _replay_key(
         except (EnvelopeError, LookupError, Exception) as error:
             return ReplayOutcome(table, key, events + len(letters), False, repr(error))
         events += len(letters)
-        letters = pending(using, table=table, key=key)
-        if not letters:
-            return ReplayOutcome(table, key, events, True)
     return ReplayOutcome(
         table,
         key,
