@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .boundaries import Boundaries
+from .render import left_out
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,7 @@ class CheckResult:
     violations: list[dict]
     parse_errors: list[dict]
     unpinned: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)  # paths the walk left out, and why
 
     @property
     def failed(self) -> bool:
@@ -28,6 +30,7 @@ class CheckResult:
             "violations": self.violations,
             "parse_errors": self.parse_errors,
             "unpinned": self.unpinned,
+            "skipped": self.skipped,
         }
 
 
@@ -72,6 +75,7 @@ def check(report: dict, boundaries: Boundaries) -> CheckResult:
         violations(report, boundaries),
         list(report["stats"]["parse_errors"]),
         unchecked(report, boundaries),
+        list(report["stats"].get("skipped", [])),
     )
 
 
@@ -111,6 +115,8 @@ def render_check(result: CheckResult) -> str:
         )
         lines += [f"    {e['file']}:{e['line']}  {e['detail']}" for e in d["evidence"]]
         lines.append(f"    how to cut it: {d['suggestion']}")
-    if not lines:
-        return "No dependency crosses a declared boundary.\n"
+    if result.skipped:
+        lines.append(f"Not checked, left out (paths in --json): {left_out(result.skipped)}.")
+    if not result.failed:
+        return "\n".join(["No dependency crosses a declared boundary.", *lines]) + "\n"
     return "\n".join(lines) + "\n"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 FORMATS = ("text", "json", "md", "html", "dot", "mermaid")
 METRIC_ROWS = (
@@ -119,7 +119,15 @@ def render_text(report: dict, *, seconds: float | None = None, cache_line: str =
         lines += [f"  {p['file']}:{p['line']}: {p['message']}" for p in s["parse_errors"][:10]]
     if s["unresolved"]:
         lines += ["", f"Unresolved constructs: {len(s['unresolved'])} (see --format json)"]
+    if s.get("skipped"):
+        lines += ["", f"Left out, not analyzed (see --format json): {left_out(s['skipped'])}"]
     return "\n".join(lines) + "\n"
+
+
+def left_out(skipped: list[dict]) -> str:
+    """What the walk left out, counted by reason: '40 tests (use --include-tests), 1 excluded'."""
+    reasons = Counter(s["reason"] for s in skipped)
+    return ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
 
 
 def _findings_text(report: dict) -> list[str]:

@@ -425,6 +425,24 @@ def test_a_lookup_by_a_related_name_django_formats_fails_the_locked_check(locked
     assert [f["crossing"][:2] for f in found] == [("catalog", "orders")], found
 
 
+def test_what_the_check_left_out_is_said_even_when_it_passes(locked_shop):
+    # A crossing in a file named like a test (a pytest `*_test.py`) is not read without
+    # --include-tests: the pass must say so, not look like every file was checked.
+    shop, lock = locked_shop
+    (shop / "catalog" / "sync_test.py").write_text(
+        "from payments.models import Payment\n\n\ndef void():\n"
+        "    Payment.objects.update(amount=0)\n"
+    )
+    result = cli(str(shop), "--check", str(lock), "--no-cache")
+    assert result.returncode == 0, result.stdout
+    assert "left out (paths in --json): 1 tests (use --include-tests)" in result.stdout
+    as_json = json.loads(cli(str(shop), "--check", str(lock), "--no-cache", "--json").stdout)
+    assert as_json["skipped"] == [
+        {"path": "catalog/sync_test.py", "reason": "tests (use --include-tests)"}
+    ]
+    assert cli(str(shop), "--check", str(lock), "--no-cache", "--include-tests").returncode == 1
+
+
 NEW_APP_MODELS = (
     "from django.db import models\n\n\nclass Refund(models.Model):\n"
     '    payment = models.ForeignKey("payments.Payment", on_delete=models.PROTECT)\n'
