@@ -178,7 +178,7 @@ def slowest_offsets(statuses: Iterable[Any]) -> dict[str, dict[str, int]]:
             valid = {
                 p: o
                 for p, o in theirs.items()
-                if isinstance(p, str) and p.isdigit() and type(o) is int and o >= 0
+                if isinstance(p, str) and p.isascii() and p.isdigit() and type(o) is int and o >= 0
             }
             ours = merged.get(table, valid)
             merged[table] = {p: min(o, valid[p]) for p, o in ours.items() if p in valid}

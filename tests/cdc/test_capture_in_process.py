@@ -12,7 +12,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection, models, transaction
 from django.test.utils import isolate_apps
 from django.utils import timezone
@@ -264,6 +264,10 @@ def test_unapplied_counts_by_partition_offset_what_a_receiver_has_not_applied():
     # By ids alone (a receiver without offsets) the unpublished row, whose id is older, is
     # missed: the lower bound the offsets replace.
     assert relay.unapplied({"catalog_category": legacy - 1}).backlog == 16
+    through = json.dumps({"catalog_category": 0})
+    for offsets in ('{"catalog_category": {"\u0663": 1}}', '{"catalog_category": [1]}', "{"):
+        with pytest.raises(CommandError, match="--applied-offsets"):
+            call_command("cdc_status", "--applied-through", through, "--applied-offsets", offsets)
 
 
 def test_a_change_dated_in_the_databases_future_is_reported_so_not_as_new():

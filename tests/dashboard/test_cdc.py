@@ -119,7 +119,8 @@ def test_the_slowest_receiver_decides_which_offsets_are_applied() -> None:
     }
     behind = {"applied_through": {"a": 8}, "applied_offsets": {"a": {"0": 5}}}
     older = {"applied_through": {"c": 3}}  # a receiver that reports no offsets
-    assert slowest_offsets([both, behind, older, None]) == {
+    odd = {"applied_through": {"b": 4}, "applied_offsets": {"b": {"\u0663": 1, "-1": 2}}}
+    assert slowest_offsets([both, behind, older, odd, None]) == {
         # partition 1: the second receiver applied nothing from it, so all of it counts
         "a": {"0": 5},
         "b": {},

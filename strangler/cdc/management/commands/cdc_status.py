@@ -124,7 +124,7 @@ def _offsets(text: str) -> dict[str, dict[str, int]]:
         isinstance(table, str)
         and isinstance(partitions, dict)
         and all(
-            isinstance(p, str) and p.isdigit() and type(o) is int and o >= 0
+            isinstance(p, str) and p.isascii() and p.isdigit() and type(o) is int and o >= 0
             for p, o in partitions.items()
         )
         for table, partitions in value.items()
