@@ -26,7 +26,7 @@ demo: $(STAMP)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/strangler_monolith
 
 test: lint system-deps
-	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -n 2 --dist loadfile
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) -m pytest -n 2 --dist loadfile --durations=15
 	env -u DATABASE_URL $(PY) -m pytest tests/monolith tests/cdc/test_capture_in_process.py -m "not slow"
 
 # Debian packages the suite drives for real: headless Chromium (the HTML reports, the dashboard)
