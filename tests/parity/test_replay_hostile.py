@@ -312,6 +312,40 @@ class Held:
         jittered(conn)
 
 
+class HeldReplay:
+    """A replay of 400 pages in a subprocess whose candidate holds every answer after the
+    100th: stopped or killed there, it has compared some entries and not all."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        path, self.store = tmp_path / "traffic.har", tmp_path / "parity.sqlite3"
+        pages = [("GET", f"https://shop.example.com/api/v1/products?page={n}") for n in range(400)]
+        path.write_text(json.dumps(har(pages)))
+        self.command = [sys.executable, "-m", "strangler", "parity", "replay", str(path),
+                        "--route", "products", "--store", str(self.store),
+                        "--concurrency", "8"]  # fmt: skip
+        self.held = Held(free=100)
+
+    @contextmanager
+    def running(self, *options: str) -> Iterator[subprocess.Popen]:
+        """The replay, once 100 answered and every slot of --concurrency 8 is held."""
+        with raw_server(jittered) as primary, raw_server(self.held) as candidate:
+            self.targets = ["--primary", primary, "--candidate", candidate]
+            replaying = subprocess.Popen(
+                [*self.command, *self.targets, *options],
+                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )  # fmt: skip
+            deadline = time.monotonic() + 60
+            while self.held.answered <= self.held.free + 8 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            yield replaying
+
+    def go_on(self, resume: int) -> subprocess.CompletedProcess:
+        """The rest of the replay, from entry `resume` (inside `running`)."""
+        return subprocess.run(
+            [*self.command, *self.targets, "--start", str(resume)], capture_output=True, text=True
+        )
+
+
 @pytest.mark.parametrize(("stop", "code", "said"), STOPS)
 def test_a_stopped_replay_keeps_what_it_compared_and_goes_on_without_counting_twice(
     stop, code, said, tmp_path
@@ -319,67 +353,37 @@ def test_a_stopped_replay_keeps_what_it_compared_and_goes_on_without_counting_tw
     """SIGTERM (a CI job cancelled, `kill`) ended the replay at once: everything compared so
     far was lost, where Ctrl-C kept it. And a stopped replay could only be run again from the
     top, counting every kept entry twice towards the gate's minimum samples."""
-    path, store = tmp_path / "traffic.har", tmp_path / "parity.sqlite3"
-    pages = [("GET", f"https://shop.example.com/api/v1/products?page={n}") for n in range(400)]
-    path.write_text(json.dumps(har(pages)))
-    command = [sys.executable, "-m", "strangler", "parity", "replay", str(path), "--route",
-              "products", "--store", str(store), "--concurrency", "8"]  # fmt: skip
-    held = Held(free=100)
-    with raw_server(jittered) as primary, raw_server(held) as candidate:
-        targets = ["--primary", primary, "--candidate", candidate]
-        replaying = subprocess.Popen(
-            [*command, *targets],
-            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while held.answered <= held.free + 8 and time.monotonic() < deadline:
-            time.sleep(0.05)  # 100 answered and every slot of --concurrency 8 held
+    replay = HeldReplay(tmp_path)
+    with replay.running() as replaying:
         replaying.send_signal(stop)
         time.sleep(0.5)
-        held.release.set()  # the ones in flight finish (or are abandoned) as a stop says
+        replay.held.release.set()  # the ones in flight finish (or are abandoned) as a stop says
         _, err = replaying.communicate(timeout=30)
         assert replaying.returncode == code, err
         kept = int(err.rsplit(f"{said}: ", 1)[1].split(" comparisons kept")[0])
         resume = int(err.rsplit("go on with --start ", 1)[1].split()[0])
-        stored = stored_pairs(store)
+        stored = stored_pairs(replay.store)
         assert 0 < kept < 400 and stored == kept == resume, err
-        rest = subprocess.run(
-            [*command, *targets, "--start", str(resume)], capture_output=True, text=True
-        )
+        rest = replay.go_on(resume)
     assert rest.returncode == 0, rest.stderr
     assert f"{400 - resume} of {400 - resume} requests compared" in rest.stdout
-    assert stored_pairs(store) == 400  # every entry once
+    assert stored_pairs(replay.store) == 400  # every entry once
 
 
 def test_a_replay_killed_with_9_keeps_what_it_wrote_and_said_where_to_go_on(tmp_path):
     """Comparisons were written only when a replay ended or was stopped: kill -9 (the OOM
     killer, a lost CI runner) after an hour of replaying kept nothing."""
-    path, store = tmp_path / "traffic.har", tmp_path / "parity.sqlite3"
-    pages = [("GET", f"https://shop.example.com/api/v1/products?page={n}") for n in range(400)]
-    path.write_text(json.dumps(har(pages)))
-    command = [sys.executable, "-m", "strangler", "parity", "replay", str(path), "--route",
-              "products", "--store", str(store), "--concurrency", "8"]  # fmt: skip
-    held = Held(free=100)
-    with raw_server(jittered) as primary, raw_server(held) as candidate:
-        targets = ["--primary", primary, "--candidate", candidate]
-        replaying = subprocess.Popen(
-            [*command, *targets, "--keep-every", "0.2"],
-            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while held.answered <= held.free + 8 and time.monotonic() < deadline:
-            time.sleep(0.05)  # 100 answered and every slot of --concurrency 8 held
+    replay = HeldReplay(tmp_path)
+    with replay.running("--keep-every", "0.2") as replaying:
         time.sleep(0.5)  # a keeping interval has passed since the last entry finished
         replaying.kill()
         _, err = replaying.communicate(timeout=30)
-        held.release.set()
+        replay.held.release.set()
         resume = int(err.rsplit("go on with --start ", 1)[1].split(")")[0])
-        assert 0 < resume < 400 and stored_pairs(store) == resume, err
-        rest = subprocess.run(
-            [*command, *targets, "--start", str(resume)], capture_output=True, text=True
-        )
+        assert 0 < resume < 400 and stored_pairs(replay.store) == resume, err
+        rest = replay.go_on(resume)
     assert rest.returncode == 0, rest.stderr
-    assert stored_pairs(store) == 400  # every entry once
+    assert stored_pairs(replay.store) == 400  # every entry once
 
 
 def stored_pairs(store: Path) -> int:
