@@ -111,11 +111,19 @@ def replay(
     With `discard`, mark them replayed without applying (for events that can never apply).
     A key is reported replayed only when no pending letter of it remains afterwards.
     """
-    keys = dict.fromkeys((d.source_table, d.key) for d in pending(using, table=table, key=key))
-    return [
-        _replay_key(mappings, using, source_table, row_key, discard)
-        for source_table, row_key in keys
-    ]
+    if table is not None and key is not None:
+        keys: Iterable[tuple[str, str]] = [(table, key)]
+    else:
+        query = DeadLetter.objects.using(using).filter(replayed_at__isnull=True)
+        if table is not None:
+            query = query.filter(source_table=table)
+        if key is not None:
+            query = query.filter(key=key)
+        # One row per key, in the order of its first letter (each round reads its letters).
+        firsts = query.values_list("source_table", "key").annotate(first=Min("id"))
+        keys = [(t, k) for t, k, _ in firsts.order_by("first")]
+    outcomes = [_replay_key(mappings, using, t, k, discard) for t, k in keys]
+    return [outcome for outcome in outcomes if outcome is not None]
 
 
 def _replay_key(
@@ -124,9 +132,10 @@ def _replay_key(
     table: str,
     key: str,
     discard: bool,
-) -> ReplayOutcome:
+) -> ReplayOutcome | None:
     """Replay one key's pending letters, then, round after round, those the consumer parked
-    behind them meanwhile (the key stays parked while any is pending), at most `REPLAY_ROUNDS`."""
+    behind them meanwhile (the key stays parked while any is pending), at most `REPLAY_ROUNDS`;
+    None when it had none."""
     events, letters = 0, []
     for round_ in range(REPLAY_ROUNDS + 1):
         try:
@@ -135,7 +144,7 @@ def _replay_key(
                 # Read under the lock: no batch is between reading the key parked and parking.
                 letters = pending(using, table=table, key=key)
                 if not letters:
-                    return ReplayOutcome(table, key, events, True)
+                    return ReplayOutcome(table, key, events, True) if round_ else None
                 if round_ == REPLAY_ROUNDS:
                     break
                 if not discard:
