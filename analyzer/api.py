@@ -299,8 +299,8 @@ def _set_aside(
     from .kernel import find_kernel, project_wiring
     from .omnipresent import find_omnipresent
 
-    wiring = project_wiring(project.settings_modules, project.module_app)
     model_app = {f"model:{m.key}": m.app for m in project.models}
+    wiring = project_wiring(project.settings_modules, project.module_app, model_app.values())
     definers = frozenset(f"module:{m.module}" for m in project.models)
     omnipresent = find_omnipresent(
         ((s, t, e.kind) for s, t, _, e in edges if s not in wiring),

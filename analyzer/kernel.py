@@ -21,17 +21,27 @@ SUPPLY = frozenset({"import", "abstract_base"})
 WIRING_NAMES = ("urls", "wsgi", "asgi", "celery")
 
 
-def project_wiring(settings_modules: Iterable[str], modules: Iterable[str]) -> frozenset[str]:
+def project_wiring(
+    settings_modules: Iterable[str], module_app: Mapping[str, str], model_apps: Iterable[str]
+) -> frozenset[str]:
     """Module nodes of the settings and, next to them, the root URLconf, WSGI/ASGI and Celery
-    app modules and the project package itself."""
-    known = set(modules)
+    app modules and the project package itself.
+
+    Not next to a settings module inside an app that owns models (`model_apps`, by label): a
+    business app's own defaults or standalone test settings, whose package and URLconf are the
+    app's code, with its dependencies to check.
+    """
+    known = set(module_app)
+    business = set(model_apps)
     found = set()
     for settings in settings_modules:
         found.add(settings)
         package = settings.rpartition(".")[0]
-        homes = {package, package.rpartition(".")[0]} - {""}
         if settings.rpartition(".")[2] != "settings" and package.endswith(".settings"):
             found.update(m for m in known if m.startswith(f"{package}."))  # settings/*.py
+        if module_app.get(settings, "") in business:
+            continue
+        homes = {package, package.rpartition(".")[0]} - {""}
         found.update(f"{home}.{name}" for home in homes for name in WIRING_NAMES)
         found.add(package)  # the project package's __init__ (it loads the Celery app)
     return frozenset(f"module:{m}" for m in found if m in known)

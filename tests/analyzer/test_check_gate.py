@@ -443,6 +443,21 @@ def test_what_the_check_left_out_is_said_even_when_it_passes(locked_shop):
     assert cli(str(shop), "--check", str(lock), "--no-cache", "--include-tests").returncode == 1
 
 
+def test_an_apps_own_settings_module_leaves_the_apps_code_checked(locked_shop):
+    # A module of a business app that defines INSTALLED_APPS (its defaults, or standalone test
+    # settings) made the app's package, urls and celery modules "project wiring", in no
+    # context: their crossings passed the check unseen.
+    shop, lock = locked_shop
+    (shop / "catalog" / "settings.py").write_text('INSTALLED_APPS = ["catalog"]\n')
+    code, found = appended_crossings(
+        shop, lock, "catalog/__init__.py",
+        "\n\ndef charge():\n    from payments.models import Payment\n\n"
+        "    return Payment.objects.create(amount=1)\n",
+    )  # fmt: skip
+    assert code == 1
+    assert ("catalog", "payments") in [f["crossing"][:2] for f in found], found
+
+
 NEW_APP_MODELS = (
     "from django.db import models\n\n\nclass Refund(models.Model):\n"
     '    payment = models.ForeignKey("payments.Payment", on_delete=models.PROTECT)\n'
