@@ -109,6 +109,7 @@ def model_problems(
         for f in model._meta.concrete_fields
         if points_at_content_type(f) and f.column not in exclude
     ]
+    found += _naive_datetimes(where, model, exclude)
     found += [
         _error(
             "cdc.E009",
@@ -120,6 +121,38 @@ def model_problems(
         if f.get_internal_type() == "BinaryField" and f.column not in exclude
     ]
     return found
+
+
+def _naive_datetimes(
+    where: str, model: type[models.Model], exclude: tuple[str, ...]
+) -> list[checks.CheckMessage]:
+    """A warning when the model's datetimes are stored without an offset in a local time that
+    receivers would read as UTC (USE_TZ = False, another TIME_ZONE; columns that are no
+    timestamptz: SQLite's, a custom db_type)."""
+    from django.conf import settings
+
+    zone = settings.TIME_ZONE
+    if settings.USE_TZ or zone in (None, "UTC"):
+        return []
+    connection = connections["default"]
+    columns = [
+        f.column
+        for f in model._meta.concrete_fields
+        if isinstance(f, models.DateTimeField)
+        and f.column not in exclude
+        and "with time zone" not in (f.db_type(connection) or "")
+    ]
+    if not columns:
+        return []
+    return [
+        _error(
+            "cdc.W003",
+            f"{where}: {model._meta.label}'s {', '.join(columns)} are stored without an offset, "
+            f"in this project's local time (USE_TZ = False, TIME_ZONE = {zone!r}); receivers "
+            "read such datetimes as UTC.",
+            f"Give the receivers' mappings of {model._meta.db_table} 'naive_time_zone': {zone!r}.",
+        )
+    ]
 
 
 def check_triggers(

@@ -58,6 +58,9 @@ class MappingSpec:
     drop: tuple[str, ...] = ()
     transform: Mapping[str, str] = field(default_factory=dict)
     handler: str | None = None
+    # The zone of the source's datetimes that carry no offset (the source's TIME_ZONE when
+    # it runs with USE_TZ = False; Django's reading, UTC, otherwise).
+    naive_time_zone: str = "UTC"
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ def _mapping(table: str, raw: Mapping[str, Any]) -> MappingSpec:
         drop=tuple(raw.get("drop", ())),
         transform=dict(raw.get("transform", {})),
         handler=raw.get("handler"),
+        naive_time_zone=str(raw.get("naive_time_zone", MappingSpec.naive_time_zone)),
     )
 
 
@@ -184,6 +188,7 @@ class Each:
 # value, checked by `parse`), so a typo is an error rather than a default silently used.
 # ("exlude" would publish the column it meant to leave out.)
 POSITIVE = Number(int, 1)
+MAPPING_KEYS = ("model", "key", "rename", "drop", "transform", "handler", "naive_time_zone")
 SCHEMA: Mapping[str, Any] = {
     "kafka": None,  # client options, passed through
     "topic_prefix": None,
@@ -198,9 +203,7 @@ SCHEMA: Mapping[str, Any] = {
     "consume": {
         "group_id": None,
         "topic_prefix": None,
-        "mappings": Each(
-            {name: None for name in ("model", "key", "rename", "drop", "transform", "handler")}
-        ),
+        "mappings": Each(dict.fromkeys(MAPPING_KEYS)),
         "dead_letter_topic": None,
         "batch_size": POSITIVE,
         "max_attempts": POSITIVE,

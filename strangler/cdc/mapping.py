@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import zoneinfo
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -42,6 +43,7 @@ class TableMapping:
     key_field: models.Field
     transforms: Mapping[str, Transform]
     handler: Callable[..., None] | None
+    naive_zone: datetime.tzinfo = datetime.UTC  # see MappingSpec.naive_time_zone
     # Per database vendor ('' without checks), built on first use: see `_plan`.
     _plans: dict[str, list[Conversion]] = dataclasses.field(
         default_factory=dict, compare=False, repr=False
@@ -78,7 +80,7 @@ class TableMapping:
                     target,
                     self.transforms.get(column),
                     plain_type(target),
-                    converter(target),
+                    converter(target, self.naive_zone),
                     checker(target, connection) if connection is not None else None,
                 )
                 for column, target in self.columns.items()
@@ -114,7 +116,7 @@ class TableMapping:
         return [field.name for column, field in self.columns.items() if column not in carried]
 
     def target_key(self, key: str) -> Any:
-        return to_python(self.key_field, key)
+        return to_python(self.key_field, key, self.naive_zone)
 
 
 # Fields whose Python value a row image already holds as this type: converting it (and
@@ -138,8 +140,9 @@ def plain_type(field: models.Field) -> type | None:
     return PLAIN_TYPES.get(target.get_internal_type())
 
 
-def to_python(field: models.Field, value: Any) -> Any:
-    """Convert a JSON value to the field's Python type (aware datetimes when USE_TZ)."""
+def to_python(field: models.Field, value: Any, naive_zone: datetime.tzinfo = datetime.UTC) -> Any:
+    """Convert a JSON value to the field's Python type (aware datetimes when USE_TZ: one
+    without an offset is in `naive_zone`)."""
     if value is None:
         return None
     if field.is_relation:
@@ -153,32 +156,33 @@ def to_python(field: models.Field, value: Any) -> Any:
         from django.conf import settings
 
         if settings.USE_TZ:
-            result = timezone.make_aware(result, datetime.UTC)
+            result = timezone.make_aware(result, naive_zone)
     return result
 
 
-def converter(field: models.Field) -> Convert:
+def converter(field: models.Field, naive_zone: datetime.tzinfo = datetime.UTC) -> Convert:
     """`to_python` for `field`; for a DateTimeField or DecimalField (exactly those classes: a
     subclass may convert otherwise) a shortcut returning the same for the usual input."""
     target = field.target_field if field.is_relation else field
     if type(target) is models.DateTimeField:
-        return partial(_datetime, target)
+        return partial(_datetime, target, naive_zone)
     if type(target) is models.DecimalField:
         return partial(_decimal, target)
-    return partial(to_python, target)
+    return partial(to_python, target, naive_zone=naive_zone)
 
 
-def _datetime(field: models.Field, value: Any) -> Any:
+def _datetime(field: models.Field, naive_zone: datetime.tzinfo, value: Any) -> Any:
     """ISO text with an offset, parsed as DateTimeField.to_python does (parse_datetime tries
-    fromisoformat first); anything else, or no offset (made aware), by `to_python`."""
+    fromisoformat first); anything else, or no offset (made aware in `naive_zone`), by
+    `to_python`."""
     if type(value) is str:
         try:
             parsed = datetime.datetime.fromisoformat(value)
         except ValueError:
-            return to_python(field, value)
+            return to_python(field, value, naive_zone)
         if parsed.tzinfo is not None:  # a fixed offset: fromisoformat makes no other tzinfo
             return parsed
-    return to_python(field, value)
+    return to_python(field, value, naive_zone)
 
 
 def _decimal(field: models.Field, value: Any) -> Any:
@@ -251,6 +255,17 @@ def problems(spec: MappingSpec) -> list[tuple[str, str, str]]:
                 "Rename the source key column to the target model's primary key field.",
             )
         )
+    try:
+        zoneinfo.ZoneInfo(spec.naive_time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        found.append(
+            (
+                "cdc.E010",
+                f"{where}['naive_time_zone'] is {spec.naive_time_zone!r}, which is no time zone.",
+                "Give an IANA zone name such as 'Europe/Berlin' (the source's TIME_ZONE), or "
+                "leave it out for UTC.",
+            )
+        )
     for path in [*spec.transform.values(), *([spec.handler] if spec.handler else [])]:
         try:
             import_string(path)
@@ -291,4 +306,5 @@ def resolve(spec: MappingSpec) -> TableMapping:
         key_field=key_field,
         transforms={column: import_string(path) for column, path in spec.transform.items()},
         handler=import_string(spec.handler) if spec.handler else None,
+        naive_zone=zoneinfo.ZoneInfo(spec.naive_time_zone),
     )

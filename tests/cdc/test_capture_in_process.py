@@ -529,3 +529,20 @@ def test_an_event_newer_than_the_applied_one_at_a_lower_position_is_refused_neve
         "applied seq 9000 (2023-11-14T22:13:20+00:00)"
     )
     assert Product.objects.get(pk=601).name == "before the restore"
+
+
+def test_a_datetime_without_an_offset_is_read_in_the_mappings_naive_time_zone():
+    tea = Category.objects.create(name="Tea", slug="tea")
+    image = {"id": 900, "category_id": tea.pk, "sku": "N1", "slug": "n1", "name": "Naive",
+             "description": "", "price": "1.00", "currency": "EUR", "is_active": True,
+             "created_at": "2026-07-01T12:00:00",
+             "updated_at": "2026-07-01T12:00:00+00:00"}  # fmt: skip
+    row = OutboxRow(1, "catalog", "catalog_product", "900", "c", 1, 1, None, json.dumps(image), 1)
+    spec = MappingSpec("catalog_product", "catalog.Product", naive_time_zone="Europe/Berlin")
+    apply_events({"catalog_product": resolve(spec)}, [decode(encode(row), "900")])
+
+    product = Product.objects.get(pk=900)
+    assert product.created_at == datetime.datetime(2026, 7, 1, 10, 0, tzinfo=datetime.UTC)
+    assert product.updated_at == datetime.datetime(2026, 7, 1, 12, 0, tzinfo=datetime.UTC)
+    utc = resolve(MappingSpec("catalog_product", "catalog.Product"))
+    assert utc.target_values(image)["created_at"].utcoffset() == datetime.timedelta(0)

@@ -178,3 +178,44 @@ def test_the_cli_refuses_a_typo_in_a_capture_option(tmp_path):
     assert result.returncode == 2
     assert "cdc.E001" in result.stderr and "'exlude'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_naive_time_zone_must_be_a_time_zone():
+    setting = {
+        "consume": {
+            "mappings": {
+                "catalog_product": {"model": "catalog.Product", "naive_time_zone": "Mars/Olympus"}
+            }
+        }
+    }
+    with override_settings(STRANGLER_CDC=setting):
+        messages = check_settings()
+    assert ids(messages) == ["cdc.E010"]
+    assert "'Mars/Olympus', which is no time zone" in messages[0].msg
+
+
+@pytest.mark.django_db
+def test_local_datetimes_stored_without_an_offset_are_a_warning_naming_the_zone():
+    # USE_TZ = False: Django stores TIME_ZONE's wall-clock time; where the column keeps no
+    # offset (SQLite's), receivers read it as UTC, two hours off in a Berlin summer.
+    with isolate_apps("monolith.catalog"):
+
+        class Visit(models.Model):
+            at = models.DateTimeField()
+
+            class Meta:
+                app_label = "catalog"
+
+    where = "STRANGLER_CDC['capture']['catalog.Visit']"
+    with override_settings(USE_TZ=False, TIME_ZONE="Europe/Berlin"):
+        local = model_problems(where, Visit, ())
+    with override_settings(USE_TZ=True, TIME_ZONE="Europe/Berlin"):
+        aware = model_problems(where, Visit, ())
+    from django.db import connection
+
+    if connection.vendor == "sqlite":
+        assert [m.id for m in local] == ["cdc.W003"]
+        assert "'naive_time_zone': 'Europe/Berlin'" in (local[0].hint or "")
+    else:  # timestamptz: every value carries its offset
+        assert local == []
+    assert aware == []
