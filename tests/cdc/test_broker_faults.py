@@ -133,6 +133,10 @@ def test_a_table_whose_topic_the_relay_has_not_created_gets_the_planned_partitio
     reader = KafkaConsumer(bootstrap_servers=broker.bootstrap)
     assert reader.partitions_for_topic(settings.topic("catalog_category")) == {0, 1, 2}
     reader.close()
+    # Where it was acknowledged is kept with the row: what a receiver has not applied is
+    # counted from it (the first message of a new topic is at offset 0).
+    [published] = OutboxEvent.objects.filter(published_at__isnull=False)
+    assert (published.kafka_partition in (0, 1, 2), published.kafka_offset) == (True, 0)
 
 
 def test_a_row_too_big_for_the_broker_is_parked_and_holds_only_its_own_key(broker):
