@@ -335,7 +335,9 @@ class HeldReplay:
                 stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )  # fmt: skip
             deadline = time.monotonic() + 60
-            while self.held.answered <= self.held.free + 8 and time.monotonic() < deadline:
+            # 108 arrived: no 109th comes while the 8 slots are held (but after 10 s, the
+            # replay's timeout)
+            while self.held.answered < self.held.free + 8 and time.monotonic() < deadline:
                 time.sleep(0.05)
             yield replaying
 
