@@ -125,9 +125,9 @@ def render_text(report: dict, *, seconds: float | None = None, cache_line: str =
 
 
 def left_out(skipped: list[dict]) -> str:
-    """What the walk left out, counted by reason: '40 tests (use --include-tests), 1 excluded'."""
+    """What the walk left out, counted by reason: 'excluded: 1; tests (use --include-tests): 40'."""
     reasons = Counter(s["reason"] for s in skipped)
-    return ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+    return "; ".join(f"{reason}: {n}" for reason, n in sorted(reasons.items()))
 
 
 def _findings_text(report: dict) -> list[str]:

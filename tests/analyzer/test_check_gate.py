@@ -435,7 +435,7 @@ def test_what_the_check_left_out_is_said_even_when_it_passes(locked_shop):
     )
     result = cli(str(shop), "--check", str(lock), "--no-cache")
     assert result.returncode == 0, result.stdout
-    assert "left out (paths in --json): 1 tests (use --include-tests)" in result.stdout
+    assert "left out (paths in --json): tests (use --include-tests): 1" in result.stdout
     as_json = json.loads(cli(str(shop), "--check", str(lock), "--no-cache", "--json").stdout)
     assert as_json["skipped"] == [
         {"path": "catalog/sync_test.py", "reason": "tests (use --include-tests)"}
