@@ -70,7 +70,8 @@ class Applied:
 
     def options(self) -> list[str]:
         through = ["--applied-through", json.dumps(self.through)]
-        return through + (["--applied-offsets", json.dumps(self.offsets)] if self.offsets else [])
+        offsets = {t: o for t, o in self.offsets.items() if t in self.through}
+        return through + (["--applied-offsets", json.dumps(offsets)] if offsets else [])
 
 
 def read_status(settings: str, applied: Applied | None = None) -> CdcReading:

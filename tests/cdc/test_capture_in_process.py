@@ -265,6 +265,9 @@ def test_unapplied_counts_by_partition_offset_what_a_receiver_has_not_applied():
     # missed: the lower bound the offsets replace.
     assert relay.unapplied({"catalog_category": legacy - 1}).backlog == 16
     through = json.dumps({"catalog_category": 0})
+    with pytest.raises(CommandError, match="tables not in --applied-through: catalog_product"):
+        call_command("cdc_status", "--applied-through", through,
+                     "--applied-offsets", '{"catalog_product": {"0": 1}}')  # fmt: skip
     for offsets in ('{"catalog_category": {"\u0663": 1}}', '{"catalog_category": [1]}', "{"):
         with pytest.raises(CommandError, match="--applied-offsets"):
             call_command("cdc_status", "--applied-through", through, "--applied-offsets", offsets)

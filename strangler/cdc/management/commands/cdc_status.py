@@ -62,6 +62,12 @@ class Command(BaseCommand):
         offsets = _offsets(applied_offsets) if applied_offsets is not None else None
         if offsets is not None and through is None:
             raise CommandError("--applied-offsets needs --applied-through")
+        if offsets is not None and through is not None and set(offsets) - set(through):
+            raise CommandError(
+                "--applied-offsets: tables not in --applied-through: "
+                f"{', '.join(sorted(set(offsets) - set(through)))} (give both from the same "
+                "receiving project's `status --json`)"
+            )
         if through is not None and not settings.capture:
             raise CommandError("--applied-through: this project captures no tables")
         if settings.capture:
