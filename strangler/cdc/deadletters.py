@@ -8,7 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, OperationalError, connections, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
@@ -20,6 +20,7 @@ from strangler.cdc.models import DeadLetter
 # Advisory locks, one per source table: a consumer batch deciding which of its keys are parked
 # holds its tables' shared; a replay round holds its table's exclusive (see `parking`).
 PARKING_LOCK_CLASS = 73_003
+PARKING_WAIT_S = 30  # how long a replay round waits for those batches before it gives up
 # How PostgreSQL (psycopg) and SQLite word a foreign-key violation.
 MISSING_PARENT = (
     "ForeignKeyViolation",
@@ -84,14 +85,29 @@ def parking(using: str, tables: Iterable[str]) -> Iterator[None]:
                 )
 
 
+class ParkingBusy(Exception):
+    """A replay round waited PARKING_WAIT_S for consumer batches of its table."""
+
+
 def _lock_parking(using: str, table: str) -> None:
-    """Inside a replay round's transaction: wait for the batches deciding on `table`'s keys."""
+    """Inside a replay round's transaction: wait for the batches deciding on `table`'s keys,
+    at most PARKING_WAIT_S (then the round fails saying so, rather than hang)."""
     connection = connections[using]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL lock_timeout = '{int(PARKING_WAIT_S * 1000)}ms'")
+        try:
             cursor.execute(
                 "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [PARKING_LOCK_CLASS, table]
             )
+        except OperationalError as error:
+            raise ParkingBusy(
+                f"waited {PARKING_WAIT_S} s for consumer batches of {table} that are deciding "
+                "which keys are parked: is a consumer stuck (its database session holds "
+                "them)? Try again"
+            ) from error
+        cursor.execute("SET LOCAL lock_timeout = DEFAULT")
 
 
 # Rounds of `replay` per key: letters the consumer parks while one round applies are taken by

@@ -13,7 +13,7 @@ import threading
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
@@ -222,3 +222,34 @@ def test_a_key_the_consumer_parks_while_it_is_replayed_is_not_reported_replayed(
     assert outcome.replayed, outcome
     assert deadletters.pending(key=letter.key) == []
     assert Product.objects.get(pk=product.pk).name == "newer"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_replay_waiting_on_a_stuck_consumer_batch_says_so_instead_of_hanging(monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's")
+    applier = Consumer(conf.current())
+    DeadLetter.objects.create(topic=TOPIC, partition=0, offset=1, source_table="catalog_product",
+                              key="5", seq=1, envelope="{}", fingerprint="5", error="refused",
+                              attempts=5)  # fmt: skip
+    monkeypatch.setattr(deadletters, "PARKING_WAIT_S", 0.5)
+    stuck = threading.Event()
+    done = threading.Event()
+
+    def stuck_batch() -> None:  # a consumer batch of the table that never finishes
+        with deadletters.parking("default", ["catalog_product"]):
+            stuck.set()
+            done.wait(10)
+        connections["default"].close()
+
+    holder = threading.Thread(target=stuck_batch)
+    holder.start()
+    try:
+        assert stuck.wait(10)
+        [outcome] = deadletters.replay(applier.mappings, key="5")
+    finally:
+        done.set()
+        holder.join(10)
+    assert not outcome.replayed
+    assert "waited 0.5 s for consumer batches of catalog_product" in (outcome.error or "")
+    assert len(deadletters.pending(key="5")) == 1
