@@ -203,12 +203,14 @@ def test_a_key_the_consumer_parks_while_it_is_replayed_is_not_reported_replayed(
     threads: list[threading.Thread] = []
     read_parked = deadletters.parked
 
+    def replay() -> None:  # in a thread of its own, with its own database session
+        outcomes.extend(deadletters.replay(applier.mappings, key=letter.key))
+        connections["default"].close()
+
     def replay_meanwhile(using, keys):
         found = read_parked(using, keys)
         monkeypatch.setattr(deadletters, "parked", read_parked)
-        replaying = threading.Thread(
-            target=lambda: outcomes.extend(deadletters.replay(applier.mappings, key=letter.key))
-        )
+        replaying = threading.Thread(target=replay)
         replaying.start()
         threads.append(replaying)
         replaying.join(1.5)  # it waits for this batch when the batch holds the key's table
