@@ -316,14 +316,14 @@ def _replay(
             )
         )  # fmt: skip
     except KeyboardInterrupt as stopped:
-        keeper.keep()  # the entries before the first unfinished one are kept
+        keeper.keep(done[0])  # the entries before the first unfinished one are kept
         how = "terminated" if isinstance(stopped, Terminated) else "interrupted"
         resume = args.start + done[0]
         span = f"entries {args.start} to {resume - 1}" if done[0] else "no entry finished"
         print(f"\n{how}: {keeper.comparisons} comparisons kept in {args.store} ({span}); "
               f"go on with --start {resume}", file=sys.stderr)  # fmt: skip
         return 143 if isinstance(stopped, Terminated) else 130
-    keeper.keep()
+    keeper.keep(done[0])
     notes = _replay_notes(result)
     figures = {
         "entries": result.entries,
@@ -391,6 +391,7 @@ class Keeper:
         self.new_tally = Tally
         self.tally = Tally()
         self.comparisons = 0  # written so far
+        self.kept_through = start  # the entries before this one are written
         self.kept_at = time.monotonic()
 
     def add(self, comparison: Any) -> None:
@@ -399,24 +400,33 @@ class Keeper:
     def entries_done(self, done: int) -> None:
         """The first `done` entries (from --start) have their comparisons added."""
         if time.monotonic() - self.kept_at >= self.every_s:
-            self.keep()
+            self.keep(done)
             print(f"\nkept entries {self.start} to {self.start + done - 1} in {self.shown} "
                   f"(killed now, go on with --start {self.start + done})",
                   file=sys.stderr, flush=True)  # fmt: skip
 
-    def keep(self) -> None:
-        """Write what was added; a store that fails (its database gone) says it is lost."""
+    def keep(self, done: int) -> None:
+        """Write what the first `done` entries added; a store that fails (its database gone)
+        says what is lost, and where to go on if some was written before."""
         from strangler.parity import StoreError
 
         self.kept_at = time.monotonic()
-        if not self.tally:
-            return
-        try:
-            self.store.write(self.tally)
-        except StoreError as error:
-            raise UsageError(f"{self.tally.comparisons} comparisons not kept: {error}") from error
-        self.comparisons += self.tally.comparisons
-        self.tally = self.new_tally()
+        if self.tally:
+            try:
+                self.store.write(self.tally)
+            except StoreError as error:
+                earlier = (
+                    f"; entries {self.start} to {self.kept_through - 1} were kept before: go on "
+                    f"with --start {self.kept_through} once the store answers"
+                    if self.kept_through > self.start
+                    else ""
+                )
+                raise UsageError(
+                    f"{self.tally.comparisons} comparisons not kept: {error}{earlier}"
+                ) from error
+            self.comparisons += self.tally.comparisons
+            self.tally = self.new_tally()
+        self.kept_through = self.start + done
 
 
 def _replay_notes(result: Any) -> list[str]:

@@ -4,7 +4,11 @@ connection cut), or gone for a while (new connections refused). Real servers, re
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 from typing import Any
 
 import psycopg
@@ -142,3 +146,36 @@ def replay_cutting_the_store(
                      "--json")  # fmt: skip
     cutter.join()
     return result
+
+
+def test_a_store_gone_mid_replay_says_what_it_kept_and_where_to_go_on(tmp_path, pg_url):
+    """The replay writes as it goes; when the store goes away after some writes, the error
+    said only what was lost, and a user could not tell where to go on."""
+    from tests.parity.test_replay_hostile import Held, jittered, raw_server
+
+    path = tmp_path / "traffic.har"
+    pages = [("GET", f"https://shop.example.com/api/v1/products?page={n}") for n in range(200)]
+    path.write_text(json.dumps(har(pages)))
+    held = Held(free=50)
+    with raw_server(jittered) as primary, raw_server(held) as candidate:
+        replaying = subprocess.Popen(
+            [sys.executable, "-m", "strangler", "parity", "replay", str(path), "--route",
+             "products", "--store", pg_url, "--concurrency", "8", "--keep-every", "0.2",
+             "--primary", primary, "--candidate", candidate],
+            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while held.answered < held.free + 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the entries before the held ones are written
+        try:
+            cut(pg_url, refuse=True)
+            held.release.set()  # the rest are compared; writing them fails
+            _, err = replaying.communicate(timeout=60)
+        finally:
+            back(pg_url)
+    assert replaying.returncode == 2, err
+    last = err.strip().splitlines()[-1]
+    assert "comparisons not kept" in last and "were kept before: go on with --start" in last
+    resume = int(last.rsplit("go on with --start ", 1)[1].split()[0])
+    assert 0 < resume <= 58 and samples(pg_url, "products", 0) == resume, err
