@@ -215,6 +215,25 @@ class Relay:
             log.error("relay: %s", self.held_tables[table])
         return found
 
+    def _recall_offsets(self, rows: list[OutboxRow], partitions: dict[str, list[int]]) -> None:
+        """Before a topic's first batch in this process: the highest offset acknowledged in
+        each of its partitions, as marked in the outbox, so an offset going backwards is seen
+        by a relay started after the broker lost its log too. Read before sending: another
+        relay's later acknowledgements are always above it."""
+        known = {topic for topic, _ in self._acked}
+        tables = {r.table_name for r in rows if self.settings.topic(r.table_name) not in known}
+        with self.connection.cursor() as cursor:
+            for table in sorted(tables):
+                topic = self.settings.topic(table)
+                for partition in partitions.get(topic, ()):
+                    cursor.execute(
+                        "SELECT max(kafka_offset) FROM strangler_cdc_outbox "
+                        "WHERE table_name = %s AND kafka_partition = %s",
+                        [table, partition],
+                    )
+                    (offset,) = cursor.fetchone()
+                    self._acked[(topic, partition)] = -1 if offset is None else int(offset)
+
     def _watch_offsets(self, acked: list[tuple[str, int, int]]) -> None:
         """Say loudly when the broker acknowledges an offset at or below one it acknowledged
         before: it lost its log, and what it held may never reach consumers."""
@@ -245,6 +264,7 @@ class Relay:
             if topics - self.ensured:
                 self.create_topics(topics - self.ensured)
             partitions = self.check_partitions(producer, topics)
+            self._recall_offsets(rows, partitions)
             rows = [r for r in rows if r.table_name not in self.held_tables]
             # Picked here as the producer would: it sorts and lists a topic's partitions for
             # every message (a tenth of the relay's CPU).

@@ -255,3 +255,27 @@ def test_a_replay_waiting_on_a_stuck_consumer_batch_says_so_instead_of_hanging(m
     assert not outcome.replayed
     assert "waited 0.5 s for consumer batches of catalog_product" in (outcome.error or "")
     assert len(deadletters.pending(key="5")) == 1
+
+
+def test_a_broker_that_lost_its_log_is_reported_by_a_relay_started_after_it():
+    # Offsets going backwards were noticed only against what the same relay process had seen:
+    # relay and broker restarted together (the embedded default) said nothing.
+    tansu = Tansu().start()
+    try:
+        settings = dataclasses.replace(
+            conf.current(), bootstrap_servers=tansu.bootstrap, topic_prefix=f"p{uuid.uuid4().hex}."
+        )
+        tea = Category.objects.create(name="Tea", slug="tea")
+        before = Relay(settings)
+        assert before.publish_batch() == 1
+        before.close()
+        tansu.stop()  # memory storage: the restarted broker's log is empty
+        tansu.start()
+        Category.objects.filter(pk=tea.pk).update(name="Green tea")  # same key, same partition
+        after = Relay(settings)  # a new process: nothing in memory
+        assert after.publish_batch() == 1
+        after.close()
+        resets = after.metrics.registry.get_sample_value("strangler_cdc_relay_log_resets_total")
+        assert resets == 1
+    finally:
+        tansu.stop()
