@@ -189,6 +189,23 @@ class PartitionProgress(models.Model):
         ]
 
 
+class AcknowledgedOffset(models.Model):
+    """The last offset the broker acknowledged to a relay in one topic partition (capturing
+    side): a relay started later tells a log that went backwards (the broker lost it) from
+    its own progress."""
+
+    topic = models.CharField(max_length=250)
+    partition = models.IntegerField()
+    offset = models.BigIntegerField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "strangler_cdc_acked"
+        constraints = [
+            models.UniqueConstraint(fields=["topic", "partition"], name="strangler_cdc_acked_once")
+        ]
+
+
 class LogGap(models.Model):
     """Events the broker lost before this consumer read them; pending until reconcile repairs
     the table (`strangler cdc status` exits 1 meanwhile)."""

@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from strangler.cdc import kafka
 from strangler.cdc.conf import CdcSettings
 from strangler.cdc.envelope import OutboxRow, encode
+from strangler.cdc.models import AcknowledgedOffset
 from strangler.cdc.running import Stopper, backoff
 from strangler.cdc.triggers import now_ms_sql
 
@@ -165,6 +166,7 @@ class Relay:
         self.metrics = metrics or RelayMetrics()
         self._producer: KafkaProducer | None = None
         self._acked: dict[tuple[str, int], int] = {}
+        self._recalled: set[str] = set()  # topics whose acknowledged offsets were read
         # Tables whose topic has the wrong partition count: their rows wait unpublished,
         # every other table flows. Checked again after each housekeeping interval.
         self.held_tables: dict[str, str] = {}
@@ -215,24 +217,17 @@ class Relay:
             log.error("relay: %s", self.held_tables[table])
         return found
 
-    def _recall_offsets(self, rows: list[OutboxRow], partitions: dict[str, list[int]]) -> None:
-        """Before a topic's first batch in this process: the highest offset acknowledged in
-        each of its partitions, as marked in the outbox, so an offset going backwards is seen
-        by a relay started after the broker lost its log too. Read before sending: another
-        relay's later acknowledgements are always above it."""
-        known = {topic for topic, _ in self._acked}
-        tables = {r.table_name for r in rows if self.settings.topic(r.table_name) not in known}
-        with self.connection.cursor() as cursor:
-            for table in sorted(tables):
-                topic = self.settings.topic(table)
-                for partition in partitions.get(topic, ()):
-                    cursor.execute(
-                        "SELECT max(kafka_offset) FROM strangler_cdc_outbox "
-                        "WHERE table_name = %s AND kafka_partition = %s",
-                        [table, partition],
-                    )
-                    (offset,) = cursor.fetchone()
-                    self._acked[(topic, partition)] = -1 if offset is None else int(offset)
+    def _recall_offsets(self, topics: set[str]) -> None:
+        """Before a topic's first batch in this process: the last offsets acknowledged in its
+        partitions (by any relay, as they marked them), so an offset going backwards is seen by
+        a relay started after the broker lost its log too. Read before sending: another
+        relay's later acknowledgements are above it."""
+        new = topics - self._recalled
+        if not new:
+            return
+        for acked in AcknowledgedOffset.objects.using(self.using).filter(topic__in=new):
+            self._acked[(acked.topic, acked.partition)] = acked.offset
+        self._recalled |= new
 
     def _watch_offsets(self, acked: list[tuple[str, int, int]]) -> None:
         """Say loudly when the broker acknowledges an offset at or below one it acknowledged
@@ -264,7 +259,7 @@ class Relay:
             if topics - self.ensured:
                 self.create_topics(topics - self.ensured)
             partitions = self.check_partitions(producer, topics)
-            self._recall_offsets(rows, partitions)
+            self._recall_offsets(set(partitions))
             rows = [r for r in rows if r.table_name not in self.held_tables]
             # Picked here as the producer would: it sorts and lists a topic's partitions for
             # every message (a tenth of the relay's CPU).
@@ -339,6 +334,13 @@ class Relay:
             cursor.execute(
                 "UPDATE strangler_cdc_outbox SET parked = %s WHERE id = %s", [reason, row_id]
             )
+        last = {(self.settings.topic(p.row.table_name), p.partition): p.offset for p in sent}
+        AcknowledgedOffset.objects.using(self.using).bulk_create(
+            [AcknowledgedOffset(topic=t, partition=p, offset=o) for (t, p), o in last.items()],
+            update_conflicts=True,
+            unique_fields=["topic", "partition"],
+            update_fields=["offset", "updated_at"],
+        )
 
     def claim(self, cursor: CursorWrapper, limit: int) -> list[OutboxRow]:
         """Up to `limit` unpublished rows, the oldest first, none of a held table; on
