@@ -118,11 +118,6 @@ class Lag:
     parked: int = 0  # rows too big for the broker, holding their keys back
 
 
-def _columns(sent: list[Published]) -> tuple[list[int], list[int], list[int]]:
-    """(ids, partitions, offsets) of `sent`."""
-    return [p.row.id for p in sent], [p.partition for p in sent], [p.offset for p in sent]
-
-
 def _unapplied_rows(
     table: str, seq: int, offsets: Mapping[str, int] | None
 ) -> tuple[str, list[object]]:
@@ -322,7 +317,11 @@ class Relay:
                 "string_to_array(%s, ',')::int[], string_to_array(%s, ',')::bigint[]) "
                 "AS acked(id, kafka_partition, kafka_offset) "
                 "WHERE strangler_cdc_outbox.id = acked.id",
-                [",".join(str(field) for field in column) for column in _columns(sent)],
+                [
+                    ",".join(str(p.row.id) for p in sent),
+                    ",".join(str(p.partition) for p in sent),
+                    ",".join(str(p.offset) for p in sent),
+                ],
             )
         elif sent:
             cursor.executemany(

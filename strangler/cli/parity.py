@@ -388,7 +388,6 @@ class Keeper:
         from strangler.parity.tally import Tally
 
         self.store, self.shown, self.start, self.every_s = store, shown, start, every_s
-        self.new_tally = Tally
         self.tally = Tally()
         self.comparisons = 0  # written so far
         self.kept_through = start  # the entries before this one are written
@@ -409,6 +408,7 @@ class Keeper:
         """Write what the first `done` entries added; a store that fails (its database gone)
         says what is lost, and where to go on if some was written before."""
         from strangler.parity import StoreError
+        from strangler.parity.tally import Tally
 
         self.kept_at = time.monotonic()
         if self.tally:
@@ -425,7 +425,7 @@ class Keeper:
                     f"{self.tally.comparisons} comparisons not kept: {error}{earlier}"
                 ) from error
             self.comparisons += self.tally.comparisons
-            self.tally = self.new_tally()
+            self.tally = Tally()
         self.kept_through = self.start + done
 
 

@@ -30,12 +30,26 @@ pytestmark = [pytest.mark.django_db, pytest.mark.kafka]
 TOPIC = "catalog-service.catalog_product"
 
 
-def record(offset: int, name: str, seq: int, key: str = "42") -> ConsumerRecord:
-    """What the broker hands the consumer: a product event for key 42 at `offset`."""
-    after = json.dumps({"id": int(key), "sku": "S", "slug": "s", "name": name, "category_id": 1})
-    value = encode(OutboxRow(seq, "catalog", TOPIC.split(".")[1], key, "u", 1, 1, None, after, 1))
+def product_record(offset: int, image: dict, seq: int) -> ConsumerRecord:
+    """What the broker hands the consumer: an update of the product in `image` at `offset`."""
+    key = str(image["id"])
+    value = encode(OutboxRow(seq, "catalog", "catalog_product", key, "u", 1, 1, None,
+                             json.dumps(image), 1))  # fmt: skip
     return ConsumerRecord(
         TOPIC, 0, -1, offset, 0, 0, key.encode(), value, [], None, 2, len(value), 0
+    )
+
+
+def record(offset: int, name: str, seq: int, key: str = "42") -> ConsumerRecord:
+    """A product event for key 42 (or `key`) at `offset`, with a partial row image."""
+    image = {"id": int(key), "sku": "S", "slug": "s", "name": name, "category_id": 1}
+    return product_record(offset, image, seq)
+
+
+def fresh_topics(bootstrap: str, **changes) -> conf.CdcSettings:
+    """The project's setting on `bootstrap`, with topics of its own (a prefix no test shares)."""
+    return dataclasses.replace(
+        conf.current(), bootstrap_servers=bootstrap, topic_prefix=f"p{uuid.uuid4().hex}.", **changes
     )
 
 
@@ -87,9 +101,7 @@ def test_a_dead_letter_producer_that_lost_its_broker_session_recovers():
 
 
 def test_a_topic_with_the_wrong_partition_count_holds_only_its_own_table(broker):
-    settings = dataclasses.replace(
-        conf.current(), bootstrap_servers=broker.bootstrap, topic_prefix=f"p{uuid.uuid4().hex}."
-    )
+    settings = fresh_topics(broker.bootstrap)
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     # e.g. auto-created by a restarted broker with its own default
     admin.create_topics([NewTopic(settings.topic("catalog_category"), 4, 1)])
@@ -120,9 +132,7 @@ def test_a_table_whose_topic_the_relay_has_not_created_gets_the_planned_partitio
     # A model captured after the relay started (its topics ensured at start): the producer's
     # metadata request made the broker create the topic with its own default of 4 partitions,
     # and the table was held until someone recreated it.
-    settings = dataclasses.replace(
-        conf.current(), bootstrap_servers=broker.bootstrap, topic_prefix=f"p{uuid.uuid4().hex}."
-    )
+    settings = fresh_topics(broker.bootstrap)
     Category.objects.create(name="Late", slug="late")
     relay = Relay(settings)
 
@@ -140,12 +150,7 @@ def test_a_table_whose_topic_the_relay_has_not_created_gets_the_planned_partitio
 
 
 def test_a_row_too_big_for_the_broker_is_parked_and_holds_only_its_own_key(broker):
-    small_limit = dataclasses.replace(
-        conf.current(),
-        bootstrap_servers=broker.bootstrap,
-        topic_prefix=f"p{uuid.uuid4().hex}.",
-        client_options={"max_request_size": 4000},
-    )
+    small_limit = fresh_topics(broker.bootstrap, client_options={"max_request_size": 4000})
     big = Category.objects.create(name="Big", slug="big", description="x" * 6000)
     other = Category.objects.create(name="Other", slug="other")
     Category.objects.filter(pk=big.pk).update(name="Big, renamed")  # waits behind the first
@@ -169,16 +174,6 @@ def test_a_row_too_big_for_the_broker_is_parked_and_holds_only_its_own_key(broke
     assert raised.publish_batch() == 2
     raised.close()
     assert not OutboxEvent.objects.filter(published_at__isnull=True).exists()
-
-
-def product_record(offset: int, image: dict, seq: int) -> ConsumerRecord:
-    """A product event carrying a whole row image (an upsert's insert must hold every column)."""
-    key = str(image["id"])
-    value = encode(OutboxRow(seq, "catalog", "catalog_product", key, "u", 1, 1, None,
-                             json.dumps(image), 1))  # fmt: skip
-    return ConsumerRecord(
-        TOPIC, 0, -1, offset, 0, 0, key.encode(), value, [], None, 2, len(value), 0
-    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -271,9 +266,7 @@ def test_a_broker_that_lost_its_log_is_reported_by_a_relay_started_after_it():
     # relay and broker restarted together (the embedded default) said nothing.
     tansu = Tansu().start()
     try:
-        settings = dataclasses.replace(
-            conf.current(), bootstrap_servers=tansu.bootstrap, topic_prefix=f"p{uuid.uuid4().hex}."
-        )
+        settings = fresh_topics(tansu.bootstrap)
         Category.objects.create(name="Tea", slug="tea")
         relay = Relay(settings)
         assert relay.publish_batch() == 1
