@@ -101,7 +101,8 @@ class Received(NamedTuple):
 
 
 class StopRequested(Exception):
-    """Stop asked while a batch waited for the database; its offsets stay uncommitted."""
+    """Stop asked while a batch waited (a retry's backoff, the dead-letter topic); its
+    offsets stay uncommitted."""
 
 
 class Consumer:
@@ -230,18 +231,10 @@ class Consumer:
         self.dead_letter(gone, attempts=1)
         return kept
 
-    def _apply_until_database_answers(self, events: list) -> None:
-        attempt = 0
-        while True:
-            try:
-                applied = apply_events(self.mappings, events, self.using)
-                self.metrics.applied.inc(applied)
-                log.info("consumer: %d events, %d applied, the rest no-ops", len(events), applied)
-                return
-            except TRANSIENT as error:
-                attempt += 1
-                if self.wait_for_database(error, attempt):
-                    raise StopRequested() from error
+    def _apply(self, events: list) -> None:
+        applied = apply_events(self.mappings, events, self.using)
+        self.metrics.applied.inc(applied)
+        log.info("consumer: %d events, %d applied, the rest no-ops", len(events), applied)
 
     def wait_for_database(self, error: DatabaseError, attempt: int) -> bool:
         """Close the broken connection (the next query opens a new one) and back off before
@@ -253,11 +246,16 @@ class Consumer:
 
     def _try(self, items: list[Received]) -> Exception | None:
         """Apply `items` in one transaction; the error when it fails (refused keys are
-        dead-lettered on the way and the rest applied)."""
+        dead-lettered on the way and the rest applied).
+
+        A lost database is raised, not returned: the batch is read again from the start, on
+        a new session that holds its tables against replays again (a broken session lost
+        them) and reads which keys are parked now.
+        """
         while items:
             try:
-                self._apply_until_database_answers([i.event for i in items])
-            except StopRequested:
+                self._apply([i.event for i in items])
+            except TRANSIENT:
                 raise
             except Refused as refused:
                 items = self._refuse(items, refused)

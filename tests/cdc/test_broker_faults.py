@@ -12,19 +12,21 @@ import json
 import threading
 import uuid
 
+import psycopg
 import pytest
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 
 from monolith.catalog.models import Category, Product
 from strangler.cdc import conf, deadletters
+from strangler.cdc import consumer as consumer_module
 from strangler.cdc.consumer import Consumer
 from strangler.cdc.envelope import OutboxRow, encode
 from strangler.cdc.models import DeadLetter, OutboxEvent
 from strangler.cdc.relay import Relay
-from tests.cdc.harness import Tansu
+from tests.cdc.harness import PG_ADMIN, Tansu
 
 pytestmark = [pytest.mark.django_db, pytest.mark.kafka]
 TOPIC = "catalog-service.catalog_product"
@@ -250,6 +252,46 @@ def test_a_replay_waiting_on_a_stuck_consumer_batch_says_so_instead_of_hanging(m
     assert not outcome.replayed
     assert "waited 0.5 s for consumer batches of catalog_product" in (outcome.error or "")
     assert len(deadletters.pending(key="5")) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_lost_its_database_session_applies_again_holding_its_tables(monkeypatch):
+    # The session's shared parking locks went with it; retried on the new session without
+    # them, a replay could interleave with the batch.
+    if connection.vendor != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's")
+    applier = Consumer(conf.current())
+    tea = Category.objects.create(name="Tea", slug="tea-outage")
+    product = Product.objects.create(sku="S78", slug="s78", name="before", category=tea)
+    image = OutboxEvent.objects.filter(table_name="catalog_product").latest("id").after
+    held: list[bool] = []
+    apply_events = consumer_module.apply_events
+
+    def apply_on_a_session_that_dies_once(mappings, events, using):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND pid = pg_backend_pid() AND classid = %s",
+                [deadletters.PARKING_LOCK_CLASS],
+            )
+            held.append(cursor.fetchone()[0] > 0)
+            if len(held) == 1:
+                cursor.execute("SELECT pg_backend_pid()")
+                with psycopg.connect(PG_ADMIN, autocommit=True) as other:
+                    other.execute("SELECT pg_terminate_backend(%s)", [cursor.fetchone()[0]])
+        return apply_events(mappings, events, using)
+
+    monkeypatch.setattr(consumer_module, "apply_events", apply_on_a_session_that_dies_once)
+    batch = [product_record(7, {**image, "name": "after the outage"}, seq=10**6 + 7)]
+    for _ in range(3):  # as the consume loop does: the batch again, once the database answers
+        try:
+            applier.process(batch)
+            break
+        except DatabaseError:
+            connections["default"].close()
+
+    assert held == [True, True]
+    assert Product.objects.get(pk=product.pk).name == "after the outage"
 
 
 def resets_publishing(settings, rename: str) -> float:
